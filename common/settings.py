@@ -1,0 +1,68 @@
+"""One validated Settings object for the API, the workers and `rnncast up`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Environment settings, prefix `RNNCAST_`; nonsense fails at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="RNNCAST_", extra="ignore")
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    data_dir: Path = Path("./.rnncast")
+    api_key: SecretStr | None = None
+    url: str = "http://127.0.0.1:8000"
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    heartbeat_timeout: float = Field(60.0, ge=5, le=86_400)
+    heartbeat_interval: float = Field(5.0, gt=0, le=3_600)
+    max_attempts: int = Field(3, ge=1, le=100)
+
+    # Limits on what a client may ask for.
+    max_epochs: int = Field(100_000, ge=1)
+    max_horizon: int = Field(10_000, ge=1, le=1_000_000)
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    max_seeds: int = Field(32, ge=1, le=1_000)
+    max_queued_jobs: int = Field(10_000, ge=1)
+
+    # Workers.
+    torch_threads: int = Field(1, ge=1, le=256)
+    model_cache_size: int = Field(16, ge=1, le=10_000)
+    forecast_timeout: float = Field(30.0, gt=0, le=600)
+    batch_window_ms: float = Field(2.0, ge=0, le=1_000)
+    max_batch: int = Field(256, ge=1, le=100_000)
+    # Broker redelivery of unacknowledged tasks; recovery of lost jobs uses
+    # heartbeats instead, so this only needs to exceed the longest job.
+    visibility_timeout: float = Field(7 * 86_400, ge=60)
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.heartbeat_interval * 2 > self.heartbeat_timeout:
+            raise ValueError(
+                f"heartbeat_interval ({self.heartbeat_interval}) must be at most half of "
+                f"heartbeat_timeout ({self.heartbeat_timeout})"
+            )
+        if self.visibility_timeout <= self.heartbeat_timeout:
+            raise ValueError(
+                f"visibility_timeout ({self.visibility_timeout}) must exceed "
+                f"heartbeat_timeout ({self.heartbeat_timeout})"
+            )
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

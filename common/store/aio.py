@@ -1,0 +1,172 @@
+"""The API's side of the job store (redis.asyncio, never blocks the event loop)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import redis.asyncio as aredis
+
+from common.store.base import (
+    CANCEL,
+    CREATE_JOB,
+    IDEMPOTENCY_TTL_S,
+    PREFIX,
+    JobStatus,
+    Keys,
+    flatten,
+    job_view,
+    now_iso,
+    now_ms,
+    status_event,
+)
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was already used with a different request body."""
+
+
+class QueueFull(Exception):
+    """Too many jobs are queued; try again later."""
+
+
+class AsyncJobStore:
+    """Job and model records as the API reads and writes them."""
+
+    def __init__(self, client: aredis.Redis) -> None:
+        self.r = client
+        self._create = client.register_script(CREATE_JOB)
+        self._cancel = client.register_script(CANCEL)
+
+    @classmethod
+    def from_url(cls, url: str) -> AsyncJobStore:
+        client = aredis.Redis.from_url(
+            url, decode_responses=True, socket_timeout=5, socket_connect_timeout=2,
+            max_connections=512,
+        )
+        return cls(client)
+
+    async def close(self) -> None:
+        await self.r.aclose()
+
+    async def ping(self) -> bool:
+        return bool(await self.r.ping())
+
+    async def create_job(
+        self,
+        params: dict[str, Any],
+        *,
+        job_id: str,
+        name: str | None,
+        epochs: int,
+        max_queued: int,
+        idempotency_key: str | None = None,
+        fingerprint: str = "",
+        extra: dict[str, Any] | None = None,
+    ) -> tuple[str, bool]:
+        """Store a new queued job; return (job id, created?).
+
+        With an idempotency key already seen, returns the earlier job's id and
+        False, or raises IdempotencyConflict if that request differed.
+        """
+        created_ms = now_ms()
+        fields = {
+            "id": job_id, "kind": "train", "name": name, "status": JobStatus.QUEUED.value,
+            "params": params, "epochs": epochs, "epoch": 0, "attempts": 0,
+            "created_at": now_iso(), "created_ms": created_ms, **(extra or {}),
+        }
+        idem_key = Keys.idempotency("jobs", idempotency_key or "-")
+        state, value = await self._create(
+            keys=[Keys.job(job_id), Keys.jobs, Keys.jobs_by_status("queued"), idem_key, Keys.events(job_id)],
+            args=[job_id, created_ms, fingerprint, "1" if idempotency_key else "0", IDEMPOTENCY_TTL_S,
+                  max_queued, status_event("queued"), *flatten(fields)],
+        )
+        if state == "full":
+            raise QueueFull(f"{max_queued} jobs are already queued")
+        if state == "exists":
+            earlier = json.loads(value)
+            if earlier["fingerprint"] != fingerprint:
+                raise IdempotencyConflict("Idempotency-Key was already used with a different request")
+            return earlier["id"], False
+        return job_id, True
+
+    async def delete_job(self, job_id: str) -> None:
+        """Forget a job that could not be enqueued (its indexes too)."""
+        pipe = self.r.pipeline(transaction=True)
+        for status in JobStatus:
+            pipe.zrem(Keys.jobs_by_status(status.value), job_id)
+        pipe.zrem(Keys.jobs, job_id)
+        pipe.delete(Keys.job(job_id), Keys.history(job_id), Keys.events(job_id))
+        await pipe.execute()
+
+    async def get_job(self, job_id: str) -> dict[str, Any] | None:
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(Keys.job(job_id))
+        pipe.lrange(Keys.history(job_id), 0, -1)
+        raw, history = await pipe.execute()
+        return job_view(raw, history) if raw else None
+
+    async def list_jobs(
+        self, status: JobStatus | None, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Jobs newest first, optionally of one status, and how many there are."""
+        index = Keys.jobs_by_status(status.value) if status else Keys.jobs
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zrevrange(index, offset, offset + limit - 1)
+        pipe.zcard(index)
+        ids, count = await pipe.execute()
+        pipe = self.r.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hgetall(Keys.job(job_id))
+            pipe.lrange(Keys.history(job_id), 0, -1)
+        rows = await pipe.execute()
+        jobs = [job_view(rows[i], rows[i + 1]) for i in range(0, len(rows), 2) if rows[i]]
+        return jobs, int(count)
+
+    async def cancel_job(self, job_id: str) -> str:
+        """'cancelled', 'requested', 'missing', or the final status it already has."""
+        event = status_event(JobStatus.CANCELLED.value)
+        return str(await self._cancel(
+            keys=[Keys.job(job_id), Keys.events(job_id)], args=[PREFIX + "jobs:", now_iso(), event]
+        ))
+
+    async def read_events(
+        self, job_id: str, after: str, block_ms: int
+    ) -> list[tuple[str, dict[str, str]]]:
+        """Events after stream id `after`, waiting up to `block_ms` for one."""
+        reply: Any = await self.r.xread({Keys.events(job_id): after}, block=block_ms, count=1000)
+        return [(entry_id, fields) for _, entries in reply for entry_id, fields in entries]
+
+    async def counts_by_status(self) -> dict[str, int]:
+        pipe = self.r.pipeline(transaction=False)
+        for status in JobStatus:
+            pipe.zcard(Keys.jobs_by_status(status.value))
+        counts = await pipe.execute()
+        return {status.value: int(n) for status, n in zip(JobStatus, counts, strict=True)}
+
+    async def live_workers(self, within_s: float) -> int:
+        return int(await self.r.zcount(Keys.workers, time.time() - within_s, "+inf"))
+
+    async def queue_depth(self, queue: str) -> int:
+        # Celery's Redis transport keeps each queue as a list named after it.
+        return int(await self.r.llen(queue))
+
+    async def get_model(self, model_id: str) -> dict[str, Any] | None:
+        raw = await self.r.get(Keys.model(model_id))
+        return json.loads(raw) if raw else None
+
+    async def list_models(self, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zrevrange(Keys.models, offset, offset + limit - 1)
+        pipe.zcard(Keys.models)
+        ids, count = await pipe.execute()
+        raws = await self.r.mget([Keys.model(i) for i in ids]) if ids else []
+        return [json.loads(r) for r in raws if r], int(count)
+
+    async def delete_model(self, model_id: str) -> bool:
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(Keys.model(model_id))
+        pipe.zrem(Keys.models, model_id)
+        deleted, _ = await pipe.execute()
+        return bool(deleted)

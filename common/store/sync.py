@@ -1,0 +1,114 @@
+"""The workers' side of the job store (blocking redis-py)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import redis
+
+from common.store.base import (
+    HEARTBEAT,
+    PREFIX,
+    RECORD_EPOCH,
+    TRANSITION,
+    JobStatus,
+    Keys,
+    flatten,
+    job_view,
+    now_iso,
+    status_event,
+)
+
+
+class JobStore:
+    """Job records, leases, progress and models, as a worker sees them."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.r = client
+        self._transition = client.register_script(TRANSITION)
+        self._record_epoch = client.register_script(RECORD_EPOCH)
+        self._heartbeat = client.register_script(HEARTBEAT)
+
+    @classmethod
+    def from_url(cls, url: str) -> JobStore:
+        client = redis.Redis.from_url(
+            url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5,
+            health_check_interval=30, retry_on_timeout=True,
+        )
+        return cls(client)
+
+    def job_raw(self, job_id: str) -> dict[str, str] | None:
+        raw = self.r.hgetall(Keys.job(job_id))
+        return raw or None  # type: ignore[return-value]
+
+    def get_job(self, job_id: str) -> dict[str, Any] | None:
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(Keys.job(job_id))
+        pipe.lrange(Keys.history(job_id), 0, -1)
+        raw, history = pipe.execute()
+        return job_view(raw, history) if raw else None
+
+    def transition(
+        self, job_id: str, new: JobStatus, allowed: set[JobStatus], *, holder: str = "", **fields: Any
+    ) -> bool:
+        """Move the job to `new` if its status is in `allowed` (and lease `holder` still holds)."""
+        event = status_event(new.value, error=fields.get("error"), model_id=fields.get("model_id"))
+        result = self._transition(
+            keys=[Keys.job(job_id), Keys.events(job_id)],
+            args=[new.value, ",".join(s.value for s in allowed), holder, event, PREFIX + "jobs:",
+                  *flatten(fields)],
+        )
+        return int(result) == 1
+
+    def start(self, job_id: str, lease: str, device: str, attempts: int, **fields: Any) -> bool:
+        """Claim a queued job for this worker under `lease`."""
+        raw = self.job_raw(job_id) or {}
+        return self.transition(
+            job_id, JobStatus.RUNNING, {JobStatus.QUEUED},
+            lease=lease, device=device, attempts=attempts,
+            started_at=raw.get("started_at") or now_iso(), heartbeat_at=time.time(), **fields,
+        )
+
+    def record_epoch(
+        self, job_id: str, lease: str, epoch: int, epochs: int, train_loss: float, test_loss: float
+    ) -> int:
+        """Append one epoch; 1 = cancel asked, 0 = go on, -1 = the job is no longer ours."""
+        event = json.dumps(
+            {"epoch": epoch, "epochs": epochs, "train_loss": train_loss, "test_loss": test_loss}
+        )
+        fields = {"epoch": epoch, "train_loss": train_loss, "test_loss": test_loss,
+                  "heartbeat_at": time.time()}
+        return int(self._record_epoch(
+            keys=[Keys.job(job_id), Keys.history(job_id), Keys.events(job_id)],
+            args=[lease, json.dumps([train_loss, test_loss]), event, *flatten(fields)],
+        ))
+
+    def truncate_history(self, job_id: str, epochs: int) -> None:
+        self.r.ltrim(Keys.history(job_id), 0, epochs - 1)
+
+    def heartbeat(self, job_id: str, lease: str) -> bool:
+        return int(self._heartbeat(keys=[Keys.job(job_id)], args=[lease, time.time()])) == 1
+
+    def finish(self, job_id: str, lease: str, status: JobStatus, **fields: Any) -> bool:
+        """End a running job we hold with a final status."""
+        return self.transition(
+            job_id, status, {JobStatus.RUNNING}, holder=lease, finished_at=now_iso(), **fields
+        )
+
+    def save_model(self, record: dict[str, Any], created_ms: int) -> None:
+        pipe = self.r.pipeline(transaction=True)
+        pipe.set(Keys.model(record["id"]), json.dumps(record))
+        pipe.zadd(Keys.models, {record["id"]: created_ms})
+        pipe.execute()
+
+    def get_model(self, model_id: str) -> dict[str, Any] | None:
+        raw = self.r.get(Keys.model(model_id))
+        return json.loads(raw) if raw else None
+
+    def register_worker(self, name: str) -> None:
+        self.r.zadd(Keys.workers, {name: time.time()})
+
+    def unregister_worker(self, name: str) -> None:
+        self.r.zrem(Keys.workers, name)

@@ -1,0 +1,128 @@
+"""Frozen, JSON-serialisable configs for the data, the model and training.
+
+A checkpoint stores these three as JSON so that it can rebuild its model
+exactly; each constructor validates its values and quotes the bad one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal, TypeVar, cast
+
+CELLS: tuple[str, ...] = ("RNN", "LSTM", "GRU")
+Cell = Literal["RNN", "LSTM", "GRU"]
+
+_C = TypeVar("_C", bound="_Config")
+
+
+def _finite(name: str, value: float) -> None:
+    if not math.isfinite(value):
+        raise ValueError(f"{name} ({value}) must be finite")
+
+
+class _Config:
+    """Shared (de)serialisation for the frozen config dataclasses."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(cast(Any, self))
+
+    @classmethod
+    def from_dict(cls: type[_C], raw: dict[str, Any]) -> _C:
+        known = {f.name for f in fields(cast(Any, cls))}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} fields: {unknown}")
+        return cls(**raw)
+
+
+@dataclass(frozen=True)
+class DataConfig(_Config):
+    """The sine signal and how it is cut into windows.
+
+    Args:
+        points: samples on t in [0, stop]; step = stop / (points - 1).
+        train_fraction: share of windows (in time order) used for training.
+    """
+
+    kind: Literal["sine"] = "sine"
+    amplitude: float = 1.0
+    period: float = 20.0
+    phase: float = 0.0
+    noise_std: float = 0.0
+    points: int = 2000
+    stop: float = 1000.0
+    train_fraction: float = 0.8
+
+    def __post_init__(self) -> None:
+        if self.kind != "sine":
+            raise ValueError(f"data kind ({self.kind!r}) must be 'sine'")
+        for name in ("amplitude", "period", "phase", "noise_std", "stop", "train_fraction"):
+            _finite(name, getattr(self, name))
+        if self.period <= 0:
+            raise ValueError(f"period ({self.period}) must be > 0")
+        if self.noise_std < 0:
+            raise ValueError(f"noise_std ({self.noise_std}) must be >= 0")
+        if self.points < 3:
+            raise ValueError(f"points ({self.points}) must be >= 3")
+        if self.stop <= 0:
+            raise ValueError(f"stop ({self.stop}) must be > 0")
+        if not 0 < self.train_fraction < 1:
+            raise ValueError(f"train_fraction ({self.train_fraction}) must be in (0, 1)")
+
+    @property
+    def step(self) -> float:
+        return self.stop / (self.points - 1)
+
+
+@dataclass(frozen=True)
+class ModelConfig(_Config):
+    """A recurrent layer (RNN, LSTM or GRU) followed by Linear(hidden, 1).
+
+    Args:
+        dropout: between stacked layers; None means 0 for one layer, else 0.05.
+    """
+
+    cell: str = "LSTM"
+    hidden_size: int = 20
+    num_layers: int = 1
+    dropout: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ValueError(f"cell ({self.cell!r}) must be one of {list(CELLS)}")
+        if not 1 <= self.hidden_size <= 4096:
+            raise ValueError(f"hidden_size ({self.hidden_size}) must be in 1..4096")
+        if not 1 <= self.num_layers <= 16:
+            raise ValueError(f"num_layers ({self.num_layers}) must be in 1..16")
+        if self.dropout is None:
+            object.__setattr__(self, "dropout", 0.0 if self.num_layers == 1 else 0.05)
+        elif not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout ({self.dropout}) must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class TrainConfig(_Config):
+    """Optimisation settings; `seed` makes a CPU run reproducible to the bit."""
+
+    epochs: int = 500
+    batch_size: int = 500
+    lr: float = 1e-3
+    sequence_length: int = 80
+    seed: int = 0
+    checkpoint_every: int = 10
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs ({self.epochs}) must be >= 1")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size ({self.batch_size}) must be >= 1")
+        _finite("lr", self.lr)
+        if not 0 < self.lr <= 1:
+            raise ValueError(f"lr ({self.lr}) must be in (0, 1]")
+        if self.sequence_length < 1:
+            raise ValueError(f"sequence_length ({self.sequence_length}) must be >= 1")
+        if not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed ({self.seed}) must be in [0, 2**63)")
+        if self.checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every ({self.checkpoint_every}) must be >= 0")

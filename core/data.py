@@ -1,0 +1,73 @@
+"""The sine signal, its sliding windows and the train/test split."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from core.config import DataConfig
+
+
+def sample_times(data: DataConfig) -> np.ndarray:
+    """The `points` sample times on [0, stop]."""
+    return np.linspace(0.0, data.stop, data.points)
+
+
+def exact(data: DataConfig, t: np.ndarray) -> np.ndarray:
+    """The noise-free signal at times `t` (float64)."""
+    return data.amplitude * np.sin(2 * math.pi * np.asarray(t, dtype=np.float64) / data.period + data.phase)
+
+
+def series(data: DataConfig, seed: int = 0) -> np.ndarray:
+    """The sampled signal, with N(0, noise_std) noise drawn from `seed`."""
+    values = exact(data, sample_times(data))
+    if data.noise_std > 0:
+        values = values + np.random.default_rng(seed).normal(0.0, data.noise_std, values.shape)
+    return values
+
+
+def windows(values: torch.Tensor, sequence_length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every window of `sequence_length` values and the value that follows it.
+
+    A strided view over `values` (no copy): inputs (N, T, 1), targets (N, 1)
+    with N = len(values) - sequence_length.
+    """
+    n = values.shape[0] - sequence_length
+    if n < 1:
+        raise ValueError(
+            f"sequence_length ({sequence_length}) must be < the number of values ({values.shape[0]})"
+        )
+    inputs = values[:-1].unfold(0, sequence_length, 1)  # (N, T)
+    targets = values[sequence_length:]  # (N,)
+    return inputs.unsqueeze(-1), targets.unsqueeze(-1)
+
+
+@dataclass(frozen=True)
+class Split:
+    """Train and test windows as tensors, built once."""
+
+    train_x: torch.Tensor  # (N_train, T, 1)
+    train_y: torch.Tensor  # (N_train, 1)
+    test_x: torch.Tensor  # (N_test, T, 1)
+    test_y: torch.Tensor  # (N_test, 1)
+
+    def to(self, device: torch.device) -> Split:
+        return Split(*(t.to(device) for t in (self.train_x, self.train_y, self.test_x, self.test_y)))
+
+
+def make_split(data: DataConfig, sequence_length: int, seed: int = 0) -> Split:
+    """Windows of the signal; the first `train_fraction` train, the rest test."""
+    if sequence_length >= data.points:
+        raise ValueError(f"sequence_length ({sequence_length}) must be < points ({data.points})")
+    values = torch.from_numpy(series(data, seed)).to(torch.float32)
+    inputs, targets = windows(values, sequence_length)
+    n_train = int(inputs.shape[0] * data.train_fraction)
+    if n_train < 1 or n_train >= inputs.shape[0]:
+        raise ValueError(
+            f"train_fraction ({data.train_fraction}) leaves an empty train or test set "
+            f"for {inputs.shape[0]} windows"
+        )
+    return Split(inputs[:n_train], targets[:n_train], inputs[n_train:], targets[n_train:])

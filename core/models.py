@@ -1,0 +1,33 @@
+"""One forecaster for the three recurrent cells, built from a ModelConfig."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from core.config import ModelConfig
+
+
+class Forecaster(nn.Module):
+    """A `torch.nn` RNN/LSTM/GRU layer, then Linear(hidden, 1) on the last step."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.rnn = getattr(nn, config.cell)(
+            input_size=1,
+            hidden_size=config.hidden_size,
+            num_layers=config.num_layers,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            batch_first=True,
+        )
+        self.head = nn.Linear(config.hidden_size, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(x)  # (B, T, H)
+        return self.head(out[:, -1, :])  # (B, 1)
+
+
+def parameter_count(model: nn.Module) -> int:
+    """Number of trainable scalars."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

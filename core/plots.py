@@ -1,0 +1,106 @@
+"""PNG figures in the style of the tutorial's two plots (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+CELL_COLORS = {"RNN": "tab:blue", "LSTM": "tab:orange", "GRU": "tab:green"}
+
+
+@dataclass(frozen=True)
+class LossRun:
+    """One run's per-epoch losses, grouped under `label` (usually the cell)."""
+
+    label: str
+    train_loss: Sequence[float]
+    test_loss: Sequence[float]
+
+
+@dataclass(frozen=True)
+class PredictionLine:
+    """One model's forecast at `x`."""
+
+    label: str
+    x: Sequence[float]
+    y: Sequence[float]
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _color(label: str, index: int) -> str:
+    return CELL_COLORS.get(label, f"C{index % 10}")
+
+
+def _band(ax: plt.Axes, curves: list[Sequence[float]], color: str, style: str, label: str) -> None:
+    n = min(len(c) for c in curves)
+    if n == 0:
+        return
+    arr = np.array([c[:n] for c in curves], dtype=np.float64)  # (runs, epochs)
+    epochs = np.arange(1, n + 1)
+    ax.plot(epochs, arr.mean(axis=0), style, color=color, label=label)
+    if arr.shape[0] > 1:
+        ax.fill_between(epochs, arr.min(axis=0), arr.max(axis=0), color=color, alpha=0.15, linewidth=0)
+
+
+def loss_png(runs: Sequence[LossRun], title: str = "Train/Test Loss") -> bytes:
+    """Train (solid) and test (dashed) loss per epoch, log scale.
+
+    Runs that share a label are drawn as their mean with a min-max band.
+    """
+    fig, ax = plt.subplots(figsize=(8, 5))
+    labels = list(dict.fromkeys(r.label for r in runs))
+    for i, label in enumerate(labels):
+        group = [r for r in runs if r.label == label]
+        color = _color(label, i)
+        n = f" (n={len(group)})" if len(group) > 1 else ""
+        _band(ax, [r.train_loss for r in group], color, "-", f"{label} train{n}")
+        _band(ax, [r.test_loss for r in group], color, "--", f"{label} test{n}")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("MSE loss")
+    ax.set_title(title)
+    if labels:
+        ax.legend()
+    ax.grid(True, which="both", alpha=0.3)
+    return _png(fig)
+
+
+def prediction_png(
+    context_x: Sequence[float],
+    context_y: Sequence[float],
+    predictions: Sequence[PredictionLine],
+    exact_x: Sequence[float] | None = None,
+    exact_y: Sequence[float] | None = None,
+    title: str = "Predictions",
+) -> bytes:
+    """Context line, exact continuation, and each model's predictions as markers."""
+    fig, ax = plt.subplots(figsize=(10, 5))
+    ax.plot(context_x, context_y, "-", color="black", label="context")
+    if exact_x is not None and exact_y is not None:
+        ax.plot(exact_x, exact_y, "-", color="gray", alpha=0.7, label="exact")
+    markers = "o^sDv"
+    for i, line in enumerate(predictions):
+        ax.plot(
+            line.x, line.y, markers[i % len(markers)], color=_color(line.label, i),
+            markersize=3, label=line.label,
+        )
+    ax.set_xlabel("t")
+    ax.set_ylabel("y")
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(True, alpha=0.3)
+    return _png(fig)

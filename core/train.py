@@ -1,0 +1,174 @@
+"""Training: Adam + MSE on in-order mini-batches, test MSE after every epoch.
+
+Progress goes out through `on_epoch_end` (which may ask to stop) and
+`on_checkpoint`; the caller decides what to do with them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from core.checkpoint import Checkpoint, CheckpointError
+from core.config import DataConfig, ModelConfig, TrainConfig
+from core.data import Split, make_split
+from core.models import Forecaster
+
+EVAL_BATCH = 8192
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """What one finished epoch produced."""
+
+    epoch: int
+    epochs: int
+    train_loss: float
+    test_loss: float
+    seconds: float
+
+
+@dataclass
+class TrainState:
+    """The live state handed to `on_checkpoint` (save it, do not keep it)."""
+
+    model: Forecaster
+    optimizer: torch.optim.Optimizer
+    epoch: int
+    history: dict[str, list[float]]
+
+
+@dataclass
+class TrainResult:
+    """The trained model, its per-epoch history and how the run ended."""
+
+    model: Forecaster
+    optimizer: torch.optim.Optimizer
+    history: dict[str, list[float]]
+    epochs_completed: int
+    stopped: bool
+    seconds: float
+    device: str
+    resumed_from_epoch: int | None = None
+    split: Split | None = field(default=None, repr=False)
+
+    @property
+    def final_train_loss(self) -> float | None:
+        return self.history["train_loss"][-1] if self.history["train_loss"] else None
+
+    @property
+    def final_test_loss(self) -> float | None:
+        return self.history["test_loss"][-1] if self.history["test_loss"] else None
+
+
+OnEpochEnd = Callable[[EpochReport], bool | None]
+OnCheckpoint = Callable[[TrainState], None]
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Mean squared error of `model` on (x, y), without autograd."""
+    was_training = model.training
+    model.eval()
+    total = torch.zeros((), device=x.device, dtype=torch.float64)
+    with torch.inference_mode():
+        for i in range(0, x.shape[0], EVAL_BATCH):
+            err = model(x[i : i + EVAL_BATCH]) - y[i : i + EVAL_BATCH]  # (B, 1)
+            total += err.double().pow(2).sum()
+    model.train(was_training)
+    return float(total.item() / x.shape[0])
+
+
+def _check_resume(resume: Checkpoint, model: ModelConfig, data: DataConfig, train: TrainConfig) -> None:
+    if resume.model != model or resume.data != data:
+        raise CheckpointError("cannot resume: the checkpoint's model or data config differs")
+    same = resume.train.to_dict() | {"epochs": train.epochs, "checkpoint_every": train.checkpoint_every}
+    if same != train.to_dict():
+        raise CheckpointError("cannot resume: the checkpoint's training config differs")
+    if resume.epoch > train.epochs:
+        raise CheckpointError(f"cannot resume: checkpoint epoch ({resume.epoch}) > epochs ({train.epochs})")
+
+
+def train(
+    model_config: ModelConfig,
+    data_config: DataConfig,
+    train_config: TrainConfig,
+    *,
+    device: torch.device | str = "cpu",
+    on_epoch_end: OnEpochEnd | None = None,
+    on_checkpoint: OnCheckpoint | None = None,
+    resume: Checkpoint | None = None,
+) -> TrainResult:
+    """Train a forecaster; reproducible to the bit on CPU for a given seed.
+
+    Args:
+        on_epoch_end: called after every epoch; returning True stops training.
+        on_checkpoint: called every `checkpoint_every` epochs and at the end.
+        resume: a checkpoint saved with its optimizer; training goes on from
+            its epoch and gives the same result as an uninterrupted run.
+    """
+    device = torch.device(device)
+    if resume is not None:
+        _check_resume(resume, model_config, data_config, train_config)
+    split = make_split(data_config, train_config.sequence_length, train_config.seed).to(device)
+    history: dict[str, list[float]] = {"train_loss": [], "test_loss": []}
+    start_epoch = 0
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(train_config.seed)
+        model = resume.build_model(device) if resume else Forecaster(model_config).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=train_config.lr)
+        if resume is not None:
+            resume.restore_optimizer(optimizer)
+            rng = resume.rng_state()
+            if rng is not None:
+                torch.set_rng_state(rng)
+            start_epoch = resume.epoch
+            history = {k: list(v[: resume.epoch]) for k, v in resume.history.items()}
+        model.train()
+        loss_fn = nn.MSELoss()
+        n_train = split.train_x.shape[0]
+        began = time.perf_counter()
+        stopped = False
+        epoch = start_epoch
+        for epoch in range(start_epoch + 1, train_config.epochs + 1):
+            t0 = time.perf_counter()
+            total = torch.zeros((), device=device, dtype=torch.float64)
+            for i in range(0, n_train, train_config.batch_size):
+                xb = split.train_x[i : i + train_config.batch_size]  # (B, T, 1)
+                yb = split.train_y[i : i + train_config.batch_size]  # (B, 1)
+                loss = loss_fn(model(xb), yb)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                # Accumulate on the device: one host sync per epoch, not per batch.
+                total += loss.detach().double() * xb.shape[0]
+            train_loss = float(total.item() / n_train)
+            test_loss = evaluate(model, split.test_x, split.test_y)
+            history["train_loss"].append(train_loss)
+            history["test_loss"].append(test_loss)
+            report = EpochReport(epoch, train_config.epochs, train_loss, test_loss, time.perf_counter() - t0)
+            if on_epoch_end is not None and on_epoch_end(report):
+                stopped = epoch < train_config.epochs
+                if stopped:
+                    break
+            every = train_config.checkpoint_every
+            if on_checkpoint is not None and every and epoch % every == 0 and epoch < train_config.epochs:
+                on_checkpoint(TrainState(model, optimizer, epoch, history))
+        # A stopped run checkpoints too: its last epoch finished cleanly.
+        if on_checkpoint is not None:
+            on_checkpoint(TrainState(model, optimizer, epoch, history))
+    model.eval()
+    return TrainResult(
+        model=model,
+        optimizer=optimizer,
+        history=history,
+        epochs_completed=epoch,
+        stopped=stopped,
+        seconds=time.perf_counter() - began,
+        device=str(device),
+        resumed_from_epoch=start_epoch if resume is not None else None,
+        split=split,
+    )
