@@ -1,16 +1,56 @@
-"""The `rnncast` command line."""
+"""The `rnncast` command line: server commands (up, api, worker) and client commands."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-app = typer.Typer(help="rnncast: train and serve RNN/LSTM/GRU sine forecasters.", no_args_is_help=True)
+app = typer.Typer(
+    help="rnncast: train and serve RNN/LSTM/GRU sine forecasters.",
+    no_args_is_help=True, pretty_exceptions_enable=False,
+)
+
+HostOpt = Annotated[str, typer.Option(help="Address to listen on (non-loopback needs RNNCAST_API_KEY).")]
+PortOpt = Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")]
 
 
 @app.command()
-def up() -> None:
-    """Run the API and worker(s) together."""
-    typer.echo("rnncast up: the API is not built yet.")
+def up(
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=256, help="Worker processes.")] = 1,
+    queues: Annotated[str, typer.Option(help="Queues the workers consume.")] = "train,predict",
+) -> None:
+    """Run the API and worker(s) together, with a private Redis if none answers."""
+    from service.launcher import up as run_up
+
+    raise typer.Exit(run_up(host, port, workers, queues))
+
+
+@app.command()
+def api(host: HostOpt = "127.0.0.1", port: PortOpt = 8000, log_level: str = "info") -> None:
+    """Run only the HTTP API (uvicorn)."""
+    from service.launcher import run_api
+
+    run_api(host, port, log_level)
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="Comma-separated: train, predict.")] = "train,predict",
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Worker processes.")] = 1,
+    pool: Annotated[str, typer.Option(help="Celery pool: prefork or solo.")] = "prefork",
+    loglevel: str = "INFO",
+) -> None:
+    """Run a Celery worker that trains models and serves forecasts."""
+    from worker.main import run_worker
+
+    try:
+        run_worker(queues, concurrency, pool, loglevel)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def main() -> None:

@@ -125,7 +125,7 @@ class AsyncJobStore:
         return jobs, int(count)
 
     async def cancel_job(self, job_id: str) -> str:
-        """'cancelled', 'requested', 'missing', or the final status it already has."""
+        """'cancelled', 'requested', 'missing', or 'ended:<final status>'."""
         event = status_event(JobStatus.CANCELLED.value)
         return str(await self._cancel(
             keys=[Keys.job(job_id), Keys.events(job_id)], args=[PREFIX + "jobs:", now_iso(), event]

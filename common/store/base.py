@@ -210,5 +210,5 @@ if cur == 'running' then
   redis.call('HSET', KEYS[1], 'cancel_requested', '1')
   return 'requested'
 end
-return cur
+return 'ended:' .. cur
 """

@@ -1,0 +1,120 @@
+"""`rnncast api` and `rnncast up`: serving the API, and running the whole stack."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+
+import httpx
+
+from common.settings import get_settings
+from service.redis_server import answers, start_private
+
+log = logging.getLogger("rnncast.up")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str) -> None:
+    """Refuse a non-loopback address unless an API key is set."""
+    if not is_loopback(host) and get_settings().api_key is None:
+        raise SystemExit(
+            f"refusing to listen on {host} without an API key: set RNNCAST_API_KEY "
+            "(e.g. export RNNCAST_API_KEY=$(openssl rand -hex 32)) or bind 127.0.0.1"
+        )
+
+
+def run_api(host: str, port: int, log_level: str = "info") -> None:
+    """Serve the API with uvicorn; blocks until stopped."""
+    import uvicorn
+
+    check_bind(host)
+    get_settings()  # fail fast on bad settings
+    uvicorn.run("service.main:create_app", factory=True, host=host, port=port, log_level=log_level,
+                timeout_graceful_shutdown=5)
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return True
+        time.sleep(0.2)
+    return False
+
+
+def _stop(procs: list[subprocess.Popen[bytes]], grace: float = 30.0) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def up(host: str, port: int, workers: int, queues: str = "train,predict") -> int:
+    """Redis (found or started), worker processes and the API; Ctrl-C/SIGTERM stops all."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s rnncast up: %(message)s")
+    check_bind(host)
+    settings = get_settings()
+    started: list[subprocess.Popen[bytes]] = []
+    redis_proc = None
+    signal.signal(signal.SIGTERM, _raise_stop)
+    try:
+        if answers(settings.redis_url):
+            log.info("using Redis at %s", settings.redis_url)
+        else:
+            redis_proc = start_private(settings.redis_url, settings.data_dir / "redis")
+            log.info("started a private Redis-compatible server for %s (AOF under %s)",
+                     settings.redis_url, settings.data_dir / "redis")
+        cli = [sys.executable, "-m", "client"]
+        env = os.environ | {"RNNCAST_REDIS_URL": settings.redis_url}
+        started.append(subprocess.Popen(
+            [*cli, "worker", "--queues", queues, "--concurrency", str(workers)], env=env))
+        api = subprocess.Popen([*cli, "api", "--host", host, "--port", str(port)], env=env)
+        started.append(api)
+        url = f"http://{host}:{port}"
+        if _wait_ready(url, api, 60):
+            log.info("API at %s (docs: %s/docs)", url, url)
+            log.info("try: curl -X POST %s/v1/jobs -H 'content-type: application/json' "
+                     "-d '{\"cell\":\"LSTM\",\"epochs\":50}'", url)
+        while all(p.poll() is None for p in started):
+            time.sleep(0.5)
+        failed = [p for p in started if p.poll() is not None]
+        log.error("%d child process(es) exited; stopping everything", len(failed))
+        return 1
+    except (KeyboardInterrupt, _Stop):
+        log.info("stopping")
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _stop(started)
+        if redis_proc is not None:
+            _stop([redis_proc], grace=10)

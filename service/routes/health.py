@@ -1,0 +1,51 @@
+"""Liveness, readiness and Prometheus metrics (open even when an API key is set)."""
+
+from __future__ import annotations
+
+import redis
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+
+from common.queue import QUEUES
+from service.deps import SettingsDep, StoreDep
+from service.schemas import Readiness
+
+router = APIRouter(tags=["operations"])
+
+JOBS = Gauge("rnncast_jobs", "Jobs by status", ["status"])
+QUEUE_DEPTH = Gauge("rnncast_queue_depth", "Tasks waiting in a broker queue", ["queue"])
+WORKERS = Gauge("rnncast_workers", "Workers seen alive within the heartbeat timeout")
+REDIS_UP = Gauge("rnncast_redis_up", "1 when the API reached Redis at the last scrape")
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """200 while the process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
+async def readyz(store: StoreDep, settings: SettingsDep) -> JSONResponse:
+    """200 when Redis answers and at least one worker is alive, else 503."""
+    try:
+        await store.ping()
+        workers = await store.live_workers(settings.heartbeat_timeout)
+    except redis.RedisError:
+        return JSONResponse({"redis": "unavailable", "workers": 0}, 503, headers={"Retry-After": "5"})
+    return JSONResponse({"redis": "ok", "workers": workers}, 200 if workers else 503)
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(store: StoreDep, settings: SettingsDep) -> Response:
+    """Prometheus text: request counts and latency, jobs by status, queue depth, workers."""
+    try:
+        for status, n in (await store.counts_by_status()).items():
+            JOBS.labels(status).set(n)
+        for queue in QUEUES:
+            QUEUE_DEPTH.labels(queue).set(await store.queue_depth(queue))
+        WORKERS.set(await store.live_workers(settings.heartbeat_timeout))
+        REDIS_UP.set(1)
+    except redis.RedisError:
+        REDIS_UP.set(0)
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

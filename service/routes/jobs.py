@@ -1,0 +1,175 @@
+"""Training jobs: submit, list, inspect, follow (SSE) and cancel."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import redis
+from fastapi import APIRouter, Header, HTTPException, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from kombu.exceptions import OperationalError
+from sse_starlette.sse import EventSourceResponse
+
+from common.queue import TRAIN_QUEUE, TRAIN_TASK
+from common.settings import Settings
+from common.store import FINAL, JobStatus, is_id
+from common.store.aio import AsyncJobStore, IdempotencyConflict, QueueFull
+from service.deps import CeleryDep, SettingsDep, StoreDep
+from service.schemas import ErrorBody, Job, JobCreate, JobList
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+EVENT_BLOCK_MS = 5000
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (401, 404, 409, 413, 422, 429, 503)
+}
+
+
+def effective_params(body: JobCreate) -> dict[str, Any]:
+    """Every hyperparameter the worker will use, defaults and random seed filled in."""
+    params = body.model_dump(exclude={"name"})
+    if params["seed"] is None:
+        params["seed"] = secrets.randbelow(2**31)
+    if params["dropout"] is None:
+        params["dropout"] = 0.0 if params["num_layers"] == 1 else 0.05
+    return params
+
+
+def fingerprint(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def check_epochs(epochs: int, settings: Settings) -> None:
+    if epochs > settings.max_epochs:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"epochs ({epochs}) exceeds this server's limit ({settings.max_epochs})",
+        )
+
+
+async def submit_job(
+    store: AsyncJobStore, celery: Any, settings: Settings, body: JobCreate,
+    idempotency_key: str | None, extra: dict[str, Any] | None = None,
+) -> tuple[str, bool]:
+    """Record a job and enqueue its task; (job id, created?)."""
+    job_id, created = await store.create_job(
+        effective_params(body), job_id=uuid.uuid4().hex, name=body.name, epochs=body.epochs,
+        max_queued=settings.max_queued_jobs, idempotency_key=idempotency_key,
+        fingerprint=fingerprint(body.model_dump()), extra=extra,
+    )
+    if created:
+        try:
+            await run_in_threadpool(celery.send_task, TRAIN_TASK, args=[job_id], queue=TRAIN_QUEUE)
+        except OperationalError:
+            await store.delete_job(job_id)
+            raise
+    return job_id, created
+
+
+@router.post("", status_code=202, response_model=Job, responses=ERRORS)
+async def create_job(
+    body: JobCreate, store: StoreDep, celery: CeleryDep, settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Queue a training job; the same Idempotency-Key returns the same job."""
+    check_epochs(body.epochs, settings)
+    try:
+        job_id, created = await submit_job(store, celery, settings, body, idempotency_key)
+    except IdempotencyConflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except QueueFull as exc:
+        return JSONResponse({"detail": f"queue is full: {exc}"}, 429, headers={"Retry-After": "30"})
+    job = await store.get_job(job_id)
+    headers = {"Location": f"/v1/jobs/{job_id}"}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(job, status_code=202, headers=headers)
+
+
+@router.get("", response_model=JobList, responses=ERRORS)
+async def list_jobs(
+    store: StoreDep,
+    status_: Annotated[JobStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> JSONResponse:
+    """Jobs newest first; `count` is the total matching, not the page size."""
+    jobs, count = await store.list_jobs(status_, limit, offset)
+    return JSONResponse({"data": jobs, "count": count})
+
+
+async def _job_or_404(store: AsyncJobStore, job_id: str) -> dict[str, Any]:
+    job = await store.get_job(job_id) if is_id(job_id) else None
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} not found")
+    return job
+
+
+@router.get("/{job_id}", response_model=Job, responses=ERRORS)
+async def get_job(job_id: str, store: StoreDep) -> JSONResponse:
+    return JSONResponse(await _job_or_404(store, job_id))
+
+
+@router.post("/{job_id}/cancel", status_code=202, response_model=Job, responses=ERRORS)
+async def cancel_job(job_id: str, store: StoreDep) -> JSONResponse:
+    """Cancel a queued job at once, or ask a running one to stop within one epoch."""
+    if not is_id(job_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} not found")
+    outcome = await store.cancel_job(job_id)
+    if outcome == "missing":
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} not found")
+    if outcome.startswith("ended:"):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"job {job_id!r} already ended: {outcome.removeprefix('ended:')}"
+        )
+    return JSONResponse(await _job_or_404(store, job_id), status_code=202)
+
+
+@router.get(
+    "/{job_id}/events",
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}, **ERRORS},
+)
+async def job_events(
+    job_id: str, request: Request, store: StoreDep,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64)] = None,
+) -> EventSourceResponse:
+    """`epoch` events (one per finished epoch) and `status` events; ends after a final status.
+
+    A new stream replays the job's events from the start, so a finished job's
+    stream shows its whole history and its final state; send Last-Event-ID to
+    pick up where a dropped stream left off.
+    """
+    await _job_or_404(store, job_id)
+    return EventSourceResponse(_events(store, job_id, request, last_event_id or "0-0"), ping=15)
+
+
+async def _events(
+    store: AsyncJobStore, job_id: str, request: Request, after: str
+) -> AsyncIterator[dict[str, str]]:
+    try:
+        while not await request.is_disconnected():
+            events = await store.read_events(job_id, after, EVENT_BLOCK_MS)
+            for event_id, fields in events:
+                after = event_id
+                yield {"id": event_id, "event": fields["type"], "data": fields["data"]}
+                if fields["type"] == "status" and json.loads(fields["data"])["status"] in FINAL:
+                    return
+            if not events:
+                job = await store.get_job(job_id)
+                if job is None or job["status"] in FINAL:
+                    # The final event was trimmed away or the job vanished: end cleanly.
+                    if job is not None:
+                        yield {"event": "status", "data": json.dumps({"status": job["status"]})}
+                    return
+    except redis.RedisError as exc:  # mid-stream there is no status code left to send
+        log.warning("event stream for %s ended: %s", job_id, exc)
+

@@ -1,0 +1,117 @@
+"""Request and response models: every field bounded, no NaN/inf, no unknown fields."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Cell = Literal["RNN", "LSTM", "GRU"]
+Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class Strict(BaseModel):
+    """Rejects unknown fields, NaN and infinities, and strings posing as numbers."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+
+
+class DataSpec(Strict):
+    """The training signal: y = amplitude * sin(2*pi*t/period + phase) + N(0, noise_std)."""
+
+    kind: Literal["sine"] = "sine"
+    amplitude: float = Field(1.0, ge=-1e6, le=1e6)
+    period: float = Field(20.0, gt=0, le=1e9)
+    phase: float = Field(0.0, ge=-1e6, le=1e6)
+    noise_std: float = Field(0.0, ge=0, le=1e6)
+    points: int = Field(2000, ge=3, le=1_000_000)
+    stop: float = Field(1000.0, gt=0, le=1e9)
+    train_fraction: float = Field(0.8, gt=0, lt=1)
+
+
+class TrainOptions(Strict):
+    """Every training-job field but `cell` and `seed` (shared with comparisons)."""
+
+    hidden_size: int = Field(20, ge=1, le=1024)
+    num_layers: int = Field(1, ge=1, le=8)
+    dropout: float | None = Field(None, ge=0, lt=1, description="null: 0 for one layer, else 0.05")
+    epochs: int = Field(500, ge=1, le=100_000)
+    batch_size: int = Field(500, ge=1, le=1_000_000)
+    lr: float = Field(0.001, gt=0, le=1)
+    sequence_length: int = Field(80, ge=1, le=100_000)
+    data: DataSpec = Field(default_factory=DataSpec)
+    checkpoint_every: int = Field(10, ge=0, le=100_000, description="0: only at the end")
+    name: str | None = Field(None, max_length=200)
+
+    @model_validator(mode="after")
+    def _windows_fit(self) -> TrainOptions:
+        points = self.data.points
+        if self.sequence_length >= points:
+            raise ValueError(f"sequence_length ({self.sequence_length}) must be < data.points ({points})")
+        windows = points - self.sequence_length
+        n_train = int(windows * self.data.train_fraction)
+        if n_train < 1 or n_train >= windows:
+            raise ValueError(
+                f"data.train_fraction ({self.data.train_fraction}) leaves no train or no test "
+                f"window out of {windows}"
+            )
+        return self
+
+
+class JobCreate(TrainOptions):
+    """A training job: `cell` is required, everything else has the tutorial's default."""
+
+    cell: Cell
+    seed: int | None = Field(0, ge=0, le=2**32 - 1, description="null: a random seed, recorded")
+
+
+class Progress(BaseModel):
+    epoch: int
+    epochs: int | None
+
+
+class Losses(BaseModel):
+    train_loss: float | None
+    test_loss: float | None
+
+
+class History(BaseModel):
+    train_loss: list[float]
+    test_loss: list[float]
+
+
+class Job(BaseModel):
+    """A training job as the API reports it."""
+
+    id: str
+    kind: Literal["train"]
+    name: str | None
+    status: Status
+    params: dict[str, Any]
+    progress: Progress
+    metrics: Losses
+    history: History
+    model_id: str | None
+    error: str | None
+    attempts: int
+    resumed_from_epoch: int | None
+    device: str | None
+    comparison_id: str | None
+    cancel_requested: bool
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+
+
+class JobList(BaseModel):
+    data: list[Job]
+    count: int
+
+
+class Readiness(BaseModel):
+    redis: str
+    workers: int
+
+
+class ErrorBody(BaseModel):
+    detail: Any

@@ -1,0 +1,47 @@
+"""Session-wide real parts: a private Redis, worker processes and the API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.support import Api, Proc, RedisServer, start_worker, wait_worker_ready
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class Stack:
+    redis: RedisServer
+    api: Api
+    worker: Proc
+    data_dir: Path
+
+    @property
+    def r(self) -> redis.Redis:
+        return self.redis.client()
+
+
+@pytest.fixture(scope="session")
+def stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """API + one worker with two processes, on the session's Redis."""
+    logs = tmp_path_factory.mktemp("logs")
+    data_dir = tmp_path_factory.mktemp("data")
+    worker = start_worker(redis_server.url, data_dir, logs / "worker.log", concurrency=2)
+    api = Api(redis_server.url, data_dir, logs / "api.log")
+    try:
+        wait_worker_ready(redis_server.client())
+    except AssertionError:
+        raise AssertionError(f"worker did not start:\n{worker.log()}") from None
+    yield Stack(redis_server, api, worker, data_dir)
+    api.stop()
+    worker.stop()

@@ -1,0 +1,184 @@
+"""Training jobs through the real API, a real worker and a real Redis."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+import pytest
+
+from tests.support import TINY, wait_until
+
+
+def submit(stack, **body):
+    r = stack.api.http.post("/v1/jobs", json={"cell": "GRU", **TINY, **body})
+    assert r.status_code == 202, r.text
+    return r.json()
+
+
+def total_jobs(stack) -> int:
+    return stack.api.http.get("/v1/jobs", params={"limit": 1}).json()["count"]
+
+
+def test_submitted_job_runs_to_succeeded_with_full_history_and_a_checkpoint(stack):
+    job = submit(stack, epochs=6, name="first")
+    assert job["status"] == "queued" and job["kind"] == "train" and job["name"] == "first"
+    assert job["params"]["seed"] == 0 and job["params"]["dropout"] == 0.0
+    done = stack.api.wait_job(job["id"])
+    assert done["status"] == "succeeded", done
+    assert done["progress"] == {"epoch": 6, "epochs": 6}
+    assert len(done["history"]["train_loss"]) == len(done["history"]["test_loss"]) == 6
+    assert done["history"]["test_loss"][-1] < done["history"]["test_loss"][0]
+    assert done["metrics"]["test_loss"] == done["history"]["test_loss"][-1]
+    assert done["model_id"] == job["id"] and done["attempts"] == 1 and done["device"] == "cpu"
+    assert done["created_at"] <= done["started_at"] <= done["finished_at"]
+    assert done["finished_at"].endswith("Z")
+    files = list((stack.data_dir / "models" / job["id"]).glob("*.safetensors"))
+    assert len(files) == 1 and files[0].stat().st_size > 0
+
+
+def test_null_seed_is_replaced_by_a_recorded_random_seed(stack):
+    job = submit(stack, seed=None, epochs=1)
+    assert isinstance(job["params"]["seed"], int)
+    assert stack.api.wait_job(job["id"])["status"] == "succeeded"
+
+
+def test_listing_is_newest_first_and_filters_by_status(stack):
+    ids = [submit(stack, epochs=1)["id"] for _ in range(3)]
+    for job_id in ids:
+        stack.api.wait_job(job_id)
+    page = stack.api.http.get("/v1/jobs", params={"limit": 2}).json()
+    assert [j["id"] for j in page["data"]] == ids[::-1][:2]
+    assert page["count"] >= 3
+    second = stack.api.http.get("/v1/jobs", params={"limit": 1, "offset": 1}).json()
+    assert second["data"][0]["id"] == ids[1]
+    ok = stack.api.http.get("/v1/jobs", params={"status": "succeeded", "limit": 1000}).json()
+    assert set(ids) <= {j["id"] for j in ok["data"]}
+    assert all(j["status"] == "succeeded" for j in ok["data"])
+    failed = stack.api.http.get("/v1/jobs", params={"status": "failed"}).json()
+    assert not set(ids) & {j["id"] for j in failed["data"]}
+    assert stack.api.http.get("/v1/jobs", params={"status": "bogus"}).status_code == 422
+
+
+def _read_sse(client: httpx.Client, path: str, timeout: float = 60) -> list[tuple[str, dict]]:
+    events, name = [], None
+    with client.stream("GET", path, timeout=timeout) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        for line in r.iter_lines():
+            if line.startswith("event:"):
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("data:"):
+                events.append((name, json.loads(line.split(":", 1)[1])))
+    return events
+
+
+def test_event_stream_has_one_event_per_epoch_and_status_change_then_ends(stack):
+    job = submit(stack, epochs=5)
+    events = _read_sse(stack.api.http, f"/v1/jobs/{job['id']}/events")
+    epochs = [e for name, e in events if name == "epoch"]
+    statuses = [e["status"] for name, e in events if name == "status"]
+    assert [e["epoch"] for e in epochs] == [1, 2, 3, 4, 5]
+    assert all(e["epochs"] == 5 and e["train_loss"] > 0 for e in epochs)
+    assert statuses == ["queued", "running", "succeeded"]
+    # A finished job's stream replays the same events, then ends.
+    assert _read_sse(stack.api.http, f"/v1/jobs/{job['id']}/events") == events
+
+
+def test_cancel_stops_running_job_within_one_epoch_and_finished_job_is_409(stack):
+    job = submit(stack, epochs=100_000, checkpoint_every=0)
+    wait_until(lambda: stack.api.http.get(f"/v1/jobs/{job['id']}").json()["progress"]["epoch"] >= 2)
+    r = stack.api.http.post(f"/v1/jobs/{job['id']}/cancel")
+    assert r.status_code == 202 and r.json()["cancel_requested"]
+    at_cancel = r.json()["progress"]["epoch"]
+    done = stack.api.wait_job(job["id"], timeout=30)
+    assert done["status"] == "cancelled" and done["model_id"] is None
+    assert done["progress"]["epoch"] <= at_cancel + 1
+    again = stack.api.http.post(f"/v1/jobs/{job['id']}/cancel")
+    assert again.status_code == 409 and "already ended" in again.json()["detail"]
+
+
+def test_same_idempotency_key_returns_same_job_and_other_body_conflicts(stack):
+    key = uuid.uuid4().hex
+    body = {"cell": "RNN", **TINY, "epochs": 1}
+    first = stack.api.http.post("/v1/jobs", json=body, headers={"Idempotency-Key": key})
+    before = total_jobs(stack)
+    second = stack.api.http.post("/v1/jobs", json=body, headers={"Idempotency-Key": key})
+    assert first.status_code == second.status_code == 202
+    assert second.json()["id"] == first.json()["id"] and second.headers["Idempotent-Replayed"] == "true"
+    other = stack.api.http.post("/v1/jobs", json=body | {"epochs": 2}, headers={"Idempotency-Key": key})
+    assert other.status_code == 409 and "Idempotency-Key" in other.json()["detail"]
+    assert total_jobs(stack) == before
+
+
+BAD_BODIES = [
+    ({"cell": "LSTM", "hidden_size": 0}, "hidden_size"),
+    ({"cell": "LSTM", "hidden_size": -3}, "hidden_size"),
+    ({"cell": "LSTM", "hidden_size": 10**9}, "hidden_size"),
+    ({"cell": "LSTM", "epochs": 0}, "epochs"),
+    ({"cell": "LSTM", "epochs": 10**7}, "epochs"),
+    ({"cell": "LSTM", "lr": 0}, "lr"),
+    ({"cell": "LSTM", "lr": 2}, "lr"),
+    ({"cell": "LSTM", "num_layers": 9}, "num_layers"),
+    ({"cell": "LSTM", "batch_size": 0}, "batch_size"),
+    ({"cell": "LSTM", "data": {"points": 10**7}}, "points"),
+    ({"cell": "LSTM", "data": {"period": -1}}, "period"),
+    ({"cell": "LSTM", "data": {"kind": "square"}}, "kind"),
+    ({"cell": "LSTM", "sequence_length": 2000}, "sequence_length (2000) must be < data.points (2000)"),
+    ({"cell": "TCN"}, "cell"),
+    ({}, "cell"),
+    ({"cell": "LSTM", "learning_rate": 0.1}, "learning_rate"),
+    ({"cell": "LSTM", "hidden_size": "20"}, "hidden_size"),
+    ({"cell": "LSTM", "hidden_size": 2.5}, "hidden_size"),
+    ({"cell": "LSTM", "hidden_size": True}, "hidden_size"),
+    ({"cell": "LSTM", "seed": -1}, "seed"),
+    ({"cell": "LSTM", "name": "x" * 201}, "name"),
+    ([1, 2, 3], "dict"),
+]
+
+
+@pytest.mark.parametrize(("body", "needle"), BAD_BODIES)
+def test_bad_input_is_422_with_a_clear_message_and_creates_no_job(stack, body, needle):
+    before = total_jobs(stack)
+    r = stack.api.http.post("/v1/jobs", json=body)
+    assert r.status_code == 422, r.text
+    assert needle in json.dumps(r.json()["detail"])
+    assert total_jobs(stack) == before
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"cell": "LSTM", "lr": NaN}', b'{"cell": "LSTM", "lr": Infinity}', b'{"cell": "LSTM",', b"not json"],
+)
+def test_nan_infinity_and_malformed_json_are_422(stack, raw):
+    before = total_jobs(stack)
+    r = stack.api.http.post("/v1/jobs", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert total_jobs(stack) == before
+
+
+@pytest.mark.parametrize("job_id", ["0" * 32, "nope", "..%2F..%2Fetc"])
+def test_unknown_job_is_404(stack, job_id):
+    assert stack.api.http.get(f"/v1/jobs/{job_id}").status_code == 404
+    assert stack.api.http.post(f"/v1/jobs/{job_id}/cancel").status_code == 404
+    assert stack.api.http.get(f"/v1/jobs/{job_id}/events").status_code == 404
+
+
+def test_oversized_body_is_413_and_creates_no_job(stack):
+    before = total_jobs(stack)
+    body = json.dumps({"cell": "LSTM", "name": "x" * (5 * 1024 * 1024)})
+    r = stack.api.http.post("/v1/jobs", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "larger than" in r.json()["detail"]
+    assert total_jobs(stack) == before
+
+
+def test_health_readiness_metrics_and_openapi(stack):
+    assert stack.api.http.get("/healthz").json() == {"status": "ok"}
+    ready = stack.api.http.get("/readyz")
+    assert ready.status_code == 200 and ready.json() == {"redis": "ok", "workers": 1}
+    metrics = stack.api.http.get("/metrics").text
+    assert 'rnncast_jobs{status="succeeded"}' in metrics
+    assert "rnncast_http_requests_total" in metrics and 'route="/v1/jobs/{job_id}"' in metrics
+    assert 'rnncast_queue_depth{queue="train"}' in metrics
+    paths = stack.api.http.get("/openapi.json").json()["paths"]
+    assert {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/events", "/v1/jobs/{job_id}/cancel"} <= set(paths)

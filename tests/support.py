@@ -1,0 +1,154 @@
+"""Real processes for tests: a private Redis, `rnncast worker`, `rnncast api`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+
+from service.redis_server import server_binary
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {
+    "hidden_size": 4, "epochs": 3, "batch_size": 64, "lr": 0.01, "sequence_length": 10,
+    "data": {"points": 200, "stop": 100},
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> Any:
+    """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+class RedisServer:
+    """A private redis-server (or valkey-server) on a free port."""
+
+    def __init__(self, directory: Path, aof: bool = False) -> None:
+        self.dir, self.aof = directory, aof
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> RedisServer:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        args = [server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--dir", str(self.dir), "--appendonly", "yes" if self.aof else "no",
+                "--appendfsync", "always"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(self.answers, timeout=10)
+        return self
+
+    def answers(self) -> bool:
+        try:
+            return bool(self.client().ping())
+        except redis.RedisError:
+            return False
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, decode_responses=True, socket_timeout=5)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+def _env(redis_url: str, data_dir: Path, extra: dict[str, str] | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RNNCAST_")}
+    env |= {
+        "RNNCAST_REDIS_URL": redis_url, "RNNCAST_DATA_DIR": str(data_dir),
+        "RNNCAST_HEARTBEAT_INTERVAL": "1", "RNNCAST_HEARTBEAT_TIMEOUT": "10",
+        "PYTHONUNBUFFERED": "1",
+    }
+    return env | (extra or {})
+
+
+class Proc:
+    """A child process in its own process group, logging to a file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.log_path = log
+        self._log = open(log, "ab")
+        self.proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    def signal(self, sig: int) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+
+    def stop(self, timeout: float = 20) -> None:
+        self.signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self._log.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_worker(redis_url: str, data_dir: Path, log: Path, concurrency: int = 1,
+                 queues: str = "train,predict", extra: dict[str, str] | None = None) -> Proc:
+    args = [sys.executable, "-m", "client", "worker", "--queues", queues,
+            "--concurrency", str(concurrency), "--loglevel", "INFO"]
+    return Proc(args, _env(redis_url, data_dir, extra), log)
+
+
+def wait_worker_ready(client: redis.Redis, timeout: float = 60) -> None:
+    wait_until(lambda: client.zcard("rnncast:workers") > 0, timeout=timeout)
+
+
+class Api:
+    """`rnncast api` on a free port, with an httpx client pointed at it."""
+
+    def __init__(self, redis_url: str, data_dir: Path, log: Path, extra: dict[str, str] | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = Proc([sys.executable, "-m", "client", "api", "--port", str(self.port),
+                          "--log-level", "warning"], _env(redis_url, data_dir, extra), log)
+        self.http = httpx.Client(base_url=self.url, timeout=30)
+        wait_until(self._up, timeout=30)
+
+    def _up(self) -> bool:
+        if self.proc.proc.poll() is not None:
+            raise AssertionError(f"api exited:\n{self.proc.log()}")
+        try:
+            return self.http.get("/healthz").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self) -> None:
+        self.http.close()
+        self.proc.stop()
+
+    def wait_job(self, job_id: str, statuses: tuple[str, ...] = ("succeeded", "failed", "cancelled"),
+                 timeout: float = 60) -> dict[str, Any]:
+        def check() -> dict[str, Any] | None:
+            job = self.http.get(f"/v1/jobs/{job_id}").json()
+            return job if job["status"] in statuses else None
+
+        return wait_until(check, timeout=timeout)  # type: ignore[no-any-return]

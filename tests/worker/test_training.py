@@ -1,0 +1,119 @@
+"""The training job runner in-process, against a real Redis (no Celery needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import pytest
+import torch
+
+from common.settings import Settings
+from common.store import Keys
+from common.store.aio import AsyncJobStore
+from common.store.sync import JobStore
+from core.checkpoint import load_checkpoint, save_checkpoint
+from core.train import train
+from worker.params import configs_from_params
+from worker.paths import job_dir, model_dir
+from worker.training import MODEL_NAME, RESUME_NAME, run_training_job
+
+PARAMS = {
+    "cell": "GRU", "hidden_size": 4, "num_layers": 1, "dropout": 0.0, "epochs": 4, "batch_size": 64,
+    "lr": 0.01, "sequence_length": 10, "seed": 7, "checkpoint_every": 2,
+    "data": {"kind": "sine", "amplitude": 1.0, "period": 20.0, "phase": 0.0, "noise_std": 0.0,
+             "points": 200, "stop": 100.0, "train_fraction": 0.8},
+}
+
+
+def create(url: str, params: dict) -> str:
+    async def go() -> str:
+        store = AsyncJobStore.from_url(url)
+        try:
+            job_id, _ = await store.create_job(params, job_id=uuid.uuid4().hex, name=None,
+                                               epochs=params["epochs"], max_queued=10_000)
+            return job_id
+        finally:
+            await store.close()
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def env(redis_server, tmp_path):
+    settings = Settings(redis_url=redis_server.url, data_dir=tmp_path / "data", device="cpu")
+    return JobStore.from_url(redis_server.url), settings
+
+
+def test_job_on_missing_cuda_fails_with_a_clear_message(env, redis_server):
+    store, settings = env
+    job_id = create(redis_server.url, PARAMS)
+    outcome = run_training_job(store, settings.model_copy(update={"device": "cuda"}), job_id, "w")
+    job = store.get_job(job_id)
+    assert outcome == "failed" and job["status"] == "failed"
+    assert "CUDA" in job["error"] and job["finished_at"]
+
+
+def test_unwritable_checkpoint_fails_the_job_without_leaking_paths(env, redis_server):
+    store, settings = env
+    settings.data_dir.mkdir(parents=True)
+    (settings.data_dir / "jobs").write_text("not a directory")
+    job_id = create(redis_server.url, PARAMS)
+    assert run_training_job(store, settings, job_id, "w") == "failed"
+    job = store.get_job(job_id)
+    assert job["status"] == "failed" and "Not a directory" in job["error"]
+    assert str(settings.data_dir) not in job["error"]
+
+
+def test_job_that_lost_its_lease_stops_and_leaves_the_record_alone(env, redis_server):
+    store, settings = env
+    params = PARAMS | {"epochs": 100_000, "checkpoint_every": 0}
+    job_id = create(redis_server.url, params)
+    original = store.record_epoch
+
+    def steal_after_two(job, lease, epoch, *args):
+        if epoch == 2:
+            store.r.hset(Keys.job(job), "lease", "someone-else")
+        return original(job, lease, epoch, *args)
+
+    store.record_epoch = steal_after_two  # type: ignore[method-assign]
+    assert run_training_job(store, settings, job_id, "w") == "lost"
+    job = store.get_job(job_id)
+    assert job["status"] == "running" and job["progress"]["epoch"] == 1
+
+
+def test_queued_job_resumes_from_an_earlier_attempts_checkpoint(env, redis_server):
+    store, settings = env
+    full_id = create(redis_server.url, PARAMS)
+    assert run_training_job(store, settings, full_id, "w") == "succeeded"
+    full = store.get_job(full_id)
+
+    job_id = create(redis_server.url, PARAMS)
+    model_cfg, data_cfg, train_cfg = configs_from_params(PARAMS)
+
+    def save(state):
+        save_checkpoint(job_dir(settings.data_dir, job_id), RESUME_NAME, model=state.model, data=data_cfg,
+                        train=train_cfg, epoch=state.epoch, history=state.history, optimizer=state.optimizer)
+
+    train(model_cfg, data_cfg, train_cfg, on_checkpoint=save, on_epoch_end=lambda r: r.epoch == 2)
+    # An earlier attempt recorded three epochs before dying; the third is redone.
+    store.r.rpush(Keys.history(job_id), *[json.dumps([1.0, 1.0])] * 3)
+    assert run_training_job(store, settings, job_id, "w") == "succeeded"
+    job = store.get_job(job_id)
+    assert job["resumed_from_epoch"] == 2 and job["attempts"] == 1
+    assert job["history"]["test_loss"][2:] == full["history"]["test_loss"][2:]
+    assert len(job["history"]["test_loss"]) == 4
+    a = load_checkpoint(model_dir(settings.data_dir, full_id), MODEL_NAME).tensors
+    b = load_checkpoint(model_dir(settings.data_dir, job_id), MODEL_NAME).tensors
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not job_dir(settings.data_dir, job_id).exists()  # resume files are cleaned up
+
+
+def test_a_job_that_is_not_queued_is_not_run_twice(env, redis_server):
+    store, settings = env
+    job_id = create(redis_server.url, PARAMS | {"epochs": 1})
+    assert run_training_job(store, settings, job_id, "w") == "succeeded"
+    assert run_training_job(store, settings, job_id, "w") == "succeeded"  # reports, does nothing
+    assert store.get_job(job_id)["attempts"] == 1
+    assert run_training_job(store, settings, uuid.uuid4().hex, "w") == "missing"

@@ -1,0 +1,22 @@
+"""Turning a job's stored params (JSON) into core configs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.config import DataConfig, ModelConfig, TrainConfig
+
+
+def configs_from_params(params: dict[str, Any]) -> tuple[ModelConfig, DataConfig, TrainConfig]:
+    """The model, data and training configs a job's effective params describe."""
+    model = ModelConfig(
+        cell=params["cell"], hidden_size=params["hidden_size"],
+        num_layers=params["num_layers"], dropout=params["dropout"],
+    )
+    data = DataConfig(**params["data"])
+    train = TrainConfig(
+        epochs=params["epochs"], batch_size=params["batch_size"], lr=params["lr"],
+        sequence_length=params["sequence_length"], seed=params["seed"],
+        checkpoint_every=params["checkpoint_every"],
+    )
+    return model, data, train

@@ -1,0 +1,25 @@
+"""Celery tasks: thin views that parse ids, call core through the job runner, record outcomes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery.utils.log import get_task_logger
+
+from common.queue import TRAIN_TASK
+from common.store import is_id
+from worker.app import app, get_store, settings
+from worker.training import run_training_job
+
+log = get_task_logger(__name__)
+
+
+@app.task(name=TRAIN_TASK, bind=True)
+def train_job(self: Any, job_id: str) -> str:
+    """Train the queued job `job_id` and record its outcome in the job store."""
+    if not isinstance(job_id, str) or not is_id(job_id):
+        log.error("train task with a malformed job id %r dropped", job_id)
+        return "invalid"
+    outcome = run_training_job(get_store(), settings, job_id, worker=self.request.hostname or "worker")
+    log.info("job %s: %s", job_id, outcome)
+    return outcome

@@ -1,0 +1,191 @@
+"""One training job, start to end: claim, train with progress, checkpoint, record."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+from celery.utils.log import get_task_logger
+
+from common.settings import Settings
+from common.store import JobStatus, now_iso
+from common.store.sync import JobStore
+from core.checkpoint import Checkpoint, CheckpointError, checkpoint_exists, load_checkpoint, save_checkpoint
+from core.device import resolve_device
+from core.models import parameter_count
+from core.train import EpochReport, TrainResult, TrainState, train
+from worker.params import configs_from_params
+from worker.paths import job_dir, model_dir
+
+log = get_task_logger(__name__)
+RESUME_NAME = "checkpoint"
+MODEL_NAME = "model"
+
+
+class Heartbeat(threading.Thread):
+    """Refreshes a running job's heartbeat every few seconds, between epochs too."""
+
+    def __init__(self, store: JobStore, job_id: str, lease: str, interval: float) -> None:
+        super().__init__(name=f"heartbeat-{job_id[:8]}", daemon=True)
+        self.store, self.job_id, self.lease, self.interval = store, job_id, lease, interval
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                if not self.store.heartbeat(self.job_id, self.lease):
+                    self.lost.set()
+                    return
+            except redis.RedisError as exc:  # transient: the next beat tries again
+                log.warning("heartbeat for %s failed: %s", self.job_id, exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+@dataclass
+class _Outcome:
+    cancelled: bool = False
+    lost: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def public_error(exc: BaseException, data_dir: Path) -> str:
+    """A short message for the API: no stack trace, no filesystem paths."""
+    if isinstance(exc, OSError) and exc.strerror:
+        text = f"{type(exc).__name__}: {exc.strerror}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    for path in {str(data_dir), str(data_dir.resolve())}:
+        text = text.replace(path, "<data_dir>")
+    return text[:500]
+
+
+def run_training_job(store: JobStore, settings: Settings, job_id: str, worker: str) -> str:
+    """Train job `job_id` if it is queued; return how it ended (for the log)."""
+    raw = store.job_raw(job_id)
+    if raw is None:
+        log.warning("job %s does not exist; dropping its task", job_id)
+        return "missing"
+    if raw["status"] != JobStatus.QUEUED:
+        log.info("job %s is %s, not queued; nothing to do", job_id, raw["status"])
+        return raw["status"]
+    lease = uuid.uuid4().hex
+    attempts = int(raw.get("attempts") or 0) + 1
+    try:
+        device = resolve_device(settings.device)
+    except ValueError as exc:
+        device_name = settings.device
+        if store.start(job_id, lease, device_name, attempts, worker=worker):
+            store.finish(job_id, lease, JobStatus.FAILED, error=str(exc))
+        return "failed"
+    resume = _resume_point(settings, job_id)
+    resumed = resume.epoch if resume is not None else None
+    if not store.start(job_id, lease, str(device), attempts, worker=worker, resumed_from_epoch=resumed):
+        log.info("job %s was claimed or cancelled before this worker got it", job_id)
+        return "skipped"
+    if resume is not None:
+        store.truncate_history(job_id, resume.epoch)
+    heartbeat = Heartbeat(store, job_id, lease, settings.heartbeat_interval)
+    heartbeat.start()
+    try:
+        return _train(store, settings, job_id, lease, json.loads(raw["params"]), device, heartbeat, resume)
+    except redis.RedisError:
+        # The job stays `running` with a stale heartbeat: recovery hands it on.
+        log.exception("lost Redis while running job %s", job_id)
+        raise
+    except Exception as exc:
+        log.exception("job %s failed", job_id)
+        store.finish(job_id, lease, JobStatus.FAILED, error=public_error(exc, settings.data_dir))
+        return "failed"
+    finally:
+        heartbeat.stop()
+
+
+def _resume_point(settings: Settings, job_id: str) -> Checkpoint | None:
+    """The job's latest checkpoint from an earlier attempt, if one is usable."""
+    ckpt_dir = job_dir(settings.data_dir, job_id)
+    if not checkpoint_exists(ckpt_dir, RESUME_NAME):
+        return None
+    try:
+        return load_checkpoint(ckpt_dir, RESUME_NAME)
+    except CheckpointError as exc:
+        log.warning("job %s: unusable resume checkpoint, starting over: %s", job_id, exc)
+        return None
+
+
+def _train(
+    store: JobStore, settings: Settings, job_id: str, lease: str, params: dict[str, Any],
+    device: Any, heartbeat: Heartbeat, resume: Checkpoint | None,
+) -> str:
+    model_cfg, data_cfg, train_cfg = configs_from_params(params)
+    ckpt_dir = job_dir(settings.data_dir, job_id)
+    outcome = _Outcome()
+
+    def on_epoch_end(report: EpochReport) -> bool:
+        answer = store.record_epoch(
+            job_id, lease, report.epoch, report.epochs, report.train_loss, report.test_loss
+        )
+        outcome.cancelled = answer == 1
+        outcome.lost = answer == -1 or heartbeat.lost.is_set()
+        return outcome.cancelled or outcome.lost
+
+    def on_checkpoint(state: TrainState) -> None:
+        if outcome.lost:
+            return
+        save_checkpoint(
+            ckpt_dir, RESUME_NAME, model=state.model, data=data_cfg, train=train_cfg,
+            epoch=state.epoch, history=state.history, optimizer=state.optimizer,
+        )
+
+    result = train(
+        model_cfg, data_cfg, train_cfg, device=device, on_epoch_end=on_epoch_end,
+        on_checkpoint=on_checkpoint, resume=resume,
+    )
+    if outcome.lost:
+        log.warning("job %s is no longer held by this worker; leaving it", job_id)
+        return "lost"
+    if outcome.cancelled:
+        store.finish(job_id, lease, JobStatus.CANCELLED)
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
+        return "cancelled"
+    model = _record_model(store, settings, job_id, params, result)
+    store.finish(
+        job_id, lease, JobStatus.SUCCEEDED, model_id=model["id"], train_seconds=round(result.seconds, 3),
+    )
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    return "succeeded"
+
+
+def _record_model(
+    store: JobStore, settings: Settings, job_id: str, params: dict[str, Any], result: TrainResult
+) -> dict[str, Any]:
+    model_cfg, data_cfg, train_cfg = configs_from_params(params)
+    metrics = {"train_loss": result.final_train_loss, "test_loss": result.final_test_loss}
+    info = save_checkpoint(
+        model_dir(settings.data_dir, job_id), MODEL_NAME, model=result.model, data=data_cfg,
+        train=train_cfg, epoch=result.epochs_completed, history=result.history,
+        extra={"job_id": job_id, "metrics": metrics},
+    )
+    record = {
+        "id": job_id,
+        "job_id": job_id,
+        "cell": model_cfg.cell,
+        "params": params,
+        "metrics": metrics,
+        "epochs_trained": result.epochs_completed,
+        "parameters": parameter_count(result.model),
+        "device": result.device,
+        "created_at": now_iso(),
+        "checkpoint": {"format": "safetensors", "sha256": info.sha256, "bytes": info.bytes},
+    }
+    raw = store.job_raw(job_id) or {}
+    store.save_model(record, int(raw.get("created_ms") or 0))
+    return record
