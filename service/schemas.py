@@ -115,3 +115,55 @@ class Readiness(BaseModel):
 
 class ErrorBody(BaseModel):
     detail: Any
+
+
+class ForecastRequest(Strict):
+    """Either `start` (context from the model's own signal) or `context` (your values), not both."""
+
+    start: float | None = Field(None, ge=-1e6, le=1e6, description="phase t of the first prediction")
+    context: list[float] | None = Field(
+        None, min_length=1, max_length=1_000_000, description="at least sequence_length values"
+    )
+    horizon: int = Field(100, ge=1, le=1_000_000, description="steps to predict")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ForecastRequest:
+        if (self.start is None) == (self.context is None):
+            raise ValueError("give exactly one of 'start' or 'context'")
+        return self
+
+
+class ForecastResponse(BaseModel):
+    model_id: str
+    horizon: int
+    x: list[float]
+    y: list[float]
+    exact: list[float] | None = None
+    mse: float | None = None
+    max_abs_error: float | None = None
+
+
+class CheckpointInfo(BaseModel):
+    format: Literal["safetensors"]
+    sha256: str
+    bytes: int
+
+
+class Model(BaseModel):
+    """A trained model (its id is the training job's id)."""
+
+    id: str
+    job_id: str
+    cell: Cell
+    params: dict[str, Any]
+    metrics: Losses
+    epochs_trained: int
+    parameters: int
+    device: str
+    created_at: str
+    checkpoint: CheckpointInfo
+
+
+class ModelList(BaseModel):
+    data: list[Model]
+    count: int

@@ -1,4 +1,4 @@
-"""Celery tasks: thin views that parse ids, call core through the job runner, record outcomes."""
+"""Celery tasks: thin views that parse ids, call core through the runners, record outcomes."""
 
 from __future__ import annotations
 
@@ -6,12 +6,22 @@ from typing import Any
 
 from celery.utils.log import get_task_logger
 
-from common.queue import TRAIN_TASK
+from common.queue import PREDICT_TASK, TRAIN_TASK
 from common.store import is_id
 from worker.app import app, get_store, settings
+from worker.predict import ModelCache, handle_predict
 from worker.training import run_training_job
 
 log = get_task_logger(__name__)
+_cache: ModelCache | None = None
+
+
+def get_cache() -> ModelCache:
+    """This process's model cache (created after fork, never shared)."""
+    global _cache
+    if _cache is None:
+        _cache = ModelCache(settings.model_cache_size)
+    return _cache
 
 
 @app.task(name=TRAIN_TASK, bind=True)
@@ -23,3 +33,20 @@ def train_job(self: Any, job_id: str) -> str:
     outcome = run_training_job(get_store(), settings, job_id, worker=self.request.hostname or "worker")
     log.info("job %s: %s", job_id, outcome)
     return outcome
+
+
+# A forecast nobody waits for any more is worthless: acknowledge on receipt,
+# never redeliver.
+@app.task(name=PREDICT_TASK, acks_late=False)
+def predict(request: dict[str, Any]) -> None:
+    """Answer one forecast request on its reply key."""
+    if not (isinstance(request, dict) and is_id(str(request.get("request_id")))
+            and is_id(str(request.get("model_id")))):
+        log.error("malformed predict request dropped: %r", request)
+        return
+    try:
+        reply = handle_predict(get_cache(), get_store(), settings.data_dir, request)
+    except Exception:  # the API is waiting: answer rather than let it time out
+        log.exception("forecast for model %s failed", request["model_id"])
+        reply = {"ok": False, "status": 503, "detail": "the forecast failed on the worker; see its log"}
+    get_store().push_reply(request["request_id"], reply)

@@ -13,6 +13,7 @@ from typing import Any
 import redis
 from celery.utils.log import get_task_logger
 
+from common.paths import job_dir, model_dir
 from common.settings import Settings
 from common.store import JobStatus, now_iso
 from common.store.sync import JobStore
@@ -21,7 +22,6 @@ from core.device import resolve_device
 from core.models import parameter_count
 from core.train import EpochReport, TrainResult, TrainState, train
 from worker.params import configs_from_params
-from worker.paths import job_dir, model_dir
 
 log = get_task_logger(__name__)
 RESUME_NAME = "checkpoint"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -22,6 +23,8 @@ from common.store.base import (
     status_event,
 )
 
+BLOCK_SLACK_S = 5.0
+
 
 class IdempotencyConflict(Exception):
     """The Idempotency-Key was already used with a different request body."""
@@ -34,21 +37,28 @@ class QueueFull(Exception):
 class AsyncJobStore:
     """Job and model records as the API reads and writes them."""
 
-    def __init__(self, client: aredis.Redis) -> None:
+    def __init__(self, client: aredis.Redis, blocking: aredis.Redis | None = None) -> None:
         self.r = client
+        # Blocking reads (XREAD BLOCK, BLPOP) wait longer than the normal
+        # socket timeout allows; they get their own pool, bounded by wait_for.
+        self.blocking = blocking or client
         self._create = client.register_script(CREATE_JOB)
         self._cancel = client.register_script(CANCEL)
 
     @classmethod
     def from_url(cls, url: str) -> AsyncJobStore:
         client = aredis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=5, socket_connect_timeout=2,
-            max_connections=512,
+            url, decode_responses=True, socket_timeout=5, socket_connect_timeout=2, max_connections=512,
         )
-        return cls(client)
+        blocking = aredis.Redis.from_url(
+            url, decode_responses=True, socket_timeout=None, socket_connect_timeout=2, max_connections=1024,
+        )
+        return cls(client, blocking)
 
     async def close(self) -> None:
         await self.r.aclose()
+        if self.blocking is not self.r:
+            await self.blocking.aclose()
 
     async def ping(self) -> bool:
         return bool(await self.r.ping())
@@ -135,7 +145,10 @@ class AsyncJobStore:
         self, job_id: str, after: str, block_ms: int
     ) -> list[tuple[str, dict[str, str]]]:
         """Events after stream id `after`, waiting up to `block_ms` for one."""
-        reply: Any = await self.r.xread({Keys.events(job_id): after}, block=block_ms, count=1000)
+        reply: Any = await asyncio.wait_for(
+            self.blocking.xread({Keys.events(job_id): after}, block=block_ms, count=1000),
+            timeout=block_ms / 1000 + BLOCK_SLACK_S,
+        )
         return [(entry_id, fields) for _, entries in reply for entry_id, fields in entries]
 
     async def counts_by_status(self) -> dict[str, int]:
@@ -163,6 +176,13 @@ class AsyncJobStore:
         ids, count = await pipe.execute()
         raws = await self.r.mget([Keys.model(i) for i in ids]) if ids else []
         return [json.loads(r) for r in raws if r], int(count)
+
+    async def wait_reply(self, request_id: str, timeout: float) -> dict[str, Any] | None:
+        """A worker's answer to `request_id`, or None after `timeout` seconds."""
+        reply = await asyncio.wait_for(
+            self.blocking.blpop([Keys.reply(request_id)], timeout=timeout), timeout=timeout + BLOCK_SLACK_S
+        )
+        return json.loads(reply[1]) if reply else None
 
     async def delete_model(self, model_id: str) -> bool:
         pipe = self.r.pipeline(transaction=True)

@@ -19,6 +19,7 @@ PREFIX = "rnncast:"
 ID_RE = re.compile(r"^[0-9a-f]{32}$")
 EVENTS_MAXLEN = 20_000  # also written into the scripts below
 IDEMPOTENCY_TTL_S = 24 * 3600
+REPLY_TTL_S = 120
 
 
 class JobStatus(StrEnum):
@@ -68,6 +69,10 @@ class Keys:
     @staticmethod
     def model(model_id: str) -> str:
         return f"{PREFIX}model:{model_id}"
+
+    @staticmethod
+    def reply(request_id: str) -> str:
+        return f"{PREFIX}reply:{request_id}"
 
 
 def now_iso() -> str:

@@ -12,6 +12,7 @@ from common.store.base import (
     HEARTBEAT,
     PREFIX,
     RECORD_EPOCH,
+    REPLY_TTL_S,
     TRANSITION,
     JobStatus,
     Keys,
@@ -106,6 +107,20 @@ class JobStore:
     def get_model(self, model_id: str) -> dict[str, Any] | None:
         raw = self.r.get(Keys.model(model_id))
         return json.loads(raw) if raw else None
+
+    def existing_models(self, model_ids: list[str]) -> set[str]:
+        """Which of `model_ids` still have a record."""
+        pipe = self.r.pipeline(transaction=False)
+        for model_id in model_ids:
+            pipe.exists(Keys.model(model_id))
+        return {m for m, n in zip(model_ids, pipe.execute(), strict=True) if n}
+
+    def push_reply(self, request_id: str, payload: dict[str, Any]) -> None:
+        """Answer a request the API is waiting on (it expires if nobody reads it)."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.rpush(Keys.reply(request_id), json.dumps(payload))
+        pipe.expire(Keys.reply(request_id), REPLY_TTL_S)
+        pipe.execute()
 
     def register_worker(self, name: str) -> None:
         self.r.zadd(Keys.workers, {name: time.time()})

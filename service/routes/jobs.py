@@ -170,6 +170,6 @@ async def _events(
                     if job is not None:
                         yield {"event": "status", "data": json.dumps({"status": job["status"]})}
                     return
-    except redis.RedisError as exc:  # mid-stream there is no status code left to send
+    except (redis.RedisError, TimeoutError) as exc:  # mid-stream there is no status code left to send
         log.warning("event stream for %s ended: %s", job_id, exc)
 

@@ -9,6 +9,7 @@ import uuid
 import pytest
 import torch
 
+from common.paths import job_dir, model_dir
 from common.settings import Settings
 from common.store import Keys
 from common.store.aio import AsyncJobStore
@@ -16,7 +17,6 @@ from common.store.sync import JobStore
 from core.checkpoint import load_checkpoint, save_checkpoint
 from core.train import train
 from worker.params import configs_from_params
-from worker.paths import job_dir, model_dir
 from worker.training import MODEL_NAME, RESUME_NAME, run_training_job
 
 PARAMS = {

@@ -1,0 +1,126 @@
+"""Trained models: registry, deletion, and forecasts served by workers on the `predict` queue."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import shutil
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from common.paths import model_dir
+from common.queue import PREDICT_QUEUE, PREDICT_TASK
+from common.settings import Settings
+from common.store import is_id
+from common.store.aio import AsyncJobStore
+from service.deps import CeleryDep, SettingsDep, StoreDep
+from service.routes.jobs import ERRORS
+from service.schemas import ForecastRequest, ForecastResponse, Model, ModelList
+
+router = APIRouter(prefix="/models", tags=["models"])
+
+
+async def model_or_404(store: AsyncJobStore, model_id: str) -> dict[str, Any]:
+    model = await store.get_model(model_id) if is_id(model_id) else None
+    if model is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"model {model_id!r} not found")
+    return model
+
+
+async def ask_worker(
+    store: AsyncJobStore, celery: Any, settings: Settings, model: dict[str, Any], request: dict[str, Any]
+) -> dict[str, Any]:
+    """Send a predict task and wait (bounded) for its answer; errors become HTTP errors."""
+    request_id = uuid.uuid4().hex
+    message = {"request_id": request_id, "model_id": model["id"], "sha256": model["checkpoint"]["sha256"],
+               **request}
+    await run_in_threadpool(
+        celery.send_task, PREDICT_TASK, args=[message], queue=PREDICT_QUEUE, expires=settings.forecast_timeout,
+    )
+    try:
+        reply = await store.wait_reply(request_id, settings.forecast_timeout)
+    except TimeoutError:
+        reply = None
+    if reply is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"no worker answered within {settings.forecast_timeout:g}s: is a worker consuming 'predict'?",
+            headers={"Retry-After": "5"},
+        )
+    if not reply["ok"]:
+        raise HTTPException(reply["status"], reply["detail"])
+    result: dict[str, Any] = reply["result"]
+    return result
+
+
+def check_request(body: ForecastRequest, model: dict[str, Any], settings: Settings) -> None:
+    if body.horizon > settings.max_horizon:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"horizon ({body.horizon}) exceeds this server's limit ({settings.max_horizon})",
+        )
+    needed = model["params"]["sequence_length"]
+    if body.context is not None and len(body.context) < needed:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"context has {len(body.context)} values; this model needs at least sequence_length ({needed})",
+        )
+
+
+@router.get("", response_model=ModelList, responses=ERRORS)
+async def list_models(
+    store: StoreDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> JSONResponse:
+    """Models newest first."""
+    models, count = await store.list_models(limit, offset)
+    return JSONResponse({"data": models, "count": count})
+
+
+@router.get("/{model_id}", response_model=Model, responses=ERRORS)
+async def get_model(model_id: str, store: StoreDep) -> JSONResponse:
+    return JSONResponse(await model_or_404(store, model_id))
+
+
+@router.delete("/{model_id}", status_code=204, responses=ERRORS)
+async def delete_model(model_id: str, store: StoreDep, settings: SettingsDep) -> Response:
+    """Forget the model and remove its checkpoint files; later forecasts are 404."""
+    await model_or_404(store, model_id)
+    await store.delete_model(model_id)
+    await run_in_threadpool(shutil.rmtree, model_dir(settings.data_dir, model_id), True)
+    return Response(status_code=204)
+
+
+@router.post("/{model_id}/forecast", response_model=ForecastResponse, responses=ERRORS)
+async def forecast(
+    model_id: str, body: ForecastRequest, store: StoreDep, celery: CeleryDep, settings: SettingsDep
+) -> JSONResponse:
+    """Continue the model's own sine from `start`, or your `context`, for `horizon` steps."""
+    model = await model_or_404(store, model_id)
+    check_request(body, model, settings)
+    result = await ask_worker(store, celery, settings, model, body.model_dump(exclude_none=True))
+    return JSONResponse(result)
+
+
+@router.get(
+    "/{model_id}/forecast.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, **ERRORS},
+)
+async def forecast_png(
+    model_id: str, store: StoreDep, celery: CeleryDep, settings: SettingsDep,
+    start: Annotated[float, Query(ge=-1e6, le=1e6, allow_inf_nan=False)] = 123.0,
+    horizon: Annotated[int, Query(ge=1, le=1_000_000)] = 100,
+) -> Response:
+    """Context, exact continuation and predictions, as in the tutorial's figure (rendered on a worker)."""
+    model = await model_or_404(store, model_id)
+    body = ForecastRequest(start=start, horizon=horizon)
+    check_request(body, model, settings)
+    result = await ask_worker(store, celery, settings, model, {"start": start, "horizon": horizon, "png": True})
+    png = await asyncio.to_thread(base64.b64decode, result["png"])
+    return Response(png, media_type="image/png")

@@ -1,0 +1,130 @@
+"""Forecasts on the worker: a bounded LRU cache of verified models, and the request handler."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from celery.utils.log import get_task_logger
+
+from common.paths import model_dir
+from common.store.sync import JobStore
+from core.checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from core.forecast import Forecast, forecast_from_context, forecast_from_starts
+from core.models import Forecaster
+from core.plots import PredictionLine, prediction_png
+from worker.training import MODEL_NAME
+
+log = get_task_logger(__name__)
+SWEEP_EVERY_S = 10.0
+
+
+class ModelUnavailable(Exception):
+    """The model's files are missing (404) or do not verify (503)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+@dataclass
+class LoadedModel:
+    sha256: str
+    model: Forecaster
+    checkpoint: Checkpoint
+
+
+class ModelCache:
+    """Up to `size` models, least recently used evicted; entries of deleted models are swept."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._lock = threading.Lock()
+        self._swept = time.monotonic()
+
+    def __contains__(self, model_id: str) -> bool:
+        return model_id in self._items
+
+    def get(self, data_dir: Any, model_id: str, sha256: str) -> LoadedModel:
+        """The model, loaded and digest-checked on first use."""
+        with self._lock:
+            hit = self._items.get(model_id)
+            if hit is not None and hit.sha256 == sha256:
+                self._items.move_to_end(model_id)
+                return hit
+        loaded = self._load(data_dir, model_id, sha256)
+        with self._lock:
+            self._items[model_id] = loaded
+            self._items.move_to_end(model_id)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return loaded
+
+    @staticmethod
+    def _load(data_dir: Any, model_id: str, sha256: str) -> LoadedModel:
+        directory = model_dir(data_dir, model_id)
+        if not (directory / f"{MODEL_NAME}.json").is_file():
+            raise ModelUnavailable(404, f"model {model_id!r} has no checkpoint files on this worker")
+        try:
+            ckpt = load_checkpoint(directory, MODEL_NAME)
+        except CheckpointError as exc:
+            raise ModelUnavailable(503, f"model {model_id!r} is unavailable: {exc}") from None
+        if ckpt.info is None or ckpt.info.sha256 != sha256:
+            raise ModelUnavailable(503, f"model {model_id!r} is unavailable: its checkpoint is not the one recorded")
+        return LoadedModel(sha256, ckpt.build_model("cpu"), ckpt)
+
+    def sweep(self, store: JobStore) -> None:
+        """Drop entries whose model was deleted (checked at most every few seconds)."""
+        if time.monotonic() - self._swept < SWEEP_EVERY_S or not self._items:
+            return
+        self._swept = time.monotonic()
+        with self._lock:
+            ids = list(self._items)
+        alive = store.existing_models(ids)
+        with self._lock:
+            for model_id in set(ids) - alive:
+                self._items.pop(model_id, None)
+
+
+def forecast_payload(model_id: str, horizon: int, fc: Forecast, with_exact: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"model_id": model_id, "horizon": horizon, "x": fc.x, "y": fc.y}
+    if with_exact:
+        out |= {"exact": fc.exact, "mse": fc.mse, "max_abs_error": fc.max_abs_error}
+    return out
+
+
+def run_forecast(loaded: LoadedModel, request: dict[str, Any]) -> Forecast:
+    """One request: by `start` (context from the model's own signal) or by `context`."""
+    ckpt, horizon = loaded.checkpoint, int(request["horizon"])
+    seq = ckpt.train.sequence_length
+    if request.get("context") is not None:
+        return forecast_from_context(loaded.model, [request["context"]], seq, horizon)[0]
+    return forecast_from_starts(loaded.model, ckpt.data, seq, [float(request["start"])], horizon)[0]
+
+
+def handle_predict(cache: ModelCache, store: JobStore, data_dir: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """The reply for one predict request: {"ok": True, "result"} or {"ok": False, "status", "detail"}."""
+    cache.sweep(store)
+    model_id = request["model_id"]
+    try:
+        loaded = cache.get(data_dir, model_id, request["sha256"])
+        with torch.inference_mode():
+            fc = run_forecast(loaded, request)
+    except ModelUnavailable as exc:
+        return {"ok": False, "status": exc.status, "detail": exc.detail}
+    except ValueError as exc:
+        return {"ok": False, "status": 422, "detail": str(exc)}
+    result = forecast_payload(model_id, int(request["horizon"]), fc, request.get("context") is None)
+    if request.get("png"):
+        png = prediction_png(
+            fc.context_x or [], fc.context_y or [], [PredictionLine(loaded.checkpoint.model.cell, fc.x, fc.y)],
+            fc.x, fc.exact, title=f"{loaded.checkpoint.model.cell} forecast from t={request['start']}",
+        )
+        result = {"png": base64.b64encode(png).decode()}
+    return {"ok": True, "result": result}
