@@ -16,6 +16,7 @@ PREDICT_QUEUE = "predict"
 QUEUES = (TRAIN_QUEUE, PREDICT_QUEUE)
 TRAIN_TASK = "rnncast.train"
 PREDICT_TASK = "rnncast.predict"
+RENDER_TASK = "rnncast.render"
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -32,7 +33,11 @@ def make_celery(settings: Settings) -> Celery:
         task_default_queue=TRAIN_QUEUE,
         task_default_exchange=TRAIN_QUEUE,
         task_default_routing_key=TRAIN_QUEUE,
-        task_routes={TRAIN_TASK: {"queue": TRAIN_QUEUE}, PREDICT_TASK: {"queue": PREDICT_QUEUE}},
+        task_routes={
+            TRAIN_TASK: {"queue": TRAIN_QUEUE},
+            PREDICT_TASK: {"queue": PREDICT_QUEUE},
+            RENDER_TASK: {"queue": PREDICT_QUEUE},
+        },
         worker_prefetch_multiplier=1,
         task_acks_late=True,
         task_reject_on_worker_lost=True,

@@ -13,7 +13,7 @@ from common.store.aio import AsyncJobStore
 from service import errors
 from service.deps import require_api_key
 from service.middleware import BodyLimit, Metrics
-from service.routes import health, jobs, models
+from service.routes import comparisons, health, jobs, models
 
 DESCRIPTION = """Train RNN, LSTM and GRU forecasters on a sine wave and serve their forecasts.
 
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
     v1.include_router(jobs.router)
     v1.include_router(models.router)
+    v1.include_router(comparisons.router)
     app.include_router(v1)
     app.include_router(health.router)
     errors.install(app)

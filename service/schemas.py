@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -166,4 +166,81 @@ class Model(BaseModel):
 
 class ModelList(BaseModel):
     data: list[Model]
+    count: int
+
+
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+ALL_CELLS: tuple[Cell, ...] = ("RNN", "LSTM", "GRU")
+
+
+class ForecastSpec(Strict):
+    """The forecast each run makes right after training."""
+
+    start: float = Field(123.0, ge=-1e6, le=1e6)
+    horizon: int = Field(100, ge=1, le=1_000_000)
+
+
+class ComparisonCreate(Strict):
+    """One training job per (cell, seed), all queued at once."""
+
+    cells: list[Cell] = Field(default_factory=lambda: list(ALL_CELLS), min_length=1, max_length=3)
+    seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1, max_length=1000)
+    train: TrainOptions = Field(default_factory=TrainOptions)
+    forecast: ForecastSpec = Field(default_factory=ForecastSpec)
+    name: str | None = Field(None, max_length=200)
+
+    @model_validator(mode="after")
+    def _unique(self) -> ComparisonCreate:
+        if len(set(self.cells)) != len(self.cells):
+            raise ValueError(f"cells ({self.cells}) must not repeat")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds ({self.seeds}) must not repeat")
+        return self
+
+
+class Stat(BaseModel):
+    mean: float | None
+    std: float | None
+    n: int
+
+
+class CellSummary(BaseModel):
+    final_test_loss: Stat
+    forecast_mse: Stat
+    train_seconds: Stat
+
+
+class Run(BaseModel):
+    cell: Cell
+    seed: int
+    job_id: str
+    status: Status
+    epoch: int
+    final_train_loss: float | None
+    final_test_loss: float | None
+    forecast_mse: float | None
+    train_seconds: float | None
+    parameters: int | None
+    error: str | None
+
+
+class Comparison(BaseModel):
+    """An RNN/LSTM/GRU study: its runs, per-cell statistics and the winner."""
+
+    id: str
+    name: str | None
+    status: Literal["running", "succeeded", "failed", "cancelled"]
+    cells: list[Cell]
+    seeds: list[int]
+    train: dict[str, Any]
+    forecast: ForecastSpec
+    runs: list[Run]
+    summary: dict[str, CellSummary]
+    best_cell: Cell | None
+    created_at: str
+    finished_at: str | None
+
+
+class ComparisonList(BaseModel):
+    data: list[Comparison]
     count: int

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from celery.utils.log import get_task_logger
 
-from common.queue import PREDICT_TASK, TRAIN_TASK
+from common.queue import PREDICT_TASK, RENDER_TASK, TRAIN_TASK
 from common.store import is_id
 from worker.app import app, get_store, settings
 from worker.predict import ModelCache, handle_predict
+from worker.render import render_comparison
 from worker.training import run_training_job
 
 log = get_task_logger(__name__)
@@ -49,4 +51,21 @@ def predict(request: dict[str, Any]) -> None:
     except Exception:  # the API is waiting: answer rather than let it time out
         log.exception("forecast for model %s failed", request["model_id"])
         reply = {"ok": False, "status": 503, "detail": "the forecast failed on the worker; see its log"}
+    get_store().push_reply(request["request_id"], reply)
+
+
+@app.task(name=RENDER_TASK, acks_late=False)
+def render(request: dict[str, Any]) -> None:
+    """Draw a comparison's loss or predictions figure and answer on the reply key."""
+    if not (isinstance(request, dict) and is_id(str(request.get("request_id")))
+            and is_id(str(request.get("comparison_id"))) and request.get("kind") in ("loss", "predictions")):
+        log.error("malformed render request dropped: %r", request)
+        return
+    try:
+        png = render_comparison(get_store(), request["comparison_id"], request["kind"])
+        reply = ({"ok": True, "result": {"png": base64.b64encode(png).decode()}} if png is not None
+                 else {"ok": False, "status": 404, "detail": "comparison not found"})
+    except Exception:  # the API is waiting: answer rather than let it time out
+        log.exception("rendering %s for comparison %s failed", request["kind"], request["comparison_id"])
+        reply = {"ok": False, "status": 503, "detail": "rendering failed on the worker; see its log"}
     get_store().push_reply(request["request_id"], reply)

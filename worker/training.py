@@ -6,7 +6,7 @@ import json
 import shutil
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from common.store import JobStatus, now_iso
 from common.store.sync import JobStore
 from core.checkpoint import Checkpoint, CheckpointError, checkpoint_exists, load_checkpoint, save_checkpoint
 from core.device import resolve_device
+from core.forecast import forecast_from_starts
 from core.models import parameter_count
 from core.train import EpochReport, TrainResult, TrainState, train
 from worker.params import configs_from_params
@@ -96,7 +97,8 @@ def run_training_job(store: JobStore, settings: Settings, job_id: str, worker: s
     heartbeat = Heartbeat(store, job_id, lease, settings.heartbeat_interval)
     heartbeat.start()
     try:
-        return _train(store, settings, job_id, lease, json.loads(raw["params"]), device, heartbeat, resume)
+        spec = json.loads(raw["forecast_spec"]) if raw.get("forecast_spec") else None
+        return _train(store, settings, job_id, lease, json.loads(raw["params"]), device, heartbeat, resume, spec)
     except redis.RedisError:
         # The job stays `running` with a stale heartbeat: recovery hands it on.
         log.exception("lost Redis while running job %s", job_id)
@@ -123,7 +125,7 @@ def _resume_point(settings: Settings, job_id: str) -> Checkpoint | None:
 
 def _train(
     store: JobStore, settings: Settings, job_id: str, lease: str, params: dict[str, Any],
-    device: Any, heartbeat: Heartbeat, resume: Checkpoint | None,
+    device: Any, heartbeat: Heartbeat, resume: Checkpoint | None, forecast_spec: dict[str, Any] | None = None,
 ) -> str:
     model_cfg, data_cfg, train_cfg = configs_from_params(params)
     ckpt_dir = job_dir(settings.data_dir, job_id)
@@ -157,8 +159,18 @@ def _train(
         shutil.rmtree(ckpt_dir, ignore_errors=True)
         return "cancelled"
     model = _record_model(store, settings, job_id, params, result)
+    extra: dict[str, Any] = {}
+    if forecast_spec is not None:
+        # A comparison's run: its forecast is part of the result, computed here
+        # while the model is in memory.
+        fc = forecast_from_starts(
+            result.model, data_cfg, train_cfg.sequence_length, [float(forecast_spec["start"])],
+            int(forecast_spec["horizon"]),
+        )[0]
+        extra = {"forecast": asdict(fc), "forecast_mse": fc.mse}
     store.finish(
         job_id, lease, JobStatus.SUCCEEDED, model_id=model["id"], train_seconds=round(result.seconds, 3),
+        parameters=model["parameters"], **extra,
     )
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     return "succeeded"

@@ -9,6 +9,7 @@ from typing import Any
 
 import redis.asyncio as aredis
 
+from common.comparisons import final_fields, run_row
 from common.store.base import (
     CANCEL,
     CREATE_JOB,
@@ -32,6 +33,18 @@ class IdempotencyConflict(Exception):
 
 class QueueFull(Exception):
     """Too many jobs are queued; try again later."""
+
+
+def job_fields(
+    job_id: str, params: dict[str, Any], name: str | None, epochs: int, created_ms: int,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The hash of a new queued job."""
+    return {
+        "id": job_id, "kind": "train", "name": name, "status": JobStatus.QUEUED.value,
+        "params": params, "epochs": epochs, "epoch": 0, "attempts": 0,
+        "created_at": now_iso(), "created_ms": created_ms, **(extra or {}),
+    }
 
 
 class AsyncJobStore:
@@ -81,11 +94,7 @@ class AsyncJobStore:
         False, or raises IdempotencyConflict if that request differed.
         """
         created_ms = now_ms()
-        fields = {
-            "id": job_id, "kind": "train", "name": name, "status": JobStatus.QUEUED.value,
-            "params": params, "epochs": epochs, "epoch": 0, "attempts": 0,
-            "created_at": now_iso(), "created_ms": created_ms, **(extra or {}),
-        }
+        fields = job_fields(job_id, params, name, epochs, created_ms, extra)
         idem_key = Keys.idempotency("jobs", idempotency_key or "-")
         state, value = await self._create(
             keys=[Keys.job(job_id), Keys.jobs, Keys.jobs_by_status("queued"), idem_key, Keys.events(job_id)],
@@ -190,3 +199,78 @@ class AsyncJobStore:
         pipe.zrem(Keys.models, model_id)
         deleted, _ = await pipe.execute()
         return bool(deleted)
+
+    # Comparisons -----------------------------------------------------------
+
+    async def create_comparison(
+        self,
+        record: dict[str, Any],
+        runs: list[tuple[str, dict[str, Any]]],
+        *,
+        max_queued: int,
+        idempotency_key: str | None = None,
+        fingerprint: str = "",
+    ) -> tuple[str, bool]:
+        """Store a comparison and its queued runs at once; (comparison id, created?)."""
+        comparison_id = record["id"]
+        if idempotency_key:
+            key = Keys.idempotency("comparisons", idempotency_key)
+            mine = json.dumps({"id": comparison_id, "fingerprint": fingerprint})
+            if not await self.r.set(key, mine, nx=True, ex=IDEMPOTENCY_TTL_S):
+                earlier = json.loads(await self.r.get(key) or mine)
+                if earlier["fingerprint"] != fingerprint:
+                    raise IdempotencyConflict("Idempotency-Key was already used with a different request")
+                return earlier["id"], False
+        if await self.r.zcard(Keys.jobs_by_status("queued")) + len(runs) > max_queued:
+            if idempotency_key:
+                await self.r.delete(Keys.idempotency("comparisons", idempotency_key))
+            raise QueueFull(f"{len(runs)} more jobs would exceed the {max_queued} queued jobs allowed")
+        created_ms = now_ms()
+        pipe = self.r.pipeline(transaction=True)
+        for job_id, params in runs:
+            fields = job_fields(job_id, params, record.get("name"), params["epochs"], created_ms,
+                                {"comparison_id": comparison_id, "forecast_spec": record["forecast"]})
+            pipe.hset(Keys.job(job_id), mapping=dict(zip(flatten(fields)[::2], flatten(fields)[1::2], strict=True)))
+            pipe.zadd(Keys.jobs, {job_id: created_ms})
+            pipe.zadd(Keys.jobs_by_status("queued"), {job_id: created_ms})
+            pipe.xadd(Keys.events(job_id), {"type": "status", "data": status_event("queued")})
+        fields = {**record, "status": "running", "remaining": len(runs), "created_at": now_iso(),
+                  "created_ms": created_ms, "job_ids": [job_id for job_id, _ in runs]}
+        flat = flatten(fields)
+        pipe.hset(Keys.comparison(comparison_id), mapping=dict(zip(flat[::2], flat[1::2], strict=True)))
+        pipe.zadd(Keys.comparisons, {comparison_id: created_ms})
+        await pipe.execute()
+        return comparison_id, True
+
+    async def get_comparison(self, comparison_id: str) -> tuple[dict[str, str], list[dict[str, str]]] | None:
+        """The comparison's hash and its runs' job hashes, in creation order."""
+        raw: dict[str, str] = await self.r.hgetall(Keys.comparison(comparison_id))  # type: ignore[assignment]
+        if not raw:
+            return None
+        pipe = self.r.pipeline(transaction=False)
+        for job_id in json.loads(raw["job_ids"]):
+            pipe.hgetall(Keys.job(job_id))
+        return raw, [job for job in await pipe.execute() if job]
+
+    async def list_comparisons(self, limit: int, offset: int) -> tuple[list[str], int]:
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zrevrange(Keys.comparisons, offset, offset + limit - 1)
+        pipe.zcard(Keys.comparisons)
+        ids, count = await pipe.execute()
+        return list(ids), int(count)
+
+    async def finalize_comparison(self, comparison_id: str) -> None:
+        """Write the final status and summary (once: only while it is still running)."""
+        found = await self.get_comparison(comparison_id)
+        if found is None or found[0]["status"] != "running":
+            return
+        raw, jobs = found
+        final: dict[Any, Any] = final_fields([run_row(j) for j in jobs], json.loads(raw["cells"]), now_iso())
+        await self.r.hset(Keys.comparison(comparison_id), mapping=final)
+
+    async def cancel_comparison(self, comparison_id: str, job_ids: list[str]) -> None:
+        """Cancel every unfinished run; finalize if that ended the last one."""
+        await self.r.hset(Keys.comparison(comparison_id), "cancel_requested", "1")
+        for job_id in job_ids:
+            if await self.cancel_job(job_id) == "cancelled:last":
+                await self.finalize_comparison(comparison_id)

@@ -43,6 +43,7 @@ class Keys:
     """Every Redis key the project uses."""
 
     jobs = PREFIX + "jobs"
+    comparisons = PREFIX + "comparisons"
     models = PREFIX + "models"
     workers = PREFIX + "workers"
 
@@ -71,6 +72,10 @@ class Keys:
         return f"{PREFIX}model:{model_id}"
 
     @staticmethod
+    def comparison(comparison_id: str) -> str:
+        return f"{PREFIX}comparison:{comparison_id}"
+
+    @staticmethod
     def reply(request_id: str) -> str:
         return f"{PREFIX}reply:{request_id}"
 
@@ -87,6 +92,16 @@ def now_ms() -> int:
 def is_id(value: str) -> bool:
     return bool(ID_RE.match(value))
 
+
+# Lua helper: a run of a comparison has ended; true when it was the last one,
+# so exactly one caller (worker or API) finalizes the comparison.
+_COMPARISON_DONE = """
+local function COMPARISON_DONE(job_key)
+  local cid = redis.call('HGET', job_key, 'comparison_id')
+  if not cid or cid == '' then return false end
+  return redis.call('HINCRBY', 'rnncast:comparison:' .. cid, 'remaining', -1) == 0
+end
+"""
 
 # Create a job: idempotency check, queue cap, record, indexes, first event.
 # KEYS: job, all-jobs, queued-jobs, idempotency, events
@@ -110,7 +125,7 @@ return {'created', ARGV[1]}
 # Move a job to a new status if it is in one of the allowed ones (and, when a
 # lease is given, still held by that lease); keep the status indexes in step.
 # KEYS: job, events   ARGV: new, allowed csv, lease or '', event, prefix, field/value pairs...
-TRANSITION = """
+TRANSITION = _COMPARISON_DONE + """
 local cur = redis.call('HGET', KEYS[1], 'status')
 if not cur then return -1 end
 local ok = false
@@ -123,6 +138,9 @@ redis.call('ZREM', ARGV[5] .. cur, id)
 redis.call('ZADD', ARGV[5] .. ARGV[1], created, id)
 redis.call('HSET', KEYS[1], 'status', ARGV[1], unpack(ARGV, 6))
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', 20000, '*', 'type', 'status', 'data', ARGV[4])
+if ARGV[1] == 'succeeded' or ARGV[1] == 'failed' or ARGV[1] == 'cancelled' then
+  if COMPARISON_DONE(KEYS[1]) then return 2 end
+end
 return 1
 """
 
@@ -199,7 +217,7 @@ def job_view(raw: dict[str, str], history: list[str]) -> dict[str, Any]:
 # Cancel: a queued job ends at once; a running one is asked to stop (its
 # worker sees the flag within one epoch); a finished one is left alone.
 # KEYS: job, events   ARGV: prefix, finished_at, event
-CANCEL = """
+CANCEL = _COMPARISON_DONE + """
 local cur = redis.call('HGET', KEYS[1], 'status')
 if not cur then return 'missing' end
 if cur == 'queued' then
@@ -209,6 +227,7 @@ if cur == 'queued' then
   redis.call('ZADD', ARGV[1] .. 'cancelled', created, id)
   redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', ARGV[2], 'cancel_requested', '1')
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', 20000, '*', 'type', 'status', 'data', ARGV[3])
+  if COMPARISON_DONE(KEYS[1]) then return 'cancelled:last' end
   return 'cancelled'
 end
 if cur == 'running' then

@@ -8,6 +8,7 @@ from typing import Any
 
 import redis
 
+from common.comparisons import final_fields, run_row
 from common.store.base import (
     HEARTBEAT,
     PREFIX,
@@ -53,17 +54,20 @@ class JobStore:
 
     def transition(
         self, job_id: str, new: JobStatus, allowed: set[JobStatus], *, holder: str = "", **fields: Any
-    ) -> bool:
-        """Move the job to `new` if its status is in `allowed` (and lease `holder` still holds)."""
+    ) -> int:
+        """Move the job to `new` if its status is in `allowed` (and lease `holder` still holds).
+
+        0: not moved; 1: moved; 2: moved, and it was its comparison's last run.
+        """
         event = status_event(new.value, error=fields.get("error"), model_id=fields.get("model_id"))
         result = self._transition(
             keys=[Keys.job(job_id), Keys.events(job_id)],
             args=[new.value, ",".join(s.value for s in allowed), holder, event, PREFIX + "jobs:",
                   *flatten(fields)],
         )
-        return int(result) == 1
+        return max(0, int(result))
 
-    def start(self, job_id: str, lease: str, device: str, attempts: int, **fields: Any) -> bool:
+    def start(self, job_id: str, lease: str, device: str, attempts: int, **fields: Any) -> int:
         """Claim a queued job for this worker under `lease`."""
         raw = self.job_raw(job_id) or {}
         return self.transition(
@@ -92,11 +96,41 @@ class JobStore:
     def heartbeat(self, job_id: str, lease: str) -> bool:
         return int(self._heartbeat(keys=[Keys.job(job_id)], args=[lease, time.time()])) == 1
 
-    def finish(self, job_id: str, lease: str, status: JobStatus, **fields: Any) -> bool:
-        """End a running job we hold with a final status."""
-        return self.transition(
+    def finish(self, job_id: str, lease: str, status: JobStatus, **fields: Any) -> int:
+        """End a running job we hold with a final status (see `transition`'s answer);
+        if it was its comparison's last run, finalize the comparison too."""
+        moved = self.transition(
             job_id, status, {JobStatus.RUNNING}, holder=lease, finished_at=now_iso(), **fields
         )
+        if moved == 2:
+            self.finalize_comparison(str(self.r.hget(Keys.job(job_id), "comparison_id") or ""))
+        return moved
+
+    def comparison(self, comparison_id: str) -> tuple[dict[str, str], list[dict[str, str]]] | None:
+        """A comparison's hash and its runs' job hashes (with `history` lists attached)."""
+        raw: dict[str, str] = self.r.hgetall(Keys.comparison(comparison_id))  # type: ignore[assignment]
+        if not raw:
+            return None
+        job_ids = json.loads(raw["job_ids"])
+        pipe = self.r.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hgetall(Keys.job(job_id))
+            pipe.lrange(Keys.history(job_id), 0, -1)
+        rows = pipe.execute()
+        jobs = []
+        for job, history in zip(rows[::2], rows[1::2], strict=True):
+            if job:
+                jobs.append(job | {"history": history})
+        return raw, jobs
+
+    def finalize_comparison(self, comparison_id: str) -> None:
+        """Write the final status and summary (once: only while it is still running)."""
+        found = self.comparison(comparison_id)
+        if found is None or found[0]["status"] != "running":
+            return
+        raw, jobs = found
+        final: dict[Any, Any] = final_fields([run_row(j) for j in jobs], json.loads(raw["cells"]), now_iso())
+        self.r.hset(Keys.comparison(comparison_id), mapping=final)
 
     def save_model(self, record: dict[str, Any], created_ms: int) -> None:
         pipe = self.r.pipeline(transaction=True)

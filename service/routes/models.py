@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import shutil
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
@@ -13,12 +12,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from common.paths import model_dir
-from common.queue import PREDICT_QUEUE, PREDICT_TASK
+from common.queue import PREDICT_TASK
 from common.settings import Settings
 from common.store import is_id
 from common.store.aio import AsyncJobStore
 from service.deps import CeleryDep, SettingsDep, StoreDep
 from service.routes.jobs import ERRORS
+from service.rpc import ask_worker
 from service.schemas import ForecastRequest, ForecastResponse, Model, ModelList
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -31,30 +31,8 @@ async def model_or_404(store: AsyncJobStore, model_id: str) -> dict[str, Any]:
     return model
 
 
-async def ask_worker(
-    store: AsyncJobStore, celery: Any, settings: Settings, model: dict[str, Any], request: dict[str, Any]
-) -> dict[str, Any]:
-    """Send a predict task and wait (bounded) for its answer; errors become HTTP errors."""
-    request_id = uuid.uuid4().hex
-    message = {"request_id": request_id, "model_id": model["id"], "sha256": model["checkpoint"]["sha256"],
-               **request}
-    await run_in_threadpool(
-        celery.send_task, PREDICT_TASK, args=[message], queue=PREDICT_QUEUE, expires=settings.forecast_timeout,
-    )
-    try:
-        reply = await store.wait_reply(request_id, settings.forecast_timeout)
-    except TimeoutError:
-        reply = None
-    if reply is None:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            f"no worker answered within {settings.forecast_timeout:g}s: is a worker consuming 'predict'?",
-            headers={"Retry-After": "5"},
-        )
-    if not reply["ok"]:
-        raise HTTPException(reply["status"], reply["detail"])
-    result: dict[str, Any] = reply["result"]
-    return result
+def _message(model: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+    return {"model_id": model["id"], "sha256": model["checkpoint"]["sha256"], **request}
 
 
 def check_request(body: ForecastRequest, model: dict[str, Any], settings: Settings) -> None:
@@ -103,7 +81,8 @@ async def forecast(
     """Continue the model's own sine from `start`, or your `context`, for `horizon` steps."""
     model = await model_or_404(store, model_id)
     check_request(body, model, settings)
-    result = await ask_worker(store, celery, settings, model, body.model_dump(exclude_none=True))
+    message = _message(model, body.model_dump(exclude_none=True))
+    result = await ask_worker(store, celery, settings, PREDICT_TASK, message)
     return JSONResponse(result)
 
 
@@ -121,6 +100,7 @@ async def forecast_png(
     model = await model_or_404(store, model_id)
     body = ForecastRequest(start=start, horizon=horizon)
     check_request(body, model, settings)
-    result = await ask_worker(store, celery, settings, model, {"start": start, "horizon": horizon, "png": True})
+    message = _message(model, {"start": start, "horizon": horizon, "png": True})
+    result = await ask_worker(store, celery, settings, PREDICT_TASK, message)
     png = await asyncio.to_thread(base64.b64decode, result["png"])
     return Response(png, media_type="image/png")

@@ -1,0 +1,66 @@
+"""What the service adds to training: time from POST to `running`, and per-epoch overhead.
+
+Runs the same LSTM (tutorial data, hidden 20, batch 500) for --epochs epochs
+(a) in-process through core and (b) as a job through a real stack (private
+Redis, one worker process, the API over HTTP). Last line:
+overhead_ms_per_epoch=.. queue_to_running_ms_p50=.. core_ms_per_epoch=.. service_ms_per_epoch=..
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from datetime import datetime
+
+import torch
+from _stack import stack
+
+from core.config import DataConfig, ModelConfig, TrainConfig
+from core.train import train
+
+
+def _ts(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--cell", default="LSTM")
+    parser.add_argument("--starts", type=int, default=10, help="jobs timed from POST to running")
+    args = parser.parse_args()
+
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    train(ModelConfig(cell=args.cell), DataConfig(), TrainConfig(epochs=args.epochs, checkpoint_every=10))
+    core_s = time.perf_counter() - t0
+    print(f"core_s={core_s:.2f} epochs={args.epochs}", flush=True)
+
+    with stack() as s:
+        http = s.api.http
+        tiny = {"cell": "RNN", "epochs": 1, "hidden_size": 2, "data": {"points": 100}, "sequence_length": 5}
+        s.api.wait_job(http.post("/v1/jobs", json=tiny).json()["id"])  # warm the worker
+        latencies = []
+        for _ in range(args.starts):
+            posted = time.perf_counter()
+            job = http.post("/v1/jobs", json=tiny).json()
+            while http.get(f"/v1/jobs/{job['id']}").json()["status"] == "queued":
+                time.sleep(0.002)
+            latencies.append((time.perf_counter() - posted) * 1000)
+            s.api.wait_job(job["id"])
+        job = http.post("/v1/jobs", json={"cell": args.cell, "epochs": args.epochs, "checkpoint_every": 10}).json()
+        done = s.api.wait_job(job["id"], timeout=3600)
+        service_s = _ts(done["finished_at"]) - _ts(done["started_at"])
+    core_ms, service_ms = core_s / args.epochs * 1000, service_s / args.epochs * 1000
+    print(f"queue_to_running_ms={[round(v, 1) for v in latencies]}")
+    print(
+        f"overhead_ms_per_epoch={service_ms - core_ms:.2f} "
+        f"queue_to_running_ms_p50={statistics.median(latencies):.1f} "
+        f"core_ms_per_epoch={core_ms:.2f} service_ms_per_epoch={service_ms:.2f} "
+        f"overhead_ratio={service_ms / core_ms:.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

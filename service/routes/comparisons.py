@@ -1,0 +1,139 @@
+"""Comparisons: the tutorial's RNN vs LSTM vs GRU study over several seeds."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from kombu.exceptions import OperationalError
+
+from common.comparisons import comparison_view, run_row
+from common.queue import RENDER_TASK, TRAIN_QUEUE, TRAIN_TASK
+from common.store import is_id
+from common.store.aio import AsyncJobStore, IdempotencyConflict, QueueFull
+from service.deps import CeleryDep, SettingsDep, StoreDep
+from service.routes.jobs import ERRORS, IdempotencyKey, check_epochs, effective_params, fingerprint
+from service.rpc import ask_worker
+from service.schemas import Comparison, ComparisonCreate, ComparisonList, JobCreate
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/comparisons", tags=["comparisons"])
+PNG_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {"image/png": {}}}, **ERRORS}
+
+
+async def _view(store: AsyncJobStore, comparison_id: str) -> dict[str, Any] | None:
+    found = await store.get_comparison(comparison_id) if is_id(comparison_id) else None
+    if found is None:
+        return None
+    raw, jobs = found
+    if raw["status"] == "running" and int(raw.get("remaining") or 0) <= 0:
+        # Every run ended but the finalizer did not get to write: do it now (idempotent).
+        await store.finalize_comparison(comparison_id)
+        raw, jobs = await store.get_comparison(comparison_id) or found
+    return comparison_view(raw, [run_row(job) for job in jobs])
+
+
+async def _view_or_404(store: AsyncJobStore, comparison_id: str) -> dict[str, Any]:
+    view = await _view(store, comparison_id)
+    if view is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"comparison {comparison_id!r} not found")
+    return view
+
+
+@router.post("", status_code=202, response_model=Comparison, responses=ERRORS)
+async def create_comparison(
+    body: ComparisonCreate, store: StoreDep, celery: CeleryDep, settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Queue one training job per (cell, seed); they train in parallel on whatever workers exist."""
+    if len(body.seeds) > settings.max_seeds:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"seeds ({len(body.seeds)}) exceeds this server's limit ({settings.max_seeds})")
+    if body.forecast.horizon > settings.max_horizon:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"forecast.horizon ({body.forecast.horizon}) exceeds this server's limit "
+                            f"({settings.max_horizon})")
+    check_epochs(body.train.epochs, settings)
+    train = body.train.model_dump()
+    name = train.pop("name") or body.name
+    runs = [
+        (uuid.uuid4().hex, effective_params(JobCreate(**train, cell=cell, seed=seed)))
+        for cell in body.cells for seed in body.seeds
+    ]
+    record = {"id": uuid.uuid4().hex, "name": name, "cells": body.cells, "seeds": body.seeds,
+              "train": train, "forecast": body.forecast.model_dump()}
+    try:
+        comparison_id, created = await store.create_comparison(
+            record, runs, max_queued=settings.max_queued_jobs, idempotency_key=idempotency_key,
+            fingerprint=fingerprint(body.model_dump()),
+        )
+    except IdempotencyConflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except QueueFull as exc:
+        return JSONResponse({"detail": f"queue is full: {exc}"}, 429, headers={"Retry-After": "30"})
+    if created:
+        try:
+            await run_in_threadpool(_enqueue, celery, [job_id for job_id, _ in runs])
+        except OperationalError:
+            await store.cancel_comparison(comparison_id, [job_id for job_id, _ in runs])
+            raise
+    headers = {"Location": f"/v1/comparisons/{comparison_id}"}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(await _view_or_404(store, comparison_id), status_code=202, headers=headers)
+
+
+def _enqueue(celery: Any, job_ids: list[str]) -> None:
+    for job_id in job_ids:
+        celery.send_task(TRAIN_TASK, args=[job_id], queue=TRAIN_QUEUE)
+
+
+@router.get("", response_model=ComparisonList, responses=ERRORS)
+async def list_comparisons(
+    store: StoreDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> JSONResponse:
+    """Comparisons newest first."""
+    ids, count = await store.list_comparisons(limit, offset)
+    views = [view for view in [await _view(store, i) for i in ids] if view is not None]
+    return JSONResponse({"data": views, "count": count})
+
+
+@router.get("/{comparison_id}", response_model=Comparison, responses=ERRORS)
+async def get_comparison(comparison_id: str, store: StoreDep) -> JSONResponse:
+    """Runs, and per-cell mean/std/n that fill in as runs finish; `best_cell` by forecast MSE."""
+    return JSONResponse(await _view_or_404(store, comparison_id))
+
+
+@router.post("/{comparison_id}/cancel", status_code=202, response_model=Comparison, responses=ERRORS)
+async def cancel_comparison(comparison_id: str, store: StoreDep) -> JSONResponse:
+    """Cancel every unfinished run; 409 once the comparison has ended."""
+    view = await _view_or_404(store, comparison_id)
+    if view["status"] != "running":
+        raise HTTPException(status.HTTP_409_CONFLICT, f"comparison {comparison_id!r} already ended: {view['status']}")
+    await store.cancel_comparison(comparison_id, [run["job_id"] for run in view["runs"]])
+    return JSONResponse(await _view_or_404(store, comparison_id), status_code=202)
+
+
+async def _png(store: AsyncJobStore, celery: Any, settings: Any, comparison_id: str, kind: str) -> Response:
+    await _view_or_404(store, comparison_id)
+    result = await ask_worker(store, celery, settings, RENDER_TASK, {"comparison_id": comparison_id, "kind": kind})
+    return Response(base64.b64decode(result["png"]), media_type="image/png")
+
+
+@router.get("/{comparison_id}/loss.png", response_class=Response, responses=PNG_RESPONSES)
+async def loss_png(comparison_id: str, store: StoreDep, celery: CeleryDep, settings: SettingsDep) -> Response:
+    """Train (solid) and test (dashed) loss per cell, log scale; mean with min-max band over seeds."""
+    return await _png(store, celery, settings, comparison_id, "loss")
+
+
+@router.get("/{comparison_id}/predictions.png", response_class=Response, responses=PNG_RESPONSES)
+async def predictions_png(comparison_id: str, store: StoreDep, celery: CeleryDep, settings: SettingsDep) -> Response:
+    """Context, exact continuation and each cell's forecast (the seed nearest the cell's median)."""
+    return await _png(store, celery, settings, comparison_id, "predictions")

@@ -1,0 +1,54 @@
+"""A comparison's two figures, drawn from the runs' records (on a worker: matplotlib stays here)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from typing import Any
+
+from common.store.sync import JobStore
+from core.plots import LossRun, PredictionLine, loss_png, prediction_png
+
+
+def _runs(jobs: list[dict[str, str]]) -> list[tuple[str, dict[str, str]]]:
+    return [(json.loads(job["params"])["cell"], job) for job in jobs]
+
+
+def loss_figure(jobs: list[dict[str, Any]]) -> bytes:
+    """Train (solid) and test (dashed) loss; several seeds per cell as mean with a min-max band."""
+    runs = []
+    for cell, job in _runs(jobs):
+        pairs = [json.loads(item) for item in job["history"]]
+        if pairs:
+            runs.append(LossRun(cell, [p[0] for p in pairs], [p[1] for p in pairs]))
+    return loss_png(runs, title="Train/Test Loss")
+
+
+def predictions_figure(jobs: list[dict[str, Any]], spec: dict[str, Any]) -> bytes:
+    """Context, exact continuation, and per cell the forecast of the seed closest to its median MSE."""
+    by_cell: dict[str, list[dict[str, Any]]] = {}
+    for cell, job in _runs(jobs):
+        if job.get("forecast"):
+            by_cell.setdefault(cell, []).append(json.loads(job["forecast"]))
+    lines, reference = [], None
+    for cell, forecasts in by_cell.items():
+        median = statistics.median(f["mse"] for f in forecasts)
+        chosen = min(forecasts, key=lambda f: abs(f["mse"] - median))
+        lines.append(PredictionLine(cell, chosen["x"], chosen["y"]))
+        reference = reference or chosen
+    title = f"Predictions from t={spec['start']:g}, {spec['horizon']} steps"
+    if reference is None:
+        return prediction_png([], [], [], title=title + " (no finished run yet)")
+    return prediction_png(reference["context_x"], reference["context_y"], lines, reference["x"],
+                          reference["exact"], title=title)
+
+
+def render_comparison(store: JobStore, comparison_id: str, kind: str) -> bytes | None:
+    """The `loss` or `predictions` PNG of a comparison, partial while it runs; None if it is unknown."""
+    found = store.comparison(comparison_id)
+    if found is None:
+        return None
+    raw, jobs = found
+    if kind == "loss":
+        return loss_figure(jobs)
+    return predictions_figure(jobs, json.loads(raw["forecast"]))
