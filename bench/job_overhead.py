@@ -32,10 +32,14 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(1)
-    t0 = time.perf_counter()
-    train(ModelConfig(cell=args.cell), DataConfig(), TrainConfig(epochs=args.epochs, checkpoint_every=10))
-    core_s = time.perf_counter() - t0
-    print(f"core_s={core_s:.2f} epochs={args.epochs}", flush=True)
+
+    def core_run() -> float:
+        t0 = time.perf_counter()
+        train(ModelConfig(cell=args.cell), DataConfig(), TrainConfig(epochs=args.epochs, checkpoint_every=10))
+        return time.perf_counter() - t0
+
+    core_runs = [core_run()]
+    print(f"core_s={core_runs[0]:.2f} epochs={args.epochs}", flush=True)
 
     with stack() as s:
         http = s.api.http
@@ -52,6 +56,8 @@ def main() -> None:
         job = http.post("/v1/jobs", json={"cell": args.cell, "epochs": args.epochs, "checkpoint_every": 10}).json()
         done = s.api.wait_job(job["id"], timeout=3600)
         service_s = _ts(done["finished_at"]) - _ts(done["started_at"])
+    core_runs.append(core_run())  # before and after: the faster one, as for the service's single run
+    core_s = min(core_runs)
     core_ms, service_ms = core_s / args.epochs * 1000, service_s / args.epochs * 1000
     print(f"queue_to_running_ms={[round(v, 1) for v in latencies]}")
     print(

@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from client import commands
+
 app = typer.Typer(
     help="rnncast: train and serve RNN/LSTM/GRU sine forecasters.",
     no_args_is_help=True, pretty_exceptions_enable=False,
@@ -51,6 +53,9 @@ def worker(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+commands.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,273 @@
+"""`Client`: typed access to every rnncast endpoint over httpx (no torch, no server code)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from client.errors import (
+    ApiUnavailable,
+    AuthError,
+    Conflict,
+    InvalidRequest,
+    JobCancelled,
+    JobFailed,
+    NotFound,
+    RateLimited,
+    RnncastError,
+    describe,
+)
+from client.types import (
+    Comparison,
+    ComparisonPage,
+    EpochEvent,
+    Forecast,
+    Job,
+    JobPage,
+    Model,
+    ModelPage,
+)
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+T = TypeVar("T", bound=BaseModel)
+_BY_STATUS: dict[int, type[RnncastError]] = {
+    401: AuthError, 404: NotFound, 409: Conflict, 413: InvalidRequest, 422: InvalidRequest,
+    429: RateLimited, 503: ApiUnavailable,
+}
+
+
+class Client:
+    """An rnncast API client; use it as a context manager to close its connections.
+
+    Args:
+        base_url: defaults to RNNCAST_URL, else http://127.0.0.1:8000.
+        api_key: defaults to RNNCAST_API_KEY; sent as a Bearer token.
+        retries: extra tries after a connection error, for calls safe to repeat
+            (reads, deletes, and submits, which carry an Idempotency-Key).
+        transport: an httpx transport (tests use httpx.MockTransport).
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        retries: int = 2,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = (base_url or os.environ.get("RNNCAST_URL") or DEFAULT_URL).rstrip("/")
+        key = api_key if api_key is not None else os.environ.get("RNNCAST_API_KEY")
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.retries = retries
+        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout, transport=transport)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # Plumbing ---------------------------------------------------------------
+
+    def _request(self, method: str, path: str, *, retry: bool, **kwargs: Any) -> httpx.Response:
+        attempts = 1 + (self.retries if retry else 0)
+        for attempt in range(attempts):
+            try:
+                response = self._http.request(method, path, **kwargs)
+                break
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if attempt + 1 == attempts:
+                    raise ApiUnavailable(f"cannot reach the rnncast API at {self.base_url}: {exc}") from None
+                time.sleep(0.2 * 2**attempt)
+            except httpx.TimeoutException as exc:
+                raise ApiUnavailable(f"the rnncast API at {self.base_url} timed out: {exc}") from None
+            except httpx.TransportError as exc:
+                raise ApiUnavailable(f"cannot talk to the rnncast API at {self.base_url}: {exc}") from None
+        if response.status_code >= 400:
+            raise self._error(response)
+        return response
+
+    @staticmethod
+    def _error(response: httpx.Response) -> RnncastError:
+        try:
+            detail = response.json().get("detail")
+        except (ValueError, AttributeError):
+            detail = response.text[:200]
+        kind = _BY_STATUS.get(response.status_code, RnncastError)
+        return kind(f"{response.status_code}: {describe(detail)}", status=response.status_code, detail=detail)
+
+    def _get(self, path: str, model: type[T], **params: Any) -> T:
+        clean = {k: v for k, v in params.items() if v is not None}
+        return model.model_validate(self._request("GET", path, retry=True, params=clean).json())
+
+    def _submit(self, path: str, body: dict[str, Any], key: str | None) -> dict[str, Any]:
+        headers = {"Idempotency-Key": key or uuid.uuid4().hex}
+        result: dict[str, Any] = self._request("POST", path, retry=True, json=body, headers=headers).json()
+        return result
+
+    # Health -----------------------------------------------------------------
+
+    def ready(self) -> dict[str, Any]:
+        """Readiness ({"redis", "workers"}); raises ApiUnavailable when not ready."""
+        result: dict[str, Any] = self._request("GET", "/readyz", retry=True).json()
+        return result
+
+    # Jobs -------------------------------------------------------------------
+
+    def train(
+        self, cell: str, *, seed: int | None = 0, idempotency_key: str | None = None, **options: Any
+    ) -> Job:
+        """Submit a training job (options as in POST /v1/jobs; None means the server's default).
+
+        Args:
+            seed: None lets the server pick a random seed (recorded in `params`).
+        """
+        body = {"cell": cell, "seed": seed, **{k: v for k, v in options.items() if v is not None}}
+        return Job.model_validate(self._submit("/v1/jobs", body, idempotency_key))
+
+    def job(self, job_id: str) -> Job:
+        return self._get(f"/v1/jobs/{job_id}", Job)
+
+    def jobs(self, *, status: str | None = None, limit: int = 50, offset: int = 0) -> JobPage:
+        return self._get("/v1/jobs", JobPage, status=status, limit=limit, offset=offset)
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancel a job (a running one stops within one epoch); Conflict if it already ended."""
+        return Job.model_validate(self._request("POST", f"/v1/jobs/{job_id}/cancel", retry=True).json())
+
+    def events(self, job_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The job's Server-Sent Events as (event, data) pairs, until its final status."""
+        with self._http.stream("GET", f"/v1/jobs/{job_id}/events", timeout=httpx.Timeout(30, read=None)) as r:
+            if r.status_code >= 400:
+                r.read()
+                raise self._error(r)
+            name = "message"
+            for line in r.iter_lines():
+                if line.startswith("event:"):
+                    name = line[6:].strip()
+                elif line.startswith("data:"):
+                    yield name, json.loads(line[5:].strip())
+                elif not line:
+                    name = "message"
+
+    def wait(
+        self, job_id: str, *, on_progress: Callable[[EpochEvent], None] | None = None,
+        poll_interval: float = 1.0, timeout: float | None = None,
+    ) -> Job:
+        """Follow a job to its end (SSE, else polling); raise JobFailed/JobCancelled if it did not succeed."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        seen = 0
+        try:
+            for name, data in self.events(job_id):
+                if name == "epoch":
+                    if on_progress is not None and data["epoch"] > seen:
+                        on_progress(EpochEvent.model_validate(data))
+                    seen = max(seen, data["epoch"])
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"job {job_id} did not finish within {timeout}s")
+        except (httpx.HTTPError, ApiUnavailable):
+            pass  # streaming not possible here: poll instead
+        while True:
+            job = self.job(job_id)
+            if on_progress is not None:
+                for i in range(seen, len(job.history.test_loss)):
+                    on_progress(EpochEvent(epoch=i + 1, epochs=job.progress.epochs or 0,
+                                           train_loss=job.history.train_loss[i], test_loss=job.history.test_loss[i]))
+                seen = len(job.history.test_loss)
+            if job.finished:
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} did not finish within {timeout}s")
+            time.sleep(poll_interval)
+        if job.status == "failed":
+            raise JobFailed(job)
+        if job.status == "cancelled":
+            raise JobCancelled(job)
+        return job
+
+    # Models -----------------------------------------------------------------
+
+    def models(self, *, limit: int = 50, offset: int = 0) -> ModelPage:
+        return self._get("/v1/models", ModelPage, limit=limit, offset=offset)
+
+    def model(self, model_id: str) -> Model:
+        return self._get(f"/v1/models/{model_id}", Model)
+
+    def delete_model(self, model_id: str) -> None:
+        self._request("DELETE", f"/v1/models/{model_id}", retry=True)
+
+    def forecast(
+        self, model_id: str, *, start: float | None = None, horizon: int = 100,
+        context: Sequence[float] | None = None,
+    ) -> Forecast:
+        """Continue the model's sine from `start`, or your `context` values."""
+        body: dict[str, Any] = {"horizon": horizon}
+        if context is not None:
+            body["context"] = list(context)
+        else:
+            body["start"] = 123.0 if start is None else start
+        r = self._request("POST", f"/v1/models/{model_id}/forecast", retry=True, json=body)
+        return Forecast.model_validate(r.json())
+
+    def forecast_png(self, model_id: str, *, start: float = 123.0, horizon: int = 100) -> bytes:
+        params = {"start": start, "horizon": horizon}
+        return self._request("GET", f"/v1/models/{model_id}/forecast.png", retry=True, params=params).content
+
+    # Comparisons --------------------------------------------------------------
+
+    def compare(
+        self, *, cells: Sequence[str] = ("RNN", "LSTM", "GRU"), seeds: Sequence[int] = (0,),
+        forecast_start: float = 123.0, forecast_horizon: int = 100, name: str | None = None,
+        idempotency_key: str | None = None, **train: Any,
+    ) -> Comparison:
+        """Start a comparison: one job per (cell, seed); `train` takes the training-job options."""
+        body = {
+            "cells": list(cells), "seeds": list(seeds), "name": name,
+            "train": {k: v for k, v in train.items() if v is not None},
+            "forecast": {"start": forecast_start, "horizon": forecast_horizon},
+        }
+        return Comparison.model_validate(self._submit("/v1/comparisons", body, idempotency_key))
+
+    def comparison(self, comparison_id: str) -> Comparison:
+        return self._get(f"/v1/comparisons/{comparison_id}", Comparison)
+
+    def comparisons(self, *, limit: int = 20, offset: int = 0) -> ComparisonPage:
+        return self._get("/v1/comparisons", ComparisonPage, limit=limit, offset=offset)
+
+    def cancel_comparison(self, comparison_id: str) -> Comparison:
+        r = self._request("POST", f"/v1/comparisons/{comparison_id}/cancel", retry=True)
+        return Comparison.model_validate(r.json())
+
+    def wait_comparison(
+        self, comparison_id: str, *, on_update: Callable[[Comparison], None] | None = None,
+        poll_interval: float = 1.0, timeout: float | None = None,
+    ) -> Comparison:
+        """Poll a comparison until it ends (whatever its final status)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            comparison = self.comparison(comparison_id)
+            if on_update is not None:
+                on_update(comparison)
+            if comparison.finished:
+                return comparison
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"comparison {comparison_id} did not finish within {timeout}s")
+            time.sleep(poll_interval)
+
+    def comparison_plots(self, comparison_id: str) -> dict[str, bytes]:
+        """{"loss": PNG bytes, "predictions": PNG bytes} (partial while it runs)."""
+        return {
+            kind: self._request("GET", f"/v1/comparisons/{comparison_id}/{kind}.png", retry=True).content
+            for kind in ("loss", "predictions")
+        }

@@ -1,0 +1,301 @@
+"""Client commands of the `rnncast` CLI: they talk HTTP only, through `Client`."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Column, Table
+
+from client.api import Client
+from client.errors import RnncastError
+from client.types import Comparison, Job
+from client.watch import watch_comparison, watch_job
+
+out = Console(highlight=False)
+
+UrlOpt = Annotated[str | None, typer.Option("--url", help="API address (default: RNNCAST_URL).")]
+KeyOpt = Annotated[str | None, typer.Option("--api-key", help="API key (default: RNNCAST_API_KEY).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print raw JSON for scripts.")]
+WatchOpt = Annotated[bool, typer.Option("--watch", help="Show live progress until it ends.")]
+
+
+def client(url: str | None, api_key: str | None) -> Client:
+    return Client(url, api_key=api_key)
+
+
+def emit_json(value: Any) -> None:
+    data = value.model_dump() if hasattr(value, "model_dump") else value
+    typer.echo(json.dumps(data, indent=2))
+
+
+def fmt(value: float | None, spec: str = ".3g") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def job_line(job: Job) -> str:
+    p = job.progress
+    return (f"{job.id}  {job.params.get('cell', '?'):<4}  {job.status:<9}  epoch {p.epoch}/{p.epochs}  "
+            f"test {fmt(job.metrics.test_loss)}")
+
+
+# Training options shared by `train` and `compare`.
+def train_options(
+    hidden_size: int | None, num_layers: int | None, dropout: float | None, epochs: int | None,
+    batch_size: int | None, lr: float | None, sequence_length: int | None, checkpoint_every: int | None,
+    noise_std: float | None, points: int | None,
+) -> dict[str, Any]:
+    data = {k: v for k, v in {"noise_std": noise_std, "points": points}.items() if v is not None}
+    return {"hidden_size": hidden_size, "num_layers": num_layers, "dropout": dropout, "epochs": epochs,
+            "batch_size": batch_size, "lr": lr, "sequence_length": sequence_length,
+            "checkpoint_every": checkpoint_every, "data": data or None}
+
+
+HiddenOpt = Annotated[int | None, typer.Option(help="Hidden units (default 20).")]
+LayersOpt = Annotated[int | None, typer.Option(help="Recurrent layers (default 1).")]
+DropoutOpt = Annotated[float | None, typer.Option(help="Dropout between layers (default: 0, or 0.05 if stacked).")]
+EpochsOpt = Annotated[int | None, typer.Option(help="Epochs (default 500).")]
+BatchOpt = Annotated[int | None, typer.Option(help="Batch size (default 500).")]
+LrOpt = Annotated[float | None, typer.Option(help="Adam learning rate (default 0.001).")]
+SeqOpt = Annotated[int | None, typer.Option(help="Window length (default 80).")]
+CkptOpt = Annotated[int | None, typer.Option(help="Checkpoint every N epochs (default 10).")]
+NoiseOpt = Annotated[float | None, typer.Option(help="Noise std of the training signal (default 0).")]
+PointsOpt = Annotated[int | None, typer.Option(help="Samples of the training signal (default 2000).")]
+
+
+def train(
+    cell: Annotated[str, typer.Option(help="RNN, LSTM or GRU.")],
+    seed: Annotated[int | None, typer.Option(help="Seed (default 0).")] = None,
+    random_seed: Annotated[bool, typer.Option("--random-seed", help="Let the server pick a seed.")] = False,
+    hidden_size: HiddenOpt = None, num_layers: LayersOpt = None, dropout: DropoutOpt = None,
+    epochs: EpochsOpt = None, batch_size: BatchOpt = None, lr: LrOpt = None, sequence_length: SeqOpt = None,
+    checkpoint_every: CkptOpt = None, noise_std: NoiseOpt = None, points: PointsOpt = None,
+    name: Annotated[str | None, typer.Option(help="A label for the job.")] = None,
+    watch: WatchOpt = False, json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
+) -> None:
+    """Submit a training job (and, with --watch, follow it to the end)."""
+    if random_seed and seed is not None:
+        raise typer.BadParameter("--random-seed and --seed exclude each other")
+    options = train_options(hidden_size, num_layers, dropout, epochs, batch_size, lr, sequence_length,
+                            checkpoint_every, noise_std, points)
+    with client(url, api_key) as c:
+        job = c.train(cell.upper(), seed=None if random_seed else (seed or 0), name=name, **options)
+        if watch:
+            job = watch_job(c, job, quiet=json_)
+        if json_:
+            emit_json(job)
+        elif not watch:
+            out.print(job_line(job))
+            out.print(f"follow it: rnncast job {job.id}  |  rnncast train ... --watch")
+
+
+def jobs(
+    status: Annotated[str | None, typer.Option(help="Only jobs with this status.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
+) -> None:
+    """List jobs, newest first."""
+    with client(url, api_key) as c:
+        page = c.jobs(status=status, limit=limit)
+    if json_:
+        emit_json(page)
+        return
+    table = Table(Column("id", no_wrap=True, min_width=32), "name", "cell", "status", "epoch", "test loss",
+                  "created")
+    for j in page.data:
+        table.add_row(j.id, j.name or "", str(j.params.get("cell")), j.status,
+                      f"{j.progress.epoch}/{j.progress.epochs}", fmt(j.metrics.test_loss), j.created_at[:19])
+    out.print(table)
+    out.print(f"{len(page.data)} of {page.count}")
+
+
+def job(job_id: str, json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
+    """Show one job."""
+    with client(url, api_key) as c:
+        record = c.job(job_id)
+    if json_:
+        emit_json(record)
+        return
+    out.print(job_line(record))
+    out.print(f"params: {json.dumps(record.params)}")
+    for label, value in [("model", record.model_id), ("error", record.error), ("device", record.device),
+                         ("attempts", record.attempts), ("resumed from epoch", record.resumed_from_epoch)]:
+        if value not in (None, ""):
+            out.print(f"{label}: {value}")
+
+
+def cancel(job_id: str, json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
+    """Cancel a job (a running one stops within one epoch)."""
+    with client(url, api_key) as c:
+        record = c.cancel(job_id)
+    if json_:
+        emit_json(record)
+    else:
+        out.print(f"{record.id}: {record.status}{' (stopping)' if record.status == 'running' else ''}")
+
+
+def models(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20, json_: JsonOpt = False,
+           url: UrlOpt = None, api_key: KeyOpt = None) -> None:
+    """List trained models, newest first."""
+    with client(url, api_key) as c:
+        page = c.models(limit=limit)
+    if json_:
+        emit_json(page)
+        return
+    table = Table(Column("id", no_wrap=True, min_width=32), "cell", "epochs", "parameters", "test loss", "created")
+    for m in page.data:
+        table.add_row(m.id, m.cell, str(m.epochs_trained), str(m.parameters), fmt(m.metrics.test_loss),
+                      m.created_at[:19])
+    out.print(table)
+
+
+def read_context(path: Path) -> list[float]:
+    """Values from a file: a JSON list, or one number per line."""
+    text = path.read_text()
+    try:
+        values = json.loads(text)
+        if isinstance(values, list):
+            return [float(v) for v in values]
+    except ValueError:
+        pass
+    try:
+        return [float(line) for line in text.split() if line.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{path}: expected a JSON list or one number per line") from None
+
+
+def forecast(
+    model_id: str,
+    start: Annotated[float | None, typer.Option(help="Phase t of the first prediction (default 123).")] = None,
+    horizon: Annotated[int, typer.Option(min=1, help="Steps to predict.")] = 100,
+    context_file: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
+                                                      help="Your context: JSON list or one value per line.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Save the forecast figure (PNG) here.")] = None,
+    json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
+) -> None:
+    """Ask a trained model to continue the sine (or your values)."""
+    if context_file is not None and start is not None:
+        raise typer.BadParameter("give --start or --context-file, not both")
+    if context_file is not None and plot is not None:
+        raise typer.BadParameter("--plot draws the model's own signal: use it with --start")
+    with client(url, api_key) as c:
+        context = read_context(context_file) if context_file else None
+        result = c.forecast(model_id, start=start, horizon=horizon, context=context)
+        if plot is not None:
+            plot.write_bytes(c.forecast_png(model_id, start=123.0 if start is None else start, horizon=horizon))
+    if json_:
+        emit_json(result)
+        return
+    table = Table("k", "x", "y", *(["exact"] if result.exact else []))
+    rows = list(range(len(result.x)))
+    shown = rows if len(rows) <= 10 else [*rows[:5], -1, *rows[-5:]]
+    for k in shown:
+        if k == -1:
+            table.add_row("...", "", "", *([""] if result.exact else []))
+            continue
+        extra = [f"{result.exact[k]:.5f}"] if result.exact else []
+        table.add_row(str(k), f"{result.x[k]:.4f}", f"{result.y[k]:.5f}", *extra)
+    out.print(table)
+    if result.mse is not None:
+        out.print(f"mse {result.mse:.3g}  max abs error {fmt(result.max_abs_error)}")
+    if plot is not None:
+        out.print(f"saved {plot}")
+
+
+def compare(
+    cells: Annotated[str, typer.Option(help="Comma-separated cells.")] = "RNN,LSTM,GRU",
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0",
+    start: Annotated[float, typer.Option(help="Forecast start for every run.")] = 123.0,
+    horizon: Annotated[int, typer.Option(min=1, help="Forecast steps for every run.")] = 100,
+    hidden_size: HiddenOpt = None, num_layers: LayersOpt = None, dropout: DropoutOpt = None,
+    epochs: EpochsOpt = None, batch_size: BatchOpt = None, lr: LrOpt = None, sequence_length: SeqOpt = None,
+    checkpoint_every: CkptOpt = None, noise_std: NoiseOpt = None, points: PointsOpt = None,
+    name: Annotated[str | None, typer.Option(help="A label for the study.")] = None,
+    plots: Annotated[Path | None, typer.Option(file_okay=False, help="Save loss.png and predictions.png here.")] = None,
+    watch: WatchOpt = False, json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
+) -> None:
+    """Compare cells over seeds (RNN vs LSTM vs GRU), trained in parallel."""
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"--seeds ({seeds!r}) must be comma-separated integers") from None
+    options = train_options(hidden_size, num_layers, dropout, epochs, batch_size, lr, sequence_length,
+                            checkpoint_every, noise_std, points)
+    with client(url, api_key) as c:
+        study = c.compare(cells=[x.strip().upper() for x in cells.split(",") if x.strip()], seeds=seed_list,
+                          forecast_start=start, forecast_horizon=horizon, name=name, **options)
+        if watch:
+            study = watch_comparison(c, study, quiet=json_)
+        if plots is not None:
+            plots.mkdir(parents=True, exist_ok=True)
+            for kind, png in c.comparison_plots(study.id).items():
+                (plots / f"{kind}.png").write_bytes(png)
+    if json_:
+        emit_json(study)
+        return
+    print_summary(study)
+    if plots is not None:
+        out.print(f"saved {plots / 'loss.png'} and {plots / 'predictions.png'}")
+    if not watch:
+        out.print(f"follow it: rnncast comparison {study.id}")
+
+
+def comparison(comparison_id: str, json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
+    """Show a comparison's runs and summary."""
+    with client(url, api_key) as c:
+        study = c.comparison(comparison_id)
+    if json_:
+        emit_json(study)
+    else:
+        print_summary(study)
+
+
+def print_summary(study: Comparison) -> None:
+    """The summary table: mean ± std per cell, the best one marked."""
+    done = sum(r.status in ("succeeded", "failed", "cancelled") for r in study.runs)
+    out.print(f"comparison {study.id}: {study.status} ({done}/{len(study.runs)} runs ended)")
+    table = Table("cell", "n", "test loss (mean ± std)", "forecast MSE (mean ± std)", "train s (mean)", "")
+    for cell, s in study.summary.items():
+        tl, fm, ts = s.final_test_loss, s.forecast_mse, s.train_seconds
+        table.add_row(cell, str(tl.n), f"{fmt(tl.mean)} ± {fmt(tl.std, '.2g')}",
+                      f"{fmt(fm.mean)} ± {fmt(fm.std, '.2g')}", fmt(ts.mean, ".1f"),
+                      "best" if cell == study.best_cell else "")
+    out.print(table)
+    for run in study.runs:
+        if run.error:
+            out.print(f"{run.cell} seed {run.seed} failed: {run.error}")
+
+
+def cancel_comparison(comparison_id: str, json_: JsonOpt = False, url: UrlOpt = None,
+                      api_key: KeyOpt = None) -> None:
+    """Cancel every unfinished run of a comparison."""
+    with client(url, api_key) as c:
+        study = c.cancel_comparison(comparison_id)
+    if json_:
+        emit_json(study)
+    else:
+        out.print(f"{study.id}: cancelling {sum(r.status in ('queued', 'running') for r in study.runs)} run(s)")
+
+
+def handled(command: Callable[..., None]) -> Callable[..., None]:
+    """Client errors as one clean line on stderr and exit code 1, never a traceback."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except RnncastError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+
+    return run
+
+
+def register(app: typer.Typer) -> None:
+    for command in (train, jobs, job, cancel, models, forecast, compare, comparison, cancel_comparison):
+        app.command(name=command.__name__.replace("_", "-"))(handled(command))

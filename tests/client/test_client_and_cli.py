@@ -1,0 +1,108 @@
+"""The client library and the `rnncast` CLI against the real stack."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from client.api import Client
+from client.cli import app
+from client.errors import JobCancelled, NotFound
+from tests.support import ROOT, TINY, free_port, wait_until
+
+PNG = b"\x89PNG\r\n\x1a\n"
+TRAIN_ARGS = ["--points", "200", "--sequence-length", "10", "--hidden-size", "4", "--batch-size", "64"]
+
+
+@pytest.fixture
+def c(stack):
+    with Client(stack.api.url) as client:
+        yield client
+
+
+def test_train_wait_forecast_and_plots_through_the_client(c):
+    job = c.train("GRU", epochs=3, lr=0.01, hidden_size=4, batch_size=64, sequence_length=10,
+                  data={"points": 200, "stop": 100})
+    seen = []
+    done = c.wait(job.id, on_progress=seen.append)
+    assert done.status == "succeeded" and [e.epoch for e in seen] == [1, 2, 3]
+    assert seen[-1].test_loss == done.metrics.test_loss
+    model = c.model(done.model_id)
+    assert model.cell == "GRU" and model.id in [m.id for m in c.models(limit=1000).data]
+    fc = c.forecast(model.id, start=50.0, horizon=8)
+    assert len(fc.y) == 8 and fc.mse is not None
+    assert c.forecast(model.id, context=[0.1] * 10, horizon=2).exact is None
+    assert c.forecast_png(model.id, start=50.0, horizon=8).startswith(PNG)
+    c.delete_model(model.id)
+    with pytest.raises(NotFound):
+        c.model(model.id)
+
+
+def test_waiting_on_a_cancelled_job_raises_job_cancelled(c):
+    job = c.train("RNN", epochs=100_000, checkpoint_every=0, **{k: v for k, v in TINY.items() if k != "epochs"})
+    wait_until(lambda: c.job(job.id).progress.epoch >= 1)
+    c.cancel(job.id)
+    with pytest.raises(JobCancelled):
+        c.wait(job.id)
+
+
+def test_compare_and_comparison_plots_through_the_client(c):
+    study = c.compare(cells=["RNN", "GRU"], seeds=[0], epochs=2, **{k: v for k, v in TINY.items() if k != "epochs"},
+                      forecast_start=50.0, forecast_horizon=5)
+    done = c.wait_comparison(study.id, poll_interval=0.2, timeout=120)
+    assert done.status == "succeeded" and done.best_cell in ("RNN", "GRU")
+    plots = c.comparison_plots(study.id)
+    assert set(plots) == {"loss", "predictions"} and all(p.startswith(PNG) for p in plots.values())
+
+
+def run_cli(stack, *args: str):
+    return CliRunner().invoke(app, [*args, "--url", stack.api.url])
+
+
+def test_cli_train_watch_then_forecast_json(stack):
+    result = run_cli(stack, "train", "--cell", "lstm", "--epochs", "3", "--lr", "0.01", *TRAIN_ARGS, "--watch")
+    assert result.exit_code == 0, result.output
+    assert "succeeded" in result.output and "3/3" in result.output
+    model_id = result.output.split("model ")[-1].split()[0]
+    result = run_cli(stack, "forecast", model_id, "--start", "50", "--horizon", "4", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert len(out["y"]) == 4 and out["model_id"] == model_id
+
+
+def test_cli_compare_saves_plots_and_prints_the_summary(stack, tmp_path):
+    result = run_cli(stack, "compare", "--cells", "RNN,GRU", "--seeds", "0,1", "--epochs", "2", *TRAIN_ARGS,
+                     "--start", "50", "--horizon", "5", "--watch", "--plots", str(tmp_path / "plots"))
+    assert result.exit_code == 0, result.output
+    assert "succeeded" in result.output and "best" in result.output
+    for name in ("loss.png", "predictions.png"):
+        assert (tmp_path / "plots" / name).read_bytes().startswith(PNG)
+
+
+def test_cli_errors_are_one_line_and_nonzero(stack):
+    unknown = run_cli(stack, "job", "0" * 32)
+    assert unknown.exit_code == 1 and "404" in unknown.output and "Traceback" not in unknown.output
+    invalid = run_cli(stack, "train", "--cell", "LSTM", "--hidden-size", "0")
+    assert invalid.exit_code == 1 and "hidden_size" in invalid.output
+    down = CliRunner().invoke(app, ["jobs", "--url", f"http://127.0.0.1:{free_port()}"])
+    assert down.exit_code == 1 and "cannot reach" in down.output and "Traceback" not in down.output
+
+
+def test_ctrl_c_while_watching_leaves_the_job_running(stack):
+    args = [sys.executable, "-m", "client", "train", "--cell", "GRU", "--epochs", "100000",
+            "--checkpoint-every", "0", *TRAIN_ARGS, "--watch", "--json", "--url", stack.api.url]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "keeps running" in err and "Traceback" not in err
+    job_id = err.split("rnncast job ")[1].split()[0]
+    with Client(stack.api.url) as c:
+        assert c.job(job_id).status in ("queued", "running")
+        c.cancel(job_id)

@@ -1,0 +1,91 @@
+"""Error mapping and retries of the client, at the transport edge (httpx.MockTransport)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from client.api import Client
+from client.errors import ApiUnavailable, AuthError, Conflict, InvalidRequest, NotFound, RateLimited, RnncastError
+from tests.support import free_port
+
+
+def client_for(handler) -> Client:
+    return Client("http://rnncast.test", transport=httpx.MockTransport(handler), retries=2)
+
+
+@pytest.mark.parametrize(
+    ("status", "detail", "kind", "text"),
+    [
+        (401, "missing or wrong API key", AuthError, "401: missing or wrong API key"),
+        (404, "job 'x' not found", NotFound, "404: job 'x' not found"),
+        (409, "job already ended", Conflict, "409"),
+        (413, "request body is larger than 4194304 bytes", InvalidRequest, "413"),
+        (422, [{"loc": ["body", "hidden_size"], "msg": "Input should be >= 1"}], InvalidRequest,
+         "422: hidden_size: Input should be >= 1"),
+        (429, "queue is full", RateLimited, "429"),
+        (503, "Redis (the job store) is unavailable", ApiUnavailable, "503: Redis"),
+        (500, "boom", RnncastError, "500: boom"),
+    ],
+)
+def test_http_errors_map_to_the_exception_tree(status, detail, kind, text):
+    with client_for(lambda request: httpx.Response(status, json={"detail": detail})) as c:
+        with pytest.raises(kind) as info:
+            c.job("x")
+    assert str(info.value).startswith(text) and info.value.status == status
+    assert info.value.detail == detail
+
+
+def test_connection_refused_is_api_unavailable():
+    with Client(f"http://127.0.0.1:{free_port()}", retries=0) as c, pytest.raises(ApiUnavailable, match="cannot reach"):
+        c.jobs()
+
+
+def test_connection_errors_are_retried_for_safe_calls_only_then_succeed():
+    calls = []
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if len(calls) < 3:
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(200, json={"data": [], "count": 0})
+
+    with client_for(flaky) as c:
+        assert c.jobs().count == 0
+    assert len(calls) == 3
+
+
+def test_submits_carry_an_idempotency_key_so_a_retry_cannot_duplicate():
+    keys = []
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        keys.append(request.headers.get("Idempotency-Key"))
+        if len(keys) == 1:
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(422, json={"detail": "stop here"})
+
+    with client_for(flaky) as c, pytest.raises(InvalidRequest):
+        c.train("LSTM")
+    assert len(keys) == 2 and keys[0] and keys[0] == keys[1]
+
+
+def test_read_timeouts_are_not_retried():
+    calls = []
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        raise httpx.ReadTimeout("slow", request=request)
+
+    with client_for(slow) as c, pytest.raises(ApiUnavailable, match="timed out"):
+        c.forecast("m", start=1.0)
+    assert len(calls) == 1
+
+
+def test_api_key_is_sent_as_bearer(monkeypatch):
+    seen = []
+    monkeypatch.setenv("RNNCAST_API_KEY", "k3y")
+    transport = httpx.MockTransport(lambda r: seen.append(r.headers.get("authorization"))
+                                    or httpx.Response(200, json={"data": [], "count": 0}))
+    with Client("http://x", transport=transport) as c:
+        c.models()
+    assert seen == ["Bearer k3y"]
