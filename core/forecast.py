@@ -1,4 +1,11 @@
-"""Autoregressive continuation: the window slides and each prediction is appended."""
+"""Autoregressive continuation: the window slides and each prediction is appended.
+
+Batches are padded to a multiple of ROW_BLOCK rows. CPU GEMM kernels treat
+the last rows of a batch that is not a multiple of their block size with a
+different micro-kernel, which changes float rounding; padded, a window's
+forecast is the same to the bit whether it runs alone or batched with others
+(tests/core check this), so a server may batch concurrent requests freely.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from core.config import DataConfig
 from core.data import exact
 
 Model = Callable[[torch.Tensor], torch.Tensor]
+ROW_BLOCK = 4
 
 
 def rollout(model: Model, windows: torch.Tensor, horizon: int) -> torch.Tensor:
@@ -22,12 +30,21 @@ def rollout(model: Model, windows: torch.Tensor, horizon: int) -> torch.Tensor:
     if horizon < 1:
         raise ValueError(f"horizon ({horizon}) must be >= 1")
     b, t = windows.shape
+    padded = -(-b // ROW_BLOCK) * ROW_BLOCK
     with torch.inference_mode():
-        buf = torch.empty(b, t + horizon, dtype=windows.dtype, device=windows.device)  # (B, T+H)
-        buf[:, :t] = windows
+        buf = torch.empty(padded, t + horizon, dtype=windows.dtype, device=windows.device)  # (B', T+H)
+        buf[:b, :t] = windows
+        buf[b:, :t] = windows[:1]  # padding rows: any valid window
         for k in range(horizon):
-            buf[:, t + k] = model(buf[:, k : k + t].unsqueeze(-1))[:, 0]  # (B,)
-        return buf[:, t:].clone()
+            buf[:, t + k] = model(buf[:, k : k + t].unsqueeze(-1))[:, 0]  # (B',)
+        return buf[:b, t:].clone()
+
+
+def rollout_numpy(model: torch.nn.Module, windows: np.ndarray, horizon: int) -> np.ndarray:
+    """`rollout` on float64 arrays: (B, T) -> (B, horizon), in the model's dtype and device."""
+    param = next(model.parameters())
+    tensor = torch.as_tensor(windows, dtype=param.dtype, device=param.device)
+    return rollout(model, tensor, horizon).double().cpu().numpy()
 
 
 def context_times(data: DataConfig, sequence_length: int, start: float) -> np.ndarray:
@@ -54,55 +71,52 @@ class Forecast:
     context_y: list[float] | None = None
 
 
-def _as_model_dtype(model: torch.nn.Module, values: np.ndarray) -> torch.Tensor:
-    param = next(model.parameters())
-    return torch.as_tensor(values, dtype=param.dtype, device=param.device)
+def start_window(data: DataConfig, sequence_length: int, start: float) -> np.ndarray:
+    """The noise-free signal at the `sequence_length` times before `start`: (T,)."""
+    if not math.isfinite(start):
+        raise ValueError(f"start ({start}) must be finite")
+    return exact(data, context_times(data, sequence_length, start))
+
+
+def context_window(values: Sequence[float], sequence_length: int) -> np.ndarray:
+    """The last `sequence_length` of the given values: (T,)."""
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 1 or arr.shape[0] < sequence_length:
+        raise ValueError(f"context needs at least {sequence_length} values, got {arr.size}")
+    if not np.isfinite(arr).all():
+        raise ValueError("context values must be finite")
+    return arr[-sequence_length:]
+
+
+def start_forecast(data: DataConfig, sequence_length: int, start: float, preds: np.ndarray) -> Forecast:
+    """A `start` forecast from its predictions, with the exact signal and errors."""
+    x = forecast_times(data, start, preds.shape[0])
+    truth = exact(data, x)
+    err = preds - truth
+    ctx_x = context_times(data, sequence_length, start)
+    return Forecast(
+        x=x.tolist(), y=preds.tolist(), exact=truth.tolist(), mse=float(np.mean(err**2)),
+        max_abs_error=float(np.max(np.abs(err))), context_x=ctx_x.tolist(), context_y=exact(data, ctx_x).tolist(),
+    )
+
+
+def context_forecast(preds: np.ndarray) -> Forecast:
+    """A `context` forecast: x counts steps after the context, 0..horizon-1."""
+    return Forecast(x=np.arange(preds.shape[0], dtype=np.float64).tolist(), y=preds.tolist())
 
 
 def forecast_from_starts(
     model: torch.nn.Module, data: DataConfig, sequence_length: int, starts: Sequence[float], horizon: int
 ) -> list[Forecast]:
     """Forecasts from phases `start`, the context taken from the noise-free signal."""
-    for start in starts:
-        if not math.isfinite(start):
-            raise ValueError(f"start ({start}) must be finite")
-    ctx_x = np.stack([context_times(data, sequence_length, s) for s in starts])  # (B, T)
-    ctx_y = exact(data, ctx_x)
-    preds = rollout(model, _as_model_dtype(model, ctx_y), horizon).double().cpu().numpy()  # (B, H)
-    out = []
-    for i, start in enumerate(starts):
-        x = forecast_times(data, start, horizon)
-        truth = exact(data, x)
-        err = preds[i] - truth
-        out.append(
-            Forecast(
-                x=x.tolist(),
-                y=preds[i].tolist(),
-                exact=truth.tolist(),
-                mse=float(np.mean(err**2)),
-                max_abs_error=float(np.max(np.abs(err))),
-                context_x=ctx_x[i].tolist(),
-                context_y=ctx_y[i].tolist(),
-            )
-        )
-    return out
+    windows = np.stack([start_window(data, sequence_length, s) for s in starts])  # (B, T)
+    preds = rollout_numpy(model, windows, horizon)  # (B, H)
+    return [start_forecast(data, sequence_length, s, p) for s, p in zip(starts, preds, strict=True)]
 
 
 def forecast_from_context(
     model: torch.nn.Module, contexts: Sequence[Sequence[float]], sequence_length: int, horizon: int
 ) -> list[Forecast]:
-    """Forecasts from given values; the last `sequence_length` of each are the window.
-
-    The x axis counts steps after the context: 0..horizon-1.
-    """
-    windows = []
-    for values in contexts:
-        arr = np.asarray(values, dtype=np.float64)
-        if arr.ndim != 1 or arr.shape[0] < sequence_length:
-            raise ValueError(f"context needs at least {sequence_length} values, got {arr.shape[0]}")
-        if not np.isfinite(arr).all():
-            raise ValueError("context values must be finite")
-        windows.append(arr[-sequence_length:])
-    preds = rollout(model, _as_model_dtype(model, np.stack(windows)), horizon).double().cpu().numpy()
-    x = np.arange(horizon, dtype=np.float64).tolist()
-    return [Forecast(x=x, y=p.tolist()) for p in preds]
+    """Forecasts from given values; the last `sequence_length` of each are the window."""
+    windows = np.stack([context_window(values, sequence_length) for values in contexts])
+    return [context_forecast(p) for p in rollout_numpy(model, windows, horizon)]

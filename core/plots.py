@@ -1,4 +1,4 @@
-"""PNG figures in the style of the tutorial's two plots (matplotlib, Agg)."""
+"""PNG figures in the style of the tutorial's two plots (matplotlib's Agg canvas, no pyplot)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 CELL_COLORS = {"RNN": "tab:blue", "LSTM": "tab:orange", "GRU": "tab:green"}
@@ -34,10 +32,16 @@ class PredictionLine:
     y: Sequence[float]
 
 
+def _figure(width: float, height: float) -> tuple[Figure, Axes]:
+    # Figure + Agg canvas, no pyplot: no global state, safe in worker threads.
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
     return buf.getvalue()
 
 
@@ -45,7 +49,7 @@ def _color(label: str, index: int) -> str:
     return CELL_COLORS.get(label, f"C{index % 10}")
 
 
-def _band(ax: plt.Axes, curves: list[Sequence[float]], color: str, style: str, label: str) -> None:
+def _band(ax: Axes, curves: list[Sequence[float]], color: str, style: str, label: str) -> None:
     n = min(len(c) for c in curves)
     if n == 0:
         return
@@ -61,7 +65,7 @@ def loss_png(runs: Sequence[LossRun], title: str = "Train/Test Loss") -> bytes:
 
     Runs that share a label are drawn as their mean with a min-max band.
     """
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = _figure(8, 5)
     labels = list(dict.fromkeys(r.label for r in runs))
     for i, label in enumerate(labels):
         group = [r for r in runs if r.label == label]
@@ -88,7 +92,7 @@ def prediction_png(
     title: str = "Predictions",
 ) -> bytes:
     """Context line, exact continuation, and each model's predictions as markers."""
-    fig, ax = plt.subplots(figsize=(10, 5))
+    fig, ax = _figure(10, 5)
     ax.plot(context_x, context_y, "-", color="black", label="context")
     if exact_x is not None and exact_y is not None:
         ax.plot(exact_x, exact_y, "-", color="gray", alpha=0.7, label="exact")

@@ -96,8 +96,14 @@ def up(host: str, port: int, workers: int, queues: str = "train,predict") -> int
                      settings.redis_url, settings.data_dir / "redis")
         cli = [sys.executable, "-m", "client"]
         env = os.environ | {"RNNCAST_REDIS_URL": settings.redis_url}
-        started.append(subprocess.Popen(
-            [*cli, "worker", "--queues", queues, "--concurrency", str(workers)], env=env))
+        wanted = {q.strip() for q in queues.split(",")}
+        if "train" in wanted:
+            started.append(subprocess.Popen(
+                [*cli, "worker", "--queues", "train", "--concurrency", str(workers)], env=env))
+        if "predict" in wanted:
+            # Forecasts: one process, many threads, so concurrent requests batch together.
+            started.append(subprocess.Popen(
+                [*cli, "worker", "--queues", "predict", "--pool", "threads", "--concurrency", "64"], env=env))
         api = subprocess.Popen([*cli, "api", "--host", host, "--port", str(port)], env=env)
         started.append(api)
         url = f"http://{host}:{port}"

@@ -36,4 +36,6 @@ async def ask_worker(
     if not reply["ok"]:
         raise HTTPException(reply["status"], reply["detail"])
     result: dict[str, Any] = reply["result"]
+    if "batch" in reply:
+        result["_batch"] = reply["batch"]
     return result

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.support import Api, Proc, RedisServer, start_worker, wait_worker_ready
+from tests.support import Api, Proc, RedisServer, start_worker, wait_until
 
 
 @pytest.fixture(scope="session")
@@ -33,15 +33,19 @@ class Stack:
 
 @pytest.fixture(scope="session")
 def stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """API + one worker with two processes, on the session's Redis."""
+    """As `rnncast up` runs it: the API, a training worker with two processes,
+    and a forecast worker on a thread pool (batching), on the session's Redis."""
     logs = tmp_path_factory.mktemp("logs")
     data_dir = tmp_path_factory.mktemp("data")
-    worker = start_worker(redis_server.url, data_dir, logs / "worker.log", concurrency=2)
+    worker = start_worker(redis_server.url, data_dir, logs / "worker.log", concurrency=2, queues="train")
+    predictor = start_worker(redis_server.url, data_dir, logs / "predict.log", concurrency=16, queues="predict",
+                             pool="threads")
     api = Api(redis_server.url, data_dir, logs / "api.log")
     try:
-        wait_worker_ready(redis_server.client())
+        wait_until(lambda: redis_server.client().zcard("rnncast:workers") >= 2, timeout=60)
     except AssertionError:
-        raise AssertionError(f"worker did not start:\n{worker.log()}") from None
+        raise AssertionError(f"workers did not start:\n{worker.log()}\n{predictor.log()}") from None
     yield Stack(redis_server, api, worker, data_dir)
     api.stop()
     worker.stop()
+    predictor.stop()

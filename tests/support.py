@@ -112,9 +112,9 @@ class Proc:
 
 
 def start_worker(redis_url: str, data_dir: Path, log: Path, concurrency: int = 1,
-                 queues: str = "train,predict", extra: dict[str, str] | None = None) -> Proc:
+                 queues: str = "train,predict", extra: dict[str, str] | None = None, pool: str = "prefork") -> Proc:
     args = [sys.executable, "-m", "client", "worker", "--queues", queues,
-            "--concurrency", str(concurrency), "--loglevel", "INFO"]
+            "--concurrency", str(concurrency), "--pool", pool, "--loglevel", "INFO"]
     return Proc(args, _env(redis_url, data_dir, extra), log)
 
 

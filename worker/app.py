@@ -1,15 +1,17 @@
-"""The worker's Celery app: shared config, task modules, process set-up."""
+"""The worker's Celery app: shared config, task modules, process set-up, liveness and recovery."""
 
 from __future__ import annotations
 
 import logging
+import signal
 import threading
+import time
 from typing import Any
 
 import redis
-from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from celery.signals import worker_process_init, worker_ready, worker_shutdown, worker_shutting_down
 
-from common.queue import make_celery
+from common.queue import TRAIN_QUEUE, TRAIN_TASK, make_celery
 from common.settings import get_settings
 from common.store.sync import JobStore
 
@@ -30,6 +32,11 @@ def get_store() -> JobStore:
     return _store
 
 
+def send_train(job_id: str) -> None:
+    """Enqueue a train task for `job_id`."""
+    app.send_task(TRAIN_TASK, args=[job_id], queue=TRAIN_QUEUE)
+
+
 def _limit_threads() -> None:
     # One intra-op thread per process: several processes use the cores better
     # than one process with many threads on these small recurrent layers.
@@ -38,15 +45,23 @@ def _limit_threads() -> None:
     torch.set_num_threads(settings.torch_threads)
 
 
+def _drain(signum: int, frame: Any) -> None:
+    from worker.training import DRAIN
+
+    DRAIN.set()
+
+
 @worker_process_init.connect
 def _on_process_init(**_: Any) -> None:
     global _store
     _store = None  # never share a connection pool across fork
     _limit_threads()
+    # SIGTERM on a pool process: finish the epoch, checkpoint, hand the job back.
+    signal.signal(signal.SIGTERM, _drain)
 
 
 class _Liveness(threading.Thread):
-    """Tells the job store this worker is alive, for /readyz and recovery."""
+    """Tells the job store this worker is alive, and recovers jobs whose workers died."""
 
     def __init__(self, name: str) -> None:
         super().__init__(name="rnncast-liveness", daemon=True)
@@ -54,12 +69,19 @@ class _Liveness(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
+        from worker.recovery import recover_once
+
         store = JobStore.from_url(settings.redis_url)
+        last_queued_check = 0.0
         while True:
             try:
                 store.register_worker(self.worker_name)
+                check_queued = time.monotonic() - last_queued_check > settings.heartbeat_timeout
+                recover_once(store, settings, send_train, check_queued=check_queued)
+                if check_queued:
+                    last_queued_check = time.monotonic()
             except redis.RedisError as exc:  # Redis away: try again next beat
-                log.warning("could not register worker liveness: %s", exc)
+                log.warning("liveness/recovery pass failed: %s", exc)
             if self.stopped.wait(settings.heartbeat_interval):
                 break
         try:
@@ -77,6 +99,17 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
     _limit_threads()
     _liveness = _Liveness(getattr(sender, "hostname", "worker"))
     _liveness.start()
+
+
+@worker_shutting_down.connect
+def _on_shutting_down(sender: Any = None, **_: Any) -> None:
+    """Warm shutdown: ask this worker's running jobs to checkpoint and go back to the queue."""
+    try:
+        handed = get_store().request_handoff(str(sender))
+        if handed:
+            log.warning("shutting down: handing back jobs %s at their next epoch", handed)
+    except redis.RedisError as exc:
+        log.warning("could not ask running jobs to hand back: %s", exc)
 
 
 @worker_shutdown.connect

@@ -9,15 +9,15 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from celery.utils.log import get_task_logger
 
 from common.paths import model_dir
 from common.store.sync import JobStore
 from core.checkpoint import Checkpoint, CheckpointError, load_checkpoint
-from core.forecast import Forecast, forecast_from_context, forecast_from_starts
+from core.forecast import Forecast, context_forecast, context_window, start_forecast, start_window
 from core.models import Forecaster
 from core.plots import PredictionLine, prediction_png
+from worker.batcher import Batcher
 from worker.training import MODEL_NAME
 
 log = get_task_logger(__name__)
@@ -99,23 +99,27 @@ def forecast_payload(model_id: str, horizon: int, fc: Forecast, with_exact: bool
     return out
 
 
-def run_forecast(loaded: LoadedModel, request: dict[str, Any]) -> Forecast:
-    """One request: by `start` (context from the model's own signal) or by `context`."""
+def run_forecast(loaded: LoadedModel, request: dict[str, Any], batcher: Batcher) -> tuple[Forecast, int]:
+    """One request (by `start` or by `context`), and the size of the batch it ran in."""
     ckpt, horizon = loaded.checkpoint, int(request["horizon"])
     seq = ckpt.train.sequence_length
-    if request.get("context") is not None:
-        return forecast_from_context(loaded.model, [request["context"]], seq, horizon)[0]
-    return forecast_from_starts(loaded.model, ckpt.data, seq, [float(request["start"])], horizon)[0]
+    context = request.get("context")
+    start = float(request.get("start") or 0.0)
+    window = context_window(context, seq) if context is not None else start_window(ckpt.data, seq, start)
+    preds, batch = batcher.rollout((request["model_id"], loaded.sha256, horizon), loaded.model, window)
+    fc = context_forecast(preds) if context is not None else start_forecast(ckpt.data, seq, start, preds)
+    return fc, batch
 
 
-def handle_predict(cache: ModelCache, store: JobStore, data_dir: Any, request: dict[str, Any]) -> dict[str, Any]:
+def handle_predict(
+    cache: ModelCache, batcher: Batcher, store: JobStore, data_dir: Any, request: dict[str, Any]
+) -> dict[str, Any]:
     """The reply for one predict request: {"ok": True, "result"} or {"ok": False, "status", "detail"}."""
     cache.sweep(store)
     model_id = request["model_id"]
     try:
         loaded = cache.get(data_dir, model_id, request["sha256"])
-        with torch.inference_mode():
-            fc = run_forecast(loaded, request)
+        fc, batch = run_forecast(loaded, request, batcher)
     except ModelUnavailable as exc:
         return {"ok": False, "status": exc.status, "detail": exc.detail}
     except ValueError as exc:
@@ -127,4 +131,4 @@ def handle_predict(cache: ModelCache, store: JobStore, data_dir: Any, request: d
             fc.x, fc.exact, title=f"{loaded.checkpoint.model.cell} forecast from t={request['start']}",
         )
         result = {"png": base64.b64encode(png).decode()}
-    return {"ok": True, "result": result}
+    return {"ok": True, "result": result, "batch": batch}

@@ -3,27 +3,41 @@
 from __future__ import annotations
 
 import base64
+import threading
 from typing import Any
 
 from celery.utils.log import get_task_logger
 
 from common.queue import PREDICT_TASK, RENDER_TASK, TRAIN_TASK
 from common.store import is_id
-from worker.app import app, get_store, settings
+from worker.app import app, get_store, send_train, settings
+from worker.batcher import Batcher
 from worker.predict import ModelCache, handle_predict
 from worker.render import render_comparison
 from worker.training import run_training_job
 
 log = get_task_logger(__name__)
 _cache: ModelCache | None = None
+_batcher: Batcher | None = None
+_lock = threading.Lock()
 
 
 def get_cache() -> ModelCache:
     """This process's model cache (created after fork, never shared)."""
     global _cache
-    if _cache is None:
-        _cache = ModelCache(settings.model_cache_size)
-    return _cache
+    with _lock:
+        if _cache is None:
+            _cache = ModelCache(settings.model_cache_size)
+        return _cache
+
+
+def get_batcher() -> Batcher:
+    """This process's forecast batcher (its thread starts after fork)."""
+    global _batcher
+    with _lock:
+        if _batcher is None:
+            _batcher = Batcher(settings.batch_window_ms / 1000, settings.max_batch)
+        return _batcher
 
 
 @app.task(name=TRAIN_TASK, bind=True)
@@ -32,7 +46,8 @@ def train_job(self: Any, job_id: str) -> str:
     if not isinstance(job_id, str) or not is_id(job_id):
         log.error("train task with a malformed job id %r dropped", job_id)
         return "invalid"
-    outcome = run_training_job(get_store(), settings, job_id, worker=self.request.hostname or "worker")
+    outcome = run_training_job(get_store(), settings, job_id, worker=self.request.hostname or "worker",
+                               requeue=send_train)
     log.info("job %s: %s", job_id, outcome)
     return outcome
 
@@ -47,7 +62,7 @@ def predict(request: dict[str, Any]) -> None:
         log.error("malformed predict request dropped: %r", request)
         return
     try:
-        reply = handle_predict(get_cache(), get_store(), settings.data_dir, request)
+        reply = handle_predict(get_cache(), get_batcher(), get_store(), settings.data_dir, request)
     except Exception:  # the API is waiting: answer rather than let it time out
         log.exception("forecast for model %s failed", request["model_id"])
         reply = {"ok": False, "status": 503, "detail": "the forecast failed on the worker; see its log"}

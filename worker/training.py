@@ -6,6 +6,7 @@ import json
 import shutil
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ class Heartbeat(threading.Thread):
 class _Outcome:
     cancelled: bool = False
     lost: bool = False
+    handoff: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -69,8 +71,20 @@ def public_error(exc: BaseException, data_dir: Path) -> str:
     return text[:500]
 
 
-def run_training_job(store: JobStore, settings: Settings, job_id: str, worker: str) -> str:
-    """Train job `job_id` if it is queued; return how it ended (for the log)."""
+# Set when this process must stop taking part in training (SIGTERM): the running
+# job checkpoints at its next epoch and goes back to the queue.
+DRAIN = threading.Event()
+
+
+def run_training_job(
+    store: JobStore, settings: Settings, job_id: str, worker: str,
+    requeue: Callable[[str], None] | None = None,
+) -> str:
+    """Train job `job_id` if it is queued; return how it ended (for the log).
+
+    Args:
+        requeue: enqueues a train task for a job handed back on shutdown.
+    """
     raw = store.job_raw(job_id)
     if raw is None:
         log.warning("job %s does not exist; dropping its task", job_id)
@@ -98,7 +112,10 @@ def run_training_job(store: JobStore, settings: Settings, job_id: str, worker: s
     heartbeat.start()
     try:
         spec = json.loads(raw["forecast_spec"]) if raw.get("forecast_spec") else None
-        return _train(store, settings, job_id, lease, json.loads(raw["params"]), device, heartbeat, resume, spec)
+        outcome = _train(store, settings, job_id, lease, json.loads(raw["params"]), device, heartbeat, resume, spec)
+        if outcome == "handed back" and requeue is not None:
+            requeue(job_id)
+        return outcome
     except redis.RedisError:
         # The job stays `running` with a stale heartbeat: recovery hands it on.
         log.exception("lost Redis while running job %s", job_id)
@@ -137,7 +154,8 @@ def _train(
         )
         outcome.cancelled = answer == 1
         outcome.lost = answer == -1 or heartbeat.lost.is_set()
-        return outcome.cancelled or outcome.lost
+        outcome.handoff = answer == 2 or DRAIN.is_set()
+        return outcome.cancelled or outcome.lost or outcome.handoff
 
     def on_checkpoint(state: TrainState) -> None:
         if outcome.lost:
@@ -158,6 +176,11 @@ def _train(
         store.finish(job_id, lease, JobStatus.CANCELLED)
         shutil.rmtree(ckpt_dir, ignore_errors=True)
         return "cancelled"
+    if outcome.handoff and result.stopped:
+        # The checkpoint of the last finished epoch is written: the next
+        # attempt, on any worker, resumes from it.
+        store.hand_back(job_id, lease)
+        return "handed back"
     model = _record_model(store, settings, job_id, params, result)
     extra: dict[str, Any] = {}
     if forecast_spec is not None:

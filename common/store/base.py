@@ -145,7 +145,8 @@ return 1
 """
 
 # Record one finished epoch, if the caller still holds the job; answer whether
-# a cancel was asked for (1), all is well (0), or the job is no longer ours (-1).
+# a cancel was asked for (1), its worker is shutting down and must hand it back
+# (2), all is well (0), or the job is no longer ours (-1).
 # KEYS: job, history, events   ARGV: lease, history item, event, field/value pairs...
 RECORD_EPOCH = """
 if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[1] then return -1 end
@@ -154,6 +155,7 @@ redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', 20000, '*', 'type', 'epoch', 'data', ARGV[3])
 if redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then return 1 end
+if redis.call('HGET', KEYS[1], 'handoff_requested') == '1' then return 2 end
 return 0
 """
 
@@ -163,6 +165,32 @@ HEARTBEAT = """
 if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[1] then return 0 end
 if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
 redis.call('HSET', KEYS[1], 'heartbeat_at', ARGV[2])
+return 1
+"""
+
+# Recover a running job whose heartbeat is older than the cutoff: queue it again
+# (1), or fail it once it has used its attempts (2; 3 if that also ended its
+# comparison). 0: not stale, or no longer running. Atomic, so of several
+# workers recovering at once exactly one acts on a job.
+# KEYS: job, events   ARGV: cutoff, max attempts, prefix, now (ISO), requeue event, fail event, error
+RECOVER = _COMPARISON_DONE + """
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+local beat = tonumber(redis.call('HGET', KEYS[1], 'heartbeat_at')) or 0
+if beat >= tonumber(ARGV[1]) then return 0 end
+local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts')) or 0
+local id = redis.call('HGET', KEYS[1], 'id')
+local created = redis.call('HGET', KEYS[1], 'created_ms')
+redis.call('ZREM', ARGV[3] .. 'running', id)
+if attempts >= tonumber(ARGV[2]) then
+  redis.call('ZADD', ARGV[3] .. 'failed', created, id)
+  redis.call('HSET', KEYS[1], 'status', 'failed', 'lease', '', 'error', ARGV[7], 'finished_at', ARGV[4])
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', 20000, '*', 'type', 'status', 'data', ARGV[6])
+  if COMPARISON_DONE(KEYS[1]) then return 3 end
+  return 2
+end
+redis.call('ZADD', ARGV[3] .. 'queued', created, id)
+redis.call('HSET', KEYS[1], 'status', 'queued', 'lease', '', 'requeued_at', ARGV[4])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', 20000, '*', 'type', 'status', 'data', ARGV[5])
 return 1
 """
 

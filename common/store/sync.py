@@ -13,6 +13,7 @@ from common.store.base import (
     HEARTBEAT,
     PREFIX,
     RECORD_EPOCH,
+    RECOVER,
     REPLY_TTL_S,
     TRANSITION,
     JobStatus,
@@ -32,6 +33,7 @@ class JobStore:
         self._transition = client.register_script(TRANSITION)
         self._record_epoch = client.register_script(RECORD_EPOCH)
         self._heartbeat = client.register_script(HEARTBEAT)
+        self._recover = client.register_script(RECOVER)
 
     @classmethod
     def from_url(cls, url: str) -> JobStore:
@@ -155,6 +157,62 @@ class JobStore:
         pipe.rpush(Keys.reply(request_id), json.dumps(payload))
         pipe.expire(Keys.reply(request_id), REPLY_TTL_S)
         pipe.execute()
+
+    def hand_back(self, job_id: str, lease: str) -> bool:
+        """Return a running job we hold to the queue (its worker is shutting down)."""
+        return self.transition(job_id, JobStatus.QUEUED, {JobStatus.RUNNING}, holder=lease,
+                               lease="", handoff_requested="", requeued_at=now_iso()) > 0
+
+    def request_handoff(self, worker: str) -> list[str]:
+        """Ask every job that `worker` is running to stop at its next epoch and go back to the queue."""
+        job_ids = self._running()
+        pipe = self.r.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hget(Keys.job(job_id), "worker")
+        mine = [j for j, w in zip(job_ids, pipe.execute(), strict=True) if w == worker]
+        for job_id in mine:
+            self.r.hset(Keys.job(job_id), "handoff_requested", "1")
+        return mine
+
+    def stale_running(self, cutoff: float) -> list[str]:
+        """Running jobs whose heartbeat is older than `cutoff` (unix time)."""
+        job_ids = self._running()
+        pipe = self.r.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hget(Keys.job(job_id), "heartbeat_at")
+        return [j for j, beat in zip(job_ids, pipe.execute(), strict=True) if float(beat or 0) < cutoff]
+
+    def recover(self, job_id: str, cutoff: float, max_attempts: int, error: str) -> int:
+        """Requeue (1) or fail (2, 3: and its comparison ended) a stale running job; 0 if not stale."""
+        answer = int(self._recover(
+            keys=[Keys.job(job_id), Keys.events(job_id)],
+            args=[cutoff, max_attempts, PREFIX + "jobs:", now_iso(), status_event("queued"),
+                  status_event("failed", error=error), error],
+        ))
+        if answer == 3:
+            self.finalize_comparison(str(self.r.hget(Keys.job(job_id), "comparison_id") or ""))
+        return answer
+
+    def _running(self) -> list[str]:
+        found: Any = self.r.zrange(Keys.jobs_by_status("running"), 0, -1)
+        return [str(j) for j in found]
+
+    def queued_before(self, cutoff_ms: int) -> list[str]:
+        """Queued jobs created before `cutoff_ms` (unix ms), oldest first."""
+        found: Any = self.r.zrangebyscore(Keys.jobs_by_status("queued"), 0, cutoff_ms)
+        return [str(j) for j in found]
+
+    def broker_messages(self, queue: str) -> str:
+        """Every message waiting in a Celery queue or reserved by a worker, as one text.
+
+        Kombu's Redis transport keeps a queue as a list named after it and
+        reserved, unacknowledged messages in the hash `unacked`.
+        """
+        pipe = self.r.pipeline(transaction=False)
+        pipe.lrange(queue, 0, -1)
+        pipe.hvals("unacked")
+        waiting, reserved = pipe.execute()
+        return "\n".join([*waiting, *reserved])
 
     def register_worker(self, name: str) -> None:
         self.r.zadd(Keys.workers, {name: time.time()})

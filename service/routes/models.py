@@ -83,7 +83,9 @@ async def forecast(
     check_request(body, model, settings)
     message = _message(model, body.model_dump(exclude_none=True))
     result = await ask_worker(store, celery, settings, PREDICT_TASK, message)
-    return JSONResponse(result)
+    # How many concurrent requests shared this one's batched rollout (for operators).
+    batch = result.pop("_batch", 1)
+    return JSONResponse(result, headers={"X-Rnncast-Batch": str(batch)})
 
 
 @router.get(

@@ -1,4 +1,6 @@
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -7,8 +9,10 @@ import torch
 from core.checkpoint import CheckpointError, delete_checkpoint, load_checkpoint, save_checkpoint
 from core.config import DataConfig, ModelConfig, TrainConfig
 from core.forecast import context_times, forecast_from_context, forecast_from_starts, rollout
+from core.models import Forecaster
 from core.plots import LossRun, PredictionLine, loss_png, prediction_png
 from core.train import train
+from tests.support import ROOT
 
 DATA = DataConfig(points=400, stop=200)
 TRAIN = TrainConfig(epochs=3, batch_size=64, sequence_length=20, lr=0.01, seed=1)
@@ -75,7 +79,7 @@ def test_forecast_of_an_ideal_model_is_exact():
     def ideal(x):  # x: (B, T, 1); sin(a + w*step) from sin(a), sin(a - w*step)
         return (2 * math.cos(w * step) * x[:, -1] - x[:, -2]).to(x.dtype)
 
-    model = torch.nn.Linear(1, 1).double()  # only supplies a dtype/device
+    model = Forecaster(ModelConfig(cell="RNN", hidden_size=2)).double()  # supplies context and exact only
     fc = forecast_from_starts(model, data, 80, [123.0], 100)
     assert fc[0].x[0] == 123.0 and fc[0].x[1] == pytest.approx(123.0 + step)
     np.testing.assert_allclose(context_times(data, 80, 123.0)[-1], 123.0 - step)
@@ -102,3 +106,57 @@ def test_plots_are_valid_pngs(trained):
     fc = forecast_from_starts(trained.model, DATA, 20, [123.0], 10)[0]
     png = prediction_png(fc.context_x, fc.context_y, [PredictionLine("GRU", fc.x, fc.y)], fc.x, fc.exact)
     assert png.startswith(PNG) and len(png) > 1000
+
+
+DISK_FULL = r"""
+import resource, signal, sys
+from pathlib import Path
+import torch
+from core.checkpoint import load_checkpoint, save_checkpoint
+from core.config import DataConfig, ModelConfig, TrainConfig
+from core.train import train
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # let write() fail with EFBIG instead
+folder = Path(sys.argv[1])
+data, cfg = DataConfig(points=400, stop=200), TrainConfig(epochs=2, batch_size=64, sequence_length=20)
+result = train(ModelConfig(cell="GRU", hidden_size=8), data, cfg)
+def save():
+    return save_checkpoint(folder, "ck", model=result.model, data=data, train=cfg, epoch=2,
+                           history=result.history, optimizer=result.optimizer)
+first = save()
+before = {k: v.clone() for k, v in result.model.state_dict().items()}
+result.model.head.bias.data += 1
+resource.setrlimit(resource.RLIMIT_FSIZE, (1000, resource.RLIM_INFINITY))
+try:
+    save()
+except OSError as exc:
+    print("save failed:", exc.strerror)
+else:
+    print("save succeeded?!")
+kept = load_checkpoint(folder, "ck")
+assert kept.info.sha256 == first.sha256
+assert all(torch.equal(kept.tensors[f"model.{k}"], v) for k, v in before.items())
+assert not list(folder.glob(".*.tmp")), list(folder.iterdir())
+print("previous checkpoint intact")
+"""
+
+
+def test_a_failed_checkpoint_write_leaves_the_previous_one_intact(tmp_path):
+    """Disk full (a file-size limit makes writes fail with EFBIG) in a child process."""
+    out = subprocess.run([sys.executable, "-c", DISK_FULL, str(tmp_path)], capture_output=True, text=True,
+                         timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert "save failed: File too large" in out.stdout and "previous checkpoint intact" in out.stdout
+
+
+@pytest.mark.parametrize("cell", ["RNN", "LSTM", "GRU"])
+def test_a_window_forecasts_the_same_to_the_bit_alone_or_in_any_batch(cell):
+    torch.manual_seed(0)
+    model = Forecaster(ModelConfig(cell=cell, hidden_size=20)).eval()
+    windows = torch.randn(37, 80)
+    alone = torch.cat([rollout(model, windows[i : i + 1], 10) for i in range(37)])
+    for size in (2, 3, 5, 7, 17, 37):
+        batched = rollout(model, windows[:size], 10)
+        assert torch.equal(batched, alone[:size]), size
+    perm = torch.randperm(37)
+    assert torch.equal(rollout(model, windows[perm], 10), alone[perm])

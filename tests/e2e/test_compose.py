@@ -34,6 +34,18 @@ def test_worker_reserves_a_gpu_and_shares_the_data_volume():
     assert "train" in worker["command"][worker["command"].index("--queues") + 1]
 
 
+def test_workers_consume_both_queues_and_forecasts_batch_on_threads():
+    services = COMPOSE["services"]
+    queues = set()
+    for name in ("worker", "predict-worker"):
+        command = services[name]["command"]
+        queues |= set(command[command.index("--queues") + 1].split(","))
+        assert "profiles" not in services[name]
+    assert queues == {"train", "predict"}
+    predict = services["predict-worker"]["command"]
+    assert predict[predict.index("--pool") + 1] == "threads"
+
+
 def test_every_rnncast_command_in_compose_parses():
     runner = CliRunner()
     for name, service in COMPOSE["services"].items():

@@ -175,7 +175,7 @@ def test_oversized_body_is_413_and_creates_no_job(stack):
 def test_health_readiness_metrics_and_openapi(stack):
     assert stack.api.http.get("/healthz").json() == {"status": "ok"}
     ready = stack.api.http.get("/readyz")
-    assert ready.status_code == 200 and ready.json() == {"redis": "ok", "workers": 1}
+    assert ready.status_code == 200 and ready.json() == {"redis": "ok", "workers": 2}  # train + predict
     metrics = stack.api.http.get("/metrics").text
     assert 'rnncast_jobs{status="succeeded"}' in metrics
     assert "rnncast_http_requests_total" in metrics and 'route="/v1/jobs/{job_id}"' in metrics

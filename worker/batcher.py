@@ -1,0 +1,93 @@
+"""Dynamic batching: concurrent forecasts for one model run as one batched rollout.
+
+Request threads (Celery's `threads` pool) hand in a window and wait; one
+batching thread per worker process gathers the requests for the same model
+and horizon for up to `window_s` (or `max_batch` of them), runs them as one
+forward per step, and hands each request its own row. Rows are exact: core's
+rollout gives a window the same numbers alone or in a batch.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.forecast import rollout_numpy
+
+Key = tuple[str, str, int]  # model id, checkpoint digest, horizon
+
+
+@dataclass
+class _Pending:
+    model: torch.nn.Module
+    window: np.ndarray  # (T,)
+    future: Future[tuple[np.ndarray, int]] = field(default_factory=Future)
+    since: float = field(default_factory=time.monotonic)
+
+
+class Batcher:
+    """Gathers rollouts per (model, horizon) for a few milliseconds and runs them together.
+
+    Args:
+        window_s: how long the first request of a batch waits for company.
+        max_batch: a batch this large runs at once.
+    """
+
+    def __init__(self, window_s: float, max_batch: int) -> None:
+        self.window_s, self.max_batch = window_s, max_batch
+        self._pending: dict[Key, list[_Pending]] = defaultdict(list)
+        self._cond = threading.Condition()
+        self.batches = 0
+        self.rows = 0
+        self._thread = threading.Thread(target=self._run, name="rnncast-batcher", daemon=True)
+        self._thread.start()
+
+    def rollout(
+        self, key: Key, model: torch.nn.Module, window: np.ndarray, timeout: float = 600
+    ) -> tuple[np.ndarray, int]:
+        """This window's `horizon` predictions, and how many requests shared the batch."""
+        item = _Pending(model, window)
+        with self._cond:
+            self._pending[key].append(item)
+            self._cond.notify()
+        return item.future.result(timeout=timeout)
+
+    def _take(self) -> tuple[Key, list[_Pending]]:
+        """Wait for the oldest batch to be full or old enough; remove and return it."""
+        with self._cond:
+            while True:
+                ready = [k for k, items in self._pending.items() if items]
+                if ready:
+                    key = min(ready, key=lambda k: self._pending[k][0].since)
+                    items = self._pending[key]
+                    wait = items[0].since + self.window_s - time.monotonic()
+                    if len(items) >= self.max_batch or wait <= 0:
+                        batch, self._pending[key] = items[: self.max_batch], items[self.max_batch :]
+                        return key, batch
+                    self._cond.wait(timeout=wait)
+                else:
+                    self._cond.wait()
+
+    def _run(self) -> None:
+        while True:
+            key, batch = self._take()
+            try:
+                preds = rollout_numpy(batch[0].model, np.stack([item.window for item in batch]), key[2])
+            except Exception as exc:  # hand the failure to every waiting request
+                for item in batch:
+                    item.future.set_exception(exc)
+                continue
+            self.batches += 1
+            self.rows += len(batch)
+            for item, row in zip(batch, preds, strict=True):
+                item.future.set_result((row, len(batch)))
+
+    def stats(self) -> dict[str, Any]:
+        return {"batches": self.batches, "rows": self.rows}

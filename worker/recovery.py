@@ -1,0 +1,66 @@
+"""Finding lost jobs and handing them on: no accepted job is lost, none runs twice at once.
+
+Every worker runs `recover_once` at start-up and then every heartbeat
+interval. A running job whose heartbeat is older than RNNCAST_HEARTBEAT_TIMEOUT
+lost its worker: it is queued again (the next attempt resumes from its latest
+checkpoint) or, after RNNCAST_MAX_ATTEMPTS, failed with the reason. The
+atomic RECOVER script makes sure one worker acts on each job.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from common.queue import TRAIN_QUEUE
+from common.settings import Settings
+from common.store.sync import JobStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Recovered:
+    requeued: list[str]
+    failed: list[str]
+    resent: list[str]
+
+
+def recover_once(
+    store: JobStore, settings: Settings, send: Callable[[str], None], check_queued: bool = True,
+    now: float | None = None,
+) -> Recovered:
+    """One pass: requeue or fail stale running jobs; re-send tasks of queued jobs the broker lost.
+
+    Args:
+        send: enqueues a train task for a job id.
+        check_queued: also look for queued jobs whose task message vanished
+            (a broker that lost a write, a worker killed between taking a task
+            and starting it). A duplicate task is harmless: only one start wins.
+    """
+    now = time.time() if now is None else now
+    cutoff = now - settings.heartbeat_timeout
+    done = Recovered([], [], [])
+    for job_id in store.stale_running(cutoff):
+        error = (f"the job lost its worker {settings.max_attempts} time(s) (no heartbeat for "
+                 f"{settings.heartbeat_timeout:g}s); giving up after RNNCAST_MAX_ATTEMPTS={settings.max_attempts}")
+        answer = store.recover(job_id, cutoff, settings.max_attempts, error)
+        if answer == 1:
+            send(job_id)
+            done.requeued.append(job_id)
+        elif answer >= 2:
+            done.failed.append(job_id)
+    if check_queued:
+        old = store.queued_before(int(cutoff * 1000))
+        if old:
+            messages = store.broker_messages(TRAIN_QUEUE)
+            for job_id in old:
+                if job_id not in messages:
+                    send(job_id)
+                    done.resent.append(job_id)
+    for kind in ("requeued", "failed", "resent"):
+        if getattr(done, kind):
+            log.warning("recovery %s jobs %s", kind, getattr(done, kind))
+    return done
