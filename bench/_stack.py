@@ -23,17 +23,27 @@ class BenchStack:
 
 
 @contextmanager
-def stack(concurrency: int = 1, workers: int = 1, extra: dict[str, str] | None = None) -> Iterator[BenchStack]:
-    """Start everything, yield it, stop everything (logs under a temp dir)."""
+def stack(
+    concurrency: int = 1, workers: int = 1, extra: dict[str, str] | None = None, predict_threads: int = 0,
+) -> Iterator[BenchStack]:
+    """Start everything, yield it, stop everything (logs under a temp dir).
+
+    With `predict_threads`, forecasts get their own threads-pool worker (as
+    `rnncast up` runs them) and the other workers consume `train` only.
+    """
     with tempfile.TemporaryDirectory(prefix="rnncast-bench-") as tmp:
         root = Path(tmp)
         server = RedisServer(root / "redis").start()
         procs: list[Proc] = []
         api = None
         try:
+            queues = "train" if predict_threads else "train,predict"
             for i in range(workers):
                 procs.append(start_worker(server.url, root / "data", root / f"worker{i}.log",
-                                          concurrency=concurrency, extra=extra))
+                                          concurrency=concurrency, extra=extra, queues=queues))
+            if predict_threads:
+                procs.append(start_worker(server.url, root / "data", root / "predict.log", queues="predict",
+                                          concurrency=predict_threads, pool="threads", extra=extra))
             api = Api(server.url, root / "data", root / "api.log", extra=extra)
             wait_worker_ready(server.client())
             yield BenchStack(server, api, procs, root / "data")

@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)  # as the workers do
     data = DataConfig()
     total = 0.0
     for cell in args.cells.split(","):

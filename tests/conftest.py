@@ -8,8 +8,15 @@ from pathlib import Path
 
 import pytest
 import redis
+import torch
 
 from tests.support import Api, Proc, RedisServer, start_worker, wait_until
+
+# One intra-op thread, as in the workers: these tiny layers only lose from more
+# threads on the two cores the suite shares with worker processes. (Denormal
+# flushing, the workers' other setting, is process-wide and upsets Hypothesis:
+# tests that compare with a worker to the bit use support.worker_torch.)
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -8,12 +8,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import redis
+import torch
 
 from service.redis_server import server_binary
 
@@ -22,6 +24,19 @@ TINY = {
     "hidden_size": 4, "epochs": 3, "batch_size": 64, "lr": 0.01, "sequence_length": 10,
     "data": {"points": 200, "stop": 100},
 }
+
+
+@contextmanager
+def worker_torch() -> Iterator[None]:
+    """Torch set up as in a worker process (one thread, denormals flushed), then restored."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+        torch.set_num_threads(threads)
 
 
 def free_port() -> int:

@@ -37,12 +37,13 @@ def send_train(job_id: str) -> None:
     app.send_task(TRAIN_TASK, args=[job_id], queue=TRAIN_QUEUE)
 
 
-def _limit_threads() -> None:
+def _configure_torch() -> None:
     # One intra-op thread per process: several processes use the cores better
     # than one process with many threads on these small recurrent layers.
     import torch
 
     torch.set_num_threads(settings.torch_threads)
+    torch.set_flush_denormal(settings.flush_denormal)
 
 
 def _drain(signum: int, frame: Any) -> None:
@@ -55,7 +56,7 @@ def _drain(signum: int, frame: Any) -> None:
 def _on_process_init(**_: Any) -> None:
     global _store
     _store = None  # never share a connection pool across fork
-    _limit_threads()
+    _configure_torch()
     # SIGTERM on a pool process: finish the epoch, checkpoint, hand the job back.
     signal.signal(signal.SIGTERM, _drain)
 
@@ -96,7 +97,7 @@ _liveness: _Liveness | None = None
 @worker_ready.connect
 def _on_ready(sender: Any = None, **_: Any) -> None:
     global _liveness
-    _limit_threads()
+    _configure_torch()
     _liveness = _Liveness(getattr(sender, "hostname", "worker"))
     _liveness.start()
 

@@ -13,7 +13,7 @@ from common.queue import TRAIN_QUEUE, TRAIN_TASK, make_celery
 from common.settings import Settings
 from core.checkpoint import load_checkpoint
 from core.train import train
-from tests.support import Api, RedisServer, start_worker, wait_until, wait_worker_ready
+from tests.support import Api, RedisServer, start_worker, wait_until, wait_worker_ready, worker_torch
 from worker.params import configs_from_params
 
 # Long enough to be killed mid-way (~10 ms an epoch), checkpointed every 20 epochs.
@@ -57,12 +57,8 @@ def site(tmp_path):
 
 
 def uninterrupted_weights(params: dict) -> dict[str, torch.Tensor]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as in the worker: same kernels, same bits
-    try:
+    with worker_torch():  # same kernels and settings as the worker, same bits
         return train(*configs_from_params(params)).model.state_dict()
-    finally:
-        torch.set_num_threads(threads)
 
 
 def test_sigkilled_worker_job_resumes_on_a_new_worker_with_identical_weights(site):

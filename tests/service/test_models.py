@@ -10,7 +10,7 @@ import pytest
 
 from core.checkpoint import load_checkpoint
 from core.forecast import forecast_from_starts
-from tests.support import TINY
+from tests.support import TINY, worker_torch
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -58,7 +58,8 @@ def test_forecast_from_start_is_on_the_signal_grid_with_consistent_errors(stack,
     assert forecast(stack, model["id"], start=60.0, horizon=25).json() == out  # deterministic
     # The worker's answer equals the bare in-process computation.
     ckpt = load_checkpoint(stack.data_dir / "models" / model["id"], "model")
-    bare = forecast_from_starts(ckpt.build_model(), ckpt.data, 10, [60.0], 25)[0]
+    with worker_torch():
+        bare = forecast_from_starts(ckpt.build_model(), ckpt.data, 10, [60.0], 25)[0]
     assert out["y"] == bare.y
 
 

@@ -1,0 +1,56 @@
+"""A small closed-loop HTTP load generator (asyncio + httpx) for the benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+@dataclass
+class Load:
+    requests: int
+    seconds: float
+    latencies_ms: list[float]
+    errors: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, q: float) -> float:
+        values = sorted(self.latencies_ms)
+        return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+
+
+def run_load(url: str, method: str, body: Callable[[int], Any] | None, clients: int, seconds: float) -> Load:
+    """`clients` loops, each sending one request after another for `seconds`."""
+
+    async def main() -> Load:
+        latencies: list[float] = []
+        errors = 0
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+        async with httpx.AsyncClient(timeout=120, limits=limits) as http:
+            deadline = time.perf_counter() + seconds
+
+            async def loop(worker: int) -> None:
+                nonlocal errors
+                i = 0
+                while time.perf_counter() < deadline:
+                    t0 = time.perf_counter()
+                    payload = body(worker * 100_000 + i) if body else None
+                    r = await http.request(method, url, json=payload)
+                    if r.status_code != 200:
+                        errors += 1
+                    latencies.append((time.perf_counter() - t0) * 1000)
+                    i += 1
+
+            began = time.perf_counter()
+            await asyncio.gather(*(loop(w) for w in range(clients)))
+            return Load(len(latencies), time.perf_counter() - began, latencies, errors)
+
+    return asyncio.run(main())

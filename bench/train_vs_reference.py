@@ -1,0 +1,72 @@
+"""The tutorial's three-model study, its way and rnncast's, one after the other in one run.
+
+(a) bench/reference_tutorial.py in a child process (its own peak RSS);
+(b) the same cells and epochs as one rnncast comparison through a real stack
+(private Redis, --processes training processes, the API over HTTP), timed from
+the POST to the comparison's end with the stack already up; peak RSS is the
+largest of the training processes'.
+Last line: train_ratio=<b/a> reference_s=.. service_s=.. ref_test_mse=.. service_test_mse=..
+ref_peak_rss_mb=.. service_peak_rss_mb=..   (test MSE: mean over cells)
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+from _stack import stack
+
+HERE = Path(__file__).resolve().parent
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Largest VmHWM among the pool processes of the worker `pid`."""
+    peaks = []
+    for child in psutil.Process(pid).children(recursive=True):
+        status = Path(f"/proc/{child.pid}/status").read_text()
+        peaks.append(int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024)  # type: ignore[union-attr]
+    return max(peaks)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--epochs", type=int, default=500)
+    parser.add_argument("--cells", default="RNN,LSTM,GRU")
+    parser.add_argument("--processes", type=int, default=3)
+    parser.add_argument("--seeds", default="0")
+    args = parser.parse_args()
+
+    ref = subprocess.run([sys.executable, str(HERE / "reference_tutorial.py"), "--epochs", str(args.epochs),
+                          "--cells", args.cells], capture_output=True, text=True, check=True)
+    print(ref.stdout, end="", flush=True)
+    ref_wall = float(re.search(r"^wall_s=([\d.]+)", ref.stdout, re.M).group(1))  # type: ignore[union-attr]
+    ref_rss = float(re.search(r"peak_rss_mb=([\d.]+)", ref.stdout).group(1))  # type: ignore[union-attr]
+    ref_mse = statistics.fmean(float(v) for v in re.findall(r"ref cell=\w+ test_mse=([\d.e+-]+)", ref.stdout))
+
+    body = {"cells": args.cells.split(","), "seeds": [int(s) for s in args.seeds.split(",")],
+            "train": {"epochs": args.epochs}, "forecast": {"start": 123, "horizon": 100}}
+    with stack(concurrency=args.processes) as s:
+        http = s.api.http
+        t0 = time.perf_counter()
+        study = http.post("/v1/comparisons", json=body).json()
+        while (view := http.get(f"/v1/comparisons/{study['id']}").json())["status"] == "running":
+            time.sleep(0.2)
+        service_wall = time.perf_counter() - t0
+        service_rss = peak_rss_mb(s.workers[0].proc.pid)
+    for run in view["runs"]:
+        print(f"service cell={run['cell']} seed={run['seed']} test_mse={run['final_test_loss']:.3g} "
+              f"forecast_mse={run['forecast_mse']:.3g} train_s={run['train_seconds']:.1f}")
+    service_mse = statistics.fmean(r["final_test_loss"] for r in view["runs"])
+    print(f"train_ratio={service_wall / ref_wall:.3f} reference_s={ref_wall:.1f} service_s={service_wall:.1f} "
+          f"ref_test_mse={ref_mse:.3g} service_test_mse={service_mse:.3g} ref_peak_rss_mb={ref_rss:.0f} "
+          f"service_peak_rss_mb={service_rss:.0f}")
+
+
+if __name__ == "__main__":
+    main()
