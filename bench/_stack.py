@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -53,3 +57,18 @@ def stack(
             for proc in procs:
                 proc.stop()
             server.stop()
+
+
+def study_body(cells: str, seeds: str, epochs: int) -> dict[str, Any]:
+    """A comparison of `cells` over `seeds` with the tutorial's defaults but `epochs`."""
+    return {"cells": cells.split(","), "seeds": [int(x) for x in seeds.split(",")],
+            "train": {"epochs": epochs}, "forecast": {"start": 123, "horizon": 100}}
+
+
+def run_comparison(http: httpx.Client, body: dict[str, Any], poll: float = 0.2) -> tuple[dict[str, Any], float]:
+    """POST a comparison and wait for its end: (final view, seconds from the POST)."""
+    t0 = time.perf_counter()
+    study = http.post("/v1/comparisons", json=body).json()
+    while (view := http.get(f"/v1/comparisons/{study['id']}").json())["status"] == "running":
+        time.sleep(poll)
+    return view, time.perf_counter() - t0

@@ -9,10 +9,9 @@ Last line: wall_s=.. processes=.. best_cell=..
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
-from _stack import stack
+from _stack import run_comparison, stack, study_body
 
 
 def main() -> None:
@@ -23,20 +22,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=500)
     parser.add_argument("--plots", type=Path, default=None)
     args = parser.parse_args()
-    body = {"cells": args.cells.split(","), "seeds": [int(s) for s in args.seeds.split(",")],
-            "train": {"epochs": args.epochs}, "forecast": {"start": 123, "horizon": 100}}
     with stack(concurrency=args.processes) as s:
         http = s.api.http
-        t0 = time.perf_counter()
-        study = http.post("/v1/comparisons", json=body).json()
-        while (view := http.get(f"/v1/comparisons/{study['id']}").json())["status"] == "running":
-            time.sleep(0.5)
-        wall = time.perf_counter() - t0
+        view, wall = run_comparison(http, study_body(args.cells, args.seeds, args.epochs), poll=0.5)
         if args.plots:
             args.plots.mkdir(parents=True, exist_ok=True)
             for kind in ("loss", "predictions"):
                 (args.plots / f"{kind}.png").write_bytes(
-                    http.get(f"/v1/comparisons/{study['id']}/{kind}.png", timeout=120).content)
+                    http.get(f"/v1/comparisons/{view['id']}/{kind}.png", timeout=120).content)
     for cell, summary in view["summary"].items():
         tl, fm, ts = summary["final_test_loss"], summary["forecast_mse"], summary["train_seconds"]
         print(f"cell={cell} n={tl['n']} test_mse={tl['mean']:.3g}+-{tl['std']:.2g} "

@@ -16,11 +16,10 @@ import re
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
-from _stack import stack
+from _stack import run_comparison, stack, study_body
 
 HERE = Path(__file__).resolve().parent
 
@@ -49,15 +48,8 @@ def main() -> None:
     ref_rss = float(re.search(r"peak_rss_mb=([\d.]+)", ref.stdout).group(1))  # type: ignore[union-attr]
     ref_mse = statistics.fmean(float(v) for v in re.findall(r"ref cell=\w+ test_mse=([\d.e+-]+)", ref.stdout))
 
-    body = {"cells": args.cells.split(","), "seeds": [int(s) for s in args.seeds.split(",")],
-            "train": {"epochs": args.epochs}, "forecast": {"start": 123, "horizon": 100}}
     with stack(concurrency=args.processes) as s:
-        http = s.api.http
-        t0 = time.perf_counter()
-        study = http.post("/v1/comparisons", json=body).json()
-        while (view := http.get(f"/v1/comparisons/{study['id']}").json())["status"] == "running":
-            time.sleep(0.2)
-        service_wall = time.perf_counter() - t0
+        view, service_wall = run_comparison(s.api.http, study_body(args.cells, args.seeds, args.epochs))
         service_rss = peak_rss_mb(s.workers[0].proc.pid)
     for run in view["runs"]:
         print(f"service cell={run['cell']} seed={run['seed']} test_mse={run['final_test_loss']:.3g} "

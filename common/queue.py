@@ -49,10 +49,14 @@ def make_celery(settings: Settings) -> Celery:
             "visibility_timeout": settings.visibility_timeout,
             "socket_timeout": 5,
             "socket_connect_timeout": 2,
+            # Kombu's Redis pool (default 10) must not make publishing threads queue up.
+            "max_connections": 128,
         },
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
         broker_connection_timeout=2,
+        # Producers: the API publishes from many threads at once.
+        broker_pool_limit=64,
         task_publish_retry=True,
         task_publish_retry_policy={
             "max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5,

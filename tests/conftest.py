@@ -47,12 +47,16 @@ def stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -
     worker = start_worker(redis_server.url, data_dir, logs / "worker.log", concurrency=2, queues="train")
     predictor = start_worker(redis_server.url, data_dir, logs / "predict.log", concurrency=16, queues="predict",
                              pool="threads")
-    api = Api(redis_server.url, data_dir, logs / "api.log")
-    try:
-        wait_until(lambda: redis_server.client().zcard("rnncast:workers") >= 2, timeout=60)
-    except AssertionError:
-        raise AssertionError(f"workers did not start:\n{worker.log()}\n{predictor.log()}") from None
-    yield Stack(redis_server, api, worker, data_dir)
-    api.stop()
-    worker.stop()
-    predictor.stop()
+    api = None
+    try:  # whatever fails to start, nothing is left running
+        api = Api(redis_server.url, data_dir, logs / "api.log")
+        try:
+            wait_until(lambda: redis_server.client().zcard("rnncast:workers") >= 2, timeout=60)
+        except AssertionError:
+            raise AssertionError(f"workers did not start:\n{worker.log()}\n{predictor.log()}") from None
+        yield Stack(redis_server, api, worker, data_dir)
+    finally:
+        if api is not None:
+            api.stop()
+        worker.stop()
+        predictor.stop()

@@ -146,7 +146,11 @@ class Api:
         self.proc = Proc([sys.executable, "-m", "client", "api", "--port", str(self.port),
                           "--log-level", "warning"], _env(redis_url, data_dir, extra), log)
         self.http = httpx.Client(base_url=self.url, timeout=30)
-        wait_until(self._up, timeout=30)
+        try:
+            wait_until(self._up, timeout=30)
+        except BaseException:
+            self.stop()  # never leave a half-started API behind
+            raise
 
     def _up(self) -> bool:
         if self.proc.proc.poll() is not None:

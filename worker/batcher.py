@@ -38,10 +38,12 @@ class Batcher:
     Args:
         window_s: how long the first request of a batch waits for company.
         max_batch: a batch this large runs at once.
+        torch_threads, flush_denormal: torch settings for the batching thread.
     """
 
-    def __init__(self, window_s: float, max_batch: int) -> None:
+    def __init__(self, window_s: float, max_batch: int, torch_threads: int = 1, flush_denormal: bool = True) -> None:
         self.window_s, self.max_batch = window_s, max_batch
+        self._threads, self._flush = torch_threads, flush_denormal
         self._pending: dict[Key, list[_Pending]] = defaultdict(list)
         self._cond = threading.Condition()
         self.batches = 0
@@ -76,6 +78,10 @@ class Batcher:
                     self._cond.wait()
 
     def _run(self) -> None:
+        # OpenMP's thread count and the FPU's denormal mode belong to each
+        # thread: set them here, or this thread runs with the defaults (slower).
+        torch.set_num_threads(self._threads)
+        torch.set_flush_denormal(self._flush)
         while True:
             key, batch = self._take()
             try:

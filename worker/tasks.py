@@ -36,7 +36,8 @@ def get_batcher() -> Batcher:
     global _batcher
     with _lock:
         if _batcher is None:
-            _batcher = Batcher(settings.batch_window_ms / 1000, settings.max_batch)
+            _batcher = Batcher(settings.batch_window_ms / 1000, settings.max_batch, settings.torch_threads,
+                               settings.flush_denormal)
         return _batcher
 
 
