@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     flush_denormal: bool = True
     model_cache_size: int = Field(16, ge=1, le=10_000)
     forecast_timeout: float = Field(30.0, gt=0, le=600)
-    batch_window_ms: float = Field(2.0, ge=0, le=1_000)
+    # 0: no waiting; requests that arrive while a batch computes form the next one.
+    batch_window_ms: float = Field(0.0, ge=0, le=1_000)
     max_batch: int = Field(256, ge=1, le=100_000)
     # Broker redelivery of unacknowledged tasks; recovery of lost jobs uses
     # heartbeats instead, so this only needs to exceed the longest job.

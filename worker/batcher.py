@@ -1,10 +1,12 @@
 """Dynamic batching: concurrent forecasts for one model run as one batched rollout.
 
 Request threads (Celery's `threads` pool) hand in a window and wait; one
-batching thread per worker process gathers the requests for the same model
-and horizon for up to `window_s` (or `max_batch` of them), runs them as one
-forward per step, and hands each request its own row. Rows are exact: core's
-rollout gives a window the same numbers alone or in a batch.
+batching thread per worker process runs the requests for the same model and
+horizon together, one forward per step, and hands each request its own row.
+With no window (the default) a lone request runs at once and requests that
+arrive while a batch computes form the next batch, so batching adds no
+latency at low load; `window_s` > 0 also waits that long for company. Rows
+are exact: core's rollout gives a window the same numbers alone or batched.
 """
 
 from __future__ import annotations

@@ -35,6 +35,12 @@ class QueueFull(Exception):
     """Too many jobs are queued; try again later."""
 
 
+def as_mapping(fields: dict[str, Any]) -> dict[Any, Any]:
+    """`flatten`'s field/value pairs as a mapping for HSET."""
+    flat = flatten(fields)
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
 def job_fields(
     job_id: str, params: dict[str, Any], name: str | None, epochs: int, created_ms: int,
     extra: dict[str, Any] | None = None,
@@ -230,14 +236,13 @@ class AsyncJobStore:
         for job_id, params in runs:
             fields = job_fields(job_id, params, record.get("name"), params["epochs"], created_ms,
                                 {"comparison_id": comparison_id, "forecast_spec": record["forecast"]})
-            pipe.hset(Keys.job(job_id), mapping=dict(zip(flatten(fields)[::2], flatten(fields)[1::2], strict=True)))
+            pipe.hset(Keys.job(job_id), mapping=as_mapping(fields))
             pipe.zadd(Keys.jobs, {job_id: created_ms})
             pipe.zadd(Keys.jobs_by_status("queued"), {job_id: created_ms})
             pipe.xadd(Keys.events(job_id), {"type": "status", "data": status_event("queued")})
         fields = {**record, "status": "running", "remaining": len(runs), "created_at": now_iso(),
                   "created_ms": created_ms, "job_ids": [job_id for job_id, _ in runs]}
-        flat = flatten(fields)
-        pipe.hset(Keys.comparison(comparison_id), mapping=dict(zip(flat[::2], flat[1::2], strict=True)))
+        pipe.hset(Keys.comparison(comparison_id), mapping=as_mapping(fields))
         pipe.zadd(Keys.comparisons, {comparison_id: created_ms})
         await pipe.execute()
         return comparison_id, True
