@@ -15,7 +15,7 @@ from rich.table import Column, Table
 from client.api import Client
 from client.errors import RnncastError
 from client.types import Comparison, Job
-from client.watch import watch_comparison, watch_job
+from client.watch import fmt, watch_comparison, watch_job
 
 out = Console(highlight=False)
 
@@ -33,9 +33,6 @@ def emit_json(value: Any) -> None:
     data = value.model_dump() if hasattr(value, "model_dump") else value
     typer.echo(json.dumps(data, indent=2))
 
-
-def fmt(value: float | None, spec: str = ".3g") -> str:
-    return "-" if value is None else format(value, spec)
 
 
 def job_line(job: Job) -> str:

@@ -24,8 +24,8 @@ class Losses(_Result):
 
 
 class History(_Result):
-    train_loss: list[float] = []
-    test_loss: list[float] = []
+    train_loss: list[float | None] = []
+    test_loss: list[float | None] = []
 
 
 class Job(_Result):
@@ -152,5 +152,5 @@ class EpochEvent(_Result):
 
     epoch: int
     epochs: int
-    train_loss: float
-    test_loss: float
+    train_loss: float | None
+    test_loss: float | None

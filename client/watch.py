@@ -15,6 +15,11 @@ from client.types import Comparison, EpochEvent, Job
 err = Console(stderr=True, highlight=False)
 
 
+def fmt(value: float | None, spec: str = ".3g") -> str:
+    """A loss for people: 3 significant digits, '-' when there is none."""
+    return "-" if value is None else format(value, spec)
+
+
 def _progress(quiet: bool) -> Progress:
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[losses]}"),
@@ -37,8 +42,7 @@ def watch_job(client: Client, job: Job, quiet: bool = False) -> Job:
                                      losses="queued")
 
             def on_epoch(e: EpochEvent) -> None:
-                progress.update(task, completed=e.epoch,
-                                losses=f"train {e.train_loss:.3g}  test {e.test_loss:.3g}")
+                progress.update(task, completed=e.epoch, losses=f"train {fmt(e.train_loss)}  test {fmt(e.test_loss)}")
 
             try:
                 final = client.wait(job.id, on_progress=on_epoch)
@@ -48,7 +52,7 @@ def watch_job(client: Client, job: Job, quiet: bool = False) -> Job:
         raise _interrupted("job", job.id, "job", "cancel") from None
     if not quiet:
         if final.status == "succeeded":
-            err.print(f"{final.status}: test loss {final.metrics.test_loss:.3g} after {final.progress.epoch} "
+            err.print(f"{final.status}: test loss {fmt(final.metrics.test_loss)} after {final.progress.epoch} "
                       f"epochs; model {final.model_id}")
         else:
             err.print(f"{final.status}: {final.error or 'no error recorded'}")

@@ -11,12 +11,14 @@ import math
 import statistics
 from typing import Any
 
+from common.store.base import finite
+
 METRICS = ("final_test_loss", "forecast_mse", "train_seconds")
 
 
 def _float(raw: dict[str, str], key: str) -> float | None:
     value = raw.get(key) or ""
-    return float(value) if value else None
+    return finite(float(value)) if value else None
 
 
 def run_row(raw: dict[str, str]) -> dict[str, Any]:

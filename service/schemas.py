@@ -76,8 +76,10 @@ class Losses(BaseModel):
 
 
 class History(BaseModel):
-    train_loss: list[float]
-    test_loss: list[float]
+    """One value per finished epoch; null where a diverged run produced NaN or inf."""
+
+    train_loss: list[float | None]
+    test_loss: list[float | None]
 
 
 class Job(BaseModel):

@@ -12,6 +12,7 @@ from typing import Any
 from celery.utils.log import get_task_logger
 
 from common.paths import model_dir
+from common.store.base import finite
 from common.store.sync import JobStore
 from core.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from core.forecast import Forecast, context_forecast, context_window, start_forecast, start_window
@@ -93,9 +94,10 @@ class ModelCache:
 
 
 def forecast_payload(model_id: str, horizon: int, fc: Forecast, with_exact: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {"model_id": model_id, "horizon": horizon, "x": fc.x, "y": fc.y}
+    """The API's answer; a diverged model's NaN/inf predictions become null (JSON has no NaN)."""
+    out: dict[str, Any] = {"model_id": model_id, "horizon": horizon, "x": fc.x, "y": [finite(v) for v in fc.y]}
     if with_exact:
-        out |= {"exact": fc.exact, "mse": fc.mse, "max_abs_error": fc.max_abs_error}
+        out |= {"exact": fc.exact, "mse": finite(fc.mse), "max_abs_error": finite(fc.max_abs_error)}
     return out
 
 

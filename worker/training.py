@@ -17,6 +17,7 @@ from celery.utils.log import get_task_logger
 from common.paths import job_dir, model_dir
 from common.settings import Settings
 from common.store import JobStatus, now_iso
+from common.store.base import finite
 from common.store.sync import JobStore
 from core.checkpoint import Checkpoint, CheckpointError, checkpoint_exists, load_checkpoint, save_checkpoint
 from core.device import resolve_device
@@ -203,7 +204,7 @@ def _record_model(
     store: JobStore, settings: Settings, job_id: str, params: dict[str, Any], result: TrainResult
 ) -> dict[str, Any]:
     model_cfg, data_cfg, train_cfg = configs_from_params(params)
-    metrics = {"train_loss": result.final_train_loss, "test_loss": result.final_test_loss}
+    metrics = {"train_loss": finite(result.final_train_loss), "test_loss": finite(result.final_test_loss)}
     info = save_checkpoint(
         model_dir(settings.data_dir, job_id), MODEL_NAME, model=result.model, data=data_cfg,
         train=train_cfg, epoch=result.epochs_completed, history=result.history,

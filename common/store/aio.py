@@ -13,10 +13,12 @@ from common.comparisons import final_fields, run_row
 from common.store.base import (
     CANCEL,
     CREATE_JOB,
+    FINAL,
     IDEMPOTENCY_TTL_S,
     PREFIX,
     JobStatus,
     Keys,
+    dumps,
     flatten,
     job_view,
     now_iso,
@@ -122,7 +124,7 @@ class AsyncJobStore:
         for status in JobStatus:
             pipe.zrem(Keys.jobs_by_status(status.value), job_id)
         pipe.zrem(Keys.jobs, job_id)
-        pipe.delete(Keys.job(job_id), Keys.history(job_id), Keys.events(job_id))
+        pipe.delete(Keys.job(job_id), Keys.history(job_id), Keys.events(job_id), Keys.view(job_id))
         await pipe.execute()
 
     async def get_job(self, job_id: str) -> dict[str, Any] | None:
@@ -131,6 +133,19 @@ class AsyncJobStore:
         pipe.lrange(Keys.history(job_id), 0, -1)
         raw, history = await pipe.execute()
         return job_view(raw, history) if raw else None
+
+    async def job_json(self, job_id: str) -> str | None:
+        """A job's public JSON; a finished job's is rendered once and then served as stored."""
+        cached = await self.r.get(Keys.view(job_id))
+        if cached is not None:
+            return str(cached)
+        job = await self.get_job(job_id)
+        if job is None:
+            return None
+        text = dumps(job)
+        if job["status"] in FINAL:
+            await self.r.set(Keys.view(job_id), text)
+        return text
 
     async def list_jobs(
         self, status: JobStatus | None, limit: int, offset: int

@@ -9,6 +9,7 @@ list, events a stream (replayable, so a late SSE client misses nothing).
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from datetime import UTC, datetime
@@ -54,6 +55,11 @@ class Keys:
     @staticmethod
     def history(job_id: str) -> str:
         return f"{PREFIX}job:{job_id}:history"
+
+    @staticmethod
+    def view(job_id: str) -> str:
+        """A finished job's public JSON, rendered once (finished jobs never change)."""
+        return f"{PREFIX}job:{job_id}:view"
 
     @staticmethod
     def events(job_id: str) -> str:
@@ -213,9 +219,21 @@ def status_event(status: str, **extra: Any) -> str:
     return json.dumps({"status": status, **{k: v for k, v in extra.items() if v is not None}})
 
 
+def dumps(value: Any) -> str:
+    """Compact JSON, as Starlette's JSONResponse writes it."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def finite(value: float | None) -> float | None:
+    """A loss as JSON can carry it: NaN and infinities (a diverged run) become null."""
+    return value if value is not None and math.isfinite(value) else None
+
+
 def _num(raw: dict[str, str], key: str, kind: type = float) -> Any:
     value = raw.get(key, "")
-    return kind(value) if value not in ("", None) else None
+    if value in ("", None):
+        return None
+    return finite(float(value)) if kind is float else kind(value)
 
 
 def job_view(raw: dict[str, str], history: list[str]) -> dict[str, Any]:
@@ -229,7 +247,7 @@ def job_view(raw: dict[str, str], history: list[str]) -> dict[str, Any]:
         "params": json.loads(raw["params"]),
         "progress": {"epoch": _num(raw, "epoch", int) or 0, "epochs": _num(raw, "epochs", int)},
         "metrics": {"train_loss": _num(raw, "train_loss"), "test_loss": _num(raw, "test_loss")},
-        "history": {"train_loss": [p[0] for p in pairs], "test_loss": [p[1] for p in pairs]},
+        "history": {"train_loss": [finite(p[0]) for p in pairs], "test_loss": [finite(p[1]) for p in pairs]},
         "model_id": raw.get("model_id") or None,
         "error": raw.get("error") or None,
         "attempts": _num(raw, "attempts", int) or 0,

@@ -18,6 +18,7 @@ from common.store.base import (
     TRANSITION,
     JobStatus,
     Keys,
+    finite,
     flatten,
     job_view,
     now_iso,
@@ -83,7 +84,7 @@ class JobStore:
     ) -> int:
         """Append one epoch; 1 = cancel asked, 0 = go on, -1 = the job is no longer ours."""
         event = json.dumps(
-            {"epoch": epoch, "epochs": epochs, "train_loss": train_loss, "test_loss": test_loss}
+            {"epoch": epoch, "epochs": epochs, "train_loss": finite(train_loss), "test_loss": finite(test_loss)}
         )
         fields = {"epoch": epoch, "train_loss": train_loss, "test_loss": test_loss,
                   "heartbeat_at": time.time()}

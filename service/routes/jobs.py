@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import redis
 from fastapi import APIRouter, Header, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from kombu.exceptions import OperationalError
 from sse_starlette.sse import EventSourceResponse
 
@@ -115,8 +115,11 @@ async def _job_or_404(store: AsyncJobStore, job_id: str) -> dict[str, Any]:
 
 
 @router.get("/{job_id}", response_model=Job, responses=ERRORS)
-async def get_job(job_id: str, store: StoreDep) -> JSONResponse:
-    return JSONResponse(await _job_or_404(store, job_id))
+async def get_job(job_id: str, store: StoreDep) -> Response:
+    text = await store.job_json(job_id) if is_id(job_id) else None
+    if text is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} not found")
+    return Response(text, media_type="application/json")
 
 
 @router.post("/{job_id}/cancel", status_code=202, response_model=Job, responses=ERRORS)

@@ -182,3 +182,24 @@ def test_health_readiness_metrics_and_openapi(stack):
     assert 'rnncast_queue_depth{queue="train"}' in metrics
     paths = stack.api.http.get("/openapi.json").json()["paths"]
     assert {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/events", "/v1/jobs/{job_id}/cancel"} <= set(paths)
+
+
+def test_finished_job_json_is_rendered_once_and_served_unchanged(stack):
+    job = submit(stack, epochs=2)
+    done = stack.api.wait_job(job["id"])
+    first = stack.api.http.get(f"/v1/jobs/{job['id']}")
+    assert stack.r.exists(f"rnncast:job:{job['id']}:view")
+    second = stack.api.http.get(f"/v1/jobs/{job['id']}")
+    assert first.content == second.content and first.json() == done
+    assert second.headers["content-type"] == "application/json"
+
+
+def test_diverged_losses_are_served_as_null_not_as_invalid_json():
+    from common.store.base import dumps, job_view
+
+    raw = {"id": "a" * 32, "status": "running", "params": "{}", "created_at": "now",
+           "train_loss": "NaN", "test_loss": "inf", "epoch": "2", "epochs": "3"}
+    view = job_view(raw, ["[NaN, Infinity]", "[0.5, 0.25]"])
+    assert view["metrics"] == {"train_loss": None, "test_loss": None}
+    assert view["history"] == {"train_loss": [None, 0.5], "test_loss": [None, 0.25]}
+    dumps(view)  # strict JSON: would raise on NaN
