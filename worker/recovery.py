@@ -55,7 +55,7 @@ def recover_once(
     if check_queued:
         old = store.queued_before(int(cutoff * 1000))
         if old:
-            messages = store.broker_messages(TRAIN_QUEUE)
+            messages = store.broker_messages(TRAIN_QUEUE, reserved_since=cutoff)
             for job_id in old:
                 if job_id not in messages:
                     send(job_id)

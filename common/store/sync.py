@@ -203,17 +203,20 @@ class JobStore:
         found: Any = self.r.zrangebyscore(Keys.jobs_by_status("queued"), 0, cutoff_ms)
         return [str(j) for j in found]
 
-    def broker_messages(self, queue: str) -> str:
-        """Every message waiting in a Celery queue or reserved by a worker, as one text.
+    def broker_messages(self, queue: str, reserved_since: float) -> str:
+        """Every message waiting in a Celery queue, or reserved by a worker since `reserved_since`, as one text.
 
-        Kombu's Redis transport keeps a queue as a list named after it and
-        reserved, unacknowledged messages in the hash `unacked`.
+        Kombu's Redis transport keeps a queue as a list named after it, reserved
+        messages in the hash `unacked` and their reservation times in the sorted
+        set `unacked_index`. A reservation older than that belongs to a worker
+        that died before starting the job: its message counts as lost.
         """
         pipe = self.r.pipeline(transaction=False)
         pipe.lrange(queue, 0, -1)
-        pipe.hvals("unacked")
-        waiting, reserved = pipe.execute()
-        return "\n".join([*waiting, *reserved])
+        pipe.zrangebyscore("unacked_index", reserved_since, "+inf")
+        waiting, fresh = pipe.execute()
+        reserved: Any = self.r.hmget("unacked", fresh) if fresh else []
+        return "\n".join([*waiting, *(m for m in reserved if m)])
 
     def register_worker(self, name: str) -> None:
         self.r.zadd(Keys.workers, {name: time.time()})

@@ -1,0 +1,71 @@
+"""Recovery passes against a real Redis: stale running jobs, and queued jobs whose task message is gone."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from common.queue import TRAIN_QUEUE
+from common.settings import Settings
+from common.store import Keys
+from common.store.sync import JobStore
+from tests.support import RedisServer
+from tests.worker.test_training import PARAMS, create
+from worker.recovery import recover_once
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory):
+    """A Redis of its own: no worker of the session's stack may recover these jobs first."""
+    server = RedisServer(tmp_path_factory.mktemp("recovery-redis")).start()
+    yield server
+    server.stop()
+
+
+def settings_for(url: str) -> Settings:
+    return Settings(redis_url=url, heartbeat_timeout=10, heartbeat_interval=1, max_attempts=2)
+
+
+def age(store: JobStore, job_id: str, seconds: float) -> None:
+    """Pretend the job was created `seconds` ago."""
+    created = int((time.time() - seconds) * 1000)
+    store.r.hset(Keys.job(job_id), "created_ms", created)
+    store.r.zadd(Keys.jobs_by_status("queued"), {job_id: created})
+
+
+def test_stale_running_job_is_requeued_then_failed_after_max_attempts(redis_server):
+    store, settings = JobStore.from_url(redis_server.url), settings_for(redis_server.url)
+    job_id = create(redis_server.url, PARAMS)
+    sent: list[str] = []
+    for attempt in (1, 2):
+        assert store.start(job_id, f"lease{attempt}", "cpu", attempt)
+        store.r.hset(Keys.job(job_id), "heartbeat_at", time.time() - 30)
+        done = recover_once(store, settings, sent.append, check_queued=False)
+        assert (done.requeued, done.failed) == (([job_id], []) if attempt == 1 else ([], [job_id]))
+    job = store.get_job(job_id)
+    assert sent == [job_id] and job["status"] == "failed" and "RNNCAST_MAX_ATTEMPTS=2" in job["error"]
+
+
+def test_fresh_heartbeat_is_left_alone(redis_server):
+    store, settings = JobStore.from_url(redis_server.url), settings_for(redis_server.url)
+    job_id = create(redis_server.url, PARAMS)
+    assert store.start(job_id, "lease", "cpu", 1)
+    done = recover_once(store, settings, lambda _: None, check_queued=False)
+    assert job_id not in done.requeued and store.get_job(job_id)["status"] == "running"
+
+
+def test_queued_job_whose_message_is_lost_or_held_by_a_dead_worker_is_resent(redis_server):
+    store, settings = JobStore.from_url(redis_server.url), settings_for(redis_server.url)
+    r = store.r
+    waiting, fresh, stale, lost = (create(redis_server.url, PARAMS) for _ in range(4))
+    for job_id in (waiting, fresh, stale, lost):
+        age(store, job_id, 60)
+    r.rpush(TRAIN_QUEUE, json.dumps({"headers": {"argsrepr": f"['{waiting}']"}}))
+    for tag, job_id, reserved_at in (("t1", fresh, time.time()), ("t2", stale, time.time() - 60)):
+        r.hset("unacked", tag, json.dumps([{"headers": {"argsrepr": f"['{job_id}']"}}, "train", "train"]))
+        r.zadd("unacked_index", {tag: reserved_at})
+    sent: list[str] = []
+    done = recover_once(store, settings, sent.append)
+    assert set(done.resent) == set(sent) == {stale, lost}
