@@ -16,7 +16,6 @@ import time
 from collections import defaultdict
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
@@ -48,8 +47,6 @@ class Batcher:
         self._threads, self._flush = torch_threads, flush_denormal
         self._pending: dict[Key, list[_Pending]] = defaultdict(list)
         self._cond = threading.Condition()
-        self.batches = 0
-        self.rows = 0
         self._thread = threading.Thread(target=self._run, name="rnncast-batcher", daemon=True)
         self._thread.start()
 
@@ -92,10 +89,5 @@ class Batcher:
                 for item in batch:
                     item.future.set_exception(exc)
                 continue
-            self.batches += 1
-            self.rows += len(batch)
             for item, row in zip(batch, preds, strict=True):
                 item.future.set_result((row, len(batch)))
-
-    def stats(self) -> dict[str, Any]:
-        return {"batches": self.batches, "rows": self.rows}

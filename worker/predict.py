@@ -49,9 +49,6 @@ class ModelCache:
         self._lock = threading.Lock()
         self._swept = time.monotonic()
 
-    def __contains__(self, model_id: str) -> bool:
-        return model_id in self._items
-
     def get(self, data_dir: Any, model_id: str, sha256: str) -> LoadedModel:
         """The model, loaded and digest-checked on first use."""
         with self._lock:

@@ -141,10 +141,6 @@ class JobStore:
         pipe.zadd(Keys.models, {record["id"]: created_ms})
         pipe.execute()
 
-    def get_model(self, model_id: str) -> dict[str, Any] | None:
-        raw = self.r.get(Keys.model(model_id))
-        return json.loads(raw) if raw else None
-
     def existing_models(self, model_ids: list[str]) -> set[str]:
         """Which of `model_ids` still have a record."""
         pipe = self.r.pipeline(transaction=False)
