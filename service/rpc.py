@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import uuid
 from typing import Any
 
-from fastapi import HTTPException, status
+from fastapi import HTTPException, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from common.queue import PREDICT_QUEUE
@@ -39,3 +41,11 @@ async def ask_worker(
     if "batch" in reply:
         result["_batch"] = reply["batch"]
     return result
+
+
+async def ask_worker_png(
+    store: AsyncJobStore, celery: Any, settings: Settings, task: str, message: dict[str, Any]
+) -> Response:
+    """A figure a worker renders (its answer carries the PNG as base64)."""
+    result = await ask_worker(store, celery, settings, task, message)
+    return Response(await asyncio.to_thread(base64.b64decode, result["png"]), media_type="image/png")

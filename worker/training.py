@@ -17,9 +17,10 @@ from celery.utils.log import get_task_logger
 from common.paths import job_dir, model_dir
 from common.settings import Settings
 from common.store import JobStatus, now_iso
-from common.store.base import finite
+from common.store.base import finite, now_ms
 from common.store.sync import JobStore
 from core.checkpoint import Checkpoint, CheckpointError, checkpoint_exists, load_checkpoint, save_checkpoint
+from core.config import DataConfig, ModelConfig, TrainConfig
 from core.device import resolve_device
 from core.forecast import forecast_from_starts
 from core.models import parameter_count
@@ -99,12 +100,13 @@ def run_training_job(
         device = resolve_device(settings.device)
     except ValueError as exc:
         device_name = settings.device
-        if store.start(job_id, lease, device_name, attempts, worker=worker):
+        if store.start(job_id, lease, device_name, attempts, started_at=raw.get("started_at"), worker=worker):
             store.finish(job_id, lease, JobStatus.FAILED, error=str(exc))
         return "failed"
     resume = _resume_point(settings, job_id)
     resumed = resume.epoch if resume is not None else None
-    if not store.start(job_id, lease, str(device), attempts, worker=worker, resumed_from_epoch=resumed):
+    if not store.start(job_id, lease, str(device), attempts, started_at=raw.get("started_at"), worker=worker,
+                       resumed_from_epoch=resumed):
         log.info("job %s was claimed or cancelled before this worker got it", job_id)
         return "skipped"
     if resume is not None:
@@ -182,7 +184,7 @@ def _train(
         # attempt, on any worker, resumes from it.
         store.hand_back(job_id, lease)
         return "handed back"
-    model = _record_model(store, settings, job_id, params, result)
+    model = _record_model(store, settings, job_id, params, (model_cfg, data_cfg, train_cfg), result)
     extra: dict[str, Any] = {}
     if forecast_spec is not None:
         # A comparison's run: its forecast is part of the result, computed here
@@ -201,9 +203,10 @@ def _train(
 
 
 def _record_model(
-    store: JobStore, settings: Settings, job_id: str, params: dict[str, Any], result: TrainResult
+    store: JobStore, settings: Settings, job_id: str, params: dict[str, Any],
+    configs: tuple[ModelConfig, DataConfig, TrainConfig], result: TrainResult,
 ) -> dict[str, Any]:
-    model_cfg, data_cfg, train_cfg = configs_from_params(params)
+    model_cfg, data_cfg, train_cfg = configs
     metrics = {"train_loss": finite(result.final_train_loss), "test_loss": finite(result.final_test_loss)}
     info = save_checkpoint(
         model_dir(settings.data_dir, job_id), MODEL_NAME, model=result.model, data=data_cfg,
@@ -222,6 +225,5 @@ def _record_model(
         "created_at": now_iso(),
         "checkpoint": {"format": "safetensors", "sha256": info.sha256, "bytes": info.bytes},
     }
-    raw = store.job_raw(job_id) or {}
-    store.save_model(record, int(raw.get("created_ms") or 0))
+    store.save_model(record, now_ms())
     return record

@@ -70,13 +70,18 @@ class JobStore:
         )
         return max(0, int(result))
 
-    def start(self, job_id: str, lease: str, device: str, attempts: int, **fields: Any) -> int:
-        """Claim a queued job for this worker under `lease`."""
-        raw = self.job_raw(job_id) or {}
+    def start(
+        self, job_id: str, lease: str, device: str, attempts: int, started_at: str | None = None, **fields: Any
+    ) -> int:
+        """Claim a queued job for this worker under `lease`.
+
+        Args:
+            started_at: the first attempt's start, kept by later attempts (default: now).
+        """
         return self.transition(
             job_id, JobStatus.RUNNING, {JobStatus.QUEUED},
             lease=lease, device=device, attempts=attempts,
-            started_at=raw.get("started_at") or now_iso(), heartbeat_at=time.time(), **fields,
+            started_at=started_at or now_iso(), heartbeat_at=time.time(), **fields,
         )
 
     def record_epoch(
@@ -162,22 +167,14 @@ class JobStore:
 
     def request_handoff(self, worker: str) -> list[str]:
         """Ask every job that `worker` is running to stop at its next epoch and go back to the queue."""
-        job_ids = self._running()
-        pipe = self.r.pipeline(transaction=False)
-        for job_id in job_ids:
-            pipe.hget(Keys.job(job_id), "worker")
-        mine = [j for j, w in zip(job_ids, pipe.execute(), strict=True) if w == worker]
+        mine = [j for j, w in self._running_with("worker") if w == worker]
         for job_id in mine:
             self.r.hset(Keys.job(job_id), "handoff_requested", "1")
         return mine
 
     def stale_running(self, cutoff: float) -> list[str]:
         """Running jobs whose heartbeat is older than `cutoff` (unix time)."""
-        job_ids = self._running()
-        pipe = self.r.pipeline(transaction=False)
-        for job_id in job_ids:
-            pipe.hget(Keys.job(job_id), "heartbeat_at")
-        return [j for j, beat in zip(job_ids, pipe.execute(), strict=True) if float(beat or 0) < cutoff]
+        return [j for j, beat in self._running_with("heartbeat_at") if float(beat or 0) < cutoff]
 
     def recover(self, job_id: str, cutoff: float, max_attempts: int, error: str) -> int:
         """Requeue (1) or fail (2, 3: and its comparison ended) a stale running job; 0 if not stale."""
@@ -190,9 +187,14 @@ class JobStore:
             self.finalize_comparison(str(self.r.hget(Keys.job(job_id), "comparison_id") or ""))
         return answer
 
-    def _running(self) -> list[str]:
+    def _running_with(self, field: str) -> list[tuple[str, Any]]:
+        """(job id, value of `field`) for every running job, in one round trip after the index."""
         found: Any = self.r.zrange(Keys.jobs_by_status("running"), 0, -1)
-        return [str(j) for j in found]
+        job_ids = [str(j) for j in found]
+        pipe = self.r.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hget(Keys.job(job_id), field)
+        return list(zip(job_ids, pipe.execute(), strict=True))
 
     def queued_before(self, cutoff_ms: int) -> list[str]:
         """Queued jobs created before `cutoff_ms` (unix ms), oldest first."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 import uuid
 from typing import Annotated, Any
@@ -18,7 +17,7 @@ from common.store import is_id
 from common.store.aio import AsyncJobStore, IdempotencyConflict, QueueFull
 from service.deps import CeleryDep, SettingsDep, StoreDep
 from service.routes.jobs import ERRORS, IdempotencyKey, check_epochs, effective_params, fingerprint
-from service.rpc import ask_worker
+from service.rpc import ask_worker_png
 from service.schemas import Comparison, ComparisonCreate, ComparisonList, JobCreate
 
 log = logging.getLogger(__name__)
@@ -129,8 +128,7 @@ async def cancel_comparison(comparison_id: str, store: StoreDep) -> JSONResponse
 
 async def _png(store: AsyncJobStore, celery: Any, settings: Any, comparison_id: str, kind: str) -> Response:
     await _view_or_404(store, comparison_id)
-    result = await ask_worker(store, celery, settings, RENDER_TASK, {"comparison_id": comparison_id, "kind": kind})
-    return Response(base64.b64decode(result["png"]), media_type="image/png")
+    return await ask_worker_png(store, celery, settings, RENDER_TASK, {"comparison_id": comparison_id, "kind": kind})
 
 
 @router.get("/{comparison_id}/loss.png", response_class=Response, responses=PNG_RESPONSES)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import shutil
 from typing import Annotated, Any
 
@@ -18,7 +16,7 @@ from common.store import is_id
 from common.store.aio import AsyncJobStore
 from service.deps import CeleryDep, SettingsDep, StoreDep
 from service.routes.jobs import ERRORS
-from service.rpc import ask_worker
+from service.rpc import ask_worker, ask_worker_png
 from service.schemas import ForecastRequest, ForecastResponse, Model, ModelList
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -103,6 +101,4 @@ async def forecast_png(
     body = ForecastRequest(start=start, horizon=horizon)
     check_request(body, model, settings)
     message = _message(model, {"start": start, "horizon": horizon, "png": True})
-    result = await ask_worker(store, celery, settings, PREDICT_TASK, message)
-    png = await asyncio.to_thread(base64.b64decode, result["png"])
-    return Response(png, media_type="image/png")
+    return await ask_worker_png(store, celery, settings, PREDICT_TASK, message)
