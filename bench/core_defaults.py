@@ -2,7 +2,8 @@
 
 Prints one line per cell (final test MSE, 100-step forecast MSE from start=123,
 wall time) and a summary line. Usage: python bench/core_defaults.py [--epochs N]
-[--cells RNN,LSTM,GRU] [--seed S] [--threads T]
+[--cells RNN,LSTM,GRU] [--seed S] [--threads T] [--torch-rnn] [--default-malloc]
+(the last two turn off the CPU levers the workers use, to measure them).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import time
 import torch
 
 from core.config import DataConfig, ModelConfig, TrainConfig
+from core.device import keep_freed_memory
 from core.forecast import forecast_from_starts
+from core.models import Forecaster
 from core.train import train
 
 
@@ -23,9 +26,14 @@ def main() -> None:
     parser.add_argument("--cells", default="RNN,LSTM,GRU")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--torch-rnn", action="store_true", help="train with torch's RNN/GRU, not core.fastrnn")
+    parser.add_argument("--default-malloc", action="store_true", help="leave glibc's malloc thresholds alone")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # as the workers do
+    Forecaster.fused = not args.torch_rnn
+    if not args.default_malloc:
+        keep_freed_memory()
     data = DataConfig()
     total = 0.0
     for cell in args.cells.split(","):
@@ -36,7 +44,7 @@ def main() -> None:
         total += wall
         fc = forecast_from_starts(result.model, data, cfg.sequence_length, [123.0], 100)[0]
         print(
-            f"cell={cell} epochs={args.epochs} seed={args.seed} threads={args.threads} "
+            f"cell={cell} epochs={args.epochs} seed={args.seed} threads={args.threads} fused={Forecaster.fused} "
             f"test_mse={result.final_test_loss:.3g} forecast_mse={fc.mse:.3g} "
             f"max_abs_error={fc.max_abs_error:.3g} wall_s={wall:.1f}",
             flush=True,

@@ -28,3 +28,28 @@ def resolve_device(spec: str = "auto") -> torch.device:
                 f"device ({spec!r}) does not exist: {torch.cuda.device_count()} CUDA device(s)"
             )
     return device
+
+
+M_TOP_PAD = -2  # glibc's mallopt parameter
+TOP_PAD = 256 * 1024 * 1024
+
+
+def keep_freed_memory() -> bool:
+    """Let glibc keep freed tensor memory for reuse instead of handing it back to the kernel.
+
+    Training allocates and frees the same multi-MB buffers every batch (oneDNN's
+    LSTM workspace, saved activations). By default glibc trims them off its heap
+    on free, so every batch pays page faults and zeroing for them again: more
+    than half the time of an LSTM batch here (28 vs 12 ms for 500 x 80, forward
+    and back). A top pad keeps up to 256 MB of freed heap; untouched pad is only
+    address space. True when applied (glibc only).
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    return bool(mallopt(M_TOP_PAD, TOP_PAD))
+

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from core import wavefront
 from core.config import DataConfig
 from core.data import exact
 
@@ -24,7 +25,11 @@ ROW_BLOCK = 4
 
 
 def rollout(model: Model, windows: torch.Tensor, horizon: int) -> torch.Tensor:
-    """Continue B windows at once: (B, T) -> (B, horizon), one forward per step."""
+    """Continue B windows at once: (B, T) -> (B, horizon).
+
+    A core Forecaster runs as one wavefront (core.wavefront); any other
+    callable runs one forward per step over the sliding window.
+    """
     if windows.dim() != 2:
         raise ValueError(f"windows must be (B, T), got shape {tuple(windows.shape)}")
     if horizon < 1:
@@ -35,6 +40,9 @@ def rollout(model: Model, windows: torch.Tensor, horizon: int) -> torch.Tensor:
         buf = torch.empty(padded, t + horizon, dtype=windows.dtype, device=windows.device)  # (B', T+H)
         buf[:b, :t] = windows
         buf[b:, :t] = windows[:1]  # padding rows: any valid window
+        if isinstance(model, torch.nn.Module) and wavefront.supports(model):
+            wavefront.rollout(model, buf, t, horizon)
+            return buf[:b, t:].clone()
         for k in range(horizon):
             buf[:, t + k] = model(buf[:, k : k + t].unsqueeze(-1))[:, 0]  # (B',)
         return buf[:b, t:].clone()

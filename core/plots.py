@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:  # matplotlib costs ~30 MB: imported on the first figure, not by training workers
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 CELL_COLORS = {"RNN": "tab:blue", "LSTM": "tab:orange", "GRU": "tab:green"}
 
@@ -34,6 +36,9 @@ class PredictionLine:
 
 def _figure(width: float, height: float) -> tuple[Figure, Axes]:
     # Figure + Agg canvas, no pyplot: no global state, safe in worker threads.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
     return fig, fig.add_subplot()

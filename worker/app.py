@@ -42,8 +42,11 @@ def _configure_torch() -> None:
     # than one process with many threads on these small recurrent layers.
     import torch
 
+    from core.device import keep_freed_memory
+
     torch.set_num_threads(settings.torch_threads)
     torch.set_flush_denormal(settings.flush_denormal)
+    keep_freed_memory()
 
 
 def _drain(signum: int, frame: Any) -> None:

@@ -85,6 +85,14 @@ class Keys:
     def reply(request_id: str) -> str:
         return f"{PREFIX}reply:{request_id}"
 
+    # Forecasts: API processes push requests here, predict workers pop them in batches.
+    forecasts = PREFIX + "forecasts"
+
+    @staticmethod
+    def replies(inbox: str) -> str:
+        """One API process's inbox for forecast answers."""
+        return f"{PREFIX}replies:{inbox}"
+
 
 def now_iso() -> str:
     """Current time, ISO 8601 UTC with a Z."""

@@ -1,0 +1,139 @@
+"""The sliding-window rollout, computed as one wavefront instead of `horizon` full passes.
+
+A forecast re-runs the network over each window from a zero state: horizon
+windows x T steps, one after the other. But window w reads buf[w + p] at its
+step p, so at time tau = w + p every live window reads the same value
+buf[tau]; and window w finishes at tau = w + T - 1, which is just in time
+to give buf[T + w], the first value a later window needs. So all windows
+run at once, one new window starting per time step: T + horizon - 1
+sequential steps, each a batched cell step over the live windows, instead of
+T * horizon. Same arithmetic per window, far fewer (and larger) ops.
+
+Cells are written out (tanh as 2*sigmoid(2x)-1, as in core.fastrnn); rows
+are independent, and batches are padded by the caller so that a window's
+numbers do not depend on its batch (see core.forecast).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import Tensor, nn
+
+
+class _Layer:
+    """One layer's weights, arranged for inference steps over many rows at once."""
+
+    def __init__(self, rnn: nn.RNNBase, layer: int, cell: str) -> None:
+        self.cell = cell
+        w_ih, w_hh = getattr(rnn, f"weight_ih_l{layer}"), getattr(rnn, f"weight_hh_l{layer}")
+        b_ih, b_hh = getattr(rnn, f"bias_ih_l{layer}"), getattr(rnn, f"bias_hh_l{layer}")
+        self.hidden = w_hh.shape[1]
+        h = self.hidden
+        if cell == "GRU":  # W_hn h + b_hn is scaled by r: the recurrent part stays apart
+            scale = torch.ones(w_ih.shape[0], dtype=w_ih.dtype, device=w_ih.device)
+            scale[2 * h :] = 2  # the n pre-activation is used doubled
+            self.w_ih, self.b_ih = (w_ih * scale[:, None]).t(), b_ih * scale
+            self.w_hh, self.b_hh = w_hh.t(), b_hh
+            return
+        scale = torch.ones(w_hh.shape[0], dtype=w_hh.dtype, device=w_hh.device)
+        if cell == "RNN":
+            scale *= 2
+        else:  # LSTM gates i, f, g, o: g goes through tanh
+            scale[2 * h : 3 * h] = 2
+        self.w_ih = (w_ih * scale[:, None]).t()  # (I, G)
+        self.b_ih = (b_ih + b_hh) * scale  # (G,)
+        self.w_hh = (w_hh * scale[:, None]).t()  # (H, G)
+
+    def project(self, x: Tensor) -> Tensor:
+        """Input part of the pre-activations: (R, I) -> (R, G)."""
+        return torch.addmm(self.b_ih, x, self.w_ih)
+
+    def step(self, xw: Tensor, h: Tensor, c: Tensor | None) -> None:
+        """One step for n windows of B rows, states updated in place.
+
+        Args:
+            xw: input pre-activations, (B, G) shared by every window or (n, B, G).
+            h, c: states (n, B, H); c only for LSTM.
+        """
+        n, b, hd = h.shape
+        flat = h.view(n * b, hd)
+        if self.cell == "GRU":
+            gh = torch.addmm(self.b_hh, flat, self.w_hh).view(n, b, 3 * hd)  # (n, B, 3H)
+            rz = (xw[..., : 2 * hd] + gh[..., : 2 * hd]).sigmoid_()
+            nn_ = torch.addcmul(xw[..., 2 * hd :], rz[..., :hd], gh[..., 2 * hd :], value=2)
+            nn_.sigmoid_().mul_(2).sub_(1)
+            torch.lerp(nn_, h, rz[..., hd:], out=h)
+            return
+        a = torch.mm(flat, self.w_hh).view(n, b, -1).add_(xw).sigmoid_()  # (n, B, G)
+        if self.cell == "RNN":
+            torch.mul(a, 2, out=h).sub_(1)
+            return
+        assert c is not None
+        i, f, sg, o = a[..., :hd], a[..., hd : 2 * hd], a[..., 2 * hd : 3 * hd], a[..., 3 * hd :]
+        ig = torch.addcmul(i.neg(), i, sg, value=2)  # i * g, g = 2*sg - 1
+        torch.addcmul(ig, f, c, out=c)
+        tc = (c * 2).sigmoid_().mul_(2).sub_(1)
+        torch.mul(o, tc, out=h)
+
+
+def supports(model: nn.Module) -> bool:
+    """Whether `rollout` can run `model`: a core Forecaster with a layer `_Layer` knows."""
+    rnn, head = getattr(model, "rnn", None), getattr(model, "head", None)
+    return (
+        isinstance(rnn, nn.RNNBase) and isinstance(head, nn.Linear) and rnn.mode in ("RNN_TANH", "LSTM", "GRU")
+        and rnn.bias and not rnn.bidirectional and getattr(rnn, "proj_size", 0) == 0 and rnn.batch_first
+        and rnn.input_size == 1
+    )
+
+
+@contextmanager
+def _one_thread(device: torch.device) -> Iterator[None]:
+    """Run this thread's CPU ops on one thread: split across threads, an elementwise
+    op's chunk edges move with the batch size, and so would a row's rounding."""
+    before = torch.get_num_threads()
+    if device.type != "cpu" or before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@torch.inference_mode()
+def rollout(model: nn.Module, buf: Tensor, t: int, horizon: int) -> None:
+    """Fill buf[:, t:t+horizon] from the windows in buf[:, :t], as the sliding loop would.
+
+    Args:
+        model: a Forecaster (`supports(model)`).
+        buf: (B, t + horizon), its first t columns the windows.
+    """
+    rnn, head = model.rnn, model.head
+    assert isinstance(rnn, nn.RNNBase) and isinstance(head, nn.Linear)
+    with _one_thread(buf.device):
+        _rollout(rnn, head, buf, t, horizon)
+
+
+def _rollout(rnn: nn.RNNBase, head: nn.Linear, buf: Tensor, t: int, horizon: int) -> None:
+    cell = {"RNN_TANH": "RNN", "LSTM": "LSTM", "GRU": "GRU"}[rnn.mode]
+    layers = [_Layer(rnn, k, cell) for k in range(rnn.num_layers)]
+    b = buf.shape[0]
+    hd = layers[0].hidden
+    hs = [buf.new_zeros(horizon, b, hd) for _ in layers]  # one state per window, per layer
+    cs: list[Tensor | None] = [buf.new_zeros(horizon, b, hd) if cell == "LSTM" else None for _ in layers]
+    w_head, b_head = head.weight.t(), head.bias  # (H, 1), (1,)
+    for tau in range(t + horizon - 1):
+        lo, hi = max(0, tau - t + 1), min(tau, horizon - 1)  # live windows
+        xw = layers[0].project(buf[:, tau : tau + 1])  # (B, G): every live window reads buf[tau]
+        for k, layer in enumerate(layers):
+            h, c_all = hs[k][lo : hi + 1], cs[k]
+            c = c_all[lo : hi + 1] if c_all is not None else None
+            layer.step(xw, h, c)
+            if k + 1 < len(layers):
+                xw = layers[k + 1].project(h.reshape(-1, hd)).view(h.shape[0], b, -1)
+        if tau >= t - 1:  # window lo has read its t values: its prediction is buf[t + lo]
+            buf[:, tau + 1] = torch.addmm(b_head, hs[-1][lo], w_head)[:, 0]
