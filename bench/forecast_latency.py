@@ -30,7 +30,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)  # as the workers do
-    with stack(predict_threads=64) as s:
+    with stack(predict_threads=4) as s:
         http = s.api.http
         job = http.post("/v1/jobs", json={"cell": "LSTM", "epochs": 5}).json()
         model_id = s.api.wait_job(job["id"], timeout=600)["model_id"]

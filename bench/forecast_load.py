@@ -2,7 +2,7 @@
 
 Both serve the same LSTM checkpoint over HTTP, horizon 100, windows from
 distinct starts, at 1 and --clients concurrent clients (closed loop). rnncast
-runs as `rnncast up` does: the API and a threads-pool predict worker.
+runs as `rnncast up` does: the API and a predict worker (forecast lane, batching).
 Last line: forecast_speedup=<rnncast req/s / naive req/s at --clients> p50_ms=.. p99_ms=..
 single_p50_ms=.. bare_compute_ms=..
 """
@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="5 s per measurement")
     args = parser.parse_args()
     seconds = 5.0 if args.quick else args.seconds
-    with stack(predict_threads=max(64, args.clients)) as s:
+    with stack(predict_threads=4) as s:
         job = s.api.http.post("/v1/jobs", json={"cell": "LSTM", "epochs": 3}).json()
         model_id = s.api.wait_job(job["id"], timeout=600)["model_id"]
         model_dir = s.data_dir / "models" / model_id

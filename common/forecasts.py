@@ -15,9 +15,10 @@ heavy, rare work (training, figures).
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
+
+from common.store.base import now_ms
 
 REPLY_TTL_S = 60  # an inbox nobody reads (its API process died) disappears
 
@@ -29,11 +30,7 @@ class Answer:
     request_id: str
     status: int  # the HTTP status the API returns
     batch: int  # how many requests shared the batched rollout
-    body: bytes  # JSON: the forecast, or {"detail": ...}
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
+    body: str  # JSON: the forecast, or {"detail": ...}
 
 
 def encode_request(request_id: str, inbox: str, timeout_s: float, message: dict[str, Any]) -> str:
@@ -41,18 +38,18 @@ def encode_request(request_id: str, inbox: str, timeout_s: float, message: dict[
     return json.dumps({"id": request_id, "inbox": inbox, "deadline_ms": now_ms() + int(timeout_s * 1000), **message})
 
 
-def encode_answer(answer: Answer) -> bytes:
-    return f"{answer.request_id} {answer.status} {answer.batch}\n".encode() + answer.body
+def encode_answer(answer: Answer) -> str:
+    return f"{answer.request_id} {answer.status} {answer.batch}\n{answer.body}"
 
 
-def decode_answer(raw: bytes) -> Answer:
+def decode_answer(raw: str) -> Answer:
     """Raises ValueError on anything that is not an answer."""
-    head, sep, body = raw.partition(b"\n")
-    parts = head.decode("ascii").split(" ")
+    head, sep, body = raw.partition("\n")
+    parts = head.split(" ")
     if not sep or len(parts) != 3:
         raise ValueError(f"malformed forecast answer {raw[:80]!r}")
     return Answer(parts[0], int(parts[1]), int(parts[2]), body)
 
 
-def error_body(detail: str) -> bytes:
-    return json.dumps({"detail": detail}).encode()
+def error_answer(request_id: str, status: int, detail: str) -> Answer:
+    return Answer(request_id, status, 0, json.dumps({"detail": detail}))

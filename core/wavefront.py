@@ -56,7 +56,7 @@ class _Layer:
 
         Args:
             xw: input pre-activations, (B, G) shared by every window or (n, B, G).
-            h, c: states (n, B, H); c only for LSTM.
+            h, c: states (n, B, H); c only for LSTM (kept as 2c).
         """
         n, b, hd = h.shape
         flat = h.view(n * b, hd)
@@ -72,11 +72,11 @@ class _Layer:
             torch.mul(a, 2, out=h).sub_(1)
             return
         assert c is not None
+        # c is kept doubled (exact: a power of two), so tanh(c) = 2*sigmoid(2c) - 1 needs no scaling.
         i, f, sg, o = a[..., :hd], a[..., hd : 2 * hd], a[..., 2 * hd : 3 * hd], a[..., 3 * hd :]
-        ig = torch.addcmul(i.neg(), i, sg, value=2)  # i * g, g = 2*sg - 1
-        torch.addcmul(ig, f, c, out=c)
-        tc = (c * 2).sigmoid_().mul_(2).sub_(1)
-        torch.mul(o, tc, out=h)
+        ig2 = torch.addcmul(i * -2, i, sg, value=4)  # 2 * i * g, g = 2*sg - 1
+        torch.addcmul(ig2, f, c, out=c)
+        torch.addcmul(o.neg(), o, torch.sigmoid(c), value=2, out=h)  # o * tanh(c)
 
 
 def supports(model: nn.Module) -> bool:

@@ -101,9 +101,10 @@ def up(host: str, port: int, workers: int, queues: str = "train,predict") -> int
             started.append(subprocess.Popen(
                 [*cli, "worker", "--queues", "train", "--concurrency", str(workers)], env=env))
         if "predict" in wanted:
-            # Forecasts: one process, many threads, so concurrent requests batch together.
+            # Forecasts: one process whose forecast thread batches every queued request;
+            # a few pool threads draw figures.
             started.append(subprocess.Popen(
-                [*cli, "worker", "--queues", "predict", "--pool", "threads", "--concurrency", "64"], env=env))
+                [*cli, "worker", "--queues", "predict", "--pool", "threads", "--concurrency", "4"], env=env))
         api = subprocess.Popen([*cli, "api", "--host", host, "--port", str(port)], env=env)
         started.append(api)
         url = f"http://{host}:{port}"

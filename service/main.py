@@ -12,6 +12,7 @@ from common.settings import Settings, get_settings
 from common.store.aio import AsyncJobStore
 from service import errors
 from service.deps import require_api_key
+from service.lane import ForecastLane
 from service.middleware import BodyLimit, Metrics
 from service.routes import comparisons, health, jobs, models
 
@@ -30,13 +31,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.store = AsyncJobStore.from_url(settings.redis_url)
         app.state.celery = make_celery(settings)
+        app.state.lane = ForecastLane(app.state.store)
         try:
             yield
         finally:
+            await app.state.lane.close()
             await app.state.store.close()
 
     app = FastAPI(title="rnncast", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
-    app.dependency_overrides[get_settings] = lambda: settings
+    app.state.settings = settings
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
     v1.include_router(jobs.router)
     v1.include_router(models.router)

@@ -30,17 +30,20 @@ async def ask_worker(
     except TimeoutError:
         reply = None
     if reply is None:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            f"no worker answered within {settings.forecast_timeout:g}s: is a worker consuming 'predict'?",
-            headers={"Retry-After": "5"},
-        )
+        raise no_worker(settings)
     if not reply["ok"]:
         raise HTTPException(reply["status"], reply["detail"])
     result: dict[str, Any] = reply["result"]
-    if "batch" in reply:
-        result["_batch"] = reply["batch"]
     return result
+
+
+def no_worker(settings: Settings) -> HTTPException:
+    """The 503 for a request no predict worker answered in time."""
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        f"no worker answered within {settings.forecast_timeout:g}s: is a worker consuming 'predict'?",
+        headers={"Retry-After": "5"},
+    )
 
 
 async def ask_worker_png(

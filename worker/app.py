@@ -11,7 +11,7 @@ from typing import Any
 import redis
 from celery.signals import worker_process_init, worker_ready, worker_shutdown, worker_shutting_down
 
-from common.queue import TRAIN_QUEUE, TRAIN_TASK, make_celery
+from common.queue import PREDICT_QUEUE, TRAIN_QUEUE, TRAIN_TASK, make_celery
 from common.settings import get_settings
 from common.store.sync import JobStore
 
@@ -55,6 +55,18 @@ def _drain(signum: int, frame: Any) -> None:
     DRAIN.set()
 
 
+def _serves_predict() -> bool:
+    """Whether this worker consumes `predict` (all queues when started without --queues)."""
+    consume_from = app.amqp.queues.consume_from
+    return consume_from is None or PREDICT_QUEUE in consume_from
+
+
+def _start_forecast_server() -> None:
+    from worker.tasks import start_forecast_server
+
+    start_forecast_server()
+
+
 @worker_process_init.connect
 def _on_process_init(**_: Any) -> None:
     global _store
@@ -62,6 +74,8 @@ def _on_process_init(**_: Any) -> None:
     _configure_torch()
     # SIGTERM on a pool process: finish the epoch, checkpoint, hand the job back.
     signal.signal(signal.SIGTERM, _drain)
+    if _serves_predict():  # prefork: the pool processes serve forecasts
+        _start_forecast_server()
 
 
 class _Liveness(threading.Thread):
@@ -103,6 +117,10 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
     _configure_torch()
     _liveness = _Liveness(getattr(sender, "hostname", "worker"))
     _liveness.start()
+    # threads/solo pools run tasks in this process: serve forecasts here.
+    prefork = type(getattr(sender, "pool", None)).__module__.endswith("prefork")
+    if _serves_predict() and not prefork:
+        _start_forecast_server()
 
 
 @worker_shutting_down.connect
@@ -118,6 +136,9 @@ def _on_shutting_down(sender: Any = None, **_: Any) -> None:
 
 @worker_shutdown.connect
 def _on_shutdown(**_: Any) -> None:
+    from worker.tasks import stop_forecast_server
+
+    stop_forecast_server()
     if _liveness is not None:
         _liveness.stopped.set()
         _liveness.join(timeout=5)

@@ -9,16 +9,16 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from celery.utils.log import get_task_logger
 
 from common.paths import model_dir
 from common.store.base import finite
 from common.store.sync import JobStore
 from core.checkpoint import Checkpoint, CheckpointError, load_checkpoint
-from core.forecast import Forecast, context_forecast, context_window, start_forecast, start_window
+from core.forecast import Forecast, context_forecast, context_window, rollout_numpy, start_forecast, start_window
 from core.models import Forecaster
 from core.plots import PredictionLine, prediction_png
-from worker.batcher import Batcher
 from worker.training import MODEL_NAME
 
 log = get_task_logger(__name__)
@@ -98,36 +98,37 @@ def forecast_payload(model_id: str, horizon: int, fc: Forecast, with_exact: bool
     return out
 
 
-def run_forecast(loaded: LoadedModel, request: dict[str, Any], batcher: Batcher) -> tuple[Forecast, int]:
-    """One request (by `start` or by `context`), and the size of the batch it ran in."""
-    ckpt, horizon = loaded.checkpoint, int(request["horizon"])
-    seq = ckpt.train.sequence_length
+def request_window(loaded: LoadedModel, request: dict[str, Any]) -> np.ndarray:
+    """The window a request continues: (T,). Raises ValueError for a bad context or start."""
+    ckpt, seq = loaded.checkpoint, loaded.checkpoint.train.sequence_length
     context = request.get("context")
-    start = float(request.get("start") or 0.0)
-    window = context_window(context, seq) if context is not None else start_window(ckpt.data, seq, start)
-    preds, batch = batcher.rollout((request["model_id"], loaded.sha256, horizon), loaded.model, window)
-    fc = context_forecast(preds) if context is not None else start_forecast(ckpt.data, seq, start, preds)
-    return fc, batch
+    if context is not None:
+        return context_window(context, seq)
+    return start_window(ckpt.data, seq, float(request.get("start") or 0.0))
 
 
-def handle_predict(
-    cache: ModelCache, batcher: Batcher, store: JobStore, data_dir: Any, request: dict[str, Any]
-) -> dict[str, Any]:
-    """The reply for one predict request: {"ok": True, "result"} or {"ok": False, "status", "detail"}."""
+def request_forecast(loaded: LoadedModel, request: dict[str, Any], preds: np.ndarray) -> Forecast:
+    """A request's forecast from its row of predictions (with the exact signal for `start`)."""
+    if request.get("context") is not None:
+        return context_forecast(preds)
+    ckpt = loaded.checkpoint
+    return start_forecast(ckpt.data, ckpt.train.sequence_length, float(request.get("start") or 0.0), preds)
+
+
+def handle_png(cache: ModelCache, store: JobStore, data_dir: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """A forecast figure: {"ok": True, "result": {"png"}} or {"ok": False, "status", "detail"}."""
     cache.sweep(store)
     model_id = request["model_id"]
     try:
         loaded = cache.get(data_dir, model_id, request["sha256"])
-        fc, batch = run_forecast(loaded, request, batcher)
+        window = request_window(loaded, request)
     except ModelUnavailable as exc:
         return {"ok": False, "status": exc.status, "detail": exc.detail}
     except ValueError as exc:
         return {"ok": False, "status": 422, "detail": str(exc)}
-    result = forecast_payload(model_id, int(request["horizon"]), fc, request.get("context") is None)
-    if request.get("png"):
-        png = prediction_png(
-            fc.context_x or [], fc.context_y or [], [PredictionLine(loaded.checkpoint.model.cell, fc.x, fc.y)],
-            fc.x, fc.exact, title=f"{loaded.checkpoint.model.cell} forecast from t={request['start']}",
-        )
-        result = {"png": base64.b64encode(png).decode()}
-    return {"ok": True, "result": result, "batch": batch}
+    fc = request_forecast(loaded, request, rollout_numpy(loaded.model, window[None, :], int(request["horizon"]))[0])
+    png = prediction_png(
+        fc.context_x or [], fc.context_y or [], [PredictionLine(loaded.checkpoint.model.cell, fc.x, fc.y)],
+        fc.x, fc.exact, title=f"{loaded.checkpoint.model.cell} forecast from t={request['start']}",
+    )
+    return {"ok": True, "result": {"png": base64.b64encode(png).decode()}}

@@ -11,14 +11,14 @@ from celery.utils.log import get_task_logger
 from common.queue import PREDICT_TASK, RENDER_TASK, TRAIN_TASK
 from common.store import is_id
 from worker.app import app, get_store, send_train, settings
-from worker.batcher import Batcher
-from worker.predict import ModelCache, handle_predict
+from worker.lane import ForecastServer
+from worker.predict import ModelCache, handle_png
 from worker.render import render_comparison
 from worker.training import run_training_job
 
 log = get_task_logger(__name__)
 _cache: ModelCache | None = None
-_batcher: Batcher | None = None
+_server: ForecastServer | None = None
 _lock = threading.Lock()
 
 
@@ -31,14 +31,23 @@ def get_cache() -> ModelCache:
         return _cache
 
 
-def get_batcher() -> Batcher:
-    """This process's forecast batcher (its thread starts after fork)."""
-    global _batcher
+def start_forecast_server() -> None:
+    """Serve the forecast lane from this process (in the process that runs tasks: after fork)."""
+    # One thread: a second one measured slower (smaller batches, GIL contention);
+    # run more predict worker processes to use more cores.
+    global _server
+    cache = get_cache()
     with _lock:
-        if _batcher is None:
-            _batcher = Batcher(settings.batch_window_ms / 1000, settings.max_batch, settings.torch_threads,
-                               settings.flush_denormal)
-        return _batcher
+        if _server is None:
+            _server = ForecastServer(settings, cache)
+            _server.start()
+            log.info("serving forecasts (max batch %d)", settings.max_batch)
+
+
+def stop_forecast_server() -> None:
+    with _lock:
+        if _server is not None:
+            _server.stop()
 
 
 @app.task(name=TRAIN_TASK, bind=True)
@@ -53,17 +62,17 @@ def train_job(self: Any, job_id: str) -> str:
     return outcome
 
 
-# A forecast nobody waits for any more is worthless: acknowledge on receipt,
-# never redeliver.
+# A figure nobody waits for any more is worthless: acknowledge on receipt,
+# never redeliver. (JSON forecasts go over the forecast lane, see worker.lane.)
 @app.task(name=PREDICT_TASK, acks_late=False)
 def predict(request: dict[str, Any]) -> None:
-    """Answer one forecast request on its reply key."""
+    """Draw one forecast figure and answer on the request's reply key."""
     if not (isinstance(request, dict) and is_id(str(request.get("request_id")))
             and is_id(str(request.get("model_id")))):
         log.error("malformed predict request dropped: %r", request)
         return
     try:
-        reply = handle_predict(get_cache(), get_batcher(), get_store(), settings.data_dir, request)
+        reply = handle_png(get_cache(), get_store(), settings.data_dir, request)
     except Exception:  # the API is waiting: answer rather than let it time out
         log.exception("forecast for model %s failed", request["model_id"])
         reply = {"ok": False, "status": 503, "detail": "the forecast failed on the worker; see its log"}

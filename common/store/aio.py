@@ -214,6 +214,19 @@ class AsyncJobStore:
         )
         return json.loads(reply[1]) if reply else None
 
+    async def push_forecast(self, request: str) -> None:
+        """Queue one forecast request for the predict workers."""
+        await self.r.lpush(Keys.forecasts, request)
+
+    async def pop_answers(self, inbox: str, limit: int, block_s: float) -> list[str]:
+        """Up to `limit` answers from this process's inbox; waits up to `block_s` for the first."""
+        key = Keys.replies(inbox)
+        first = await asyncio.wait_for(self.blocking.blpop([key], timeout=block_s), timeout=block_s + BLOCK_SLACK_S)
+        if first is None:
+            return []
+        more = await self.r.lpop(key, limit - 1) if limit > 1 else None
+        return [first[1], *(more or [])]
+
     async def delete_model(self, model_id: str) -> bool:
         pipe = self.r.pipeline(transaction=True)
         pipe.delete(Keys.model(model_id))

@@ -153,6 +153,31 @@ class JobStore:
             pipe.exists(Keys.model(model_id))
         return {m for m, n in zip(model_ids, pipe.execute(), strict=True) if n}
 
+    def model_records(self, model_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The records of those of `model_ids` that exist (one round trip)."""
+        raws = self.r.mget([Keys.model(m) for m in model_ids]) if model_ids else []
+        return {m: json.loads(raw) for m, raw in zip(model_ids, raws, strict=True) if raw}
+
+    def pop_forecasts(self, limit: int, block_s: float) -> list[str]:
+        """Up to `limit` queued forecast requests, oldest first; waits up to `block_s` for the first."""
+        first = self.r.brpop([Keys.forecasts], timeout=block_s)
+        if first is None:
+            return []
+        return [str(first[1]), *self.more_forecasts(limit - 1)]
+
+    def more_forecasts(self, limit: int) -> list[str]:
+        """Up to `limit` more queued requests, without waiting."""
+        more: list[str] | None = self.r.rpop(Keys.forecasts, limit) if limit > 0 else None  # type: ignore[assignment]
+        return more or []
+
+    def push_answers(self, by_inbox: dict[str, list[str]], ttl_s: int) -> None:
+        """Deliver forecast answers to the inboxes of the API processes that asked."""
+        pipe = self.r.pipeline(transaction=False)
+        for inbox, answers in by_inbox.items():
+            pipe.rpush(Keys.replies(inbox), *answers)
+            pipe.expire(Keys.replies(inbox), ttl_s)
+        pipe.execute()
+
     def push_reply(self, request_id: str, payload: dict[str, Any]) -> None:
         """Answer a request the API is waiting on (it expires if nobody reads it)."""
         pipe = self.r.pipeline(transaction=True)

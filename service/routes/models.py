@@ -1,4 +1,4 @@
-"""Trained models: registry, deletion, and forecasts served by workers on the `predict` queue."""
+"""Trained models: registry, deletion, and forecasts served by predict workers."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from common.queue import PREDICT_TASK
 from common.settings import Settings
 from common.store import is_id
 from common.store.aio import AsyncJobStore
-from service.deps import CeleryDep, SettingsDep, StoreDep
+from service.deps import CeleryDep, LaneDep, SettingsDep, StoreDep
 from service.routes.jobs import ERRORS
-from service.rpc import ask_worker, ask_worker_png
+from service.rpc import ask_worker_png, no_worker
 from service.schemas import ForecastRequest, ForecastResponse, Model, ModelList
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -33,17 +33,11 @@ def _message(model: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     return {"model_id": model["id"], "sha256": model["checkpoint"]["sha256"], **request}
 
 
-def check_request(body: ForecastRequest, model: dict[str, Any], settings: Settings) -> None:
-    if body.horizon > settings.max_horizon:
+def check_horizon(horizon: int, settings: Settings) -> None:
+    if horizon > settings.max_horizon:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"horizon ({body.horizon}) exceeds this server's limit ({settings.max_horizon})",
-        )
-    needed = model["params"]["sequence_length"]
-    if body.context is not None and len(body.context) < needed:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"context has {len(body.context)} values; this model needs at least sequence_length ({needed})",
+            f"horizon ({horizon}) exceeds this server's limit ({settings.max_horizon})",
         )
 
 
@@ -73,17 +67,23 @@ async def delete_model(model_id: str, store: StoreDep, settings: SettingsDep) ->
 
 
 @router.post("/{model_id}/forecast", response_model=ForecastResponse, responses=ERRORS)
-async def forecast(
-    model_id: str, body: ForecastRequest, store: StoreDep, celery: CeleryDep, settings: SettingsDep
-) -> JSONResponse:
-    """Continue the model's own sine from `start`, or your `context`, for `horizon` steps."""
-    model = await model_or_404(store, model_id)
-    check_request(body, model, settings)
-    message = _message(model, body.model_dump(exclude_none=True))
-    result = await ask_worker(store, celery, settings, PREDICT_TASK, message)
-    # How many concurrent requests shared this one's batched rollout (for operators).
-    batch = result.pop("_batch", 1)
-    return JSONResponse(result, headers={"X-Rnncast-Batch": str(batch)})
+async def forecast(model_id: str, body: ForecastRequest, lane: LaneDep, settings: SettingsDep) -> Response:
+    """Continue the model's own sine from `start`, or your `context`, for `horizon` steps.
+
+    Concurrent requests for the same model and horizon are computed as one
+    batched rollout on a predict worker; `X-Rnncast-Batch` says how many
+    requests shared this one's. The worker looks the model up (one read per
+    batch, not per request) and answers 404 or 422 as this endpoint would.
+    """
+    if not is_id(model_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"model {model_id!r} not found")
+    check_horizon(body.horizon, settings)
+    answer = await lane.ask({"model_id": model_id, **body.model_dump(exclude_none=True)}, settings.forecast_timeout)
+    if answer is None:
+        raise no_worker(settings)
+    # The worker's body goes out as it came: no second parse and encode of the predictions.
+    return Response(answer.body, status_code=answer.status, media_type="application/json",
+                    headers={"X-Rnncast-Batch": str(answer.batch)} if answer.status == 200 else None)
 
 
 @router.get(
@@ -98,7 +98,6 @@ async def forecast_png(
 ) -> Response:
     """Context, exact continuation and predictions, as in the tutorial's figure (rendered on a worker)."""
     model = await model_or_404(store, model_id)
-    body = ForecastRequest(start=start, horizon=horizon)
-    check_request(body, model, settings)
+    check_horizon(horizon, settings)
     message = _message(model, {"start": start, "horizon": horizon, "png": True})
     return await ask_worker_png(store, celery, settings, PREDICT_TASK, message)

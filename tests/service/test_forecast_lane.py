@@ -1,0 +1,72 @@
+"""The forecast lane between the API and the predict worker, driven on the real Redis it uses."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from common.forecasts import REPLY_TTL_S, decode_answer, encode_request
+from common.store import Keys
+from tests.service.test_models import forecast, train_model
+from tests.support import wait_until
+
+
+@pytest.fixture(scope="module")
+def model(stack):
+    return train_model(stack, name="lane")
+
+
+def _message(model, **body):
+    return {"model_id": model["id"], "sha256": model["checkpoint"]["sha256"], **body}
+
+
+def _answers(stack, inbox, n, timeout=30):
+    got = []
+    deadline = time.monotonic() + timeout
+    while len(got) < n and time.monotonic() < deadline:
+        item = stack.r.blpop([Keys.replies(inbox)], timeout=1)
+        if item:
+            got.append(decode_answer(item[1]))
+    return {a.request_id: a for a in got}
+
+
+def test_one_pop_answers_a_mixed_batch_each_request_on_its_own(stack, model):
+    inbox = "a" * 32
+    requests = [
+        encode_request("1" * 32, inbox, 30, _message(model, start=50.0, horizon=5)),
+        encode_request("2" * 32, inbox, 30, _message(model, start=51.0, horizon=5)),
+        encode_request("3" * 32, inbox, 30, _message(model, context=[0.0, float("nan")] * 10, horizon=5)),
+        encode_request("4" * 32, inbox, 30, {"model_id": "f" * 32, "sha256": "0" * 64, "start": 1, "horizon": 5}),
+        encode_request("5" * 32, inbox, 30, _message(model, start=50.0, horizon=7)),
+    ]
+    stack.r.lpush(Keys.forecasts, *requests)  # one push: the worker's next pop takes them together
+    answers = _answers(stack, inbox, 5)
+    assert {k: a.status for k, a in answers.items()} == {
+        "1" * 32: 200, "2" * 32: 200, "3" * 32: 422, "4" * 32: 404, "5" * 32: 200}
+    assert answers["1" * 32].batch == answers["2" * 32].batch == 2  # same model and horizon: one rollout
+    assert answers["5" * 32].batch == 1
+    assert "finite" in json.loads(answers["3" * 32].body)["detail"]
+    via_http = forecast(stack, model["id"], start=50.0, horizon=5).json()
+    assert json.loads(answers["1" * 32].body) == via_http
+    assert 0 < stack.r.ttl(Keys.replies(inbox)) <= REPLY_TTL_S or not stack.r.exists(Keys.replies(inbox))
+
+
+def test_expired_and_malformed_requests_are_dropped_and_serving_goes_on(stack, model):
+    inbox = "b" * 32
+    expired = json.loads(encode_request("6" * 32, inbox, 30, _message(model, start=50.0, horizon=5)))
+    expired["deadline_ms"] -= 60_000  # the API gave up on it a while ago
+    stack.r.lpush(Keys.forecasts, json.dumps(expired), "not json", json.dumps({"id": "../x", "inbox": inbox}))
+    wait_until(lambda: stack.r.llen(Keys.forecasts) == 0, timeout=30)
+    r = forecast(stack, model["id"], start=50.0, horizon=5)
+    assert r.status_code == 200 and int(r.headers["X-Rnncast-Batch"]) >= 1
+    assert stack.r.llen(Keys.replies(inbox)) == 0  # nothing answered for the dropped ones
+
+
+def test_error_answers_keep_the_apis_error_shape(stack, model):
+    r = forecast(stack, model["id"], context=[1.0] * 3, horizon=5)
+    assert r.status_code == 422 and "sequence_length" in r.json()["detail"]
+    r = forecast(stack, model["id"], start=50.0, horizon=5)
+    assert r.headers["content-type"] == "application/json"
+    assert set(r.json()) == {"model_id", "horizon", "x", "y", "exact", "mse", "max_abs_error"}
