@@ -123,12 +123,16 @@ def test_redis_shutdown_with_queued_jobs_loses_none(site):
     site.redis.stop()  # SIGTERM: Redis writes its AOF and exits
     assert site.api.http.get("/v1/jobs").status_code == 503
     assert site.api.http.post("/v1/jobs", json=tiny).status_code == 503
+    assert site.api.http.post(f"/v1/models/{ids[0]}/forecast", json={"start": 1.0, "horizon": 3}).status_code == 503
     time.sleep(2)
     site.redis.start()
     jobs = [site.api.wait_job(job_id, timeout=120) for job_id in ids]
     assert [j["status"] for j in jobs] == ["succeeded"] * 6, [(j["status"], j["error"]) for j in jobs]
     assert all(len(j["history"]["test_loss"]) == 30 for j in jobs)
     assert worker.proc.poll() is None  # the worker rode it out
+    # Both ends of the forecast lane reconnected: the API's inbox reader and the worker's server.
+    r = site.api.http.post(f"/v1/models/{ids[0]}/forecast", json={"start": 1.0, "horizon": 3})
+    assert r.status_code == 200 and len(r.json()["y"]) == 3
 
 
 def test_queue_cap_gives_429(tmp_path):
