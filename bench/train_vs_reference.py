@@ -38,7 +38,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=500)
     parser.add_argument("--cells", default="RNN,LSTM,GRU")
-    parser.add_argument("--processes", type=int, default=os.cpu_count() or 2, help="training processes (default: one per core)")
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 2,
+                        help="training processes (default: one per core)")
     parser.add_argument("--seeds", default="0")
     args = parser.parse_args()
 

@@ -26,6 +26,7 @@ from safetensors.torch import save as st_save
 
 from core.config import DataConfig, ModelConfig, TrainConfig
 from core.models import Forecaster
+from core.optim import Adam
 
 FORMAT = "rnncast-checkpoint"
 VERSION = 1
@@ -69,7 +70,7 @@ class Checkpoint:
             raise CheckpointError(f"checkpoint weights do not fit its model config: {exc}") from None
         return model.to(device).eval()
 
-    def restore_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
+    def restore_optimizer(self, optimizer: Adam) -> None:
         """Load the saved optimizer moments into `optimizer` (same parameters)."""
         if self.optimizer_groups is None:
             raise CheckpointError("checkpoint holds no optimizer state")
@@ -118,7 +119,7 @@ def save_checkpoint(
     train: TrainConfig,
     epoch: int,
     history: dict[str, list[float]],
-    optimizer: torch.optim.Optimizer | None = None,
+    optimizer: Adam | None = None,
     extra: dict[str, Any] | None = None,
 ) -> CheckpointInfo:
     """Save `model` (and optionally optimizer and RNG state) atomically.

@@ -17,6 +17,7 @@ from core.checkpoint import Checkpoint, CheckpointError
 from core.config import DataConfig, ModelConfig, TrainConfig
 from core.data import Split, make_split
 from core.models import Forecaster
+from core.optim import Adam
 
 EVAL_BATCH = 8192
 
@@ -37,7 +38,7 @@ class TrainState:
     """The live state handed to `on_checkpoint` (save it, do not keep it)."""
 
     model: Forecaster
-    optimizer: torch.optim.Optimizer
+    optimizer: Adam
     epoch: int
     history: dict[str, list[float]]
 
@@ -47,7 +48,7 @@ class TrainResult:
     """The trained model, its per-epoch history and how the run ended."""
 
     model: Forecaster
-    optimizer: torch.optim.Optimizer
+    optimizer: Adam
     history: dict[str, list[float]]
     epochs_completed: int
     stopped: bool
@@ -119,7 +120,7 @@ def train(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(train_config.seed)
         model = resume.build_model(device) if resume else Forecaster(model_config).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=train_config.lr)
+        optimizer = Adam(model.parameters(), lr=train_config.lr)
         if resume is not None:
             resume.restore_optimizer(optimizer)
             rng = resume.rng_state()

@@ -107,3 +107,37 @@ def test_wavefront_is_batch_invariant_with_many_live_windows_and_threads(cell):
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="a glibc malloc setting")
 def test_keep_freed_memory_applies_on_glibc():
     assert keep_freed_memory() is True
+
+
+def test_adam_equals_torchs_to_the_bit_and_shares_its_state_layout():
+    from core.optim import Adam
+
+    torch.manual_seed(0)
+    ours_model = Forecaster(ModelConfig(cell="GRU", hidden_size=5))
+    torch_model = Forecaster(ModelConfig(cell="GRU", hidden_size=5))
+    torch_model.load_state_dict(ours_model.state_dict())
+    ours, theirs = Adam(ours_model.parameters(), lr=1e-2), torch.optim.Adam(torch_model.parameters(), lr=1e-2)
+    x, y = torch.randn(16, 9, 1), torch.randn(16, 1)
+    for step in range(12):
+        for model, opt in ((ours_model, ours), (torch_model, theirs)):
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(model(x), y).backward()
+            opt.step()
+        if step == 5:  # swap states both ways: the layouts are the same
+            mine = ours.state_dict()
+            ours.load_state_dict(theirs.state_dict())
+            theirs.load_state_dict(mine)
+    for name, value in torch_model.state_dict().items():
+        assert torch.equal(ours_model.state_dict()[name], value), name
+    assert ours.state_dict()["param_groups"][0] == theirs.state_dict()["param_groups"][0]
+
+
+def test_training_in_a_fresh_process_never_imports_torch_compile():
+    import subprocess
+    import sys
+
+    code = ("import sys; from core.config import *; from core.train import train; "
+            "train(ModelConfig(cell='LSTM', hidden_size=4), DataConfig(points=200, stop=100), "
+            "TrainConfig(epochs=2, batch_size=32, sequence_length=10)); print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "False"
