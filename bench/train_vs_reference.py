@@ -4,7 +4,9 @@
 (b) the same cells and epochs as one rnncast comparison through a real stack
 (private Redis, --processes training processes, the API over HTTP), timed from
 the POST to the comparison's end with the stack already up; peak RSS is the
-largest of the training processes'.
+largest of the training processes'. With --seeds 0,1,2 both sides run every
+seed (the reference seeded likewise) and a `mean cell=..` line per cell compares
+accuracy over the seeds.
 Last line: train_ratio=<b/a> reference_s=.. service_s=.. ref_test_mse=.. service_test_mse=..
 ref_peak_rss_mb=.. service_peak_rss_mb=..   (test MSE: mean over cells)
 """
@@ -44,11 +46,12 @@ def main() -> None:
     args = parser.parse_args()
 
     ref = subprocess.run([sys.executable, str(HERE / "reference_tutorial.py"), "--epochs", str(args.epochs),
-                          "--cells", args.cells], capture_output=True, text=True, check=True)
+                          "--cells", args.cells, "--seeds", args.seeds], capture_output=True, text=True, check=True)
     print(ref.stdout, end="", flush=True)
     ref_wall = float(re.search(r"^wall_s=([\d.]+)", ref.stdout, re.M).group(1))  # type: ignore[union-attr]
     ref_rss = float(re.search(r"peak_rss_mb=([\d.]+)", ref.stdout).group(1))  # type: ignore[union-attr]
-    ref_mse = statistics.fmean(float(v) for v in re.findall(r"ref cell=\w+ test_mse=([\d.e+-]+)", ref.stdout))
+    ref_runs = re.findall(r"ref cell=(\w+) seed=\S+ test_mse=([\d.e+-]+) forecast_mse=([\d.e+-]+)", ref.stdout)
+    ref_mse = statistics.fmean(float(test) for _, test, _ in ref_runs)
 
     with stack(concurrency=args.processes) as s:
         view, service_wall = run_comparison(s.api.http, study_body(args.cells, args.seeds, args.epochs))
@@ -57,6 +60,13 @@ def main() -> None:
         print(f"service cell={run['cell']} seed={run['seed']} test_mse={run['final_test_loss']:.3g} "
               f"forecast_mse={run['forecast_mse']:.3g} train_s={run['train_seconds']:.1f}")
     service_mse = statistics.fmean(r["final_test_loss"] for r in view["runs"])
+    for cell in args.cells.split(","):  # accuracy, mean over the seeds, side by side
+        ref_cell = [(float(t), float(f)) for c, t, f in ref_runs if c == cell]
+        ours = [(r["final_test_loss"], r["forecast_mse"]) for r in view["runs"] if r["cell"] == cell]
+        print(f"mean cell={cell} n={len(ours)} ref_test_mse={statistics.fmean(t for t, _ in ref_cell):.3g} "
+              f"service_test_mse={statistics.fmean(t for t, _ in ours):.3g} "
+              f"ref_forecast_mse={statistics.fmean(f for _, f in ref_cell):.3g} "
+              f"service_forecast_mse={statistics.fmean(f for _, f in ours):.3g}")
     print(f"train_ratio={service_wall / ref_wall:.3f} reference_s={ref_wall:.1f} service_s={service_wall:.1f} "
           f"ref_test_mse={ref_mse:.3g} service_test_mse={service_mse:.3g} ref_peak_rss_mb={ref_rss:.0f} "
           f"service_peak_rss_mb={service_rss:.0f}")

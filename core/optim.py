@@ -78,5 +78,6 @@ class Adam:
         self.state = []
         for index, p in zip(group["params"], self.params, strict=True):
             entry = saved.get(index) or saved.get(str(index)) or {}
-            self.state.append({k: v.to(device=p.device, dtype=torch.float32 if k == "step" else p.dtype).clone()
+            # As torch keeps it: the step count on the CPU, the moments beside their parameter.
+            self.state.append({k: v.to(dtype=torch.float32).clone() if k == "step" else v.to(p).clone()
                                for k, v in entry.items()})
