@@ -19,6 +19,7 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import psutil
@@ -27,13 +28,24 @@ from _stack import run_comparison, stack, study_body
 HERE = Path(__file__).resolve().parent
 
 
-def peak_rss_mb(pid: int) -> float:
-    """Largest VmHWM among the pool processes of the worker `pid`."""
-    peaks = []
-    for child in psutil.Process(pid).children(recursive=True):
-        status = Path(f"/proc/{child.pid}/status").read_text()
-        peaks.append(int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024)  # type: ignore[union-attr]
-    return max(peaks)
+class PeakRss(threading.Thread):
+    """Largest VmHWM among the pool processes of the worker `pid`, polled while the run lasts
+    (pool processes are replaced between jobs, so reading them once at the end would miss them)."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak_mb, self.stopped = pid, 0.0, threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(0.1):
+            for child in psutil.Process(self.pid).children(recursive=True):
+                try:
+                    status = Path(f"/proc/{child.pid}/status").read_text()
+                except OSError:  # exited meanwhile
+                    continue
+                hwm = re.search(r"VmHWM:\s+(\d+) kB", status)
+                if hwm:
+                    self.peak_mb = max(self.peak_mb, int(hwm.group(1)) / 1024)
 
 
 def main() -> None:
@@ -54,8 +66,12 @@ def main() -> None:
     ref_mse = statistics.fmean(float(test) for _, test, _ in ref_runs)
 
     with stack(concurrency=args.processes) as s:
+        peak = PeakRss(s.workers[0].proc.pid)
+        peak.start()
         view, service_wall = run_comparison(s.api.http, study_body(args.cells, args.seeds, args.epochs))
-        service_rss = peak_rss_mb(s.workers[0].proc.pid)
+        peak.stopped.set()
+        peak.join()
+        service_rss = peak.peak_mb
     for run in view["runs"]:
         print(f"service cell={run['cell']} seed={run['seed']} test_mse={run['final_test_loss']:.3g} "
               f"forecast_mse={run['forecast_mse']:.3g} train_s={run['train_seconds']:.1f}")
