@@ -109,8 +109,9 @@ def run_training_job(
                        resumed_from_epoch=resumed):
         log.info("job %s was claimed or cancelled before this worker got it", job_id)
         return "skipped"
-    if resume is not None:
-        store.truncate_history(job_id, resume.epoch)
+    # History goes on from the checkpoint; an attempt with none starts over, and an
+    # earlier attempt may have recorded epochs before it lost Redis or its worker.
+    store.truncate_history(job_id, resume.epoch if resume is not None else 0)
     heartbeat = Heartbeat(store, job_id, lease, settings.heartbeat_interval)
     heartbeat.start()
     try:

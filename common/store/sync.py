@@ -99,7 +99,11 @@ class JobStore:
         ))
 
     def truncate_history(self, job_id: str, epochs: int) -> None:
-        self.r.ltrim(Keys.history(job_id), 0, epochs - 1)
+        """Keep the first `epochs` entries (none: an attempt that starts over)."""
+        if epochs > 0:
+            self.r.ltrim(Keys.history(job_id), 0, epochs - 1)
+        else:
+            self.r.delete(Keys.history(job_id))
 
     def heartbeat(self, job_id: str, lease: str) -> bool:
         return int(self._heartbeat(keys=[Keys.job(job_id)], args=[lease, time.time()])) == 1

@@ -128,7 +128,8 @@ def test_redis_shutdown_with_queued_jobs_loses_none(site):
     site.redis.start()
     jobs = [site.api.wait_job(job_id, timeout=120) for job_id in ids]
     assert [j["status"] for j in jobs] == ["succeeded"] * 6, [(j["status"], j["error"]) for j in jobs]
-    assert all(len(j["history"]["test_loss"]) == 30 for j in jobs)
+    assert [len(j["history"]["test_loss"]) for j in jobs] == [30] * 6, [(j["attempts"], j["resumed_from_epoch"])
+                                                                       for j in jobs]
     assert worker.proc.poll() is None  # the worker rode it out
     # Both ends of the forecast lane reconnected: the API's inbox reader and the worker's server.
     r = site.api.http.post(f"/v1/models/{ids[0]}/forecast", json={"start": 1.0, "horizon": 3})

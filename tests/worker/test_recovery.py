@@ -69,3 +69,13 @@ def test_queued_job_whose_message_is_lost_or_held_by_a_dead_worker_is_resent(red
     sent: list[str] = []
     done = recover_once(store, settings, sent.append)
     assert set(done.resent) == set(sent) == {stale, lost}
+
+
+def test_a_new_attempt_keeps_history_up_to_its_checkpoint_or_none_without_one(redis_server):
+    store = JobStore.from_url(redis_server.url)
+    job_id = "e" * 32
+    store.r.rpush(Keys.history(job_id), *[json.dumps([0.1, 0.2])] * 7)
+    store.truncate_history(job_id, 5)  # resumed from the epoch-5 checkpoint
+    assert store.r.llen(Keys.history(job_id)) == 5
+    store.truncate_history(job_id, 0)  # no checkpoint: the attempt starts over
+    assert store.r.llen(Keys.history(job_id)) == 0
