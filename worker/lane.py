@@ -79,14 +79,9 @@ def serve(cache: ModelCache, store: JobStore, data_dir: Any, raws: list[str]) ->
         except ModelUnavailable as exc:
             out += [(r.inbox, error_answer(r.id, exc.status, exc.detail)) for r in reqs]
             continue
-        needed = loaded.checkpoint.train.sequence_length
         ready, windows = [], []
         for req in reqs:
             try:
-                context = req.body.get("context")
-                if context is not None and len(context) < needed:
-                    raise ValueError(
-                        f"context has {len(context)} values; this model needs at least sequence_length ({needed})")
                 windows.append(request_window(loaded, req.body))
                 ready.append(req)
             except ValueError as exc:

@@ -103,6 +103,8 @@ def request_window(loaded: LoadedModel, request: dict[str, Any]) -> np.ndarray:
     ckpt, seq = loaded.checkpoint, loaded.checkpoint.train.sequence_length
     context = request.get("context")
     if context is not None:
+        if len(context) < seq:
+            raise ValueError(f"context has {len(context)} values; this model needs at least sequence_length ({seq})")
         return context_window(context, seq)
     return start_window(ckpt.data, seq, float(request.get("start") or 0.0))
 
