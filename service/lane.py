@@ -38,7 +38,7 @@ class ForecastLane:
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = future
         try:
-            await self.store.push_forecast(encode_request(request_id, self.inbox, timeout, message))
+            await self.store.push_forecast(encode_request(request_id, self.inbox, timeout, message), timeout)
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
             return None

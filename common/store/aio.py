@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from typing import Any
 
@@ -214,9 +215,17 @@ class AsyncJobStore:
         )
         return json.loads(reply[1]) if reply else None
 
-    async def push_forecast(self, request: str) -> None:
-        """Queue one forecast request for the predict workers."""
-        await self.r.lpush(Keys.forecasts, request)
+    async def push_forecast(self, request: str, timeout_s: float) -> None:
+        """Queue one forecast request for the predict workers.
+
+        The queue expires `timeout_s` after its last push: by then every request
+        in it is past its deadline, so with no worker consuming it cannot grow
+        without bound.
+        """
+        pipe = self.r.pipeline(transaction=False)
+        pipe.lpush(Keys.forecasts, request)
+        pipe.expire(Keys.forecasts, math.ceil(timeout_s) + 1)
+        await pipe.execute()
 
     async def pop_answers(self, inbox: str, limit: int, block_s: float) -> list[str]:
         """Up to `limit` answers from this process's inbox; waits up to `block_s` for the first."""

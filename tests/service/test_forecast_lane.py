@@ -70,3 +70,28 @@ def test_error_answers_keep_the_apis_error_shape(stack, model):
     r = forecast(stack, model["id"], start=50.0, horizon=5)
     assert r.headers["content-type"] == "application/json"
     assert set(r.json()) == {"model_id", "horizon", "x", "y", "exact", "mse", "max_abs_error"}
+
+
+
+def test_with_no_worker_the_request_queue_expires_with_its_last_deadline(tmp_path):
+    import asyncio
+
+    from common.store.aio import AsyncJobStore
+    from tests.support import RedisServer
+
+    server = RedisServer(tmp_path).start()  # nobody consumes the lane here
+    try:
+        async def push() -> None:
+            store = AsyncJobStore.from_url(server.url)
+            try:
+                for i in range(3):
+                    await store.push_forecast(encode_request(f"{i}" * 32, "c" * 32, 7, {"model_id": "d" * 32}), 7)
+            finally:
+                await store.close()
+
+        asyncio.run(push())
+        client = server.client()
+        assert client.llen(Keys.forecasts) == 3
+        assert 7 <= client.ttl(Keys.forecasts) <= 8  # every request in it is past its deadline by then
+    finally:
+        server.stop()
