@@ -215,16 +215,15 @@ class AsyncJobStore:
         )
         return json.loads(reply[1]) if reply else None
 
-    async def push_forecast(self, request: str, timeout_s: float) -> None:
-        """Queue one forecast request for the predict workers.
-
-        The queue expires `timeout_s` after its last push: by then every request
-        in it is past its deadline, so with no worker consuming it cannot grow
-        without bound.
-        """
+    async def push_forecast(self, request: str, expire_s: float | None = None) -> None:
+        """Queue one forecast request for the predict workers; with `expire_s`, (re)set the
+        queue's time to live too (a queue nobody consumes must not grow without bound)."""
+        if expire_s is None:
+            await self.r.lpush(Keys.forecasts, request)
+            return
         pipe = self.r.pipeline(transaction=False)
         pipe.lpush(Keys.forecasts, request)
-        pipe.expire(Keys.forecasts, math.ceil(timeout_s) + 1)
+        pipe.expire(Keys.forecasts, math.ceil(expire_s))
         await pipe.execute()
 
     async def pop_answers(self, inbox: str, limit: int, block_s: float) -> list[str]:
