@@ -22,10 +22,14 @@ from service.schemas import ForecastRequest, ForecastResponse, Model, ModelList
 router = APIRouter(prefix="/models", tags=["models"])
 
 
+def not_found(model_id: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"model {model_id!r} not found")
+
+
 async def model_or_404(store: AsyncJobStore, model_id: str) -> dict[str, Any]:
     model = await store.get_model(model_id) if is_id(model_id) else None
     if model is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"model {model_id!r} not found")
+        raise not_found(model_id)
     return model
 
 
@@ -76,7 +80,7 @@ async def forecast(model_id: str, body: ForecastRequest, lane: LaneDep, settings
     batch, not per request) and answers 404 or 422 as this endpoint would.
     """
     if not is_id(model_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"model {model_id!r} not found")
+        raise not_found(model_id)
     check_horizon(body.horizon, settings)
     answer = await lane.ask({"model_id": model_id, **body.model_dump(exclude_none=True)}, settings.forecast_timeout)
     if answer is None:
