@@ -1,10 +1,10 @@
 """Autoregressive continuation: the window slides and each prediction is appended.
 
-Batches are padded to a multiple of ROW_BLOCK rows. CPU GEMM kernels treat
-the last rows of a batch that is not a multiple of their block size with a
-different micro-kernel, which changes float rounding; padded, a window's
-forecast is the same to the bit whether it runs alone or batched with others
-(tests/core check this), so a server may batch concurrent requests freely.
+A core Forecaster's windows run as one wavefront (core.wavefront), and a
+window's forecast is the same to the bit whether it runs alone or batched
+with others (tests/core check this), so a server may batch concurrent
+requests freely. Other callables run the sliding loop, batches padded to a
+multiple of ROW_BLOCK rows.
 """
 
 from __future__ import annotations
@@ -34,15 +34,14 @@ def rollout(model: Model, windows: torch.Tensor, horizon: int) -> torch.Tensor:
         raise ValueError(f"windows must be (B, T), got shape {tuple(windows.shape)}")
     if horizon < 1:
         raise ValueError(f"horizon ({horizon}) must be >= 1")
+    if isinstance(model, torch.nn.Module) and wavefront.supports(model):
+        return wavefront.forecast(model, windows, horizon)
     b, t = windows.shape
     padded = -(-b // ROW_BLOCK) * ROW_BLOCK
     with torch.inference_mode():
         buf = torch.empty(padded, t + horizon, dtype=windows.dtype, device=windows.device)  # (B', T+H)
         buf[:b, :t] = windows
         buf[b:, :t] = windows[:1]  # padding rows: any valid window
-        if isinstance(model, torch.nn.Module) and wavefront.supports(model):
-            wavefront.rollout(model, buf, t, horizon)
-            return buf[:b, t:].clone()
         for k in range(horizon):
             buf[:, t + k] = model(buf[:, k : k + t].unsqueeze(-1))[:, 0]  # (B',)
         return buf[:b, t:].clone()

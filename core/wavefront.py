@@ -9,13 +9,26 @@ run at once, one new window starting per time step: T + horizon - 1
 sequential steps, each a batched cell step over the live windows, instead of
 T * horizon. Same arithmetic per window, far fewer (and larger) ops.
 
-Cells are written out (tanh as 2*sigmoid(2x)-1, as in core.fastrnn); rows
-are independent, and batches are padded by the caller so that a window's
-numbers do not depend on its batch (see core.forecast).
+Cells are written out (tanh as 2*sigmoid(2x)-1, as in core.fastrnn).
+
+A window's numbers must not depend on the batch it runs in (a server batches
+concurrent requests). Rows are independent, but kernels are not blind to
+where a row sits: torch's CPU elementwise loops do the last few elements of
+a contiguous run in scalar code (whose exp/sigmoid round differently from
+the vector code), and BLAS kernels treat row groups by their size. So
+`forecast` pads batches to a multiple of `row_block(hidden)` rows, which
+makes every contiguous run a whole number of vector steps and every matmul
+whole 8-row groups, runs on one thread (chunking would move with the batch
+size), and checks once per shape that this machine's matmul then gives a row
+the same bits wherever it sits (`rows_invariant`); where it does not (MKL
+for some square shapes, e.g. 9x9 to 11x11), it runs the windows one at a
+time: slower, still exact.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -35,17 +48,17 @@ class _Layer:
         if cell == "GRU":  # W_hn h + b_hn is scaled by r: the recurrent part stays apart
             scale = torch.ones(w_ih.shape[0], dtype=w_ih.dtype, device=w_ih.device)
             scale[2 * h :] = 2  # the n pre-activation is used doubled
-            self.w_ih, self.b_ih = (w_ih * scale[:, None]).t(), b_ih * scale
-            self.w_hh, self.b_hh = w_hh.t(), b_hh
+            self.w_ih, self.b_ih = (w_ih * scale[:, None]).t().contiguous(), b_ih * scale
+            self.w_hh, self.b_hh = w_hh.t().contiguous(), b_hh
             return
         scale = torch.ones(w_hh.shape[0], dtype=w_hh.dtype, device=w_hh.device)
         if cell == "RNN":
             scale *= 2
         else:  # LSTM gates i, f, g, o: g goes through tanh
             scale[2 * h : 3 * h] = 2
-        self.w_ih = (w_ih * scale[:, None]).t()  # (I, G)
+        self.w_ih = (w_ih * scale[:, None]).t().contiguous()  # (I, G)
         self.b_ih = (b_ih + b_hh) * scale  # (G,)
-        self.w_hh = (w_hh * scale[:, None]).t()  # (H, G)
+        self.w_hh = (w_hh * scale[:, None]).t().contiguous()  # (H, G)
 
     def project(self, x: Tensor) -> Tensor:
         """Input part of the pre-activations: (R, I) -> (R, G)."""
@@ -104,13 +117,77 @@ def _one_thread(device: torch.device) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+VECTOR_RUN = 32  # elements: two AVX-512 float32 vectors, the widest step of torch's CPU loops
+MIN_ROWS = 8  # BLAS kernels group rows by up to 8
+
+
+def row_block(hidden: int) -> int:
+    """Batches are padded to a multiple of this many rows (see the module's docstring)."""
+    return math.lcm(MIN_ROWS, VECTOR_RUN // math.gcd(hidden, VECTOR_RUN))
+
+
+@functools.lru_cache(maxsize=512)
+def _matmul_rows_invariant(k: int, n: int, bias: bool, block: int, dtype: torch.dtype, device: str) -> bool:
+    """Whether (M, k) @ (k, n) [+ bias] gives every row the bits it gets at the top of a
+    `block`-row matmul, for M from `block` up by `block`, and for a large M. Kernels
+    choose their path by shape and position, not by value: random data shows it."""
+    gen = torch.Generator().manual_seed(0)
+    rows = 32 * block
+    a = torch.randn(rows, k, generator=gen, dtype=dtype).to(device)
+    w = torch.randn(k, n, generator=gen, dtype=dtype).to(device)
+    b = torch.randn(n, generator=gen, dtype=dtype).to(device)
+
+    def mm(x: Tensor) -> Tensor:
+        return torch.addmm(b, x, w) if bias else torch.mm(x, w)
+
+    alone = torch.cat([mm(a[i : i + 1].expand(block, k).contiguous())[:1] for i in range(rows)])
+    if not all(torch.equal(mm(a[:m]), alone[:m]) for m in range(block, rows + 1, block)):
+        return False
+    return torch.equal(mm(a.repeat(64, 1)), alone.repeat(64, 1))
+
+
+def rows_invariant(model: nn.Module, block: int, dtype: torch.dtype, device: torch.device) -> bool:
+    """Whether every matmul of `model`'s rollout is row-position invariant here (cached per shape)."""
+    rnn, head = model.rnn, model.head
+    assert isinstance(rnn, nn.RNNBase) and isinstance(head, nn.Linear)
+    h = rnn.hidden_size
+    g = h * {"RNN_TANH": 1, "GRU": 3, "LSTM": 4}[rnn.mode]
+    shapes = {(rnn.input_size, g, True), (h, g, rnn.mode == "GRU"), (h, 1, True)}
+    if rnn.num_layers > 1:
+        shapes.add((h, g, True))
+    return all(_matmul_rows_invariant(k, n, bias, block, dtype, str(device)) for k, n, bias in sorted(shapes))
+
+
+def forecast(model: nn.Module, windows: Tensor, horizon: int) -> Tensor:
+    """Continue B windows as the sliding loop would: (B, T) -> (B, horizon), each row the
+    same to the bit whether it runs alone or in any batch.
+
+    Args:
+        model: a Forecaster (`supports(model)`).
+    """
+    rnn = model.rnn
+    assert isinstance(rnn, nn.RNNBase)
+    b, t = windows.shape
+    block = row_block(rnn.hidden_size)
+    with torch.inference_mode(), _one_thread(windows.device):
+        if b > 1 and not rows_invariant(model, block, windows.dtype, windows.device):
+            return torch.cat([forecast(model, windows[i : i + 1], horizon) for i in range(b)])
+        padded = -(-b // block) * block
+        buf = torch.empty(padded, t + horizon, dtype=windows.dtype, device=windows.device)  # (B', T+H)
+        buf[:b, :t] = windows
+        buf[b:, :t] = windows[:1]  # padding rows: any valid window
+        rollout(model, buf, t, horizon)
+        return buf[:b, t:].clone()
+
+
 @torch.inference_mode()
 def rollout(model: nn.Module, buf: Tensor, t: int, horizon: int) -> None:
     """Fill buf[:, t:t+horizon] from the windows in buf[:, :t], as the sliding loop would.
 
     Args:
         model: a Forecaster (`supports(model)`).
-        buf: (B, t + horizon), its first t columns the windows.
+        buf: (B, t + horizon), its first t columns the windows; B a multiple of
+            `row_block` for batch-invariant rows (`forecast` sees to it).
     """
     rnn, head = model.rnn, model.head
     assert isinstance(rnn, nn.RNNBase) and isinstance(head, nn.Linear)

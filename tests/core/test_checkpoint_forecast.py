@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from core import wavefront
 from core.checkpoint import CheckpointError, delete_checkpoint, load_checkpoint, save_checkpoint
 from core.config import DataConfig, ModelConfig, TrainConfig
 from core.forecast import context_times, forecast_from_context, forecast_from_starts, rollout
@@ -160,3 +161,30 @@ def test_a_window_forecasts_the_same_to_the_bit_alone_or_in_any_batch(cell):
         assert torch.equal(batched, alone[:size]), size
     perm = torch.randperm(37)
     assert torch.equal(rollout(model, windows[perm], 10), alone[perm])
+
+
+@pytest.mark.parametrize("cell", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("hidden", [3, 4, 10, 32])
+def test_batch_invariance_holds_for_every_batch_size_and_odd_hidden_sizes(cell, hidden):
+    # Short windows and a long horizon: many steps with few live windows, where a row
+    # lands in a kernel's tail. (RNN 10 is a shape whose matmul moves with the row's
+    # position under MKL: its rows run one at a time, and stay exact.)
+    torch.manual_seed(1)
+    model = Forecaster(ModelConfig(cell=cell, hidden_size=hidden)).eval()
+    windows = torch.sin(torch.linspace(0, 3, 10)) + 0.3 * torch.randn(20, 10)
+    alone = torch.cat([rollout(model, windows[i : i + 1], 30) for i in range(20)])
+    for size in range(2, 21):
+        assert torch.equal(rollout(model, windows[:size], 30), alone[:size]), size
+
+
+def test_rows_run_one_at_a_time_where_the_matmul_is_not_row_invariant(monkeypatch):
+    torch.manual_seed(2)
+    model = Forecaster(ModelConfig(cell="GRU", hidden_size=6)).eval()
+    windows = torch.randn(5, 12)
+    batched = rollout(model, windows, 8)
+    monkeypatch.setattr(wavefront, "_matmul_rows_invariant", lambda *args: False)
+    calls = []
+    real = wavefront.rollout
+    monkeypatch.setattr(wavefront, "rollout", lambda m, buf, t, h: calls.append(buf.shape[0]) or real(m, buf, t, h))
+    assert torch.equal(rollout(model, windows, 8), batched)
+    assert calls == [wavefront.row_block(6)] * 5  # one padded block per window
