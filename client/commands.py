@@ -45,12 +45,12 @@ def job_line(job: Job) -> str:
 def train_options(
     hidden_size: int | None, num_layers: int | None, dropout: float | None, epochs: int | None,
     batch_size: int | None, lr: float | None, sequence_length: int | None, checkpoint_every: int | None,
-    noise_std: float | None, points: int | None,
+    noise_std: float | None, points: int | None, micro_batch_size: int | None,
 ) -> dict[str, Any]:
     data = {k: v for k, v in {"noise_std": noise_std, "points": points}.items() if v is not None}
     return {"hidden_size": hidden_size, "num_layers": num_layers, "dropout": dropout, "epochs": epochs,
             "batch_size": batch_size, "lr": lr, "sequence_length": sequence_length,
-            "checkpoint_every": checkpoint_every, "data": data or None}
+            "checkpoint_every": checkpoint_every, "micro_batch_size": micro_batch_size, "data": data or None}
 
 
 HiddenOpt = Annotated[int | None, typer.Option(help="Hidden units (default 20).")]
@@ -63,6 +63,9 @@ SeqOpt = Annotated[int | None, typer.Option(help="Window length (default 80).")]
 CkptOpt = Annotated[int | None, typer.Option(help="Checkpoint every N epochs (default 10).")]
 NoiseOpt = Annotated[float | None, typer.Option(help="Noise std of the training signal (default 0).")]
 PointsOpt = Annotated[int | None, typer.Option(help="Samples of the training signal (default 2000).")]
+MicroOpt = Annotated[int | None, typer.Option(
+    help="Rows per forward/backward pass, gradients summed over a batch's passes; 0: whole batch "
+    "(default: 250 for LSTM and GRU, 0 for RNN).")]
 
 
 def train(
@@ -72,6 +75,7 @@ def train(
     hidden_size: HiddenOpt = None, num_layers: LayersOpt = None, dropout: DropoutOpt = None,
     epochs: EpochsOpt = None, batch_size: BatchOpt = None, lr: LrOpt = None, sequence_length: SeqOpt = None,
     checkpoint_every: CkptOpt = None, noise_std: NoiseOpt = None, points: PointsOpt = None,
+    micro_batch_size: MicroOpt = None,
     name: Annotated[str | None, typer.Option(help="A label for the job.")] = None,
     watch: WatchOpt = False, json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
 ) -> None:
@@ -79,7 +83,7 @@ def train(
     if random_seed and seed is not None:
         raise typer.BadParameter("--random-seed and --seed exclude each other")
     options = train_options(hidden_size, num_layers, dropout, epochs, batch_size, lr, sequence_length,
-                            checkpoint_every, noise_std, points)
+                            checkpoint_every, noise_std, points, micro_batch_size)
     with client(url, api_key) as c:
         job = c.train(cell.upper(), seed=None if random_seed else (seed or 0), name=name, **options)
         if watch:
@@ -212,6 +216,7 @@ def compare(
     hidden_size: HiddenOpt = None, num_layers: LayersOpt = None, dropout: DropoutOpt = None,
     epochs: EpochsOpt = None, batch_size: BatchOpt = None, lr: LrOpt = None, sequence_length: SeqOpt = None,
     checkpoint_every: CkptOpt = None, noise_std: NoiseOpt = None, points: PointsOpt = None,
+    micro_batch_size: MicroOpt = None,
     name: Annotated[str | None, typer.Option(help="A label for the study.")] = None,
     plots: Annotated[Path | None, typer.Option(file_okay=False, help="Save loss.png and predictions.png here.")] = None,
     watch: WatchOpt = False, json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
@@ -222,7 +227,7 @@ def compare(
     except ValueError:
         raise typer.BadParameter(f"--seeds ({seeds!r}) must be comma-separated integers") from None
     options = train_options(hidden_size, num_layers, dropout, epochs, batch_size, lr, sequence_length,
-                            checkpoint_every, noise_std, points)
+                            checkpoint_every, noise_std, points, micro_batch_size)
     with client(url, api_key) as c:
         study = c.compare(cells=[x.strip().upper() for x in cells.split(",") if x.strip()], seeds=seed_list,
                           forecast_start=start, forecast_horizon=horizon, name=name, **options)

@@ -103,7 +103,15 @@ class ModelConfig(_Config):
 
 @dataclass(frozen=True)
 class TrainConfig(_Config):
-    """Optimisation settings; `seed` makes a CPU run reproducible to the bit."""
+    """Optimisation settings; `seed` makes a CPU run reproducible to the bit.
+
+    Args:
+        micro_batch_size: rows per forward/backward pass. A larger batch runs as
+            passes of at most this many rows whose gradients add up to the
+            batch's (one optimizer step per batch, the same update but for
+            float rounding): activation memory is bounded by the pass, not the
+            batch. 0: the whole batch in one pass.
+    """
 
     epochs: int = 500
     batch_size: int = 500
@@ -111,6 +119,7 @@ class TrainConfig(_Config):
     sequence_length: int = 80
     seed: int = 0
     checkpoint_every: int = 10
+    micro_batch_size: int = 0
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -126,3 +135,5 @@ class TrainConfig(_Config):
             raise ValueError(f"seed ({self.seed}) must be in [0, 2**63)")
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every ({self.checkpoint_every}) must be >= 0")
+        if self.micro_batch_size < 0:
+            raise ValueError(f"micro_batch_size ({self.micro_batch_size}) must be >= 0")

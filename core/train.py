@@ -83,6 +83,15 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return float(total.item() / x.shape[0])
 
 
+def _passes(xb: torch.Tensor, yb: torch.Tensor, micro_batch_size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """A batch as forward/backward passes of at most `micro_batch_size` rows (0: one pass), sizes as even as can be."""
+    rows = xb.shape[0]
+    if micro_batch_size == 0 or rows <= micro_batch_size:
+        return [(xb, yb)]
+    parts = -(-rows // micro_batch_size)
+    return list(zip(xb.tensor_split(parts), yb.tensor_split(parts), strict=True))
+
+
 def _check_resume(resume: Checkpoint, model: ModelConfig, data: DataConfig, train: TrainConfig) -> None:
     if resume.model != model or resume.data != data:
         raise CheckpointError("cannot resume: the checkpoint's model or data config differs")
@@ -140,12 +149,14 @@ def train(
             for i in range(0, n_train, train_config.batch_size):
                 xb = split.train_x[i : i + train_config.batch_size]  # (B, T, 1)
                 yb = split.train_y[i : i + train_config.batch_size]  # (B, 1)
-                loss = loss_fn(model(xb), yb)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                for xp, yp in _passes(xb, yb, train_config.micro_batch_size):
+                    loss = loss_fn(model(xp), yp)
+                    # Each pass weighs its share of the batch: the gradient is the batch mean's.
+                    (loss if xp.shape[0] == xb.shape[0] else loss * (xp.shape[0] / xb.shape[0])).backward()
+                    # Accumulate on the device: one host sync per epoch, not per batch.
+                    total += loss.detach().double() * xp.shape[0]
                 optimizer.step()
-                # Accumulate on the device: one host sync per epoch, not per batch.
-                total += loss.detach().double() * xb.shape[0]
             train_loss = float(total.item() / n_train)
             test_loss = evaluate(model, split.test_x, split.test_y)
             history["train_loss"].append(train_loss)

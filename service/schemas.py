@@ -41,6 +41,12 @@ class TrainOptions(Strict):
     sequence_length: int = Field(80, ge=1, le=100_000)
     data: DataSpec = Field(default_factory=DataSpec)
     checkpoint_every: int = Field(10, ge=0, le=100_000, description="0: only at the end")
+    micro_batch_size: int | None = Field(
+        None, ge=0, le=1_000_000,
+        description="rows per forward/backward pass: a larger batch runs as passes whose gradients add up to "
+        "the batch's (one optimizer step, the same update but for float rounding), bounding training memory. "
+        "0: the whole batch at once; null: 250 for LSTM and GRU, 0 for RNN",
+    )
     name: str | None = Field(None, max_length=200)
 
     @model_validator(mode="after")

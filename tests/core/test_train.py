@@ -55,10 +55,32 @@ def test_on_epoch_end_reports_every_epoch_and_can_stop():
     assert len(result.history["test_loss"]) == 2
 
 
-@pytest.mark.parametrize("num_layers", [1, 2])
-def test_resume_after_k_epochs_equals_uninterrupted_run(tmp_path, num_layers):
+@pytest.mark.parametrize("cell", CELLS)
+def test_micro_batches_make_the_same_updates_as_whole_batches(cell):
+    model = ModelConfig(cell=cell, hidden_size=8)
+    whole = train(model, DATA, TRAIN)
+    # Not smaller than a batch: one pass per batch, the very same run.
+    same = train(model, DATA, TrainConfig(**(TRAIN.to_dict() | {"micro_batch_size": TRAIN.batch_size})))
+    assert same.history == whole.history
+    # 64-row batches as passes of 22/21/21 rows, the last 48-row batch as 24/24: the same
+    # update but for float rounding, so the runs stay together.
+    split = train(model, DATA, TrainConfig(**(TRAIN.to_dict() | {"micro_batch_size": 25})))
+    assert split.history != whole.history  # the passes did run
+    for key in ("train_loss", "test_loss"):
+        assert split.history[key] == pytest.approx(whole.history[key], rel=1e-3)
+    for name, value in whole.model.state_dict().items():
+        torch.testing.assert_close(split.model.state_dict()[name], value, rtol=1e-3, atol=1e-4)
+
+
+def test_micro_batch_size_must_not_be_negative():
+    with pytest.raises(ValueError, match="micro_batch_size"):
+        TrainConfig(micro_batch_size=-1)
+
+
+@pytest.mark.parametrize(("num_layers", "micro"), [(1, 0), (2, 0), (1, 25)])
+def test_resume_after_k_epochs_equals_uninterrupted_run(tmp_path, num_layers, micro):
     cfg = ModelConfig(cell="LSTM", hidden_size=8, num_layers=num_layers)
-    train_cfg = TrainConfig(**(TRAIN.to_dict() | {"checkpoint_every": 2}))
+    train_cfg = TrainConfig(**(TRAIN.to_dict() | {"checkpoint_every": 2, "micro_batch_size": micro}))
     full = train(cfg, DATA, train_cfg)
 
     def save(state):

@@ -25,6 +25,7 @@ def test_submitted_job_runs_to_succeeded_with_full_history_and_a_checkpoint(stac
     job = submit(stack, epochs=6, name="first")
     assert job["status"] == "queued" and job["kind"] == "train" and job["name"] == "first"
     assert job["params"]["seed"] == 0 and job["params"]["dropout"] == 0.0
+    assert job["params"]["micro_batch_size"] == 250  # GRU: passes of at most 250 rows
     done = stack.api.wait_job(job["id"])
     assert done["status"] == "succeeded", done
     assert done["progress"] == {"epoch": 6, "epochs": 6}
@@ -36,6 +37,20 @@ def test_submitted_job_runs_to_succeeded_with_full_history_and_a_checkpoint(stac
     assert done["finished_at"].endswith("Z")
     files = list((stack.data_dir / "models" / job["id"]).glob("*.safetensors"))
     assert len(files) == 1 and files[0].stat().st_size > 0
+
+
+def test_micro_batch_size_defaults_by_cell_and_a_given_one_trains_as_given(stack):
+    lstm = submit(stack, cell="LSTM", epochs=2)
+    assert lstm["params"]["micro_batch_size"] == 250
+    assert submit(stack, cell="RNN", epochs=1)["params"]["micro_batch_size"] == 0
+    split = submit(stack, epochs=2, batch_size=32, micro_batch_size=10)  # 32-row batches as 11/11/10
+    assert split["params"]["micro_batch_size"] == 10
+    whole = submit(stack, epochs=2, batch_size=32, micro_batch_size=0)
+    runs = [stack.api.wait_job(job["id"]) for job in (lstm, split, whole)]
+    assert [run["status"] for run in runs] == ["succeeded"] * 3, runs
+    # The same updates but for float rounding: the passes ran, and came out where whole batches do.
+    assert runs[1]["history"] != runs[2]["history"]
+    assert runs[1]["history"]["test_loss"] == pytest.approx(runs[2]["history"]["test_loss"], rel=1e-3)
 
 
 def test_null_seed_is_replaced_by_a_recorded_random_seed(stack):
@@ -121,6 +136,7 @@ BAD_BODIES = [
     ({"cell": "LSTM", "lr": 2}, "lr"),
     ({"cell": "LSTM", "num_layers": 9}, "num_layers"),
     ({"cell": "LSTM", "batch_size": 0}, "batch_size"),
+    ({"cell": "LSTM", "micro_batch_size": -1}, "micro_batch_size"),
     ({"cell": "LSTM", "data": {"points": 10**7}}, "points"),
     ({"cell": "LSTM", "data": {"period": -1}}, "period"),
     ({"cell": "LSTM", "data": {"kind": "square"}}, "kind"),

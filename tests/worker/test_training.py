@@ -117,3 +117,9 @@ def test_a_job_that_is_not_queued_is_not_run_twice(env, redis_server):
     assert run_training_job(store, settings, job_id, "w") == "succeeded"  # reports, does nothing
     assert store.get_job(job_id)["attempts"] == 1
     assert run_training_job(store, settings, uuid.uuid4().hex, "w") == "missing"
+
+
+def test_params_recorded_before_micro_batches_existed_train_whole_batches():
+    assert "micro_batch_size" not in PARAMS
+    assert configs_from_params(PARAMS)[2].micro_batch_size == 0
+    assert configs_from_params(PARAMS | {"micro_batch_size": 16})[2].micro_batch_size == 16
