@@ -16,19 +16,17 @@ concurrent requests). Rows are independent, but kernels are not blind to
 where a row sits: torch's CPU elementwise loops do the last few elements of
 a contiguous run in scalar code (whose exp/sigmoid round differently from
 the vector code), and BLAS kernels treat row groups by their size. So
-`forecast` pads batches to a multiple of `row_block(hidden)` rows, which
-makes every contiguous run a whole number of vector steps and every matmul
-whole 8-row groups, runs on one thread (chunking would move with the batch
-size), and checks once per shape that this machine's matmul then gives a row
-the same bits wherever it sits (`rows_invariant`); where it does not (MKL
-for some square shapes, e.g. 9x9 to 11x11), it runs the windows one at a
-time: slower, still exact.
+`forecast` pads batches with enough rows that every run's scalar tail falls
+on padding, in whole 4-row groups (`padded_rows`), runs on one thread
+(chunking would move with the batch size), and checks once per shape that
+this machine's matmul then gives a row the same bits wherever it sits
+(`rows_invariant`); where it does not (MKL for some square shapes, e.g. 9x9
+to 11x11), it runs the windows one at a time: slower, still exact.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -118,19 +116,23 @@ def _one_thread(device: torch.device) -> Iterator[None]:
 
 
 VECTOR_RUN = 32  # elements: two AVX-512 float32 vectors, the widest step of torch's CPU loops
-MIN_ROWS = 8  # BLAS kernels group rows by up to 8
+ROW_GROUP = 4  # matmuls see whole groups of this many rows
 
 
-def row_block(hidden: int) -> int:
-    """Batches are padded to a multiple of this many rows (see the module's docstring)."""
-    return math.lcm(MIN_ROWS, VECTOR_RUN // math.gcd(hidden, VECTOR_RUN))
+def padded_rows(b: int, hidden: int) -> int:
+    """Rows a batch of `b` windows runs as: enough padding rows at the end that the
+    scalar tail of every contiguous run (< VECTOR_RUN elements) falls on padding, in
+    whole ROW_GROUPs (see the module's docstring)."""
+    spare = -(-(VECTOR_RUN - 1) // hidden)
+    return -(-(b + spare) // ROW_GROUP) * ROW_GROUP
 
 
 @functools.lru_cache(maxsize=512)
-def _matmul_rows_invariant(k: int, n: int, bias: bool, block: int, dtype: torch.dtype, device: str) -> bool:
+def _matmul_rows_invariant(k: int, n: int, bias: bool, dtype: torch.dtype, device: str) -> bool:
     """Whether (M, k) @ (k, n) [+ bias] gives every row the bits it gets at the top of a
-    `block`-row matmul, for M from `block` up by `block`, and for a large M. Kernels
-    choose their path by shape and position, not by value: random data shows it."""
+    ROW_GROUP-row matmul, for M from ROW_GROUP up by ROW_GROUP, and for a large M.
+    Kernels choose their path by shape and position, not by value: random data shows it."""
+    block = ROW_GROUP
     gen = torch.Generator().manual_seed(0)
     rows = 32 * block
     a = torch.randn(rows, k, generator=gen, dtype=dtype).to(device)
@@ -146,7 +148,7 @@ def _matmul_rows_invariant(k: int, n: int, bias: bool, block: int, dtype: torch.
     return torch.equal(mm(a.repeat(64, 1)), alone.repeat(64, 1))
 
 
-def rows_invariant(model: nn.Module, block: int, dtype: torch.dtype, device: torch.device) -> bool:
+def rows_invariant(model: nn.Module, dtype: torch.dtype, device: torch.device) -> bool:
     """Whether every matmul of `model`'s rollout is row-position invariant here (cached per shape)."""
     rnn, head = model.rnn, model.head
     assert isinstance(rnn, nn.RNNBase) and isinstance(head, nn.Linear)
@@ -155,7 +157,7 @@ def rows_invariant(model: nn.Module, block: int, dtype: torch.dtype, device: tor
     shapes = {(rnn.input_size, g, True), (h, g, rnn.mode == "GRU"), (h, 1, True)}
     if rnn.num_layers > 1:
         shapes.add((h, g, True))
-    return all(_matmul_rows_invariant(k, n, bias, block, dtype, str(device)) for k, n, bias in sorted(shapes))
+    return all(_matmul_rows_invariant(k, n, bias, dtype, str(device)) for k, n, bias in sorted(shapes))
 
 
 def forecast(model: nn.Module, windows: Tensor, horizon: int) -> Tensor:
@@ -168,11 +170,10 @@ def forecast(model: nn.Module, windows: Tensor, horizon: int) -> Tensor:
     rnn = model.rnn
     assert isinstance(rnn, nn.RNNBase)
     b, t = windows.shape
-    block = row_block(rnn.hidden_size)
     with torch.inference_mode(), _one_thread(windows.device):
-        if b > 1 and not rows_invariant(model, block, windows.dtype, windows.device):
+        if b > 1 and not rows_invariant(model, windows.dtype, windows.device):
             return torch.cat([forecast(model, windows[i : i + 1], horizon) for i in range(b)])
-        padded = -(-b // block) * block
+        padded = padded_rows(b, rnn.hidden_size)
         buf = torch.empty(padded, t + horizon, dtype=windows.dtype, device=windows.device)  # (B', T+H)
         buf[:b, :t] = windows
         buf[b:, :t] = windows[:1]  # padding rows: any valid window
@@ -186,8 +187,8 @@ def rollout(model: nn.Module, buf: Tensor, t: int, horizon: int) -> None:
 
     Args:
         model: a Forecaster (`supports(model)`).
-        buf: (B, t + horizon), its first t columns the windows; B a multiple of
-            `row_block` for batch-invariant rows (`forecast` sees to it).
+        buf: (B, t + horizon), its first t columns the windows; for batch-invariant
+            rows, B is `padded_rows` of the real ones (`forecast` sees to it).
     """
     rnn, head = model.rnn, model.head
     assert isinstance(rnn, nn.RNNBase) and isinstance(head, nn.Linear)

@@ -187,4 +187,4 @@ def test_rows_run_one_at_a_time_where_the_matmul_is_not_row_invariant(monkeypatc
     real = wavefront.rollout
     monkeypatch.setattr(wavefront, "rollout", lambda m, buf, t, h: calls.append(buf.shape[0]) or real(m, buf, t, h))
     assert torch.equal(rollout(model, windows, 8), batched)
-    assert calls == [wavefront.row_block(6)] * 5  # one padded block per window
+    assert calls == [wavefront.padded_rows(1, 6)] * 5  # one window at a time
