@@ -1,7 +1,8 @@
 """What the service adds to training: time from POST to `running`, and per-epoch overhead.
 
-Runs the same LSTM (tutorial data, hidden 20, batch 500) for --epochs epochs
-(a) in-process through core and (b) as a job through a real stack (private
+Runs the same LSTM (tutorial data, hidden 20, batch 500, passes of
+--micro-batch-size rows) for --epochs epochs (a) in-process through core, set
+up as a worker process is, and (b) as a job through a real stack (private
 Redis, one worker process, the API over HTTP). Last line:
 overhead_ms_per_epoch=.. queue_to_running_ms_p50=.. core_ms_per_epoch=.. service_ms_per_epoch=..
 """
@@ -17,6 +18,7 @@ import torch
 from _stack import stack
 
 from core.config import DataConfig, ModelConfig, TrainConfig
+from core.device import keep_freed_memory
 from core.train import train
 
 
@@ -29,14 +31,17 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--cell", default="LSTM")
     parser.add_argument("--starts", type=int, default=10, help="jobs timed from POST to running")
+    parser.add_argument("--micro-batch-size", type=int, default=250, help="the service's default for LSTM")
     args = parser.parse_args()
 
-    torch.set_num_threads(1)
-    torch.set_flush_denormal(True)  # as the workers do
+    torch.set_num_threads(1)  # as the workers do
+    torch.set_flush_denormal(True)
+    keep_freed_memory()
+    train_cfg = TrainConfig(epochs=args.epochs, checkpoint_every=10, micro_batch_size=args.micro_batch_size)
 
     def core_run() -> float:
         t0 = time.perf_counter()
-        train(ModelConfig(cell=args.cell), DataConfig(), TrainConfig(epochs=args.epochs, checkpoint_every=10))
+        train(ModelConfig(cell=args.cell), DataConfig(), train_cfg)
         return time.perf_counter() - t0
 
     core_runs = [core_run()]
@@ -54,7 +59,9 @@ def main() -> None:
                 time.sleep(0.002)
             latencies.append((time.perf_counter() - posted) * 1000)
             s.api.wait_job(job["id"])
-        job = http.post("/v1/jobs", json={"cell": args.cell, "epochs": args.epochs, "checkpoint_every": 10}).json()
+        body = {"cell": args.cell, "epochs": args.epochs, "checkpoint_every": 10,
+                "micro_batch_size": args.micro_batch_size}
+        job = http.post("/v1/jobs", json=body).json()
         done = s.api.wait_job(job["id"], timeout=3600)
         service_s = _ts(done["finished_at"]) - _ts(done["started_at"])
     core_runs.append(core_run())  # before and after: the faster one, as for the service's single run
