@@ -66,10 +66,12 @@ def run_cli(stack, *args: str):
 
 
 def test_cli_train_watch_then_forecast_json(stack):
-    result = run_cli(stack, "train", "--cell", "lstm", "--epochs", "3", "--lr", "0.01", *TRAIN_ARGS, "--watch")
+    result = run_cli(stack, "train", "--cell", "lstm", "--epochs", "3", "--lr", "0.01", *TRAIN_ARGS,
+                     "--micro-batch-size", "20", "--watch")
     assert result.exit_code == 0, result.output
     assert "succeeded" in result.output and "3/3" in result.output
     model_id = result.output.split("model ")[-1].split()[0]
+    assert stack.api.http.get(f"/v1/jobs/{model_id}").json()["params"]["micro_batch_size"] == 20
     result = run_cli(stack, "forecast", model_id, "--start", "50", "--horizon", "4", "--json")
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
