@@ -28,24 +28,29 @@ from _stack import run_comparison, stack, study_body
 HERE = Path(__file__).resolve().parent
 
 
+def _hwm_mb(pid: int) -> float | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:  # exited meanwhile
+        return None
+    hwm = re.search(r"VmHWM:\s+(\d+) kB", status)
+    return int(hwm.group(1)) / 1024 if hwm else None
+
+
 class PeakRss(threading.Thread):
-    """Largest VmHWM among the pool processes of the worker `pid`, polled while the run lasts
-    (pool processes are replaced between jobs, so reading them once at the end would miss them)."""
+    """Largest VmHWM among the pool processes of the worker `pid` (they train), polled
+    while the run lasts (pool processes are replaced between jobs, so reading them once
+    at the end would miss them); and the worker's main process's own (it trains nothing)."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
-        self.pid, self.peak_mb, self.stopped = pid, 0.0, threading.Event()
+        self.pid, self.peak_mb, self.main_mb, self.stopped = pid, 0.0, 0.0, threading.Event()
 
     def run(self) -> None:
         while not self.stopped.wait(0.1):
+            self.main_mb = max(self.main_mb, _hwm_mb(self.pid) or 0.0)
             for child in psutil.Process(self.pid).children(recursive=True):
-                try:
-                    status = Path(f"/proc/{child.pid}/status").read_text()
-                except OSError:  # exited meanwhile
-                    continue
-                hwm = re.search(r"VmHWM:\s+(\d+) kB", status)
-                if hwm:
-                    self.peak_mb = max(self.peak_mb, int(hwm.group(1)) / 1024)
+                self.peak_mb = max(self.peak_mb, _hwm_mb(child.pid) or 0.0)
 
 
 def main() -> None:
@@ -72,6 +77,8 @@ def main() -> None:
         peak.stopped.set()
         peak.join()
         service_rss = peak.peak_mb
+    print(f"worker_main_peak_rss_mb={peak.main_mb:.0f} (the Celery main process: imports torch, forks the "
+          f"training processes, trains nothing)")
     for run in view["runs"]:
         print(f"service cell={run['cell']} seed={run['seed']} test_mse={run['final_test_loss']:.3g} "
               f"forecast_mse={run['forecast_mse']:.3g} train_s={run['train_seconds']:.1f}")
