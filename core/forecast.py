@@ -37,11 +37,8 @@ def rollout(model: Model, windows: torch.Tensor, horizon: int) -> torch.Tensor:
     if isinstance(model, torch.nn.Module) and wavefront.supports(model):
         return wavefront.forecast(model, windows, horizon)
     b, t = windows.shape
-    padded = -(-b // ROW_BLOCK) * ROW_BLOCK
     with torch.inference_mode():
-        buf = torch.empty(padded, t + horizon, dtype=windows.dtype, device=windows.device)  # (B', T+H)
-        buf[:b, :t] = windows
-        buf[b:, :t] = windows[:1]  # padding rows: any valid window
+        buf = wavefront.padded_buffer(windows, -(-b // ROW_BLOCK) * ROW_BLOCK, horizon)  # (B', T+H)
         for k in range(horizon):
             buf[:, t + k] = model(buf[:, k : k + t].unsqueeze(-1))[:, 0]  # (B',)
         return buf[:b, t:].clone()

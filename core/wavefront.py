@@ -160,6 +160,15 @@ def rows_invariant(model: nn.Module, dtype: torch.dtype, device: torch.device) -
     return all(_matmul_rows_invariant(k, n, bias, dtype, str(device)) for k, n, bias in sorted(shapes))
 
 
+def padded_buffer(windows: Tensor, rows: int, horizon: int) -> Tensor:
+    """(rows, T + horizon): the B windows first, then copies of the first as padding rows."""
+    b, t = windows.shape
+    buf = torch.empty(rows, t + horizon, dtype=windows.dtype, device=windows.device)
+    buf[:b, :t] = windows
+    buf[b:, :t] = windows[:1]  # padding rows: any valid window
+    return buf
+
+
 def forecast(model: nn.Module, windows: Tensor, horizon: int) -> Tensor:
     """Continue B windows as the sliding loop would: (B, T) -> (B, horizon), each row the
     same to the bit whether it runs alone or in any batch.
@@ -173,10 +182,7 @@ def forecast(model: nn.Module, windows: Tensor, horizon: int) -> Tensor:
     with torch.inference_mode(), _one_thread(windows.device):
         if b > 1 and not rows_invariant(model, windows.dtype, windows.device):
             return torch.cat([forecast(model, windows[i : i + 1], horizon) for i in range(b)])
-        padded = padded_rows(b, rnn.hidden_size)
-        buf = torch.empty(padded, t + horizon, dtype=windows.dtype, device=windows.device)  # (B', T+H)
-        buf[:b, :t] = windows
-        buf[b:, :t] = windows[:1]  # padding rows: any valid window
+        buf = padded_buffer(windows, padded_rows(b, rnn.hidden_size), horizon)
         rollout(model, buf, t, horizon)
         return buf[:b, t:].clone()
 
