@@ -34,6 +34,7 @@ from client.types import (
     Model,
     ModelPage,
 )
+from common.defaults import FORECAST_HORIZON, FORECAST_START
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 T = TypeVar("T", bound=BaseModel)
@@ -208,7 +209,7 @@ class Client:
         self._request("DELETE", f"/v1/models/{model_id}", retry=True)
 
     def forecast(
-        self, model_id: str, *, start: float | None = None, horizon: int = 100,
+        self, model_id: str, *, start: float | None = None, horizon: int = FORECAST_HORIZON,
         context: Sequence[float] | None = None,
     ) -> Forecast:
         """Continue the model's sine from `start`, or your `context` values."""
@@ -216,11 +217,13 @@ class Client:
         if context is not None:
             body["context"] = list(context)
         else:
-            body["start"] = 123.0 if start is None else start
+            body["start"] = FORECAST_START if start is None else start
         r = self._request("POST", f"/v1/models/{model_id}/forecast", retry=True, json=body)
         return Forecast.model_validate(r.json())
 
-    def forecast_png(self, model_id: str, *, start: float = 123.0, horizon: int = 100) -> bytes:
+    def forecast_png(
+        self, model_id: str, *, start: float = FORECAST_START, horizon: int = FORECAST_HORIZON
+    ) -> bytes:
         params = {"start": start, "horizon": horizon}
         return self._request("GET", f"/v1/models/{model_id}/forecast.png", retry=True, params=params).content
 
@@ -228,7 +231,7 @@ class Client:
 
     def compare(
         self, *, cells: Sequence[str] = ("RNN", "LSTM", "GRU"), seeds: Sequence[int] = (0,),
-        forecast_start: float = 123.0, forecast_horizon: int = 100, name: str | None = None,
+        forecast_start: float = FORECAST_START, forecast_horizon: int = FORECAST_HORIZON, name: str | None = None,
         idempotency_key: str | None = None, **train: Any,
     ) -> Comparison:
         """Start a comparison: one job per (cell, seed); `train` takes the training-job options."""

@@ -16,6 +16,7 @@ from client.api import Client
 from client.errors import RnncastError
 from client.types import Comparison, Job
 from client.watch import fmt, watch_comparison, watch_job
+from common import defaults as D
 
 out = Console(highlight=False)
 
@@ -53,19 +54,20 @@ def train_options(
             "checkpoint_every": checkpoint_every, "micro_batch_size": micro_batch_size, "data": data or None}
 
 
-HiddenOpt = Annotated[int | None, typer.Option(help="Hidden units (default 20).")]
-LayersOpt = Annotated[int | None, typer.Option(help="Recurrent layers (default 1).")]
-DropoutOpt = Annotated[float | None, typer.Option(help="Dropout between layers (default: 0, or 0.05 if stacked).")]
-EpochsOpt = Annotated[int | None, typer.Option(help="Epochs (default 500).")]
-BatchOpt = Annotated[int | None, typer.Option(help="Batch size (default 500).")]
-LrOpt = Annotated[float | None, typer.Option(help="Adam learning rate (default 0.001).")]
-SeqOpt = Annotated[int | None, typer.Option(help="Window length (default 80).")]
-CkptOpt = Annotated[int | None, typer.Option(help="Checkpoint every N epochs (default 10).")]
-NoiseOpt = Annotated[float | None, typer.Option(help="Noise std of the training signal (default 0).")]
-PointsOpt = Annotated[int | None, typer.Option(help="Samples of the training signal (default 2000).")]
+HiddenOpt = Annotated[int | None, typer.Option(help=f"Hidden units (default {D.HIDDEN_SIZE}).")]
+LayersOpt = Annotated[int | None, typer.Option(help=f"Recurrent layers (default {D.NUM_LAYERS}).")]
+DropoutOpt = Annotated[float | None, typer.Option(
+    help=f"Dropout between layers (default: 0, or {D.STACKED_DROPOUT} if stacked).")]
+EpochsOpt = Annotated[int | None, typer.Option(help=f"Epochs (default {D.EPOCHS}).")]
+BatchOpt = Annotated[int | None, typer.Option(help=f"Batch size (default {D.BATCH_SIZE}).")]
+LrOpt = Annotated[float | None, typer.Option(help=f"Adam learning rate (default {D.LR:g}).")]
+SeqOpt = Annotated[int | None, typer.Option(help=f"Window length (default {D.SEQUENCE_LENGTH}).")]
+CkptOpt = Annotated[int | None, typer.Option(help=f"Checkpoint every N epochs (default {D.CHECKPOINT_EVERY}).")]
+NoiseOpt = Annotated[float | None, typer.Option(help=f"Noise std of the training signal (default {D.NOISE_STD:g}).")]
+PointsOpt = Annotated[int | None, typer.Option(help=f"Samples of the training signal (default {D.POINTS}).")]
 MicroOpt = Annotated[int | None, typer.Option(
-    help="Rows per forward/backward pass, gradients summed over a batch's passes; 0: whole batch "
-    "(default: 250 for LSTM and GRU, 0 for RNN).")]
+    help="Rows per forward/backward pass, gradients summed over a batch's passes; 0: whole batch (default: "
+    + ", ".join(f"{n} for {cell}" for cell, n in D.MICRO_BATCH_SIZE.items()) + ").")]
 
 
 def train(
@@ -172,8 +174,9 @@ def read_context(path: Path) -> list[float]:
 
 def forecast(
     model_id: str,
-    start: Annotated[float | None, typer.Option(help="Phase t of the first prediction (default 123).")] = None,
-    horizon: Annotated[int, typer.Option(min=1, help="Steps to predict.")] = 100,
+    start: Annotated[float | None, typer.Option(
+        help=f"Phase t of the first prediction (default {D.FORECAST_START:g}).")] = None,
+    horizon: Annotated[int, typer.Option(min=1, help="Steps to predict.")] = D.FORECAST_HORIZON,
     context_file: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
                                                       help="Your context: JSON list or one value per line.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Save the forecast figure (PNG) here.")] = None,
@@ -188,7 +191,8 @@ def forecast(
         context = read_context(context_file) if context_file else None
         result = c.forecast(model_id, start=start, horizon=horizon, context=context)
         if plot is not None:
-            plot.write_bytes(c.forecast_png(model_id, start=123.0 if start is None else start, horizon=horizon))
+            first = D.FORECAST_START if start is None else start
+            plot.write_bytes(c.forecast_png(model_id, start=first, horizon=horizon))
     if json_:
         emit_json(result)
         return
@@ -211,8 +215,8 @@ def forecast(
 def compare(
     cells: Annotated[str, typer.Option(help="Comma-separated cells.")] = "RNN,LSTM,GRU",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0",
-    start: Annotated[float, typer.Option(help="Forecast start for every run.")] = 123.0,
-    horizon: Annotated[int, typer.Option(min=1, help="Forecast steps for every run.")] = 100,
+    start: Annotated[float, typer.Option(help="Forecast start for every run.")] = D.FORECAST_START,
+    horizon: Annotated[int, typer.Option(min=1, help="Forecast steps for every run.")] = D.FORECAST_HORIZON,
     hidden_size: HiddenOpt = None, num_layers: LayersOpt = None, dropout: DropoutOpt = None,
     epochs: EpochsOpt = None, batch_size: BatchOpt = None, lr: LrOpt = None, sequence_length: SeqOpt = None,
     checkpoint_every: CkptOpt = None, noise_std: NoiseOpt = None, points: PointsOpt = None,

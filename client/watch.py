@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from client.api import Client
 from client.errors import JobCancelled, JobFailed
 from client.types import Comparison, EpochEvent, Job
+from common.defaults import EPOCHS
 
 err = Console(stderr=True, highlight=False)
 
@@ -66,7 +67,7 @@ def watch_comparison(client: Client, study: Comparison, quiet: bool = False) -> 
     try:
         with _progress(quiet) as progress:
             bars = {run.job_id: progress.add_task(f"{run.cell:<4} seed {run.seed}",
-                                                  total=study.train.get("epochs", 500), losses="queued")
+                                                  total=study.train.get("epochs", EPOCHS), losses="queued")
                     for run in study.runs}
             while True:
                 study = client.comparison(study.id)

@@ -10,8 +10,10 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal, TypeVar, cast
 
-CELLS: tuple[str, ...] = ("RNN", "LSTM", "GRU")
-Cell = Literal["RNN", "LSTM", "GRU"]
+from common import defaults as D
+from common.defaults import CELLS, Cell
+
+__all__ = ["CELLS", "Cell", "DataConfig", "ModelConfig", "TrainConfig"]
 
 _C = TypeVar("_C", bound="_Config")
 
@@ -46,13 +48,13 @@ class DataConfig(_Config):
     """
 
     kind: Literal["sine"] = "sine"
-    amplitude: float = 1.0
-    period: float = 20.0
-    phase: float = 0.0
-    noise_std: float = 0.0
-    points: int = 2000
-    stop: float = 1000.0
-    train_fraction: float = 0.8
+    amplitude: float = D.AMPLITUDE
+    period: float = D.PERIOD
+    phase: float = D.PHASE
+    noise_std: float = D.NOISE_STD
+    points: int = D.POINTS
+    stop: float = D.STOP
+    train_fraction: float = D.TRAIN_FRACTION
 
     def __post_init__(self) -> None:
         if self.kind != "sine":
@@ -80,23 +82,23 @@ class ModelConfig(_Config):
     """A recurrent layer (RNN, LSTM or GRU) followed by Linear(hidden, 1).
 
     Args:
-        dropout: between stacked layers; None means 0 for one layer, else 0.05.
+        dropout: between stacked layers; None: `common.defaults.default_dropout`.
     """
 
     cell: str = "LSTM"
-    hidden_size: int = 20
-    num_layers: int = 1
+    hidden_size: int = D.HIDDEN_SIZE
+    num_layers: int = D.NUM_LAYERS
     dropout: float | None = None
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
             raise ValueError(f"cell ({self.cell!r}) must be one of {list(CELLS)}")
-        if not 1 <= self.hidden_size <= 4096:
-            raise ValueError(f"hidden_size ({self.hidden_size}) must be in 1..4096")
-        if not 1 <= self.num_layers <= 16:
-            raise ValueError(f"num_layers ({self.num_layers}) must be in 1..16")
+        if not 1 <= self.hidden_size <= D.MAX_HIDDEN_SIZE:
+            raise ValueError(f"hidden_size ({self.hidden_size}) must be in 1..{D.MAX_HIDDEN_SIZE}")
+        if not 1 <= self.num_layers <= D.MAX_NUM_LAYERS:
+            raise ValueError(f"num_layers ({self.num_layers}) must be in 1..{D.MAX_NUM_LAYERS}")
         if self.dropout is None:
-            object.__setattr__(self, "dropout", 0.0 if self.num_layers == 1 else 0.05)
+            object.__setattr__(self, "dropout", D.default_dropout(self.num_layers))
         elif not 0 <= self.dropout < 1:
             raise ValueError(f"dropout ({self.dropout}) must be in [0, 1)")
 
@@ -113,12 +115,12 @@ class TrainConfig(_Config):
             batch. 0: the whole batch in one pass.
     """
 
-    epochs: int = 500
-    batch_size: int = 500
-    lr: float = 1e-3
-    sequence_length: int = 80
-    seed: int = 0
-    checkpoint_every: int = 10
+    epochs: int = D.EPOCHS
+    batch_size: int = D.BATCH_SIZE
+    lr: float = D.LR
+    sequence_length: int = D.SEQUENCE_LENGTH
+    seed: int = D.SEED
+    checkpoint_every: int = D.CHECKPOINT_EVERY
     micro_batch_size: int = 0
 
     def __post_init__(self) -> None:

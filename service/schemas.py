@@ -6,7 +6,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Cell = Literal["RNN", "LSTM", "GRU"]
+from common import defaults as D
+from common.defaults import CELLS, Cell
+
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
@@ -20,32 +22,35 @@ class DataSpec(Strict):
     """The training signal: y = amplitude * sin(2*pi*t/period + phase) + N(0, noise_std)."""
 
     kind: Literal["sine"] = "sine"
-    amplitude: float = Field(1.0, ge=-1e6, le=1e6)
-    period: float = Field(20.0, gt=0, le=1e9)
-    phase: float = Field(0.0, ge=-1e6, le=1e6)
-    noise_std: float = Field(0.0, ge=0, le=1e6)
-    points: int = Field(2000, ge=3, le=1_000_000)
-    stop: float = Field(1000.0, gt=0, le=1e9)
-    train_fraction: float = Field(0.8, gt=0, lt=1)
+    amplitude: float = Field(D.AMPLITUDE, ge=-1e6, le=1e6)
+    period: float = Field(D.PERIOD, gt=0, le=1e9)
+    phase: float = Field(D.PHASE, ge=-1e6, le=1e6)
+    noise_std: float = Field(D.NOISE_STD, ge=0, le=1e6)
+    points: int = Field(D.POINTS, ge=3, le=D.MAX_POINTS)
+    stop: float = Field(D.STOP, gt=0, le=1e9)
+    train_fraction: float = Field(D.TRAIN_FRACTION, gt=0, lt=1)
 
 
 class TrainOptions(Strict):
     """Every training-job field but `cell` and `seed` (shared with comparisons)."""
 
-    hidden_size: int = Field(20, ge=1, le=1024)
-    num_layers: int = Field(1, ge=1, le=8)
-    dropout: float | None = Field(None, ge=0, lt=1, description="null: 0 for one layer, else 0.05")
-    epochs: int = Field(500, ge=1, le=100_000)
-    batch_size: int = Field(500, ge=1, le=1_000_000)
-    lr: float = Field(0.001, gt=0, le=1)
-    sequence_length: int = Field(80, ge=1, le=100_000)
+    hidden_size: int = Field(D.HIDDEN_SIZE, ge=1, le=D.MAX_HIDDEN_SIZE)
+    num_layers: int = Field(D.NUM_LAYERS, ge=1, le=D.MAX_NUM_LAYERS)
+    dropout: float | None = Field(
+        None, ge=0, lt=1, description=f"null: 0 for one layer, else {D.STACKED_DROPOUT}"
+    )
+    epochs: int = Field(D.EPOCHS, ge=1, le=D.MAX_EPOCHS)
+    batch_size: int = Field(D.BATCH_SIZE, ge=1, le=D.MAX_BATCH_SIZE)
+    lr: float = Field(D.LR, gt=0, le=1)
+    sequence_length: int = Field(D.SEQUENCE_LENGTH, ge=1, le=D.MAX_SEQUENCE_LENGTH)
     data: DataSpec = Field(default_factory=DataSpec)
-    checkpoint_every: int = Field(10, ge=0, le=100_000, description="0: only at the end")
+    checkpoint_every: int = Field(D.CHECKPOINT_EVERY, ge=0, le=D.MAX_EPOCHS, description="0: only at the end")
     micro_batch_size: int | None = Field(
-        None, ge=0, le=1_000_000,
+        None, ge=0, le=D.MAX_BATCH_SIZE,
         description="rows per forward/backward pass: a larger batch runs as passes whose gradients add up to "
         "the batch's (one optimizer step, the same update but for float rounding), bounding training memory. "
-        "0: the whole batch at once; null: 250 for LSTM and GRU, 0 for RNN",
+        "0: the whole batch at once; null: "
+        + ", ".join(f"{n} for {cell}" for cell, n in D.MICRO_BATCH_SIZE.items()),
     )
     name: str | None = Field(None, max_length=200)
 
@@ -68,7 +73,7 @@ class JobCreate(TrainOptions):
     """A training job: `cell` is required, everything else has the tutorial's default."""
 
     cell: Cell
-    seed: int | None = Field(0, ge=0, le=2**32 - 1, description="null: a random seed, recorded")
+    seed: int | None = Field(D.SEED, ge=0, le=2**32 - 1, description="null: a random seed, recorded")
 
 
 class Progress(BaseModel):
@@ -132,7 +137,7 @@ class ForecastRequest(Strict):
     context: list[float] | None = Field(
         None, min_length=1, max_length=1_000_000, description="at least sequence_length values"
     )
-    horizon: int = Field(100, ge=1, le=1_000_000, description="steps to predict")
+    horizon: int = Field(D.FORECAST_HORIZON, ge=1, le=D.MAX_HORIZON, description="steps to predict")
 
     @model_validator(mode="after")
     def _one_source(self) -> ForecastRequest:
@@ -178,20 +183,19 @@ class ModelList(BaseModel):
 
 
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
-ALL_CELLS: tuple[Cell, ...] = ("RNN", "LSTM", "GRU")
 
 
 class ForecastSpec(Strict):
     """The forecast each run makes right after training."""
 
-    start: float = Field(123.0, ge=-1e6, le=1e6)
-    horizon: int = Field(100, ge=1, le=1_000_000)
+    start: float = Field(D.FORECAST_START, ge=-1e6, le=1e6)
+    horizon: int = Field(D.FORECAST_HORIZON, ge=1, le=D.MAX_HORIZON)
 
 
 class ComparisonCreate(Strict):
     """One training job per (cell, seed), all queued at once."""
 
-    cells: list[Cell] = Field(default_factory=lambda: list(ALL_CELLS), min_length=1, max_length=3)
+    cells: list[Cell] = Field(default_factory=lambda: list(CELLS), min_length=1, max_length=3)
     seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1, max_length=1000)
     train: TrainOptions = Field(default_factory=TrainOptions)
     forecast: ForecastSpec = Field(default_factory=ForecastSpec)

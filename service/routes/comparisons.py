@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError
 
 from common.comparisons import comparison_view, run_row
+from common.defaults import CELL_COST
 from common.queue import RENDER_TASK, TRAIN_QUEUE, TRAIN_TASK
 from common.store import is_id
 from common.store.aio import AsyncJobStore, IdempotencyConflict, QueueFull
@@ -22,9 +23,6 @@ from service.schemas import Comparison, ComparisonCreate, ComparisonList, JobCre
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/comparisons", tags=["comparisons"])
-# Relative cost of an epoch per cell, as measured on CPU (bench/core_defaults.py:
-# GRU 67 s, LSTM 55 s, RNN 18 s for 500 epochs); only used to order the queue.
-CELL_COST = {"GRU": 3.7, "LSTM": 3.0, "RNN": 1.0}
 PNG_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {"image/png": {}}}, **ERRORS}
 
 

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from kombu.exceptions import OperationalError
 from sse_starlette.sse import EventSourceResponse
 
+from common.defaults import default_dropout, default_micro_batch
 from common.queue import TRAIN_QUEUE, TRAIN_TASK
 from common.settings import Settings
 from common.store import FINAL, JobStatus, is_id
@@ -34,25 +35,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-# Rows per training pass when a job leaves it out. The gated cells keep 3-4
-# gate activations per hidden unit and step for their backward: a 500 x 80
-# batch takes ~90 MB (LSTM: oneDNN's workspace) or ~60 MB (GRU) more than the
-# process holds anyway, about half that in passes of 250 rows. LSTM passes of
-# 250 rows measured no slower; GRU's ~15% slower (its layer pays a cost per
-# time step and pass), which a comparison hides behind the LSTM and RNN runs.
-# An RNN keeps one activation per unit and step: whole batches.
-DEFAULT_MICRO_BATCH = {"LSTM": 250, "GRU": 250, "RNN": 0}
-
-
 def effective_params(body: JobCreate) -> dict[str, Any]:
     """Every hyperparameter the worker will use, defaults and random seed filled in."""
     params = body.model_dump(exclude={"name"})
     if params["seed"] is None:
         params["seed"] = secrets.randbelow(2**31)
     if params["dropout"] is None:
-        params["dropout"] = 0.0 if params["num_layers"] == 1 else 0.05
+        params["dropout"] = default_dropout(params["num_layers"])
     if params["micro_batch_size"] is None:
-        params["micro_batch_size"] = DEFAULT_MICRO_BATCH[params["cell"]]
+        params["micro_batch_size"] = default_micro_batch(params["cell"])
     return params
 
 

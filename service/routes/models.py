@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from common.defaults import FORECAST_HORIZON, FORECAST_START, MAX_HORIZON
 from common.paths import model_dir
 from common.queue import PREDICT_TASK
 from common.settings import Settings
@@ -97,8 +98,8 @@ async def forecast(model_id: str, body: ForecastRequest, lane: LaneDep, settings
 )
 async def forecast_png(
     model_id: str, store: StoreDep, celery: CeleryDep, settings: SettingsDep,
-    start: Annotated[float, Query(ge=-1e6, le=1e6, allow_inf_nan=False)] = 123.0,
-    horizon: Annotated[int, Query(ge=1, le=1_000_000)] = 100,
+    start: Annotated[float, Query(ge=-1e6, le=1e6, allow_inf_nan=False)] = FORECAST_START,
+    horizon: Annotated[int, Query(ge=1, le=MAX_HORIZON)] = FORECAST_HORIZON,
 ) -> Response:
     """Context, exact continuation and predictions, as in the tutorial's figure (rendered on a worker)."""
     model = await model_or_404(store, model_id)

@@ -1,0 +1,66 @@
+"""Every default and limit of a training job or forecast, defined once.
+
+Standard library only: the API (which must not load torch), the workers,
+`core` and the client all import these, and a test pins `core`'s config
+defaults to them. The defaults reproduce the reference tutorial.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Cell = Literal["RNN", "LSTM", "GRU"]
+CELLS: tuple[Cell, ...] = ("RNN", "LSTM", "GRU")
+
+# The signal: y = AMPLITUDE * sin(2*pi*t/PERIOD + PHASE) + N(0, NOISE_STD), POINTS samples on [0, STOP].
+AMPLITUDE = 1.0
+PERIOD = 20.0
+PHASE = 0.0
+NOISE_STD = 0.0
+POINTS = 2000
+STOP = 1000.0
+TRAIN_FRACTION = 0.8
+MAX_POINTS = 1_000_000
+
+# The model.
+HIDDEN_SIZE = 20
+NUM_LAYERS = 1
+MAX_HIDDEN_SIZE = 1024
+MAX_NUM_LAYERS = 8
+STACKED_DROPOUT = 0.05
+
+# Training.
+EPOCHS = 500
+BATCH_SIZE = 500
+LR = 1e-3
+SEQUENCE_LENGTH = 80
+SEED = 0
+CHECKPOINT_EVERY = 10
+MAX_EPOCHS = 100_000
+MAX_SEQUENCE_LENGTH = 100_000
+MAX_BATCH_SIZE = 1_000_000
+
+# Rows per forward/backward pass when a job leaves `micro_batch_size` out. The
+# gated cells keep several gate activations per unit and step for their
+# backward pass, so passes of 250 rows bound their memory; an RNN keeps one
+# activation per unit and step and trains whole batches (0).
+MICRO_BATCH_SIZE: dict[str, int] = {"LSTM": 250, "GRU": 250, "RNN": 0}
+
+# Forecasts.
+FORECAST_START = 123.0
+FORECAST_HORIZON = 100
+MAX_HORIZON = 1_000_000
+
+# Relative cost of an epoch per cell on a CPU; orders a comparison's runs so
+# that the slowest start first.
+CELL_COST: dict[str, float] = {"GRU": 3.7, "LSTM": 3.0, "RNN": 1.0}
+
+
+def default_dropout(num_layers: int) -> float:
+    """Dropout between stacked layers when a job leaves it out: none for one layer."""
+    return 0.0 if num_layers == 1 else STACKED_DROPOUT
+
+
+def default_micro_batch(cell: str) -> int:
+    """Rows per training pass when a job leaves `micro_batch_size` out."""
+    return MICRO_BATCH_SIZE[cell]
