@@ -11,7 +11,7 @@ import math
 import statistics
 from typing import Any
 
-from common.store.base import finite
+from common.store.views import finite
 
 METRICS = ("final_test_loss", "forecast_mse", "train_seconds")
 
@@ -65,30 +65,19 @@ def summarize(runs: list[dict[str, Any]], cells: list[str]) -> tuple[dict[str, A
     return summary, (min(ranked)[2] if ranked else None)
 
 
-def final_status(runs: list[dict[str, Any]]) -> str:
-    """`failed` if any run failed, else `cancelled` if any was cancelled, else `succeeded`."""
-    statuses = {r["status"] for r in runs}
-    if "failed" in statuses:
-        return "failed"
-    if "cancelled" in statuses:
-        return "cancelled"
-    return "succeeded"
-
-
-def final_fields(runs: list[dict[str, Any]], cells: list[str], finished_at: str) -> dict[str, str]:
-    """What a comparison's record gets when its last run ends."""
+def final_fields(runs: list[dict[str, Any]], cells: list[str]) -> dict[str, str]:
+    """The summary a comparison's record keeps once its last run has ended."""
     summary, best = summarize(runs, cells)
-    return {"status": final_status(runs), "summary": json.dumps(summary), "best_cell": best or "",
-            "finished_at": finished_at}
+    return {"summary": json.dumps(summary), "best_cell": best or ""}
 
 
 def comparison_view(raw: dict[str, str], runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The public JSON of a comparison; a running one gets a live summary."""
+    """The public JSON of a comparison; until its final summary is written, a live one."""
     cells = json.loads(raw["cells"])
-    if raw["status"] == "running":
-        summary, best = summarize(runs, cells)
-    else:
+    if raw.get("summary"):
         summary, best = json.loads(raw["summary"]), raw.get("best_cell") or None
+    else:
+        summary, best = summarize(runs, cells)
     return {
         "id": raw["id"],
         "name": raw.get("name") or None,

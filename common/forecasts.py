@@ -18,9 +18,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from common.store.base import now_ms
+from common.store.clock import now_ms
 
-REPLY_TTL_S = 60  # an inbox nobody reads (its API process died) disappears
+INBOX_TTL_S = 60  # an inbox nobody reads (its API process died) disappears
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,10 @@ import redis
 import torch
 from celery.utils.log import get_task_logger
 
-from common.forecasts import REPLY_TTL_S, Answer, encode_answer, error_answer
+from common.forecasts import INBOX_TTL_S, Answer, encode_answer, error_answer
 from common.settings import Settings
 from common.store import is_id
-from common.store.base import now_ms
+from common.store.clock import now_ms
 from common.store.sync import JobStore
 from core.forecast import rollout_numpy
 from worker.predict import ModelCache, ModelUnavailable, forecast_payload, request_forecast, request_window
@@ -133,7 +133,7 @@ class ForecastServer(threading.Thread):
                 for inbox, answer in serve(self.cache, self.store, self.settings.data_dir, raws):
                     by_inbox[inbox].append(encode_answer(answer))
                 if by_inbox:
-                    self.store.push_answers(by_inbox, REPLY_TTL_S)
+                    self.store.push_answers(by_inbox, INBOX_TTL_S)
             except redis.RedisError as exc:  # Redis away: the API answers 503 meanwhile; try again
                 log.warning("forecast lane: %s", exc)
                 self.stopped.wait(1.0)

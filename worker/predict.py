@@ -13,8 +13,8 @@ import numpy as np
 from celery.utils.log import get_task_logger
 
 from common.paths import model_dir
-from common.store.base import finite
 from common.store.sync import JobStore
+from common.store.views import finite
 from core.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from core.forecast import Forecast, context_forecast, context_window, rollout_numpy, start_forecast, start_window
 from core.models import Forecaster

@@ -45,7 +45,7 @@ def predictions_figure(jobs: list[dict[str, Any]], spec: dict[str, Any]) -> byte
 
 def render_comparison(store: JobStore, comparison_id: str, kind: str) -> bytes | None:
     """The `loss` or `predictions` PNG of a comparison, partial while it runs; None if it is unknown."""
-    found = store.comparison(comparison_id)
+    found = store.get_comparison(comparison_id, with_history=True)
     if found is None:
         return None
     raw, jobs = found

@@ -17,8 +17,9 @@ from celery.utils.log import get_task_logger
 from common.paths import job_dir, model_dir
 from common.settings import Settings
 from common.store import JobStatus, now_iso
-from common.store.base import finite, now_ms
+from common.store.clock import now_ms
 from common.store.sync import JobStore
+from common.store.views import finite
 from core.checkpoint import Checkpoint, CheckpointError, checkpoint_exists, load_checkpoint, save_checkpoint
 from core.config import DataConfig, ModelConfig, TrainConfig
 from core.device import resolve_device

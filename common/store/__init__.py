@@ -1,5 +1,12 @@
-"""The one owner of Redis keys and job state, shared by the API and the workers."""
+"""The one owner of Redis keys and job state, shared by the API and the workers.
 
-from common.store.base import FINAL, ID_RE, JobStatus, Keys, is_id, now_iso
+Operations are written once (`*_ops.py`, `comparison_jobs.py`, as generators
+over batches of commands, see `plan`); `sync.JobStore` (workers) and
+`aio.AsyncJobStore` (API) only execute them.
+"""
+
+from common.store.clock import now_iso
+from common.store.keys import ID_RE, Keys, is_id
+from common.store.status import FINAL, JobStatus
 
 __all__ = ["FINAL", "ID_RE", "JobStatus", "Keys", "is_id", "now_iso"]

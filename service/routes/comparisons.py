@@ -31,10 +31,6 @@ async def _view(store: AsyncJobStore, comparison_id: str) -> dict[str, Any] | No
     if found is None:
         return None
     raw, jobs = found
-    if raw["status"] == "running" and int(raw.get("remaining") or 0) <= 0:
-        # Every run ended but the finalizer did not get to write: do it now (idempotent).
-        await store.finalize_comparison(comparison_id)
-        raw, jobs = await store.get_comparison(comparison_id) or found
     return comparison_view(raw, [run_row(job) for job in jobs])
 
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from common.forecasts import REPLY_TTL_S, decode_answer, encode_request
+from common.forecasts import INBOX_TTL_S, decode_answer, encode_request
 from common.store import Keys
 from tests.service.test_models import forecast, train_model
 from tests.support import wait_until
@@ -50,7 +50,7 @@ def test_one_pop_answers_a_mixed_batch_each_request_on_its_own(stack, model):
     assert "finite" in json.loads(answers["3" * 32].body)["detail"]
     via_http = forecast(stack, model["id"], start=50.0, horizon=5).json()
     assert json.loads(answers["1" * 32].body) == via_http
-    assert 0 < stack.r.ttl(Keys.replies(inbox)) <= REPLY_TTL_S or not stack.r.exists(Keys.replies(inbox))
+    assert 0 < stack.r.ttl(Keys.replies(inbox)) <= INBOX_TTL_S or not stack.r.exists(Keys.replies(inbox))
 
 
 def test_expired_and_malformed_requests_are_dropped_and_serving_goes_on(stack, model):

@@ -211,7 +211,7 @@ def test_finished_job_json_is_rendered_once_and_served_unchanged(stack):
 
 
 def test_diverged_losses_are_served_as_null_not_as_invalid_json():
-    from common.store.base import dumps, job_view
+    from common.store.views import dumps, job_view
 
     raw = {"id": "a" * 32, "status": "running", "params": "{}", "created_at": "now",
            "train_loss": "NaN", "test_loss": "inf", "epoch": "2", "epochs": "3"}

@@ -45,7 +45,7 @@ def test_a_failed_run_fails_the_comparison_with_its_error_visible(env, redis_ser
     assert run_training_job(store, settings, ok_id, "w") == "succeeded"
     assert store.r.hget(Keys.comparison(comparison_id), "status") == "running"
     assert run_training_job(store, settings, bad_id, "w") == "failed"
-    raw, jobs = store.comparison(comparison_id)
+    raw, jobs = store.get_comparison(comparison_id)
     assert raw["status"] == "failed" and raw["finished_at"]
     bad = next(j for j in jobs if j["id"] == bad_id)
     assert "hidden_size (0)" in bad["error"]

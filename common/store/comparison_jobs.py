@@ -1,0 +1,36 @@
+"""Creating and cancelling a comparison: its runs are ordinary jobs, queued and cancelled together."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common.store.clock import now_iso, now_ms
+from common.store.job_ops import Idempotency, cancel_job, create_jobs, job_fields
+from common.store.keys import Keys
+from common.store.plan import Op, cmd, one
+
+
+def create_comparison(
+    record: dict[str, Any], runs: list[tuple[str, dict[str, Any]]], *, max_queued: int,
+    idempotency_key: str | None = None, fingerprint: str = "",
+) -> Op[tuple[str, bool]]:
+    """Store a comparison and its queued runs in one step; (comparison id, created?)."""
+    comparison_id = record["id"]
+    created_ms = now_ms()
+    jobs = [
+        job_fields(job_id, params, record.get("name"), params["epochs"], created_ms,
+                   {"comparison_id": comparison_id, "forecast_spec": record["forecast"]})
+        for job_id, params in runs
+    ]
+    comparison = {**record, "status": "running", "remaining": len(runs), "created_at": now_iso(),
+                  "created_ms": created_ms, "job_ids": [job_id for job_id, _ in runs]}
+    idem = Idempotency("comparisons", idempotency_key, fingerprint) if idempotency_key else None
+    return (yield from create_jobs(comparison_id, jobs, max_queued=max_queued, idempotency=idem,
+                                   comparison=comparison))
+
+
+def cancel_comparison(comparison_id: str, job_ids: list[str]) -> Op[None]:
+    """Cancel every unfinished run (the one that ends last ends the comparison)."""
+    yield from one(cmd("hset", Keys.comparison(comparison_id), "cancel_requested", "1"))
+    for job_id in job_ids:
+        yield from cancel_job(job_id)

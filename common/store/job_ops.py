@@ -1,0 +1,228 @@
+"""Operations on training jobs: create, read, list, move between states, progress, recovery."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from common.store.clock import now_iso, now_ms
+from common.store.comparison_ops import write_summary
+from common.store.keys import IDEMPOTENCY_TTL_S, Keys
+from common.store.plan import Op, batch, cmd, one, script
+from common.store.scripts import header
+from common.store.status import FINAL, JobStatus
+from common.store.views import dumps, finite, flatten, job_view, status_event
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was already used with a different request body."""
+
+
+class QueueFull(Exception):
+    """Too many jobs are queued; try again later."""
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """A request's Idempotency-Key, where its records live (`scope`), and its body's digest."""
+
+    scope: str
+    key: str
+    fingerprint: str
+
+
+def job_fields(
+    job_id: str, params: dict[str, Any], name: str | None, epochs: int, created_ms: int,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The hash of a new queued job."""
+    return {
+        "id": job_id, "kind": "train", "name": name, "status": JobStatus.QUEUED.value,
+        "params": params, "epochs": epochs, "epoch": 0, "attempts": 0,
+        "created_at": now_iso(), "created_ms": created_ms, **(extra or {}),
+    }
+
+
+def create_jobs(
+    answer_id: str, jobs: list[dict[str, Any]], *, max_queued: int, idempotency: Idempotency | None,
+    comparison: dict[str, Any] | None = None,
+) -> Op[tuple[str, bool]]:
+    """Queue `jobs` (hashes from `job_fields`) atomically, with their comparison's record if any.
+
+    Returns (`answer_id`, True), or with an Idempotency-Key seen before the
+    earlier request's id and False. Raises QueueFull, IdempotencyConflict.
+    """
+    idem_key = Keys.idempotency(idempotency.scope, idempotency.key) if idempotency else Keys.idempotency("-", "-")
+    comparison_key = Keys.comparison(comparison["id"]) if comparison else Keys.comparison("-")
+    keys = [idem_key, Keys.jobs, comparison_key, Keys.comparisons]
+    per_job: list[Any] = []
+    for fields in jobs:
+        keys += [Keys.job(fields["id"]), Keys.events(fields["id"])]
+        per_job += [fields["id"], json.dumps(flatten(fields))]
+    record = json.dumps({"id": answer_id, "fingerprint": idempotency.fingerprint if idempotency else ""})
+    state, value = yield from one(script("create_jobs", keys, [
+        *header(), "1" if idempotency else "0", IDEMPOTENCY_TTL_S, record, max_queued,
+        jobs[0]["created_ms"], status_event("queued"), json.dumps(flatten(comparison)) if comparison else "",
+        answer_id, *per_job,
+    ]))
+    if state == "full":
+        raise QueueFull(f"{len(jobs)} more job(s) would exceed the {max_queued} queued jobs allowed")
+    if state == "exists":
+        earlier = json.loads(value)
+        if idempotency is None or earlier["fingerprint"] != idempotency.fingerprint:
+            raise IdempotencyConflict("Idempotency-Key was already used with a different request")
+        return earlier["id"], False
+    return answer_id, True
+
+
+def create_job(
+    params: dict[str, Any], *, job_id: str, name: str | None, epochs: int, max_queued: int,
+    idempotency_key: str | None = None, fingerprint: str = "", extra: dict[str, Any] | None = None,
+) -> Op[tuple[str, bool]]:
+    """Store a new queued job; (job id, created?) as `create_jobs` answers."""
+    fields = job_fields(job_id, params, name, epochs, now_ms(), extra)
+    idem = Idempotency("jobs", idempotency_key, fingerprint) if idempotency_key else None
+    return (yield from create_jobs(job_id, [fields], max_queued=max_queued, idempotency=idem))
+
+
+def delete_job(job_id: str) -> Op[None]:
+    """Forget a job that could not be enqueued (its indexes too)."""
+    calls = [cmd("zrem", Keys.jobs_by_status(status.value), job_id) for status in JobStatus]
+    yield batch(*calls, cmd("zrem", Keys.jobs, job_id),
+                cmd("delete", Keys.job(job_id), Keys.history(job_id), Keys.events(job_id), Keys.view(job_id)),
+                atomic=True)
+
+
+def job_raw(job_id: str) -> Op[dict[str, str] | None]:
+    """A job's hash as stored, or None."""
+    return (yield from one(cmd("hgetall", Keys.job(job_id)))) or None
+
+
+def get_job(job_id: str) -> Op[dict[str, Any] | None]:
+    """A job's public view, or None."""
+    raw, history = yield batch(cmd("hgetall", Keys.job(job_id)), cmd("lrange", Keys.history(job_id), 0, -1))
+    return job_view(raw, history) if raw else None
+
+
+def job_json(job_id: str) -> Op[str | None]:
+    """A job's public JSON; a finished job's is rendered once and then served as stored."""
+    cached = yield from one(cmd("get", Keys.view(job_id)))
+    if cached is not None:
+        return str(cached)
+    job = yield from get_job(job_id)
+    if job is None:
+        return None
+    text = dumps(job)
+    if job["status"] in FINAL:
+        yield batch(cmd("set", Keys.view(job_id), text))
+    return text
+
+
+def list_jobs(status: JobStatus | None, limit: int, offset: int) -> Op[tuple[list[dict[str, Any]], int]]:
+    """Jobs newest first, optionally of one status, and how many there are."""
+    index = Keys.jobs_by_status(status.value) if status else Keys.jobs
+    ids, count = yield batch(cmd("zrevrange", index, offset, offset + limit - 1), cmd("zcard", index))
+    calls = [c for job_id in ids
+             for c in (cmd("hgetall", Keys.job(job_id)), cmd("lrange", Keys.history(job_id), 0, -1))]
+    rows = (yield batch(*calls)) if calls else []
+    return [job_view(rows[i], rows[i + 1]) for i in range(0, len(rows), 2) if rows[i]], int(count)
+
+
+def counts_by_status() -> Op[dict[str, int]]:
+    counts = yield batch(*(cmd("zcard", Keys.jobs_by_status(status.value)) for status in JobStatus))
+    return {status.value: int(n) for status, n in zip(JobStatus, counts, strict=True)}
+
+
+def summarize_comparison_of(job_id: str) -> Op[None]:
+    """The run `job_id` was its comparison's last: write the comparison's summary."""
+    comparison_id = yield from one(cmd("hget", Keys.job(job_id), "comparison_id"))
+    if comparison_id:
+        yield from write_summary(str(comparison_id))
+
+
+def cancel_job(job_id: str) -> Op[str]:
+    """'cancelled', 'requested', 'missing', or 'ended:<final status>'."""
+    outcome = str((yield from one(script("cancel", [Keys.job(job_id), Keys.events(job_id)],
+                                         [*header(), now_iso(), status_event(JobStatus.CANCELLED.value)]))))
+    if outcome == "cancelled:last":
+        yield from summarize_comparison_of(job_id)
+        return "cancelled"
+    return outcome
+
+
+def transition(
+    job_id: str, new: JobStatus, allowed: set[JobStatus], *, holder: str = "", **fields: Any
+) -> Op[int]:
+    """Move the job to `new` if its status is in `allowed` (and lease `holder` still holds).
+
+    0: not moved; 1: moved; 2: moved, and it was its comparison's last run
+    (whose summary this writes).
+    """
+    event = status_event(new.value, error=fields.get("error"), model_id=fields.get("model_id"))
+    moved = int((yield from one(script("transition", [Keys.job(job_id), Keys.events(job_id)], [
+        *header(), new.value, ",".join(s.value for s in allowed), holder, event, now_iso(), *flatten(fields),
+    ]))))
+    if moved == 2:
+        yield from summarize_comparison_of(job_id)
+    return max(0, moved)
+
+
+def start(
+    job_id: str, lease: str, device: str, attempts: int, started_at: str | None = None, **fields: Any
+) -> Op[int]:
+    """Claim a queued job for this worker under `lease`.
+
+    Args:
+        started_at: the first attempt's start, kept by later attempts (default: now).
+    """
+    return (yield from transition(
+        job_id, JobStatus.RUNNING, {JobStatus.QUEUED}, lease=lease, device=device, attempts=attempts,
+        started_at=started_at or now_iso(), heartbeat_at=time.time(), **fields,
+    ))
+
+
+def finish(job_id: str, lease: str, status: JobStatus, **fields: Any) -> Op[int]:
+    """End a running job we hold with a final status (see `transition`'s answer)."""
+    return (yield from transition(job_id, status, {JobStatus.RUNNING}, holder=lease, finished_at=now_iso(),
+                                  **fields))
+
+
+def hand_back(job_id: str, lease: str) -> Op[bool]:
+    """Return a running job we hold to the queue (its worker is shutting down)."""
+    moved = yield from transition(job_id, JobStatus.QUEUED, {JobStatus.RUNNING}, holder=lease,
+                                  lease="", handoff_requested="", requeued_at=now_iso())
+    return moved > 0
+
+
+def record_epoch(job_id: str, lease: str, epoch: int, epochs: int, train_loss: float, test_loss: float) -> Op[int]:
+    """Append one epoch; 1 = cancel asked, 2 = hand the job back, 0 = go on, -1 = the job is no longer ours."""
+    event = json.dumps(
+        {"epoch": epoch, "epochs": epochs, "train_loss": finite(train_loss), "test_loss": finite(test_loss)}
+    )
+    fields = {"epoch": epoch, "train_loss": train_loss, "test_loss": test_loss, "heartbeat_at": time.time()}
+    return int((yield from one(script(
+        "record_epoch", [Keys.job(job_id), Keys.history(job_id), Keys.events(job_id)],
+        [*header(), lease, json.dumps([train_loss, test_loss]), event, *flatten(fields)],
+    ))))
+
+
+def truncate_history(job_id: str, epochs: int) -> Op[None]:
+    """Keep the first `epochs` entries (none: an attempt that starts over)."""
+    if epochs > 0:
+        yield batch(cmd("ltrim", Keys.history(job_id), 0, epochs - 1))
+    else:
+        yield batch(cmd("delete", Keys.history(job_id)))
+
+
+def heartbeat(job_id: str, lease: str) -> Op[bool]:
+    """Refresh the heartbeat of a job we hold; False once the lease is lost."""
+    return int((yield from one(script("heartbeat", [Keys.job(job_id)], [*header(), lease, time.time()])))) == 1
+
+
+def read_events(job_id: str, after: str, block_ms: int) -> Op[list[tuple[str, dict[str, str]]]]:
+    """Events after stream id `after`, waiting up to `block_ms` for one."""
+    reply = yield from one(cmd("xread", {Keys.events(job_id): after}, block=block_ms, count=1000),
+                           block_s=block_ms / 1000)
+    return [(entry_id, fields) for _, entries in reply or [] for entry_id, fields in entries]

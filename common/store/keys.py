@@ -1,0 +1,69 @@
+"""Every Redis key the project uses, and the ids that go into them."""
+
+from __future__ import annotations
+
+import re
+
+PREFIX = "rnncast:"
+ID_RE = re.compile(r"^[0-9a-f]{32}$")
+EVENTS_MAXLEN = 20_000  # events kept per job (approximately: XADD MAXLEN ~)
+IDEMPOTENCY_TTL_S = 24 * 3600
+FIGURE_REPLY_TTL_S = 120  # a figure's reply key, if the API stopped waiting for it
+
+
+def is_id(value: str) -> bool:
+    return bool(ID_RE.match(value))
+
+
+class Keys:
+    """Every Redis key the project uses."""
+
+    jobs = PREFIX + "jobs"
+    comparisons = PREFIX + "comparisons"
+    models = PREFIX + "models"
+    workers = PREFIX + "workers"
+    # Forecasts: API processes push requests here, predict workers pop them in batches.
+    forecasts = PREFIX + "forecasts"
+
+    @staticmethod
+    def job(job_id: str) -> str:
+        return f"{PREFIX}job:{job_id}"
+
+    @staticmethod
+    def history(job_id: str) -> str:
+        return f"{PREFIX}job:{job_id}:history"
+
+    @staticmethod
+    def view(job_id: str) -> str:
+        """A finished job's public JSON, rendered once (finished jobs never change)."""
+        return f"{PREFIX}job:{job_id}:view"
+
+    @staticmethod
+    def events(job_id: str) -> str:
+        return f"{PREFIX}job:{job_id}:events"
+
+    @staticmethod
+    def jobs_by_status(status: str) -> str:
+        return f"{PREFIX}jobs:{status}"
+
+    @staticmethod
+    def idempotency(scope: str, key: str) -> str:
+        return f"{PREFIX}idem:{scope}:{key}"
+
+    @staticmethod
+    def model(model_id: str) -> str:
+        return f"{PREFIX}model:{model_id}"
+
+    @staticmethod
+    def comparison(comparison_id: str) -> str:
+        return f"{PREFIX}comparison:{comparison_id}"
+
+    @staticmethod
+    def reply(request_id: str) -> str:
+        """Where a worker answers one figure request."""
+        return f"{PREFIX}reply:{request_id}"
+
+    @staticmethod
+    def replies(inbox: str) -> str:
+        """One API process's inbox for forecast answers."""
+        return f"{PREFIX}replies:{inbox}"

@@ -1,0 +1,44 @@
+"""Model records: one per succeeded training job, kept until deleted."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from common.store.keys import Keys
+from common.store.plan import Op, batch, cmd, one
+
+
+def get_model(model_id: str) -> Op[dict[str, Any] | None]:
+    raw = yield from one(cmd("get", Keys.model(model_id)))
+    return json.loads(raw) if raw else None
+
+
+def list_models(limit: int, offset: int) -> Op[tuple[list[dict[str, Any]], int]]:
+    """Models newest first, and how many there are."""
+    ids, count = yield batch(cmd("zrevrange", Keys.models, offset, offset + limit - 1), cmd("zcard", Keys.models))
+    raws = (yield from one(cmd("mget", [Keys.model(i) for i in ids]))) if ids else []
+    return [json.loads(r) for r in raws if r], int(count)
+
+
+def save_model(record: dict[str, Any], created_ms: int) -> Op[None]:
+    yield batch(cmd("set", Keys.model(record["id"]), json.dumps(record)),
+                cmd("zadd", Keys.models, {record["id"]: created_ms}), atomic=True)
+
+
+def delete_model(model_id: str) -> Op[bool]:
+    """Forget a model's record; False if there was none."""
+    deleted, _ = yield batch(cmd("delete", Keys.model(model_id)), cmd("zrem", Keys.models, model_id), atomic=True)
+    return bool(deleted)
+
+
+def existing_models(model_ids: list[str]) -> Op[set[str]]:
+    """Which of `model_ids` still have a record."""
+    found = (yield batch(*(cmd("exists", Keys.model(m)) for m in model_ids))) if model_ids else []
+    return {m for m, n in zip(model_ids, found, strict=True) if n}
+
+
+def model_records(model_ids: list[str]) -> Op[dict[str, dict[str, Any]]]:
+    """The records of those of `model_ids` that exist (one round trip)."""
+    raws = (yield from one(cmd("mget", [Keys.model(m) for m in model_ids]))) if model_ids else []
+    return {m: json.loads(raw) for m, raw in zip(model_ids, raws, strict=True) if raw}

@@ -1,0 +1,172 @@
+"""The store's atomic operations, as Lua scripts run inside Redis.
+
+Every script gets the same four leading arguments (`header()`): the prefixes
+of the status indexes, job keys and comparison keys, and how many events a
+job keeps. Its own arguments follow (`arg(1)`, `arg(2)`, ...); its keys come in
+KEYS. Nothing here spells a key or a limit itself.
+"""
+
+from __future__ import annotations
+
+from common.store.keys import EVENTS_MAXLEN, Keys
+
+
+def header() -> list[str | int]:
+    """The leading arguments of every script."""
+    return [Keys.jobs_by_status(""), Keys.job(""), Keys.comparison(""), EVENTS_MAXLEN]
+
+
+_PRELUDE = """
+local STATUS_INDEX, JOB_KEY, COMPARISON_KEY, MAXLEN = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local function arg(i) return ARGV[4 + i] end
+local function rest(i) return unpack(ARGV, 4 + i) end
+local function add_event(key, kind, data)
+  redis.call('XADD', key, 'MAXLEN', '~', MAXLEN, '*', 'type', kind, 'data', data)
+end
+-- Keep the per-status indexes in step with a job's status.
+local function reindex(job_key, from, to)
+  local id = redis.call('HGET', job_key, 'id')
+  local created = redis.call('HGET', job_key, 'created_ms')
+  redis.call('ZREM', STATUS_INDEX .. from, id)
+  redis.call('ZADD', STATUS_INDEX .. to, created, id)
+end
+local function is_final(status)
+  return status == 'succeeded' or status == 'failed' or status == 'cancelled'
+end
+-- A run of a comparison has ended. True when it was the last one: then the
+-- comparison ends too, failed if a run failed, else cancelled if one was, else
+-- succeeded. Exactly one caller sees true, and writes the summary.
+local function run_ended(job_key, finished_at)
+  local cid = redis.call('HGET', job_key, 'comparison_id')
+  if not cid or cid == '' then return false end
+  local key = COMPARISON_KEY .. cid
+  if redis.call('HINCRBY', key, 'remaining', -1) ~= 0 then return false end
+  local final = 'succeeded'
+  for _, id in ipairs(cjson.decode(redis.call('HGET', key, 'job_ids'))) do
+    local status = redis.call('HGET', JOB_KEY .. id, 'status')
+    if status == 'failed' then final = 'failed'
+    elseif status == 'cancelled' and final ~= 'failed' then final = 'cancelled' end
+  end
+  redis.call('HSET', key, 'status', final, 'finished_at', finished_at)
+  return true
+end
+"""
+
+# Queue n new jobs at once (a single job, or a comparison's runs with the
+# comparison record): idempotency check, queue cap, records, indexes, first events.
+# KEYS: idempotency, all jobs, comparison, comparisons index, then per job: job, events
+# ARGV: use idempotency ('1'/'0'), its ttl, its record, max queued, created ms,
+#       queued event, comparison fields (JSON array, '' for none), the id to answer,
+#       then per job: id, fields (JSON array)
+CREATE_JOBS = _PRELUDE + """
+if arg(1) == '1' then
+  local existing = redis.call('GET', KEYS[1])
+  if existing then return {'exists', existing} end
+end
+local n = (#KEYS - 4) / 2
+if redis.call('ZCARD', STATUS_INDEX .. 'queued') + n > tonumber(arg(4)) then return {'full', ''} end
+local created = arg(5)
+for i = 1, n do
+  local id = arg(7 + 2 * i)
+  redis.call('HSET', KEYS[3 + 2 * i], unpack(cjson.decode(arg(8 + 2 * i))))
+  redis.call('ZADD', KEYS[2], created, id)
+  redis.call('ZADD', STATUS_INDEX .. 'queued', created, id)
+  add_event(KEYS[4 + 2 * i], 'status', arg(6))
+end
+if arg(7) ~= '' then
+  redis.call('HSET', KEYS[3], unpack(cjson.decode(arg(7))))
+  redis.call('ZADD', KEYS[4], created, arg(8))
+end
+if arg(1) == '1' then redis.call('SET', KEYS[1], arg(3), 'EX', arg(2)) end
+return {'created', arg(8)}
+"""
+
+# Move a job to a new status if it is in one of the allowed ones (and, when a
+# lease is given, still held by that lease). 0: not moved, 1: moved, 2: moved
+# and that ended its comparison, -1: no such job.
+# KEYS: job, events   ARGV: new, allowed csv, lease or '', event, now (ISO), field/value pairs...
+TRANSITION = _PRELUDE + """
+local cur = redis.call('HGET', KEYS[1], 'status')
+if not cur then return -1 end
+local ok = false
+for s in string.gmatch(arg(2), '[^,]+') do if s == cur then ok = true end end
+if not ok then return 0 end
+if arg(3) ~= '' and redis.call('HGET', KEYS[1], 'lease') ~= arg(3) then return 0 end
+reindex(KEYS[1], cur, arg(1))
+redis.call('HSET', KEYS[1], 'status', arg(1), rest(6))
+add_event(KEYS[2], 'status', arg(4))
+if is_final(arg(1)) and run_ended(KEYS[1], arg(5)) then return 2 end
+return 1
+"""
+
+# Record one finished epoch, if the caller still holds the job; answer whether
+# a cancel was asked for (1), its worker is shutting down and must hand it back
+# (2), all is well (0), or the job is no longer ours (-1).
+# KEYS: job, history, events   ARGV: lease, history item, event, field/value pairs...
+RECORD_EPOCH = _PRELUDE + """
+if redis.call('HGET', KEYS[1], 'lease') ~= arg(1) then return -1 end
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return -1 end
+redis.call('RPUSH', KEYS[2], arg(2))
+redis.call('HSET', KEYS[1], rest(4))
+add_event(KEYS[3], 'epoch', arg(3))
+if redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then return 1 end
+if redis.call('HGET', KEYS[1], 'handoff_requested') == '1' then return 2 end
+return 0
+"""
+
+# Refresh a heartbeat while the lease is ours; 1 = still ours, 0 = lost.
+# KEYS: job   ARGV: lease, now
+HEARTBEAT = _PRELUDE + """
+if redis.call('HGET', KEYS[1], 'lease') ~= arg(1) then return 0 end
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+redis.call('HSET', KEYS[1], 'heartbeat_at', arg(2))
+return 1
+"""
+
+# Recover a running job whose heartbeat is older than the cutoff: queue it again
+# (1), or fail it once it has used its attempts (2; 3 if that also ended its
+# comparison). 0: not stale, or no longer running. Atomic, so of several
+# workers recovering at once exactly one acts on a job.
+# KEYS: job, events   ARGV: cutoff, max attempts, now (ISO), requeue event, fail event, error
+RECOVER = _PRELUDE + """
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+local beat = tonumber(redis.call('HGET', KEYS[1], 'heartbeat_at')) or 0
+if beat >= tonumber(arg(1)) then return 0 end
+local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts')) or 0
+if attempts >= tonumber(arg(2)) then
+  reindex(KEYS[1], 'running', 'failed')
+  redis.call('HSET', KEYS[1], 'status', 'failed', 'lease', '', 'error', arg(6), 'finished_at', arg(3))
+  add_event(KEYS[2], 'status', arg(5))
+  if run_ended(KEYS[1], arg(3)) then return 3 end
+  return 2
+end
+reindex(KEYS[1], 'running', 'queued')
+redis.call('HSET', KEYS[1], 'status', 'queued', 'lease', '', 'requeued_at', arg(3))
+add_event(KEYS[2], 'status', arg(4))
+return 1
+"""
+
+# Cancel: a queued job ends at once; a running one is asked to stop (its
+# worker sees the flag within one epoch); a finished one is left alone.
+# KEYS: job, events   ARGV: now (ISO), cancelled event
+CANCEL = _PRELUDE + """
+local cur = redis.call('HGET', KEYS[1], 'status')
+if not cur then return 'missing' end
+if cur == 'queued' then
+  reindex(KEYS[1], 'queued', 'cancelled')
+  redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', arg(1), 'cancel_requested', '1')
+  add_event(KEYS[2], 'status', arg(2))
+  if run_ended(KEYS[1], arg(1)) then return 'cancelled:last' end
+  return 'cancelled'
+end
+if cur == 'running' then
+  redis.call('HSET', KEYS[1], 'cancel_requested', '1')
+  return 'requested'
+end
+return 'ended:' .. cur
+"""
+
+SCRIPTS = {
+    "create_jobs": CREATE_JOBS, "transition": TRANSITION, "record_epoch": RECORD_EPOCH,
+    "heartbeat": HEARTBEAT, "recover": RECOVER, "cancel": CANCEL,
+}

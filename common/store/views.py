@@ -1,0 +1,67 @@
+"""Record fields to and from Redis, and the public JSON views of jobs."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+
+def flatten(fields: dict[str, Any]) -> list[str]:
+    """Hash field/value pairs; structured values as JSON, None as ''."""
+    out: list[str] = []
+    for key, value in fields.items():
+        if value is None:
+            text = ""
+        elif isinstance(value, str):
+            text = value
+        else:
+            text = json.dumps(value)
+        out += [key, text]
+    return out
+
+
+def status_event(status: str, **extra: Any) -> str:
+    return json.dumps({"status": status, **{k: v for k, v in extra.items() if v is not None}})
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON, as Starlette's JSONResponse writes it."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def finite(value: float | None) -> float | None:
+    """A loss as JSON can carry it: NaN and infinities (a diverged run) become null."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _num(raw: dict[str, str], key: str, kind: type = float) -> Any:
+    value = raw.get(key, "")
+    if value in ("", None):
+        return None
+    return finite(float(value)) if kind is float else kind(value)
+
+
+def job_view(raw: dict[str, str], history: list[str]) -> dict[str, Any]:
+    """The public JSON of a job from its hash and history list."""
+    pairs = json.loads("[" + ",".join(history) + "]")  # one parse, not one per epoch
+    return {
+        "id": raw["id"],
+        "kind": raw.get("kind", "train"),
+        "name": raw.get("name") or None,
+        "status": raw["status"],
+        "params": json.loads(raw["params"]),
+        "progress": {"epoch": _num(raw, "epoch", int) or 0, "epochs": _num(raw, "epochs", int)},
+        "metrics": {"train_loss": _num(raw, "train_loss"), "test_loss": _num(raw, "test_loss")},
+        "history": {"train_loss": [finite(p[0]) for p in pairs], "test_loss": [finite(p[1]) for p in pairs]},
+        "model_id": raw.get("model_id") or None,
+        "error": raw.get("error") or None,
+        "attempts": _num(raw, "attempts", int) or 0,
+        "resumed_from_epoch": _num(raw, "resumed_from_epoch", int),
+        "device": raw.get("device") or None,
+        "comparison_id": raw.get("comparison_id") or None,
+        "cancel_requested": raw.get("cancel_requested") == "1",
+        "created_at": raw["created_at"],
+        "started_at": raw.get("started_at") or None,
+        "finished_at": raw.get("finished_at") or None,
+    }

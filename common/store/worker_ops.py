@@ -1,0 +1,83 @@
+"""Workers' liveness, and finding jobs whose worker or task message was lost."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from common.store.clock import now_iso
+from common.store.job_ops import summarize_comparison_of
+from common.store.keys import Keys
+from common.store.plan import Op, batch, cmd, one, script
+from common.store.scripts import header
+from common.store.status import JobStatus
+from common.store.views import status_event
+
+
+def register_worker(name: str) -> Op[None]:
+    yield batch(cmd("zadd", Keys.workers, {name: time.time()}))
+
+
+def unregister_worker(name: str) -> Op[None]:
+    yield batch(cmd("zrem", Keys.workers, name))
+
+
+def live_workers(within_s: float) -> Op[int]:
+    """Workers that said they were alive in the last `within_s` seconds."""
+    return int((yield from one(cmd("zcount", Keys.workers, time.time() - within_s, "+inf"))))
+
+
+def queue_depth(queue: str) -> Op[int]:
+    # Celery's Redis transport keeps each queue as a list named after it.
+    return int((yield from one(cmd("llen", queue))))
+
+
+def _running_with(field: str) -> Op[list[tuple[str, Any]]]:
+    """(job id, value of `field`) for every running job."""
+    job_ids = [str(j) for j in (yield from one(cmd("zrange", Keys.jobs_by_status(JobStatus.RUNNING.value), 0, -1)))]
+    values = (yield batch(*(cmd("hget", Keys.job(job_id), field) for job_id in job_ids))) if job_ids else []
+    return list(zip(job_ids, values, strict=True))
+
+
+def request_handoff(worker: str) -> Op[list[str]]:
+    """Ask every job that `worker` is running to stop at its next epoch and go back to the queue."""
+    mine = [job_id for job_id, w in (yield from _running_with("worker")) if w == worker]
+    if mine:
+        yield batch(*(cmd("hset", Keys.job(job_id), "handoff_requested", "1") for job_id in mine))
+    return mine
+
+
+def stale_running(cutoff: float) -> Op[list[str]]:
+    """Running jobs whose heartbeat is older than `cutoff` (unix time)."""
+    return [job_id for job_id, beat in (yield from _running_with("heartbeat_at")) if float(beat or 0) < cutoff]
+
+
+def recover(job_id: str, cutoff: float, max_attempts: int, error: str) -> Op[int]:
+    """Requeue (1) or fail (2, 3: and its comparison ended) a stale running job; 0 if not stale."""
+    answer = int((yield from one(script("recover", [Keys.job(job_id), Keys.events(job_id)], [
+        *header(), cutoff, max_attempts, now_iso(), status_event("queued"), status_event("failed", error=error),
+        error,
+    ]))))
+    if answer == 3:
+        yield from summarize_comparison_of(job_id)
+    return answer
+
+
+def queued_before(cutoff_ms: int) -> Op[list[str]]:
+    """Queued jobs created before `cutoff_ms` (unix ms), oldest first."""
+    found = yield from one(cmd("zrangebyscore", Keys.jobs_by_status(JobStatus.QUEUED.value), 0, cutoff_ms))
+    return [str(j) for j in found]
+
+
+def broker_messages(queue: str, reserved_since: float) -> Op[str]:
+    """Every message waiting in a Celery queue, or reserved by a worker since `reserved_since`, as one text.
+
+    Kombu's Redis transport keeps a queue as a list named after it, reserved
+    messages in the hash `unacked` and their reservation times in the sorted
+    set `unacked_index`. A reservation older than that belongs to a worker
+    that died before starting the job: its message counts as lost.
+    """
+    waiting, fresh = yield batch(cmd("lrange", queue, 0, -1),
+                                 cmd("zrangebyscore", "unacked_index", reserved_since, "+inf"))
+    reserved = (yield from one(cmd("hmget", "unacked", fresh))) if fresh else []
+    return "\n".join([*waiting, *(m for m in reserved if m)])
