@@ -7,6 +7,9 @@ from typing import Annotated
 import typer
 
 from client import commands
+from service.launcher import run_api
+from service.launcher import up as run_up
+from worker.main import run_worker
 
 app = typer.Typer(
     help="rnncast: train and serve RNN/LSTM/GRU sine forecasters.",
@@ -25,16 +28,12 @@ def up(
     queues: Annotated[str, typer.Option(help="Queues the workers consume.")] = "train,predict",
 ) -> None:
     """Run the API and worker(s) together, with a private Redis if none answers."""
-    from service.launcher import up as run_up
-
     raise typer.Exit(run_up(host, port, workers, queues))
 
 
 @app.command()
 def api(host: HostOpt = "127.0.0.1", port: PortOpt = 8000, log_level: str = "info") -> None:
     """Run only the HTTP API (uvicorn)."""
-    from service.launcher import run_api
-
     run_api(host, port, log_level)
 
 
@@ -46,8 +45,6 @@ def worker(
     loglevel: str = "INFO",
 ) -> None:
     """Run a Celery worker that trains models and serves forecasts."""
-    from worker.main import run_worker
-
     try:
         run_worker(queues, concurrency, pool, loglevel)
     except ValueError as exc:

@@ -7,9 +7,9 @@ answer onto the asking API process's inbox list (`Keys.replies`). An answer
 is a one-line header, then the response body exactly as the API returns it,
 so the API neither parses nor re-encodes the predictions.
 
-One Celery message plus one reply key per request cost more CPU than the
-forecast itself under load (bench/forecast_load.py); Celery still carries the
-heavy, rare work (training, figures).
+Forecasts do not travel as Celery tasks: one Celery message plus one reply
+key per request costs more CPU than the forecast itself under load. Celery
+carries the heavy, rare work (training, figures).
 """
 
 from __future__ import annotations

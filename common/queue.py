@@ -15,7 +15,7 @@ TRAIN_QUEUE = "train"
 PREDICT_QUEUE = "predict"
 QUEUES = (TRAIN_QUEUE, PREDICT_QUEUE)
 TRAIN_TASK = "rnncast.train"
-PREDICT_TASK = "rnncast.predict"
+FORECAST_PNG_TASK = "rnncast.forecast_png"
 RENDER_TASK = "rnncast.render"
 
 
@@ -35,7 +35,7 @@ def make_celery(settings: Settings) -> Celery:
         task_default_routing_key=TRAIN_QUEUE,
         task_routes={
             TRAIN_TASK: {"queue": TRAIN_QUEUE},
-            PREDICT_TASK: {"queue": PREDICT_QUEUE},
+            FORECAST_PNG_TASK: {"queue": PREDICT_QUEUE},
             RENDER_TASK: {"queue": PREDICT_QUEUE},
         },
         worker_prefetch_multiplier=1,

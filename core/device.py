@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import re
 
 import torch
@@ -39,14 +41,10 @@ def keep_freed_memory() -> bool:
 
     Training allocates and frees the same multi-MB buffers every batch (oneDNN's
     LSTM workspace, saved activations). By default glibc trims them off its heap
-    on free, so every batch pays page faults and zeroing for them again: more
-    than half the time of an LSTM batch here (28 vs 12 ms for 500 x 80, forward
-    and back). A top pad keeps up to 256 MB of freed heap; untouched pad is only
+    on free, so every batch pays page faults and zeroing for them again, which
+    can cost more than the batch's arithmetic. A top pad keeps up to 256 MB of freed heap; untouched pad is only
     address space. True when applied (glibc only).
     """
-    import ctypes
-    import ctypes.util
-
     try:
         mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
     except (OSError, AttributeError, TypeError):

@@ -2,8 +2,8 @@
 
 Every `torch.optim.Optimizer.step` imports torch._dynamo (about 800 modules,
 ~70 MB resident, a second or more of start-up) only to mark itself for
-torch.compile. A training worker never compiles, and that import was a fifth
-of its peak memory. This is the same update, op for op, as torch's
+torch.compile. A training worker never compiles, and that import would be a
+large share of its peak memory. This is the same update, op for op, as torch's
 single-tensor Adam (the one it uses for CPU tensors), with the default
 options (no weight decay, amsgrad, maximize); results are equal to the bit
 (tests/core check it). `state_dict()` has torch's layout, so checkpoints

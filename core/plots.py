@@ -35,7 +35,8 @@ class PredictionLine:
 
 
 def _figure(width: float, height: float) -> tuple[Figure, Axes]:
-    # Figure + Agg canvas, no pyplot: no global state, safe in worker threads.
+    # Figure + Agg canvas, no pyplot: no global state, safe in worker threads. Imported on the
+    # first figure: matplotlib stays out of the processes that only train.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

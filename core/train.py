@@ -102,6 +102,45 @@ def _check_resume(resume: Checkpoint, model: ModelConfig, data: DataConfig, trai
         raise CheckpointError(f"cannot resume: checkpoint epoch ({resume.epoch}) > epochs ({train.epochs})")
 
 
+def _start(
+    model_config: ModelConfig, train_config: TrainConfig, device: torch.device, resume: Checkpoint | None,
+) -> tuple[Forecaster, Adam, dict[str, list[float]], int]:
+    """The model, optimizer, history and epoch to go on from: fresh from the seed, or as `resume` left them.
+
+    Call inside the RNG fork: a resumed run restores the global RNG state too.
+    """
+    torch.manual_seed(train_config.seed)
+    model = resume.build_model(device) if resume else Forecaster(model_config).to(device)
+    optimizer = Adam(model.parameters(), lr=train_config.lr)
+    if resume is None:
+        return model, optimizer, {"train_loss": [], "test_loss": []}, 0
+    resume.restore_optimizer(optimizer)
+    rng = resume.rng_state()
+    if rng is not None:
+        torch.set_rng_state(rng)
+    history = {k: list(v[: resume.epoch]) for k, v in resume.history.items()}
+    return model, optimizer, history, resume.epoch
+
+
+def train_epoch(model: Forecaster, optimizer: Adam, split: Split, config: TrainConfig) -> float:
+    """One pass over the training windows in order, one Adam step per batch; the mean train loss."""
+    loss_fn = nn.MSELoss()
+    n_train = split.train_x.shape[0]
+    total = torch.zeros((), device=split.train_x.device, dtype=torch.float64)
+    for i in range(0, n_train, config.batch_size):
+        xb = split.train_x[i : i + config.batch_size]  # (B, T, 1)
+        yb = split.train_y[i : i + config.batch_size]  # (B, 1)
+        optimizer.zero_grad(set_to_none=True)
+        for xp, yp in _passes(xb, yb, config.micro_batch_size):
+            loss = loss_fn(model(xp), yp)
+            # Each pass weighs its share of the batch: the gradient is the batch mean's.
+            (loss if xp.shape[0] == xb.shape[0] else loss * (xp.shape[0] / xb.shape[0])).backward()
+            # Accumulate on the device: one host sync per epoch, not per batch.
+            total += loss.detach().double() * xp.shape[0]
+        optimizer.step()
+    return float(total.item() / n_train)
+
+
 def train(
     model_config: ModelConfig,
     data_config: DataConfig,
@@ -124,63 +163,28 @@ def train(
     if resume is not None:
         _check_resume(resume, model_config, data_config, train_config)
     split = make_split(data_config, train_config.sequence_length, train_config.seed).to(device)
-    history: dict[str, list[float]] = {"train_loss": [], "test_loss": []}
-    start_epoch = 0
+    epochs, every = train_config.epochs, train_config.checkpoint_every
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(train_config.seed)
-        model = resume.build_model(device) if resume else Forecaster(model_config).to(device)
-        optimizer = Adam(model.parameters(), lr=train_config.lr)
-        if resume is not None:
-            resume.restore_optimizer(optimizer)
-            rng = resume.rng_state()
-            if rng is not None:
-                torch.set_rng_state(rng)
-            start_epoch = resume.epoch
-            history = {k: list(v[: resume.epoch]) for k, v in resume.history.items()}
+        model, optimizer, history, start_epoch = _start(model_config, train_config, device, resume)
         model.train()
-        loss_fn = nn.MSELoss()
-        n_train = split.train_x.shape[0]
-        began = time.perf_counter()
-        stopped = False
-        epoch = start_epoch
-        for epoch in range(start_epoch + 1, train_config.epochs + 1):
+        began, stopped, epoch = time.perf_counter(), False, start_epoch
+        for epoch in range(start_epoch + 1, epochs + 1):
             t0 = time.perf_counter()
-            total = torch.zeros((), device=device, dtype=torch.float64)
-            for i in range(0, n_train, train_config.batch_size):
-                xb = split.train_x[i : i + train_config.batch_size]  # (B, T, 1)
-                yb = split.train_y[i : i + train_config.batch_size]  # (B, 1)
-                optimizer.zero_grad(set_to_none=True)
-                for xp, yp in _passes(xb, yb, train_config.micro_batch_size):
-                    loss = loss_fn(model(xp), yp)
-                    # Each pass weighs its share of the batch: the gradient is the batch mean's.
-                    (loss if xp.shape[0] == xb.shape[0] else loss * (xp.shape[0] / xb.shape[0])).backward()
-                    # Accumulate on the device: one host sync per epoch, not per batch.
-                    total += loss.detach().double() * xp.shape[0]
-                optimizer.step()
-            train_loss = float(total.item() / n_train)
-            test_loss = evaluate(model, split.test_x, split.test_y)
-            history["train_loss"].append(train_loss)
-            history["test_loss"].append(test_loss)
-            report = EpochReport(epoch, train_config.epochs, train_loss, test_loss, time.perf_counter() - t0)
-            if on_epoch_end is not None and on_epoch_end(report):
-                stopped = epoch < train_config.epochs
-                if stopped:
-                    break
-            every = train_config.checkpoint_every
-            if on_checkpoint is not None and every and epoch % every == 0 and epoch < train_config.epochs:
+            history["train_loss"].append(train_epoch(model, optimizer, split, train_config))
+            history["test_loss"].append(evaluate(model, split.test_x, split.test_y))
+            report = EpochReport(epoch, epochs, history["train_loss"][-1], history["test_loss"][-1],
+                                 time.perf_counter() - t0)
+            if on_epoch_end is not None and on_epoch_end(report) and epoch < epochs:
+                stopped = True
+                break
+            if on_checkpoint is not None and every and epoch % every == 0 and epoch < epochs:
                 on_checkpoint(TrainState(model, optimizer, epoch, history))
         # A stopped run checkpoints too: its last epoch finished cleanly.
         if on_checkpoint is not None:
             on_checkpoint(TrainState(model, optimizer, epoch, history))
     model.eval()
     return TrainResult(
-        model=model,
-        optimizer=optimizer,
-        history=history,
-        epochs_completed=epoch,
-        stopped=stopped,
-        seconds=time.perf_counter() - began,
-        device=str(device),
-        resumed_from_epoch=start_epoch if resume is not None else None,
-        split=split,
+        model=model, optimizer=optimizer, history=history, epochs_completed=epoch, stopped=stopped,
+        seconds=time.perf_counter() - began, device=str(device),
+        resumed_from_epoch=start_epoch if resume is not None else None, split=split,
     )

@@ -20,7 +20,7 @@ from common.store.aio import AsyncJobStore
 
 log = logging.getLogger(__name__)
 BLOCK_S = 1.0
-DRAIN = 512  # answers taken per round trip at most
+ANSWERS_PER_POP = 512  # answers taken per round trip at most
 
 
 class ForecastLane:
@@ -61,7 +61,7 @@ class ForecastLane:
     async def _route(self) -> None:
         while True:
             try:
-                raws = await self.store.pop_answers(self.inbox, DRAIN, BLOCK_S)
+                raws = await self.store.pop_answers(self.inbox, ANSWERS_PER_POP, BLOCK_S)
             except (redis.RedisError, TimeoutError) as exc:  # waiting requests time out into 503s
                 log.warning("forecast inbox: %s", exc)
                 await asyncio.sleep(0.5)

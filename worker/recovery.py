@@ -1,7 +1,7 @@
 """Finding lost jobs and handing them on: no accepted job is lost, none runs twice at once.
 
 Every worker runs `recover_once` at start-up and then every heartbeat
-interval. A running job whose heartbeat is older than RNNCAST_HEARTBEAT_TIMEOUT
+interval (the `Liveness` thread). A running job whose heartbeat is older than RNNCAST_HEARTBEAT_TIMEOUT
 lost its worker: it is queued again (the next attempt resumes from its latest
 checkpoint) or, after RNNCAST_MAX_ATTEMPTS, failed with the reason. The
 atomic RECOVER script makes sure one worker acts on each job.
@@ -10,9 +10,12 @@ atomic RECOVER script makes sure one worker acts on each job.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import redis
 
 from common.queue import TRAIN_QUEUE
 from common.settings import Settings
@@ -64,3 +67,35 @@ def recover_once(
         if getattr(done, kind):
             log.warning("recovery %s jobs %s", kind, getattr(done, kind))
     return done
+
+
+class Liveness(threading.Thread):
+    """Tells the job store every heartbeat interval that this worker is alive, and runs `recover_once`."""
+
+    def __init__(self, name: str, settings: Settings, send: Callable[[str], None]) -> None:
+        super().__init__(name="rnncast-liveness", daemon=True)
+        self.worker_name, self.settings, self.send = name, settings, send
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        store = JobStore.from_url(self.settings.redis_url)
+        last_queued_check = 0.0
+        while True:
+            try:
+                store.register_worker(self.worker_name)
+                check_queued = time.monotonic() - last_queued_check > self.settings.heartbeat_timeout
+                recover_once(store, self.settings, self.send, check_queued=check_queued)
+                if check_queued:
+                    last_queued_check = time.monotonic()
+            except redis.RedisError as exc:  # Redis away: try again next beat
+                log.warning("liveness/recovery pass failed: %s", exc)
+            if self.stopped.wait(self.settings.heartbeat_interval):
+                break
+        try:
+            store.unregister_worker(self.worker_name)
+        except redis.RedisError as exc:
+            log.warning("could not unregister worker: %s", exc)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=5)

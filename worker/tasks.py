@@ -3,51 +3,18 @@
 from __future__ import annotations
 
 import base64
-import threading
 from typing import Any
 
 from celery.utils.log import get_task_logger
 
-from common.queue import PREDICT_TASK, RENDER_TASK, TRAIN_TASK
+from common.queue import FORECAST_PNG_TASK, RENDER_TASK, TRAIN_TASK
 from common.store import is_id
-from worker.app import app, get_store, send_train, settings
-from worker.lane import ForecastServer
-from worker.predict import ModelCache, handle_png
+from worker.predict import handle_png
 from worker.render import render_comparison
+from worker.state import app, job_store, model_cache, send_train, settings
 from worker.training import run_training_job
 
 log = get_task_logger(__name__)
-_cache: ModelCache | None = None
-_server: ForecastServer | None = None
-_lock = threading.Lock()
-
-
-def get_cache() -> ModelCache:
-    """This process's model cache (created after fork, never shared)."""
-    global _cache
-    with _lock:
-        if _cache is None:
-            _cache = ModelCache(settings.model_cache_size)
-        return _cache
-
-
-def start_forecast_server() -> None:
-    """Serve the forecast lane from this process (in the process that runs tasks: after fork)."""
-    # One thread: a second one measured slower (smaller batches, GIL contention);
-    # run more predict worker processes to use more cores.
-    global _server
-    cache = get_cache()
-    with _lock:
-        if _server is None:
-            _server = ForecastServer(settings, cache)
-            _server.start()
-            log.info("serving forecasts (max batch %d)", settings.max_batch)
-
-
-def stop_forecast_server() -> None:
-    with _lock:
-        if _server is not None:
-            _server.stop()
 
 
 @app.task(name=TRAIN_TASK, bind=True)
@@ -56,7 +23,7 @@ def train_job(self: Any, job_id: str) -> str:
     if not isinstance(job_id, str) or not is_id(job_id):
         log.error("train task with a malformed job id %r dropped", job_id)
         return "invalid"
-    outcome = run_training_job(get_store(), settings, job_id, worker=self.request.hostname or "worker",
+    outcome = run_training_job(job_store(), settings, job_id, worker=self.request.hostname or "worker",
                                requeue=send_train)
     log.info("job %s: %s", job_id, outcome)
     return outcome
@@ -64,19 +31,19 @@ def train_job(self: Any, job_id: str) -> str:
 
 # A figure nobody waits for any more is worthless: acknowledge on receipt,
 # never redeliver. (JSON forecasts go over the forecast lane, see worker.lane.)
-@app.task(name=PREDICT_TASK, acks_late=False)
-def predict(request: dict[str, Any]) -> None:
+@app.task(name=FORECAST_PNG_TASK, acks_late=False)
+def forecast_png(request: dict[str, Any]) -> None:
     """Draw one forecast figure and answer on the request's reply key."""
     if not (isinstance(request, dict) and is_id(str(request.get("request_id")))
             and is_id(str(request.get("model_id")))):
         log.error("malformed predict request dropped: %r", request)
         return
     try:
-        reply = handle_png(get_cache(), get_store(), settings.data_dir, request)
+        reply = handle_png(model_cache(), job_store(), settings.data_dir, request)
     except Exception:  # the API is waiting: answer rather than let it time out
         log.exception("forecast for model %s failed", request["model_id"])
         reply = {"ok": False, "status": 503, "detail": "the forecast failed on the worker; see its log"}
-    get_store().push_reply(request["request_id"], reply)
+    job_store().push_reply(request["request_id"], reply)
 
 
 @app.task(name=RENDER_TASK, acks_late=False)
@@ -87,10 +54,10 @@ def render(request: dict[str, Any]) -> None:
         log.error("malformed render request dropped: %r", request)
         return
     try:
-        png = render_comparison(get_store(), request["comparison_id"], request["kind"])
+        png = render_comparison(job_store(), request["comparison_id"], request["kind"])
         reply = ({"ok": True, "result": {"png": base64.b64encode(png).decode()}} if png is not None
                  else {"ok": False, "status": 404, "detail": "comparison not found"})
     except Exception:  # the API is waiting: answer rather than let it time out
         log.exception("rendering %s for comparison %s failed", request["kind"], request["comparison_id"])
         reply = {"ok": False, "status": 503, "detail": "rendering failed on the worker; see its log"}
-    get_store().push_reply(request["request_id"], reply)
+    job_store().push_reply(request["request_id"], reply)

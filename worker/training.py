@@ -76,7 +76,7 @@ def public_error(exc: BaseException, data_dir: Path) -> str:
 
 # Set when this process must stop taking part in training (SIGTERM): the running
 # job checkpoints at its next epoch and goes back to the queue.
-DRAIN = threading.Event()
+HAND_BACK = threading.Event()
 
 
 def run_training_job(
@@ -159,7 +159,7 @@ def _train(
         )
         outcome.cancelled = answer == 1
         outcome.lost = answer == -1 or heartbeat.lost.is_set()
-        outcome.handoff = answer == 2 or DRAIN.is_set()
+        outcome.handoff = answer == 2 or HAND_BACK.is_set()
         return outcome.cancelled or outcome.lost or outcome.handoff
 
     def on_checkpoint(state: TrainState) -> None:

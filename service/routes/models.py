@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from common.defaults import FORECAST_HORIZON, FORECAST_START, MAX_HORIZON
 from common.paths import model_dir
-from common.queue import PREDICT_TASK
+from common.queue import FORECAST_PNG_TASK
 from common.settings import Settings
 from common.store import is_id
 from common.store.aio import AsyncJobStore
@@ -105,4 +105,4 @@ async def forecast_png(
     model = await model_or_404(store, model_id)
     check_horizon(horizon, settings)
     message = _message(model, {"start": start, "horizon": horizon, "png": True})
-    return await ask_worker_png(store, celery, settings, PREDICT_TASK, message)
+    return await ask_worker_png(store, celery, settings, FORECAST_PNG_TASK, message)

@@ -1,0 +1,69 @@
+"""This worker process's shared state: settings, the Celery app, the job store, the model cache
+and the forecast server, each created once per process (after fork, never shared across it)."""
+
+from __future__ import annotations
+
+import threading
+
+from celery.utils.log import get_task_logger
+
+from common.queue import TRAIN_QUEUE, TRAIN_TASK, make_celery
+from common.settings import get_settings
+from common.store.sync import JobStore
+from worker.lane import ForecastServer
+from worker.predict import ModelCache
+
+log = get_task_logger(__name__)
+settings = get_settings()
+app = make_celery(settings)
+
+_lock = threading.Lock()
+_store: JobStore | None = None
+_cache: ModelCache | None = None
+_server: ForecastServer | None = None
+
+
+def job_store() -> JobStore:
+    """This process's job store (one Redis connection pool per process)."""
+    global _store
+    with _lock:
+        if _store is None:
+            _store = JobStore.from_url(settings.redis_url)
+        return _store
+
+
+def model_cache() -> ModelCache:
+    """This process's cache of loaded models."""
+    global _cache
+    with _lock:
+        if _cache is None:
+            _cache = ModelCache(settings.model_cache_size)
+        return _cache
+
+
+def after_fork() -> None:
+    """Forget what the parent process created: a connection pool must not be shared across fork."""
+    global _store
+    _store = None
+
+
+def send_train(job_id: str) -> None:
+    """Enqueue a train task for `job_id`."""
+    app.send_task(TRAIN_TASK, args=[job_id], queue=TRAIN_QUEUE)
+
+
+def start_forecast_server() -> None:
+    """Serve the forecast lane from this process: one thread; more predict processes use more cores."""
+    global _server
+    cache = model_cache()
+    with _lock:
+        if _server is None:
+            _server = ForecastServer(settings, cache)
+            _server.start()
+            log.info("serving forecasts (max batch %d)", settings.max_batch)
+
+
+def stop_forecast_server() -> None:
+    with _lock:
+        if _server is not None:
+            _server.stop()
