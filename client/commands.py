@@ -14,16 +14,29 @@ from rich.table import Column, Table
 
 from client.api import Client
 from client.errors import RnncastError
+from client.options import (
+    BatchOpt,
+    CkptOpt,
+    DropoutOpt,
+    EpochsOpt,
+    HiddenOpt,
+    JsonOpt,
+    KeyOpt,
+    LayersOpt,
+    LrOpt,
+    MicroOpt,
+    NoiseOpt,
+    PointsOpt,
+    SeqOpt,
+    UrlOpt,
+    WatchOpt,
+    train_options,
+)
 from client.types import Comparison, Job
 from client.watch import fmt, watch_comparison, watch_job
 from common import defaults as D
 
 out = Console(highlight=False)
-
-UrlOpt = Annotated[str | None, typer.Option("--url", help="API address (default: RNNCAST_URL).")]
-KeyOpt = Annotated[str | None, typer.Option("--api-key", help="API key (default: RNNCAST_API_KEY).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print raw JSON for scripts.")]
-WatchOpt = Annotated[bool, typer.Option("--watch", help="Show live progress until it ends.")]
 
 
 def client(url: str | None, api_key: str | None) -> Client:
@@ -35,39 +48,10 @@ def emit_json(value: Any) -> None:
     typer.echo(json.dumps(data, indent=2))
 
 
-
 def job_line(job: Job) -> str:
     p = job.progress
     return (f"{job.id}  {job.params.get('cell', '?'):<4}  {job.status:<9}  epoch {p.epoch}/{p.epochs}  "
             f"test {fmt(job.metrics.test_loss)}")
-
-
-# Training options shared by `train` and `compare`.
-def train_options(
-    hidden_size: int | None, num_layers: int | None, dropout: float | None, epochs: int | None,
-    batch_size: int | None, lr: float | None, sequence_length: int | None, checkpoint_every: int | None,
-    noise_std: float | None, points: int | None, micro_batch_size: int | None,
-) -> dict[str, Any]:
-    data = {k: v for k, v in {"noise_std": noise_std, "points": points}.items() if v is not None}
-    return {"hidden_size": hidden_size, "num_layers": num_layers, "dropout": dropout, "epochs": epochs,
-            "batch_size": batch_size, "lr": lr, "sequence_length": sequence_length,
-            "checkpoint_every": checkpoint_every, "micro_batch_size": micro_batch_size, "data": data or None}
-
-
-HiddenOpt = Annotated[int | None, typer.Option(help=f"Hidden units (default {D.HIDDEN_SIZE}).")]
-LayersOpt = Annotated[int | None, typer.Option(help=f"Recurrent layers (default {D.NUM_LAYERS}).")]
-DropoutOpt = Annotated[float | None, typer.Option(
-    help=f"Dropout between layers (default: 0, or {D.STACKED_DROPOUT} if stacked).")]
-EpochsOpt = Annotated[int | None, typer.Option(help=f"Epochs (default {D.EPOCHS}).")]
-BatchOpt = Annotated[int | None, typer.Option(help=f"Batch size (default {D.BATCH_SIZE}).")]
-LrOpt = Annotated[float | None, typer.Option(help=f"Adam learning rate (default {D.LR:g}).")]
-SeqOpt = Annotated[int | None, typer.Option(help=f"Window length (default {D.SEQUENCE_LENGTH}).")]
-CkptOpt = Annotated[int | None, typer.Option(help=f"Checkpoint every N epochs (default {D.CHECKPOINT_EVERY}).")]
-NoiseOpt = Annotated[float | None, typer.Option(help=f"Noise std of the training signal (default {D.NOISE_STD:g}).")]
-PointsOpt = Annotated[int | None, typer.Option(help=f"Samples of the training signal (default {D.POINTS}).")]
-MicroOpt = Annotated[int | None, typer.Option(
-    help="Rows per forward/backward pass, gradients summed over a batch's passes; 0: whole batch (default: "
-    + ", ".join(f"{n} for {cell}" for cell, n in D.MICRO_BATCH_SIZE.items()) + ").")]
 
 
 def train(
