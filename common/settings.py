@@ -17,6 +17,7 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     data_dir: Path = Path("./.rnncast")
     api_key: SecretStr | None = None
+    metrics_public: bool = False  # serve /metrics without the key
     url: str = "http://127.0.0.1:8000"
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     heartbeat_timeout: float = Field(60.0, ge=5, le=86_400)

@@ -7,11 +7,10 @@ more CPU than the dependencies themselves.
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from celery import Celery
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request
 
 from common.settings import Settings
 from common.store.aio import AsyncJobStore
@@ -43,20 +42,3 @@ SettingsDep = Annotated[Settings, Depends(app_settings)]
 LaneDep = Annotated[ForecastLane, Depends(get_lane)]
 StoreDep = Annotated[AsyncJobStore, Depends(get_store)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
-
-
-async def require_api_key(request: Request, settings: SettingsDep) -> None:
-    """With RNNCAST_API_KEY set, demand it as a Bearer token or an X-API-Key header."""
-    if settings.api_key is None:
-        return
-    given = request.headers.get("x-api-key")
-    auth = request.headers.get("authorization", "")
-    if given is None and auth[:7].lower() == "bearer ":
-        given = auth[7:].strip()
-    expected = settings.api_key.get_secret_value()
-    if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing or wrong API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )

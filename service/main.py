@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, FastAPI
 
 from common.queue import make_celery
 from common.settings import Settings, get_settings
 from common.store.aio import AsyncJobStore
 from service import errors
-from service.deps import require_api_key
+from service.gate import Gate
 from service.lane import ForecastLane
 from service.middleware import BodyLimit, Metrics
 from service.routes import comparisons, health, jobs, models
@@ -19,7 +19,9 @@ from service.routes import comparisons, health, jobs, models
 DESCRIPTION = """Train RNN, LSTM and GRU forecasters on a sine wave and serve their forecasts.
 
 Training runs on Celery workers; Redis holds job state. With `RNNCAST_API_KEY`
-set, every `/v1` request needs `Authorization: Bearer <key>` or `X-API-Key`.
+set, every `/v1` request (and `/metrics`, unless RNNCAST_METRICS_PUBLIC) needs
+`Authorization: Bearer <key>` or `X-API-Key`, checked before the body is read.
+Without a key, only `Host: localhost`, `127.0.0.1` or `[::1]` is served (421 otherwise).
 """
 
 
@@ -40,13 +42,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="rnncast", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+    v1 = APIRouter(prefix="/v1")
     v1.include_router(jobs.router)
     v1.include_router(models.router)
     v1.include_router(comparisons.router)
     app.include_router(v1)
     app.include_router(health.router)
     errors.install(app)
+    # Outermost first: Metrics, then Gate (no key, no body read), then BodyLimit.
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    app.add_middleware(Gate, api_key=key, metrics_public=settings.metrics_public)
     app.add_middleware(Metrics)
     return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from tests.support import TINY, Api, RedisServer, wait_until
@@ -57,8 +59,51 @@ def test_api_key_guards_v1_but_not_health(private_redis, tmp_path):
         assert api.http.post("/v1/jobs", json={"cell": "GRU"}).status_code == 401
         for headers in ({"Authorization": "Bearer s3cret"}, {"X-API-Key": "s3cret"}):
             assert api.http.get("/v1/jobs", headers=headers).status_code == 200
-        for path in ("/healthz", "/metrics", "/openapi.json"):
+        for path in ("/healthz", "/openapi.json", "/docs"):
             assert api.http.get(path).status_code == 200
         assert api.http.get("/readyz").status_code == 503  # open, but no worker
+        assert api.http.get("/metrics").status_code == 401  # needs the key unless RNNCAST_METRICS_PUBLIC
+        assert api.http.get("/metrics", headers={"X-API-Key": "s3cret"}).status_code == 200
+        assert api.http.get(f"/v1/jobs/{'a' * 32}/events").status_code == 401
+    finally:
+        api.stop()
+
+
+def test_metrics_can_be_public_with_a_key_set(private_redis, tmp_path):
+    api = Api(private_redis.url, tmp_path / "data", tmp_path / "api.log",
+              extra={"RNNCAST_API_KEY": "s3cret", "RNNCAST_METRICS_PUBLIC": "true"})
+    try:
+        assert api.http.get("/metrics").status_code == 200
+        assert api.http.get("/v1/jobs").status_code == 401
+    finally:
+        api.stop()
+
+
+def _raw_request(port: int, head: bytes, timeout: float = 5.0) -> bytes:
+    """Send only `head` (request line and headers, no body) and read the answer's status line."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(head)
+        return sock.recv(4096).split(b"\r\n", 1)[0]
+
+
+def test_a_request_without_the_key_is_refused_before_its_body_is_read(private_redis, tmp_path):
+    api = Api(private_redis.url, tmp_path / "data", tmp_path / "api.log", extra={"RNNCAST_API_KEY": "s3cret"})
+    try:
+        # A 4 MB body is announced but never sent: only a check made from the headers can answer.
+        head = (b"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 4000000\r\n\r\n")
+        assert b" 401 " in _raw_request(api.port, head)
+    finally:
+        api.stop()
+
+
+def test_without_a_key_only_loopback_host_names_are_served(private_redis, tmp_path):
+    api = Api(private_redis.url, tmp_path / "data", tmp_path / "api.log")
+    try:
+        for host in ("evil.example", "evil.example:80", "10.0.0.1", "localhost.evil.example"):
+            r = api.http.get("/v1/jobs", headers={"Host": host})
+            assert r.status_code == 421 and "localhost" in r.json()["detail"], host
+        for host in ("localhost", f"localhost:{api.port}", f"127.0.0.1:{api.port}", "[::1]", f"[::1]:{api.port}"):
+            assert api.http.get("/v1/jobs", headers={"Host": host}).status_code == 200, host
     finally:
         api.stop()
