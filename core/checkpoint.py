@@ -180,7 +180,9 @@ def load_checkpoint(directory: Path, name: str) -> Checkpoint:
         manifest = json.loads(manifest_path.read_text())
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {name!r} not found") from None
-    except (OSError, ValueError) as exc:
+    except OSError as exc:  # strerror: the message must not carry the file's path to an API client
+        raise CheckpointError(f"checkpoint {name!r} manifest is unreadable: {exc.strerror}") from None
+    except ValueError as exc:
         raise CheckpointError(f"checkpoint {name!r} manifest is unreadable: {exc}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {name!r} manifest is not an rnncast checkpoint")

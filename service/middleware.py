@@ -16,20 +16,21 @@ LATENCY = Histogram(
 )
 
 
-class _TooLarge(Exception):
-    pass
-
-
 async def _send_413(send: Send, limit: int) -> None:
     body = json.dumps({"detail": f"request body is larger than {limit} bytes"}).encode()
     await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})
 
 
 class BodyLimit:
-    """413 for a body over `limit` bytes, declared or streamed, before any handler runs."""
+    """413 for a body over `limit` bytes, declared or streamed, before any handler runs.
+
+    A declared length is checked from the headers. A body without one (chunked)
+    is read here, up to the limit, before the app sees it: the app's own body
+    parsing would turn an error raised mid-read into a 400.
+    """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app, self.limit = app, limit
@@ -38,37 +39,35 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = self.limit + 1
-                if declared > self.limit:
-                    await _send_413(send, self.limit)
-                    return
-        seen = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            if not declared.strip().isdigit() or int(declared) > self.limit:
                 await _send_413(send, self.limit)
+                return
+            await self.app(scope, receive, send)
+            return
+        if b"transfer-encoding" not in headers:
+            await self.app(scope, receive, send)
+            return
+        messages: list[Message] = []
+        seen = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                await _send_413(send, self.limit)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
 
 
 class Metrics:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 
 PREFIX = "rnncast:"
-ID_RE = re.compile(r"^[0-9a-f]{32}$")
+ID_RE = re.compile(r"[0-9a-f]{32}")
 EVENTS_MAXLEN = 20_000  # events kept per job (approximately: XADD MAXLEN ~)
 IDEMPOTENCY_TTL_S = 24 * 3600
 FIGURE_REPLY_TTL_S = 120  # a figure's reply key, if the API stopped waiting for it
 
 
 def is_id(value: str) -> bool:
-    return bool(ID_RE.match(value))
+    return bool(ID_RE.fullmatch(value))  # whole: "$" would also match before a trailing newline
 
 
 class Keys:

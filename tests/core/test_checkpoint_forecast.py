@@ -188,3 +188,10 @@ def test_rows_run_one_at_a_time_where_the_matmul_is_not_row_invariant(monkeypatc
     monkeypatch.setattr(wavefront, "rollout", lambda m, buf, t, h: calls.append(buf.shape[0]) or real(m, buf, t, h))
     assert torch.equal(rollout(model, windows, 8), batched)
     assert calls == [wavefront.padded_rows(1, 6)] * 5  # one window at a time
+
+
+def test_an_unreadable_manifest_error_names_no_path(tmp_path):
+    (tmp_path / "model.json").mkdir()  # reading it fails with an OSError that carries the path
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(tmp_path, "model")
+    assert "unreadable" in str(info.value) and str(tmp_path) not in str(info.value)

@@ -188,6 +188,43 @@ def test_oversized_body_is_413_and_creates_no_job(stack):
     assert total_jobs(stack) == before
 
 
+def test_oversized_chunked_body_is_413_and_creates_no_job(stack):
+    before = total_jobs(stack)
+    body = json.dumps({"cell": "LSTM", "name": "x" * (5 * 1024 * 1024)}).encode()
+
+    def chunks():  # no Content-Length: sent chunked
+        for i in range(0, len(body), 64 * 1024):
+            yield body[i : i + 64 * 1024]
+
+    r = stack.api.http.post("/v1/jobs", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "larger than" in r.json()["detail"]
+    assert total_jobs(stack) == before
+
+
+def test_chunked_body_within_the_limit_is_read_whole(stack):
+    body = json.dumps({"cell": "RNN", **TINY, "epochs": 1, "name": "chunked"}).encode()
+    r = stack.api.http.post("/v1/jobs", content=iter([body[:10], body[10:]]),
+                            headers={"content-type": "application/json"})
+    assert r.status_code == 202 and r.json()["name"] == "chunked"
+    stack.api.wait_job(r.json()["id"])
+
+
+def test_is_id_matches_the_whole_string():
+    from common.store import is_id
+
+    assert is_id("a" * 32)
+    assert not is_id("a" * 32 + "\n") and not is_id("a" * 31) and not is_id("A" * 32)
+
+
+@pytest.mark.parametrize("suffix", ["%0A", "%0D%0A", "%20"])
+def test_an_id_with_trailing_characters_is_no_id(stack, suffix):
+    job = stack.api.http.post("/v1/jobs", json={"cell": "RNN", **TINY, "epochs": 1}).json()
+    stack.api.wait_job(job["id"])
+    assert stack.api.http.get(f"/v1/jobs/{job['id']}{suffix}").status_code == 404
+    assert stack.api.http.post(f"/v1/jobs/{job['id']}{suffix}/cancel").status_code == 404
+    assert stack.api.http.get(f"/v1/models/{job['id']}{suffix}").status_code == 404
+
+
 def test_health_readiness_metrics_and_openapi(stack):
     assert stack.api.http.get("/healthz").json() == {"status": "ok"}
     ready = stack.api.http.get("/readyz")
