@@ -28,14 +28,16 @@ log = logging.getLogger(__name__)
 class Recovered:
     requeued: list[str]
     failed: list[str]
+    cancelled: list[str]
     resent: list[str]
 
 
 def recover_once(
     store: JobStore, settings: Settings, send: Callable[[str], None], check_queued: bool = True,
-    now: float | None = None,
 ) -> Recovered:
-    """One pass: requeue or fail stale running jobs; re-send tasks of queued jobs the broker lost.
+    """One pass: requeue, fail or (if asked) cancel stale running jobs; re-send tasks of queued jobs the broker lost.
+
+    Ages are measured by Redis's clock, so hosts whose clocks disagree still agree on them.
 
     Args:
         send: enqueues a train task for a job id.
@@ -43,27 +45,28 @@ def recover_once(
             (a broker that lost a write, a worker killed between taking a task
             and starting it). A duplicate task is harmless: only one start wins.
     """
-    now = time.time() if now is None else now
-    cutoff = now - settings.heartbeat_timeout
-    done = Recovered([], [], [])
-    for job_id in store.stale_running(cutoff):
+    timeout = settings.heartbeat_timeout
+    done = Recovered([], [], [], [])
+    for job_id in store.stale_running(timeout):
         error = (f"the job lost its worker {settings.max_attempts} time(s) (no heartbeat for "
-                 f"{settings.heartbeat_timeout:g}s); giving up after RNNCAST_MAX_ATTEMPTS={settings.max_attempts}")
-        answer = store.recover(job_id, cutoff, settings.max_attempts, error)
+                 f"{timeout:g}s); giving up after RNNCAST_MAX_ATTEMPTS={settings.max_attempts}")
+        answer = store.recover(job_id, timeout, settings.max_attempts, error)
         if answer == 1:
             send(job_id)
             done.requeued.append(job_id)
-        elif answer >= 2:
+        elif answer in (2, 3):
             done.failed.append(job_id)
+        elif answer in (4, 5):
+            done.cancelled.append(job_id)
     if check_queued:
-        old = store.queued_before(int(cutoff * 1000))
+        old = store.queued_before(timeout)
         if old:
-            messages = store.broker_messages(TRAIN_QUEUE, reserved_since=cutoff)
+            messages = store.broker_messages(TRAIN_QUEUE, within_s=timeout)
             for job_id in old:
                 if job_id not in messages:
                     send(job_id)
                     done.resent.append(job_id)
-    for kind in ("requeued", "failed", "resent"):
+    for kind in ("requeued", "failed", "cancelled", "resent"):
         if getattr(done, kind):
             log.warning("recovery %s jobs %s", kind, getattr(done, kind))
     return done

@@ -17,7 +17,6 @@ from celery.utils.log import get_task_logger
 from common.paths import job_dir, model_dir
 from common.settings import Settings
 from common.store import JobStatus, now_iso
-from common.store.clock import now_ms
 from common.store.sync import JobStore
 from common.store.views import finite
 from core.checkpoint import Checkpoint, CheckpointError, checkpoint_exists, load_checkpoint, save_checkpoint
@@ -175,18 +174,19 @@ def _train(
         on_checkpoint=on_checkpoint, resume=resume,
     )
     if outcome.lost:
-        log.warning("job %s is no longer held by this worker; leaving it", job_id)
-        return "lost"
+        return _lost(job_id)
     if outcome.cancelled:
-        store.finish(job_id, lease, JobStatus.CANCELLED)
+        if not store.finish(job_id, lease, JobStatus.CANCELLED):
+            return _lost(job_id)
         shutil.rmtree(ckpt_dir, ignore_errors=True)
         return "cancelled"
     if outcome.handoff and result.stopped:
         # The checkpoint of the last finished epoch is written: the next
         # attempt, on any worker, resumes from it.
-        store.hand_back(job_id, lease)
-        return "handed back"
-    model = _record_model(store, settings, job_id, params, (model_cfg, data_cfg, train_cfg), result)
+        return "handed back" if store.hand_back(job_id, lease) else _lost(job_id)
+    if not store.heartbeat(job_id, lease):  # lost while training's last epoch ran: write nothing
+        return _lost(job_id)
+    model = _write_model(settings, job_id, params, (model_cfg, data_cfg, train_cfg), result)
     extra: dict[str, Any] = {}
     if forecast_spec is not None:
         # A comparison's run: its forecast is part of the result, computed here
@@ -196,18 +196,24 @@ def _train(
             int(forecast_spec["horizon"]),
         )[0]
         extra = {"forecast": asdict(fc), "forecast_mse": fc.mse}
-    store.finish(
-        job_id, lease, JobStatus.SUCCEEDED, model_id=model["id"], train_seconds=round(result.seconds, 3),
-        parameters=model["parameters"], **extra,
-    )
+    # The model record is saved with the job's end, in one lease-checked step.
+    if not store.finish(job_id, lease, JobStatus.SUCCEEDED, model=model, model_id=model["id"],
+                        train_seconds=round(result.seconds, 3), parameters=model["parameters"], **extra):
+        return _lost(job_id)
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     return "succeeded"
 
 
-def _record_model(
-    store: JobStore, settings: Settings, job_id: str, params: dict[str, Any],
+def _lost(job_id: str) -> str:
+    log.warning("job %s is no longer held by this worker; leaving it", job_id)
+    return "lost"
+
+
+def _write_model(
+    settings: Settings, job_id: str, params: dict[str, Any],
     configs: tuple[ModelConfig, DataConfig, TrainConfig], result: TrainResult,
 ) -> dict[str, Any]:
+    """Write the trained model's checkpoint files; its record (saved by the caller with the job's end)."""
     model_cfg, data_cfg, train_cfg = configs
     metrics = {"train_loss": finite(result.final_train_loss), "test_loss": finite(result.final_test_loss)}
     info = save_checkpoint(
@@ -227,5 +233,4 @@ def _record_model(
         "created_at": now_iso(),
         "checkpoint": {"format": "safetensors", "sha256": info.sha256, "bytes": info.bytes},
     }
-    store.save_model(record, now_ms())
     return record

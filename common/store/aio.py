@@ -76,6 +76,7 @@ class AsyncJobStore(AsyncRunner):
     read_events = async_op(job_ops.read_events)
     create_comparison = async_op(comparison_jobs.create_comparison)
     cancel_comparison = async_op(comparison_jobs.cancel_comparison)
+    abandon_comparison = async_op(comparison_jobs.abandon_comparison)
     get_comparison = async_op(comparison_ops.get_comparison)
     list_comparisons = async_op(comparison_ops.list_comparisons)
     get_model = async_op(model_ops.get_model)

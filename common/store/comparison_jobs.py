@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from common.store.clock import now_iso, now_ms
-from common.store.job_ops import Idempotency, cancel_job, create_jobs, job_fields
+from common.store.job_ops import Idempotency, cancel_job, create_jobs, forget_idempotency, job_fields
 from common.store.keys import Keys
 from common.store.plan import Op, cmd, one
 
@@ -34,3 +34,10 @@ def cancel_comparison(comparison_id: str, job_ids: list[str]) -> Op[None]:
     yield from one(cmd("hset", Keys.comparison(comparison_id), "cancel_requested", "1"))
     for job_id in job_ids:
         yield from cancel_job(job_id)
+
+
+def abandon_comparison(comparison_id: str, job_ids: list[str], idempotency_key: str | None) -> Op[None]:
+    """A comparison whose runs could not be enqueued: cancel them, and let a retry with the same
+    Idempotency-Key create a new one."""
+    yield from cancel_comparison(comparison_id, job_ids)
+    yield from forget_idempotency("comparisons", idempotency_key, comparison_id)

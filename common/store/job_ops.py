@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,12 +86,22 @@ def create_job(
     return (yield from create_jobs(job_id, [fields], max_queued=max_queued, idempotency=idem))
 
 
-def delete_job(job_id: str) -> Op[None]:
-    """Forget a job that could not be enqueued (its indexes too)."""
+def forget_idempotency(scope: str, key: str | None, answer_id: str) -> Op[None]:
+    """Drop an Idempotency-Key that points at `answer_id` (its request failed: a retry must act anew)."""
+    if key is None:
+        return
+    stored = yield from one(cmd("get", Keys.idempotency(scope, key)))
+    if stored and json.loads(stored)["id"] == answer_id:
+        yield batch(cmd("delete", Keys.idempotency(scope, key)))
+
+
+def delete_job(job_id: str, idempotency_key: str | None = None) -> Op[None]:
+    """Forget a job that could not be enqueued (its indexes and Idempotency-Key too)."""
     calls = [cmd("zrem", Keys.jobs_by_status(status.value), job_id) for status in JobStatus]
     yield batch(*calls, cmd("zrem", Keys.jobs, job_id),
                 cmd("delete", Keys.job(job_id), Keys.history(job_id), Keys.events(job_id), Keys.view(job_id)),
                 atomic=True)
+    yield from forget_idempotency("jobs", idempotency_key, job_id)
 
 
 def job_raw(job_id: str) -> Op[dict[str, str] | None]:
@@ -153,16 +162,23 @@ def cancel_job(job_id: str) -> Op[str]:
 
 
 def transition(
-    job_id: str, new: JobStatus, allowed: set[JobStatus], *, holder: str = "", **fields: Any
+    job_id: str, new: JobStatus, allowed: set[JobStatus], *, holder: str = "",
+    model: dict[str, Any] | None = None, **fields: Any,
 ) -> Op[int]:
     """Move the job to `new` if its status is in `allowed` (and lease `holder` still holds).
 
     0: not moved; 1: moved; 2: moved, and it was its comparison's last run
     (whose summary this writes).
+
+    Args:
+        model: a model record, saved in the same atomic step as the move, or not at all.
     """
     event = status_event(new.value, error=fields.get("error"), model_id=fields.get("model_id"))
-    moved = int((yield from one(script("transition", [Keys.job(job_id), Keys.events(job_id)], [
-        *header(), new.value, ",".join(s.value for s in allowed), holder, event, now_iso(), *flatten(fields),
+    model_id = model["id"] if model else "-"
+    keys = [Keys.job(job_id), Keys.events(job_id), Keys.model(model_id), Keys.models]
+    moved = int((yield from one(script("transition", keys, [
+        *header(), new.value, ",".join(s.value for s in allowed), holder, event, now_iso(),
+        json.dumps(model) if model else "", model_id, *flatten(fields),
     ]))))
     if moved == 2:
         yield from summarize_comparison_of(job_id)
@@ -179,14 +195,19 @@ def start(
     """
     return (yield from transition(
         job_id, JobStatus.RUNNING, {JobStatus.QUEUED}, lease=lease, device=device, attempts=attempts,
-        started_at=started_at or now_iso(), heartbeat_at=time.time(), **fields,
+        started_at=started_at or now_iso(), **fields,
     ))
 
 
-def finish(job_id: str, lease: str, status: JobStatus, **fields: Any) -> Op[int]:
-    """End a running job we hold with a final status (see `transition`'s answer)."""
-    return (yield from transition(job_id, status, {JobStatus.RUNNING}, holder=lease, finished_at=now_iso(),
-                                  **fields))
+def finish(
+    job_id: str, lease: str, status: JobStatus, model: dict[str, Any] | None = None, **fields: Any
+) -> Op[int]:
+    """End a running job we hold with a final status, saving its `model` record in the same step.
+
+    See `transition`'s answer: 0 means the lease was lost and nothing was written.
+    """
+    return (yield from transition(job_id, status, {JobStatus.RUNNING}, holder=lease, model=model,
+                                  finished_at=now_iso(), **fields))
 
 
 def hand_back(job_id: str, lease: str) -> Op[bool]:
@@ -201,7 +222,7 @@ def record_epoch(job_id: str, lease: str, epoch: int, epochs: int, train_loss: f
     event = json.dumps(
         {"epoch": epoch, "epochs": epochs, "train_loss": finite(train_loss), "test_loss": finite(test_loss)}
     )
-    fields = {"epoch": epoch, "train_loss": train_loss, "test_loss": test_loss, "heartbeat_at": time.time()}
+    fields = {"epoch": epoch, "train_loss": train_loss, "test_loss": test_loss}
     return int((yield from one(script(
         "record_epoch", [Keys.job(job_id), Keys.history(job_id), Keys.events(job_id)],
         [*header(), lease, json.dumps([train_loss, test_loss]), event, *flatten(fields)],
@@ -218,7 +239,7 @@ def truncate_history(job_id: str, epochs: int) -> Op[None]:
 
 def heartbeat(job_id: str, lease: str) -> Op[bool]:
     """Refresh the heartbeat of a job we hold; False once the lease is lost."""
-    return int((yield from one(script("heartbeat", [Keys.job(job_id)], [*header(), lease, time.time()])))) == 1
+    return int((yield from one(script("heartbeat", [Keys.job(job_id)], [*header(), lease])))) == 1
 
 
 def read_events(job_id: str, after: str, block_ms: int) -> Op[list[tuple[str, dict[str, str]]]]:

@@ -21,11 +21,6 @@ def list_models(limit: int, offset: int) -> Op[tuple[list[dict[str, Any]], int]]
     return [json.loads(r) for r in raws if r], int(count)
 
 
-def save_model(record: dict[str, Any], created_ms: int) -> Op[None]:
-    yield batch(cmd("set", Keys.model(record["id"]), json.dumps(record)),
-                cmd("zadd", Keys.models, {record["id"]: created_ms}), atomic=True)
-
-
 def delete_model(model_id: str) -> Op[bool]:
     """Forget a model's record; False if there was none."""
     deleted, _ = yield batch(cmd("delete", Keys.model(model_id)), cmd("zrem", Keys.models, model_id), atomic=True)

@@ -30,6 +30,12 @@ local function reindex(job_key, from, to)
   redis.call('ZREM', STATUS_INDEX .. from, id)
   redis.call('ZADD', STATUS_INDEX .. to, created, id)
 end
+-- Seconds since the epoch by Redis's clock: the one clock every host's heartbeats compare on.
+local function now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1e6
+end
+local function now_ms() return math.floor(now() * 1000) end
 local function is_final(status)
   return status == 'succeeded' or status == 'failed' or status == 'cancelled'
 end
@@ -53,9 +59,10 @@ end
 """
 
 # Queue n new jobs at once (a single job, or a comparison's runs with the
-# comparison record): idempotency check, queue cap, records, indexes, first events.
+# comparison record): idempotency check, queue cap, records, indexes, first
+# events. `created_ms` (Redis's clock) orders the indexes.
 # KEYS: idempotency, all jobs, comparison, comparisons index, then per job: job, events
-# ARGV: use idempotency ('1'/'0'), its ttl, its record, max queued, created ms,
+# ARGV: use idempotency ('1'/'0'), its ttl, its record, max queued, (unused),
 #       queued event, comparison fields (JSON array, '' for none), the id to answer,
 #       then per job: id, fields (JSON array)
 CREATE_JOBS = _PRELUDE + """
@@ -65,16 +72,18 @@ if arg(1) == '1' then
 end
 local n = (#KEYS - 4) / 2
 if redis.call('ZCARD', STATUS_INDEX .. 'queued') + n > tonumber(arg(4)) then return {'full', ''} end
-local created = arg(5)
+local created = now_ms()
 for i = 1, n do
   local id = arg(7 + 2 * i)
   redis.call('HSET', KEYS[3 + 2 * i], unpack(cjson.decode(arg(8 + 2 * i))))
+  redis.call('HSET', KEYS[3 + 2 * i], 'created_ms', created)
   redis.call('ZADD', KEYS[2], created, id)
   redis.call('ZADD', STATUS_INDEX .. 'queued', created, id)
   add_event(KEYS[4 + 2 * i], 'status', arg(6))
 end
 if arg(7) ~= '' then
   redis.call('HSET', KEYS[3], unpack(cjson.decode(arg(7))))
+  redis.call('HSET', KEYS[3], 'created_ms', created)
   redis.call('ZADD', KEYS[4], created, arg(8))
 end
 if arg(1) == '1' then redis.call('SET', KEYS[1], arg(3), 'EX', arg(2)) end
@@ -83,8 +92,12 @@ return {'created', arg(8)}
 
 # Move a job to a new status if it is in one of the allowed ones (and, when a
 # lease is given, still held by that lease). 0: not moved, 1: moved, 2: moved
-# and that ended its comparison, -1: no such job.
-# KEYS: job, events   ARGV: new, allowed csv, lease or '', event, now (ISO), field/value pairs...
+# and that ended its comparison, -1: no such job. A job that starts running
+# gets its first heartbeat; with a model record, the model is saved in the
+# same step (a worker that lost its lease saves nothing).
+# KEYS: job, events, model, models index
+# ARGV: new, allowed csv, lease or '', event, now (ISO), model record JSON or '', model id,
+#       field/value pairs...
 TRANSITION = _PRELUDE + """
 local cur = redis.call('HGET', KEYS[1], 'status')
 if not cur then return -1 end
@@ -93,7 +106,12 @@ for s in string.gmatch(arg(2), '[^,]+') do if s == cur then ok = true end end
 if not ok then return 0 end
 if arg(3) ~= '' and redis.call('HGET', KEYS[1], 'lease') ~= arg(3) then return 0 end
 reindex(KEYS[1], cur, arg(1))
-redis.call('HSET', KEYS[1], 'status', arg(1), rest(6))
+redis.call('HSET', KEYS[1], 'status', arg(1), rest(8))
+if arg(1) == 'running' then redis.call('HSET', KEYS[1], 'heartbeat_at', now()) end
+if arg(6) ~= '' then
+  redis.call('SET', KEYS[3], arg(6))
+  redis.call('ZADD', KEYS[4], now_ms(), arg(7))
+end
 add_event(KEYS[2], 'status', arg(4))
 if is_final(arg(1)) and run_ended(KEYS[1], arg(5)) then return 2 end
 return 1
@@ -107,7 +125,7 @@ RECORD_EPOCH = _PRELUDE + """
 if redis.call('HGET', KEYS[1], 'lease') ~= arg(1) then return -1 end
 if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return -1 end
 redis.call('RPUSH', KEYS[2], arg(2))
-redis.call('HSET', KEYS[1], rest(4))
+redis.call('HSET', KEYS[1], 'heartbeat_at', now(), rest(4))
 add_event(KEYS[3], 'epoch', arg(3))
 if redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then return 1 end
 if redis.call('HGET', KEYS[1], 'handoff_requested') == '1' then return 2 end
@@ -115,33 +133,38 @@ return 0
 """
 
 # Refresh a heartbeat while the lease is ours; 1 = still ours, 0 = lost.
-# KEYS: job   ARGV: lease, now
+# KEYS: job   ARGV: lease
 HEARTBEAT = _PRELUDE + """
 if redis.call('HGET', KEYS[1], 'lease') ~= arg(1) then return 0 end
 if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
-redis.call('HSET', KEYS[1], 'heartbeat_at', arg(2))
+redis.call('HSET', KEYS[1], 'heartbeat_at', now())
 return 1
 """
 
-# Recover a running job whose heartbeat is older than the cutoff: queue it again
-# (1), or fail it once it has used its attempts (2; 3 if that also ended its
-# comparison). 0: not stale, or no longer running. Atomic, so of several
-# workers recovering at once exactly one acts on a job.
-# KEYS: job, events   ARGV: cutoff, max attempts, now (ISO), requeue event, fail event, error
+# Recover a running job whose heartbeat is older than `timeout` seconds (by
+# Redis's clock): end it cancelled if a cancel was asked for (4; 5 if that
+# ended its comparison), else queue it again (1), or fail it once it has used
+# its attempts (2; 3 if that ended its comparison). 0: not stale, or no longer
+# running. Atomic, so of several workers recovering at once exactly one acts.
+# KEYS: job, events
+# ARGV: timeout, max attempts, now (ISO), requeue event, fail event, error, cancelled event
 RECOVER = _PRELUDE + """
 if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
 local beat = tonumber(redis.call('HGET', KEYS[1], 'heartbeat_at')) or 0
-if beat >= tonumber(arg(1)) then return 0 end
+if beat >= now() - tonumber(arg(1)) then return 0 end
 local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts')) or 0
-if attempts >= tonumber(arg(2)) then
-  reindex(KEYS[1], 'running', 'failed')
-  redis.call('HSET', KEYS[1], 'status', 'failed', 'lease', '', 'error', arg(6), 'finished_at', arg(3))
-  add_event(KEYS[2], 'status', arg(5))
-  if run_ended(KEYS[1], arg(3)) then return 3 end
-  return 2
+local function finish(status, answer, event, error)
+  reindex(KEYS[1], 'running', status)
+  redis.call('HSET', KEYS[1], 'status', status, 'lease', '', 'handoff_requested', '', 'finished_at', arg(3),
+             'error', error)
+  add_event(KEYS[2], 'status', event)
+  if run_ended(KEYS[1], arg(3)) then return answer + 1 end
+  return answer
 end
+if redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then return finish('cancelled', 4, arg(7), '') end
+if attempts >= tonumber(arg(2)) then return finish('failed', 2, arg(5), arg(6)) end
 reindex(KEYS[1], 'running', 'queued')
-redis.call('HSET', KEYS[1], 'status', 'queued', 'lease', '', 'requeued_at', arg(3))
+redis.call('HSET', KEYS[1], 'status', 'queued', 'lease', '', 'handoff_requested', '', 'requeued_at', arg(3))
 add_event(KEYS[2], 'status', arg(4))
 return 1
 """

@@ -52,7 +52,6 @@ class JobStore(Runner):
     truncate_history = sync_op(job_ops.truncate_history)
     heartbeat = sync_op(job_ops.heartbeat)
     get_comparison = sync_op(comparison_ops.get_comparison)
-    save_model = sync_op(model_ops.save_model)
     existing_models = sync_op(model_ops.existing_models)
     model_records = sync_op(model_ops.model_records)
     register_worker = sync_op(worker_ops.register_worker)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from common.store.clock import now_iso
@@ -14,8 +13,15 @@ from common.store.status import JobStatus
 from common.store.views import status_event
 
 
+def redis_time() -> Op[float]:
+    """Seconds since the epoch by Redis's clock: the one clock every host compares heartbeats on."""
+    seconds, micros = yield from one(cmd("time"))
+    return int(seconds) + int(micros) / 1e6
+
+
 def register_worker(name: str) -> Op[None]:
-    yield batch(cmd("zadd", Keys.workers, {name: time.time()}))
+    now = yield from redis_time()
+    yield batch(cmd("zadd", Keys.workers, {name: now}))
 
 
 def unregister_worker(name: str) -> Op[None]:
@@ -24,7 +30,8 @@ def unregister_worker(name: str) -> Op[None]:
 
 def live_workers(within_s: float) -> Op[int]:
     """Workers that said they were alive in the last `within_s` seconds."""
-    return int((yield from one(cmd("zcount", Keys.workers, time.time() - within_s, "+inf"))))
+    now = yield from redis_time()
+    return int((yield from one(cmd("zcount", Keys.workers, now - within_s, "+inf"))))
 
 
 def queue_depth(queue: str) -> Op[int]:
@@ -47,36 +54,40 @@ def request_handoff(worker: str) -> Op[list[str]]:
     return mine
 
 
-def stale_running(cutoff: float) -> Op[list[str]]:
-    """Running jobs whose heartbeat is older than `cutoff` (unix time)."""
+def stale_running(timeout: float) -> Op[list[str]]:
+    """Running jobs whose heartbeat is older than `timeout` seconds."""
+    cutoff = (yield from redis_time()) - timeout
     return [job_id for job_id, beat in (yield from _running_with("heartbeat_at")) if float(beat or 0) < cutoff]
 
 
-def recover(job_id: str, cutoff: float, max_attempts: int, error: str) -> Op[int]:
-    """Requeue (1) or fail (2, 3: and its comparison ended) a stale running job; 0 if not stale."""
+def recover(job_id: str, timeout: float, max_attempts: int, error: str) -> Op[int]:
+    """End a stale running job cancelled if that was asked (4; 5: and its comparison ended),
+    else requeue (1) or fail it (2; 3: and its comparison ended); 0 if not stale."""
     answer = int((yield from one(script("recover", [Keys.job(job_id), Keys.events(job_id)], [
-        *header(), cutoff, max_attempts, now_iso(), status_event("queued"), status_event("failed", error=error),
-        error,
+        *header(), timeout, max_attempts, now_iso(), status_event("queued"), status_event("failed", error=error),
+        error, status_event("cancelled"),
     ]))))
-    if answer == 3:
+    if answer in (3, 5):
         yield from summarize_comparison_of(job_id)
     return answer
 
 
-def queued_before(cutoff_ms: int) -> Op[list[str]]:
-    """Queued jobs created before `cutoff_ms` (unix ms), oldest first."""
+def queued_before(age_s: float) -> Op[list[str]]:
+    """Queued jobs created more than `age_s` seconds ago, oldest first."""
+    cutoff_ms = int(((yield from redis_time()) - age_s) * 1000)
     found = yield from one(cmd("zrangebyscore", Keys.jobs_by_status(JobStatus.QUEUED.value), 0, cutoff_ms))
     return [str(j) for j in found]
 
 
-def broker_messages(queue: str, reserved_since: float) -> Op[str]:
-    """Every message waiting in a Celery queue, or reserved by a worker since `reserved_since`, as one text.
+def broker_messages(queue: str, within_s: float) -> Op[str]:
+    """Every message waiting in a Celery queue, or reserved by a worker in the last `within_s` seconds, as one text.
 
     Kombu's Redis transport keeps a queue as a list named after it, reserved
     messages in the hash `unacked` and their reservation times in the sorted
     set `unacked_index`. A reservation older than that belongs to a worker
     that died before starting the job: its message counts as lost.
     """
+    reserved_since = (yield from redis_time()) - within_s
     waiting, fresh = yield batch(cmd("lrange", queue, 0, -1),
                                  cmd("zrangebyscore", "unacked_index", reserved_since, "+inf"))
     reserved = (yield from one(cmd("hmget", "unacked", fresh))) if fresh else []

@@ -6,6 +6,7 @@ import logging
 import uuid
 from typing import Annotated, Any
 
+import redis
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -78,8 +79,8 @@ async def create_comparison(
             # start at once and the short ones fill in behind them.
             order = sorted(runs, key=lambda run: -CELL_COST[run[1]["cell"]] * run[1]["epochs"])
             await run_in_threadpool(_enqueue, celery, [job_id for job_id, _ in order])
-        except OperationalError:
-            await store.cancel_comparison(comparison_id, [job_id for job_id, _ in runs])
+        except (OperationalError, redis.RedisError):  # answered 503: a retry must create the comparison anew
+            await store.abandon_comparison(comparison_id, [job_id for job_id, _ in runs], idempotency_key)
             raise
     headers = {"Location": f"/v1/comparisons/{comparison_id}"}
     if not created:

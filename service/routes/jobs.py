@@ -72,8 +72,8 @@ async def submit_job(
     if created:
         try:
             await run_in_threadpool(celery.send_task, TRAIN_TASK, args=[job_id], queue=TRAIN_QUEUE)
-        except OperationalError:
-            await store.delete_job(job_id)
+        except (OperationalError, redis.RedisError):  # answered 503: a retry must create the job anew
+            await store.delete_job(job_id, idempotency_key)
             raise
     return job_id, created
 

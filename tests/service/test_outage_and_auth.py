@@ -107,3 +107,28 @@ def test_without_a_key_only_loopback_host_names_are_served(private_redis, tmp_pa
             assert api.http.get("/v1/jobs", headers={"Host": host}).status_code == 200, host
     finally:
         api.stop()
+
+
+@pytest.mark.parametrize("path", ["/v1/jobs", "/v1/comparisons"])
+def test_a_retry_after_a_failed_enqueue_creates_the_job(private_redis, tmp_path, path):
+    api = Api(private_redis.url, tmp_path / "data", tmp_path / "api.log")
+    r = private_redis.client()
+    body = {"cell": "RNN", **TINY} if path == "/v1/jobs" else {"cells": ["RNN"], "train": TINY}
+    headers = {"Idempotency-Key": f"retry-{path[4:]}"}
+    try:
+        r.set("train", "not a queue")  # the broker's LPUSH onto the train queue now fails
+        failed = api.http.post(path, json=body, headers=headers)
+        assert failed.status_code == 503, failed.text
+        r.delete("train")
+        retried = api.http.post(path, json=body, headers=headers)
+        assert retried.status_code == 202 and retried.json() is not None, retried.text
+        assert "Idempotent-Replayed" not in retried.headers
+        created = retried.json()
+        assert created["status"] in ("queued", "running")
+        assert api.http.get(f"{path}/{created['id']}").status_code == 200
+        again = api.http.post(path, json=body, headers=headers)
+        assert again.json()["id"] == created["id"] and again.headers["Idempotent-Replayed"] == "true"
+        assert r.llen("train") >= 1
+    finally:
+        r.delete("train")
+        api.stop()

@@ -9,7 +9,7 @@ import pytest
 
 from common.queue import TRAIN_QUEUE
 from common.settings import Settings
-from common.store import Keys
+from common.store import JobStatus, Keys
 from common.store.sync import JobStore
 from tests.support import RedisServer
 from tests.worker.test_training import PARAMS, create
@@ -79,3 +79,50 @@ def test_a_new_attempt_keeps_history_up_to_its_checkpoint_or_none_without_one(re
     assert store.r.llen(Keys.history(job_id)) == 5
     store.truncate_history(job_id, 0)  # no checkpoint: the attempt starts over
     assert store.r.llen(Keys.history(job_id)) == 0
+
+
+def test_a_lost_job_whose_cancel_was_asked_ends_cancelled_not_requeued(redis_server):
+    store, settings = JobStore.from_url(redis_server.url), settings_for(redis_server.url)
+    job_id = create(redis_server.url, PARAMS)
+    assert store.start(job_id, "lease", "cpu", 1)
+    store.r.hset(Keys.job(job_id), mapping={"cancel_requested": "1", "handoff_requested": "1",
+                                            "heartbeat_at": time.time() - 30})
+    sent: list[str] = []
+    done = recover_once(store, settings, sent.append, check_queued=False)
+    assert done.cancelled == [job_id] and not done.requeued and sent == []
+    raw = store.job_raw(job_id)
+    assert raw["status"] == "cancelled" and raw["finished_at"] and raw["handoff_requested"] == ""
+    assert store.r.zscore(Keys.jobs_by_status("cancelled"), job_id) is not None
+
+
+def test_a_requeued_job_loses_a_pending_hand_back_request(redis_server):
+    store, settings = JobStore.from_url(redis_server.url), settings_for(redis_server.url)
+    job_id = create(redis_server.url, PARAMS)
+    assert store.start(job_id, "lease", "cpu", 1)
+    store.r.hset(Keys.job(job_id), mapping={"handoff_requested": "1", "heartbeat_at": time.time() - 30})
+    done = recover_once(store, settings, lambda _: None, check_queued=False)
+    assert done.requeued == [job_id] and store.job_raw(job_id)["handoff_requested"] == ""
+
+
+def test_heartbeats_are_stamped_by_redis_clock(redis_server):
+    store = JobStore.from_url(redis_server.url)
+    job_id = create(redis_server.url, PARAMS)
+    assert store.start(job_id, "lease", "cpu", 1)
+    seconds, micros = store.r.time()
+    assert abs(float(store.job_raw(job_id)["heartbeat_at"]) - (seconds + micros / 1e6)) < 2
+    store.r.hset(Keys.job(job_id), "heartbeat_at", 0)
+    assert store.heartbeat(job_id, "lease")
+    assert float(store.job_raw(job_id)["heartbeat_at"]) > seconds - 2
+
+
+def test_a_worker_that_lost_its_lease_saves_no_model_and_no_result(redis_server):
+    store = JobStore.from_url(redis_server.url)
+    job_id = create(redis_server.url, PARAMS)
+    assert store.start(job_id, "theirs", "cpu", 1)
+    record = {"id": job_id, "job_id": job_id, "cell": "GRU"}
+    assert store.finish(job_id, "mine", JobStatus.SUCCEEDED, model=record, model_id=job_id) == 0
+    assert not store.r.exists(Keys.model(job_id)) and store.r.zscore(Keys.models, job_id) is None
+    assert store.job_raw(job_id)["status"] == "running"
+    assert store.finish(job_id, "theirs", JobStatus.SUCCEEDED, model=record, model_id=job_id) == 1
+    assert json.loads(store.r.get(Keys.model(job_id)))["cell"] == "GRU"
+    assert store.r.zscore(Keys.models, job_id) is not None
