@@ -7,7 +7,8 @@ defaults to them. The defaults reproduce the reference tutorial.
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from typing import Any, Literal
 
 Cell = Literal["RNN", "LSTM", "GRU"]
 CELLS: tuple[Cell, ...] = ("RNN", "LSTM", "GRU")
@@ -54,6 +55,29 @@ MAX_HORIZON = 1_000_000
 # Relative cost of an epoch per cell on a CPU; orders a comparison's runs so
 # that the slowest start first.
 CELL_COST: dict[str, float] = {"GRU": 3.7, "LSTM": 3.0, "RNN": 1.0}
+
+
+# Training cost: gate blocks per recurrent cell, and what one forward/backward
+# pass costs beyond its arithmetic (op dispatch per time step), in the same units.
+GATES: dict[str, int] = {"RNN": 1, "LSTM": 4, "GRU": 3}
+PASS_OVERHEAD = 20_000
+
+
+def train_cost(params: dict[str, Any]) -> float:
+    """A job's estimated work: epochs x steps x layers x (windows x gates x hidden^2 + passes x overhead).
+
+    `params` are a job's effective params (micro_batch_size filled in). The
+    units are arbitrary but fixed: RNNCAST_MAX_TRAIN_COST is compared with it.
+    """
+    seq, hidden, layers = params["sequence_length"], params["hidden_size"], params["num_layers"]
+    data = params.get("data") or {}
+    windows = max(int(data.get("points", POINTS)) - seq, 1)
+    n_train = max(int(windows * float(data.get("train_fraction", TRAIN_FRACTION))), 1)
+    batch = min(params["batch_size"], n_train)
+    micro = params.get("micro_batch_size") or batch
+    passes = math.ceil(n_train / batch) * math.ceil(batch / min(micro, batch))
+    per_step = windows * GATES[params["cell"]] * hidden * hidden + passes * PASS_OVERHEAD
+    return float(params["epochs"]) * seq * layers * per_step
 
 
 def default_dropout(num_layers: int) -> float:

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     max_seeds: int = Field(32, ge=1, le=1_000)
     max_queued_jobs: int = Field(10_000, ge=1)
+    # A job's estimated work (common.defaults.train_cost); the default admits the
+    # tutorial's defaults at the epochs cap.
+    max_train_cost: float = Field(3e13, gt=0)
+    max_job_seconds: float = Field(86_400.0, gt=0)  # a running job stops and fails past it
 
     # Workers.
     torch_threads: int = Field(1, ge=1, le=256)

@@ -52,6 +52,7 @@ class TrainResult:
     history: dict[str, list[float]]
     epochs_completed: int
     stopped: bool
+    interrupted: bool
     seconds: float
     device: str
     resumed_from_epoch: int | None = None
@@ -68,6 +69,11 @@ class TrainResult:
 
 OnEpochEnd = Callable[[EpochReport], bool | None]
 OnCheckpoint = Callable[[TrainState], None]
+Interrupt = Callable[[], bool]
+
+
+class Interrupted(Exception):
+    """`interrupt` said stop in the middle of an epoch."""
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -122,12 +128,19 @@ def _start(
     return model, optimizer, history, resume.epoch
 
 
-def train_epoch(model: Forecaster, optimizer: Adam, split: Split, config: TrainConfig) -> float:
-    """One pass over the training windows in order, one Adam step per batch; the mean train loss."""
+def train_epoch(
+    model: Forecaster, optimizer: Adam, split: Split, config: TrainConfig, interrupt: Interrupt | None = None,
+) -> float:
+    """One pass over the training windows in order, one Adam step per batch; the mean train loss.
+
+    Raises Interrupted when `interrupt()` (asked before every batch) says stop.
+    """
     loss_fn = nn.MSELoss()
     n_train = split.train_x.shape[0]
     total = torch.zeros((), device=split.train_x.device, dtype=torch.float64)
     for i in range(0, n_train, config.batch_size):
+        if interrupt is not None and interrupt():
+            raise Interrupted
         xb = split.train_x[i : i + config.batch_size]  # (B, T, 1)
         yb = split.train_y[i : i + config.batch_size]  # (B, 1)
         optimizer.zero_grad(set_to_none=True)
@@ -150,12 +163,17 @@ def train(
     on_epoch_end: OnEpochEnd | None = None,
     on_checkpoint: OnCheckpoint | None = None,
     resume: Checkpoint | None = None,
+    interrupt: Interrupt | None = None,
 ) -> TrainResult:
     """Train a forecaster; reproducible to the bit on CPU for a given seed.
 
     Args:
         on_epoch_end: called after every epoch; returning True stops training.
-        on_checkpoint: called every `checkpoint_every` epochs and at the end.
+        on_checkpoint: called every `checkpoint_every` epochs and at the end
+            (not after an interrupt: the model is then between two epochs).
+        interrupt: asked before every batch; True stops training at once,
+            mid-epoch (`TrainResult.interrupted`), for stops that cannot wait
+            for the epoch's end (a cancel, a lost lease, a time limit).
         resume: a checkpoint saved with its optimizer; training goes on from
             its epoch and gives the same result as an uninterrupted run.
     """
@@ -167,10 +185,16 @@ def train(
     with torch.random.fork_rng(devices=[]):
         model, optimizer, history, start_epoch = _start(model_config, train_config, device, resume)
         model.train()
-        began, stopped, epoch = time.perf_counter(), False, start_epoch
+        began, stopped, interrupted, epoch = time.perf_counter(), False, False, start_epoch
         for epoch in range(start_epoch + 1, epochs + 1):
             t0 = time.perf_counter()
-            history["train_loss"].append(train_epoch(model, optimizer, split, train_config))
+            try:
+                train_loss = train_epoch(model, optimizer, split, train_config, interrupt)
+            except Interrupted:
+                stopped = interrupted = True
+                epoch -= 1
+                break
+            history["train_loss"].append(train_loss)
             history["test_loss"].append(evaluate(model, split.test_x, split.test_y))
             report = EpochReport(epoch, epochs, history["train_loss"][-1], history["test_loss"][-1],
                                  time.perf_counter() - t0)
@@ -180,11 +204,12 @@ def train(
             if on_checkpoint is not None and every and epoch % every == 0 and epoch < epochs:
                 on_checkpoint(TrainState(model, optimizer, epoch, history))
         # A stopped run checkpoints too: its last epoch finished cleanly.
-        if on_checkpoint is not None:
+        if on_checkpoint is not None and not interrupted:
             on_checkpoint(TrainState(model, optimizer, epoch, history))
     model.eval()
     return TrainResult(
         model=model, optimizer=optimizer, history=history, epochs_completed=epoch, stopped=stopped,
+        interrupted=interrupted,
         seconds=time.perf_counter() - began, device=str(device),
         resumed_from_epoch=start_epoch if resume is not None else None, split=split,
     )

@@ -52,6 +52,10 @@ class TrainOptions(Strict):
         "0: the whole batch at once; null: "
         + ", ".join(f"{n} for {cell}" for cell, n in D.MICRO_BATCH_SIZE.items()),
     )
+    max_seconds: float | None = Field(
+        None, gt=0, le=1e9, description="stop and fail the job after this many seconds of running "
+        "(its last checkpoint is kept); the server's RNNCAST_MAX_JOB_SECONDS applies too",
+    )
     name: str | None = Field(None, max_length=200)
 
     @model_validator(mode="after")

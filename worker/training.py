@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,23 +34,35 @@ RESUME_NAME = "checkpoint"
 MODEL_NAME = "model"
 
 
-class Heartbeat(threading.Thread):
-    """Refreshes a running job's heartbeat every few seconds, between epochs too."""
+WATCH_S = 1.0  # a cancel or a lost lease stops training within this (plus one batch)
+
+
+class Watch(threading.Thread):
+    """Refreshes a running job's heartbeat and reads whether it was cancelled or lost, every second.
+
+    The training loop reads only these events between batches: nothing per
+    batch goes to Redis, and an epoch of any length stops within a second.
+    """
 
     def __init__(self, store: JobStore, job_id: str, lease: str, interval: float) -> None:
-        super().__init__(name=f"heartbeat-{job_id[:8]}", daemon=True)
+        super().__init__(name=f"watch-{job_id[:8]}", daemon=True)
         self.store, self.job_id, self.lease, self.interval = store, job_id, lease, interval
         self.lost = threading.Event()
+        self.cancelled = threading.Event()
         self._stop = threading.Event()
 
     def run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                if not self.store.heartbeat(self.job_id, self.lease):
-                    self.lost.set()
-                    return
+                answer = self.store.heartbeat(self.job_id, self.lease)
             except redis.RedisError as exc:  # transient: the next beat tries again
                 log.warning("heartbeat for %s failed: %s", self.job_id, exc)
+                continue
+            if answer == 2:
+                self.cancelled.set()
+            if answer == 0:
+                self.lost.set()
+                return
 
     def stop(self) -> None:
         self._stop.set()
@@ -59,7 +73,6 @@ class _Outcome:
     cancelled: bool = False
     lost: bool = False
     handoff: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def public_error(exc: BaseException, data_dir: Path) -> str:
@@ -112,11 +125,14 @@ def run_training_job(
     # History goes on from the checkpoint; an attempt with none starts over, and an
     # earlier attempt may have recorded epochs before it lost Redis or its worker.
     store.truncate_history(job_id, resume.epoch if resume is not None else 0)
-    heartbeat = Heartbeat(store, job_id, lease, settings.heartbeat_interval)
-    heartbeat.start()
+    watch = Watch(store, job_id, lease, min(WATCH_S, settings.heartbeat_interval))
+    watch.start()
     try:
         spec = json.loads(raw["forecast_spec"]) if raw.get("forecast_spec") else None
-        outcome = _train(store, settings, job_id, lease, json.loads(raw["params"]), device, heartbeat, resume, spec)
+        params = json.loads(raw["params"])
+        limit = min(params.get("max_seconds") or settings.max_job_seconds, settings.max_job_seconds)
+        deadline = time.monotonic() + limit - _seconds_since(raw.get("started_at"))
+        outcome = _train(store, settings, job_id, lease, params, device, watch, resume, spec, (limit, deadline))
         if outcome == "handed back" and requeue is not None:
             requeue(job_id)
         return outcome
@@ -129,7 +145,7 @@ def run_training_job(
         store.finish(job_id, lease, JobStatus.FAILED, error=public_error(exc, settings.data_dir))
         return "failed"
     finally:
-        heartbeat.stop()
+        watch.stop()
 
 
 def _resume_point(settings: Settings, job_id: str) -> Checkpoint | None:
@@ -144,25 +160,41 @@ def _resume_point(settings: Settings, job_id: str) -> Checkpoint | None:
         return None
 
 
+def _seconds_since(started_at: str | None) -> float:
+    """Seconds since an earlier attempt first started the job (0 for the first attempt)."""
+    if not started_at:
+        return 0.0
+    started = datetime.fromisoformat(started_at.replace("Z", "+00:00"))
+    return max(0.0, (datetime.now(UTC) - started).total_seconds())
+
+
 def _train(
     store: JobStore, settings: Settings, job_id: str, lease: str, params: dict[str, Any],
-    device: Any, heartbeat: Heartbeat, resume: Checkpoint | None, forecast_spec: dict[str, Any] | None = None,
+    device: Any, watch: Watch, resume: Checkpoint | None, forecast_spec: dict[str, Any] | None,
+    time_limit: tuple[float, float],
 ) -> str:
+    """Args:
+        time_limit: (seconds the job may run, the monotonic time at which they are up).
+    """
     model_cfg, data_cfg, train_cfg = configs_from_params(params)
     ckpt_dir = job_dir(settings.data_dir, job_id)
     outcome = _Outcome()
+    limit, deadline = time_limit
+
+    def interrupt() -> bool:
+        return watch.cancelled.is_set() or watch.lost.is_set() or time.monotonic() > deadline
 
     def on_epoch_end(report: EpochReport) -> bool:
         answer = store.record_epoch(
             job_id, lease, report.epoch, report.epochs, report.train_loss, report.test_loss
         )
         outcome.cancelled = answer == 1
-        outcome.lost = answer == -1 or heartbeat.lost.is_set()
+        outcome.lost = answer == -1
         outcome.handoff = answer == 2 or HAND_BACK.is_set()
-        return outcome.cancelled or outcome.lost or outcome.handoff
+        return outcome.cancelled or outcome.lost or outcome.handoff or interrupt()
 
     def on_checkpoint(state: TrainState) -> None:
-        if outcome.lost:
+        if outcome.lost or watch.lost.is_set():
             return
         save_checkpoint(
             ckpt_dir, RESUME_NAME, model=state.model, data=data_cfg, train=train_cfg,
@@ -171,15 +203,20 @@ def _train(
 
     result = train(
         model_cfg, data_cfg, train_cfg, device=device, on_epoch_end=on_epoch_end,
-        on_checkpoint=on_checkpoint, resume=resume,
+        on_checkpoint=on_checkpoint, resume=resume, interrupt=interrupt,
     )
-    if outcome.lost:
+    if outcome.lost or watch.lost.is_set():
         return _lost(job_id)
-    if outcome.cancelled:
+    if outcome.cancelled or (result.stopped and watch.cancelled.is_set()):
         if not store.finish(job_id, lease, JobStatus.CANCELLED):
             return _lost(job_id)
         shutil.rmtree(ckpt_dir, ignore_errors=True)
         return "cancelled"
+    if result.stopped and time.monotonic() > deadline:
+        error = (f"the job ran past its time limit of {limit:g} s (max_seconds, or the server's "
+                 f"RNNCAST_MAX_JOB_SECONDS) and was stopped after epoch {result.epochs_completed}; "
+                 f"its last checkpoint is kept")
+        return "timed out" if store.finish(job_id, lease, JobStatus.FAILED, error=error) else _lost(job_id)
     if outcome.handoff and result.stopped:
         # The checkpoint of the last finished epoch is written: the next
         # attempt, on any worker, resumes from it.

@@ -237,9 +237,9 @@ def truncate_history(job_id: str, epochs: int) -> Op[None]:
         yield batch(cmd("delete", Keys.history(job_id)))
 
 
-def heartbeat(job_id: str, lease: str) -> Op[bool]:
-    """Refresh the heartbeat of a job we hold; False once the lease is lost."""
-    return int((yield from one(script("heartbeat", [Keys.job(job_id)], [*header(), lease])))) == 1
+def heartbeat(job_id: str, lease: str) -> Op[int]:
+    """Refresh the heartbeat of a job we hold: 0 once the lease is lost, 2 if a cancel was asked, else 1."""
+    return int((yield from one(script("heartbeat", [Keys.job(job_id)], [*header(), lease]))))
 
 
 def read_events(job_id: str, after: str, block_ms: int) -> Op[list[tuple[str, dict[str, str]]]]:

@@ -18,7 +18,7 @@ from common.queue import RENDER_TASK, TRAIN_QUEUE, TRAIN_TASK
 from common.store import is_id
 from common.store.aio import AsyncJobStore, IdempotencyConflict, QueueFull
 from service.deps import CeleryDep, SettingsDep, StoreDep
-from service.routes.jobs import ERRORS, IdempotencyKey, check_epochs, effective_params, fingerprint
+from service.routes.jobs import ERRORS, IdempotencyKey, check_cost, check_epochs, effective_params, fingerprint
 from service.rpc import ask_worker_png
 from service.schemas import Comparison, ComparisonCreate, ComparisonList, JobCreate
 
@@ -62,6 +62,8 @@ async def create_comparison(
         (uuid.uuid4().hex, effective_params(JobCreate(**train, cell=cell, seed=seed)))
         for cell in body.cells for seed in body.seeds
     ]
+    for _, params in runs:
+        check_cost(params, settings)
     record = {"id": uuid.uuid4().hex, "name": name, "cells": body.cells, "seeds": body.seeds,
               "train": train, "forecast": body.forecast.model_dump()}
     try:

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from kombu.exceptions import OperationalError
 from sse_starlette.sse import EventSourceResponse
 
-from common.defaults import default_dropout, default_micro_batch
+from common.defaults import PASS_OVERHEAD, default_dropout, default_micro_batch, train_cost
 from common.queue import TRAIN_QUEUE, TRAIN_TASK
 from common.settings import Settings
 from common.store import FINAL, JobStatus, is_id
@@ -59,13 +59,28 @@ def check_epochs(epochs: int, settings: Settings) -> None:
         )
 
 
+def check_cost(params: dict[str, Any], settings: Settings) -> None:
+    """422 for a job whose estimated work exceeds RNNCAST_MAX_TRAIN_COST."""
+    cost = train_cost(params)
+    if cost > settings.max_train_cost:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"this {params['cell']} job's estimated cost ({cost:.3g}: epochs x sequence_length x num_layers x "
+            f"(windows x gates x hidden_size^2 + passes x {PASS_OVERHEAD})) exceeds this server's limit "
+            f"RNNCAST_MAX_TRAIN_COST ({settings.max_train_cost:.3g}); use fewer epochs, windows, layers or "
+            f"hidden units, larger micro-batches, or ask the operator to raise the limit",
+        )
+
+
 async def submit_job(
     store: AsyncJobStore, celery: Any, settings: Settings, body: JobCreate,
     idempotency_key: str | None, extra: dict[str, Any] | None = None,
 ) -> tuple[str, bool]:
     """Record a job and enqueue its task; (job id, created?)."""
+    params = effective_params(body)
+    check_cost(params, settings)
     job_id, created = await store.create_job(
-        effective_params(body), job_id=uuid.uuid4().hex, name=body.name, epochs=body.epochs,
+        params, job_id=uuid.uuid4().hex, name=body.name, epochs=body.epochs,
         max_queued=settings.max_queued_jobs, idempotency_key=idempotency_key,
         fingerprint=fingerprint(body.model_dump()), extra=extra,
     )

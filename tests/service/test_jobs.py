@@ -256,3 +256,25 @@ def test_diverged_losses_are_served_as_null_not_as_invalid_json():
     assert view["metrics"] == {"train_loss": None, "test_loss": None}
     assert view["history"] == {"train_loss": [None, 0.5], "test_loss": [None, 0.25]}
     dumps(view)  # strict JSON: would raise on NaN
+
+
+def test_a_job_over_the_training_cost_limit_is_422_with_its_estimate(stack):
+    before = total_jobs(stack)
+    huge = {"cell": "LSTM", "hidden_size": 1024, "num_layers": 8, "sequence_length": 20_000,
+            "data": {"points": 1_000_000}, "micro_batch_size": 1}
+    r = stack.api.http.post("/v1/jobs", json=huge)
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert "estimated cost" in detail and "RNNCAST_MAX_TRAIN_COST (3e+13)" in detail
+    r = stack.api.http.post("/v1/comparisons", json={"cells": ["GRU"], "train": {k: v for k, v in huge.items()
+                                                                                 if k != "cell"}})
+    assert r.status_code == 422 and "estimated cost" in r.json()["detail"]
+    assert total_jobs(stack) == before
+
+
+def test_the_tutorial_defaults_at_the_epochs_cap_pass_the_cost_limit(stack):
+    for cell in ("RNN", "LSTM", "GRU"):
+        r = stack.api.http.post("/v1/jobs", json={"cell": cell, "epochs": 100_000})
+        assert r.status_code == 202, r.text
+        assert stack.api.http.post(f"/v1/jobs/{r.json()['id']}/cancel").status_code == 202
+        stack.api.wait_job(r.json()["id"])
