@@ -208,6 +208,14 @@ class Client:
     def delete_model(self, model_id: str) -> None:
         self._request("DELETE", f"/v1/models/{model_id}", retry=True)
 
+    def delete_job(self, job_id: str) -> None:
+        """Delete an ended job; its model stays. Conflict while it is queued or running."""
+        self._request("DELETE", f"/v1/jobs/{job_id}", retry=True)
+
+    def delete_comparison(self, comparison_id: str) -> None:
+        """Delete an ended comparison and its runs' jobs; their models stay. Conflict while it runs."""
+        self._request("DELETE", f"/v1/comparisons/{comparison_id}", retry=True)
+
     def forecast(
         self, model_id: str, *, start: float | None = None, horizon: int = FORECAST_HORIZON,
         context: Sequence[float] | None = None,

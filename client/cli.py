@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from client import commands
+from client import commands, study_commands
 from service.launcher import run_api
 from service.launcher import up as run_up
 from worker.main import run_worker
@@ -52,7 +52,10 @@ def worker(
         raise typer.Exit(2) from None
 
 
-commands.register(app)
+for command in (commands.train, commands.jobs, commands.job, commands.cancel, commands.delete, commands.models,
+                commands.forecast, study_commands.compare, study_commands.comparison,
+                study_commands.cancel_comparison, study_commands.delete_comparison):
+    app.command(name=command.__name__.replace("_", "-"))(commands.handled(command))
 
 
 def main() -> None:

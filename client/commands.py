@@ -32,8 +32,8 @@ from client.options import (
     WatchOpt,
     train_options,
 )
-from client.types import Comparison, Job
-from client.watch import fmt, watch_comparison, watch_job
+from client.types import Job
+from client.watch import fmt, watch_job
 from common import defaults as D
 
 out = Console(highlight=False)
@@ -196,80 +196,11 @@ def forecast(
         out.print(f"saved {plot}")
 
 
-def compare(
-    cells: Annotated[str, typer.Option(help="Comma-separated cells.")] = "RNN,LSTM,GRU",
-    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0",
-    start: Annotated[float, typer.Option(help="Forecast start for every run.")] = D.FORECAST_START,
-    horizon: Annotated[int, typer.Option(min=1, help="Forecast steps for every run.")] = D.FORECAST_HORIZON,
-    hidden_size: HiddenOpt = None, num_layers: LayersOpt = None, dropout: DropoutOpt = None,
-    epochs: EpochsOpt = None, batch_size: BatchOpt = None, lr: LrOpt = None, sequence_length: SeqOpt = None,
-    checkpoint_every: CkptOpt = None, noise_std: NoiseOpt = None, points: PointsOpt = None,
-    micro_batch_size: MicroOpt = None,
-    name: Annotated[str | None, typer.Option(help="A label for the study.")] = None,
-    plots: Annotated[Path | None, typer.Option(file_okay=False, help="Save loss.png and predictions.png here.")] = None,
-    watch: WatchOpt = False, json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
-) -> None:
-    """Compare cells over seeds (RNN vs LSTM vs GRU), trained in parallel."""
-    try:
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-    except ValueError:
-        raise typer.BadParameter(f"--seeds ({seeds!r}) must be comma-separated integers") from None
-    options = train_options(hidden_size, num_layers, dropout, epochs, batch_size, lr, sequence_length,
-                            checkpoint_every, noise_std, points, micro_batch_size)
+def delete(job_id: str, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
+    """Delete an ended job (its record, history and checkpoints); its model stays."""
     with client(url, api_key) as c:
-        study = c.compare(cells=[x.strip().upper() for x in cells.split(",") if x.strip()], seeds=seed_list,
-                          forecast_start=start, forecast_horizon=horizon, name=name, **options)
-        if watch:
-            study = watch_comparison(c, study, quiet=json_)
-        if plots is not None:
-            plots.mkdir(parents=True, exist_ok=True)
-            for kind, png in c.comparison_plots(study.id).items():
-                (plots / f"{kind}.png").write_bytes(png)
-    if json_:
-        emit_json(study)
-        return
-    print_summary(study)
-    if plots is not None:
-        out.print(f"saved {plots / 'loss.png'} and {plots / 'predictions.png'}")
-    if not watch:
-        out.print(f"follow it: rnncast comparison {study.id}")
-
-
-def comparison(comparison_id: str, json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
-    """Show a comparison's runs and summary."""
-    with client(url, api_key) as c:
-        study = c.comparison(comparison_id)
-    if json_:
-        emit_json(study)
-    else:
-        print_summary(study)
-
-
-def print_summary(study: Comparison) -> None:
-    """The summary table: mean ± std per cell, the best one marked."""
-    done = sum(r.status in ("succeeded", "failed", "cancelled") for r in study.runs)
-    out.print(f"comparison {study.id}: {study.status} ({done}/{len(study.runs)} runs ended)")
-    table = Table("cell", "n", "test loss (mean ± std)", "forecast MSE (mean ± std)", "train s (mean)", "")
-    for cell, s in study.summary.items():
-        tl, fm, ts = s.final_test_loss, s.forecast_mse, s.train_seconds
-        table.add_row(cell, str(tl.n), f"{fmt(tl.mean)} ± {fmt(tl.std, '.2g')}",
-                      f"{fmt(fm.mean)} ± {fmt(fm.std, '.2g')}", fmt(ts.mean, ".1f"),
-                      "best" if cell == study.best_cell else "")
-    out.print(table)
-    for run in study.runs:
-        if run.error:
-            out.print(f"{run.cell} seed {run.seed} failed: {run.error}")
-
-
-def cancel_comparison(comparison_id: str, json_: JsonOpt = False, url: UrlOpt = None,
-                      api_key: KeyOpt = None) -> None:
-    """Cancel every unfinished run of a comparison."""
-    with client(url, api_key) as c:
-        study = c.cancel_comparison(comparison_id)
-    if json_:
-        emit_json(study)
-    else:
-        out.print(f"{study.id}: cancelling {sum(r.status in ('queued', 'running') for r in study.runs)} run(s)")
+        c.delete_job(job_id)
+    out.print(f"{job_id}: deleted")
 
 
 def handled(command: Callable[..., None]) -> Callable[..., None]:
@@ -284,8 +215,3 @@ def handled(command: Callable[..., None]) -> Callable[..., None]:
             raise typer.Exit(1) from None
 
     return run
-
-
-def register(app: typer.Typer) -> None:
-    for command in (train, jobs, job, cancel, models, forecast, compare, comparison, cancel_comparison):
-        app.command(name=command.__name__.replace("_", "-"))(handled(command))

@@ -37,7 +37,7 @@ class Job(_Result):
     params: dict[str, Any]
     progress: Progress
     metrics: Losses
-    history: History
+    history: History = History()  # absent from list rows
     model_id: str | None = None
     error: str | None = None
     attempts: int = 0

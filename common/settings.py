@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # tutorial's defaults at the epochs cap.
     max_train_cost: float = Field(3e13, gt=0)
     max_job_seconds: float = Field(86_400.0, gt=0)  # a running job stops and fails past it
+    # Ended jobs and comparisons are deleted this long after they end (0: kept
+    # forever); models stay until deleted. Fractions allowed.
+    retention_days: float = Field(30.0, ge=0)
 
     # Workers.
     torch_threads: int = Field(1, ge=1, le=256)

@@ -10,6 +10,7 @@ atomic RECOVER script makes sure one worker acts on each job.
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 import redis
 
+from common.paths import job_dir
 from common.queue import TRAIN_QUEUE
 from common.settings import Settings
 from common.store.sync import JobStore
@@ -72,8 +74,23 @@ def recover_once(
     return done
 
 
+SWEEP_LIMIT = 200  # jobs and comparisons deleted per pass at most
+
+
+def expire_once(store: JobStore, settings: Settings) -> list[str]:
+    """Delete jobs and comparisons that ended more than RNNCAST_RETENTION_DAYS ago, with their
+    checkpoint files (models stay until deleted); the ids of the jobs deleted."""
+    deleted = store.sweep_expired(settings.retention_days * 86_400, SWEEP_LIMIT)
+    for job_id in deleted:
+        shutil.rmtree(job_dir(settings.data_dir, job_id), ignore_errors=True)
+    if deleted:
+        log.info("retention deleted %d ended jobs", len(deleted))
+    return deleted
+
+
 class Liveness(threading.Thread):
-    """Tells the job store every heartbeat interval that this worker is alive, and runs `recover_once`."""
+    """Tells the job store every heartbeat interval that this worker is alive, and runs
+    `recover_once` and `expire_once`."""
 
     def __init__(self, name: str, settings: Settings, send: Callable[[str], None]) -> None:
         super().__init__(name="rnncast-liveness", daemon=True)
@@ -88,6 +105,8 @@ class Liveness(threading.Thread):
                 store.register_worker(self.worker_name)
                 check_queued = time.monotonic() - last_queued_check > self.settings.heartbeat_timeout
                 recover_once(store, self.settings, self.send, check_queued=check_queued)
+                if self.settings.retention_days > 0:
+                    expire_once(store, self.settings)
                 if check_queued:
                     last_queued_check = time.monotonic()
             except redis.RedisError as exc:  # Redis away: try again next beat

@@ -67,6 +67,7 @@ class AsyncJobStore(AsyncRunner):
         return list(await pipe.execute())
 
     create_job = async_op(job_ops.create_job)
+    discard_job = async_op(job_ops.discard_job)
     delete_job = async_op(job_ops.delete_job)
     get_job = async_op(job_ops.get_job)
     job_json = async_op(job_ops.job_json)
@@ -77,6 +78,7 @@ class AsyncJobStore(AsyncRunner):
     create_comparison = async_op(comparison_jobs.create_comparison)
     cancel_comparison = async_op(comparison_jobs.cancel_comparison)
     abandon_comparison = async_op(comparison_jobs.abandon_comparison)
+    delete_comparison = async_op(comparison_jobs.delete_comparison)
     get_comparison = async_op(comparison_ops.get_comparison)
     list_comparisons = async_op(comparison_ops.list_comparisons)
     get_model = async_op(model_ops.get_model)

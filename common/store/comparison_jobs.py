@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from common.store.clock import now_iso, now_ms
 from common.store.job_ops import Idempotency, cancel_job, create_jobs, forget_idempotency, job_fields
 from common.store.keys import Keys
-from common.store.plan import Op, cmd, one
+from common.store.plan import Op, cmd, one, script
+from common.store.scripts import header
 
 
 def create_comparison(
@@ -34,6 +36,20 @@ def cancel_comparison(comparison_id: str, job_ids: list[str]) -> Op[None]:
     yield from one(cmd("hset", Keys.comparison(comparison_id), "cancel_requested", "1"))
     for job_id in job_ids:
         yield from cancel_job(job_id)
+
+
+def delete_comparison(comparison_id: str) -> Op[tuple[str, list[str]]]:
+    """Delete an ended comparison and its runs' jobs (their models stay).
+
+    Returns ('deleted' | 'missing' | 'active:running', the runs' job ids).
+    """
+    raw = yield from one(cmd("hget", Keys.comparison(comparison_id), "job_ids"))
+    job_ids: list[str] = json.loads(raw) if raw else []
+    keys = [Keys.comparison(comparison_id), Keys.comparisons, Keys.jobs]
+    for job_id in job_ids:
+        keys += [Keys.job(job_id), Keys.history(job_id), Keys.events(job_id), Keys.view(job_id)]
+    outcome = str((yield from one(script("delete_comparison", keys, header()))))
+    return outcome, job_ids
 
 
 def abandon_comparison(comparison_id: str, job_ids: list[str], idempotency_key: str | None) -> Op[None]:

@@ -95,13 +95,19 @@ def forget_idempotency(scope: str, key: str | None, answer_id: str) -> Op[None]:
         yield batch(cmd("delete", Keys.idempotency(scope, key)))
 
 
-def delete_job(job_id: str, idempotency_key: str | None = None) -> Op[None]:
+def discard_job(job_id: str, idempotency_key: str | None = None) -> Op[None]:
     """Forget a job that could not be enqueued (its indexes and Idempotency-Key too)."""
     calls = [cmd("zrem", Keys.jobs_by_status(status.value), job_id) for status in JobStatus]
     yield batch(*calls, cmd("zrem", Keys.jobs, job_id),
                 cmd("delete", Keys.job(job_id), Keys.history(job_id), Keys.events(job_id), Keys.view(job_id)),
                 atomic=True)
     yield from forget_idempotency("jobs", idempotency_key, job_id)
+
+
+def delete_job(job_id: str) -> Op[str]:
+    """Delete an ended job's records: 'deleted', 'missing', 'active:<status>' or 'comparison:<id>'."""
+    keys = [Keys.job(job_id), Keys.history(job_id), Keys.events(job_id), Keys.view(job_id), Keys.jobs]
+    return str((yield from one(script("delete_job", keys, header()))))
 
 
 def job_raw(job_id: str) -> Op[dict[str, str] | None]:

@@ -22,6 +22,10 @@ class Keys:
     comparisons = PREFIX + "comparisons"
     models = PREFIX + "models"
     workers = PREFIX + "workers"
+    # Ended jobs (not comparison runs) and ended comparisons, scored by their end
+    # time (ms, Redis's clock): what retention deletes, oldest first.
+    ended_jobs = PREFIX + "ended:jobs"
+    ended_comparisons = PREFIX + "ended:comparisons"
     # Forecasts: API processes push requests here, predict workers pop them in batches.
     forecasts = PREFIX + "forecasts"
 

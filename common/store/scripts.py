@@ -1,9 +1,10 @@
 """The store's atomic operations, as Lua scripts run inside Redis.
 
-Every script gets the same four leading arguments (`header()`): the prefixes
-of the status indexes, job keys and comparison keys, and how many events a
-job keeps. Its own arguments follow (`arg(1)`, `arg(2)`, ...); its keys come in
-KEYS. Nothing here spells a key or a limit itself.
+Every script gets the same six leading arguments (`header()`): the prefixes
+of the status indexes, job keys and comparison keys, how many events a job
+keeps, and the indexes of ended jobs and comparisons. Its own arguments
+follow (`arg(1)`, `arg(2)`, ...); its keys come in KEYS. Nothing here spells
+a key or a limit itself.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from common.store.keys import EVENTS_MAXLEN, Keys
 
 def header() -> list[str | int]:
     """The leading arguments of every script."""
-    return [Keys.jobs_by_status(""), Keys.job(""), Keys.comparison(""), EVENTS_MAXLEN]
+    return [Keys.jobs_by_status(""), Keys.job(""), Keys.comparison(""), EVENTS_MAXLEN, Keys.ended_jobs,
+            Keys.ended_comparisons]
 
 
 _PRELUDE = """
 local STATUS_INDEX, JOB_KEY, COMPARISON_KEY, MAXLEN = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local function arg(i) return ARGV[4 + i] end
-local function rest(i) return unpack(ARGV, 4 + i) end
+local ENDED_JOBS, ENDED_COMPARISONS = ARGV[5], ARGV[6]
+local function arg(i) return ARGV[6 + i] end
+local function rest(i) return unpack(ARGV, 6 + i) end
 local function add_event(key, kind, data)
   redis.call('XADD', key, 'MAXLEN', '~', MAXLEN, '*', 'type', kind, 'data', data)
 end
@@ -39,12 +42,16 @@ local function now_ms() return math.floor(now() * 1000) end
 local function is_final(status)
   return status == 'succeeded' or status == 'failed' or status == 'cancelled'
 end
--- A run of a comparison has ended. True when it was the last one: then the
--- comparison ends too, failed if a run failed, else cancelled if one was, else
--- succeeded. Exactly one caller sees true, and writes the summary.
+-- A job has ended. A lone job is indexed for retention by its end time. True
+-- when it was its comparison's last run: then the comparison ends too (and is
+-- indexed for retention), failed if a run failed, else cancelled if one was,
+-- else succeeded. Exactly one caller sees true, and writes the summary.
 local function run_ended(job_key, finished_at)
   local cid = redis.call('HGET', job_key, 'comparison_id')
-  if not cid or cid == '' then return false end
+  if not cid or cid == '' then
+    redis.call('ZADD', ENDED_JOBS, now_ms(), redis.call('HGET', job_key, 'id'))
+    return false
+  end
   local key = COMPARISON_KEY .. cid
   if redis.call('HINCRBY', key, 'remaining', -1) ~= 0 then return false end
   local final = 'succeeded'
@@ -54,7 +61,18 @@ local function run_ended(job_key, finished_at)
     elseif status == 'cancelled' and final ~= 'failed' then final = 'cancelled' end
   end
   redis.call('HSET', key, 'status', final, 'finished_at', finished_at)
+  redis.call('ZADD', ENDED_COMPARISONS, now_ms(), cid)
   return true
+end
+-- Forget an ended job: its records and every index entry.
+local function forget_job(job_key, history_key, events_key, view_key, all_jobs)
+  local id = redis.call('HGET', job_key, 'id')
+  if id then
+    redis.call('ZREM', all_jobs, id)
+    redis.call('ZREM', STATUS_INDEX .. redis.call('HGET', job_key, 'status'), id)
+    redis.call('ZREM', ENDED_JOBS, id)
+  end
+  redis.call('DEL', job_key, history_key, events_key, view_key)
 end
 """
 
@@ -191,7 +209,35 @@ end
 return 'ended:' .. cur
 """
 
+# Delete an ended job. 'deleted', 'missing', 'active:<status>' (cancel it
+# first), or 'comparison:<id>' (a comparison's run goes with its comparison).
+# KEYS: job, history, events, view, all jobs   ARGV: (none)
+DELETE_JOB = _PRELUDE + """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'missing' end
+if not is_final(status) then return 'active:' .. status end
+local cid = redis.call('HGET', KEYS[1], 'comparison_id')
+if cid and cid ~= '' then return 'comparison:' .. cid end
+forget_job(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+return 'deleted'
+"""
+
+# Delete an ended comparison and its runs' jobs. 'deleted', 'missing' or 'active:running'.
+# KEYS: comparison, comparisons index, all jobs, then per run: job, history, events, view
+DELETE_COMPARISON = _PRELUDE + """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'missing' end
+if not is_final(status) then return 'active:' .. status end
+for i = 4, #KEYS, 4 do forget_job(KEYS[i], KEYS[i + 1], KEYS[i + 2], KEYS[i + 3], KEYS[3]) end
+local id = redis.call('HGET', KEYS[1], 'id')
+redis.call('ZREM', KEYS[2], id)
+redis.call('ZREM', ENDED_COMPARISONS, id)
+redis.call('DEL', KEYS[1])
+return 'deleted'
+"""
+
 SCRIPTS = {
     "create_jobs": CREATE_JOBS, "transition": TRANSITION, "record_epoch": RECORD_EPOCH,
-    "heartbeat": HEARTBEAT, "recover": RECOVER, "cancel": CANCEL,
+    "heartbeat": HEARTBEAT, "recover": RECOVER, "cancel": CANCEL, "delete_job": DELETE_JOB,
+    "delete_comparison": DELETE_COMPARISON,
 }

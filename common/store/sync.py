@@ -61,6 +61,7 @@ class JobStore(Runner):
     recover = sync_op(worker_ops.recover)
     queued_before = sync_op(worker_ops.queued_before)
     broker_messages = sync_op(worker_ops.broker_messages)
+    sweep_expired = sync_op(worker_ops.sweep_expired)
     pop_forecasts = sync_op(lane_ops.pop_forecasts)
     more_forecasts = sync_op(lane_ops.more_forecasts)
     push_answers = sync_op(lane_ops.push_answers)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from common.store.clock import now_iso
-from common.store.job_ops import summarize_comparison_of
+from common.store.comparison_jobs import delete_comparison
+from common.store.job_ops import delete_job, summarize_comparison_of
 from common.store.keys import Keys
 from common.store.plan import Op, batch, cmd, one, script
 from common.store.scripts import header
@@ -92,3 +93,29 @@ def broker_messages(queue: str, within_s: float) -> Op[str]:
                                  cmd("zrangebyscore", "unacked_index", reserved_since, "+inf"))
     reserved = (yield from one(cmd("hmget", "unacked", fresh))) if fresh else []
     return "\n".join([*waiting, *(m for m in reserved if m)])
+
+
+def sweep_expired(retention_s: float, limit: int) -> Op[list[str]]:
+    """Delete up to `limit` jobs and comparisons that ended more than `retention_s` ago (models stay).
+
+    Returns the ids of the jobs deleted (a comparison's runs among them), whose files may go too.
+    """
+    cutoff_ms = int(((yield from redis_time()) - retention_s) * 1000)
+    jobs, comparisons = yield batch(
+        cmd("zrangebyscore", Keys.ended_jobs, 0, cutoff_ms, start=0, num=limit),
+        cmd("zrangebyscore", Keys.ended_comparisons, 0, cutoff_ms, start=0, num=limit),
+    )
+    deleted: list[str] = []
+    for job_id in jobs:
+        outcome = yield from delete_job(job_id)
+        if outcome == "deleted":
+            deleted.append(job_id)
+        elif outcome == "missing":
+            yield batch(cmd("zrem", Keys.ended_jobs, job_id))
+    for comparison_id in comparisons:
+        outcome, job_ids = yield from delete_comparison(comparison_id)
+        if outcome == "deleted":
+            deleted += job_ids
+        elif outcome == "missing":
+            yield batch(cmd("zrem", Keys.ended_comparisons, comparison_id))
+    return deleted

@@ -18,7 +18,15 @@ from common.queue import RENDER_TASK, TRAIN_QUEUE, TRAIN_TASK
 from common.store import is_id
 from common.store.aio import AsyncJobStore, IdempotencyConflict, QueueFull
 from service.deps import CeleryDep, SettingsDep, StoreDep
-from service.routes.jobs import ERRORS, IdempotencyKey, check_cost, check_epochs, effective_params, fingerprint
+from service.routes.jobs import (
+    ERRORS,
+    IdempotencyKey,
+    check_cost,
+    check_epochs,
+    effective_params,
+    fingerprint,
+    remove_job_files,
+)
 from service.rpc import ask_worker_png
 from service.schemas import Comparison, ComparisonCreate, ComparisonList, JobCreate
 
@@ -121,6 +129,18 @@ async def cancel_comparison(comparison_id: str, store: StoreDep) -> JSONResponse
         raise HTTPException(status.HTTP_409_CONFLICT, f"comparison {comparison_id!r} already ended: {view['status']}")
     await store.cancel_comparison(comparison_id, [run["job_id"] for run in view["runs"]])
     return JSONResponse(await _view_or_404(store, comparison_id), status_code=202)
+
+
+@router.delete("/{comparison_id}", status_code=204, response_class=Response, responses=ERRORS)
+async def delete_comparison(comparison_id: str, store: StoreDep, settings: SettingsDep) -> Response:
+    """Delete an ended comparison and its runs' jobs (their models stay); 409 while it runs."""
+    outcome, job_ids = await store.delete_comparison(comparison_id) if is_id(comparison_id) else ("missing", [])
+    if outcome == "missing":
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"comparison {comparison_id!r} not found")
+    if outcome.startswith("active:"):
+        raise HTTPException(status.HTTP_409_CONFLICT, f"comparison {comparison_id!r} is running: cancel it first")
+    await run_in_threadpool(remove_job_files, settings, job_ids)
+    return Response(status_code=204)
 
 
 async def _png(store: AsyncJobStore, celery: Any, settings: Any, comparison_id: str, kind: str) -> Response:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import secrets
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -18,6 +19,7 @@ from kombu.exceptions import OperationalError
 from sse_starlette.sse import EventSourceResponse
 
 from common.defaults import PASS_OVERHEAD, default_dropout, default_micro_batch, train_cost
+from common.paths import job_dir
 from common.queue import TRAIN_QUEUE, TRAIN_TASK
 from common.settings import Settings
 from common.store import FINAL, JobStatus, is_id
@@ -88,7 +90,7 @@ async def submit_job(
         try:
             await run_in_threadpool(celery.send_task, TRAIN_TASK, args=[job_id], queue=TRAIN_QUEUE)
         except (OperationalError, redis.RedisError):  # answered 503: a retry must create the job anew
-            await store.delete_job(job_id, idempotency_key)
+            await store.discard_job(job_id, idempotency_key)
             raise
     return job_id, created
 
@@ -138,6 +140,32 @@ async def get_job(job_id: str, store: StoreDep) -> Response:
     if text is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} not found")
     return Response(text, media_type="application/json")
+
+
+@router.delete("/{job_id}", status_code=204, response_class=Response, responses=ERRORS)
+async def delete_job(job_id: str, store: StoreDep, settings: SettingsDep) -> Response:
+    """Delete an ended job: its record, history, events and checkpoints; its model stays.
+
+    409 while it is queued or running (cancel it first), and for a comparison's
+    run (delete the comparison).
+    """
+    outcome = await store.delete_job(job_id) if is_id(job_id) else "missing"
+    if outcome == "missing":
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} not found")
+    if outcome.startswith("active:"):
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"job {job_id!r} is {outcome.removeprefix('active:')}: cancel it first")
+    if outcome.startswith("comparison:"):
+        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id!r} is a run of comparison "
+                            f"{outcome.removeprefix('comparison:')!r}: delete the comparison")
+    await run_in_threadpool(remove_job_files, settings, [job_id])
+    return Response(status_code=204)
+
+
+def remove_job_files(settings: Settings, job_ids: list[str]) -> None:
+    """Delete deleted jobs' checkpoint files (their models' files stay)."""
+    for job_id in job_ids:
+        shutil.rmtree(job_dir(settings.data_dir, job_id), ignore_errors=True)
 
 
 @router.post("/{job_id}/cancel", status_code=202, response_model=Job, responses=ERRORS)
