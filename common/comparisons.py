@@ -14,6 +14,9 @@ from typing import Any
 from common.store.views import finite
 
 METRICS = ("final_test_loss", "forecast_mse", "train_seconds")
+# What `run_row` reads of a run's job record: the rest (its forecast, say) stays in Redis.
+RUN_FIELDS = ("id", "params", "status", "epoch", "train_loss", "test_loss", "forecast_mse", "train_seconds",
+              "parameters", "error")
 
 
 def _float(raw: dict[str, str], key: str) -> float | None:

@@ -97,8 +97,8 @@ class History(BaseModel):
     test_loss: list[float | None]
 
 
-class Job(BaseModel):
-    """A training job as the API reports it."""
+class JobRow(BaseModel):
+    """A training job as `GET /v1/jobs` lists it: everything but its per-epoch history."""
 
     id: str
     kind: Literal["train"]
@@ -107,7 +107,6 @@ class Job(BaseModel):
     params: dict[str, Any]
     progress: Progress
     metrics: Losses
-    history: History
     model_id: str | None
     error: str | None
     attempts: int
@@ -120,8 +119,16 @@ class Job(BaseModel):
     finished_at: str | None
 
 
+class Job(JobRow):
+    """A training job as the API reports it, with its per-epoch history."""
+
+    history: History
+
+
 class JobList(BaseModel):
-    data: list[Job]
+    """Jobs newest first; rows carry no `history` (fetch one job for it)."""
+
+    data: list[JobRow]
     count: int
 
 

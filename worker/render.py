@@ -7,7 +7,12 @@ import statistics
 from typing import Any
 
 from common.store.sync import JobStore
+from core.data import exact
+from core.forecast import context_times
 from core.plots import LossRun, PredictionLine, loss_png, prediction_png
+from worker.params import configs_from_params
+
+FIGURE_FIELDS = ("id", "params", "forecast")
 
 
 def _runs(jobs: list[dict[str, str]]) -> list[tuple[str, dict[str, str]]]:
@@ -37,15 +42,18 @@ def predictions_figure(jobs: list[dict[str, Any]], spec: dict[str, Any]) -> byte
         lines.append(PredictionLine(cell, chosen["x"], chosen["y"]))
         reference = reference or chosen
     title = f"Predictions from t={spec['start']:g}, {spec['horizon']} steps"
-    if reference is None:
+    if reference is None or not jobs:
         return prediction_png([], [], [], title=title + " (no finished run yet)")
-    return prediction_png(reference["context_x"], reference["context_y"], lines, reference["x"],
+    # Every run of a comparison shares the signal and window: the context is the same for all.
+    _, data, train = configs_from_params(json.loads(jobs[0]["params"]))
+    context_x = context_times(data, train.sequence_length, float(spec["start"]))
+    return prediction_png(context_x.tolist(), exact(data, context_x).tolist(), lines, reference["x"],
                           reference["exact"], title=title)
 
 
 def render_comparison(store: JobStore, comparison_id: str, kind: str) -> bytes | None:
     """The `loss` or `predictions` PNG of a comparison, partial while it runs; None if it is unknown."""
-    found = store.get_comparison(comparison_id, with_history=True)
+    found = store.get_comparison(comparison_id, fields=FIGURE_FIELDS, with_history=kind == "loss")
     if found is None:
         return None
     raw, jobs = found

@@ -232,7 +232,9 @@ def _train(
             result.model, data_cfg, train_cfg.sequence_length, [float(forecast_spec["start"])],
             int(forecast_spec["horizon"]),
         )[0]
-        extra = {"forecast": asdict(fc), "forecast_mse": fc.mse}
+        # Without its context (the render recomputes it): a run's record stays small.
+        stored = {k: v for k, v in asdict(fc).items() if k not in ("context_x", "context_y")}
+        extra = {"forecast": stored, "forecast_mse": fc.mse}
     # The model record is saved with the job's end, in one lease-checked step.
     if not store.finish(job_id, lease, JobStatus.SUCCEEDED, model=model, model_id=model["id"],
                         train_seconds=round(result.seconds, 3), parameters=model["parameters"], **extra):

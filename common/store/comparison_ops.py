@@ -5,25 +5,25 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from common.comparisons import final_fields, run_row
+from common.comparisons import RUN_FIELDS, final_fields, run_row
 from common.store.keys import Keys
 from common.store.plan import Op, batch, cmd, one
 
 
 def get_comparison(
-    comparison_id: str, with_history: bool = False
+    comparison_id: str, fields: tuple[str, ...] = RUN_FIELDS, with_history: bool = False
 ) -> Op[tuple[dict[str, str], list[dict[str, Any]]] | None]:
-    """The comparison's hash and its runs' job hashes in creation order (with their
+    """The comparison's hash and, in creation order, `fields` of its runs' jobs (with their
     `history` lists if asked), or None."""
     raw: dict[str, str] = yield from one(cmd("hgetall", Keys.comparison(comparison_id)))
     if not raw:
         return None
     job_ids = json.loads(raw["job_ids"])
-    calls = [cmd("hgetall", Keys.job(job_id)) for job_id in job_ids]
+    calls = [cmd("hmget", Keys.job(job_id), list(fields)) for job_id in job_ids]
     if with_history:
         calls += [cmd("lrange", Keys.history(job_id), 0, -1) for job_id in job_ids]
     rows = (yield batch(*calls)) if calls else []
-    jobs = rows[:len(job_ids)]
+    jobs = [{f: v for f, v in zip(fields, values, strict=True) if v is not None} for values in rows[:len(job_ids)]]
     if with_history:
         jobs = [job | {"history": history} for job, history in zip(jobs, rows[len(job_ids):], strict=True)]
     return raw, [job for job in jobs if job.get("id")]

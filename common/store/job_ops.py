@@ -136,13 +136,11 @@ def job_json(job_id: str) -> Op[str | None]:
 
 
 def list_jobs(status: JobStatus | None, limit: int, offset: int) -> Op[tuple[list[dict[str, Any]], int]]:
-    """Jobs newest first, optionally of one status, and how many there are."""
+    """Jobs newest first, optionally of one status, and how many there are; rows carry no history."""
     index = Keys.jobs_by_status(status.value) if status else Keys.jobs
     ids, count = yield batch(cmd("zrevrange", index, offset, offset + limit - 1), cmd("zcard", index))
-    calls = [c for job_id in ids
-             for c in (cmd("hgetall", Keys.job(job_id)), cmd("lrange", Keys.history(job_id), 0, -1))]
-    rows = (yield batch(*calls)) if calls else []
-    return [job_view(rows[i], rows[i + 1]) for i in range(0, len(rows), 2) if rows[i]], int(count)
+    rows = (yield batch(*(cmd("hgetall", Keys.job(job_id)) for job_id in ids))) if ids else []
+    return [job_view(raw, None) for raw in rows if raw], int(count)
 
 
 def counts_by_status() -> Op[dict[str, int]]:

@@ -42,10 +42,9 @@ def _num(raw: dict[str, str], key: str, kind: type = float) -> Any:
     return finite(float(value)) if kind is float else kind(value)
 
 
-def job_view(raw: dict[str, str], history: list[str]) -> dict[str, Any]:
-    """The public JSON of a job from its hash and history list."""
-    pairs = json.loads("[" + ",".join(history) + "]")  # one parse, not one per epoch
-    return {
+def job_view(raw: dict[str, str], history: list[str] | None) -> dict[str, Any]:
+    """The public JSON of a job from its hash and history list (a list row: no history)."""
+    view = {
         "id": raw["id"],
         "kind": raw.get("kind", "train"),
         "name": raw.get("name") or None,
@@ -53,7 +52,6 @@ def job_view(raw: dict[str, str], history: list[str]) -> dict[str, Any]:
         "params": json.loads(raw["params"]),
         "progress": {"epoch": _num(raw, "epoch", int) or 0, "epochs": _num(raw, "epochs", int)},
         "metrics": {"train_loss": _num(raw, "train_loss"), "test_loss": _num(raw, "test_loss")},
-        "history": {"train_loss": [finite(p[0]) for p in pairs], "test_loss": [finite(p[1]) for p in pairs]},
         "model_id": raw.get("model_id") or None,
         "error": raw.get("error") or None,
         "attempts": _num(raw, "attempts", int) or 0,
@@ -65,3 +63,7 @@ def job_view(raw: dict[str, str], history: list[str]) -> dict[str, Any]:
         "started_at": raw.get("started_at") or None,
         "finished_at": raw.get("finished_at") or None,
     }
+    if history is not None:
+        pairs = json.loads("[" + ",".join(history) + "]")  # one parse, not one per epoch
+        view["history"] = {"train_loss": [finite(p[0]) for p in pairs], "test_loss": [finite(p[1]) for p in pairs]}
+    return view

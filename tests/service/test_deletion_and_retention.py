@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from common.paths import job_dir, model_dir
@@ -84,7 +86,24 @@ def test_ended_jobs_and_comparisons_expire_after_retention_and_models_stay(short
     run_id = study["runs"][0]["job_id"]
     for job_id in (job["id"], run_id):
         assert not any(r.exists(k) for k in job_keys(job_id))
+        assert not job_dir(data_dir, job_id).exists()
         assert api.http.get(f"/v1/models/{job_id}").status_code == 200
+        assert model_dir(data_dir, job_id).exists()
     assert api.http.get(f"/v1/jobs/{queued['id']}").status_code == 200
     assert r.zcard(Keys.ended_jobs) == 0 and r.zcard(Keys.ended_comparisons) == 0
     api.http.post(f"/v1/jobs/{queued['id']}/cancel")
+
+
+def test_list_rows_carry_no_history_and_runs_store_no_forecast_context(stack):
+    http = stack.api.http
+    study = http.post("/v1/comparisons", json={"cells": ["RNN"], "train": TINY}).json()
+    finished = wait_comparison(stack, study["id"])
+    rows = http.get("/v1/jobs", params={"limit": 5}).json()["data"]
+    assert rows and all("history" not in row for row in rows)
+    assert "history" in http.get(f"/v1/jobs/{rows[0]['id']}").json()
+    schema = http.get("/openapi.json").json()["components"]["schemas"]
+    assert "history" not in schema["JobRow"]["properties"] and "history" in schema["Job"]["properties"]
+    stored = json.loads(stack.r.hget(Keys.job(finished["runs"][0]["job_id"]), "forecast"))
+    assert "context_x" not in stored and "context_y" not in stored and len(stored["y"]) == 100
+    png = http.get(f"/v1/comparisons/{study['id']}/predictions.png")
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
