@@ -80,6 +80,14 @@ def train_cost(params: dict[str, Any]) -> float:
     return float(params["epochs"]) * seq * layers * per_step
 
 
+def forecast_work(rows: int, sequence_length: int, horizon: int, hidden_size: int, num_layers: int, cell: str) -> float:
+    """A forecast batch's work: rows x (sequence_length + horizon) x layers x gates x hidden^2.
+
+    In train_cost's units; RNNCAST_MAX_FORECAST_WORK bounds one batched rollout.
+    """
+    return float(rows) * (sequence_length + horizon) * num_layers * GATES[cell] * hidden_size * hidden_size
+
+
 def default_dropout(num_layers: int) -> float:
     """Dropout between stacked layers when a job leaves it out: none for one layer."""
     return 0.0 if num_layers == 1 else STACKED_DROPOUT

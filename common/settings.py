@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     # 0: no waiting; requests that arrive while a batch computes form the next one.
     batch_window_ms: float = Field(0.0, ge=0, le=1_000)
     max_batch: int = Field(256, ge=1, le=100_000)
+    # Work in one batched rollout (common.defaults.forecast_work): larger batches
+    # are split, a request larger alone is 422. The default admits the defaults'
+    # model (LSTM, 20 hidden) at max_batch rows of 80 + 100 steps with room.
+    max_forecast_work: float = Field(1e8, gt=0)
+    max_context: int = Field(10_000, ge=1, le=1_000_000)  # values in one forecast's `context`
     # Broker redelivery of unacknowledged tasks; recovery of lost jobs uses
     # heartbeats instead, so this only needs to exceed the longest job.
     visibility_timeout: float = Field(7 * 86_400, ge=60)

@@ -16,6 +16,7 @@ import json
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,13 +26,21 @@ import redis
 import torch
 from celery.utils.log import get_task_logger
 
+from common.defaults import forecast_work
 from common.forecasts import INBOX_TTL_S, Answer, encode_answer, error_answer
 from common.settings import Settings
 from common.store import is_id
 from common.store.clock import now_ms
 from common.store.sync import JobStore
 from core.forecast import rollout_numpy
-from worker.predict import ModelCache, ModelUnavailable, forecast_payload, request_forecast, request_window
+from worker.predict import (
+    LoadedModel,
+    ModelCache,
+    ModelUnavailable,
+    forecast_payload,
+    request_forecast,
+    request_window,
+)
 
 log = get_task_logger(__name__)
 BLOCK_S = 1.0  # how long one pop waits before the thread checks whether to stop
@@ -43,6 +52,7 @@ class _Request:
     inbox: str
     model_id: str
     horizon: int
+    deadline_ms: int  # the API gives up on it then
     body: dict[str, Any]
 
     @classmethod
@@ -50,56 +60,106 @@ class _Request:
         """None for anything malformed (logged) or expired (the API has given up on it)."""
         try:
             msg = json.loads(raw)
-            req = cls(str(msg["id"]), str(msg["inbox"]), str(msg["model_id"]), int(msg["horizon"]), msg)
+            req = cls(str(msg["id"]), str(msg["inbox"]), str(msg["model_id"]), int(msg["horizon"]),
+                      int(msg["deadline_ms"]), msg)
             ok = all(is_id(v) for v in (req.id, req.inbox, req.model_id)) and req.horizon >= 1
-            deadline = int(msg["deadline_ms"])
         except (ValueError, KeyError, TypeError):
             ok = False
         if not ok:
             log.error("malformed forecast request dropped: %.200r", raw)
             return None
-        return req if deadline > now_ms() else None
+        return req if req.deadline_ms > now_ms() else None
 
 
-def serve(cache: ModelCache, store: JobStore, data_dir: Any, raws: list[str]) -> list[tuple[str, Answer]]:
-    """Answer a batch of raw requests: (inbox, answer) for every live, well-formed one."""
-    groups: dict[tuple[str, int], list[_Request]] = defaultdict(list)
+Deliver = Callable[[list[tuple[str, Answer]]], None]
+
+
+@dataclass
+class _Group:
+    """Live requests for one model and horizon, and what one row of their rollout costs."""
+
+    model_id: str
+    horizon: int
+    loaded: LoadedModel
+    reqs: list[_Request]
+    windows: list[np.ndarray]
+    row_work: float
+
+
+def serve(
+    cache: ModelCache, store: JobStore, settings: Settings, raws: list[str], deliver: Deliver,
+) -> None:
+    """Answer a batch of raw requests (every live, well-formed one), handing answers to `deliver` as they are ready.
+
+    Cheap groups run first, and each rollout is at most RNNCAST_MAX_FORECAST_WORK
+    (a group above it runs in chunks of rows; a request above it alone is 422):
+    a large model's forecasts cannot hold a small one's back for long.
+    Requests whose deadline passed between chunks are dropped unanswered.
+    """
+    by_key: dict[tuple[str, int], list[_Request]] = defaultdict(list)
     for raw in raws:
         req = _Request.parse(raw)
         if req is not None:
-            groups[(req.model_id, req.horizon)].append(req)
-    records = store.model_records(sorted({model_id for model_id, _ in groups}))
-    out: list[tuple[str, Answer]] = []
-    for (model_id, horizon), reqs in groups.items():
+            by_key[(req.model_id, req.horizon)].append(req)
+    records = store.model_records(sorted({model_id for model_id, _ in by_key}))
+    groups: list[_Group] = []
+    for (model_id, horizon), reqs in by_key.items():
+        errors, group = _prepare(cache, settings, records.get(model_id), model_id, horizon, reqs)
+        if errors:
+            deliver(errors)
+        if group is not None:
+            groups.append(group)
+    for group in sorted(groups, key=lambda g: g.row_work * len(g.reqs)):
+        rows = max(1, int(settings.max_forecast_work // group.row_work))
+        for i in range(0, len(group.reqs), rows):
+            live = [j for j in range(i, min(i + rows, len(group.reqs))) if group.reqs[j].deadline_ms > now_ms()]
+            if live:
+                deliver(_rollout(group, live))
+
+
+def _prepare(
+    cache: ModelCache, settings: Settings, record: dict[str, Any] | None, model_id: str, horizon: int,
+    reqs: list[_Request],
+) -> tuple[list[tuple[str, Answer]], _Group | None]:
+    """Error answers for requests that cannot run, and the group of those that can."""
+    try:
+        if record is None:
+            raise ModelUnavailable(404, f"model {model_id!r} not found")
+        loaded = cache.get(settings.data_dir, model_id, record["checkpoint"]["sha256"])
+    except ModelUnavailable as exc:
+        return [(r.inbox, error_answer(r.id, exc.status, exc.detail)) for r in reqs], None
+    cfg, seq = loaded.checkpoint.model, loaded.checkpoint.train.sequence_length
+    row_work = forecast_work(1, seq, horizon, cfg.hidden_size, cfg.num_layers, cfg.cell)
+    if row_work > settings.max_forecast_work:
+        detail = (f"this forecast's work ({row_work:.3g}: (sequence_length + horizon) x num_layers x gates x "
+                  f"hidden_size^2) exceeds this server's limit RNNCAST_MAX_FORECAST_WORK "
+                  f"({settings.max_forecast_work:.3g}); ask for a shorter horizon")
+        return [(r.inbox, error_answer(r.id, 422, detail)) for r in reqs], None
+    errors, ready, windows = [], [], []
+    for req in reqs:
         try:
-            record = records.get(model_id)
-            if record is None:
-                raise ModelUnavailable(404, f"model {model_id!r} not found")
-            loaded = cache.get(data_dir, model_id, record["checkpoint"]["sha256"])
-        except ModelUnavailable as exc:
-            out += [(r.inbox, error_answer(r.id, exc.status, exc.detail)) for r in reqs]
-            continue
-        ready, windows = [], []
-        for req in reqs:
-            try:
-                windows.append(request_window(loaded, req.body))
-                ready.append(req)
-            except ValueError as exc:
-                out.append((req.inbox, error_answer(req.id, 422, str(exc))))
-        if not ready:
-            continue
-        try:
-            preds = rollout_numpy(loaded.model, np.stack(windows), horizon)  # (B, horizon)
-            for req, row in zip(ready, preds, strict=True):
-                payload = forecast_payload(model_id, horizon, request_forecast(loaded, req.body, row),
-                                           with_exact=req.body.get("context") is None)
-                # orjson: several times faster than json here, and NaN/inf also become null.
-                out.append((req.inbox, Answer(req.id, 200, len(ready), orjson.dumps(payload).decode())))
-        except Exception:  # the API is waiting: answer rather than let it time out
-            log.exception("forecast batch for model %s failed", model_id)
-            out += [(r.inbox, error_answer(r.id, 503, "the forecast failed on the worker; see its log"))
-                    for r in ready]
-    return out
+            windows.append(request_window(loaded, req.body))
+            ready.append(req)
+        except ValueError as exc:
+            errors.append((req.inbox, error_answer(req.id, 422, str(exc))))
+    return errors, (_Group(model_id, horizon, loaded, ready, windows, row_work) if ready else None)
+
+
+def _rollout(group: _Group, rows: list[int]) -> list[tuple[str, Answer]]:
+    """One batched rollout of the group's `rows`, as answers."""
+    reqs = [group.reqs[j] for j in rows]
+    try:
+        preds = rollout_numpy(group.loaded.model, np.stack([group.windows[j] for j in rows]), group.horizon)
+        out = []
+        for req, row in zip(reqs, preds, strict=True):
+            payload = forecast_payload(group.model_id, group.horizon, request_forecast(group.loaded, req.body, row),
+                                       with_exact=req.body.get("context") is None)
+            # orjson: several times faster than json here, and NaN/inf also become null.
+            out.append((req.inbox, Answer(req.id, 200, len(reqs), orjson.dumps(payload).decode())))
+        return out
+    except Exception:  # the API is waiting: answer rather than let it time out
+        log.exception("forecast batch for model %s failed", group.model_id)
+        return [(r.inbox, error_answer(r.id, 503, "the forecast failed on the worker; see its log")) for r in reqs]
 
 
 class ForecastServer(threading.Thread):
@@ -113,6 +173,12 @@ class ForecastServer(threading.Thread):
 
     def stop(self) -> None:
         self.stopped.set()
+
+    def _deliver(self, answers: list[tuple[str, Answer]]) -> None:
+        by_inbox: dict[str, list[str]] = defaultdict(list)
+        for inbox, answer in answers:
+            by_inbox[inbox].append(encode_answer(answer))
+        self.store.push_answers(by_inbox, INBOX_TTL_S)
 
     def run(self) -> None:
         # OpenMP's thread count and the FPU's denormal mode belong to each
@@ -129,11 +195,7 @@ class ForecastServer(threading.Thread):
                 if not raws:
                     continue
                 self.cache.sweep(self.store)
-                by_inbox: dict[str, list[str]] = defaultdict(list)
-                for inbox, answer in serve(self.cache, self.store, self.settings.data_dir, raws):
-                    by_inbox[inbox].append(encode_answer(answer))
-                if by_inbox:
-                    self.store.push_answers(by_inbox, INBOX_TTL_S)
+                serve(self.cache, self.store, self.settings, raws, self._deliver)
             except redis.RedisError as exc:  # Redis away: the API answers 503 meanwhile; try again
                 log.warning("forecast lane: %s", exc)
                 self.stopped.wait(1.0)

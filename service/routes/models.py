@@ -83,6 +83,10 @@ async def forecast(model_id: str, body: ForecastRequest, lane: LaneDep, settings
     if not is_id(model_id):
         raise not_found(model_id)
     check_horizon(body.horizon, settings)
+    if body.context is not None and len(body.context) > settings.max_context:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"context has {len(body.context)} values; this server's limit is RNNCAST_MAX_CONTEXT "
+                            f"({settings.max_context}): send the last values only")
     answer = await lane.ask({"model_id": model_id, **body.model_dump(exclude_none=True)}, settings.forecast_timeout)
     if answer is None:
         raise no_worker(settings)

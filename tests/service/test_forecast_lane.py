@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
+import httpx
 import pytest
 
 from common.forecasts import INBOX_TTL_S, decode_answer, encode_request
@@ -97,3 +99,56 @@ def test_with_no_worker_the_request_queue_expires_with_its_last_deadline(tmp_pat
         assert 8 <= client.ttl(Keys.forecasts) <= 9  # every request in it is past its deadline by then
     finally:
         server.stop()
+
+
+def test_a_huge_models_forecasts_do_not_hold_back_a_small_models(stack, model):
+    huge = train_model(stack, cell="LSTM", hidden_size=512, num_layers=4, epochs=1, name="huge")
+    results: dict[str, list[int]] = {"huge": [], "huge_long": []}
+
+    def ask(kind: str, horizon: int) -> None:
+        with httpx.Client(base_url=stack.api.url, timeout=60) as http:
+            r = http.post(f"/v1/models/{huge['id']}/forecast", json={"start": 50.0, "horizon": horizon})
+            results[kind].append(r.status_code)
+
+    threads = [threading.Thread(target=ask, args=("huge_long", 10_000)) for _ in range(8)]
+    threads += [threading.Thread(target=ask, args=("huge", 10)) for _ in range(24)]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)
+    began = time.monotonic()
+    small = forecast(stack, model["id"], start=50.0, horizon=20)
+    took = time.monotonic() - began
+    for t in threads:
+        t.join()
+    assert small.status_code == 200 and took < 10, (small.status_code, took)
+    long_detail = forecast(stack, huge["id"], start=50.0, horizon=10_000).json()["detail"]
+    assert results["huge_long"] == [422] * 8 and "RNNCAST_MAX_FORECAST_WORK" in long_detail
+    assert results["huge"] == [200] * 24  # each alone within the limit: split into rollouts that fit
+
+
+def test_a_batch_over_the_work_limit_is_split_and_each_row_equals_its_lone_forecast(stack):
+    big = train_model(stack, cell="GRU", hidden_size=256, num_layers=2, epochs=1, name="big")
+    # One row: (10 + 30) x 2 x 3 x 256^2 = 1.6e7 work; the default limit (1e8) takes 6 rows a rollout.
+    starts = [40.0 + i for i in range(20)]
+    lone = {s: forecast(stack, big["id"], start=s, horizon=30).json()["y"] for s in starts[:3]}
+    answers: dict[float, httpx.Response] = {}
+
+    def ask(start: float) -> None:
+        with httpx.Client(base_url=stack.api.url, timeout=60) as http:
+            answers[start] = http.post(f"/v1/models/{big['id']}/forecast", json={"start": start, "horizon": 30})
+
+    threads = [threading.Thread(target=ask, args=(s,)) for s in starts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r.status_code == 200 for r in answers.values())
+    assert max(int(r.headers["X-Rnncast-Batch"]) for r in answers.values()) <= 6
+    for s in starts[:3]:
+        assert answers[s].json()["y"] == lone[s]
+
+
+def test_a_context_longer_than_the_servers_limit_is_422(stack, model):
+    r = forecast(stack, model["id"], context=[0.0] * 10_001, horizon=5)
+    assert r.status_code == 422 and "RNNCAST_MAX_CONTEXT (10000)" in r.json()["detail"]
+    assert forecast(stack, model["id"], context=[0.0] * 10_000, horizon=5).status_code == 200
