@@ -25,6 +25,7 @@ from client.errors import (
     describe,
 )
 from client.types import (
+    FINAL,
     Comparison,
     ComparisonPage,
     EpochEvent,
@@ -148,19 +149,32 @@ class Client:
         return Job.model_validate(self._request("POST", f"/v1/jobs/{job_id}/cancel", retry=True).json())
 
     def events(self, job_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
-        """The job's Server-Sent Events as (event, data) pairs, until its final status."""
-        with self._http.stream("GET", f"/v1/jobs/{job_id}/events", timeout=httpx.Timeout(30, read=None)) as r:
-            if r.status_code >= 400:
-                r.read()
-                raise self._error(r)
-            name = "message"
-            for line in r.iter_lines():
-                if line.startswith("event:"):
-                    name = line[6:].strip()
-                elif line.startswith("data:"):
-                    yield name, json.loads(line[5:].strip())
-                elif not line:
-                    name = "message"
+        """The job's Server-Sent Events as (event, data) pairs, until its final status.
+
+        A stream the server ends early (RNNCAST_EVENT_STREAM_MAX_S) is resumed
+        where it stopped, with Last-Event-ID.
+        """
+        last_id: str | None = None
+        while True:
+            headers = {"Last-Event-ID": last_id} if last_id else {}
+            with self._http.stream("GET", f"/v1/jobs/{job_id}/events", headers=headers,
+                                   timeout=httpx.Timeout(30, read=None)) as r:
+                if r.status_code >= 400:
+                    r.read()
+                    raise self._error(r)
+                name = "message"
+                for line in r.iter_lines():
+                    if line.startswith("id:"):
+                        last_id = line[3:].strip()
+                    elif line.startswith("event:"):
+                        name = line[6:].strip()
+                    elif line.startswith("data:"):
+                        data = json.loads(line[5:].strip())
+                        yield name, data
+                        if name == "status" and data.get("status") in FINAL:
+                            return
+                    elif not line:
+                        name = "message"
 
     def wait(
         self, job_id: str, *, on_progress: Callable[[EpochEvent], None] | None = None,

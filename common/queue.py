@@ -1,7 +1,10 @@
 """The Celery app both sides share: names, queues and broker settings.
 
 The API only sends tasks by name (it never imports the worker's task code, so
-it never imports torch); workers register the tasks in `worker.tasks`.
+it never imports torch); workers register the tasks in `worker.tasks`. Only
+training travels as a Celery task; a worker that consumes `predict` serves
+forecasts and figures from threads of its own (worker.lane, worker.figures),
+so they never wait behind training.
 """
 
 from __future__ import annotations
@@ -15,8 +18,6 @@ TRAIN_QUEUE = "train"
 PREDICT_QUEUE = "predict"
 QUEUES = (TRAIN_QUEUE, PREDICT_QUEUE)
 TRAIN_TASK = "rnncast.train"
-FORECAST_PNG_TASK = "rnncast.forecast_png"
-RENDER_TASK = "rnncast.render"
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -35,8 +36,6 @@ def make_celery(settings: Settings) -> Celery:
         task_default_routing_key=TRAIN_QUEUE,
         task_routes={
             TRAIN_TASK: {"queue": TRAIN_QUEUE},
-            FORECAST_PNG_TASK: {"queue": PREDICT_QUEUE},
-            RENDER_TASK: {"queue": PREDICT_QUEUE},
         },
         worker_prefetch_multiplier=1,
         task_acks_late=True,

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     # model (LSTM, 20 hidden) at max_batch rows of 80 + 100 steps with room.
     max_forecast_work: float = Field(1e8, gt=0)
     max_context: int = Field(10_000, ge=1, le=1_000_000)  # values in one forecast's `context`
+    # Open /events streams per API process (429 beyond), and how long one lasts
+    # before the client resumes it with Last-Event-ID.
+    max_event_streams: int = Field(256, ge=1, le=100_000)
+    event_stream_max_s: float = Field(3600.0, gt=0)
     # Broker redelivery of unacknowledged tasks; recovery of lost jobs uses
     # heartbeats instead, so this only needs to exceed the longest job.
     visibility_timeout: float = Field(7 * 86_400, ge=60)

@@ -14,7 +14,8 @@ from service import errors
 from service.gate import Gate
 from service.lane import ForecastLane
 from service.middleware import BodyLimit, Metrics
-from service.routes import comparisons, health, jobs, models
+from service.routes import comparisons, events, health, jobs, models
+from service.routes.events import StreamSlots
 
 DESCRIPTION = """Train RNN, LSTM and GRU forecasters on a sine wave and serve their forecasts.
 
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = AsyncJobStore.from_url(settings.redis_url)
         app.state.celery = make_celery(settings)
         app.state.lane = ForecastLane(app.state.store)
+        app.state.stream_slots = StreamSlots(settings.max_event_streams)
         try:
             yield
         finally:
@@ -44,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     v1 = APIRouter(prefix="/v1")
     v1.include_router(jobs.router)
+    v1.include_router(events.router)
     v1.include_router(models.router)
     v1.include_router(comparisons.router)
     app.include_router(v1)

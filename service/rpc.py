@@ -1,30 +1,32 @@
-"""Asking a worker for an answer: send a task to the `predict` queue, wait on its reply key."""
+"""Asking a worker for a figure: queue the request on the figure lane, wait on its reply key.
+
+Figures do not travel as Celery tasks: a thread in every predict worker
+process serves them (worker.figures), so a figure never waits behind a
+training job in the same pool.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import uuid
 from typing import Any
 
 from fastapi import HTTPException, Response, status
-from fastapi.concurrency import run_in_threadpool
 
-from common.queue import PREDICT_QUEUE
 from common.settings import Settings
 from common.store.aio import AsyncJobStore
+from common.store.clock import now_ms
 
 
-async def ask_worker(
-    store: AsyncJobStore, celery: Any, settings: Settings, task: str, message: dict[str, Any]
-) -> dict[str, Any]:
+async def ask_worker(store: AsyncJobStore, settings: Settings, message: dict[str, Any]) -> dict[str, Any]:
     """The worker's result for `message`; its errors and silence become HTTP errors."""
     request_id = uuid.uuid4().hex
-    # `expires`: a request still queued when the API has given up is dropped unanswered.
-    await run_in_threadpool(
-        celery.send_task, task, args=[{"request_id": request_id, **message}], queue=PREDICT_QUEUE,
-        expires=settings.forecast_timeout,
-    )
+    # A request still queued when the API has given up is dropped unanswered.
+    deadline_ms = now_ms() + int(settings.forecast_timeout * 1000)
+    request = json.dumps({"request_id": request_id, "deadline_ms": deadline_ms, **message})
+    await store.push_figure(request, settings.forecast_timeout + 2.0)
     try:
         reply = await store.wait_reply(request_id, settings.forecast_timeout)
     except TimeoutError:
@@ -46,9 +48,7 @@ def no_worker(settings: Settings) -> HTTPException:
     )
 
 
-async def ask_worker_png(
-    store: AsyncJobStore, celery: Any, settings: Settings, task: str, message: dict[str, Any]
-) -> Response:
+async def ask_worker_png(store: AsyncJobStore, settings: Settings, message: dict[str, Any]) -> Response:
     """A figure a worker renders (its answer carries the PNG as base64)."""
-    result = await ask_worker(store, celery, settings, task, message)
+    result = await ask_worker(store, settings, message)
     return Response(await asyncio.to_thread(base64.b64decode, result["png"]), media_type="image/png")

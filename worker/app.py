@@ -1,4 +1,4 @@
-"""The worker process's life: torch set-up, SIGTERM hand-back, liveness, forecast serving, shutdown.
+"""The worker process's life: torch set-up, SIGTERM hand-back, liveness, forecast and figure serving, shutdown.
 
 The Celery app itself and the per-process state live in `worker.state`;
 this module wires them to Celery's worker signals (`celery -A worker.app`).
@@ -53,7 +53,7 @@ def _on_process_init(**_: Any) -> None:
     # SIGTERM on a pool process: finish the epoch, checkpoint, hand the job back.
     signal.signal(signal.SIGTERM, _hand_back)
     if _serves_predict():  # prefork: the pool processes serve forecasts
-        state.start_forecast_server()
+        state.start_serving()
 
 
 @worker_ready.connect
@@ -65,7 +65,7 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
     # threads/solo pools run tasks in this process: serve forecasts here.
     prefork = type(getattr(sender, "pool", None)).__module__.endswith("prefork")
     if _serves_predict() and not prefork:
-        state.start_forecast_server()
+        state.start_serving()
 
 
 @worker_shutting_down.connect
@@ -81,6 +81,6 @@ def _on_shutting_down(sender: Any = None, **_: Any) -> None:
 
 @worker_shutdown.connect
 def _on_shutdown(**_: Any) -> None:
-    state.stop_forecast_server()
+    state.stop_serving()
     if _liveness is not None:
         _liveness.stop()

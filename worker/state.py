@@ -1,5 +1,5 @@
 """This worker process's shared state: settings, the Celery app, the job store, the model cache
-and the forecast server, each created once per process (after fork, never shared across it)."""
+and the forecast and figure servers, each created once per process (after fork, never shared across it)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from celery.utils.log import get_task_logger
 from common.queue import TRAIN_QUEUE, TRAIN_TASK, make_celery
 from common.settings import get_settings
 from common.store.sync import JobStore
+from worker.figures import FigureServer
 from worker.lane import ForecastServer
 from worker.predict import ModelCache
 
@@ -20,7 +21,7 @@ app = make_celery(settings)
 _lock = threading.Lock()
 _store: JobStore | None = None
 _cache: ModelCache | None = None
-_server: ForecastServer | None = None
+_servers: list[ForecastServer | FigureServer] = []
 
 
 def job_store() -> JobStore:
@@ -52,18 +53,19 @@ def send_train(job_id: str) -> None:
     app.send_task(TRAIN_TASK, args=[job_id], queue=TRAIN_QUEUE)
 
 
-def start_forecast_server() -> None:
-    """Serve the forecast lane from this process: one thread; more predict processes use more cores."""
-    global _server
+def start_serving() -> None:
+    """Serve the forecast and figure lanes from this process: one thread each (more predict
+    processes use more cores), apart from the pool that trains."""
     cache = model_cache()
     with _lock:
-        if _server is None:
-            _server = ForecastServer(settings, cache)
-            _server.start()
-            log.info("serving forecasts (max batch %d)", settings.max_batch)
+        if not _servers:
+            _servers.extend([ForecastServer(settings, cache), FigureServer(settings, cache)])
+            for server in _servers:
+                server.start()
+            log.info("serving forecasts (max batch %d) and figures", settings.max_batch)
 
 
-def stop_forecast_server() -> None:
+def stop_serving() -> None:
     with _lock:
-        if _server is not None:
-            _server.stop()
+        for server in _servers:
+            server.stop()

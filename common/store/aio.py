@@ -21,11 +21,17 @@ BLOCK_SLACK_S = 5.0
 class AsyncJobStore(AsyncRunner):
     """Job, comparison and model records as the API reads and writes them."""
 
-    def __init__(self, client: aredis.Redis, blocking: aredis.Redis | None = None) -> None:
+    def __init__(
+        self, client: aredis.Redis, blocking: aredis.Redis | None = None, streams: aredis.Redis | None = None,
+    ) -> None:
         self.r = client
-        # Blocking reads (XREAD BLOCK, BLPOP) wait longer than the normal
-        # socket timeout allows; they get their own pool, bounded by wait_for.
+        # Blocking reads (BLPOP of forecast answers and figure replies) wait
+        # longer than the normal socket timeout allows; they get their own pool,
+        # bounded by wait_for. Event streams (XREAD BLOCK, one connection each for
+        # as long as a job runs) get another, so idle streams cannot take the
+        # connections forecasts need.
         self.blocking = blocking or client
+        self.streams = streams or self.blocking
         self._scripts = {name: client.register_script(source) for name, source in SCRIPTS.items()}
 
     @classmethod
@@ -33,15 +39,14 @@ class AsyncJobStore(AsyncRunner):
         client = aredis.Redis.from_url(
             url, decode_responses=True, socket_timeout=5, socket_connect_timeout=2, max_connections=512,
         )
-        blocking = aredis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=None, socket_connect_timeout=2, max_connections=1024,
-        )
-        return cls(client, blocking)
+        blocking, streams = (aredis.Redis.from_url(
+            url, decode_responses=True, socket_timeout=None, socket_connect_timeout=2, max_connections=size,
+        ) for size in (1024, 1024))
+        return cls(client, blocking, streams)
 
     async def close(self) -> None:
-        await self.r.aclose()
-        if self.blocking is not self.r:
-            await self.blocking.aclose()
+        for client in {id(c): c for c in (self.r, self.blocking, self.streams)}.values():
+            await client.aclose()
 
     async def ping(self) -> bool:
         return bool(await self.r.ping())
@@ -55,7 +60,7 @@ class AsyncJobStore(AsyncRunner):
 
     async def _execute(self, step: Batch) -> list[Any]:
         if step.block_s is not None:
-            blocking = send(self.blocking, step.calls[0], self._scripts)
+            blocking = send(self.streams if step.stream else self.blocking, step.calls[0], self._scripts)
             return [await asyncio.wait_for(blocking, timeout=step.block_s + BLOCK_SLACK_S)]
         if len(step.calls) == 1 and not step.atomic:
             return [await send(self.r, step.calls[0], self._scripts)]
@@ -70,6 +75,7 @@ class AsyncJobStore(AsyncRunner):
     discard_job = async_op(job_ops.discard_job)
     delete_job = async_op(job_ops.delete_job)
     get_job = async_op(job_ops.get_job)
+    job_raw = async_op(job_ops.job_raw)
     job_json = async_op(job_ops.job_json)
     list_jobs = async_op(job_ops.list_jobs)
     cancel_job = async_op(job_ops.cancel_job)
@@ -89,3 +95,4 @@ class AsyncJobStore(AsyncRunner):
     push_forecast = async_op(lane_ops.push_forecast)
     pop_answers = async_op(lane_ops.pop_answers)
     wait_reply = async_op(lane_ops.wait_reply)
+    push_figure = async_op(lane_ops.push_figure)

@@ -249,5 +249,5 @@ def heartbeat(job_id: str, lease: str) -> Op[int]:
 def read_events(job_id: str, after: str, block_ms: int) -> Op[list[tuple[str, dict[str, str]]]]:
     """Events after stream id `after`, waiting up to `block_ms` for one."""
     reply = yield from one(cmd("xread", {Keys.events(job_id): after}, block=block_ms, count=1000),
-                           block_s=block_ms / 1000)
+                           block_s=block_ms / 1000, stream=True)
     return [(entry_id, fields) for _, entries in reply or [] for entry_id, fields in entries]

@@ -28,6 +28,8 @@ class Keys:
     ended_comparisons = PREFIX + "ended:comparisons"
     # Forecasts: API processes push requests here, predict workers pop them in batches.
     forecasts = PREFIX + "forecasts"
+    # Figures: API processes push requests here, a thread in every predict worker process pops them.
+    figures = PREFIX + "figures"
 
     @staticmethod
     def job(job_id: str) -> str:

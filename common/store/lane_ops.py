@@ -49,6 +49,17 @@ def pop_answers(inbox: str, limit: int, block_s: float) -> Op[list[str]]:
     return [first[1], *(more or [])]
 
 
+def push_figure(request: str, expire_s: float) -> Op[None]:
+    """Queue one figure request; the queue expires when its newest request would have."""
+    yield batch(cmd("lpush", Keys.figures, request), cmd("expire", Keys.figures, math.ceil(expire_s)))
+
+
+def pop_figure(block_s: float) -> Op[str | None]:
+    """The oldest queued figure request; waits up to `block_s` for one."""
+    found = yield from one(cmd("brpop", [Keys.figures], timeout=block_s), block_s=block_s)
+    return str(found[1]) if found else None
+
+
 def push_reply(request_id: str, payload: dict[str, Any]) -> Op[None]:
     """Answer a figure request the API is waiting on (it expires if nobody reads it)."""
     yield batch(cmd("rpush", Keys.reply(request_id), json.dumps(payload)),

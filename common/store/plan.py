@@ -33,11 +33,13 @@ class Batch:
     Args:
         atomic: as one MULTI/EXEC transaction.
         block_s: a blocking read that may wait this long (the API runs it on its blocking pool).
+        stream: the blocking read of an event stream (the API's pool for those).
     """
 
     calls: tuple[Call, ...]
     atomic: bool = False
     block_s: float | None = None
+    stream: bool = False
 
 
 Op = Generator[Batch, list[Any], T]
@@ -51,13 +53,13 @@ def script(name: str, keys: list[str], args: list[Any]) -> Call:
     return Call("evalsha", (keys, args), script=name)
 
 
-def batch(*calls: Call, atomic: bool = False, block_s: float | None = None) -> Batch:
-    return Batch(tuple(calls), atomic, block_s)
+def batch(*calls: Call, atomic: bool = False, block_s: float | None = None, stream: bool = False) -> Batch:
+    return Batch(tuple(calls), atomic, block_s, stream)
 
 
-def one(call: Call, block_s: float | None = None) -> Op[Any]:
+def one(call: Call, block_s: float | None = None, stream: bool = False) -> Op[Any]:
     """An operation of a single command: its reply."""
-    return (yield batch(call, block_s=block_s))[0]
+    return (yield batch(call, block_s=block_s, stream=stream))[0]
 
 
 def advance(op: Op[T], replies: list[Any] | None) -> tuple[Batch | None, T | None]:

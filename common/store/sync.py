@@ -66,3 +66,4 @@ class JobStore(Runner):
     more_forecasts = sync_op(lane_ops.more_forecasts)
     push_answers = sync_op(lane_ops.push_answers)
     push_reply = sync_op(lane_ops.push_reply)
+    pop_figure = sync_op(lane_ops.pop_figure)

@@ -14,7 +14,7 @@ from kombu.exceptions import OperationalError
 
 from common.comparisons import comparison_view, run_row
 from common.defaults import CELL_COST
-from common.queue import RENDER_TASK, TRAIN_QUEUE, TRAIN_TASK
+from common.queue import TRAIN_QUEUE, TRAIN_TASK
 from common.store import is_id
 from common.store.aio import AsyncJobStore, IdempotencyConflict, QueueFull
 from service.deps import CeleryDep, SettingsDep, StoreDep
@@ -143,18 +143,18 @@ async def delete_comparison(comparison_id: str, store: StoreDep, settings: Setti
     return Response(status_code=204)
 
 
-async def _png(store: AsyncJobStore, celery: Any, settings: Any, comparison_id: str, kind: str) -> Response:
+async def _png(store: AsyncJobStore, settings: Any, comparison_id: str, kind: str) -> Response:
     await _view_or_404(store, comparison_id)
-    return await ask_worker_png(store, celery, settings, RENDER_TASK, {"comparison_id": comparison_id, "kind": kind})
+    return await ask_worker_png(store, settings, {"figure": kind, "comparison_id": comparison_id})
 
 
 @router.get("/{comparison_id}/loss.png", response_class=Response, responses=PNG_RESPONSES)
-async def loss_png(comparison_id: str, store: StoreDep, celery: CeleryDep, settings: SettingsDep) -> Response:
+async def loss_png(comparison_id: str, store: StoreDep, settings: SettingsDep) -> Response:
     """Train (solid) and test (dashed) loss per cell, log scale; mean with min-max band over seeds."""
-    return await _png(store, celery, settings, comparison_id, "loss")
+    return await _png(store, settings, comparison_id, "loss")
 
 
 @router.get("/{comparison_id}/predictions.png", response_class=Response, responses=PNG_RESPONSES)
-async def predictions_png(comparison_id: str, store: StoreDep, celery: CeleryDep, settings: SettingsDep) -> Response:
+async def predictions_png(comparison_id: str, store: StoreDep, settings: SettingsDep) -> Response:
     """Context, exact continuation and each cell's forecast (the seed nearest the cell's median)."""
-    return await _png(store, celery, settings, comparison_id, "predictions")
+    return await _png(store, settings, comparison_id, "predictions")

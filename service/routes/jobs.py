@@ -8,28 +8,25 @@ import logging
 import secrets
 import shutil
 import uuid
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import redis
-from fastapi import APIRouter, Header, HTTPException, Query, Request, status
+from fastapi import APIRouter, Header, HTTPException, Query, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from kombu.exceptions import OperationalError
-from sse_starlette.sse import EventSourceResponse
 
 from common.defaults import PASS_OVERHEAD, default_dropout, default_micro_batch, train_cost
 from common.paths import job_dir
 from common.queue import TRAIN_QUEUE, TRAIN_TASK
 from common.settings import Settings
-from common.store import FINAL, JobStatus, is_id
+from common.store import JobStatus, is_id
 from common.store.aio import AsyncJobStore, IdempotencyConflict, QueueFull
 from service.deps import CeleryDep, SettingsDep, StoreDep
 from service.schemas import ErrorBody, Job, JobCreate, JobList
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-EVENT_BLOCK_MS = 5000
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -127,7 +124,7 @@ async def list_jobs(
     return JSONResponse({"data": jobs, "count": count})
 
 
-async def _job_or_404(store: AsyncJobStore, job_id: str) -> dict[str, Any]:
+async def job_or_404(store: AsyncJobStore, job_id: str) -> dict[str, Any]:
     job = await store.get_job(job_id) if is_id(job_id) else None
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} not found")
@@ -180,45 +177,4 @@ async def cancel_job(job_id: str, store: StoreDep) -> JSONResponse:
         raise HTTPException(
             status.HTTP_409_CONFLICT, f"job {job_id!r} already ended: {outcome.removeprefix('ended:')}"
         )
-    return JSONResponse(await _job_or_404(store, job_id), status_code=202)
-
-
-@router.get(
-    "/{job_id}/events",
-    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}, **ERRORS},
-)
-async def job_events(
-    job_id: str, request: Request, store: StoreDep,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64)] = None,
-) -> EventSourceResponse:
-    """`epoch` events (one per finished epoch) and `status` events; ends after a final status.
-
-    A new stream replays the job's events from the start, so a finished job's
-    stream shows its whole history and its final state; send Last-Event-ID to
-    pick up where a dropped stream left off.
-    """
-    await _job_or_404(store, job_id)
-    return EventSourceResponse(_events(store, job_id, request, last_event_id or "0-0"), ping=15)
-
-
-async def _events(
-    store: AsyncJobStore, job_id: str, request: Request, after: str
-) -> AsyncIterator[dict[str, str]]:
-    try:
-        while not await request.is_disconnected():
-            events = await store.read_events(job_id, after, EVENT_BLOCK_MS)
-            for event_id, fields in events:
-                after = event_id
-                yield {"id": event_id, "event": fields["type"], "data": fields["data"]}
-                if fields["type"] == "status" and json.loads(fields["data"])["status"] in FINAL:
-                    return
-            if not events:
-                job = await store.get_job(job_id)
-                if job is None or job["status"] in FINAL:
-                    # The final event was trimmed away or the job vanished: end cleanly.
-                    if job is not None:
-                        yield {"event": "status", "data": json.dumps({"status": job["status"]})}
-                    return
-    except (redis.RedisError, TimeoutError) as exc:  # mid-stream there is no status code left to send
-        log.warning("event stream for %s ended: %s", job_id, exc)
-
+    return JSONResponse(await job_or_404(store, job_id), status_code=202)

@@ -11,11 +11,10 @@ from fastapi.responses import JSONResponse
 
 from common.defaults import FORECAST_HORIZON, FORECAST_START, MAX_HORIZON
 from common.paths import model_dir
-from common.queue import FORECAST_PNG_TASK
 from common.settings import Settings
 from common.store import is_id
 from common.store.aio import AsyncJobStore
-from service.deps import CeleryDep, LaneDep, SettingsDep, StoreDep
+from service.deps import LaneDep, SettingsDep, StoreDep
 from service.routes.jobs import ERRORS
 from service.rpc import ask_worker_png, no_worker
 from service.schemas import ForecastRequest, ForecastResponse, Model, ModelList
@@ -101,12 +100,12 @@ async def forecast(model_id: str, body: ForecastRequest, lane: LaneDep, settings
     responses={200: {"content": {"image/png": {}}}, **ERRORS},
 )
 async def forecast_png(
-    model_id: str, store: StoreDep, celery: CeleryDep, settings: SettingsDep,
+    model_id: str, store: StoreDep, settings: SettingsDep,
     start: Annotated[float, Query(ge=-1e6, le=1e6, allow_inf_nan=False)] = FORECAST_START,
     horizon: Annotated[int, Query(ge=1, le=MAX_HORIZON)] = FORECAST_HORIZON,
 ) -> Response:
     """Context, exact continuation and predictions, as in the tutorial's figure (rendered on a worker)."""
     model = await model_or_404(store, model_id)
     check_horizon(horizon, settings)
-    message = _message(model, {"start": start, "horizon": horizon, "png": True})
-    return await ask_worker_png(store, celery, settings, FORECAST_PNG_TASK, message)
+    message = _message(model, {"figure": "forecast", "start": start, "horizon": horizon})
+    return await ask_worker_png(store, settings, message)

@@ -1,0 +1,101 @@
+"""A job's live events (Server-Sent Events), bounded in number and duration per API process."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import redis
+from fastapi import APIRouter, Header, HTTPException, Request, status
+from sse_starlette.sse import EventSourceResponse
+
+from common.settings import Settings
+from common.store import FINAL
+from common.store.aio import AsyncJobStore
+from service.deps import SettingsDep, StoreDep
+from service.routes.jobs import ERRORS, job_or_404
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+EVENT_BLOCK_MS = 5000
+STREAM_RETRY_AFTER_S = "5"
+
+
+class StreamSlots:
+    """How many event streams this API process holds open, against RNNCAST_MAX_EVENT_STREAMS."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.open = limit, 0
+
+    def take(self) -> bool:
+        if self.open >= self.limit:
+            return False
+        self.open += 1
+        return True
+
+    def give_back(self) -> None:
+        self.open -= 1
+
+
+@router.get(
+    "/{job_id}/events",
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}, **ERRORS},
+)
+async def job_events(
+    job_id: str, request: Request, store: StoreDep, settings: SettingsDep,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64,
+                                                 pattern=r"^[0-9]{1,20}-[0-9]{1,20}$")] = None,
+) -> EventSourceResponse:
+    """`epoch` events (one per finished epoch) and `status` events; ends after a final status.
+
+    A new stream replays the job's events from the start, so a finished job's
+    stream shows its whole history and its final state; send Last-Event-ID to
+    pick up where a dropped stream left off. A stream also ends after
+    RNNCAST_EVENT_STREAM_MAX_S (resume it with Last-Event-ID, as browsers' EventSource
+    and rnncast's client do), and beyond RNNCAST_MAX_EVENT_STREAMS open streams per
+    API process the answer is 429 with Retry-After.
+    """
+    await job_or_404(store, job_id)
+    slots: StreamSlots = request.app.state.stream_slots
+    if not slots.take():
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                            f"this API process already serves {slots.limit} event streams; retry later or poll "
+                            f"GET /v1/jobs/{job_id}", headers={"Retry-After": STREAM_RETRY_AFTER_S})
+    events = _events(store, settings, job_id, request, last_event_id or "0-0")
+    return EventSourceResponse(_released(events, slots), ping=15)
+
+
+async def _released(events: AsyncIterator[dict[str, str]], slots: StreamSlots) -> AsyncIterator[dict[str, str]]:
+    try:
+        async for event in events:
+            yield event
+    finally:
+        slots.give_back()
+
+
+async def _events(
+    store: AsyncJobStore, settings: Settings, job_id: str, request: Request, after: str
+) -> AsyncIterator[dict[str, str]]:
+    ends = time.monotonic() + settings.event_stream_max_s
+    try:
+        while not await request.is_disconnected() and time.monotonic() < ends:
+            block_ms = int(min(EVENT_BLOCK_MS, max(1.0, (ends - time.monotonic()) * 1000)))
+            events = await store.read_events(job_id, after, block_ms)
+            for event_id, fields in events:
+                after = event_id
+                yield {"id": event_id, "event": fields["type"], "data": fields["data"]}
+                if fields["type"] == "status" and json.loads(fields["data"])["status"] in FINAL:
+                    return
+            if not events:
+                raw = await store.job_raw(job_id)
+                if raw is None or raw["status"] in FINAL:
+                    # The final event was trimmed away or the job vanished: end cleanly.
+                    if raw is not None:
+                        yield {"event": "status", "data": json.dumps({"status": raw["status"]})}
+                    return
+    except (redis.RedisError, TimeoutError) as exc:  # mid-stream there is no status code left to send
+        log.warning("event stream for %s ended: %s", job_id, exc)
+

@@ -1,0 +1,86 @@
+"""The figure server: a thread in every predict worker process that draws the PNGs the API asks for.
+
+Requests come on the figure lane (`Keys.figures`, see service.rpc): a model's
+forecast figure, or a comparison's loss or predictions figure. Each answer
+goes to the request's reply key. Being a thread of its own, it draws while
+the process's pool trains: a figure never waits behind a training job.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from typing import Any
+
+import redis
+from celery.utils.log import get_task_logger
+
+from common.settings import Settings
+from common.store import is_id
+from common.store.clock import now_ms
+from common.store.sync import JobStore
+from worker.predict import ModelCache, handle_png
+from worker.render import render_comparison
+
+log = get_task_logger(__name__)
+BLOCK_S = 1.0  # how long one pop waits before the thread checks whether to stop
+COMPARISON_FIGURES = ("loss", "predictions")
+
+
+def draw(cache: ModelCache, store: JobStore, settings: Settings, request: dict[str, Any]) -> dict[str, Any]:
+    """One figure request's reply: {"ok": True, "result": {"png"}} or {"ok": False, "status", "detail"}."""
+    figure = request.get("figure")
+    try:
+        if figure == "forecast" and is_id(str(request.get("model_id"))):
+            return handle_png(cache, store, settings.data_dir, request)
+        if figure in COMPARISON_FIGURES and is_id(str(request.get("comparison_id"))):
+            png = render_comparison(store, request["comparison_id"], figure)
+            if png is None:
+                return {"ok": False, "status": 404, "detail": "comparison not found"}
+            return {"ok": True, "result": {"png": base64.b64encode(png).decode()}}
+    except redis.RedisError:
+        raise
+    except Exception:  # the API is waiting: answer rather than let it time out
+        log.exception("drawing %s failed", figure)
+        return {"ok": False, "status": 503, "detail": "drawing the figure failed on the worker; see its log"}
+    return {"ok": False, "status": 422, "detail": f"unknown figure request {figure!r}"}
+
+
+class FigureServer(threading.Thread):
+    """Pops figure requests one at a time and answers them, until `stop()`."""
+
+    def __init__(self, settings: Settings, cache: ModelCache, store: JobStore | None = None) -> None:
+        super().__init__(name="rnncast-figures", daemon=True)
+        self.settings, self.cache = settings, cache
+        self.store = store or JobStore.from_url(settings.redis_url)
+        self.stopped = threading.Event()
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                raw = self.store.pop_figure(BLOCK_S)
+                if raw is None:
+                    continue
+                request = _parse(raw)
+                if request is not None:
+                    self.store.push_reply(request["request_id"], draw(self.cache, self.store, self.settings, request))
+            except redis.RedisError as exc:  # Redis away: the API answers 503 meanwhile; try again
+                log.warning("figure lane: %s", exc)
+                self.stopped.wait(1.0)
+
+
+def _parse(raw: str) -> dict[str, Any] | None:
+    """The request, or None for one that is malformed (logged) or past its deadline (the API gave up)."""
+    try:
+        request = json.loads(raw)
+        ok = isinstance(request, dict) and is_id(str(request.get("request_id")))
+        live = ok and int(request["deadline_ms"]) > now_ms()
+    except (ValueError, KeyError, TypeError):
+        ok = live = False
+    if not ok:
+        log.error("malformed figure request dropped: %.200r", raw)
+    return request if ok and live else None
