@@ -7,11 +7,15 @@ import math
 from typing import Any
 
 import redis
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import Scope
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = "5"
@@ -32,8 +36,28 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """Every method some route of `app` answers at the request's path."""
+    return [method for method in METHODS
+            if any(route.matches({**scope, "method": method})[0] == Match.FULL for route in app.router.routes)]
+
+
 def install(app: FastAPI) -> None:
-    """422s that can always be encoded; Redis and broker outages as 503 with Retry-After."""
+    """422s that can always be encoded; Redis and broker outages as 503 with Retry-After;
+    405s that list every method of the path; an unparsable body as 422 like any other bad body."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            allow = ", ".join(allowed_methods(app, request.scope))
+            return JSONResponse({"detail": "Method Not Allowed"}, 405, headers={"Allow": allow})
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            detail = [{"type": "body_unparsable", "loc": ["body"], "msg": "the body is not valid JSON in UTF-8"}]
+            return JSONResponse({"detail": detail}, 422)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Security
+from fastapi.security import APIKeyHeader, HTTPBearer
 
 from common.queue import make_celery
 from common.settings import Settings, get_settings
@@ -26,6 +27,10 @@ Without a key, only `Host: localhost`, `127.0.0.1` or `[::1]` is served (421 oth
 """
 
 
+API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="RNNCAST_API_KEY, when one is set")
+BEARER = HTTPBearer(auto_error=False, description="RNNCAST_API_KEY as a Bearer token, when one is set")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The API application (settings from the environment unless given)."""
     settings = settings or get_settings()
@@ -44,7 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="rnncast", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
-    v1 = APIRouter(prefix="/v1")
+    # The key itself is checked by the Gate middleware, before any body is read; these
+    # dependencies only declare the schemes in the OpenAPI schema (and /docs' Authorize).
+    v1 = APIRouter(prefix="/v1", dependencies=[Security(API_KEY_HEADER), Security(BEARER)])
     v1.include_router(jobs.router)
     v1.include_router(events.router)
     v1.include_router(models.router)

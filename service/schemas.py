@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from common import defaults as D
 from common.defaults import CELLS, Cell
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+def _whole(value: Any) -> Any:
+    """A JSON number written 3.0 is an integer too (the schema's `integer` admits it)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Whole = Annotated[int, BeforeValidator(_whole)]
 
 
 class Strict(BaseModel):
@@ -26,7 +37,7 @@ class DataSpec(Strict):
     period: float = Field(D.PERIOD, gt=0, le=1e9)
     phase: float = Field(D.PHASE, ge=-1e6, le=1e6)
     noise_std: float = Field(D.NOISE_STD, ge=0, le=1e6)
-    points: int = Field(D.POINTS, ge=3, le=D.MAX_POINTS)
+    points: Whole = Field(D.POINTS, ge=3, le=D.MAX_POINTS)
     stop: float = Field(D.STOP, gt=0, le=1e9)
     train_fraction: float = Field(D.TRAIN_FRACTION, gt=0, lt=1)
 
@@ -34,18 +45,18 @@ class DataSpec(Strict):
 class TrainOptions(Strict):
     """Every training-job field but `cell` and `seed` (shared with comparisons)."""
 
-    hidden_size: int = Field(D.HIDDEN_SIZE, ge=1, le=D.MAX_HIDDEN_SIZE)
-    num_layers: int = Field(D.NUM_LAYERS, ge=1, le=D.MAX_NUM_LAYERS)
+    hidden_size: Whole = Field(D.HIDDEN_SIZE, ge=1, le=D.MAX_HIDDEN_SIZE)
+    num_layers: Whole = Field(D.NUM_LAYERS, ge=1, le=D.MAX_NUM_LAYERS)
     dropout: float | None = Field(
         None, ge=0, lt=1, description=f"null: 0 for one layer, else {D.STACKED_DROPOUT}"
     )
-    epochs: int = Field(D.EPOCHS, ge=1, le=D.MAX_EPOCHS)
-    batch_size: int = Field(D.BATCH_SIZE, ge=1, le=D.MAX_BATCH_SIZE)
+    epochs: Whole = Field(D.EPOCHS, ge=1, le=D.MAX_EPOCHS)
+    batch_size: Whole = Field(D.BATCH_SIZE, ge=1, le=D.MAX_BATCH_SIZE)
     lr: float = Field(D.LR, gt=0, le=1)
-    sequence_length: int = Field(D.SEQUENCE_LENGTH, ge=1, le=D.MAX_SEQUENCE_LENGTH)
+    sequence_length: Whole = Field(D.SEQUENCE_LENGTH, ge=1, le=D.MAX_SEQUENCE_LENGTH)
     data: DataSpec = Field(default_factory=DataSpec)
-    checkpoint_every: int = Field(D.CHECKPOINT_EVERY, ge=0, le=D.MAX_EPOCHS, description="0: only at the end")
-    micro_batch_size: int | None = Field(
+    checkpoint_every: Whole = Field(D.CHECKPOINT_EVERY, ge=0, le=D.MAX_EPOCHS, description="0: only at the end")
+    micro_batch_size: Whole | None = Field(
         None, ge=0, le=D.MAX_BATCH_SIZE,
         description="rows per forward/backward pass: a larger batch runs as passes whose gradients add up to "
         "the batch's (one optimizer step, the same update but for float rounding), bounding training memory. "
@@ -77,7 +88,7 @@ class JobCreate(TrainOptions):
     """A training job: `cell` is required, everything else has the tutorial's default."""
 
     cell: Cell
-    seed: int | None = Field(D.SEED, ge=0, le=2**32 - 1, description="null: a random seed, recorded")
+    seed: Whole | None = Field(D.SEED, ge=0, le=2**32 - 1, description="null: a random seed, recorded")
 
 
 class Progress(BaseModel):
@@ -141,18 +152,27 @@ class ErrorBody(BaseModel):
     detail: Any
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    """An optional field whose absence means something: no `null` default in the schema."""
+    schema.pop("default", None)
+
+
 class ForecastRequest(Strict):
     """Either `start` (context from the model's own signal) or `context` (your values), not both."""
 
-    start: float | None = Field(None, ge=-1e6, le=1e6, description="phase t of the first prediction")
-    context: list[float] | None = Field(
-        None, min_length=1, max_length=1_000_000, description="at least sequence_length values"
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["start"]}, {"required": ["context"]}]})
+
+    start: Annotated[float, Field(ge=-1e6, le=1e6)] | SkipJsonSchema[None] = Field(
+        None, description="phase t of the first prediction", json_schema_extra=_no_default
     )
-    horizon: int = Field(D.FORECAST_HORIZON, ge=1, le=D.MAX_HORIZON, description="steps to predict")
+    context: Annotated[list[float], Field(min_length=1, max_length=1_000_000)] | SkipJsonSchema[None] = Field(
+        None, description="at least sequence_length values", json_schema_extra=_no_default
+    )
+    horizon: Whole = Field(D.FORECAST_HORIZON, ge=1, le=D.MAX_HORIZON, description="steps to predict")
 
     @model_validator(mode="after")
     def _one_source(self) -> ForecastRequest:
-        if (self.start is None) == (self.context is None):
+        if (self.start is None) == (self.context is None) or {"start", "context"} <= self.model_fields_set:
             raise ValueError("give exactly one of 'start' or 'context'")
         return self
 
@@ -193,14 +213,14 @@ class ModelList(BaseModel):
     count: int
 
 
-Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+Seed = Annotated[Whole, Field(ge=0, le=2**32 - 1)]
 
 
 class ForecastSpec(Strict):
     """The forecast each run makes right after training."""
 
     start: float = Field(D.FORECAST_START, ge=-1e6, le=1e6)
-    horizon: int = Field(D.FORECAST_HORIZON, ge=1, le=D.MAX_HORIZON)
+    horizon: Whole = Field(D.FORECAST_HORIZON, ge=1, le=D.MAX_HORIZON)
 
 
 class ComparisonCreate(Strict):

@@ -25,6 +25,7 @@ from service.routes.jobs import (
     check_epochs,
     effective_params,
     fingerprint,
+    links,
     remove_job_files,
 )
 from service.rpc import ask_worker_png
@@ -32,6 +33,8 @@ from service.schemas import Comparison, ComparisonCreate, ComparisonList, JobCre
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/comparisons", tags=["comparisons"])
+COMPARISON_LINKS = links("comparison_id", GetComparison="get_comparison", CancelComparison="cancel_comparison",
+                         DeleteComparison="delete_comparison", LossPng="loss_png")
 PNG_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {"image/png": {}}}, **ERRORS}
 
 
@@ -50,7 +53,7 @@ async def _view_or_404(store: AsyncJobStore, comparison_id: str) -> dict[str, An
     return view
 
 
-@router.post("", status_code=202, response_model=Comparison, responses=ERRORS)
+@router.post("", status_code=202, response_model=Comparison, responses={**ERRORS, 202: {"links": COMPARISON_LINKS}})
 async def create_comparison(
     body: ComparisonCreate, store: StoreDep, celery: CeleryDep, settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
@@ -115,13 +118,14 @@ async def list_comparisons(
     return JSONResponse({"data": views, "count": count})
 
 
-@router.get("/{comparison_id}", response_model=Comparison, responses=ERRORS)
+@router.get("/{comparison_id}", response_model=Comparison, responses=ERRORS, operation_id="get_comparison")
 async def get_comparison(comparison_id: str, store: StoreDep) -> JSONResponse:
     """Runs, and per-cell mean/std/n that fill in as runs finish; `best_cell` by forecast MSE."""
     return JSONResponse(await _view_or_404(store, comparison_id))
 
 
-@router.post("/{comparison_id}/cancel", status_code=202, response_model=Comparison, responses=ERRORS)
+@router.post("/{comparison_id}/cancel", status_code=202, response_model=Comparison, responses=ERRORS,
+             operation_id="cancel_comparison")
 async def cancel_comparison(comparison_id: str, store: StoreDep) -> JSONResponse:
     """Cancel every unfinished run; 409 once the comparison has ended."""
     view = await _view_or_404(store, comparison_id)
@@ -131,7 +135,8 @@ async def cancel_comparison(comparison_id: str, store: StoreDep) -> JSONResponse
     return JSONResponse(await _view_or_404(store, comparison_id), status_code=202)
 
 
-@router.delete("/{comparison_id}", status_code=204, response_class=Response, responses=ERRORS)
+@router.delete("/{comparison_id}", status_code=204, response_class=Response, responses=ERRORS,
+               operation_id="delete_comparison")
 async def delete_comparison(comparison_id: str, store: StoreDep, settings: SettingsDep) -> Response:
     """Delete an ended comparison and its runs' jobs (their models stay); 409 while it runs."""
     outcome, job_ids = await store.delete_comparison(comparison_id) if is_id(comparison_id) else ("missing", [])
@@ -148,7 +153,7 @@ async def _png(store: AsyncJobStore, settings: Any, comparison_id: str, kind: st
     return await ask_worker_png(store, settings, {"figure": kind, "comparison_id": comparison_id})
 
 
-@router.get("/{comparison_id}/loss.png", response_class=Response, responses=PNG_RESPONSES)
+@router.get("/{comparison_id}/loss.png", response_class=Response, responses=PNG_RESPONSES, operation_id="loss_png")
 async def loss_png(comparison_id: str, store: StoreDep, settings: SettingsDep) -> Response:
     """Train (solid) and test (dashed) loss per cell, log scale; mean with min-max band over seeds."""
     return await _png(store, settings, comparison_id, "loss")

@@ -10,6 +10,8 @@ from typing import Annotated
 
 import redis
 from fastapi import APIRouter, Header, HTTPException, Request, status
+from pydantic import StringConstraints
+from pydantic.json_schema import SkipJsonSchema
 from sse_starlette.sse import EventSourceResponse
 
 from common.settings import Settings
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 EVENT_BLOCK_MS = 5000
 STREAM_RETRY_AFTER_S = "5"
+EventId = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}(-[0-9]{1,20})?$", max_length=41)]  # a stream id
 
 
 class StreamSlots:
@@ -43,11 +46,11 @@ class StreamSlots:
 @router.get(
     "/{job_id}/events",
     responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}, **ERRORS},
+    operation_id="job_events",
 )
 async def job_events(
     job_id: str, request: Request, store: StoreDep, settings: SettingsDep,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64,
-                                                 pattern=r"^[0-9]{1,20}-[0-9]{1,20}$")] = None,
+    last_event_id: Annotated[EventId | SkipJsonSchema[None], Header(alias="Last-Event-ID")] = None,
 ) -> EventSourceResponse:
     """`epoch` events (one per finished epoch) and `status` events; ends after a final status.
 

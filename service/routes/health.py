@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
@@ -9,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
 from common.queue import QUEUES
 from service.deps import SettingsDep, StoreDep
-from service.schemas import Readiness
+from service.schemas import ErrorBody, Readiness
 
 router = APIRouter(tags=["operations"])
 
@@ -19,13 +21,16 @@ WORKERS = Gauge("rnncast_workers", "Workers seen alive within the heartbeat time
 REDIS_UP = Gauge("rnncast_redis_up", "1 when the API reached Redis at the last scrape")
 
 
-@router.get("/healthz")
+HOST_REFUSED: dict[int | str, dict[str, Any]] = {421: {"model": ErrorBody}}
+
+
+@router.get("/healthz", responses=HOST_REFUSED)
 async def healthz() -> dict[str, str]:
     """200 while the process is up."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
+@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}, **HOST_REFUSED})
 async def readyz(store: StoreDep, settings: SettingsDep) -> JSONResponse:
     """200 when Redis answers and at least one worker is alive, else 503."""
     try:
@@ -36,7 +41,7 @@ async def readyz(store: StoreDep, settings: SettingsDep) -> JSONResponse:
     return JSONResponse({"redis": "ok", "workers": workers}, 200 if workers else 503)
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, responses={401: {"model": ErrorBody}, **HOST_REFUSED})
 async def metrics(store: StoreDep, settings: SettingsDep) -> Response:
     """Prometheus text: request counts and latency, jobs by status, queue depth, workers."""
     try:

@@ -30,8 +30,16 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (401, 404, 409, 413, 422, 429, 503)
+    code: {"model": ErrorBody} for code in (401, 404, 409, 413, 421, 422, 429, 503)
 }
+
+
+def links(param: str, **operations: str) -> dict[str, dict[str, Any]]:
+    """OpenAPI links from a created resource (its `id`) to the operations that take it as `param`."""
+    return {name: {"operationId": op, "parameters": {param: "$response.body#/id"}} for name, op in operations.items()}
+
+
+JOB_LINKS = links("job_id", GetJob="get_job", CancelJob="cancel_job", JobEvents="job_events", DeleteJob="delete_job")
 
 
 def effective_params(body: JobCreate) -> dict[str, Any]:
@@ -92,7 +100,7 @@ async def submit_job(
     return job_id, created
 
 
-@router.post("", status_code=202, response_model=Job, responses=ERRORS)
+@router.post("", status_code=202, response_model=Job, responses={**ERRORS, 202: {"links": JOB_LINKS}})
 async def create_job(
     body: JobCreate, store: StoreDep, celery: CeleryDep, settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
@@ -112,7 +120,7 @@ async def create_job(
     return JSONResponse(job, status_code=202, headers=headers)
 
 
-@router.get("", response_model=JobList, responses=ERRORS)
+@router.get("", response_model=JobList, responses=ERRORS, operation_id="list_jobs")
 async def list_jobs(
     store: StoreDep,
     status_: Annotated[JobStatus | None, Query(alias="status")] = None,
@@ -131,7 +139,7 @@ async def job_or_404(store: AsyncJobStore, job_id: str) -> dict[str, Any]:
     return job
 
 
-@router.get("/{job_id}", response_model=Job, responses=ERRORS)
+@router.get("/{job_id}", response_model=Job, responses=ERRORS, operation_id="get_job")
 async def get_job(job_id: str, store: StoreDep) -> Response:
     text = await store.job_json(job_id) if is_id(job_id) else None
     if text is None:
@@ -139,7 +147,7 @@ async def get_job(job_id: str, store: StoreDep) -> Response:
     return Response(text, media_type="application/json")
 
 
-@router.delete("/{job_id}", status_code=204, response_class=Response, responses=ERRORS)
+@router.delete("/{job_id}", status_code=204, response_class=Response, responses=ERRORS, operation_id="delete_job")
 async def delete_job(job_id: str, store: StoreDep, settings: SettingsDep) -> Response:
     """Delete an ended job: its record, history, events and checkpoints; its model stays.
 
@@ -165,7 +173,7 @@ def remove_job_files(settings: Settings, job_ids: list[str]) -> None:
         shutil.rmtree(job_dir(settings.data_dir, job_id), ignore_errors=True)
 
 
-@router.post("/{job_id}/cancel", status_code=202, response_model=Job, responses=ERRORS)
+@router.post("/{job_id}/cancel", status_code=202, response_model=Job, responses=ERRORS, operation_id="cancel_job")
 async def cancel_job(job_id: str, store: StoreDep) -> JSONResponse:
     """Cancel a queued job at once, or ask a running one to stop within one epoch."""
     if not is_id(job_id):
