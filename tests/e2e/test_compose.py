@@ -16,6 +16,8 @@ def test_redis_persists_with_aof_and_has_a_healthcheck():
     command = redis["command"]
     assert command[command.index("--appendonly") + 1] == "yes"
     assert "appendfsync" in " ".join(command) and redis["healthcheck"]
+    # Redis is the broker too: it must never evict a queued task or a job record.
+    assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
 
 
 def test_api_requires_a_key_and_waits_for_healthy_redis():
