@@ -123,3 +123,29 @@ def test_unknown_comparison_is_404(stack):
     for path in ("", "/loss.png", "/predictions.png"):
         assert stack.api.http.get(f"/v1/comparisons/{'0' * 32}{path}").status_code == 404
     assert stack.api.http.post(f"/v1/comparisons/{'0' * 32}/cancel").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/v1/comparisons", "/v1/jobs"])
+def test_concurrent_replays_of_one_idempotency_key_all_see_the_one_created_resource(stack, path):
+    import threading
+
+    import httpx
+
+    body = {"cells": ["RNN"], "seeds": [3], "train": TRAIN} if path == "/v1/comparisons" else {"cell": "RNN", **TINY}
+    headers = {"Idempotency-Key": f"race-{path}-{id(stack)}"}
+    answers: list[httpx.Response] = []
+    barrier = threading.Barrier(8)
+
+    def post() -> None:
+        with httpx.Client(base_url=stack.api.url, timeout=30) as http:
+            barrier.wait()
+            answers.append(http.post(path, json=body, headers=headers))
+
+    threads = [threading.Thread(target=post) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.status_code for r in answers] == [202] * 8, [(r.status_code, r.text[:100]) for r in answers]
+    ids = {r.json()["id"] for r in answers}
+    assert len(ids) == 1 and sum("Idempotent-Replayed" not in r.headers for r in answers) == 1
