@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from typing import Any
 
 import redis
@@ -20,11 +19,11 @@ from common.settings import Settings
 from common.store import is_id
 from common.store.clock import now_ms
 from common.store.sync import JobStore
+from worker.lane import BLOCK_S, LaneServer
 from worker.predict import ModelCache, handle_png
 from worker.render import render_comparison
 
 log = get_task_logger(__name__)
-BLOCK_S = 1.0  # how long one pop waits before the thread checks whether to stop
 COMPARISON_FIGURES = ("loss", "predictions")
 
 
@@ -47,30 +46,16 @@ def draw(cache: ModelCache, store: JobStore, settings: Settings, request: dict[s
     return {"ok": False, "status": 422, "detail": f"unknown figure request {figure!r}"}
 
 
-class FigureServer(threading.Thread):
-    """Pops figure requests one at a time and answers them, until `stop()`."""
+class FigureServer(LaneServer):
+    """Pops figure requests one at a time and answers them."""
 
-    def __init__(self, settings: Settings, cache: ModelCache, store: JobStore | None = None) -> None:
-        super().__init__(name="rnncast-figures", daemon=True)
-        self.settings, self.cache = settings, cache
-        self.store = store or JobStore.from_url(settings.redis_url)
-        self.stopped = threading.Event()
+    lane = "figures"
 
-    def stop(self) -> None:
-        self.stopped.set()
-
-    def run(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                raw = self.store.pop_figure(BLOCK_S)
-                if raw is None:
-                    continue
-                request = _parse(raw)
-                if request is not None:
-                    self.store.push_reply(request["request_id"], draw(self.cache, self.store, self.settings, request))
-            except redis.RedisError as exc:  # Redis away: the API answers 503 meanwhile; try again
-                log.warning("figure lane: %s", exc)
-                self.stopped.wait(1.0)
+    def serve_once(self) -> None:
+        raw = self.store.pop_figure(BLOCK_S)
+        request = _parse(raw) if raw is not None else None
+        if request is not None:
+            self.store.push_reply(request["request_id"], draw(self.cache, self.store, self.settings, request))
 
 
 def _parse(raw: str) -> dict[str, Any] | None:

@@ -162,11 +162,13 @@ def _rollout(group: _Group, rows: list[int]) -> list[tuple[str, Answer]]:
         return [(r.inbox, error_answer(r.id, 503, "the forecast failed on the worker; see its log")) for r in reqs]
 
 
-class ForecastServer(threading.Thread):
-    """Pops forecast requests in batches, answers them, until `stop()`."""
+class LaneServer(threading.Thread):
+    """A thread serving one lane until `stop()`, riding out Redis outages (the API answers 503 meanwhile)."""
+
+    lane = "lane"
 
     def __init__(self, settings: Settings, cache: ModelCache, store: JobStore | None = None) -> None:
-        super().__init__(name="rnncast-forecasts", daemon=True)
+        super().__init__(name=f"rnncast-{self.lane}", daemon=True)
         self.settings, self.cache = settings, cache
         self.store = store or JobStore.from_url(settings.redis_url)
         self.stopped = threading.Event()
@@ -174,28 +176,40 @@ class ForecastServer(threading.Thread):
     def stop(self) -> None:
         self.stopped.set()
 
-    def _deliver(self, answers: list[tuple[str, Answer]]) -> None:
-        by_inbox: dict[str, list[str]] = defaultdict(list)
-        for inbox, answer in answers:
-            by_inbox[inbox].append(encode_answer(answer))
-        self.store.push_answers(by_inbox, INBOX_TTL_S)
+    def serve_once(self) -> None:
+        """Wait up to BLOCK_S for requests and answer them."""
+        raise NotImplementedError
 
     def run(self) -> None:
         # OpenMP's thread count and the FPU's denormal mode belong to each
         # thread: set them here, or this thread runs with the defaults (slower).
         torch.set_num_threads(self.settings.torch_threads)
         torch.set_flush_denormal(self.settings.flush_denormal)
-        limit, window_s = self.settings.max_batch, self.settings.batch_window_ms / 1000
         while not self.stopped.is_set():
             try:
-                raws = self.store.pop_forecasts(limit, BLOCK_S)
-                if raws and window_s > 0 and len(raws) < limit:
-                    time.sleep(window_s)
-                    raws += self.store.more_forecasts(limit - len(raws))
-                if not raws:
-                    continue
-                self.cache.sweep(self.store)
-                serve(self.cache, self.store, self.settings, raws, self._deliver)
-            except redis.RedisError as exc:  # Redis away: the API answers 503 meanwhile; try again
-                log.warning("forecast lane: %s", exc)
+                self.serve_once()
+            except redis.RedisError as exc:  # Redis away: try again
+                log.warning("%s lane: %s", self.lane, exc)
                 self.stopped.wait(1.0)
+
+
+class ForecastServer(LaneServer):
+    """Pops forecast requests in batches and answers them."""
+
+    lane = "forecasts"
+
+    def _deliver(self, answers: list[tuple[str, Answer]]) -> None:
+        by_inbox: dict[str, list[str]] = defaultdict(list)
+        for inbox, answer in answers:
+            by_inbox[inbox].append(encode_answer(answer))
+        self.store.push_answers(by_inbox, INBOX_TTL_S)
+
+    def serve_once(self) -> None:
+        limit, window_s = self.settings.max_batch, self.settings.batch_window_ms / 1000
+        raws = self.store.pop_forecasts(limit, BLOCK_S)
+        if raws and window_s > 0 and len(raws) < limit:
+            time.sleep(window_s)
+            raws += self.store.more_forecasts(limit - len(raws))
+        if raws:
+            self.cache.sweep(self.store)
+            serve(self.cache, self.store, self.settings, raws, self._deliver)
