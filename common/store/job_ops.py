@@ -62,9 +62,8 @@ def create_jobs(
         per_job += [fields["id"], json.dumps(flatten(fields))]
     record = json.dumps({"id": answer_id, "fingerprint": idempotency.fingerprint if idempotency else ""})
     state, value = yield from one(script("create_jobs", keys, [
-        *header(), "1" if idempotency else "0", IDEMPOTENCY_TTL_S, record, max_queued,
-        jobs[0]["created_ms"], status_event("queued"), json.dumps(flatten(comparison)) if comparison else "",
-        answer_id, *per_job,
+        *header(), "1" if idempotency else "0", IDEMPOTENCY_TTL_S, record, max_queued, status_event("queued"),
+        json.dumps(flatten(comparison)) if comparison else "", answer_id, *per_job,
     ]))
     if state == "full":
         raise QueueFull(f"{len(jobs)} more job(s) would exceed the {max_queued} queued jobs allowed")

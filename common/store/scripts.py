@@ -80,8 +80,8 @@ end
 # comparison record): idempotency check, queue cap, records, indexes, first
 # events. `created_ms` (Redis's clock) orders the indexes.
 # KEYS: idempotency, all jobs, comparison, comparisons index, then per job: job, events
-# ARGV: use idempotency ('1'/'0'), its ttl, its record, max queued, (unused),
-#       queued event, comparison fields (JSON array, '' for none), the id to answer,
+# ARGV: use idempotency ('1'/'0'), its ttl, its record, max queued, queued event,
+#       comparison fields (JSON array, '' for none), the id to answer,
 #       then per job: id, fields (JSON array)
 CREATE_JOBS = _PRELUDE + """
 if arg(1) == '1' then
@@ -92,20 +92,20 @@ local n = (#KEYS - 4) / 2
 if redis.call('ZCARD', STATUS_INDEX .. 'queued') + n > tonumber(arg(4)) then return {'full', ''} end
 local created = now_ms()
 for i = 1, n do
-  local id = arg(7 + 2 * i)
-  redis.call('HSET', KEYS[3 + 2 * i], unpack(cjson.decode(arg(8 + 2 * i))))
+  local id = arg(6 + 2 * i)
+  redis.call('HSET', KEYS[3 + 2 * i], unpack(cjson.decode(arg(7 + 2 * i))))
   redis.call('HSET', KEYS[3 + 2 * i], 'created_ms', created)
   redis.call('ZADD', KEYS[2], created, id)
   redis.call('ZADD', STATUS_INDEX .. 'queued', created, id)
-  add_event(KEYS[4 + 2 * i], 'status', arg(6))
+  add_event(KEYS[4 + 2 * i], 'status', arg(5))
 end
-if arg(7) ~= '' then
-  redis.call('HSET', KEYS[3], unpack(cjson.decode(arg(7))))
+if arg(6) ~= '' then
+  redis.call('HSET', KEYS[3], unpack(cjson.decode(arg(6))))
   redis.call('HSET', KEYS[3], 'created_ms', created)
-  redis.call('ZADD', KEYS[4], created, arg(8))
+  redis.call('ZADD', KEYS[4], created, arg(7))
 end
 if arg(1) == '1' then redis.call('SET', KEYS[1], arg(3), 'EX', arg(2)) end
-return {'created', arg(8)}
+return {'created', arg(7)}
 """
 
 # Move a job to a new status if it is in one of the allowed ones (and, when a

@@ -28,19 +28,27 @@ EventId = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}(-[0-9]{1,20})?
 
 
 class StreamSlots:
-    """How many event streams this API process holds open, against RNNCAST_MAX_EVENT_STREAMS."""
+    """How many event streams this API process holds open, against RNNCAST_MAX_EVENT_STREAMS.
+
+    A stream counts from its first step to its end: one whose client left before
+    it started never counts, so no place is ever lost.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit, self.open = limit, 0
 
-    def take(self) -> bool:
-        if self.open >= self.limit:
-            return False
-        self.open += 1
-        return True
+    @property
+    def full(self) -> bool:
+        return self.open >= self.limit
 
-    def give_back(self) -> None:
-        self.open -= 1
+    async def hold(self, events: AsyncIterator[dict[str, str]]) -> AsyncIterator[dict[str, str]]:
+        """`events`, holding a place while they stream."""
+        self.open += 1
+        try:
+            async for event in events:
+                yield event
+        finally:
+            self.open -= 1
 
 
 @router.get(
@@ -63,20 +71,12 @@ async def job_events(
     """
     await job_or_404(store, job_id)
     slots: StreamSlots = request.app.state.stream_slots
-    if not slots.take():
+    if slots.full:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
                             f"this API process already serves {slots.limit} event streams; retry later or poll "
                             f"GET /v1/jobs/{job_id}", headers={"Retry-After": STREAM_RETRY_AFTER_S})
     events = _events(store, settings, job_id, request, last_event_id or "0-0")
-    return EventSourceResponse(_released(events, slots), ping=15)
-
-
-async def _released(events: AsyncIterator[dict[str, str]], slots: StreamSlots) -> AsyncIterator[dict[str, str]]:
-    try:
-        async for event in events:
-            yield event
-    finally:
-        slots.give_back()
+    return EventSourceResponse(slots.hold(events), ping=15)
 
 
 async def _events(
