@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
-from core.config import DataConfig, ModelConfig, TrainConfig
-from core.device import keep_freed_memory
-from core.forecast import forecast_from_starts
-from core.models import Forecaster
-from core.train import train
+from rnncast.core.config import DataConfig, ModelConfig, TrainConfig
+from rnncast.core.device import keep_freed_memory
+from rnncast.core.forecast import forecast_from_starts
+from rnncast.core.models import Forecaster
+from rnncast.core.train import train
 
 
 def _peak_rss_mb() -> int:

@@ -15,8 +15,8 @@ import time
 import torch
 from _stack import stack
 
-from core.checkpoint import load_checkpoint
-from core.forecast import forecast_from_starts
+from rnncast.core.checkpoint import load_checkpoint
+from rnncast.core.forecast import forecast_from_starts
 
 
 def p(values: list[float], q: float) -> float:

@@ -21,8 +21,8 @@ import torch
 from _load import run_load
 from _stack import stack
 
-from core.checkpoint import load_checkpoint
-from core.forecast import forecast_from_starts
+from rnncast.core.checkpoint import load_checkpoint
+from rnncast.core.forecast import forecast_from_starts
 from tests.support import free_port, wait_until
 
 HERE = Path(__file__).resolve().parent

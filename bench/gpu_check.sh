@@ -10,10 +10,10 @@ PYTHON="${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo py
 PYTHONPATH="${PYTHONPATH:-}:$(pwd)" "$PYTHON" - "$EPOCHS" <<'PY'
 import sys, time
 import torch
-from core.config import DataConfig, ModelConfig, TrainConfig
-from core.device import resolve_device
-from core.forecast import forecast_from_starts
-from core.train import train
+from rnncast.core.config import DataConfig, ModelConfig, TrainConfig
+from rnncast.core.device import resolve_device
+from rnncast.core.forecast import forecast_from_starts
+from rnncast.core.train import train
 
 epochs = int(sys.argv[1])
 device = resolve_device("cuda")

@@ -17,9 +17,9 @@ from datetime import datetime
 import torch
 from _stack import stack
 
-from core.config import DataConfig, ModelConfig, TrainConfig
-from core.device import keep_freed_memory
-from core.train import train
+from rnncast.core.config import DataConfig, ModelConfig, TrainConfig
+from rnncast.core.device import keep_freed_memory
+from rnncast.core.train import train
 
 
 def _ts(value: str) -> float:

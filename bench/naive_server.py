@@ -14,8 +14,8 @@ import torch
 import uvicorn
 from fastapi import FastAPI
 
-from core.checkpoint import load_checkpoint
-from core.forecast import start_window
+from rnncast.core.checkpoint import load_checkpoint
+from rnncast.core.forecast import start_window
 
 torch.set_num_threads(1)
 ckpt = load_checkpoint(Path(sys.argv[1]), "model")

@@ -19,9 +19,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from core.config import DataConfig
-from core.data import series
-from core.forecast import forecast_from_starts
+from rnncast.core.config import DataConfig
+from rnncast.core.data import series
+from rnncast.core.forecast import forecast_from_starts
 
 
 class SineWindows(Dataset[tuple[torch.Tensor, torch.Tensor]]):

@@ -1,3 +1,3 @@
-from client.cli import main
+from rnncast.client.cli import main
 
 main()

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from client.errors import (
+from rnncast.client.errors import (
     ApiUnavailable,
     AuthError,
     Conflict,
@@ -24,7 +24,7 @@ from client.errors import (
     RnncastError,
     describe,
 )
-from client.types import (
+from rnncast.client.types import (
     FINAL,
     Comparison,
     ComparisonPage,
@@ -35,7 +35,7 @@ from client.types import (
     Model,
     ModelPage,
 )
-from common.defaults import FORECAST_HORIZON, FORECAST_START
+from rnncast.common.defaults import FORECAST_HORIZON, FORECAST_START
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 T = TypeVar("T", bound=BaseModel)

@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from client import commands, study_commands
-from service.launcher import run_api
-from service.launcher import up as run_up
-from worker.main import run_worker
+from rnncast.client import commands, study_commands
+from rnncast.service.launcher import run_api
+from rnncast.service.launcher import up as run_up
+from rnncast.worker.main import run_worker
 
 app = typer.Typer(
     help="rnncast: train and serve RNN/LSTM/GRU sine forecasters.",

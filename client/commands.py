@@ -12,9 +12,9 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
-from client.api import Client
-from client.errors import RnncastError
-from client.options import (
+from rnncast.client.api import Client
+from rnncast.client.errors import RnncastError
+from rnncast.client.options import (
     BatchOpt,
     CkptOpt,
     DropoutOpt,
@@ -32,9 +32,9 @@ from client.options import (
     WatchOpt,
     train_options,
 )
-from client.types import Job
-from client.watch import fmt, watch_job
-from common import defaults as D
+from rnncast.client.types import Job
+from rnncast.client.watch import fmt, watch_job
+from rnncast.common import defaults as D
 
 out = Console(highlight=False)
 

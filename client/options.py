@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from common import defaults as D
+from rnncast.common import defaults as D
 
 UrlOpt = Annotated[str | None, typer.Option("--url", help="API address (default: RNNCAST_URL).")]
 KeyOpt = Annotated[str | None, typer.Option("--api-key", help="API key (default: RNNCAST_API_KEY).")]

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from client.commands import client, emit_json, out
-from client.options import (
+from rnncast.client.commands import client, emit_json, out
+from rnncast.client.options import (
     BatchOpt,
     CkptOpt,
     DropoutOpt,
@@ -28,9 +28,9 @@ from client.options import (
     WatchOpt,
     train_options,
 )
-from client.types import Comparison
-from client.watch import fmt, watch_comparison
-from common import defaults as D
+from rnncast.client.types import Comparison
+from rnncast.client.watch import fmt, watch_comparison
+from rnncast.common import defaults as D
 
 
 def compare(

@@ -8,10 +8,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from client.api import Client
-from client.errors import JobCancelled, JobFailed
-from client.types import Comparison, EpochEvent, Job
-from common.defaults import EPOCHS
+from rnncast.client.api import Client
+from rnncast.client.errors import JobCancelled, JobFailed
+from rnncast.client.types import Comparison, EpochEvent, Job
+from rnncast.common.defaults import EPOCHS
 
 err = Console(stderr=True, highlight=False)
 

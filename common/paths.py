@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.store import is_id
+from rnncast.common.store import is_id
 
 
 def _inside(root: Path, *parts: str) -> Path:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from celery import Celery
 from kombu import Exchange, Queue
 
-from common.settings import Settings
+from rnncast.common.settings import Settings
 
 TRAIN_QUEUE = "train"
 PREDICT_QUEUE = "predict"

@@ -24,9 +24,9 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from core.config import DataConfig, ModelConfig, TrainConfig
-from core.models import Forecaster
-from core.optim import Adam
+from rnncast.core.config import DataConfig, ModelConfig, TrainConfig
+from rnncast.core.models import Forecaster
+from rnncast.core.optim import Adam
 
 FORMAT = "rnncast-checkpoint"
 VERSION = 1

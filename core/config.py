@@ -10,8 +10,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal, TypeVar, cast
 
-from common import defaults as D
-from common.defaults import CELLS, Cell
+from rnncast.common import defaults as D
+from rnncast.common.defaults import CELLS, Cell
 
 __all__ = ["CELLS", "Cell", "DataConfig", "ModelConfig", "TrainConfig"]
 

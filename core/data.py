@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core.config import DataConfig
+from rnncast.core.config import DataConfig
 
 
 def sample_times(data: DataConfig) -> np.ndarray:

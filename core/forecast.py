@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core import wavefront
-from core.config import DataConfig
-from core.data import exact
+from rnncast.core import wavefront
+from rnncast.core.config import DataConfig
+from rnncast.core.data import exact
 
 Model = Callable[[torch.Tensor], torch.Tensor]
 ROW_BLOCK = 4

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core import fastrnn
-from core.config import ModelConfig
+from rnncast.core import fastrnn
+from rnncast.core.config import ModelConfig
 
 
 class Forecaster(nn.Module):

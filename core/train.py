@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from core.checkpoint import Checkpoint, CheckpointError
-from core.config import DataConfig, ModelConfig, TrainConfig
-from core.data import Split, make_split
-from core.models import Forecaster
-from core.optim import Adam
+from rnncast.core.checkpoint import Checkpoint, CheckpointError
+from rnncast.core.config import DataConfig, ModelConfig, TrainConfig
+from rnncast.core.data import Split, make_split
+from rnncast.core.models import Forecaster
+from rnncast.core.optim import Adam
 
 EVAL_BATCH = 8192
 

@@ -12,9 +12,9 @@ from typing import Annotated
 from celery import Celery
 from fastapi import Depends, Request
 
-from common.settings import Settings
-from common.store.aio import AsyncJobStore
-from service.lane import ForecastLane
+from rnncast.common.settings import Settings
+from rnncast.common.store.aio import AsyncJobStore
+from rnncast.service.lane import ForecastLane
 
 
 async def app_settings(request: Request) -> Settings:

@@ -15,8 +15,8 @@ from typing import Any
 
 import redis
 
-from common.forecasts import Answer, decode_answer, encode_request
-from common.store.aio import AsyncJobStore
+from rnncast.common.forecasts import Answer, decode_answer, encode_request
+from rnncast.common.store.aio import AsyncJobStore
 
 log = logging.getLogger(__name__)
 BLOCK_S = 1.0

@@ -15,8 +15,8 @@ from types import FrameType
 import httpx
 import uvicorn
 
-from common.settings import get_settings
-from service.redis_server import answers, start_private
+from rnncast.common.settings import get_settings
+from rnncast.service.redis_server import answers, start_private
 
 log = logging.getLogger("rnncast.up")
 
@@ -43,7 +43,7 @@ def run_api(host: str, port: int, log_level: str = "info") -> None:
     """Serve the API with uvicorn; blocks until stopped."""
     check_bind(host)
     get_settings()  # fail fast on bad settings
-    uvicorn.run("service.main:create_app", factory=True, host=host, port=port, log_level=log_level,
+    uvicorn.run("rnncast.service.main:create_app", factory=True, host=host, port=port, log_level=log_level,
                 timeout_graceful_shutdown=5)
 
 
@@ -93,7 +93,7 @@ def up(host: str, port: int, workers: int, queues: str = "train,predict") -> int
             redis_proc = start_private(settings.redis_url, settings.data_dir / "redis")
             log.info("started a private Redis-compatible server for %s (AOF under %s)",
                      settings.redis_url, settings.data_dir / "redis")
-        cli = [sys.executable, "-m", "client"]
+        cli = [sys.executable, "-m", "rnncast.client"]
         env = os.environ | {"RNNCAST_REDIS_URL": settings.redis_url}
         wanted = {q.strip() for q in queues.split(",")}
         if "train" in wanted:

@@ -8,15 +8,15 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Security
 from fastapi.security import APIKeyHeader, HTTPBearer
 
-from common.queue import make_celery
-from common.settings import Settings, get_settings
-from common.store.aio import AsyncJobStore
-from service import errors
-from service.gate import Gate
-from service.lane import ForecastLane
-from service.middleware import BodyLimit, Metrics
-from service.routes import comparisons, events, health, jobs, models
-from service.routes.events import StreamSlots
+from rnncast.common.queue import make_celery
+from rnncast.common.settings import Settings, get_settings
+from rnncast.common.store.aio import AsyncJobStore
+from rnncast.service import errors
+from rnncast.service.gate import Gate
+from rnncast.service.lane import ForecastLane
+from rnncast.service.middleware import BodyLimit, Metrics
+from rnncast.service.routes import comparisons, events, health, jobs, models
+from rnncast.service.routes.events import StreamSlots
 
 DESCRIPTION = """Train RNN, LSTM and GRU forecasters on a sine wave and serve their forecasts.
 

@@ -15,9 +15,9 @@ from typing import Any
 
 from fastapi import HTTPException, Response, status
 
-from common.settings import Settings
-from common.store.aio import AsyncJobStore
-from common.store.clock import now_ms
+from rnncast.common.settings import Settings
+from rnncast.common.store.aio import AsyncJobStore
+from rnncast.common.store.clock import now_ms
 
 
 async def ask_worker(store: AsyncJobStore, settings: Settings, message: dict[str, Any]) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from common import defaults as D
-from common.defaults import CELLS, Cell
+from rnncast.common import defaults as D
+from rnncast.common.defaults import CELLS, Cell
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 

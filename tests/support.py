@@ -17,7 +17,7 @@ import httpx
 import redis
 import torch
 
-from service.redis_server import server_binary
+from rnncast.service.redis_server import server_binary
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {
@@ -128,7 +128,7 @@ class Proc:
 
 def start_worker(redis_url: str, data_dir: Path, log: Path, concurrency: int = 1,
                  queues: str = "train,predict", extra: dict[str, str] | None = None, pool: str = "prefork") -> Proc:
-    args = [sys.executable, "-m", "client", "worker", "--queues", queues,
+    args = [sys.executable, "-m", "rnncast.client", "worker", "--queues", queues,
             "--concurrency", str(concurrency), "--pool", pool, "--loglevel", "INFO"]
     return Proc(args, _env(redis_url, data_dir, extra), log)
 
@@ -143,7 +143,7 @@ class Api:
     def __init__(self, redis_url: str, data_dir: Path, log: Path, extra: dict[str, str] | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = Proc([sys.executable, "-m", "client", "api", "--port", str(self.port),
+        self.proc = Proc([sys.executable, "-m", "rnncast.client", "api", "--port", str(self.port),
                           "--log-level", "warning"], _env(redis_url, data_dir, extra), log)
         self.http = httpx.Client(base_url=self.url, timeout=30)
         try:

@@ -1,7 +1,7 @@
 """The worker process's life: torch set-up, SIGTERM hand-back, liveness, forecast and figure serving, shutdown.
 
 The Celery app itself and the per-process state live in `worker.state`;
-this module wires them to Celery's worker signals (`celery -A worker.app`).
+this module wires them to Celery's worker signals (`celery -A rnncast.worker.app`).
 """
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ import redis
 import torch
 from celery.signals import worker_process_init, worker_ready, worker_shutdown, worker_shutting_down
 
-from common.queue import PREDICT_QUEUE
-from core.device import keep_freed_memory
-from worker import state
-from worker.recovery import Liveness
-from worker.state import app, settings
-from worker.training import HAND_BACK
+from rnncast.common.queue import PREDICT_QUEUE
+from rnncast.core.device import keep_freed_memory
+from rnncast.worker import state
+from rnncast.worker.recovery import Liveness
+from rnncast.worker.state import app, settings
+from rnncast.worker.training import HAND_BACK
 
 __all__ = ["app"]
 
 log = logging.getLogger(__name__)
-app.conf.include = ["worker.tasks"]
+app.conf.include = ["rnncast.worker.tasks"]
 _liveness: Liveness | None = None
 
 

@@ -15,13 +15,13 @@ from typing import Any
 import redis
 from celery.utils.log import get_task_logger
 
-from common.settings import Settings
-from common.store import is_id
-from common.store.clock import now_ms
-from common.store.sync import JobStore
-from worker.lane import BLOCK_S, LaneServer
-from worker.predict import ModelCache, handle_png
-from worker.render import render_comparison
+from rnncast.common.settings import Settings
+from rnncast.common.store import is_id
+from rnncast.common.store.clock import now_ms
+from rnncast.common.store.sync import JobStore
+from rnncast.worker.lane import BLOCK_S, LaneServer
+from rnncast.worker.predict import ModelCache, handle_png
+from rnncast.worker.render import render_comparison
 
 log = get_task_logger(__name__)
 COMPARISON_FIGURES = ("loss", "predictions")

@@ -26,14 +26,14 @@ import redis
 import torch
 from celery.utils.log import get_task_logger
 
-from common.defaults import forecast_work
-from common.forecasts import INBOX_TTL_S, Answer, encode_answer, error_answer
-from common.settings import Settings
-from common.store import is_id
-from common.store.clock import now_ms
-from common.store.sync import JobStore
-from core.forecast import rollout_numpy
-from worker.predict import (
+from rnncast.common.defaults import forecast_work
+from rnncast.common.forecasts import INBOX_TTL_S, Answer, encode_answer, error_answer
+from rnncast.common.settings import Settings
+from rnncast.common.store import is_id
+from rnncast.common.store.clock import now_ms
+from rnncast.common.store.sync import JobStore
+from rnncast.core.forecast import rollout_numpy
+from rnncast.worker.predict import (
     LoadedModel,
     ModelCache,
     ModelUnavailable,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from common.queue import QUEUES
+from rnncast.common.queue import QUEUES
 
 
 def run_worker(queues: str, concurrency: int, pool: str = "prefork", loglevel: str = "INFO") -> None:
@@ -15,7 +15,7 @@ def run_worker(queues: str, concurrency: int, pool: str = "prefork", loglevel: s
         raise ValueError(f"queues ({queues!r}) must be a comma-separated subset of {list(QUEUES)}")
     if concurrency < 1:
         raise ValueError(f"concurrency ({concurrency}) must be >= 1")
-    from worker.app import app  # torch: loaded by the worker, never by the CLI's client commands
+    from rnncast.worker.app import app  # torch: loaded by the worker, never by the CLI's client commands
 
     app.worker_main([
         "worker", f"--queues={','.join(wanted)}", f"--concurrency={concurrency}", f"--pool={pool}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.config import DataConfig, ModelConfig, TrainConfig
+from rnncast.core.config import DataConfig, ModelConfig, TrainConfig
 
 
 def configs_from_params(params: dict[str, Any]) -> tuple[ModelConfig, DataConfig, TrainConfig]:

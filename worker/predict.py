@@ -12,14 +12,21 @@ from typing import Any
 import numpy as np
 from celery.utils.log import get_task_logger
 
-from common.paths import model_dir
-from common.store.sync import JobStore
-from common.store.views import finite
-from core.checkpoint import Checkpoint, CheckpointError, load_checkpoint
-from core.forecast import Forecast, context_forecast, context_window, rollout_numpy, start_forecast, start_window
-from core.models import Forecaster
-from core.plots import PredictionLine, prediction_png
-from worker.training import MODEL_NAME
+from rnncast.common.paths import model_dir
+from rnncast.common.store.sync import JobStore
+from rnncast.common.store.views import finite
+from rnncast.core.checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from rnncast.core.forecast import (
+    Forecast,
+    context_forecast,
+    context_window,
+    rollout_numpy,
+    start_forecast,
+    start_window,
+)
+from rnncast.core.models import Forecaster
+from rnncast.core.plots import PredictionLine, prediction_png
+from rnncast.worker.training import MODEL_NAME
 
 log = get_task_logger(__name__)
 SWEEP_EVERY_S = 10.0

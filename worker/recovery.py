@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 import redis
 
-from common.paths import job_dir
-from common.queue import TRAIN_QUEUE
-from common.settings import Settings
-from common.store.sync import JobStore
+from rnncast.common.paths import job_dir
+from rnncast.common.queue import TRAIN_QUEUE
+from rnncast.common.settings import Settings
+from rnncast.common.store.sync import JobStore
 
 log = logging.getLogger(__name__)
 

@@ -6,11 +6,11 @@ import json
 import statistics
 from typing import Any
 
-from common.store.sync import JobStore
-from core.data import exact
-from core.forecast import context_times
-from core.plots import LossRun, PredictionLine, loss_png, prediction_png
-from worker.params import configs_from_params
+from rnncast.common.store.sync import JobStore
+from rnncast.core.data import exact
+from rnncast.core.forecast import context_times
+from rnncast.core.plots import LossRun, PredictionLine, loss_png, prediction_png
+from rnncast.worker.params import configs_from_params
 
 FIGURE_FIELDS = ("id", "params", "forecast")
 

@@ -7,12 +7,12 @@ import threading
 
 from celery.utils.log import get_task_logger
 
-from common.queue import TRAIN_QUEUE, TRAIN_TASK, make_celery
-from common.settings import get_settings
-from common.store.sync import JobStore
-from worker.figures import FigureServer
-from worker.lane import ForecastServer
-from worker.predict import ModelCache
+from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK, make_celery
+from rnncast.common.settings import get_settings
+from rnncast.common.store.sync import JobStore
+from rnncast.worker.figures import FigureServer
+from rnncast.worker.lane import ForecastServer
+from rnncast.worker.predict import ModelCache
 
 log = get_task_logger(__name__)
 settings = get_settings()

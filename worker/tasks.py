@@ -6,10 +6,10 @@ from typing import Any
 
 from celery.utils.log import get_task_logger
 
-from common.queue import TRAIN_TASK
-from common.store import is_id
-from worker.state import app, job_store, send_train, settings
-from worker.training import run_training_job
+from rnncast.common.queue import TRAIN_TASK
+from rnncast.common.store import is_id
+from rnncast.worker.state import app, job_store, send_train, settings
+from rnncast.worker.training import run_training_job
 
 log = get_task_logger(__name__)
 

@@ -16,18 +16,18 @@ from typing import Any
 import redis
 from celery.utils.log import get_task_logger
 
-from common.paths import job_dir, model_dir
-from common.settings import Settings
-from common.store import JobStatus, now_iso
-from common.store.sync import JobStore
-from common.store.views import finite
-from core.checkpoint import Checkpoint, CheckpointError, checkpoint_exists, load_checkpoint, save_checkpoint
-from core.config import DataConfig, ModelConfig, TrainConfig
-from core.device import resolve_device
-from core.forecast import forecast_from_starts
-from core.models import parameter_count
-from core.train import EpochReport, TrainResult, TrainState, train
-from worker.params import configs_from_params
+from rnncast.common.paths import job_dir, model_dir
+from rnncast.common.settings import Settings
+from rnncast.common.store import JobStatus, now_iso
+from rnncast.common.store.sync import JobStore
+from rnncast.common.store.views import finite
+from rnncast.core.checkpoint import Checkpoint, CheckpointError, checkpoint_exists, load_checkpoint, save_checkpoint
+from rnncast.core.config import DataConfig, ModelConfig, TrainConfig
+from rnncast.core.device import resolve_device
+from rnncast.core.forecast import forecast_from_starts
+from rnncast.core.models import parameter_count
+from rnncast.core.train import EpochReport, TrainResult, TrainState, train
+from rnncast.worker.params import configs_from_params
 
 log = get_task_logger(__name__)
 RESUME_NAME = "checkpoint"

@@ -5,8 +5,8 @@ over batches of commands, see `plan`); `sync.JobStore` (workers) and
 `aio.AsyncJobStore` (API) only execute them.
 """
 
-from common.store.clock import now_iso
-from common.store.keys import ID_RE, Keys, is_id
-from common.store.status import FINAL, JobStatus
+from rnncast.common.store.clock import now_iso
+from rnncast.common.store.keys import ID_RE, Keys, is_id
+from rnncast.common.store.status import FINAL, JobStatus
 
 __all__ = ["FINAL", "ID_RE", "JobStatus", "Keys", "is_id", "now_iso"]

@@ -7,11 +7,11 @@ from typing import Any
 
 import redis.asyncio as aredis
 
-from common.store import comparison_jobs, comparison_ops, job_ops, lane_ops, model_ops, worker_ops
-from common.store.executor import AsyncRunner, async_op, send
-from common.store.job_ops import IdempotencyConflict, QueueFull
-from common.store.plan import Batch, Op, T, advance
-from common.store.scripts import SCRIPTS
+from rnncast.common.store import comparison_jobs, comparison_ops, job_ops, lane_ops, model_ops, worker_ops
+from rnncast.common.store.executor import AsyncRunner, async_op, send
+from rnncast.common.store.job_ops import IdempotencyConflict, QueueFull
+from rnncast.common.store.plan import Batch, Op, T, advance
+from rnncast.common.store.scripts import SCRIPTS
 
 __all__ = ["AsyncJobStore", "IdempotencyConflict", "QueueFull"]
 

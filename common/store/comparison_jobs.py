@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from common.store.clock import now_iso, now_ms
-from common.store.job_ops import Idempotency, cancel_job, create_jobs, forget_idempotency, job_fields
-from common.store.keys import Keys
-from common.store.plan import Op, cmd, one, script
-from common.store.scripts import header
+from rnncast.common.store.clock import now_iso, now_ms
+from rnncast.common.store.job_ops import Idempotency, cancel_job, create_jobs, forget_idempotency, job_fields
+from rnncast.common.store.keys import Keys
+from rnncast.common.store.plan import Op, cmd, one, script
+from rnncast.common.store.scripts import header
 
 
 def create_comparison(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from common.comparisons import RUN_FIELDS, final_fields, run_row
-from common.store.keys import Keys
-from common.store.plan import Op, batch, cmd, one
+from rnncast.common.comparisons import RUN_FIELDS, final_fields, run_row
+from rnncast.common.store.keys import Keys
+from rnncast.common.store.plan import Op, batch, cmd, one
 
 
 def get_comparison(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from common.store.plan import Call, Op
+from rnncast.common.store.plan import Call, Op
 
 P = ParamSpec("P")
 T = TypeVar("T")

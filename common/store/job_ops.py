@@ -6,13 +6,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from common.store.clock import now_iso, now_ms
-from common.store.comparison_ops import write_summary
-from common.store.keys import IDEMPOTENCY_TTL_S, Keys
-from common.store.plan import Op, batch, cmd, one, script
-from common.store.scripts import header
-from common.store.status import FINAL, JobStatus
-from common.store.views import dumps, finite, flatten, job_view, status_event
+from rnncast.common.store.clock import now_iso, now_ms
+from rnncast.common.store.comparison_ops import write_summary
+from rnncast.common.store.keys import IDEMPOTENCY_TTL_S, Keys
+from rnncast.common.store.plan import Op, batch, cmd, one, script
+from rnncast.common.store.scripts import header
+from rnncast.common.store.status import FINAL, JobStatus
+from rnncast.common.store.views import dumps, finite, flatten, job_view, status_event
 
 
 class IdempotencyConflict(Exception):

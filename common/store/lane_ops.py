@@ -6,8 +6,8 @@ import json
 import math
 from typing import Any
 
-from common.store.keys import FIGURE_REPLY_TTL_S, Keys
-from common.store.plan import Op, batch, cmd, one
+from rnncast.common.store.keys import FIGURE_REPLY_TTL_S, Keys
+from rnncast.common.store.plan import Op, batch, cmd, one
 
 
 def push_forecast(request: str, expire_s: float | None = None) -> Op[None]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from common.store.keys import Keys
-from common.store.plan import Op, batch, cmd, one
+from rnncast.common.store.keys import Keys
+from rnncast.common.store.plan import Op, batch, cmd, one
 
 
 def get_model(model_id: str) -> Op[dict[str, Any] | None]:

@@ -9,7 +9,7 @@ a key or a limit itself.
 
 from __future__ import annotations
 
-from common.store.keys import EVENTS_MAXLEN, Keys
+from rnncast.common.store.keys import EVENTS_MAXLEN, Keys
 
 
 def header() -> list[str | int]:

@@ -6,10 +6,10 @@ from typing import Any
 
 import redis
 
-from common.store import comparison_ops, job_ops, lane_ops, model_ops, worker_ops
-from common.store.executor import Runner, send, sync_op
-from common.store.plan import Batch, Op, T, advance
-from common.store.scripts import SCRIPTS
+from rnncast.common.store import comparison_ops, job_ops, lane_ops, model_ops, worker_ops
+from rnncast.common.store.executor import Runner, send, sync_op
+from rnncast.common.store.plan import Batch, Op, T, advance
+from rnncast.common.store.scripts import SCRIPTS
 
 
 class JobStore(Runner):

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.store.clock import now_iso
-from common.store.comparison_jobs import delete_comparison
-from common.store.job_ops import delete_job, summarize_comparison_of
-from common.store.keys import Keys
-from common.store.plan import Op, batch, cmd, one, script
-from common.store.scripts import header
-from common.store.status import JobStatus
-from common.store.views import status_event
+from rnncast.common.store.clock import now_iso
+from rnncast.common.store.comparison_jobs import delete_comparison
+from rnncast.common.store.job_ops import delete_job, summarize_comparison_of
+from rnncast.common.store.keys import Keys
+from rnncast.common.store.plan import Op, batch, cmd, one, script
+from rnncast.common.store.scripts import header
+from rnncast.common.store.status import JobStatus
+from rnncast.common.store.views import status_event
 
 
 def redis_time() -> Op[float]:

@@ -12,13 +12,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError
 
-from common.comparisons import comparison_view, run_row
-from common.defaults import CELL_COST
-from common.queue import TRAIN_QUEUE, TRAIN_TASK
-from common.store import is_id
-from common.store.aio import AsyncJobStore, IdempotencyConflict, QueueFull
-from service.deps import CeleryDep, SettingsDep, StoreDep
-from service.routes.jobs import (
+from rnncast.common.comparisons import comparison_view, run_row
+from rnncast.common.defaults import CELL_COST
+from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK
+from rnncast.common.store import is_id
+from rnncast.common.store.aio import AsyncJobStore, IdempotencyConflict, QueueFull
+from rnncast.service.deps import CeleryDep, SettingsDep, StoreDep
+from rnncast.service.routes.jobs import (
     ERRORS,
     IdempotencyKey,
     check_cost,
@@ -28,8 +28,8 @@ from service.routes.jobs import (
     links,
     remove_job_files,
 )
-from service.rpc import ask_worker_png
-from service.schemas import Comparison, ComparisonCreate, ComparisonList, JobCreate
+from rnncast.service.rpc import ask_worker_png
+from rnncast.service.schemas import Comparison, ComparisonCreate, ComparisonList, JobCreate
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/comparisons", tags=["comparisons"])

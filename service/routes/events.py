@@ -14,11 +14,11 @@ from pydantic import StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 from sse_starlette.sse import EventSourceResponse
 
-from common.settings import Settings
-from common.store import FINAL
-from common.store.aio import AsyncJobStore
-from service.deps import SettingsDep, StoreDep
-from service.routes.jobs import ERRORS, job_or_404
+from rnncast.common.settings import Settings
+from rnncast.common.store import FINAL
+from rnncast.common.store.aio import AsyncJobStore
+from rnncast.service.deps import SettingsDep, StoreDep
+from rnncast.service.routes.jobs import ERRORS, job_or_404
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/jobs", tags=["jobs"])

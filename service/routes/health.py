@@ -9,9 +9,9 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
-from common.queue import QUEUES
-from service.deps import SettingsDep, StoreDep
-from service.schemas import ErrorBody, Readiness
+from rnncast.common.queue import QUEUES
+from rnncast.service.deps import SettingsDep, StoreDep
+from rnncast.service.schemas import ErrorBody, Readiness
 
 router = APIRouter(tags=["operations"])
 

@@ -16,14 +16,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from kombu.exceptions import OperationalError
 
-from common.defaults import PASS_OVERHEAD, default_dropout, default_micro_batch, train_cost
-from common.paths import job_dir
-from common.queue import TRAIN_QUEUE, TRAIN_TASK
-from common.settings import Settings
-from common.store import JobStatus, is_id
-from common.store.aio import AsyncJobStore, IdempotencyConflict, QueueFull
-from service.deps import CeleryDep, SettingsDep, StoreDep
-from service.schemas import ErrorBody, Job, JobCreate, JobList
+from rnncast.common.defaults import PASS_OVERHEAD, default_dropout, default_micro_batch, train_cost
+from rnncast.common.paths import job_dir
+from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK
+from rnncast.common.settings import Settings
+from rnncast.common.store import JobStatus, is_id
+from rnncast.common.store.aio import AsyncJobStore, IdempotencyConflict, QueueFull
+from rnncast.service.deps import CeleryDep, SettingsDep, StoreDep
+from rnncast.service.schemas import ErrorBody, Job, JobCreate, JobList
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/jobs", tags=["jobs"])

@@ -9,15 +9,15 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from common.defaults import FORECAST_HORIZON, FORECAST_START, MAX_HORIZON
-from common.paths import model_dir
-from common.settings import Settings
-from common.store import is_id
-from common.store.aio import AsyncJobStore
-from service.deps import LaneDep, SettingsDep, StoreDep
-from service.routes.jobs import ERRORS
-from service.rpc import ask_worker_png, no_worker
-from service.schemas import ForecastRequest, ForecastResponse, Model, ModelList
+from rnncast.common.defaults import FORECAST_HORIZON, FORECAST_START, MAX_HORIZON
+from rnncast.common.paths import model_dir
+from rnncast.common.settings import Settings
+from rnncast.common.store import is_id
+from rnncast.common.store.aio import AsyncJobStore
+from rnncast.service.deps import LaneDep, SettingsDep, StoreDep
+from rnncast.service.routes.jobs import ERRORS
+from rnncast.service.rpc import ask_worker_png, no_worker
+from rnncast.service.schemas import ForecastRequest, ForecastResponse, Model, ModelList
 
 router = APIRouter(prefix="/models", tags=["models"])
 

@@ -11,9 +11,9 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from client.api import Client
-from client.cli import app
-from client.errors import JobCancelled, NotFound
+from rnncast.client.api import Client
+from rnncast.client.cli import app
+from rnncast.client.errors import JobCancelled, NotFound
 from tests.support import ROOT, TINY, free_port, wait_until
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -97,7 +97,7 @@ def test_cli_errors_are_one_line_and_nonzero(stack):
 
 
 def test_ctrl_c_while_watching_leaves_the_job_running(stack):
-    args = [sys.executable, "-m", "client", "train", "--cell", "GRU", "--epochs", "100000",
+    args = [sys.executable, "-m", "rnncast.client", "train", "--cell", "GRU", "--epochs", "100000",
             "--checkpoint-every", "0", *TRAIN_ARGS, "--watch", "--json", "--url", stack.api.url]
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(4)

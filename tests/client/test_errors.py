@@ -5,8 +5,16 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from client.api import Client
-from client.errors import ApiUnavailable, AuthError, Conflict, InvalidRequest, NotFound, RateLimited, RnncastError
+from rnncast.client.api import Client
+from rnncast.client.errors import (
+    ApiUnavailable,
+    AuthError,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    RnncastError,
+)
 from tests.support import free_port
 
 

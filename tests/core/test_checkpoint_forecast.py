@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from core import wavefront
-from core.checkpoint import CheckpointError, delete_checkpoint, load_checkpoint, save_checkpoint
-from core.config import DataConfig, ModelConfig, TrainConfig
-from core.forecast import context_times, forecast_from_context, forecast_from_starts, rollout
-from core.models import Forecaster
-from core.plots import LossRun, PredictionLine, loss_png, prediction_png
-from core.train import train
+from rnncast.core import wavefront
+from rnncast.core.checkpoint import CheckpointError, delete_checkpoint, load_checkpoint, save_checkpoint
+from rnncast.core.config import DataConfig, ModelConfig, TrainConfig
+from rnncast.core.forecast import context_times, forecast_from_context, forecast_from_starts, rollout
+from rnncast.core.models import Forecaster
+from rnncast.core.plots import LossRun, PredictionLine, loss_png, prediction_png
+from rnncast.core.train import train
 from tests.support import ROOT
 
 DATA = DataConfig(points=400, stop=200)
@@ -113,9 +113,9 @@ DISK_FULL = r"""
 import resource, signal, sys
 from pathlib import Path
 import torch
-from core.checkpoint import load_checkpoint, save_checkpoint
-from core.config import DataConfig, ModelConfig, TrainConfig
-from core.train import train
+from rnncast.core.checkpoint import load_checkpoint, save_checkpoint
+from rnncast.core.config import DataConfig, ModelConfig, TrainConfig
+from rnncast.core.train import train
 
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # let write() fail with EFBIG instead
 folder = Path(sys.argv[1])

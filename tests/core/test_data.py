@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.config import DataConfig, ModelConfig, TrainConfig
-from core.data import exact, make_split, sample_times, series, windows
+from rnncast.core.config import DataConfig, ModelConfig, TrainConfig
+from rnncast.core.data import exact, make_split, sample_times, series, windows
 
 
 def test_defaults_match_the_tutorial_signal():

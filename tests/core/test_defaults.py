@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from common import defaults as D
-from core.config import CELLS, DataConfig, ModelConfig, TrainConfig
-from service.schemas import DataSpec, JobCreate, TrainOptions
+from rnncast.common import defaults as D
+from rnncast.core.config import CELLS, DataConfig, ModelConfig, TrainConfig
+from rnncast.service.schemas import DataSpec, JobCreate, TrainOptions
 
 
 def test_core_config_defaults_equal_the_shared_defaults():

@@ -5,12 +5,12 @@ import platform
 import pytest
 import torch
 
-from core import fastrnn
-from core.config import DataConfig, ModelConfig, TrainConfig
-from core.device import keep_freed_memory
-from core.forecast import rollout
-from core.models import Forecaster
-from core.train import train
+from rnncast.core import fastrnn
+from rnncast.core.config import DataConfig, ModelConfig, TrainConfig
+from rnncast.core.device import keep_freed_memory
+from rnncast.core.forecast import rollout
+from rnncast.core.models import Forecaster
+from rnncast.core.train import train
 
 
 def _grads(out, inputs, seed):
@@ -110,7 +110,7 @@ def test_keep_freed_memory_applies_on_glibc():
 
 
 def test_adam_equals_torchs_to_the_bit_and_shares_its_state_layout():
-    from core.optim import Adam
+    from rnncast.core.optim import Adam
 
     torch.manual_seed(0)
     ours_model = Forecaster(ModelConfig(cell="GRU", hidden_size=5))

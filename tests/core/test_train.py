@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from core.checkpoint import load_checkpoint, save_checkpoint
-from core.config import CELLS, DataConfig, ModelConfig, TrainConfig
-from core.models import Forecaster, parameter_count
-from core.train import train
+from rnncast.core.checkpoint import load_checkpoint, save_checkpoint
+from rnncast.core.config import CELLS, DataConfig, ModelConfig, TrainConfig
+from rnncast.core.models import Forecaster, parameter_count
+from rnncast.core.train import train
 
 DATA = DataConfig(points=400, stop=200)
 TRAIN = TrainConfig(epochs=6, batch_size=64, sequence_length=20, lr=0.01, seed=3)

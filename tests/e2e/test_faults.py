@@ -8,13 +8,13 @@ import time
 import pytest
 import torch
 
-from common.paths import model_dir
-from common.queue import TRAIN_QUEUE, TRAIN_TASK, make_celery
-from common.settings import Settings
-from core.checkpoint import load_checkpoint
-from core.train import train
+from rnncast.common.paths import model_dir
+from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK, make_celery
+from rnncast.common.settings import Settings
+from rnncast.core.checkpoint import load_checkpoint
+from rnncast.core.train import train
+from rnncast.worker.params import configs_from_params
 from tests.support import Api, RedisServer, start_worker, wait_until, wait_worker_ready, worker_torch
-from worker.params import configs_from_params
 
 # Long enough to be killed mid-way (~10 ms an epoch), checkpointed every 20 epochs.
 JOB = {"cell": "GRU", "hidden_size": 8, "epochs": 300, "batch_size": 64, "lr": 0.01, "sequence_length": 20,

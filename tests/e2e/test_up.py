@@ -23,7 +23,7 @@ def _env(tmp_path: Path, redis_port: int) -> dict[str, str]:
 
 
 def test_api_refuses_public_bind_without_key(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "client", "api", "--host", "0.0.0.0"], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "rnncast.client", "api", "--host", "0.0.0.0"], cwd=ROOT,
                          env=_env(tmp_path, free_port()), capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "RNNCAST_API_KEY" in out.stderr
 
@@ -31,7 +31,7 @@ def test_api_refuses_public_bind_without_key(tmp_path):
 def test_up_starts_embedded_valkey_trains_a_job_and_stops_everything(tmp_path):
     redis_port, api_port = free_port(), free_port()
     log = open(tmp_path / "up.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "client", "up", "--port", str(api_port)], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "rnncast.client", "up", "--port", str(api_port)], cwd=ROOT,
                             env=_env(tmp_path, redis_port), stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{api_port}"
     try:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from common.paths import job_dir, model_dir
-from common.store import Keys
+from rnncast.common.paths import job_dir, model_dir
+from rnncast.common.store import Keys
 from tests.service.test_comparisons import wait_comparison
 from tests.support import TINY, Api, RedisServer, start_worker, wait_until, wait_worker_ready
 

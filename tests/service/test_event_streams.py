@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from client.api import Client
+from rnncast.client.api import Client
 from tests.service.test_models import train_model
 from tests.support import TINY, Api, wait_until
 

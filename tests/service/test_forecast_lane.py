@@ -9,8 +9,8 @@ import time
 import httpx
 import pytest
 
-from common.forecasts import INBOX_TTL_S, decode_answer, encode_request
-from common.store import Keys
+from rnncast.common.forecasts import INBOX_TTL_S, decode_answer, encode_request
+from rnncast.common.store import Keys
 from tests.service.test_models import forecast, train_model
 from tests.support import wait_until
 
@@ -78,7 +78,7 @@ def test_error_answers_keep_the_apis_error_shape(stack, model):
 def test_with_no_worker_the_request_queue_expires_with_its_last_deadline(tmp_path):
     import asyncio
 
-    from common.store.aio import AsyncJobStore
+    from rnncast.common.store.aio import AsyncJobStore
     from tests.support import RedisServer
 
     server = RedisServer(tmp_path).start()  # nobody consumes the lane here

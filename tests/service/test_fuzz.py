@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import ignored_auth
 
-from service.main import create_app
+from rnncast.service.main import create_app
 from tests.support import Api, RedisServer, start_worker, wait_worker_ready
 
 KEY = "fuzz-key"

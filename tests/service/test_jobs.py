@@ -210,7 +210,7 @@ def test_chunked_body_within_the_limit_is_read_whole(stack):
 
 
 def test_is_id_matches_the_whole_string():
-    from common.store import is_id
+    from rnncast.common.store import is_id
 
     assert is_id("a" * 32)
     assert not is_id("a" * 32 + "\n") and not is_id("a" * 31) and not is_id("A" * 32)
@@ -248,7 +248,7 @@ def test_finished_job_json_is_rendered_once_and_served_unchanged(stack):
 
 
 def test_diverged_losses_are_served_as_null_not_as_invalid_json():
-    from common.store.views import dumps, job_view
+    from rnncast.common.store.views import dumps, job_view
 
     raw = {"id": "a" * 32, "status": "running", "params": "{}", "created_at": "now",
            "train_loss": "NaN", "test_loss": "inf", "epoch": "2", "epochs": "3"}

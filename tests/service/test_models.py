@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from core.checkpoint import load_checkpoint
-from core.forecast import forecast_from_starts
+from rnncast.core.checkpoint import load_checkpoint
+from rnncast.core.forecast import forecast_from_starts
 from tests.support import TINY, worker_torch
 
 PNG = b"\x89PNG\r\n\x1a\n"

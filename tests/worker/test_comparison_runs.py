@@ -9,12 +9,12 @@ import uuid
 
 import pytest
 
-from common.settings import Settings
-from common.store import JobStatus, Keys
-from common.store.aio import AsyncJobStore
-from common.store.sync import JobStore
+from rnncast.common.settings import Settings
+from rnncast.common.store import JobStatus, Keys
+from rnncast.common.store.aio import AsyncJobStore
+from rnncast.common.store.sync import JobStore
+from rnncast.worker.training import run_training_job
 from tests.worker.test_training import PARAMS
-from worker.training import run_training_job
 
 
 def create_comparison(url: str, cells: list[str]) -> tuple[str, list[str]]:

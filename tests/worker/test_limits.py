@@ -5,14 +5,14 @@ from __future__ import annotations
 import threading
 import time
 
-from common.paths import job_dir
-from common.settings import Settings
-from common.store import Keys
-from common.store.sync import JobStore
-from core.checkpoint import load_checkpoint
+from rnncast.common.paths import job_dir
+from rnncast.common.settings import Settings
+from rnncast.common.store import Keys
+from rnncast.common.store.sync import JobStore
+from rnncast.core.checkpoint import load_checkpoint
+from rnncast.worker.training import RESUME_NAME, run_training_job
 from tests.support import wait_until
 from tests.worker.test_training import PARAMS, create
-from worker.training import RESUME_NAME, run_training_job
 
 # One epoch takes minutes: 20,000 windows in passes of one row.
 LONG_EPOCH = PARAMS | {"cell": "LSTM", "epochs": 2, "batch_size": 500, "micro_batch_size": 1,

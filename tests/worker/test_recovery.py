@@ -7,13 +7,13 @@ import time
 
 import pytest
 
-from common.queue import TRAIN_QUEUE
-from common.settings import Settings
-from common.store import JobStatus, Keys
-from common.store.sync import JobStore
+from rnncast.common.queue import TRAIN_QUEUE
+from rnncast.common.settings import Settings
+from rnncast.common.store import JobStatus, Keys
+from rnncast.common.store.sync import JobStore
+from rnncast.worker.recovery import recover_once
 from tests.support import RedisServer
 from tests.worker.test_training import PARAMS, create
-from worker.recovery import recover_once
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,15 @@ import uuid
 import pytest
 import torch
 
-from common.paths import job_dir, model_dir
-from common.settings import Settings
-from common.store import Keys
-from common.store.aio import AsyncJobStore
-from common.store.sync import JobStore
-from core.checkpoint import load_checkpoint, save_checkpoint
-from core.train import train
-from worker.params import configs_from_params
-from worker.training import MODEL_NAME, RESUME_NAME, run_training_job
+from rnncast.common.paths import job_dir, model_dir
+from rnncast.common.settings import Settings
+from rnncast.common.store import Keys
+from rnncast.common.store.aio import AsyncJobStore
+from rnncast.common.store.sync import JobStore
+from rnncast.core.checkpoint import load_checkpoint, save_checkpoint
+from rnncast.core.train import train
+from rnncast.worker.params import configs_from_params
+from rnncast.worker.training import MODEL_NAME, RESUME_NAME, run_training_job
 
 PARAMS = {
     "cell": "GRU", "hidden_size": 4, "num_layers": 1, "dropout": 0.0, "epochs": 4, "batch_size": 64,
