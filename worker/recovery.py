@@ -80,6 +80,7 @@ SWEEP_LIMIT = 200  # jobs and comparisons deleted per pass at most
 def expire_once(store: JobStore, settings: Settings) -> list[str]:
     """Delete jobs and comparisons that ended more than RNNCAST_RETENTION_DAYS ago, with their
     checkpoint files (models stay until deleted); the ids of the jobs deleted."""
+    store.index_ended_before_retention()  # once per Redis: records from before retention existed
     deleted = store.sweep_expired(settings.retention_days * 86_400, SWEEP_LIMIT)
     for job_id in deleted:
         shutil.rmtree(job_dir(settings.data_dir, job_id), ignore_errors=True)

@@ -26,6 +26,8 @@ class Keys:
     # time (ms, Redis's clock): what retention deletes, oldest first.
     ended_jobs = PREFIX + "ended:jobs"
     ended_comparisons = PREFIX + "ended:comparisons"
+    # Set once the records that ended before those indexes existed are in them.
+    ended_indexed = PREFIX + "ended:indexed"
     # Forecasts: API processes push requests here, predict workers pop them in batches.
     forecasts = PREFIX + "forecasts"
     # Figures: API processes push requests here, a thread in every predict worker process pops them.

@@ -62,6 +62,7 @@ class JobStore(Runner):
     queued_before = sync_op(worker_ops.queued_before)
     broker_messages = sync_op(worker_ops.broker_messages)
     sweep_expired = sync_op(worker_ops.sweep_expired)
+    index_ended_before_retention = sync_op(worker_ops.index_ended_before_retention)
     pop_forecasts = sync_op(lane_ops.pop_forecasts)
     more_forecasts = sync_op(lane_ops.more_forecasts)
     push_answers = sync_op(lane_ops.push_answers)

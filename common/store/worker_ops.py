@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from rnncast.common.store.clock import now_iso
@@ -119,3 +120,34 @@ def sweep_expired(retention_s: float, limit: int) -> Op[list[str]]:
         elif outcome == "missing":
             yield batch(cmd("zrem", Keys.ended_comparisons, comparison_id))
     return deleted
+
+
+def _ms(iso: str | None) -> int:
+    """An ISO 8601 time (as the store writes it) as unix ms; 0 if there is none."""
+    if not iso:
+        return 0
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def index_ended_before_retention() -> Op[int]:
+    """Put jobs and comparisons that ended before retention existed into the ended indexes
+    (by their `finished_at`), once per Redis; how many were added."""
+    if (yield from one(cmd("exists", Keys.ended_indexed))):
+        return 0
+    finals = [s.value for s in JobStatus if s.final]
+    found = yield batch(*(cmd("zrange", Keys.jobs_by_status(status), 0, -1) for status in finals),
+                        cmd("zrange", Keys.comparisons, 0, -1))
+    job_ids = [str(j) for ids in found[:-1] for j in ids]
+    comparison_ids = [str(c) for c in found[-1]]
+    reads = [cmd("hmget", Keys.job(j), ["finished_at", "comparison_id"]) for j in job_ids]
+    reads += [cmd("hmget", Keys.comparison(c), ["status", "finished_at"]) for c in comparison_ids]
+    rows = (yield batch(*reads)) if reads else []
+    jobs, studies = rows[:len(job_ids)], rows[len(job_ids):]
+    lone = {j: _ms(finished) for j, (finished, cid) in zip(job_ids, jobs, strict=True) if not cid}
+    ended = {c: _ms(finished) for c, (status, finished) in zip(comparison_ids, studies, strict=True)
+             if status and status != "running"}
+    calls = ([cmd("zadd", Keys.ended_jobs, lone, nx=True)] if lone else []) + (
+        [cmd("zadd", Keys.ended_comparisons, ended, nx=True)] if ended else [])
+    added = sum((yield batch(*calls))) if calls else 0
+    yield batch(cmd("set", Keys.ended_indexed, "1"))
+    return int(added)

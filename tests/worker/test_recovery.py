@@ -126,3 +126,22 @@ def test_a_worker_that_lost_its_lease_saves_no_model_and_no_result(redis_server)
     assert store.finish(job_id, "theirs", JobStatus.SUCCEEDED, model=record, model_id=job_id) == 1
     assert json.loads(store.r.get(Keys.model(job_id)))["cell"] == "GRU"
     assert store.r.zscore(Keys.models, job_id) is not None
+
+
+def test_jobs_and_comparisons_that_ended_before_retention_existed_are_indexed_once_and_expire(
+    redis_server, tmp_path,
+):
+    from rnncast.worker.recovery import expire_once
+
+    store = JobStore.from_url(redis_server.url)
+    store.r.delete(Keys.ended_indexed, Keys.ended_jobs, Keys.ended_comparisons)
+    job_id = create(redis_server.url, PARAMS)
+    # As an older release left an ended job: final status and end time, no ended-index entry.
+    store.r.hset(Keys.job(job_id), mapping={"status": "succeeded", "finished_at": "2020-01-01T00:00:00.000Z"})
+    store.r.zrem(Keys.jobs_by_status("queued"), job_id)
+    store.r.zadd(Keys.jobs_by_status("succeeded"), {job_id: 1})
+    assert store.r.zscore(Keys.ended_jobs, job_id) is None
+    settings = Settings(redis_url=redis_server.url, data_dir=tmp_path, retention_days=30)
+    assert job_id in expire_once(store, settings)
+    assert not store.r.exists(Keys.job(job_id)) and store.r.get(Keys.ended_indexed) == "1"
+    assert store.index_ended_before_retention() == 0  # once per Redis
