@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rnncast.common.store.clock import now_iso, now_ms
+from rnncast.common.store.clock import now_iso
 from rnncast.common.store.job_ops import Idempotency, cancel_job, create_jobs, forget_idempotency, job_fields
 from rnncast.common.store.keys import Keys
 from rnncast.common.store.plan import Op, cmd, one, script
@@ -18,14 +18,13 @@ def create_comparison(
 ) -> Op[tuple[str, bool]]:
     """Store a comparison and its queued runs in one step; (comparison id, created?)."""
     comparison_id = record["id"]
-    created_ms = now_ms()
     jobs = [
-        job_fields(job_id, params, record.get("name"), params["epochs"], created_ms,
+        job_fields(job_id, params, record.get("name"), params["epochs"],
                    {"comparison_id": comparison_id, "forecast_spec": record["forecast"]})
         for job_id, params in runs
     ]
     comparison = {**record, "status": "running", "remaining": len(runs), "created_at": now_iso(),
-                  "created_ms": created_ms, "job_ids": [job_id for job_id, _ in runs]}
+                  "job_ids": [job_id for job_id, _ in runs]}
     idem = Idempotency("comparisons", idempotency_key, fingerprint) if idempotency_key else None
     return (yield from create_jobs(comparison_id, jobs, max_queued=max_queued, idempotency=idem,
                                    comparison=comparison))

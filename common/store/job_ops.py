@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from rnncast.common.store.clock import now_iso, now_ms
+from rnncast.common.store.clock import now_iso
 from rnncast.common.store.comparison_ops import write_summary
 from rnncast.common.store.keys import IDEMPOTENCY_TTL_S, Keys
 from rnncast.common.store.plan import Op, batch, cmd, one, script
@@ -33,14 +33,13 @@ class Idempotency:
 
 
 def job_fields(
-    job_id: str, params: dict[str, Any], name: str | None, epochs: int, created_ms: int,
-    extra: dict[str, Any] | None = None,
+    job_id: str, params: dict[str, Any], name: str | None, epochs: int, extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The hash of a new queued job."""
+    """The hash of a new queued job (`create_jobs` adds `created_ms` by Redis's clock)."""
     return {
         "id": job_id, "kind": "train", "name": name, "status": JobStatus.QUEUED.value,
         "params": params, "epochs": epochs, "epoch": 0, "attempts": 0,
-        "created_at": now_iso(), "created_ms": created_ms, **(extra or {}),
+        "created_at": now_iso(), **(extra or {}),
     }
 
 
@@ -80,7 +79,7 @@ def create_job(
     idempotency_key: str | None = None, fingerprint: str = "", extra: dict[str, Any] | None = None,
 ) -> Op[tuple[str, bool]]:
     """Store a new queued job; (job id, created?) as `create_jobs` answers."""
-    fields = job_fields(job_id, params, name, epochs, now_ms(), extra)
+    fields = job_fields(job_id, params, name, epochs, extra)
     idem = Idempotency("jobs", idempotency_key, fingerprint) if idempotency_key else None
     return (yield from create_jobs(job_id, [fields], max_queued=max_queued, idempotency=idem))
 
