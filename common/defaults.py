@@ -52,6 +52,15 @@ FORECAST_START = 123.0
 FORECAST_HORIZON = 100
 MAX_HORIZON = 1_000_000
 
+# Datasets and backtests.
+MAX_DATASET_VALUES_PAGE = 100_000  # values one GET .../values returns at most
+MAX_BACKTEST_ORIGINS = 1000
+BACKTEST_HORIZON = 10
+BACKTEST_ORIGINS = 20
+# A backtest's model forecasts may do this many forecast batches' work
+# (RNNCAST_MAX_FORECAST_WORK each) in all.
+BACKTEST_BATCHES = 50
+
 # Relative cost of an epoch per cell on a CPU; orders a comparison's runs so
 # that the slowest start first.
 CELL_COST: dict[str, float] = {"GRU": 3.7, "LSTM": 3.0, "RNN": 1.0}
@@ -71,7 +80,8 @@ def train_cost(params: dict[str, Any]) -> float:
     """
     seq, hidden, layers = params["sequence_length"], params["hidden_size"], params["num_layers"]
     data = params.get("data") or {}
-    windows = max(int(data.get("points", POINTS)) - seq, 1)
+    # A dataset's length plays the sine's points.
+    windows = max(int(data.get("points", data.get("length", POINTS))) - seq, 1)
     n_train = max(int(windows * float(data.get("train_fraction", TRAIN_FRACTION))), 1)
     batch = min(params["batch_size"], n_train)
     micro = params.get("micro_batch_size") or batch

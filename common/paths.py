@@ -1,4 +1,4 @@
-"""Where a job's checkpoints and a model's files lie under RNNCAST_DATA_DIR."""
+"""Where jobs' checkpoints, models' files and datasets lie under RNNCAST_DATA_DIR."""
 
 from __future__ import annotations
 
@@ -27,3 +27,10 @@ def model_dir(data_dir: Path, model_id: str) -> Path:
     if not is_id(model_id):
         raise ValueError(f"model id ({model_id!r}) is malformed")
     return _inside(data_dir, "models", model_id)
+
+
+def dataset_dir(data_dir: Path, dataset_id: str) -> Path:
+    """A dataset's values (.npy) and metadata (JSON)."""
+    if not is_id(dataset_id):
+        raise ValueError(f"dataset id ({dataset_id!r}) is malformed")
+    return _inside(data_dir, "datasets", dataset_id)

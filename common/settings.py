@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # model (LSTM, 20 hidden) at max_batch rows of 80 + 100 steps with room.
     max_forecast_work: float = Field(1e8, gt=0)
     max_context: int = Field(10_000, ge=1, le=1_000_000)  # values in one forecast's `context`
+    # Datasets: values in one, and the body limit of POST /v1/datasets (uploads only).
+    max_dataset_points: int = Field(1_000_000, ge=3, le=1_000_000)
+    max_upload_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     # Open /events streams per API process (429 beyond), and how long one lasts
     # before the client resumes it with Last-Event-ID.
     max_event_streams: int = Field(256, ge=1, le=100_000)

@@ -13,23 +13,25 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from rnncast.core.config import DataConfig, ModelConfig, TrainConfig
+from rnncast.common.files import atomic_write
+from rnncast.core.config import AnyData, ModelConfig, TrainConfig, data_config
 from rnncast.core.models import Forecaster
 from rnncast.core.optim import Adam
+from rnncast.core.series import Scaler
 
 FORMAT = "rnncast-checkpoint"
 VERSION = 1
+SERIES = "data.series"
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 
@@ -51,7 +53,7 @@ class Checkpoint:
     """Everything needed to rebuild a model, or resume its training."""
 
     model: ModelConfig
-    data: DataConfig
+    data: AnyData
     train: TrainConfig
     epoch: int
     history: dict[str, list[float]]
@@ -59,6 +61,13 @@ class Checkpoint:
     optimizer_groups: list[dict[str, Any]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     info: CheckpointInfo | None = None
+    scaler: Scaler | None = None  # a dataset model's standardisation
+
+    @property
+    def series(self) -> np.ndarray | None:
+        """The dataset's values a dataset model keeps (to forecast and backtest without the dataset)."""
+        values = self.tensors.get(SERIES)
+        return values.numpy() if values is not None else None
 
     def build_model(self, device: torch.device | str = "cpu") -> Forecaster:
         """The model with this checkpoint's weights, in eval mode."""
@@ -90,37 +99,19 @@ def _check_name(name: str) -> None:
         raise CheckpointError(f"checkpoint name ({name!r}) must be letters, digits, '_', '-' or '.'")
 
 
-def _atomic_write(path: Path, payload: bytes) -> None:
-    """Write to a temp file, fsync, rename over `path`, fsync the folder."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(
     directory: Path,
     name: str,
     *,
     model: Forecaster,
-    data: DataConfig,
+    data: AnyData,
     train: TrainConfig,
     epoch: int,
     history: dict[str, list[float]],
     optimizer: Adam | None = None,
     extra: dict[str, Any] | None = None,
+    series: np.ndarray | None = None,
+    scaler: Scaler | None = None,
 ) -> CheckpointInfo:
     """Save `model` (and optionally optimizer and RNG state) atomically.
 
@@ -128,6 +119,8 @@ def save_checkpoint(
         directory: created if missing.
         name: the manifest is `directory/name.json`.
         extra: JSON-serialisable facts to keep alongside (metrics, ids...).
+        series, scaler: a dataset model's own copy of its series (float64) and
+            its standardisation: it forecasts without the dataset.
     """
     _check_name(name)
     directory.mkdir(parents=True, exist_ok=True)
@@ -140,10 +133,12 @@ def save_checkpoint(
                 tensors[f"optim.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
         groups = opt_state["param_groups"]
         tensors["rng.cpu"] = torch.get_rng_state()
+    if series is not None:
+        tensors[SERIES] = torch.from_numpy(np.ascontiguousarray(series, dtype=np.float64))
     payload = st_save(tensors, metadata={"format": FORMAT})
     digest = hashlib.sha256(payload).hexdigest()
     tensor_file = directory / f"{name}-{digest[:16]}.safetensors"
-    _atomic_write(tensor_file, payload)
+    atomic_write(tensor_file, payload)
     manifest = {
         "format": FORMAT,
         "version": VERSION,
@@ -157,8 +152,9 @@ def save_checkpoint(
         "history": history,
         "optimizer_groups": groups,
         "extra": extra or {},
+        "scaler": scaler.to_dict() if scaler is not None else None,
     }
-    _atomic_write(directory / f"{name}.json", json.dumps(manifest).encode())
+    atomic_write(directory / f"{name}.json", json.dumps(manifest).encode())
     # Older tensor files of this checkpoint are no longer referenced.
     for old in directory.glob(f"{name}-*.safetensors"):
         if old.name != tensor_file.name:
@@ -204,7 +200,7 @@ def load_checkpoint(directory: Path, name: str) -> Checkpoint:
         tensors = st_load(payload)
         ckpt = Checkpoint(
             model=ModelConfig.from_dict(manifest["model"]),
-            data=DataConfig.from_dict(manifest["data"]),
+            data=data_config(manifest["data"]),
             train=TrainConfig.from_dict(manifest["train"]),
             epoch=int(manifest["epoch"]),
             history={k: [float(v) for v in manifest["history"][k]] for k in ("train_loss", "test_loss")},
@@ -212,6 +208,7 @@ def load_checkpoint(directory: Path, name: str) -> Checkpoint:
             optimizer_groups=manifest.get("optimizer_groups"),
             extra=dict(manifest.get("extra") or {}),
             info=CheckpointInfo(directory / file_name, digest, len(payload)),
+            scaler=Scaler(**manifest["scaler"]) if manifest.get("scaler") else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {name!r} metadata is invalid: {exc}") from None

@@ -13,7 +13,7 @@ from typing import Any, Literal, TypeVar, cast
 from rnncast.common import defaults as D
 from rnncast.common.defaults import CELLS, Cell
 
-__all__ = ["CELLS", "Cell", "DataConfig", "ModelConfig", "TrainConfig"]
+__all__ = ["CELLS", "AnyData", "Cell", "DataConfig", "DatasetConfig", "ModelConfig", "TrainConfig", "data_config"]
 
 _C = TypeVar("_C", bound="_Config")
 
@@ -75,6 +75,44 @@ class DataConfig(_Config):
     @property
     def step(self) -> float:
         return self.stop / (self.points - 1)
+
+
+@dataclass(frozen=True)
+class DatasetConfig(_Config):
+    """A stored dataset (a user's own series), identified by id and pinned by its digest.
+
+    Args:
+        length, step: the series' number of values and its sampling step.
+        train_fraction: share of windows (in time order) used for training.
+    """
+
+    dataset_id: str
+    sha256: str
+    length: int
+    step: float = 1.0
+    train_fraction: float = D.TRAIN_FRACTION
+    name: str | None = None
+    kind: Literal["dataset"] = "dataset"
+
+    def __post_init__(self) -> None:
+        if self.kind != "dataset":
+            raise ValueError(f"data kind ({self.kind!r}) must be 'dataset'")
+        if self.length < 3:
+            raise ValueError(f"length ({self.length}) must be >= 3")
+        _finite("step", self.step)
+        if self.step <= 0:
+            raise ValueError(f"step ({self.step}) must be > 0")
+        _finite("train_fraction", self.train_fraction)
+        if not 0 < self.train_fraction < 1:
+            raise ValueError(f"train_fraction ({self.train_fraction}) must be in (0, 1)")
+
+
+AnyData = DataConfig | DatasetConfig
+
+
+def data_config(raw: dict[str, Any]) -> AnyData:
+    """The sine's or a dataset's config, by its `kind` (sine when absent)."""
+    return DatasetConfig.from_dict(raw) if raw.get("kind") == "dataset" else DataConfig.from_dict(raw)
 
 
 @dataclass(frozen=True)

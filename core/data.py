@@ -1,4 +1,4 @@
-"""The sine signal, its sliding windows and the train/test split."""
+"""The sine signal (or a dataset's series), its sliding windows and the train/test split."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from rnncast.core.config import DataConfig
+from rnncast.core.series import Scaler, train_scaler
 
 
 def sample_times(data: DataConfig) -> np.ndarray:
@@ -71,3 +72,15 @@ def make_split(data: DataConfig, sequence_length: int, seed: int = 0) -> Split:
             f"for {inputs.shape[0]} windows"
         )
     return Split(inputs[:n_train], targets[:n_train], inputs[n_train:], targets[n_train:])
+
+
+def series_split(values: np.ndarray, sequence_length: int, train_fraction: float) -> tuple[Split, Scaler]:
+    """A dataset's windows, standardised with the train part's mean and std, and that scaler.
+
+    Cut and split as the sine's are (make_split), in time order.
+    """
+    scaler = train_scaler(values, sequence_length, train_fraction)
+    scaled = torch.from_numpy(scaler.forward(values)).to(torch.float32)
+    inputs, targets = windows(scaled, sequence_length)
+    n_train = int(inputs.shape[0] * train_fraction)
+    return Split(inputs[:n_train], targets[:n_train], inputs[n_train:], targets[n_train:]), scaler

@@ -124,3 +124,32 @@ def forecast_from_context(
     """Forecasts from given values; the last `sequence_length` of each are the window."""
     windows = np.stack([context_window(values, sequence_length) for values in contexts])
     return [context_forecast(p) for p in rollout_numpy(model, windows, horizon)]
+
+
+def origin_window(series: np.ndarray, sequence_length: int, origin: int) -> np.ndarray:
+    """The `sequence_length` values of a series just before position `origin`: (T,)."""
+    if not sequence_length <= origin <= series.shape[0]:
+        raise ValueError(
+            f"origin ({origin}) must be in {sequence_length}..{series.shape[0]}: the model needs the "
+            f"sequence_length ({sequence_length}) values before it, and the series has {series.shape[0]}"
+        )
+    return np.asarray(series[origin - sequence_length : origin], dtype=np.float64)
+
+
+def series_forecast(series: np.ndarray, step: float, sequence_length: int, origin: int, preds: np.ndarray) -> Forecast:
+    """A forecast of a series from position `origin`, at x = position * step.
+
+    Where the series has values after the origin they are `exact`, and the
+    errors are over those steps; from the series' end there are none.
+    """
+    horizon = preds.shape[0]
+    x = (origin + np.arange(horizon)) * step
+    truth = np.asarray(series[origin : origin + horizon], dtype=np.float64)
+    ctx = np.arange(origin - sequence_length, origin)
+    out = Forecast(x=x.tolist(), y=preds.tolist(), context_x=(ctx * step).tolist(),
+                   context_y=np.asarray(series[ctx], dtype=np.float64).tolist())
+    if truth.shape[0] == 0:
+        return out
+    err = preds[: truth.shape[0]] - truth
+    return Forecast(x=out.x, y=out.y, exact=truth.tolist(), mse=float(np.mean(err**2)),
+                    max_abs_error=float(np.max(np.abs(err))), context_x=out.context_x, context_y=out.context_y)

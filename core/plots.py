@@ -114,3 +114,37 @@ def prediction_png(
     ax.legend()
     ax.grid(True, alpha=0.3)
     return _png(fig)
+
+
+MAX_PLOT_POINTS = 20_000
+
+
+def series_png(x: np.ndarray, y: np.ndarray, title: str) -> bytes:
+    """A series as a line (a long one thinned to at most MAX_PLOT_POINTS points)."""
+    stride = max(1, -(-x.shape[0] // MAX_PLOT_POINTS))
+    fig, ax = _figure(10, 4)
+    ax.plot(x[::stride], y[::stride], "-", color="black", linewidth=0.8)
+    ax.set_xlabel("t")
+    ax.set_ylabel("value")
+    ax.set_title(title + (f" (every {stride}th value)" if stride > 1 else ""))
+    ax.grid(True, alpha=0.3)
+    return _png(fig)
+
+
+def backtest_png(per_step: dict[str, Sequence[float | None]], metric: str, title: str) -> bytes:
+    """One error curve per forecaster (the model and the baselines) by horizon step, log scale."""
+    fig, ax = _figure(8, 5)
+    styles = {"model": ("-", "tab:orange"), "naive": ("--", "tab:gray"), "seasonal_naive": (":", "tab:blue")}
+    for i, (label, values) in enumerate(per_step.items()):
+        style, color = styles.get(label, ("-", f"C{i % 10}"))
+        steps = np.arange(1, len(values) + 1)
+        ys = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+        ax.plot(steps, ys, style, color=color, marker="o" if len(values) <= 30 else None, markersize=3,
+                label=label.replace("_", " "))
+    ax.set_yscale("log")
+    ax.set_xlabel("horizon step")
+    ax.set_ylabel(metric)
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(True, which="both", alpha=0.3)
+    return _png(fig)

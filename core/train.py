@@ -10,14 +10,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
 from rnncast.core.checkpoint import Checkpoint, CheckpointError
-from rnncast.core.config import DataConfig, ModelConfig, TrainConfig
-from rnncast.core.data import Split, make_split
+from rnncast.core.config import AnyData, DataConfig, ModelConfig, TrainConfig
+from rnncast.core.data import Split, make_split, series_split
 from rnncast.core.models import Forecaster
 from rnncast.core.optim import Adam
+from rnncast.core.series import Scaler
 
 EVAL_BATCH = 8192
 
@@ -57,6 +59,7 @@ class TrainResult:
     device: str
     resumed_from_epoch: int | None = None
     split: Split | None = field(default=None, repr=False)
+    scaler: Scaler | None = None  # a dataset's standardisation (losses are in its units)
 
     @property
     def final_train_loss(self) -> float | None:
@@ -98,7 +101,7 @@ def _passes(xb: torch.Tensor, yb: torch.Tensor, micro_batch_size: int) -> list[t
     return list(zip(xb.tensor_split(parts), yb.tensor_split(parts), strict=True))
 
 
-def _check_resume(resume: Checkpoint, model: ModelConfig, data: DataConfig, train: TrainConfig) -> None:
+def _check_resume(resume: Checkpoint, model: ModelConfig, data: AnyData, train: TrainConfig) -> None:
     if resume.model != model or resume.data != data:
         raise CheckpointError("cannot resume: the checkpoint's model or data config differs")
     same = resume.train.to_dict() | {"epochs": train.epochs, "checkpoint_every": train.checkpoint_every}
@@ -154,11 +157,23 @@ def train_epoch(
     return float(total.item() / n_train)
 
 
+def prepare_split(
+    data_config: AnyData, train_config: TrainConfig, series: np.ndarray | None = None,
+) -> tuple[Split, Scaler | None]:
+    """The windows a run trains and tests on: the sine's, or `series` standardised (with its scaler)."""
+    if isinstance(data_config, DataConfig):
+        return make_split(data_config, train_config.sequence_length, train_config.seed), None
+    if series is None or series.shape[0] != data_config.length:
+        raise ValueError(f"dataset {data_config.dataset_id!r}: its {data_config.length} values are needed to train")
+    return series_split(series, train_config.sequence_length, data_config.train_fraction)
+
+
 def train(
     model_config: ModelConfig,
-    data_config: DataConfig,
+    data_config: AnyData,
     train_config: TrainConfig,
     *,
+    series: np.ndarray | None = None,
     device: torch.device | str = "cpu",
     on_epoch_end: OnEpochEnd | None = None,
     on_checkpoint: OnCheckpoint | None = None,
@@ -176,11 +191,16 @@ def train(
             for the epoch's end (a cancel, a lost lease, a time limit).
         resume: a checkpoint saved with its optimizer; training goes on from
             its epoch and gives the same result as an uninterrupted run.
+        series: a dataset's values (for a DatasetConfig). The model learns them
+            standardised; reported losses are in the series' units.
     """
     device = torch.device(device)
     if resume is not None:
         _check_resume(resume, model_config, data_config, train_config)
-    split = make_split(data_config, train_config.sequence_length, train_config.seed).to(device)
+    split, scaler = prepare_split(data_config, train_config, series)
+    split = split.to(device)
+    # Standardised MSE back in the series' units (a sine's losses are left as they are).
+    unit = scaler.std**2 if scaler is not None else None
     epochs, every = train_config.epochs, train_config.checkpoint_every
     with torch.random.fork_rng(devices=[]):
         model, optimizer, history, start_epoch = _start(model_config, train_config, device, resume)
@@ -194,8 +214,11 @@ def train(
                 stopped = interrupted = True
                 epoch -= 1
                 break
+            test_loss = evaluate(model, split.test_x, split.test_y)
+            if unit is not None:
+                train_loss, test_loss = train_loss * unit, test_loss * unit
             history["train_loss"].append(train_loss)
-            history["test_loss"].append(evaluate(model, split.test_x, split.test_y))
+            history["test_loss"].append(test_loss)
             report = EpochReport(epoch, epochs, history["train_loss"][-1], history["test_loss"][-1],
                                  time.perf_counter() - t0)
             if on_epoch_end is not None and on_epoch_end(report) and epoch < epochs:
@@ -211,5 +234,5 @@ def train(
         model=model, optimizer=optimizer, history=history, epochs_completed=epoch, stopped=stopped,
         interrupted=interrupted,
         seconds=time.perf_counter() - began, device=str(device),
-        resumed_from_epoch=start_epoch if resume is not None else None, split=split,
+        resumed_from_epoch=start_epoch if resume is not None else None, split=split, scaler=scaler,
     )

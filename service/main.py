@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Security
 from fastapi.security import APIKeyHeader, HTTPBearer
@@ -15,10 +16,11 @@ from rnncast.service import errors
 from rnncast.service.gate import Gate
 from rnncast.service.lane import ForecastLane
 from rnncast.service.middleware import BodyLimit, Metrics
-from rnncast.service.routes import comparisons, events, health, jobs, models
+from rnncast.service.routes import comparisons, datasets, events, health, jobs, models
 from rnncast.service.routes.events import StreamSlots
 
-DESCRIPTION = """Train RNN, LSTM and GRU forecasters on a sine wave and serve their forecasts.
+DESCRIPTION = """Train RNN, LSTM and GRU forecasters on a sine wave or your own series; serve forecasts and
+backtests.
 
 Training runs on Celery workers; Redis holds job state. With `RNNCAST_API_KEY`
 set, every `/v1` request (and `/metrics`, unless RNNCAST_METRICS_PUBLIC) needs
@@ -29,6 +31,20 @@ Without a key, only `Host: localhost`, `127.0.0.1` or `[::1]` is served (421 oth
 
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="RNNCAST_API_KEY, when one is set")
 BEARER = HTTPBearer(auto_error=False, description="RNNCAST_API_KEY as a Bearer token, when one is set")
+
+
+def _add_components(app: FastAPI, schemas: dict[str, Any]) -> None:
+    """Schemas that request bodies read by hand refer to, added to the generated OpenAPI document."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            document.setdefault("components", {}).setdefault("schemas", {}).update(
+                {k: v for k, v in schemas.items() if k not in document["components"]["schemas"]})
+        return app.openapi_schema or build()
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -56,11 +72,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(events.router)
     v1.include_router(models.router)
     v1.include_router(comparisons.router)
+    v1.include_router(datasets.router)
     app.include_router(v1)
+    _add_components(app, datasets.COMPONENTS)
     app.include_router(health.router)
     errors.install(app)
     # Outermost first: Metrics, then Gate (no key, no body read), then BodyLimit.
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
+                       uploads={("POST", "/v1/datasets"): settings.max_upload_bytes})
     key = settings.api_key.get_secret_value() if settings.api_key else None
     app.add_middleware(Gate, api_key=key, metrics_public=settings.metrics_public)
     app.add_middleware(Metrics)

@@ -32,18 +32,22 @@ class BodyLimit:
     parsing would turn an error raised mid-read into a 400.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int, uploads: dict[tuple[str, str], int] | None = None) -> None:
+        """Args:
+            uploads: (method, path) -> a larger limit for the endpoints that take uploads.
+        """
+        self.app, self.default, self.uploads = app, limit, uploads or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.uploads.get((scope["method"], scope["path"].rstrip("/")), self.default)
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length")
         if declared is not None:
-            if not declared.strip().isdigit() or int(declared) > self.limit:
-                await _send_413(send, self.limit)
+            if not declared.strip().isdigit() or int(declared) > limit:
+                await _send_413(send, limit)
                 return
             await self.app(scope, receive, send)
             return
@@ -58,8 +62,8 @@ class BodyLimit:
             if message["type"] != "http.request":
                 break
             seen += len(message.get("body", b""))
-            if seen > self.limit:
-                await _send_413(send, self.limit)
+            if seen > limit:
+                await _send_413(send, limit)
                 return
             if not message.get("more_body", False):
                 break

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from rnncast.common import defaults as D
@@ -42,6 +42,22 @@ class DataSpec(Strict):
     train_fraction: float = Field(D.TRAIN_FRACTION, gt=0, lt=1)
 
 
+class DatasetRef(Strict):
+    """Train on a stored dataset (POST /v1/datasets): its values in time order, standardised with the train part's
+    mean and std."""
+
+    dataset_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="a dataset's id")
+    train_fraction: float = Field(D.TRAIN_FRACTION, gt=0, lt=1)
+    kind: Literal["dataset"] = "dataset"
+
+
+def _data_kind(value: Any) -> str:
+    """A job's `data` is a dataset reference when it names a dataset (or says so), else the sine's parameters."""
+    if isinstance(value, dict):
+        return "dataset" if "dataset_id" in value or value.get("kind") == "dataset" else "sine"
+    return str(getattr(value, "kind", "sine"))
+
+
 class TrainOptions(Strict):
     """Every training-job field but `cell` and `seed` (shared with comparisons)."""
 
@@ -54,7 +70,11 @@ class TrainOptions(Strict):
     batch_size: Whole = Field(D.BATCH_SIZE, ge=1, le=D.MAX_BATCH_SIZE)
     lr: float = Field(D.LR, gt=0, le=1)
     sequence_length: Whole = Field(D.SEQUENCE_LENGTH, ge=1, le=D.MAX_SEQUENCE_LENGTH)
-    data: DataSpec = Field(default_factory=DataSpec)
+    data: Annotated[Annotated[DataSpec, Tag("sine")] | Annotated[DatasetRef, Tag("dataset")],
+                    Discriminator(_data_kind)] = Field(
+        default_factory=DataSpec,
+        description="the sine's parameters (default), or {\"dataset_id\"} to train on a stored dataset",
+    )
     checkpoint_every: Whole = Field(D.CHECKPOINT_EVERY, ge=0, le=D.MAX_EPOCHS, description="0: only at the end")
     micro_batch_size: Whole | None = Field(
         None, ge=0, le=D.MAX_BATCH_SIZE,
@@ -71,6 +91,8 @@ class TrainOptions(Strict):
 
     @model_validator(mode="after")
     def _windows_fit(self) -> TrainOptions:
+        if isinstance(self.data, DatasetRef):  # checked against the dataset's length when the job is created
+            return self
         points = self.data.points
         if self.sequence_length >= points:
             raise ValueError(f"sequence_length ({self.sequence_length}) must be < data.points ({points})")
@@ -158,12 +180,20 @@ def _no_default(schema: dict[str, Any]) -> None:
 
 
 class ForecastRequest(Strict):
-    """Either `start` (context from the model's own signal) or `context` (your values), not both."""
+    """At most one of `start` (a sine model: context from its own signal), `origin` (a dataset model: a position in
+    its series) or `context` (your values). A dataset model given only `horizon` goes on from its series' end."""
 
-    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["start"]}, {"required": ["context"]}]})
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"required": ["start"]}, {"required": ["context"]}, {"required": ["origin"]},
+        {"not": {"anyOf": [{"required": ["start"]}, {"required": ["context"]}, {"required": ["origin"]}]}},
+    ]})
 
     start: Annotated[float, Field(ge=-1e6, le=1e6)] | SkipJsonSchema[None] = Field(
-        None, description="phase t of the first prediction", json_schema_extra=_no_default
+        None, description="sine models: phase t of the first prediction", json_schema_extra=_no_default
+    )
+    origin: Annotated[Whole, Field(ge=0, le=D.MAX_POINTS)] | SkipJsonSchema[None] = Field(
+        None, description="dataset models: the position of the first prediction (the sequence_length values "
+        "before it are the window; where the series goes on, they are `exact`)", json_schema_extra=_no_default
     )
     context: Annotated[list[float], Field(min_length=1, max_length=1_000_000)] | SkipJsonSchema[None] = Field(
         None, description="at least sequence_length values", json_schema_extra=_no_default
@@ -172,8 +202,12 @@ class ForecastRequest(Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> ForecastRequest:
-        if (self.start is None) == (self.context is None) or {"start", "context"} <= self.model_fields_set:
-            raise ValueError("give exactly one of 'start' or 'context'")
+        given = {"start", "context", "origin"} & self.model_fields_set
+        if len(given) > 1:
+            raise ValueError(f"give at most one of 'start', 'origin' or 'context', not {sorted(given)}")
+        for name in given:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name!r} must not be null")
         return self
 
 
@@ -217,10 +251,14 @@ Seed = Annotated[Whole, Field(ge=0, le=2**32 - 1)]
 
 
 class ForecastSpec(Strict):
-    """The forecast each run makes right after training."""
+    """The forecast each run makes right after training: from `start` on the sine, or from `origin` on a dataset."""
 
     start: float = Field(D.FORECAST_START, ge=-1e6, le=1e6)
     horizon: Whole = Field(D.FORECAST_HORIZON, ge=1, le=D.MAX_HORIZON)
+    origin: Whole | None = Field(
+        None, ge=0, le=D.MAX_POINTS,
+        description="dataset runs: the position of the first prediction; null: the test part's first position",
+    )
 
 
 class ComparisonCreate(Strict):
@@ -287,3 +325,156 @@ class Comparison(BaseModel):
 class ComparisonList(BaseModel):
     data: list[Comparison]
     count: int
+
+
+# --- datasets and backtests ----------------------------------------------------------------------
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Points = Annotated[Whole, Field(ge=3, le=D.MAX_POINTS)]
+Amplitude = Annotated[float, Field(ge=-1e6, le=1e6)]
+Period = Annotated[float, Field(gt=0, le=1e9, description="in units of t (t = position x step)")]
+Phase = Annotated[float, Field(ge=-1e6, le=1e6)]
+NoiseStd = Annotated[float, Field(ge=0, le=1e6)]
+StepSize = Annotated[float, Field(gt=0, le=1e9)]
+
+
+class _Generator(Strict):
+    points: Points = 2000
+    step: StepSize = 1.0
+    noise_std: NoiseStd = 0.0
+    seed: Annotated[Whole, Field(ge=0, le=2**32 - 1)] = 0
+
+
+class SineGenerator(_Generator):
+    """amplitude * sin(2 pi t / period + phase) + noise."""
+
+    kind: Literal["sine"]
+    amplitude: Amplitude = 1.0
+    period: Period = 40.0
+    phase: Phase = 0.0
+
+
+class SineComponent(Strict):
+    amplitude: Amplitude = 1.0
+    period: Period
+    phase: Phase = 0.0
+
+
+class SinesGenerator(_Generator):
+    """A sum of sines (several seasons at once) + noise."""
+
+    kind: Literal["sines"]
+    components: list[SineComponent] = Field(min_length=1, max_length=16)
+
+
+class DampedSineGenerator(_Generator):
+    """amplitude * exp(-decay t) * sin(2 pi t / period + phase) + noise."""
+
+    kind: Literal["damped_sine"]
+    amplitude: Amplitude = 1.0
+    period: Period = 40.0
+    phase: Phase = 0.0
+    decay: Annotated[float, Field(ge=0, le=1e3)] = 0.001
+
+
+class RandomWalkGenerator(_Generator):
+    """start + cumulative sum of N(drift, step_std) steps (+ noise)."""
+
+    kind: Literal["random_walk"]
+    start: Amplitude = 0.0
+    drift: Annotated[float, Field(ge=-1e6, le=1e6)] = 0.0
+    step_std: Annotated[float, Field(gt=0, le=1e6)] = 1.0
+
+
+Generator = Annotated[SineGenerator | SinesGenerator | DampedSineGenerator | RandomWalkGenerator,
+                      Field(discriminator="kind")]
+
+
+class DatasetValues(Strict):
+    """Your series as JSON: values in time order, `step` between them (default 1)."""
+
+    name: Name
+    values: list[float] = Field(min_length=3, max_length=D.MAX_POINTS)
+    step: StepSize = 1.0
+
+
+class DatasetGenerated(Strict):
+    """A built-in signal as a dataset, to try harder series than one sine."""
+
+    name: Name | None = None
+    generator: Generator
+
+
+class DatasetStats(BaseModel):
+    mean: float
+    std: float
+    min: float
+    max: float
+
+
+class Dataset(BaseModel):
+    """A stored series; its values are fetched in pages from `.../values`."""
+
+    id: str
+    name: str
+    length: int
+    step: float
+    sha256: str = Field(description="of the values as little-endian float64")
+    stats: DatasetStats
+    source: dict[str, Any] = Field(description="how it was made: JSON values, a CSV upload (column, rows, time "
+                                   "column) or a generator (its parameters)")
+    created_at: str
+
+
+class DatasetList(BaseModel):
+    data: list[Dataset]
+    count: int
+
+
+class DatasetValuesPage(BaseModel):
+    id: str
+    offset: int
+    limit: int
+    length: int
+    values: list[float]
+
+
+class BacktestRequest(Strict):
+    """Rolling-origin evaluation over the model's test part."""
+
+    origins: Whole = Field(D.BACKTEST_ORIGINS, ge=1, le=D.MAX_BACKTEST_ORIGINS,
+                           description="forecast origins, spread evenly over the test part")
+    horizon: Whole = Field(D.BACKTEST_HORIZON, ge=1, le=D.MAX_HORIZON, description="steps per forecast")
+    season: Whole | None = Field(None, ge=1, le=D.MAX_POINTS,
+                                 description="the seasonal naive baseline's season in steps; null: the "
+                                 "strongest autocorrelation peak of the train part (1 when there is none)")
+
+
+class PerStep(BaseModel):
+    mse: list[float | None]
+    mae: list[float | None]
+    smape: list[float | None]
+
+
+class Scores(BaseModel):
+    """Errors in the series' units; sMAPE in percent (200 |y - f| / (|y| + |f|))."""
+
+    mse: float | None
+    mae: float | None
+    smape: float | None
+    per_step: PerStep
+
+
+class BacktestResult(BaseModel):
+    model_id: str
+    origins: int = Field(description="origins used (distinct positions: fewer when the test part is short)")
+    horizon: int
+    origin_positions: list[int]
+    test_start: int = Field(description="the first position of the test part")
+    season: int
+    season_source: Literal["given", "autocorrelation", "none"]
+    model: Scores
+    naive: Scores
+    seasonal_naive: Scores
+    best_baseline: Literal["naive", "seasonal_naive"] | None
+    skill: float | None = Field(description="1 - model MSE / the better baseline's MSE")

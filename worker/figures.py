@@ -1,8 +1,9 @@
 """The figure server: a thread in every predict worker process that draws the PNGs the API asks for.
 
 Requests come on the figure lane (`Keys.figures`, see service.rpc): a model's
-forecast figure, or a comparison's loss or predictions figure. Each answer
-goes to the request's reply key. Being a thread of its own, it draws while
+forecast figure, a comparison's loss or predictions figure, a dataset's plot,
+or a model's backtest (its numbers or its figure). Each answer goes to the
+request's reply key. Being a thread of its own, it draws while
 the process's pool trains: a figure never waits behind a training job.
 """
 
@@ -12,15 +13,18 @@ import base64
 import json
 from typing import Any
 
+import numpy as np
 import redis
 from celery.utils.log import get_task_logger
 
+from rnncast.common.datasets import DatasetUnavailable, load_values
 from rnncast.common.settings import Settings
 from rnncast.common.store import is_id
 from rnncast.common.store.clock import now_ms
 from rnncast.common.store.sync import JobStore
+from rnncast.core.plots import series_png
 from rnncast.worker.lane import BLOCK_S, LaneServer
-from rnncast.worker.predict import ModelCache, handle_png
+from rnncast.worker.predict import ModelCache, handle_backtest, handle_png
 from rnncast.worker.render import render_comparison
 
 log = get_task_logger(__name__)
@@ -33,6 +37,10 @@ def draw(cache: ModelCache, store: JobStore, settings: Settings, request: dict[s
     try:
         if figure == "forecast" and is_id(str(request.get("model_id"))):
             return handle_png(cache, store, settings.data_dir, request)
+        if figure in ("backtest", "backtest_png") and is_id(str(request.get("model_id"))):
+            return handle_backtest(cache, store, settings.data_dir, request, settings.max_forecast_work)
+        if figure == "dataset" and is_id(str(request.get("dataset_id"))):
+            return _dataset_png(settings, request)
         if figure in COMPARISON_FIGURES and is_id(str(request.get("comparison_id"))):
             png = render_comparison(store, request["comparison_id"], figure)
             if png is None:
@@ -44,6 +52,16 @@ def draw(cache: ModelCache, store: JobStore, settings: Settings, request: dict[s
         log.exception("drawing %s failed", figure)
         return {"ok": False, "status": 503, "detail": "drawing the figure failed on the worker; see its log"}
     return {"ok": False, "status": 422, "detail": f"unknown figure request {figure!r}"}
+
+
+def _dataset_png(settings: Settings, request: dict[str, Any]) -> dict[str, Any]:
+    try:
+        values = load_values(settings.data_dir, request["dataset_id"], request["sha256"])
+    except DatasetUnavailable as exc:
+        return {"ok": False, "status": 503, "detail": str(exc)}
+    x = np.arange(values.shape[0]) * float(request["step"])
+    png = series_png(x, values, f"{request['name']} ({values.shape[0]} values)")
+    return {"ok": True, "result": {"png": base64.b64encode(png).decode()}}
 
 
 class FigureServer(LaneServer):

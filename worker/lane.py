@@ -152,8 +152,7 @@ def _rollout(group: _Group, rows: list[int]) -> list[tuple[str, Answer]]:
         preds = rollout_numpy(group.loaded.model, np.stack([group.windows[j] for j in rows]), group.horizon)
         out = []
         for req, row in zip(reqs, preds, strict=True):
-            payload = forecast_payload(group.model_id, group.horizon, request_forecast(group.loaded, req.body, row),
-                                       with_exact=req.body.get("context") is None)
+            payload = forecast_payload(group.model_id, group.horizon, request_forecast(group.loaded, req.body, row))
             # orjson: several times faster than json here, and NaN/inf also become null.
             out.append((req.inbox, Answer(req.id, 200, len(reqs), orjson.dumps(payload).decode())))
         return out

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from rnncast.core.config import DataConfig, ModelConfig, TrainConfig
+from rnncast.core.config import AnyData, ModelConfig, TrainConfig, data_config
 
 
-def configs_from_params(params: dict[str, Any]) -> tuple[ModelConfig, DataConfig, TrainConfig]:
+def configs_from_params(params: dict[str, Any]) -> tuple[ModelConfig, AnyData, TrainConfig]:
     """The model, data and training configs a job's effective params describe."""
     model = ModelConfig(
         cell=params["cell"], hidden_size=params["hidden_size"],
         num_layers=params["num_layers"], dropout=params["dropout"],
     )
-    data = DataConfig(**params["data"])
+    data = data_config(params["data"])
     train = TrainConfig(
         epochs=params["epochs"], batch_size=params["batch_size"], lr=params["lr"],
         sequence_length=params["sequence_length"], seed=params["seed"],

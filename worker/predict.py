@@ -12,20 +12,27 @@ from typing import Any
 import numpy as np
 from celery.utils.log import get_task_logger
 
+from rnncast.common.defaults import BACKTEST_BATCHES, forecast_work
 from rnncast.common.paths import model_dir
 from rnncast.common.store.sync import JobStore
 from rnncast.common.store.views import finite
+from rnncast.core.backtest import BacktestSetup, backtest
 from rnncast.core.checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from rnncast.core.config import DatasetConfig
+from rnncast.core.data import series as sine_series
 from rnncast.core.forecast import (
     Forecast,
     context_forecast,
     context_window,
+    origin_window,
     rollout_numpy,
+    series_forecast,
     start_forecast,
     start_window,
 )
 from rnncast.core.models import Forecaster
-from rnncast.core.plots import PredictionLine, prediction_png
+from rnncast.core.plots import PredictionLine, backtest_png, prediction_png
+from rnncast.core.series import SeriesError, split_point
 from rnncast.worker.training import MODEL_NAME
 
 log = get_task_logger(__name__)
@@ -45,6 +52,20 @@ class LoadedModel:
     sha256: str
     model: Forecaster
     checkpoint: Checkpoint
+
+    @property
+    def dataset(self) -> DatasetConfig | None:
+        """The dataset the model was trained on, or None for a sine model."""
+        data = self.checkpoint.data
+        return data if isinstance(data, DatasetConfig) else None
+
+    @property
+    def series(self) -> np.ndarray:
+        """A dataset model's own copy of its series."""
+        values = self.checkpoint.series
+        if values is None:
+            raise ValueError("this model's checkpoint holds no series")
+        return values
 
 
 class ModelCache:
@@ -97,31 +118,69 @@ class ModelCache:
                 self._items.pop(model_id, None)
 
 
-def forecast_payload(model_id: str, horizon: int, fc: Forecast, with_exact: bool) -> dict[str, Any]:
-    """The API's answer; a diverged model's NaN/inf predictions become null (JSON has no NaN)."""
+def forecast_payload(model_id: str, horizon: int, fc: Forecast) -> dict[str, Any]:
+    """The API's answer; a diverged model's NaN/inf predictions become null (JSON has no NaN).
+
+    `exact` and the errors come where the true values are known: a sine's
+    `start`, a dataset's `origin` inside the series (over the steps it covers).
+    """
     out: dict[str, Any] = {"model_id": model_id, "horizon": horizon, "x": fc.x, "y": [finite(v) for v in fc.y]}
-    if with_exact:
+    if fc.exact is not None:
         out |= {"exact": fc.exact, "mse": finite(fc.mse), "max_abs_error": finite(fc.max_abs_error)}
     return out
 
 
+def _origin(loaded: LoadedModel, request: dict[str, Any]) -> int:
+    """A dataset model's forecast origin: the one asked for, else the series' end."""
+    dataset = loaded.dataset
+    assert dataset is not None
+    if request.get("start") is not None:
+        raise ValueError(f"this model was trained on dataset {dataset.dataset_id!r}, not the sine: forecast from "
+                         f"an 'origin' (a position in the series), your 'context', or give only 'horizon' to go "
+                         f"on from the series' end")
+    origin = request.get("origin")
+    return dataset.length if origin is None else int(origin)
+
+
 def request_window(loaded: LoadedModel, request: dict[str, Any]) -> np.ndarray:
-    """The window a request continues: (T,). Raises ValueError for a bad context or start."""
+    """The window a request continues, as the model reads it (a dataset model's standardised): (T,).
+
+    Raises ValueError for a bad context, start or origin.
+    """
     ckpt, seq = loaded.checkpoint, loaded.checkpoint.train.sequence_length
     context = request.get("context")
     if context is not None:
         if len(context) < seq:
             raise ValueError(f"context has {len(context)} values; this model needs at least sequence_length ({seq})")
-        return context_window(context, seq)
-    return start_window(ckpt.data, seq, float(request.get("start") or 0.0))
+        window = context_window(context, seq)
+    elif loaded.dataset is not None:
+        window = origin_window(loaded.series, seq, _origin(loaded, request))
+    else:
+        if request.get("origin") is not None:
+            raise ValueError("'origin' applies to models trained on a dataset; this one learned the sine: "
+                             "give 'start' or 'context'")
+        if request.get("start") is None:
+            raise ValueError("this model learned the sine: give 'start' or 'context'")
+        return start_window(ckpt.data, seq, float(request["start"]))  # type: ignore[arg-type]
+    return ckpt.scaler.forward(window) if ckpt.scaler is not None else window
 
 
 def request_forecast(loaded: LoadedModel, request: dict[str, Any], preds: np.ndarray) -> Forecast:
-    """A request's forecast from its row of predictions (with the exact signal for `start`)."""
+    """A request's forecast from its row of predictions, in the series' units (with the truth where known)."""
+    ckpt = loaded.checkpoint
+    if ckpt.scaler is not None:
+        preds = ckpt.scaler.inverse(preds)
     if request.get("context") is not None:
         return context_forecast(preds)
-    ckpt = loaded.checkpoint
-    return start_forecast(ckpt.data, ckpt.train.sequence_length, float(request.get("start") or 0.0), preds)
+    dataset = loaded.dataset
+    if dataset is not None:
+        return series_forecast(loaded.series, dataset.step, ckpt.train.sequence_length, _origin(loaded, request),
+                               preds)
+    return start_forecast(ckpt.data, ckpt.train.sequence_length, float(request["start"]), preds)  # type: ignore[arg-type]
+
+
+def _answer_png(png: bytes) -> dict[str, Any]:
+    return {"ok": True, "result": {"png": base64.b64encode(png).decode()}}
 
 
 def handle_png(cache: ModelCache, store: JobStore, data_dir: Any, request: dict[str, Any]) -> dict[str, Any]:
@@ -130,14 +189,69 @@ def handle_png(cache: ModelCache, store: JobStore, data_dir: Any, request: dict[
     model_id = request["model_id"]
     try:
         loaded = cache.get(data_dir, model_id, request["sha256"])
+        if loaded.dataset is None and request.get("start") is None and request.get("context") is None:
+            request = {**request, "start": request.get("default_start")}
         window = request_window(loaded, request)
     except ModelUnavailable as exc:
         return {"ok": False, "status": exc.status, "detail": exc.detail}
     except ValueError as exc:
         return {"ok": False, "status": 422, "detail": str(exc)}
     fc = request_forecast(loaded, request, rollout_numpy(loaded.model, window[None, :], int(request["horizon"]))[0])
-    png = prediction_png(
-        fc.context_x or [], fc.context_y or [], [PredictionLine(loaded.checkpoint.model.cell, fc.x, fc.y)],
-        fc.x, fc.exact, title=f"{loaded.checkpoint.model.cell} forecast from t={request['start']}",
-    )
-    return {"ok": True, "result": {"png": base64.b64encode(png).decode()}}
+    cell = loaded.checkpoint.model.cell
+    where = f"position {_origin(loaded, request)}" if loaded.dataset is not None else f"t={request['start']}"
+    exact_x = fc.x[: len(fc.exact)] if fc.exact is not None else None
+    png = prediction_png(fc.context_x or [], fc.context_y or [], [PredictionLine(cell, fc.x, fc.y)], exact_x,
+                         fc.exact, title=f"{cell} forecast from {where}")
+    return _answer_png(png)
+
+
+def backtest_setup(loaded: LoadedModel) -> BacktestSetup:
+    """The series a model was trained on and where its test part starts (a sine model's: its training signal)."""
+    ckpt, seq = loaded.checkpoint, loaded.checkpoint.train.sequence_length
+    dataset = loaded.dataset
+    if dataset is not None:
+        return BacktestSetup(loaded.series, split_point(dataset.length, seq, dataset.train_fraction), seq, ckpt.scaler)
+    sine = ckpt.data
+    values = sine_series(sine, ckpt.train.seed)  # type: ignore[arg-type]
+    return BacktestSetup(values, split_point(values.shape[0], seq, sine.train_fraction), seq, None)
+
+
+def run_backtest(loaded: LoadedModel, request: dict[str, Any], max_work: float) -> dict[str, Any]:
+    """The backtest a request asks for, its model forecasts batched within `max_work` per rollout.
+
+    Raises ValueError (a 422) for a request that does not fit the series or the server's limits.
+    """
+    cfg, seq = loaded.checkpoint.model, loaded.checkpoint.train.sequence_length
+    horizon, origins = int(request["horizon"]), int(request["origins"])
+    row_work = forecast_work(1, seq, horizon, cfg.hidden_size, cfg.num_layers, cfg.cell)
+    if row_work > max_work or row_work * origins > max_work * BACKTEST_BATCHES:
+        raise ValueError(
+            f"this backtest's work ({row_work * origins:.3g}: origins x (sequence_length + horizon) x num_layers x "
+            f"gates x hidden_size^2) exceeds this server's limit ({max_work * BACKTEST_BATCHES:.3g}, "
+            f"{BACKTEST_BATCHES} x RNNCAST_MAX_FORECAST_WORK, and {max_work:.3g} per origin): use fewer origins "
+            f"or a shorter horizon"
+        )
+    season = request.get("season")
+    return backtest(loaded.model, backtest_setup(loaded), origins, horizon,
+                    int(season) if season is not None else None, rows_per_batch=max(1, int(max_work // row_work)))
+
+
+def handle_backtest(
+    cache: ModelCache, store: JobStore, data_dir: Any, request: dict[str, Any], max_work: float,
+) -> dict[str, Any]:
+    """A backtest's result (`figure` 'backtest') or its figure ('backtest_png')."""
+    cache.sweep(store)
+    try:
+        loaded = cache.get(data_dir, request["model_id"], request["sha256"])
+        result = run_backtest(loaded, request, max_work)
+    except ModelUnavailable as exc:
+        return {"ok": False, "status": exc.status, "detail": exc.detail}
+    except (SeriesError, ValueError) as exc:
+        return {"ok": False, "status": 422, "detail": str(exc)}
+    if request.get("figure") == "backtest":
+        return {"ok": True, "result": {"model_id": request["model_id"], **result}}
+    per_step = {name: result[name]["per_step"]["mse"] for name in ("model", "naive", "seasonal_naive")}
+    title = (f"{loaded.checkpoint.model.cell} backtest: {result['origins']} origins, season {result['season']}, "
+             f"skill {result['skill']:.3f}" if result["skill"] is not None else
+             f"{loaded.checkpoint.model.cell} backtest: {result['origins']} origins, season {result['season']}")
+    return _answer_png(backtest_png(per_step, "MSE", title))

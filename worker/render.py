@@ -7,6 +7,7 @@ import statistics
 from typing import Any
 
 from rnncast.common.store.sync import JobStore
+from rnncast.core.config import DataConfig
 from rnncast.core.data import exact
 from rnncast.core.forecast import context_times
 from rnncast.core.plots import LossRun, PredictionLine, loss_png, prediction_png
@@ -37,15 +38,25 @@ def predictions_figure(jobs: list[dict[str, Any]], spec: dict[str, Any]) -> byte
             by_cell.setdefault(cell, []).append(json.loads(job["forecast"]))
     lines, reference = [], None
     for cell, forecasts in by_cell.items():
-        median = statistics.median(f["mse"] for f in forecasts)
-        chosen = min(forecasts, key=lambda f: abs(f["mse"] - median))
+        scored = [f for f in forecasts if f.get("mse") is not None]
+        if scored:
+            median = statistics.median(f["mse"] for f in scored)
+            chosen = min(scored, key=lambda f: abs(f["mse"] - median))
+        else:  # a forecast past the series' end has no error to rank by
+            chosen = forecasts[0]
         lines.append(PredictionLine(cell, chosen["x"], chosen["y"]))
         reference = reference or chosen
     title = f"Predictions from t={spec['start']:g}, {spec['horizon']} steps"
+    if reference is not None and reference.get("context_x") is not None:
+        # A dataset's runs keep their context (the series' values before the origin).
+        truth = reference.get("exact") or []
+        return prediction_png(reference["context_x"], reference["context_y"], lines, reference["x"][: len(truth)],
+                              truth, title=f"Predictions from t={reference['x'][0]:g}, {spec['horizon']} steps")
     if reference is None or not jobs:
         return prediction_png([], [], [], title=title + " (no finished run yet)")
     # Every run of a comparison shares the signal and window: the context is the same for all.
     _, data, train = configs_from_params(json.loads(jobs[0]["params"]))
+    assert isinstance(data, DataConfig)
     context_x = context_times(data, train.sequence_length, float(spec["start"]))
     return prediction_png(context_x.tolist(), exact(data, context_x).tolist(), lines, reference["x"],
                           reference["exact"], title=title)

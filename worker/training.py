@@ -16,16 +16,18 @@ from typing import Any
 import redis
 from celery.utils.log import get_task_logger
 
+from rnncast.common.datasets import load_values
 from rnncast.common.paths import job_dir, model_dir
 from rnncast.common.settings import Settings
 from rnncast.common.store import JobStatus, now_iso
 from rnncast.common.store.sync import JobStore
 from rnncast.common.store.views import finite
 from rnncast.core.checkpoint import Checkpoint, CheckpointError, checkpoint_exists, load_checkpoint, save_checkpoint
-from rnncast.core.config import DataConfig, ModelConfig, TrainConfig
+from rnncast.core.config import AnyData, DatasetConfig, ModelConfig, TrainConfig
 from rnncast.core.device import resolve_device
-from rnncast.core.forecast import forecast_from_starts
-from rnncast.core.models import parameter_count
+from rnncast.core.forecast import Forecast, forecast_from_starts, origin_window, rollout_numpy, series_forecast
+from rnncast.core.models import Forecaster, parameter_count
+from rnncast.core.series import Scaler, split_point, train_scaler
 from rnncast.core.train import EpochReport, TrainResult, TrainState, train
 from rnncast.worker.params import configs_from_params
 
@@ -180,13 +182,19 @@ def _train(
     ckpt_dir = job_dir(settings.data_dir, job_id)
     outcome = _Outcome()
     limit, deadline = time_limit
+    series, scaler, fields = None, None, {}
+    if isinstance(data_cfg, DatasetConfig):
+        # Deleting a dataset is refused while a job that uses it is queued or running.
+        series = load_values(settings.data_dir, data_cfg.dataset_id, data_cfg.sha256)
+        scaler = train_scaler(series, train_cfg.sequence_length, data_cfg.train_fraction)
+        fields = {"scaler": scaler.to_dict()}
 
     def interrupt() -> bool:
         return watch.cancelled.is_set() or watch.lost.is_set() or time.monotonic() > deadline
 
     def on_epoch_end(report: EpochReport) -> bool:
         answer = store.record_epoch(
-            job_id, lease, report.epoch, report.epochs, report.train_loss, report.test_loss
+            job_id, lease, report.epoch, report.epochs, report.train_loss, report.test_loss, **fields
         )
         outcome.cancelled = answer == 1
         outcome.lost = answer == -1
@@ -203,7 +211,7 @@ def _train(
 
     result = train(
         model_cfg, data_cfg, train_cfg, device=device, on_epoch_end=on_epoch_end,
-        on_checkpoint=on_checkpoint, resume=resume, interrupt=interrupt,
+        on_checkpoint=on_checkpoint, resume=resume, interrupt=interrupt, series=series,
     )
     if outcome.lost or watch.lost.is_set():
         return _lost(job_id)
@@ -223,17 +231,15 @@ def _train(
         return "handed back" if store.hand_back(job_id, lease) else _lost(job_id)
     if not store.heartbeat(job_id, lease):  # lost while training's last epoch ran: write nothing
         return _lost(job_id)
-    model = _write_model(settings, job_id, params, (model_cfg, data_cfg, train_cfg), result)
+    model = _write_model(settings, job_id, params, (model_cfg, data_cfg, train_cfg), result, series)
     extra: dict[str, Any] = {}
     if forecast_spec is not None:
         # A comparison's run: its forecast is part of the result, computed here
         # while the model is in memory.
-        fc = forecast_from_starts(
-            result.model, data_cfg, train_cfg.sequence_length, [float(forecast_spec["start"])],
-            int(forecast_spec["horizon"]),
-        )[0]
-        # Without its context (the render recomputes it): a run's record stays small.
-        stored = {k: v for k, v in asdict(fc).items() if k not in ("context_x", "context_y")}
+        fc = run_forecast(result.model, data_cfg, train_cfg, forecast_spec, series, scaler)
+        # A sine's context is left out (the render recomputes it): a run's record stays small.
+        drop = ("context_x", "context_y") if series is None else ()
+        stored = {k: v for k, v in asdict(fc).items() if k not in drop}
         extra = {"forecast": stored, "forecast_mse": fc.mse}
     # The model record is saved with the job's end, in one lease-checked step.
     if not store.finish(job_id, lease, JobStatus.SUCCEEDED, model=model, model_id=model["id"],
@@ -248,17 +254,41 @@ def _lost(job_id: str) -> str:
     return "lost"
 
 
+def run_forecast(
+    model: Forecaster, data_cfg: AnyData, train_cfg: TrainConfig, spec: dict[str, Any],
+    series: Any | None, scaler: Scaler | None,
+) -> Forecast:
+    """A comparison run's forecast: from `start` on the sine, or from `origin` (default: the test
+    part's first position) on a dataset."""
+    horizon, seq = int(spec["horizon"]), train_cfg.sequence_length
+    if not isinstance(data_cfg, DatasetConfig) or series is None or scaler is None:
+        return forecast_from_starts(model, data_cfg, seq, [float(spec["start"])], horizon)[0]  # type: ignore[arg-type]
+    origin = spec.get("origin")
+    origin = int(origin) if origin is not None else split_point(data_cfg.length, seq, data_cfg.train_fraction)
+    window = scaler.forward(origin_window(series, seq, min(origin, data_cfg.length)))
+    preds = scaler.inverse(rollout_numpy(model, window[None, :], horizon)[0])
+    return series_forecast(series, data_cfg.step, seq, min(origin, data_cfg.length), preds)
+
+
 def _write_model(
     settings: Settings, job_id: str, params: dict[str, Any],
-    configs: tuple[ModelConfig, DataConfig, TrainConfig], result: TrainResult,
+    configs: tuple[ModelConfig, AnyData, TrainConfig], result: TrainResult, series: Any | None = None,
 ) -> dict[str, Any]:
-    """Write the trained model's checkpoint files; its record (saved by the caller with the job's end)."""
+    """Write the trained model's checkpoint files; its record (saved by the caller with the job's end).
+
+    A dataset model keeps its own copy of the series and its scaler: it forecasts
+    and backtests after the dataset is deleted.
+    """
     model_cfg, data_cfg, train_cfg = configs
-    metrics = {"train_loss": finite(result.final_train_loss), "test_loss": finite(result.final_test_loss)}
+    metrics: dict[str, Any] = {"train_loss": finite(result.final_train_loss),
+                               "test_loss": finite(result.final_test_loss)}
+    if result.scaler is not None:
+        var = result.scaler.std**2
+        metrics |= {f"{k}_normalized": finite(v / var) if v is not None else None for k, v in list(metrics.items())}
     info = save_checkpoint(
         model_dir(settings.data_dir, job_id), MODEL_NAME, model=result.model, data=data_cfg,
         train=train_cfg, epoch=result.epochs_completed, history=result.history,
-        extra={"job_id": job_id, "metrics": metrics},
+        extra={"job_id": job_id, "metrics": metrics}, series=series, scaler=result.scaler,
     )
     record = {
         "id": job_id,
@@ -272,4 +302,6 @@ def _write_model(
         "created_at": now_iso(),
         "checkpoint": {"format": "safetensors", "sha256": info.sha256, "bytes": info.bytes},
     }
+    if result.scaler is not None:
+        record["scaler"] = result.scaler.to_dict()
     return record

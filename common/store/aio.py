@@ -7,13 +7,21 @@ from typing import Any
 
 import redis.asyncio as aredis
 
-from rnncast.common.store import comparison_jobs, comparison_ops, job_ops, lane_ops, model_ops, worker_ops
+from rnncast.common.store import (
+    comparison_jobs,
+    comparison_ops,
+    dataset_ops,
+    job_ops,
+    lane_ops,
+    model_ops,
+    worker_ops,
+)
 from rnncast.common.store.executor import AsyncRunner, async_op, send
-from rnncast.common.store.job_ops import IdempotencyConflict, QueueFull
+from rnncast.common.store.job_ops import DatasetGone, IdempotencyConflict, QueueFull
 from rnncast.common.store.plan import Batch, Op, T, advance
 from rnncast.common.store.scripts import SCRIPTS
 
-__all__ = ["AsyncJobStore", "IdempotencyConflict", "QueueFull"]
+__all__ = ["AsyncJobStore", "DatasetGone", "IdempotencyConflict", "QueueFull"]
 
 BLOCK_SLACK_S = 5.0
 
@@ -90,6 +98,10 @@ class AsyncJobStore(AsyncRunner):
     get_model = async_op(model_ops.get_model)
     list_models = async_op(model_ops.list_models)
     delete_model = async_op(model_ops.delete_model)
+    create_dataset = async_op(dataset_ops.create_dataset)
+    get_dataset = async_op(dataset_ops.get_dataset)
+    list_datasets = async_op(dataset_ops.list_datasets)
+    delete_dataset = async_op(dataset_ops.delete_dataset)
     live_workers = async_op(worker_ops.live_workers)
     queue_depth = async_op(worker_ops.queue_depth)
     push_forecast = async_op(lane_ops.push_forecast)

@@ -6,7 +6,14 @@ import json
 from typing import Any
 
 from rnncast.common.store.clock import now_iso
-from rnncast.common.store.job_ops import Idempotency, cancel_job, create_jobs, forget_idempotency, job_fields
+from rnncast.common.store.job_ops import (
+    Idempotency,
+    cancel_job,
+    create_jobs,
+    dataset_of,
+    forget_idempotency,
+    job_fields,
+)
 from rnncast.common.store.keys import Keys
 from rnncast.common.store.plan import Op, cmd, one, script
 from rnncast.common.store.scripts import header
@@ -27,7 +34,7 @@ def create_comparison(
                   "job_ids": [job_id for job_id, _ in runs]}
     idem = Idempotency("comparisons", idempotency_key, fingerprint) if idempotency_key else None
     return (yield from create_jobs(comparison_id, jobs, max_queued=max_queued, idempotency=idem,
-                                   comparison=comparison))
+                                   comparison=comparison, dataset_id=dataset_of(runs[0][1])))
 
 
 def cancel_comparison(comparison_id: str, job_ids: list[str]) -> Op[None]:

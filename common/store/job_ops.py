@@ -23,6 +23,10 @@ class QueueFull(Exception):
     """Too many jobs are queued; try again later."""
 
 
+class DatasetGone(Exception):
+    """The dataset the jobs would train on does not exist (any more)."""
+
+
 @dataclass(frozen=True)
 class Idempotency:
     """A request's Idempotency-Key, where its records live (`scope`), and its body's digest."""
@@ -45,16 +49,18 @@ def job_fields(
 
 def create_jobs(
     answer_id: str, jobs: list[dict[str, Any]], *, max_queued: int, idempotency: Idempotency | None,
-    comparison: dict[str, Any] | None = None,
+    comparison: dict[str, Any] | None = None, dataset_id: str | None = None,
 ) -> Op[tuple[str, bool]]:
     """Queue `jobs` (hashes from `job_fields`) atomically, with their comparison's record if any.
 
     Returns (`answer_id`, True), or with an Idempotency-Key seen before the
-    earlier request's id and False. Raises QueueFull, IdempotencyConflict.
+    earlier request's id and False. Raises QueueFull, IdempotencyConflict,
+    DatasetGone (when `dataset_id`, which they train on, has no record).
     """
     idem_key = Keys.idempotency(idempotency.scope, idempotency.key) if idempotency else Keys.idempotency("-", "-")
     comparison_key = Keys.comparison(comparison["id"]) if comparison else Keys.comparison("-")
-    keys = [idem_key, Keys.jobs, comparison_key, Keys.comparisons]
+    keys = [idem_key, Keys.jobs, comparison_key, Keys.comparisons, Keys.dataset(dataset_id or "-"),
+            Keys.dataset_users(dataset_id or "-")]
     per_job: list[Any] = []
     for fields in jobs:
         keys += [Keys.job(fields["id"]), Keys.events(fields["id"])]
@@ -62,8 +68,10 @@ def create_jobs(
     record = json.dumps({"id": answer_id, "fingerprint": idempotency.fingerprint if idempotency else ""})
     state, value = yield from one(script("create_jobs", keys, [
         *header(), "1" if idempotency else "0", IDEMPOTENCY_TTL_S, record, max_queued, status_event("queued"),
-        json.dumps(flatten(comparison)) if comparison else "", answer_id, *per_job,
+        json.dumps(flatten(comparison)) if comparison else "", answer_id, "1" if dataset_id else "0", *per_job,
     ]))
+    if state == "no_dataset":
+        raise DatasetGone(f"dataset {dataset_id!r} not found")
     if state == "full":
         raise QueueFull(f"{len(jobs)} more job(s) would exceed the {max_queued} queued jobs allowed")
     if state == "exists":
@@ -81,7 +89,14 @@ def create_job(
     """Store a new queued job; (job id, created?) as `create_jobs` answers."""
     fields = job_fields(job_id, params, name, epochs, extra)
     idem = Idempotency("jobs", idempotency_key, fingerprint) if idempotency_key else None
-    return (yield from create_jobs(job_id, [fields], max_queued=max_queued, idempotency=idem))
+    return (yield from create_jobs(job_id, [fields], max_queued=max_queued, idempotency=idem,
+                                   dataset_id=dataset_of(params)))
+
+
+def dataset_of(params: dict[str, Any]) -> str | None:
+    """The dataset a job's params train on, if any."""
+    data = params.get("data") or {}
+    return data.get("dataset_id") if data.get("kind") == "dataset" else None
 
 
 def forget_idempotency(scope: str, key: str | None, answer_id: str) -> Op[None]:
@@ -219,12 +234,18 @@ def hand_back(job_id: str, lease: str) -> Op[bool]:
     return moved > 0
 
 
-def record_epoch(job_id: str, lease: str, epoch: int, epochs: int, train_loss: float, test_loss: float) -> Op[int]:
-    """Append one epoch; 1 = cancel asked, 2 = hand the job back, 0 = go on, -1 = the job is no longer ours."""
+def record_epoch(
+    job_id: str, lease: str, epoch: int, epochs: int, train_loss: float, test_loss: float, **extra: Any,
+) -> Op[int]:
+    """Append one epoch; 1 = cancel asked, 2 = hand the job back, 0 = go on, -1 = the job is no longer ours.
+
+    Args:
+        extra: more fields of the job's hash to set in the same step.
+    """
     event = json.dumps(
         {"epoch": epoch, "epochs": epochs, "train_loss": finite(train_loss), "test_loss": finite(test_loss)}
     )
-    fields = {"epoch": epoch, "train_loss": train_loss, "test_loss": test_loss}
+    fields = {"epoch": epoch, "train_loss": train_loss, "test_loss": test_loss, **extra}
     return int((yield from one(script(
         "record_epoch", [Keys.job(job_id), Keys.history(job_id), Keys.events(job_id)],
         [*header(), lease, json.dumps([train_loss, test_loss]), event, *flatten(fields)],

@@ -21,6 +21,7 @@ class Keys:
     jobs = PREFIX + "jobs"
     comparisons = PREFIX + "comparisons"
     models = PREFIX + "models"
+    datasets = PREFIX + "datasets"
     workers = PREFIX + "workers"
     # Ended jobs (not comparison runs) and ended comparisons, scored by their end
     # time (ms, Redis's clock): what retention deletes, oldest first.
@@ -61,6 +62,15 @@ class Keys:
     @staticmethod
     def model(model_id: str) -> str:
         return f"{PREFIX}model:{model_id}"
+
+    @staticmethod
+    def dataset(dataset_id: str) -> str:
+        return f"{PREFIX}dataset:{dataset_id}"
+
+    @staticmethod
+    def dataset_users(dataset_id: str) -> str:
+        """Jobs created to train on the dataset (ended ones leave when it is deleted)."""
+        return f"{PREFIX}dataset:{dataset_id}:users"
 
     @staticmethod
     def comparison(comparison_id: str) -> str:

@@ -78,26 +78,30 @@ end
 
 # Queue n new jobs at once (a single job, or a comparison's runs with the
 # comparison record): idempotency check, queue cap, records, indexes, first
-# events. `created_ms` (Redis's clock) orders the indexes.
-# KEYS: idempotency, all jobs, comparison, comparisons index, then per job: job, events
+# events. `created_ms` (Redis's clock) orders the indexes. Jobs that train on
+# a dataset need its record to exist, and join its users (whom deleting it checks).
+# KEYS: idempotency, all jobs, comparison, comparisons index, dataset record, dataset users,
+#       then per job: job, events
 # ARGV: use idempotency ('1'/'0'), its ttl, its record, max queued, queued event,
-#       comparison fields (JSON array, '' for none), the id to answer,
+#       comparison fields (JSON array, '' for none), the id to answer, uses a dataset ('1'/'0'),
 #       then per job: id, fields (JSON array)
 CREATE_JOBS = _PRELUDE + """
 if arg(1) == '1' then
   local existing = redis.call('GET', KEYS[1])
   if existing then return {'exists', existing} end
 end
-local n = (#KEYS - 4) / 2
+local n = (#KEYS - 6) / 2
 if redis.call('ZCARD', STATUS_INDEX .. 'queued') + n > tonumber(arg(4)) then return {'full', ''} end
+if arg(8) == '1' and redis.call('EXISTS', KEYS[5]) == 0 then return {'no_dataset', ''} end
 local created = now_ms()
 for i = 1, n do
-  local id = arg(6 + 2 * i)
-  redis.call('HSET', KEYS[3 + 2 * i], unpack(cjson.decode(arg(7 + 2 * i))))
-  redis.call('HSET', KEYS[3 + 2 * i], 'created_ms', created)
+  local id = arg(7 + 2 * i)
+  redis.call('HSET', KEYS[5 + 2 * i], unpack(cjson.decode(arg(8 + 2 * i))))
+  redis.call('HSET', KEYS[5 + 2 * i], 'created_ms', created)
   redis.call('ZADD', KEYS[2], created, id)
   redis.call('ZADD', STATUS_INDEX .. 'queued', created, id)
-  add_event(KEYS[4 + 2 * i], 'status', arg(5))
+  add_event(KEYS[6 + 2 * i], 'status', arg(5))
+  if arg(8) == '1' then redis.call('SADD', KEYS[6], id) end
 end
 if arg(6) ~= '' then
   redis.call('HSET', KEYS[3], unpack(cjson.decode(arg(6))))
@@ -236,8 +240,23 @@ redis.call('DEL', KEYS[1])
 return 'deleted'
 """
 
+# Delete a dataset unless a queued or running job trains on it: 'deleted',
+# 'missing' or 'active:<job id>'. Users that ended (or are gone) leave the set.
+# KEYS: dataset record, dataset users, datasets index   ARGV: dataset id
+DELETE_DATASET = _PRELUDE + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'missing' end
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local status = redis.call('HGET', JOB_KEY .. id, 'status')
+  if status == 'queued' or status == 'running' then return 'active:' .. id end
+  redis.call('SREM', KEYS[2], id)
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('ZREM', KEYS[3], arg(1))
+return 'deleted'
+"""
+
 SCRIPTS = {
     "create_jobs": CREATE_JOBS, "transition": TRANSITION, "record_epoch": RECORD_EPOCH,
     "heartbeat": HEARTBEAT, "recover": RECOVER, "cancel": CANCEL, "delete_job": DELETE_JOB,
-    "delete_comparison": DELETE_COMPARISON,
+    "delete_comparison": DELETE_COMPARISON, "delete_dataset": DELETE_DATASET,
 }

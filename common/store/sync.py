@@ -6,7 +6,7 @@ from typing import Any
 
 import redis
 
-from rnncast.common.store import comparison_ops, job_ops, lane_ops, model_ops, worker_ops
+from rnncast.common.store import comparison_ops, dataset_ops, job_ops, lane_ops, model_ops, worker_ops
 from rnncast.common.store.executor import Runner, send, sync_op
 from rnncast.common.store.plan import Batch, Op, T, advance
 from rnncast.common.store.scripts import SCRIPTS
@@ -52,6 +52,7 @@ class JobStore(Runner):
     truncate_history = sync_op(job_ops.truncate_history)
     heartbeat = sync_op(job_ops.heartbeat)
     get_comparison = sync_op(comparison_ops.get_comparison)
+    get_dataset = sync_op(dataset_ops.get_dataset)
     existing_models = sync_op(model_ops.existing_models)
     model_records = sync_op(model_ops.model_records)
     register_worker = sync_op(worker_ops.register_worker)

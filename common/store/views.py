@@ -63,6 +63,14 @@ def job_view(raw: dict[str, str], history: list[str] | None) -> dict[str, Any]:
         "started_at": raw.get("started_at") or None,
         "finished_at": raw.get("finished_at") or None,
     }
+    scaler = json.loads(raw["scaler"]) if raw.get("scaler") else None
+    if scaler is not None:
+        # A dataset job reports losses in the series' units; divided by the train part's
+        # variance they compare across series.
+        view["scaler"] = scaler
+        for key in ("train_loss", "test_loss"):
+            value = view["metrics"][key]
+            view["metrics"][f"{key}_normalized"] = finite(value / scaler["std"] ** 2) if value is not None else None
     if history is not None:
         pairs = json.loads("[" + ",".join(history) + "]")  # one parse, not one per epoch
         view["history"] = {"train_loss": [finite(p[0]) for p in pairs], "test_loss": [finite(p[1]) for p in pairs]}

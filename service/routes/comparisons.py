@@ -16,17 +16,19 @@ from rnncast.common.comparisons import comparison_view, run_row
 from rnncast.common.defaults import CELL_COST
 from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK
 from rnncast.common.store import is_id
-from rnncast.common.store.aio import AsyncJobStore, IdempotencyConflict, QueueFull
+from rnncast.common.store.aio import AsyncJobStore, DatasetGone, IdempotencyConflict, QueueFull
 from rnncast.service.deps import CeleryDep, SettingsDep, StoreDep
 from rnncast.service.routes.jobs import (
     ERRORS,
     IdempotencyKey,
     check_cost,
     check_epochs,
+    dataset_for,
     effective_params,
     fingerprint,
     links,
     remove_job_files,
+    unprocessable,
 )
 from rnncast.service.rpc import ask_worker_png
 from rnncast.service.schemas import Comparison, ComparisonCreate, ComparisonList, JobCreate
@@ -67,16 +69,24 @@ async def create_comparison(
                             f"forecast.horizon ({body.forecast.horizon}) exceeds this server's limit "
                             f"({settings.max_horizon})")
     check_epochs(body.train.epochs, settings)
+    dataset = await dataset_for(store, body.train)
+    if dataset is None and body.forecast.origin is not None:
+        raise unprocessable("forecast.origin applies to runs on a dataset; on the sine, give forecast.start")
+    if dataset is not None and body.forecast.origin is not None:
+        if not body.train.sequence_length <= body.forecast.origin <= dataset["length"]:
+            raise unprocessable(f"forecast.origin ({body.forecast.origin}) must be in "
+                                f"{body.train.sequence_length}..{dataset['length']} (sequence_length..the "
+                                f"dataset's length)")
     train = body.train.model_dump()
     name = train.pop("name") or body.name
     runs = [
-        (uuid.uuid4().hex, effective_params(JobCreate(**train, cell=cell, seed=seed)))
+        (uuid.uuid4().hex, effective_params(JobCreate(**train, cell=cell, seed=seed), dataset))
         for cell in body.cells for seed in body.seeds
     ]
     for _, params in runs:
         check_cost(params, settings)
     record = {"id": uuid.uuid4().hex, "name": name, "cells": body.cells, "seeds": body.seeds,
-              "train": train, "forecast": body.forecast.model_dump()}
+              "train": train, "forecast": body.forecast.model_dump(exclude_none=True)}
     try:
         comparison_id, created = await store.create_comparison(
             record, runs, max_queued=settings.max_queued_jobs, idempotency_key=idempotency_key,
@@ -84,6 +94,8 @@ async def create_comparison(
         )
     except IdempotencyConflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except DatasetGone as exc:
+        raise unprocessable(f"train.data.dataset_id: {exc}") from None
     except QueueFull as exc:
         return JSONResponse({"detail": f"queue is full: {exc}"}, 429, headers={"Retry-After": "30"})
     if created:

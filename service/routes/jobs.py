@@ -21,9 +21,10 @@ from rnncast.common.paths import job_dir
 from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK
 from rnncast.common.settings import Settings
 from rnncast.common.store import JobStatus, is_id
-from rnncast.common.store.aio import AsyncJobStore, IdempotencyConflict, QueueFull
+from rnncast.common.store.aio import AsyncJobStore, DatasetGone, IdempotencyConflict, QueueFull
+from rnncast.core.series import SeriesError, split_point
 from rnncast.service.deps import CeleryDep, SettingsDep, StoreDep
-from rnncast.service.schemas import ErrorBody, Job, JobCreate, JobList
+from rnncast.service.schemas import DatasetRef, ErrorBody, Job, JobCreate, JobList, TrainOptions
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -42,9 +43,39 @@ def links(param: str, **operations: str) -> dict[str, dict[str, Any]]:
 JOB_LINKS = links("job_id", GetJob="get_job", CancelJob="cancel_job", JobEvents="job_events", DeleteJob="delete_job")
 
 
-def effective_params(body: JobCreate) -> dict[str, Any]:
-    """Every hyperparameter the worker will use, defaults and random seed filled in."""
+def unprocessable(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
+
+
+async def dataset_for(store: AsyncJobStore, options: TrainOptions) -> dict[str, Any] | None:
+    """The record of the dataset `options` train on (None for the sine); 422 when there is none."""
+    if not isinstance(options.data, DatasetRef):
+        return None
+    record = await store.get_dataset(options.data.dataset_id)
+    if record is None:
+        raise unprocessable(f"data.dataset_id: dataset {options.data.dataset_id!r} not found")
+    return record
+
+
+def dataset_data(ref: dict[str, Any], record: dict[str, Any], sequence_length: int) -> dict[str, Any]:
+    """A dataset job's `data` params: the dataset pinned by its digest, and the split checked against its length."""
+    try:
+        split_point(record["length"], sequence_length, ref["train_fraction"])
+    except SeriesError as exc:
+        raise unprocessable(f"dataset {record['id']!r}: {exc}") from None
+    return {"kind": "dataset", "dataset_id": record["id"], "sha256": record["sha256"], "length": record["length"],
+            "step": record["step"], "train_fraction": ref["train_fraction"], "name": record["name"]}
+
+
+def effective_params(body: JobCreate, dataset: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every hyperparameter the worker will use, defaults and random seed filled in.
+
+    Args:
+        dataset: the record of the dataset the job trains on (dataset_for).
+    """
     params = body.model_dump(exclude={"name"})
+    if dataset is not None:
+        params["data"] = dataset_data(params["data"], dataset, params["sequence_length"])
     if params["seed"] is None:
         params["seed"] = secrets.randbelow(2**31)
     if params["dropout"] is None:
@@ -84,7 +115,7 @@ async def submit_job(
     idempotency_key: str | None, extra: dict[str, Any] | None = None,
 ) -> tuple[str, bool]:
     """Record a job and enqueue its task; (job id, created?)."""
-    params = effective_params(body)
+    params = effective_params(body, await dataset_for(store, body))
     check_cost(params, settings)
     job_id, created = await store.create_job(
         params, job_id=uuid.uuid4().hex, name=body.name, epochs=body.epochs,
@@ -111,6 +142,8 @@ async def create_job(
         job_id, created = await submit_job(store, celery, settings, body, idempotency_key)
     except IdempotencyConflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except DatasetGone as exc:
+        raise unprocessable(f"data.dataset_id: {exc}") from None
     except QueueFull as exc:
         return JSONResponse({"detail": f"queue is full: {exc}"}, 429, headers={"Retry-After": "30"})
     job = await store.get_job(job_id)

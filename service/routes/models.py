@@ -9,15 +9,30 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from rnncast.common.defaults import FORECAST_HORIZON, FORECAST_START, MAX_HORIZON
+from rnncast.common.defaults import (
+    BACKTEST_HORIZON,
+    BACKTEST_ORIGINS,
+    FORECAST_HORIZON,
+    FORECAST_START,
+    MAX_BACKTEST_ORIGINS,
+    MAX_HORIZON,
+    MAX_POINTS,
+)
 from rnncast.common.paths import model_dir
 from rnncast.common.settings import Settings
 from rnncast.common.store import is_id
 from rnncast.common.store.aio import AsyncJobStore
 from rnncast.service.deps import LaneDep, SettingsDep, StoreDep
 from rnncast.service.routes.jobs import ERRORS
-from rnncast.service.rpc import ask_worker_png, no_worker
-from rnncast.service.schemas import ForecastRequest, ForecastResponse, Model, ModelList
+from rnncast.service.rpc import ask_worker, ask_worker_png, no_worker
+from rnncast.service.schemas import (
+    BacktestRequest,
+    BacktestResult,
+    ForecastRequest,
+    ForecastResponse,
+    Model,
+    ModelList,
+)
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -72,7 +87,8 @@ async def delete_model(model_id: str, store: StoreDep, settings: SettingsDep) ->
 
 @router.post("/{model_id}/forecast", response_model=ForecastResponse, responses=ERRORS)
 async def forecast(model_id: str, body: ForecastRequest, lane: LaneDep, settings: SettingsDep) -> Response:
-    """Continue the model's own sine from `start`, or your `context`, for `horizon` steps.
+    """Continue the model's own sine from `start`, its dataset from `origin` (or from the series' end, given only
+    `horizon`), or your `context`, for `horizon` steps. A dataset model answers in the series' units.
 
     Concurrent requests for the same model and horizon are computed as one
     batched rollout on a predict worker; `X-Rnncast-Batch` says how many
@@ -101,11 +117,44 @@ async def forecast(model_id: str, body: ForecastRequest, lane: LaneDep, settings
 )
 async def forecast_png(
     model_id: str, store: StoreDep, settings: SettingsDep,
-    start: Annotated[float, Query(ge=-1e6, le=1e6, allow_inf_nan=False)] = FORECAST_START,
+    start: Annotated[float | None, Query(ge=-1e6, le=1e6, allow_inf_nan=False,
+                                         description=f"sine models (default {FORECAST_START:g})")] = None,
+    origin: Annotated[int | None, Query(ge=0, le=MAX_POINTS, description="dataset models (default: the series' "
+                                        "end)")] = None,
     horizon: Annotated[int, Query(ge=1, le=MAX_HORIZON)] = FORECAST_HORIZON,
 ) -> Response:
     """Context, exact continuation and predictions, as in the tutorial's figure (rendered on a worker)."""
     model = await model_or_404(store, model_id)
     check_horizon(horizon, settings)
-    message = _message(model, {"figure": "forecast", "start": start, "horizon": horizon})
-    return await ask_worker_png(store, settings, message)
+    if start is not None and origin is not None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give at most one of 'start' or 'origin'")
+    request = {"figure": "forecast", "horizon": horizon, "default_start": FORECAST_START}
+    request |= {k: v for k, v in (("start", start), ("origin", origin)) if v is not None}
+    return await ask_worker_png(store, settings, _message(model, request))
+
+
+@router.post("/{model_id}/backtest", response_model=BacktestResult, responses=ERRORS, operation_id="backtest")
+async def backtest(model_id: str, body: BacktestRequest, store: StoreDep, settings: SettingsDep) -> JSONResponse:
+    """Rolling-origin evaluation over the model's test part: `origins` forecasts of `horizon` steps, each from the
+    values before its origin only, against the naive (last value) and seasonal naive (one season earlier)
+    baselines on the same origins. MSE, MAE and sMAPE per step and overall, in the series' units; `skill` =
+    1 - model MSE / the better baseline's. Computed on a predict worker, the model's forecasts batched."""
+    model = await model_or_404(store, model_id)
+    check_horizon(body.horizon, settings)
+    result = await ask_worker(store, settings, _message(model, {"figure": "backtest", **body.model_dump()}))
+    return JSONResponse(result)
+
+
+@router.get("/{model_id}/backtest.png", response_class=Response, operation_id="backtest_png",
+            responses={200: {"content": {"image/png": {}}}, **ERRORS})
+async def backtest_png(
+    model_id: str, store: StoreDep, settings: SettingsDep,
+    origins: Annotated[int, Query(ge=1, le=MAX_BACKTEST_ORIGINS)] = BACKTEST_ORIGINS,
+    horizon: Annotated[int, Query(ge=1, le=MAX_HORIZON)] = BACKTEST_HORIZON,
+    season: Annotated[int | None, Query(ge=1, le=MAX_POINTS)] = None,
+) -> Response:
+    """MSE by horizon step: the model against the naive and seasonal naive baselines (log scale)."""
+    model = await model_or_404(store, model_id)
+    check_horizon(horizon, settings)
+    request = {"figure": "backtest_png", "origins": origins, "horizon": horizon, "season": season}
+    return await ask_worker_png(store, settings, _message(model, request))

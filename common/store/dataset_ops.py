@@ -1,0 +1,35 @@
+"""Dataset records: what the API stored, kept until deleted (the values live in files, common.datasets)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rnncast.common.store.clock import now_ms
+from rnncast.common.store.keys import Keys
+from rnncast.common.store.plan import Op, batch, cmd, one, script
+from rnncast.common.store.scripts import header
+
+
+def create_dataset(record: dict[str, Any]) -> Op[None]:
+    """Store a dataset's record (its files are written first)."""
+    yield batch(cmd("set", Keys.dataset(record["id"]), json.dumps(record)),
+                cmd("zadd", Keys.datasets, {record["id"]: now_ms()}), atomic=True)
+
+
+def get_dataset(dataset_id: str) -> Op[dict[str, Any] | None]:
+    raw = yield from one(cmd("get", Keys.dataset(dataset_id)))
+    return json.loads(raw) if raw else None
+
+
+def list_datasets(limit: int, offset: int) -> Op[tuple[list[dict[str, Any]], int]]:
+    """Datasets newest first, and how many there are."""
+    ids, count = yield batch(cmd("zrevrange", Keys.datasets, offset, offset + limit - 1), cmd("zcard", Keys.datasets))
+    raws = (yield from one(cmd("mget", [Keys.dataset(i) for i in ids]))) if ids else []
+    return [json.loads(r) for r in raws if r], int(count)
+
+
+def delete_dataset(dataset_id: str) -> Op[str]:
+    """'deleted', 'missing', or 'active:<job id>' while a queued or running job trains on it."""
+    keys = [Keys.dataset(dataset_id), Keys.dataset_users(dataset_id), Keys.datasets]
+    return str((yield from one(script("delete_dataset", keys, [*header(), dataset_id]))))

@@ -1,0 +1,310 @@
+"""A user's own series: parsing, generators, scaling, seasonality and backtest metrics.
+
+NumPy only (no torch): the API parses and checks uploads with it, the
+workers train, forecast and backtest with it. Every refusal is a
+`SeriesError` whose message names the row or value at fault.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+MIN_POINTS = 3
+# Time formats a CSV's first column may use besides ISO 8601 (tried in this order).
+TIME_FORMATS = ("%b-%d-%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d", "%Y-%m", "%Y%m%d", "%d/%m/%Y")
+
+
+class SeriesError(ValueError):
+    """A series (upload, generator or request) that cannot be used; the message says why and where."""
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """Standardisation with the train part's mean and std: z = (y - mean) / std."""
+
+    mean: float
+    std: float
+
+    def forward(self, values: np.ndarray) -> np.ndarray:
+        return (np.asarray(values, dtype=np.float64) - self.mean) / self.std
+
+    def inverse(self, values: np.ndarray) -> np.ndarray:
+        return np.asarray(values, dtype=np.float64) * self.std + self.mean
+
+    def to_dict(self) -> dict[str, float]:
+        return {"mean": self.mean, "std": self.std}
+
+
+def check_values(values: Sequence[float] | np.ndarray, max_points: int) -> np.ndarray:
+    """The values as float64, or SeriesError for too few, too many or non-finite ones."""
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 1:
+        raise SeriesError("values must be a flat list of numbers")
+    if arr.shape[0] < MIN_POINTS:
+        raise SeriesError(f"a series needs at least {MIN_POINTS} values, got {arr.shape[0]}")
+    if arr.shape[0] > max_points:
+        raise SeriesError(
+            f"{arr.shape[0]} values exceed this server's limit RNNCAST_MAX_DATASET_POINTS ({max_points})"
+        )
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise SeriesError(f"value {int(bad[0])} ({arr[bad[0]]}) is not a finite number")
+    return arr
+
+
+def stats(values: np.ndarray) -> dict[str, float]:
+    return {"mean": float(values.mean()), "std": float(values.std()), "min": float(values.min()),
+            "max": float(values.max())}
+
+
+# --- CSV -----------------------------------------------------------------------------------------
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text.strip())
+    except ValueError:
+        return None
+
+
+def _time(text: str, fmt: str | None) -> tuple[datetime, str] | None:
+    """`text` as a time, in format `fmt` ('iso' or a strptime format), or found among the known ones."""
+    text = text.strip()
+    for f in ([fmt] if fmt else ["iso", *TIME_FORMATS]):
+        try:
+            when = datetime.fromisoformat(text) if f == "iso" else datetime.strptime(text, f)
+        except ValueError:
+            continue
+        return when.replace(tzinfo=None) if when.tzinfo is None else when, f
+    return None
+
+
+@dataclass(frozen=True)
+class ParsedCsv:
+    values: np.ndarray
+    column: str  # the header's name of the value column, or its 0-based index as text
+    rows: int
+    time_column: str | None  # the first column, when it held increasing times
+
+
+def parse_csv(text: str, column: str | None, max_points: int) -> ParsedCsv:
+    """The value column of a CSV document.
+
+    A header row is optional (a first row with no number past its first cell
+    is one). `column` names the value column (a header name, or a 0-based
+    index); by default it is the last column holding a number in the first
+    data row. A first column of dates/times is allowed and must increase.
+    Rows are numbered from 1 as a spreadsheet shows them.
+    """
+    text = text.removeprefix("\ufeff")
+    sample = text[:4096]
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    rows = [(n, row) for n, row in enumerate(csv.reader(io.StringIO(text), dialect), start=1)
+            if any(cell.strip() for cell in row)]
+    if not rows:
+        raise SeriesError("the CSV holds no rows")
+    header: list[str] | None = None
+    first = rows[0][1]
+    if all(_number(cell) is None for cell in first[1:] or first):
+        header = [cell.strip() for cell in first]
+        rows = rows[1:]
+        if not rows:
+            raise SeriesError("the CSV has a header row but no data rows")
+    index = _value_column(header, rows[0], column)
+    name = header[index] if header else str(index)
+    if len(rows) > max_points:
+        raise SeriesError(f"{len(rows)} rows exceed this server's limit RNNCAST_MAX_DATASET_POINTS ({max_points})")
+    if len(rows) < MIN_POINTS:
+        raise SeriesError(f"a series needs at least {MIN_POINTS} values, got {len(rows)} row(s)")
+    values = np.empty(len(rows), dtype=np.float64)
+    for i, (n, row) in enumerate(rows):
+        if index >= len(row):
+            raise SeriesError(f"row {n} has no column {name!r} (it has {len(row)} cells)")
+        value = _number(row[index])
+        if value is None:
+            raise SeriesError(f"row {n}, column {name!r}: {row[index].strip()[:50]!r} is not a number")
+        if not math.isfinite(value):
+            raise SeriesError(f"row {n}, column {name!r}: {row[index].strip()[:50]!r} is not a finite number")
+        values[i] = value
+    time_column = _check_times(rows, header) if index != 0 else None
+    return ParsedCsv(values, name, len(rows), time_column)
+
+
+def _value_column(header: list[str] | None, first: tuple[int, list[str]], column: str | None) -> int:
+    n, row = first
+    if column is not None:
+        if header is not None and column in header:
+            return header.index(column)
+        if column.isdigit() and int(column) < len(header or row):
+            return int(column)
+        known = f"; its columns are {header}" if header else " (the CSV has no header: give a 0-based index)"
+        raise SeriesError(f"column {column!r} is not in the CSV{known}")
+    numeric = [i for i, cell in enumerate(row) if (v := _number(cell)) is not None and math.isfinite(v)]
+    if not numeric:
+        raise SeriesError(f"row {n} holds no number: no column to take values from")
+    return numeric[-1]
+
+
+def _check_times(rows: list[tuple[int, list[str]]], header: list[str] | None) -> str | None:
+    """The first column's name when it holds times (which must increase); None when it holds no times."""
+    first = _time(rows[0][1][0], None) if rows[0][1] else None
+    if first is None:
+        return None
+    fmt, previous, previous_text = first[1], first[0], rows[0][1][0].strip()
+    for n, row in rows[1:]:
+        cell = row[0].strip() if row else ""
+        parsed = _time(cell, fmt)
+        if parsed is None:
+            raise SeriesError(f"row {n}: time {cell[:50]!r} does not parse like the rows before it")
+        try:
+            increasing = parsed[0] > previous
+        except TypeError:  # one with a time zone, one without
+            raise SeriesError(f"row {n}: time {cell[:50]!r} mixes time zones with the rows before it") from None
+        if not increasing:
+            raise SeriesError(f"row {n}: time {cell[:50]!r} is not after the previous row's {previous_text!r}")
+        previous, previous_text = parsed[0], cell
+    return header[0] if header else "0"
+
+
+# --- generators ----------------------------------------------------------------------------------
+
+
+def generate(spec: dict[str, Any]) -> np.ndarray:
+    """A synthetic series from a validated generator spec (see service.schemas' generators)."""
+    kind, points, step = spec["kind"], int(spec["points"]), float(spec.get("step", 1.0))
+    rng = np.random.default_rng(spec.get("seed", 0))
+    t = np.arange(points, dtype=np.float64) * step
+    if kind == "sine":
+        values = spec["amplitude"] * np.sin(2 * math.pi * t / spec["period"] + spec["phase"])
+    elif kind == "sines":
+        values = np.zeros(points)
+        for c in spec["components"]:
+            values += c["amplitude"] * np.sin(2 * math.pi * t / c["period"] + c["phase"])
+    elif kind == "damped_sine":
+        values = spec["amplitude"] * np.exp(-spec["decay"] * t) * np.sin(2 * math.pi * t / spec["period"]
+                                                                          + spec["phase"])
+    elif kind == "random_walk":
+        values = spec["start"] + np.cumsum(rng.normal(spec["drift"], spec["step_std"], points))
+    else:
+        raise SeriesError(f"unknown generator kind {kind!r}")
+    noise = float(spec.get("noise_std", 0.0))
+    if noise > 0:
+        values = values + rng.normal(0.0, noise, points)
+    return np.asarray(values, dtype=np.float64)
+
+
+# --- training split, scaling ---------------------------------------------------------------------
+
+
+def split_point(length: int, sequence_length: int, train_fraction: float) -> int:
+    """The position of the first test target: the values before it are the train part.
+
+    Windows are cut as for the sine (core.data.windows); the first
+    `train_fraction` of them train, so their targets end where the test's begin.
+    """
+    windows = length - sequence_length
+    n_train = int(windows * train_fraction)
+    if windows < 2 or n_train < 1 or n_train >= windows:
+        raise SeriesError(
+            f"a series of {length} values with sequence_length {sequence_length} and train_fraction "
+            f"{train_fraction} leaves no train or no test window"
+        )
+    return n_train + sequence_length
+
+
+def train_scaler(values: np.ndarray, sequence_length: int, train_fraction: float) -> Scaler:
+    """Mean and std of the train part (a constant train part scales by 1)."""
+    part = values[: split_point(values.shape[0], sequence_length, train_fraction)]
+    std = float(part.std())
+    return Scaler(float(part.mean()), std if std > 0 and math.isfinite(std) else 1.0)
+
+
+# --- seasonality, baselines, metrics -------------------------------------------------------------
+
+
+def autocorrelation(values: np.ndarray, max_lag: int) -> np.ndarray:
+    """Sample autocorrelation at lags 0..max_lag (FFT, O(n log n))."""
+    x = np.asarray(values, dtype=np.float64) - float(np.mean(values))
+    n = x.shape[0]
+    size = 1 << (2 * n - 1).bit_length()
+    spectrum = np.fft.rfft(x, size)
+    acov = np.fft.irfft(spectrum * np.conj(spectrum), size)[: max_lag + 1]
+    return acov / acov[0] if acov[0] > 0 else np.zeros(max_lag + 1)
+
+
+def find_season(train_part: np.ndarray, max_season: int) -> int:
+    """The lag (>= 2) of the highest autocorrelation peak of the train part's differences, or 1 (none found).
+
+    Differencing first removes a trend, whose slowly decaying autocorrelation
+    would hide the season. A peak is a local maximum above 0.1 (weaker ones
+    are noise, not a season).
+    """
+    diffs = np.diff(np.asarray(train_part, dtype=np.float64))
+    max_lag = min(diffs.shape[0] // 2, max_season)
+    if max_lag < 3:
+        return 1
+    acf = autocorrelation(diffs, max_lag + 1)
+    lags = np.arange(2, max_lag + 1)
+    peaks = lags[(acf[lags] > acf[lags - 1]) & (acf[lags] >= acf[lags + 1]) & (acf[lags] > 0.1)]
+    return int(peaks[np.argmax(acf[peaks])]) if peaks.size else 1
+
+
+def backtest_origins(length: int, first: int, horizon: int, count: int) -> np.ndarray:
+    """Up to `count` distinct origins spread evenly over [first, length - horizon]."""
+    last = length - horizon
+    if last < first:
+        raise SeriesError(
+            f"horizon {horizon} is longer than the test part ({length - first} values): no origin fits"
+        )
+    return np.unique(np.round(np.linspace(first, last, count)).astype(np.int64))
+
+
+def naive_forecasts(values: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+    """The last value before each origin, repeated: (N, H)."""
+    return np.repeat(values[origins - 1][:, None], horizon, axis=1)
+
+
+def seasonal_naive_forecasts(values: np.ndarray, origins: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    """The value one season before each target, from the last season before the origin: (N, H).
+
+    For step j (0-based) after origin k: values[k + j - season * (j // season + 1)].
+    """
+    j = np.arange(horizon)
+    return values[origins[:, None] + j - season * (j // season + 1)]
+
+
+def actuals(values: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+    return values[origins[:, None] + np.arange(horizon)]
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def errors(truth: np.ndarray, preds: np.ndarray) -> dict[str, Any]:
+    """MSE, MAE and sMAPE (in %) overall and per horizon step, of (N, H) forecasts against the truth.
+
+    sMAPE = 200 |y - f| / (|y| + |f|), 0 where both are 0. A diverged model's
+    non-finite forecasts make its metrics null.
+    """
+    err = preds - truth
+    denom = np.abs(truth) + np.abs(preds)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        smape = np.where(denom > 0, 200.0 * np.abs(err) / np.where(denom > 0, denom, 1.0), 0.0)
+    per_step = {"mse": (err**2).mean(axis=0), "mae": np.abs(err).mean(axis=0), "smape": smape.mean(axis=0)}
+    return {
+        "mse": _finite(float((err**2).mean())), "mae": _finite(float(np.abs(err).mean())),
+        "smape": _finite(float(smape.mean())),
+        "per_step": {k: [_finite(float(v)) for v in arr] for k, arr in per_step.items()},
+    }

@@ -1,0 +1,216 @@
+"""Datasets: a user's own univariate series, uploaded as JSON or CSV, or generated; stored as files plus a record."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter, ValidationError
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rnncast.common.datasets import (
+    DatasetUnavailable,
+    dataset_record,
+    read_slice,
+    remove_dataset,
+    write_dataset,
+)
+from rnncast.common.defaults import MAX_DATASET_VALUES_PAGE
+from rnncast.common.settings import Settings
+from rnncast.common.store import is_id
+from rnncast.common.store.aio import AsyncJobStore
+from rnncast.core.series import SeriesError, check_values, generate, parse_csv
+from rnncast.service.deps import SettingsDep, StoreDep
+from rnncast.service.routes.jobs import ERRORS, links, unprocessable
+from rnncast.service.rpc import ask_worker_png
+from rnncast.service.schemas import (
+    Dataset,
+    DatasetGenerated,
+    DatasetList,
+    DatasetValues,
+    DatasetValuesPage,
+)
+
+router = APIRouter(prefix="/datasets", tags=["datasets"])
+DATASET_LINKS = links("dataset_id", GetDataset="get_dataset", DatasetValues="dataset_values",
+                      DatasetPlot="dataset_plot", DeleteDataset="delete_dataset")
+JSON_BODY: TypeAdapter[DatasetValues | DatasetGenerated] = TypeAdapter(DatasetValues | DatasetGenerated)
+CSV_TYPES = ("text/csv", "application/csv", "text/plain")
+
+
+REF = "#/components/schemas/{model}"
+_JSON_SCHEMA = JSON_BODY.json_schema(ref_template=REF)
+# The body's models, for the OpenAPI schema's components (service.main adds them there).
+COMPONENTS: dict[str, Any] = _JSON_SCHEMA.pop("$defs", {})
+
+
+def _request_body_schema() -> dict[str, Any]:
+    """The three ways in, for the OpenAPI schema (the handler reads the body itself, by its type)."""
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": _JSON_SCHEMA},
+        "text/csv": {"schema": {"type": "string", "description": "a CSV document: an optional header row, an "
+                                "optional increasing date/time first column, the values in `column`"}},
+        "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+            "file": {"type": "string", "format": "binary", "description": "a CSV file"}}}},
+    }}}
+
+
+def not_found(dataset_id: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"dataset {dataset_id!r} not found")
+
+
+async def dataset_or_404(store: AsyncJobStore, dataset_id: str) -> dict[str, Any]:
+    record = await store.get_dataset(dataset_id) if is_id(dataset_id) else None
+    if record is None:
+        raise not_found(dataset_id)
+    return record
+
+
+def _from_json(raw: bytes, settings: Settings) -> tuple[str, Any, float, dict[str, Any]]:
+    """(name, values, step, source) of a JSON body; pydantic's 422 for a malformed one."""
+    try:
+        body = JSON_BODY.validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+    if isinstance(body, DatasetGenerated):
+        spec = body.generator.model_dump()
+        if spec["points"] > settings.max_dataset_points:
+            raise SeriesError(f"generator.points ({spec['points']}) exceeds this server's limit "
+                              f"RNNCAST_MAX_DATASET_POINTS ({settings.max_dataset_points})")
+        values = generate(spec)
+        return body.name or f"{spec['kind']} (seed {spec['seed']})", values, spec["step"], {"generator": spec}
+    values = check_values(body.values, settings.max_dataset_points)
+    return body.name, values, body.step, {"format": "json"}
+
+
+def _from_csv(raw: bytes, column: str | None, settings: Settings) -> tuple[Any, dict[str, Any]]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SeriesError(f"the CSV is not UTF-8 text (byte {exc.start} is not)") from None
+    parsed = parse_csv(text, column, settings.max_dataset_points)
+    return parsed.values, {"format": "csv", "column": parsed.column, "rows": parsed.rows,
+                           "time_column": parsed.time_column}
+
+
+async def _multipart_file(request: Request) -> tuple[bytes, str]:
+    """The bytes and name of a multipart body's `file` part; 422 for a malformed body or no such part."""
+    try:
+        async with request.form(max_files=1, max_fields=8) as form:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise unprocessable("the multipart body needs a 'file' part holding the CSV")
+            return await upload.read(), (upload.filename or "upload").rsplit("/", 1)[-1][:200] or "upload"
+    except StarletteHTTPException as exc:  # the multipart parser's 400: malformed input is a 422 here
+        if exc.status_code != status.HTTP_400_BAD_REQUEST:
+            raise
+        raise unprocessable(f"malformed multipart body: {exc.detail}") from None
+
+
+@router.post(
+    "", status_code=201, response_model=Dataset, operation_id="create_dataset",
+    responses={**ERRORS, 415: ERRORS[422], 201: {"links": DATASET_LINKS}}, openapi_extra=_request_body_schema(),
+)
+async def create_dataset(
+    request: Request, store: StoreDep, settings: SettingsDep,
+    column: Annotated[str | None, Query(max_length=200, description="CSV: the value column, by header name or "
+                                        "0-based index (default: the last numeric one)")] = None,
+    name: Annotated[str | None, Query(min_length=1, max_length=200, description="CSV: the dataset's name "
+                                      "(default: the file's name)")] = None,
+    step: Annotated[float | None, Query(gt=0, le=1e9, allow_inf_nan=False,
+                                        description="CSV: the step between values (default 1)")] = None,
+) -> JSONResponse:
+    """Store a series: JSON `{"name", "values", "step"?}`, JSON `{"name"?, "generator": {...}}`, or a CSV (a
+    `text/csv` body or a multipart `file`). Values must be finite; at least 3, at most RNNCAST_MAX_DATASET_POINTS.
+    A refusal names the row or value at fault and stores nothing. The body limit is RNNCAST_MAX_UPLOAD_BYTES.
+    The `column`, `name` and `step` query parameters apply to CSV uploads.
+    """
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if media == "application/json" or media.endswith("+json"):
+            name_, values, step_, source = await run_in_threadpool(_from_json, await request.body(), settings)
+        elif media in CSV_TYPES:
+            values, source = await run_in_threadpool(_from_csv, await request.body(), column, settings)
+            name_, step_ = name or "upload", step or 1.0
+        elif media == "multipart/form-data":
+            raw, filename = await _multipart_file(request)
+            values, source = await run_in_threadpool(_from_csv, raw, column, settings)
+            name_, step_ = name or filename, step or 1.0
+        else:
+            raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                                f"content type {media or 'none'!r}: send application/json, text/csv or "
+                                f"multipart/form-data with a 'file'")
+    except SeriesError as exc:
+        raise unprocessable(str(exc)) from None
+    record = dataset_record(uuid.uuid4().hex, name_, values, float(step_), source)
+    await run_in_threadpool(write_dataset, settings.data_dir, record, values)
+    try:
+        await store.create_dataset(record)
+    except BaseException:  # no record, no files: a refused or failed upload leaves nothing behind
+        await run_in_threadpool(remove_dataset, settings.data_dir, record["id"])
+        raise
+    return JSONResponse(record, status_code=201, headers={"Location": f"/v1/datasets/{record['id']}"})
+
+
+@router.get("", response_model=DatasetList, responses=ERRORS, operation_id="list_datasets")
+async def list_datasets(
+    store: StoreDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> JSONResponse:
+    """Datasets newest first; `count` is the total."""
+    records, count = await store.list_datasets(limit, offset)
+    return JSONResponse({"data": records, "count": count})
+
+
+@router.get("/{dataset_id}", response_model=Dataset, responses=ERRORS, operation_id="get_dataset")
+async def get_dataset(dataset_id: str, store: StoreDep) -> JSONResponse:
+    return JSONResponse(await dataset_or_404(store, dataset_id))
+
+
+@router.get("/{dataset_id}/values", response_model=DatasetValuesPage, responses=ERRORS,
+            operation_id="dataset_values")
+async def dataset_values(
+    dataset_id: str, store: StoreDep, settings: SettingsDep,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_DATASET_VALUES_PAGE)] = 1000,
+) -> Response:
+    """Values [offset, offset + limit) of the series (an offset past its end gives none)."""
+    record = await dataset_or_404(store, dataset_id)
+    try:
+        values = await run_in_threadpool(read_slice, settings.data_dir, dataset_id, offset, limit)
+    except DatasetUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
+    body = {"id": dataset_id, "offset": offset, "limit": limit, "length": record["length"], "values": values}
+    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
+
+
+@router.get("/{dataset_id}/plot.png", response_class=Response, operation_id="dataset_plot",
+            responses={200: {"content": {"image/png": {}}}, **ERRORS})
+async def dataset_plot(dataset_id: str, store: StoreDep, settings: SettingsDep) -> Response:
+    """The series as a line (drawn by a worker)."""
+    record = await dataset_or_404(store, dataset_id)
+    message = {"figure": "dataset", "dataset_id": dataset_id, "sha256": record["sha256"], "step": record["step"],
+               "name": record["name"]}
+    return await ask_worker_png(store, settings, message)
+
+
+@router.delete("/{dataset_id}", status_code=204, response_class=Response, responses=ERRORS,
+               operation_id="delete_dataset")
+async def delete_dataset(dataset_id: str, store: StoreDep, settings: SettingsDep) -> Response:
+    """Delete the dataset and its files; 409 while a queued or running job trains on it. Models trained on it
+    keep their own copy of the series: they still forecast and backtest."""
+    outcome = await store.delete_dataset(dataset_id) if is_id(dataset_id) else "missing"
+    if outcome == "missing":
+        raise not_found(dataset_id)
+    if outcome.startswith("active:"):
+        raise HTTPException(status.HTTP_409_CONFLICT, f"dataset {dataset_id!r} is in use by job "
+                            f"{outcome.removeprefix('active:')!r} (queued or running): cancel it or wait")
+    await run_in_threadpool(remove_dataset, settings.data_dir, dataset_id)
+    return Response(status_code=204)
