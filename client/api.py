@@ -7,6 +7,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -26,8 +27,12 @@ from rnncast.client.errors import (
 )
 from rnncast.client.types import (
     FINAL,
+    Backtest,
     Comparison,
     ComparisonPage,
+    Dataset,
+    DatasetPage,
+    DatasetValues,
     EpochEvent,
     Forecast,
     Job,
@@ -35,7 +40,7 @@ from rnncast.client.types import (
     Model,
     ModelPage,
 )
-from rnncast.common.defaults import FORECAST_HORIZON, FORECAST_START
+from rnncast.common.defaults import BACKTEST_HORIZON, BACKTEST_ORIGINS, FORECAST_HORIZON, FORECAST_START
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 T = TypeVar("T", bound=BaseModel)
@@ -232,35 +237,103 @@ class Client:
 
     def forecast(
         self, model_id: str, *, start: float | None = None, horizon: int = FORECAST_HORIZON,
-        context: Sequence[float] | None = None,
+        context: Sequence[float] | None = None, origin: int | None = None,
     ) -> Forecast:
-        """Continue the model's sine from `start`, or your `context` values."""
+        """Continue a sine model from `start`, a dataset model from `origin`, or either from your `context`.
+
+        With none of them, a sine model starts at the tutorial's start and a
+        dataset model goes on from its series' end.
+        """
+        if start is None and origin is None and context is None and self.model(model_id).params.get(
+                "data", {}).get("kind", "sine") == "sine":
+            start = FORECAST_START
         body: dict[str, Any] = {"horizon": horizon}
+        for key, value in (("start", start), ("origin", origin)):
+            if value is not None:
+                body[key] = value
         if context is not None:
             body["context"] = list(context)
-        else:
-            body["start"] = FORECAST_START if start is None else start
         r = self._request("POST", f"/v1/models/{model_id}/forecast", retry=True, json=body)
         return Forecast.model_validate(r.json())
 
     def forecast_png(
-        self, model_id: str, *, start: float = FORECAST_START, horizon: int = FORECAST_HORIZON
+        self, model_id: str, *, start: float | None = None, horizon: int = FORECAST_HORIZON,
+        origin: int | None = None,
     ) -> bytes:
-        params = {"start": start, "horizon": horizon}
+        params = {k: v for k, v in (("start", start), ("origin", origin), ("horizon", horizon)) if v is not None}
         return self._request("GET", f"/v1/models/{model_id}/forecast.png", retry=True, params=params).content
+
+    def backtest(
+        self, model_id: str, *, origins: int = BACKTEST_ORIGINS, horizon: int = BACKTEST_HORIZON,
+        season: int | None = None,
+    ) -> Backtest:
+        """Rolling-origin evaluation over the model's test part, against naive and seasonal naive forecasts."""
+        body = {"origins": origins, "horizon": horizon, "season": season}
+        r = self._request("POST", f"/v1/models/{model_id}/backtest", retry=True, json=body)
+        return Backtest.model_validate(r.json())
+
+    def backtest_png(
+        self, model_id: str, *, origins: int = BACKTEST_ORIGINS, horizon: int = BACKTEST_HORIZON,
+        season: int | None = None,
+    ) -> bytes:
+        params = {k: v for k, v in (("origins", origins), ("horizon", horizon), ("season", season)) if v is not None}
+        return self._request("GET", f"/v1/models/{model_id}/backtest.png", retry=True, params=params).content
+
+    # Datasets -----------------------------------------------------------------
+
+    def upload_dataset(
+        self, path: str | Path, *, column: str | None = None, name: str | None = None, step: float | None = None,
+    ) -> Dataset:
+        """Upload a CSV file (multipart); `column` picks the value column (default: the last numeric one)."""
+        path = Path(path)
+        params = {k: v for k, v in (("column", column), ("name", name), ("step", step)) if v is not None}
+        with path.open("rb") as fh:
+            r = self._request("POST", "/v1/datasets", retry=False, params=params,
+                              files={"file": (path.name, fh, "text/csv")})
+        return Dataset.model_validate(r.json())
+
+    def create_dataset(self, name: str, values: Sequence[float], *, step: float = 1.0) -> Dataset:
+        """Store a series given as numbers."""
+        body = {"name": name, "values": list(values), "step": step}
+        return Dataset.model_validate(self._request("POST", "/v1/datasets", retry=False, json=body).json())
+
+    def generate_dataset(self, generator: dict[str, Any], *, name: str | None = None) -> Dataset:
+        """A built-in signal as a dataset: {"kind": "sine" | "sines" | "damped_sine" | "random_walk", ...}."""
+        body = {"generator": generator, **({"name": name} if name else {})}
+        return Dataset.model_validate(self._request("POST", "/v1/datasets", retry=False, json=body).json())
+
+    def datasets(self, *, limit: int = 50, offset: int = 0) -> DatasetPage:
+        return self._get("/v1/datasets", DatasetPage, limit=limit, offset=offset)
+
+    def dataset(self, dataset_id: str) -> Dataset:
+        return self._get(f"/v1/datasets/{dataset_id}", Dataset)
+
+    def dataset_values(self, dataset_id: str, *, offset: int = 0, limit: int = 1000) -> DatasetValues:
+        return self._get(f"/v1/datasets/{dataset_id}/values", DatasetValues, offset=offset, limit=limit)
+
+    def dataset_plot(self, dataset_id: str) -> bytes:
+        return self._request("GET", f"/v1/datasets/{dataset_id}/plot.png", retry=True).content
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        """Delete a dataset; Conflict while a queued or running job trains on it (its models keep a copy)."""
+        self._request("DELETE", f"/v1/datasets/{dataset_id}", retry=True)
 
     # Comparisons --------------------------------------------------------------
 
     def compare(
         self, *, cells: Sequence[str] = ("RNN", "LSTM", "GRU"), seeds: Sequence[int] = (0,),
         forecast_start: float = FORECAST_START, forecast_horizon: int = FORECAST_HORIZON, name: str | None = None,
-        idempotency_key: str | None = None, **train: Any,
+        idempotency_key: str | None = None, forecast_origin: int | None = None, **train: Any,
     ) -> Comparison:
-        """Start a comparison: one job per (cell, seed); `train` takes the training-job options."""
+        """Start a comparison: one job per (cell, seed); `train` takes the training-job options
+        (`data={"dataset_id": ...}` trains every run on a dataset; their forecast then starts at
+        `forecast_origin`, by default the test part's first position)."""
+        spec: dict[str, Any] = {"start": forecast_start, "horizon": forecast_horizon}
+        if forecast_origin is not None:
+            spec["origin"] = forecast_origin
         body = {
             "cells": list(cells), "seeds": list(seeds), "name": name,
-            "train": {k: v for k, v in train.items() if v is not None},
-            "forecast": {"start": forecast_start, "horizon": forecast_horizon},
+            "train": {k: v for k, v in train.items() if v is not None}, "forecast": spec,
         }
         return Comparison.model_validate(self._submit("/v1/comparisons", body, idempotency_key))
 

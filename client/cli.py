@@ -6,13 +6,13 @@ from typing import Annotated
 
 import typer
 
-from rnncast.client import commands, study_commands
+from rnncast.client import commands, dataset_commands, study_commands
 from rnncast.service.launcher import run_api
 from rnncast.service.launcher import up as run_up
 from rnncast.worker.main import run_worker
 
 app = typer.Typer(
-    help="rnncast: train and serve RNN/LSTM/GRU sine forecasters.",
+    help="rnncast: train and serve RNN/LSTM/GRU forecasters on a sine or your own series.",
     no_args_is_help=True, pretty_exceptions_enable=False,
 )
 
@@ -54,8 +54,10 @@ def worker(
 
 for command in (commands.train, commands.jobs, commands.job, commands.cancel, commands.delete, commands.models,
                 commands.forecast, study_commands.compare, study_commands.comparison,
-                study_commands.cancel_comparison, study_commands.delete_comparison):
+                study_commands.cancel_comparison, study_commands.delete_comparison, dataset_commands.dataset,
+                dataset_commands.backtest):
     app.command(name=command.__name__.replace("_", "-"))(commands.handled(command))
+app.add_typer(dataset_commands.datasets_app, name="datasets")
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from rnncast.client.errors import RnncastError
 from rnncast.client.options import (
     BatchOpt,
     CkptOpt,
+    DatasetOpt,
     DropoutOpt,
     EpochsOpt,
     HiddenOpt,
@@ -61,7 +62,7 @@ def train(
     hidden_size: HiddenOpt = None, num_layers: LayersOpt = None, dropout: DropoutOpt = None,
     epochs: EpochsOpt = None, batch_size: BatchOpt = None, lr: LrOpt = None, sequence_length: SeqOpt = None,
     checkpoint_every: CkptOpt = None, noise_std: NoiseOpt = None, points: PointsOpt = None,
-    micro_batch_size: MicroOpt = None,
+    micro_batch_size: MicroOpt = None, dataset: DatasetOpt = None,
     name: Annotated[str | None, typer.Option(help="A label for the job.")] = None,
     watch: WatchOpt = False, json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
 ) -> None:
@@ -69,7 +70,7 @@ def train(
     if random_seed and seed is not None:
         raise typer.BadParameter("--random-seed and --seed exclude each other")
     options = train_options(hidden_size, num_layers, dropout, epochs, batch_size, lr, sequence_length,
-                            checkpoint_every, noise_std, points, micro_batch_size)
+                            checkpoint_every, noise_std, points, micro_batch_size, dataset)
     with client(url, api_key) as c:
         job = c.train(cell.upper(), seed=None if random_seed else (seed or 0), name=name, **options)
         if watch:
@@ -159,36 +160,38 @@ def read_context(path: Path) -> list[float]:
 def forecast(
     model_id: str,
     start: Annotated[float | None, typer.Option(
-        help=f"Phase t of the first prediction (default {D.FORECAST_START:g}).")] = None,
+        help=f"Sine models: phase t of the first prediction (default {D.FORECAST_START:g}).")] = None,
+    origin: Annotated[int | None, typer.Option(
+        min=0, help="Dataset models: position of the first prediction (default: the series' end).")] = None,
     horizon: Annotated[int, typer.Option(min=1, help="Steps to predict.")] = D.FORECAST_HORIZON,
     context_file: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
                                                       help="Your context: JSON list or one value per line.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Save the forecast figure (PNG) here.")] = None,
     json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
 ) -> None:
-    """Ask a trained model to continue the sine (or your values)."""
-    if context_file is not None and start is not None:
-        raise typer.BadParameter("give --start or --context-file, not both")
+    """Ask a trained model to continue the sine, its dataset's series, or your values."""
+    if sum(v is not None for v in (start, origin, context_file)) > 1:
+        raise typer.BadParameter("give at most one of --start, --origin or --context-file")
     if context_file is not None and plot is not None:
-        raise typer.BadParameter("--plot draws the model's own signal: use it with --start")
+        raise typer.BadParameter("--plot draws the model's own series: use it with --start or --origin")
     with client(url, api_key) as c:
         context = read_context(context_file) if context_file else None
-        result = c.forecast(model_id, start=start, horizon=horizon, context=context)
+        result = c.forecast(model_id, start=start, horizon=horizon, context=context, origin=origin)
         if plot is not None:
-            first = D.FORECAST_START if start is None else start
-            plot.write_bytes(c.forecast_png(model_id, start=first, horizon=horizon))
+            plot.write_bytes(c.forecast_png(model_id, start=start, origin=origin, horizon=horizon))
     if json_:
         emit_json(result)
         return
     table = Table("k", "x", "y", *(["exact"] if result.exact else []))
     rows = list(range(len(result.x)))
     shown = rows if len(rows) <= 10 else [*rows[:5], -1, *rows[-5:]]
+    exact = result.exact or []
     for k in shown:
         if k == -1:
-            table.add_row("...", "", "", *([""] if result.exact else []))
+            table.add_row("...", "", "", *([""] if exact else []))
             continue
-        extra = [f"{result.exact[k]:.5f}"] if result.exact else []
-        table.add_row(str(k), f"{result.x[k]:.4f}", f"{result.y[k]:.5f}", *extra)
+        extra = ([f"{exact[k]:.5f}" if k < len(exact) else ""]) if exact else []
+        table.add_row(str(k), f"{result.x[k]:.4f}", fmt(result.y[k], ".5f"), *extra)
     out.print(table)
     if result.mse is not None:
         out.print(f"mse {result.mse:.3g}  max abs error {fmt(result.max_abs_error)}")

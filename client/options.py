@@ -19,9 +19,13 @@ WatchOpt = Annotated[bool, typer.Option("--watch", help="Show live progress unti
 def train_options(
     hidden_size: int | None, num_layers: int | None, dropout: float | None, epochs: int | None,
     batch_size: int | None, lr: float | None, sequence_length: int | None, checkpoint_every: int | None,
-    noise_std: float | None, points: int | None, micro_batch_size: int | None,
+    noise_std: float | None, points: int | None, micro_batch_size: int | None, dataset: str | None = None,
 ) -> dict[str, Any]:
-    data = {k: v for k, v in {"noise_std": noise_std, "points": points}.items() if v is not None}
+    data: dict[str, Any] = {k: v for k, v in {"noise_std": noise_std, "points": points}.items() if v is not None}
+    if dataset is not None:
+        if data:
+            raise typer.BadParameter("--noise-std and --points shape the sine: they do not apply with --dataset")
+        data = {"dataset_id": dataset}
     return {"hidden_size": hidden_size, "num_layers": num_layers, "dropout": dropout, "epochs": epochs,
             "batch_size": batch_size, "lr": lr, "sequence_length": sequence_length,
             "checkpoint_every": checkpoint_every, "micro_batch_size": micro_batch_size, "data": data or None}
@@ -42,3 +46,5 @@ MicroOpt = Annotated[int | None, typer.Option(
     help="Rows per forward/backward pass, gradients summed over a batch's passes; 0: whole batch (default: "
     + ", ".join(f"{n} for {cell}" for cell, n in D.MICRO_BATCH_SIZE.items()) + ").")]
 
+DatasetOpt = Annotated[str | None, typer.Option(
+    "--dataset", help="Train on this dataset (its id) instead of the sine.")]

@@ -13,6 +13,7 @@ from rnncast.client.commands import client, emit_json, out
 from rnncast.client.options import (
     BatchOpt,
     CkptOpt,
+    DatasetOpt,
     DropoutOpt,
     EpochsOpt,
     HiddenOpt,
@@ -38,10 +39,12 @@ def compare(
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0",
     start: Annotated[float, typer.Option(help="Forecast start for every run.")] = D.FORECAST_START,
     horizon: Annotated[int, typer.Option(min=1, help="Forecast steps for every run.")] = D.FORECAST_HORIZON,
+    origin: Annotated[int | None, typer.Option(
+        min=0, help="With --dataset: the forecast's first position (default: the test part's first).")] = None,
     hidden_size: HiddenOpt = None, num_layers: LayersOpt = None, dropout: DropoutOpt = None,
     epochs: EpochsOpt = None, batch_size: BatchOpt = None, lr: LrOpt = None, sequence_length: SeqOpt = None,
     checkpoint_every: CkptOpt = None, noise_std: NoiseOpt = None, points: PointsOpt = None,
-    micro_batch_size: MicroOpt = None,
+    micro_batch_size: MicroOpt = None, dataset: DatasetOpt = None,
     name: Annotated[str | None, typer.Option(help="A label for the study.")] = None,
     plots: Annotated[Path | None, typer.Option(file_okay=False, help="Save loss.png and predictions.png here.")] = None,
     watch: WatchOpt = False, json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
@@ -52,10 +55,11 @@ def compare(
     except ValueError:
         raise typer.BadParameter(f"--seeds ({seeds!r}) must be comma-separated integers") from None
     options = train_options(hidden_size, num_layers, dropout, epochs, batch_size, lr, sequence_length,
-                            checkpoint_every, noise_std, points, micro_batch_size)
+                            checkpoint_every, noise_std, points, micro_batch_size, dataset)
     with client(url, api_key) as c:
         study = c.compare(cells=[x.strip().upper() for x in cells.split(",") if x.strip()], seeds=seed_list,
-                          forecast_start=start, forecast_horizon=horizon, name=name, **options)
+                          forecast_start=start, forecast_horizon=horizon, forecast_origin=origin, name=name,
+                          **options)
         if watch:
             study = watch_comparison(c, study, quiet=json_)
         if plots is not None:

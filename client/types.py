@@ -21,6 +21,14 @@ class Progress(_Result):
 class Losses(_Result):
     train_loss: float | None = None
     test_loss: float | None = None
+    # A dataset run's losses divided by its train part's variance (they compare across series).
+    train_loss_normalized: float | None = None
+    test_loss_normalized: float | None = None
+
+
+class Scaler(_Result):
+    mean: float
+    std: float
 
 
 class History(_Result):
@@ -44,6 +52,7 @@ class Job(_Result):
     resumed_from_epoch: int | None = None
     device: str | None = None
     comparison_id: str | None = None
+    scaler: Scaler | None = None  # a dataset job's standardisation
     created_at: str
     started_at: str | None = None
     finished_at: str | None = None
@@ -78,6 +87,7 @@ class Model(_Result):
     parameters: int
     created_at: str
     checkpoint: Checkpoint
+    scaler: Scaler | None = None
 
 
 class ModelPage(Page):
@@ -90,7 +100,7 @@ class Forecast(_Result):
     model_id: str
     horizon: int
     x: list[float]
-    y: list[float]
+    y: list[float | None]
     exact: list[float] | None = None
     mse: float | None = None
     max_abs_error: float | None = None
@@ -154,3 +164,65 @@ class EpochEvent(_Result):
     epochs: int
     train_loss: float | None
     test_loss: float | None
+
+
+class DatasetStats(_Result):
+    mean: float
+    std: float
+    min: float
+    max: float
+
+
+class Dataset(_Result):
+    """A stored series."""
+
+    id: str
+    name: str
+    length: int
+    step: float
+    sha256: str
+    stats: DatasetStats
+    source: dict[str, Any] = {}
+    created_at: str
+
+
+class DatasetPage(Page):
+    data: list[Dataset]
+
+
+class DatasetValues(_Result):
+    id: str
+    offset: int
+    limit: int
+    length: int
+    values: list[float]
+
+
+class PerStep(_Result):
+    mse: list[float | None]
+    mae: list[float | None]
+    smape: list[float | None]
+
+
+class Scores(_Result):
+    mse: float | None
+    mae: float | None
+    smape: float | None
+    per_step: PerStep
+
+
+class Backtest(_Result):
+    """A rolling-origin backtest: the model and two baselines on the same origins."""
+
+    model_id: str
+    origins: int
+    horizon: int
+    origin_positions: list[int]
+    test_start: int
+    season: int
+    season_source: str
+    model: Scores
+    naive: Scores
+    seasonal_naive: Scores
+    best_baseline: str | None
+    skill: float | None

@@ -60,9 +60,17 @@ def check_values(values: Sequence[float] | np.ndarray, max_points: int) -> np.nd
     return arr
 
 
+def moments(values: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation, computed on values scaled by their largest magnitude: finite for any
+    finite values (near the float64 limit the plain formulas overflow)."""
+    scale = float(np.max(np.abs(values))) or 1.0
+    scaled = values / scale
+    return float(scaled.mean()) * scale, float(scaled.std()) * scale
+
+
 def stats(values: np.ndarray) -> dict[str, float]:
-    return {"mean": float(values.mean()), "std": float(values.std()), "min": float(values.min()),
-            "max": float(values.max())}
+    mean, std = moments(values)
+    return {"mean": mean, "std": std, "min": float(values.min()), "max": float(values.max())}
 
 
 # --- CSV -----------------------------------------------------------------------------------------
@@ -225,9 +233,8 @@ def split_point(length: int, sequence_length: int, train_fraction: float) -> int
 
 def train_scaler(values: np.ndarray, sequence_length: int, train_fraction: float) -> Scaler:
     """Mean and std of the train part (a constant train part scales by 1)."""
-    part = values[: split_point(values.shape[0], sequence_length, train_fraction)]
-    std = float(part.std())
-    return Scaler(float(part.mean()), std if std > 0 and math.isfinite(std) else 1.0)
+    mean, std = moments(values[: split_point(values.shape[0], sequence_length, train_fraction)])
+    return Scaler(mean, std if std > 0 and math.isfinite(std) else 1.0)
 
 
 # --- seasonality, baselines, metrics -------------------------------------------------------------
@@ -247,8 +254,9 @@ def find_season(train_part: np.ndarray, max_season: int) -> int:
     """The lag (>= 2) of the highest autocorrelation peak of the train part's differences, or 1 (none found).
 
     Differencing first removes a trend, whose slowly decaying autocorrelation
-    would hide the season. A peak is a local maximum above 0.1 (weaker ones
-    are noise, not a season).
+    would hide the season. A peak is a local maximum above 4 / sqrt(n) (and
+    0.1): white noise's autocorrelations have a standard error of 1 / sqrt(n),
+    so over hundreds of lags weaker peaks are noise, not a season.
     """
     diffs = np.diff(np.asarray(train_part, dtype=np.float64))
     max_lag = min(diffs.shape[0] // 2, max_season)
@@ -256,7 +264,8 @@ def find_season(train_part: np.ndarray, max_season: int) -> int:
         return 1
     acf = autocorrelation(diffs, max_lag + 1)
     lags = np.arange(2, max_lag + 1)
-    peaks = lags[(acf[lags] > acf[lags - 1]) & (acf[lags] >= acf[lags + 1]) & (acf[lags] > 0.1)]
+    floor = max(0.1, 4.0 / math.sqrt(diffs.shape[0]))
+    peaks = lags[(acf[lags] > acf[lags - 1]) & (acf[lags] >= acf[lags + 1]) & (acf[lags] > floor)]
     return int(peaks[np.argmax(acf[peaks])]) if peaks.size else 1
 
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from rnncast.core.checkpoint import Checkpoint, CheckpointError
-from rnncast.core.config import AnyData, DataConfig, ModelConfig, TrainConfig
+from rnncast.core.config import AnyData, DatasetConfig, ModelConfig, TrainConfig
 from rnncast.core.data import Split, make_split, series_split
 from rnncast.core.models import Forecaster
 from rnncast.core.optim import Adam
@@ -161,7 +161,7 @@ def prepare_split(
     data_config: AnyData, train_config: TrainConfig, series: np.ndarray | None = None,
 ) -> tuple[Split, Scaler | None]:
     """The windows a run trains and tests on: the sine's, or `series` standardised (with its scaler)."""
-    if isinstance(data_config, DataConfig):
+    if not isinstance(data_config, DatasetConfig):  # the sine (a DataConfig)
         return make_split(data_config, train_config.sequence_length, train_config.seed), None
     if series is None or series.shape[0] != data_config.length:
         raise ValueError(f"dataset {data_config.dataset_id!r}: its {data_config.length} values are needed to train")

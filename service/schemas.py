@@ -22,6 +22,14 @@ def _whole(value: Any) -> Any:
 
 Whole = Annotated[int, BeforeValidator(_whole)]
 
+# Bounded Wholes for list items and optional fields: the bounds must come before the
+# validator, or the JSON schema does not state them.
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1), BeforeValidator(_whole)]
+Position = Annotated[int, Field(ge=0, le=D.MAX_POINTS), BeforeValidator(_whole)]
+Season = Annotated[int, Field(ge=1, le=D.MAX_POINTS), BeforeValidator(_whole)]
+Points = Annotated[int, Field(ge=3, le=D.MAX_POINTS), BeforeValidator(_whole)]
+Rows = Annotated[int, Field(ge=0, le=D.MAX_BATCH_SIZE), BeforeValidator(_whole)]
+
 
 class Strict(BaseModel):
     """Rejects unknown fields, NaN and infinities, and strings posing as numbers."""
@@ -76,8 +84,8 @@ class TrainOptions(Strict):
         description="the sine's parameters (default), or {\"dataset_id\"} to train on a stored dataset",
     )
     checkpoint_every: Whole = Field(D.CHECKPOINT_EVERY, ge=0, le=D.MAX_EPOCHS, description="0: only at the end")
-    micro_batch_size: Whole | None = Field(
-        None, ge=0, le=D.MAX_BATCH_SIZE,
+    micro_batch_size: Rows | None = Field(
+        None,
         description="rows per forward/backward pass: a larger batch runs as passes whose gradients add up to "
         "the batch's (one optimizer step, the same update but for float rounding), bounding training memory. "
         "0: the whole batch at once; null: "
@@ -110,7 +118,7 @@ class JobCreate(TrainOptions):
     """A training job: `cell` is required, everything else has the tutorial's default."""
 
     cell: Cell
-    seed: Whole | None = Field(D.SEED, ge=0, le=2**32 - 1, description="null: a random seed, recorded")
+    seed: Seed | None = Field(D.SEED, description="null: a random seed, recorded")
 
 
 class Progress(BaseModel):
@@ -181,7 +189,8 @@ def _no_default(schema: dict[str, Any]) -> None:
 
 class ForecastRequest(Strict):
     """At most one of `start` (a sine model: context from its own signal), `origin` (a dataset model: a position in
-    its series) or `context` (your values). A dataset model given only `horizon` goes on from its series' end."""
+    its series) or `context` (your values); a sine model needs `start` or `context`. Given only `horizon`, a
+    dataset model goes on from its series' end."""
 
     model_config = ConfigDict(json_schema_extra={"oneOf": [
         {"required": ["start"]}, {"required": ["context"]}, {"required": ["origin"]},
@@ -191,7 +200,7 @@ class ForecastRequest(Strict):
     start: Annotated[float, Field(ge=-1e6, le=1e6)] | SkipJsonSchema[None] = Field(
         None, description="sine models: phase t of the first prediction", json_schema_extra=_no_default
     )
-    origin: Annotated[Whole, Field(ge=0, le=D.MAX_POINTS)] | SkipJsonSchema[None] = Field(
+    origin: Position | SkipJsonSchema[None] = Field(
         None, description="dataset models: the position of the first prediction (the sequence_length values "
         "before it are the window; where the series goes on, they are `exact`)", json_schema_extra=_no_default
     )
@@ -204,7 +213,8 @@ class ForecastRequest(Strict):
     def _one_source(self) -> ForecastRequest:
         given = {"start", "context", "origin"} & self.model_fields_set
         if len(given) > 1:
-            raise ValueError(f"give at most one of 'start', 'origin' or 'context', not {sorted(given)}")
+            raise ValueError(f"give exactly one of 'start', 'origin' or 'context', not {sorted(given)} (a dataset "
+                             f"model also takes none of them: it goes on from its series' end)")
         for name in given:
             if getattr(self, name) is None:
                 raise ValueError(f"{name!r} must not be null")
@@ -247,7 +257,6 @@ class ModelList(BaseModel):
     count: int
 
 
-Seed = Annotated[Whole, Field(ge=0, le=2**32 - 1)]
 
 
 class ForecastSpec(Strict):
@@ -255,9 +264,8 @@ class ForecastSpec(Strict):
 
     start: float = Field(D.FORECAST_START, ge=-1e6, le=1e6)
     horizon: Whole = Field(D.FORECAST_HORIZON, ge=1, le=D.MAX_HORIZON)
-    origin: Whole | None = Field(
-        None, ge=0, le=D.MAX_POINTS,
-        description="dataset runs: the position of the first prediction; null: the test part's first position",
+    origin: Position | None = Field(
+        None, description="dataset runs: the position of the first prediction; null: the test part's first position",
     )
 
 
@@ -330,7 +338,6 @@ class ComparisonList(BaseModel):
 # --- datasets and backtests ----------------------------------------------------------------------
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
-Points = Annotated[Whole, Field(ge=3, le=D.MAX_POINTS)]
 Amplitude = Annotated[float, Field(ge=-1e6, le=1e6)]
 Period = Annotated[float, Field(gt=0, le=1e9, description="in units of t (t = position x step)")]
 Phase = Annotated[float, Field(ge=-1e6, le=1e6)]
@@ -342,7 +349,7 @@ class _Generator(Strict):
     points: Points = 2000
     step: StepSize = 1.0
     noise_std: NoiseStd = 0.0
-    seed: Annotated[Whole, Field(ge=0, le=2**32 - 1)] = 0
+    seed: Seed = 0
 
 
 class SineGenerator(_Generator):
@@ -445,8 +452,7 @@ class BacktestRequest(Strict):
     origins: Whole = Field(D.BACKTEST_ORIGINS, ge=1, le=D.MAX_BACKTEST_ORIGINS,
                            description="forecast origins, spread evenly over the test part")
     horizon: Whole = Field(D.BACKTEST_HORIZON, ge=1, le=D.MAX_HORIZON, description="steps per forecast")
-    season: Whole | None = Field(None, ge=1, le=D.MAX_POINTS,
-                                 description="the seasonal naive baseline's season in steps; null: the "
+    season: Season | None = Field(None, description="the seasonal naive baseline's season in steps; null: the "
                                  "strongest autocorrelation peak of the train part (1 when there is none)")
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from celery.utils.log import get_task_logger
 
-from rnncast.common.defaults import BACKTEST_BATCHES, forecast_work
+from rnncast.common.defaults import BACKTEST_BATCHES, FORECAST_START, forecast_work
 from rnncast.common.paths import model_dir
 from rnncast.common.store.sync import JobStore
 from rnncast.common.store.views import finite
@@ -160,7 +160,7 @@ def request_window(loaded: LoadedModel, request: dict[str, Any]) -> np.ndarray:
             raise ValueError("'origin' applies to models trained on a dataset; this one learned the sine: "
                              "give 'start' or 'context'")
         if request.get("start") is None:
-            raise ValueError("this model learned the sine: give 'start' or 'context'")
+            raise ValueError("this model learned the sine: give exactly one of 'start' or 'context'")
         return start_window(ckpt.data, seq, float(request["start"]))  # type: ignore[arg-type]
     return ckpt.scaler.forward(window) if ckpt.scaler is not None else window
 
@@ -189,8 +189,8 @@ def handle_png(cache: ModelCache, store: JobStore, data_dir: Any, request: dict[
     model_id = request["model_id"]
     try:
         loaded = cache.get(data_dir, model_id, request["sha256"])
-        if loaded.dataset is None and request.get("start") is None and request.get("context") is None:
-            request = {**request, "start": request.get("default_start")}
+        if loaded.dataset is None and request.get("start") is None:  # the figure's default: the tutorial's start
+            request = {**request, "start": FORECAST_START}
         window = request_window(loaded, request)
     except ModelUnavailable as exc:
         return {"ok": False, "status": exc.status, "detail": exc.detail}

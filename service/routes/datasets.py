@@ -6,11 +6,12 @@ import json
 import uuid
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -40,7 +41,16 @@ from rnncast.service.schemas import (
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 DATASET_LINKS = links("dataset_id", GetDataset="get_dataset", DatasetValues="dataset_values",
                       DatasetPlot="dataset_plot", DeleteDataset="delete_dataset")
-JSON_BODY: TypeAdapter[DatasetValues | DatasetGenerated] = TypeAdapter(DatasetValues | DatasetGenerated)
+
+
+def _json_kind(value: Any) -> str:
+    """A JSON body that names a generator is one; anything else is read as values (and its errors say so)."""
+    return "generator" if isinstance(value, dict) and "generator" in value else "values"
+
+
+JSON_BODY: TypeAdapter[DatasetValues | DatasetGenerated] = TypeAdapter(
+    Annotated[Annotated[DatasetValues, Tag("values")] | Annotated[DatasetGenerated, Tag("generator")],
+              Discriminator(_json_kind)])
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
 
 
@@ -72,18 +82,31 @@ async def dataset_or_404(store: AsyncJobStore, dataset_id: str) -> dict[str, Any
     return record
 
 
+def _error(error: Any) -> dict[str, Any]:
+    """A validation error in FastAPI's shape, under `body`; a body that is not JSON is echoed as text."""
+    out = {"type": error["type"], "loc": ("body", *error["loc"]), "msg": error["msg"]}
+    given = error.get("input")
+    out["input"] = given.decode("utf-8", "replace")[:200] if isinstance(given, bytes | bytearray) else given
+    return out
+
+
 def _from_json(raw: bytes, settings: Settings) -> tuple[str, Any, float, dict[str, Any]]:
     """(name, values, step, source) of a JSON body; pydantic's 422 for a malformed one."""
     try:
         body = JSON_BODY.validate_json(raw)
     except ValidationError as exc:
-        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+        raise RequestValidationError([_error(e) for e in exc.errors(include_url=False)]) from None
     if isinstance(body, DatasetGenerated):
         spec = body.generator.model_dump()
         if spec["points"] > settings.max_dataset_points:
             raise SeriesError(f"generator.points ({spec['points']}) exceeds this server's limit "
                               f"RNNCAST_MAX_DATASET_POINTS ({settings.max_dataset_points})")
-        values = generate(spec)
+        with np.errstate(all="ignore"):
+            values = generate(spec)
+        try:
+            values = check_values(values, settings.max_dataset_points)
+        except SeriesError as exc:  # e.g. a period so small that 2 pi t / period overflows
+            raise SeriesError(f"these generator parameters give no usable series: {exc}") from None
         return body.name or f"{spec['kind']} (seed {spec['seed']})", values, spec["step"], {"generator": spec}
     values = check_values(body.values, settings.max_dataset_points)
     return body.name, values, body.step, {"format": "json"}

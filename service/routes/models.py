@@ -128,7 +128,7 @@ async def forecast_png(
     check_horizon(horizon, settings)
     if start is not None and origin is not None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give at most one of 'start' or 'origin'")
-    request = {"figure": "forecast", "horizon": horizon, "default_start": FORECAST_START}
+    request: dict[str, Any] = {"figure": "forecast", "horizon": horizon}
     request |= {k: v for k, v in (("start", start), ("origin", origin)) if v is not None}
     return await ask_worker_png(store, settings, _message(model, request))
 

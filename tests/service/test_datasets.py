@@ -218,7 +218,7 @@ def test_dataset_forecasts_go_on_from_the_end_an_origin_or_a_context_in_the_seri
     # The forecast from the end is the origin-240 forecast.
     assert forecast(stack, model["id"], origin=240, horizon=6).json()["y"] == out["y"]
     for body, says in [({"start": 3.0}, "not the sine"), ({"origin": 5}, "must be in 10..240"),
-                       ({"origin": 241}, "must be in 10..240"), ({"origin": 3, "start": 1.0}, "at most one")]:
+                       ({"origin": 241}, "must be in 10..240"), ({"origin": 3, "start": 1.0}, "exactly one")]:
         r = forecast(stack, model["id"], horizon=4, **body)
         assert r.status_code == 422 and says in r.text, (body, r.text)
     png = stack.api.http.get(f"/v1/models/{model['id']}/forecast.png", params={"origin": 200, "horizon": 20})
@@ -229,7 +229,7 @@ def test_dataset_forecasts_go_on_from_the_end_an_origin_or_a_context_in_the_seri
 def test_a_sine_model_refuses_an_origin_and_a_bare_horizon(stack):
     job = stack.api.http.post("/v1/jobs", json={"cell": "GRU", **TINY}).json()
     done = stack.api.wait_job(job["id"])
-    for body, says in [({"origin": 50}, "applies to models trained on a dataset"), ({}, "give 'start' or 'context'")]:
+    for body, says in [({"origin": 50}, "applies to models trained on a dataset"), ({}, "exactly one of 'start'")]:
         r = forecast(stack, done["model_id"], horizon=4, **body)
         assert r.status_code == 422 and says in r.text, r.text
 

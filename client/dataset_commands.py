@@ -1,0 +1,130 @@
+"""Client commands for your own series: datasets and backtests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Column, Table
+
+from rnncast.client.commands import client, emit_json, handled, out
+from rnncast.client.options import JsonOpt, KeyOpt, UrlOpt
+from rnncast.client.types import Backtest, Dataset
+from rnncast.client.watch import fmt
+from rnncast.common import defaults as D
+
+datasets_app = typer.Typer(help="Your own series: upload, list, delete.", invoke_without_command=True,
+                           no_args_is_help=False)
+
+
+def dataset_line(d: Dataset) -> str:
+    s = d.stats
+    return (f"{d.id}  {d.name!r}  {d.length} values, step {d.step:g}  mean {s.mean:.4g}  std {s.std:.4g}  "
+            f"min {s.min:.4g}  max {s.max:.4g}")
+
+
+def datasets(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
+) -> None:
+    """List datasets, newest first (or run one of the subcommands)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with client(url, api_key) as c:
+        page = c.datasets(limit=limit)
+    if json_:
+        emit_json(page)
+        return
+    table = Table(Column("id", no_wrap=True, min_width=32), "name", "length", "step", "mean", "std", "created")
+    for d in page.data:
+        table.add_row(d.id, d.name, str(d.length), f"{d.step:g}", f"{d.stats.mean:.4g}", f"{d.stats.std:.4g}",
+                      d.created_at[:19])
+    out.print(table)
+    out.print(f"{len(page.data)} of {page.count}")
+
+
+def upload(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A CSV file.")],
+    column: Annotated[str | None, typer.Option(help="The value column: header name or 0-based index "
+                                               "(default: the last numeric one).")] = None,
+    name: Annotated[str | None, typer.Option(help="The dataset's name (default: the file's).")] = None,
+    step: Annotated[float | None, typer.Option(min=0, help="Step between values (default 1).")] = None,
+    json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
+) -> None:
+    """Upload a CSV file as a dataset; a refused file names the row at fault."""
+    with client(url, api_key) as c:
+        record = c.upload_dataset(file, column=column, name=name, step=step)
+    if json_:
+        emit_json(record)
+        return
+    out.print(dataset_line(record))
+    out.print(f"train on it: rnncast train --cell LSTM --dataset {record.id}")
+
+
+def delete(dataset_id: str, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
+    """Delete a dataset (refused while a queued or running job trains on it; its models keep a copy)."""
+    with client(url, api_key) as c:
+        c.delete_dataset(dataset_id)
+    out.print(f"{dataset_id}: deleted")
+
+
+datasets_app.callback()(handled(datasets))
+datasets_app.command(name="upload")(handled(upload))
+datasets_app.command(name="delete")(handled(delete))
+
+
+def dataset(
+    dataset_id: str,
+    plot: Annotated[Path | None, typer.Option(help="Save the series' plot (PNG) here.")] = None,
+    json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
+) -> None:
+    """Show one dataset and its first values."""
+    with client(url, api_key) as c:
+        record = c.dataset(dataset_id)
+        head = c.dataset_values(dataset_id, limit=5)
+        if plot is not None:
+            plot.write_bytes(c.dataset_plot(dataset_id))
+    if json_:
+        emit_json(record)
+        return
+    out.print(dataset_line(record))
+    out.print(f"source: {record.source}")
+    out.print("first values: " + ", ".join(f"{v:.6g}" for v in head.values))
+    if plot is not None:
+        out.print(f"saved {plot}")
+
+
+def backtest_table(result: Backtest) -> Table:
+    table = Table("forecaster", "MSE", "MAE", "sMAPE %")
+    for label, scores in (("model", result.model), ("naive", result.naive),
+                          (f"seasonal naive (season {result.season})", result.seasonal_naive)):
+        table.add_row(label, fmt(scores.mse), fmt(scores.mae), fmt(scores.smape))
+    return table
+
+
+def backtest(
+    model_id: str,
+    origins: Annotated[int, typer.Option(min=1, max=D.MAX_BACKTEST_ORIGINS,
+                                         help="Forecast origins over the test part.")] = D.BACKTEST_ORIGINS,
+    horizon: Annotated[int, typer.Option(min=1, help="Steps per forecast.")] = D.BACKTEST_HORIZON,
+    season: Annotated[int | None, typer.Option(
+        min=1, help="The seasonal naive baseline's season (default: found from the train part).")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Save the error-by-step figure (PNG) here.")] = None,
+    json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
+) -> None:
+    """Backtest a model over its test part against naive and seasonal naive forecasts."""
+    with client(url, api_key) as c:
+        result = c.backtest(model_id, origins=origins, horizon=horizon, season=season)
+        if plot is not None:
+            plot.write_bytes(c.backtest_png(model_id, origins=origins, horizon=horizon, season=season))
+    if json_:
+        emit_json(result)
+        return
+    out.print(f"{result.origins} origins from position {result.test_start}, horizon {result.horizon}, "
+              f"season {result.season} ({result.season_source})")
+    out.print(backtest_table(result))
+    out.print(f"skill {fmt(result.skill)} (1 - model MSE / the better baseline's, {result.best_baseline})")
+    if plot is not None:
+        out.print(f"saved {plot}")

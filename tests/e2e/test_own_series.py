@@ -1,0 +1,85 @@
+"""A real public series, end to end: sunspots (statsmodels ships it as CSV) uploaded, trained on, forecast and
+backtested through the CLI and the client against the real stack."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import statsmodels.datasets.sunspots as sunspots
+from typer.testing import CliRunner
+
+from rnncast.client.api import Client
+from rnncast.client.cli import app
+
+PNG = b"\x89PNG\r\n\x1a\n"
+CSV = Path(sunspots.__file__).with_name("sunspots.csv")  # "YEAR","SUNACTIVITY", 1700-2008
+SEQ = 22  # two solar cycles
+
+
+def cli(stack, *args: str) -> str:
+    result = CliRunner().invoke(app, [*args, "--url", stack.api.url])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def yearly() -> np.ndarray:
+    rows = [line.split(",") for line in CSV.read_text().splitlines()[1:] if line.strip()]
+    return np.array([float(r[1]) for r in rows])
+
+
+def test_sunspots_upload_train_forecast_and_backtest_through_the_cli(stack, yearly, tmp_path, capsys):
+    uploaded = json.loads(cli(stack, "datasets", "upload", str(CSV), "--json"))
+    assert uploaded["length"] == 309 and uploaded["source"]["column"] == "SUNACTIVITY"
+    assert uploaded["name"] == "sunspots.csv"
+    assert uploaded["stats"]["mean"] == pytest.approx(yearly.mean())
+    listing = cli(stack, "datasets")
+    assert uploaded["id"] in listing
+    shown = cli(stack, "dataset", uploaded["id"], "--plot", str(tmp_path / "series.png"))
+    assert "309 values" in shown and (tmp_path / "series.png").read_bytes().startswith(PNG)
+
+    job = json.loads(cli(stack, "train", "--cell", "LSTM", "--dataset", uploaded["id"], "--epochs", "30",
+                         "--hidden-size", "12", "--sequence-length", str(SEQ), "--batch-size", "32", "--lr", "0.01",
+                         "--watch", "--json"))
+    assert job["status"] == "succeeded" and job["params"]["data"]["dataset_id"] == uploaded["id"]
+    model_id = job["model_id"]
+
+    # From the series' end: the years 2009 onwards, in sunspot numbers.
+    ahead = json.loads(cli(stack, "forecast", model_id, "--horizon", "11", "--json"))
+    assert ahead["x"] == [float(k) for k in range(309, 320)] and ahead["exact"] is None
+    assert all(-100 < y < 400 for y in ahead["y"])
+
+    out = cli(stack, "backtest", model_id, "--origins", "12", "--horizon", "6", "--plot", str(tmp_path / "bt.png"))
+    assert "skill" in out and "seasonal naive" in out
+    assert (tmp_path / "bt.png").read_bytes().startswith(PNG)
+    result = json.loads(cli(stack, "backtest", model_id, "--origins", "12", "--horizon", "6", "--json"))
+    assert result["season"] == 11 and result["season_source"] == "autocorrelation"  # the solar cycle
+
+    # Every number of the backtest, from the model's own forecasts of the windows before each origin.
+    with Client(stack.api.url) as c:
+        preds = np.array([c.forecast(model_id, context=yearly[k - SEQ : k].tolist(), horizon=6).y
+                          for k in result["origin_positions"]])
+    origins = result["origin_positions"]
+    assert origins[0] == int((309 - SEQ) * 0.8) + SEQ and origins[-1] == 309 - 6
+    truth = np.array([yearly[k : k + 6] for k in origins])
+    naive = np.array([[yearly[k - 1]] * 6 for k in origins])
+    seasonal = np.array([[yearly[k - 1 + h - 11 * math.ceil(h / 11)] for h in range(1, 7)] for k in origins])
+    for name, forecasts in (("model", preds), ("naive", naive), ("seasonal_naive", seasonal)):
+        err = forecasts - truth
+        assert result[name]["mse"] == pytest.approx(float(np.mean(err**2)), rel=1e-9)
+        assert result[name]["mae"] == pytest.approx(float(np.mean(np.abs(err))), rel=1e-9)
+        denom = np.abs(truth) + np.abs(forecasts)
+        smape = np.where(denom > 0, 200 * np.abs(err) / np.where(denom > 0, denom, 1), 0)
+        assert result[name]["smape"] == pytest.approx(float(np.mean(smape)), rel=1e-9)
+        np.testing.assert_allclose(result[name]["per_step"]["mae"], np.abs(err).mean(axis=0), rtol=1e-9)
+    best = min(result["naive"]["mse"], result["seasonal_naive"]["mse"])
+    assert result["skill"] == pytest.approx(1 - result["model"]["mse"] / best)
+    with capsys.disabled():
+        sys.stdout.write(f"\n[sunspots] LSTM backtest: model MSE {result['model']['mse']:.1f}, "
+                         f"naive {result['naive']['mse']:.1f}, "
+                         f"seasonal naive {result['seasonal_naive']['mse']:.1f}, skill {result['skill']:.3f}\n")
