@@ -28,7 +28,7 @@ from rnncast.common.store import is_id
 from rnncast.common.store.aio import AsyncJobStore
 from rnncast.core.series import SeriesError, check_values, generate, parse_csv
 from rnncast.service.deps import SettingsDep, StoreDep
-from rnncast.service.routes.jobs import ERRORS, links, unprocessable
+from rnncast.service.routes.jobs import ERRORS, found_or_404, links, not_found, unprocessable
 from rnncast.service.rpc import ask_worker_png
 from rnncast.service.schemas import (
     Dataset,
@@ -71,15 +71,8 @@ def _request_body_schema() -> dict[str, Any]:
     }}}
 
 
-def not_found(dataset_id: str) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, f"dataset {dataset_id!r} not found")
-
-
 async def dataset_or_404(store: AsyncJobStore, dataset_id: str) -> dict[str, Any]:
-    record = await store.get_dataset(dataset_id) if is_id(dataset_id) else None
-    if record is None:
-        raise not_found(dataset_id)
-    return record
+    return await found_or_404("dataset", store.get_dataset, dataset_id)
 
 
 def _error(error: Any) -> dict[str, Any]:
@@ -231,7 +224,7 @@ async def delete_dataset(dataset_id: str, store: StoreDep, settings: SettingsDep
     keep their own copy of the series: they still forecast and backtest."""
     outcome = await store.delete_dataset(dataset_id) if is_id(dataset_id) else "missing"
     if outcome == "missing":
-        raise not_found(dataset_id)
+        raise not_found("dataset", dataset_id)
     if outcome.startswith("active:"):
         raise HTTPException(status.HTTP_409_CONFLICT, f"dataset {dataset_id!r} is in use by job "
                             f"{outcome.removeprefix('active:')!r} (queued or running): cancel it or wait")

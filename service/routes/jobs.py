@@ -8,6 +8,7 @@ import logging
 import secrets
 import shutil
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import redis
@@ -45,6 +46,20 @@ JOB_LINKS = links("job_id", GetJob="get_job", CancelJob="cancel_job", JobEvents=
 
 def unprocessable(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
+
+
+def not_found(kind: str, record_id: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"{kind} {record_id!r} not found")
+
+
+async def found_or_404(
+    kind: str, get: Callable[[str], Awaitable[dict[str, Any] | None]], record_id: str,
+) -> dict[str, Any]:
+    """The record `get` finds for a well-formed id, else a 404 naming `kind`."""
+    record = await get(record_id) if is_id(record_id) else None
+    if record is None:
+        raise not_found(kind, record_id)
+    return record
 
 
 async def dataset_for(store: AsyncJobStore, options: TrainOptions) -> dict[str, Any] | None:
@@ -166,10 +181,7 @@ async def list_jobs(
 
 
 async def job_or_404(store: AsyncJobStore, job_id: str) -> dict[str, Any]:
-    job = await store.get_job(job_id) if is_id(job_id) else None
-    if job is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} not found")
-    return job
+    return await found_or_404("job", store.get_job, job_id)
 
 
 @router.get("/{job_id}", response_model=Job, responses=ERRORS, operation_id="get_job")

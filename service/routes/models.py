@@ -23,7 +23,7 @@ from rnncast.common.settings import Settings
 from rnncast.common.store import is_id
 from rnncast.common.store.aio import AsyncJobStore
 from rnncast.service.deps import LaneDep, SettingsDep, StoreDep
-from rnncast.service.routes.jobs import ERRORS
+from rnncast.service.routes.jobs import ERRORS, found_or_404, not_found
 from rnncast.service.rpc import ask_worker, ask_worker_png, no_worker
 from rnncast.service.schemas import (
     BacktestRequest,
@@ -37,15 +37,8 @@ from rnncast.service.schemas import (
 router = APIRouter(prefix="/models", tags=["models"])
 
 
-def not_found(model_id: str) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, f"model {model_id!r} not found")
-
-
 async def model_or_404(store: AsyncJobStore, model_id: str) -> dict[str, Any]:
-    model = await store.get_model(model_id) if is_id(model_id) else None
-    if model is None:
-        raise not_found(model_id)
-    return model
+    return await found_or_404("model", store.get_model, model_id)
 
 
 def _message(model: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
@@ -96,7 +89,7 @@ async def forecast(model_id: str, body: ForecastRequest, lane: LaneDep, settings
     batch, not per request) and answers 404 or 422 as this endpoint would.
     """
     if not is_id(model_id):
-        raise not_found(model_id)
+        raise not_found("model", model_id)
     check_horizon(body.horizon, settings)
     if body.context is not None and len(body.context) > settings.max_context:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
