@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint typecheck pytest bench clean
+.PHONY: setup run test lint typecheck pytest bench clean browser screenshots
 
 setup: $(STAMP)
 
@@ -39,7 +39,20 @@ typecheck: setup $(TYPECHECK_LINKS)
 pytest: setup
 	$(BIN)/python -m pytest -q
 
-test: setup $(TYPECHECK_LINKS)
+# The dashboard's tests drive Debian's Chromium (Playwright, executable_path): installed
+# here when missing and this is root with apt-get (CI); elsewhere those tests skip and say so.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	{ if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	    echo "could not install chromium: the browser tests will be skipped"; \
+	  else echo "no chromium (install Debian's 'chromium' as root): the browser tests will be skipped"; fi; }
+
+# The README's dashboard screenshots, taken by the browser tests themselves.
+screenshots: setup browser
+	RNNCAST_SCREENSHOT_DIR=docs $(BIN)/python -m pytest -q tests/ui -k "cancelled or comparison"
+
+test: setup browser $(TYPECHECK_LINKS)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Security
+from fastapi.responses import RedirectResponse
 from fastapi.security import APIKeyHeader, HTTPBearer
+from starlette.staticfiles import StaticFiles
 
 from rnncast.common.queue import make_celery
 from rnncast.common.settings import Settings, get_settings
@@ -15,7 +18,7 @@ from rnncast.common.store.aio import AsyncJobStore
 from rnncast.service import errors
 from rnncast.service.gate import Gate
 from rnncast.service.lane import ForecastLane
-from rnncast.service.middleware import BodyLimit, Metrics
+from rnncast.service.middleware import BodyLimit, Metrics, SecureHeaders
 from rnncast.service.routes import comparisons, datasets, events, health, jobs, models
 from rnncast.service.routes.events import StreamSlots
 
@@ -29,6 +32,7 @@ Without a key, only `Host: localhost`, `127.0.0.1` or `[::1]` is served (421 oth
 """
 
 
+UI_DIR = Path(__file__).with_name("ui")
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="RNNCAST_API_KEY, when one is set")
 BEARER = HTTPBearer(auto_error=False, description="RNNCAST_API_KEY as a Bearer token, when one is set")
 
@@ -75,6 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(datasets.router)
     app.include_router(v1)
     _add_components(app, datasets.COMPONENTS)
+    # The dashboard: static files, under a policy that allows no inline script and no other origin.
+    app.mount("/ui", SecureHeaders(StaticFiles(directory=UI_DIR, html=True)), name="ui")
+    app.add_api_route("/", lambda: RedirectResponse("/ui/", status_code=307), include_in_schema=False)
     app.include_router(health.router)
     errors.install(app)
     # Outermost first: Metrics, then Gate (no key, no body read), then BodyLimit.

@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 import redis
-from fastapi import APIRouter, Header, HTTPException, Request, status
-from pydantic import StringConstraints
+from fastapi import APIRouter, Header, HTTPException, Query, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 from sse_starlette.sse import EventSourceResponse
 
@@ -18,6 +19,7 @@ from rnncast.common.settings import Settings
 from rnncast.common.store import FINAL
 from rnncast.common.store.aio import AsyncJobStore
 from rnncast.service.deps import SettingsDep, StoreDep
+from rnncast.service.gate import STREAM_TOKEN_TTL_S, stream_token
 from rnncast.service.routes.jobs import ERRORS, job_or_404
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,11 @@ class StreamSlots:
 async def job_events(
     job_id: str, request: Request, store: StoreDep, settings: SettingsDep,
     last_event_id: Annotated[EventId | SkipJsonSchema[None], Header(alias="Last-Event-ID")] = None,
+    resume: Annotated[EventId | SkipJsonSchema[None], Query(
+        alias="last_event_id", description="as the Last-Event-ID header, for clients that cannot set it")] = None,
+    token: Annotated[str | SkipJsonSchema[None], Query(
+        max_length=200, description="with an API key set: a stream token (POST .../events/token) in place of the "
+        "key, for browsers' EventSource, which cannot send headers")] = None,
 ) -> EventSourceResponse:
     """`epoch` events (one per finished epoch) and `status` events; ends after a final status.
 
@@ -75,8 +82,25 @@ async def job_events(
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
                             f"this API process already serves {slots.limit} event streams; retry later or poll "
                             f"GET /v1/jobs/{job_id}", headers={"Retry-After": STREAM_RETRY_AFTER_S})
-    events = _events(store, settings, job_id, request, last_event_id or "0-0")
+    events = _events(store, settings, job_id, request, last_event_id or resume or "0-0")
     return EventSourceResponse(slots.hold(events), ping=15)
+
+
+class StreamToken(BaseModel):
+    token: str | None = Field(description="put it in the stream's URL as ?token=; null when the API has no key")
+    expires_in: int | None = Field(description="seconds it stays valid")
+
+
+@router.post("/{job_id}/events/token", response_model=StreamToken, responses=ERRORS,
+             operation_id="job_events_token")
+async def job_events_token(job_id: str, store: StoreDep, settings: SettingsDep) -> JSONResponse:
+    """A short-lived token that opens this job's event stream (and nothing else) without the key in the URL."""
+    await job_or_404(store, job_id)
+    if settings.api_key is None:
+        return JSONResponse({"token": None, "expires_in": None})
+    key = settings.api_key.get_secret_value().encode()
+    token = stream_token(key, job_id, int(time.time()) + STREAM_TOKEN_TTL_S)
+    return JSONResponse({"token": token, "expires_in": STREAM_TOKEN_TTL_S})
 
 
 async def _events(

@@ -1,0 +1,267 @@
+"""The dashboard in a real headless Chromium (the system's, driven by Playwright) against the real stack.
+
+Skipped, saying why, only where no Chromium is installed; `make test` and CI
+install Debian's `chromium` first (Makefile target `browser`). With
+RNNCAST_SCREENSHOT_DIR set (`make screenshots`), the job and comparison pages
+are saved there as PNGs for the README.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import TINY, Api
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (make setup)")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="no Chromium on this machine: `make browser` installs Debian's package (as root)")
+KEY = "dashboard-secret-key-123"
+SHOTS = os.environ.get("RNNCAST_SCREENSHOT_DIR")
+# The page's forms take these; a tiny job so tests stay quick.
+FORM = {"epochs": "6", "hidden_size": "4", "batch_size": "64", "sequence_length": "10", "lr": "0.01"}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with playwright_api.sync_playwright() as p:
+        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+class Page:
+    """A page that records console errors and every request URL."""
+
+    def __init__(self, browser: Any, base: str, width: int = 1200) -> None:
+        self.context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme="light")
+        self.page = self.context.new_page()
+        self.base = base
+        self.errors: list[str] = []
+        self.urls: list[str] = []
+        self.expected: set[int] = set()
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: self.urls.append(r.url))
+
+    def expect_status(self, status: int) -> None:
+        """A response the test provokes on purpose: Chromium logs any 4xx fetch as a console error."""
+        self.expected.add(status)
+
+    def _console(self, message: Any) -> None:
+        if message.type != "error":
+            return
+        if message.text.startswith("Failed to load resource") and any(
+                f"status of {code} " in message.text for code in self.expected):
+            return
+        self.errors.append(message.text)
+
+    def go(self, route: str) -> Any:
+        self.page.goto(f"{self.base}/ui/#{route}")
+        return self.page
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def ui(browser, stack) -> Iterator[Page]:
+    page = Page(browser, stack.api.url)
+    yield page
+    page.close()
+    assert page.errors == [], page.errors  # no console errors on any page a test visits
+
+
+def wait_js(page: Any, expression: str, timeout: float = 30_000) -> Any:
+    """Poll a JavaScript expression until it is truthy. (Playwright's wait_for_function evaluates
+    its predicate with eval, which the page's Content-Security-Policy rightly forbids.)"""
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{expression!r} still {value!r} after {timeout / 1000:g}s")
+        time.sleep(0.1)
+
+
+def fill_job_form(page: Any, **values: str) -> None:
+    for name, value in values.items():
+        page.fill(f"#job-form [name={name}]", value)
+
+
+def test_the_root_redirects_to_the_dashboard_served_with_a_strict_policy(stack):
+    r = stack.api.http.get("/", follow_redirects=False)
+    assert r.status_code == 307 and r.headers["location"] == "/ui/"
+    page = stack.api.http.get("/ui/")
+    assert page.status_code == 200 and "<script type=\"module\" src=\"app.js\">" in page.text
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "default-src 'self'" in csp and "unsafe-inline" not in csp
+    for asset in ("app.js", "style.css", "vendor/uPlot.iife.min.js"):
+        r = stack.api.http.get(f"/ui/{asset}")
+        assert r.status_code == 200 and r.headers["content-security-policy"] == csp
+    assert "onclick=" not in page.text and "<script>" not in page.text  # nothing inline
+
+
+def test_a_job_submitted_from_the_form_trains_and_its_chart_grows_to_the_last_epoch(ui, stack):
+    page = ui.go("/jobs")
+    page.wait_for_selector("#job-form")
+    # The form starts from the tutorial's defaults, read from the API's schema.
+    assert page.input_value("#job-form [name=epochs]") == "500"
+    assert page.input_value("#job-form [name=hidden_size]") == "20"
+    page.select_option("#job-form [name=cell]", "GRU")
+    fill_job_form(page, **FORM, name="from the browser")
+    page.click("#job-form button[type=submit]")
+    page.wait_for_url("**/ui/#/jobs/*")
+    page.wait_for_selector("#job-status [data-status=succeeded]", timeout=60_000)
+    wait_js(page, "document.querySelector('#loss-chart')?.dataset.points === '6'", timeout=10_000)
+    assert page.inner_text("#progress-text").startswith("epoch 6/6")
+    job_id = page.url.rsplit("/", 1)[1]
+    job = stack.api.http.get(f"/v1/jobs/{job_id}").json()
+    assert job["name"] == "from the browser" and job["params"]["cell"] == "GRU" and job["params"]["epochs"] == 6
+    page.click("#model-link")
+    page.wait_for_selector("#model-digest")
+    assert job["model_id"] in page.url
+    page.goto(f"{ui.base}/ui/#/jobs")
+    page.wait_for_selector(f"#jobs-table tr[data-job-id='{job_id}']")
+
+
+def test_a_422_is_shown_next_to_the_field_at_fault(ui):
+    ui.expect_status(422)
+    page = ui.go("/jobs")
+    page.wait_for_selector("#job-form")
+    fill_job_form(page, hidden_size="0")
+    page.click("#job-form button[type=submit]")
+    error = page.locator("[data-error-for=hidden_size]")
+    error.wait_for()
+    wait_js(page, "document.querySelector('[data-error-for=hidden_size]').textContent.length > 0")
+    assert "greater than or equal to 1" in error.inner_text()
+    assert page.get_attribute("#job-form [name=hidden_size]", "aria-invalid") == "true"
+    assert "refused" in page.inner_text("#flash")
+
+
+def test_a_running_job_is_cancelled_from_its_page(ui, stack):
+    job = stack.api.http.post("/v1/jobs", json={"cell": "LSTM", **TINY, "epochs": 100_000}).json()
+    page = ui.go(f"/jobs/{job['id']}")
+    wait_js(page, "Number(document.querySelector('#loss-chart')?.dataset.points || 0) >= 2",
+                           timeout=60_000)
+    page.click("#cancel-job")
+    page.wait_for_selector("#job-status [data-status=cancelled]", timeout=30_000)
+    assert stack.api.http.get(f"/v1/jobs/{job['id']}").json()["status"] == "cancelled"
+    if SHOTS:  # a job mid-training, for the README: one that runs while the shot is taken
+        live = stack.api.http.post("/v1/jobs", json={"cell": "GRU", "epochs": 60, "name": "tutorial GRU"}).json()
+        shot = ui.go(f"/jobs/{live['id']}")
+        wait_js(shot, "Number(document.querySelector('#loss-chart')?.dataset.points || 0) >= 25",
+                               timeout=120_000)
+        shot.screenshot(path=str(Path(SHOTS) / "dashboard-job.png"), full_page=True)
+        stack.api.http.post(f"/v1/jobs/{live['id']}/cancel")
+
+
+def test_a_forecast_is_drawn_with_its_mse_and_a_model_is_deleted_after_confirmation(ui, stack):
+    job = stack.api.http.post("/v1/jobs", json={"cell": "GRU", **TINY}).json()
+    done = stack.api.wait_job(job["id"])
+    page = ui.go(f"/models/{done['model_id']}")
+    page.wait_for_selector("#forecast-form")
+    page.fill("#forecast-form [name=start]", "60")
+    page.fill("#forecast-form [name=horizon]", "25")
+    page.click("#forecast-form button[type=submit]")
+    wait_js(page, "document.querySelector('#forecast-result')?.dataset.mse !== undefined")
+    expected = stack.api.http.post(f"/v1/models/{done['model_id']}/forecast", json={"start": 60, "horizon": 25}).json()
+    assert float(page.get_attribute("#forecast-result", "data-mse")) == pytest.approx(expected["mse"])
+    assert page.inner_text("#forecast-result").startswith("MSE ")
+    assert int(page.get_attribute("#forecast-chart", "data-points")) == 10 + 25  # context + forecast
+    # Pasted values: too few is an error, shown.
+    ui.expect_status(422)
+    page.select_option("#forecast-form [name=mode]", "context")
+    page.fill("#forecast-form [name=context]", "0.1 0.2 0.3")
+    page.click("#forecast-form button[type=submit]")
+    wait_js(page, "document.querySelector('#flash').textContent.includes('Forecast failed')")
+    page.on("dialog", lambda d: d.accept())
+    page.click("#delete-model")
+    page.wait_for_url("**/ui/#/models")
+    assert stack.api.http.get(f"/v1/models/{done['model_id']}").status_code == 404
+
+
+def test_a_comparison_from_the_form_shows_its_runs_summary_and_figures(ui, stack):
+    page = ui.go("/comparisons")
+    page.wait_for_selector("#comparison-form")
+    page.uncheck("#comparison-form input[value=LSTM]")
+    page.fill("#comparison-form [name=seeds]", "0, 1")
+    page.fill("#comparison-form [name=epochs]", "40")
+    page.fill("#comparison-form [name=hidden_size]", "8")
+    page.click("#comparison-form button[type=submit]")
+    page.wait_for_url("**/ui/#/comparisons/*")
+    page.wait_for_selector("#comparison-status [data-status=succeeded]", timeout=120_000)
+    # Drawn once the comparison had ended (earlier drawings show it partway).
+    page.wait_for_selector("#predictions-png[data-drawn-for=succeeded]", timeout=30_000)
+    wait_js(page, "document.querySelector('#loss-png')?.naturalWidth > 0 && "
+                  "document.querySelector('#predictions-png')?.naturalWidth > 0", timeout=30_000)
+    rows = page.locator("#summary-table tbody tr")
+    assert rows.count() == 2 and "(n=2)" in page.inner_text("#summary-table")
+    assert page.inner_text("#best-cell .v") in ("RNN", "GRU")
+    assert page.locator("#runs-table tbody tr").count() == 4
+    if SHOTS:
+        page.screenshot(path=str(Path(SHOTS) / "dashboard-comparison.png"), full_page=True)
+
+
+def test_a_narrow_window_keeps_everything_reachable(browser, stack):
+    narrow = Page(browser, stack.api.url, width=420)
+    try:
+        page = narrow.go("/jobs")
+        page.wait_for_selector("#job-form button[type=submit]")
+        assert page.is_visible("#job-form button[type=submit]") and page.is_visible("header nav a[href='#/models']")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 420 + 1, width  # no sideways scrolling of the page (tables scroll in their own box)
+    finally:
+        narrow.close()
+    assert narrow.errors == []
+
+
+@pytest.fixture(scope="module")
+def keyed_api(stack, tmp_path_factory) -> Iterator[Api]:
+    log = tmp_path_factory.mktemp("keyed") / "api.log"
+    # Access lines logged (info), so the test can check no line carries the key.
+    api = Api(stack.redis.url, stack.data_dir, log, extra={"RNNCAST_API_KEY": KEY}, log_level="info")
+    yield api
+    api.stop()
+
+
+def test_with_a_key_the_page_asks_once_refuses_a_wrong_one_and_never_puts_it_in_a_url(browser, stack, keyed_api):
+    ui = Page(browser, keyed_api.url)
+    ui.expect_status(401)
+    try:
+        page = ui.go("/jobs")
+        page.wait_for_selector("#key-dialog[open]")
+        page.fill("#key-input", "not-the-key")
+        page.click("#key-form button[type=submit]")
+        wait_js(page, "document.querySelector('#key-error').textContent.includes('refused')")
+        assert page.is_visible("#key-dialog")
+        page.fill("#key-input", KEY)
+        page.click("#key-form button[type=submit]")
+        page.wait_for_selector("#jobs-table")
+        assert page.evaluate("sessionStorage.getItem('rnncast.apiKey')") == KEY
+        # A job's live chart through the stream token (EventSource sends no header).
+        page.select_option("#job-form [name=cell]", "RNN")
+        fill_job_form(page, **FORM)
+        page.click("#job-form button[type=submit]")
+        page.wait_for_selector("#job-status [data-status=succeeded]", timeout=60_000)
+        wait_js(page, "document.querySelector('#loss-chart')?.dataset.points === '6'")
+        assert any("/events?token=" in url for url in ui.urls)
+    finally:
+        ui.close()
+    assert ui.errors == [], ui.errors
+    assert not [u for u in ui.urls if KEY in u]
+    log = keyed_api.proc.log()
+    assert "/events?token=" in log and "GET /v1/jobs" in log  # the access lines are there
+    assert KEY not in log
+    # The token opens that one stream, nothing else.
+    token = next(u for u in ui.urls if "/events?token=" in u).split("token=")[1].split("&")[0]
+    assert keyed_api.http.get(f"/v1/jobs?token={token}").status_code == 401
