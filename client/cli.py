@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from rnncast.client import commands, dataset_commands, study_commands
-from rnncast.service.launcher import run_api
+from rnncast.service.launcher import default_workers, run_api
 from rnncast.service.launcher import up as run_up
 from rnncast.worker.main import run_worker
 
@@ -24,11 +24,12 @@ PortOpt = Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.
 def up(
     host: HostOpt = "127.0.0.1",
     port: PortOpt = 8000,
-    workers: Annotated[int, typer.Option(min=1, max=256, help="Worker processes.")] = 1,
+    workers: Annotated[int | None, typer.Option(
+        min=1, max=256, help="Training worker processes (default: one per CPU core).")] = None,
     queues: Annotated[str, typer.Option(help="Queues the workers consume.")] = "train,predict",
 ) -> None:
     """Run the API and worker(s) together, with a private Redis if none answers."""
-    raise typer.Exit(run_up(host, port, workers, queues))
+    raise typer.Exit(run_up(host, port, workers or default_workers(), queues))
 
 
 @app.command()

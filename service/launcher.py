@@ -78,6 +78,15 @@ def _stop(procs: list[subprocess.Popen[bytes]], grace: float = 30.0) -> None:
             proc.wait()
 
 
+def default_workers() -> int:
+    """One training process per CPU core this process may use: a comparison on a fresh
+    `rnncast up` trains on every core."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def up(host: str, port: int, workers: int, queues: str = "train,predict") -> int:
     """Redis (found or started), worker processes and the API; Ctrl-C/SIGTERM stops all."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s rnncast up: %(message)s")
