@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -48,6 +49,11 @@ class Settings(BaseSettings):
     # 0: no waiting; requests that arrive while a batch computes form the next one.
     batch_window_ms: float = Field(0.0, ge=0, le=1_000)
     max_batch: int = Field(256, ge=1, le=100_000)
+    # Threads of a predict worker that pop and compute forecast batches side by side (a
+    # rollout releases the GIL): raise it on a host with physical cores to spare; on this
+    # project's 2-vCPU machine (one core's two hyperthreads) a second thread adds nothing.
+    # 0: one per CPU the process may use.
+    forecast_threads: int = Field(1, ge=0, le=256)
     # Work in one batched rollout (common.defaults.forecast_work): larger batches
     # are split, a request larger alone is 422. The default admits the defaults'
     # model (LSTM, 20 hidden) at max_batch rows of 80 + 100 steps with room.
@@ -63,6 +69,16 @@ class Settings(BaseSettings):
     # Broker redelivery of unacknowledged tasks; recovery of lost jobs uses
     # heartbeats instead, so this only needs to exceed the longest job.
     visibility_timeout: float = Field(7 * 86_400, ge=60)
+
+    @field_validator("forecast_threads")
+    @classmethod
+    def _threads_per_core(cls, value: int) -> int:
+        if value:
+            return value
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not Linux
+            return max(1, os.cpu_count() or 1)
 
     @field_validator("api_key")
     @classmethod

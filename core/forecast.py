@@ -92,16 +92,19 @@ def context_window(values: Sequence[float], sequence_length: int) -> np.ndarray:
     return arr[-sequence_length:]
 
 
-def start_forecast(data: DataConfig, sequence_length: int, start: float, preds: np.ndarray) -> Forecast:
-    """A `start` forecast from its predictions, with the exact signal and errors."""
+def start_forecast(
+    data: DataConfig, sequence_length: int, start: float, preds: np.ndarray, with_context: bool = True,
+) -> Forecast:
+    """A `start` forecast from its predictions, with the exact signal and errors (and its context, for a figure)."""
     x = forecast_times(data, start, preds.shape[0])
     truth = exact(data, x)
     err = preds - truth
+    fc = Forecast(x=x.tolist(), y=preds.tolist(), exact=truth.tolist(), mse=float(np.mean(err**2)),
+                  max_abs_error=float(np.max(np.abs(err))))
+    if not with_context:
+        return fc
     ctx_x = context_times(data, sequence_length, start)
-    return Forecast(
-        x=x.tolist(), y=preds.tolist(), exact=truth.tolist(), mse=float(np.mean(err**2)),
-        max_abs_error=float(np.max(np.abs(err))), context_x=ctx_x.tolist(), context_y=exact(data, ctx_x).tolist(),
-    )
+    return Forecast(fc.x, fc.y, fc.exact, fc.mse, fc.max_abs_error, ctx_x.tolist(), exact(data, ctx_x).tolist())
 
 
 def context_forecast(preds: np.ndarray) -> Forecast:

@@ -1,7 +1,10 @@
 """The API's side of the forecast lane (common.forecasts): queue a request, await its answer.
 
 Each API process has its own inbox; one background task pops answers from it
-(a batch per round trip) and hands each to the request waiting for it.
+(a batch per round trip) and hands each to the request waiting for it. Requests
+that arrive in the same turn of the event loop go to Redis in one LPUSH: under
+load one command carries dozens of requests, and the per-command client cost
+(redis-py's, in Python) is paid once for all of them.
 """
 
 from __future__ import annotations
@@ -29,34 +32,54 @@ class ForecastLane:
     def __init__(self, store: AsyncJobStore) -> None:
         self.store = store
         self.inbox = uuid.uuid4().hex
-        self._waiting: dict[str, asyncio.Future[Answer]] = {}
+        self._waiting: dict[str, asyncio.Future[Answer | None]] = {}
         self._router: asyncio.Task[None] | None = None
+        self._outbox: list[tuple[str, asyncio.Future[Answer | None]]] = []
+        self._pusher: asyncio.Task[None] | None = None
         self._expire_set = -math.inf
 
     async def ask(self, message: dict[str, Any], timeout: float) -> Answer | None:
-        """The worker's answer to `message`, or None when none came within `timeout` seconds."""
+        """The worker's answer to `message`, or None when none came within `timeout` seconds.
+
+        Raises redis.RedisError when the request could not be queued.
+        """
         if self._router is None or self._router.done():
             self._router = asyncio.create_task(self._route(), name="rnncast-forecast-inbox")
+        loop = asyncio.get_running_loop()
         request_id = uuid.uuid4().hex
-        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Answer | None] = loop.create_future()
         self._waiting[request_id] = future
+        self._outbox.append((encode_request(request_id, self.inbox, timeout, message), future))
+        if self._pusher is None:
+            # Runs after every request already scheduled in this turn has joined the outbox.
+            self._pusher = asyncio.create_task(self._push(timeout))
+        # A timer, not asyncio.wait_for (which wraps the wait in a task of its own).
+        expiry = loop.call_later(timeout, _give_up, future)
         try:
-            # The queue expires when every request in it is past its deadline; refreshing
-            # that once a second is enough and keeps the hot path to one command.
-            expire = None
-            if time.monotonic() - self._expire_set > 1.0:
-                expire, self._expire_set = timeout + 2.0, time.monotonic()
-            await self.store.push_forecast(encode_request(request_id, self.inbox, timeout, message), expire)
-            return await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            return None
+            return await future
         finally:
+            expiry.cancel()
             self._waiting.pop(request_id, None)
 
+    async def _push(self, timeout: float) -> None:
+        batch, self._outbox, self._pusher = self._outbox, [], None
+        # The queue expires when every request in it is past its deadline; refreshing
+        # that once a second is enough.
+        expire = None
+        if time.monotonic() - self._expire_set > 1.0:
+            expire, self._expire_set = timeout + 2.0, time.monotonic()
+        try:
+            await self.store.push_forecasts([request for request, _ in batch], expire)
+        except (redis.RedisError, OSError) as exc:  # each waiting request answers 503, as a failed push would
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc if isinstance(exc, redis.RedisError) else redis.ConnectionError(str(exc)))
+
     async def close(self) -> None:
-        if self._router is not None:
-            self._router.cancel()
-            await asyncio.gather(self._router, return_exceptions=True)
+        for task in (self._router, self._pusher):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
     async def _route(self) -> None:
         while True:
@@ -75,3 +98,8 @@ class ForecastLane:
                 future = self._waiting.get(answer.request_id)
                 if future is not None and not future.done():
                     future.set_result(answer)
+
+
+def _give_up(future: asyncio.Future[Answer | None]) -> None:
+    if not future.done():
+        future.set_result(None)

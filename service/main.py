@@ -16,6 +16,7 @@ from rnncast.common.queue import make_celery
 from rnncast.common.settings import Settings, get_settings
 from rnncast.common.store.aio import AsyncJobStore
 from rnncast.service import errors
+from rnncast.service.fastpath import ForecastFastPath
 from rnncast.service.gate import Gate
 from rnncast.service.lane import ForecastLane
 from rnncast.service.middleware import BodyLimit, Metrics, SecureHeaders
@@ -84,7 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_api_route("/", lambda: RedirectResponse("/ui/", status_code=307), include_in_schema=False)
     app.include_router(health.router)
     errors.install(app)
-    # Outermost first: Metrics, then Gate (no key, no body read), then BodyLimit.
+    # Outermost first: Metrics, then Gate (no key, no body read), then BodyLimit, then the
+    # forecast fast path (valid forecasts answered without FastAPI's routing).
+    app.add_middleware(ForecastFastPath, api=app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        uploads={("POST", "/v1/datasets"): settings.max_upload_bytes})
     key = settings.api_key.get_secret_value() if settings.api_key else None

@@ -187,6 +187,9 @@ def _no_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
 
+ForecastField = Literal["x", "y", "exact", "mse", "max_abs_error"]
+
+
 class ForecastRequest(Strict):
     """At most one of `start` (a sine model: context from its own signal), `origin` (a dataset model: a position in
     its series) or `context` (your values); a sine model needs `start` or `context`. Given only `horizon`, a
@@ -208,6 +211,10 @@ class ForecastRequest(Strict):
         None, description="at least sequence_length values", json_schema_extra=_no_default
     )
     horizon: Whole = Field(D.FORECAST_HORIZON, ge=1, le=D.MAX_HORIZON, description="steps to predict")
+    fields: Annotated[list[ForecastField], Field(min_length=1, max_length=5)] | SkipJsonSchema[None] = Field(
+        None, description="only these fields of the answer (model_id and horizon always come): a leaner "
+        "response for clients that need, say, only `y`", json_schema_extra=_no_default,
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> ForecastRequest:
@@ -224,8 +231,8 @@ class ForecastRequest(Strict):
 class ForecastResponse(BaseModel):
     model_id: str
     horizon: int
-    x: list[float]
-    y: list[float]
+    x: list[float] | None = None
+    y: list[float | None] | None = None
     exact: list[float] | None = None
     mse: float | None = None
     max_abs_error: float | None = None

@@ -152,7 +152,8 @@ def _rollout(group: _Group, rows: list[int]) -> list[tuple[str, Answer]]:
         preds = rollout_numpy(group.loaded.model, np.stack([group.windows[j] for j in rows]), group.horizon)
         out = []
         for req, row in zip(reqs, preds, strict=True):
-            payload = forecast_payload(group.model_id, group.horizon, request_forecast(group.loaded, req.body, row))
+            fc = request_forecast(group.loaded, req.body, row, with_context=False)
+            payload = forecast_payload(group.model_id, group.horizon, fc, req.body.get("fields"))
             # orjson: several times faster than json here, and NaN/inf also become null.
             out.append((req.inbox, Answer(req.id, 200, len(reqs), orjson.dumps(payload).decode())))
         return out
@@ -166,8 +167,10 @@ class LaneServer(threading.Thread):
 
     lane = "lane"
 
-    def __init__(self, settings: Settings, cache: ModelCache, store: JobStore | None = None) -> None:
-        super().__init__(name=f"rnncast-{self.lane}", daemon=True)
+    def __init__(
+        self, settings: Settings, cache: ModelCache, store: JobStore | None = None, name: str | None = None,
+    ) -> None:
+        super().__init__(name=name or f"rnncast-{self.lane}", daemon=True)
         self.settings, self.cache = settings, cache
         self.store = store or JobStore.from_url(settings.redis_url)
         self.stopped = threading.Event()

@@ -118,15 +118,18 @@ class ModelCache:
                 self._items.pop(model_id, None)
 
 
-def forecast_payload(model_id: str, horizon: int, fc: Forecast) -> dict[str, Any]:
+def forecast_payload(model_id: str, horizon: int, fc: Forecast, fields: list[str] | None = None) -> dict[str, Any]:
     """The API's answer; a diverged model's NaN/inf predictions become null (JSON has no NaN).
 
     `exact` and the errors come where the true values are known: a sine's
     `start`, a dataset's `origin` inside the series (over the steps it covers).
+    With `fields`, only those (and model_id, horizon) are sent.
     """
     out: dict[str, Any] = {"model_id": model_id, "horizon": horizon, "x": fc.x, "y": [finite(v) for v in fc.y]}
     if fc.exact is not None:
         out |= {"exact": fc.exact, "mse": finite(fc.mse), "max_abs_error": finite(fc.max_abs_error)}
+    if fields is not None:
+        out = {k: v for k, v in out.items() if k in fields or k in ("model_id", "horizon")}
     return out
 
 
@@ -165,8 +168,11 @@ def request_window(loaded: LoadedModel, request: dict[str, Any]) -> np.ndarray:
     return ckpt.scaler.forward(window) if ckpt.scaler is not None else window
 
 
-def request_forecast(loaded: LoadedModel, request: dict[str, Any], preds: np.ndarray) -> Forecast:
-    """A request's forecast from its row of predictions, in the series' units (with the truth where known)."""
+def request_forecast(
+    loaded: LoadedModel, request: dict[str, Any], preds: np.ndarray, with_context: bool = True,
+) -> Forecast:
+    """A request's forecast from its row of predictions, in the series' units (with the truth where known;
+    with the context before it only when a figure needs it)."""
     ckpt = loaded.checkpoint
     if ckpt.scaler is not None:
         preds = ckpt.scaler.inverse(preds)
@@ -176,7 +182,8 @@ def request_forecast(loaded: LoadedModel, request: dict[str, Any], preds: np.nda
     if dataset is not None:
         return series_forecast(loaded.series, dataset.step, ckpt.train.sequence_length, _origin(loaded, request),
                                preds)
-    return start_forecast(ckpt.data, ckpt.train.sequence_length, float(request["start"]), preds)  # type: ignore[arg-type]
+    return start_forecast(ckpt.data, ckpt.train.sequence_length, float(request["start"]), preds,  # type: ignore[arg-type]
+                          with_context)
 
 
 def _answer_png(png: bytes) -> dict[str, Any]:

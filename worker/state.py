@@ -54,15 +54,19 @@ def send_train(job_id: str) -> None:
 
 
 def start_serving() -> None:
-    """Serve the forecast and figure lanes from this process: one thread each (more predict
-    processes use more cores), apart from the pool that trains."""
+    """Serve the forecast and figure lanes from this process, apart from the pool that trains:
+    RNNCAST_FORECAST_THREADS forecast threads (each pops its own batches; a rollout releases
+    the GIL, so they compute on as many cores) and one figure thread."""
     cache = model_cache()
     with _lock:
         if not _servers:
-            _servers.extend([ForecastServer(settings, cache), FigureServer(settings, cache)])
+            forecasters = [ForecastServer(settings, cache, name=f"rnncast-forecasts-{i}")
+                           for i in range(settings.forecast_threads)]
+            _servers.extend([*forecasters, FigureServer(settings, cache)])
             for server in _servers:
                 server.start()
-            log.info("serving forecasts (max batch %d) and figures", settings.max_batch)
+            log.info("serving forecasts (%d thread(s), max batch %d) and figures", settings.forecast_threads,
+                     settings.max_batch)
 
 
 def stop_serving() -> None:

@@ -105,6 +105,7 @@ class AsyncJobStore(AsyncRunner):
     live_workers = async_op(worker_ops.live_workers)
     queue_depth = async_op(worker_ops.queue_depth)
     push_forecast = async_op(lane_ops.push_forecast)
+    push_forecasts = async_op(lane_ops.push_forecasts)
     pop_answers = async_op(lane_ops.pop_answers)
     wait_reply = async_op(lane_ops.wait_reply)
     push_figure = async_op(lane_ops.push_figure)

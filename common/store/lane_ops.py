@@ -10,11 +10,16 @@ from rnncast.common.store.keys import FIGURE_REPLY_TTL_S, Keys
 from rnncast.common.store.plan import Op, batch, cmd, one
 
 
-def push_forecast(request: str, expire_s: float | None = None) -> Op[None]:
-    """Queue one forecast request for the predict workers; with `expire_s`, (re)set the
-    queue's time to live too (a queue nobody consumes must not grow without bound)."""
-    push = cmd("lpush", Keys.forecasts, request)
+def push_forecasts(requests: list[str], expire_s: float | None = None) -> Op[None]:
+    """Queue forecast requests for the predict workers (one command for all); with `expire_s`,
+    (re)set the queue's time to live too (a queue nobody consumes must not grow without bound)."""
+    push = cmd("lpush", Keys.forecasts, *requests)
     yield batch(push) if expire_s is None else batch(push, cmd("expire", Keys.forecasts, math.ceil(expire_s)))
+
+
+def push_forecast(request: str, expire_s: float | None = None) -> Op[None]:
+    """Queue one forecast request (see push_forecasts)."""
+    yield from push_forecasts([request], expire_s)
 
 
 def pop_forecasts(limit: int, block_s: float) -> Op[list[str]]:

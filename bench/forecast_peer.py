@@ -1,0 +1,159 @@
+"""Forecast serving against what a user would deploy instead: LitServe, and the bare HTTP ceiling.
+
+One run, one machine, the same 3-epoch LSTM checkpoint, horizon 100, distinct
+starts, the same closed-loop aiohttp load generator (bench/_load.py) at 1 and
+--clients clients:
+- rnncast as `rnncast up` runs it (API process(es) + a threads-pool predict worker + Redis);
+- LitServe (bench/litserve_peer.py): one CPU inference worker, max_batch_size 64,
+  batch_timeout 5 ms, the rollout one forward of the whole (B, T, 1) window per step;
+- the ceiling (bench/bare_forecast.py): a bare FastAPI endpoint with the same
+  body validation answering a fixed document of the same size.
+CPU per 1000 forecasts is the servers' own processes' CPU time (psutil, children
+included: for rnncast the API, the predict worker and Redis), so the load
+generator's share does not blur it. LitServe's answers are checked against
+rnncast's to 1e-5 first.
+Last line: vs_litserve=<rps ratio at --clients> p99_ratio=.. single_p50_ratio=.. cpu_ratio=.. ceiling_ratio=..
+Usage: python bench/forecast_peer.py [--clients 64] [--seconds 15] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psutil
+from _load import Load, run_load
+from _stack import stack
+
+from tests.support import free_port, wait_until
+
+HERE = Path(__file__).resolve().parent
+HORIZON = 100
+
+
+def start_of(i: int) -> float:
+    return 100.0 + (i % 997) * 0.37
+
+
+def body(i: int) -> dict[str, float]:
+    return {"start": start_of(i), "horizon": HORIZON}
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes and all their children, so far."""
+    total = 0.0
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for proc in procs:
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+    return total
+
+
+@dataclass
+class Measured:
+    load: Load
+    cpu_per_1000: float
+
+    def line(self, name: str) -> str:
+        return (f"{name}: rps={self.load.rps:.0f} p50_ms={self.load.pct(0.5):.1f} p99_ms={self.load.pct(0.99):.1f} "
+                f"cpu_s_per_1000={self.cpu_per_1000:.2f} requests={self.load.requests} errors={self.load.errors}")
+
+
+def measure(url: str, pids: Callable[[], list[int]], clients: int, seconds: float) -> Measured:
+    run_load(url, "POST", body, min(clients, 8), 1.0)  # warm up
+    before = cpu_seconds(pids())
+    load = run_load(url, "POST", body, clients, seconds)
+    used = cpu_seconds(pids()) - before
+    return Measured(load, 1000 * used / max(load.requests, 1))
+
+
+@contextmanager
+def server(args: list[str], url: str, probe: dict) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: _answers(url, probe), timeout=120, interval=0.3)
+        yield proc
+    finally:
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            child.terminate()
+        proc.terminate()
+        proc.wait()
+
+
+def _answers(url: str, probe: dict) -> bool:
+    try:
+        return httpx.post(url, json=probe, timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--quick", action="store_true", help="5 s per measurement")
+    args = parser.parse_args()
+    seconds = 5.0 if args.quick else args.seconds
+    extra = None
+    results: dict[str, Measured] = {}
+    with stack(predict_threads=4, extra=extra) as s:
+        job = s.api.http.post("/v1/jobs", json={"cell": "LSTM", "epochs": 3}).json()
+        model_id = s.api.wait_job(job["id"], timeout=600)["model_id"]
+        model_dir = s.data_dir / "models" / model_id
+        url = f"{s.api.url}/v1/models/{model_id}/forecast"
+
+        def rn_pids() -> list[int]:
+            return [s.api.proc.proc.pid, s.workers[-1].proc.pid, s.redis.proc.pid]  # API, predict worker, Redis
+
+        reference = {i: httpx.post(url, json=body(i)).json() for i in range(5)}
+        for clients in (1, args.clients):
+            results[f"rnncast_{clients}"] = measure(url, rn_pids, clients, seconds)
+
+        port = free_port()
+        peer_url = f"http://127.0.0.1:{port}/forecast"
+        with server([str(HERE / "litserve_peer.py"), str(model_dir), str(port)], peer_url, body(0)) as peer:
+            for i, want in reference.items():
+                got = httpx.post(peer_url, json=body(i)).json()
+                np.testing.assert_allclose(got["y"], want["y"], atol=1e-5)
+                np.testing.assert_allclose(got["exact"], want["exact"], atol=1e-12)
+            for clients in (1, args.clients):
+                results[f"litserve_{clients}"] = measure(peer_url, lambda: [peer.pid], clients, seconds)
+
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+            json.dump(reference[0], fh)
+        port = free_port()
+        bare_url = f"http://127.0.0.1:{port}/v1/models/{model_id}/forecast"
+        with server([str(HERE / "bare_forecast.py"), fh.name, str(port)], bare_url, body(0)) as bare:
+            for clients in (1, args.clients):
+                results[f"ceiling_{clients}"] = measure(bare_url, lambda: [bare.pid], clients, seconds)
+        Path(fh.name).unlink()
+
+    for name, m in results.items():
+        print(m.line(name))
+    n = args.clients
+    rn, ls, ceil = results[f"rnncast_{n}"], results[f"litserve_{n}"], results[f"ceiling_{n}"]
+    rn1, ls1 = results["rnncast_1"], results["litserve_1"]
+    print(f"vs_litserve={rn.load.rps / ls.load.rps:.2f} p99_ratio={rn.load.pct(0.99) / ls.load.pct(0.99):.2f} "
+          f"single_p50_ratio={rn1.load.pct(0.5) / ls1.load.pct(0.5):.2f} "
+          f"cpu_ratio={rn.cpu_per_1000 / ls.cpu_per_1000:.2f} ceiling_ratio={rn.load.rps / ceil.load.rps:.2f}")
+
+
+if __name__ == "__main__":
+    main()

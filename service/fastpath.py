@@ -1,0 +1,121 @@
+"""The forecast endpoint's hot path, as pure ASGI in front of FastAPI's routing.
+
+A forecast is the one request that comes by the thousand per second, and under
+load FastAPI's per-request machinery (route matching over every route,
+dependency resolution, the security-scheme dependencies declared for the
+OpenAPI schema) cost the API process several times what the validation and
+the lane do. So a well-formed request to `POST /v1/models/{id}/forecast` with
+a JSON body that the same pydantic model (`ForecastRequest`) accepts, within
+the server's limits, is answered here: the same lane, the same answer bytes,
+status and headers as the route. Anything else (a bad body, a bad id, a limit
+exceeded, another content type) goes on to FastAPI with its body replayed, so
+every error keeps the route's exact shape. It sits inside the Gate and the
+body limit: auth and size checks come first, as for every request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from fastapi import FastAPI
+from pydantic import TypeAdapter, ValidationError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rnncast.common.store import is_id
+from rnncast.service.rpc import no_worker
+from rnncast.service.schemas import ForecastRequest
+
+log = logging.getLogger(__name__)
+FORECAST = re.compile(r"/v1/models/([^/]+)/forecast")
+REQUEST: TypeAdapter[ForecastRequest] = TypeAdapter(ForecastRequest)
+
+
+@dataclass(frozen=True)
+class _Route:
+    """What the Metrics middleware reads to label the request (as FastAPI's routes carry it)."""
+
+    path: str = "/v1/models/{model_id}/forecast"
+
+
+ROUTE = _Route()
+
+
+def _media(scope: Scope) -> bytes:
+    return dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, list[Message]]:
+    chunks, messages = [], []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks), messages
+
+
+async def _respond(send: Send, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+class ForecastFastPath:
+    """Answers valid forecast requests without FastAPI's routing; hands every other request on."""
+
+    def __init__(self, app: ASGIApp, api: FastAPI) -> None:
+        self.app, self.api = app, api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = FORECAST.fullmatch(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
+        if match is None or _media(scope) != b"application/json":
+            await self.app(scope, receive, send)
+            return
+        body, messages = await _read_body(receive)
+        request = self._accept(match.group(1), body)
+        if request is None:  # FastAPI answers it (and its error) as the route always has
+            async def replay() -> Message:
+                return messages.pop(0) if messages else await receive()
+
+            await self.app(scope, replay, send)
+            return
+        scope["route"] = ROUTE
+        settings, lane = self.api.state.settings, self.api.state.lane
+        try:
+            answer = await lane.ask({"model_id": match.group(1), **request}, settings.forecast_timeout)
+        except redis.RedisError as exc:
+            log.warning("Redis error on a forecast: %s", exc)
+            await _respond(send, 503, json.dumps({"detail": "Redis (the job store) is unavailable; retry shortly"})
+                           .encode(), {"Retry-After": "5"})
+            return
+        if answer is None:
+            refusal = no_worker(self.api.state.settings)
+            await _respond(send, refusal.status_code, json.dumps({"detail": refusal.detail}).encode(),
+                           dict(refusal.headers or {}))
+            return
+        await _respond(send, answer.status, answer.body.encode(),
+                       {"X-Rnncast-Batch": str(answer.batch)} if answer.status == 200 else None)
+
+    def _accept(self, model_id: str, body: bytes) -> dict[str, Any] | None:
+        """The request as the lane takes it, if the route would accept it; else None."""
+        if not is_id(model_id):
+            return None
+        try:
+            request = REQUEST.validate_json(body)
+        except ValidationError:
+            return None
+        settings = self.api.state.settings
+        if request.horizon > settings.max_horizon:
+            return None
+        if request.context is not None and len(request.context) > settings.max_context:
+            return None
+        return request.model_dump(exclude_none=True)
