@@ -50,8 +50,8 @@ class Settings(BaseSettings):
     batch_window_ms: float = Field(0.0, ge=0, le=1_000)
     max_batch: int = Field(256, ge=1, le=100_000)
     # Threads of a predict worker that pop and compute forecast batches side by side (a
-    # rollout releases the GIL): raise it on a host with physical cores to spare; on this
-    # project's 2-vCPU machine (one core's two hyperthreads) a second thread adds nothing.
+    # rollout releases the GIL): raise it on a host with cores to spare; on this project's
+    # 2-vCPU machine a second thread added nothing (each rollout ran at half speed).
     # 0: one per CPU the process may use.
     forecast_threads: int = Field(1, ge=0, le=256)
     # Work in one batched rollout (common.defaults.forecast_work): larger batches
