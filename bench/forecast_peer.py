@@ -33,15 +33,12 @@ import numpy as np
 import psutil
 from _load import Load, run_load
 from _stack import stack
+from forecast_load import start_of
 
 from tests.support import free_port, wait_until
 
 HERE = Path(__file__).resolve().parent
 HORIZON = 100
-
-
-def start_of(i: int) -> float:
-    return 100.0 + (i % 997) * 0.37
 
 
 def body(i: int) -> dict[str, float]:
@@ -111,9 +108,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="5 s per measurement")
     args = parser.parse_args()
     seconds = 5.0 if args.quick else args.seconds
-    extra = None
     results: dict[str, Measured] = {}
-    with stack(predict_threads=4, extra=extra) as s:
+    with stack(predict_threads=4) as s:
         job = s.api.http.post("/v1/jobs", json={"cell": "LSTM", "epochs": 3}).json()
         model_id = s.api.wait_job(job["id"], timeout=600)["model_id"]
         model_dir = s.data_dir / "models" / model_id

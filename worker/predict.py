@@ -18,7 +18,7 @@ from rnncast.common.store.sync import JobStore
 from rnncast.common.store.views import finite
 from rnncast.core.backtest import BacktestSetup, backtest
 from rnncast.core.checkpoint import Checkpoint, CheckpointError, load_checkpoint
-from rnncast.core.config import DatasetConfig
+from rnncast.core.config import DataConfig, DatasetConfig
 from rnncast.core.data import series as sine_series
 from rnncast.core.forecast import (
     Forecast,
@@ -58,6 +58,14 @@ class LoadedModel:
         """The dataset the model was trained on, or None for a sine model."""
         data = self.checkpoint.data
         return data if isinstance(data, DatasetConfig) else None
+
+    @property
+    def sine(self) -> DataConfig:
+        """The sine a sine model learned."""
+        data = self.checkpoint.data
+        if not isinstance(data, DataConfig):
+            raise ValueError("this model was trained on a dataset, not the sine")
+        return data
 
     @property
     def series(self) -> np.ndarray:
@@ -164,7 +172,7 @@ def request_window(loaded: LoadedModel, request: dict[str, Any]) -> np.ndarray:
                              "give 'start' or 'context'")
         if request.get("start") is None:
             raise ValueError("this model learned the sine: give exactly one of 'start' or 'context'")
-        return start_window(ckpt.data, seq, float(request["start"]))  # type: ignore[arg-type]
+        return start_window(loaded.sine, seq, float(request["start"]))
     return ckpt.scaler.forward(window) if ckpt.scaler is not None else window
 
 
@@ -182,8 +190,7 @@ def request_forecast(
     if dataset is not None:
         return series_forecast(loaded.series, dataset.step, ckpt.train.sequence_length, _origin(loaded, request),
                                preds)
-    return start_forecast(ckpt.data, ckpt.train.sequence_length, float(request["start"]), preds,  # type: ignore[arg-type]
-                          with_context)
+    return start_forecast(loaded.sine, ckpt.train.sequence_length, float(request["start"]), preds, with_context)
 
 
 def _answer_png(png: bytes) -> dict[str, Any]:
@@ -218,8 +225,8 @@ def backtest_setup(loaded: LoadedModel) -> BacktestSetup:
     dataset = loaded.dataset
     if dataset is not None:
         return BacktestSetup(loaded.series, split_point(dataset.length, seq, dataset.train_fraction), seq, ckpt.scaler)
-    sine = ckpt.data
-    values = sine_series(sine, ckpt.train.seed)  # type: ignore[arg-type]
+    sine = loaded.sine
+    values = sine_series(sine, ckpt.train.seed)
     return BacktestSetup(values, split_point(values.shape[0], seq, sine.train_fraction), seq, None)
 
 

@@ -261,13 +261,15 @@ def run_forecast(
     """A comparison run's forecast: from `start` on the sine, or from `origin` (default: the test
     part's first position) on a dataset."""
     horizon, seq = int(spec["horizon"]), train_cfg.sequence_length
-    if not isinstance(data_cfg, DatasetConfig) or series is None or scaler is None:
-        return forecast_from_starts(model, data_cfg, seq, [float(spec["start"])], horizon)[0]  # type: ignore[arg-type]
+    if not isinstance(data_cfg, DatasetConfig):
+        return forecast_from_starts(model, data_cfg, seq, [float(spec["start"])], horizon)[0]
+    assert series is not None and scaler is not None  # a dataset run loads both before training
     origin = spec.get("origin")
     origin = int(origin) if origin is not None else split_point(data_cfg.length, seq, data_cfg.train_fraction)
-    window = scaler.forward(origin_window(series, seq, min(origin, data_cfg.length)))
+    origin = min(origin, data_cfg.length)
+    window = scaler.forward(origin_window(series, seq, origin))
     preds = scaler.inverse(rollout_numpy(model, window[None, :], horizon)[0])
-    return series_forecast(series, data_cfg.step, seq, min(origin, data_cfg.length), preds)
+    return series_forecast(series, data_cfg.step, seq, origin, preds)
 
 
 def _write_model(

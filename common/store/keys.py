@@ -69,8 +69,9 @@ class Keys:
 
     @staticmethod
     def dataset_users(dataset_id: str) -> str:
-        """Jobs created to train on the dataset (ended ones leave when it is deleted)."""
-        return f"{PREFIX}dataset:{dataset_id}:users"
+        """Jobs created to train on the dataset; a job leaves when it is deleted or expires
+        (and ended ones when the dataset is deleted)."""
+        return f"{PREFIX}dataset-users:{dataset_id}"
 
     @staticmethod
     def comparison(comparison_id: str) -> str:

@@ -1,8 +1,9 @@
 """The store's atomic operations, as Lua scripts run inside Redis.
 
-Every script gets the same six leading arguments (`header()`): the prefixes
+Every script gets the same seven leading arguments (`header()`): the prefixes
 of the status indexes, job keys and comparison keys, how many events a job
-keeps, and the indexes of ended jobs and comparisons. Its own arguments
+keeps, the indexes of ended jobs and comparisons, and the prefix of the
+datasets' user sets. Its own arguments
 follow (`arg(1)`, `arg(2)`, ...); its keys come in KEYS. Nothing here spells
 a key or a limit itself.
 """
@@ -15,14 +16,14 @@ from rnncast.common.store.keys import EVENTS_MAXLEN, Keys
 def header() -> list[str | int]:
     """The leading arguments of every script."""
     return [Keys.jobs_by_status(""), Keys.job(""), Keys.comparison(""), EVENTS_MAXLEN, Keys.ended_jobs,
-            Keys.ended_comparisons]
+            Keys.ended_comparisons, Keys.dataset_users("")]
 
 
 _PRELUDE = """
 local STATUS_INDEX, JOB_KEY, COMPARISON_KEY, MAXLEN = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local ENDED_JOBS, ENDED_COMPARISONS = ARGV[5], ARGV[6]
-local function arg(i) return ARGV[6 + i] end
-local function rest(i) return unpack(ARGV, 6 + i) end
+local ENDED_JOBS, ENDED_COMPARISONS, DATASET_USERS = ARGV[5], ARGV[6], ARGV[7]
+local function arg(i) return ARGV[7 + i] end
+local function rest(i) return unpack(ARGV, 7 + i) end
 local function add_event(key, kind, data)
   redis.call('XADD', key, 'MAXLEN', '~', MAXLEN, '*', 'type', kind, 'data', data)
 end
@@ -64,13 +65,17 @@ local function run_ended(job_key, finished_at)
   redis.call('ZADD', ENDED_COMPARISONS, now_ms(), cid)
   return true
 end
--- Forget an ended job: its records and every index entry.
+-- Forget an ended job: its records and every index entry (its dataset's users too).
 local function forget_job(job_key, history_key, events_key, view_key, all_jobs)
   local id = redis.call('HGET', job_key, 'id')
   if id then
     redis.call('ZREM', all_jobs, id)
     redis.call('ZREM', STATUS_INDEX .. redis.call('HGET', job_key, 'status'), id)
     redis.call('ZREM', ENDED_JOBS, id)
+    local ok, params = pcall(cjson.decode, redis.call('HGET', job_key, 'params') or '')
+    if ok and type(params) == 'table' and type(params['data']) == 'table' and params['data']['kind'] == 'dataset' then
+      redis.call('SREM', DATASET_USERS .. tostring(params['data']['dataset_id']), id)
+    end
   end
   redis.call('DEL', job_key, history_key, events_key, view_key)
 end

@@ -350,3 +350,13 @@ def test_a_comparison_on_a_dataset_forecasts_each_run_from_the_test_part(stack, 
     assert r.status_code == 422 and "forecast.origin (5)" in r.text
     r = stack.api.http.post("/v1/comparisons", json={"cells": ["GRU"], "forecast": {"origin": 50}})
     assert r.status_code == 422 and "applies to runs on a dataset" in r.text
+
+
+def test_a_deleted_job_leaves_its_datasets_users(stack, dataset):
+    job = stack.api.http.post("/v1/jobs", json={"cell": "RNN", **SMALL, "epochs": 1,
+                                                "data": {"dataset_id": dataset["id"]}}).json()
+    stack.api.wait_job(job["id"])
+    users = f"rnncast:dataset-users:{dataset['id']}"
+    assert stack.r.sismember(users, job["id"])
+    assert stack.api.http.delete(f"/v1/jobs/{job['id']}").status_code == 204
+    assert not stack.r.sismember(users, job["id"])
