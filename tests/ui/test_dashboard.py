@@ -41,8 +41,8 @@ def browser() -> Iterator[Any]:
 class Page:
     """A page that records console errors and every request URL."""
 
-    def __init__(self, browser: Any, base: str, width: int = 1200) -> None:
-        self.context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme="light")
+    def __init__(self, browser: Any, base: str, width: int = 1200, scheme: str = "light") -> None:
+        self.context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
         self.page = self.context.new_page()
         self.base = base
         self.errors: list[str] = []
@@ -223,6 +223,19 @@ def test_a_narrow_window_keeps_everything_reachable(browser, stack):
     finally:
         narrow.close()
     assert narrow.errors == []
+
+
+def test_the_page_follows_a_dark_system_theme(browser, stack):
+    dark = Page(browser, stack.api.url, scheme="dark")
+    try:
+        page = dark.go("/jobs")
+        page.wait_for_selector("#jobs-table")
+        background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        text = page.evaluate("getComputedStyle(document.body).color")
+        assert background == "rgb(17, 21, 28)" and text == "rgb(230, 233, 239)"  # light text on a dark page
+    finally:
+        dark.close()
+    assert dark.errors == []
 
 
 @pytest.fixture(scope="module")
