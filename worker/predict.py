@@ -203,7 +203,8 @@ def handle_png(cache: ModelCache, store: JobStore, data_dir: Any, request: dict[
     model_id = request["model_id"]
     try:
         loaded = cache.get(data_dir, model_id, request["sha256"])
-        if loaded.dataset is None and request.get("start") is None:  # the figure's default: the tutorial's start
+        if loaded.dataset is None and request.get("start") is None and request.get("context") is None:
+            # the figure's default: the tutorial's start
             request = {**request, "start": FORECAST_START}
         window = request_window(loaded, request)
     except ModelUnavailable as exc:
@@ -212,10 +213,15 @@ def handle_png(cache: ModelCache, store: JobStore, data_dir: Any, request: dict[
         return {"ok": False, "status": 422, "detail": str(exc)}
     fc = request_forecast(loaded, request, rollout_numpy(loaded.model, window[None, :], int(request["horizon"]))[0])
     cell = loaded.checkpoint.model.cell
-    where = f"position {_origin(loaded, request)}" if loaded.dataset is not None else f"t={request['start']}"
+    context = request.get("context")
+    if context is not None:  # your values, drawn before step 0
+        where, ctx_x, ctx_y = "your values", [float(k) for k in range(-len(context), 0)], context
+    else:
+        where = f"position {_origin(loaded, request)}" if loaded.dataset is not None else f"t={request['start']}"
+        ctx_x, ctx_y = fc.context_x or [], fc.context_y or []
     exact_x = fc.x[: len(fc.exact)] if fc.exact is not None else None
-    png = prediction_png(fc.context_x or [], fc.context_y or [], [PredictionLine(cell, fc.x, fc.y)], exact_x,
-                         fc.exact, title=f"{cell} forecast from {where}")
+    png = prediction_png(ctx_x, ctx_y, [PredictionLine(cell, fc.x, fc.y)], exact_x, fc.exact,
+                         title=f"{cell} forecast from {where}")
     return _answer_png(png)
 
 

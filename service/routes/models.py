@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 from typing import Annotated, Any
 
@@ -115,15 +116,38 @@ async def forecast_png(
     origin: Annotated[int | None, Query(ge=0, le=MAX_POINTS, description="dataset models (default: the series' "
                                         "end)")] = None,
     horizon: Annotated[int, Query(ge=1, le=MAX_HORIZON)] = FORECAST_HORIZON,
+    context: Annotated[str | None, Query(
+        max_length=200_000, description="your values, comma-separated (at least sequence_length)")] = None,
 ) -> Response:
-    """Context, exact continuation and predictions, as in the tutorial's figure (rendered on a worker)."""
+    """Context, exact continuation and predictions, as in the tutorial's figure (rendered on a worker): from
+    `start` (sine models), `origin` (dataset models; default the series' end) or your `context`."""
     model = await model_or_404(store, model_id)
     check_horizon(horizon, settings)
-    if start is not None and origin is not None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give at most one of 'start' or 'origin'")
+    given = [name for name, value in (("start", start), ("origin", origin), ("context", context)) if value is not None]
+    if len(given) > 1:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"give at most one of 'start', 'origin' or 'context', not {given}")
     request: dict[str, Any] = {"figure": "forecast", "horizon": horizon}
     request |= {k: v for k, v in (("start", start), ("origin", origin)) if v is not None}
+    if context is not None:
+        request["context"] = parse_context(context, settings)
     return await ask_worker_png(store, settings, _message(model, request))
+
+
+def parse_context(text: str, settings: Settings) -> list[float]:
+    """Comma-separated finite numbers, at most RNNCAST_MAX_CONTEXT of them; 422 otherwise."""
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            "context must be comma-separated numbers") from None
+    if not values or not all(math.isfinite(v) for v in values):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "context must be finite numbers")
+    if len(values) > settings.max_context:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"context has {len(values)} values; this server's limit is RNNCAST_MAX_CONTEXT "
+                            f"({settings.max_context})")
+    return values
 
 
 @router.post("/{model_id}/backtest", response_model=BacktestResult, responses=ERRORS, operation_id="backtest")
