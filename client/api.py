@@ -258,9 +258,13 @@ class Client:
 
     def forecast_png(
         self, model_id: str, *, start: float | None = None, horizon: int = FORECAST_HORIZON,
-        origin: int | None = None,
+        origin: int | None = None, context: Sequence[float] | None = None,
     ) -> bytes:
-        params = {k: v for k, v in (("start", start), ("origin", origin), ("horizon", horizon)) if v is not None}
+        """The forecast figure, from `start`, `origin` or your `context` (as `forecast` takes them)."""
+        params: dict[str, Any] = {k: v for k, v in (("start", start), ("origin", origin), ("horizon", horizon))
+                                  if v is not None}
+        if context is not None:
+            params["context"] = ",".join(repr(float(v)) for v in context)
         return self._request("GET", f"/v1/models/{model_id}/forecast.png", retry=True, params=params).content
 
     def backtest(

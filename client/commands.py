@@ -172,13 +172,11 @@ def forecast(
     """Ask a trained model to continue the sine, its dataset's series, or your values."""
     if sum(v is not None for v in (start, origin, context_file)) > 1:
         raise typer.BadParameter("give at most one of --start, --origin or --context-file")
-    if context_file is not None and plot is not None:
-        raise typer.BadParameter("--plot draws the model's own series: use it with --start or --origin")
     with client(url, api_key) as c:
         context = read_context(context_file) if context_file else None
         result = c.forecast(model_id, start=start, horizon=horizon, context=context, origin=origin)
         if plot is not None:
-            plot.write_bytes(c.forecast_png(model_id, start=start, origin=origin, horizon=horizon))
+            plot.write_bytes(c.forecast_png(model_id, start=start, origin=origin, horizon=horizon, context=context))
     if json_:
         emit_json(result)
         return

@@ -108,3 +108,15 @@ def test_ctrl_c_while_watching_leaves_the_job_running(stack):
     with Client(stack.api.url) as c:
         assert c.job(job_id).status in ("queued", "running")
         c.cancel(job_id)
+
+
+def test_cli_forecasts_your_values_and_draws_them(stack, tmp_path, c):
+    job = c.train("GRU", epochs=2, lr=0.01, hidden_size=4, batch_size=64, sequence_length=10,
+                  data={"points": 200, "stop": 100})
+    model_id = c.wait(job.id).model_id
+    values = tmp_path / "values.txt"
+    values.write_text("\n".join(str(0.1 * k) for k in range(12)))
+    out = run_cli(stack, "forecast", model_id, "--context-file", str(values), "--horizon", "4", "--plot",
+              str(tmp_path / "mine.png"), "--json")
+    assert out.exit_code == 0, out.output
+    assert len(json.loads(out.output)["y"]) == 4 and (tmp_path / "mine.png").read_bytes().startswith(PNG)
