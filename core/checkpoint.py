@@ -56,7 +56,7 @@ class Checkpoint:
     data: AnyData
     train: TrainConfig
     epoch: int
-    history: dict[str, list[float]]
+    history: dict[str, list[Any]]
     tensors: dict[str, torch.Tensor]
     optimizer_groups: list[dict[str, Any]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -93,6 +93,11 @@ class Checkpoint:
     def rng_state(self) -> torch.Tensor | None:
         return self.tensors.get("rng.cpu")
 
+    def best_weights(self) -> dict[str, torch.Tensor] | None:
+        """The best epoch's weights a run tracking them saved (early stopping, restore_best)."""
+        best = {k[len("best.") :]: v for k, v in self.tensors.items() if k.startswith("best.")}
+        return best or None
+
 
 def _check_name(name: str) -> None:
     if not _NAME.match(name):
@@ -107,11 +112,12 @@ def save_checkpoint(
     data: AnyData,
     train: TrainConfig,
     epoch: int,
-    history: dict[str, list[float]],
+    history: dict[str, list[Any]],
     optimizer: Adam | None = None,
     extra: dict[str, Any] | None = None,
     series: np.ndarray | None = None,
     scaler: Scaler | None = None,
+    best: dict[str, torch.Tensor] | None = None,
 ) -> CheckpointInfo:
     """Save `model` (and optionally optimizer and RNG state) atomically.
 
@@ -121,6 +127,7 @@ def save_checkpoint(
         extra: JSON-serialisable facts to keep alongside (metrics, ids...).
         series, scaler: a dataset model's own copy of its series (float64) and
             its standardisation: it forecasts without the dataset.
+        best: the best epoch's weights, for a resumed run that tracks them.
     """
     _check_name(name)
     directory.mkdir(parents=True, exist_ok=True)
@@ -135,6 +142,8 @@ def save_checkpoint(
         tensors["rng.cpu"] = torch.get_rng_state()
     if series is not None:
         tensors[SERIES] = torch.from_numpy(np.ascontiguousarray(series, dtype=np.float64))
+    for key, value in (best or {}).items():
+        tensors[f"best.{key}"] = value.detach().cpu().contiguous()
     payload = st_save(tensors, metadata={"format": FORMAT})
     digest = hashlib.sha256(payload).hexdigest()
     tensor_file = directory / f"{name}-{digest[:16]}.safetensors"
@@ -203,7 +212,7 @@ def load_checkpoint(directory: Path, name: str) -> Checkpoint:
             data=data_config(manifest["data"]),
             train=TrainConfig.from_dict(manifest["train"]),
             epoch=int(manifest["epoch"]),
-            history={k: [float(v) for v in manifest["history"][k]] for k in ("train_loss", "test_loss")},
+            history=_history(manifest["history"]),
             tensors=tensors,
             optimizer_groups=manifest.get("optimizer_groups"),
             extra=dict(manifest.get("extra") or {}),
@@ -213,6 +222,15 @@ def load_checkpoint(directory: Path, name: str) -> Checkpoint:
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {name!r} metadata is invalid: {exc}") from None
     return ckpt
+
+
+def _history(raw: dict[str, Any]) -> dict[str, list[Any]]:
+    """Losses per epoch (and, when recorded, the rate and the probe; a probe may be null)."""
+    out: dict[str, list[Any]] = {k: [float(v) for v in raw[k]] for k in ("train_loss", "test_loss")}
+    for key in ("lr", "probe"):
+        if key in raw:
+            out[key] = [None if v is None else float(v) for v in raw[key]]
+    return out
 
 
 def delete_checkpoint(directory: Path, name: str) -> None:

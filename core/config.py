@@ -160,6 +160,21 @@ class TrainConfig(_Config):
     seed: int = D.SEED
     checkpoint_every: int = D.CHECKPOINT_EVERY
     micro_batch_size: int = 0
+    # Beyond the tutorial (the defaults keep its behaviour; see core.schedule).
+    lr_schedule: str = "constant"  # constant | cosine | onecycle | plateau
+    max_lr: float | None = None  # onecycle's peak (None: 10 x lr)
+    min_lr: float = 0.0  # cosine's and onecycle's end, plateau's floor
+    warmup_fraction: float = 0.3  # onecycle: share of the epochs spent warming up
+    factor: float = 2.0  # plateau: divide the rate by this
+    patience: int = 10  # plateau: after this many epochs without a new best test loss
+    grad_clip: float | None = None  # max global gradient norm
+    early_stopping_patience: int | None = None  # stop after this many epochs without improvement
+    early_stopping_min_delta: float = 0.0
+    restore_best: bool = False  # end with the best epoch's weights (early stopping tracks them)
+    rollout_epochs: int = 0  # fine-tuning epochs on the free-running loss, after the main training
+    rollout_horizon: int = 10
+    rollout_lr: float = 1e-4
+    input_noise_std: float = 0.0  # Gaussian noise on training inputs
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -177,3 +192,35 @@ class TrainConfig(_Config):
             raise ValueError(f"checkpoint_every ({self.checkpoint_every}) must be >= 0")
         if self.micro_batch_size < 0:
             raise ValueError(f"micro_batch_size ({self.micro_batch_size}) must be >= 0")
+        if self.lr_schedule not in ("constant", "cosine", "onecycle", "plateau"):
+            raise ValueError(f"lr_schedule ({self.lr_schedule!r}) must be constant, cosine, onecycle or plateau")
+        for name in ("min_lr", "warmup_fraction", "factor", "early_stopping_min_delta", "rollout_lr",
+                     "input_noise_std"):
+            _finite(name, getattr(self, name))
+        if self.max_lr is not None and not 0 < self.max_lr <= 1:
+            raise ValueError(f"max_lr ({self.max_lr}) must be in (0, 1]")
+        if not 0 <= self.min_lr <= 1:
+            raise ValueError(f"min_lr ({self.min_lr}) must be in [0, 1]")
+        if not 0 <= self.warmup_fraction <= 1:
+            raise ValueError(f"warmup_fraction ({self.warmup_fraction}) must be in [0, 1]")
+        if self.factor < 1:
+            raise ValueError(f"factor ({self.factor}) must be >= 1")
+        if self.patience < 1:
+            raise ValueError(f"patience ({self.patience}) must be >= 1")
+        if self.grad_clip is not None and not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
+            raise ValueError(f"grad_clip ({self.grad_clip}) must be > 0")
+        if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
+            raise ValueError(f"early_stopping_patience ({self.early_stopping_patience}) must be >= 1")
+        if self.early_stopping_min_delta < 0:
+            raise ValueError(f"early_stopping_min_delta ({self.early_stopping_min_delta}) must be >= 0")
+        if self.rollout_epochs < 0 or self.rollout_horizon < 1:
+            raise ValueError("rollout_epochs must be >= 0 and rollout_horizon >= 1")
+        if not 0 < self.rollout_lr <= 1:
+            raise ValueError(f"rollout_lr ({self.rollout_lr}) must be in (0, 1]")
+        if self.input_noise_std < 0:
+            raise ValueError(f"input_noise_std ({self.input_noise_std}) must be >= 0")
+
+    @property
+    def total_epochs(self) -> int:
+        """Main epochs plus rollout fine-tuning epochs (an early stop ends the main part sooner)."""
+        return self.epochs + self.rollout_epochs
