@@ -47,6 +47,45 @@ MAX_BATCH_SIZE = 1_000_000
 # activation per unit and step and trains whole batches (0).
 MICRO_BATCH_SIZE: dict[str, int] = {"LSTM": 250, "GRU": 250, "RNN": 0}
 
+# Training options beyond the tutorial: what a job leaving them out gets (the tutorial's loop).
+TRAIN_OPTIONS: dict[str, Any] = {
+    "lr_schedule": "constant", "max_lr": None, "min_lr": 0.0, "warmup_fraction": 0.3, "factor": 2.0,
+    "patience": 10, "grad_clip": None, "early_stopping": None, "restore_best": None, "rollout_finetune": None,
+    "input_noise_std": 0.0,
+}
+EARLY_STOPPING: dict[str, Any] = {"patience": 20, "min_delta": 0.0}
+ROLLOUT_FINETUNE: dict[str, Any] = {"epochs": 10, "horizon": 10, "lr": 1e-4}
+# Recipes: named sets of those options per cell, written down in one place. `tutorial` is the
+# reference loop; `accurate` is what bench/accuracy.py found best per cell (see the README).
+RECIPES: dict[str, dict[str, dict[str, Any]]] = {
+    "tutorial": {"RNN": {}, "LSTM": {}, "GRU": {}},
+    "accurate": {
+        "RNN": {"lr_schedule": "cosine", "min_lr": 1e-5, "grad_clip": 1.0,
+                "rollout_finetune": {"epochs": 20, "horizon": 20, "lr": 1e-4}},
+        "LSTM": {"lr_schedule": "onecycle", "max_lr": 1e-2, "min_lr": 1e-5, "warmup_fraction": 0.3},
+        "GRU": {"lr_schedule": "onecycle", "max_lr": 1e-2, "min_lr": 1e-5, "warmup_fraction": 0.3,
+                "rollout_finetune": {"epochs": 20, "horizon": 20, "lr": 1e-4}},
+    },
+}
+
+
+def effective_options(cell: str, recipe: str, given: dict[str, Any]) -> dict[str, Any]:
+    """A job's training options: what it gave, else its recipe's for its cell, else the tutorial's.
+
+    `restore_best` left out is on exactly when early stopping is.
+    """
+    options = {**TRAIN_OPTIONS, **RECIPES[recipe][cell], **{k: v for k, v in given.items() if v is not None}}
+    if options["restore_best"] is None:
+        options["restore_best"] = options["early_stopping"] is not None
+    return options
+
+
+def total_epochs(params: dict[str, Any]) -> int:
+    """Main epochs plus rollout fine-tuning epochs."""
+    finetune = params.get("rollout_finetune") or {}
+    return int(params["epochs"]) + int(finetune.get("epochs", 0))
+
+
 # Forecasts.
 FORECAST_START = 123.0
 FORECAST_HORIZON = 100
@@ -87,7 +126,10 @@ def train_cost(params: dict[str, Any]) -> float:
     micro = params.get("micro_batch_size") or batch
     passes = math.ceil(n_train / batch) * math.ceil(batch / min(micro, batch))
     per_step = windows * GATES[params["cell"]] * hidden * hidden + passes * PASS_OVERHEAD
-    return float(params["epochs"]) * seq * layers * per_step
+    # A fine-tuning epoch runs `horizon` forward and backward passes over the windows.
+    finetune = params.get("rollout_finetune") or {}
+    epochs = float(params["epochs"]) + float(finetune.get("epochs", 0)) * float(finetune.get("horizon", 0))
+    return epochs * seq * layers * per_step
 
 
 def forecast_work(rows: int, sequence_length: int, horizon: int, hidden_size: int, num_layers: int, cell: str) -> float:

@@ -63,7 +63,9 @@ class Schedule:
 
 
 def _cosine(high: float, low: float, progress: float) -> float:
-    return low + (high - low) * 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+    """From `high` (progress 0) down to `low` (progress 1), both exactly."""
+    weight = 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+    return high * weight + low * (1 - weight)
 
 
 @dataclass

@@ -59,6 +59,22 @@ class DatasetRef(Strict):
     kind: Literal["dataset"] = "dataset"
 
 
+class EarlyStoppingSpec(Strict):
+    """Stop the main training after `patience` epochs whose test loss is not `min_delta` below the best."""
+
+    patience: Whole = Field(D.EARLY_STOPPING["patience"], ge=1, le=D.MAX_EPOCHS)
+    min_delta: float = Field(D.EARLY_STOPPING["min_delta"], ge=0, le=1e6)
+
+
+class RolloutFinetuneSpec(Strict):
+    """After the main training, fine-tune on the free-running loss: the model fed its own predictions for
+    `horizon` steps from each training window, the MSE of that rollout against the series."""
+
+    epochs: Whole = Field(D.ROLLOUT_FINETUNE["epochs"], ge=1, le=10_000)
+    horizon: Whole = Field(D.ROLLOUT_FINETUNE["horizon"], ge=1, le=1_000)
+    lr: float = Field(D.ROLLOUT_FINETUNE["lr"], gt=0, le=1)
+
+
 def _data_kind(value: Any) -> str:
     """A job's `data` is a dataset reference when it names a dataset (or says so), else the sine's parameters."""
     if isinstance(value, dict):
@@ -96,6 +112,25 @@ class TrainOptions(Strict):
         "(its last checkpoint is kept); the server's RNNCAST_MAX_JOB_SECONDS applies too",
     )
     name: str | None = Field(None, max_length=200)
+    # Beyond the tutorial. Left out (null): the recipe's value for the cell, else the tutorial's loop.
+    recipe: Literal["tutorial", "accurate"] = Field(
+        "tutorial", description="tutorial: the reference loop; accurate: the per-cell options bench/accuracy.py "
+        "found best (fields given here override it; `params` shows what was used)")
+    lr_schedule: Literal["constant", "cosine", "onecycle", "plateau"] | None = Field(
+        None, description="per epoch: constant; cosine from lr to min_lr; onecycle: linear warm-up from lr to "
+        "max_lr over warmup_fraction of the epochs, then cosine to min_lr; plateau: divide by factor after "
+        "patience epochs without a new best test loss (not below min_lr)")
+    max_lr: float | None = Field(None, gt=0, le=1, description="onecycle's peak (null: 10 x lr)")
+    min_lr: float | None = Field(None, ge=0, le=1)
+    warmup_fraction: float | None = Field(None, ge=0, le=1)
+    factor: float | None = Field(None, ge=1, le=1000)
+    patience: Annotated[int, Field(ge=1, le=D.MAX_EPOCHS), BeforeValidator(_whole)] | None = None
+    grad_clip: float | None = Field(None, gt=0, le=1e6, description="max global gradient norm (off by default)")
+    early_stopping: EarlyStoppingSpec | None = None
+    restore_best: bool | None = Field(None, description="end with the best epoch's weights (default: on with "
+                                      "early_stopping)")
+    rollout_finetune: RolloutFinetuneSpec | None = None
+    input_noise_std: float | None = Field(None, ge=0, le=10, description="Gaussian noise on training inputs")
 
     @model_validator(mode="after")
     def _windows_fit(self) -> TrainOptions:
@@ -136,6 +171,9 @@ class History(BaseModel):
 
     train_loss: list[float | None]
     test_loss: list[float | None]
+    lr: list[float | None] = Field(default_factory=list, description="the learning rate of each epoch")
+    forecast_mse: list[float | None] | None = Field(
+        None, description="a comparison run's forecast MSE after each `forecast.every`-th epoch (null between)")
 
 
 class JobRow(BaseModel):
@@ -155,6 +193,8 @@ class JobRow(BaseModel):
     device: str | None
     comparison_id: str | None
     cancel_requested: bool
+    best_epoch: int | None = Field(None, description="the epoch whose weights the model has (restore_best)")
+    stopped_early_at: int | None = Field(None, description="the epoch early stopping ended the main training at")
     created_at: str
     started_at: str | None
     finished_at: str | None
@@ -271,6 +311,8 @@ class ForecastSpec(Strict):
 
     start: float = Field(D.FORECAST_START, ge=-1e6, le=1e6)
     horizon: Whole = Field(D.FORECAST_HORIZON, ge=1, le=D.MAX_HORIZON)
+    every: Annotated[int, Field(ge=0, le=D.MAX_EPOCHS), BeforeValidator(_whole)] = Field(
+        0, description="also forecast after every this many epochs, into each run's history (0: only at the end)")
     origin: Position | None = Field(
         None, description="dataset runs: the position of the first prediction; null: the test part's first position",
     )

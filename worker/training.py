@@ -28,7 +28,7 @@ from rnncast.core.device import resolve_device
 from rnncast.core.forecast import Forecast, forecast_from_starts, origin_window, rollout_numpy, series_forecast
 from rnncast.core.models import Forecaster, parameter_count
 from rnncast.core.series import Scaler, split_point, train_scaler
-from rnncast.core.train import EpochReport, TrainResult, TrainState, train
+from rnncast.core.train import EpochReport, Probe, TrainResult, TrainState, train
 from rnncast.worker.params import configs_from_params
 
 log = get_task_logger(__name__)
@@ -188,13 +188,29 @@ def _train(
         series = load_values(settings.data_dir, data_cfg.dataset_id, data_cfg.sha256)
         scaler = train_scaler(series, train_cfg.sequence_length, data_cfg.train_fraction)
         fields = {"scaler": scaler.to_dict()}
+    probe: Probe | None = None
+    every = int((forecast_spec or {}).get("every") or 0)
+    if forecast_spec is not None and every > 0:
+        spec = forecast_spec
+
+        def forecast_every(model: Forecaster, epoch: int) -> float | None:
+            """A comparison run that tracks its forecast along the way (bench/accuracy.py reads it)."""
+            if epoch % every:
+                return None
+            was_training = model.training
+            fc = run_forecast(model.eval(), data_cfg, train_cfg, spec, series, scaler)
+            model.train(was_training)
+            return fc.mse
+
+        probe = forecast_every
 
     def interrupt() -> bool:
         return watch.cancelled.is_set() or watch.lost.is_set() or time.monotonic() > deadline
 
     def on_epoch_end(report: EpochReport) -> bool:
         answer = store.record_epoch(
-            job_id, lease, report.epoch, report.epochs, report.train_loss, report.test_loss, **fields
+            job_id, lease, report.epoch, report.epochs, report.train_loss, report.test_loss, **fields,
+            lr=report.lr, probe=report.probe if probe is not None else None,
         )
         outcome.cancelled = answer == 1
         outcome.lost = answer == -1
@@ -207,11 +223,12 @@ def _train(
         save_checkpoint(
             ckpt_dir, RESUME_NAME, model=state.model, data=data_cfg, train=train_cfg,
             epoch=state.epoch, history=state.history, optimizer=state.optimizer,
+            extra={"progress": state.progress}, best=state.best,
         )
 
     result = train(
         model_cfg, data_cfg, train_cfg, device=device, on_epoch_end=on_epoch_end,
-        on_checkpoint=on_checkpoint, resume=resume, interrupt=interrupt, series=series,
+        on_checkpoint=on_checkpoint, resume=resume, interrupt=interrupt, series=series, probe=probe,
     )
     if outcome.lost or watch.lost.is_set():
         return _lost(job_id)
@@ -242,6 +259,7 @@ def _train(
         stored = {k: v for k, v in asdict(fc).items() if k not in drop}
         extra = {"forecast": stored, "forecast_mse": fc.mse}
     # The model record is saved with the job's end, in one lease-checked step.
+    extra |= {"best_epoch": result.best_epoch, "stopped_early_at": result.stopped_early_at}
     if not store.finish(job_id, lease, JobStatus.SUCCEEDED, model=model, model_id=model["id"],
                         train_seconds=round(result.seconds, 3), parameters=model["parameters"], **extra):
         return _lost(job_id)
@@ -299,6 +317,7 @@ def _write_model(
         "params": params,
         "metrics": metrics,
         "epochs_trained": result.epochs_completed,
+        "best_epoch": result.best_epoch,
         "parameters": parameter_count(result.model),
         "device": result.device,
         "created_at": now_iso(),

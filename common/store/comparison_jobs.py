@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rnncast.common.defaults import total_epochs
 from rnncast.common.store.clock import now_iso
 from rnncast.common.store.job_ops import (
     Idempotency,
@@ -26,7 +27,7 @@ def create_comparison(
     """Store a comparison and its queued runs in one step; (comparison id, created?)."""
     comparison_id = record["id"]
     jobs = [
-        job_fields(job_id, params, record.get("name"), params["epochs"],
+        job_fields(job_id, params, record.get("name"), total_epochs(params),
                    {"comparison_id": comparison_id, "forecast_spec": record["forecast"]})
         for job_id, params in runs
     ]

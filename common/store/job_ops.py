@@ -235,20 +235,26 @@ def hand_back(job_id: str, lease: str) -> Op[bool]:
 
 
 def record_epoch(
-    job_id: str, lease: str, epoch: int, epochs: int, train_loss: float, test_loss: float, **extra: Any,
+    job_id: str, lease: str, epoch: int, epochs: int, train_loss: float, test_loss: float, *,
+    lr: float | None = None, probe: float | None = None, **extra: Any,
 ) -> Op[int]:
     """Append one epoch; 1 = cancel asked, 2 = hand the job back, 0 = go on, -1 = the job is no longer ours.
 
     Args:
+        lr: the epoch's learning rate (history and event carry it).
+        probe: a comparison run's forecast MSE after this epoch, when it tracks one.
         extra: more fields of the job's hash to set in the same step.
     """
-    event = json.dumps(
-        {"epoch": epoch, "epochs": epochs, "train_loss": finite(train_loss), "test_loss": finite(test_loss)}
-    )
+    data: dict[str, Any] = {"epoch": epoch, "epochs": epochs, "train_loss": finite(train_loss),
+                            "test_loss": finite(test_loss), "lr": lr}
+    item: list[Any] = [train_loss, test_loss, lr]
+    if probe is not None:
+        data["forecast_mse"] = finite(probe)
+        item.append(probe)
     fields = {"epoch": epoch, "train_loss": train_loss, "test_loss": test_loss, **extra}
     return int((yield from one(script(
         "record_epoch", [Keys.job(job_id), Keys.history(job_id), Keys.events(job_id)],
-        [*header(), lease, json.dumps([train_loss, test_loss]), event, *flatten(fields)],
+        [*header(), lease, json.dumps(item), json.dumps(data), *flatten(fields)],
     ))))
 
 

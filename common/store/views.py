@@ -59,6 +59,8 @@ def job_view(raw: dict[str, str], history: list[str] | None) -> dict[str, Any]:
         "device": raw.get("device") or None,
         "comparison_id": raw.get("comparison_id") or None,
         "cancel_requested": raw.get("cancel_requested") == "1",
+        "best_epoch": _num(raw, "best_epoch", int),
+        "stopped_early_at": _num(raw, "stopped_early_at", int),
         "created_at": raw["created_at"],
         "started_at": raw.get("started_at") or None,
         "finished_at": raw.get("finished_at") or None,
@@ -73,5 +75,8 @@ def job_view(raw: dict[str, str], history: list[str] | None) -> dict[str, Any]:
             view["metrics"][f"{key}_normalized"] = finite(value / scaler["std"] ** 2) if value is not None else None
     if history is not None:
         pairs = json.loads("[" + ",".join(history) + "]")  # one parse, not one per epoch
-        view["history"] = {"train_loss": [finite(p[0]) for p in pairs], "test_loss": [finite(p[1]) for p in pairs]}
+        view["history"] = {"train_loss": [finite(p[0]) for p in pairs], "test_loss": [finite(p[1]) for p in pairs],
+                           "lr": [p[2] if len(p) > 2 else None for p in pairs]}
+        if any(len(p) > 3 for p in pairs):  # a comparison run that tracks its forecast
+            view["history"]["forecast_mse"] = [finite(p[3]) if len(p) > 3 else None for p in pairs]
     return view

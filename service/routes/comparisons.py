@@ -79,8 +79,10 @@ async def create_comparison(
                                 f"dataset's length)")
     train = body.train.model_dump()
     name = train.pop("name") or body.name
+    # What the request set, and only that: a recipe fills in what it left out, per cell.
+    given = body.train.model_dump(exclude_unset=True, exclude={"name"})
     runs = [
-        (uuid.uuid4().hex, effective_params(JobCreate(**train, cell=cell, seed=seed), dataset))
+        (uuid.uuid4().hex, effective_params(JobCreate(**given, cell=cell, seed=seed), dataset))
         for cell in body.cells for seed in body.seeds
     ]
     for _, params in runs:

@@ -17,7 +17,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from kombu.exceptions import OperationalError
 
-from rnncast.common.defaults import PASS_OVERHEAD, default_dropout, default_micro_batch, train_cost
+from rnncast.common.defaults import (
+    PASS_OVERHEAD,
+    TRAIN_OPTIONS,
+    default_dropout,
+    default_micro_batch,
+    effective_options,
+    total_epochs,
+    train_cost,
+)
 from rnncast.common.paths import job_dir
 from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK
 from rnncast.common.settings import Settings
@@ -89,6 +97,8 @@ def effective_params(body: JobCreate, dataset: dict[str, Any] | None = None) -> 
         dataset: the record of the dataset the job trains on (dataset_for).
     """
     params = body.model_dump(exclude={"name"})
+    options = {k: params[k] for k in TRAIN_OPTIONS if k in body.model_fields_set}
+    params |= effective_options(params["cell"], params["recipe"], options)
     if dataset is not None:
         params["data"] = dataset_data(params["data"], dataset, params["sequence_length"])
     if params["seed"] is None:
@@ -133,7 +143,7 @@ async def submit_job(
     params = effective_params(body, await dataset_for(store, body))
     check_cost(params, settings)
     job_id, created = await store.create_job(
-        params, job_id=uuid.uuid4().hex, name=body.name, epochs=body.epochs,
+        params, job_id=uuid.uuid4().hex, name=body.name, epochs=total_epochs(params),
         max_queued=settings.max_queued_jobs, idempotency_key=idempotency_key,
         fingerprint=fingerprint(body.model_dump()), extra=extra,
     )
