@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -147,4 +147,29 @@ def backtest_png(per_step: dict[str, Sequence[float | None]], metric: str, title
     ax.set_title(title)
     ax.legend()
     ax.grid(True, which="both", alpha=0.3)
+    return _png(fig)
+
+
+def ensemble_png(
+    context_x: Sequence[float], context_y: Sequence[float], x: Sequence[float], exact_y: Sequence[float] | None,
+    cells: dict[str, dict[str, Any]], title: str = "Ensemble forecast",
+) -> bytes:
+    """Per cell, the mean forecast over its seeds with a band of mean +- 2 std and the min-max range dashed."""
+    fig, ax = _figure(10, 5)
+    ax.plot(context_x, context_y, "-", color="black", label="context")
+    if exact_y is not None:
+        ax.plot(list(x)[: len(exact_y)], exact_y, "-", color="gray", alpha=0.7, label="exact")
+    for i, (cell, band) in enumerate(cells.items()):
+        color = _color(cell, i)
+        values = {k: np.array([np.nan if v is None else v for v in band[k]], dtype=np.float64)
+                  for k in ("mean", "lower", "upper", "min", "max")}
+        ax.plot(x, values["mean"], "-", color=color, label=f"{cell} mean (n={band['n']})")
+        ax.fill_between(x, values["lower"], values["upper"], color=color, alpha=0.2, linewidth=0)
+        ax.plot(x, values["min"], ":", color=color, linewidth=0.8)
+        ax.plot(x, values["max"], ":", color=color, linewidth=0.8)
+    ax.set_xlabel("t")
+    ax.set_ylabel("y")
+    ax.set_title(title + " (band: mean +- 2 std; dotted: min and max over seeds)")
+    ax.legend()
+    ax.grid(True, alpha=0.3)
     return _png(fig)

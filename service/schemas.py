@@ -533,3 +533,49 @@ class BacktestResult(BaseModel):
     seasonal_naive: Scores
     best_baseline: Literal["naive", "seasonal_naive"] | None
     skill: float | None = Field(description="1 - model MSE / the better baseline's MSE")
+
+
+class EnsembleRequest(Strict):
+    """The comparison's models continue one window: `start` (sine), `origin` (dataset; default its end) or
+    your `context`."""
+
+    start: float | None = Field(None, ge=-1e6, le=1e6)
+    origin: Position | None = None
+    context: list[float] | None = Field(None, min_length=1, max_length=1_000_000)
+    horizon: Whole = Field(D.FORECAST_HORIZON, ge=1, le=D.MAX_HORIZON)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EnsembleRequest:
+        given = [k for k in ("start", "origin", "context") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give at most one of 'start', 'origin' or 'context', not {given}")
+        return self
+
+
+class SeedError(BaseModel):
+    seed: int
+    job_id: str
+    mse: float | None
+    max_abs_error: float | None
+
+
+class CellBand(BaseModel):
+    """A cell's forecasts over its seeds, step by step; std is the sample standard deviation."""
+
+    n: int
+    mean: list[float | None]
+    std: list[float | None]
+    lower: list[float | None] = Field(description="mean - 2 std")
+    upper: list[float | None] = Field(description="mean + 2 std")
+    min: list[float | None]
+    max: list[float | None]
+    seeds: list[SeedError]
+    mse_of_mean: float | None = None
+
+
+class EnsembleForecast(BaseModel):
+    comparison_id: str
+    horizon: int
+    x: list[float]
+    exact: list[float] | None
+    cells: dict[str, CellBand]

@@ -23,6 +23,7 @@ from rnncast.common.store import is_id
 from rnncast.common.store.clock import now_ms
 from rnncast.common.store.sync import JobStore
 from rnncast.core.plots import series_png
+from rnncast.worker.ensemble import handle_ensemble
 from rnncast.worker.lane import BLOCK_S, LaneServer
 from rnncast.worker.predict import ModelCache, handle_backtest, handle_png
 from rnncast.worker.render import render_comparison
@@ -39,6 +40,8 @@ def draw(cache: ModelCache, store: JobStore, settings: Settings, request: dict[s
             return handle_png(cache, store, settings.data_dir, request)
         if figure in ("backtest", "backtest_png") and is_id(str(request.get("model_id"))):
             return handle_backtest(cache, store, settings.data_dir, request, settings.max_forecast_work)
+        if figure in ("ensemble", "ensemble_png") and is_id(str(request.get("comparison_id"))):
+            return handle_ensemble(cache, store, settings.data_dir, request)
         if figure == "dataset" and is_id(str(request.get("dataset_id"))):
             return _dataset_png(settings, request)
         if figure in COMPARISON_FIGURES and is_id(str(request.get("comparison_id"))):

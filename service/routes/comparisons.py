@@ -30,8 +30,15 @@ from rnncast.service.routes.jobs import (
     remove_job_files,
     unprocessable,
 )
-from rnncast.service.rpc import ask_worker_png
-from rnncast.service.schemas import Comparison, ComparisonCreate, ComparisonList, JobCreate
+from rnncast.service.rpc import ask_worker, ask_worker_png
+from rnncast.service.schemas import (
+    Comparison,
+    ComparisonCreate,
+    ComparisonList,
+    EnsembleForecast,
+    EnsembleRequest,
+    JobCreate,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/comparisons", tags=["comparisons"])
@@ -177,3 +184,47 @@ async def loss_png(comparison_id: str, store: StoreDep, settings: SettingsDep) -
 async def predictions_png(comparison_id: str, store: StoreDep, settings: SettingsDep) -> Response:
     """Context, exact continuation and each cell's forecast (the seed nearest the cell's median)."""
     return await _png(store, settings, comparison_id, "predictions")
+
+
+def _ensemble_message(view: dict[str, Any], figure: str, request: dict[str, Any], settings: Any) -> dict[str, Any]:
+    """The figure-lane request; a sine comparison asked for no window starts where its runs' forecasts did."""
+    if not {"start", "origin", "context"} & set(request) and view["train"].get("data", {}).get("kind") != "dataset":
+        request = {**request, "start": view["forecast"]["start"]}
+    if request["horizon"] > settings.max_horizon:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"horizon ({request['horizon']}) exceeds this server's limit ({settings.max_horizon})")
+    if request.get("context") is not None and len(request["context"]) > settings.max_context:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"context has {len(request['context'])} values; this server's limit is "
+                            f"RNNCAST_MAX_CONTEXT ({settings.max_context})")
+    return {"figure": figure, "comparison_id": view["id"], **request}
+
+
+@router.post("/{comparison_id}/forecast", response_model=EnsembleForecast, responses=ERRORS,
+             operation_id="ensemble_forecast")
+async def ensemble_forecast(
+    comparison_id: str, body: EnsembleRequest, store: StoreDep, settings: SettingsDep,
+) -> JSONResponse:
+    """Every succeeded run's model continues the same window (by default where the runs' own forecasts
+    started); per cell, the mean over its seeds, a band of mean +- 2 std, min and max, step by step, and each
+    seed's error where the exact signal is known. Computed on a predict worker; 409 while no run has succeeded."""
+    view = await _view_or_404(store, comparison_id)
+    message = _ensemble_message(view, "ensemble", body.model_dump(exclude_none=True), settings)
+    return JSONResponse(await ask_worker(store, settings, message))
+
+
+@router.get("/{comparison_id}/forecast.png", response_class=Response, responses=PNG_RESPONSES,
+            operation_id="ensemble_png")
+async def ensemble_png(
+    comparison_id: str, store: StoreDep, settings: SettingsDep,
+    start: Annotated[float | None, Query(ge=-1e6, le=1e6, allow_inf_nan=False)] = None,
+    origin: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
+    horizon: Annotated[int, Query(ge=1, le=1_000_000)] = 100,
+) -> Response:
+    """The ensemble forecast drawn: context, exact continuation, each cell's mean with its band and range."""
+    view = await _view_or_404(store, comparison_id)
+    if start is not None and origin is not None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give at most one of 'start' or 'origin'")
+    request: dict[str, Any] = {"horizon": horizon}
+    request |= {k: v for k, v in (("start", start), ("origin", origin)) if v is not None}
+    return await ask_worker_png(store, settings, _ensemble_message(view, "ensemble_png", request, settings))

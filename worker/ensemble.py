@@ -1,0 +1,93 @@
+"""Ensemble forecasts of a comparison: per cell, the mean and spread of its seeds' forecasts.
+
+Served on the figure lane by the predict workers: every succeeded run's model
+continues the same window (the comparison's runs share the signal and the
+window length), one rollout per model, and the seeds of each cell are
+summarised step by step.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import numpy as np
+
+from rnncast.common.store.sync import JobStore
+from rnncast.common.store.views import finite
+from rnncast.core.forecast import Forecast, rollout_numpy
+from rnncast.core.plots import ensemble_png
+from rnncast.worker.predict import ModelCache, ModelUnavailable, request_forecast, request_window
+
+
+class EnsembleError(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+def _values(values: np.ndarray) -> list[float | None]:
+    return [finite(float(v)) for v in values]
+
+
+def ensemble(cache: ModelCache, store: JobStore, data_dir: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """The ensemble forecast a request asks for; raises EnsembleError (404, 409, 422) when it cannot be made."""
+    found = store.get_comparison(request["comparison_id"], fields=("id", "params", "status"))
+    if found is None:
+        raise EnsembleError(404, f"comparison {request['comparison_id']!r} not found")
+    _, jobs = found
+    runs = [(job["id"], json.loads(job["params"])) for job in jobs if job.get("status") == "succeeded"]
+    if not runs:
+        raise EnsembleError(409, "no run of this comparison has succeeded yet: there is no model to forecast with")
+    records = store.model_records([job_id for job_id, _ in runs])
+    by_cell: dict[str, list[tuple[int, str, Forecast]]] = {}
+    for job_id, params in runs:
+        record = records.get(job_id)
+        if record is None:  # its model was deleted
+            continue
+        try:
+            loaded = cache.get(data_dir, job_id, record["checkpoint"]["sha256"])
+            window = request_window(loaded, request)
+        except ModelUnavailable as exc:
+            raise EnsembleError(exc.status, exc.detail) from None
+        except ValueError as exc:
+            raise EnsembleError(422, str(exc)) from None
+        preds = rollout_numpy(loaded.model, window[None, :], int(request["horizon"]))[0]
+        fc = request_forecast(loaded, request, preds)
+        by_cell.setdefault(params["cell"], []).append((params["seed"], job_id, fc))
+    if not by_cell:
+        raise EnsembleError(409, "every model of this comparison was deleted")
+    reference = next(iter(by_cell.values()))[0][2]
+    cells = {}
+    for cell, members in by_cell.items():
+        ys = np.array([[np.nan if v is None else v for v in fc.y] for _, _, fc in members])  # (seeds, H)
+        mean = ys.mean(axis=0)
+        std = ys.std(axis=0, ddof=1) if ys.shape[0] > 1 else np.zeros_like(mean)
+        cells[cell] = {
+            "n": int(ys.shape[0]), "mean": _values(mean), "std": _values(std), "lower": _values(mean - 2 * std),
+            "upper": _values(mean + 2 * std), "min": _values(ys.min(axis=0)), "max": _values(ys.max(axis=0)),
+            "seeds": [{"seed": seed, "job_id": job_id, "mse": finite(fc.mse), "max_abs_error": finite(fc.max_abs_error)}
+                      for seed, job_id, fc in members],
+        }
+        if reference.exact is not None:
+            truth = np.array(reference.exact)
+            cells[cell]["mse_of_mean"] = finite(float(np.mean((mean[: truth.shape[0]] - truth) ** 2)))
+    return {
+        "comparison_id": request["comparison_id"], "horizon": int(request["horizon"]), "x": reference.x,
+        "exact": reference.exact, "context_x": reference.context_x, "context_y": reference.context_y, "cells": cells,
+    }
+
+
+def handle_ensemble(cache: ModelCache, store: JobStore, data_dir: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """A figure-lane reply: the ensemble's numbers (`ensemble`) or its figure (`ensemble_png`)."""
+    cache.sweep(store)
+    try:
+        result = ensemble(cache, store, data_dir, request)
+    except EnsembleError as exc:
+        return {"ok": False, "status": exc.status, "detail": exc.detail}
+    if request.get("figure") == "ensemble":
+        return {"ok": True, "result": {k: v for k, v in result.items() if k not in ("context_x", "context_y")}}
+    png = ensemble_png(result["context_x"] or [], result["context_y"] or [], result["x"], result["exact"],
+                       result["cells"], title=f"Ensemble forecast, {result['horizon']} steps")
+    return {"ok": True, "result": {"png": base64.b64encode(png).decode()}}
