@@ -367,6 +367,26 @@ class Client:
                 raise TimeoutError(f"comparison {comparison_id} did not finish within {timeout}s")
             time.sleep(poll_interval)
 
+    def ensemble_forecast(
+        self, comparison_id: str, *, start: float | None = None, horizon: int = FORECAST_HORIZON,
+        context: Sequence[float] | None = None, origin: int | None = None,
+    ) -> dict[str, Any]:
+        """Per cell, the mean of its seeds' forecasts, a mean +- 2 std band, min and max, and each seed's error."""
+        body: dict[str, Any] = {"horizon": horizon}
+        body |= {k: v for k, v in (("start", start), ("origin", origin)) if v is not None}
+        if context is not None:
+            body["context"] = list(context)
+        result: dict[str, Any] = self._request("POST", f"/v1/comparisons/{comparison_id}/forecast", retry=True,
+                                               json=body).json()
+        return result
+
+    def ensemble_png(self, comparison_id: str, *, start: float | None = None, horizon: int = FORECAST_HORIZON,
+                     origin: int | None = None) -> bytes:
+        params: dict[str, Any] = {k: v for k, v in (("start", start), ("origin", origin), ("horizon", horizon))
+                                  if v is not None}
+        return self._request("GET", f"/v1/comparisons/{comparison_id}/forecast.png", retry=True,
+                             params=params).content
+
     def comparison_plots(self, comparison_id: str) -> dict[str, bytes]:
         """{"loss": PNG bytes, "predictions": PNG bytes} (partial while it runs)."""
         return {

@@ -55,7 +55,8 @@ def worker(
 
 for command in (commands.train, commands.jobs, commands.job, commands.cancel, commands.delete, commands.models,
                 commands.forecast, study_commands.compare, study_commands.comparison,
-                study_commands.cancel_comparison, study_commands.delete_comparison, dataset_commands.dataset,
+                study_commands.cancel_comparison, study_commands.delete_comparison, study_commands.ensemble,
+                dataset_commands.dataset,
                 dataset_commands.backtest):
     app.command(name=command.__name__.replace("_", "-"))(commands.handled(command))
 app.add_typer(dataset_commands.datasets_app, name="datasets")

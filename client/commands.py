@@ -17,20 +17,36 @@ from rnncast.client.errors import RnncastError
 from rnncast.client.options import (
     BatchOpt,
     CkptOpt,
+    ClipOpt,
     DatasetOpt,
+    DeltaOpt,
     DropoutOpt,
+    EarlyOpt,
     EpochsOpt,
+    FactorOpt,
     HiddenOpt,
     JsonOpt,
     KeyOpt,
     LayersOpt,
     LrOpt,
+    MaxLrOpt,
     MicroOpt,
+    MinLrOpt,
+    NoiseInOpt,
     NoiseOpt,
+    PatienceOpt,
     PointsOpt,
+    RecipeOpt,
+    RestoreOpt,
+    RolloutEpochsOpt,
+    RolloutHorizonOpt,
+    RolloutLrOpt,
+    ScheduleOpt,
     SeqOpt,
     UrlOpt,
+    WarmupOpt,
     WatchOpt,
+    advanced_options,
     train_options,
 )
 from rnncast.client.types import Job
@@ -63,6 +79,11 @@ def train(
     epochs: EpochsOpt = None, batch_size: BatchOpt = None, lr: LrOpt = None, sequence_length: SeqOpt = None,
     checkpoint_every: CkptOpt = None, noise_std: NoiseOpt = None, points: PointsOpt = None,
     micro_batch_size: MicroOpt = None, dataset: DatasetOpt = None,
+    recipe: RecipeOpt = None, lr_schedule: ScheduleOpt = None, max_lr: MaxLrOpt = None, min_lr: MinLrOpt = None,
+    warmup_fraction: WarmupOpt = None, factor: FactorOpt = None, patience: PatienceOpt = None,
+    grad_clip: ClipOpt = None, early_stopping_patience: EarlyOpt = None, early_stopping_min_delta: DeltaOpt = None,
+    restore_best: RestoreOpt = None, rollout_epochs: RolloutEpochsOpt = None,
+    rollout_horizon: RolloutHorizonOpt = None, rollout_lr: RolloutLrOpt = None, input_noise_std: NoiseInOpt = None,
     name: Annotated[str | None, typer.Option(help="A label for the job.")] = None,
     watch: WatchOpt = False, json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
 ) -> None:
@@ -71,6 +92,9 @@ def train(
         raise typer.BadParameter("--random-seed and --seed exclude each other")
     options = train_options(hidden_size, num_layers, dropout, epochs, batch_size, lr, sequence_length,
                             checkpoint_every, noise_std, points, micro_batch_size, dataset)
+    options |= advanced_options(recipe, lr_schedule, max_lr, min_lr, warmup_fraction, factor, patience, grad_clip,
+                                early_stopping_patience, early_stopping_min_delta, restore_best, rollout_epochs,
+                                rollout_horizon, rollout_lr, input_noise_std)
     with client(url, api_key) as c:
         job = c.train(cell.upper(), seed=None if random_seed else (seed or 0), name=name, **options)
         if watch:

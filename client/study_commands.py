@@ -13,20 +13,36 @@ from rnncast.client.commands import client, emit_json, out
 from rnncast.client.options import (
     BatchOpt,
     CkptOpt,
+    ClipOpt,
     DatasetOpt,
+    DeltaOpt,
     DropoutOpt,
+    EarlyOpt,
     EpochsOpt,
+    FactorOpt,
     HiddenOpt,
     JsonOpt,
     KeyOpt,
     LayersOpt,
     LrOpt,
+    MaxLrOpt,
     MicroOpt,
+    MinLrOpt,
+    NoiseInOpt,
     NoiseOpt,
+    PatienceOpt,
     PointsOpt,
+    RecipeOpt,
+    RestoreOpt,
+    RolloutEpochsOpt,
+    RolloutHorizonOpt,
+    RolloutLrOpt,
+    ScheduleOpt,
     SeqOpt,
     UrlOpt,
+    WarmupOpt,
     WatchOpt,
+    advanced_options,
     train_options,
 )
 from rnncast.client.types import Comparison
@@ -45,6 +61,11 @@ def compare(
     epochs: EpochsOpt = None, batch_size: BatchOpt = None, lr: LrOpt = None, sequence_length: SeqOpt = None,
     checkpoint_every: CkptOpt = None, noise_std: NoiseOpt = None, points: PointsOpt = None,
     micro_batch_size: MicroOpt = None, dataset: DatasetOpt = None,
+    recipe: RecipeOpt = None, lr_schedule: ScheduleOpt = None, max_lr: MaxLrOpt = None, min_lr: MinLrOpt = None,
+    warmup_fraction: WarmupOpt = None, factor: FactorOpt = None, patience: PatienceOpt = None,
+    grad_clip: ClipOpt = None, early_stopping_patience: EarlyOpt = None, early_stopping_min_delta: DeltaOpt = None,
+    restore_best: RestoreOpt = None, rollout_epochs: RolloutEpochsOpt = None,
+    rollout_horizon: RolloutHorizonOpt = None, rollout_lr: RolloutLrOpt = None, input_noise_std: NoiseInOpt = None,
     name: Annotated[str | None, typer.Option(help="A label for the study.")] = None,
     plots: Annotated[Path | None, typer.Option(file_okay=False, help="Save loss.png and predictions.png here.")] = None,
     watch: WatchOpt = False, json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
@@ -56,6 +77,9 @@ def compare(
         raise typer.BadParameter(f"--seeds ({seeds!r}) must be comma-separated integers") from None
     options = train_options(hidden_size, num_layers, dropout, epochs, batch_size, lr, sequence_length,
                             checkpoint_every, noise_std, points, micro_batch_size, dataset)
+    options |= advanced_options(recipe, lr_schedule, max_lr, min_lr, warmup_fraction, factor, patience, grad_clip,
+                                early_stopping_patience, early_stopping_min_delta, restore_best, rollout_epochs,
+                                rollout_horizon, rollout_lr, input_noise_std)
     with client(url, api_key) as c:
         study = c.compare(cells=[x.strip().upper() for x in cells.split(",") if x.strip()], seeds=seed_list,
                           forecast_start=start, forecast_horizon=horizon, forecast_origin=origin, name=name,
@@ -120,3 +144,30 @@ def delete_comparison(comparison_id: str, url: UrlOpt = None, api_key: KeyOpt = 
     out.print(f"{comparison_id}: deleted")
 
 
+
+
+def ensemble(
+    comparison_id: str,
+    start: Annotated[float | None, typer.Option(
+        help="Where to start (default: where the runs' forecasts did).")] = None,
+    horizon: Annotated[int, typer.Option(min=1, help="Steps to predict.")] = D.FORECAST_HORIZON,
+    plot: Annotated[Path | None, typer.Option(help="Save the ensemble figure (PNG) here.")] = None,
+    json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
+) -> None:
+    """Forecast with every model of a comparison: per cell, the mean over its seeds and its spread."""
+    with client(url, api_key) as c:
+        result = c.ensemble_forecast(comparison_id, start=start, horizon=horizon)
+        if plot is not None:
+            plot.write_bytes(c.ensemble_png(comparison_id, start=start, horizon=horizon))
+    if json_:
+        emit_json(result)
+        return
+    table = Table("cell", "seeds", "MSE of the mean", "seed MSEs", "mean band width (last step)")
+    for cell, band in result["cells"].items():
+        upper, lower = band["upper"][-1], band["lower"][-1]
+        width = None if upper is None or lower is None else upper - lower
+        table.add_row(cell, str(band["n"]), fmt(band.get("mse_of_mean")),
+                      ", ".join(fmt(s["mse"]) for s in band["seeds"]), fmt(width))
+    out.print(table)
+    if plot is not None:
+        out.print(f"saved {plot}")

@@ -537,11 +537,18 @@ class BacktestResult(BaseModel):
 
 class EnsembleRequest(Strict):
     """The comparison's models continue one window: `start` (sine), `origin` (dataset; default its end) or
-    your `context`."""
+    your `context`; none of them: where the runs' own forecasts started."""
 
-    start: float | None = Field(None, ge=-1e6, le=1e6)
-    origin: Position | None = None
-    context: list[float] | None = Field(None, min_length=1, max_length=1_000_000)
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"required": ["start"]}, {"required": ["context"]}, {"required": ["origin"]},
+        {"not": {"anyOf": [{"required": ["start"]}, {"required": ["context"]}, {"required": ["origin"]}]}},
+    ]})
+
+    start: Annotated[float, Field(ge=-1e6, le=1e6)] | SkipJsonSchema[None] = Field(
+        None, json_schema_extra=_no_default)
+    origin: Position | SkipJsonSchema[None] = Field(None, json_schema_extra=_no_default)
+    context: Annotated[list[float], Field(min_length=1, max_length=1_000_000)] | SkipJsonSchema[None] = Field(
+        None, json_schema_extra=_no_default)
     horizon: Whole = Field(D.FORECAST_HORIZON, ge=1, le=D.MAX_HORIZON)
 
     @model_validator(mode="after")

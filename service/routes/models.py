@@ -117,8 +117,9 @@ async def forecast_png(
                                         "end)")] = None,
     horizon: Annotated[int, Query(ge=1, le=MAX_HORIZON)] = FORECAST_HORIZON,
     context: Annotated[str | None, Query(
-        max_length=8000, description="your values, comma-separated (at least sequence_length; a URL carries "
-        "about a thousand)")] = None,
+        max_length=4000, pattern=r"^[0-9eE+\-., ]*$",
+        description="your values, comma-separated (at least sequence_length; for longer contexts POST "
+        ".../forecast)")] = None,
 ) -> Response:
     """Context, exact continuation and predictions, as in the tutorial's figure (rendered on a worker): from
     `start` (sine models), `origin` (dataset models; default the series' end) or your `context`."""

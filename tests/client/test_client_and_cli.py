@@ -120,3 +120,24 @@ def test_cli_forecasts_your_values_and_draws_them(stack, tmp_path, c):
               str(tmp_path / "mine.png"), "--json")
     assert out.exit_code == 0, out.output
     assert len(json.loads(out.output)["y"]) == 4 and (tmp_path / "mine.png").read_bytes().startswith(PNG)
+
+
+def test_cli_training_options_and_the_ensemble_of_a_comparison(stack, tmp_path):
+    result = run_cli(stack, "train", "--cell", "gru", "--epochs", "4", "--lr", "0.01", *TRAIN_ARGS,
+                     "--recipe", "accurate", "--lr-schedule", "cosine", "--min-lr", "0.001", "--grad-clip", "2",
+                     "--early-stopping-patience", "3", "--rollout-epochs", "1", "--rollout-horizon", "3",
+                     "--input-noise-std", "0.01", "--json")
+    assert result.exit_code == 0, result.output
+    params = json.loads(result.output)["params"]
+    assert params["recipe"] == "accurate" and params["lr_schedule"] == "cosine" and params["grad_clip"] == 2.0
+    assert params["early_stopping"] == {"patience": 3, "min_delta": 0.0} and params["restore_best"] is True
+    assert params["rollout_finetune"] == {"epochs": 1, "horizon": 3, "lr": 1e-4}
+    assert params["input_noise_std"] == 0.01 and params["max_lr"] == 1e-2  # the recipe's, for GRU
+    study = run_cli(stack, "compare", "--cells", "RNN", "--seeds", "0,1", "--epochs", "2", "--lr", "0.01", *TRAIN_ARGS,
+                    "--lr-schedule", "onecycle", "--start", "60", "--horizon", "10", "--watch", "--json")
+    assert study.exit_code == 0, study.output
+    cid = json.loads(study.output)["id"]
+    out = run_cli(stack, "ensemble", cid, "--horizon", "8", "--plot", str(tmp_path / "ens.png"), "--json")
+    assert out.exit_code == 0, out.output
+    band = json.loads(out.output)["cells"]["RNN"]
+    assert band["n"] == 2 and len(band["mean"]) == 8 and (tmp_path / "ens.png").read_bytes().startswith(PNG)

@@ -367,7 +367,9 @@ def test_the_forecast_figure_takes_your_context_too(stack, model):
     url = f"/v1/models/{model['id']}/forecast.png"
     png = stack.api.http.get(url, params={"context": ",".join(map(str, values)), "horizon": 12})
     assert png.status_code == 200 and png.content.startswith(PNG)
-    for params, says in [({"context": "1,2,x"}, "comma-separated numbers"), ({"context": "1,2,3"}, "at least"),
-                         ({"context": "1,nan"}, "finite"), ({"context": "1,2", "origin": 20}, "at most one")]:
+    for params, says in [({"context": "1,2,x"}, "context"), ({"context": "1,2,3"}, "at least"),
+                         ({"context": "1,nan"}, "context"), ({"context": "1e999,2"}, "finite"),
+                         ({"context": "1,,2-3"}, "comma-separated numbers"),
+                         ({"context": "1,2", "origin": 20}, "at most one")]:
         r = stack.api.http.get(url, params=params)
         assert r.status_code == 422 and says in r.text, (params, r.text)

@@ -40,12 +40,13 @@ max_response_time = {MAX_RESPONSE_S}
 include-name = ["POST /v1/jobs", "POST /v1/comparisons"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", 401, 404, 409, 422, 429]
 
-# Forecasts and backtests: the server's limits (RNNCAST_MAX_HORIZON, RNNCAST_MAX_CONTEXT)
+# Forecasts, backtests and ensembles: the server's limits (RNNCAST_MAX_HORIZON, RNNCAST_MAX_CONTEXT)
 # sit below the schema's caps, and what fits a model (its sequence_length, a dataset's
 # length and test part) is known only once the model is looked up.
 [[operations]]
 include-name = ["POST /v1/models/{{model_id}}/forecast", "POST /v1/models/{{model_id}}/backtest",
-                "GET /v1/models/{{model_id}}/backtest.png", "GET /v1/models/{{model_id}}/forecast.png"]
+                "GET /v1/models/{{model_id}}/backtest.png", "GET /v1/models/{{model_id}}/forecast.png",
+                "POST /v1/comparisons/{{comparison_id}}/forecast", "GET /v1/comparisons/{{comparison_id}}/forecast.png"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", 401, 404, 409, 422, 429]
 
 # Dataset uploads: a CSV's content (numbers in the value column, increasing times, at
