@@ -104,7 +104,7 @@ def main() -> None:
             results[recipe] = run_recipe(s, recipe, epochs, args.every)
             print(f"{recipe}: {time.perf_counter() - began:.0f} s for {len(CELLS) * len(SEEDS)} runs on {cores} "
                   f"training processes", flush=True)
-    print(f"\n| cell | recipe | final test MSE | 100-step forecast MSE (start 123) | wall s per run |")
+    print("\n| cell | recipe | final test MSE | 100-step forecast MSE (start 123) | wall s per run |")
     print("| --- | --- | --- | --- | --- |")
     for cell in CELLS:
         for recipe in ("tutorial", "accurate"):

@@ -60,11 +60,9 @@ ROLLOUT_FINETUNE: dict[str, Any] = {"epochs": 10, "horizon": 10, "lr": 1e-4}
 RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     "tutorial": {"RNN": {}, "LSTM": {}, "GRU": {}},
     "accurate": {
-        "RNN": {"lr_schedule": "cosine", "min_lr": 1e-5, "grad_clip": 1.0,
-                "rollout_finetune": {"epochs": 20, "horizon": 20, "lr": 1e-4}},
+        "RNN": {"lr_schedule": "onecycle", "max_lr": 3e-3, "min_lr": 1e-6, "warmup_fraction": 0.1, "grad_clip": 1.0},
         "LSTM": {"lr_schedule": "onecycle", "max_lr": 1e-2, "min_lr": 1e-5, "warmup_fraction": 0.3},
-        "GRU": {"lr_schedule": "onecycle", "max_lr": 1e-2, "min_lr": 1e-5, "warmup_fraction": 0.3,
-                "rollout_finetune": {"epochs": 20, "horizon": 20, "lr": 1e-4}},
+        "GRU": {"lr_schedule": "onecycle", "max_lr": 1e-2, "min_lr": 1e-5, "warmup_fraction": 0.3},
     },
 }
 

@@ -18,11 +18,12 @@ CELL_COLORS = {"RNN": "tab:blue", "LSTM": "tab:orange", "GRU": "tab:green"}
 
 @dataclass(frozen=True)
 class LossRun:
-    """One run's per-epoch losses, grouped under `label` (usually the cell)."""
+    """One run's per-epoch losses, grouped under `label` (usually the cell), and its rates when they vary."""
 
     label: str
     train_loss: Sequence[float]
     test_loss: Sequence[float]
+    lr: Sequence[float] | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,15 @@ def loss_png(runs: Sequence[LossRun], title: str = "Train/Test Loss") -> bytes:
     if labels:
         ax.legend()
     ax.grid(True, which="both", alpha=0.3)
+    scheduled = [r for r in runs if r.lr and len(set(r.lr)) > 1]
+    if scheduled:  # a schedule: each cell's rate (its first seed's) on a second axis
+        rates = ax.twinx()
+        for i, label in enumerate(labels):
+            first = next((r for r in scheduled if r.label == label), None)
+            if first is not None and first.lr is not None:
+                rates.plot(np.arange(1, len(first.lr) + 1), first.lr, ":", color=_color(label, i), linewidth=1)
+        rates.set_yscale("log")
+        rates.set_ylabel("learning rate (dotted)")
     return _png(fig)
 
 

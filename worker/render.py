@@ -26,7 +26,9 @@ def loss_figure(jobs: list[dict[str, Any]]) -> bytes:
     for cell, job in _runs(jobs):
         pairs = [json.loads(item) for item in job["history"]]
         if pairs:
-            runs.append(LossRun(cell, [p[0] for p in pairs], [p[1] for p in pairs]))
+            rates = [p[2] for p in pairs if len(p) > 2 and p[2] is not None]
+            runs.append(LossRun(cell, [p[0] for p in pairs], [p[1] for p in pairs],
+                                rates if len(rates) == len(pairs) else None))
     return loss_png(runs, title="Train/Test Loss")
 
 

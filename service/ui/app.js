@@ -415,6 +415,8 @@ async function jobView(root, id) {
       card("device", job.device || "–"),
       card("attempts", job.attempts),
       card("started", job.started_at ? `${age(job.started_at)} ago` : "–"),
+      ...(job.stopped_early_at ? [card("stopped early at", `epoch ${job.stopped_early_at}`)] : []),
+      ...(job.best_epoch ? [card("best epoch", job.best_epoch)] : []),
       ...(job.error ? [card("error", job.error)] : []));
     // Updated in place, never rebuilt: a button that moves under the pointer cannot be clicked.
     cancelButton.hidden = FINAL.has(job.status);
