@@ -209,8 +209,8 @@ def _train(
 
     def on_epoch_end(report: EpochReport) -> bool:
         answer = store.record_epoch(
-            job_id, lease, report.epoch, report.epochs, report.train_loss, report.test_loss, **fields,
-            lr=report.lr, probe=report.probe if probe is not None else None,
+            job_id, lease, report.epoch, report.epochs, report.train_loss, report.test_loss, report.lr,
+            report.probe if probe is not None else None, **fields,
         )
         outcome.cancelled = answer == 1
         outcome.lost = answer == -1

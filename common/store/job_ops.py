@@ -235,7 +235,7 @@ def hand_back(job_id: str, lease: str) -> Op[bool]:
 
 
 def record_epoch(
-    job_id: str, lease: str, epoch: int, epochs: int, train_loss: float, test_loss: float, *,
+    job_id: str, lease: str, epoch: int, epochs: int, train_loss: float, test_loss: float,
     lr: float | None = None, probe: float | None = None, **extra: Any,
 ) -> Op[int]:
     """Append one epoch; 1 = cancel asked, 2 = hand the job back, 0 = go on, -1 = the job is no longer ours.

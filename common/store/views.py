@@ -75,8 +75,9 @@ def job_view(raw: dict[str, str], history: list[str] | None) -> dict[str, Any]:
             view["metrics"][f"{key}_normalized"] = finite(value / scaler["std"] ** 2) if value is not None else None
     if history is not None:
         pairs = json.loads("[" + ",".join(history) + "]")  # one parse, not one per epoch
-        view["history"] = {"train_loss": [finite(p[0]) for p in pairs], "test_loss": [finite(p[1]) for p in pairs],
-                           "lr": [p[2] if len(p) > 2 else None for p in pairs]}
+        view["history"] = {"train_loss": [finite(p[0]) for p in pairs], "test_loss": [finite(p[1]) for p in pairs]}
+        if any(len(p) > 2 for p in pairs):  # the rate, recorded since the training options came
+            view["history"]["lr"] = [p[2] if len(p) > 2 else None for p in pairs]
         if any(len(p) > 3 for p in pairs):  # a comparison run that tracks its forecast
             view["history"]["forecast_mse"] = [finite(p[3]) if len(p) > 3 else None for p in pairs]
     return view
