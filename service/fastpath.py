@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from pydantic import TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rnncast.common.store import is_id
+from rnncast.service.routes.models import check_context, check_horizon
 from rnncast.service.rpc import no_worker
 from rnncast.service.schemas import ForecastRequest
 
@@ -113,9 +114,9 @@ class ForecastFastPath:
             request = REQUEST.validate_json(body)
         except ValidationError:
             return None
-        settings = self.api.state.settings
-        if request.horizon > settings.max_horizon:
-            return None
-        if request.context is not None and len(request.context) > settings.max_context:
+        try:  # the route's own limit checks: what they refuse, the route answers
+            check_horizon(request.horizon, self.api.state.settings)
+            check_context(request.context, self.api.state.settings)
+        except HTTPException:
             return None
         return request.model_dump(exclude_none=True)

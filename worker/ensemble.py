@@ -54,7 +54,7 @@ def ensemble(cache: ModelCache, store: JobStore, data_dir: Any, request: dict[st
         except ValueError as exc:
             raise EnsembleError(422, str(exc)) from None
         preds = rollout_numpy(loaded.model, window[None, :], int(request["horizon"]))[0]
-        fc = request_forecast(loaded, request, preds)
+        fc = request_forecast(loaded, request, preds, with_context=request.get("figure") == "ensemble_png")
         by_cell.setdefault(params["cell"], []).append((params["seed"], job_id, fc))
     if not by_cell:
         raise EnsembleError(409, "every model of this comparison was deleted")

@@ -30,6 +30,7 @@ from rnncast.service.routes.jobs import (
     remove_job_files,
     unprocessable,
 )
+from rnncast.service.routes.models import check_context, check_horizon
 from rnncast.service.rpc import ask_worker, ask_worker_png
 from rnncast.service.schemas import (
     Comparison,
@@ -190,13 +191,8 @@ def _ensemble_message(view: dict[str, Any], figure: str, request: dict[str, Any]
     """The figure-lane request; a sine comparison asked for no window starts where its runs' forecasts did."""
     if not {"start", "origin", "context"} & set(request) and view["train"].get("data", {}).get("kind") != "dataset":
         request = {**request, "start": view["forecast"]["start"]}
-    if request["horizon"] > settings.max_horizon:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"horizon ({request['horizon']}) exceeds this server's limit ({settings.max_horizon})")
-    if request.get("context") is not None and len(request["context"]) > settings.max_context:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"context has {len(request['context'])} values; this server's limit is "
-                            f"RNNCAST_MAX_CONTEXT ({settings.max_context})")
+    check_horizon(request["horizon"], settings)
+    check_context(request.get("context"), settings)
     return {"figure": figure, "comparison_id": view["id"], **request}
 
 

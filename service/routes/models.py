@@ -54,6 +54,13 @@ def check_horizon(horizon: int, settings: Settings) -> None:
         )
 
 
+def check_context(context: list[float] | None, settings: Settings) -> None:
+    if context is not None and len(context) > settings.max_context:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"context has {len(context)} values; this server's limit is RNNCAST_MAX_CONTEXT "
+                            f"({settings.max_context}): send the last values only")
+
+
 @router.get("", response_model=ModelList, responses=ERRORS)
 async def list_models(
     store: StoreDep,
@@ -92,10 +99,7 @@ async def forecast(model_id: str, body: ForecastRequest, lane: LaneDep, settings
     if not is_id(model_id):
         raise not_found("model", model_id)
     check_horizon(body.horizon, settings)
-    if body.context is not None and len(body.context) > settings.max_context:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"context has {len(body.context)} values; this server's limit is RNNCAST_MAX_CONTEXT "
-                            f"({settings.max_context}): send the last values only")
+    check_context(body.context, settings)
     answer = await lane.ask({"model_id": model_id, **body.model_dump(exclude_none=True)}, settings.forecast_timeout)
     if answer is None:
         raise no_worker(settings)
@@ -145,10 +149,7 @@ def parse_context(text: str, settings: Settings) -> list[float]:
                             "context must be comma-separated numbers") from None
     if not values or not all(math.isfinite(v) for v in values):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "context must be finite numbers")
-    if len(values) > settings.max_context:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"context has {len(values)} values; this server's limit is RNNCAST_MAX_CONTEXT "
-                            f"({settings.max_context})")
+    check_context(values, settings)
     return values
 
 
