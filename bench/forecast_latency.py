@@ -15,6 +15,7 @@ import time
 import torch
 from _stack import stack
 
+from rnncast.common.artifacts import LocalStore
 from rnncast.core.checkpoint import load_checkpoint
 from rnncast.core.forecast import forecast_from_starts
 
@@ -42,7 +43,7 @@ def main() -> None:
             r = http.post(f"/v1/models/{model_id}/forecast", json=body)
             http_ms.append((time.perf_counter() - t0) * 1000)
             assert r.status_code == 200, r.text
-        ckpt = load_checkpoint(s.data_dir / "models" / model_id, "model")
+        ckpt = load_checkpoint(LocalStore(s.data_dir / "models" / model_id), "model")
     model = ckpt.build_model()
     bare_ms = []
     for _ in range(args.n):

@@ -21,6 +21,7 @@ import torch
 from _load import run_load
 from _stack import stack
 
+from rnncast.common.artifacts import LocalStore
 from rnncast.core.checkpoint import load_checkpoint
 from rnncast.core.forecast import forecast_from_starts
 from tests.support import free_port, wait_until
@@ -35,7 +36,7 @@ def start_of(i: int) -> float:
 
 def bare_ms(model_dir: Path, n: int = 50) -> float:
     torch.set_num_threads(1)
-    ckpt = load_checkpoint(model_dir, "model")
+    ckpt = load_checkpoint(LocalStore(model_dir), "model")
     model = ckpt.build_model()
     times = []
     for i in range(n):

@@ -16,6 +16,7 @@ import litserve as ls
 import numpy as np
 import torch
 
+from rnncast.common.artifacts import LocalStore
 from rnncast.core.checkpoint import load_checkpoint
 from rnncast.core.data import exact
 from rnncast.core.forecast import forecast_times, start_window
@@ -24,7 +25,7 @@ from rnncast.core.forecast import forecast_times, start_window
 class ForecastAPI(ls.LitAPI):
     def setup(self, device: str) -> None:
         torch.set_num_threads(1)
-        self.ckpt = load_checkpoint(Path(sys.argv[1]), "model")
+        self.ckpt = load_checkpoint(LocalStore(Path(sys.argv[1])), "model")
         self.model = self.ckpt.build_model(device)
         self.seq = self.ckpt.train.sequence_length
 

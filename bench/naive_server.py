@@ -14,11 +14,12 @@ import torch
 import uvicorn
 from fastapi import FastAPI
 
+from rnncast.common.artifacts import LocalStore
 from rnncast.core.checkpoint import load_checkpoint
 from rnncast.core.forecast import start_window
 
 torch.set_num_threads(1)
-ckpt = load_checkpoint(Path(sys.argv[1]), "model")
+ckpt = load_checkpoint(LocalStore(Path(sys.argv[1])), "model")
 model = ckpt.build_model()
 app = FastAPI()
 

@@ -7,7 +7,9 @@ from typing import Annotated
 import typer
 
 from rnncast.client import commands, dataset_commands, study_commands
-from rnncast.service.launcher import default_workers, run_api
+from rnncast.common.artifacts import ArtifactError, open_store
+from rnncast.common.settings import get_settings
+from rnncast.service.launcher import default_workers, preflight, run_api
 from rnncast.service.launcher import up as run_up
 from rnncast.worker.main import run_worker
 
@@ -46,6 +48,7 @@ def worker(
     loglevel: str = "INFO",
 ) -> None:
     """Run a Celery worker that trains models and serves forecasts."""
+    preflight()
     try:
         run_worker(queues, concurrency, pool, loglevel)
     except ValueError as exc:
@@ -60,6 +63,28 @@ for command in (commands.train, commands.jobs, commands.job, commands.cancel, co
                 dataset_commands.backtest):
     app.command(name=command.__name__.replace("_", "-"))(commands.handled(command))
 app.add_typer(dataset_commands.datasets_app, name="datasets")
+artifacts_app = typer.Typer(help="The artifact store (RNNCAST_ARTIFACTS): checkpoints, models, datasets.",
+                            no_args_is_help=True)
+app.add_typer(artifacts_app, name="artifacts")
+
+
+@artifacts_app.command("check")
+def artifacts_check() -> None:
+    """Check that the artifact store answers with these settings."""
+    settings = preflight()
+    typer.echo(f"artifact store {open_store(settings).url}: ok")
+
+
+@artifacts_app.command("init")
+def artifacts_init() -> None:
+    """Create the S3 bucket RNNCAST_ARTIFACTS names if it is missing (a local folder: create it), then check."""
+    store = open_store(get_settings())
+    try:
+        created = store.create()
+        store.check()
+    except ArtifactError as exc:
+        raise SystemExit(f"rnncast: artifact store: {exc}") from None
+    typer.echo(f"artifact store {store.url}: {'created' if created else 'ok'}")
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
-"""Datasets on disk: the values as a .npy file (no pickle) and their metadata as JSON, both written atomically.
+"""Datasets in the artifact store: the values as a .npy object (no pickle) and their metadata as JSON.
 
 The API writes them (uploads arrive there); workers read them to train.
-Redis holds the record (common.store.dataset_ops); the files hold the data.
+Redis holds the record (common.store.dataset_ops); the store holds the data.
 """
 
 from __future__ import annotations
@@ -9,14 +9,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import shutil
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rnncast.common.files import atomic_write
-from rnncast.common.paths import dataset_dir
+from rnncast.common.artifacts import ArtifactCorrupt, ArtifactMissing, ArtifactStore
+from rnncast.common.artifacts.layout import dataset_prefix
 from rnncast.common.store.clock import now_iso
 from rnncast.core.series import stats
 
@@ -43,38 +41,54 @@ def dataset_record(
     }
 
 
-def write_dataset(data_dir: Path, record: dict[str, Any], values: np.ndarray) -> None:
-    """The values file first, then the metadata that vouches for it."""
-    directory = dataset_dir(data_dir, record["id"])
-    directory.mkdir(parents=True, exist_ok=True)
+def _values_key(dataset_id: str) -> str:
+    return f"{dataset_prefix(dataset_id)}/{VALUES_FILE}"
+
+
+def write_dataset(store: ArtifactStore, record: dict[str, Any], values: np.ndarray) -> None:
+    """The values first, then the metadata that vouches for them."""
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(values, dtype="<f8"), allow_pickle=False)
-    atomic_write(directory / VALUES_FILE, buf.getvalue())
-    atomic_write(directory / META_FILE, json.dumps(record).encode())
+    store.put(_values_key(record["id"]), buf.getvalue())
+    store.put(f"{dataset_prefix(record['id'])}/{META_FILE}", json.dumps(record).encode())
 
 
-def _open(data_dir: Path, dataset_id: str) -> np.ndarray:
-    try:
-        values = np.load(dataset_dir(data_dir, dataset_id) / VALUES_FILE, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError):
-        raise DatasetUnavailable(f"dataset {dataset_id!r} has no readable values file") from None
-    if values.ndim != 1 or values.dtype != np.dtype("<f8"):
+def _series(dataset_id: str, header: dict[str, Any]) -> None:
+    if header.get("fortran_order") or len(header.get("shape", ())) != 1 or header.get("descr") != "<f8":
         raise DatasetUnavailable(f"dataset {dataset_id!r}: its values file is not a float64 series")
-    return values
 
 
-def load_values(data_dir: Path, dataset_id: str, sha256: str) -> np.ndarray:
+def load_values(store: ArtifactStore, dataset_id: str, sha256: str) -> np.ndarray:
     """The whole series, checked against the digest recorded when it was stored."""
-    values = np.array(_open(data_dir, dataset_id))
+    try:
+        raw = store.get(_values_key(dataset_id))
+        values = np.load(io.BytesIO(raw), allow_pickle=False)
+    except (ArtifactMissing, ArtifactCorrupt, ValueError):
+        raise DatasetUnavailable(f"dataset {dataset_id!r} has no readable values file") from None
+    _series(dataset_id, {"descr": values.dtype.str, "shape": values.shape, "fortran_order": False})
     if digest(values) != sha256:
         raise DatasetUnavailable(f"dataset {dataset_id!r} does not match its digest: its file was changed")
     return values
 
 
-def read_slice(data_dir: Path, dataset_id: str, offset: int, limit: int) -> list[float]:
-    """Values [offset, offset + limit) without reading the rest of the file."""
-    return np.array(_open(data_dir, dataset_id)[offset : offset + limit]).tolist()
+HEADER_BYTES = 4096  # np.save writes a header of 128 bytes for a 1-D array; this leaves room
 
 
-def remove_dataset(data_dir: Path, dataset_id: str) -> None:
-    shutil.rmtree(dataset_dir(data_dir, dataset_id), ignore_errors=True)
+def read_slice(store: ArtifactStore, dataset_id: str, offset: int, limit: int) -> list[float]:
+    """Values [offset, offset + limit) without reading the rest of the object (a ranged read)."""
+    key = _values_key(dataset_id)
+    try:
+        head = io.BytesIO(store.get_range(key, 0, HEADER_BYTES))
+        major, _ = np.lib.format.read_magic(head)
+        read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read(head)
+    except (ArtifactMissing, ValueError):
+        raise DatasetUnavailable(f"dataset {dataset_id!r} has no readable values file") from None
+    _series(dataset_id, {"descr": dtype.str, "shape": shape, "fortran_order": fortran})
+    start, stop = min(offset, shape[0]), min(offset + limit, shape[0])
+    raw = store.get_range(key, head.tell() + 8 * start, 8 * (stop - start))
+    return np.frombuffer(raw, dtype="<f8").tolist()
+
+
+def remove_dataset(store: ArtifactStore, dataset_id: str) -> None:
+    store.delete_prefix(dataset_prefix(dataset_id))

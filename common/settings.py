@@ -17,6 +17,17 @@ class Settings(BaseSettings):
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     data_dir: Path = Path("./.rnncast")
+    # Where checkpoints, model files and datasets live (common.artifacts): unset for
+    # RNNCAST_DATA_DIR, a path or file://path, or s3://bucket/prefix; the S3 client
+    # reads the standard AWS credential variables.
+    artifacts: str = ""
+    s3_endpoint_url: str | None = None  # an S3-compatible server (SeaweedFS, MinIO); unset: AWS
+    s3_timeout_s: float = Field(30.0, gt=0, le=600)
+    # How long a worker retries a write or read while the store is unavailable before the
+    # job fails (a resume checkpoint is retried while training goes on).
+    artifact_retry_s: float = Field(300.0, ge=0)
+    # A worker's local copy of the model files it serves from S3 (under RNNCAST_DATA_DIR/cache).
+    model_disk_cache_bytes: int = Field(1024**3, ge=0)
     api_key: SecretStr | None = None
     metrics_public: bool = False  # serve /metrics without the key
     url: str = "http://127.0.0.1:8000"
@@ -79,6 +90,27 @@ class Settings(BaseSettings):
             return max(1, len(os.sched_getaffinity(0)))
         except AttributeError:  # not Linux
             return max(1, os.cpu_count() or 1)
+
+    @field_validator("artifacts")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        scheme, sep, rest = value.partition("://")
+        if sep and scheme not in ("file", "s3"):
+            raise ValueError(f"RNNCAST_ARTIFACTS ({value!r}) has an unknown scheme {scheme!r}: "
+                             "use a path, file://path or s3://bucket/prefix")
+        if sep and not rest.strip("/"):
+            raise ValueError(f"RNNCAST_ARTIFACTS ({value!r}) names no folder or bucket")
+        return value
+
+    @property
+    def artifacts_url(self) -> str:
+        """RNNCAST_ARTIFACTS, or the data folder when unset."""
+        return self.artifacts or str(self.data_dir)
+
+    @property
+    def cache_dir(self) -> Path:
+        """This process's scratch space for copies of artifacts (never shared between hosts)."""
+        return self.data_dir / "cache"
 
     @field_validator("api_key")
     @classmethod

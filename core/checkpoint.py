@@ -1,11 +1,16 @@
 """Checkpoints: safetensors weights plus a JSON manifest, no pickle anywhere.
 
-A checkpoint named `name` in a folder is two files: `name-<digest>.safetensors`
-(model weights, optimizer moments, RNG state) and `name.json` (configs, epoch,
-history, metrics, the tensor file's name, sha256 and size). The tensor file is
-written first under a fresh name, then the manifest is replaced atomically, so
-a failed or interrupted write always leaves the previous checkpoint loadable.
-Loading refuses a tensor file whose digest differs from the manifest's.
+A checkpoint named `name` in a store (a folder of a local disk or of S3:
+`Blobs`) is two objects: `name-<digest>.safetensors` (model weights, optimizer
+moments, RNG state) and `name.json` (configs, epoch, history, metrics, the
+tensor file's name, sha256 and size). The tensor file is written first under a
+fresh name, then the manifest is replaced atomically, so a failed or
+interrupted write always leaves the previous checkpoint loadable. Loading
+refuses a tensor file whose digest differs from the manifest's.
+
+Saving is two steps, `pack_checkpoint` (a snapshot in memory, on the caller's
+thread) and `write_checkpoint` (to the store, on any thread), so a trainer can
+write off its loop.
 """
 
 from __future__ import annotations
@@ -15,15 +20,13 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from rnncast.common.files import atomic_write
 from rnncast.core.config import AnyData, ModelConfig, TrainConfig, data_config
 from rnncast.core.models import Forecaster
 from rnncast.core.optim import Adam
@@ -39,13 +42,39 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, malformed, or does not match its digest."""
 
 
+class Blobs(Protocol):
+    """What checkpoints need of a store (common.artifacts' stores, or one's `at(folder)`, are ones).
+
+    `get` raises FileNotFoundError for a missing key and ValueError for bytes
+    that do not match `sha256`; other errors (an unreachable store) pass through.
+    """
+
+    def put(self, key: str, data: bytes) -> Any: ...
+    def get(self, key: str, sha256: str | None = None) -> bytes: ...
+    def exists(self, key: str) -> bool: ...
+    def list(self, prefix: str) -> list[str]: ...
+    def delete(self, key: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class CheckpointInfo:
-    """Where a checkpoint's tensors lie and how to verify them."""
+    """Where a checkpoint's tensors lie (their key in the store) and how to verify them."""
 
-    path: Path
+    key: str
     sha256: str
     bytes: int
+
+
+@dataclass(frozen=True)
+class Packed:
+    """A checkpoint in memory, ready to write: its tensor file's bytes and its manifest's, both
+    serialised when packed (the trainer's live objects may change while a writer writes)."""
+
+    name: str
+    file: str
+    sha256: str
+    payload: bytes
+    manifest: bytes
 
 
 @dataclass
@@ -104,8 +133,7 @@ def _check_name(name: str) -> None:
         raise CheckpointError(f"checkpoint name ({name!r}) must be letters, digits, '_', '-' or '.'")
 
 
-def save_checkpoint(
-    directory: Path,
+def pack_checkpoint(
     name: str,
     *,
     model: Forecaster,
@@ -118,19 +146,17 @@ def save_checkpoint(
     series: np.ndarray | None = None,
     scaler: Scaler | None = None,
     best: dict[str, torch.Tensor] | None = None,
-) -> CheckpointInfo:
-    """Save `model` (and optionally optimizer and RNG state) atomically.
+) -> Packed:
+    """A snapshot of `model` (and optionally optimizer and RNG state), copied out of the live objects.
 
     Args:
-        directory: created if missing.
-        name: the manifest is `directory/name.json`.
+        name: the manifest is `name.json`.
         extra: JSON-serialisable facts to keep alongside (metrics, ids...).
         series, scaler: a dataset model's own copy of its series (float64) and
             its standardisation: it forecasts without the dataset.
         best: the best epoch's weights, for a resumed run that tracks them.
     """
     _check_name(name)
-    directory.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     groups = None
     if optimizer is not None:
@@ -146,12 +172,11 @@ def save_checkpoint(
         tensors[f"best.{key}"] = value.detach().cpu().contiguous()
     payload = st_save(tensors, metadata={"format": FORMAT})
     digest = hashlib.sha256(payload).hexdigest()
-    tensor_file = directory / f"{name}-{digest[:16]}.safetensors"
-    atomic_write(tensor_file, payload)
+    file = f"{name}-{digest[:16]}.safetensors"
     manifest = {
         "format": FORMAT,
         "version": VERSION,
-        "file": tensor_file.name,
+        "file": file,
         "sha256": digest,
         "bytes": len(payload),
         "model": model.config.to_dict(),
@@ -163,32 +188,52 @@ def save_checkpoint(
         "extra": extra or {},
         "scaler": scaler.to_dict() if scaler is not None else None,
     }
-    atomic_write(directory / f"{name}.json", json.dumps(manifest).encode())
-    # Older tensor files of this checkpoint are no longer referenced.
-    for old in directory.glob(f"{name}-*.safetensors"):
-        if old.name != tensor_file.name:
-            with contextlib.suppress(OSError):
-                old.unlink()
-    return CheckpointInfo(tensor_file, digest, len(payload))
+    return Packed(name, file, digest, payload, json.dumps(manifest).encode())
 
 
-def checkpoint_exists(directory: Path, name: str) -> bool:
+def _stale(store: Blobs, name: str, keep: str | None = None) -> list[str]:
+    """The tensor files of checkpoint `name` but `keep`."""
+    return [key for key in store.list("") if key.startswith(f"{name}-") and key.endswith(".safetensors")
+            and key != keep]
+
+
+def write_checkpoint(store: Blobs, packed: Packed) -> CheckpointInfo:
+    """Write the tensor file, then replace the manifest; then drop tensor files no manifest names."""
+    store.put(packed.file, packed.payload)
+    store.put(f"{packed.name}.json", packed.manifest)
+    for old in _stale(store, packed.name, keep=packed.file):
+        with contextlib.suppress(FileNotFoundError):
+            store.delete(old)
+    return CheckpointInfo(packed.file, packed.sha256, len(packed.payload))
+
+
+def save_checkpoint(store: Blobs, name: str, **snapshot: Any) -> CheckpointInfo:
+    """`pack_checkpoint(name, **snapshot)`, written at once."""
+    return write_checkpoint(store, pack_checkpoint(name, **snapshot))
+
+
+def checkpoint_exists(store: Blobs, name: str) -> bool:
     _check_name(name)
-    return (directory / f"{name}.json").is_file()
+    return store.exists(f"{name}.json")
 
 
-def load_checkpoint(directory: Path, name: str) -> Checkpoint:
-    """Load and verify a checkpoint; raise CheckpointError if it is unusable."""
+def load_checkpoint(store: Blobs, name: str) -> Checkpoint:
+    """Load and verify a checkpoint; raise CheckpointError if it is unusable.
+
+    Errors of the store itself (unreachable) pass through: the checkpoint may be fine.
+    """
     _check_name(name)
-    manifest_path = directory / f"{name}.json"
     try:
-        manifest = json.loads(manifest_path.read_text())
+        manifest = json.loads(store.get(f"{name}.json"))
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {name!r} not found") from None
-    except OSError as exc:  # strerror: the message must not carry the file's path to an API client
-        raise CheckpointError(f"checkpoint {name!r} manifest is unreadable: {exc.strerror}") from None
     except ValueError as exc:
         raise CheckpointError(f"checkpoint {name!r} manifest is unreadable: {exc}") from None
+    except OSError as exc:
+        if isinstance(exc, ConnectionError):
+            raise
+        # strerror: the message must not carry the file's path to an API client
+        raise CheckpointError(f"checkpoint {name!r} manifest is unreadable: {exc.strerror}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {name!r} manifest is not an rnncast checkpoint")
     if manifest.get("version") != VERSION:
@@ -196,15 +241,19 @@ def load_checkpoint(directory: Path, name: str) -> Checkpoint:
     file_name = manifest.get("file")
     if not isinstance(file_name, str) or not _NAME.match(file_name):
         raise CheckpointError(f"checkpoint {name!r} names a bad tensor file ({file_name!r})")
+    sha256 = manifest.get("sha256")
+    if not isinstance(sha256, str):
+        raise CheckpointError(f"checkpoint {name!r} manifest has no digest")
     try:
-        payload = (directory / file_name).read_bytes()
-    except OSError:
+        payload = store.get(file_name, sha256)
+    except FileNotFoundError:
         raise CheckpointError(f"checkpoint {name!r} tensor file is missing") from None
-    digest = hashlib.sha256(payload).hexdigest()
-    if digest != manifest.get("sha256") or len(payload) != manifest.get("bytes"):
+    except ValueError:
         raise CheckpointError(
             f"checkpoint {name!r} does not match its digest: the file was truncated or changed"
-        )
+        ) from None
+    if len(payload) != manifest.get("bytes"):
+        raise CheckpointError(f"checkpoint {name!r} does not match its digest: the file was truncated or changed")
     try:
         tensors = st_load(payload)
         ckpt = Checkpoint(
@@ -216,7 +265,7 @@ def load_checkpoint(directory: Path, name: str) -> Checkpoint:
             tensors=tensors,
             optimizer_groups=manifest.get("optimizer_groups"),
             extra=dict(manifest.get("extra") or {}),
-            info=CheckpointInfo(directory / file_name, digest, len(payload)),
+            info=CheckpointInfo(file_name, sha256, len(payload)),
             scaler=Scaler(**manifest["scaler"]) if manifest.get("scaler") else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
@@ -233,11 +282,9 @@ def _history(raw: dict[str, Any]) -> dict[str, list[Any]]:
     return out
 
 
-def delete_checkpoint(directory: Path, name: str) -> None:
+def delete_checkpoint(store: Blobs, name: str) -> None:
     """Remove a checkpoint's manifest and tensor files, if present."""
     _check_name(name)
-    with contextlib.suppress(FileNotFoundError):
-        (directory / f"{name}.json").unlink()
-    for path in directory.glob(f"{name}-*.safetensors"):
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+    store.delete(f"{name}.json")
+    for key in _stale(store, name):
+        store.delete(key)

@@ -12,6 +12,7 @@ from typing import Annotated
 from celery import Celery
 from fastapi import Depends, Request
 
+from rnncast.common.artifacts import ArtifactStore
 from rnncast.common.settings import Settings
 from rnncast.common.store.aio import AsyncJobStore
 from rnncast.service.lane import ForecastLane
@@ -28,6 +29,12 @@ async def get_store(request: Request) -> AsyncJobStore:
     return store
 
 
+async def get_artifacts(request: Request) -> ArtifactStore:
+    """Checkpoints, model files and datasets (a local folder or S3): call it from a thread, it blocks."""
+    artifacts: ArtifactStore = request.app.state.artifacts
+    return artifacts
+
+
 async def get_celery(request: Request) -> Celery:
     celery: Celery = request.app.state.celery
     return celery
@@ -41,4 +48,5 @@ async def get_lane(request: Request) -> ForecastLane:
 SettingsDep = Annotated[Settings, Depends(app_settings)]
 LaneDep = Annotated[ForecastLane, Depends(get_lane)]
 StoreDep = Annotated[AsyncJobStore, Depends(get_store)]
+ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]

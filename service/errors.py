@@ -17,6 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import Scope
 
+from rnncast.common.artifacts import ArtifactError
+
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = "5"
 
@@ -68,6 +70,11 @@ def install(app: FastAPI) -> None:
     async def _redis_down(request: Request, exc: redis.RedisError) -> JSONResponse:
         log.warning("Redis error on %s %s: %s", request.method, request.url.path, exc)
         return unavailable("Redis (the job store) is unavailable; retry shortly")
+
+    @app.exception_handler(ArtifactError)
+    async def _artifacts_down(request: Request, exc: ArtifactError) -> JSONResponse:
+        log.warning("artifact store error on %s %s: %s", request.method, request.url.path, exc)
+        return unavailable("the artifact store (checkpoints, models, datasets) is unavailable; retry shortly")
 
     @app.exception_handler(OperationalError)
     async def _broker_down(request: Request, exc: OperationalError) -> JSONResponse:

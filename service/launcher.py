@@ -14,8 +14,10 @@ from types import FrameType
 
 import httpx
 import uvicorn
+from pydantic import ValidationError
 
-from rnncast.common.settings import get_settings
+from rnncast.common.artifacts import ArtifactError, open_store
+from rnncast.common.settings import Settings, get_settings
 from rnncast.service.redis_server import answers, start_private
 
 log = logging.getLogger("rnncast.up")
@@ -30,6 +32,19 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def preflight() -> Settings:
+    """The settings, validated, and the artifact store, answering: else start-up stops with one line."""
+    try:
+        settings = get_settings()
+        open_store(settings).check()
+    except ValidationError as exc:
+        reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise SystemExit(f"rnncast: bad settings: {reasons}") from None
+    except ArtifactError as exc:
+        raise SystemExit(f"rnncast: artifact store: {exc}") from None
+    return settings
+
+
 def check_bind(host: str) -> None:
     """Refuse a non-loopback address unless an API key is set."""
     if not is_loopback(host) and get_settings().api_key is None:
@@ -41,8 +56,8 @@ def check_bind(host: str) -> None:
 
 def run_api(host: str, port: int, log_level: str = "info") -> None:
     """Serve the API with uvicorn; blocks until stopped."""
+    preflight()
     check_bind(host)
-    get_settings()  # fail fast on bad settings
     uvicorn.run("rnncast.service.main:create_app", factory=True, host=host, port=port, log_level=log_level,
                 timeout_graceful_shutdown=5)
 
@@ -90,8 +105,8 @@ def default_workers() -> int:
 def up(host: str, port: int, workers: int, queues: str = "train,predict") -> int:
     """Redis (found or started), worker processes and the API; Ctrl-C/SIGTERM stops all."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s rnncast up: %(message)s")
+    settings = preflight()
     check_bind(host)
-    settings = get_settings()
     started: list[subprocess.Popen[bytes]] = []
     redis_proc = None
     signal.signal(signal.SIGTERM, _raise_stop)

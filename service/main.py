@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.security import APIKeyHeader, HTTPBearer
 from starlette.staticfiles import StaticFiles
 
+from rnncast.common.artifacts import open_store
 from rnncast.common.queue import make_celery
 from rnncast.common.settings import Settings, get_settings
 from rnncast.common.store.aio import AsyncJobStore
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="rnncast", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
+    app.state.artifacts = open_store(settings)
     # The key itself is checked by the Gate middleware, before any body is read; these
     # dependencies only declare the schemes in the OpenAPI schema (and /docs' Authorize).
     v1 = APIRouter(prefix="/v1", dependencies=[Security(API_KEY_HEADER), Security(BEARER)])

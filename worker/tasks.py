@@ -8,7 +8,7 @@ from celery.utils.log import get_task_logger
 
 from rnncast.common.queue import TRAIN_TASK
 from rnncast.common.store import is_id
-from rnncast.worker.state import app, job_store, send_train, settings
+from rnncast.worker.state import app, artifacts, job_store, send_train, settings
 from rnncast.worker.training import run_training_job
 
 log = get_task_logger(__name__)
@@ -21,6 +21,6 @@ def train_job(self: Any, job_id: str) -> str:
         log.error("train task with a malformed job id %r dropped", job_id)
         return "invalid"
     outcome = run_training_job(job_store(), settings, job_id, worker=self.request.hostname or "worker",
-                               requeue=send_train)
+                               requeue=send_train, artifacts=artifacts())
     log.info("job %s: %s", job_id, outcome)
     return outcome

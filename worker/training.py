@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 import uuid
@@ -16,19 +15,28 @@ from typing import Any
 import redis
 from celery.utils.log import get_task_logger
 
+from rnncast.common.artifacts import ArtifactStore, open_store, retrying
+from rnncast.common.artifacts.layout import job_prefix, model_prefix
 from rnncast.common.datasets import load_values
-from rnncast.common.paths import job_dir, model_dir
 from rnncast.common.settings import Settings
 from rnncast.common.store import JobStatus, now_iso
 from rnncast.common.store.sync import JobStore
 from rnncast.common.store.views import finite
-from rnncast.core.checkpoint import Checkpoint, CheckpointError, checkpoint_exists, load_checkpoint, save_checkpoint
+from rnncast.core.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    checkpoint_exists,
+    load_checkpoint,
+    pack_checkpoint,
+    save_checkpoint,
+)
 from rnncast.core.config import AnyData, DatasetConfig, ModelConfig, TrainConfig
 from rnncast.core.device import resolve_device
 from rnncast.core.forecast import Forecast, forecast_from_starts, origin_window, rollout_numpy, series_forecast
 from rnncast.core.models import Forecaster, parameter_count
 from rnncast.core.series import Scaler, split_point, train_scaler
 from rnncast.core.train import EpochReport, Probe, TrainResult, TrainState, train
+from rnncast.worker.checkpoints import CheckpointWriter
 from rnncast.worker.params import configs_from_params
 
 log = get_task_logger(__name__)
@@ -77,14 +85,16 @@ class _Outcome:
     handoff: bool = False
 
 
-def public_error(exc: BaseException, data_dir: Path) -> str:
+def public_error(exc: BaseException, settings: Settings) -> str:
     """A short message for the API: no stack trace, no filesystem paths."""
     if isinstance(exc, OSError) and exc.strerror:
         text = f"{type(exc).__name__}: {exc.strerror}"
     else:
         text = f"{type(exc).__name__}: {exc}"
-    for path in {str(data_dir), str(data_dir.resolve())}:
-        text = text.replace(path, "<data_dir>")
+    folders = [settings.data_dir, *([] if "://" in settings.artifacts else [Path(settings.artifacts_url)])]
+    for folder in folders:
+        for path in {str(folder), str(folder.resolve())}:
+            text = text.replace(path, "<data_dir>")
     return text[:500]
 
 
@@ -95,13 +105,15 @@ HAND_BACK = threading.Event()
 
 def run_training_job(
     store: JobStore, settings: Settings, job_id: str, worker: str,
-    requeue: Callable[[str], None] | None = None,
+    requeue: Callable[[str], None] | None = None, artifacts: ArtifactStore | None = None,
 ) -> str:
     """Train job `job_id` if it is queued; return how it ended (for the log).
 
     Args:
         requeue: enqueues a train task for a job handed back on shutdown.
+        artifacts: where checkpoints, models and datasets live (default: RNNCAST_ARTIFACTS's store).
     """
+    artifacts = artifacts or open_store(settings)
     raw = store.job_raw(job_id)
     if raw is None:
         log.warning("job %s does not exist; dropping its task", job_id)
@@ -118,7 +130,9 @@ def run_training_job(
         if store.start(job_id, lease, device_name, attempts, started_at=raw.get("started_at"), worker=worker):
             store.finish(job_id, lease, JobStatus.FAILED, error=str(exc))
         return "failed"
-    resume = _resume_point(settings, job_id)
+    # A store down now leaves the job queued: recovery sends its task again.
+    resume = retrying(lambda: _resume_point(artifacts, job_id), settings.artifact_retry_s,
+                      f"job {job_id}: reading its checkpoint")
     resumed = resume.epoch if resume is not None else None
     if not store.start(job_id, lease, str(device), attempts, started_at=raw.get("started_at"), worker=worker,
                        resumed_from_epoch=resumed):
@@ -134,7 +148,8 @@ def run_training_job(
         params = json.loads(raw["params"])
         limit = min(params.get("max_seconds") or settings.max_job_seconds, settings.max_job_seconds)
         deadline = time.monotonic() + limit - _seconds_since(raw.get("started_at"))
-        outcome = _train(store, settings, job_id, lease, params, device, watch, resume, spec, (limit, deadline))
+        outcome = _train(store, settings, artifacts, job_id, lease, params, device, watch, resume, spec,
+                         (limit, deadline))
         if outcome == "handed back" and requeue is not None:
             requeue(job_id)
         return outcome
@@ -144,19 +159,19 @@ def run_training_job(
         raise
     except Exception as exc:
         log.exception("job %s failed", job_id)
-        store.finish(job_id, lease, JobStatus.FAILED, error=public_error(exc, settings.data_dir))
+        store.finish(job_id, lease, JobStatus.FAILED, error=public_error(exc, settings))
         return "failed"
     finally:
         watch.stop()
 
 
-def _resume_point(settings: Settings, job_id: str) -> Checkpoint | None:
-    """The job's latest checkpoint from an earlier attempt, if one is usable."""
-    ckpt_dir = job_dir(settings.data_dir, job_id)
-    if not checkpoint_exists(ckpt_dir, RESUME_NAME):
+def _resume_point(artifacts: ArtifactStore, job_id: str) -> Checkpoint | None:
+    """The job's latest checkpoint from an earlier attempt (on any host), if one is usable."""
+    folder = artifacts.at(job_prefix(job_id))
+    if not checkpoint_exists(folder, RESUME_NAME):
         return None
     try:
-        return load_checkpoint(ckpt_dir, RESUME_NAME)
+        return load_checkpoint(folder, RESUME_NAME)
     except CheckpointError as exc:
         log.warning("job %s: unusable resume checkpoint, starting over: %s", job_id, exc)
         return None
@@ -171,7 +186,7 @@ def _seconds_since(started_at: str | None) -> float:
 
 
 def _train(
-    store: JobStore, settings: Settings, job_id: str, lease: str, params: dict[str, Any],
+    store: JobStore, settings: Settings, artifacts: ArtifactStore, job_id: str, lease: str, params: dict[str, Any],
     device: Any, watch: Watch, resume: Checkpoint | None, forecast_spec: dict[str, Any] | None,
     time_limit: tuple[float, float],
 ) -> str:
@@ -179,13 +194,14 @@ def _train(
         time_limit: (seconds the job may run, the monotonic time at which they are up).
     """
     model_cfg, data_cfg, train_cfg = configs_from_params(params)
-    ckpt_dir = job_dir(settings.data_dir, job_id)
     outcome = _Outcome()
     limit, deadline = time_limit
     series, scaler, fields = None, None, {}
     if isinstance(data_cfg, DatasetConfig):
         # Deleting a dataset is refused while a job that uses it is queued or running.
-        series = load_values(settings.data_dir, data_cfg.dataset_id, data_cfg.sha256)
+        dataset = data_cfg
+        series = retrying(lambda: load_values(artifacts, dataset.dataset_id, dataset.sha256),
+                          settings.artifact_retry_s, f"job {job_id}: reading its dataset")
         scaler = train_scaler(series, train_cfg.sequence_length, data_cfg.train_fraction)
         fields = {"scaler": scaler.to_dict()}
     probe: Probe | None = None
@@ -217,25 +233,36 @@ def _train(
         outcome.handoff = answer == 2 or HAND_BACK.is_set()
         return outcome.cancelled or outcome.lost or outcome.handoff or interrupt()
 
+    prefix = job_prefix(job_id)
+    writer = CheckpointWriter(artifacts.at(prefix), job_id[:8])
+
     def on_checkpoint(state: TrainState) -> None:
         if outcome.lost or watch.lost.is_set():
             return
-        save_checkpoint(
-            ckpt_dir, RESUME_NAME, model=state.model, data=data_cfg, train=train_cfg,
+        # Packed here (a snapshot of this epoch), written by the writer's thread.
+        writer.submit(pack_checkpoint(
+            RESUME_NAME, model=state.model, data=data_cfg, train=train_cfg,
             epoch=state.epoch, history=state.history, optimizer=state.optimizer,
             extra={"progress": state.progress}, best=state.best,
-        )
+        ))
 
-    result = train(
-        model_cfg, data_cfg, train_cfg, device=device, on_epoch_end=on_epoch_end,
-        on_checkpoint=on_checkpoint, resume=resume, interrupt=interrupt, series=series, probe=probe,
-    )
+    writer.start()
+    try:
+        result = train(
+            model_cfg, data_cfg, train_cfg, device=device, on_epoch_end=on_epoch_end,
+            on_checkpoint=on_checkpoint, resume=resume, interrupt=interrupt, series=series, probe=probe,
+        )
+    finally:
+        lost_or_cancelled = outcome.lost or watch.lost.is_set() or outcome.cancelled or watch.cancelled.is_set()
+        # What is kept (a finished run, a time limit, a hand-back) has its last checkpoint written first.
+        if not writer.close(drain=not lost_or_cancelled, timeout=settings.artifact_retry_s):
+            log.warning("job %s: its last checkpoint could not be written", job_id)
     if outcome.lost or watch.lost.is_set():
         return _lost(job_id)
     if outcome.cancelled or (result.stopped and watch.cancelled.is_set()):
         if not store.finish(job_id, lease, JobStatus.CANCELLED):
             return _lost(job_id)
-        shutil.rmtree(ckpt_dir, ignore_errors=True)
+        artifacts.delete_prefix(prefix)
         return "cancelled"
     if result.stopped and time.monotonic() > deadline:
         error = (f"the job ran past its time limit of {limit:g} s (max_seconds, or the server's "
@@ -248,7 +275,8 @@ def _train(
         return "handed back" if store.hand_back(job_id, lease) else _lost(job_id)
     if not store.heartbeat(job_id, lease):  # lost while training's last epoch ran: write nothing
         return _lost(job_id)
-    model = _write_model(settings, job_id, params, (model_cfg, data_cfg, train_cfg), result, series)
+    model = retrying(lambda: _write_model(artifacts, job_id, params, (model_cfg, data_cfg, train_cfg), result, series),
+                     settings.artifact_retry_s, f"job {job_id}: writing its model")
     extra: dict[str, Any] = {}
     if forecast_spec is not None:
         # A comparison's run: its forecast is part of the result, computed here
@@ -263,7 +291,7 @@ def _train(
     if not store.finish(job_id, lease, JobStatus.SUCCEEDED, model=model, model_id=model["id"],
                         train_seconds=round(result.seconds, 3), parameters=model["parameters"], **extra):
         return _lost(job_id)
-    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    artifacts.delete_prefix(prefix)
     return "succeeded"
 
 
@@ -291,7 +319,7 @@ def run_forecast(
 
 
 def _write_model(
-    settings: Settings, job_id: str, params: dict[str, Any],
+    artifacts: ArtifactStore, job_id: str, params: dict[str, Any],
     configs: tuple[ModelConfig, AnyData, TrainConfig], result: TrainResult, series: Any | None = None,
 ) -> dict[str, Any]:
     """Write the trained model's checkpoint files; its record (saved by the caller with the job's end).
@@ -306,7 +334,7 @@ def _write_model(
         var = result.scaler.std**2
         metrics |= {f"{k}_normalized": finite(v / var) if v is not None else None for k, v in list(metrics.items())}
     info = save_checkpoint(
-        model_dir(settings.data_dir, job_id), MODEL_NAME, model=result.model, data=data_cfg,
+        artifacts.at(model_prefix(job_id)), MODEL_NAME, model=result.model, data=data_cfg,
         train=train_cfg, epoch=result.epochs_completed, history=result.history,
         extra={"job_id": job_id, "metrics": metrics}, series=series, scaler=result.scaler,
     )

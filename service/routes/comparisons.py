@@ -17,7 +17,7 @@ from rnncast.common.defaults import CELL_COST
 from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK
 from rnncast.common.store import is_id
 from rnncast.common.store.aio import AsyncJobStore, DatasetGone, IdempotencyConflict, QueueFull
-from rnncast.service.deps import CeleryDep, SettingsDep, StoreDep
+from rnncast.service.deps import ArtifactsDep, CeleryDep, SettingsDep, StoreDep
 from rnncast.service.routes.jobs import (
     ERRORS,
     IdempotencyKey,
@@ -159,14 +159,14 @@ async def cancel_comparison(comparison_id: str, store: StoreDep) -> JSONResponse
 
 @router.delete("/{comparison_id}", status_code=204, response_class=Response, responses=ERRORS,
                operation_id="delete_comparison")
-async def delete_comparison(comparison_id: str, store: StoreDep, settings: SettingsDep) -> Response:
+async def delete_comparison(comparison_id: str, store: StoreDep, artifacts: ArtifactsDep) -> Response:
     """Delete an ended comparison and its runs' jobs (their models stay); 409 while it runs."""
     outcome, job_ids = await store.delete_comparison(comparison_id) if is_id(comparison_id) else ("missing", [])
     if outcome == "missing":
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"comparison {comparison_id!r} not found")
     if outcome.startswith("active:"):
         raise HTTPException(status.HTTP_409_CONFLICT, f"comparison {comparison_id!r} is running: cancel it first")
-    await run_in_threadpool(remove_job_files, settings, job_ids)
+    await run_in_threadpool(remove_job_files, artifacts, job_ids)
     return Response(status_code=204)
 
 

@@ -27,7 +27,7 @@ from rnncast.common.settings import Settings
 from rnncast.common.store import is_id
 from rnncast.common.store.aio import AsyncJobStore
 from rnncast.core.series import SeriesError, check_values, generate, parse_csv
-from rnncast.service.deps import SettingsDep, StoreDep
+from rnncast.service.deps import ArtifactsDep, SettingsDep, StoreDep
 from rnncast.service.routes.jobs import ERRORS, found_or_404, links, not_found, unprocessable
 from rnncast.service.rpc import ask_worker_png
 from rnncast.service.schemas import (
@@ -134,7 +134,7 @@ async def _multipart_file(request: Request) -> tuple[bytes, str]:
     responses={**ERRORS, 415: ERRORS[422], 201: {"links": DATASET_LINKS}}, openapi_extra=_request_body_schema(),
 )
 async def create_dataset(
-    request: Request, store: StoreDep, settings: SettingsDep,
+    request: Request, store: StoreDep, settings: SettingsDep, artifacts: ArtifactsDep,
     column: Annotated[str | None, Query(max_length=200, description="CSV: the value column, by header name or "
                                         "0-based index (default: the last numeric one)")] = None,
     name: Annotated[str | None, Query(min_length=1, max_length=200, description="CSV: the dataset's name "
@@ -165,11 +165,11 @@ async def create_dataset(
     except SeriesError as exc:
         raise unprocessable(str(exc)) from None
     record = dataset_record(uuid.uuid4().hex, name_, values, float(step_), source)
-    await run_in_threadpool(write_dataset, settings.data_dir, record, values)
+    await run_in_threadpool(write_dataset, artifacts, record, values)
     try:
         await store.create_dataset(record)
     except BaseException:  # no record, no files: a refused or failed upload leaves nothing behind
-        await run_in_threadpool(remove_dataset, settings.data_dir, record["id"])
+        await run_in_threadpool(remove_dataset, artifacts, record["id"])
         raise
     return JSONResponse(record, status_code=201, headers={"Location": f"/v1/datasets/{record['id']}"})
 
@@ -193,14 +193,14 @@ async def get_dataset(dataset_id: str, store: StoreDep) -> JSONResponse:
 @router.get("/{dataset_id}/values", response_model=DatasetValuesPage, responses=ERRORS,
             operation_id="dataset_values")
 async def dataset_values(
-    dataset_id: str, store: StoreDep, settings: SettingsDep,
+    dataset_id: str, store: StoreDep, artifacts: ArtifactsDep,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_DATASET_VALUES_PAGE)] = 1000,
 ) -> Response:
     """Values [offset, offset + limit) of the series (an offset past its end gives none)."""
     record = await dataset_or_404(store, dataset_id)
     try:
-        values = await run_in_threadpool(read_slice, settings.data_dir, dataset_id, offset, limit)
+        values = await run_in_threadpool(read_slice, artifacts, dataset_id, offset, limit)
     except DatasetUnavailable as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
     body = {"id": dataset_id, "offset": offset, "limit": limit, "length": record["length"], "values": values}
@@ -219,7 +219,7 @@ async def dataset_plot(dataset_id: str, store: StoreDep, settings: SettingsDep) 
 
 @router.delete("/{dataset_id}", status_code=204, response_class=Response, responses=ERRORS,
                operation_id="delete_dataset")
-async def delete_dataset(dataset_id: str, store: StoreDep, settings: SettingsDep) -> Response:
+async def delete_dataset(dataset_id: str, store: StoreDep, artifacts: ArtifactsDep) -> Response:
     """Delete the dataset and its files; 409 while a queued or running job trains on it. Models trained on it
     keep their own copy of the series: they still forecast and backtest."""
     outcome = await store.delete_dataset(dataset_id) if is_id(dataset_id) else "missing"
@@ -228,5 +228,5 @@ async def delete_dataset(dataset_id: str, store: StoreDep, settings: SettingsDep
     if outcome.startswith("active:"):
         raise HTTPException(status.HTTP_409_CONFLICT, f"dataset {dataset_id!r} is in use by job "
                             f"{outcome.removeprefix('active:')!r} (queued or running): cancel it or wait")
-    await run_in_threadpool(remove_dataset, settings.data_dir, dataset_id)
+    await run_in_threadpool(remove_dataset, artifacts, dataset_id)
     return Response(status_code=204)

@@ -6,7 +6,6 @@ import hashlib
 import json
 import logging
 import secrets
-import shutil
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -17,6 +16,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from kombu.exceptions import OperationalError
 
+from rnncast.common.artifacts import ArtifactStore
+from rnncast.common.artifacts.layout import job_prefix
 from rnncast.common.defaults import (
     PASS_OVERHEAD,
     TRAIN_OPTIONS,
@@ -26,13 +27,12 @@ from rnncast.common.defaults import (
     total_epochs,
     train_cost,
 )
-from rnncast.common.paths import job_dir
 from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK
 from rnncast.common.settings import Settings
 from rnncast.common.store import JobStatus, is_id
 from rnncast.common.store.aio import AsyncJobStore, DatasetGone, IdempotencyConflict, QueueFull
 from rnncast.core.series import SeriesError, split_point
-from rnncast.service.deps import CeleryDep, SettingsDep, StoreDep
+from rnncast.service.deps import ArtifactsDep, CeleryDep, SettingsDep, StoreDep
 from rnncast.service.schemas import DatasetRef, ErrorBody, Job, JobCreate, JobList, TrainOptions
 
 log = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ async def get_job(job_id: str, store: StoreDep) -> Response:
 
 
 @router.delete("/{job_id}", status_code=204, response_class=Response, responses=ERRORS, operation_id="delete_job")
-async def delete_job(job_id: str, store: StoreDep, settings: SettingsDep) -> Response:
+async def delete_job(job_id: str, store: StoreDep, artifacts: ArtifactsDep) -> Response:
     """Delete an ended job: its record, history, events and checkpoints; its model stays.
 
     409 while it is queued or running (cancel it first), and for a comparison's
@@ -218,14 +218,14 @@ async def delete_job(job_id: str, store: StoreDep, settings: SettingsDep) -> Res
     if outcome.startswith("comparison:"):
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id!r} is a run of comparison "
                             f"{outcome.removeprefix('comparison:')!r}: delete the comparison")
-    await run_in_threadpool(remove_job_files, settings, [job_id])
+    await run_in_threadpool(remove_job_files, artifacts, [job_id])
     return Response(status_code=204)
 
 
-def remove_job_files(settings: Settings, job_ids: list[str]) -> None:
+def remove_job_files(artifacts: ArtifactStore, job_ids: list[str]) -> None:
     """Delete deleted jobs' checkpoint files (their models' files stay)."""
     for job_id in job_ids:
-        shutil.rmtree(job_dir(settings.data_dir, job_id), ignore_errors=True)
+        artifacts.delete_prefix(job_prefix(job_id))
 
 
 @router.post("/{job_id}/cancel", status_code=202, response_model=Job, responses=ERRORS, operation_id="cancel_job")

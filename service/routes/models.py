@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-import shutil
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from rnncast.common.artifacts.layout import model_prefix
 from rnncast.common.defaults import (
     BACKTEST_HORIZON,
     BACKTEST_ORIGINS,
@@ -19,11 +19,10 @@ from rnncast.common.defaults import (
     MAX_HORIZON,
     MAX_POINTS,
 )
-from rnncast.common.paths import model_dir
 from rnncast.common.settings import Settings
 from rnncast.common.store import is_id
 from rnncast.common.store.aio import AsyncJobStore
-from rnncast.service.deps import LaneDep, SettingsDep, StoreDep
+from rnncast.service.deps import ArtifactsDep, LaneDep, SettingsDep, StoreDep
 from rnncast.service.routes.jobs import ERRORS, found_or_404, not_found
 from rnncast.service.rpc import ask_worker, ask_worker_png, no_worker
 from rnncast.service.schemas import (
@@ -78,11 +77,11 @@ async def get_model(model_id: str, store: StoreDep) -> JSONResponse:
 
 
 @router.delete("/{model_id}", status_code=204, responses=ERRORS)
-async def delete_model(model_id: str, store: StoreDep, settings: SettingsDep) -> Response:
+async def delete_model(model_id: str, store: StoreDep, artifacts: ArtifactsDep) -> Response:
     """Forget the model and remove its checkpoint files; later forecasts are 404."""
     await model_or_404(store, model_id)
     await store.delete_model(model_id)
-    await run_in_threadpool(shutil.rmtree, model_dir(settings.data_dir, model_id), True)
+    await run_in_threadpool(artifacts.delete_prefix, model_prefix(model_id))
     return Response(status_code=204)
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from rnncast.common.artifacts import LocalStore
 from rnncast.core import wavefront
 from rnncast.core.checkpoint import CheckpointError, delete_checkpoint, load_checkpoint, save_checkpoint
 from rnncast.core.config import DataConfig, ModelConfig, TrainConfig
@@ -27,15 +28,16 @@ def trained():
 
 def _save(path, result, name="model"):
     return save_checkpoint(
-        path, name, model=result.model, data=DATA, train=TRAIN, epoch=result.epochs_completed,
+        LocalStore(path), name, model=result.model, data=DATA, train=TRAIN, epoch=result.epochs_completed,
         history=result.history, optimizer=result.optimizer, extra={"note": "x"},
     )
 
 
 def test_fit_save_load_forecast_gives_identical_output(tmp_path, trained):
     info = _save(tmp_path, trained)
-    assert info.path.suffix == ".safetensors" and info.bytes == info.path.stat().st_size
-    ckpt = load_checkpoint(tmp_path, "model")
+    path = tmp_path / info.key
+    assert path.suffix == ".safetensors" and info.bytes == path.stat().st_size
+    ckpt = load_checkpoint(LocalStore(tmp_path), "model")
     assert ckpt.epoch == 3 and ckpt.history == trained.history and ckpt.extra == {"note": "x"}
     loaded = ckpt.build_model()
     a = forecast_from_starts(trained.model, DATA, 20, [123.0], 50)[0]
@@ -45,14 +47,15 @@ def test_fit_save_load_forecast_gives_identical_output(tmp_path, trained):
 
 def test_tampered_or_truncated_checkpoint_is_refused(tmp_path, trained):
     info = _save(tmp_path, trained)
-    raw = bytearray(info.path.read_bytes())
+    path = tmp_path / info.key
+    raw = bytearray(path.read_bytes())
     raw[-1] ^= 0xFF
-    info.path.write_bytes(bytes(raw))
+    path.write_bytes(bytes(raw))
     with pytest.raises(CheckpointError, match="digest"):
-        load_checkpoint(tmp_path, "model")
-    info.path.write_bytes(bytes(raw[:100]))
+        load_checkpoint(LocalStore(tmp_path), "model")
+    path.write_bytes(bytes(raw[:100]))
     with pytest.raises(CheckpointError, match="digest"):
-        load_checkpoint(tmp_path, "model")
+        load_checkpoint(LocalStore(tmp_path), "model")
 
 
 def test_resaving_replaces_old_tensor_file_and_delete_removes_all(tmp_path, trained):
@@ -60,16 +63,16 @@ def test_resaving_replaces_old_tensor_file_and_delete_removes_all(tmp_path, trai
     trained.model.head.bias.data += 1
     second = _save(tmp_path, trained)
     trained.model.head.bias.data -= 1
-    assert [p.name for p in tmp_path.glob("model-*.safetensors")] == [second.path.name]
-    delete_checkpoint(tmp_path, "model")
+    assert [p.name for p in tmp_path.glob("model-*.safetensors")] == [second.key]
+    delete_checkpoint(LocalStore(tmp_path), "model")
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(CheckpointError, match="not found"):
-        load_checkpoint(tmp_path, "model")
+        load_checkpoint(LocalStore(tmp_path), "model")
 
 
 def test_checkpoint_names_cannot_escape_the_folder(tmp_path):
     with pytest.raises(CheckpointError):
-        load_checkpoint(tmp_path, "../etc/passwd")
+        load_checkpoint(LocalStore(tmp_path), "../etc/passwd")
 
 
 def test_forecast_of_an_ideal_model_is_exact():
@@ -113,6 +116,7 @@ DISK_FULL = r"""
 import resource, signal, sys
 from pathlib import Path
 import torch
+from rnncast.common.artifacts import LocalStore
 from rnncast.core.checkpoint import load_checkpoint, save_checkpoint
 from rnncast.core.config import DataConfig, ModelConfig, TrainConfig
 from rnncast.core.train import train
@@ -122,7 +126,7 @@ folder = Path(sys.argv[1])
 data, cfg = DataConfig(points=400, stop=200), TrainConfig(epochs=2, batch_size=64, sequence_length=20)
 result = train(ModelConfig(cell="GRU", hidden_size=8), data, cfg)
 def save():
-    return save_checkpoint(folder, "ck", model=result.model, data=data, train=cfg, epoch=2,
+    return save_checkpoint(LocalStore(folder), "ck", model=result.model, data=data, train=cfg, epoch=2,
                            history=result.history, optimizer=result.optimizer)
 first = save()
 before = {k: v.clone() for k, v in result.model.state_dict().items()}
@@ -134,7 +138,7 @@ except OSError as exc:
     print("save failed:", exc.strerror)
 else:
     print("save succeeded?!")
-kept = load_checkpoint(folder, "ck")
+kept = load_checkpoint(LocalStore(folder), "ck")
 assert kept.info.sha256 == first.sha256
 assert all(torch.equal(kept.tensors[f"model.{k}"], v) for k, v in before.items())
 assert not list(folder.glob(".*.tmp")), list(folder.iterdir())
@@ -193,5 +197,5 @@ def test_rows_run_one_at_a_time_where_the_matmul_is_not_row_invariant(monkeypatc
 def test_an_unreadable_manifest_error_names_no_path(tmp_path):
     (tmp_path / "model.json").mkdir()  # reading it fails with an OSError that carries the path
     with pytest.raises(CheckpointError) as info:
-        load_checkpoint(tmp_path, "model")
+        load_checkpoint(LocalStore(tmp_path), "model")
     assert "unreadable" in str(info.value) and str(tmp_path) not in str(info.value)

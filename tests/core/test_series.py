@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from rnncast.common.artifacts import LocalStore
 from rnncast.core.backtest import BacktestSetup, backtest
 from rnncast.core.checkpoint import load_checkpoint, save_checkpoint
 from rnncast.core.config import DatasetConfig, ModelConfig, TrainConfig, data_config
@@ -145,13 +146,13 @@ def test_training_on_a_series_reports_its_units_and_resumes_to_the_bit(tmp_path)
 
     def keep(state):
         if state.epoch == 2:
-            save_checkpoint(tmp_path, "half", model=state.model, data=data, train=cfg, epoch=2,
+            save_checkpoint(LocalStore(tmp_path), "half", model=state.model, data=data, train=cfg, epoch=2,
                             history=state.history, optimizer=state.optimizer)
             saved["done"] = True
 
     with worker_torch():
         whole = train(model, data, cfg, series=values, on_checkpoint=keep)
-        resumed = train(model, data, cfg, series=values, resume=load_checkpoint(tmp_path, "half"))
+        resumed = train(model, data, cfg, series=values, resume=load_checkpoint(LocalStore(tmp_path), "half"))
     assert saved and whole.scaler is not None
     assert resumed.history == whole.history
     for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):
@@ -173,9 +174,9 @@ def test_a_dataset_models_checkpoint_keeps_its_series_and_scaler_and_backtests(t
     cfg = TrainConfig(epochs=2, batch_size=32, lr=0.01, sequence_length=8)
     with worker_torch():
         result = train(model, data, cfg, series=values)
-        save_checkpoint(tmp_path, "model", model=result.model, data=data, train=cfg, epoch=2, history=result.history,
-                        series=values, scaler=result.scaler)
-        ckpt = load_checkpoint(tmp_path, "model")
+        save_checkpoint(LocalStore(tmp_path), "model", model=result.model, data=data, train=cfg, epoch=2,
+                        history=result.history, series=values, scaler=result.scaler)
+        ckpt = load_checkpoint(LocalStore(tmp_path), "model")
         assert ckpt.data == data and ckpt.scaler == result.scaler
         np.testing.assert_array_equal(ckpt.series, values)
         setup = BacktestSetup(values, split_point(120, 8, 0.8), 8, ckpt.scaler)

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from rnncast.common.artifacts import LocalStore
 from rnncast.core.checkpoint import load_checkpoint, save_checkpoint
 from rnncast.core.config import CELLS, DataConfig, ModelConfig, TrainConfig
 from rnncast.core.models import Forecaster, parameter_count
@@ -85,12 +86,12 @@ def test_resume_after_k_epochs_equals_uninterrupted_run(tmp_path, num_layers, mi
 
     def save(state):
         save_checkpoint(
-            tmp_path, f"e{state.epoch}", model=state.model, data=DATA, train=train_cfg,
+            LocalStore(tmp_path), f"e{state.epoch}", model=state.model, data=DATA, train=train_cfg,
             epoch=state.epoch, history=state.history, optimizer=state.optimizer,
         )
 
     train(cfg, DATA, train_cfg, on_checkpoint=save, on_epoch_end=lambda r: r.epoch == 4)
-    resumed = train(cfg, DATA, train_cfg, resume=load_checkpoint(tmp_path, "e4"))
+    resumed = train(cfg, DATA, train_cfg, resume=load_checkpoint(LocalStore(tmp_path), "e4"))
     assert resumed.resumed_from_epoch == 4
     assert resumed.history == full.history
     sd_full, sd_res = full.model.state_dict(), resumed.model.state_dict()

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from rnncast.common.artifacts import LocalStore
 from rnncast.core.checkpoint import load_checkpoint, save_checkpoint
 from rnncast.core.config import DataConfig, ModelConfig, TrainConfig
 from rnncast.core.schedule import Schedule
@@ -67,7 +68,7 @@ def test_a_run_resumed_mid_schedule_equals_the_uninterrupted_one(tmp_path, optio
 
     def keep(state):
         if state.epoch in (3, 7):  # mid main training; mid fine-tuning (when there is one)
-            save_checkpoint(tmp_path, f"at{state.epoch}", model=state.model, data=DATA, train=config,
+            save_checkpoint(LocalStore(tmp_path), f"at{state.epoch}", model=state.model, data=DATA, train=config,
                             epoch=state.epoch, history=state.history, optimizer=state.optimizer,
                             extra={"progress": state.progress}, best=state.best)
             saved[state.epoch] = True
@@ -75,7 +76,7 @@ def test_a_run_resumed_mid_schedule_equals_the_uninterrupted_one(tmp_path, optio
     with worker_torch():
         whole = train(MODEL, DATA, config, on_checkpoint=keep)
         for at in saved:
-            resumed = train(MODEL, DATA, config, resume=load_checkpoint(tmp_path, f"at{at}"))
+            resumed = train(MODEL, DATA, config, resume=load_checkpoint(LocalStore(tmp_path), f"at{at}"))
             assert resumed.history == whole.history, at
             for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):
                 assert torch.equal(a, b), at

@@ -8,7 +8,8 @@ import time
 import pytest
 import torch
 
-from rnncast.common.paths import model_dir
+from rnncast.common.artifacts import LocalStore
+from rnncast.common.artifacts.layout import model_prefix
 from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK, make_celery
 from rnncast.common.settings import Settings
 from rnncast.core.checkpoint import load_checkpoint
@@ -74,7 +75,7 @@ def test_sigkilled_worker_job_resumes_on_a_new_worker_with_identical_weights(sit
     assert done["resumed_from_epoch"] % JOB["checkpoint_every"] == 0
     assert len(done["history"]["test_loss"]) == JOB["epochs"]
     assert time.monotonic() - killed_at < 60
-    saved = load_checkpoint(model_dir(site.data, job["id"]), "model").tensors
+    saved = load_checkpoint(LocalStore(site.data).at(model_prefix(job["id"])), "model").tensors
     expected = uninterrupted_weights(done["params"])
     assert all(torch.equal(saved[f"model.{k}"], v) for k, v in expected.items())
 

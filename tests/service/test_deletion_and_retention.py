@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from rnncast.common.paths import job_dir, model_dir
+from rnncast.common.artifacts.layout import job_prefix, model_prefix
 from rnncast.common.store import Keys
 from tests.service.test_comparisons import wait_comparison
 from tests.support import TINY, Api, RedisServer, start_worker, wait_until, wait_worker_ready
@@ -29,17 +29,17 @@ def test_delete_an_ended_job_removes_its_records_and_checkpoints_but_not_its_mod
     done = http.post("/v1/jobs", json={"cell": "GRU", **TINY, "checkpoint_every": 1}).json()
     assert stack.api.wait_job(done["id"])["status"] == "succeeded"
     http.get(f"/v1/jobs/{done['id']}")  # renders the stored view
-    job_dir(stack.data_dir, done["id"]).mkdir(parents=True, exist_ok=True)  # e.g. a kept checkpoint
+    (stack.data_dir / job_prefix(done["id"])).mkdir(parents=True, exist_ok=True)  # e.g. a kept checkpoint
     for job_id in (running["id"], done["id"]):
         assert http.delete(f"/v1/jobs/{job_id}").status_code == 204
         assert http.get(f"/v1/jobs/{job_id}").status_code == 404
         assert http.delete(f"/v1/jobs/{job_id}").status_code == 404
         assert not any(stack.r.exists(k) for k in job_keys(job_id))
-        assert not job_dir(stack.data_dir, job_id).exists()
+        assert not (stack.data_dir / job_prefix(job_id)).exists()
         ids = {j["id"] for j in http.get("/v1/jobs", params={"limit": 1000}).json()["data"]}
         assert job_id not in ids
     assert http.get(f"/v1/models/{done['id']}").status_code == 200  # the model stays
-    assert model_dir(stack.data_dir, done["id"]).exists()
+    assert (stack.data_dir / model_prefix(done["id"])).exists()
 
 
 def test_delete_a_comparison_removes_it_and_its_runs_but_not_their_models(stack):
@@ -86,9 +86,9 @@ def test_ended_jobs_and_comparisons_expire_after_retention_and_models_stay(short
     run_id = study["runs"][0]["job_id"]
     for job_id in (job["id"], run_id):
         assert not any(r.exists(k) for k in job_keys(job_id))
-        assert not job_dir(data_dir, job_id).exists()
+        assert not (data_dir / job_prefix(job_id)).exists()
         assert api.http.get(f"/v1/models/{job_id}").status_code == 200
-        assert model_dir(data_dir, job_id).exists()
+        assert (data_dir / model_prefix(job_id)).exists()
     assert api.http.get(f"/v1/jobs/{queued['id']}").status_code == 200
     assert r.zcard(Keys.ended_jobs) == 0 and r.zcard(Keys.ended_comparisons) == 0
     api.http.post(f"/v1/jobs/{queued['id']}/cancel")

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from rnncast.common.artifacts import LocalStore
 from rnncast.core.checkpoint import load_checkpoint
 from rnncast.core.forecast import forecast_from_starts
 from tests.support import TINY, worker_torch
@@ -57,7 +58,7 @@ def test_forecast_from_start_is_on_the_signal_grid_with_consistent_errors(stack,
     assert out["max_abs_error"] == pytest.approx(float(np.max(np.abs(err))))
     assert forecast(stack, model["id"], start=60.0, horizon=25).json() == out  # deterministic
     # The worker's answer equals the bare in-process computation.
-    ckpt = load_checkpoint(stack.data_dir / "models" / model["id"], "model")
+    ckpt = load_checkpoint(LocalStore(stack.data_dir / "models" / model["id"]), "model")
     with worker_torch():
         bare = forecast_from_starts(ckpt.build_model(), ckpt.data, 10, [60.0], 25)[0]
     assert out["y"] == bare.y

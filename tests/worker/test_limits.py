@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-from rnncast.common.paths import job_dir
+from rnncast.common.artifacts import LocalStore
+from rnncast.common.artifacts.layout import job_prefix
 from rnncast.common.settings import Settings
 from rnncast.common.store import Keys
 from rnncast.common.store.sync import JobStore
@@ -54,7 +55,7 @@ def test_a_job_past_its_time_limit_fails_and_keeps_its_checkpoint(redis_server, 
     assert time.monotonic() - began < 30
     raw = store.job_raw(job_id)
     assert raw["status"] == "failed" and "time limit of 2 s" in raw["error"]
-    ckpt = load_checkpoint(job_dir(settings.data_dir, job_id), RESUME_NAME)
+    ckpt = load_checkpoint(LocalStore(settings.data_dir).at(job_prefix(job_id)), RESUME_NAME)
     assert 1 <= ckpt.epoch <= int(raw["epoch"])
 
 

@@ -131,6 +131,7 @@ def test_a_worker_that_lost_its_lease_saves_no_model_and_no_result(redis_server)
 def test_jobs_and_comparisons_that_ended_before_retention_existed_are_indexed_once_and_expire(
     redis_server, tmp_path,
 ):
+    from rnncast.common.artifacts import LocalStore
     from rnncast.worker.recovery import expire_once
 
     store = JobStore.from_url(redis_server.url)
@@ -142,6 +143,6 @@ def test_jobs_and_comparisons_that_ended_before_retention_existed_are_indexed_on
     store.r.zadd(Keys.jobs_by_status("succeeded"), {job_id: 1})
     assert store.r.zscore(Keys.ended_jobs, job_id) is None
     settings = Settings(redis_url=redis_server.url, data_dir=tmp_path, retention_days=30)
-    assert job_id in expire_once(store, settings)
+    assert job_id in expire_once(store, settings, LocalStore(tmp_path))
     assert not store.r.exists(Keys.job(job_id)) and store.r.get(Keys.ended_indexed) == "1"
     assert store.index_ended_before_retention() == 0  # once per Redis

@@ -9,7 +9,8 @@ import uuid
 import pytest
 import torch
 
-from rnncast.common.paths import job_dir, model_dir
+from rnncast.common.artifacts import LocalStore
+from rnncast.common.artifacts.layout import job_prefix, model_prefix
 from rnncast.common.settings import Settings
 from rnncast.common.store import Keys
 from rnncast.common.store.aio import AsyncJobStore
@@ -93,8 +94,9 @@ def test_queued_job_resumes_from_an_earlier_attempts_checkpoint(env, redis_serve
     model_cfg, data_cfg, train_cfg = configs_from_params(PARAMS)
 
     def save(state):
-        save_checkpoint(job_dir(settings.data_dir, job_id), RESUME_NAME, model=state.model, data=data_cfg,
-                        train=train_cfg, epoch=state.epoch, history=state.history, optimizer=state.optimizer)
+        folder = LocalStore(settings.data_dir).at(job_prefix(job_id))
+        save_checkpoint(folder, RESUME_NAME, model=state.model, data=data_cfg, train=train_cfg,
+                        epoch=state.epoch, history=state.history, optimizer=state.optimizer)
 
     train(model_cfg, data_cfg, train_cfg, on_checkpoint=save, on_epoch_end=lambda r: r.epoch == 2)
     # An earlier attempt recorded three epochs before dying; the third is redone.
@@ -104,10 +106,10 @@ def test_queued_job_resumes_from_an_earlier_attempts_checkpoint(env, redis_serve
     assert job["resumed_from_epoch"] == 2 and job["attempts"] == 1
     assert job["history"]["test_loss"][2:] == full["history"]["test_loss"][2:]
     assert len(job["history"]["test_loss"]) == 4
-    a = load_checkpoint(model_dir(settings.data_dir, full_id), MODEL_NAME).tensors
-    b = load_checkpoint(model_dir(settings.data_dir, job_id), MODEL_NAME).tensors
+    a = load_checkpoint(LocalStore(settings.data_dir).at(model_prefix(full_id)), MODEL_NAME).tensors
+    b = load_checkpoint(LocalStore(settings.data_dir).at(model_prefix(job_id)), MODEL_NAME).tensors
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert not job_dir(settings.data_dir, job_id).exists()  # resume files are cleaned up
+    assert not (settings.data_dir / job_prefix(job_id)).exists()  # resume files are cleaned up
 
 
 def test_a_job_that_is_not_queued_is_not_run_twice(env, redis_server):

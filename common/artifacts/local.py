@@ -1,0 +1,115 @@
+"""The local-folder backend: today's layout under RNNCAST_DATA_DIR, written atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from pathlib import Path
+
+from rnncast.common.artifacts.base import (
+    ArtifactMissing,
+    ArtifactStore,
+    ObjectInfo,
+    StoreMisconfigured,
+    check_key,
+    sha256_of,
+    verify,
+)
+
+
+def atomic_write(path: Path, payload: bytes) -> None:
+    """Write to a temp file, fsync, rename over `path`, fsync the folder: a reader sees the old file or the new."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalStore(ArtifactStore):
+    """Objects are files under `root` (key = relative path).
+
+    The digest a caller knows is checked on read; files written before the
+    store existed carry none of their own, so a local read without one is unchecked.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.url = f"file://{self.root.resolve()}"
+
+    def _path(self, key: str, prefix: bool = False) -> Path:
+        return self.root.joinpath(*check_key(key, prefix=prefix).rstrip("/").split("/"))
+
+    def put(self, key: str, data: bytes) -> ObjectInfo:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data)
+        return ObjectInfo(key, sha256_of(data), len(data))
+
+    def get(self, key: str, sha256: str | None = None) -> bytes:
+        try:
+            data = self._path(key).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            raise ArtifactMissing(f"artifact {key!r} not found") from None
+        return verify(key, data, sha256)
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        try:
+            with open(self._path(key), "rb") as fh:
+                fh.seek(start)
+                return fh.read(length)
+        except (FileNotFoundError, NotADirectoryError):
+            raise ArtifactMissing(f"artifact {key!r} not found") from None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            self._path(key).unlink()
+
+    def list(self, prefix: str) -> list[str]:
+        folder = self._path(prefix, prefix=True)
+        if not folder.is_dir():
+            return []
+        return sorted(str(p.relative_to(self.root)) for p in folder.rglob("*")
+                      if p.is_file() and not p.name.endswith(".tmp"))
+
+    def delete_prefix(self, prefix: str) -> int:
+        if not check_key(prefix, prefix=True):
+            raise ValueError("refusing to delete every artifact (an empty prefix)")
+        count = super().delete_prefix(prefix)
+        folder = self._path(prefix, prefix=True)
+        for sub in sorted((p for p in folder.rglob("*") if p.is_dir()), reverse=True) if folder.is_dir() else []:
+            with contextlib.suppress(OSError):
+                sub.rmdir()
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+        return count
+
+    def create(self) -> bool:
+        existed = self.root.is_dir()
+        self.check()
+        return not existed
+
+    def check(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreMisconfigured(f"artifact folder {self.root} is not a directory")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreMisconfigured(f"artifact folder {self.root} cannot be created: {exc.strerror}") from None
+        if not os.access(self.root, os.W_OK):
+            raise StoreMisconfigured(f"artifact folder {self.root} is not writable")
