@@ -27,13 +27,45 @@ def test_api_requires_a_key_and_waits_for_healthy_redis():
     assert api["depends_on"]["redis"]["condition"] == "service_healthy" and api["healthcheck"]
 
 
-def test_worker_reserves_a_gpu_and_shares_the_data_volume():
+def test_worker_reserves_a_gpu_and_shares_nothing_but_redis_and_s3():
     worker = COMPOSE["services"]["worker"]
     devices = worker["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["capabilities"] == ["gpu"]
-    assert any(v.endswith(":/data") for v in worker["volumes"])
-    assert worker["environment"]["RNNCAST_DATA_DIR"] == "/data"
     assert "train" in worker["command"][worker["command"].index("--queues") + 1]
+    for name in ("api", "worker", "predict-worker"):
+        service = COMPOSE["services"][name]
+        assert "volumes" not in service, name  # no disk shared between the API and the workers
+        env = service["environment"]
+        assert env["RNNCAST_ARTIFACTS"].startswith("s3://") and env["RNNCAST_S3_ENDPOINT_URL"] == "http://s3:8333"
+        assert service["depends_on"]["s3-init"]["condition"] == "service_completed_successfully"
+
+
+def test_s3_is_a_pinned_seaweedfs_with_persistent_data_and_a_bucket_made_before_the_services():
+    s3 = COMPOSE["services"]["s3"]
+    image, _, tag = s3["image"].partition(":")
+    assert image == "chrislusf/seaweedfs" and tag[0].isdigit()  # pinned, not latest
+    assert s3["command"][0] == "server" and "-s3" in s3["command"] and s3["healthcheck"]
+    assert any(v.endswith(":/data") for v in s3["volumes"])
+    init = COMPOSE["services"]["s3-init"]
+    assert init["command"] == ["artifacts", "init"] and init["depends_on"]["s3"]["condition"] == "service_healthy"
+
+
+def test_two_host_files_share_only_redis_and_s3():
+    host_a = yaml.safe_load((ROOT / "deploy" / "host-a.yml").read_text())["services"]
+    host_b = yaml.safe_load((ROOT / "deploy" / "host-b.yml").read_text())["services"]
+    assert set(host_b) == {"worker"} and {"redis", "s3", "api", "predict-worker"} <= set(host_a)
+    worker = host_b["worker"]
+    assert "volumes" not in worker and worker["deploy"]["resources"]["reservations"]["devices"][0]["count"] == 1
+    env = worker["environment"]
+    assert "${HOST_A" in env["RNNCAST_REDIS_URL"] and "${HOST_A" in env["RNNCAST_S3_ENDPOINT_URL"]
+    assert env["RNNCAST_ARTIFACTS"] == host_a["api"]["environment"]["RNNCAST_ARTIFACTS"]
+    assert "--requirepass" in host_a["redis"]["command"]  # Redis is reachable from host B: not without a password
+    assert "6379:6379" in host_a["redis"]["ports"] and "8333:8333" in host_a["s3"]["ports"]
+    for services in (host_a, host_b):
+        for name, service in services.items():
+            if service.get("image", "").startswith("rnncast") and "command" in service:
+                result = CliRunner().invoke(app, [*service["command"], "--help"])
+                assert result.exit_code == 0, (name, result.output)
 
 
 def test_workers_consume_both_queues_and_forecasts_batch_on_threads():
