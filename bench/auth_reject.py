@@ -56,7 +56,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rnncast-bench-") as tmp:
         root = Path(tmp)
         server = RedisServer(root / "redis").start()
-        api = Api(server.url, root / "data", root / "api.log", extra={"RNNCAST_API_KEY": "bench-key"})
+        api = Api(server.url, root / "data", root / "api.log", extra={"RNNCAST_API_KEY": "bench-key-bench-key"})
         try:
             with httpx.Client(base_url=api.url, timeout=30) as client:
                 series(api, client, 10, "GET", None)  # warm up

@@ -35,9 +35,12 @@ def up(
 
 
 @app.command()
-def api(host: HostOpt = "127.0.0.1", port: PortOpt = 8000, log_level: str = "info") -> None:
+def api(
+    host: HostOpt = "127.0.0.1", port: PortOpt = 8000, log_level: str = "info",
+    root_path: Annotated[str, typer.Option(help="The path prefix a proxy serves the API under (e.g. /api).")] = "",
+) -> None:
     """Run only the HTTP API (uvicorn)."""
-    run_api(host, port, log_level)
+    run_api(host, port, log_level, root_path)
 
 
 @app.command()

@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+MIN_KEY_LENGTH = 16
+
 
 class Settings(BaseSettings):
     """Environment settings, prefix `RNNCAST_`; nonsense fails at start-up."""
@@ -30,6 +32,9 @@ class Settings(BaseSettings):
     model_disk_cache_bytes: int = Field(1024**3, ge=0)
     api_key: SecretStr | None = None
     metrics_public: bool = False  # serve /metrics without the key
+    # Origins (scheme://host[:port], comma-separated) whose pages may send state-changing requests
+    # besides the API's own: e.g. the public address of a proxy that rewrites Host.
+    trusted_origins: str = ""
     url: str = "http://127.0.0.1:8000"
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     heartbeat_timeout: float = Field(60.0, ge=5, le=86_400)
@@ -117,7 +122,14 @@ class Settings(BaseSettings):
     def _key_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not value.get_secret_value().strip():
             return None
+        if value is not None and len(value.get_secret_value()) < MIN_KEY_LENGTH:
+            raise ValueError(f"RNNCAST_API_KEY must be at least {MIN_KEY_LENGTH} characters "
+                             "(e.g. openssl rand -hex 32)")
         return value
+
+    @property
+    def trusted_origin_set(self) -> frozenset[str]:
+        return frozenset(o.strip().lower().rstrip("/") for o in self.trusted_origins.split(",") if o.strip())
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

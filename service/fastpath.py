@@ -27,6 +27,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rnncast.common.store import is_id
+from rnncast.service.gate import route_path
 from rnncast.service.routes.models import check_context, check_horizon
 from rnncast.service.rpc import no_worker
 from rnncast.service.schemas import ForecastRequest
@@ -77,7 +78,7 @@ class ForecastFastPath:
         self.app, self.api = app, api
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        match = FORECAST.fullmatch(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
+        match = FORECAST.fullmatch(route_path(scope)) if scope["type"] == "http" and scope["method"] == "POST" else None
         if match is None or _media(scope) != b"application/json":
             await self.app(scope, receive, send)
             return

@@ -4,9 +4,14 @@ With an API key set, every `/v1` request and `/metrics` (unless
 RNNCAST_METRICS_PUBLIC) must carry it (a job's event stream: it, or a
 short-lived token for that stream, see `stream_token`); a request without it is
 answered 401 from its headers alone, so an unauthenticated client cannot make
-the API parse or even receive a large body. Without a key the API listens on
-loopback only, and a `Host` other than a loopback name is answered 421: a web
-page reaching it through a rebound DNS name gets nothing.
+the API parse or even receive a large body. Paths are judged as the app routes
+them (under any root_path), and every path needs the key but the open ones
+(health, docs, the dashboard's files). An address that keeps presenting a wrong
+key is answered 429 for a while. Without a key the API listens on loopback
+only, and a `Host` other than a loopback name is answered 421: a web page
+reaching it through a rebound DNS name gets nothing. With or without a key, a
+state-changing request that a browser sends from another site (its `Origin`
+or `Sec-Fetch-Site` says so) is answered 403: no page can make the API work.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import hmac
 import json
 import re
 import time
+from collections import OrderedDict
 from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -24,6 +30,25 @@ LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 KEY_HINT = "missing or wrong API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
 STREAM_TOKEN_TTL_S = 600
 _EVENTS_PATH = re.compile(r"/v1/jobs/([0-9a-f]{32})/events")
+OPEN_PATHS = frozenset({"/", "/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/openapi.json"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+FAILURES_ALLOWED, FAILURE_WINDOW_S = 20, 60.0  # wrong keys from one address before it waits
+_TRACKED_ADDRESSES = 10_000
+
+
+def route_path(scope: Scope) -> str:
+    """The path the app routes: the request's path less the root_path it carries (as Starlette strips it)."""
+    path, root = scope["path"], scope.get("root_path", "")
+    if root and path.startswith(root) and (len(path) == len(root) or path[len(root)] == "/"):
+        return path[len(root):] or "/"
+    return path
+
+
+def token_key(api_key: bytes) -> bytes:
+    """The stream tokens' MAC key, derived from the API key (HKDF-SHA256, RFC 5869, one block):
+    a token never signs with the key itself."""
+    prk = hmac.new(b"rnncast", api_key, hashlib.sha256).digest()
+    return hmac.new(prk, b"rnncast stream token v1\x01", hashlib.sha256).digest()
 
 
 def stream_token(key: bytes, job_id: str, expires: int) -> str:
@@ -32,8 +57,11 @@ def stream_token(key: bytes, job_id: str, expires: int) -> str:
     Browsers' EventSource cannot send headers, so a page gets this from an
     authenticated call and puts it in the stream's URL: the key itself never
     appears in a URL or a log line, and the token opens nothing else.
+
+    Args:
+        key: the API key (the MAC is keyed with `token_key` of it).
     """
-    signature = hmac.new(key, f"events:{job_id}:{expires}".encode(), hashlib.sha256).hexdigest()
+    signature = hmac.new(token_key(key), f"events:{job_id}:{expires}".encode(), hashlib.sha256).hexdigest()
     return f"{expires}.{signature}"
 
 
@@ -46,7 +74,8 @@ def token_opens(key: bytes, path: str, query: bytes) -> bool:
     if len(tokens) != 1:
         return False
     expires, _, _ = tokens[0].partition(".")
-    if not expires.isdigit() or int(expires) < time.time():
+    # ASCII digits only ("²".isdigit() is true), and few of them: int() of 5,000 digits raises.
+    if not (expires.isascii() and expires.isdigit() and len(expires) <= 12) or int(expires) < time.time():
         return False
     return hmac.compare_digest(tokens[0].encode(), stream_token(key, match.group(1), int(expires)).encode())
 
@@ -79,31 +108,93 @@ def presented_key(headers: dict[bytes, bytes]) -> str | None:
     return None
 
 
-class Gate:
-    """401 without the key where one is needed; 421 for a foreign Host where none is set."""
+def _netloc(value: str) -> str:
+    value = value.strip().lower()
+    for default in (":80", ":443"):
+        value = value.removesuffix(default)
+    return value
 
-    def __init__(self, app: ASGIApp, api_key: str | None, metrics_public: bool) -> None:
-        self.app, self.metrics_public = app, metrics_public
+
+def cross_site(headers: dict[bytes, bytes], trusted: frozenset[str]) -> bool:
+    """Whether a browser sent this request from a page of another origin than the API's own."""
+    site = headers.get(b"sec-fetch-site")
+    if site is not None and site not in (b"same-origin", b"none"):  # "none": the user's own navigation
+        return True
+    origin = headers.get(b"origin")
+    if origin is None:  # not a browser's cross-origin request (curl, the client, an old browser's GET)
+        return False
+    text = origin.decode("latin-1").strip().lower()
+    if text in trusted:
+        return False
+    _, sep, netloc = text.partition("://")
+    return not sep or _netloc(netloc) != _netloc(headers.get(b"host", b"").decode("latin-1"))
+
+
+class Failures:
+    """Wrong keys per client address in the current window; bounded in the addresses it tracks."""
+
+    def __init__(self) -> None:
+        self._seen: OrderedDict[str, tuple[float, int]] = OrderedDict()
+
+    def blocked_for(self, address: str) -> float:
+        """Seconds `address` must wait (0: it may try)."""
+        start, count = self._seen.get(address, (0.0, 0))
+        left = start + FAILURE_WINDOW_S - time.monotonic()
+        return left if count >= FAILURES_ALLOWED and left > 0 else 0.0
+
+    def add(self, address: str) -> None:
+        now = time.monotonic()
+        start, count = self._seen.pop(address, (now, 0))
+        self._seen[address] = (start, count + 1) if now - start < FAILURE_WINDOW_S else (now, 1)
+        while len(self._seen) > _TRACKED_ADDRESSES:
+            self._seen.popitem(last=False)
+
+
+class Gate:
+    """401 without the key where one is needed (429 after many wrong ones), 421 for a foreign Host where
+    none is set, 403 for a state-changing request from another site."""
+
+    def __init__(self, app: ASGIApp, api_key: str | None, metrics_public: bool,
+                 trusted_origins: frozenset[str] = frozenset()) -> None:
+        self.app, self.metrics_public, self.trusted = app, metrics_public, trusted_origins
         self.key = api_key.encode() if api_key else None
+        self.failures = Failures()
 
     def needs_key(self, path: str) -> bool:
-        return path == "/v1" or path.startswith("/v1/") or (path == "/metrics" and not self.metrics_public)
+        """Every path but the open ones: health, docs, the dashboard's static files (and /metrics if public)."""
+        if path in OPEN_PATHS or path == "/ui" or path.startswith("/ui/"):
+            return False
+        return not (path == "/metrics" and self.metrics_public)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
+        path = route_path(scope)
+        if scope["method"] not in SAFE_METHODS and cross_site(headers, self.trusted):
+            await send_json(send, 403, "cross-site request refused: this API takes state-changing requests from "
+                                       "its own pages and from non-browser clients only (RNNCAST_TRUSTED_ORIGINS "
+                                       "adds origins)", {"Connection": "close"})
+            return
         if self.key is None:
             host = headers.get(b"host")
             if host is not None and host_name(host.decode("latin-1")) not in LOOPBACK_HOSTS:
                 await send_json(send, 421, "this API has no key and answers only to localhost, 127.0.0.1 or [::1]; "
                                            "set RNNCAST_API_KEY to serve other names")
                 return
-        elif self.needs_key(scope["path"]):
+        elif self.needs_key(path):
+            address = (scope.get("client") or ("?",))[0]
+            wait = self.failures.blocked_for(address)
+            if wait:
+                await send_json(send, 429, "too many requests with a wrong API key from this address; retry later",
+                                {"Retry-After": str(int(wait) + 1), "Connection": "close"})
+                return
             given = presented_key(headers)
-            opened = given is None and token_opens(self.key, scope["path"], scope.get("query_string", b""))
+            opened = given is None and token_opens(self.key, path, scope.get("query_string", b""))
             if not opened and (given is None or not hmac.compare_digest(given.encode(), self.key)):
+                if given is not None:  # a wrong key is a guess; a missing one is not
+                    self.failures.add(address)
                 refusal = {"WWW-Authenticate": "Bearer"}
                 if b"content-length" in headers or b"transfer-encoding" in headers:
                     # Close rather than read and discard a body nobody will use.

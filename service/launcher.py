@@ -54,12 +54,12 @@ def check_bind(host: str) -> None:
         )
 
 
-def run_api(host: str, port: int, log_level: str = "info") -> None:
+def run_api(host: str, port: int, log_level: str = "info", root_path: str = "") -> None:
     """Serve the API with uvicorn; blocks until stopped."""
     preflight()
     check_bind(host)
     uvicorn.run("rnncast.service.main:create_app", factory=True, host=host, port=port, log_level=log_level,
-                timeout_graceful_shutdown=5)
+                timeout_graceful_shutdown=5, root_path=root_path)
 
 
 class _Stop(Exception):

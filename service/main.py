@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        uploads={("POST", "/v1/datasets"): settings.max_upload_bytes})
     key = settings.api_key.get_secret_value() if settings.api_key else None
-    app.add_middleware(Gate, api_key=key, metrics_public=settings.metrics_public)
+    app.add_middleware(Gate, api_key=key, metrics_public=settings.metrics_public,
+                       trusted_origins=settings.trusted_origin_set)
     app.add_middleware(Metrics)
     return app

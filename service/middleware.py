@@ -9,6 +9,8 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rnncast.service.gate import route_path
+
 REQUESTS = Counter("rnncast_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
     "rnncast_http_request_duration_seconds", "HTTP request latency", ["method", "route"],
@@ -42,7 +44,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.uploads.get((scope["method"], scope["path"].rstrip("/")), self.default)
+        limit = self.uploads.get((scope["method"], route_path(scope).rstrip("/")), self.default)
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length")
         if declared is not None:

@@ -228,11 +228,11 @@ class Api:
     """`rnncast api` on a free port, with an httpx client pointed at it."""
 
     def __init__(self, redis_url: str, data_dir: Path, log: Path, extra: dict[str, str] | None = None,
-                 log_level: str = "warning"):
+                 log_level: str = "warning", args: tuple[str, ...] = ()):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = Proc([sys.executable, "-m", "rnncast.client", "api", "--port", str(self.port),
-                          "--log-level", log_level], _env(redis_url, data_dir, extra), log)
+                          "--log-level", log_level, *args], _env(redis_url, data_dir, extra), log)
         self.http = httpx.Client(base_url=self.url, timeout=30)
         try:
             wait_until(self._up, timeout=30)

@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import ignored_auth
 from rnncast.service.main import create_app
 from tests.support import Api, RedisServer, start_worker, wait_worker_ready
 
-KEY = "fuzz-key"
+KEY = "fuzz-key-fuzz-key"
 MAX_RESPONSE_S = 5.0
 CONFIG = SchemathesisConfig.from_str(f"""
 [checks]

@@ -8,6 +8,8 @@ import pytest
 
 from tests.support import TINY, Api, RedisServer, wait_until
 
+KEY = "s3cret-s3cret-s3cret"
+
 
 @pytest.fixture
 def private_redis(tmp_path):
@@ -51,19 +53,19 @@ def test_queued_job_cancels_at_once(private_redis, tmp_path):
 
 
 def test_api_key_guards_v1_but_not_health(private_redis, tmp_path):
-    api = Api(private_redis.url, tmp_path / "data", tmp_path / "api.log", extra={"RNNCAST_API_KEY": "s3cret"})
+    api = Api(private_redis.url, tmp_path / "data", tmp_path / "api.log", extra={"RNNCAST_API_KEY": KEY})
     try:
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"X-API-Key": "wrong"}, {"Authorization": "s3cret"}):
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"X-API-Key": "wrong"}, {"Authorization": KEY}):
             r = api.http.get("/v1/jobs", headers=headers)
             assert r.status_code == 401 and "API key" in r.json()["detail"], headers
         assert api.http.post("/v1/jobs", json={"cell": "GRU"}).status_code == 401
-        for headers in ({"Authorization": "Bearer s3cret"}, {"X-API-Key": "s3cret"}):
+        for headers in ({"Authorization": f"Bearer {KEY}"}, {"X-API-Key": KEY}):
             assert api.http.get("/v1/jobs", headers=headers).status_code == 200
         for path in ("/healthz", "/openapi.json", "/docs"):
             assert api.http.get(path).status_code == 200
         assert api.http.get("/readyz").status_code == 503  # open, but no worker
         assert api.http.get("/metrics").status_code == 401  # needs the key unless RNNCAST_METRICS_PUBLIC
-        assert api.http.get("/metrics", headers={"X-API-Key": "s3cret"}).status_code == 200
+        assert api.http.get("/metrics", headers={"X-API-Key": KEY}).status_code == 200
         assert api.http.get(f"/v1/jobs/{'a' * 32}/events").status_code == 401
     finally:
         api.stop()
@@ -71,7 +73,7 @@ def test_api_key_guards_v1_but_not_health(private_redis, tmp_path):
 
 def test_metrics_can_be_public_with_a_key_set(private_redis, tmp_path):
     api = Api(private_redis.url, tmp_path / "data", tmp_path / "api.log",
-              extra={"RNNCAST_API_KEY": "s3cret", "RNNCAST_METRICS_PUBLIC": "true"})
+              extra={"RNNCAST_API_KEY": KEY, "RNNCAST_METRICS_PUBLIC": "true"})
     try:
         assert api.http.get("/metrics").status_code == 200
         assert api.http.get("/v1/jobs").status_code == 401
@@ -87,7 +89,7 @@ def _raw_request(port: int, head: bytes, timeout: float = 5.0) -> bytes:
 
 
 def test_a_request_without_the_key_is_refused_before_its_body_is_read(private_redis, tmp_path):
-    api = Api(private_redis.url, tmp_path / "data", tmp_path / "api.log", extra={"RNNCAST_API_KEY": "s3cret"})
+    api = Api(private_redis.url, tmp_path / "data", tmp_path / "api.log", extra={"RNNCAST_API_KEY": KEY})
     try:
         # A 4 MB body is announced but never sent: only a check made from the headers can answer.
         head = (b"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"

@@ -38,13 +38,13 @@ def test_a_token_opens_nothing_else():
 def test_the_api_issues_tokens_to_key_holders_only(stack, tmp_path):
     from tests.support import TINY, Api
 
-    api = Api(stack.redis.url, stack.data_dir, tmp_path / "api.log", extra={"RNNCAST_API_KEY": "sekrit"})
+    api = Api(stack.redis.url, stack.data_dir, tmp_path / "api.log", extra={"RNNCAST_API_KEY": "sekrit-sekrit-sekrit"})
     try:
-        headers = {"X-API-Key": "sekrit"}
+        headers = {"X-API-Key": "sekrit-sekrit-sekrit"}
         job = api.http.post("/v1/jobs", json={"cell": "RNN", **TINY}, headers=headers).json()
         assert api.http.post(f"/v1/jobs/{job['id']}/events/token").status_code == 401
         issued = api.http.post(f"/v1/jobs/{job['id']}/events/token", headers=headers).json()
-        assert issued["expires_in"] == 600 and "sekrit" not in issued["token"]
+        assert issued["expires_in"] == 600 and "sekrit-sekrit-sekrit" not in issued["token"]
         with api.http.stream("GET", f"/v1/jobs/{job['id']}/events", params={"token": issued["token"]}) as r:
             assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
             lines = []
