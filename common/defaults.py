@@ -130,12 +130,31 @@ def train_cost(params: dict[str, Any]) -> float:
     return epochs * seq * layers * per_step
 
 
-def forecast_work(rows: int, sequence_length: int, horizon: int, hidden_size: int, num_layers: int, cell: str) -> float:
-    """A forecast batch's work: rows x (sequence_length + horizon) x layers x gates x hidden^2.
+WORK_FORMULA = "rows x horizon x sequence_length x num_layers x gates x hidden_size^2"
 
-    In train_cost's units; RNNCAST_MAX_FORECAST_WORK bounds one batched rollout.
+
+def forecast_work(rows: int, sequence_length: int, horizon: int, hidden_size: int, num_layers: int, cell: str) -> float:
+    """A rollout's work: each of its `horizon` windows runs the network over `sequence_length` steps
+    from a zero state, so rows x horizon x sequence_length cell steps of layers x gates x hidden^2
+    (core.wavefront runs the windows side by side: fewer, larger ops, the same arithmetic).
+
+    In train_cost's units; RNNCAST_MAX_FORECAST_WORK bounds every rollout the service runs.
     """
-    return float(rows) * (sequence_length + horizon) * num_layers * GATES[cell] * hidden_size * hidden_size
+    return float(rows) * horizon * sequence_length * num_layers * GATES[cell] * hidden_size * hidden_size
+
+
+def params_work(params: dict[str, Any], horizon: int, rows: int = 1) -> float:
+    """`forecast_work` of a model trained with a job's `params`."""
+    return forecast_work(rows, params["sequence_length"], horizon, params["hidden_size"], params["num_layers"],
+                         params["cell"])
+
+
+def work_refusal(what: str, work: float, limit: float, advice: str) -> str | None:
+    """A 422's detail when `work` exceeds `limit` (RNNCAST_MAX_FORECAST_WORK), else None."""
+    if work <= limit:
+        return None
+    return (f"{what}'s estimated work ({work:.3g}: {WORK_FORMULA}) exceeds this server's limit "
+            f"RNNCAST_MAX_FORECAST_WORK ({limit:.3g}); {advice}")
 
 
 def default_dropout(num_layers: int) -> float:

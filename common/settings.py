@@ -70,10 +70,11 @@ class Settings(BaseSettings):
     # 2-vCPU machine a second thread added nothing (each rollout ran at half speed).
     # 0: one per CPU the process may use.
     forecast_threads: int = Field(1, ge=0, le=256)
-    # Work in one batched rollout (common.defaults.forecast_work): larger batches
-    # are split, a request larger alone is 422. The default admits the defaults'
-    # model (LSTM, 20 hidden) at max_batch rows of 80 + 100 steps with room.
-    max_forecast_work: float = Field(1e8, gt=0)
+    # Work in one rollout (common.defaults.forecast_work), for every path that runs one
+    # (forecasts, figures, backtests, ensembles, a comparison's forecasts): larger batches
+    # are split, a request larger alone is 422. The default admits the defaults' model
+    # (LSTM, 20 hidden, windows of 80) at max_batch rows of 100 steps (3.3e9) with room.
+    max_forecast_work: float = Field(5e9, gt=0)
     max_context: int = Field(10_000, ge=1, le=1_000_000)  # values in one forecast's `context`
     # Datasets: values in one, and the body limit of POST /v1/datasets (uploads only).
     max_dataset_points: int = Field(1_000_000, ge=3, le=1_000_000)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from rnncast.common.defaults import params_work, work_refusal
 from rnncast.common.store.sync import JobStore
 from rnncast.common.store.views import finite
 from rnncast.core.forecast import Forecast, rollout_numpy
@@ -31,7 +32,7 @@ def _values(values: np.ndarray) -> list[float | None]:
     return [finite(float(v)) for v in values]
 
 
-def ensemble(cache: ModelCache, store: JobStore, request: dict[str, Any]) -> dict[str, Any]:
+def ensemble(cache: ModelCache, store: JobStore, request: dict[str, Any], max_work: float) -> dict[str, Any]:
     """The ensemble forecast a request asks for; raises EnsembleError (404, 409, 422) when it cannot be made."""
     found = store.get_comparison(request["comparison_id"], fields=("id", "params", "status"))
     if found is None:
@@ -40,6 +41,11 @@ def ensemble(cache: ModelCache, store: JobStore, request: dict[str, Any]) -> dic
     runs = [(job["id"], json.loads(job["params"])) for job in jobs if job.get("status") == "succeeded"]
     if not runs:
         raise EnsembleError(409, "no run of this comparison has succeeded yet: there is no model to forecast with")
+    # One rollout per model, all of them counted: the ensemble's work is their sum.
+    work = sum(params_work(params, int(request["horizon"])) for _, params in runs)
+    refusal = work_refusal(f"this ensemble ({len(runs)} models)", work, max_work, "ask for a shorter horizon")
+    if refusal is not None:
+        raise EnsembleError(422, refusal)
     records = store.model_records([job_id for job_id, _ in runs])
     by_cell: dict[str, list[tuple[int, str, Forecast]]] = {}
     for job_id, params in runs:
@@ -79,11 +85,11 @@ def ensemble(cache: ModelCache, store: JobStore, request: dict[str, Any]) -> dic
     }
 
 
-def handle_ensemble(cache: ModelCache, store: JobStore, request: dict[str, Any]) -> dict[str, Any]:
+def handle_ensemble(cache: ModelCache, store: JobStore, request: dict[str, Any], max_work: float) -> dict[str, Any]:
     """A figure-lane reply: the ensemble's numbers (`ensemble`) or its figure (`ensemble_png`)."""
     cache.sweep(store)
     try:
-        result = ensemble(cache, store, request)
+        result = ensemble(cache, store, request, max_work)
     except EnsembleError as exc:
         return {"ok": False, "status": exc.status, "detail": exc.detail}
     if request.get("figure") == "ensemble":

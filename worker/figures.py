@@ -38,11 +38,11 @@ def draw(cache: ModelCache, store: JobStore, settings: Settings, request: dict[s
     figure = request.get("figure")
     try:
         if figure == "forecast" and is_id(str(request.get("model_id"))):
-            return handle_png(cache, store, request)
+            return handle_png(cache, store, request, settings.max_forecast_work)
         if figure in ("backtest", "backtest_png") and is_id(str(request.get("model_id"))):
             return handle_backtest(cache, store, request, settings.max_forecast_work)
         if figure in ("ensemble", "ensemble_png") and is_id(str(request.get("comparison_id"))):
-            return handle_ensemble(cache, store, request)
+            return handle_ensemble(cache, store, request, settings.max_forecast_work)
         if figure == "dataset" and is_id(str(request.get("dataset_id"))):
             return _dataset_png(cache.artifacts, request)
         if figure in COMPARISON_FIGURES and is_id(str(request.get("comparison_id"))):

@@ -26,7 +26,7 @@ import redis
 import torch
 from celery.utils.log import get_task_logger
 
-from rnncast.common.defaults import forecast_work
+from rnncast.common.defaults import forecast_work, work_refusal
 from rnncast.common.forecasts import INBOX_TTL_S, Answer, encode_answer, error_answer
 from rnncast.common.settings import Settings
 from rnncast.common.store import is_id
@@ -130,10 +130,8 @@ def _prepare(
         return [(r.inbox, error_answer(r.id, exc.status, exc.detail)) for r in reqs], None
     cfg, seq = loaded.checkpoint.model, loaded.checkpoint.train.sequence_length
     row_work = forecast_work(1, seq, horizon, cfg.hidden_size, cfg.num_layers, cfg.cell)
-    if row_work > settings.max_forecast_work:
-        detail = (f"this forecast's work ({row_work:.3g}: (sequence_length + horizon) x num_layers x gates x "
-                  f"hidden_size^2) exceeds this server's limit RNNCAST_MAX_FORECAST_WORK "
-                  f"({settings.max_forecast_work:.3g}); ask for a shorter horizon")
+    detail = work_refusal("this forecast", row_work, settings.max_forecast_work, "ask for a shorter horizon")
+    if detail is not None:
         return [(r.inbox, error_answer(r.id, 422, detail)) for r in reqs], None
     errors, ready, windows = [], [], []
     for req in reqs:

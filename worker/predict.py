@@ -14,7 +14,7 @@ from celery.utils.log import get_task_logger
 
 from rnncast.common.artifacts import ArtifactStore, StoreUnavailable
 from rnncast.common.artifacts.layout import model_prefix
-from rnncast.common.defaults import BACKTEST_BATCHES, FORECAST_START, forecast_work
+from rnncast.common.defaults import BACKTEST_BATCHES, FORECAST_START, forecast_work, work_refusal
 from rnncast.common.store.sync import JobStore
 from rnncast.common.store.views import finite
 from rnncast.core.backtest import BacktestSetup, backtest
@@ -203,7 +203,7 @@ def _answer_png(png: bytes) -> dict[str, Any]:
     return {"ok": True, "result": {"png": base64.b64encode(png).decode()}}
 
 
-def handle_png(cache: ModelCache, store: JobStore, request: dict[str, Any]) -> dict[str, Any]:
+def handle_png(cache: ModelCache, store: JobStore, request: dict[str, Any], max_work: float) -> dict[str, Any]:
     """A forecast figure: {"ok": True, "result": {"png"}} or {"ok": False, "status", "detail"}."""
     cache.sweep(store)
     model_id = request["model_id"]
@@ -217,6 +217,11 @@ def handle_png(cache: ModelCache, store: JobStore, request: dict[str, Any]) -> d
         return {"ok": False, "status": exc.status, "detail": exc.detail}
     except ValueError as exc:
         return {"ok": False, "status": 422, "detail": str(exc)}
+    cfg, seq = loaded.checkpoint.model, loaded.checkpoint.train.sequence_length
+    work = forecast_work(1, seq, int(request["horizon"]), cfg.hidden_size, cfg.num_layers, cfg.cell)
+    refusal = work_refusal("this figure's forecast", work, max_work, "ask for a shorter horizon")
+    if refusal is not None:
+        return {"ok": False, "status": 422, "detail": refusal}
     fc = request_forecast(loaded, request, rollout_numpy(loaded.model, window[None, :], int(request["horizon"]))[0])
     cell = loaded.checkpoint.model.cell
     context = request.get("context")
@@ -250,13 +255,12 @@ def run_backtest(loaded: LoadedModel, request: dict[str, Any], max_work: float) 
     cfg, seq = loaded.checkpoint.model, loaded.checkpoint.train.sequence_length
     horizon, origins = int(request["horizon"]), int(request["origins"])
     row_work = forecast_work(1, seq, horizon, cfg.hidden_size, cfg.num_layers, cfg.cell)
-    if row_work > max_work or row_work * origins > max_work * BACKTEST_BATCHES:
-        raise ValueError(
-            f"this backtest's work ({row_work * origins:.3g}: origins x (sequence_length + horizon) x num_layers x "
-            f"gates x hidden_size^2) exceeds this server's limit ({max_work * BACKTEST_BATCHES:.3g}, "
-            f"{BACKTEST_BATCHES} x RNNCAST_MAX_FORECAST_WORK, and {max_work:.3g} per origin): use fewer origins "
-            f"or a shorter horizon"
-        )
+    refusal = (work_refusal("one origin of this backtest", row_work, max_work, "use a shorter horizon")
+               or work_refusal(f"this backtest (rows = origins, in rollouts of at most {max_work:.3g}, "
+                               f"{BACKTEST_BATCHES} at most)", row_work * origins, max_work * BACKTEST_BATCHES,
+                               "use fewer origins or a shorter horizon"))
+    if refusal is not None:
+        raise ValueError(refusal)
     season = request.get("season")
     return backtest(loaded.model, backtest_setup(loaded), origins, horizon,
                     int(season) if season is not None else None, rows_per_batch=max(1, int(max_work // row_work)))

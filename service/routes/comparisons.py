@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError
 
 from rnncast.common.comparisons import comparison_view, run_row
-from rnncast.common.defaults import CELL_COST
+from rnncast.common.defaults import CELL_COST, params_work, work_refusal
 from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK
 from rnncast.common.store import is_id
 from rnncast.common.store.aio import AsyncJobStore, DatasetGone, IdempotencyConflict, QueueFull
@@ -95,6 +95,11 @@ async def create_comparison(
     ]
     for _, params in runs:
         check_cost(params, settings)
+        # Each run forecasts when it ends (and every `forecast.every` epochs): the same bound as any rollout.
+        refusal = work_refusal(f"a {params['cell']} run's forecast", params_work(params, body.forecast.horizon),
+                               settings.max_forecast_work, "ask for a shorter forecast.horizon")
+        if refusal is not None:
+            raise unprocessable(refusal)
     record = {"id": uuid.uuid4().hex, "name": name, "cells": body.cells, "seeds": body.seeds,
               "train": train, "forecast": body.forecast.model_dump(exclude_none=True)}
     try:
