@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # 0: no waiting; requests that arrive while a batch computes form the next one.
     batch_window_ms: float = Field(0.0, ge=0, le=1_000)
     max_batch: int = Field(256, ge=1, le=100_000)
+    # Requests waiting on the forecast and figure lanes in Redis; beyond, 429 with Retry-After.
+    max_queued_forecasts: int = Field(10_000, ge=1, le=10_000_000)
+    max_queued_figures: int = Field(1_000, ge=1, le=1_000_000)
     # Threads of a predict worker that pop and compute forecast batches side by side (a
     # rollout releases the GIL): raise it on a host with cores to spare; on this project's
     # 2-vCPU machine a second thread added nothing (each rollout ran at half speed).

@@ -28,8 +28,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rnncast.common.store import is_id
 from rnncast.service.gate import route_path
+from rnncast.service.lane import LaneFull
 from rnncast.service.routes.models import check_context, check_horizon
-from rnncast.service.rpc import no_worker
+from rnncast.service.rpc import lane_full, no_worker
 from rnncast.service.schemas import ForecastRequest
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,11 @@ class ForecastFastPath:
             log.warning("Redis error on a forecast: %s", exc)
             await _respond(send, 503, json.dumps({"detail": "Redis (the job store) is unavailable; retry shortly"})
                            .encode(), {"Retry-After": "5"})
+            return
+        except LaneFull:
+            full = lane_full("forecast", "RNNCAST_MAX_QUEUED_FORECASTS")
+            await _respond(send, full.status_code, json.dumps({"detail": full.detail}).encode(),
+                           dict(full.headers or {}))
             return
         if answer is None:
             refusal = no_worker(self.api.state.settings)

@@ -26,11 +26,15 @@ BLOCK_S = 1.0
 ANSWERS_PER_POP = 512  # answers taken per round trip at most
 
 
+class LaneFull(Exception):
+    """The lane already holds as many requests as it may (429)."""
+
+
 class ForecastLane:
     """Queues forecast requests and routes their answers back (one per API process)."""
 
-    def __init__(self, store: AsyncJobStore) -> None:
-        self.store = store
+    def __init__(self, store: AsyncJobStore, cap: int) -> None:
+        self.store, self.cap = store, cap
         self.inbox = uuid.uuid4().hex
         self._waiting: dict[str, asyncio.Future[Answer | None]] = {}
         self._router: asyncio.Task[None] | None = None
@@ -41,7 +45,7 @@ class ForecastLane:
     async def ask(self, message: dict[str, Any], timeout: float) -> Answer | None:
         """The worker's answer to `message`, or None when none came within `timeout` seconds.
 
-        Raises redis.RedisError when the request could not be queued.
+        Raises redis.RedisError when the request could not be queued, LaneFull when the lane was full.
         """
         if self._router is None or self._router.done():
             self._router = asyncio.create_task(self._route(), name="rnncast-forecast-inbox")
@@ -69,11 +73,15 @@ class ForecastLane:
         if time.monotonic() - self._expire_set > 1.0:
             expire, self._expire_set = timeout + 2.0, time.monotonic()
         try:
-            await self.store.push_forecasts([request for request, _ in batch], expire)
+            queued = await self.store.push_forecasts([request for request, _ in batch], self.cap, expire)
         except (redis.RedisError, OSError) as exc:  # each waiting request answers 503, as a failed push would
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc if isinstance(exc, redis.RedisError) else redis.ConnectionError(str(exc)))
+            return
+        for _, future in batch[queued:]:  # the lane was full: these were not queued
+            if not future.done():
+                future.set_exception(LaneFull())
 
     async def close(self) -> None:
         for task in (self._router, self._pusher):

@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.store = AsyncJobStore.from_url(settings.redis_url)
         app.state.celery = make_celery(settings)
-        app.state.lane = ForecastLane(app.state.store)
+        app.state.lane = ForecastLane(app.state.store, settings.max_queued_forecasts)
         app.state.stream_slots = StreamSlots(settings.max_event_streams)
         try:
             yield

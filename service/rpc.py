@@ -26,7 +26,8 @@ async def ask_worker(store: AsyncJobStore, settings: Settings, message: dict[str
     # A request still queued when the API has given up is dropped unanswered.
     deadline_ms = now_ms() + int(settings.forecast_timeout * 1000)
     request = json.dumps({"request_id": request_id, "deadline_ms": deadline_ms, **message})
-    await store.push_figure(request, settings.forecast_timeout + 2.0)
+    if not await store.push_figure(request, settings.max_queued_figures, settings.forecast_timeout + 2.0):
+        raise lane_full("figure", "RNNCAST_MAX_QUEUED_FIGURES")
     try:
         reply = await store.wait_reply(request_id, settings.forecast_timeout)
     except TimeoutError:
@@ -46,6 +47,13 @@ def no_worker(settings: Settings) -> HTTPException:
         f"no worker answered within {settings.forecast_timeout:g}s: is a worker consuming 'predict'?",
         headers={"Retry-After": "5"},
     )
+
+
+def lane_full(what: str, setting: str) -> HTTPException:
+    """The 429 for a request whose lane is full."""
+    return HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                         f"too many {what} requests are waiting ({setting}); retry shortly",
+                         headers={"Retry-After": "1"})
 
 
 async def ask_worker_png(store: AsyncJobStore, settings: Settings, message: dict[str, Any]) -> Response:

@@ -7,19 +7,35 @@ import math
 from typing import Any
 
 from rnncast.common.store.keys import FIGURE_REPLY_TTL_S, Keys
-from rnncast.common.store.plan import Op, batch, cmd, one
+from rnncast.common.store.plan import Op, batch, cmd, one, script
+from rnncast.common.store.scripts import header
+
+PUSH_CHUNK = 1000  # requests per script call (Lua's unpack has a stack limit)
 
 
-def push_forecasts(requests: list[str], expire_s: float | None = None) -> Op[None]:
-    """Queue forecast requests for the predict workers (one command for all); with `expire_s`,
-    (re)set the queue's time to live too (a queue nobody consumes must not grow without bound)."""
-    push = cmd("lpush", Keys.forecasts, *requests)
-    yield batch(push) if expire_s is None else batch(push, cmd("expire", Keys.forecasts, math.ceil(expire_s)))
+def _push_capped(lane: str, requests: list[str], cap: int, expire_s: float | None) -> Op[int]:
+    """Queue `requests` on `lane` while it holds fewer than `cap`; how many (the first ones) were queued."""
+    queued = 0
+    for i in range(0, len(requests), PUSH_CHUNK):
+        chunk = requests[i : i + PUSH_CHUNK]
+        expire = math.ceil(expire_s) if expire_s is not None else 0
+        n = int((yield from one(script("push_capped", [lane], [*header(), cap, expire, *chunk]))))
+        queued += n
+        if n < len(chunk):
+            break
+    return queued
 
 
-def push_forecast(request: str, expire_s: float | None = None) -> Op[None]:
+def push_forecasts(requests: list[str], cap: int, expire_s: float | None = None) -> Op[int]:
+    """Queue forecast requests for the predict workers, at most `cap` waiting (RNNCAST_MAX_QUEUED_FORECASTS);
+    how many were queued. With `expire_s`, (re)set the queue's time to live too (a queue nobody
+    consumes must not outlive its requests)."""
+    return (yield from _push_capped(Keys.forecasts, requests, cap, expire_s))
+
+
+def push_forecast(request: str, cap: int, expire_s: float | None = None) -> Op[int]:
     """Queue one forecast request (see push_forecasts)."""
-    yield from push_forecasts([request], expire_s)
+    return (yield from push_forecasts([request], cap, expire_s))
 
 
 def pop_forecasts(limit: int, block_s: float) -> Op[list[str]]:
@@ -54,9 +70,10 @@ def pop_answers(inbox: str, limit: int, block_s: float) -> Op[list[str]]:
     return [first[1], *(more or [])]
 
 
-def push_figure(request: str, expire_s: float) -> Op[None]:
-    """Queue one figure request; the queue expires when its newest request would have."""
-    yield batch(cmd("lpush", Keys.figures, request), cmd("expire", Keys.figures, math.ceil(expire_s)))
+def push_figure(request: str, cap: int, expire_s: float) -> Op[bool]:
+    """Queue one figure request unless `cap` wait already (RNNCAST_MAX_QUEUED_FIGURES); the queue
+    expires when its newest request would have. Whether it was queued."""
+    return bool((yield from _push_capped(Keys.figures, [request], cap, expire_s)))
 
 
 def pop_figure(block_s: float) -> Op[str | None]:

@@ -260,8 +260,20 @@ redis.call('ZREM', KEYS[3], arg(1))
 return 'deleted'
 """
 
+# Queue requests on a lane (LPUSH) unless it is full: how many were queued, the first
+# ones, up to the cap (0: the lane is full). With an expiry, (re)set the lane's TTL.
+# KEYS: the lane   ARGV: cap, expiry in seconds (0: leave it), the requests
+PUSH_CAPPED = _PRELUDE + """
+local cap, expire = tonumber(arg(1)), tonumber(arg(2))
+local n = math.min(cap - redis.call('LLEN', KEYS[1]), #ARGV - 9)
+if n <= 0 then return 0 end
+redis.call('LPUSH', KEYS[1], unpack(ARGV, 10, 9 + n))
+if expire > 0 then redis.call('EXPIRE', KEYS[1], expire) end
+return n
+"""
+
 SCRIPTS = {
-    "create_jobs": CREATE_JOBS, "transition": TRANSITION, "record_epoch": RECORD_EPOCH,
+    "push_capped": PUSH_CAPPED, "create_jobs": CREATE_JOBS, "transition": TRANSITION, "record_epoch": RECORD_EPOCH,
     "heartbeat": HEARTBEAT, "recover": RECOVER, "cancel": CANCEL, "delete_job": DELETE_JOB,
     "delete_comparison": DELETE_COMPARISON, "delete_dataset": DELETE_DATASET,
 }

@@ -40,7 +40,7 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (401, 404, 409, 413, 421, 422, 429, 503)
+    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 421, 422, 429, 503)
 }
 
 

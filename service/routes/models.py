@@ -23,8 +23,9 @@ from rnncast.common.settings import Settings
 from rnncast.common.store import is_id
 from rnncast.common.store.aio import AsyncJobStore
 from rnncast.service.deps import ArtifactsDep, LaneDep, SettingsDep, StoreDep
+from rnncast.service.lane import LaneFull
 from rnncast.service.routes.jobs import ERRORS, found_or_404, not_found
-from rnncast.service.rpc import ask_worker, ask_worker_png, no_worker
+from rnncast.service.rpc import ask_worker, ask_worker_png, lane_full, no_worker
 from rnncast.service.schemas import (
     BacktestRequest,
     BacktestResult,
@@ -99,7 +100,11 @@ async def forecast(model_id: str, body: ForecastRequest, lane: LaneDep, settings
         raise not_found("model", model_id)
     check_horizon(body.horizon, settings)
     check_context(body.context, settings)
-    answer = await lane.ask({"model_id": model_id, **body.model_dump(exclude_none=True)}, settings.forecast_timeout)
+    try:
+        answer = await lane.ask({"model_id": model_id, **body.model_dump(exclude_none=True)},
+                                settings.forecast_timeout)
+    except LaneFull:
+        raise lane_full("forecast", "RNNCAST_MAX_QUEUED_FORECASTS") from None
     if answer is None:
         raise no_worker(settings)
     # The worker's body goes out as it came: no second parse and encode of the predictions.

@@ -9,7 +9,9 @@ import time
 import httpx
 import pytest
 
+from rnncast.common.defaults import forecast_work
 from rnncast.common.forecasts import INBOX_TTL_S, decode_answer, encode_request
+from rnncast.common.settings import Settings
 from rnncast.common.store import Keys
 from tests.service.test_models import forecast, train_model
 from tests.support import wait_until
@@ -88,7 +90,7 @@ def test_with_no_worker_the_request_queue_expires_with_its_last_deadline(tmp_pat
             try:
                 for i in range(3):
                     expire = 9 if i == 0 else None  # the API process refreshes it once a second
-                    await store.push_forecast(encode_request(f"{i}" * 32, "c" * 32, 7, {"model_id": "d" * 32}),
+                    await store.push_forecast(encode_request(f"{i}" * 32, "c" * 32, 7, {"model_id": "d" * 32}), 100,
                                               expire)
             finally:
                 await store.close()
@@ -128,14 +130,16 @@ def test_a_huge_models_forecasts_do_not_hold_back_a_small_models(stack, model):
 
 def test_a_batch_over_the_work_limit_is_split_and_each_row_equals_its_lone_forecast(stack):
     big = train_model(stack, cell="GRU", hidden_size=256, num_layers=2, epochs=1, name="big")
-    # One row: (10 + 30) x 2 x 3 x 256^2 = 1.6e7 work; the default limit (1e8) takes 6 rows a rollout.
+    # One row: 200 x 10 x 2 x 3 x 256^2 = 7.9e8 work; the default limit (5e9) takes 6 rows a rollout.
+    per_rollout = int(Settings().max_forecast_work // forecast_work(1, 10, 200, 256, 2, "GRU"))
+    assert per_rollout == 6
     starts = [40.0 + i for i in range(20)]
-    lone = {s: forecast(stack, big["id"], start=s, horizon=30).json()["y"] for s in starts[:3]}
+    lone = {s: forecast(stack, big["id"], start=s, horizon=200).json()["y"] for s in starts[:3]}
     answers: dict[float, httpx.Response] = {}
 
     def ask(start: float) -> None:
         with httpx.Client(base_url=stack.api.url, timeout=60) as http:
-            answers[start] = http.post(f"/v1/models/{big['id']}/forecast", json={"start": start, "horizon": 30})
+            answers[start] = http.post(f"/v1/models/{big['id']}/forecast", json={"start": start, "horizon": 200})
 
     threads = [threading.Thread(target=ask, args=(s,)) for s in starts]
     for t in threads:
@@ -143,7 +147,7 @@ def test_a_batch_over_the_work_limit_is_split_and_each_row_equals_its_lone_forec
     for t in threads:
         t.join()
     assert all(r.status_code == 200 for r in answers.values())
-    assert max(int(r.headers["X-Rnncast-Batch"]) for r in answers.values()) <= 6
+    assert max(int(r.headers["X-Rnncast-Batch"]) for r in answers.values()) <= per_rollout
     for s in starts[:3]:
         assert answers[s].json()["y"] == lone[s]
 
