@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -81,19 +82,24 @@ def queued_before(age_s: float) -> Op[list[str]]:
     return [str(j) for j in found]
 
 
-def broker_messages(queue: str, within_s: float) -> Op[str]:
-    """Every message waiting in a Celery queue, or reserved by a worker in the last `within_s` seconds, as one text.
+JOB_ID = re.compile(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])")  # an id alone, not part of a longer hex run
+
+
+def broker_messages(queue: str, within_s: float) -> Op[set[str]]:
+    """The job ids of every message waiting in a Celery queue, or reserved by a worker in the last
+    `within_s` seconds (a set: the recovery pass looks each queued job up in it).
 
     Kombu's Redis transport keeps a queue as a list named after it, reserved
     messages in the hash `unacked` and their reservation times in the sorted
     set `unacked_index`. A reservation older than that belongs to a worker
-    that died before starting the job: its message counts as lost.
+    that died before starting the job: its message counts as lost. A train
+    task's message names its job id in its headers (`argsrepr`).
     """
     reserved_since = (yield from redis_time()) - within_s
     waiting, fresh = yield batch(cmd("lrange", queue, 0, -1),
                                  cmd("zrangebyscore", "unacked_index", reserved_since, "+inf"))
     reserved = (yield from one(cmd("hmget", "unacked", fresh))) if fresh else []
-    return "\n".join([*waiting, *(m for m in reserved if m)])
+    return {job_id for message in [*waiting, *(m for m in reserved if m)] for job_id in JOB_ID.findall(message)}
 
 
 def sweep_expired(retention_s: float, limit: int) -> Op[list[str]]:

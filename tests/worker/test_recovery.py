@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from rnncast.common.queue import TRAIN_QUEUE
+from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK, make_celery
 from rnncast.common.settings import Settings
 from rnncast.common.store import JobStatus, Keys
 from rnncast.common.store.sync import JobStore
@@ -146,3 +146,22 @@ def test_jobs_and_comparisons_that_ended_before_retention_existed_are_indexed_on
     assert job_id in expire_once(store, settings, LocalStore(tmp_path))
     assert not store.r.exists(Keys.job(job_id)) and store.r.get(Keys.ended_indexed) == "1"
     assert store.index_ended_before_retention() == 0  # once per Redis
+
+
+def test_a_full_queue_of_real_task_messages_is_scanned_in_one_linear_pass(tmp_path):
+    """Thousands of queued jobs with real Celery messages: only the one whose message was lost is re-sent
+    (each job is looked up in a set of the messages' ids, not searched for in their text)."""
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        store, settings = JobStore.from_url(server.url), settings_for(server.url)
+        ids = [create(server.url, PARAMS) for _ in range(2000)]
+        celery = make_celery(settings)
+        for job_id in ids:
+            celery.send_task(TRAIN_TASK, args=[job_id], queue=TRAIN_QUEUE)
+        lost = json.loads(store.r.rpop(TRAIN_QUEUE))["headers"]["argsrepr"].strip("[]()',")
+        store.r.zadd(Keys.jobs_by_status("queued"), dict.fromkeys(ids, 0))
+        assert store.broker_messages(TRAIN_QUEUE, within_s=10) == set(ids) - {lost}
+        sent: list[str] = []
+        assert recover_once(store, settings, sent.append).resent == sent == [lost]
+    finally:
+        server.stop()
