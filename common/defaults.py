@@ -130,6 +130,15 @@ def train_cost(params: dict[str, Any]) -> float:
     return epochs * seq * layers * per_step
 
 
+JSON_NUMBER_BYTES = 32  # "-1.2345678901234567e-308, " and then some
+FORECAST_BODY_SLACK = 16 * 1024  # a forecast body's other fields
+
+
+def forecast_body_bytes(max_context: int) -> int:
+    """The largest body a forecast request within RNNCAST_MAX_CONTEXT can need (larger ones are 413)."""
+    return max_context * JSON_NUMBER_BYTES + FORECAST_BODY_SLACK
+
+
 WORK_FORMULA = "rows x horizon x sequence_length x num_layers x gates x hidden_size^2"
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
-from collections.abc import Sequence
+from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -103,8 +105,12 @@ class ParsedCsv:
     time_column: str | None  # the first column, when it held increasing times
 
 
+HEADER_NAME_CHARS = 200  # a column name kept in a dataset's record at most
+
+
 def parse_csv(text: str, column: str | None, max_points: int) -> ParsedCsv:
-    """The value column of a CSV document.
+    """The value column of a CSV document, read row by row (nothing but the values is kept, and reading
+    stops at the first row past `max_points`).
 
     A header row is optional (a first row with no number past its first cell
     is one). `column` names the value column (a header name, or a 0-based
@@ -113,30 +119,28 @@ def parse_csv(text: str, column: str | None, max_points: int) -> ParsedCsv:
     Rows are numbered from 1 as a spreadsheet shows them.
     """
     text = text.removeprefix("\ufeff")
-    sample = text[:4096]
     try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
+        dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    rows = [(n, row) for n, row in enumerate(csv.reader(io.StringIO(text), dialect), start=1)
-            if any(cell.strip() for cell in row)]
-    if not rows:
+    rows = _rows(text, dialect)
+    first = next(rows, None)
+    if first is None:
         raise SeriesError("the CSV holds no rows")
     header: list[str] | None = None
-    first = rows[0][1]
-    if all(_number(cell) is None for cell in first[1:] or first):
-        header = [cell.strip() for cell in first]
-        rows = rows[1:]
-        if not rows:
+    if all(_number(cell) is None for cell in first[1][1:] or first[1]):
+        header = [cell.strip()[:HEADER_NAME_CHARS] for cell in first[1]]
+        first = next(rows, None)
+        if first is None:
             raise SeriesError("the CSV has a header row but no data rows")
-    index = _value_column(header, rows[0], column)
+    index = _value_column(header, first, column)
     name = header[index] if header else str(index)
-    if len(rows) > max_points:
-        raise SeriesError(f"{len(rows)} rows exceed this server's limit RNNCAST_MAX_DATASET_POINTS ({max_points})")
-    if len(rows) < MIN_POINTS:
-        raise SeriesError(f"a series needs at least {MIN_POINTS} values, got {len(rows)} row(s)")
-    values = np.empty(len(rows), dtype=np.float64)
-    for i, (n, row) in enumerate(rows):
+    times = _Times(header) if index != 0 else None
+    values: array[float] = array("d")
+    for n, row in itertools.chain([first], rows):
+        if len(values) == max_points:
+            raise SeriesError(f"{max_points + 1} rows exceed this server's limit RNNCAST_MAX_DATASET_POINTS "
+                              f"({max_points}): reading stopped at row {n}")
         if index >= len(row):
             raise SeriesError(f"row {n} has no column {name!r} (it has {len(row)} cells)")
         value = _number(row[index])
@@ -144,9 +148,29 @@ def parse_csv(text: str, column: str | None, max_points: int) -> ParsedCsv:
             raise SeriesError(f"row {n}, column {name!r}: {row[index].strip()[:50]!r} is not a number")
         if not math.isfinite(value):
             raise SeriesError(f"row {n}, column {name!r}: {row[index].strip()[:50]!r} is not a finite number")
-        values[i] = value
-    time_column = _check_times(rows, header) if index != 0 else None
-    return ParsedCsv(values, name, len(rows), time_column)
+        if times is not None:
+            times.feed(n, row[0] if row else "")
+        values.append(value)
+    if len(values) < MIN_POINTS:
+        raise SeriesError(f"a series needs at least {MIN_POINTS} values, got {len(values)} row(s)")
+    return ParsedCsv(np.frombuffer(values, dtype=np.float64).copy(), name, len(values),
+                     times.column if times is not None else None)
+
+
+def _rows(text: str, dialect: Any) -> Iterator[tuple[int, list[str]]]:
+    """(row number, cells) of each row with something in it; a malformed row is a SeriesError."""
+    reader = csv.reader(io.StringIO(text), dialect)
+    n = 0
+    while True:
+        n += 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a field over the csv module's size limit
+            raise SeriesError(f"row {n}: {exc}") from None
+        if any(cell.strip() for cell in row):
+            yield n, row
 
 
 def _value_column(header: list[str] | None, first: tuple[int, list[str]], column: str | None) -> int:
@@ -164,25 +188,38 @@ def _value_column(header: list[str] | None, first: tuple[int, list[str]], column
     return numeric[-1]
 
 
-def _check_times(rows: list[tuple[int, list[str]]], header: list[str] | None) -> str | None:
-    """The first column's name when it holds times (which must increase); None when it holds no times."""
-    first = _time(rows[0][1][0], None) if rows[0][1] else None
-    if first is None:
-        return None
-    fmt, previous, previous_text = first[1], first[0], rows[0][1][0].strip()
-    for n, row in rows[1:]:
-        cell = row[0].strip() if row else ""
-        parsed = _time(cell, fmt)
+class _Times:
+    """The first column's times, checked to increase row by row; `column` is its name when it holds times."""
+
+    def __init__(self, header: list[str] | None) -> None:
+        self.header = header
+        self.column: str | None = None
+        self.fmt: str | None = None
+        self.previous: datetime | None = None
+        self.previous_text = ""
+        self.checked = False
+
+    def feed(self, n: int, text: str) -> None:
+        cell = text.strip()
+        if not self.checked:  # the first data row decides whether the column holds times
+            self.checked = True
+            first = _time(cell, None)
+            if first is not None:
+                self.previous, self.fmt, self.previous_text = first[0], first[1], cell
+                self.column = self.header[0] if self.header else "0"
+            return
+        if self.column is None:
+            return
+        parsed = _time(cell, self.fmt)
         if parsed is None:
             raise SeriesError(f"row {n}: time {cell[:50]!r} does not parse like the rows before it")
         try:
-            increasing = parsed[0] > previous
+            increasing = self.previous is None or parsed[0] > self.previous
         except TypeError:  # one with a time zone, one without
             raise SeriesError(f"row {n}: time {cell[:50]!r} mixes time zones with the rows before it") from None
         if not increasing:
-            raise SeriesError(f"row {n}: time {cell[:50]!r} is not after the previous row's {previous_text!r}")
-        previous, previous_text = parsed[0], cell
-    return header[0] if header else "0"
+            raise SeriesError(f"row {n}: time {cell[:50]!r} is not after the previous row's {self.previous_text!r}")
+        self.previous, self.previous_text = parsed[0], cell
 
 
 # --- generators ----------------------------------------------------------------------------------

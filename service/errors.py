@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import redis
@@ -27,15 +28,45 @@ def unavailable(detail: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": RETRY_AFTER_S})
 
 
-def _json_safe(value: Any) -> Any:
-    """Echoed input made JSON-safe: NaN and infinities become strings."""
+EXCERPT_ITEMS, EXCERPT_CHARS, EXCERPT_DEPTH = 5, 100, 3
+
+
+def excerpt(value: Any, depth: int = 0) -> Any:
+    """A short, JSON-safe stand-in for echoed input: a few items of a list or an object, a string's first
+    characters, NaN and infinities as strings. An error never echoes a large input back (nor spends time
+    encoding it)."""
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value[: EXCERPT_CHARS * 4]).decode("utf-8", "replace")
+    if isinstance(value, str):
+        return value if len(value) <= EXCERPT_CHARS else f"{value[:EXCERPT_CHARS]}... ({len(value)} characters)"
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        if depth >= EXCERPT_DEPTH:
+            return f"{{... {len(value)} keys}}"
+        shown = {str(k)[:EXCERPT_CHARS]: excerpt(v, depth + 1) for k, v in list(value.items())[:EXCERPT_ITEMS * 4]}
+        return shown if len(value) <= EXCERPT_ITEMS * 4 else {**shown, "...": f"{len(value)} keys"}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        if depth >= EXCERPT_DEPTH:
+            return f"[... {len(value)} items]"
+        head = [excerpt(v, depth + 1) for v in value[:EXCERPT_ITEMS]]
+        return head if len(value) <= EXCERPT_ITEMS else [*head, f"... ({len(value)} items)"]
     return value
+
+
+def validation_detail(errors: Sequence[Any], prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Pydantic's errors as a 422's detail (FastAPI's shape), each echoing at most an excerpt of its input."""
+    out = []
+    for error in errors:
+        item = {k: v for k, v in error.items() if k not in ("url", "input", "ctx")}
+        item["loc"] = [*prefix, *error["loc"]]
+        if "input" in error:
+            item["input"] = excerpt(error["input"])
+        if error.get("ctx"):
+            item["ctx"] = {str(k): excerpt(v if isinstance(v, int | float | str | None) else str(v))
+                           for k, v in error["ctx"].items()}
+        out.append(item)
+    return out
 
 
 METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
@@ -63,8 +94,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = _json_safe(jsonable_encoder(exc.errors()))
-        return JSONResponse({"detail": errors}, status_code=422)
+        return JSONResponse({"detail": jsonable_encoder(validation_detail(exc.errors()))}, status_code=422)
 
     @app.exception_handler(redis.RedisError)
     async def _redis_down(request: Request, exc: redis.RedisError) -> JSONResponse:

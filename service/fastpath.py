@@ -7,10 +7,11 @@ OpenAPI schema) cost the API process several times what the validation and
 the lane do. So a well-formed request to `POST /v1/models/{id}/forecast` with
 a JSON body that the same pydantic model (`ForecastRequest`) accepts, within
 the server's limits, is answered here: the same lane, the same answer bytes,
-status and headers as the route. Anything else (a bad body, a bad id, a limit
-exceeded, another content type) goes on to FastAPI with its body replayed, so
-every error keeps the route's exact shape. It sits inside the Gate and the
-body limit: auth and size checks come first, as for every request.
+status and headers as the route. A body it parsed and refused (a bad field, a
+limit exceeded) is answered here too, in the route's exact shape, so no body is
+parsed twice; anything else (JSON that does not parse, a bad id, another
+content type) goes on to FastAPI with its body replayed. It sits inside the
+Gate and the body limit: auth and size checks come first, as for every request.
 """
 
 from __future__ import annotations
@@ -21,15 +22,18 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import redis
 from fastapi import FastAPI, HTTPException
+from fastapi.encoders import jsonable_encoder
 from pydantic import TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rnncast.common.store import is_id
+from rnncast.service.errors import validation_detail
 from rnncast.service.gate import route_path
 from rnncast.service.lane import LaneFull
-from rnncast.service.routes.models import check_context, check_horizon
+from rnncast.service.routes.models import check_horizon
 from rnncast.service.rpc import lane_full, no_worker
 from rnncast.service.schemas import ForecastRequest
 
@@ -85,6 +89,9 @@ class ForecastFastPath:
             return
         body, messages = await _read_body(receive)
         request = self._accept(match.group(1), body)
+        if isinstance(request, _Refusal):
+            await _respond(send, 422, json.dumps({"detail": request.detail}).encode())
+            return
         if request is None:  # FastAPI answers it (and its error) as the route always has
             async def replay() -> Message:
                 return messages.pop(0) if messages else await receive()
@@ -113,17 +120,28 @@ class ForecastFastPath:
         await _respond(send, answer.status, answer.body.encode(),
                        {"X-Rnncast-Batch": str(answer.batch)} if answer.status == 200 else None)
 
-    def _accept(self, model_id: str, body: bytes) -> dict[str, Any] | None:
-        """The request as the lane takes it, if the route would accept it; else None."""
+    def _accept(self, model_id: str, body: bytes) -> dict[str, Any] | _Refusal | None:
+        """The request as the lane takes it, if the route would accept it; the route's 422 if it would refuse
+        it; None for what only the route can answer (a bad id, JSON that does not parse)."""
         if not is_id(model_id):
             return None
         try:
-            request = REQUEST.validate_json(body)
-        except ValidationError:
+            parsed = orjson.loads(body)  # the route's parser (json) takes more (NaN): what orjson refuses, it judges
+        except orjson.JSONDecodeError:
             return None
-        try:  # the route's own limit checks: what they refuse, the route answers
+        try:  # validated as the route validates it (Python mode): the same errors, word for word
+            request = REQUEST.validate_python(parsed)
+        except ValidationError as exc:
+            return _Refusal(jsonable_encoder(validation_detail(exc.errors(include_url=False), ("body",))))
+        try:  # the route's own limit check, with its message
             check_horizon(request.horizon, self.api.state.settings)
-            check_context(request.context, self.api.state.settings)
-        except HTTPException:
-            return None
+        except HTTPException as exc:
+            return _Refusal(exc.detail)
         return request.model_dump(exclude_none=True)
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    """A 422's detail, as the route would give it."""
+
+    detail: Any

@@ -13,6 +13,7 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 from starlette.staticfiles import StaticFiles
 
 from rnncast.common.artifacts import open_store
+from rnncast.common.defaults import forecast_body_bytes
 from rnncast.common.queue import make_celery
 from rnncast.common.settings import Settings, get_settings
 from rnncast.common.store.aio import AsyncJobStore
@@ -90,8 +91,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost first: Metrics, then Gate (no key, no body read), then BodyLimit, then the
     # forecast fast path (valid forecasts answered without FastAPI's routing).
     app.add_middleware(ForecastFastPath, api=app)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
-                       uploads={("POST", "/v1/datasets"): settings.max_upload_bytes})
+    # Uploads may be large; a forecast's body needs no more than its largest context takes.
+    forecast_bytes = min(settings.max_body_bytes, forecast_body_bytes(settings.max_context))
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, paths=[
+        ("POST", "/v1/datasets", settings.max_upload_bytes),
+        ("POST", r"/v1/models/[^/]+/forecast", forecast_bytes),
+        ("POST", r"/v1/comparisons/[^/]+/forecast", forecast_bytes),
+    ])
     key = settings.api_key.get_secret_value() if settings.api_key else None
     app.add_middleware(Gate, api_key=key, metrics_public=settings.metrics_public,
                        trusted_origins=settings.trusted_origin_set)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -34,17 +35,24 @@ class BodyLimit:
     parsing would turn an error raised mid-read into a 400.
     """
 
-    def __init__(self, app: ASGIApp, limit: int, uploads: dict[tuple[str, str], int] | None = None) -> None:
+    def __init__(self, app: ASGIApp, limit: int, paths: list[tuple[str, str, int]] | None = None) -> None:
         """Args:
-            uploads: (method, path) -> a larger limit for the endpoints that take uploads.
+            paths: (method, path pattern, limit): another limit for the paths that match (whole), e.g. a
+                larger one for uploads, a smaller one for forecasts.
         """
-        self.app, self.default, self.uploads = app, limit, uploads or {}
+        self.app, self.default = app, limit
+        self.paths = [(method, re.compile(pattern), size) for method, pattern, size in paths or []]
+
+    def limit_for(self, scope: Scope) -> int:
+        path = route_path(scope).rstrip("/")
+        return next((size for method, pattern, size in self.paths
+                     if method == scope["method"] and pattern.fullmatch(path)), self.default)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.uploads.get((scope["method"], route_path(scope).rstrip("/")), self.default)
+        limit = self.limit_for(scope)
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length")
         if declared is not None:

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_validator,
+)
 from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 from rnncast.common import defaults as D
 from rnncast.common.defaults import CELLS, Cell
+from rnncast.common.settings import get_settings
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
@@ -29,6 +41,27 @@ Position = Annotated[int, Field(ge=0, le=D.MAX_POINTS), BeforeValidator(_whole)]
 Season = Annotated[int, Field(ge=1, le=D.MAX_POINTS), BeforeValidator(_whole)]
 Points = Annotated[int, Field(ge=3, le=D.MAX_POINTS), BeforeValidator(_whole)]
 Rows = Annotated[int, Field(ge=0, le=D.MAX_BATCH_SIZE), BeforeValidator(_whole)]
+
+
+def _cap(what: str, setting: str, limit: int) -> WrapValidator:
+    """Refuses a list of more than `limit` items (this server's `setting`) before any item is validated."""
+
+    def check(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        if isinstance(value, list) and len(value) > limit:
+            raise PydanticCustomError(
+                "too_long", "{what} has more than {limit} values; this server's limit is {setting} ({limit})",
+                {"what": what, "limit": limit, "setting": setting})
+        return handler(value)
+
+    return WrapValidator(check)
+
+
+# This process's limits: the arrays' caps in the schema (maxItems) are the ones the server enforces.
+LIMITS = get_settings()
+Context = Annotated[list[float], Field(min_length=1, max_length=LIMITS.max_context),
+                    _cap("context", "RNNCAST_MAX_CONTEXT", LIMITS.max_context)]
+SeriesValues = Annotated[list[float], Field(min_length=3, max_length=LIMITS.max_dataset_points),
+                         _cap("values", "RNNCAST_MAX_DATASET_POINTS", LIMITS.max_dataset_points)]
 
 
 class Strict(BaseModel):
@@ -247,7 +280,7 @@ class ForecastRequest(Strict):
         None, description="dataset models: the position of the first prediction (the sequence_length values "
         "before it are the window; where the series goes on, they are `exact`)", json_schema_extra=_no_default
     )
-    context: Annotated[list[float], Field(min_length=1, max_length=1_000_000)] | SkipJsonSchema[None] = Field(
+    context: Context | SkipJsonSchema[None] = Field(
         None, description="at least sequence_length values", json_schema_extra=_no_default
     )
     horizon: Whole = Field(D.FORECAST_HORIZON, ge=1, le=D.MAX_HORIZON, description="steps to predict")
@@ -450,7 +483,7 @@ class DatasetValues(Strict):
     """Your series as JSON: values in time order, `step` between them (default 1)."""
 
     name: Name
-    values: list[float] = Field(min_length=3, max_length=D.MAX_POINTS)
+    values: SeriesValues
     step: StepSize = 1.0
 
 
@@ -547,8 +580,7 @@ class EnsembleRequest(Strict):
     start: Annotated[float, Field(ge=-1e6, le=1e6)] | SkipJsonSchema[None] = Field(
         None, json_schema_extra=_no_default)
     origin: Position | SkipJsonSchema[None] = Field(None, json_schema_extra=_no_default)
-    context: Annotated[list[float], Field(min_length=1, max_length=1_000_000)] | SkipJsonSchema[None] = Field(
-        None, json_schema_extra=_no_default)
+    context: Context | SkipJsonSchema[None] = Field(None, json_schema_extra=_no_default)
     horizon: Whole = Field(D.FORECAST_HORIZON, ge=1, le=D.MAX_HORIZON)
 
     @model_validator(mode="after")

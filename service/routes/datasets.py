@@ -6,6 +6,7 @@ import json
 import uuid
 from typing import Annotated, Any
 
+import ijson
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -28,6 +29,7 @@ from rnncast.common.store import is_id
 from rnncast.common.store.aio import AsyncJobStore
 from rnncast.core.series import SeriesError, check_values, generate, parse_csv
 from rnncast.service.deps import ArtifactsDep, SettingsDep, StoreDep
+from rnncast.service.errors import validation_detail
 from rnncast.service.routes.jobs import ERRORS, found_or_404, links, not_found, unprocessable
 from rnncast.service.rpc import ask_worker_png
 from rnncast.service.schemas import (
@@ -75,20 +77,32 @@ async def dataset_or_404(store: AsyncJobStore, dataset_id: str) -> dict[str, Any
     return await found_or_404("dataset", store.get_dataset, dataset_id)
 
 
-def _error(error: Any) -> dict[str, Any]:
-    """A validation error in FastAPI's shape, under `body`; a body that is not JSON is echoed as text."""
-    out = {"type": error["type"], "loc": ("body", *error["loc"]), "msg": error["msg"]}
-    given = error.get("input")
-    out["input"] = given.decode("utf-8", "replace")[:200] if isinstance(given, bytes | bytearray) else given
-    return out
+def _too_many_values(raw: bytes, limit: int) -> bool:
+    """Whether the body's `values` hold more than `limit` numbers, read as a stream that stops there: a huge
+    body is refused without being parsed whole (pydantic's parser builds the whole document first)."""
+    if raw.count(b",") < limit:  # fewer separators than that: the array cannot be longer (fast, no parse)
+        return False
+    count = 0
+    try:
+        for _ in ijson.items(raw, "values.item", use_float=True):
+            count += 1
+            if count > limit:
+                return True
+    except ijson.JSONError:  # malformed within the limit: pydantic says where
+        pass
+    return False
 
 
 def _from_json(raw: bytes, settings: Settings) -> tuple[str, Any, float, dict[str, Any]]:
     """(name, values, step, source) of a JSON body; pydantic's 422 for a malformed one."""
+    limit = settings.max_dataset_points
+    if _too_many_values(raw, limit):
+        raise SeriesError(f"values has more than {limit} values; this server's limit is "
+                          f"RNNCAST_MAX_DATASET_POINTS ({limit})")
     try:
         body = JSON_BODY.validate_json(raw)
     except ValidationError as exc:
-        raise RequestValidationError([_error(e) for e in exc.errors(include_url=False)]) from None
+        raise RequestValidationError(validation_detail(exc.errors(include_url=False), ("body",))) from None
     if isinstance(body, DatasetGenerated):
         spec = body.generator.model_dump()
         if spec["points"] > settings.max_dataset_points:

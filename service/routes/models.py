@@ -99,7 +99,6 @@ async def forecast(model_id: str, body: ForecastRequest, lane: LaneDep, settings
     if not is_id(model_id):
         raise not_found("model", model_id)
     check_horizon(body.horizon, settings)
-    check_context(body.context, settings)
     try:
         answer = await lane.ask({"model_id": model_id, **body.model_dump(exclude_none=True)},
                                 settings.forecast_timeout)

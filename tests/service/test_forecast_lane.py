@@ -154,5 +154,5 @@ def test_a_batch_over_the_work_limit_is_split_and_each_row_equals_its_lone_forec
 
 def test_a_context_longer_than_the_servers_limit_is_422(stack, model):
     r = forecast(stack, model["id"], context=[0.0] * 10_001, horizon=5)
-    assert r.status_code == 422 and "RNNCAST_MAX_CONTEXT (10000)" in r.json()["detail"]
+    assert r.status_code == 422 and "RNNCAST_MAX_CONTEXT (10000)" in r.text and len(r.content) < 2000
     assert forecast(stack, model["id"], context=[0.0] * 10_000, horizon=5).status_code == 200
