@@ -142,6 +142,54 @@ def forecast_body_bytes(max_context: int) -> int:
 WORK_FORMULA = "rows x horizon x sequence_length x num_layers x gates x hidden_size^2"
 
 
+# Training memory (bytes). Passes: evaluation rows per pass at most, and within a byte budget;
+# rows per forward/backward pass of the rollout loss (it keeps horizon x T steps of activations).
+EVAL_BATCH = 8192
+EVAL_PASS_BYTES = 512 * 1024**2
+ROLLOUT_PASS = 128
+FLOAT_BYTES = 4
+# What autograd keeps per row, layer and time step: the gates' pre-activations and outputs, h, c and
+# the input (gates + 3 vectors of hidden_size), tripled for the backward pass's own buffers (measured:
+# bench/hostile.py prints the estimate beside a real pass's peak).
+SAVED_VECTORS_EXTRA, BACKWARD_FACTOR = 3, 3
+# Per parameter: the weight, its gradient, Adam's two moments, the best epoch's copy.
+PARAMETER_COPIES = 5
+
+
+def parameters(cell: str, hidden_size: int, num_layers: int) -> int:
+    """Parameters of a model: each layer's input and recurrent weights and biases, then the head."""
+    gates = GATES[cell] * hidden_size
+    first = gates * (1 + hidden_size + 2)
+    return first + (num_layers - 1) * gates * (2 * hidden_size + 2) + hidden_size + 1
+
+
+def eval_rows(sequence_length: int, hidden_size: int) -> int:
+    """Rows per evaluation pass: at most EVAL_BATCH, and within EVAL_PASS_BYTES of layer outputs."""
+    per_row = sequence_length * hidden_size * FLOAT_BYTES * 3  # a layer's input and output, and a step's gates
+    return max(1, min(EVAL_BATCH, EVAL_PASS_BYTES // per_row))
+
+
+def train_memory(params: dict[str, Any]) -> float:
+    """A job's estimated peak memory in bytes: its parameters (with gradients, Adam's moments and a best
+    copy), its series, and the largest pass it runs: a training pass (micro-batch rows x sequence_length x
+    layers of saved activations), an evaluation pass, or a pass of rollout fine-tuning (horizon x
+    sequence_length steps a row)."""
+    seq, hidden, layers, cell = params["sequence_length"], params["hidden_size"], params["num_layers"], params["cell"]
+    data = params.get("data") or {}
+    points = int(data.get("points", data.get("length", POINTS)))
+    windows = max(points - seq, 1)
+    n_train = max(int(windows * float(data.get("train_fraction", TRAIN_FRACTION))), 1)
+    rows = min(params.get("micro_batch_size") or params["batch_size"], params["batch_size"], n_train)
+    per_step = (GATES[cell] + SAVED_VECTORS_EXTRA) * hidden * FLOAT_BYTES * BACKWARD_FACTOR  # one row, layer, step
+    train_pass = rows * seq * layers * per_step
+    eval_pass = eval_rows(seq, hidden) * seq * hidden * FLOAT_BYTES * 3
+    finetune = params.get("rollout_finetune") or {}
+    rollout_pass = ROLLOUT_PASS * int(finetune.get("horizon", 0)) * seq * layers * per_step if finetune else 0
+    weights = parameters(cell, hidden, layers) * FLOAT_BYTES * PARAMETER_COPIES
+    series = points * 8 * 3  # the values, their float32 copy, the standardised copy
+    return float(weights + series + max(train_pass, eval_pass, rollout_pass))
+
+
 def forecast_work(rows: int, sequence_length: int, horizon: int, hidden_size: int, num_layers: int, cell: str) -> float:
     """A rollout's work: each of its `horizon` windows runs the network over `sequence_length` steps
     from a zero state, so rows x horizon x sequence_length cell steps of layers x gates x hidden^2

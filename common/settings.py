@@ -12,6 +12,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 MIN_KEY_LENGTH = 16
 
 
+def host_memory() -> int:
+    """This host's physical memory in bytes."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not POSIX: assume a small host
+        return 8 * 1024**3
+
+
 class Settings(BaseSettings):
     """Environment settings, prefix `RNNCAST_`; nonsense fails at start-up."""
 
@@ -51,6 +59,9 @@ class Settings(BaseSettings):
     # tutorial's defaults at the epochs cap.
     max_train_cost: float = Field(3e13, gt=0)
     max_job_seconds: float = Field(86_400.0, gt=0)  # a running job stops and fails past it
+    # A job's estimated peak memory in bytes (common.defaults.train_memory); the default is a quarter
+    # of this host's memory: set it to the training hosts' budget where they differ.
+    max_train_memory: float = Field(default_factory=lambda: host_memory() / 4, gt=0)
     # Ended jobs and comparisons are deleted this long after they end (0: kept
     # forever); models stay until deleted. Fractions allowed.
     retention_days: float = Field(30.0, ge=0)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rnncast.common.defaults import ROLLOUT_PASS, eval_rows
 from rnncast.core.checkpoint import Checkpoint, CheckpointError
 from rnncast.core.config import AnyData, DatasetConfig, ModelConfig, TrainConfig
 from rnncast.core.data import Split, make_split, series_split
@@ -22,8 +23,6 @@ from rnncast.core.models import Forecaster
 from rnncast.core.optim import Adam
 from rnncast.core.schedule import EarlyStopping, Schedule
 from rnncast.core.series import Scaler
-
-EVAL_BATCH = 8192
 
 
 @dataclass(frozen=True)
@@ -88,14 +87,15 @@ class Interrupted(Exception):
     """`interrupt` said stop in the middle of an epoch."""
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Mean squared error of `model` on (x, y), without autograd."""
+def evaluate(model: Forecaster, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Mean squared error of `model` on (x, y), without autograd, in passes of bounded size."""
     was_training = model.training
     model.eval()
     total = torch.zeros((), device=x.device, dtype=torch.float64)
+    rows = eval_rows(x.shape[1], model.config.hidden_size)
     with torch.inference_mode():
-        for i in range(0, x.shape[0], EVAL_BATCH):
-            err = model(x[i : i + EVAL_BATCH]) - y[i : i + EVAL_BATCH]  # (B, 1)
+        for i in range(0, x.shape[0], rows):
+            err = model(x[i : i + rows]) - y[i : i + rows]  # (B, 1)
             total += err.double().pow(2).sum()
     model.train(was_training)
     return float(total.item() / x.shape[0])
@@ -176,7 +176,6 @@ def train_epoch(
     return float(total.item() / n_train)
 
 
-ROLLOUT_PASS = 128  # rows per forward/backward pass of the rollout loss: it keeps horizon x T steps of activations
 
 
 def rollout_targets(split: Split, horizon: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -36,3 +36,12 @@ def test_estimate_tracks_measured_work_for_long_windows_and_long_horizons(cell):
     # spread 13x over these shapes: long windows with long horizons were undercounted ~min(T, h) times.
     assert max(ratios) / min(ratios) < 2.0, ratios
     assert all(2.0 <= r <= 16.0 for r in ratios), ratios
+
+
+def test_evaluation_passes_stay_within_their_byte_budget():
+    from rnncast.common.defaults import EVAL_BATCH, EVAL_PASS_BYTES, eval_rows
+
+    assert eval_rows(80, 20) == EVAL_BATCH  # the tutorial's evaluation is unchanged: one pass of 8,192 rows
+    for seq, hidden in [(1000, 1024), (100_000, 1024), (5000, 64)]:
+        rows = eval_rows(seq, hidden)
+        assert rows >= 1 and (rows == 1 or rows * seq * hidden * 4 * 3 <= EVAL_PASS_BYTES), (seq, hidden, rows)
