@@ -29,9 +29,11 @@ def used_memory(client) -> int:  # type: ignore[no-untyped-def]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=500)
-    parser.add_argument("--quick", action="store_true", help="100 jobs")
+    parser.add_argument("--long-epochs", type=int, default=20_000)
+    parser.add_argument("--quick", action="store_true", help="100 jobs, a long job of 5,000 epochs")
     args = parser.parse_args()
     n = 100 if args.quick else args.jobs
+    long_epochs = 5_000 if args.quick else args.long_epochs
     extra = {"RNNCAST_RETENTION_DAYS": str(RETENTION_S / 86_400)}
     with stack(concurrency=2, extra=extra) as site:
         r = site.redis.client()
@@ -57,11 +59,16 @@ def main() -> None:
             time.sleep(0.5)
         left = [job_id for job_id in ids if http.get(f"/v1/jobs/{job_id}").status_code != 404]
         after, keys_after = used_memory(r), set(r.keys("*"))
+        long_id = http.post("/v1/jobs", json=TINY | {"epochs": long_epochs, "checkpoint_every": 0}).json()["id"]
+        site.api.wait_job(long_id, timeout=3600)
+        http.get(f"/v1/jobs/{long_id}")
+        long_bytes = sum(r.memory_usage(k) or 0 for k in r.keys(f"*{long_id}*"))
+    print(f"long job: {long_epochs} epochs, its keys {long_bytes} bytes ({long_bytes / long_epochs:.1f} an epoch)")
     print(f"jobs={n} used_memory_before={before} used_memory_peak={peak} used_memory_after={after} "
           f"jobs_left={len(left)} keys_before={len(keys_before)} keys_after={len(keys_after)} "
           f"new_keys={sorted(keys_after - keys_before)[:5]}")
     print(f"redis_growth_bytes_per_job_after_retention={(after - before) / n:.1f} "
-          f"peak_bytes_per_job={(peak - before) / n:.0f}")
+          f"peak_bytes_per_job={(peak - before) / n:.0f} long_job_bytes={long_bytes}")
 
 
 if __name__ == "__main__":

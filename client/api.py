@@ -201,10 +201,13 @@ class Client:
         while True:
             job = self.job(job_id)
             if on_progress is not None:
-                for i in range(seen, len(job.history.test_loss)):
-                    on_progress(EpochEvent(epoch=i + 1, epochs=job.progress.epochs or 0,
-                                           train_loss=job.history.train_loss[i], test_loss=job.history.test_loss[i]))
-                seen = len(job.history.test_loss)
+                history = job.history
+                epochs = history.epoch or list(range(1, len(history.test_loss) + 1))
+                for i, epoch in enumerate(epochs):
+                    if epoch > seen:
+                        on_progress(EpochEvent(epoch=epoch, epochs=job.progress.epochs or 0,
+                                               train_loss=history.train_loss[i], test_loss=history.test_loss[i]))
+                seen = max([seen, *epochs])
             if job.finished:
                 break
             if deadline is not None and time.monotonic() > deadline:

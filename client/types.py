@@ -32,6 +32,7 @@ class Scaler(_Result):
 
 
 class History(_Result):
+    epoch: list[int] = []  # each value's epoch (a long history is thinned)
     train_loss: list[float | None] = []
     test_loss: list[float | None] = []
 

@@ -24,6 +24,7 @@ class LossRun:
     train_loss: Sequence[float]
     test_loss: Sequence[float]
     lr: Sequence[float] | None = None
+    epochs: Sequence[int] | None = None  # each value's epoch, where the history was thinned (else 1, 2, ...)
 
 
 @dataclass(frozen=True)
@@ -56,12 +57,13 @@ def _color(label: str, index: int) -> str:
     return CELL_COLORS.get(label, f"C{index % 10}")
 
 
-def _band(ax: Axes, curves: list[Sequence[float]], color: str, style: str, label: str) -> None:
+def _band(ax: Axes, curves: list[Sequence[float]], color: str, style: str, label: str,
+          x: Sequence[int] | None = None) -> None:
     n = min(len(c) for c in curves)
     if n == 0:
         return
     arr = np.array([c[:n] for c in curves], dtype=np.float64)  # (runs, epochs)
-    epochs = np.arange(1, n + 1)
+    epochs = np.asarray(x[:n]) if x is not None else np.arange(1, n + 1)
     ax.plot(epochs, arr.mean(axis=0), style, color=color, label=label)
     if arr.shape[0] > 1:
         ax.fill_between(epochs, arr.min(axis=0), arr.max(axis=0), color=color, alpha=0.15, linewidth=0)
@@ -78,8 +80,9 @@ def loss_png(runs: Sequence[LossRun], title: str = "Train/Test Loss") -> bytes:
         group = [r for r in runs if r.label == label]
         color = _color(label, i)
         n = f" (n={len(group)})" if len(group) > 1 else ""
-        _band(ax, [r.train_loss for r in group], color, "-", f"{label} train{n}")
-        _band(ax, [r.test_loss for r in group], color, "--", f"{label} test{n}")
+        x = group[0].epochs
+        _band(ax, [r.train_loss for r in group], color, "-", f"{label} train{n}", x)
+        _band(ax, [r.test_loss for r in group], color, "--", f"{label} test{n}", x)
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("MSE loss")
@@ -93,7 +96,8 @@ def loss_png(runs: Sequence[LossRun], title: str = "Train/Test Loss") -> bytes:
         for i, label in enumerate(labels):
             first = next((r for r in scheduled if r.label == label), None)
             if first is not None and first.lr is not None:
-                rates.plot(np.arange(1, len(first.lr) + 1), first.lr, ":", color=_color(label, i), linewidth=1)
+                at = np.asarray(first.epochs) if first.epochs is not None else np.arange(1, len(first.lr) + 1)
+                rates.plot(at, first.lr, ":", color=_color(label, i), linewidth=1)
         rates.set_yscale("log")
         rates.set_ylabel("learning rate (dotted)")
     return _png(fig)

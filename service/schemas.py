@@ -200,8 +200,10 @@ class Losses(BaseModel):
 
 
 class History(BaseModel):
-    """One value per finished epoch; null where a diverged run produced NaN or inf."""
+    """One value per finished epoch (a history past 4,000 epochs is thinned evenly: `epoch` says which);
+    null where a diverged run produced NaN or inf."""
 
+    epoch: list[int] = Field(default_factory=list, description="the epoch of each value")
     train_loss: list[float | None]
     test_loss: list[float | None]
     lr: list[float | None] = Field(default_factory=list, description="the learning rate of each epoch")

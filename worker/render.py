@@ -7,6 +7,7 @@ import statistics
 from typing import Any
 
 from rnncast.common.store.sync import JobStore
+from rnncast.common.store.views import history_epoch
 from rnncast.core.config import DataConfig
 from rnncast.core.data import exact
 from rnncast.core.forecast import context_times
@@ -28,7 +29,8 @@ def loss_figure(jobs: list[dict[str, Any]]) -> bytes:
         if pairs:
             rates = [p[2] for p in pairs if len(p) > 2 and p[2] is not None]
             runs.append(LossRun(cell, [p[0] for p in pairs], [p[1] for p in pairs],
-                                rates if len(rates) == len(pairs) else None))
+                                rates if len(rates) == len(pairs) else None,
+                                [history_epoch(p, i) for i, p in enumerate(pairs)]))
     return loss_png(runs, title="Train/Test Loss")
 
 

@@ -12,7 +12,7 @@ from rnncast.common.store.keys import IDEMPOTENCY_TTL_S, Keys
 from rnncast.common.store.plan import Op, batch, cmd, one, script
 from rnncast.common.store.scripts import header
 from rnncast.common.store.status import FINAL, JobStatus
-from rnncast.common.store.views import dumps, finite, flatten, job_view, status_event
+from rnncast.common.store.views import dumps, finite, flatten, history_epoch, job_view, status_event
 
 
 class IdempotencyConflict(Exception):
@@ -247,10 +247,10 @@ def record_epoch(
     """
     data: dict[str, Any] = {"epoch": epoch, "epochs": epochs, "train_loss": finite(train_loss),
                             "test_loss": finite(test_loss), "lr": lr}
-    item: list[Any] = [train_loss, test_loss, lr]
+    # [train, test, lr, probe, epoch]: the epoch, since a long history is thinned (HISTORY_MAXLEN).
+    item: list[Any] = [train_loss, test_loss, lr, probe, epoch]
     if probe is not None:
         data["forecast_mse"] = finite(probe)
-        item.append(probe)
     fields = {"epoch": epoch, "train_loss": train_loss, "test_loss": test_loss, **extra}
     return int((yield from one(script(
         "record_epoch", [Keys.job(job_id), Keys.history(job_id), Keys.events(job_id)],
@@ -259,11 +259,13 @@ def record_epoch(
 
 
 def truncate_history(job_id: str, epochs: int) -> Op[None]:
-    """Keep the first `epochs` entries (none: an attempt that starts over)."""
-    if epochs > 0:
-        yield batch(cmd("ltrim", Keys.history(job_id), 0, epochs - 1))
-    else:
+    """Keep the entries of the first `epochs` epochs (none: an attempt that starts over)."""
+    if epochs <= 0:
         yield batch(cmd("delete", Keys.history(job_id)))
+        return
+    entries = yield from one(cmd("lrange", Keys.history(job_id), 0, -1))
+    kept = sum(1 for i, entry in enumerate(entries) if history_epoch(json.loads(entry), i) <= epochs)
+    yield batch(cmd("ltrim", Keys.history(job_id), 0, kept - 1) if kept else cmd("delete", Keys.history(job_id)))
 
 
 def heartbeat(job_id: str, lease: str) -> Op[int]:

@@ -6,7 +6,10 @@ import re
 
 PREFIX = "rnncast:"
 ID_RE = re.compile(r"[0-9a-f]{32}")
-EVENTS_MAXLEN = 20_000  # events kept per job (approximately: XADD MAXLEN ~)
+EVENTS_MAXLEN = 2_000  # events kept per job (approximately: XADD MAXLEN ~); a stream resumes within them
+# Epochs kept in a job's history: past it, every other older entry goes (the history thins evenly,
+# the first and the newest epoch stay); the checkpoint and the model keep the whole record.
+HISTORY_MAXLEN = 4_000
 IDEMPOTENCY_TTL_S = 24 * 3600
 FIGURE_REPLY_TTL_S = 120  # a figure's reply key, if the API stopped waiting for it
 

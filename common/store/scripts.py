@@ -1,29 +1,30 @@
 """The store's atomic operations, as Lua scripts run inside Redis.
 
-Every script gets the same seven leading arguments (`header()`): the prefixes
+Every script gets the same eight leading arguments (`header()`): the prefixes
 of the status indexes, job keys and comparison keys, how many events a job
-keeps, the indexes of ended jobs and comparisons, and the prefix of the
-datasets' user sets. Its own arguments
+keeps, the indexes of ended jobs and comparisons, the prefix of the
+datasets' user sets, and how many epochs a job's history keeps. Its own arguments
 follow (`arg(1)`, `arg(2)`, ...); its keys come in KEYS. Nothing here spells
 a key or a limit itself.
 """
 
 from __future__ import annotations
 
-from rnncast.common.store.keys import EVENTS_MAXLEN, Keys
+from rnncast.common.store.keys import EVENTS_MAXLEN, HISTORY_MAXLEN, Keys
 
 
 def header() -> list[str | int]:
     """The leading arguments of every script."""
     return [Keys.jobs_by_status(""), Keys.job(""), Keys.comparison(""), EVENTS_MAXLEN, Keys.ended_jobs,
-            Keys.ended_comparisons, Keys.dataset_users("")]
+            Keys.ended_comparisons, Keys.dataset_users(""), HISTORY_MAXLEN]
 
 
 _PRELUDE = """
 local STATUS_INDEX, JOB_KEY, COMPARISON_KEY, MAXLEN = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local ENDED_JOBS, ENDED_COMPARISONS, DATASET_USERS = ARGV[5], ARGV[6], ARGV[7]
-local function arg(i) return ARGV[7 + i] end
-local function rest(i) return unpack(ARGV, 7 + i) end
+local HISTORY_MAX = tonumber(ARGV[8])
+local function arg(i) return ARGV[8 + i] end
+local function rest(i) return unpack(ARGV, 8 + i) end
 local function add_event(key, kind, data)
   redis.call('XADD', key, 'MAXLEN', '~', MAXLEN, '*', 'type', kind, 'data', data)
 end
@@ -151,7 +152,15 @@ return 1
 RECORD_EPOCH = _PRELUDE + """
 if redis.call('HGET', KEYS[1], 'lease') ~= arg(1) then return -1 end
 if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return -1 end
-redis.call('RPUSH', KEYS[2], arg(2))
+local n = redis.call('RPUSH', KEYS[2], arg(2))
+if n > HISTORY_MAX then  -- thin evenly: every other entry but the newest goes
+  local all = redis.call('LRANGE', KEYS[2], 0, -1)
+  local kept = {}
+  for i = 1, n - 1, 2 do kept[#kept + 1] = all[i] end
+  kept[#kept + 1] = all[n]
+  redis.call('DEL', KEYS[2])
+  redis.call('RPUSH', KEYS[2], unpack(kept))
+end
 redis.call('HSET', KEYS[1], 'heartbeat_at', now(), rest(4))
 add_event(KEYS[3], 'epoch', arg(3))
 if redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then return 1 end
@@ -265,9 +274,9 @@ return 'deleted'
 # KEYS: the lane   ARGV: cap, expiry in seconds (0: leave it), the requests
 PUSH_CAPPED = _PRELUDE + """
 local cap, expire = tonumber(arg(1)), tonumber(arg(2))
-local n = math.min(cap - redis.call('LLEN', KEYS[1]), #ARGV - 9)
+local n = math.min(cap - redis.call('LLEN', KEYS[1]), #ARGV - 10)
 if n <= 0 then return 0 end
-redis.call('LPUSH', KEYS[1], unpack(ARGV, 10, 9 + n))
+redis.call('LPUSH', KEYS[1], unpack(ARGV, 11, 10 + n))
 if expire > 0 then redis.call('EXPIRE', KEYS[1], expire) end
 return n
 """

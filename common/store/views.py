@@ -75,9 +75,16 @@ def job_view(raw: dict[str, str], history: list[str] | None) -> dict[str, Any]:
             view["metrics"][f"{key}_normalized"] = finite(value / scaler["std"] ** 2) if value is not None else None
     if history is not None:
         pairs = json.loads("[" + ",".join(history) + "]")  # one parse, not one per epoch
-        view["history"] = {"train_loss": [finite(p[0]) for p in pairs], "test_loss": [finite(p[1]) for p in pairs]}
+        view["history"] = {"epoch": [history_epoch(p, i) for i, p in enumerate(pairs)],
+                           "train_loss": [finite(p[0]) for p in pairs], "test_loss": [finite(p[1]) for p in pairs]}
         if any(len(p) > 2 for p in pairs):  # the rate, recorded since the training options came
             view["history"]["lr"] = [p[2] if len(p) > 2 else None for p in pairs]
-        if any(len(p) > 3 for p in pairs):  # a comparison run that tracks its forecast
+        if any(len(p) > 3 and p[3] is not None for p in pairs):  # a comparison run that tracks its forecast
             view["history"]["forecast_mse"] = [finite(p[3]) if len(p) > 3 else None for p in pairs]
     return view
+
+
+def history_epoch(entry: list[Any], index: int) -> int:
+    """The epoch of a history entry: recorded in it ([train, test, lr, probe, epoch]); an older entry's
+    is its place (histories were not thinned then)."""
+    return int(entry[4]) if len(entry) > 4 else index + 1

@@ -163,7 +163,8 @@ function lossChart(container) {
   return {
     set(history) {
       const n = history.train_loss.length;
-      data[0] = Array.from({ length: n }, (_, i) => i + 1);
+      data[0] = history.epoch && history.epoch.length === n ? history.epoch.slice()
+        : Array.from({ length: n }, (_, i) => i + 1);
       data[1] = history.train_loss.slice();
       data[2] = history.test_loss.slice();
       chart.setData(data);

@@ -256,7 +256,7 @@ def test_diverged_losses_are_served_as_null_not_as_invalid_json():
            "train_loss": "NaN", "test_loss": "inf", "epoch": "2", "epochs": "3"}
     view = job_view(raw, ["[NaN, Infinity]", "[0.5, 0.25]"])
     assert view["metrics"] == {"train_loss": None, "test_loss": None}
-    assert view["history"] == {"train_loss": [None, 0.5], "test_loss": [None, 0.25]}
+    assert view["history"] == {"epoch": [1, 2], "train_loss": [None, 0.5], "test_loss": [None, 0.25]}
     dumps(view)  # strict JSON: would raise on NaN
 
 

@@ -10,6 +10,7 @@ import pytest
 from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK, make_celery
 from rnncast.common.settings import Settings
 from rnncast.common.store import JobStatus, Keys
+from rnncast.common.store.keys import EVENTS_MAXLEN, HISTORY_MAXLEN
 from rnncast.common.store.sync import JobStore
 from rnncast.worker.recovery import recover_once
 from tests.support import RedisServer
@@ -165,3 +166,24 @@ def test_a_full_queue_of_real_task_messages_is_scanned_in_one_linear_pass(tmp_pa
         assert recover_once(store, settings, sent.append).resent == sent == [lost]
     finally:
         server.stop()
+
+
+def test_a_long_jobs_history_and_events_stay_bounded_in_redis(redis_server):
+    """Past HISTORY_MAXLEN epochs the stored history thins evenly (first and newest epochs kept, each value
+    with its epoch); events keep about EVENTS_MAXLEN; a resumed attempt truncates by epoch."""
+    store = JobStore.from_url(redis_server.url)
+    job_id = create(redis_server.url, PARAMS | {"epochs": 3 * HISTORY_MAXLEN})
+    assert store.start(job_id, "lease", "cpu", 1)
+    total = 3 * HISTORY_MAXLEN
+    for epoch in range(1, total + 1):
+        assert store.record_epoch(job_id, "lease", epoch, total, 1.0 / epoch, 2.0 / epoch, 0.01) == 0
+    assert store.r.llen(Keys.history(job_id)) <= HISTORY_MAXLEN
+    assert store.r.xlen(Keys.events(job_id)) <= EVENTS_MAXLEN * 1.2
+    assert store.r.memory_usage(Keys.history(job_id)) < 100 * HISTORY_MAXLEN  # bytes: not 3x the epochs
+    history = store.get_job(job_id)["history"]
+    epochs = history["epoch"]
+    assert epochs[0] == 1 and epochs[-1] == total and epochs == sorted(set(epochs))
+    assert history["test_loss"] == [2.0 / e for e in epochs]  # each value is its own epoch's
+    store.truncate_history(job_id, 5000)
+    kept = store.get_job(job_id)["history"]["epoch"]
+    assert kept[-1] <= 5000 and kept == [e for e in epochs if e <= 5000]
