@@ -163,6 +163,12 @@ def parameters(cell: str, hidden_size: int, num_layers: int) -> int:
     return first + (num_layers - 1) * gates * (2 * hidden_size + 2) + hidden_size + 1
 
 
+def model_bytes(params: dict[str, Any]) -> int:
+    """About what a job's model file will take: its weights (float32), a dataset model's series (float64)."""
+    series = int((params.get("data") or {}).get("length", 0)) * 8
+    return parameters(params["cell"], params["hidden_size"], params["num_layers"]) * FLOAT_BYTES + series + 8192
+
+
 def eval_rows(sequence_length: int, hidden_size: int) -> int:
     """Rows per evaluation pass: at most EVAL_BATCH, and within EVAL_PASS_BYTES of layer outputs."""
     per_row = sequence_length * hidden_size * FLOAT_BYTES * 3  # a layer's input and output, and a step's gates

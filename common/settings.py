@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     # Origins (scheme://host[:port], comma-separated) whose pages may send state-changing requests
     # besides the API's own: e.g. the public address of a proxy that rewrites Host.
     trusted_origins: str = ""
+    # Wrong API keys one client address may present in a minute before it is answered 429 (0: no limit).
+    auth_failures_per_minute: int = Field(20, ge=0)
     url: str = "http://127.0.0.1:8000"
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     heartbeat_timeout: float = Field(60.0, ge=5, le=86_400)
@@ -93,6 +95,14 @@ class Settings(BaseSettings):
     # Datasets: values in one, and the body limit of POST /v1/datasets (uploads only).
     max_dataset_points: int = Field(1_000_000, ge=3, le=1_000_000)
     max_upload_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    # Quotas: models (counting the jobs that will make one) and datasets kept, and the bytes of
+    # their files (429 past a count, 507 past the bytes); a local artifact folder must keep
+    # min_free_disk_bytes free (writes that would not are refused), the private Redis's AOF too.
+    max_models: int = Field(10_000, ge=1)
+    max_model_bytes: float = Field(50 * 1024**3, gt=0)
+    max_datasets: int = Field(10_000, ge=1)
+    max_dataset_bytes: float = Field(20 * 1024**3, gt=0)
+    min_free_disk_bytes: float = Field(1024**3, ge=0)
     # Open /events streams per API process (429 beyond), and how long one lasts
     # before the client resumes it with Last-Event-ID.
     max_event_streams: int = Field(256, ge=1, le=100_000)

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import Scope
 
-from rnncast.common.artifacts import ArtifactError
+from rnncast.common.artifacts import ArtifactError, StoreFull
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = "5"
@@ -104,6 +104,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ArtifactError)
     async def _artifacts_down(request: Request, exc: ArtifactError) -> JSONResponse:
         log.warning("artifact store error on %s %s: %s", request.method, request.url.path, exc)
+        if isinstance(exc, StoreFull):
+            return JSONResponse({"detail": str(exc)}, status_code=507)
         return unavailable("the artifact store (checkpoints, models, datasets) is unavailable; retry shortly")
 
     @app.exception_handler(OperationalError)

@@ -32,7 +32,7 @@ STREAM_TOKEN_TTL_S = 600
 _EVENTS_PATH = re.compile(r"/v1/jobs/([0-9a-f]{32})/events")
 OPEN_PATHS = frozenset({"/", "/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/openapi.json"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-FAILURES_ALLOWED, FAILURE_WINDOW_S = 20, 60.0  # wrong keys from one address before it waits
+FAILURE_WINDOW_S = 60.0  # RNNCAST_AUTH_FAILURES_PER_MINUTE wrong keys from one address, then it waits
 _TRACKED_ADDRESSES = 10_000
 
 
@@ -133,14 +133,15 @@ def cross_site(headers: dict[bytes, bytes], trusted: frozenset[str]) -> bool:
 class Failures:
     """Wrong keys per client address in the current window; bounded in the addresses it tracks."""
 
-    def __init__(self) -> None:
+    def __init__(self, allowed: int) -> None:
+        self.allowed = allowed  # 0: no limit
         self._seen: OrderedDict[str, tuple[float, int]] = OrderedDict()
 
     def blocked_for(self, address: str) -> float:
         """Seconds `address` must wait (0: it may try)."""
         start, count = self._seen.get(address, (0.0, 0))
         left = start + FAILURE_WINDOW_S - time.monotonic()
-        return left if count >= FAILURES_ALLOWED and left > 0 else 0.0
+        return left if self.allowed and count >= self.allowed and left > 0 else 0.0
 
     def add(self, address: str) -> None:
         now = time.monotonic()
@@ -155,10 +156,10 @@ class Gate:
     none is set, 403 for a state-changing request from another site."""
 
     def __init__(self, app: ASGIApp, api_key: str | None, metrics_public: bool,
-                 trusted_origins: frozenset[str] = frozenset()) -> None:
+                 trusted_origins: frozenset[str] = frozenset(), failures_allowed: int = 20) -> None:
         self.app, self.metrics_public, self.trusted = app, metrics_public, trusted_origins
         self.key = api_key.encode() if api_key else None
-        self.failures = Failures()
+        self.failures = Failures(failures_allowed)
 
     def needs_key(self, path: str) -> bool:
         """Every path but the open ones: health, docs, the dashboard's static files (and /metrics if public)."""

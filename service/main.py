@@ -100,6 +100,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ])
     key = settings.api_key.get_secret_value() if settings.api_key else None
     app.add_middleware(Gate, api_key=key, metrics_public=settings.metrics_public,
-                       trusted_origins=settings.trusted_origin_set)
+                       trusted_origins=settings.trusted_origin_set, failures_allowed=settings.auth_failures_per_minute)
     app.add_middleware(Metrics)
     return app

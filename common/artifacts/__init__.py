@@ -18,6 +18,7 @@ from rnncast.common.artifacts.base import (
     ArtifactMissing,
     ArtifactStore,
     ObjectInfo,
+    StoreFull,
     StoreMisconfigured,
     StoreUnavailable,
 )
@@ -27,7 +28,7 @@ from rnncast.common.settings import Settings
 
 __all__ = [
     "ArtifactCorrupt", "ArtifactError", "ArtifactMissing", "ArtifactStore", "CachedStore", "LocalStore",
-    "ObjectInfo", "StoreMisconfigured", "StoreUnavailable", "open_store", "retrying",
+    "ObjectInfo", "StoreFull", "StoreMisconfigured", "StoreUnavailable", "open_store", "retrying",
 ]
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,7 +41,7 @@ def open_store(settings: Settings) -> ArtifactStore:
         from rnncast.common.artifacts.s3 import S3Store  # boto3: loaded only where S3 is used
 
         return S3Store(url, settings.s3_endpoint_url, settings.s3_timeout_s)
-    return LocalStore(Path(url.removeprefix("file://")))
+    return LocalStore(Path(url.removeprefix("file://")), settings.min_free_disk_bytes)
 
 
 def retrying(call: Callable[[], T], within_s: float, what: str) -> T:

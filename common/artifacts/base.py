@@ -32,6 +32,10 @@ class StoreUnavailable(ArtifactError, ConnectionError):
     """The store did not answer, or answered with a server error: transient, worth retrying."""
 
 
+class StoreFull(ArtifactError, OSError):
+    """A write would leave the disk with less free space than the store must keep (507)."""
+
+
 class StoreMisconfigured(ArtifactError):
     """The store cannot work as configured (scheme, bucket, credentials): a start-up error."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from rnncast.common.artifacts.base import (
     ArtifactMissing,
     ArtifactStore,
     ObjectInfo,
+    StoreFull,
     StoreMisconfigured,
     check_key,
     sha256_of,
@@ -45,8 +47,8 @@ class LocalStore(ArtifactStore):
     store existed carry none of their own, so a local read without one is unchecked.
     """
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+    def __init__(self, root: Path, min_free_bytes: float = 0) -> None:
+        self.root, self.min_free = Path(root), min_free_bytes
         self.url = f"file://{self.root.resolve()}"
 
     def _path(self, key: str, prefix: bool = False) -> Path:
@@ -55,6 +57,11 @@ class LocalStore(ArtifactStore):
     def put(self, key: str, data: bytes) -> ObjectInfo:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
+        if self.min_free:
+            free = shutil.disk_usage(path.parent).free
+            if free - len(data) < self.min_free:
+                raise StoreFull(f"the artifact disk has {free / 2**20:.0f} MiB free; writing {len(data)} bytes "
+                                f"would leave less than RNNCAST_MIN_FREE_DISK_BYTES ({self.min_free / 2**20:.0f} MiB)")
         atomic_write(path, data)
         return ObjectInfo(key, sha256_of(data), len(data))
 

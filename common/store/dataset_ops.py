@@ -14,7 +14,8 @@ from rnncast.common.store.scripts import header
 def create_dataset(record: dict[str, Any]) -> Op[None]:
     """Store a dataset's record (its files are written first)."""
     yield batch(cmd("set", Keys.dataset(record["id"]), json.dumps(record)),
-                cmd("zadd", Keys.datasets, {record["id"]: now_ms()}), atomic=True)
+                cmd("zadd", Keys.datasets, {record["id"]: now_ms()}),
+                cmd("hset", Keys.dataset_bytes, record["id"], int(record["length"]) * 8), atomic=True)
 
 
 def get_dataset(dataset_id: str) -> Op[dict[str, Any] | None]:
@@ -31,5 +32,5 @@ def list_datasets(limit: int, offset: int) -> Op[tuple[list[dict[str, Any]], int
 
 def delete_dataset(dataset_id: str) -> Op[str]:
     """'deleted', 'missing', or 'active:<job id>' while a queued or running job trains on it."""
-    keys = [Keys.dataset(dataset_id), Keys.dataset_users(dataset_id), Keys.datasets]
+    keys = [Keys.dataset(dataset_id), Keys.dataset_users(dataset_id), Keys.datasets, Keys.dataset_bytes]
     return str((yield from one(script("delete_dataset", keys, [*header(), dataset_id]))))

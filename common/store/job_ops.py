@@ -192,7 +192,7 @@ def transition(
     """
     event = status_event(new.value, error=fields.get("error"), model_id=fields.get("model_id"))
     model_id = model["id"] if model else "-"
-    keys = [Keys.job(job_id), Keys.events(job_id), Keys.model(model_id), Keys.models]
+    keys = [Keys.job(job_id), Keys.events(job_id), Keys.model(model_id), Keys.models, Keys.model_bytes]
     moved = int((yield from one(script("transition", keys, [
         *header(), new.value, ",".join(s.value for s in allowed), holder, event, now_iso(),
         json.dumps(model) if model else "", model_id, *flatten(fields),

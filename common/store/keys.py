@@ -25,6 +25,9 @@ class Keys:
     comparisons = PREFIX + "comparisons"
     models = PREFIX + "models"
     datasets = PREFIX + "datasets"
+    # Bytes each model's checkpoint and each dataset's values take: the quotas' running account.
+    model_bytes = PREFIX + "models:bytes"
+    dataset_bytes = PREFIX + "datasets:bytes"
     workers = PREFIX + "workers"
     # Ended jobs (not comparison runs) and ended comparisons, scored by their end
     # time (ms, Redis's clock): what retention deletes, oldest first.

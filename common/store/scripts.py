@@ -139,6 +139,7 @@ if arg(1) == 'running' then redis.call('HSET', KEYS[1], 'heartbeat_at', now()) e
 if arg(6) ~= '' then
   redis.call('SET', KEYS[3], arg(6))
   redis.call('ZADD', KEYS[4], now_ms(), arg(7))
+  redis.call('HSET', KEYS[5], arg(7), cjson.decode(arg(6))['checkpoint']['bytes'])
 end
 add_event(KEYS[2], 'status', arg(4))
 if is_final(arg(1)) and run_ended(KEYS[1], arg(5)) then return 2 end
@@ -266,6 +267,7 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
 end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('ZREM', KEYS[3], arg(1))
+redis.call('HDEL', KEYS[4], arg(1))
 return 'deleted'
 """
 

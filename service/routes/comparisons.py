@@ -13,11 +13,12 @@ from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError
 
 from rnncast.common.comparisons import comparison_view, run_row
-from rnncast.common.defaults import CELL_COST, params_work, work_refusal
+from rnncast.common.defaults import CELL_COST, model_bytes, params_work, work_refusal
 from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK
 from rnncast.common.store import is_id
 from rnncast.common.store.aio import AsyncJobStore, DatasetGone, IdempotencyConflict, QueueFull
 from rnncast.service.deps import ArtifactsDep, CeleryDep, SettingsDep, StoreDep
+from rnncast.service.quotas import check_models
 from rnncast.service.routes.jobs import (
     ERRORS,
     IdempotencyKey,
@@ -100,6 +101,7 @@ async def create_comparison(
                                settings.max_forecast_work, "ask for a shorter forecast.horizon")
         if refusal is not None:
             raise unprocessable(refusal)
+    await check_models(store, settings, len(runs), sum(model_bytes(params) for _, params in runs))
     record = {"id": uuid.uuid4().hex, "name": name, "cells": body.cells, "seeds": body.seeds,
               "train": train, "forecast": body.forecast.model_dump(exclude_none=True)}
     try:

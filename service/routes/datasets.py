@@ -30,6 +30,7 @@ from rnncast.common.store.aio import AsyncJobStore
 from rnncast.core.series import SeriesError, check_values, generate, parse_csv
 from rnncast.service.deps import ArtifactsDep, SettingsDep, StoreDep
 from rnncast.service.errors import validation_detail
+from rnncast.service.quotas import check_datasets
 from rnncast.service.routes.jobs import ERRORS, found_or_404, links, not_found, unprocessable
 from rnncast.service.rpc import ask_worker_png
 from rnncast.service.schemas import (
@@ -179,6 +180,7 @@ async def create_dataset(
     except SeriesError as exc:
         raise unprocessable(str(exc)) from None
     record = dataset_record(uuid.uuid4().hex, name_, values, float(step_), source)
+    await check_datasets(store, settings, values.nbytes)
     await run_in_threadpool(write_dataset, artifacts, record, values)
     try:
         await store.create_dataset(record)

@@ -24,6 +24,7 @@ from rnncast.common.defaults import (
     default_dropout,
     default_micro_batch,
     effective_options,
+    model_bytes,
     total_epochs,
     train_cost,
     train_memory,
@@ -34,6 +35,7 @@ from rnncast.common.store import JobStatus, is_id
 from rnncast.common.store.aio import AsyncJobStore, DatasetGone, IdempotencyConflict, QueueFull
 from rnncast.core.series import SeriesError, split_point
 from rnncast.service.deps import ArtifactsDep, CeleryDep, SettingsDep, StoreDep
+from rnncast.service.quotas import check_models
 from rnncast.service.schemas import DatasetRef, ErrorBody, Job, JobCreate, JobList, TrainOptions
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,7 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 421, 422, 429, 503)
+    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 421, 422, 429, 503, 507)
 }
 
 
@@ -154,6 +156,7 @@ async def submit_job(
     """Record a job and enqueue its task; (job id, created?)."""
     params = effective_params(body, await dataset_for(store, body))
     check_cost(params, settings)
+    await check_models(store, settings, 1, model_bytes(params))
     job_id, created = await store.create_job(
         params, job_id=uuid.uuid4().hex, name=body.name, epochs=total_epochs(params),
         max_queued=settings.max_queued_jobs, idempotency_key=idempotency_key,

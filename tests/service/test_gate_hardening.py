@@ -11,7 +11,8 @@ import uuid
 import httpx
 import pytest
 
-from rnncast.service.gate import FAILURES_ALLOWED, stream_token
+from rnncast.common.settings import Settings
+from rnncast.service.gate import stream_token
 from tests.support import ROOT, TINY, Api
 
 KEY = "gate-key-0123456789"
@@ -82,7 +83,7 @@ def test_stream_tokens_are_not_signed_with_the_raw_key():
 
 
 def test_repeated_wrong_keys_from_one_address_are_throttled(keyed):
-    for _ in range(FAILURES_ALLOWED):
+    for _ in range(Settings().auth_failures_per_minute):
         assert keyed.http.get("/v1/jobs", headers={"X-API-Key": "wrong-key-wrong-key"}).status_code == 401
     r = keyed.http.get("/v1/jobs", headers={"X-API-Key": "wrong-key-wrong-key"})
     assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0

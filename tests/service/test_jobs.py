@@ -8,8 +8,6 @@ import uuid
 import httpx
 import pytest
 
-from rnncast.common.defaults import train_cost
-from rnncast.common.settings import Settings
 from tests.support import TINY, wait_until
 
 
@@ -272,23 +270,6 @@ def test_a_job_over_the_training_cost_limit_is_422_with_its_estimate(stack):
                                                                                  if k != "cell"}})
     assert r.status_code == 422 and "estimated cost" in r.json()["detail"]
     assert total_jobs(stack) == before
-
-
-def test_a_job_over_the_memory_limit_is_422_with_its_estimate_and_smaller_passes_fit(stack):
-    before = total_jobs(stack)
-    wide = {"cell": "LSTM", "hidden_size": 1024, "sequence_length": 2000, "batch_size": 2000, "micro_batch_size": 0,
-            "epochs": 1, "data": {"points": 5000}}
-    assert train_cost({"num_layers": 1, **wide}) < Settings().max_train_cost  # within the work limit
-    r = stack.api.http.post("/v1/jobs", json=wide)
-    assert r.status_code == 422 and "estimated peak memory" in r.text and "RNNCAST_MAX_TRAIN_MEMORY" in r.text
-    r = stack.api.http.post("/v1/comparisons", json={"cells": ["LSTM"], "train": {k: v for k, v in wide.items()
-                                                                                  if k != "cell"}})
-    assert r.status_code == 422 and "estimated peak memory" in r.text
-    assert total_jobs(stack) == before
-    r = stack.api.http.post("/v1/jobs", json=wide | {"micro_batch_size": 10})  # the same job in passes of 10 rows
-    assert r.status_code == 202, r.text
-    assert stack.api.http.post(f"/v1/jobs/{r.json()['id']}/cancel").status_code == 202
-    stack.api.wait_job(r.json()["id"])
 
 
 def test_the_tutorial_defaults_at_the_epochs_cap_pass_the_cost_limit(stack):
