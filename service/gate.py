@@ -163,7 +163,7 @@ class Gate:
 
     def needs_key(self, path: str) -> bool:
         """Every path but the open ones: health, docs, the dashboard's static files (and /metrics if public)."""
-        if path in OPEN_PATHS or path == "/ui" or path.startswith("/ui/"):
+        if path in OPEN_PATHS or path == "/ui" or path.startswith(("/ui/", "/docs/static/")):
             return False
         return not (path == "/metrics" and self.metrics_public)
 

@@ -7,8 +7,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 from fastapi import APIRouter, FastAPI, Security
-from fastapi.responses import RedirectResponse
+from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.security import APIKeyHeader, HTTPBearer
 from starlette.staticfiles import StaticFiles
 
@@ -21,7 +22,7 @@ from rnncast.service import errors
 from rnncast.service.fastpath import ForecastFastPath
 from rnncast.service.gate import Gate
 from rnncast.service.lane import ForecastLane
-from rnncast.service.middleware import BodyLimit, Metrics, SecureHeaders
+from rnncast.service.middleware import SECURITY_HEADERS, BodyLimit, Metrics, SecureHeaders
 from rnncast.service.routes import comparisons, datasets, events, health, jobs, models
 from rnncast.service.routes.events import StreamSlots
 
@@ -36,6 +37,13 @@ Without a key, only `Host: localhost`, `127.0.0.1` or `[::1]` is served (421 oth
 
 
 UI_DIR = Path(__file__).with_name("ui")
+SWAGGER_DIR = Path(fastapi_offline.__file__).with_name("static")
+
+
+async def docs_page() -> FileResponse:
+    """The API's interactive docs (Swagger UI), no file from another origin, no inline script."""
+    return FileResponse(UI_DIR / "docs.html", media_type="text/html",
+                        headers={k.decode(): v.decode() for k, v in SECURITY_HEADERS})
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="RNNCAST_API_KEY, when one is set")
 BEARER = HTTPBearer(auto_error=False, description="RNNCAST_API_KEY as a Bearer token, when one is set")
 
@@ -70,7 +78,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.lane.close()
             await app.state.store.close()
 
-    app = FastAPI(title="rnncast", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs is served from this package (Swagger UI from fastapi-offline's files) under the dashboard's
+    # policy; FastAPI's own pages load Swagger UI and ReDoc from a CDN with an inline script.
+    app = FastAPI(title="rnncast", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.artifacts = open_store(settings)
     # The key itself is checked by the Gate middleware, before any body is read; these
@@ -86,6 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The dashboard: static files, under a policy that allows no inline script and no other origin.
     app.mount("/ui", SecureHeaders(StaticFiles(directory=UI_DIR, html=True)), name="ui")
     app.add_api_route("/", lambda: RedirectResponse("/ui/", status_code=307), include_in_schema=False)
+    app.mount("/docs/static", SecureHeaders(StaticFiles(directory=SWAGGER_DIR)), name="docs-static")
+    app.add_api_route("/docs", docs_page, include_in_schema=False)
     app.include_router(health.router)
     errors.install(app)
     # Outermost first: Metrics, then Gate (no key, no body read), then BodyLimit, then the

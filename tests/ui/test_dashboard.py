@@ -278,3 +278,14 @@ def test_with_a_key_the_page_asks_once_refuses_a_wrong_one_and_never_puts_it_in_
     # The token opens that one stream, nothing else.
     token = next(u for u in ui.urls if "/events?token=" in u).split("token=")[1].split("&")[0]
     assert keyed_api.http.get(f"/v1/jobs?token={token}").status_code == 401
+
+
+def test_the_api_docs_render_offline_under_the_dashboards_policy(ui, stack):
+    """/docs is Swagger UI from this package, started by a file of its own: no other origin, no inline script."""
+    page = ui.page
+    r = page.goto(f"{stack.api.url}/docs")
+    assert r.status == 200 and "script-src 'self'" in r.headers["content-security-policy"]
+    wait_js(page, "document.querySelector('.swagger-ui .info .title')?.textContent.includes('rnncast')")
+    wait_js(page, "document.querySelectorAll('.opblock').length > 20")  # every operation listed
+    origin = stack.api.url
+    assert all(url.startswith(origin) for url in ui.urls), [u for u in ui.urls if not u.startswith(origin)]
