@@ -15,7 +15,7 @@ from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -108,7 +108,7 @@ class ParsedCsv:
 HEADER_NAME_CHARS = 200  # a column name kept in a dataset's record at most
 
 
-def parse_csv(text: str, column: str | None, max_points: int) -> ParsedCsv:
+def parse_csv(text: str | TextIO, column: str | None, max_points: int) -> ParsedCsv:
     """The value column of a CSV document, read row by row (nothing but the values is kept, and reading
     stops at the first row past `max_points`).
 
@@ -118,12 +118,19 @@ def parse_csv(text: str, column: str | None, max_points: int) -> ParsedCsv:
     data row. A first column of dates/times is allowed and must increase.
     Rows are numbered from 1 as a spreadsheet shows them.
     """
-    text = text.removeprefix("\ufeff")
+    stream = io.StringIO(text) if isinstance(text, str) else text
     try:
-        dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+        sample = stream.read(4096)
+        stream.seek(0)
+    except UnicodeDecodeError:
+        raise SeriesError("the CSV is not UTF-8 text") from None
+    if sample.startswith("\ufeff"):
+        stream.read(1)
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample.removeprefix("\ufeff"), delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    rows = _rows(text, dialect)
+    rows = _rows(stream, dialect)
     first = next(rows, None)
     if first is None:
         raise SeriesError("the CSV holds no rows")
@@ -157,9 +164,9 @@ def parse_csv(text: str, column: str | None, max_points: int) -> ParsedCsv:
                      times.column if times is not None else None)
 
 
-def _rows(text: str, dialect: Any) -> Iterator[tuple[int, list[str]]]:
+def _rows(stream: TextIO, dialect: Any) -> Iterator[tuple[int, list[str]]]:
     """(row number, cells) of each row with something in it; a malformed row is a SeriesError."""
-    reader = csv.reader(io.StringIO(text), dialect)
+    reader = csv.reader(stream, dialect)
     n = 0
     while True:
         n += 1
@@ -169,6 +176,8 @@ def _rows(text: str, dialect: Any) -> Iterator[tuple[int, list[str]]]:
             return
         except csv.Error as exc:  # e.g. a field over the csv module's size limit
             raise SeriesError(f"row {n}: {exc}") from None
+        except UnicodeDecodeError:
+            raise SeriesError(f"the CSV is not UTF-8 text (row {n} is not)") from None
         if any(cell.strip() for cell in row):
             yield n, row
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, HTTPException, Request, Response, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -22,6 +22,10 @@ from rnncast.common.artifacts import ArtifactError, StoreFull
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = "5"
+
+
+def unprocessable(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
 
 
 def unavailable(detail: str) -> JSONResponse:

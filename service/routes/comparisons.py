@@ -18,6 +18,7 @@ from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK
 from rnncast.common.store import is_id
 from rnncast.common.store.aio import AsyncJobStore, DatasetGone, IdempotencyConflict, QueueFull
 from rnncast.service.deps import ArtifactsDep, CeleryDep, SettingsDep, StoreDep
+from rnncast.service.errors import unprocessable
 from rnncast.service.quotas import check_models
 from rnncast.service.routes.jobs import (
     ERRORS,
@@ -29,7 +30,6 @@ from rnncast.service.routes.jobs import (
     fingerprint,
     links,
     remove_job_files,
-    unprocessable,
 )
 from rnncast.service.routes.models import check_context, check_horizon
 from rnncast.service.rpc import ask_worker, ask_worker_png

@@ -6,15 +6,9 @@ import json
 import uuid
 from typing import Annotated, Any
 
-import ijson
-import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rnncast.common.datasets import (
     DatasetUnavailable,
@@ -24,39 +18,24 @@ from rnncast.common.datasets import (
     write_dataset,
 )
 from rnncast.common.defaults import MAX_DATASET_VALUES_PAGE
-from rnncast.common.settings import Settings
 from rnncast.common.store import is_id
 from rnncast.common.store.aio import AsyncJobStore
-from rnncast.core.series import SeriesError, check_values, generate, parse_csv
+from rnncast.core.series import SeriesError
 from rnncast.service.deps import ArtifactsDep, SettingsDep, StoreDep
-from rnncast.service.errors import validation_detail
+from rnncast.service.errors import unprocessable
 from rnncast.service.quotas import check_datasets
-from rnncast.service.routes.jobs import ERRORS, found_or_404, links, not_found, unprocessable
+from rnncast.service.routes.jobs import ERRORS, found_or_404, links, not_found
 from rnncast.service.rpc import ask_worker_png
 from rnncast.service.schemas import (
     Dataset,
-    DatasetGenerated,
     DatasetList,
-    DatasetValues,
     DatasetValuesPage,
 )
+from rnncast.service.uploads import CSV_TYPES, JSON_BODY, from_csv, from_json, multipart_file, read_body
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 DATASET_LINKS = links("dataset_id", GetDataset="get_dataset", DatasetValues="dataset_values",
                       DatasetPlot="dataset_plot", DeleteDataset="delete_dataset")
-
-
-def _json_kind(value: Any) -> str:
-    """A JSON body that names a generator is one; anything else is read as values (and its errors say so)."""
-    return "generator" if isinstance(value, dict) and "generator" in value else "values"
-
-
-JSON_BODY: TypeAdapter[DatasetValues | DatasetGenerated] = TypeAdapter(
-    Annotated[Annotated[DatasetValues, Tag("values")] | Annotated[DatasetGenerated, Tag("generator")],
-              Discriminator(_json_kind)])
-CSV_TYPES = ("text/csv", "application/csv", "text/plain")
-
-
 REF = "#/components/schemas/{model}"
 _JSON_SCHEMA = JSON_BODY.json_schema(ref_template=REF)
 # The body's models, for the OpenAPI schema's components (service.main adds them there).
@@ -76,72 +55,6 @@ def _request_body_schema() -> dict[str, Any]:
 
 async def dataset_or_404(store: AsyncJobStore, dataset_id: str) -> dict[str, Any]:
     return await found_or_404("dataset", store.get_dataset, dataset_id)
-
-
-def _too_many_values(raw: bytes, limit: int) -> bool:
-    """Whether the body's `values` hold more than `limit` numbers, read as a stream that stops there: a huge
-    body is refused without being parsed whole (pydantic's parser builds the whole document first)."""
-    if raw.count(b",") < limit:  # fewer separators than that: the array cannot be longer (fast, no parse)
-        return False
-    count = 0
-    try:
-        for _ in ijson.items(raw, "values.item", use_float=True):
-            count += 1
-            if count > limit:
-                return True
-    except ijson.JSONError:  # malformed within the limit: pydantic says where
-        pass
-    return False
-
-
-def _from_json(raw: bytes, settings: Settings) -> tuple[str, Any, float, dict[str, Any]]:
-    """(name, values, step, source) of a JSON body; pydantic's 422 for a malformed one."""
-    limit = settings.max_dataset_points
-    if _too_many_values(raw, limit):
-        raise SeriesError(f"values has more than {limit} values; this server's limit is "
-                          f"RNNCAST_MAX_DATASET_POINTS ({limit})")
-    try:
-        body = JSON_BODY.validate_json(raw)
-    except ValidationError as exc:
-        raise RequestValidationError(validation_detail(exc.errors(include_url=False), ("body",))) from None
-    if isinstance(body, DatasetGenerated):
-        spec = body.generator.model_dump()
-        if spec["points"] > settings.max_dataset_points:
-            raise SeriesError(f"generator.points ({spec['points']}) exceeds this server's limit "
-                              f"RNNCAST_MAX_DATASET_POINTS ({settings.max_dataset_points})")
-        with np.errstate(all="ignore"):
-            values = generate(spec)
-        try:
-            values = check_values(values, settings.max_dataset_points)
-        except SeriesError as exc:  # e.g. a period so small that 2 pi t / period overflows
-            raise SeriesError(f"these generator parameters give no usable series: {exc}") from None
-        return body.name or f"{spec['kind']} (seed {spec['seed']})", values, spec["step"], {"generator": spec}
-    values = check_values(body.values, settings.max_dataset_points)
-    return body.name, values, body.step, {"format": "json"}
-
-
-def _from_csv(raw: bytes, column: str | None, settings: Settings) -> tuple[Any, dict[str, Any]]:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SeriesError(f"the CSV is not UTF-8 text (byte {exc.start} is not)") from None
-    parsed = parse_csv(text, column, settings.max_dataset_points)
-    return parsed.values, {"format": "csv", "column": parsed.column, "rows": parsed.rows,
-                           "time_column": parsed.time_column}
-
-
-async def _multipart_file(request: Request) -> tuple[bytes, str]:
-    """The bytes and name of a multipart body's `file` part; 422 for a malformed body or no such part."""
-    try:
-        async with request.form(max_files=1, max_fields=8) as form:
-            upload = form.get("file")
-            if not isinstance(upload, UploadFile):
-                raise unprocessable("the multipart body needs a 'file' part holding the CSV")
-            return await upload.read(), (upload.filename or "upload").rsplit("/", 1)[-1][:200] or "upload"
-    except StarletteHTTPException as exc:  # the multipart parser's 400: malformed input is a 422 here
-        if exc.status_code != status.HTTP_400_BAD_REQUEST:
-            raise
-        raise unprocessable(f"malformed multipart body: {exc.detail}") from None
 
 
 @router.post(
@@ -165,13 +78,13 @@ async def create_dataset(
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
         if media == "application/json" or media.endswith("+json"):
-            name_, values, step_, source = await run_in_threadpool(_from_json, await request.body(), settings)
+            name_, values, step_, source = await run_in_threadpool(from_json, await read_body(request), settings)
         elif media in CSV_TYPES:
-            values, source = await run_in_threadpool(_from_csv, await request.body(), column, settings)
+            values, source = await run_in_threadpool(from_csv, await read_body(request), column, settings)
             name_, step_ = name or "upload", step or 1.0
         elif media == "multipart/form-data":
-            raw, filename = await _multipart_file(request)
-            values, source = await run_in_threadpool(_from_csv, raw, column, settings)
+            raw, filename = await multipart_file(request)
+            values, source = await run_in_threadpool(from_csv, raw, column, settings)
             name_, step_ = name or filename, step or 1.0
         else:
             raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,

@@ -35,6 +35,7 @@ from rnncast.common.store import JobStatus, is_id
 from rnncast.common.store.aio import AsyncJobStore, DatasetGone, IdempotencyConflict, QueueFull
 from rnncast.core.series import SeriesError, split_point
 from rnncast.service.deps import ArtifactsDep, CeleryDep, SettingsDep, StoreDep
+from rnncast.service.errors import unprocessable
 from rnncast.service.quotas import check_models
 from rnncast.service.schemas import DatasetRef, ErrorBody, Job, JobCreate, JobList, TrainOptions
 
@@ -53,10 +54,6 @@ def links(param: str, **operations: str) -> dict[str, dict[str, Any]]:
 
 
 JOB_LINKS = links("job_id", GetJob="get_job", CancelJob="cancel_job", JobEvents="job_events", DeleteJob="delete_job")
-
-
-def unprocessable(detail: str) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
 
 
 def not_found(kind: str, record_id: str) -> HTTPException:
