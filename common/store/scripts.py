@@ -139,7 +139,8 @@ if arg(1) == 'running' then redis.call('HSET', KEYS[1], 'heartbeat_at', now()) e
 if arg(6) ~= '' then
   redis.call('SET', KEYS[3], arg(6))
   redis.call('ZADD', KEYS[4], now_ms(), arg(7))
-  redis.call('HSET', KEYS[5], arg(7), cjson.decode(arg(6))['checkpoint']['bytes'])
+  local checkpoint = cjson.decode(arg(6))['checkpoint']  -- its bytes count towards the model quota
+  redis.call('HSET', KEYS[5], arg(7), type(checkpoint) == 'table' and tonumber(checkpoint['bytes']) or 0)
 end
 add_event(KEYS[2], 'status', arg(4))
 if is_final(arg(1)) and run_ended(KEYS[1], arg(5)) then return 2 end
