@@ -2,8 +2,8 @@
 does it cost the API's event loop and the processes' memory?
 
 A private Redis, a training worker, a predict worker and the API (with an API key and --root-path /api, as
-behind a proxy; small quotas and lanes so those limits can be reached). A probe thread times GET /healthz
-every few milliseconds on its own connection: its slowest answer during a request, less its usual one, is
+behind a proxy; small quotas and lanes so those limits can be reached). A probe process times GET
+/healthz every few milliseconds on its own connection: its slowest answer during a request, less its usual one, is
 the event loop's stall. A sampler reads the RSS of the API and of every worker process every 10 ms: the
 growth is the peak during the request less the value before it. Last line:
 worst_loop_stall_ms=<n> worst_rss_growth_mb=<n> refused=<k>/<total>
@@ -36,24 +36,36 @@ EXTRA = {"RNNCAST_API_KEY": KEY, "RNNCAST_MAX_DATASETS": "3", "RNNCAST_MAX_QUEUE
          "RNNCAST_MAX_QUEUED_FIGURES": "16"}
 
 
-class Probe(threading.Thread):
-    """GET /healthz in a loop; (time, latency) of each."""
+PROBE = """
+import sys, time
+import httpx
+url, out = sys.argv[1:3]
+with httpx.Client(base_url=url, timeout=30) as http, open(out, "w", buffering=1) as log:
+    while True:
+        began = time.monotonic()
+        http.get("/healthz")
+        log.write(f"{began} {time.monotonic() - began}\\n")
+        time.sleep(0.003)
+"""
 
-    def __init__(self, url: str) -> None:
-        super().__init__(daemon=True)
-        self.http = httpx.Client(base_url=url, timeout=30)
-        self.samples: list[tuple[float, float]] = []
-        self.stopped = threading.Event()
 
-    def run(self) -> None:
-        while not self.stopped.is_set():
-            began = time.perf_counter()
-            self.http.get("/healthz")
-            self.samples.append((began, time.perf_counter() - began))
-            time.sleep(0.003)
+class Probe:
+    """GET /healthz in a loop, from a process of its own (this one's threads would share its GIL)."""
+
+    def __init__(self, url: str, log: Path) -> None:
+        self.log = log
+        self.proc = subprocess.Popen([sys.executable, "-c", PROBE, url, str(log)])
+
+    def samples(self) -> list[tuple[float, float]]:
+        rows = (line.split() for line in self.log.read_text().splitlines())
+        return [(float(r[0]), float(r[1])) for r in rows if len(r) == 2]
 
     def worst(self, since: float, until: float) -> float:
-        return max((lat for t, lat in self.samples if since <= t <= until), default=0.0)
+        return max((lat for t, lat in self.samples() if since <= t <= until), default=0.0)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
 
 
 class Sampler(threading.Thread):
@@ -192,28 +204,28 @@ def main() -> None:
             wait_until(lambda: http.get(f"/v1/comparisons/{study}", headers=AUTH).json()["status"] != "running",
                        timeout=300)
             model = http.get(f"/v1/comparisons/{study}", headers=AUTH).json()["runs"][0]["job_id"]
-            probe, sampler = Probe(api.url), Sampler([api.proc.proc.pid, *(w.proc.pid for w in workers)])
-            probe.start()
+            probe = Probe(api.url, root / "probe.log")
+            sampler = Sampler([api.proc.proc.pid, *(w.proc.pid for w in workers)])
             sampler.start()
-            time.sleep(1.0)
-            usual = statistics.median(lat for _, lat in probe.samples)
+            time.sleep(2.0)
+            usual = statistics.median(lat for _, lat in probe.samples())
             rows, worst_stall, worst_rss, refused = [], 0.0, 0.0, 0
             todo = attacks(http, api.url, model, study)
             print(f"{'request':<62} {'status':>14} {'stall ms':>9} {'RSS MB':>7}")
             for name, send in todo:
                 time.sleep(0.3)
-                began = time.perf_counter()
+                began, t0 = time.monotonic(), time.perf_counter()
                 outcome = send()
-                ended = time.perf_counter()
+                ended, t1 = time.monotonic(), time.perf_counter()
                 time.sleep(0.1)
                 stall = max(0.0, probe.worst(began, ended) - usual) * 1e3
-                growth = sampler.growth(began, ended) / 2**20
+                growth = sampler.growth(t0, t1) / 2**20
                 ok = refused_or_bounded(outcome) or name.startswith("low: CSV header")  # stored, name cut
                 refused += ok
                 worst_stall, worst_rss = max(worst_stall, stall), max(worst_rss, growth)
                 rows.append(name)
                 print(f"{name:<62} {outcome!s:>14} {stall:>9.1f} {growth:>7.1f}{'' if ok else '  NOT REFUSED'}")
-            probe.stopped.set()
+            probe.stop()
             sampler.stopped.set()
         finally:
             api.stop()
