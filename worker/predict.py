@@ -34,7 +34,7 @@ from rnncast.core.forecast import (
 from rnncast.core.models import Forecaster
 from rnncast.core.plots import PredictionLine, backtest_png, prediction_png
 from rnncast.core.series import SeriesError, split_point
-from rnncast.worker.training import MODEL_NAME
+from rnncast.worker.results import MODEL_NAME
 
 log = get_task_logger(__name__)
 SWEEP_EVERY_S = 10.0

@@ -16,32 +16,29 @@ import redis
 from celery.utils.log import get_task_logger
 
 from rnncast.common.artifacts import ArtifactStore, open_store, retrying
-from rnncast.common.artifacts.layout import job_prefix, model_prefix
+from rnncast.common.artifacts.layout import job_prefix
 from rnncast.common.datasets import load_values
 from rnncast.common.settings import Settings
-from rnncast.common.store import JobStatus, now_iso
+from rnncast.common.store import JobStatus
 from rnncast.common.store.sync import JobStore
-from rnncast.common.store.views import finite
 from rnncast.core.checkpoint import (
     Checkpoint,
     CheckpointError,
     checkpoint_exists,
     load_checkpoint,
     pack_checkpoint,
-    save_checkpoint,
 )
-from rnncast.core.config import AnyData, DatasetConfig, ModelConfig, TrainConfig
+from rnncast.core.config import DatasetConfig
 from rnncast.core.device import resolve_device
-from rnncast.core.forecast import Forecast, forecast_from_starts, origin_window, rollout_numpy, series_forecast
-from rnncast.core.models import Forecaster, parameter_count
-from rnncast.core.series import Scaler, split_point, train_scaler
-from rnncast.core.train import EpochReport, Probe, TrainResult, TrainState, train
+from rnncast.core.models import Forecaster
+from rnncast.core.series import train_scaler
+from rnncast.core.train import EpochReport, Probe, TrainState, train
 from rnncast.worker.checkpoints import CheckpointWriter
 from rnncast.worker.params import configs_from_params
+from rnncast.worker.results import run_forecast, write_model
 
 log = get_task_logger(__name__)
 RESUME_NAME = "checkpoint"
-MODEL_NAME = "model"
 
 
 WATCH_S = 1.0  # a cancel or a lost lease stops training within this (plus one batch)
@@ -275,7 +272,7 @@ def _train(
         return "handed back" if store.hand_back(job_id, lease) else _lost(job_id)
     if not store.heartbeat(job_id, lease):  # lost while training's last epoch ran: write nothing
         return _lost(job_id)
-    model = retrying(lambda: _write_model(artifacts, job_id, params, (model_cfg, data_cfg, train_cfg), result, series),
+    model = retrying(lambda: write_model(artifacts, job_id, params, (model_cfg, data_cfg, train_cfg), result, series),
                      settings.artifact_retry_s, f"job {job_id}: writing its model")
     extra: dict[str, Any] = {}
     if forecast_spec is not None:
@@ -298,59 +295,3 @@ def _train(
 def _lost(job_id: str) -> str:
     log.warning("job %s is no longer held by this worker; leaving it", job_id)
     return "lost"
-
-
-def run_forecast(
-    model: Forecaster, data_cfg: AnyData, train_cfg: TrainConfig, spec: dict[str, Any],
-    series: Any | None, scaler: Scaler | None,
-) -> Forecast:
-    """A comparison run's forecast: from `start` on the sine, or from `origin` (default: the test
-    part's first position) on a dataset."""
-    horizon, seq = int(spec["horizon"]), train_cfg.sequence_length
-    if not isinstance(data_cfg, DatasetConfig):
-        return forecast_from_starts(model, data_cfg, seq, [float(spec["start"])], horizon)[0]
-    assert series is not None and scaler is not None  # a dataset run loads both before training
-    origin = spec.get("origin")
-    origin = int(origin) if origin is not None else split_point(data_cfg.length, seq, data_cfg.train_fraction)
-    origin = min(origin, data_cfg.length)
-    window = scaler.forward(origin_window(series, seq, origin))
-    preds = scaler.inverse(rollout_numpy(model, window[None, :], horizon)[0])
-    return series_forecast(series, data_cfg.step, seq, origin, preds)
-
-
-def _write_model(
-    artifacts: ArtifactStore, job_id: str, params: dict[str, Any],
-    configs: tuple[ModelConfig, AnyData, TrainConfig], result: TrainResult, series: Any | None = None,
-) -> dict[str, Any]:
-    """Write the trained model's checkpoint files; its record (saved by the caller with the job's end).
-
-    A dataset model keeps its own copy of the series and its scaler: it forecasts
-    and backtests after the dataset is deleted.
-    """
-    model_cfg, data_cfg, train_cfg = configs
-    metrics: dict[str, Any] = {"train_loss": finite(result.final_train_loss),
-                               "test_loss": finite(result.final_test_loss)}
-    if result.scaler is not None:
-        var = result.scaler.std**2
-        metrics |= {f"{k}_normalized": finite(v / var) if v is not None else None for k, v in list(metrics.items())}
-    info = save_checkpoint(
-        artifacts.at(model_prefix(job_id)), MODEL_NAME, model=result.model, data=data_cfg,
-        train=train_cfg, epoch=result.epochs_completed, history=result.history,
-        extra={"job_id": job_id, "metrics": metrics}, series=series, scaler=result.scaler,
-    )
-    record = {
-        "id": job_id,
-        "job_id": job_id,
-        "cell": model_cfg.cell,
-        "params": params,
-        "metrics": metrics,
-        "epochs_trained": result.epochs_completed,
-        "best_epoch": result.best_epoch,
-        "parameters": parameter_count(result.model),
-        "device": result.device,
-        "created_at": now_iso(),
-        "checkpoint": {"format": "safetensors", "sha256": info.sha256, "bytes": info.bytes},
-    }
-    if result.scaler is not None:
-        record["scaler"] = result.scaler.to_dict()
-    return record

@@ -18,7 +18,8 @@ from rnncast.common.store.sync import JobStore
 from rnncast.core.checkpoint import load_checkpoint, save_checkpoint
 from rnncast.core.train import train
 from rnncast.worker.params import configs_from_params
-from rnncast.worker.training import MODEL_NAME, RESUME_NAME, run_training_job
+from rnncast.worker.results import MODEL_NAME
+from rnncast.worker.training import RESUME_NAME, run_training_job
 
 PARAMS = {
     "cell": "GRU", "hidden_size": 4, "num_layers": 1, "dropout": 0.0, "epochs": 4, "batch_size": 64,

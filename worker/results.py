@@ -1,0 +1,74 @@
+"""What a finished training job leaves: its model's files and record, and a comparison run's forecast."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rnncast.common.artifacts import ArtifactStore
+from rnncast.common.artifacts.layout import model_prefix
+from rnncast.common.store import now_iso
+from rnncast.common.store.views import finite
+from rnncast.core.checkpoint import save_checkpoint
+from rnncast.core.config import AnyData, DatasetConfig, ModelConfig, TrainConfig
+from rnncast.core.forecast import Forecast, forecast_from_starts, origin_window, rollout_numpy, series_forecast
+from rnncast.core.models import Forecaster, parameter_count
+from rnncast.core.series import Scaler, split_point
+from rnncast.core.train import TrainResult
+
+MODEL_NAME = "model"
+
+
+def run_forecast(
+    model: Forecaster, data_cfg: AnyData, train_cfg: TrainConfig, spec: dict[str, Any],
+    series: Any | None, scaler: Scaler | None,
+) -> Forecast:
+    """A comparison run's forecast: from `start` on the sine, or from `origin` (default: the test
+    part's first position) on a dataset."""
+    horizon, seq = int(spec["horizon"]), train_cfg.sequence_length
+    if not isinstance(data_cfg, DatasetConfig):
+        return forecast_from_starts(model, data_cfg, seq, [float(spec["start"])], horizon)[0]
+    assert series is not None and scaler is not None  # a dataset run loads both before training
+    origin = spec.get("origin")
+    origin = int(origin) if origin is not None else split_point(data_cfg.length, seq, data_cfg.train_fraction)
+    origin = min(origin, data_cfg.length)
+    window = scaler.forward(origin_window(series, seq, origin))
+    preds = scaler.inverse(rollout_numpy(model, window[None, :], horizon)[0])
+    return series_forecast(series, data_cfg.step, seq, origin, preds)
+
+
+def write_model(
+    artifacts: ArtifactStore, job_id: str, params: dict[str, Any],
+    configs: tuple[ModelConfig, AnyData, TrainConfig], result: TrainResult, series: Any | None = None,
+) -> dict[str, Any]:
+    """Write the trained model's checkpoint files; its record (saved by the caller with the job's end).
+
+    A dataset model keeps its own copy of the series and its scaler: it forecasts
+    and backtests after the dataset is deleted.
+    """
+    model_cfg, data_cfg, train_cfg = configs
+    metrics: dict[str, Any] = {"train_loss": finite(result.final_train_loss),
+                               "test_loss": finite(result.final_test_loss)}
+    if result.scaler is not None:
+        var = result.scaler.std**2
+        metrics |= {f"{k}_normalized": finite(v / var) if v is not None else None for k, v in list(metrics.items())}
+    info = save_checkpoint(
+        artifacts.at(model_prefix(job_id)), MODEL_NAME, model=result.model, data=data_cfg,
+        train=train_cfg, epoch=result.epochs_completed, history=result.history,
+        extra={"job_id": job_id, "metrics": metrics}, series=series, scaler=result.scaler,
+    )
+    record = {
+        "id": job_id,
+        "job_id": job_id,
+        "cell": model_cfg.cell,
+        "params": params,
+        "metrics": metrics,
+        "epochs_trained": result.epochs_completed,
+        "best_epoch": result.best_epoch,
+        "parameters": parameter_count(result.model),
+        "device": result.device,
+        "created_at": now_iso(),
+        "checkpoint": {"format": "safetensors", "sha256": info.sha256, "bytes": info.bytes},
+    }
+    if result.scaler is not None:
+        record["scaler"] = result.scaler.to_dict()
+    return record
