@@ -37,24 +37,23 @@ def job_store() -> JobStore:
 
 
 def artifacts() -> ArtifactStore:
-    """This process's artifact store. From a remote one, files read by digest (models served,
-    checkpoints resumed) are kept in a bounded local cache under RNNCAST_DATA_DIR/cache."""
+    """This process's artifact store (RNNCAST_ARTIFACTS)."""
     global _artifacts
     with _lock:
         if _artifacts is None:
-            store = open_store(settings)
-            if not isinstance(store, LocalStore) and settings.model_disk_cache_bytes > 0:
-                store = CachedStore(store, settings.cache_dir / "artifacts", settings.model_disk_cache_bytes)
-            _artifacts = store
+            _artifacts = open_store(settings)
         return _artifacts
 
 
 def model_cache() -> ModelCache:
-    """This process's cache of loaded models."""
+    """This process's cache of loaded models. From a remote store, the model files it loads are also kept
+    in a bounded local copy by sha256 (RNNCAST_MODEL_DISK_CACHE_BYTES, under RNNCAST_DATA_DIR/cache)."""
     global _cache
     store = artifacts()
     with _lock:
         if _cache is None:
+            if not isinstance(store, LocalStore) and settings.model_disk_cache_bytes > 0:
+                store = CachedStore(store, settings.cache_dir / "models", settings.model_disk_cache_bytes)
             _cache = ModelCache(settings.model_cache_size, store)
         return _cache
 

@@ -125,25 +125,23 @@ def check_epochs(epochs: int, settings: Settings) -> None:
 def check_cost(params: dict[str, Any], settings: Settings) -> None:
     """422 for a job whose estimated work exceeds RNNCAST_MAX_TRAIN_COST, or whose estimated peak memory
     exceeds RNNCAST_MAX_TRAIN_MEMORY."""
-    cost = train_cost(params)
-    if cost > settings.max_train_cost:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"this {params['cell']} job's estimated cost ({cost:.3g}: epochs x sequence_length x num_layers x "
-            f"(windows x gates x hidden_size^2 + passes x {PASS_OVERHEAD})) exceeds this server's limit "
-            f"RNNCAST_MAX_TRAIN_COST ({settings.max_train_cost:.3g}); use fewer epochs, windows, layers or "
-            f"hidden units, larger micro-batches, or ask the operator to raise the limit",
-        )
-    memory = train_memory(params)
-    if memory > settings.max_train_memory:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"this {params['cell']} job's estimated peak memory ({memory / 2**20:.0f} MiB: its parameters with "
-            f"gradients and Adam's moments, its series, and its largest pass, e.g. micro_batch_size rows x "
-            f"sequence_length x num_layers x (gates + 3) x hidden_size floats, tripled for the backward pass) "
-            f"exceeds this server's limit RNNCAST_MAX_TRAIN_MEMORY ({settings.max_train_memory / 2**20:.0f} MiB); "
-            f"use smaller micro-batches (micro_batch_size), shorter windows or fewer hidden units",
-        )
+    cell, cost, memory = params["cell"], train_cost(params), train_memory(params)
+    refusals = [
+        (cost > settings.max_train_cost,
+         f"this {cell} job's estimated cost ({cost:.3g}: epochs x sequence_length x num_layers x (windows x gates x "
+         f"hidden_size^2 + passes x {PASS_OVERHEAD})) exceeds this server's limit RNNCAST_MAX_TRAIN_COST "
+         f"({settings.max_train_cost:.3g}); use fewer epochs, windows, layers or hidden units, larger "
+         f"micro-batches, or ask the operator to raise the limit"),
+        (memory > settings.max_train_memory,
+         f"this {cell} job's estimated peak memory ({memory / 2**20:.0f} MiB: its parameters with gradients and "
+         f"Adam's moments, its series, and its largest pass, e.g. micro_batch_size rows x sequence_length x "
+         f"num_layers x (gates + 3) x hidden_size floats, tripled for the backward pass) exceeds this server's "
+         f"limit RNNCAST_MAX_TRAIN_MEMORY ({settings.max_train_memory / 2**20:.0f} MiB); use smaller "
+         f"micro-batches (micro_batch_size), shorter windows or fewer hidden units"),
+    ]
+    for refused, detail in refusals:
+        if refused:
+            raise unprocessable(detail)
 
 
 async def submit_job(

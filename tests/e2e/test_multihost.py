@@ -102,7 +102,7 @@ def test_a_job_killed_on_host_a_resumes_on_host_b_from_s3_and_serves_from_host_c
     backtest = _ok(http.post(f"/v1/models/{job['id']}/backtest", json={"origins": 5, "horizon": 6}))
     assert backtest["model"]["mse"] is not None and len(backtest["origin_positions"]) == 5
     sha = http.get(f"/v1/models/{job['id']}").json()["checkpoint"]["sha256"]
-    assert f"cache/artifacts/{sha}" in hosts.files("c")  # host C keeps a local copy of what it serves
+    assert f"cache/models/{sha}" in hosts.files("c")  # host C keeps a local copy of what it serves
 
     # Nothing but a worker's own cache is on any host's disk: no job, model or dataset files.
     assert hosts.files("api") == set()
