@@ -53,8 +53,8 @@ def write_dataset(store: ArtifactStore, record: dict[str, Any], values: np.ndarr
     store.put(f"{dataset_prefix(record['id'])}/{META_FILE}", json.dumps(record).encode())
 
 
-def _series(dataset_id: str, header: dict[str, Any]) -> None:
-    if header.get("fortran_order") or len(header.get("shape", ())) != 1 or header.get("descr") != "<f8":
+def _series(dataset_id: str, shape: tuple[int, ...], fortran: bool, dtype: np.dtype[Any]) -> None:
+    if fortran or len(shape) != 1 or dtype.str != "<f8":
         raise DatasetUnavailable(f"dataset {dataset_id!r}: its values file is not a float64 series")
 
 
@@ -65,7 +65,7 @@ def load_values(store: ArtifactStore, dataset_id: str, sha256: str) -> np.ndarra
         values = np.load(io.BytesIO(raw), allow_pickle=False)
     except (ArtifactMissing, ArtifactCorrupt, ValueError):
         raise DatasetUnavailable(f"dataset {dataset_id!r} has no readable values file") from None
-    _series(dataset_id, {"descr": values.dtype.str, "shape": values.shape, "fortran_order": False})
+    _series(dataset_id, values.shape, False, values.dtype)
     if digest(values) != sha256:
         raise DatasetUnavailable(f"dataset {dataset_id!r} does not match its digest: its file was changed")
     return values
@@ -84,7 +84,7 @@ def read_slice(store: ArtifactStore, dataset_id: str, offset: int, limit: int) -
         shape, fortran, dtype = read(head)
     except (ArtifactMissing, ValueError):
         raise DatasetUnavailable(f"dataset {dataset_id!r} has no readable values file") from None
-    _series(dataset_id, {"descr": dtype.str, "shape": shape, "fortran_order": fortran})
+    _series(dataset_id, shape, fortran, dtype)
     start, stop = min(offset, shape[0]), min(offset + limit, shape[0])
     raw = store.get_range(key, head.tell() + 8 * start, 8 * (stop - start))
     return np.frombuffer(raw, dtype="<f8").tolist()

@@ -109,6 +109,14 @@ GATES: dict[str, int] = {"RNN": 1, "LSTM": 4, "GRU": 3}
 PASS_OVERHEAD = 20_000
 
 
+def _windows(params: dict[str, Any]) -> tuple[int, int, int]:
+    """(points, windows, training windows) of a job: a dataset's length plays the sine's points."""
+    data = params.get("data") or {}
+    points = int(data.get("points", data.get("length", POINTS)))
+    windows = max(points - params["sequence_length"], 1)
+    return points, windows, max(int(windows * float(data.get("train_fraction", TRAIN_FRACTION))), 1)
+
+
 def train_cost(params: dict[str, Any]) -> float:
     """A job's estimated work: epochs x steps x layers x (windows x gates x hidden^2 + passes x overhead).
 
@@ -116,10 +124,7 @@ def train_cost(params: dict[str, Any]) -> float:
     units are arbitrary but fixed: RNNCAST_MAX_TRAIN_COST is compared with it.
     """
     seq, hidden, layers = params["sequence_length"], params["hidden_size"], params["num_layers"]
-    data = params.get("data") or {}
-    # A dataset's length plays the sine's points.
-    windows = max(int(data.get("points", data.get("length", POINTS))) - seq, 1)
-    n_train = max(int(windows * float(data.get("train_fraction", TRAIN_FRACTION))), 1)
+    _, windows, n_train = _windows(params)
     batch = min(params["batch_size"], n_train)
     micro = params.get("micro_batch_size") or batch
     passes = math.ceil(n_train / batch) * math.ceil(batch / min(micro, batch))
@@ -181,10 +186,7 @@ def train_memory(params: dict[str, Any]) -> float:
     layers of saved activations), an evaluation pass, or a pass of rollout fine-tuning (horizon x
     sequence_length steps a row)."""
     seq, hidden, layers, cell = params["sequence_length"], params["hidden_size"], params["num_layers"], params["cell"]
-    data = params.get("data") or {}
-    points = int(data.get("points", data.get("length", POINTS)))
-    windows = max(points - seq, 1)
-    n_train = max(int(windows * float(data.get("train_fraction", TRAIN_FRACTION))), 1)
+    points, _, n_train = _windows(params)
     rows = min(params.get("micro_batch_size") or params["batch_size"], params["batch_size"], n_train)
     per_step = (GATES[cell] + SAVED_VECTORS_EXTRA) * hidden * FLOAT_BYTES * BACKWARD_FACTOR  # one row, layer, step
     train_pass = rows * seq * layers * per_step

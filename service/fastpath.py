@@ -76,6 +76,11 @@ async def _respond(send: Send, status: int, body: bytes, headers: dict[str, str]
     await send({"type": "http.response.body", "body": body})
 
 
+async def _respond_error(send: Send, error: HTTPException) -> None:
+    """The route's answer for `error` (its status, detail and headers)."""
+    await _respond(send, error.status_code, json.dumps({"detail": error.detail}).encode(), dict(error.headers or {}))
+
+
 class ForecastFastPath:
     """Answers valid forecast requests without FastAPI's routing; hands every other request on."""
 
@@ -108,14 +113,10 @@ class ForecastFastPath:
                            .encode(), {"Retry-After": "5"})
             return
         except LaneFull:
-            full = lane_full("forecast", "RNNCAST_MAX_QUEUED_FORECASTS")
-            await _respond(send, full.status_code, json.dumps({"detail": full.detail}).encode(),
-                           dict(full.headers or {}))
+            await _respond_error(send, lane_full("forecast", "RNNCAST_MAX_QUEUED_FORECASTS"))
             return
         if answer is None:
-            refusal = no_worker(self.api.state.settings)
-            await _respond(send, refusal.status_code, json.dumps({"detail": refusal.detail}).encode(),
-                           dict(refusal.headers or {}))
+            await _respond_error(send, no_worker(self.api.state.settings))
             return
         await _respond(send, answer.status, answer.body.encode(),
                        {"X-Rnncast-Batch": str(answer.batch)} if answer.status == 200 else None)

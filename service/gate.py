@@ -16,6 +16,7 @@ or `Sec-Fetch-Site` says so) is answered 403: no page can make the API work.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -44,6 +45,7 @@ def route_path(scope: Scope) -> str:
     return path
 
 
+@functools.lru_cache(maxsize=8)  # one API key per process: derived once, not per stream request
 def token_key(api_key: bytes) -> bytes:
     """The stream tokens' MAC key, derived from the API key (HKDF-SHA256, RFC 5869, one block):
     a token never signs with the key itself."""

@@ -6,11 +6,10 @@ import logging
 import threading
 import time
 
-from rnncast.common.artifacts import ArtifactStore, StoreUnavailable
+from rnncast.common.artifacts import BACKOFF_S, ArtifactStore, StoreUnavailable
 from rnncast.core.checkpoint import Packed, write_checkpoint
 
 log = logging.getLogger(__name__)
-BACKOFF_S = (0.25, 5.0)  # first and longest wait between tries of a write the store refused for now
 
 
 class CheckpointWriter(threading.Thread):

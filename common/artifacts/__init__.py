@@ -27,11 +27,23 @@ from rnncast.common.artifacts.local import LocalStore
 from rnncast.common.settings import Settings
 
 __all__ = [
-    "ArtifactCorrupt", "ArtifactError", "ArtifactMissing", "ArtifactStore", "CachedStore", "LocalStore",
-    "ObjectInfo", "StoreFull", "StoreMisconfigured", "StoreUnavailable", "open_store", "retrying",
+    "BACKOFF_S",
+    "ArtifactCorrupt",
+    "ArtifactError",
+    "ArtifactMissing",
+    "ArtifactStore",
+    "CachedStore",
+    "LocalStore",
+    "ObjectInfo",
+    "StoreFull",
+    "StoreMisconfigured",
+    "StoreUnavailable",
+    "open_store",
+    "retrying",
 ]
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+BACKOFF_S = (0.25, 5.0)  # first and longest wait between tries while the store is unavailable
 
 
 def open_store(settings: Settings) -> ArtifactStore:
@@ -47,7 +59,7 @@ def open_store(settings: Settings) -> ArtifactStore:
 def retrying(call: Callable[[], T], within_s: float, what: str) -> T:
     """`call()`, tried again with backoff while the store is unavailable, for up to `within_s` seconds."""
     deadline = time.monotonic() + within_s
-    delay = 0.25
+    delay = BACKOFF_S[0]
     while True:
         try:
             return call()
@@ -56,4 +68,4 @@ def retrying(call: Callable[[], T], within_s: float, what: str) -> T:
                 raise
             log.warning("%s: %s; retrying in %.2g s", what, exc, delay)
             time.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            delay = min(delay * 2, BACKOFF_S[1])

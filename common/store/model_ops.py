@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from rnncast.common.store.dataset_ops import stored_bytes
 from rnncast.common.store.keys import Keys
 from rnncast.common.store.plan import Op, batch, cmd, one
 from rnncast.common.store.status import JobStatus
@@ -38,7 +39,7 @@ def usage() -> Op[dict[str, int]]:
         cmd("zcard", Keys.jobs_by_status(JobStatus.RUNNING.value)))
     if len(model_bytes) < models or len(dataset_bytes) < datasets:  # records from before the account existed
         yield from _backfill(Keys.models, Keys.model, Keys.model_bytes, lambda r: r["checkpoint"]["bytes"])
-        yield from _backfill(Keys.datasets, Keys.dataset, Keys.dataset_bytes, lambda r: int(r["length"]) * 8)
+        yield from _backfill(Keys.datasets, Keys.dataset, Keys.dataset_bytes, stored_bytes)
         model_bytes, dataset_bytes = yield batch(cmd("hvals", Keys.model_bytes), cmd("hvals", Keys.dataset_bytes))
     return {"models": int(models), "model_bytes": sum(int(b) for b in model_bytes), "datasets": int(datasets),
             "dataset_bytes": sum(int(b) for b in dataset_bytes), "active_jobs": int(queued) + int(running)}

@@ -20,6 +20,7 @@ from rnncast.common.datasets import (
 from rnncast.common.defaults import MAX_DATASET_VALUES_PAGE
 from rnncast.common.store import is_id
 from rnncast.common.store.aio import AsyncJobStore
+from rnncast.common.store.dataset_ops import stored_bytes
 from rnncast.core.series import SeriesError
 from rnncast.service.deps import ArtifactsDep, SettingsDep, StoreDep
 from rnncast.service.errors import unprocessable
@@ -93,7 +94,7 @@ async def create_dataset(
     except SeriesError as exc:
         raise unprocessable(str(exc)) from None
     record = dataset_record(uuid.uuid4().hex, name_, values, float(step_), source)
-    await check_datasets(store, settings, values.nbytes)
+    await check_datasets(store, settings, stored_bytes(record))
     await run_in_threadpool(write_dataset, artifacts, record, values)
     try:
         await store.create_dataset(record)
