@@ -25,7 +25,8 @@ from typing import Any
 import httpx
 from _stack import stack
 
-from rnncast.common.defaults import CELLS, RECIPES
+from rnncast.common.defaults import CELLS
+from rnncast.common.options import RECIPES
 
 SEEDS = [0, 1, 2]
 

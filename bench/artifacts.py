@@ -23,8 +23,8 @@ from _stack import stack
 
 from rnncast.common.artifacts import ArtifactStore, LocalStore
 from rnncast.common.artifacts.s3 import S3Store
+from rnncast.common.options import ModelOptions, SineData, TrainOptions
 from rnncast.core.checkpoint import load_checkpoint, save_checkpoint
-from rnncast.core.config import DataConfig, ModelConfig, TrainConfig
 from rnncast.core.models import Forecaster
 from rnncast.core.optim import Adam
 from tests.support import S3_KEYS, S3Server
@@ -32,7 +32,7 @@ from tests.support import S3_KEYS, S3Server
 
 def checkpoint_times(store: ArtifactStore, n: int) -> tuple[float, float, int]:
     """Median ms to save and to load a checkpoint of a 2-layer LSTM of 128 (weights + Adam moments)."""
-    model = Forecaster(ModelConfig(cell="LSTM", hidden_size=128, num_layers=2))
+    model = Forecaster(ModelOptions(cell="LSTM", hidden_size=128, num_layers=2))
     optimizer = Adam(model.parameters(), lr=1e-3)
     model(torch.zeros(4, 8, 1)).sum().backward()
     optimizer.step()  # the Adam moments exist: the checkpoint is what a resumed job reads
@@ -40,7 +40,7 @@ def checkpoint_times(store: ArtifactStore, n: int) -> tuple[float, float, int]:
     folder = store.at("bench/ckpt")
     for i in range(n):
         t0 = time.perf_counter()
-        info = save_checkpoint(folder, "checkpoint", model=model, data=DataConfig(), train=TrainConfig(),
+        info = save_checkpoint(folder, "checkpoint", model=model, data=SineData(), train=TrainOptions(),
                                epoch=i, history={"train_loss": [0.1] * i, "test_loss": [0.1] * i},
                                optimizer=optimizer)
         saves.append(time.perf_counter() - t0)

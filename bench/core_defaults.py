@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from rnncast.core.config import DataConfig, ModelConfig, TrainConfig
+from rnncast.common.options import ModelOptions, SineData, TrainOptions
 from rnncast.core.device import keep_freed_memory
 from rnncast.core.forecast import forecast_from_starts
 from rnncast.core.models import Forecaster
@@ -44,12 +44,12 @@ def main() -> None:
     Forecaster.fused = not args.torch_rnn
     if not args.default_malloc:
         keep_freed_memory()
-    data = DataConfig()
+    data = SineData()
     total = 0.0
     for cell in args.cells.split(","):
-        cfg = TrainConfig(epochs=args.epochs, seed=args.seed, micro_batch_size=args.micro_batch_size)
+        cfg = TrainOptions(epochs=args.epochs, seed=args.seed, micro_batch_size=args.micro_batch_size)
         t0 = time.perf_counter()
-        result = train(ModelConfig(cell=cell), data, cfg)
+        result = train(ModelOptions(cell=cell), data, cfg)
         wall = time.perf_counter() - t0
         total += wall
         fc = forecast_from_starts(result.model, data, cfg.sequence_length, [123.0], 100)[0]

@@ -17,7 +17,7 @@ from datetime import datetime
 import torch
 from _stack import stack
 
-from rnncast.core.config import DataConfig, ModelConfig, TrainConfig
+from rnncast.common.options import ModelOptions, SineData, TrainOptions
 from rnncast.core.device import keep_freed_memory
 from rnncast.core.train import train
 
@@ -37,11 +37,11 @@ def main() -> None:
     torch.set_num_threads(1)  # as the workers do
     torch.set_flush_denormal(True)
     keep_freed_memory()
-    train_cfg = TrainConfig(epochs=args.epochs, checkpoint_every=10, micro_batch_size=args.micro_batch_size)
+    train_cfg = TrainOptions(epochs=args.epochs, checkpoint_every=10, micro_batch_size=args.micro_batch_size)
 
     def core_run() -> float:
         t0 = time.perf_counter()
-        train(ModelConfig(cell=args.cell), DataConfig(), train_cfg)
+        train(ModelOptions(cell=args.cell), SineData(), train_cfg)
         return time.perf_counter() - t0
 
     core_runs = [core_run()]

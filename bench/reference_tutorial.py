@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from rnncast.core.config import DataConfig
+from rnncast.common.options import SineData
 from rnncast.core.data import series
 from rnncast.core.forecast import forecast_from_starts
 
@@ -51,7 +51,7 @@ class Simple(nn.Module):
 
 
 def run(cell: str, epochs: int) -> tuple[float, float, float]:
-    data = DataConfig()
+    data = SineData()
     values = series(data)
     windows = SineWindows(values, 80)
     n_train = int(len(windows) * 0.8)

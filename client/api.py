@@ -41,6 +41,7 @@ from rnncast.client.types import (
     ModelPage,
 )
 from rnncast.common.defaults import BACKTEST_HORIZON, BACKTEST_ORIGINS, FORECAST_HORIZON, FORECAST_START
+from rnncast.common.options import JobOptions, ModelOptions, TrainOptions, spec
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 T = TypeVar("T", bound=BaseModel)
@@ -48,6 +49,18 @@ _BY_STATUS: dict[int, type[RnncastError]] = {
     401: AuthError, 404: NotFound, 409: Conflict, 413: InvalidRequest, 422: InvalidRequest,
     429: RateLimited, 503: ApiUnavailable,
 }
+
+
+# The fields a training job takes besides cell and seed: the declared options (common.options), the data and a name.
+JOB_FIELDS = frozenset(s.name for cls in (ModelOptions, TrainOptions, JobOptions) for s in spec(cls)) | {"data", "name"}
+
+
+def job_fields(given: dict[str, Any]) -> dict[str, Any]:
+    """The given job fields (None: left to the server), refused before any HTTP when one is not a job field."""
+    unknown = sorted(set(given) - JOB_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown training option(s) {unknown}; the options are {sorted(JOB_FIELDS)}")
+    return {k: v for k, v in given.items() if v is not None}
 
 
 class Client:
@@ -140,7 +153,7 @@ class Client:
         Args:
             seed: None lets the server pick a random seed (recorded in `params`).
         """
-        body = {"cell": cell, "seed": seed, **{k: v for k, v in options.items() if v is not None}}
+        body = {"cell": cell, "seed": seed, **job_fields(options)}
         return Job.model_validate(self._submit("/v1/jobs", body, idempotency_key))
 
     def job(self, job_id: str) -> Job:
@@ -340,7 +353,7 @@ class Client:
             spec["origin"] = forecast_origin
         body = {
             "cells": list(cells), "seeds": list(seeds), "name": name,
-            "train": {k: v for k, v in train.items() if v is not None}, "forecast": spec,
+            "train": job_fields(train), "forecast": spec,
         }
         return Comparison.model_validate(self._submit("/v1/comparisons", body, idempotency_key))
 

@@ -14,41 +14,7 @@ from rich.table import Column, Table
 
 from rnncast.client.api import Client
 from rnncast.client.errors import RnncastError
-from rnncast.client.options import (
-    BatchOpt,
-    CkptOpt,
-    ClipOpt,
-    DatasetOpt,
-    DeltaOpt,
-    DropoutOpt,
-    EarlyOpt,
-    EpochsOpt,
-    FactorOpt,
-    HiddenOpt,
-    JsonOpt,
-    KeyOpt,
-    LayersOpt,
-    LrOpt,
-    MaxLrOpt,
-    MicroOpt,
-    MinLrOpt,
-    NoiseInOpt,
-    NoiseOpt,
-    PatienceOpt,
-    PointsOpt,
-    RecipeOpt,
-    RestoreOpt,
-    RolloutEpochsOpt,
-    RolloutHorizonOpt,
-    RolloutLrOpt,
-    ScheduleOpt,
-    SeqOpt,
-    UrlOpt,
-    WarmupOpt,
-    WatchOpt,
-    advanced_options,
-    train_options,
-)
+from rnncast.client.options import JsonOpt, KeyOpt, UrlOpt, WatchOpt, training_flags
 from rnncast.client.types import Job
 from rnncast.client.watch import fmt, watch_job
 from rnncast.common import defaults as D
@@ -71,32 +37,20 @@ def job_line(job: Job) -> str:
             f"test {fmt(job.metrics.test_loss)}")
 
 
+@training_flags
 def train(
     cell: Annotated[str, typer.Option(help="RNN, LSTM or GRU.")],
     seed: Annotated[int | None, typer.Option(help="Seed (default 0).")] = None,
     random_seed: Annotated[bool, typer.Option("--random-seed", help="Let the server pick a seed.")] = False,
-    hidden_size: HiddenOpt = None, num_layers: LayersOpt = None, dropout: DropoutOpt = None,
-    epochs: EpochsOpt = None, batch_size: BatchOpt = None, lr: LrOpt = None, sequence_length: SeqOpt = None,
-    checkpoint_every: CkptOpt = None, noise_std: NoiseOpt = None, points: PointsOpt = None,
-    micro_batch_size: MicroOpt = None, dataset: DatasetOpt = None,
-    recipe: RecipeOpt = None, lr_schedule: ScheduleOpt = None, max_lr: MaxLrOpt = None, min_lr: MinLrOpt = None,
-    warmup_fraction: WarmupOpt = None, factor: FactorOpt = None, patience: PatienceOpt = None,
-    grad_clip: ClipOpt = None, early_stopping_patience: EarlyOpt = None, early_stopping_min_delta: DeltaOpt = None,
-    restore_best: RestoreOpt = None, rollout_epochs: RolloutEpochsOpt = None,
-    rollout_horizon: RolloutHorizonOpt = None, rollout_lr: RolloutLrOpt = None, input_noise_std: NoiseInOpt = None,
     name: Annotated[str | None, typer.Option(help="A label for the job.")] = None,
     watch: WatchOpt = False, json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
+    options: dict[str, Any] | None = None,
 ) -> None:
     """Submit a training job (and, with --watch, follow it to the end)."""
     if random_seed and seed is not None:
         raise typer.BadParameter("--random-seed and --seed exclude each other")
-    options = train_options(hidden_size, num_layers, dropout, epochs, batch_size, lr, sequence_length,
-                            checkpoint_every, noise_std, points, micro_batch_size, dataset)
-    options |= advanced_options(recipe, lr_schedule, max_lr, min_lr, warmup_fraction, factor, patience, grad_clip,
-                                early_stopping_patience, early_stopping_min_delta, restore_best, rollout_epochs,
-                                rollout_horizon, rollout_lr, input_noise_std)
     with client(url, api_key) as c:
-        job = c.train(cell.upper(), seed=None if random_seed else (seed or 0), name=name, **options)
+        job = c.train(cell.upper(), seed=None if random_seed else (seed or 0), name=name, **(options or {}))
         if watch:
             job = watch_job(c, job, quiet=json_)
         if json_:

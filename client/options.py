@@ -1,96 +1,135 @@
-"""Command-line options shared by the client commands."""
+"""Command-line options shared by the client commands; the training flags derive from `common.options`."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import MISSING
+from typing import Annotated, Any, TypeVar, get_type_hints
 
 import typer
 
-from rnncast.common import defaults as D
+from rnncast.common import options as O
 
 UrlOpt = Annotated[str | None, typer.Option("--url", help="API address (default: RNNCAST_URL).")]
 KeyOpt = Annotated[str | None, typer.Option("--api-key", help="API key (default: RNNCAST_API_KEY).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print raw JSON for scripts.")]
 WatchOpt = Annotated[bool, typer.Option("--watch", help="Show live progress until it ends.")]
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+# The declarations a training command takes, and the fields that are not flags (given otherwise).
+# The sine's fields go under `data`, flat on the command line (--noise-std, --points): no other
+# declared field shares their names; --dataset trains on a stored dataset instead.
+TRAIN_DECLARATIONS: tuple[tuple[str, type[O.Options], frozenset[str]], ...] = (
+    ("", O.ModelOptions, frozenset({"cell"})),
+    ("", O.TrainOptions, frozenset({"seed"})),
+    ("", O.JobOptions, frozenset()),
+    ("data", O.SineData, frozenset({"kind"})),
+)
+DATASET_FIELDS = frozenset({"train_fraction"})  # what a dataset reference takes besides its id
 
 
-# Training options shared by `train` and `compare`.
-def train_options(
-    hidden_size: int | None, num_layers: int | None, dropout: float | None, epochs: int | None,
-    batch_size: int | None, lr: float | None, sequence_length: int | None, checkpoint_every: int | None,
-    noise_std: float | None, points: int | None, micro_batch_size: int | None, dataset: str | None = None,
-) -> dict[str, Any]:
-    data: dict[str, Any] = {k: v for k, v in {"noise_std": noise_std, "points": points}.items() if v is not None}
-    if dataset is not None:
-        if data:
-            raise typer.BadParameter("--noise-std and --points shape the sine: they do not apply with --dataset")
-        data = {"dataset_id": dataset}
-    return {"hidden_size": hidden_size, "num_layers": num_layers, "dropout": dropout, "epochs": epochs,
-            "batch_size": batch_size, "lr": lr, "sequence_length": sequence_length,
-            "checkpoint_every": checkpoint_every, "micro_batch_size": micro_batch_size, "data": data or None}
+def _leaves(cls: type[O.Options], skip: frozenset[str], prefix: str = "") -> list[tuple[str, O.Spec]]:
+    out: list[tuple[str, O.Spec]] = []
+    for s in O.spec(cls):
+        if s.name in skip:
+            continue
+        if s.nested is not None:
+            out += _leaves(s.nested, frozenset(), f"{prefix}{s.name}.")
+        else:
+            out.append((prefix + s.name, s))
+    return out
 
 
-HiddenOpt = Annotated[int | None, typer.Option(help=f"Hidden units (default {D.HIDDEN_SIZE}).")]
-LayersOpt = Annotated[int | None, typer.Option(help=f"Recurrent layers (default {D.NUM_LAYERS}).")]
-DropoutOpt = Annotated[float | None, typer.Option(
-    help=f"Dropout between layers (default: 0, or {D.STACKED_DROPOUT} if stacked).")]
-EpochsOpt = Annotated[int | None, typer.Option(help=f"Epochs (default {D.EPOCHS}).")]
-BatchOpt = Annotated[int | None, typer.Option(help=f"Batch size (default {D.BATCH_SIZE}).")]
-LrOpt = Annotated[float | None, typer.Option(help=f"Adam learning rate (default {D.LR:g}).")]
-SeqOpt = Annotated[int | None, typer.Option(help=f"Window length (default {D.SEQUENCE_LENGTH}).")]
-CkptOpt = Annotated[int | None, typer.Option(help=f"Checkpoint every N epochs (default {D.CHECKPOINT_EVERY}).")]
-NoiseOpt = Annotated[float | None, typer.Option(help=f"Noise std of the training signal (default {D.NOISE_STD:g}).")]
-PointsOpt = Annotated[int | None, typer.Option(help=f"Samples of the training signal (default {D.POINTS}).")]
-MicroOpt = Annotated[int | None, typer.Option(
-    help="Rows per forward/backward pass, gradients summed over a batch's passes; 0: whole batch (default: "
-    + ", ".join(f"{n} for {cell}" for cell, n in D.MICRO_BATCH_SIZE.items()) + ").")]
-
-DatasetOpt = Annotated[str | None, typer.Option(
-    "--dataset", help="Train on this dataset (its id) instead of the sine.")]
+def train_leaves() -> list[tuple[str, str, O.Spec]]:
+    """(path in the request, dotted name for the flag, spec) of every training flag."""
+    out = []
+    for under, cls, skip in TRAIN_DECLARATIONS:
+        for dotted, s in _leaves(cls, skip):
+            out.append((f"{under}.{dotted}" if under else dotted, dotted, s))
+    return out
 
 
-# Training options beyond the tutorial, shared by `train` and `compare`.
-RecipeOpt = Annotated[str | None, typer.Option(
-    help="tutorial (the reference loop) or accurate (the per-cell options bench/accuracy.py found best).")]
-ScheduleOpt = Annotated[str | None, typer.Option(
-    "--lr-schedule", help="constant, cosine, onecycle or plateau (per epoch).")]
-MaxLrOpt = Annotated[float | None, typer.Option("--max-lr", help="onecycle's peak rate (default 10 x lr).")]
-MinLrOpt = Annotated[float | None, typer.Option("--min-lr", help="cosine's and onecycle's end rate; plateau's floor.")]
-WarmupOpt = Annotated[float | None, typer.Option(help="onecycle: share of the epochs spent warming up.")]
-FactorOpt = Annotated[float | None, typer.Option(help="plateau: divide the rate by this.")]
-PatienceOpt = Annotated[int | None, typer.Option(help="plateau: epochs without a new best test loss.")]
-ClipOpt = Annotated[float | None, typer.Option("--grad-clip", help="max global gradient norm.")]
-EarlyOpt = Annotated[int | None, typer.Option(
-    "--early-stopping-patience", help="stop after this many epochs without test improvement.")]
-DeltaOpt = Annotated[float | None, typer.Option(
-    "--early-stopping-min-delta", help="the improvement that counts (default 0).")]
-RestoreOpt = Annotated[bool | None, typer.Option(
-    "--restore-best/--keep-last", help="end with the best epoch's weights (default: with early stopping).")]
-RolloutEpochsOpt = Annotated[int | None, typer.Option(
-    "--rollout-epochs", help="fine-tune this many epochs on the free-running loss after training.")]
-RolloutHorizonOpt = Annotated[int | None, typer.Option("--rollout-horizon", help="rollout steps (default 10).")]
-RolloutLrOpt = Annotated[float | None, typer.Option("--rollout-lr", help="fine-tuning rate (default 1e-4).")]
-NoiseInOpt = Annotated[float | None, typer.Option("--input-noise-std", help="Gaussian noise on training inputs.")]
+def flag_name(dotted: str) -> str:
+    """`early_stopping.patience` -> `--early-stopping-patience`."""
+    return "--" + dotted.replace(".", "-").replace("_", "-")
 
 
-def advanced_options(
-    recipe: str | None, lr_schedule: str | None, max_lr: float | None, min_lr: float | None,
-    warmup_fraction: float | None, factor: float | None, patience: int | None, grad_clip: float | None,
-    early_stopping_patience: int | None, early_stopping_min_delta: float | None, restore_best: bool | None,
-    rollout_epochs: int | None, rollout_horizon: int | None, rollout_lr: float | None,
-    input_noise_std: float | None,
-) -> dict[str, Any]:
-    """The job fields those options set (None: left to the recipe and the server)."""
-    early = None
-    if early_stopping_patience is not None or early_stopping_min_delta is not None:
-        early = {k: v for k, v in {"patience": early_stopping_patience, "min_delta": early_stopping_min_delta}.items()
-                 if v is not None}
-    finetune = None
-    if rollout_epochs is not None or rollout_horizon is not None or rollout_lr is not None:
-        finetune = {k: v for k, v in {"epochs": rollout_epochs, "horizon": rollout_horizon, "lr": rollout_lr}.items()
-                    if v is not None}
-    return {"recipe": recipe, "lr_schedule": lr_schedule, "max_lr": max_lr, "min_lr": min_lr,
-            "warmup_fraction": warmup_fraction, "factor": factor, "patience": patience, "grad_clip": grad_clip,
-            "early_stopping": early, "restore_best": restore_best, "rollout_finetune": finetune,
-            "input_noise_std": input_noise_std}
+def _check(s: O.Spec) -> Callable[[Any], Any]:
+    """A flag's value checked against its declaration, before any HTTP (the server checks it again)."""
+
+    def check(value: Any) -> Any:
+        if value is not None:
+            try:
+                O.check_value(s, value)
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc)) from None
+        return value
+
+    return check
+
+
+def _option(dotted: str, s: O.Spec) -> Any:
+    """The Typer parameter of one declared leaf field."""
+    if s.null_means is O.RECIPE_VALUE:
+        default = " (default: the recipe's)"
+    else:
+        default = "" if s.default is None or s.default is MISSING else f" (default: {s.default})"
+    help_text = f"{s.help[:1].upper()}{s.help[1:]}{default}."
+    choices = s.choices
+    flag = flag_name(dotted)
+    if s.base is bool:
+        base: Any = bool
+        option = typer.Option(f"{flag}/--no-{flag[2:]}", help=help_text)
+    elif choices is not None:
+        base = str
+        option = typer.Option(flag, help=f"{help_text} One of: {', '.join(map(str, choices))}.", callback=_check(s))
+    else:
+        base = s.base
+        option = typer.Option(flag, help=help_text, callback=_check(s))
+    return Annotated[base | None, option]
+
+
+def _put(tree: dict[str, Any], path: str, value: Any) -> None:
+    *parents, leaf = path.split(".")
+    for part in parents:
+        tree = tree.setdefault(part, {})
+    tree[leaf] = value
+
+
+def training_flags(func: F) -> F:
+    """One Typer option per leaf field of the training declarations (`common.options`), plus --dataset.
+
+    The command receives `options`: the job fields the flags set, nested as the request nests them
+    (`early_stopping: {patience}`); a flag left out is not sent, so the server's recipe and defaults apply.
+    """
+    leaves = train_leaves()
+    hints = get_type_hints(func, include_extras=True)  # the command's own annotations, resolved in its module
+    own = [p.replace(annotation=hints[p.name]) for p in inspect.signature(func).parameters.values()
+           if p.name != "options"]
+    added = [inspect.Parameter(path.replace(".", "__"), inspect.Parameter.KEYWORD_ONLY, default=None,
+                               annotation=_option(dotted, s)) for path, dotted, s in leaves]
+    added.append(inspect.Parameter("dataset", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+        str | None, typer.Option("--dataset", help="Train on this dataset (its id) instead of the sine.")]))
+
+    @functools.wraps(func)
+    def command(**kwargs: Any) -> Any:
+        options: dict[str, Any] = {}
+        for path, _, _ in leaves:
+            value = kwargs.pop(path.replace(".", "__"))
+            if value is not None:
+                _put(options, path, value)
+        dataset = kwargs.pop("dataset")
+        if dataset is not None:
+            data = options.pop("data", {})
+            sine_only = sorted(flag_name(k) for k in data if k not in DATASET_FIELDS)
+            if sine_only:
+                raise typer.BadParameter(f"{', '.join(sine_only)} shape the sine: they do not apply with --dataset")
+            options["data"] = {"dataset_id": dataset, **data}
+        return func(**kwargs, options=options)
+
+    command.__signature__ = inspect.Signature(own + added)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in own + added}
+    return command  # type: ignore[return-value]

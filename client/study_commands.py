@@ -4,52 +4,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from rnncast.client.commands import client, emit_json, out
-from rnncast.client.options import (
-    BatchOpt,
-    CkptOpt,
-    ClipOpt,
-    DatasetOpt,
-    DeltaOpt,
-    DropoutOpt,
-    EarlyOpt,
-    EpochsOpt,
-    FactorOpt,
-    HiddenOpt,
-    JsonOpt,
-    KeyOpt,
-    LayersOpt,
-    LrOpt,
-    MaxLrOpt,
-    MicroOpt,
-    MinLrOpt,
-    NoiseInOpt,
-    NoiseOpt,
-    PatienceOpt,
-    PointsOpt,
-    RecipeOpt,
-    RestoreOpt,
-    RolloutEpochsOpt,
-    RolloutHorizonOpt,
-    RolloutLrOpt,
-    ScheduleOpt,
-    SeqOpt,
-    UrlOpt,
-    WarmupOpt,
-    WatchOpt,
-    advanced_options,
-    train_options,
-)
+from rnncast.client.options import JsonOpt, KeyOpt, UrlOpt, WatchOpt, training_flags
 from rnncast.client.types import Comparison
 from rnncast.client.watch import fmt, watch_comparison
 from rnncast.common import defaults as D
 
 
+@training_flags
 def compare(
     cells: Annotated[str, typer.Option(help="Comma-separated cells.")] = "RNN,LSTM,GRU",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0",
@@ -57,33 +24,20 @@ def compare(
     horizon: Annotated[int, typer.Option(min=1, help="Forecast steps for every run.")] = D.FORECAST_HORIZON,
     origin: Annotated[int | None, typer.Option(
         min=0, help="With --dataset: the forecast's first position (default: the test part's first).")] = None,
-    hidden_size: HiddenOpt = None, num_layers: LayersOpt = None, dropout: DropoutOpt = None,
-    epochs: EpochsOpt = None, batch_size: BatchOpt = None, lr: LrOpt = None, sequence_length: SeqOpt = None,
-    checkpoint_every: CkptOpt = None, noise_std: NoiseOpt = None, points: PointsOpt = None,
-    micro_batch_size: MicroOpt = None, dataset: DatasetOpt = None,
-    recipe: RecipeOpt = None, lr_schedule: ScheduleOpt = None, max_lr: MaxLrOpt = None, min_lr: MinLrOpt = None,
-    warmup_fraction: WarmupOpt = None, factor: FactorOpt = None, patience: PatienceOpt = None,
-    grad_clip: ClipOpt = None, early_stopping_patience: EarlyOpt = None, early_stopping_min_delta: DeltaOpt = None,
-    restore_best: RestoreOpt = None, rollout_epochs: RolloutEpochsOpt = None,
-    rollout_horizon: RolloutHorizonOpt = None, rollout_lr: RolloutLrOpt = None, input_noise_std: NoiseInOpt = None,
     name: Annotated[str | None, typer.Option(help="A label for the study.")] = None,
     plots: Annotated[Path | None, typer.Option(file_okay=False, help="Save loss.png and predictions.png here.")] = None,
     watch: WatchOpt = False, json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
+    options: dict[str, Any] | None = None,
 ) -> None:
     """Compare cells over seeds (RNN vs LSTM vs GRU), trained in parallel."""
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     except ValueError:
         raise typer.BadParameter(f"--seeds ({seeds!r}) must be comma-separated integers") from None
-    options = train_options(hidden_size, num_layers, dropout, epochs, batch_size, lr, sequence_length,
-                            checkpoint_every, noise_std, points, micro_batch_size, dataset)
-    options |= advanced_options(recipe, lr_schedule, max_lr, min_lr, warmup_fraction, factor, patience, grad_clip,
-                                early_stopping_patience, early_stopping_min_delta, restore_best, rollout_epochs,
-                                rollout_horizon, rollout_lr, input_noise_std)
     with client(url, api_key) as c:
         study = c.compare(cells=[x.strip().upper() for x in cells.split(",") if x.strip()], seeds=seed_list,
                           forecast_start=start, forecast_horizon=horizon, forecast_origin=origin, name=name,
-                          **options)
+                          **(options or {}))
         if watch:
             study = watch_comparison(c, study, quiet=json_)
         if plots is not None:

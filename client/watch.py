@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rnncast.client.api import Client
 from rnncast.client.errors import JobCancelled, JobFailed
 from rnncast.client.types import Comparison, EpochEvent, Job
-from rnncast.common.defaults import EPOCHS
+from rnncast.common.options import TrainOptions
 
 err = Console(stderr=True, highlight=False)
 
@@ -67,7 +67,7 @@ def watch_comparison(client: Client, study: Comparison, quiet: bool = False) -> 
     try:
         with _progress(quiet) as progress:
             bars = {run.job_id: progress.add_task(f"{run.cell:<4} seed {run.seed}",
-                                                  total=study.train.get("epochs", EPOCHS), losses="queued")
+                                                  total=study.train.get("epochs", TrainOptions.epochs), losses="queued")
                     for run in study.runs}
             while True:
                 study = client.comparison(study.id)

@@ -1,8 +1,8 @@
-"""Every default and limit of a training job or forecast, defined once.
+"""The hard ceilings, forecast and backtest defaults, and the cost model of jobs and rollouts.
 
-Standard library only: the API (which must not load torch), the workers,
-`core` and the client all import these, and a test pins `core`'s config
-defaults to them. The defaults reproduce the reference tutorial.
+Standard library only: the API (which must not load torch), the workers, `core` and the
+client all import these. A training job's options and their defaults are declared in
+`common.options`.
 """
 
 from __future__ import annotations
@@ -13,33 +13,20 @@ from typing import Any, Literal
 Cell = Literal["RNN", "LSTM", "GRU"]
 CELLS: tuple[Cell, ...] = ("RNN", "LSTM", "GRU")
 
-# The signal: y = AMPLITUDE * sin(2*pi*t/PERIOD + PHASE) + N(0, NOISE_STD), POINTS samples on [0, STOP].
-AMPLITUDE = 1.0
-PERIOD = 20.0
-PHASE = 0.0
-NOISE_STD = 0.0
-POINTS = 2000
-STOP = 1000.0
-TRAIN_FRACTION = 0.8
+# The hard ceilings: no server may be configured past them (Settings' limits are bounded by them; a
+# running server's own limits, e.g. RNNCAST_MAX_EPOCHS, are checked by service.limits).
+MAX_EPOCHS = 10_000_000
 MAX_POINTS = 1_000_000
-
-# The model.
-HIDDEN_SIZE = 20
-NUM_LAYERS = 1
 MAX_HIDDEN_SIZE = 1024
 MAX_NUM_LAYERS = 8
-STACKED_DROPOUT = 0.05
-
-# Training.
-EPOCHS = 500
-BATCH_SIZE = 500
-LR = 1e-3
-SEQUENCE_LENGTH = 80
-SEED = 0
-CHECKPOINT_EVERY = 10
-MAX_EPOCHS = 100_000
 MAX_SEQUENCE_LENGTH = 100_000
 MAX_BATCH_SIZE = 1_000_000
+MAX_SEED = 2**32 - 1
+MAX_SEEDS = 1_000  # seeds in one comparison
+MAX_CONTEXT = 1_000_000  # values in one forecast's context
+MIN_POINTS = 3  # a series needs a train window, a test window and a target
+
+STACKED_DROPOUT = 0.05  # between stacked layers, when a job leaves dropout out
 
 # Rows per forward/backward pass when a job leaves `micro_batch_size` out. The
 # gated cells keep several gate activations per unit and step for their
@@ -47,39 +34,9 @@ MAX_BATCH_SIZE = 1_000_000
 # activation per unit and step and trains whole batches (0).
 MICRO_BATCH_SIZE: dict[str, int] = {"LSTM": 250, "GRU": 250, "RNN": 0}
 
-# Training options beyond the tutorial: what a job leaving them out gets (the tutorial's loop).
-TRAIN_OPTIONS: dict[str, Any] = {
-    "lr_schedule": "constant", "max_lr": None, "min_lr": 0.0, "warmup_fraction": 0.3, "factor": 2.0,
-    "patience": 10, "grad_clip": None, "early_stopping": None, "restore_best": None, "rollout_finetune": None,
-    "input_noise_std": 0.0,
-}
-EARLY_STOPPING: dict[str, Any] = {"patience": 20, "min_delta": 0.0}
-ROLLOUT_FINETUNE: dict[str, Any] = {"epochs": 10, "horizon": 10, "lr": 1e-4}
-# Recipes: named sets of those options per cell, written down in one place. `tutorial` is the
-# reference loop; `accurate` is what bench/accuracy.py found best per cell (see the README).
-RECIPES: dict[str, dict[str, dict[str, Any]]] = {
-    "tutorial": {"RNN": {}, "LSTM": {}, "GRU": {}},
-    "accurate": {
-        "RNN": {"lr_schedule": "onecycle", "max_lr": 3e-3, "min_lr": 1e-6, "warmup_fraction": 0.1, "grad_clip": 1.0},
-        "LSTM": {"lr_schedule": "onecycle", "max_lr": 1e-2, "min_lr": 1e-5, "warmup_fraction": 0.3},
-        "GRU": {"lr_schedule": "onecycle", "max_lr": 1e-2, "min_lr": 1e-5, "warmup_fraction": 0.3},
-    },
-}
-
-
-def effective_options(cell: str, recipe: str, given: dict[str, Any]) -> dict[str, Any]:
-    """A job's training options: what it gave, else its recipe's for its cell, else the tutorial's.
-
-    `restore_best` left out is on exactly when early stopping is.
-    """
-    options = {**TRAIN_OPTIONS, **RECIPES[recipe][cell], **{k: v for k, v in given.items() if v is not None}}
-    if options["restore_best"] is None:
-        options["restore_best"] = options["early_stopping"] is not None
-    return options
-
 
 def total_epochs(params: dict[str, Any]) -> int:
-    """Main epochs plus rollout fine-tuning epochs."""
+    """Main epochs plus rollout fine-tuning epochs of a job's params."""
     finetune = params.get("rollout_finetune") or {}
     return int(params["epochs"]) + int(finetune.get("epochs", 0))
 
@@ -112,9 +69,9 @@ PASS_OVERHEAD = 20_000
 def _windows(params: dict[str, Any]) -> tuple[int, int, int]:
     """(points, windows, training windows) of a job: a dataset's length plays the sine's points."""
     data = params.get("data") or {}
-    points = int(data.get("points", data.get("length", POINTS)))
+    points = int(data["points"] if "points" in data else data["length"])
     windows = max(points - params["sequence_length"], 1)
-    return points, windows, max(int(windows * float(data.get("train_fraction", TRAIN_FRACTION))), 1)
+    return points, windows, max(int(windows * float(data["train_fraction"])), 1)
 
 
 def train_cost(params: dict[str, Any]) -> float:
@@ -220,13 +177,3 @@ def work_refusal(what: str, work: float, limit: float, advice: str) -> str | Non
         return None
     return (f"{what}'s estimated work ({work:.3g}: {WORK_FORMULA}) exceeds this server's limit "
             f"RNNCAST_MAX_FORECAST_WORK ({limit:.3g}); {advice}")
-
-
-def default_dropout(num_layers: int) -> float:
-    """Dropout between stacked layers when a job leaves it out: none for one layer."""
-    return 0.0 if num_layers == 1 else STACKED_DROPOUT
-
-
-def default_micro_batch(cell: str) -> int:
-    """Rows per training pass when a job leaves `micro_batch_size` out."""
-    return MICRO_BATCH_SIZE[cell]

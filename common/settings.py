@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rnncast.common.defaults import MAX_CONTEXT, MAX_EPOCHS, MAX_HORIZON, MAX_POINTS, MAX_SEEDS, MIN_POINTS
+
 MIN_KEY_LENGTH = 16
 
 
@@ -52,10 +54,10 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1, le=100)
 
     # Limits on what a client may ask for.
-    max_epochs: int = Field(100_000, ge=1)
-    max_horizon: int = Field(10_000, ge=1, le=1_000_000)
+    max_epochs: int = Field(100_000, ge=1, le=MAX_EPOCHS)
+    max_horizon: int = Field(10_000, ge=1, le=MAX_HORIZON)
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
-    max_seeds: int = Field(32, ge=1, le=1_000)
+    max_seeds: int = Field(32, ge=1, le=MAX_SEEDS)
     max_queued_jobs: int = Field(10_000, ge=1)
     # A job's estimated work (common.defaults.train_cost); the default admits the
     # tutorial's defaults at the epochs cap.
@@ -91,9 +93,9 @@ class Settings(BaseSettings):
     # are split, a request larger alone is 422. The default admits the defaults' model
     # (LSTM, 20 hidden, windows of 80) at max_batch rows of 100 steps (3.3e9) with room.
     max_forecast_work: float = Field(5e9, gt=0)
-    max_context: int = Field(10_000, ge=1, le=1_000_000)  # values in one forecast's `context`
+    max_context: int = Field(10_000, ge=1, le=MAX_CONTEXT)  # values in one forecast's `context`
     # Datasets: values in one, and the body limit of POST /v1/datasets (uploads only).
-    max_dataset_points: int = Field(1_000_000, ge=3, le=1_000_000)
+    max_dataset_points: int = Field(MAX_POINTS, ge=MIN_POINTS, le=MAX_POINTS)
     max_upload_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     # Quotas: models (counting the jobs that will make one) and datasets kept, and the bytes of
     # their files (429 past a count, 507 past the bytes); a local artifact folder must keep

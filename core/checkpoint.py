@@ -27,7 +27,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from rnncast.core.config import AnyData, ModelConfig, TrainConfig, data_config
+from rnncast.common.options import AnyData, ModelOptions, TrainOptions, data_options
 from rnncast.core.models import Forecaster
 from rnncast.core.optim import Adam
 from rnncast.core.series import Scaler
@@ -81,9 +81,9 @@ class Packed:
 class Checkpoint:
     """Everything needed to rebuild a model, or resume its training."""
 
-    model: ModelConfig
+    model: ModelOptions
     data: AnyData
-    train: TrainConfig
+    train: TrainOptions
     epoch: int
     history: dict[str, list[Any]]
     tensors: dict[str, torch.Tensor]
@@ -138,7 +138,7 @@ def pack_checkpoint(
     *,
     model: Forecaster,
     data: AnyData,
-    train: TrainConfig,
+    train: TrainOptions,
     epoch: int,
     history: dict[str, list[Any]],
     optimizer: Adam | None = None,
@@ -257,9 +257,9 @@ def load_checkpoint(store: Blobs, name: str) -> Checkpoint:
     try:
         tensors = st_load(payload)
         ckpt = Checkpoint(
-            model=ModelConfig.from_dict(manifest["model"]),
-            data=data_config(manifest["data"]),
-            train=TrainConfig.from_dict(manifest["train"]),
+            model=ModelOptions.from_dict(manifest["model"]),
+            data=data_options(manifest["data"]),
+            train=TrainOptions.from_dict(manifest["train"]),
             epoch=int(manifest["epoch"]),
             history=_history(manifest["history"]),
             tensors=tensors,

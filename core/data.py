@@ -8,21 +8,21 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rnncast.core.config import DataConfig
+from rnncast.common.options import SineData
 from rnncast.core.series import Scaler, train_scaler
 
 
-def sample_times(data: DataConfig) -> np.ndarray:
+def sample_times(data: SineData) -> np.ndarray:
     """The `points` sample times on [0, stop]."""
     return np.linspace(0.0, data.stop, data.points)
 
 
-def exact(data: DataConfig, t: np.ndarray) -> np.ndarray:
+def exact(data: SineData, t: np.ndarray) -> np.ndarray:
     """The noise-free signal at times `t` (float64)."""
     return data.amplitude * np.sin(2 * math.pi * np.asarray(t, dtype=np.float64) / data.period + data.phase)
 
 
-def series(data: DataConfig, seed: int = 0) -> np.ndarray:
+def series(data: SineData, seed: int = 0) -> np.ndarray:
     """The sampled signal, with N(0, noise_std) noise drawn from `seed`."""
     values = exact(data, sample_times(data))
     if data.noise_std > 0:
@@ -59,7 +59,7 @@ class Split:
         return Split(*(t.to(device) for t in (self.train_x, self.train_y, self.test_x, self.test_y)))
 
 
-def make_split(data: DataConfig, sequence_length: int, seed: int = 0) -> Split:
+def make_split(data: SineData, sequence_length: int, seed: int = 0) -> Split:
     """Windows of the signal; the first `train_fraction` train, the rest test."""
     if sequence_length >= data.points:
         raise ValueError(f"sequence_length ({sequence_length}) must be < points ({data.points})")

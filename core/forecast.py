@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from rnncast.common.options import SineData
 from rnncast.core import wavefront
-from rnncast.core.config import DataConfig
 from rnncast.core.data import exact
 
 Model = Callable[[torch.Tensor], torch.Tensor]
@@ -51,13 +51,13 @@ def rollout_numpy(model: torch.nn.Module, windows: np.ndarray, horizon: int) -> 
     return rollout(model, tensor, horizon).double().cpu().numpy()
 
 
-def context_times(data: DataConfig, sequence_length: int, start: float) -> np.ndarray:
+def context_times(data: SineData, sequence_length: int, start: float) -> np.ndarray:
     """The `sequence_length` sample times just before `start`, on the signal's own step."""
     k = np.arange(sequence_length, 0, -1)
     return start - k * data.step
 
 
-def forecast_times(data: DataConfig, start: float, horizon: int) -> np.ndarray:
+def forecast_times(data: SineData, start: float, horizon: int) -> np.ndarray:
     """x[k] = start + k * step for k = 0..horizon-1."""
     return start + np.arange(horizon) * data.step
 
@@ -75,7 +75,7 @@ class Forecast:
     context_y: list[float] | None = None
 
 
-def start_window(data: DataConfig, sequence_length: int, start: float) -> np.ndarray:
+def start_window(data: SineData, sequence_length: int, start: float) -> np.ndarray:
     """The noise-free signal at the `sequence_length` times before `start`: (T,)."""
     if not math.isfinite(start):
         raise ValueError(f"start ({start}) must be finite")
@@ -93,7 +93,7 @@ def context_window(values: Sequence[float], sequence_length: int) -> np.ndarray:
 
 
 def start_forecast(
-    data: DataConfig, sequence_length: int, start: float, preds: np.ndarray, with_context: bool = True,
+    data: SineData, sequence_length: int, start: float, preds: np.ndarray, with_context: bool = True,
 ) -> Forecast:
     """A `start` forecast from its predictions, with the exact signal and errors (and its context, for a figure)."""
     x = forecast_times(data, start, preds.shape[0])
@@ -113,7 +113,7 @@ def context_forecast(preds: np.ndarray) -> Forecast:
 
 
 def forecast_from_starts(
-    model: torch.nn.Module, data: DataConfig, sequence_length: int, starts: Sequence[float], horizon: int
+    model: torch.nn.Module, data: SineData, sequence_length: int, starts: Sequence[float], horizon: int
 ) -> list[Forecast]:
     """Forecasts from phases `start`, the context taken from the noise-free signal."""
     windows = np.stack([start_window(data, sequence_length, s) for s in starts])  # (B, T)

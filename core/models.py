@@ -1,12 +1,12 @@
-"""One forecaster for the three recurrent cells, built from a ModelConfig."""
+"""One forecaster for the three recurrent cells, built from a ModelOptions."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from rnncast.common.options import ModelOptions
 from rnncast.core import fastrnn
-from rnncast.core.config import ModelConfig
 
 
 class Forecaster(nn.Module):
@@ -18,7 +18,7 @@ class Forecaster(nn.Module):
 
     fused = True
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelOptions) -> None:
         super().__init__()
         self.config = config
         self.rnn = getattr(nn, config.cell)(

@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from rnncast.core.config import TrainConfig
+from rnncast.common.options import TrainOptions
 
 SCHEDULES = ("constant", "cosine", "onecycle", "plateau")
 
@@ -26,7 +26,7 @@ class PlateauState:
 class Schedule:
     """The learning rate of each epoch (1-based) of the main training."""
 
-    def __init__(self, cfg: TrainConfig, state: dict[str, Any] | None = None) -> None:
+    def __init__(self, cfg: TrainOptions, state: dict[str, Any] | None = None) -> None:
         self.cfg = cfg
         self.plateau = PlateauState(**state) if state else PlateauState(cfg.lr)
 
@@ -79,8 +79,9 @@ class EarlyStopping:
     bad: int = 0
 
     @classmethod
-    def of(cls, cfg: TrainConfig, state: dict[str, Any] | None = None) -> EarlyStopping:
-        stopper = cls(cfg.early_stopping_patience, cfg.early_stopping_min_delta)
+    def of(cls, cfg: TrainOptions, state: dict[str, Any] | None = None) -> EarlyStopping:
+        early = cfg.early_stopping
+        stopper = cls(early.patience, early.min_delta) if early is not None else cls(None, 0.0)
         if state:
             stopper.best, stopper.best_epoch, stopper.bad = float(state["best"]), int(state["best_epoch"]), int(
                 state["bad"])

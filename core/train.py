@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from rnncast.common.defaults import ROLLOUT_PASS, eval_rows
+from rnncast.common.options import AnyData, DatasetData, ModelOptions, TrainOptions
 from rnncast.core.checkpoint import Checkpoint, CheckpointError
-from rnncast.core.config import AnyData, DatasetConfig, ModelConfig, TrainConfig
 from rnncast.core.data import Split, make_split, series_split
 from rnncast.core.models import Forecaster
 from rnncast.core.optim import Adam
@@ -110,7 +110,7 @@ def _passes(xb: torch.Tensor, yb: torch.Tensor, micro_batch_size: int) -> list[t
     return list(zip(xb.tensor_split(parts), yb.tensor_split(parts), strict=True))
 
 
-def _check_resume(resume: Checkpoint, model: ModelConfig, data: AnyData, train: TrainConfig) -> None:
+def _check_resume(resume: Checkpoint, model: ModelOptions, data: AnyData, train: TrainOptions) -> None:
     if resume.model != model or resume.data != data:
         raise CheckpointError("cannot resume: the checkpoint's model or data config differs")
     same = resume.train.to_dict() | {"epochs": train.epochs, "checkpoint_every": train.checkpoint_every}
@@ -121,7 +121,7 @@ def _check_resume(resume: Checkpoint, model: ModelConfig, data: AnyData, train: 
 
 
 def _start(
-    model_config: ModelConfig, train_config: TrainConfig, device: torch.device, resume: Checkpoint | None,
+    model_config: ModelOptions, train_config: TrainOptions, device: torch.device, resume: Checkpoint | None,
 ) -> tuple[Forecaster, dict[str, list[Any]], int]:
     """The model, history and epoch to go on from: fresh from the seed, or as `resume` left them.
 
@@ -139,13 +139,13 @@ def _start(
     return model, history, resume.epoch
 
 
-def _clip(model: nn.Module, config: TrainConfig) -> None:
+def _clip(model: nn.Module, config: TrainOptions) -> None:
     if config.grad_clip is not None:
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
 
 
 def train_epoch(
-    model: Forecaster, optimizer: Adam, split: Split, config: TrainConfig, interrupt: Interrupt | None = None,
+    model: Forecaster, optimizer: Adam, split: Split, config: TrainOptions, interrupt: Interrupt | None = None,
 ) -> float:
     """One pass over the training windows in order, one Adam step per batch; the mean train loss.
 
@@ -165,7 +165,7 @@ def train_epoch(
         if config.input_noise_std > 0:
             xb = xb + torch.randn_like(xb) * config.input_noise_std
         optimizer.zero_grad(set_to_none=True)
-        for xp, yp in _passes(xb, yb, config.micro_batch_size):
+        for xp, yp in _passes(xb, yb, config.micro_batch(model.config.cell)):
             loss = loss_fn(model(xp), yp)
             # Each pass weighs its share of the batch: the gradient is the batch mean's.
             (loss if xp.shape[0] == xb.shape[0] else loss * (xp.shape[0] / xb.shape[0])).backward()
@@ -200,12 +200,12 @@ def free_running(model: Forecaster, windows: torch.Tensor, horizon: int) -> torc
 
 
 def rollout_epoch(
-    model: Forecaster, optimizer: Adam, windows: torch.Tensor, targets: torch.Tensor, config: TrainConfig,
+    model: Forecaster, optimizer: Adam, windows: torch.Tensor, targets: torch.Tensor, config: TrainOptions,
     interrupt: Interrupt | None = None,
 ) -> float:
     """One pass of fine-tuning on the free-running loss: the MSE of `rollout_horizon`-step rollouts
     from each training window against the series, backpropagated through the rollout."""
-    n = windows.shape[0]
+    n, horizon = windows.shape[0], targets.shape[1]
     total = torch.zeros((), device=windows.device, dtype=torch.float64)
     for i in range(0, n, config.batch_size):
         if interrupt is not None and interrupt():
@@ -213,7 +213,7 @@ def rollout_epoch(
         xb, yb = windows[i : i + config.batch_size], targets[i : i + config.batch_size]
         optimizer.zero_grad(set_to_none=True)
         for xp, yp in _passes(xb, yb, ROLLOUT_PASS):
-            loss = torch.mean((free_running(model, xp, config.rollout_horizon) - yp) ** 2)
+            loss = torch.mean((free_running(model, xp, horizon) - yp) ** 2)
             (loss * (xp.shape[0] / xb.shape[0])).backward()
             total += loss.detach().double() * xp.shape[0]
         _clip(model, config)
@@ -229,10 +229,10 @@ def rollout_loss(model: Forecaster, split: Split, horizon: int) -> float:
 
 
 def prepare_split(
-    data_config: AnyData, train_config: TrainConfig, series: np.ndarray | None = None,
+    data_config: AnyData, train_config: TrainOptions, series: np.ndarray | None = None,
 ) -> tuple[Split, Scaler | None]:
     """The windows a run trains and tests on: the sine's, or `series` standardised (with its scaler)."""
-    if not isinstance(data_config, DatasetConfig):  # the sine (a DataConfig)
+    if not isinstance(data_config, DatasetData):  # the sine (a SineData)
         return make_split(data_config, train_config.sequence_length, train_config.seed), None
     if series is None or series.shape[0] != data_config.length:
         raise ValueError(f"dataset {data_config.dataset_id!r}: its {data_config.length} values are needed to train")
@@ -240,9 +240,9 @@ def prepare_split(
 
 
 def train(
-    model_config: ModelConfig,
+    model_config: ModelOptions,
     data_config: AnyData,
-    train_config: TrainConfig,
+    train_config: TrainOptions,
     *,
     series: np.ndarray | None = None,
     device: torch.device | str = "cpu",
@@ -267,7 +267,7 @@ def train(
             for the epoch's end (a cancel, a lost lease, a time limit).
         resume: a checkpoint saved with its optimizer (and `progress`); training
             goes on from its epoch and gives the same result as an uninterrupted run.
-        series: a dataset's values (for a DatasetConfig). The model learns them
+        series: a dataset's values (for a DatasetData). The model learns them
             standardised; reported losses are in the series' units.
         probe: called with the model after each epoch; a number it returns goes
             into the epoch's report and the history (`probe`).
@@ -286,13 +286,14 @@ def train(
         model, history, start_epoch = _start(model_config, cfg, device, resume)
         schedule = Schedule(cfg, progress.get("schedule"))
         stopper = EarlyStopping.of(cfg, progress.get("early"))
-        track_best = cfg.early_stopping_patience is not None or cfg.restore_best
+        track_best = cfg.early_stopping is not None or cfg.keeps_best
         best = resume.best_weights() if resume is not None and track_best else None
         if track_best and best is None and stopper.best_epoch:
             raise CheckpointError("cannot resume: the checkpoint lacks the best epoch's weights")
         end_main: int | None = progress.get("end_main")
-        in_finetune = end_main is not None and cfg.rollout_epochs > 0
-        optimizer = Adam(model.parameters(), lr=cfg.rollout_lr if in_finetune else cfg.lr)
+        finetune = cfg.rollout_finetune
+        in_finetune = end_main is not None and finetune is not None
+        optimizer = Adam(model.parameters(), lr=finetune.lr if in_finetune and finetune else cfg.lr)
         if resume is not None:
             resume.restore_optimizer(optimizer)
         model.train()
@@ -346,13 +347,13 @@ def train(
                     break
                 if on_checkpoint is not None and every and epoch % every == 0:
                     on_checkpoint(snapshot(epoch))
-            if end_main is not None and not stopped and cfg.restore_best and best is not None:
+            if end_main is not None and not stopped and cfg.keeps_best and best is not None:
                 model.load_state_dict(best)
-        if end_main is not None and not stopped and cfg.rollout_epochs > 0:  # fine-tuning on the rollout loss
+        if end_main is not None and not stopped and finetune is not None:  # fine-tuning on the rollout loss
             if not in_finetune:  # entering it: its own optimizer, at its own rate
-                optimizer = Adam(model.parameters(), lr=cfg.rollout_lr)
-            windows, targets = rollout_targets(split, cfg.rollout_horizon)
-            last = end_main + cfg.rollout_epochs
+                optimizer = Adam(model.parameters(), lr=finetune.lr)
+            windows, targets = rollout_targets(split, finetune.horizon)
+            last = end_main + finetune.epochs
             for epoch in range(max(start_epoch, end_main) + 1, last + 1):
                 t0 = time.perf_counter()
                 try:
@@ -361,7 +362,7 @@ def train(
                     stopped = interrupted = True
                     epoch -= 1
                     break
-                if finish_epoch(epoch, last, train_loss, cfg.rollout_lr, t0) and epoch < last:
+                if finish_epoch(epoch, last, train_loss, finetune.lr, t0) and epoch < last:
                     stopped = True
                     break
                 if on_checkpoint is not None and every and epoch % every == 0 and epoch < last:
@@ -375,5 +376,5 @@ def train(
         interrupted=interrupted,
         seconds=time.perf_counter() - began, device=str(device),
         resumed_from_epoch=start_epoch if resume is not None else None, split=split, scaler=scaler,
-        stopped_early_at=stopped_early_at, best_epoch=stopper.best_epoch if cfg.restore_best else None,
+        stopped_early_at=stopped_early_at, best_epoch=stopper.best_epoch if cfg.keeps_best else None,
     )

@@ -33,7 +33,6 @@ from rnncast.common.store import is_id
 from rnncast.service.errors import validation_detail
 from rnncast.service.gate import route_path
 from rnncast.service.lane import LaneFull
-from rnncast.service.routes.models import check_horizon
 from rnncast.service.rpc import lane_full, no_worker
 from rnncast.service.schemas import ForecastRequest
 
@@ -134,10 +133,6 @@ class ForecastFastPath:
             request = REQUEST.validate_python(parsed)
         except ValidationError as exc:
             return _Refusal(jsonable_encoder(validation_detail(exc.errors(include_url=False), ("body",))))
-        try:  # the route's own limit check, with its message
-            check_horizon(request.horizon, self.api.state.settings)
-        except HTTPException as exc:
-            return _Refusal(exc.detail)
         return request.model_dump(exclude_none=True)
 
 

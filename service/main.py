@@ -22,6 +22,7 @@ from rnncast.service import errors
 from rnncast.service.fastpath import ForecastFastPath
 from rnncast.service.gate import Gate
 from rnncast.service.lane import ForecastLane
+from rnncast.service.limits import BindSettings, state_limits
 from rnncast.service.middleware import SECURITY_HEADERS, BodyLimit, Metrics, SecureHeaders
 from rnncast.service.routes import comparisons, datasets, events, health, jobs, models
 from rnncast.service.routes.events import StreamSlots
@@ -48,8 +49,9 @@ API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="R
 BEARER = HTTPBearer(auto_error=False, description="RNNCAST_API_KEY as a Bearer token, when one is set")
 
 
-def _add_components(app: FastAPI, schemas: dict[str, Any]) -> None:
-    """Schemas that request bodies read by hand refer to, added to the generated OpenAPI document."""
+def _add_components(app: FastAPI, schemas: dict[str, Any], settings: Settings) -> None:
+    """Schemas that request bodies read by hand refer to, added to the generated OpenAPI document; the
+    document states this server's limits."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -57,6 +59,7 @@ def _add_components(app: FastAPI, schemas: dict[str, Any]) -> None:
             document = build()
             document.setdefault("components", {}).setdefault("schemas", {}).update(
                 {k: v for k, v in schemas.items() if k not in document["components"]["schemas"]})
+            state_limits(document, settings)
         return app.openapi_schema or build()
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -93,7 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(comparisons.router)
     v1.include_router(datasets.router)
     app.include_router(v1)
-    _add_components(app, datasets.COMPONENTS)
+    _add_components(app, datasets.COMPONENTS, settings)
     # The dashboard: static files, under a policy that allows no inline script and no other origin.
     app.mount("/ui", SecureHeaders(StaticFiles(directory=UI_DIR, html=True)), name="ui")
     app.add_api_route("/", lambda: RedirectResponse("/ui/", status_code=307), include_in_schema=False)
@@ -115,4 +118,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(Gate, api_key=key, metrics_public=settings.metrics_public,
                        trusted_origins=settings.trusted_origin_set, failures_allowed=settings.auth_failures_per_minute)
     app.add_middleware(Metrics)
+    # Outermost: every validation within a request reads this app's limits (service.limits).
+    app.add_middleware(BindSettings, settings=settings)
     return app

@@ -15,11 +15,11 @@ from celery.utils.log import get_task_logger
 from rnncast.common.artifacts import ArtifactStore, StoreUnavailable
 from rnncast.common.artifacts.layout import model_prefix
 from rnncast.common.defaults import BACKTEST_BATCHES, FORECAST_START, forecast_work, work_refusal
+from rnncast.common.options import DatasetData, SineData
 from rnncast.common.store.sync import JobStore
 from rnncast.common.store.views import finite
 from rnncast.core.backtest import BacktestSetup, backtest
 from rnncast.core.checkpoint import Checkpoint, CheckpointError, checkpoint_exists, load_checkpoint
-from rnncast.core.config import DataConfig, DatasetConfig
 from rnncast.core.data import series as sine_series
 from rnncast.core.forecast import (
     Forecast,
@@ -55,16 +55,16 @@ class LoadedModel:
     checkpoint: Checkpoint
 
     @property
-    def dataset(self) -> DatasetConfig | None:
+    def dataset(self) -> DatasetData | None:
         """The dataset the model was trained on, or None for a sine model."""
         data = self.checkpoint.data
-        return data if isinstance(data, DatasetConfig) else None
+        return data if isinstance(data, DatasetData) else None
 
     @property
-    def sine(self) -> DataConfig:
+    def sine(self) -> SineData:
         """The sine a sine model learned."""
         data = self.checkpoint.data
-        if not isinstance(data, DataConfig):
+        if not isinstance(data, SineData):
             raise ValueError("this model was trained on a dataset, not the sine")
         return data
 

@@ -6,13 +6,12 @@ import json
 import statistics
 from typing import Any
 
+from rnncast.common.options import SineData, from_params
 from rnncast.common.store.sync import JobStore
 from rnncast.common.store.views import history_epoch
-from rnncast.core.config import DataConfig
 from rnncast.core.data import exact
 from rnncast.core.forecast import context_times
 from rnncast.core.plots import LossRun, PredictionLine, loss_png, prediction_png
-from rnncast.worker.params import configs_from_params
 
 FIGURE_FIELDS = ("id", "params", "forecast")
 
@@ -59,8 +58,8 @@ def predictions_figure(jobs: list[dict[str, Any]], spec: dict[str, Any]) -> byte
     if reference is None or not jobs:
         return prediction_png([], [], [], title=title + " (no finished run yet)")
     # Every run of a comparison shares the signal and window: the context is the same for all.
-    _, data, train = configs_from_params(json.loads(jobs[0]["params"]))
-    assert isinstance(data, DataConfig)
+    _, data, train = from_params(json.loads(jobs[0]["params"]))
+    assert isinstance(data, SineData)
     context_x = context_times(data, train.sequence_length, float(spec["start"]))
     return prediction_png(context_x.tolist(), exact(data, context_x).tolist(), lines, reference["x"],
                           reference["exact"], title=title)

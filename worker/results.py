@@ -6,10 +6,10 @@ from typing import Any
 
 from rnncast.common.artifacts import ArtifactStore
 from rnncast.common.artifacts.layout import model_prefix
+from rnncast.common.options import AnyData, DatasetData, ModelOptions, TrainOptions
 from rnncast.common.store import now_iso
 from rnncast.common.store.views import finite
 from rnncast.core.checkpoint import save_checkpoint
-from rnncast.core.config import AnyData, DatasetConfig, ModelConfig, TrainConfig
 from rnncast.core.forecast import Forecast, forecast_from_starts, origin_window, rollout_numpy, series_forecast
 from rnncast.core.models import Forecaster, parameter_count
 from rnncast.core.series import Scaler, split_point
@@ -19,13 +19,13 @@ MODEL_NAME = "model"
 
 
 def run_forecast(
-    model: Forecaster, data_cfg: AnyData, train_cfg: TrainConfig, spec: dict[str, Any],
+    model: Forecaster, data_cfg: AnyData, train_cfg: TrainOptions, spec: dict[str, Any],
     series: Any | None, scaler: Scaler | None,
 ) -> Forecast:
     """A comparison run's forecast: from `start` on the sine, or from `origin` (default: the test
     part's first position) on a dataset."""
     horizon, seq = int(spec["horizon"]), train_cfg.sequence_length
-    if not isinstance(data_cfg, DatasetConfig):
+    if not isinstance(data_cfg, DatasetData):
         return forecast_from_starts(model, data_cfg, seq, [float(spec["start"])], horizon)[0]
     assert series is not None and scaler is not None  # a dataset run loads both before training
     origin = spec.get("origin")
@@ -38,7 +38,7 @@ def run_forecast(
 
 def write_model(
     artifacts: ArtifactStore, job_id: str, params: dict[str, Any],
-    configs: tuple[ModelConfig, AnyData, TrainConfig], result: TrainResult, series: Any | None = None,
+    configs: tuple[ModelOptions, AnyData, TrainOptions], result: TrainResult, series: Any | None = None,
 ) -> dict[str, Any]:
     """Write the trained model's checkpoint files; its record (saved by the caller with the job's end).
 

@@ -18,6 +18,7 @@ from celery.utils.log import get_task_logger
 from rnncast.common.artifacts import ArtifactStore, open_store, retrying
 from rnncast.common.artifacts.layout import job_prefix
 from rnncast.common.datasets import load_values
+from rnncast.common.options import DatasetData, from_params
 from rnncast.common.settings import Settings
 from rnncast.common.store import JobStatus
 from rnncast.common.store.sync import JobStore
@@ -28,13 +29,11 @@ from rnncast.core.checkpoint import (
     load_checkpoint,
     pack_checkpoint,
 )
-from rnncast.core.config import DatasetConfig
 from rnncast.core.device import resolve_device
 from rnncast.core.models import Forecaster
 from rnncast.core.series import train_scaler
 from rnncast.core.train import EpochReport, Probe, TrainState, train
 from rnncast.worker.checkpoints import CheckpointWriter
-from rnncast.worker.params import configs_from_params
 from rnncast.worker.results import run_forecast, write_model
 
 log = get_task_logger(__name__)
@@ -190,11 +189,11 @@ def _train(
     """Args:
         time_limit: (seconds the job may run, the monotonic time at which they are up).
     """
-    model_cfg, data_cfg, train_cfg = configs_from_params(params)
+    model_cfg, data_cfg, train_cfg = from_params(params)
     outcome = _Outcome()
     limit, deadline = time_limit
     series, scaler, fields = None, None, {}
-    if isinstance(data_cfg, DatasetConfig):
+    if isinstance(data_cfg, DatasetData):
         # Deleting a dataset is refused while a job that uses it is queued or running.
         dataset = data_cfg
         series = retrying(lambda: load_values(artifacts, dataset.dataset_id, dataset.sha256),

@@ -13,25 +13,14 @@ from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError
 
 from rnncast.common.comparisons import comparison_view, run_row
-from rnncast.common.defaults import CELL_COST, model_bytes, params_work, work_refusal
-from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK
+from rnncast.common.defaults import FORECAST_HORIZON, MAX_HORIZON, MAX_POINTS, model_bytes, params_work, work_refusal
 from rnncast.common.store import is_id
 from rnncast.common.store.aio import AsyncJobStore, DatasetGone, IdempotencyConflict, QueueFull
-from rnncast.service.deps import ArtifactsDep, CeleryDep, SettingsDep, StoreDep
+from rnncast.service.deps import ArtifactsDep, CeleryDep, IdempotencyKey, SettingsDep, StoreDep
 from rnncast.service.errors import unprocessable
+from rnncast.service.limits import Limited
 from rnncast.service.quotas import check_models
-from rnncast.service.routes.jobs import (
-    ERRORS,
-    IdempotencyKey,
-    check_cost,
-    check_epochs,
-    dataset_for,
-    effective_params,
-    fingerprint,
-    links,
-    remove_job_files,
-)
-from rnncast.service.routes.models import check_context, check_horizon
+from rnncast.service.routes.jobs import ERRORS, links
 from rnncast.service.rpc import ask_worker, ask_worker_png
 from rnncast.service.schemas import (
     Comparison,
@@ -40,6 +29,15 @@ from rnncast.service.schemas import (
     EnsembleForecast,
     EnsembleRequest,
     JobCreate,
+)
+from rnncast.service.submit import (
+    check_cost,
+    dataset_for,
+    effective_params,
+    enqueue,
+    fingerprint,
+    remove_job_files,
+    slowest_first,
 )
 
 log = logging.getLogger(__name__)
@@ -70,14 +68,6 @@ async def create_comparison(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Queue one training job per (cell, seed); they train in parallel on whatever workers exist."""
-    if len(body.seeds) > settings.max_seeds:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"seeds ({len(body.seeds)}) exceeds this server's limit ({settings.max_seeds})")
-    if body.forecast.horizon > settings.max_horizon:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"forecast.horizon ({body.forecast.horizon}) exceeds this server's limit "
-                            f"({settings.max_horizon})")
-    check_epochs(body.train.epochs, settings)
     dataset = await dataset_for(store, body.train)
     if dataset is None and body.forecast.origin is not None:
         raise unprocessable("forecast.origin applies to runs on a dataset; on the sine, give forecast.start")
@@ -117,10 +107,7 @@ async def create_comparison(
         return JSONResponse({"detail": f"queue is full: {exc}"}, 429, headers={"Retry-After": "30"})
     if created:
         try:
-            # Longest first: with fewer workers than runs, the slowest cells
-            # start at once and the short ones fill in behind them.
-            order = sorted(runs, key=lambda run: -CELL_COST[run[1]["cell"]] * run[1]["epochs"])
-            await run_in_threadpool(_enqueue, celery, [job_id for job_id, _ in order])
+            await run_in_threadpool(enqueue, celery, slowest_first(runs))
         except (OperationalError, redis.RedisError):  # answered 503: a retry must create the comparison anew
             await store.abandon_comparison(comparison_id, [job_id for job_id, _ in runs], idempotency_key)
             raise
@@ -128,11 +115,6 @@ async def create_comparison(
     if not created:
         headers["Idempotent-Replayed"] = "true"
     return JSONResponse(await _view_or_404(store, comparison_id), status_code=202, headers=headers)
-
-
-def _enqueue(celery: Any, job_ids: list[str]) -> None:
-    for job_id in job_ids:
-        celery.send_task(TRAIN_TASK, args=[job_id], queue=TRAIN_QUEUE)
 
 
 @router.get("", response_model=ComparisonList, responses=ERRORS)
@@ -198,8 +180,6 @@ def _ensemble_message(view: dict[str, Any], figure: str, request: dict[str, Any]
     """The figure-lane request; a sine comparison asked for no window starts where its runs' forecasts did."""
     if not {"start", "origin", "context"} & set(request) and view["train"].get("data", {}).get("kind") != "dataset":
         request = {**request, "start": view["forecast"]["start"]}
-    check_horizon(request["horizon"], settings)
-    check_context(request.get("context"), settings)
     return {"figure": figure, "comparison_id": view["id"], **request}
 
 
@@ -221,8 +201,8 @@ async def ensemble_forecast(
 async def ensemble_png(
     comparison_id: str, store: StoreDep, settings: SettingsDep,
     start: Annotated[float | None, Query(ge=-1e6, le=1e6, allow_inf_nan=False)] = None,
-    origin: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
-    horizon: Annotated[int, Query(ge=1, le=1_000_000)] = 100,
+    origin: Annotated[int | None, Query(ge=0, le=MAX_POINTS)] = None,
+    horizon: Annotated[int, Query(ge=1, le=MAX_HORIZON), Limited("max_horizon")] = FORECAST_HORIZON,
 ) -> Response:
     """The ensemble forecast drawn: context, exact continuation, each cell's mean with its band and range."""
     view = await _view_or_404(store, comparison_id)

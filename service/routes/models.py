@@ -23,7 +23,9 @@ from rnncast.common.settings import Settings
 from rnncast.common.store import is_id
 from rnncast.common.store.aio import AsyncJobStore
 from rnncast.service.deps import ArtifactsDep, LaneDep, SettingsDep, StoreDep
+from rnncast.service.errors import unprocessable
 from rnncast.service.lane import LaneFull
+from rnncast.service.limits import Limited, refusal
 from rnncast.service.routes.jobs import ERRORS, found_or_404, not_found
 from rnncast.service.rpc import ask_worker, ask_worker_png, lane_full, no_worker
 from rnncast.service.schemas import (
@@ -44,21 +46,6 @@ async def model_or_404(store: AsyncJobStore, model_id: str) -> dict[str, Any]:
 
 def _message(model: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     return {"model_id": model["id"], "sha256": model["checkpoint"]["sha256"], **request}
-
-
-def check_horizon(horizon: int, settings: Settings) -> None:
-    if horizon > settings.max_horizon:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"horizon ({horizon}) exceeds this server's limit ({settings.max_horizon})",
-        )
-
-
-def check_context(context: list[float] | None, settings: Settings) -> None:
-    if context is not None and len(context) > settings.max_context:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"context has {len(context)} values; this server's limit is RNNCAST_MAX_CONTEXT "
-                            f"({settings.max_context}): send the last values only")
 
 
 @router.get("", response_model=ModelList, responses=ERRORS)
@@ -98,7 +85,6 @@ async def forecast(model_id: str, body: ForecastRequest, lane: LaneDep, settings
     """
     if not is_id(model_id):
         raise not_found("model", model_id)
-    check_horizon(body.horizon, settings)
     try:
         answer = await lane.ask({"model_id": model_id, **body.model_dump(exclude_none=True)},
                                 settings.forecast_timeout)
@@ -122,7 +108,7 @@ async def forecast_png(
                                          description=f"sine models (default {FORECAST_START:g})")] = None,
     origin: Annotated[int | None, Query(ge=0, le=MAX_POINTS, description="dataset models (default: the series' "
                                         "end)")] = None,
-    horizon: Annotated[int, Query(ge=1, le=MAX_HORIZON)] = FORECAST_HORIZON,
+    horizon: Annotated[int, Query(ge=1, le=MAX_HORIZON), Limited("max_horizon")] = FORECAST_HORIZON,
     context: Annotated[str | None, Query(
         max_length=4000, pattern=r"^[0-9eE+\-., ]*$",
         description="your values, comma-separated (at least sequence_length; for longer contexts POST "
@@ -131,7 +117,6 @@ async def forecast_png(
     """Context, exact continuation and predictions, as in the tutorial's figure (rendered on a worker): from
     `start` (sine models), `origin` (dataset models; default the series' end) or your `context`."""
     model = await model_or_404(store, model_id)
-    check_horizon(horizon, settings)
     given = [name for name, value in (("start", start), ("origin", origin), ("context", context)) if value is not None]
     if len(given) > 1:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -152,7 +137,8 @@ def parse_context(text: str, settings: Settings) -> list[float]:
                             "context must be comma-separated numbers") from None
     if not values or not all(math.isfinite(v) for v in values):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "context must be finite numbers")
-    check_context(values, settings)
+    if (reason := refusal("context", values, "max_context", settings)) is not None:
+        raise unprocessable(reason)
     return values
 
 
@@ -163,7 +149,6 @@ async def backtest(model_id: str, body: BacktestRequest, store: StoreDep, settin
     baselines on the same origins. MSE, MAE and sMAPE per step and overall, in the series' units; `skill` =
     1 - model MSE / the better baseline's. Computed on a predict worker, the model's forecasts batched."""
     model = await model_or_404(store, model_id)
-    check_horizon(body.horizon, settings)
     result = await ask_worker(store, settings, _message(model, {"figure": "backtest", **body.model_dump()}))
     return JSONResponse(result)
 
@@ -173,11 +158,10 @@ async def backtest(model_id: str, body: BacktestRequest, store: StoreDep, settin
 async def backtest_png(
     model_id: str, store: StoreDep, settings: SettingsDep,
     origins: Annotated[int, Query(ge=1, le=MAX_BACKTEST_ORIGINS)] = BACKTEST_ORIGINS,
-    horizon: Annotated[int, Query(ge=1, le=MAX_HORIZON)] = BACKTEST_HORIZON,
+    horizon: Annotated[int, Query(ge=1, le=MAX_HORIZON), Limited("max_horizon")] = BACKTEST_HORIZON,
     season: Annotated[int | None, Query(ge=1, le=MAX_POINTS)] = None,
 ) -> Response:
     """MSE by horizon step: the model against the naive and seasonal naive baselines (log scale)."""
     model = await model_or_404(store, model_id)
-    check_horizon(horizon, settings)
     request = {"figure": "backtest_png", "origins": origins, "horizon": horizon, "season": season}
     return await ask_worker_png(store, settings, _message(model, request))

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from rnncast.client.api import Client
 from rnncast.client.cli import app
+from rnncast.common.settings import Settings
 from rnncast.client.errors import JobCancelled, NotFound
 from tests.support import ROOT, TINY, free_port, wait_until
 
@@ -90,8 +91,13 @@ def test_cli_compare_saves_plots_and_prints_the_summary(stack, tmp_path):
 def test_cli_errors_are_one_line_and_nonzero(stack):
     unknown = run_cli(stack, "job", "0" * 32)
     assert unknown.exit_code == 1 and "404" in unknown.output and "Traceback" not in unknown.output
+    # A flag's value is checked against the declaration before any request: a usage error, no job.
+    count = stack.api.http.get("/v1/jobs").json()["count"]
     invalid = run_cli(stack, "train", "--cell", "LSTM", "--hidden-size", "0")
-    assert invalid.exit_code == 1 and "hidden_size" in invalid.output
+    assert invalid.exit_code == 2 and "hidden_size (0) must be >= 1" in invalid.output
+    assert stack.api.http.get("/v1/jobs").json()["count"] == count
+    over = run_cli(stack, "train", "--cell", "LSTM", "--epochs", str(Settings.model_fields["max_epochs"].default + 1))
+    assert over.exit_code == 1 and "RNNCAST_MAX_EPOCHS" in over.output  # the server's own limit, from the server
     down = CliRunner().invoke(app, ["jobs", "--url", f"http://127.0.0.1:{free_port()}"])
     assert down.exit_code == 1 and "cannot reach" in down.output and "Traceback" not in down.output
 
@@ -125,7 +131,8 @@ def test_cli_forecasts_your_values_and_draws_them(stack, tmp_path, c):
 def test_cli_training_options_and_the_ensemble_of_a_comparison(stack, tmp_path):
     result = run_cli(stack, "train", "--cell", "gru", "--epochs", "4", "--lr", "0.01", *TRAIN_ARGS,
                      "--recipe", "accurate", "--lr-schedule", "cosine", "--min-lr", "0.001", "--grad-clip", "2",
-                     "--early-stopping-patience", "3", "--rollout-epochs", "1", "--rollout-horizon", "3",
+                     "--early-stopping-patience", "3", "--rollout-finetune-epochs", "1",
+                     "--rollout-finetune-horizon", "3",
                      "--input-noise-std", "0.01", "--json")
     assert result.exit_code == 0, result.output
     params = json.loads(result.output)["params"]

@@ -7,23 +7,23 @@ import pytest
 import torch
 
 from rnncast.common.artifacts import LocalStore
+from rnncast.common.options import ModelOptions, SineData, TrainOptions
 from rnncast.core import wavefront
 from rnncast.core.checkpoint import CheckpointError, delete_checkpoint, load_checkpoint, save_checkpoint
-from rnncast.core.config import DataConfig, ModelConfig, TrainConfig
 from rnncast.core.forecast import context_times, forecast_from_context, forecast_from_starts, rollout
 from rnncast.core.models import Forecaster
 from rnncast.core.plots import LossRun, PredictionLine, loss_png, prediction_png
 from rnncast.core.train import train
 from tests.support import ROOT
 
-DATA = DataConfig(points=400, stop=200)
-TRAIN = TrainConfig(epochs=3, batch_size=64, sequence_length=20, lr=0.01, seed=1)
+DATA = SineData(points=400, stop=200)
+TRAIN = TrainOptions(epochs=3, batch_size=64, sequence_length=20, lr=0.01, seed=1)
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
 def trained():
-    return train(ModelConfig(cell="GRU", hidden_size=8), DATA, TRAIN)
+    return train(ModelOptions(cell="GRU", hidden_size=8), DATA, TRAIN)
 
 
 def _save(path, result, name="model"):
@@ -77,13 +77,13 @@ def test_checkpoint_names_cannot_escape_the_folder(tmp_path):
 
 def test_forecast_of_an_ideal_model_is_exact():
     """A 'model' that knows the sine continues the window exactly: tests the windowing alone."""
-    data = DataConfig()
+    data = SineData()
     step, w = data.step, 2 * math.pi / data.period
 
     def ideal(x):  # x: (B, T, 1); sin(a + w*step) from sin(a), sin(a - w*step)
         return (2 * math.cos(w * step) * x[:, -1] - x[:, -2]).to(x.dtype)
 
-    model = Forecaster(ModelConfig(cell="RNN", hidden_size=2)).double()  # supplies context and exact only
+    model = Forecaster(ModelOptions(cell="RNN", hidden_size=2)).double()  # supplies context and exact only
     fc = forecast_from_starts(model, data, 80, [123.0], 100)
     assert fc[0].x[0] == 123.0 and fc[0].x[1] == pytest.approx(123.0 + step)
     np.testing.assert_allclose(context_times(data, 80, 123.0)[-1], 123.0 - step)
@@ -118,13 +118,13 @@ from pathlib import Path
 import torch
 from rnncast.common.artifacts import LocalStore
 from rnncast.core.checkpoint import load_checkpoint, save_checkpoint
-from rnncast.core.config import DataConfig, ModelConfig, TrainConfig
+from rnncast.common.options import SineData, ModelOptions, TrainOptions
 from rnncast.core.train import train
 
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # let write() fail with EFBIG instead
 folder = Path(sys.argv[1])
-data, cfg = DataConfig(points=400, stop=200), TrainConfig(epochs=2, batch_size=64, sequence_length=20)
-result = train(ModelConfig(cell="GRU", hidden_size=8), data, cfg)
+data, cfg = SineData(points=400, stop=200), TrainOptions(epochs=2, batch_size=64, sequence_length=20)
+result = train(ModelOptions(cell="GRU", hidden_size=8), data, cfg)
 def save():
     return save_checkpoint(LocalStore(folder), "ck", model=result.model, data=data, train=cfg, epoch=2,
                            history=result.history, optimizer=result.optimizer)
@@ -157,7 +157,7 @@ def test_a_failed_checkpoint_write_leaves_the_previous_one_intact(tmp_path):
 @pytest.mark.parametrize("cell", ["RNN", "LSTM", "GRU"])
 def test_a_window_forecasts_the_same_to_the_bit_alone_or_in_any_batch(cell):
     torch.manual_seed(0)
-    model = Forecaster(ModelConfig(cell=cell, hidden_size=20)).eval()
+    model = Forecaster(ModelOptions(cell=cell, hidden_size=20)).eval()
     windows = torch.randn(37, 80)
     alone = torch.cat([rollout(model, windows[i : i + 1], 10) for i in range(37)])
     for size in (2, 3, 5, 7, 17, 37):
@@ -174,7 +174,7 @@ def test_batch_invariance_holds_for_every_batch_size_and_odd_hidden_sizes(cell, 
     # lands in a kernel's tail. (RNN 10 is a shape whose matmul moves with the row's
     # position under MKL: its rows run one at a time, and stay exact.)
     torch.manual_seed(1)
-    model = Forecaster(ModelConfig(cell=cell, hidden_size=hidden)).eval()
+    model = Forecaster(ModelOptions(cell=cell, hidden_size=hidden)).eval()
     windows = torch.sin(torch.linspace(0, 3, 10)) + 0.3 * torch.randn(20, 10)
     alone = torch.cat([rollout(model, windows[i : i + 1], 30) for i in range(20)])
     for size in range(2, 21):
@@ -183,7 +183,7 @@ def test_batch_invariance_holds_for_every_batch_size_and_odd_hidden_sizes(cell, 
 
 def test_rows_run_one_at_a_time_where_the_matmul_is_not_row_invariant(monkeypatch):
     torch.manual_seed(2)
-    model = Forecaster(ModelConfig(cell="GRU", hidden_size=6)).eval()
+    model = Forecaster(ModelOptions(cell="GRU", hidden_size=6)).eval()
     windows = torch.randn(5, 12)
     batched = rollout(model, windows, 8)
     monkeypatch.setattr(wavefront, "_matmul_rows_invariant", lambda *args: False)

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from rnncast.core.config import DataConfig, ModelConfig, TrainConfig
+from rnncast.common.options import ModelOptions, SineData, TrainOptions
 from rnncast.core.data import exact, make_split, sample_times, series, windows
 
 
 def test_defaults_match_the_tutorial_signal():
-    data = DataConfig()
+    data = SineData()
     t = sample_times(data)
     assert t.shape == (2000,) and t[0] == 0 and t[-1] == 1000
     assert data.step == pytest.approx(1000 / 1999)
@@ -24,16 +24,16 @@ def test_windows_are_consecutive_values_with_next_value_target():
 
 
 def test_split_keeps_time_order_and_fraction():
-    split = make_split(DataConfig(), 80)
+    split = make_split(SineData(), 80)
     assert split.train_x.shape == (1536, 80, 1) and split.test_x.shape == (384, 80, 1)
-    full = torch.from_numpy(series(DataConfig())).float()
+    full = torch.from_numpy(series(SineData())).float()
     # The first test window starts right after the last train window's start.
     assert torch.equal(split.test_x[0, :, 0], full[1536 : 1536 + 80])
     assert split.test_y[-1, 0].item() == pytest.approx(full[-1].item())
 
 
 def test_noise_is_seeded():
-    data = DataConfig(noise_std=0.1)
+    data = SineData(noise_std=0.1)
     assert np.array_equal(series(data, 1), series(data, 1))
     assert not np.array_equal(series(data, 1), series(data, 2))
     assert np.std(series(data, 1) - exact(data, sample_times(data))) == pytest.approx(0.1, rel=0.1)
@@ -42,13 +42,13 @@ def test_noise_is_seeded():
 @pytest.mark.parametrize(
     ("factory", "message"),
     [
-        (lambda: DataConfig(points=2), r"points \(2\)"),
-        (lambda: DataConfig(period=0), r"period \(0\)"),
-        (lambda: DataConfig(train_fraction=1.0), r"train_fraction \(1.0\)"),
-        (lambda: DataConfig(amplitude=float("nan")), r"amplitude \(nan\)"),
-        (lambda: ModelConfig(cell="TCN"), r"cell \('TCN'\)"),
-        (lambda: TrainConfig(lr=0), r"lr \(0\)"),
-        (lambda: make_split(DataConfig(points=50), 80), r"sequence_length \(80\) must be < points \(50\)"),
+        (lambda: SineData(points=2), r"points \(2\)"),
+        (lambda: SineData(period=0), r"period \(0\)"),
+        (lambda: SineData(train_fraction=1.0), r"train_fraction \(1.0\)"),
+        (lambda: SineData(amplitude=float("nan")), r"amplitude \(nan\)"),
+        (lambda: ModelOptions(cell="TCN"), r"cell \('TCN'\)"),
+        (lambda: TrainOptions(lr=0), r"lr \(0\)"),
+        (lambda: make_split(SineData(points=50), 80), r"sequence_length \(80\) must be < points \(50\)"),
     ],
 )
 def test_constructors_quote_the_bad_value(factory, message):
@@ -57,6 +57,6 @@ def test_constructors_quote_the_bad_value(factory, message):
 
 
 def test_dropout_defaults_follow_layer_count():
-    assert ModelConfig(num_layers=1).dropout == 0.0
-    assert ModelConfig(num_layers=2).dropout == 0.05
-    assert ModelConfig.from_dict(ModelConfig(num_layers=2).to_dict()) == ModelConfig(num_layers=2)
+    assert ModelOptions(num_layers=1).dropout == 0.0
+    assert ModelOptions(num_layers=2).dropout == 0.05
+    assert ModelOptions.from_dict(ModelOptions(num_layers=2).to_dict()) == ModelOptions(num_layers=2)

@@ -5,8 +5,8 @@ import platform
 import pytest
 import torch
 
+from rnncast.common.options import ModelOptions, SineData, TrainOptions
 from rnncast.core import fastrnn
-from rnncast.core.config import DataConfig, ModelConfig, TrainConfig
 from rnncast.core.device import keep_freed_memory
 from rnncast.core.forecast import rollout
 from rnncast.core.models import Forecaster
@@ -54,11 +54,11 @@ def test_which_layers_take_the_fused_path():
 
 @pytest.mark.parametrize("cell", ["RNN", "GRU"])
 def test_training_with_the_fused_layer_follows_torchs_own(cell):
-    data, cfg = DataConfig(points=300, stop=150), TrainConfig(epochs=4, batch_size=64, sequence_length=20, seed=3)
-    fused = train(ModelConfig(cell=cell, hidden_size=8), data, cfg)
+    data, cfg = SineData(points=300, stop=150), TrainOptions(epochs=4, batch_size=64, sequence_length=20, seed=3)
+    fused = train(ModelOptions(cell=cell, hidden_size=8), data, cfg)
     try:
         Forecaster.fused = False
-        plain = train(ModelConfig(cell=cell, hidden_size=8), data, cfg)
+        plain = train(ModelOptions(cell=cell, hidden_size=8), data, cfg)
     finally:
         Forecaster.fused = True
     for a, b in zip(fused.history["train_loss"], plain.history["train_loss"], strict=True):
@@ -82,7 +82,7 @@ def _sliding(model, windows, horizon):
 @pytest.mark.parametrize(("layers", "t", "horizon"), [(1, 30, 100), (1, 30, 7), (2, 12, 40)])
 def test_wavefront_rollout_equals_the_sliding_loop(cell, layers, t, horizon):
     torch.manual_seed(1)
-    model = Forecaster(ModelConfig(cell=cell, hidden_size=20, num_layers=layers)).eval()
+    model = Forecaster(ModelOptions(cell=cell, hidden_size=20, num_layers=layers)).eval()
     windows = torch.sin(torch.linspace(0, 5, t)) + 0.1 * torch.randn(6, t)
     torch.testing.assert_close(rollout(model, windows, horizon), _sliding(model, windows, horizon),
                                rtol=0, atol=2e-6)
@@ -91,7 +91,7 @@ def test_wavefront_rollout_equals_the_sliding_loop(cell, layers, t, horizon):
 @pytest.mark.parametrize("cell", ["RNN", "LSTM", "GRU"])
 def test_wavefront_is_batch_invariant_with_many_live_windows_and_threads(cell):
     torch.manual_seed(0)
-    model = Forecaster(ModelConfig(cell=cell, hidden_size=20)).eval()
+    model = Forecaster(ModelOptions(cell=cell, hidden_size=20)).eval()
     windows = torch.randn(40, 80)
     before = torch.get_num_threads()
     torch.set_num_threads(2)  # rollout pins one thread itself: chunking would move with the batch
@@ -113,8 +113,8 @@ def test_adam_equals_torchs_to_the_bit_and_shares_its_state_layout():
     from rnncast.core.optim import Adam
 
     torch.manual_seed(0)
-    ours_model = Forecaster(ModelConfig(cell="GRU", hidden_size=5))
-    torch_model = Forecaster(ModelConfig(cell="GRU", hidden_size=5))
+    ours_model = Forecaster(ModelOptions(cell="GRU", hidden_size=5))
+    torch_model = Forecaster(ModelOptions(cell="GRU", hidden_size=5))
     torch_model.load_state_dict(ours_model.state_dict())
     ours, theirs = Adam(ours_model.parameters(), lr=1e-2), torch.optim.Adam(torch_model.parameters(), lr=1e-2)
     x, y = torch.randn(16, 9, 1), torch.randn(16, 1)
@@ -136,8 +136,8 @@ def test_training_in_a_fresh_process_never_imports_torch_compile():
     import subprocess
     import sys
 
-    code = ("import sys; from core.config import *; from core.train import train; "
-            "train(ModelConfig(cell='LSTM', hidden_size=4), DataConfig(points=200, stop=100), "
-            "TrainConfig(epochs=2, batch_size=32, sequence_length=10)); print('torch._dynamo' in sys.modules)")
+    code = ("import sys; from rnncast.common.options import *; from core.train import train; "
+            "train(ModelOptions(cell='LSTM', hidden_size=4), SineData(points=200, stop=100), "
+            "TrainOptions(epochs=2, batch_size=32, sequence_length=10)); print('torch._dynamo' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "False"

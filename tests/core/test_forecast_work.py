@@ -7,14 +7,14 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from rnncast.common.defaults import forecast_work
-from rnncast.core.config import ModelConfig
+from rnncast.common.options import ModelOptions
 from rnncast.core.forecast import rollout
 from rnncast.core.models import Forecaster
 
 
 def measured_flops(cell: str, hidden: int, layers: int, rows: int, seq: int, horizon: int) -> int:
     torch.manual_seed(0)
-    model = Forecaster(ModelConfig(cell=cell, hidden_size=hidden, num_layers=layers)).eval()
+    model = Forecaster(ModelOptions(cell=cell, hidden_size=hidden, num_layers=layers)).eval()
     windows = torch.randn(rows, seq)
     with torch.no_grad():
         rollout(model, windows, horizon)  # once first: per-shape checks (core.wavefront) are not the rollout's

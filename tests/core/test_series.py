@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from rnncast.common.artifacts import LocalStore
+from rnncast.common.options import DatasetData, ModelOptions, TrainOptions, data_options
 from rnncast.core.backtest import BacktestSetup, backtest
 from rnncast.core.checkpoint import load_checkpoint, save_checkpoint
-from rnncast.core.config import DatasetConfig, ModelConfig, TrainConfig, data_config
 from rnncast.core.series import (
     SeriesError,
     backtest_origins,
@@ -132,16 +132,16 @@ def test_baselines_and_metrics_against_the_textbook_definitions():
         backtest_origins(30, 20, 11, 5)
 
 
-def series_config(values: np.ndarray, **kw) -> DatasetConfig:
-    return DatasetConfig(dataset_id="a" * 32, sha256="b" * 64, length=values.shape[0], **kw)
+def series_config(values: np.ndarray, **kw) -> DatasetData:
+    return DatasetData(dataset_id="a" * 32, sha256="b" * 64, length=values.shape[0], **kw)
 
 
 def test_training_on_a_series_reports_its_units_and_resumes_to_the_bit(tmp_path):
     values = 50 + 20 * np.sin(2 * math.pi * np.arange(150) / 15)
     data = series_config(values)
-    assert data_config(data.to_dict()) == data
-    model = ModelConfig(cell="GRU", hidden_size=6)
-    cfg = TrainConfig(epochs=4, batch_size=32, lr=0.01, sequence_length=12, checkpoint_every=2)
+    assert data_options(data.to_dict()) == data
+    model = ModelOptions(cell="GRU", hidden_size=6)
+    cfg = TrainOptions(epochs=4, batch_size=32, lr=0.01, sequence_length=12, checkpoint_every=2)
     saved = {}
 
     def keep(state):
@@ -170,8 +170,8 @@ def test_training_on_a_series_reports_its_units_and_resumes_to_the_bit(tmp_path)
 def test_a_dataset_models_checkpoint_keeps_its_series_and_scaler_and_backtests(tmp_path):
     values = np.cos(np.arange(120) / 3.0) * 7 + 1
     data = series_config(values, step=0.25)
-    model = ModelConfig(cell="LSTM", hidden_size=5)
-    cfg = TrainConfig(epochs=2, batch_size=32, lr=0.01, sequence_length=8)
+    model = ModelOptions(cell="LSTM", hidden_size=5)
+    cfg = TrainOptions(epochs=2, batch_size=32, lr=0.01, sequence_length=8)
     with worker_torch():
         result = train(model, data, cfg, series=values)
         save_checkpoint(LocalStore(tmp_path), "model", model=result.model, data=data, train=cfg, epoch=2,

@@ -8,19 +8,19 @@ import pytest
 import torch
 
 from rnncast.common.artifacts import LocalStore
+from rnncast.common.options import EarlyStopping, ModelOptions, RolloutFinetune, SineData, TrainOptions
 from rnncast.core.checkpoint import load_checkpoint, save_checkpoint
-from rnncast.core.config import DataConfig, ModelConfig, TrainConfig
 from rnncast.core.schedule import Schedule
 from rnncast.core.train import rollout_loss, train
 from tests.support import worker_torch
 
-DATA = DataConfig(points=200, stop=100)
-MODEL = ModelConfig(cell="GRU", hidden_size=6)
+DATA = SineData(points=200, stop=100)
+MODEL = ModelOptions(cell="GRU", hidden_size=6)
 BASE = {"batch_size": 64, "sequence_length": 10, "lr": 0.01}
 
 
-def cfg(**kw) -> TrainConfig:
-    return TrainConfig(**{**BASE, "epochs": 6, **kw})
+def cfg(**kw) -> TrainOptions:
+    return TrainOptions(**{**BASE, "epochs": 6, **kw})
 
 
 def test_schedules_give_their_formulas_per_epoch():
@@ -59,8 +59,9 @@ def test_tutorial_defaults_train_exactly_as_before():
 
 @pytest.mark.parametrize("options", [
     {"lr_schedule": "onecycle", "max_lr": 0.05, "min_lr": 1e-4, "grad_clip": 0.5, "input_noise_std": 0.01},
-    {"lr_schedule": "plateau", "patience": 1, "factor": 3.0, "early_stopping_patience": 50, "restore_best": True},
-    {"lr_schedule": "cosine", "rollout_epochs": 3, "rollout_horizon": 4, "rollout_lr": 0.003, "restore_best": True},
+    {"lr_schedule": "plateau", "patience": 1, "factor": 3.0, "early_stopping": EarlyStopping(patience=50),
+     "restore_best": True},
+    {"lr_schedule": "cosine", "rollout_finetune": RolloutFinetune(epochs=3, horizon=4, lr=0.003), "restore_best": True},
 ])
 def test_a_run_resumed_mid_schedule_equals_the_uninterrupted_one(tmp_path, options):
     config = cfg(checkpoint_every=1, **options)
@@ -86,7 +87,7 @@ def test_a_run_resumed_mid_schedule_equals_the_uninterrupted_one(tmp_path, optio
 def test_early_stopping_ends_the_run_and_restores_the_best_epoch():
     # No epoch after the first can beat it by 10: the run stops after `patience` more.
     with worker_torch():
-        stopped = train(MODEL, DATA, cfg(epochs=20, early_stopping_patience=2, early_stopping_min_delta=10.0,
+        stopped = train(MODEL, DATA, cfg(epochs=20, early_stopping=EarlyStopping(patience=2, min_delta=10.0),
                                          restore_best=True))
         first = train(MODEL, DATA, cfg(epochs=20), on_epoch_end=lambda report: report.epoch == 1)
     assert stopped.stopped_early_at == 3 and stopped.best_epoch == 1 and not stopped.stopped
@@ -97,7 +98,8 @@ def test_early_stopping_ends_the_run_and_restores_the_best_epoch():
 
 def test_early_stopping_keeps_the_last_weights_without_restore_best():
     with worker_torch():
-        last = train(MODEL, DATA, cfg(epochs=20, early_stopping_patience=2, early_stopping_min_delta=10.0))
+        last = train(MODEL, DATA, cfg(epochs=20, early_stopping=EarlyStopping(patience=2, min_delta=10.0),
+                                       restore_best=False))
         three = train(MODEL, DATA, cfg(epochs=20), on_epoch_end=lambda report: report.epoch == 3)
     assert last.stopped_early_at == 3 and last.best_epoch is None
     for a, b in zip(last.model.state_dict().values(), three.model.state_dict().values(), strict=True):
@@ -107,7 +109,7 @@ def test_early_stopping_keeps_the_last_weights_without_restore_best():
 def test_rollout_fine_tuning_lowers_the_free_running_loss():
     with worker_torch():
         base = train(MODEL, DATA, cfg(epochs=15))
-        tuned = train(MODEL, DATA, cfg(epochs=15, rollout_epochs=8, rollout_horizon=8, rollout_lr=0.003))
+        tuned = train(MODEL, DATA, cfg(epochs=15, rollout_finetune=RolloutFinetune(epochs=8, horizon=8, lr=0.003)))
     assert base.split is not None and tuned.split is not None
     before, after = rollout_loss(base.model, base.split, 8), rollout_loss(tuned.model, tuned.split, 8)
     assert after < 0.8 * before, (before, after)
@@ -118,6 +120,20 @@ def test_rollout_fine_tuning_lowers_the_free_running_loss():
 
 def test_bad_options_are_refused():
     for bad in ({"lr_schedule": "sawtooth"}, {"factor": 0.5}, {"grad_clip": 0.0}, {"warmup_fraction": 1.5},
-                {"early_stopping_patience": 0}, {"rollout_horizon": 0}, {"input_noise_std": -1.0}):
+                {"input_noise_std": -1.0}, {"early_stopping": {"patience": 0}}, {"rollout_finetune": {"horizon": 0}}):
         with pytest.raises(ValueError):
-            cfg(**bad)
+            TrainOptions.from_dict({**BASE, **bad})
+
+
+def test_manifests_written_before_the_declaration_still_load():
+    """Flat early-stopping and rollout names (and no micro_batch_size: whole batches) map onto today's fields."""
+    old = {**BASE, "epochs": 6, "seed": 0, "checkpoint_every": 10, "lr_schedule": "constant", "max_lr": None,
+           "min_lr": 0.0, "warmup_fraction": 0.3, "factor": 2.0, "patience": 10, "grad_clip": None,
+           "early_stopping_patience": 5, "early_stopping_min_delta": 0.1, "restore_best": True,
+           "rollout_epochs": 2, "rollout_horizon": 3, "rollout_lr": 0.002, "input_noise_std": 0.0}
+    loaded = TrainOptions.from_dict(old)
+    assert loaded.early_stopping == EarlyStopping(patience=5, min_delta=0.1)
+    assert loaded.rollout_finetune == RolloutFinetune(epochs=2, horizon=3, lr=0.002)
+    assert loaded.micro_batch_size == 0 and loaded.total_epochs == 8 and loaded.keeps_best
+    off = TrainOptions.from_dict({**old, "early_stopping_patience": None, "rollout_epochs": 0})
+    assert off.early_stopping is None and off.rollout_finetune is None

@@ -10,11 +10,11 @@ import torch
 
 from rnncast.common.artifacts import LocalStore
 from rnncast.common.artifacts.layout import model_prefix
+from rnncast.common.options import from_params
 from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK, make_celery
 from rnncast.common.settings import Settings
 from rnncast.core.checkpoint import load_checkpoint
 from rnncast.core.train import train
-from rnncast.worker.params import configs_from_params
 from tests.support import Api, RedisServer, start_worker, wait_until, wait_worker_ready, worker_torch
 
 # Long enough to be killed mid-way (~10 ms an epoch), checkpointed every 20 epochs.
@@ -59,7 +59,7 @@ def site(tmp_path):
 
 def uninterrupted_weights(params: dict) -> dict[str, torch.Tensor]:
     with worker_torch():  # same kernels and settings as the worker, same bits
-        return train(*configs_from_params(params)).model.state_dict()
+        return train(*from_params(params)).model.state_dict()
 
 
 def test_sigkilled_worker_job_resumes_on_a_new_worker_with_identical_weights(site):

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from rnncast.common.artifacts.layout import dataset_prefix, job_prefix, model_prefix
+from rnncast.common.options import from_params
 from rnncast.core.train import train
-from rnncast.worker.params import configs_from_params
 from tests.support import S3_KEYS, Api, RedisServer, start_worker, wait_until, wait_worker_ready, worker_torch
 
 FAST = {"RNNCAST_HEARTBEAT_TIMEOUT": "5", "RNNCAST_HEARTBEAT_INTERVAL": "1"}
@@ -92,7 +92,7 @@ def test_a_job_killed_on_host_a_resumes_on_host_b_from_s3_and_serves_from_host_c
     store = S3Store(f"s3://{hosts.bucket}/rnncast", hosts.s3.endpoint)
     saved = load_checkpoint(store.at(model_prefix(job["id"])), "model").tensors
     with worker_torch():
-        expected = train(*configs_from_params(done["params"]), series=np.array(VALUES)).model.state_dict()
+        expected = train(*from_params(done["params"]), series=np.array(VALUES)).model.state_dict()
     assert all(torch.equal(saved[f"model.{k}"], v) for k, v in expected.items())
 
     hosts.worker("c", queues="predict", pool="threads", concurrency=4)

@@ -98,7 +98,7 @@ BAD = [
     ({"cells": ["RNN", "TCN"]}, "cells"),
     ({"cells": ["RNN", "RNN"]}, "must not repeat"),
     ({"cells": []}, "cells"),
-    ({"seeds": list(range(33))}, "seeds (33) exceeds"),
+    ({"seeds": list(range(33))}, "seeds (33 values) exceeds"),
     ({"seeds": [1, 1]}, "must not repeat"),
     ({"seeds": [-1]}, "seeds"),
     ({"train": {"epochs": 0}}, "epochs"),

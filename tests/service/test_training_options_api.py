@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rnncast.common.defaults import RECIPES
+from rnncast.common.options import RECIPES
 from tests.support import TINY
 
 

@@ -11,13 +11,13 @@ import torch
 
 from rnncast.common.artifacts import LocalStore
 from rnncast.common.artifacts.layout import job_prefix, model_prefix
+from rnncast.common.options import from_params
 from rnncast.common.settings import Settings
 from rnncast.common.store import Keys
 from rnncast.common.store.aio import AsyncJobStore
 from rnncast.common.store.sync import JobStore
 from rnncast.core.checkpoint import load_checkpoint, save_checkpoint
 from rnncast.core.train import train
-from rnncast.worker.params import configs_from_params
 from rnncast.worker.results import MODEL_NAME
 from rnncast.worker.training import RESUME_NAME, run_training_job
 
@@ -92,7 +92,7 @@ def test_queued_job_resumes_from_an_earlier_attempts_checkpoint(env, redis_serve
     full = store.get_job(full_id)
 
     job_id = create(redis_server.url, PARAMS)
-    model_cfg, data_cfg, train_cfg = configs_from_params(PARAMS)
+    model_cfg, data_cfg, train_cfg = from_params(PARAMS)
 
     def save(state):
         folder = LocalStore(settings.data_dir).at(job_prefix(job_id))
@@ -124,5 +124,5 @@ def test_a_job_that_is_not_queued_is_not_run_twice(env, redis_server):
 
 def test_params_recorded_before_micro_batches_existed_train_whole_batches():
     assert "micro_batch_size" not in PARAMS
-    assert configs_from_params(PARAMS)[2].micro_batch_size == 0
-    assert configs_from_params(PARAMS | {"micro_batch_size": 16})[2].micro_batch_size == 16
+    assert from_params(PARAMS)[2].micro_batch_size == 0
+    assert from_params(PARAMS | {"micro_batch_size": 16})[2].micro_batch_size == 16

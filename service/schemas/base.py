@@ -1,0 +1,94 @@
+"""What every request model shares, and `api_model`: a request model derived from a declared options dataclass."""
+
+from __future__ import annotations
+
+from dataclasses import MISSING
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic.fields import FieldInfo
+
+from rnncast.common.defaults import MAX_CONTEXT, MAX_HORIZON, MAX_POINTS, MAX_SEED, MIN_POINTS
+from rnncast.common.options import Options, Spec, spec
+from rnncast.service.limits import Limited
+
+
+def _whole(value: Any) -> Any:
+    """A JSON number written 3.0 is an integer too (the schema's `integer` admits it)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Whole = Annotated[int, BeforeValidator(_whole)]
+
+
+# Value types several resources share (bounds first: the JSON schema states them only then).
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED), BeforeValidator(_whole)]
+Position = Annotated[int, Field(ge=0, le=MAX_POINTS), BeforeValidator(_whole)]
+Season = Annotated[int, Field(ge=1, le=MAX_POINTS), BeforeValidator(_whole)]
+Points = Annotated[int, Field(ge=MIN_POINTS, le=MAX_POINTS), BeforeValidator(_whole)]
+Horizon = Annotated[int, Field(ge=1, le=MAX_HORIZON, description="steps to predict"), BeforeValidator(_whole),
+                    Limited("max_horizon")]
+# Arrays are measured against the server's limit before any item is validated (service.limits).
+Context = Annotated[list[float], Field(min_length=1, max_length=MAX_CONTEXT), Limited("max_context")]
+SeriesValues = Annotated[list[float], Field(min_length=MIN_POINTS, max_length=MAX_POINTS),
+                         Limited("max_dataset_points")]
+
+
+class Strict(BaseModel):
+    """Rejects unknown fields, NaN and infinities, and strings posing as numbers."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+
+
+class ErrorBody(BaseModel):
+    detail: Any
+
+
+def no_default(schema: dict[str, Any]) -> None:
+    """An optional field whose absence means something: no `null` default in the schema."""
+    schema.pop("default", None)
+
+
+_MODELS: dict[tuple[type[Options], str], type[Strict]] = {}
+
+
+def api_type(s: Spec) -> Any:
+    """A declared field's type for a request: bounds kept (before the whole-number validator, or the JSON
+    schema loses them), a nested declaration as its own model, the server's limit checked, null accepted
+    where the declaration admits it or says what null means."""
+    base = api_model(s.nested) if s.nested is not None else s.base
+    meta: list[Any] = list(s.bounds)
+    if base is int:
+        meta.append(BeforeValidator(_whole))
+    if s.limit is not None:
+        meta.append(Limited(s.limit.setting))
+    typed = Annotated[tuple([base, *meta])] if meta else base
+    return typed | None if s.optional or s.null_means is not None else typed
+
+
+def api_field(s: Spec) -> tuple[Any, FieldInfo]:
+    """(type, Field) of a declared field: its default and its help as the description."""
+    text = "; ".join(t for t in (s.help, s.null_means.text if s.null_means is not None else "") if t)
+    default = ... if s.default is MISSING else s.default
+    return api_type(s), Field(default, description=text or None)
+
+
+def api_fields(cls: type[Options], *, only: set[str] | None = None,
+               exclude: frozenset[str] = frozenset()) -> dict[str, tuple[Any, FieldInfo]]:
+    """The request fields of a declaration, in its order."""
+    return {s.name: api_field(s) for s in spec(cls) if (only is None or s.name in only) and s.name not in exclude}
+
+
+def derived_model(model_name: str, base: type[Strict], /, **fields: Any) -> Any:
+    """A model built from declared fields: typed Any, since a type checker cannot see the fields it gets."""
+    return create_model(model_name, __base__=base, **fields)
+
+
+def api_model(cls: type[Options], name: str | None = None) -> type[Strict]:
+    """The strict request model of a declared options dataclass (named `<Class>Spec` unless given)."""
+    key = (cls, name or f"{cls.__name__}Spec")
+    if key not in _MODELS:
+        _MODELS[key] = derived_model(key[1], Strict, __doc__=cls.__doc__, **api_fields(cls))
+    return _MODELS[key]

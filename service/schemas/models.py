@@ -1,0 +1,123 @@
+"""Models: forecasts, backtests and the model records."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from rnncast.common.defaults import BACKTEST_HORIZON, BACKTEST_ORIGINS, FORECAST_HORIZON, MAX_BACKTEST_ORIGINS, Cell
+from rnncast.service.schemas.base import Context, Horizon, Position, Season, Strict, Whole, no_default
+from rnncast.service.schemas.jobs import Losses
+
+ForecastField = Literal["x", "y", "exact", "mse", "max_abs_error"]
+
+
+class ForecastRequest(Strict):
+    """At most one of `start` (a sine model: context from its own signal), `origin` (a dataset model: a position in
+    its series) or `context` (your values); a sine model needs `start` or `context`. Given only `horizon`, a
+    dataset model goes on from its series' end."""
+
+    start: Annotated[float, Field(ge=-1e6, le=1e6)] | SkipJsonSchema[None] = Field(
+        None, description="sine models: phase t of the first prediction", json_schema_extra=no_default
+    )
+    origin: Position | SkipJsonSchema[None] = Field(
+        None, description="dataset models: the position of the first prediction (the sequence_length values "
+        "before it are the window; where the series goes on, they are `exact`)", json_schema_extra=no_default
+    )
+    context: Context | SkipJsonSchema[None] = Field(
+        None, description="at least sequence_length values", json_schema_extra=no_default
+    )
+    horizon: Horizon = FORECAST_HORIZON
+    fields: Annotated[list[ForecastField], Field(min_length=1, max_length=5)] | SkipJsonSchema[None] = Field(
+        None, description="only these fields of the answer (model_id and horizon always come): a leaner "
+        "response for clients that need, say, only `y`", json_schema_extra=no_default,
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ForecastRequest:
+        given = {"start", "context", "origin"} & self.model_fields_set
+        if len(given) > 1:
+            raise ValueError(f"give exactly one of 'start', 'origin' or 'context', not {sorted(given)} (a dataset "
+                             f"model also takes none of them: it goes on from its series' end)")
+        for name in given:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name!r} must not be null")
+        return self
+
+
+class ForecastResponse(BaseModel):
+    model_id: str
+    horizon: int
+    x: list[float] | None = None
+    y: list[float | None] | None = None
+    exact: list[float] | None = None
+    mse: float | None = None
+    max_abs_error: float | None = None
+
+
+class CheckpointInfo(BaseModel):
+    format: Literal["safetensors"]
+    sha256: str
+    bytes: int
+
+
+class Model(BaseModel):
+    """A trained model (its id is the training job's id)."""
+
+    id: str
+    job_id: str
+    cell: Cell
+    params: dict[str, Any]
+    metrics: Losses
+    epochs_trained: int
+    parameters: int
+    device: str
+    created_at: str
+    checkpoint: CheckpointInfo
+
+
+class ModelList(BaseModel):
+    data: list[Model]
+    count: int
+
+
+class BacktestRequest(Strict):
+    """Rolling-origin evaluation over the model's test part."""
+
+    origins: Whole = Field(BACKTEST_ORIGINS, ge=1, le=MAX_BACKTEST_ORIGINS,
+                           description="forecast origins, spread evenly over the test part")
+    horizon: Horizon = Field(BACKTEST_HORIZON, description="steps per forecast")
+    season: Season | None = Field(None, description="the seasonal naive baseline's season in steps; null: the "
+                                 "strongest autocorrelation peak of the train part (1 when there is none)")
+
+
+class PerStep(BaseModel):
+    mse: list[float | None]
+    mae: list[float | None]
+    smape: list[float | None]
+
+
+class Scores(BaseModel):
+    """Errors in the series' units; sMAPE in percent (200 |y - f| / (|y| + |f|))."""
+
+    mse: float | None
+    mae: float | None
+    smape: float | None
+    per_step: PerStep
+
+
+class BacktestResult(BaseModel):
+    model_id: str
+    origins: int = Field(description="origins used (distinct positions: fewer when the test part is short)")
+    horizon: int
+    origin_positions: list[int]
+    test_start: int = Field(description="the first position of the test part")
+    season: int
+    season_source: Literal["given", "autocorrelation", "none"]
+    model: Scores
+    naive: Scores
+    seasonal_naive: Scores
+    best_baseline: Literal["naive", "seasonal_naive"] | None
+    skill: float | None = Field(description="1 - model MSE / the better baseline's MSE")

@@ -1,0 +1,133 @@
+"""Submitting training: a job's effective params, the checks before it is recorded, recording and enqueueing.
+
+Jobs and comparisons (one job per cell and seed) go through the same functions; routers only route.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import uuid
+from typing import Any
+
+import redis
+from fastapi.concurrency import run_in_threadpool
+from kombu.exceptions import OperationalError
+
+from rnncast.common.artifacts import ArtifactStore
+from rnncast.common.artifacts.layout import job_prefix
+from rnncast.common.defaults import CELL_COST, PASS_OVERHEAD, model_bytes, total_epochs, train_cost, train_memory
+from rnncast.common.options import effective_options, recipe_fields, resolved_dropout, resolved_micro_batch
+from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK
+from rnncast.common.settings import Settings
+from rnncast.common.store.aio import AsyncJobStore
+from rnncast.core.series import SeriesError, split_point
+from rnncast.service.errors import unprocessable
+from rnncast.service.quotas import check_models
+from rnncast.service.schemas import DatasetRef, JobCreate, TrainOptions
+
+
+async def dataset_for(store: AsyncJobStore, options: TrainOptions) -> dict[str, Any] | None:
+    """The record of the dataset `options` train on (None for the sine); 422 when there is none."""
+    if not isinstance(options.data, DatasetRef):
+        return None
+    record = await store.get_dataset(options.data.dataset_id)
+    if record is None:
+        raise unprocessable(f"data.dataset_id: dataset {options.data.dataset_id!r} not found")
+    return record
+
+
+def dataset_data(ref: dict[str, Any], record: dict[str, Any], sequence_length: int) -> dict[str, Any]:
+    """A dataset job's `data` params: the dataset pinned by its digest, and the split checked against its length."""
+    try:
+        split_point(record["length"], sequence_length, ref["train_fraction"])
+    except SeriesError as exc:
+        raise unprocessable(f"dataset {record['id']!r}: {exc}") from None
+    return {"kind": "dataset", "dataset_id": record["id"], "sha256": record["sha256"], "length": record["length"],
+            "step": record["step"], "train_fraction": ref["train_fraction"], "name": record["name"]}
+
+
+def effective_params(body: JobCreate, dataset: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every hyperparameter the worker will use: the recipe's options where the request left them out, the
+    random seed drawn, and each null the declaration resolves filled in.
+
+    Args:
+        dataset: the record of the dataset the job trains on (dataset_for).
+    """
+    params = body.model_dump(exclude={"name"})
+    given = {k: params[k] for k in recipe_fields() if k in body.model_fields_set}
+    params |= effective_options(params["cell"], params["recipe"], given)
+    if dataset is not None:
+        params["data"] = dataset_data(params["data"], dataset, params["sequence_length"])
+    if params["seed"] is None:
+        params["seed"] = secrets.randbelow(2**31)
+    params["dropout"] = resolved_dropout(params["dropout"], params["num_layers"])
+    params["micro_batch_size"] = resolved_micro_batch(params["micro_batch_size"], params["cell"])
+    return params
+
+
+def fingerprint(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def check_cost(params: dict[str, Any], settings: Settings) -> None:
+    """422 for a job whose estimated work exceeds RNNCAST_MAX_TRAIN_COST, or whose estimated peak memory
+    exceeds RNNCAST_MAX_TRAIN_MEMORY."""
+    cell, cost, memory = params["cell"], train_cost(params), train_memory(params)
+    refusals = [
+        (cost > settings.max_train_cost,
+         f"this {cell} job's estimated cost ({cost:.3g}: epochs x sequence_length x num_layers x (windows x gates x "
+         f"hidden_size^2 + passes x {PASS_OVERHEAD})) exceeds this server's limit RNNCAST_MAX_TRAIN_COST "
+         f"({settings.max_train_cost:.3g}); use fewer epochs, windows, layers or hidden units, larger "
+         f"micro-batches, or ask the operator to raise the limit"),
+        (memory > settings.max_train_memory,
+         f"this {cell} job's estimated peak memory ({memory / 2**20:.0f} MiB: its parameters with gradients and "
+         f"Adam's moments, its series, and its largest pass, e.g. micro_batch_size rows x sequence_length x "
+         f"num_layers x (gates + 3) x hidden_size floats, tripled for the backward pass) exceeds this server's "
+         f"limit RNNCAST_MAX_TRAIN_MEMORY ({settings.max_train_memory / 2**20:.0f} MiB); use smaller "
+         f"micro-batches (micro_batch_size), shorter windows or fewer hidden units"),
+    ]
+    for refused, detail in refusals:
+        if refused:
+            raise unprocessable(detail)
+
+
+def enqueue(celery: Any, job_ids: list[str]) -> None:
+    """Send each job's training task (blocking: call it from a thread)."""
+    for job_id in job_ids:
+        celery.send_task(TRAIN_TASK, args=[job_id], queue=TRAIN_QUEUE)
+
+
+def slowest_first(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """A comparison's job ids, longest first: with fewer workers than runs, the slowest cells start at once
+    and the short ones fill in behind them."""
+    return [job_id for job_id, params in sorted(runs, key=lambda r: -CELL_COST[r[1]["cell"]] * r[1]["epochs"])]
+
+
+async def submit_job(
+    store: AsyncJobStore, celery: Any, settings: Settings, body: JobCreate,
+    idempotency_key: str | None, extra: dict[str, Any] | None = None,
+) -> tuple[str, bool]:
+    """Record a job and enqueue its task; (job id, created?)."""
+    params = effective_params(body, await dataset_for(store, body))
+    check_cost(params, settings)
+    await check_models(store, settings, 1, model_bytes(params))
+    job_id, created = await store.create_job(
+        params, job_id=uuid.uuid4().hex, name=body.name, epochs=total_epochs(params),
+        max_queued=settings.max_queued_jobs, idempotency_key=idempotency_key,
+        fingerprint=fingerprint(body.model_dump()), extra=extra,
+    )
+    if created:
+        try:
+            await run_in_threadpool(enqueue, celery, [job_id])
+        except (OperationalError, redis.RedisError):  # answered 503: a retry must create the job anew
+            await store.discard_job(job_id, idempotency_key)
+            raise
+    return job_id, created
+
+
+def remove_job_files(artifacts: ArtifactStore, job_ids: list[str]) -> None:
+    """Delete deleted jobs' checkpoint files (their models' files stay)."""
+    for job_id in job_ids:
+        artifacts.delete_prefix(job_prefix(job_id))
