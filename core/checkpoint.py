@@ -27,10 +27,10 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from rnncast.common.series import Scaler
 from rnncast.core.config import AnyData, ModelConfig, TrainConfig, data_config
 from rnncast.core.models import Forecaster
 from rnncast.core.optim import Adam
-from rnncast.core.series import Scaler
 
 FORMAT = "rnncast-checkpoint"
 VERSION = 1

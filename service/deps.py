@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from celery import Celery
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 
 from rnncast.common.artifacts import ArtifactStore
 from rnncast.common.settings import Settings
@@ -50,3 +50,5 @@ LaneDep = Annotated[ForecastLane, Depends(get_lane)]
 StoreDep = Annotated[AsyncJobStore, Depends(get_store)]
 ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
+# The request header that makes a POST safe to retry (jobs, comparisons).
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
