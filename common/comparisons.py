@@ -11,7 +11,7 @@ import math
 import statistics
 from typing import Any
 
-from rnncast.common.store.views import finite
+from rnncast.common.values import finite
 
 METRICS = ("final_test_loss", "forecast_mse", "train_seconds")
 # What `run_row` reads of a run's job record: the rest (its forecast, say) stays in Redis.

@@ -15,8 +15,8 @@ import numpy as np
 
 from rnncast.common.artifacts import ArtifactCorrupt, ArtifactMissing, ArtifactStore
 from rnncast.common.artifacts.layout import dataset_prefix
-from rnncast.common.store.clock import now_iso
-from rnncast.core.series import stats
+from rnncast.common.series import stats
+from rnncast.common.values import now_iso
 
 VALUES_FILE = "values.npy"
 META_FILE = "meta.json"

@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from rnncast.common.store.clock import now_ms
+from rnncast.common.values import now_ms
 
 INBOX_TTL_S = 60  # an inbox nobody reads (its API process died) disappears
 

@@ -8,25 +8,99 @@ seasonal naive (the value one season earlier).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from rnncast.common.series import Scaler, SeriesError
+from rnncast.common.values import finite
 from rnncast.core.forecast import rollout_numpy
-from rnncast.core.series import (
-    Scaler,
-    SeriesError,
-    actuals,
-    backtest_origins,
-    errors,
-    find_season,
-    naive_forecasts,
-    seasonal_naive_forecasts,
-)
 
 MAX_SEASON = 10_000
+
+
+# --- seasonality, baselines, metrics -------------------------------------------------------------
+
+
+def autocorrelation(values: np.ndarray, max_lag: int) -> np.ndarray:
+    """Sample autocorrelation at lags 0..max_lag (FFT, O(n log n))."""
+    x = np.asarray(values, dtype=np.float64) - float(np.mean(values))
+    n = x.shape[0]
+    size = 1 << (2 * n - 1).bit_length()
+    spectrum = np.fft.rfft(x, size)
+    acov = np.fft.irfft(spectrum * np.conj(spectrum), size)[: max_lag + 1]
+    return acov / acov[0] if acov[0] > 0 else np.zeros(max_lag + 1)
+
+
+def find_season(train_part: np.ndarray, max_season: int) -> int:
+    """The lag (>= 2) of the highest autocorrelation peak of the train part's differences, or 1 (none found).
+
+    Differencing first removes a trend, whose slowly decaying autocorrelation
+    would hide the season. A peak is a local maximum above 4 / sqrt(n) (and
+    0.1): white noise's autocorrelations have a standard error of 1 / sqrt(n),
+    so over hundreds of lags weaker peaks are noise, not a season.
+    """
+    diffs = np.diff(np.asarray(train_part, dtype=np.float64))
+    max_lag = min(diffs.shape[0] // 2, max_season)
+    if max_lag < 3:
+        return 1
+    acf = autocorrelation(diffs, max_lag + 1)
+    lags = np.arange(2, max_lag + 1)
+    floor = max(0.1, 4.0 / math.sqrt(diffs.shape[0]))
+    peaks = lags[(acf[lags] > acf[lags - 1]) & (acf[lags] >= acf[lags + 1]) & (acf[lags] > floor)]
+    return int(peaks[np.argmax(acf[peaks])]) if peaks.size else 1
+
+
+def backtest_origins(length: int, first: int, horizon: int, count: int) -> np.ndarray:
+    """Up to `count` distinct origins spread evenly over [first, length - horizon]."""
+    last = length - horizon
+    if last < first:
+        raise SeriesError(
+            f"horizon {horizon} is longer than the test part ({length - first} values): no origin fits"
+        )
+    return np.unique(np.round(np.linspace(first, last, count)).astype(np.int64))
+
+
+def naive_forecasts(values: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+    """The last value before each origin, repeated: (N, H)."""
+    return np.repeat(values[origins - 1][:, None], horizon, axis=1)
+
+
+def seasonal_naive_forecasts(values: np.ndarray, origins: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    """The value one season before each target, from the last season before the origin: (N, H).
+
+    For step j (0-based) after origin k: values[k + j - season * (j // season + 1)].
+    """
+    j = np.arange(horizon)
+    return values[origins[:, None] + j - season * (j // season + 1)]
+
+
+def actuals(values: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+    return values[origins[:, None] + np.arange(horizon)]
+
+
+def errors(truth: np.ndarray, preds: np.ndarray) -> dict[str, Any]:
+    """MSE, MAE and sMAPE (in %) overall and per horizon step, of (N, H) forecasts against the truth.
+
+    sMAPE = 200 |y - f| / (|y| + |f|), 0 where both are 0. A diverged model's
+    non-finite forecasts make its metrics null.
+    """
+    err = preds - truth
+    denom = np.abs(truth) + np.abs(preds)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        smape = np.where(denom > 0, 200.0 * np.abs(err) / np.where(denom > 0, denom, 1.0), 0.0)
+    per_step = {"mse": (err**2).mean(axis=0), "mae": np.abs(err).mean(axis=0), "smape": smape.mean(axis=0)}
+    return {
+        "mse": finite(float((err**2).mean())), "mae": finite(float(np.abs(err).mean())),
+        "smape": finite(float(smape.mean())),
+        "per_step": {k: [finite(float(v)) for v in arr] for k, arr in per_step.items()},
+    }
+
+
+# --- a model's backtest --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

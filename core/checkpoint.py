@@ -28,9 +28,9 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from rnncast.common.options import AnyData, ModelOptions, TrainOptions, data_options
+from rnncast.common.series import Scaler
 from rnncast.core.models import Forecaster
 from rnncast.core.optim import Adam
-from rnncast.core.series import Scaler
 
 FORMAT = "rnncast-checkpoint"
 VERSION = 1

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from rnncast.common.options import SineData
-from rnncast.core.series import Scaler, train_scaler
+from rnncast.common.series import Scaler, split_point, train_scaler
 
 
 def sample_times(data: SineData) -> np.ndarray:
@@ -63,14 +63,9 @@ def make_split(data: SineData, sequence_length: int, seed: int = 0) -> Split:
     """Windows of the signal; the first `train_fraction` train, the rest test."""
     if sequence_length >= data.points:
         raise ValueError(f"sequence_length ({sequence_length}) must be < points ({data.points})")
+    n_train = split_point(data.points, sequence_length, data.train_fraction) - sequence_length
     values = torch.from_numpy(series(data, seed)).to(torch.float32)
     inputs, targets = windows(values, sequence_length)
-    n_train = int(inputs.shape[0] * data.train_fraction)
-    if n_train < 1 or n_train >= inputs.shape[0]:
-        raise ValueError(
-            f"train_fraction ({data.train_fraction}) leaves an empty train or test set "
-            f"for {inputs.shape[0]} windows"
-        )
     return Split(inputs[:n_train], targets[:n_train], inputs[n_train:], targets[n_train:])
 
 
@@ -82,5 +77,5 @@ def series_split(values: np.ndarray, sequence_length: int, train_fraction: float
     scaler = train_scaler(values, sequence_length, train_fraction)
     scaled = torch.from_numpy(scaler.forward(values)).to(torch.float32)
     inputs, targets = windows(scaled, sequence_length)
-    n_train = int(inputs.shape[0] * train_fraction)
+    n_train = split_point(values.shape[0], sequence_length, train_fraction) - sequence_length
     return Split(inputs[:n_train], targets[:n_train], inputs[n_train:], targets[n_train:]), scaler

@@ -17,12 +17,12 @@ from torch import nn
 
 from rnncast.common.defaults import ROLLOUT_PASS, eval_rows
 from rnncast.common.options import AnyData, DatasetData, ModelOptions, TrainOptions
+from rnncast.common.series import Scaler
 from rnncast.core.checkpoint import Checkpoint, CheckpointError
 from rnncast.core.data import Split, make_split, series_split
 from rnncast.core.models import Forecaster
 from rnncast.core.optim import Adam
 from rnncast.core.schedule import EarlyStopping, Schedule
-from rnncast.core.series import Scaler
 
 
 @dataclass(frozen=True)

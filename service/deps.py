@@ -50,4 +50,5 @@ LaneDep = Annotated[ForecastLane, Depends(get_lane)]
 StoreDep = Annotated[AsyncJobStore, Depends(get_store)]
 ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
+# The request header that makes a POST safe to retry (jobs, comparisons).
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]

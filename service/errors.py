@@ -1,10 +1,11 @@
-"""Dependency failures as clear 503s, never a 500 or a hang."""
+"""The API's error answers: the responses every route documents, 404s, 422s, and dependency failures as
+clear 503s, never a 500 or a hang."""
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import redis
@@ -19,9 +20,35 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from rnncast.common.artifacts import ArtifactError, StoreFull
+from rnncast.common.values import is_id
+from rnncast.service.schemas import ErrorBody
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = "5"
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 421, 422, 429, 503, 507)
+}
+
+
+def links(param: str, **operations: str) -> dict[str, dict[str, Any]]:
+    """OpenAPI links from a created resource (its `id`) to the operations that take it as `param`."""
+    return {name: {"operationId": op, "parameters": {param: "$response.body#/id"}} for name, op in operations.items()}
+
+
+def not_found(kind: str, record_id: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"{kind} {record_id!r} not found")
+
+
+async def found_or_404(
+    kind: str, get: Callable[[str], Awaitable[dict[str, Any] | None]], record_id: str,
+) -> dict[str, Any]:
+    """The record `get` finds for a well-formed id, else a 404 naming `kind`."""
+    record = await get(record_id) if is_id(record_id) else None
+    if record is None:
+        raise not_found(kind, record_id)
+    return record
+
 
 
 def unprocessable(detail: str) -> HTTPException:

@@ -29,7 +29,7 @@ from fastapi.encoders import jsonable_encoder
 from pydantic import TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rnncast.common.store import is_id
+from rnncast.common.values import is_id
 from rnncast.service.errors import validation_detail
 from rnncast.service.gate import route_path
 from rnncast.service.lane import LaneFull

@@ -17,7 +17,7 @@ from fastapi import HTTPException, Response, status
 
 from rnncast.common.settings import Settings
 from rnncast.common.store.aio import AsyncJobStore
-from rnncast.common.store.clock import now_ms
+from rnncast.common.values import now_ms
 
 
 async def ask_worker(store: AsyncJobStore, settings: Settings, message: dict[str, Any]) -> dict[str, Any]:

@@ -15,14 +15,12 @@ import redis
 from fastapi.concurrency import run_in_threadpool
 from kombu.exceptions import OperationalError
 
-from rnncast.common.artifacts import ArtifactStore
-from rnncast.common.artifacts.layout import job_prefix
 from rnncast.common.defaults import CELL_COST, PASS_OVERHEAD, model_bytes, total_epochs, train_cost, train_memory
 from rnncast.common.options import effective_options, recipe_fields, resolved_dropout, resolved_micro_batch
 from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK
+from rnncast.common.series import SeriesError, split_point
 from rnncast.common.settings import Settings
 from rnncast.common.store.aio import AsyncJobStore
-from rnncast.core.series import SeriesError, split_point
 from rnncast.service.errors import unprocessable
 from rnncast.service.quotas import check_models
 from rnncast.service.schemas import DatasetRef, JobCreate, TrainOptions
@@ -125,9 +123,3 @@ async def submit_job(
             await store.discard_job(job_id, idempotency_key)
             raise
     return job_id, created
-
-
-def remove_job_files(artifacts: ArtifactStore, job_ids: list[str]) -> None:
-    """Delete deleted jobs' checkpoint files (their models' files stay)."""
-    for job_id in job_ids:
-        artifacts.delete_prefix(job_prefix(job_id))

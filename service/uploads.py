@@ -14,8 +14,8 @@ from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from rnncast.common.series import SeriesError, check_values, generate, parse_csv
 from rnncast.common.settings import Settings
-from rnncast.core.series import SeriesError, check_values, generate, parse_csv
 from rnncast.service.errors import unprocessable, validation_detail
 from rnncast.service.schemas import DatasetGenerated, DatasetValues
 

@@ -8,8 +8,8 @@ import sys
 
 def test_the_packages_import_under_rnncast_and_no_generic_name_is_installed(tmp_path):
     code = (
-        "import importlib.util, rnncast.core.config, rnncast.common.defaults, rnncast.client.api\n"
-        "assert rnncast.core.config.CELLS == ('RNN', 'LSTM', 'GRU')\n"
+        "import importlib.util, rnncast.core.train, rnncast.common.options, rnncast.client.api\n"
+        "assert rnncast.common.options.ModelOptions().cell in ('RNN', 'LSTM', 'GRU')\n"
         "taken = [n for n in ('core', 'common', 'service', 'worker', 'client') if importlib.util.find_spec(n)]\n"
         "assert not taken, taken\n"
     )

@@ -16,7 +16,7 @@ import numpy as np
 
 from rnncast.common.defaults import params_work, work_refusal
 from rnncast.common.store.sync import JobStore
-from rnncast.common.store.views import finite
+from rnncast.common.values import finite
 from rnncast.core.forecast import Forecast, rollout_numpy
 from rnncast.core.plots import ensemble_png
 from rnncast.worker.predict import ModelCache, ModelUnavailable, request_forecast, request_window

@@ -20,9 +20,8 @@ from celery.utils.log import get_task_logger
 from rnncast.common.artifacts import ArtifactStore, StoreUnavailable
 from rnncast.common.datasets import DatasetUnavailable, load_values
 from rnncast.common.settings import Settings
-from rnncast.common.store import is_id
-from rnncast.common.store.clock import now_ms
 from rnncast.common.store.sync import JobStore
+from rnncast.common.values import is_id, now_ms
 from rnncast.core.plots import series_png
 from rnncast.worker.ensemble import handle_ensemble
 from rnncast.worker.lane import BLOCK_S, LaneServer

@@ -29,9 +29,8 @@ from celery.utils.log import get_task_logger
 from rnncast.common.defaults import forecast_work, work_refusal
 from rnncast.common.forecasts import INBOX_TTL_S, Answer, encode_answer, error_answer
 from rnncast.common.settings import Settings
-from rnncast.common.store import is_id
-from rnncast.common.store.clock import now_ms
 from rnncast.common.store.sync import JobStore
+from rnncast.common.values import is_id, now_ms
 from rnncast.core.forecast import rollout_numpy
 from rnncast.worker.predict import (
     LoadedModel,

@@ -16,8 +16,9 @@ from rnncast.common.artifacts import ArtifactStore, StoreUnavailable
 from rnncast.common.artifacts.layout import model_prefix
 from rnncast.common.defaults import BACKTEST_BATCHES, FORECAST_START, forecast_work, work_refusal
 from rnncast.common.options import DatasetData, SineData
+from rnncast.common.series import SeriesError, split_point
 from rnncast.common.store.sync import JobStore
-from rnncast.common.store.views import finite
+from rnncast.common.values import finite
 from rnncast.core.backtest import BacktestSetup, backtest
 from rnncast.core.checkpoint import Checkpoint, CheckpointError, checkpoint_exists, load_checkpoint
 from rnncast.core.data import series as sine_series
@@ -33,7 +34,6 @@ from rnncast.core.forecast import (
 )
 from rnncast.core.models import Forecaster
 from rnncast.core.plots import PredictionLine, backtest_png, prediction_png
-from rnncast.core.series import SeriesError, split_point
 from rnncast.worker.results import MODEL_NAME
 
 log = get_task_logger(__name__)

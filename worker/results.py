@@ -7,12 +7,11 @@ from typing import Any
 from rnncast.common.artifacts import ArtifactStore
 from rnncast.common.artifacts.layout import model_prefix
 from rnncast.common.options import AnyData, DatasetData, ModelOptions, TrainOptions
-from rnncast.common.store import now_iso
-from rnncast.common.store.views import finite
+from rnncast.common.series import Scaler, split_point
+from rnncast.common.values import finite, now_iso
 from rnncast.core.checkpoint import save_checkpoint
 from rnncast.core.forecast import Forecast, forecast_from_starts, origin_window, rollout_numpy, series_forecast
 from rnncast.core.models import Forecaster, parameter_count
-from rnncast.core.series import Scaler, split_point
 from rnncast.core.train import TrainResult
 
 MODEL_NAME = "model"

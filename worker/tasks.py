@@ -7,7 +7,7 @@ from typing import Any
 from celery.utils.log import get_task_logger
 
 from rnncast.common.queue import TRAIN_TASK
-from rnncast.common.store import is_id
+from rnncast.common.values import is_id
 from rnncast.worker.state import app, artifacts, job_store, send_train, settings
 from rnncast.worker.training import run_training_job
 

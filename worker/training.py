@@ -19,6 +19,7 @@ from rnncast.common.artifacts import ArtifactStore, open_store, retrying
 from rnncast.common.artifacts.layout import job_prefix
 from rnncast.common.datasets import load_values
 from rnncast.common.options import DatasetData, from_params
+from rnncast.common.series import train_scaler
 from rnncast.common.settings import Settings
 from rnncast.common.store import JobStatus
 from rnncast.common.store.sync import JobStore
@@ -31,7 +32,6 @@ from rnncast.core.checkpoint import (
 )
 from rnncast.core.device import resolve_device
 from rnncast.core.models import Forecaster
-from rnncast.core.series import train_scaler
 from rnncast.core.train import EpochReport, Probe, TrainState, train
 from rnncast.worker.checkpoints import CheckpointWriter
 from rnncast.worker.results import run_forecast, write_model

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from rnncast.common.store import is_id
+from rnncast.common.artifacts.base import ArtifactStore
+from rnncast.common.values import is_id
 
 
 def _folder(kind: str, object_id: str) -> str:
@@ -14,6 +15,12 @@ def _folder(kind: str, object_id: str) -> str:
 def job_prefix(job_id: str) -> str:
     """Resume checkpoints of a training job."""
     return _folder("jobs", job_id)
+
+
+def remove_job_files(artifacts: ArtifactStore, job_ids: list[str]) -> None:
+    """Delete deleted jobs' checkpoint files (their models' files stay)."""
+    for job_id in job_ids:
+        artifacts.delete_prefix(job_prefix(job_id))
 
 
 def model_prefix(model_id: str) -> str:

@@ -5,8 +5,7 @@ over batches of commands, see `plan`); `sync.JobStore` (workers) and
 `aio.AsyncJobStore` (API) only execute them.
 """
 
-from rnncast.common.store.clock import now_iso
-from rnncast.common.store.keys import ID_RE, Keys, is_id
+from rnncast.common.store.keys import Keys
 from rnncast.common.store.status import FINAL, JobStatus
 
-__all__ = ["FINAL", "ID_RE", "JobStatus", "Keys", "is_id", "now_iso"]
+__all__ = ["FINAL", "JobStatus", "Keys"]

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from rnncast.common.defaults import total_epochs
-from rnncast.common.store.clock import now_iso
 from rnncast.common.store.job_ops import (
     Idempotency,
     cancel_job,
@@ -18,6 +17,7 @@ from rnncast.common.store.job_ops import (
 from rnncast.common.store.keys import Keys
 from rnncast.common.store.plan import Op, cmd, one, script
 from rnncast.common.store.scripts import header
+from rnncast.common.values import now_iso
 
 
 def create_comparison(

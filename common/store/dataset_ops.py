@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rnncast.common.store.clock import now_ms
 from rnncast.common.store.keys import Keys
 from rnncast.common.store.plan import Op, batch, cmd, one, script
 from rnncast.common.store.scripts import header
+from rnncast.common.values import now_ms
 
 
 def stored_bytes(record: dict[str, Any]) -> int:

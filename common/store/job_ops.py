@@ -6,13 +6,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from rnncast.common.store.clock import now_iso
 from rnncast.common.store.comparison_ops import write_summary
 from rnncast.common.store.keys import IDEMPOTENCY_TTL_S, Keys
 from rnncast.common.store.plan import Op, batch, cmd, one, script
 from rnncast.common.store.scripts import header
 from rnncast.common.store.status import FINAL, JobStatus
-from rnncast.common.store.views import dumps, finite, flatten, history_epoch, job_view, status_event
+from rnncast.common.store.views import dumps, flatten, history_epoch, job_view, status_event
+from rnncast.common.values import finite, now_iso
 
 
 class IdempotencyConflict(Exception):

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 PREFIX = "rnncast:"
-ID_RE = re.compile(r"[0-9a-f]{32}")
 EVENTS_MAXLEN = 2_000  # events kept per job (approximately: XADD MAXLEN ~); a stream resumes within them
 # Epochs kept in a job's history: past it, every other older entry goes (the history thins evenly,
 # the first and the newest epoch stay); the checkpoint and the model keep the whole record.
 HISTORY_MAXLEN = 4_000
 IDEMPOTENCY_TTL_S = 24 * 3600
 FIGURE_REPLY_TTL_S = 120  # a figure's reply key, if the API stopped waiting for it
-
-
-def is_id(value: str) -> bool:
-    return bool(ID_RE.fullmatch(value))  # whole: "$" would also match before a trailing newline
 
 
 class Keys:

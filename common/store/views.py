@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
+
+from rnncast.common.values import finite
 
 
 def flatten(fields: dict[str, Any]) -> list[str]:
@@ -28,11 +29,6 @@ def status_event(status: str, **extra: Any) -> str:
 def dumps(value: Any) -> str:
     """Compact JSON, as Starlette's JSONResponse writes it."""
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-
-
-def finite(value: float | None) -> float | None:
-    """A loss as JSON can carry it: NaN and infinities (a diverged run) become null."""
-    return value if value is not None and math.isfinite(value) else None
 
 
 def _num(raw: dict[str, str], key: str, kind: type = float) -> Any:

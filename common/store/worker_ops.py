@@ -6,7 +6,6 @@ import re
 from datetime import datetime
 from typing import Any
 
-from rnncast.common.store.clock import now_iso
 from rnncast.common.store.comparison_jobs import delete_comparison
 from rnncast.common.store.job_ops import delete_job, summarize_comparison_of
 from rnncast.common.store.keys import Keys
@@ -14,6 +13,7 @@ from rnncast.common.store.plan import Op, batch, cmd, one, script
 from rnncast.common.store.scripts import header
 from rnncast.common.store.status import JobStatus
 from rnncast.common.store.views import status_event
+from rnncast.common.values import now_iso
 
 
 def redis_time() -> Op[float]:

@@ -12,15 +12,22 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError
 
+from rnncast.common.artifacts.layout import remove_job_files
 from rnncast.common.comparisons import comparison_view, run_row
-from rnncast.common.defaults import FORECAST_HORIZON, MAX_HORIZON, MAX_POINTS, model_bytes, params_work, work_refusal
-from rnncast.common.store import is_id
+from rnncast.common.defaults import (
+    FORECAST_HORIZON,
+    MAX_HORIZON,
+    MAX_POINTS,
+    model_bytes,
+    params_work,
+    work_refusal,
+)
 from rnncast.common.store.aio import AsyncJobStore, DatasetGone, IdempotencyConflict, QueueFull
+from rnncast.common.values import is_id
 from rnncast.service.deps import ArtifactsDep, CeleryDep, IdempotencyKey, SettingsDep, StoreDep
-from rnncast.service.errors import unprocessable
+from rnncast.service.errors import ERRORS, links, not_found, unprocessable
 from rnncast.service.limits import Limited
 from rnncast.service.quotas import check_models
-from rnncast.service.routes.jobs import ERRORS, links
 from rnncast.service.rpc import ask_worker, ask_worker_png
 from rnncast.service.schemas import (
     Comparison,
@@ -36,7 +43,6 @@ from rnncast.service.submit import (
     effective_params,
     enqueue,
     fingerprint,
-    remove_job_files,
     slowest_first,
 )
 
@@ -58,7 +64,7 @@ async def _view(store: AsyncJobStore, comparison_id: str) -> dict[str, Any] | No
 async def _view_or_404(store: AsyncJobStore, comparison_id: str) -> dict[str, Any]:
     view = await _view(store, comparison_id)
     if view is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"comparison {comparison_id!r} not found")
+        raise not_found("comparison", comparison_id)
     return view
 
 
@@ -152,7 +158,7 @@ async def delete_comparison(comparison_id: str, store: StoreDep, artifacts: Arti
     """Delete an ended comparison and its runs' jobs (their models stay); 409 while it runs."""
     outcome, job_ids = await store.delete_comparison(comparison_id) if is_id(comparison_id) else ("missing", [])
     if outcome == "missing":
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"comparison {comparison_id!r} not found")
+        raise not_found("comparison", comparison_id)
     if outcome.startswith("active:"):
         raise HTTPException(status.HTTP_409_CONFLICT, f"comparison {comparison_id!r} is running: cancel it first")
     await run_in_threadpool(remove_job_files, artifacts, job_ids)

@@ -18,14 +18,13 @@ from rnncast.common.datasets import (
     write_dataset,
 )
 from rnncast.common.defaults import MAX_DATASET_VALUES_PAGE
-from rnncast.common.store import is_id
+from rnncast.common.series import SeriesError
 from rnncast.common.store.aio import AsyncJobStore
 from rnncast.common.store.dataset_ops import stored_bytes
-from rnncast.core.series import SeriesError
+from rnncast.common.values import is_id
 from rnncast.service.deps import ArtifactsDep, SettingsDep, StoreDep
-from rnncast.service.errors import unprocessable
+from rnncast.service.errors import ERRORS, found_or_404, links, not_found, unprocessable
 from rnncast.service.quotas import check_datasets
-from rnncast.service.routes.jobs import ERRORS, found_or_404, links, not_found
 from rnncast.service.rpc import ask_worker_png
 from rnncast.service.schemas import (
     Dataset,

@@ -19,8 +19,8 @@ from rnncast.common.settings import Settings
 from rnncast.common.store import FINAL
 from rnncast.common.store.aio import AsyncJobStore
 from rnncast.service.deps import SettingsDep, StoreDep
+from rnncast.service.errors import ERRORS, found_or_404
 from rnncast.service.gate import STREAM_TOKEN_TTL_S, stream_token
-from rnncast.service.routes.jobs import ERRORS, job_or_404
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -76,7 +76,7 @@ async def job_events(
     and rnncast's client do), and beyond RNNCAST_MAX_EVENT_STREAMS open streams per
     API process the answer is 429 with Retry-After.
     """
-    await job_or_404(store, job_id)
+    await found_or_404("job", store.get_job, job_id)
     slots: StreamSlots = request.app.state.stream_slots
     if slots.full:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
@@ -95,7 +95,7 @@ class StreamToken(BaseModel):
              operation_id="job_events_token")
 async def job_events_token(job_id: str, store: StoreDep, settings: SettingsDep) -> JSONResponse:
     """A short-lived token that opens this job's event stream (and nothing else) without the key in the URL."""
-    await job_or_404(store, job_id)
+    await found_or_404("job", store.get_job, job_id)
     if settings.api_key is None:
         return JSONResponse({"token": None, "expires_in": None})
     key = settings.api_key.get_secret_value().encode()

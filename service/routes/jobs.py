@@ -3,48 +3,25 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from rnncast.common.store import JobStatus, is_id
-from rnncast.common.store.aio import AsyncJobStore, DatasetGone, IdempotencyConflict, QueueFull
+from rnncast.common.artifacts.layout import remove_job_files
+from rnncast.common.store import JobStatus
+from rnncast.common.store.aio import DatasetGone, IdempotencyConflict, QueueFull
+from rnncast.common.values import is_id
 from rnncast.service.deps import ArtifactsDep, CeleryDep, IdempotencyKey, SettingsDep, StoreDep
-from rnncast.service.errors import unprocessable
-from rnncast.service.schemas import ErrorBody, Job, JobCreate, JobList
-from rnncast.service.submit import remove_job_files, submit_job
+from rnncast.service.errors import ERRORS, found_or_404, links, not_found, unprocessable
+from rnncast.service.schemas import Job, JobCreate, JobList
+from rnncast.service.submit import submit_job
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 421, 422, 429, 503, 507)
-}
-
-
-def links(param: str, **operations: str) -> dict[str, dict[str, Any]]:
-    """OpenAPI links from a created resource (its `id`) to the operations that take it as `param`."""
-    return {name: {"operationId": op, "parameters": {param: "$response.body#/id"}} for name, op in operations.items()}
-
-
 JOB_LINKS = links("job_id", GetJob="get_job", CancelJob="cancel_job", JobEvents="job_events", DeleteJob="delete_job")
-
-
-def not_found(kind: str, record_id: str) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, f"{kind} {record_id!r} not found")
-
-
-async def found_or_404(
-    kind: str, get: Callable[[str], Awaitable[dict[str, Any] | None]], record_id: str,
-) -> dict[str, Any]:
-    """The record `get` finds for a well-formed id, else a 404 naming `kind`."""
-    record = await get(record_id) if is_id(record_id) else None
-    if record is None:
-        raise not_found(kind, record_id)
-    return record
 
 
 @router.post("", status_code=202, response_model=Job, responses={**ERRORS, 202: {"links": JOB_LINKS}})
@@ -80,15 +57,11 @@ async def list_jobs(
     return JSONResponse({"data": jobs, "count": count})
 
 
-async def job_or_404(store: AsyncJobStore, job_id: str) -> dict[str, Any]:
-    return await found_or_404("job", store.get_job, job_id)
-
-
 @router.get("/{job_id}", response_model=Job, responses=ERRORS, operation_id="get_job")
 async def get_job(job_id: str, store: StoreDep) -> Response:
     text = await store.job_json(job_id) if is_id(job_id) else None
     if text is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} not found")
+        raise not_found("job", job_id)
     return Response(text, media_type="application/json")
 
 
@@ -101,7 +74,7 @@ async def delete_job(job_id: str, store: StoreDep, artifacts: ArtifactsDep) -> R
     """
     outcome = await store.delete_job(job_id) if is_id(job_id) else "missing"
     if outcome == "missing":
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} not found")
+        raise not_found("job", job_id)
     if outcome.startswith("active:"):
         raise HTTPException(status.HTTP_409_CONFLICT,
                             f"job {job_id!r} is {outcome.removeprefix('active:')}: cancel it first")
@@ -116,12 +89,12 @@ async def delete_job(job_id: str, store: StoreDep, artifacts: ArtifactsDep) -> R
 async def cancel_job(job_id: str, store: StoreDep) -> JSONResponse:
     """Cancel a queued job at once, or ask a running one to stop within one epoch."""
     if not is_id(job_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} not found")
+        raise not_found("job", job_id)
     outcome = await store.cancel_job(job_id)
     if outcome == "missing":
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} not found")
+        raise not_found("job", job_id)
     if outcome.startswith("ended:"):
         raise HTTPException(
             status.HTTP_409_CONFLICT, f"job {job_id!r} already ended: {outcome.removeprefix('ended:')}"
         )
-    return JSONResponse(await job_or_404(store, job_id), status_code=202)
+    return JSONResponse(await found_or_404("job", store.get_job, job_id), status_code=202)

@@ -20,13 +20,12 @@ from rnncast.common.defaults import (
     MAX_POINTS,
 )
 from rnncast.common.settings import Settings
-from rnncast.common.store import is_id
 from rnncast.common.store.aio import AsyncJobStore
+from rnncast.common.values import is_id
 from rnncast.service.deps import ArtifactsDep, LaneDep, SettingsDep, StoreDep
-from rnncast.service.errors import unprocessable
+from rnncast.service.errors import ERRORS, found_or_404, not_found, unprocessable
 from rnncast.service.lane import LaneFull
 from rnncast.service.limits import Limited, refusal
-from rnncast.service.routes.jobs import ERRORS, found_or_404, not_found
 from rnncast.service.rpc import ask_worker, ask_worker_png, lane_full, no_worker
 from rnncast.service.schemas import (
     BacktestRequest,

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from rnncast.client.api import Client
 from rnncast.client.cli import app
-from rnncast.common.settings import Settings
 from rnncast.client.errors import JobCancelled, NotFound
+from rnncast.common.settings import Settings
 from tests.support import ROOT, TINY, free_port, wait_until
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -1,4 +1,4 @@
-"""Series in core: CSV parsing, generators, scaling, seasons, baselines, metrics, training and checkpoints."""
+"""Series (common.series) and backtests (core.backtest): parsing, generators, scaling, seasons, metrics, training."""
 
 from __future__ import annotations
 
@@ -10,21 +10,17 @@ import torch
 
 from rnncast.common.artifacts import LocalStore
 from rnncast.common.options import DatasetData, ModelOptions, TrainOptions, data_options
-from rnncast.core.backtest import BacktestSetup, backtest
-from rnncast.core.checkpoint import load_checkpoint, save_checkpoint
-from rnncast.core.series import (
-    SeriesError,
+from rnncast.common.series import SeriesError, check_values, generate, parse_csv, split_point, train_scaler
+from rnncast.core.backtest import (
+    BacktestSetup,
+    backtest,
     backtest_origins,
-    check_values,
     errors,
     find_season,
-    generate,
     naive_forecasts,
-    parse_csv,
     seasonal_naive_forecasts,
-    split_point,
-    train_scaler,
 )
+from rnncast.core.checkpoint import load_checkpoint, save_checkpoint
 from rnncast.core.train import train
 from tests.support import worker_torch
 

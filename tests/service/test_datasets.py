@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnncast.core.series import generate
+from rnncast.common.series import generate
 from tests.support import TINY, Api
 
 PNG = b"\x89PNG\r\n\x1a\n"

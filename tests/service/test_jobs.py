@@ -210,7 +210,7 @@ def test_chunked_body_within_the_limit_is_read_whole(stack):
 
 
 def test_is_id_matches_the_whole_string():
-    from rnncast.common.store import is_id
+    from rnncast.common.values import is_id
 
     assert is_id("a" * 32)
     assert not is_id("a" * 32 + "\n") and not is_id("a" * 31) and not is_id("A" * 32)

@@ -1,8 +1,9 @@
-"""A user's own series: parsing, generators, scaling, seasonality and backtest metrics.
+"""A user's own series: parsing, checks, generators, the train/test split and the train scaler.
 
-NumPy only (no torch): the API parses and checks uploads with it, the
-workers train, forecast and backtest with it. Every refusal is a
-`SeriesError` whose message names the row or value at fault.
+NumPy only (no torch), on the shared floor: the API parses and checks uploads
+with it, the store records their stats, core and the workers split, scale and
+backtest with it. Every refusal is a `SeriesError` whose message names the
+row or value at fault.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
-MIN_POINTS = 3
+from rnncast.common.defaults import MIN_POINTS
+
 # Time formats a CSV's first column may use besides ISO 8601 (tried in this order).
 TIME_FORMATS = ("%b-%d-%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d", "%Y-%m", "%Y%m%d", "%d/%m/%Y")
 
@@ -281,85 +283,3 @@ def train_scaler(values: np.ndarray, sequence_length: int, train_fraction: float
     """Mean and std of the train part (a constant train part scales by 1)."""
     mean, std = moments(values[: split_point(values.shape[0], sequence_length, train_fraction)])
     return Scaler(mean, std if std > 0 and math.isfinite(std) else 1.0)
-
-
-# --- seasonality, baselines, metrics -------------------------------------------------------------
-
-
-def autocorrelation(values: np.ndarray, max_lag: int) -> np.ndarray:
-    """Sample autocorrelation at lags 0..max_lag (FFT, O(n log n))."""
-    x = np.asarray(values, dtype=np.float64) - float(np.mean(values))
-    n = x.shape[0]
-    size = 1 << (2 * n - 1).bit_length()
-    spectrum = np.fft.rfft(x, size)
-    acov = np.fft.irfft(spectrum * np.conj(spectrum), size)[: max_lag + 1]
-    return acov / acov[0] if acov[0] > 0 else np.zeros(max_lag + 1)
-
-
-def find_season(train_part: np.ndarray, max_season: int) -> int:
-    """The lag (>= 2) of the highest autocorrelation peak of the train part's differences, or 1 (none found).
-
-    Differencing first removes a trend, whose slowly decaying autocorrelation
-    would hide the season. A peak is a local maximum above 4 / sqrt(n) (and
-    0.1): white noise's autocorrelations have a standard error of 1 / sqrt(n),
-    so over hundreds of lags weaker peaks are noise, not a season.
-    """
-    diffs = np.diff(np.asarray(train_part, dtype=np.float64))
-    max_lag = min(diffs.shape[0] // 2, max_season)
-    if max_lag < 3:
-        return 1
-    acf = autocorrelation(diffs, max_lag + 1)
-    lags = np.arange(2, max_lag + 1)
-    floor = max(0.1, 4.0 / math.sqrt(diffs.shape[0]))
-    peaks = lags[(acf[lags] > acf[lags - 1]) & (acf[lags] >= acf[lags + 1]) & (acf[lags] > floor)]
-    return int(peaks[np.argmax(acf[peaks])]) if peaks.size else 1
-
-
-def backtest_origins(length: int, first: int, horizon: int, count: int) -> np.ndarray:
-    """Up to `count` distinct origins spread evenly over [first, length - horizon]."""
-    last = length - horizon
-    if last < first:
-        raise SeriesError(
-            f"horizon {horizon} is longer than the test part ({length - first} values): no origin fits"
-        )
-    return np.unique(np.round(np.linspace(first, last, count)).astype(np.int64))
-
-
-def naive_forecasts(values: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
-    """The last value before each origin, repeated: (N, H)."""
-    return np.repeat(values[origins - 1][:, None], horizon, axis=1)
-
-
-def seasonal_naive_forecasts(values: np.ndarray, origins: np.ndarray, horizon: int, season: int) -> np.ndarray:
-    """The value one season before each target, from the last season before the origin: (N, H).
-
-    For step j (0-based) after origin k: values[k + j - season * (j // season + 1)].
-    """
-    j = np.arange(horizon)
-    return values[origins[:, None] + j - season * (j // season + 1)]
-
-
-def actuals(values: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
-    return values[origins[:, None] + np.arange(horizon)]
-
-
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
-def errors(truth: np.ndarray, preds: np.ndarray) -> dict[str, Any]:
-    """MSE, MAE and sMAPE (in %) overall and per horizon step, of (N, H) forecasts against the truth.
-
-    sMAPE = 200 |y - f| / (|y| + |f|), 0 where both are 0. A diverged model's
-    non-finite forecasts make its metrics null.
-    """
-    err = preds - truth
-    denom = np.abs(truth) + np.abs(preds)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        smape = np.where(denom > 0, 200.0 * np.abs(err) / np.where(denom > 0, denom, 1.0), 0.0)
-    per_step = {"mse": (err**2).mean(axis=0), "mae": np.abs(err).mean(axis=0), "smape": smape.mean(axis=0)}
-    return {
-        "mse": _finite(float((err**2).mean())), "mae": _finite(float(np.abs(err).mean())),
-        "smape": _finite(float(smape.mean())),
-        "per_step": {k: [_finite(float(v)) for v in arr] for k, arr in per_step.items()},
-    }
