@@ -105,7 +105,7 @@ def test_core_accepts_each_bound_and_refuses_beyond_it(cls, component, s):
 
 def test_the_cli_has_one_flag_per_leaf_field_and_checks_it_before_any_request():
     help_text = CliRunner().invoke(cli, ["train", "--help"], env={"COLUMNS": "300"}).output
-    for _, dotted, s in train_leaves():
+    for _, dotted, _ in train_leaves():
         assert flag_name(dotted) in help_text, dotted
     assert "--early-stopping-patience" in help_text and "--rollout-finetune-lr" in help_text
     leaves = {dotted for _, dotted, _ in train_leaves()}
