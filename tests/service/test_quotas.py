@@ -72,7 +72,7 @@ def test_a_job_over_the_memory_limit_is_422_with_its_estimate_and_smaller_passes
     api = site()
     before = api.http.get("/v1/jobs").json()["count"]
     wide = {"cell": "LSTM", "hidden_size": 1024, "sequence_length": 2000, "batch_size": 2000, "micro_batch_size": 0,
-            "epochs": 1, "data": {"points": 5000}}
+            "epochs": 1, "data": {"points": 5000, "train_fraction": 0.8}}
     assert train_cost({"num_layers": 1, **wide}) < Settings().max_train_cost  # within the work limit
     r = api.http.post("/v1/jobs", json=wide)
     assert r.status_code == 422 and "estimated peak memory" in r.text and "RNNCAST_MAX_TRAIN_MEMORY" in r.text
