@@ -270,11 +270,6 @@ class ForecastRequest(Strict):
     its series) or `context` (your values); a sine model needs `start` or `context`. Given only `horizon`, a
     dataset model goes on from its series' end."""
 
-    model_config = ConfigDict(json_schema_extra={"oneOf": [
-        {"required": ["start"]}, {"required": ["context"]}, {"required": ["origin"]},
-        {"not": {"anyOf": [{"required": ["start"]}, {"required": ["context"]}, {"required": ["origin"]}]}},
-    ]})
-
     start: Annotated[float, Field(ge=-1e6, le=1e6)] | SkipJsonSchema[None] = Field(
         None, description="sine models: phase t of the first prediction", json_schema_extra=_no_default
     )
@@ -571,13 +566,8 @@ class BacktestResult(BaseModel):
 
 
 class EnsembleRequest(Strict):
-    """The comparison's models continue one window: `start` (sine), `origin` (dataset; default its end) or
-    your `context`; none of them: where the runs' own forecasts started."""
-
-    model_config = ConfigDict(json_schema_extra={"oneOf": [
-        {"required": ["start"]}, {"required": ["context"]}, {"required": ["origin"]},
-        {"not": {"anyOf": [{"required": ["start"]}, {"required": ["context"]}, {"required": ["origin"]}]}},
-    ]})
+    """The comparison's models continue one window: at most one of `start` (sine), `origin` (dataset; default its
+    end) or your `context`; none of them: where the runs' own forecasts started."""
 
     start: Annotated[float, Field(ge=-1e6, le=1e6)] | SkipJsonSchema[None] = Field(
         None, json_schema_extra=_no_default)

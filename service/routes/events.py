@@ -55,8 +55,9 @@ class StreamSlots:
 
 @router.get(
     "/{job_id}/events",
-    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}, **ERRORS},
-    operation_id="job_events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+                     "description": "Server-Sent Events"}, **ERRORS},
 )
 async def job_events(
     job_id: str, request: Request, store: StoreDep, settings: SettingsDep,
@@ -91,8 +92,7 @@ class StreamToken(BaseModel):
     expires_in: int | None = Field(description="seconds it stays valid")
 
 
-@router.post("/{job_id}/events/token", response_model=StreamToken, responses=ERRORS,
-             operation_id="job_events_token")
+@router.post("/{job_id}/events/token", response_model=StreamToken, responses=ERRORS)
 async def job_events_token(job_id: str, store: StoreDep, settings: SettingsDep) -> JSONResponse:
     """A short-lived token that opens this job's event stream (and nothing else) without the key in the URL."""
     await job_or_404(store, job_id)

@@ -36,6 +36,7 @@ from rnncast.common.store.aio import AsyncJobStore, DatasetGone, IdempotencyConf
 from rnncast.core.series import SeriesError, split_point
 from rnncast.service.deps import ArtifactsDep, CeleryDep, SettingsDep, StoreDep
 from rnncast.service.errors import unprocessable
+from rnncast.service.openapi import links
 from rnncast.service.quotas import check_models
 from rnncast.service.schemas import DatasetRef, ErrorBody, Job, JobCreate, JobList, TrainOptions
 
@@ -48,12 +49,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def links(param: str, **operations: str) -> dict[str, dict[str, Any]]:
-    """OpenAPI links from a created resource (its `id`) to the operations that take it as `param`."""
-    return {name: {"operationId": op, "parameters": {param: "$response.body#/id"}} for name, op in operations.items()}
-
-
-JOB_LINKS = links("job_id", GetJob="get_job", CancelJob="cancel_job", JobEvents="job_events", DeleteJob="delete_job")
+JOB_LINKS = links("jobs", "job_id", GetJob="get_job", CancelJob="cancel_job", JobEvents="job_events",
+                  DeleteJob="delete_job")
 
 
 def not_found(kind: str, record_id: str) -> HTTPException:
@@ -188,7 +185,7 @@ async def create_job(
     return JSONResponse(job, status_code=202, headers=headers)
 
 
-@router.get("", response_model=JobList, responses=ERRORS, operation_id="list_jobs")
+@router.get("", response_model=JobList, responses=ERRORS)
 async def list_jobs(
     store: StoreDep,
     status_: Annotated[JobStatus | None, Query(alias="status")] = None,
@@ -204,7 +201,7 @@ async def job_or_404(store: AsyncJobStore, job_id: str) -> dict[str, Any]:
     return await found_or_404("job", store.get_job, job_id)
 
 
-@router.get("/{job_id}", response_model=Job, responses=ERRORS, operation_id="get_job")
+@router.get("/{job_id}", response_model=Job, responses=ERRORS)
 async def get_job(job_id: str, store: StoreDep) -> Response:
     text = await store.job_json(job_id) if is_id(job_id) else None
     if text is None:
@@ -212,7 +209,7 @@ async def get_job(job_id: str, store: StoreDep) -> Response:
     return Response(text, media_type="application/json")
 
 
-@router.delete("/{job_id}", status_code=204, response_class=Response, responses=ERRORS, operation_id="delete_job")
+@router.delete("/{job_id}", status_code=204, response_class=Response, responses=ERRORS)
 async def delete_job(job_id: str, store: StoreDep, artifacts: ArtifactsDep) -> Response:
     """Delete an ended job: its record, history, events and checkpoints; its model stays.
 
@@ -238,7 +235,7 @@ def remove_job_files(artifacts: ArtifactStore, job_ids: list[str]) -> None:
         artifacts.delete_prefix(job_prefix(job_id))
 
 
-@router.post("/{job_id}/cancel", status_code=202, response_model=Job, responses=ERRORS, operation_id="cancel_job")
+@router.post("/{job_id}/cancel", status_code=202, response_model=Job, responses=ERRORS)
 async def cancel_job(job_id: str, store: StoreDep) -> JSONResponse:
     """Cancel a queued job at once, or ask a running one to stop within one epoch."""
     if not is_id(job_id):
