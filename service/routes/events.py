@@ -26,6 +26,12 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 EVENT_BLOCK_MS = 5000
 STREAM_RETRY_AFTER_S = "5"
+# One event of the stream (what a Server-Sent Events reader yields, and Schemathesis checks each against).
+EVENT = {"type": "object", "required": ["event", "data"], "properties": {
+    "id": {"type": "string", "description": "resume after it with Last-Event-ID"},
+    "event": {"type": "string", "enum": ["epoch", "status"]},
+    "data": {"type": "string", "description": "JSON: an epoch's losses, or the job's status"},
+}}
 EventId = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}(-[0-9]{1,20})?$", max_length=41)]  # a stream id
 
 
@@ -56,8 +62,8 @@ class StreamSlots:
 @router.get(
     "/{job_id}/events",
     response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
-                     "description": "Server-Sent Events"}, **ERRORS},
+    responses={200: {"content": {"text/event-stream": {"itemSchema": EVENT}}, "description": "Server-Sent Events"},
+               **ERRORS},
 )
 async def job_events(
     job_id: str, request: Request, store: StoreDep, settings: SettingsDep,

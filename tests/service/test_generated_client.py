@@ -23,13 +23,14 @@ from tests.support import TINY, wait_until
 PACKAGE = "rnncast_generated_client"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Offline (no ruff post hook). The generator takes JSON, form, text and binary bodies and responses only: a CSV
-# upload and a PNG figure, declared binary strings, travel as its binary (octet-stream) type, and an event
-# stream, a string, as text.
+# upload and a PNG figure, declared binary strings, travel as its binary (octet-stream) type.
 GENERATOR_CONFIG = {
     "post_hooks": [],
-    "content_type_overrides": {"text/csv": "application/octet-stream", "image/png": "application/octet-stream",
-                               "text/event-stream": "text/plain"},
+    "content_type_overrides": {"text/csv": "application/octet-stream", "image/png": "application/octet-stream"},
 }
+# A job's event stream is read with a Server-Sent Events reader, not parsed whole: its events are declared
+# (`itemSchema`, which Schemathesis checks each event against), the generated call leaves it as raw content.
+STREAMS = {"text/event-stream"}
 OPERATION_ID = re.compile(r"^[a-z]+_[a-z_]+$")
 HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
 
@@ -87,7 +88,7 @@ def test_a_keyless_instance_declares_no_security_and_a_keyed_one_declares_both_s
     assert "securitySchemes" not in document.get("components", {})
     assert not [path for path, _, operation in operations(document) if "security" in operation]
     for public in (False, True):
-        settings = Settings(api_key="k" * 16, metrics_public=public, data_dir=tmp_path)  # type: ignore[arg-type]
+        settings = Settings(api_key="k" * 16, metrics_public=public, data_dir=tmp_path)
         keyed = create_app(settings).openapi()
         assert keyed["components"]["securitySchemes"] == {
             "APIKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "RNNCAST_API_KEY"},
@@ -110,9 +111,9 @@ def test_every_generated_operation_takes_and_returns_typed_bodies(
         signature = inspect.signature(module.sync_detailed)
         if "requestBody" in operation:
             assert "Any" not in str(signature.parameters["body"].annotation), (method, path)
-        answers = [code for code, response in operation["responses"].items() if code.startswith("2")
-                   and response.get("content")]
-        if answers:  # (a 204 has no body to type)
+        answers = {media for code, response in operation["responses"].items() if code.startswith("2")
+                   for media in response.get("content", {})}
+        if answers - STREAMS:  # (a 204 has no body to type)
             assert "Any" not in str(signature.return_annotation), (method, path, signature.return_annotation)
 
 
