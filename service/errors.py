@@ -31,10 +31,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def links(param: str, **operations: str) -> dict[str, dict[str, Any]]:
-    """OpenAPI links from a created resource (its `id`) to the operations that take it as `param`."""
-    return {name: {"operationId": op, "parameters": {param: "$response.body#/id"}} for name, op in operations.items()}
-
 
 def not_found(kind: str, record_id: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"{kind} {record_id!r} not found")

@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import fastapi_offline
-from fastapi import APIRouter, FastAPI, Security
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse, RedirectResponse
-from fastapi.security import APIKeyHeader, HTTPBearer
 from starlette.staticfiles import StaticFiles
 
 from rnncast.common.artifacts import open_store
@@ -22,8 +20,9 @@ from rnncast.service import errors
 from rnncast.service.fastpath import ForecastFastPath
 from rnncast.service.gate import Gate
 from rnncast.service.lane import ForecastLane
-from rnncast.service.limits import BindSettings, state_limits
+from rnncast.service.limits import BindSettings
 from rnncast.service.middleware import SECURITY_HEADERS, BodyLimit, Metrics, SecureHeaders
+from rnncast.service.openapi import add_components, route_operation_id, security
 from rnncast.service.routes import comparisons, datasets, events, health, jobs, models
 from rnncast.service.routes.events import StreamSlots
 
@@ -45,24 +44,6 @@ async def docs_page() -> FileResponse:
     """The API's interactive docs (Swagger UI), no file from another origin, no inline script."""
     return FileResponse(UI_DIR / "docs.html", media_type="text/html",
                         headers={k.decode(): v.decode() for k, v in SECURITY_HEADERS})
-API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="RNNCAST_API_KEY, when one is set")
-BEARER = HTTPBearer(auto_error=False, description="RNNCAST_API_KEY as a Bearer token, when one is set")
-
-
-def _add_components(app: FastAPI, schemas: dict[str, Any], settings: Settings) -> None:
-    """Schemas that request bodies read by hand refer to, added to the generated OpenAPI document; the
-    document states this server's limits."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            document = build()
-            document.setdefault("components", {}).setdefault("schemas", {}).update(
-                {k: v for k, v in schemas.items() if k not in document["components"]["schemas"]})
-            state_limits(document, settings)
-        return app.openapi_schema or build()
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -84,25 +65,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # /docs is served from this package (Swagger UI from fastapi-offline's files) under the dashboard's
     # policy; FastAPI's own pages load Swagger UI and ReDoc from a CDN with an inline script.
     app = FastAPI(title="rnncast", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None, generate_unique_id_function=route_operation_id)
     app.state.settings = settings
     app.state.artifacts = open_store(settings)
-    # The key itself is checked by the Gate middleware, before any body is read; these
-    # dependencies only declare the schemes in the OpenAPI schema (and /docs' Authorize).
-    v1 = APIRouter(prefix="/v1", dependencies=[Security(API_KEY_HEADER), Security(BEARER)])
+    # The document describes this instance: the key's schemes where it has one, none where it has not.
+    guarded = security(settings)
+    v1 = APIRouter(prefix="/v1", dependencies=guarded)
     v1.include_router(jobs.router)
     v1.include_router(events.router)
     v1.include_router(models.router)
     v1.include_router(comparisons.router)
     v1.include_router(datasets.router)
     app.include_router(v1)
-    _add_components(app, datasets.COMPONENTS, settings)
+    add_components(app, datasets.COMPONENTS, settings)
     # The dashboard: static files, under a policy that allows no inline script and no other origin.
     app.mount("/ui", SecureHeaders(StaticFiles(directory=UI_DIR, html=True)), name="ui")
     app.add_api_route("/", lambda: RedirectResponse("/ui/", status_code=307), include_in_schema=False)
     app.mount("/docs/static", SecureHeaders(StaticFiles(directory=SWAGGER_DIR)), name="docs-static")
     app.add_api_route("/docs", docs_page, include_in_schema=False)
     app.include_router(health.router)
+    app.include_router(health.metrics_router, dependencies=[] if settings.metrics_public else guarded)
     errors.install(app)
     # Outermost first: Metrics, then Gate (no key, no body read), then BodyLimit, then the
     # forecast fast path (valid forecasts answered without FastAPI's routing).

@@ -25,8 +25,9 @@ from rnncast.common.defaults import (
 from rnncast.common.store.aio import AsyncJobStore, DatasetGone, IdempotencyConflict, QueueFull
 from rnncast.common.values import is_id
 from rnncast.service.deps import ArtifactsDep, CeleryDep, IdempotencyKey, SettingsDep, StoreDep
-from rnncast.service.errors import ERRORS, links, not_found, unprocessable
+from rnncast.service.errors import ERRORS, not_found, unprocessable
 from rnncast.service.limits import Limited
+from rnncast.service.openapi import PNG, links
 from rnncast.service.quotas import check_models
 from rnncast.service.rpc import ask_worker, ask_worker_png
 from rnncast.service.schemas import (
@@ -48,9 +49,10 @@ from rnncast.service.submit import (
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/comparisons", tags=["comparisons"])
-COMPARISON_LINKS = links("comparison_id", GetComparison="get_comparison", CancelComparison="cancel_comparison",
-                         DeleteComparison="delete_comparison", LossPng="loss_png")
-PNG_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {"image/png": {}}}, **ERRORS}
+COMPARISON_LINKS = links("comparisons", "comparison_id", GetComparison="get_comparison",
+                         CancelComparison="cancel_comparison", DeleteComparison="delete_comparison",
+                         LossPng="loss_png")
+PNG_RESPONSES: dict[int | str, dict[str, Any]] = {**ERRORS, **PNG}
 
 
 async def _view(store: AsyncJobStore, comparison_id: str) -> dict[str, Any] | None:
@@ -135,14 +137,13 @@ async def list_comparisons(
     return JSONResponse({"data": views, "count": count})
 
 
-@router.get("/{comparison_id}", response_model=Comparison, responses=ERRORS, operation_id="get_comparison")
+@router.get("/{comparison_id}", response_model=Comparison, responses=ERRORS)
 async def get_comparison(comparison_id: str, store: StoreDep) -> JSONResponse:
     """Runs, and per-cell mean/std/n that fill in as runs finish; `best_cell` by forecast MSE."""
     return JSONResponse(await _view_or_404(store, comparison_id))
 
 
-@router.post("/{comparison_id}/cancel", status_code=202, response_model=Comparison, responses=ERRORS,
-             operation_id="cancel_comparison")
+@router.post("/{comparison_id}/cancel", status_code=202, response_model=Comparison, responses=ERRORS)
 async def cancel_comparison(comparison_id: str, store: StoreDep) -> JSONResponse:
     """Cancel every unfinished run; 409 once the comparison has ended."""
     view = await _view_or_404(store, comparison_id)
@@ -152,8 +153,7 @@ async def cancel_comparison(comparison_id: str, store: StoreDep) -> JSONResponse
     return JSONResponse(await _view_or_404(store, comparison_id), status_code=202)
 
 
-@router.delete("/{comparison_id}", status_code=204, response_class=Response, responses=ERRORS,
-               operation_id="delete_comparison")
+@router.delete("/{comparison_id}", status_code=204, response_class=Response, responses=ERRORS)
 async def delete_comparison(comparison_id: str, store: StoreDep, artifacts: ArtifactsDep) -> Response:
     """Delete an ended comparison and its runs' jobs (their models stay); 409 while it runs."""
     outcome, job_ids = await store.delete_comparison(comparison_id) if is_id(comparison_id) else ("missing", [])
@@ -170,7 +170,7 @@ async def _png(store: AsyncJobStore, settings: Any, comparison_id: str, kind: st
     return await ask_worker_png(store, settings, {"figure": kind, "comparison_id": comparison_id})
 
 
-@router.get("/{comparison_id}/loss.png", response_class=Response, responses=PNG_RESPONSES, operation_id="loss_png")
+@router.get("/{comparison_id}/loss.png", response_class=Response, responses=PNG_RESPONSES)
 async def loss_png(comparison_id: str, store: StoreDep, settings: SettingsDep) -> Response:
     """Train (solid) and test (dashed) loss per cell, log scale; mean with min-max band over seeds."""
     return await _png(store, settings, comparison_id, "loss")
@@ -189,8 +189,7 @@ def _ensemble_message(view: dict[str, Any], figure: str, request: dict[str, Any]
     return {"figure": figure, "comparison_id": view["id"], **request}
 
 
-@router.post("/{comparison_id}/forecast", response_model=EnsembleForecast, responses=ERRORS,
-             operation_id="ensemble_forecast")
+@router.post("/{comparison_id}/forecast", response_model=EnsembleForecast, responses=ERRORS)
 async def ensemble_forecast(
     comparison_id: str, body: EnsembleRequest, store: StoreDep, settings: SettingsDep,
 ) -> JSONResponse:
@@ -202,8 +201,7 @@ async def ensemble_forecast(
     return JSONResponse(await ask_worker(store, settings, message))
 
 
-@router.get("/{comparison_id}/forecast.png", response_class=Response, responses=PNG_RESPONSES,
-            operation_id="ensemble_png")
+@router.get("/{comparison_id}/forecast.png", response_class=Response, responses=PNG_RESPONSES)
 async def ensemble_png(
     comparison_id: str, store: StoreDep, settings: SettingsDep,
     start: Annotated[float | None, Query(ge=-1e6, le=1e6, allow_inf_nan=False)] = None,

@@ -23,7 +23,8 @@ from rnncast.common.store.aio import AsyncJobStore
 from rnncast.common.store.dataset_ops import stored_bytes
 from rnncast.common.values import is_id
 from rnncast.service.deps import ArtifactsDep, SettingsDep, StoreDep
-from rnncast.service.errors import ERRORS, found_or_404, links, not_found, unprocessable
+from rnncast.service.errors import ERRORS, found_or_404, not_found, unprocessable
+from rnncast.service.openapi import PNG, links
 from rnncast.service.quotas import check_datasets
 from rnncast.service.rpc import ask_worker_png
 from rnncast.service.schemas import (
@@ -34,8 +35,8 @@ from rnncast.service.schemas import (
 from rnncast.service.uploads import CSV_TYPES, JSON_BODY, from_csv, from_json, multipart_file, read_body
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
-DATASET_LINKS = links("dataset_id", GetDataset="get_dataset", DatasetValues="dataset_values",
-                      DatasetPlot="dataset_plot", DeleteDataset="delete_dataset")
+DATASET_LINKS = links("datasets", "dataset_id", GetDataset="get_dataset", DatasetValues="dataset_values",
+                      DatasetPlot="plot_png", DeleteDataset="delete_dataset")
 REF = "#/components/schemas/{model}"
 _JSON_SCHEMA = JSON_BODY.json_schema(ref_template=REF)
 # The body's models, for the OpenAPI schema's components (service.main adds them there).
@@ -46,8 +47,10 @@ def _request_body_schema() -> dict[str, Any]:
     """The three ways in, for the OpenAPI schema (the handler reads the body itself, by its type)."""
     return {"requestBody": {"required": True, "content": {
         "application/json": {"schema": _JSON_SCHEMA},
-        "text/csv": {"schema": {"type": "string", "description": "a CSV document: an optional header row, an "
-                                "optional increasing date/time first column, the values in `column`"}},
+        # Bytes, as the multipart file: a generated client sends a CSV file as it is, not as text.
+        "text/csv": {"schema": {"type": "string", "format": "binary", "description": "a CSV document: an "
+                                "optional header row, an optional increasing date/time first column, the values "
+                                "in `column`"}},
         "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
             "file": {"type": "string", "format": "binary", "description": "a CSV file"}}}},
     }}}
@@ -58,7 +61,7 @@ async def dataset_or_404(store: AsyncJobStore, dataset_id: str) -> dict[str, Any
 
 
 @router.post(
-    "", status_code=201, response_model=Dataset, operation_id="create_dataset",
+    "", status_code=201, response_model=Dataset,
     responses={**ERRORS, 415: ERRORS[422], 201: {"links": DATASET_LINKS}}, openapi_extra=_request_body_schema(),
 )
 async def create_dataset(
@@ -103,7 +106,7 @@ async def create_dataset(
     return JSONResponse(record, status_code=201, headers={"Location": f"/v1/datasets/{record['id']}"})
 
 
-@router.get("", response_model=DatasetList, responses=ERRORS, operation_id="list_datasets")
+@router.get("", response_model=DatasetList, responses=ERRORS)
 async def list_datasets(
     store: StoreDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
@@ -114,13 +117,12 @@ async def list_datasets(
     return JSONResponse({"data": records, "count": count})
 
 
-@router.get("/{dataset_id}", response_model=Dataset, responses=ERRORS, operation_id="get_dataset")
+@router.get("/{dataset_id}", response_model=Dataset, responses=ERRORS)
 async def get_dataset(dataset_id: str, store: StoreDep) -> JSONResponse:
     return JSONResponse(await dataset_or_404(store, dataset_id))
 
 
-@router.get("/{dataset_id}/values", response_model=DatasetValuesPage, responses=ERRORS,
-            operation_id="dataset_values")
+@router.get("/{dataset_id}/values", response_model=DatasetValuesPage, responses=ERRORS)
 async def dataset_values(
     dataset_id: str, store: StoreDep, artifacts: ArtifactsDep,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -136,9 +138,8 @@ async def dataset_values(
     return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
 
-@router.get("/{dataset_id}/plot.png", response_class=Response, operation_id="dataset_plot",
-            responses={200: {"content": {"image/png": {}}}, **ERRORS})
-async def dataset_plot(dataset_id: str, store: StoreDep, settings: SettingsDep) -> Response:
+@router.get("/{dataset_id}/plot.png", response_class=Response, responses={**ERRORS, **PNG})
+async def plot_png(dataset_id: str, store: StoreDep, settings: SettingsDep) -> Response:
     """The series as a line (drawn by a worker)."""
     record = await dataset_or_404(store, dataset_id)
     message = {"figure": "dataset", "dataset_id": dataset_id, "sha256": record["sha256"], "step": record["step"],
@@ -146,8 +147,7 @@ async def dataset_plot(dataset_id: str, store: StoreDep, settings: SettingsDep) 
     return await ask_worker_png(store, settings, message)
 
 
-@router.delete("/{dataset_id}", status_code=204, response_class=Response, responses=ERRORS,
-               operation_id="delete_dataset")
+@router.delete("/{dataset_id}", status_code=204, response_class=Response, responses=ERRORS)
 async def delete_dataset(dataset_id: str, store: StoreDep, artifacts: ArtifactsDep) -> Response:
     """Delete the dataset and its files; 409 while a queued or running job trains on it. Models trained on it
     keep their own copy of the series: they still forecast and backtest."""

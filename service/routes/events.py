@@ -26,6 +26,12 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 EVENT_BLOCK_MS = 5000
 STREAM_RETRY_AFTER_S = "5"
+# One event of the stream (what a Server-Sent Events reader yields, and Schemathesis checks each against).
+EVENT = {"type": "object", "required": ["event", "data"], "properties": {
+    "id": {"type": "string", "description": "resume after it with Last-Event-ID"},
+    "event": {"type": "string", "enum": ["epoch", "status"]},
+    "data": {"type": "string", "description": "JSON: an epoch's losses, or the job's status"},
+}}
 EventId = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}(-[0-9]{1,20})?$", max_length=41)]  # a stream id
 
 
@@ -55,8 +61,9 @@ class StreamSlots:
 
 @router.get(
     "/{job_id}/events",
-    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}, **ERRORS},
-    operation_id="job_events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {"itemSchema": EVENT}}, "description": "Server-Sent Events"},
+               **ERRORS},
 )
 async def job_events(
     job_id: str, request: Request, store: StoreDep, settings: SettingsDep,
@@ -91,8 +98,7 @@ class StreamToken(BaseModel):
     expires_in: int | None = Field(description="seconds it stays valid")
 
 
-@router.post("/{job_id}/events/token", response_model=StreamToken, responses=ERRORS,
-             operation_id="job_events_token")
+@router.post("/{job_id}/events/token", response_model=StreamToken, responses=ERRORS)
 async def job_events_token(job_id: str, store: StoreDep, settings: SettingsDep) -> JSONResponse:
     """A short-lived token that opens this job's event stream (and nothing else) without the key in the URL."""
     await found_or_404("job", store.get_job, job_id)

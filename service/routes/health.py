@@ -11,9 +11,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
 from rnncast.common.queue import QUEUES
 from rnncast.service.deps import SettingsDep, StoreDep
+from rnncast.service.openapi import HEALTH
 from rnncast.service.schemas import ErrorBody, Readiness
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=[HEALTH])
+# /metrics asks for the key unless RNNCAST_METRICS_PUBLIC: create_app includes it with the security it declares.
+metrics_router = APIRouter(tags=[HEALTH])
 
 JOBS = Gauge("rnncast_jobs", "Jobs by status", ["status"])
 QUEUE_DEPTH = Gauge("rnncast_queue_depth", "Tasks waiting in a broker queue", ["queue"])
@@ -25,13 +28,13 @@ HOST_REFUSED: dict[int | str, dict[str, Any]] = {421: {"model": ErrorBody}}
 
 
 @router.get("/healthz", responses=HOST_REFUSED)
-async def healthz() -> dict[str, str]:
+async def live() -> dict[str, str]:
     """200 while the process is up."""
     return {"status": "ok"}
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}, **HOST_REFUSED})
-async def readyz(store: StoreDep, settings: SettingsDep) -> JSONResponse:
+async def ready(store: StoreDep, settings: SettingsDep) -> JSONResponse:
     """200 when Redis answers and at least one worker is alive, else 503."""
     try:
         await store.ping()
@@ -41,7 +44,9 @@ async def readyz(store: StoreDep, settings: SettingsDep) -> JSONResponse:
     return JSONResponse({"redis": "ok", "workers": workers}, 200 if workers else 503)
 
 
-@router.get("/metrics", response_class=Response, responses={401: {"model": ErrorBody}, **HOST_REFUSED})
+@metrics_router.get("/metrics", response_class=Response, responses={
+    200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text"},
+    **{code: {"model": ErrorBody} for code in (401, 429)}, **HOST_REFUSED})
 async def metrics(store: StoreDep, settings: SettingsDep) -> Response:
     """Prometheus text: request counts and latency, jobs by status, queue depth, workers."""
     try:

@@ -14,14 +14,16 @@ from rnncast.common.store import JobStatus
 from rnncast.common.store.aio import DatasetGone, IdempotencyConflict, QueueFull
 from rnncast.common.values import is_id
 from rnncast.service.deps import ArtifactsDep, CeleryDep, IdempotencyKey, SettingsDep, StoreDep
-from rnncast.service.errors import ERRORS, found_or_404, links, not_found, unprocessable
+from rnncast.service.errors import ERRORS, found_or_404, not_found, unprocessable
+from rnncast.service.openapi import links
 from rnncast.service.schemas import Job, JobCreate, JobList
 from rnncast.service.submit import submit_job
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
-JOB_LINKS = links("job_id", GetJob="get_job", CancelJob="cancel_job", JobEvents="job_events", DeleteJob="delete_job")
+JOB_LINKS = links("jobs", "job_id", GetJob="get_job", CancelJob="cancel_job", JobEvents="job_events",
+                  DeleteJob="delete_job")
 
 
 @router.post("", status_code=202, response_model=Job, responses={**ERRORS, 202: {"links": JOB_LINKS}})
@@ -45,7 +47,7 @@ async def create_job(
     return JSONResponse(job, status_code=202, headers=headers)
 
 
-@router.get("", response_model=JobList, responses=ERRORS, operation_id="list_jobs")
+@router.get("", response_model=JobList, responses=ERRORS)
 async def list_jobs(
     store: StoreDep,
     status_: Annotated[JobStatus | None, Query(alias="status")] = None,
@@ -57,7 +59,7 @@ async def list_jobs(
     return JSONResponse({"data": jobs, "count": count})
 
 
-@router.get("/{job_id}", response_model=Job, responses=ERRORS, operation_id="get_job")
+@router.get("/{job_id}", response_model=Job, responses=ERRORS)
 async def get_job(job_id: str, store: StoreDep) -> Response:
     text = await store.job_json(job_id) if is_id(job_id) else None
     if text is None:
@@ -65,7 +67,7 @@ async def get_job(job_id: str, store: StoreDep) -> Response:
     return Response(text, media_type="application/json")
 
 
-@router.delete("/{job_id}", status_code=204, response_class=Response, responses=ERRORS, operation_id="delete_job")
+@router.delete("/{job_id}", status_code=204, response_class=Response, responses=ERRORS)
 async def delete_job(job_id: str, store: StoreDep, artifacts: ArtifactsDep) -> Response:
     """Delete an ended job: its record, history, events and checkpoints; its model stays.
 
@@ -85,7 +87,7 @@ async def delete_job(job_id: str, store: StoreDep, artifacts: ArtifactsDep) -> R
     return Response(status_code=204)
 
 
-@router.post("/{job_id}/cancel", status_code=202, response_model=Job, responses=ERRORS, operation_id="cancel_job")
+@router.post("/{job_id}/cancel", status_code=202, response_model=Job, responses=ERRORS)
 async def cancel_job(job_id: str, store: StoreDep) -> JSONResponse:
     """Cancel a queued job at once, or ask a running one to stop within one epoch."""
     if not is_id(job_id):

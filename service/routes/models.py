@@ -26,6 +26,7 @@ from rnncast.service.deps import ArtifactsDep, LaneDep, SettingsDep, StoreDep
 from rnncast.service.errors import ERRORS, found_or_404, not_found, unprocessable
 from rnncast.service.lane import LaneFull
 from rnncast.service.limits import Limited, refusal
+from rnncast.service.openapi import PNG
 from rnncast.service.rpc import ask_worker, ask_worker_png, lane_full, no_worker
 from rnncast.service.schemas import (
     BacktestRequest,
@@ -99,7 +100,7 @@ async def forecast(model_id: str, body: ForecastRequest, lane: LaneDep, settings
 @router.get(
     "/{model_id}/forecast.png",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}}, **ERRORS},
+    responses={**ERRORS, **PNG},
 )
 async def forecast_png(
     model_id: str, store: StoreDep, settings: SettingsDep,
@@ -141,7 +142,7 @@ def parse_context(text: str, settings: Settings) -> list[float]:
     return values
 
 
-@router.post("/{model_id}/backtest", response_model=BacktestResult, responses=ERRORS, operation_id="backtest")
+@router.post("/{model_id}/backtest", response_model=BacktestResult, responses=ERRORS)
 async def backtest(model_id: str, body: BacktestRequest, store: StoreDep, settings: SettingsDep) -> JSONResponse:
     """Rolling-origin evaluation over the model's test part: `origins` forecasts of `horizon` steps, each from the
     values before its origin only, against the naive (last value) and seasonal naive (one season earlier)
@@ -152,8 +153,7 @@ async def backtest(model_id: str, body: BacktestRequest, store: StoreDep, settin
     return JSONResponse(result)
 
 
-@router.get("/{model_id}/backtest.png", response_class=Response, operation_id="backtest_png",
-            responses={200: {"content": {"image/png": {}}}, **ERRORS})
+@router.get("/{model_id}/backtest.png", response_class=Response, responses={**ERRORS, **PNG})
 async def backtest_png(
     model_id: str, store: StoreDep, settings: SettingsDep,
     origins: Annotated[int, Query(ge=1, le=MAX_BACKTEST_ORIGINS)] = BACKTEST_ORIGINS,
