@@ -58,7 +58,9 @@ def test_the_reference_pages_are_generated_from_settings_openapi_and_the_cli(sit
         assert f"RNNCAST_{name.upper()}" in settings, name
     document = create_app(Settings()).openapi()
     options = page(site, "reference/training-options")
-    for name in document["components"]["schemas"]["JobCreate"]["properties"]:
+    job = document["components"]["schemas"]["JobCreate"]
+    fields = [*job.get("properties", {}), *(f for part in job.get("allOf", []) for f in part.get("properties", {}))]
+    for name in {"cell", "epochs", "early_stopping", "patience", *fields}:
         assert f"<td><code>{name}</code></td>" in options, name
     api = page(site, "reference/api")
     for item in document["paths"].values():
