@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint typecheck pytest bench clean browser screenshots
+.PHONY: setup run test lint typecheck pytest docs bench clean browser screenshots
 
 setup: $(STAMP)
 
@@ -39,6 +39,12 @@ typecheck: setup $(TYPECHECK_LINKS)
 pytest: setup
 	$(BIN)/python -m pytest -q
 
+# The documentation site, into site/ (git-ignored); --strict fails on a dead link or a broken generated page.
+# The two variables only silence mkdocs' and material's banners about their successors.
+DOCS_ENV := DISABLE_MKDOCS_2_WARNING=true NO_MKDOCS_2_WARNING=1
+docs: setup
+	$(DOCS_ENV) $(BIN)/mkdocs build --strict
+
 # The dashboard's tests drive Debian's Chromium (Playwright, executable_path): installed
 # here when missing and this is root with apt-get (CI); elsewhere those tests skip and say so.
 browser:
@@ -48,11 +54,12 @@ browser:
 	    echo "could not install chromium: the browser tests will be skipped"; \
 	  else echo "no chromium (install Debian's 'chromium' as root): the browser tests will be skipped"; fi; }
 
-# The README's dashboard screenshots, taken by the browser tests themselves.
+# The docs' dashboard screenshots and sunspot figures, taken by the tests themselves.
 screenshots: setup browser
-	RNNCAST_SCREENSHOT_DIR=docs $(BIN)/python -m pytest -q tests/ui -k "cancelled or comparison"
+	RNNCAST_SCREENSHOT_DIR=docs/img $(BIN)/python -m pytest -q tests/ui -k "cancelled or comparison"
+	RNNCAST_SCREENSHOT_DIR=docs/img $(BIN)/python -m pytest -q tests/e2e/test_own_series.py
 
-test: setup browser $(TYPECHECK_LINKS)
+test: setup browser $(TYPECHECK_LINKS) docs
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
@@ -61,4 +68,4 @@ bench: setup
 	$(BIN)/python bench/core_defaults.py
 
 clean:
-	rm -rf $(VENV) .rnncast .pytest_cache .mypy_cache .ruff_cache .typecheck
+	rm -rf $(VENV) .rnncast .pytest_cache .mypy_cache .ruff_cache .typecheck site

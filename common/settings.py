@@ -27,91 +27,119 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RNNCAST_", extra="ignore")
 
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    data_dir: Path = Path("./.rnncast")
-    # Where checkpoints, model files and datasets live (common.artifacts): unset for
-    # RNNCAST_DATA_DIR, a path or file://path, or s3://bucket/prefix; the S3 client
-    # reads the standard AWS credential variables.
-    artifacts: str = ""
-    s3_endpoint_url: str | None = None  # an S3-compatible server (SeaweedFS, MinIO); unset: AWS
-    s3_timeout_s: float = Field(30.0, gt=0, le=600)
-    # How long a worker retries a write or read while the store is unavailable before the
-    # job fails (a resume checkpoint is retried while training goes on).
-    artifact_retry_s: float = Field(300.0, ge=0)
-    # A worker's local copy of the model files it serves from S3 (under RNNCAST_DATA_DIR/cache).
-    model_disk_cache_bytes: int = Field(1024**3, ge=0)
-    api_key: SecretStr | None = None
-    metrics_public: bool = False  # serve /metrics without the key
-    # Origins (scheme://host[:port], comma-separated) whose pages may send state-changing requests
-    # besides the API's own: e.g. the public address of a proxy that rewrites Host.
-    trusted_origins: str = ""
-    # Wrong API keys one client address may present in a minute before it is answered 429 (0: no limit).
-    auth_failures_per_minute: int = Field(20, ge=0)
-    url: str = "http://127.0.0.1:8000"
-    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
-    heartbeat_timeout: float = Field(60.0, ge=5, le=86_400)
-    heartbeat_interval: float = Field(5.0, gt=0, le=3_600)
-    max_attempts: int = Field(3, ge=1, le=100)
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis: the broker, the job store and results.")
+    data_dir: Path = Field(Path("./.rnncast"), description=(
+        "This process's own folder: the artifacts when RNNCAST_ARTIFACTS is unset, the private Redis's AOF "
+        "(`rnncast up`), a worker's model cache (`cache/`)."))
+    artifacts: str = Field("", description=(
+        "Where checkpoints, model files and datasets live: unset for RNNCAST_DATA_DIR, a path or `file://path`, "
+        "or `s3://bucket/prefix` (the S3 client reads the standard AWS credential variables: AWS_ACCESS_KEY_ID, "
+        "AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_PROFILE, AWS_DEFAULT_REGION). Any other scheme stops "
+        "start-up."))
+    s3_endpoint_url: str | None = Field(None, description=(
+        "An S3-compatible server (SeaweedFS, MinIO, ...); unset: AWS."))
+    s3_timeout_s: float = Field(30.0, gt=0, le=600, description=(
+        "Read timeout of one S3 request, in seconds (connect: 5 s; three tries)."))
+    artifact_retry_s: float = Field(300.0, ge=0, description=(
+        "How long a worker retries a job's dataset or model read or write while the store is unavailable, "
+        "then fails the job saying why (a resume checkpoint is retried while training goes on)."))
+    model_disk_cache_bytes: int = Field(1024**3, ge=0, description=(
+        "A worker's local copy of the model files it serves from S3, by sha256, under RNNCAST_DATA_DIR/cache; "
+        "least recently used evicted (0: none)."))
+    api_key: SecretStr | None = Field(None, description=(
+        "When set (16 characters at least), every `/v1` request (and `/metrics`) needs `Authorization: Bearer "
+        "<key>` or `X-API-Key`, checked before the body is read; unset, only loopback `Host` names are served "
+        "(421 otherwise)."))
+    metrics_public: bool = Field(False, description="Serve `/metrics` without the key.")
+    trusted_origins: str = Field("", description=(
+        "Origins (`scheme://host[:port]`, comma-separated) whose pages may send state-changing requests besides "
+        "the API's own: e.g. the public address of a proxy that rewrites Host."))
+    auth_failures_per_minute: int = Field(20, ge=0, description=(
+        "Wrong API keys one client address may present in a minute before it is answered 429 until the minute "
+        "ends (0: no limit)."))
+    url: str = Field("http://127.0.0.1:8000", description="Where the client commands go.")
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description=(
+        "The workers' torch device: `auto` (CUDA when available), `cpu`, `cuda` or `cuda:N`."))
+    heartbeat_timeout: float = Field(60.0, ge=5, le=86_400, description=(
+        "Seconds without a heartbeat before a running job counts as lost and is handed on."))
+    heartbeat_interval: float = Field(5.0, gt=0, le=3_600, description=(
+        "Seconds between heartbeats and between recovery passes (at most half the heartbeat timeout)."))
+    max_attempts: int = Field(3, ge=1, le=100, description=(
+        "Attempts before a job that keeps losing its worker is failed."))
 
     # Limits on what a client may ask for.
-    max_epochs: int = Field(100_000, ge=1, le=MAX_EPOCHS)
-    max_horizon: int = Field(10_000, ge=1, le=MAX_HORIZON)
-    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
-    max_seeds: int = Field(32, ge=1, le=MAX_SEEDS)
-    max_queued_jobs: int = Field(10_000, ge=1)
-    # A job's estimated work (common.defaults.train_cost); the default admits the
-    # tutorial's defaults at the epochs cap.
-    max_train_cost: float = Field(3e13, gt=0)
-    max_job_seconds: float = Field(86_400.0, gt=0)  # a running job stops and fails past it
-    # A job's estimated peak memory in bytes (common.defaults.train_memory); the default is a quarter
-    # of this host's memory: set it to the training hosts' budget where they differ.
-    max_train_memory: float = Field(default_factory=lambda: host_memory() / 4, gt=0)
-    # Ended jobs and comparisons are deleted this long after they end (0: kept
-    # forever); models stay until deleted. Fractions allowed.
-    retention_days: float = Field(30.0, ge=0)
+    max_epochs: int = Field(100_000, ge=1, le=MAX_EPOCHS, description=(
+        "Cap on a job's `epochs`, up to the ceiling MAX_EPOCHS (checked by the server and stated in its OpenAPI "
+        "document)."))
+    max_horizon: int = Field(10_000, ge=1, le=MAX_HORIZON, description="Cap on a forecast's `horizon`.")
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description=(
+        "Request bodies larger than this get 413 (dataset uploads have RNNCAST_MAX_UPLOAD_BYTES)."))
+    max_seeds: int = Field(32, ge=1, le=MAX_SEEDS, description="Cap on a comparison's seeds.")
+    max_queued_jobs: int = Field(10_000, ge=1, description="More queued jobs than this get 429.")
+    max_train_cost: float = Field(3e13, gt=0, description=(
+        "A job's estimated work (`train_cost`) above this is 422 with the estimate; the default "
+        "admits the tutorial's defaults at the epochs cap."))
+    max_job_seconds: float = Field(86_400.0, gt=0, description=(
+        "A job running longer than this (since its first start) stops within a second and fails, keeping its last "
+        "checkpoint; a job's own `max_seconds` can only be lower."))
+    max_train_memory: float = Field(default_factory=lambda: host_memory() / 4, gt=0, description=(
+        "A job's estimated peak memory in bytes (`train_memory`) above this is 422 with the "
+        "estimate. The default is a quarter of this host's memory: set it to the training hosts' budget where "
+        "they differ from the API's."))
+    retention_days: float = Field(30.0, ge=0, description=(
+        "Ended jobs and comparisons (records, history, events, checkpoints) are deleted this long after they end "
+        "(0: kept forever; fractions allowed). Models stay until deleted."))
 
     # Workers.
-    torch_threads: int = Field(1, ge=1, le=256)
-    # Denormal floats make small recurrent layers several times slower on x86
-    # CPUs early in training; flushing them to zero costs no accuracy here.
-    flush_denormal: bool = True
-    model_cache_size: int = Field(16, ge=1, le=10_000)
-    forecast_timeout: float = Field(30.0, gt=0, le=600)
-    # 0: no waiting; requests that arrive while a batch computes form the next one.
-    batch_window_ms: float = Field(0.0, ge=0, le=1_000)
-    max_batch: int = Field(256, ge=1, le=100_000)
-    # Requests waiting on the forecast and figure lanes in Redis; beyond, 429 with Retry-After.
-    max_queued_forecasts: int = Field(10_000, ge=1, le=10_000_000)
-    max_queued_figures: int = Field(1_000, ge=1, le=1_000_000)
-    # Threads of a predict worker that pop and compute forecast batches side by side (a
-    # rollout releases the GIL): raise it on a host with cores to spare; on this project's
-    # 2-vCPU machine a second thread added nothing (each rollout ran at half speed).
-    # 0: one per CPU the process may use.
-    forecast_threads: int = Field(1, ge=0, le=256)
-    # Work in one rollout (common.defaults.forecast_work), for every path that runs one
-    # (forecasts, figures, backtests, ensembles, a comparison's forecasts): larger batches
-    # are split, a request larger alone is 422. The default admits the defaults' model
-    # (LSTM, 20 hidden, windows of 80) at max_batch rows of 100 steps (3.3e9) with room.
-    max_forecast_work: float = Field(5e9, gt=0)
-    max_context: int = Field(10_000, ge=1, le=MAX_CONTEXT)  # values in one forecast's `context`
-    # Datasets: values in one, and the body limit of POST /v1/datasets (uploads only).
-    max_dataset_points: int = Field(MAX_POINTS, ge=MIN_POINTS, le=MAX_POINTS)
-    max_upload_bytes: int = Field(64 * 1024 * 1024, ge=1024)
-    # Quotas: models (counting the jobs that will make one) and datasets kept, and the bytes of
-    # their files (429 past a count, 507 past the bytes); a local artifact folder must keep
-    # min_free_disk_bytes free (writes that would not are refused), the private Redis's AOF too.
-    max_models: int = Field(10_000, ge=1)
-    max_model_bytes: float = Field(50 * 1024**3, gt=0)
-    max_datasets: int = Field(10_000, ge=1)
-    max_dataset_bytes: float = Field(20 * 1024**3, gt=0)
-    min_free_disk_bytes: float = Field(1024**3, ge=0)
-    # Open /events streams per API process (429 beyond), and how long one lasts
-    # before the client resumes it with Last-Event-ID.
-    max_event_streams: int = Field(256, ge=1, le=100_000)
-    event_stream_max_s: float = Field(3600.0, gt=0)
-    # Broker redelivery of unacknowledged tasks; recovery of lost jobs uses
-    # heartbeats instead, so this only needs to exceed the longest job.
-    visibility_timeout: float = Field(7 * 86_400, ge=60)
+    torch_threads: int = Field(1, ge=1, le=256, description="Intra-op torch threads per worker process.")
+    flush_denormal: bool = Field(True, description=(
+        "Flush denormal floats to zero in workers: denormals make small recurrent layers several times slower on "
+        "x86 CPUs early in training, and flushing them costs no accuracy here."))
+    model_cache_size: int = Field(16, ge=1, le=10_000, description="Models a forecast worker keeps loaded (LRU).")
+    forecast_timeout: float = Field(30.0, gt=0, le=600, description=(
+        "Seconds the API waits for a forecast or a figure from a worker (then 503)."))
+    batch_window_ms: float = Field(0.0, ge=0, le=1_000, description=(
+        "How long a forecast waits for others to batch with (0: no waiting; requests that arrive while a batch "
+        "computes form the next one)."))
+    max_batch: int = Field(256, ge=1, le=100_000, description="The largest forecast batch.")
+    max_queued_forecasts: int = Field(10_000, ge=1, le=10_000_000, description=(
+        "Forecast requests waiting on the forecast lane in Redis; beyond, 429 with Retry-After."))
+    max_queued_figures: int = Field(1_000, ge=1, le=1_000_000, description=(
+        "Figure, backtest and ensemble requests waiting on the figure lane in Redis; beyond, 429 with Retry-After."))
+    forecast_threads: int = Field(1, ge=0, le=256, description=(
+        "Threads of a predict worker that pop and compute forecast batches side by side (a rollout releases the "
+        "GIL); 0: one per CPU the process may use. Raise it on a host with cores to spare: on this project's "
+        "2-vCPU machine a second thread added nothing (each rollout ran at half speed)."))
+    max_forecast_work: float = Field(5e9, gt=0, description=(
+        "Work in one rollout (`forecast_work`: rows x horizon x sequence_length x num_layers x "
+        "gates x hidden_size²), for every path that runs one (forecasts, figures, backtests per origin and 50x "
+        "that in all, ensembles over all their models, a comparison's forecasts at creation): larger batches are "
+        "split, a request larger alone is 422 with the estimate. The default admits the defaults' model (LSTM, 20 "
+        "hidden, windows of 80) at the largest batch of 100-step forecasts (3.3e9) with room."))
+    max_context: int = Field(10_000, ge=1, le=MAX_CONTEXT, description=(
+        "Values in one forecast's `context` (422 above; the schema's `maxItems`); a forecast's body may be 32 "
+        "bytes a value plus 16 kB (413 above)."))
+    max_dataset_points: int = Field(MAX_POINTS, ge=MIN_POINTS, le=MAX_POINTS, description=(
+        "Values in one dataset (422 above, naming the count)."))
+    max_upload_bytes: int = Field(64 * 1024 * 1024, ge=1024, description=(
+        "The body limit of `POST /v1/datasets` only (413 above); every other endpoint keeps "
+        "RNNCAST_MAX_BODY_BYTES."))
+    max_models: int = Field(10_000, ge=1, description=(
+        "Models kept plus jobs queued or running (each of which makes one); 429 beyond."))
+    max_model_bytes: float = Field(50 * 1024**3, gt=0, description="Bytes of all model files (507 beyond).")
+    max_datasets: int = Field(10_000, ge=1, description="Datasets kept (429 beyond).")
+    max_dataset_bytes: float = Field(20 * 1024**3, gt=0, description="Bytes of all datasets' values (507 beyond).")
+    min_free_disk_bytes: float = Field(1024**3, ge=0, description=(
+        "Free space a local artifact folder keeps: writes that would leave less are refused (507; a job fails "
+        "saying so), which also leaves room for the private Redis's AOF on the same disk."))
+    max_event_streams: int = Field(256, ge=1, le=100_000, description=(
+        "Open `/events` streams per API process (429 with Retry-After beyond)."))
+    event_stream_max_s: float = Field(3600.0, gt=0, description=(
+        "A stream ends after this many seconds; browsers' EventSource and rnncast's client resume it with "
+        "Last-Event-ID."))
+    visibility_timeout: float = Field(7 * 86_400, ge=60, description=(
+        "The broker's redelivery of unacknowledged tasks, in seconds (must exceed the heartbeat timeout). "
+        "Recovery of lost jobs uses heartbeats instead, so this only needs to exceed the longest job."))
 
     @field_validator("forecast_threads")
     @classmethod

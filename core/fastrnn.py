@@ -11,8 +11,8 @@ over all steps. tanh is computed as 2*sigmoid(2x)-1: same function, and
 torch's CPU sigmoid is ~10x faster than its tanh.
 
 LSTM is left to torch: its CPU path (oneDNN) already runs the whole sequence
-as one op, faster than a written-out form (figures in the README's
-performance section). The parameters are the `nn.RNN/GRU`
+as one op, faster than a written-out form (figures in docs/performance.md,
+the levers table). The parameters are the `nn.RNN/GRU`
 module's own (same names, shapes and gate order), so checkpoints do not
 change. Double backward is not supported.
 """

@@ -1,10 +1,15 @@
 """A real public series, end to end: sunspots (statsmodels ships it as CSV) uploaded, trained on, forecast and
-backtested through the CLI and the client against the real stack."""
+backtested through the CLI and the client against the real stack.
+
+This is the walk-through of docs/guides/datasets.md: the page's commands are these, and each claim it makes is
+asserted here. With RNNCAST_SCREENSHOT_DIR set (`make screenshots`), the two figures the page shows are saved there.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +24,7 @@ from rnncast.client.cli import app
 PNG = b"\x89PNG\r\n\x1a\n"
 CSV = Path(sunspots.__file__).with_name("sunspots.csv")  # "YEAR","SUNACTIVITY", 1700-2008
 SEQ = 22  # two solar cycles
+SHOTS = os.environ.get("RNNCAST_SCREENSHOT_DIR")
 
 
 def cli(stack, *args: str) -> str:
@@ -53,10 +59,19 @@ def test_sunspots_upload_train_forecast_and_backtest_through_the_cli(stack, year
     ahead = json.loads(cli(stack, "forecast", model_id, "--horizon", "11", "--json"))
     assert ahead["x"] == [float(k) for k in range(309, 320)] and ahead["exact"] is None
     assert all(-100 < y < 400 for y in ahead["y"])
+    figures = Path(SHOTS) if SHOTS else tmp_path
 
-    out = cli(stack, "backtest", model_id, "--origins", "12", "--horizon", "6", "--plot", str(tmp_path / "bt.png"))
-    assert "skill" in out and "seasonal naive" in out
-    assert (tmp_path / "bt.png").read_bytes().startswith(PNG)
+    # From 1980 (position 280): the exact values are the series' own, and the MSE is computed over them.
+    past = json.loads(cli(stack, "forecast", model_id, "--origin", "280", "--horizon", "29", "--json",
+                          "--plot", str(figures / "sunspots-forecast.png")))
+    assert past["x"] == [float(k) for k in range(280, 309)] and past["exact"] == pytest.approx(yearly[280:309].tolist())
+    assert past["mse"] == pytest.approx(float(np.mean((np.array(past["y"]) - yearly[280:309]) ** 2)))
+    assert (figures / "sunspots-forecast.png").read_bytes().startswith(PNG)
+
+    bt_png = figures / "sunspots-backtest.png"
+    out = cli(stack, "backtest", model_id, "--origins", "12", "--horizon", "6", "--plot", str(bt_png))
+    assert "skill" in out and "seasonal naive (season 11)" in out
+    assert bt_png.read_bytes().startswith(PNG)
     result = json.loads(cli(stack, "backtest", model_id, "--origins", "12", "--horizon", "6", "--json"))
     assert result["season"] == 11 and result["season_source"] == "autocorrelation"  # the solar cycle
 
@@ -65,6 +80,7 @@ def test_sunspots_upload_train_forecast_and_backtest_through_the_cli(stack, year
         preds = np.array([c.forecast(model_id, context=yearly[k - SEQ : k].tolist(), horizon=6).y
                           for k in result["origin_positions"]])
     origins = result["origin_positions"]
+    assert result["origins"] == len(origins) == 12
     assert origins[0] == int((309 - SEQ) * 0.8) + SEQ and origins[-1] == 309 - 6
     truth = np.array([yearly[k : k + 6] for k in origins])
     naive = np.array([[yearly[k - 1]] * 6 for k in origins])
@@ -79,6 +95,12 @@ def test_sunspots_upload_train_forecast_and_backtest_through_the_cli(stack, year
         np.testing.assert_allclose(result[name]["per_step"]["mae"], np.abs(err).mean(axis=0), rtol=1e-9)
     best = min(result["naive"]["mse"], result["seasonal_naive"]["mse"])
     assert result["skill"] == pytest.approx(1 - result["model"]["mse"] / best)
+    # The page names the better baseline (the table's last line does too) and says who wins today.
+    assert result["best_baseline"] == "seasonal_naive" and result["seasonal_naive"]["mse"] < result["naive"]["mse"]
+    assert "the better baseline's, seasonal_naive)" in " ".join(out.split())
+    # The page says the model beats both baselines on this run: if a change turns the skill negative, the page
+    # must say that seasonal naive wins instead.
+    assert result["skill"] > 0, result
     with capsys.disabled():
         sys.stdout.write(f"\n[sunspots] LSTM backtest: model MSE {result['model']['mse']:.1f}, "
                          f"naive {result['naive']['mse']:.1f}, "

@@ -3,7 +3,7 @@
 Skipped, saying why, only where no Chromium is installed; `make test` and CI
 install Debian's `chromium` first (Makefile target `browser`). With
 RNNCAST_SCREENSHOT_DIR set (`make screenshots`), the job and comparison pages
-are saved there as PNGs for the README.
+are saved there as PNGs for the docs (docs/guides/dashboard.md).
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def test_a_running_job_is_cancelled_from_its_page(ui, stack):
     page.click("#cancel-job")
     page.wait_for_selector("#job-status [data-status=cancelled]", timeout=30_000)
     assert stack.api.http.get(f"/v1/jobs/{job['id']}").json()["status"] == "cancelled"
-    if SHOTS:  # a job mid-training, for the README: one that runs while the shot is taken
+    if SHOTS:  # a job mid-training, for the docs: one that runs while the shot is taken
         live = stack.api.http.post("/v1/jobs", json={"cell": "GRU", "epochs": 60, "name": "tutorial GRU"}).json()
         shot = ui.go(f"/jobs/{live['id']}")
         wait_js(shot, "Number(document.querySelector('#loss-chart')?.dataset.points || 0) >= 25",
