@@ -19,8 +19,10 @@ const humanize = (name) => name.charAt(0).toUpperCase() + name.slice(1).replaceA
 
 /** A property's schema with `anyOf [X, null]` unwrapped and its $ref resolved, and what its label needs. */
 function unwrap(doc, name, prop) {
-  const alts = prop.anyOf || prop.oneOf;
-  let schema = resolve(doc, prop);
+  // A $ref with its own description may come wrapped as `allOf: [{$ref}]`.
+  const base = prop.allOf?.length === 1 ? prop.allOf[0] : prop;
+  const alts = base.anyOf || base.oneOf;
+  let schema = resolve(doc, base);
   let nullable = false;
   if (alts) {
     const rest = alts.filter((a) => a.type !== "null");

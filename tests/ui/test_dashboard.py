@@ -109,6 +109,8 @@ def schema_fields(doc: dict[str, Any], schema: dict[str, Any], path: tuple[str, 
     """Every property of a component as (dotted path, its non-null branches), nested objects walked too."""
     for name, prop in schema["properties"].items():
         key = (*path, name)
+        if len(prop.get("allOf", [])) == 1:
+            prop = prop["allOf"][0]
         alternatives = prop.get("anyOf") or prop.get("oneOf")
         branches = [resolve(doc, a) for a in alternatives if a.get("type") != "null"] if alternatives else [
             resolve(doc, prop)]
@@ -130,7 +132,7 @@ def test_the_root_redirects_to_the_dashboard_served_with_a_strict_policy(stack):
     assert page.status_code == 200 and "<script type=\"module\" src=\"app.js\">" in page.text
     csp = page.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "default-src 'self'" in csp and "unsafe-inline" not in csp
-    for asset in ("app.js", "style.css", "vendor/uPlot.iife.min.js"):
+    for asset in ("app.js", "forms.js", "views/jobs.js", "style.css", "vendor/uPlot.iife.min.js"):
         r = stack.api.http.get(f"/ui/{asset}")
         assert r.status_code == 200 and r.headers["content-security-policy"] == csp
     assert "onclick=" not in page.text and "<script>" not in page.text  # nothing inline
