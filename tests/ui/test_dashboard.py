@@ -95,7 +95,34 @@ def wait_js(page: Any, expression: str, timeout: float = 30_000) -> Any:
 
 def fill_job_form(page: Any, **values: str) -> None:
     for name, value in values.items():
-        page.fill(f"#job-form [name={name}]", value)
+        page.fill(f"#job-form [name='{name}']", value)
+
+
+def resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def schema_fields(doc: dict[str, Any], schema: dict[str, Any], path: tuple[str, ...] = ()) -> Iterator[
+        tuple[str, list[dict[str, Any]]]]:
+    """Every property of a component as (dotted path, its non-null branches), nested objects walked too."""
+    for name, prop in schema["properties"].items():
+        key = (*path, name)
+        if len(prop.get("allOf", [])) == 1:
+            prop = prop["allOf"][0]
+        alternatives = prop.get("anyOf") or prop.get("oneOf")
+        branches = [resolve(doc, a) for a in alternatives if a.get("type") != "null"] if alternatives else [
+            resolve(doc, prop)]
+        yield ".".join(key), branches
+        for branch in branches:
+            if "properties" in branch:
+                yield from schema_fields(doc, branch, key)
+
+
+def open_groups(page: Any, form: str) -> None:
+    """Expand every collapsible group of a form (nested ones open as their parents do)."""
+    page.evaluate(f"document.querySelectorAll('{form} details').forEach((d) => {{ d.open = true; }})")
 
 
 def test_the_root_redirects_to_the_dashboard_served_with_a_strict_policy(stack):
@@ -105,7 +132,7 @@ def test_the_root_redirects_to_the_dashboard_served_with_a_strict_policy(stack):
     assert page.status_code == 200 and "<script type=\"module\" src=\"app.js\">" in page.text
     csp = page.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "default-src 'self'" in csp and "unsafe-inline" not in csp
-    for asset in ("app.js", "style.css", "vendor/uPlot.iife.min.js"):
+    for asset in ("app.js", "forms.js", "views/jobs.js", "style.css", "vendor/uPlot.iife.min.js"):
         r = stack.api.http.get(f"/ui/{asset}")
         assert r.status_code == 200 and r.headers["content-security-policy"] == csp
     assert "onclick=" not in page.text and "<script>" not in page.text  # nothing inline
@@ -148,6 +175,93 @@ def test_a_422_is_shown_next_to_the_field_at_fault(ui):
     assert "refused" in page.inner_text("#flash")
 
 
+def test_the_job_form_has_a_bounded_input_for_every_jobcreate_property_nested_ones_included(ui, stack):
+    doc = stack.api.http.get("/openapi.json").json()
+    job_create = doc["components"]["schemas"]["JobCreate"]
+    page = ui.go("/jobs")
+    page.wait_for_selector("#job-form")
+    found = page.evaluate("""Object.fromEntries([...document.querySelectorAll('#job-form [name]')].map((el) => [
+        el.name, {tag: el.tagName, type: el.type, min: el.min, max: el.max,
+                  options: el.tagName === 'SELECT' ? [...el.options].map((o) => o.value) : []}]))""")
+    walked = list(schema_fields(doc, job_create))
+    assert len(walked) > len(job_create["properties"])  # the nested ones were walked
+    for key, branches in walked:
+        leaf = branches[0]
+        if "const" in leaf:  # a union branch's tag: the union's choice names it
+            continue
+        if len(branches) > 1:  # a union (`data`): a choice between its branches
+            assert found[key]["tag"] == "SELECT" and len(found[key]["options"]) == len(branches), key
+            continue
+        if "properties" in leaf:  # a nested object: its fields are checked on their own; a group holds them
+            assert page.locator(f"#job-form details[data-path='{key}']").count() == 1, key
+            continue
+        assert key in found, f"no input for {key}"
+        if leaf.get("type") in ("integer", "number"):
+            low = leaf.get("minimum", leaf.get("exclusiveMinimum"))
+            high = leaf.get("maximum", leaf.get("exclusiveMaximum"))
+            assert found[key]["type"] == "number", key
+            assert (float(found[key]["min"]) if found[key]["min"] else None) == low, key
+            assert (float(found[key]["max"]) if found[key]["max"] else None) == high, key
+        if "enum" in leaf:
+            assert set(leaf["enum"]) <= set(found[key]["options"]), key
+    # The cells are the schema's, in its order; no cell is named in the page's code.
+    assert found["cell"]["options"] == resolve(doc, job_create["properties"]["cell"])["enum"]
+    ui_dir = Path(__file__).resolve().parents[2] / "service" / "ui"
+    code = "".join(p.read_text() for p in ui_dir.rglob("*.js") if "vendor" not in p.parts)
+    assert not [c for c in found["cell"]["options"] if f'"{c}"' in code]
+    if SHOTS:
+        open_groups(page, "#job-form")
+        page.locator("#job-form").screenshot(path=str(Path(SHOTS) / "dashboard-job-form.png"))
+
+
+def test_nested_options_set_in_the_form_reach_the_jobs_params_and_nothing_else_is_sent(ui, stack):
+    page = ui.go("/jobs")
+    page.wait_for_selector("#job-form")
+    page.select_option("#job-form [name=cell]", "LSTM")
+    fill_job_form(page, **FORM, grad_clip="0.5")
+    for group in ("early_stopping", "data"):
+        page.click(f"#job-form details[data-path={group}] > summary")
+    # The union shows one branch at a time: the sine's parameters first, a dataset's id once chosen.
+    assert page.is_visible("#job-form [name='data.points']") and page.is_hidden("#job-form [name='data.dataset_id']")
+    page.select_option("#job-form [name=data]", label="dataset")
+    assert page.is_hidden("#job-form [name='data.points']") and page.is_visible("#job-form [name='data.dataset_id']")
+    page.select_option("#job-form [name=data]", label="sine")
+    fill_job_form(page, **{"early_stopping.patience": "3", "data.points": "200", "data.stop": "100"})
+    with page.expect_request(lambda r: r.url.endswith("/v1/jobs") and r.method == "POST") as sent:
+        page.click("#job-form button[type=submit]")
+    assert sent.value.post_data_json == {
+        "cell": "LSTM", "epochs": 6, "hidden_size": 4, "batch_size": 64, "sequence_length": 10, "lr": 0.01,
+        "grad_clip": 0.5, "early_stopping": {"patience": 3}, "data": {"kind": "sine", "points": 200, "stop": 100}}
+    page.wait_for_url("**/ui/#/jobs/*")
+    job = stack.api.http.get(f"/v1/jobs/{page.url.rsplit('/', 1)[1]}").json()
+    params = job["params"]
+    assert params["early_stopping"]["patience"] == 3 and params["grad_clip"] == 0.5
+    assert params["data"]["points"] == 200 and params["cell"] == "LSTM"
+    stack.api.wait_job(job["id"])
+
+
+def test_a_value_beyond_a_nested_bound_is_shown_at_that_field(ui, stack):
+    doc = stack.api.http.get("/openapi.json").json()
+    walked = dict(schema_fields(doc, doc["components"]["schemas"]["JobCreate"]))
+    early, points = walked["early_stopping.patience"][0], walked["data.points"][0]
+    ui.expect_status(422)
+    page = ui.go("/jobs")
+    page.wait_for_selector("#job-form")
+    open_groups(page, "#job-form")
+    fill_job_form(page, **{"early_stopping.patience": str(int(early["maximum"]) + 1),
+                            "data.points": str(int(points["minimum"]) - 1)})
+    # Closed again: the error must open the groups to be seen.
+    page.evaluate("document.querySelectorAll('#job-form details').forEach((d) => { d.open = false; })")
+    page.click("#job-form button[type=submit]")
+    wait_js(page, "document.querySelector(\"[data-error-for='early_stopping.patience']\").textContent.length > 0")
+    assert "less than or equal to" in page.inner_text("[data-error-for='early_stopping.patience']")
+    assert page.get_attribute("#job-form [name='early_stopping.patience']", "aria-invalid") == "true"
+    assert page.is_visible("#job-form [name='early_stopping.patience']")  # its group was opened to show it
+    # Through the union: pydantic's loc names the branch (data.sine.points); the error is still at the field.
+    assert f"greater than or equal to {int(points['minimum'])}" in page.inner_text("[data-error-for='data.points']")
+    assert page.get_attribute("#job-form [name='data.points']", "aria-invalid") == "true"
+
+
 def test_a_running_job_is_cancelled_from_its_page(ui, stack):
     job = stack.api.http.post("/v1/jobs", json={"cell": "LSTM", **TINY, "epochs": 100_000}).json()
     page = ui.go(f"/jobs/{job['id']}")
@@ -180,7 +294,9 @@ def test_a_forecast_is_drawn_with_its_mse_and_a_model_is_deleted_after_confirmat
     assert int(page.get_attribute("#forecast-chart", "data-points")) == 10 + 25  # context + forecast
     # Pasted values: too few is an error, shown.
     ui.expect_status(422)
+    assert page.is_hidden("#forecast-form [name=context]")  # one of start and context at a time
     page.select_option("#forecast-form [name=mode]", "context")
+    assert page.is_hidden("#forecast-form [name=start]")
     page.fill("#forecast-form [name=context]", "0.1 0.2 0.3")
     page.click("#forecast-form button[type=submit]")
     wait_js(page, "document.querySelector('#flash').textContent.includes('Forecast failed')")
@@ -195,8 +311,9 @@ def test_a_comparison_from_the_form_shows_its_runs_summary_and_figures(ui, stack
     page.wait_for_selector("#comparison-form")
     page.uncheck("#comparison-form input[value=LSTM]")
     page.fill("#comparison-form [name=seeds]", "0, 1")
-    page.fill("#comparison-form [name=epochs]", "40")
-    page.fill("#comparison-form [name=hidden_size]", "8")
+    # The `train` options are a nested group, open from the start.
+    page.fill("#comparison-form [name='train.epochs']", "40")
+    page.fill("#comparison-form [name='train.hidden_size']", "8")
     page.click("#comparison-form button[type=submit]")
     page.wait_for_url("**/ui/#/comparisons/*")
     page.wait_for_selector("#comparison-status [data-status=succeeded]", timeout=120_000)

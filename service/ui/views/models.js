@@ -1,0 +1,102 @@
+// Models: the list, and one model's page with its forecast form (ForecastRequest, from the schema).
+
+import { h, age, card, flash, fmt } from "../dom.js";
+import { api, openapiDoc } from "../api.js";
+import { forecastChart } from "../charts.js";
+import { schemaForm } from "../forms.js";
+
+export async function modelsView(root) {
+  const page = await api("GET", "/v1/models?limit=100");
+  root.replaceChildren(
+    h("h1", {}, "Models"),
+    h("div", { class: "table-wrap" }, h("table", { id: "models-table" },
+      h("thead", {}, h("tr", {}, ...["model", "cell", "epochs", "parameters", "test loss", "created"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, ...page.data.map((m) => h("tr", {},
+        h("td", {}, h("a", { href: `#/models/${m.id}` }, m.id.slice(0, 8))), h("td", {}, m.cell),
+        h("td", {}, m.epochs_trained), h("td", {}, m.parameters), h("td", {}, fmt(m.metrics.test_loss)),
+        h("td", { title: m.created_at }, age(m.created_at))))))),
+    h("p", { class: "muted" }, `${page.count} model(s)`));
+  return () => {};
+}
+
+function sineContext(data, seq, start) {
+  const step = data.stop / (data.points - 1);
+  const x = Array.from({ length: seq }, (_, i) => start - (seq - i) * step);
+  return { x, y: x.map((t) => data.amplitude * Math.sin(2 * Math.PI * t / data.period + data.phase)) };
+}
+
+/** The lines to draw: the context the forecast went on from (where it is known), the truth, the prediction. */
+function forecastLines(model, body, fc) {
+  const css = getComputedStyle(document.documentElement);
+  const fg = css.getPropertyValue("--fg").trim();
+  const lines = [];
+  if (body.context) {
+    lines.push({ label: "context", x: body.context.map((_, i) => i - body.context.length), y: body.context, color: fg });
+  } else if (body.start !== undefined) {
+    lines.push({ label: "context", ...sineContext(model.params.data, model.params.sequence_length, body.start), color: fg });
+  }
+  if (fc.exact) lines.push({ label: "exact", x: fc.x.slice(0, fc.exact.length), y: fc.exact, color: "#9aa3b2" });
+  lines.push({ label: "prediction", x: fc.x, y: fc.y, color: css.getPropertyValue("--train").trim(), points: true });
+  return lines;
+}
+
+async function forecastForm(model, chartBox, result) {
+  const onDataset = (model.params.data || {}).kind === "dataset";
+  const doc = await openapiDoc();
+  let chart = null;
+  const form = await schemaForm("ForecastRequest", {
+    id: "forecast-form", submit: "Forecast",
+    // A sine model goes on from a phase (start), a dataset model from a position (origin); the chart needs
+    // every field of the answer.
+    omit: [onDataset ? "start" : "origin", "fields"],
+    // A sine model's first start: where a comparison's forecast starts.
+    values: onDataset ? {} : { start: doc.components.schemas.ForecastSpec?.properties.start?.default },
+    async onSubmit(body) {
+      const fc = await api("POST", `/v1/models/${model.id}/forecast`, body);
+      if (chart) chart.destroy();
+      chartBox.replaceChildren();
+      chart = forecastChart(chartBox, forecastLines(model, body, fc));
+      result.textContent = fc.mse !== undefined && fc.mse !== null
+        ? `MSE ${fmt(fc.mse)} · max abs error ${fmt(fc.max_abs_error)} over ${fc.exact.length} step(s)`
+        : `${fc.y.length} step(s) predicted (no true values to compare with)`;
+      result.dataset.mse = fc.mse ?? "";
+    },
+    onError(err) {
+      result.textContent = "";
+      flash(`Forecast failed: ${err.message}`, true);
+    },
+  });
+  return { form, destroy: () => chart?.destroy() };
+}
+
+export async function modelView(root, id) {
+  const model = await api("GET", `/v1/models/${id}`);
+  const chartBox = h("div", { class: "chart", id: "forecast-chart" });
+  const result = h("p", { id: "forecast-result", class: "muted" });
+  const forecast = await forecastForm(model, chartBox, result);
+
+  async function remove() {
+    if (!window.confirm(`Delete model ${id.slice(0, 8)} and its checkpoint files? This cannot be undone.`)) return;
+    try {
+      await api("DELETE", `/v1/models/${id}`);
+      flash(`Model ${id.slice(0, 8)} deleted.`);
+      location.hash = "#/models";
+    } catch (err) {
+      flash(`Delete failed: ${err.message}`, true);
+    }
+  }
+
+  root.replaceChildren(
+    h("h1", {}, `Model ${id.slice(0, 8)} `, h("span", { class: "muted" }, model.cell)),
+    h("div", { class: "cards" },
+      card("train loss", fmt(model.metrics.train_loss)), card("test loss", fmt(model.metrics.test_loss)),
+      card("epochs", model.epochs_trained), card("parameters", model.parameters), card("device", model.device),
+      card("created", `${age(model.created_at)} ago`),
+      card("checkpoint sha256", model.checkpoint.sha256.slice(0, 16) + "…", { title: model.checkpoint.sha256, id: "model-digest" })),
+    h("div", { class: "actions" },
+      h("a", { href: `#/jobs/${model.job_id}` }, "Its training job"),
+      h("button", { type: "button", class: "danger", id: "delete-model", onclick: remove }, "Delete model")),
+    h("h2", {}, "Forecast"), forecast.form, result, chartBox,
+    h("h2", {}, "Parameters"), h("pre", { class: "params" }, JSON.stringify(model.params, null, 2)));
+  return forecast.destroy;
+}
