@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from fastapi import FastAPI, Security
@@ -64,7 +65,7 @@ def add_components(app: FastAPI, schemas: dict[str, Any], settings: Settings) ->
         if app.openapi_schema is None:
             document = build()
             document.setdefault("components", {}).setdefault("schemas", {}).update(
-                {k: v for k, v in schemas.items() if k not in document["components"]["schemas"]})
+                {k: copy.deepcopy(v) for k, v in schemas.items() if k not in document["components"]["schemas"]})
             state_limits(document, settings)
         return app.openapi_schema or build()
 

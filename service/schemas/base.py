@@ -42,6 +42,12 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
+# A forecast's window comes from at most one of these; the document says so in an extension a generator ignores
+# (a `oneOf` of `required` makes generated clients type the body as Any) and the dashboard reads.
+SOURCES = ("start", "origin", "context")
+AT_MOST_ONE_OF = ConfigDict(json_schema_extra={"x-rnncast-at-most-one-of": list(SOURCES)})
+
+
 class ErrorBody(BaseModel):
     detail: Any
 

@@ -9,7 +9,17 @@ from pydantic.json_schema import SkipJsonSchema
 
 from rnncast.common.defaults import CELLS, FORECAST_HORIZON, FORECAST_START, MAX_EPOCHS, MAX_SEEDS, Cell
 from rnncast.service.limits import Limited
-from rnncast.service.schemas.base import Context, Horizon, Position, Seed, Strict, _whole, no_default
+from rnncast.service.schemas.base import (
+    AT_MOST_ONE_OF,
+    SOURCES,
+    Context,
+    Horizon,
+    Position,
+    Seed,
+    Strict,
+    _whole,
+    no_default,
+)
 from rnncast.service.schemas.jobs import Status, TrainOptions
 
 
@@ -96,6 +106,8 @@ class EnsembleRequest(Strict):
     """The comparison's models continue one window: `start` (sine), `origin` (dataset; default its end) or
     your `context`; none of them: where the runs' own forecasts started."""
 
+    model_config = AT_MOST_ONE_OF
+
     start: Annotated[float, Field(ge=-1e6, le=1e6)] | SkipJsonSchema[None] = Field(
         None, json_schema_extra=no_default)
     origin: Position | SkipJsonSchema[None] = Field(None, json_schema_extra=no_default)
@@ -104,7 +116,7 @@ class EnsembleRequest(Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> EnsembleRequest:
-        given = [k for k in ("start", "origin", "context") if getattr(self, k) is not None]
+        given = [k for k in SOURCES if getattr(self, k) is not None]
         if len(given) > 1:
             raise ValueError(f"give at most one of 'start', 'origin' or 'context', not {given}")
         return self

@@ -8,7 +8,17 @@ from pydantic import BaseModel, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from rnncast.common.defaults import BACKTEST_HORIZON, BACKTEST_ORIGINS, FORECAST_HORIZON, MAX_BACKTEST_ORIGINS, Cell
-from rnncast.service.schemas.base import Context, Horizon, Position, Season, Strict, Whole, no_default
+from rnncast.service.schemas.base import (
+    AT_MOST_ONE_OF,
+    SOURCES,
+    Context,
+    Horizon,
+    Position,
+    Season,
+    Strict,
+    Whole,
+    no_default,
+)
 from rnncast.service.schemas.jobs import Losses
 
 ForecastField = Literal["x", "y", "exact", "mse", "max_abs_error"]
@@ -18,6 +28,8 @@ class ForecastRequest(Strict):
     """At most one of `start` (a sine model: context from its own signal), `origin` (a dataset model: a position in
     its series) or `context` (your values); a sine model needs `start` or `context`. Given only `horizon`, a
     dataset model goes on from its series' end."""
+
+    model_config = AT_MOST_ONE_OF
 
     start: Annotated[float, Field(ge=-1e6, le=1e6)] | SkipJsonSchema[None] = Field(
         None, description="sine models: phase t of the first prediction", json_schema_extra=no_default
@@ -37,7 +49,7 @@ class ForecastRequest(Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> ForecastRequest:
-        given = {"start", "context", "origin"} & self.model_fields_set
+        given = set(SOURCES) & self.model_fields_set
         if len(given) > 1:
             raise ValueError(f"give exactly one of 'start', 'origin' or 'context', not {sorted(given)} (a dataset "
                              f"model also takes none of them: it goes on from its series' end)")

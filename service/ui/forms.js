@@ -115,11 +115,11 @@ function union(ctx, path, branches, meta) {
   };
 }
 
-/** A schema-level `oneOf` of `required` alternatives (at most one of a forecast's start, origin or context):
- * a choice that shows the chosen field and requires it. */
+/** Fields of which a request takes at most one (a forecast's start, origin or context: the schema's
+ * `x-rnncast-at-most-one-of`): a choice that shows the chosen field and requires it. */
 function modeChoice(ctx, schema) {
-  const names = (schema.oneOf || []).map((alt) => (alt.required?.length === 1 ? alt.required[0] : null))
-    .filter((n) => n && schema.properties?.[n] && !ctx.omit.has(n));
+  const names = (schema["x-rnncast-at-most-one-of"] || [])
+    .filter((n) => schema.properties?.[n] && !ctx.omit.has(n));
   if (names.length < 2) return null;
   const select = h("select", {}, ...names.map((n) => h("option", { value: n }, schema.properties[n].title || humanize(n))));
   let kids = [];
