@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rnncast.common.options import SineData
+from rnncast.common.options import AnyData, DatasetData, SineData, TrainOptions
 from rnncast.common.series import Scaler, split_point, train_scaler
 
 
@@ -69,13 +69,29 @@ def make_split(data: SineData, sequence_length: int, seed: int = 0) -> Split:
     return Split(inputs[:n_train], targets[:n_train], inputs[n_train:], targets[n_train:])
 
 
-def series_split(values: np.ndarray, sequence_length: int, train_fraction: float) -> tuple[Split, Scaler]:
+def series_split(
+    values: np.ndarray, sequence_length: int, train_fraction: float, scaler: Scaler | None = None,
+) -> tuple[Split, Scaler]:
     """A dataset's windows, standardised with the train part's mean and std, and that scaler.
 
-    Cut and split as the sine's are (make_split), in time order.
+    Cut and split as the sine's are (make_split), in time order. `scaler`: the
+    train part's, when the caller has it already.
     """
-    scaler = train_scaler(values, sequence_length, train_fraction)
+    if scaler is None:
+        scaler = train_scaler(values, sequence_length, train_fraction)
     scaled = torch.from_numpy(scaler.forward(values)).to(torch.float32)
     inputs, targets = windows(scaled, sequence_length)
     n_train = split_point(values.shape[0], sequence_length, train_fraction) - sequence_length
     return Split(inputs[:n_train], targets[:n_train], inputs[n_train:], targets[n_train:]), scaler
+
+
+def prepare_split(
+    data_config: AnyData, train_config: TrainOptions, series: np.ndarray | None = None, scaler: Scaler | None = None,
+) -> tuple[Split, Scaler | None]:
+    """The windows a run trains and tests on: the sine's, or `series` standardised (with its scaler, computed
+    unless given)."""
+    if not isinstance(data_config, DatasetData):  # the sine (a SineData)
+        return make_split(data_config, train_config.sequence_length, train_config.seed), None
+    if series is None or series.shape[0] != data_config.length:
+        raise ValueError(f"dataset {data_config.dataset_id!r}: its {data_config.length} values are needed to train")
+    return series_split(series, train_config.sequence_length, data_config.train_fraction, scaler)

@@ -17,9 +17,9 @@ from celery.signals import worker_process_init, worker_ready, worker_shutdown, w
 from rnncast.common.queue import PREDICT_QUEUE
 from rnncast.core.device import keep_freed_memory
 from rnncast.worker import state
+from rnncast.worker.attempt import HAND_BACK
 from rnncast.worker.recovery import Liveness
 from rnncast.worker.state import app, settings
-from rnncast.worker.training import HAND_BACK
 
 __all__ = ["app"]
 

@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import redis
 from celery.utils.log import get_task_logger
 
 from rnncast.common.artifacts import ArtifactStore, open_store, retrying
 from rnncast.common.artifacts.layout import job_prefix
 from rnncast.common.datasets import load_values
-from rnncast.common.options import DatasetData, from_params
-from rnncast.common.series import train_scaler
+from rnncast.common.options import AnyData, DatasetData, ModelOptions, TrainOptions, from_params
+from rnncast.common.series import Scaler, train_scaler
 from rnncast.common.settings import Settings
 from rnncast.common.store import JobStatus
+from rnncast.common.store.job_ops import EpochAnswer
 from rnncast.common.store.sync import JobStore
 from rnncast.core.checkpoint import (
     Checkpoint,
@@ -32,53 +33,13 @@ from rnncast.core.checkpoint import (
 )
 from rnncast.core.device import resolve_device
 from rnncast.core.models import Forecaster
-from rnncast.core.train import EpochReport, Probe, TrainState, train
+from rnncast.core.train import Probe, TrainResult, TrainState, train
+from rnncast.worker.attempt import WATCH_S, Attempt, Watch
 from rnncast.worker.checkpoints import CheckpointWriter
 from rnncast.worker.results import run_forecast, write_model
 
 log = get_task_logger(__name__)
 RESUME_NAME = "checkpoint"
-
-
-WATCH_S = 1.0  # a cancel or a lost lease stops training within this (plus one batch)
-
-
-class Watch(threading.Thread):
-    """Refreshes a running job's heartbeat and reads whether it was cancelled or lost, every second.
-
-    The training loop reads only these events between batches: nothing per
-    batch goes to Redis, and an epoch of any length stops within a second.
-    """
-
-    def __init__(self, store: JobStore, job_id: str, lease: str, interval: float) -> None:
-        super().__init__(name=f"watch-{job_id[:8]}", daemon=True)
-        self.store, self.job_id, self.lease, self.interval = store, job_id, lease, interval
-        self.lost = threading.Event()
-        self.cancelled = threading.Event()
-        self._stop = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                answer = self.store.heartbeat(self.job_id, self.lease)
-            except redis.RedisError as exc:  # transient: the next beat tries again
-                log.warning("heartbeat for %s failed: %s", self.job_id, exc)
-                continue
-            if answer == 2:
-                self.cancelled.set()
-            if answer == 0:
-                self.lost.set()
-                return
-
-    def stop(self) -> None:
-        self._stop.set()
-
-
-@dataclass
-class _Outcome:
-    cancelled: bool = False
-    lost: bool = False
-    handoff: bool = False
 
 
 def public_error(exc: BaseException, settings: Settings) -> str:
@@ -92,11 +53,6 @@ def public_error(exc: BaseException, settings: Settings) -> str:
         for path in {str(folder), str(folder.resolve())}:
             text = text.replace(path, "<data_dir>")
     return text[:500]
-
-
-# Set when this process must stop taking part in training (SIGTERM): the running
-# job checkpoints at its next epoch and goes back to the queue.
-HAND_BACK = threading.Event()
 
 
 def run_training_job(
@@ -186,108 +142,127 @@ def _train(
     device: Any, watch: Watch, resume: Checkpoint | None, forecast_spec: dict[str, Any] | None,
     time_limit: tuple[float, float],
 ) -> str:
-    """Args:
+    """Train a claimed job, with progress, checkpoints and stops; end it in the store; how it ended.
+
+    Args:
         time_limit: (seconds the job may run, the monotonic time at which they are up).
     """
-    model_cfg, data_cfg, train_cfg = from_params(params)
-    outcome = _Outcome()
-    limit, deadline = time_limit
-    series, scaler, fields = None, None, {}
-    if isinstance(data_cfg, DatasetData):
-        # Deleting a dataset is refused while a job that uses it is queued or running.
-        dataset = data_cfg
-        series = retrying(lambda: load_values(artifacts, dataset.dataset_id, dataset.sha256),
-                          settings.artifact_retry_s, f"job {job_id}: reading its dataset")
-        scaler = train_scaler(series, train_cfg.sequence_length, data_cfg.train_fraction)
-        fields = {"scaler": scaler.to_dict()}
-    probe: Probe | None = None
-    every = int((forecast_spec or {}).get("every") or 0)
-    if forecast_spec is not None and every > 0:
-        spec = forecast_spec
-
-        def forecast_every(model: Forecaster, epoch: int) -> float | None:
-            """A comparison run that tracks its forecast along the way (bench/accuracy.py reads it)."""
-            if epoch % every:
-                return None
-            was_training = model.training
-            fc = run_forecast(model.eval(), data_cfg, train_cfg, spec, series, scaler)
-            model.train(was_training)
-            return fc.mse
-
-        probe = forecast_every
-
-    def interrupt() -> bool:
-        return watch.cancelled.is_set() or watch.lost.is_set() or time.monotonic() > deadline
-
-    def on_epoch_end(report: EpochReport) -> bool:
-        answer = store.record_epoch(
-            job_id, lease, report.epoch, report.epochs, report.train_loss, report.test_loss, report.lr,
-            report.probe if probe is not None else None, **fields,
-        )
-        outcome.cancelled = answer == 1
-        outcome.lost = answer == -1
-        outcome.handoff = answer == 2 or HAND_BACK.is_set()
-        return outcome.cancelled or outcome.lost or outcome.handoff or interrupt()
-
-    prefix = job_prefix(job_id)
-    writer = CheckpointWriter(artifacts.at(prefix), job_id[:8])
+    configs = from_params(params)
+    model_cfg, data_cfg, train_cfg = configs
+    series, scaler = _load_series(artifacts, settings, job_id, data_cfg, train_cfg.sequence_length)
+    attempt = Attempt(store, job_id, lease, watch, time_limit[1])
+    probe = _forecast_probe(forecast_spec, data_cfg, train_cfg, series, scaler)
+    fields = {"scaler": scaler.to_dict()} if scaler is not None else {}
+    writer = CheckpointWriter(artifacts.at(job_prefix(job_id)), job_id[:8])
 
     def on_checkpoint(state: TrainState) -> None:
-        if outcome.lost or watch.lost.is_set():
+        if attempt.lost:
             return
         # Packed here (a snapshot of this epoch), written by the writer's thread.
         writer.submit(pack_checkpoint(
-            RESUME_NAME, model=state.model, data=data_cfg, train=train_cfg,
-            epoch=state.epoch, history=state.history, optimizer=state.optimizer,
-            extra={"progress": state.progress}, best=state.best,
+            RESUME_NAME, model=state.model, data=data_cfg, train=train_cfg, epoch=state.epoch,
+            history=state.history, optimizer=state.optimizer, extra={"progress": state.progress}, best=state.best,
         ))
 
     writer.start()
     try:
         result = train(
-            model_cfg, data_cfg, train_cfg, device=device, on_epoch_end=on_epoch_end,
-            on_checkpoint=on_checkpoint, resume=resume, interrupt=interrupt, series=series, probe=probe,
+            model_cfg, data_cfg, train_cfg, device=device, on_epoch_end=lambda r: attempt.on_epoch_end(r, fields),
+            on_checkpoint=on_checkpoint, resume=resume, interrupt=attempt.interrupt, series=series, probe=probe,
+            scaler=scaler,
         )
     finally:
-        lost_or_cancelled = outcome.lost or watch.lost.is_set() or outcome.cancelled or watch.cancelled.is_set()
+        dropped = attempt.lost or attempt.answer == EpochAnswer.CANCEL or watch.cancelled.is_set()
         # What is kept (a finished run, a time limit, a hand-back) has its last checkpoint written first.
-        if not writer.close(drain=not lost_or_cancelled, timeout=settings.artifact_retry_s):
+        if not writer.close(drain=not dropped, timeout=settings.artifact_retry_s):
             log.warning("job %s: its last checkpoint could not be written", job_id)
-    if outcome.lost or watch.lost.is_set():
+    if (ended := _stopped(attempt, artifacts, result, time_limit[0])) is not None:
+        return ended
+    if not store.heartbeat(job_id, lease):  # lost while training's last epoch ran: write nothing
         return _lost(job_id)
-    if outcome.cancelled or (result.stopped and watch.cancelled.is_set()):
+    return _succeed(attempt, artifacts, settings, params, configs, result, forecast_spec, series)
+
+
+def _load_series(
+    artifacts: ArtifactStore, settings: Settings, job_id: str, data_cfg: AnyData, sequence_length: int,
+) -> tuple[np.ndarray | None, Scaler | None]:
+    """A dataset job's values and their train scaler (computed once: training and the forecasts use it)."""
+    if not isinstance(data_cfg, DatasetData):
+        return None, None
+    # Deleting a dataset is refused while a job that uses it is queued or running.
+    series = retrying(lambda: load_values(artifacts, data_cfg.dataset_id, data_cfg.sha256),
+                      settings.artifact_retry_s, f"job {job_id}: reading its dataset")
+    return series, train_scaler(series, sequence_length, data_cfg.train_fraction)
+
+
+def _forecast_probe(
+    forecast_spec: dict[str, Any] | None, data_cfg: AnyData, train_cfg: TrainOptions, series: np.ndarray | None,
+    scaler: Scaler | None,
+) -> Probe | None:
+    """For a comparison run that tracks its forecast along the way (bench/accuracy.py reads it): its MSE
+    every `every` epochs."""
+    every = int((forecast_spec or {}).get("every") or 0)
+    if forecast_spec is None or every <= 0:
+        return None
+    spec = forecast_spec
+
+    def forecast_every(model: Forecaster, epoch: int) -> float | None:
+        if epoch % every:
+            return None
+        was_training = model.training
+        fc = run_forecast(model.eval(), data_cfg, train_cfg, spec, series, scaler)
+        model.train(was_training)
+        return fc.mse
+
+    return forecast_every
+
+
+def _stopped(attempt: Attempt, artifacts: ArtifactStore, result: TrainResult, limit: float) -> str | None:
+    """How a run that did not finish ended (lost, cancelled, timed out, handed back); None if it finished."""
+    store, job_id, lease = attempt.store, attempt.job_id, attempt.lease
+    if attempt.lost:
+        return _lost(job_id)
+    if attempt.answer == EpochAnswer.CANCEL or (result.stopped and attempt.watch.cancelled.is_set()):
         if not store.finish(job_id, lease, JobStatus.CANCELLED):
             return _lost(job_id)
-        artifacts.delete_prefix(prefix)
+        artifacts.delete_prefix(job_prefix(job_id))
         return "cancelled"
-    if result.stopped and time.monotonic() > deadline:
+    if result.stopped and time.monotonic() > attempt.deadline:
         error = (f"the job ran past its time limit of {limit:g} s (max_seconds, or the server's "
                  f"RNNCAST_MAX_JOB_SECONDS) and was stopped after epoch {result.epochs_completed}; "
                  f"its last checkpoint is kept")
         return "timed out" if store.finish(job_id, lease, JobStatus.FAILED, error=error) else _lost(job_id)
-    if outcome.handoff and result.stopped:
+    if attempt.handoff and result.stopped:
         # The checkpoint of the last finished epoch is written: the next
         # attempt, on any worker, resumes from it.
         return "handed back" if store.hand_back(job_id, lease) else _lost(job_id)
-    if not store.heartbeat(job_id, lease):  # lost while training's last epoch ran: write nothing
-        return _lost(job_id)
-    model = retrying(lambda: write_model(artifacts, job_id, params, (model_cfg, data_cfg, train_cfg), result, series),
+    return None
+
+
+def _succeed(
+    attempt: Attempt, artifacts: ArtifactStore, settings: Settings, params: dict[str, Any],
+    configs: tuple[ModelOptions, AnyData, TrainOptions], result: TrainResult, forecast_spec: dict[str, Any] | None,
+    series: np.ndarray | None,
+) -> str:
+    """Write the model, and end the job succeeded with its record (and a comparison run's forecast)."""
+    job_id, (_, data_cfg, train_cfg) = attempt.job_id, configs
+    model = retrying(lambda: write_model(artifacts, job_id, params, configs, result, series),
                      settings.artifact_retry_s, f"job {job_id}: writing its model")
     extra: dict[str, Any] = {}
     if forecast_spec is not None:
         # A comparison's run: its forecast is part of the result, computed here
         # while the model is in memory.
-        fc = run_forecast(result.model, data_cfg, train_cfg, forecast_spec, series, scaler)
+        fc = run_forecast(result.model, data_cfg, train_cfg, forecast_spec, series, result.scaler)
         # A sine's context is left out (the render recomputes it): a run's record stays small.
         drop = ("context_x", "context_y") if series is None else ()
         stored = {k: v for k, v in asdict(fc).items() if k not in drop}
         extra = {"forecast": stored, "forecast_mse": fc.mse}
     # The model record is saved with the job's end, in one lease-checked step.
     extra |= {"best_epoch": result.best_epoch, "stopped_early_at": result.stopped_early_at}
-    if not store.finish(job_id, lease, JobStatus.SUCCEEDED, model=model, model_id=model["id"],
-                        train_seconds=round(result.seconds, 3), parameters=model["parameters"], **extra):
+    if not attempt.store.finish(job_id, attempt.lease, JobStatus.SUCCEEDED, model=model, model_id=model["id"],
+                                train_seconds=round(result.seconds, 3), parameters=model["parameters"], **extra):
         return _lost(job_id)
-    artifacts.delete_prefix(prefix)
+    artifacts.delete_prefix(job_prefix(job_id))
     return "succeeded"
 
 

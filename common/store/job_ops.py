@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any
 
 from rnncast.common.store.comparison_ops import write_summary
@@ -13,6 +14,23 @@ from rnncast.common.store.scripts import header
 from rnncast.common.store.status import FINAL, JobStatus
 from rnncast.common.store.views import dumps, flatten, history_epoch, job_view, status_event
 from rnncast.common.values import finite, now_iso
+
+
+class Beat(IntEnum):
+    """The heartbeat script's answer (falsy exactly when the lease is lost)."""
+
+    LOST = 0
+    HELD = 1
+    CANCEL = 2  # held, and a cancel was asked
+
+
+class EpochAnswer(IntEnum):
+    """The record_epoch script's answer: what the worker does after the epoch it recorded."""
+
+    GO_ON = 0
+    CANCEL = 1
+    HAND_BACK = 2
+    LOST = -1  # the job is no longer ours: nothing was recorded
 
 
 class IdempotencyConflict(Exception):
@@ -237,8 +255,8 @@ def hand_back(job_id: str, lease: str) -> Op[bool]:
 def record_epoch(
     job_id: str, lease: str, epoch: int, epochs: int, train_loss: float, test_loss: float,
     lr: float | None = None, probe: float | None = None, **extra: Any,
-) -> Op[int]:
-    """Append one epoch; 1 = cancel asked, 2 = hand the job back, 0 = go on, -1 = the job is no longer ours.
+) -> Op[EpochAnswer]:
+    """Append one epoch (unless the job is no longer ours); what the worker does next.
 
     Args:
         lr: the epoch's learning rate (history and event carry it).
@@ -252,10 +270,10 @@ def record_epoch(
     if probe is not None:
         data["forecast_mse"] = finite(probe)
     fields = {"epoch": epoch, "train_loss": train_loss, "test_loss": test_loss, **extra}
-    return int((yield from one(script(
+    return EpochAnswer(int((yield from one(script(
         "record_epoch", [Keys.job(job_id), Keys.history(job_id), Keys.events(job_id)],
         [*header(), lease, json.dumps(item), json.dumps(data), *flatten(fields)],
-    ))))
+    )))))
 
 
 def truncate_history(job_id: str, epochs: int) -> Op[None]:
@@ -268,9 +286,9 @@ def truncate_history(job_id: str, epochs: int) -> Op[None]:
     yield batch(cmd("ltrim", Keys.history(job_id), 0, kept - 1) if kept else cmd("delete", Keys.history(job_id)))
 
 
-def heartbeat(job_id: str, lease: str) -> Op[int]:
-    """Refresh the heartbeat of a job we hold: 0 once the lease is lost, 2 if a cancel was asked, else 1."""
-    return int((yield from one(script("heartbeat", [Keys.job(job_id)], [*header(), lease]))))
+def heartbeat(job_id: str, lease: str) -> Op[Beat]:
+    """Refresh the heartbeat of a job we hold, and say whether we still hold it (and whether to cancel)."""
+    return Beat(int((yield from one(script("heartbeat", [Keys.job(job_id)], [*header(), lease])))))
 
 
 def read_events(job_id: str, after: str, block_ms: int) -> Op[list[tuple[str, dict[str, str]]]]:

@@ -21,6 +21,7 @@ from rnncast.core.backtest import (
     seasonal_naive_forecasts,
 )
 from rnncast.core.checkpoint import load_checkpoint, save_checkpoint
+from rnncast.core.evaluate import evaluate
 from rnncast.core.train import train
 from tests.support import worker_torch
 
@@ -146,16 +147,16 @@ def test_training_on_a_series_reports_its_units_and_resumes_to_the_bit(tmp_path)
                             history=state.history, optimizer=state.optimizer)
             saved["done"] = True
 
+    scaler = train_scaler(values, cfg.sequence_length, data.train_fraction)
     with worker_torch():
         whole = train(model, data, cfg, series=values, on_checkpoint=keep)
         resumed = train(model, data, cfg, series=values, resume=load_checkpoint(LocalStore(tmp_path), "half"))
-    assert saved and whole.scaler is not None
-    assert resumed.history == whole.history
+        given = train(model, data, cfg, series=values, scaler=scaler)  # a caller's scaler (the worker's) is used
+    assert saved and whole.scaler == scaler and given.scaler is scaler
+    assert resumed.history == whole.history == given.history
     for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     # Losses are in the series' units: the standardised test MSE times the train part's variance.
-    from rnncast.core.train import evaluate
-
     assert whole.split is not None
     normalized = evaluate(whole.model, whole.split.test_x, whole.split.test_y)
     assert whole.history["test_loss"][-1] == pytest.approx(normalized * whole.scaler.std**2, rel=1e-12)

@@ -10,8 +10,9 @@ import torch
 from rnncast.common.artifacts import LocalStore
 from rnncast.common.options import EarlyStopping, ModelOptions, RolloutFinetune, SineData, TrainOptions
 from rnncast.core.checkpoint import load_checkpoint, save_checkpoint
+from rnncast.core.evaluate import rollout_loss
 from rnncast.core.schedule import Schedule
-from rnncast.core.train import rollout_loss, train
+from rnncast.core.train import train
 from tests.support import worker_torch
 
 DATA = SineData(points=200, stop=100)
