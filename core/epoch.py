@@ -32,13 +32,16 @@ def _passes(xb: torch.Tensor, yb: torch.Tensor, micro_batch_size: int) -> list[t
 
 
 def _step(model: Forecaster, optimizer: Adam, xb: torch.Tensor, yb: torch.Tensor, config: TrainOptions,
-          loss_of: Loss, pass_rows: int, total: torch.Tensor) -> None:
+          loss_of: Loss, pass_rows: int, total: torch.Tensor, interrupt: Interrupt | None) -> None:
     """One Adam step on a batch, as passes of at most `pass_rows` rows; adds the batch's summed loss to `total`.
 
-    With `grad_clip`, the gradient's global norm is clipped before the step.
+    With `grad_clip`, the gradient's global norm is clipped before the step. `interrupt` is asked before every
+    pass, so a stop waits for one pass at most, however large the batch (the step is then not taken).
     """
     optimizer.zero_grad(set_to_none=True)
     for xp, yp in _passes(xb, yb, pass_rows):
+        if interrupt is not None and interrupt():
+            raise Interrupted
         loss = loss_of(model, xp, yp)
         # Each pass weighs its share of the batch: the gradient is the batch mean's.
         (loss if xp.shape[0] == xb.shape[0] else loss * (xp.shape[0] / xb.shape[0])).backward()
@@ -55,17 +58,15 @@ def _epoch(model: Forecaster, optimizer: Adam, xs: torch.Tensor, ys: torch.Tenso
 
     With `noise`, each batch's inputs get fresh Gaussian noise (the loss is
     against the clean targets). Raises Interrupted when `interrupt()` (asked
-    before every batch) says stop.
+    before every pass) says stop.
     """
     n = xs.shape[0]
     total = torch.zeros((), device=xs.device, dtype=torch.float64)
     for i in range(0, n, config.batch_size):
-        if interrupt is not None and interrupt():
-            raise Interrupted
         xb, yb = xs[i : i + config.batch_size], ys[i : i + config.batch_size]  # (B, T, 1), (B, 1 or H)
         if noise > 0:
             xb = xb + torch.randn_like(xb) * noise
-        _step(model, optimizer, xb, yb, config, loss_of, pass_rows, total)
+        _step(model, optimizer, xb, yb, config, loss_of, pass_rows, total, interrupt)
     return float(total.item() / n)
 
 
