@@ -8,6 +8,7 @@ from pydantic import BaseModel, Discriminator, Field, Tag, model_validator
 
 from rnncast.common import options as O
 from rnncast.common.defaults import Cell
+from rnncast.common.series import SeriesError, split_point
 from rnncast.service.schemas.base import Strict, api_field, api_fields, api_model, derived_model
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -60,13 +61,10 @@ class TrainOptions(_TrainOptionsBase):  # type: ignore[misc,valid-type]
         points = self.data.points
         if self.sequence_length >= points:
             raise ValueError(f"sequence_length ({self.sequence_length}) must be < data.points ({points})")
-        windows = points - self.sequence_length
-        n_train = int(windows * self.data.train_fraction)
-        if n_train < 1 or n_train >= windows:
-            raise ValueError(
-                f"data.train_fraction ({self.data.train_fraction}) leaves no train or no test "
-                f"window out of {windows}"
-            )
+        try:  # the split rule, stated once
+            split_point(points, self.sequence_length, self.data.train_fraction)
+        except SeriesError as exc:
+            raise ValueError(f"data: {exc}") from None
         return self
 
 
