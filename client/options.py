@@ -29,6 +29,9 @@ TRAIN_DECLARATIONS: tuple[tuple[str, type[O.Options], frozenset[str]], ...] = (
     ("data", O.SineData, frozenset({"kind"})),
 )
 DATASET_FIELDS = frozenset({"train_fraction"})  # what a dataset reference takes besides its id
+# Names flags had before they were derived from the declaration, still accepted.
+OLD_FLAGS = {"rollout_finetune.epochs": "--rollout-epochs", "rollout_finetune.horizon": "--rollout-horizon",
+             "rollout_finetune.lr": "--rollout-lr"}
 
 
 def _leaves(cls: type[O.Options], skip: frozenset[str], prefix: str = "") -> list[tuple[str, O.Spec]]:
@@ -88,7 +91,8 @@ def _option(dotted: str, s: O.Spec) -> Any:
         option = typer.Option(flag, help=f"{help_text} One of: {', '.join(map(str, choices))}.", callback=_check(s))
     else:
         base = s.base
-        option = typer.Option(flag, help=help_text, callback=_check(s))
+        option = typer.Option(flag, *([OLD_FLAGS[dotted]] if dotted in OLD_FLAGS else []), help=help_text,
+                              callback=_check(s))
     return Annotated[base | None, option]
 
 

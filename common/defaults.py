@@ -24,6 +24,7 @@ MAX_BATCH_SIZE = 1_000_000
 MAX_SEED = 2**32 - 1
 MAX_SEEDS = 1_000  # seeds in one comparison
 MAX_CONTEXT = 1_000_000  # values in one forecast's context
+MAX_START = 1e6  # |t| of a sine forecast's first prediction
 MIN_POINTS = 3  # a series needs a train window, a test window and a target
 
 STACKED_DROPOUT = 0.05  # between stacked layers, when a job leaves dropout out

@@ -96,6 +96,7 @@ def resolved_micro_batch(micro_batch_size: int | None, cell: str) -> int:
 # --- the data ---------------------------------------------------------------------------------
 
 TrainFraction = Annotated[float, Gt(0), Lt(1), Help("share of the windows (in time order) used for training")]
+TRAIN_FRACTION = 0.8  # the tutorial's, for the sine and a dataset alike
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ class SineData(Options):
     noise_std: Annotated[float, Ge(0), Le(1e6), Help("Gaussian noise on the signal")] = 0.0
     points: Annotated[int, Ge(MIN_POINTS), Le(MAX_POINTS), Help("samples of the signal")] = 2000
     stop: Annotated[float, Gt(0), Le(1e9), Help("the last t")] = 1000.0
-    train_fraction: TrainFraction = 0.8
+    train_fraction: TrainFraction = TRAIN_FRACTION
 
     @property
     def step(self) -> float:
@@ -125,7 +126,7 @@ class DatasetData(Options):
     sha256: str
     length: Annotated[int, Ge(MIN_POINTS)]
     step: Annotated[float, Gt(0)] = 1.0
-    train_fraction: TrainFraction = 0.8
+    train_fraction: TrainFraction = TRAIN_FRACTION
     name: str | None = None
     kind: Literal["dataset"] = "dataset"
 
@@ -226,17 +227,14 @@ class TrainOptions(Options):
     def from_dict(cls, raw: dict[str, Any]) -> TrainOptions:
         """Also reads manifests written before the options were declared once (flat early-stopping and
         rollout names; no micro_batch_size meant whole batches)."""
-        raw = dict(raw)
+        raw = {"micro_batch_size": 0, **raw}  # a manifest always states it since it was added
         legacy = {k: raw.pop(k) for k in _LEGACY if k in raw}
-        if legacy:
-            raw.setdefault("micro_batch_size", 0)
-            if legacy.get("early_stopping_patience") is not None:
-                raw["early_stopping"] = {"patience": legacy["early_stopping_patience"],
-                                         "min_delta": legacy.get("early_stopping_min_delta", 0.0)}
-            if legacy.get("rollout_epochs"):
-                raw["rollout_finetune"] = {"epochs": legacy["rollout_epochs"],
-                                           "horizon": legacy.get("rollout_horizon", 10),
-                                           "lr": legacy.get("rollout_lr", 1e-4)}
+        if legacy.get("early_stopping_patience") is not None:
+            raw["early_stopping"] = {"patience": legacy["early_stopping_patience"]} | (
+                {"min_delta": legacy["early_stopping_min_delta"]} if "early_stopping_min_delta" in legacy else {})
+        if legacy.get("rollout_epochs"):
+            raw["rollout_finetune"] = {k: legacy[f"rollout_{k}"] for k in ("epochs", "horizon", "lr")
+                                       if f"rollout_{k}" in legacy}
         return super().from_dict(raw)
 
 
@@ -285,7 +283,6 @@ def effective_options(cell: str, recipe: str, given: dict[str, Any]) -> dict[str
 
 
 def from_params(params: dict[str, Any]) -> tuple[ModelOptions, AnyData, TrainOptions]:
-    """The model, data and training options of a job's stored (flat) params. Params written before
-    `micro_batch_size` existed trained whole batches (0)."""
-    return (ModelOptions.pick(params), data_options(params["data"]),
-            TrainOptions.pick({"micro_batch_size": 0, **params}))
+    """The model, data and training options of a job's stored (flat) params (read as `from_dict` reads a
+    manifest: params written before `micro_batch_size` existed trained whole batches)."""
+    return ModelOptions.pick(params), data_options(params["data"]), TrainOptions.pick(params)

@@ -14,12 +14,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi import HTTPException, status
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from rnncast.common.settings import Settings
+from rnncast.common.settings import Settings, get_settings
 
 SERVING: ContextVar[Settings | None] = ContextVar("rnncast_serving_settings", default=None)
 MARK = "x-rnncast-limit"  # the OpenAPI extension naming the setting that bounds a value
@@ -47,16 +48,17 @@ class Limited:
 
     setting: str
 
-    def _refuse(self, name: str, value: Any) -> None:
-        settings = SERVING.get()
-        reason = refusal(name, value, self.setting, settings) if settings is not None else None
+    def _refuse(self, name: str | None, value: Any) -> None:
+        # Outside a request (a script, a test), the process's own settings bound it.
+        reason = refusal(name or self.setting.removeprefix("max_"), value, self.setting,
+                         SERVING.get() or get_settings())
         if reason is not None:
             raise PydanticCustomError("over_limit", reason)
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         def check(value: Any, inner: core_schema.ValidatorFunctionWrapHandler,
                   info: core_schema.ValidationInfo) -> Any:
-            name = info.field_name or "value"
+            name = info.field_name
             if isinstance(value, list):  # before its items are validated
                 self._refuse(name, value)
             out = inner(value)
@@ -85,6 +87,14 @@ class BindSettings:
             await self.app(scope, receive, send)
         finally:
             SERVING.reset(token)
+
+
+def check(name: str, value: Any, setting: str, settings: Settings) -> None:
+    """422 when `value` is over this server's `setting`: for a value no model validates, such as a query
+    parameter left at its default (FastAPI does not validate defaults)."""
+    reason = refusal(name, value, setting, settings)
+    if reason is not None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, reason)
 
 
 def state_limits(node: Any, settings: Settings) -> None:

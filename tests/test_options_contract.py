@@ -49,7 +49,9 @@ def _bound(s: O.Spec, kind: type) -> float | None:
 @pytest.mark.parametrize(("cls", "component", "s"), FIELDS, ids=lambda v: getattr(v, "name", str(v)))
 def test_the_openapi_document_states_each_declared_field(cls, component, s):
     prop = SCHEMAS[component]["properties"][s.name]
-    if s.default is not MISSING and s.nested is None:
+    if s.null_means is O.RECIPE_VALUE:  # left out, the recipe decides: no default a client would send
+        assert "default" not in prop and "the tutorial's" in prop["description"], (s.name, prop)
+    elif s.default is not MISSING and s.nested is None:
         assert prop.get("default") == s.default, (s.name, prop)
     if s.help:
         assert s.help in prop["description"]
@@ -115,6 +117,8 @@ def test_the_cli_has_one_flag_per_leaf_field_and_checks_it_before_any_request():
     out = CliRunner().invoke(cli, ["train", "--cell", "GRU", "--early-stopping-patience", "0",
                                    "--url", "http://127.0.0.1:9"])
     assert out.exit_code == 2 and "patience (0) must be >= 1" in out.output
+    old = CliRunner().invoke(cli, ["train", "--cell", "GRU", "--rollout-horizon", "0", "--url", "http://127.0.0.1:9"])
+    assert old.exit_code == 2 and "horizon (0) must be >= 1" in old.output  # the flag's name before, still read
 
 
 def test_the_client_takes_exactly_the_declared_names():
@@ -136,3 +140,17 @@ def test_the_document_states_this_servers_limits():
     assert other["ForecastRequest"]["properties"]["horizon"]["maximum"] == 77
     params = {p["name"]: p for p in DOCUMENT["paths"]["/v1/models/{model_id}/forecast.png"]["get"]["parameters"]}
     assert params["horizon"]["schema"]["maximum"] == SETTINGS.max_horizon
+
+
+def test_a_default_over_the_servers_limit_is_refused_as_if_sent():
+    from fastapi.testclient import TestClient
+
+    low = Settings(max_epochs=100, max_horizon=50)
+    with TestClient(create_app(low), base_url="http://127.0.0.1") as http:
+        job = http.post("/v1/jobs", json={"cell": "LSTM"})  # the default 500 epochs
+        assert job.status_code == 422
+        assert "epochs (500) exceeds this server's limit RNNCAST_MAX_EPOCHS (100)" in job.text
+        study = http.post("/v1/comparisons", json={"train": {"epochs": 5}})  # forecast.horizon's default 100
+        assert study.status_code == 422 and "RNNCAST_MAX_HORIZON (50)" in study.text
+        figure = http.get(f"/v1/models/{'a' * 32}/forecast.png")  # the query's default horizon
+        assert figure.status_code == 422 and "horizon (100) exceeds" in figure.text

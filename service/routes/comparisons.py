@@ -18,12 +18,14 @@ from rnncast.common.defaults import (
     FORECAST_HORIZON,
     MAX_HORIZON,
     MAX_POINTS,
+    MAX_START,
     model_bytes,
     params_work,
     work_refusal,
 )
 from rnncast.common.store.aio import AsyncJobStore, DatasetGone, IdempotencyConflict, QueueFull
 from rnncast.common.values import is_id
+from rnncast.service import limits
 from rnncast.service.deps import ArtifactsDep, CeleryDep, IdempotencyKey, SettingsDep, StoreDep
 from rnncast.service.errors import ERRORS, not_found, unprocessable
 from rnncast.service.limits import Limited
@@ -204,7 +206,7 @@ async def ensemble_forecast(
 @router.get("/{comparison_id}/forecast.png", response_class=Response, responses=PNG_RESPONSES)
 async def ensemble_png(
     comparison_id: str, store: StoreDep, settings: SettingsDep,
-    start: Annotated[float | None, Query(ge=-1e6, le=1e6, allow_inf_nan=False)] = None,
+    start: Annotated[float | None, Query(ge=-MAX_START, le=MAX_START, allow_inf_nan=False)] = None,
     origin: Annotated[int | None, Query(ge=0, le=MAX_POINTS)] = None,
     horizon: Annotated[int, Query(ge=1, le=MAX_HORIZON), Limited("max_horizon")] = FORECAST_HORIZON,
 ) -> Response:
@@ -212,6 +214,7 @@ async def ensemble_png(
     view = await _view_or_404(store, comparison_id)
     if start is not None and origin is not None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give at most one of 'start' or 'origin'")
+    limits.check("horizon", horizon, "max_horizon", settings)  # the default too
     request: dict[str, Any] = {"horizon": horizon}
     request |= {k: v for k, v in (("start", start), ("origin", origin)) if v is not None}
     return await ask_worker_png(store, settings, _ensemble_message(view, "ensemble_png", request, settings))

@@ -18,10 +18,12 @@ from rnncast.common.defaults import (
     MAX_BACKTEST_ORIGINS,
     MAX_HORIZON,
     MAX_POINTS,
+    MAX_START,
 )
 from rnncast.common.settings import Settings
 from rnncast.common.store.aio import AsyncJobStore
 from rnncast.common.values import is_id
+from rnncast.service import limits
 from rnncast.service.deps import ArtifactsDep, LaneDep, SettingsDep, StoreDep
 from rnncast.service.errors import ERRORS, found_or_404, not_found, unprocessable
 from rnncast.service.lane import LaneFull
@@ -104,7 +106,7 @@ async def forecast(model_id: str, body: ForecastRequest, lane: LaneDep, settings
 )
 async def forecast_png(
     model_id: str, store: StoreDep, settings: SettingsDep,
-    start: Annotated[float | None, Query(ge=-1e6, le=1e6, allow_inf_nan=False,
+    start: Annotated[float | None, Query(ge=-MAX_START, le=MAX_START, allow_inf_nan=False,
                                          description=f"sine models (default {FORECAST_START:g})")] = None,
     origin: Annotated[int | None, Query(ge=0, le=MAX_POINTS, description="dataset models (default: the series' "
                                         "end)")] = None,
@@ -116,6 +118,7 @@ async def forecast_png(
 ) -> Response:
     """Context, exact continuation and predictions, as in the tutorial's figure (rendered on a worker): from
     `start` (sine models), `origin` (dataset models; default the series' end) or your `context`."""
+    limits.check("horizon", horizon, "max_horizon", settings)  # the default too
     model = await model_or_404(store, model_id)
     given = [name for name, value in (("start", start), ("origin", origin), ("context", context)) if value is not None]
     if len(given) > 1:
@@ -161,6 +164,7 @@ async def backtest_png(
     season: Annotated[int | None, Query(ge=1, le=MAX_POINTS)] = None,
 ) -> Response:
     """MSE by horizon step: the model against the naive and seasonal naive baselines (log scale)."""
+    limits.check("horizon", horizon, "max_horizon", settings)  # the default too
     model = await model_or_404(store, model_id)
     request = {"figure": "backtest_png", "origins": origins, "horizon": horizon, "season": season}
     return await ask_worker_png(store, settings, _message(model, request))

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import MISSING
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
-from rnncast.common.defaults import MAX_CONTEXT, MAX_HORIZON, MAX_POINTS, MAX_SEED, MIN_POINTS
-from rnncast.common.options import Options, Spec, spec
+from rnncast.common.defaults import MAX_CONTEXT, MAX_HORIZON, MAX_POINTS, MAX_SEED, MAX_START, MIN_POINTS
+from rnncast.common.options import RECIPE_VALUE, Options, Spec, spec
 from rnncast.service.limits import Limited
 
 
@@ -30,6 +31,7 @@ Season = Annotated[int, Field(ge=1, le=MAX_POINTS), BeforeValidator(_whole)]
 Points = Annotated[int, Field(ge=MIN_POINTS, le=MAX_POINTS), BeforeValidator(_whole)]
 Horizon = Annotated[int, Field(ge=1, le=MAX_HORIZON, description="steps to predict"), BeforeValidator(_whole),
                     Limited("max_horizon")]
+Start = Annotated[float, Field(ge=-MAX_START, le=MAX_START)]
 # Arrays are measured against the server's limit before any item is validated (service.limits).
 Context = Annotated[list[float], Field(min_length=1, max_length=MAX_CONTEXT), Limited("max_context")]
 SeriesValues = Annotated[list[float], Field(min_length=MIN_POINTS, max_length=MAX_POINTS),
@@ -39,7 +41,9 @@ SeriesValues = Annotated[list[float], Field(min_length=MIN_POINTS, max_length=MA
 class Strict(BaseModel):
     """Rejects unknown fields, NaN and infinities, and strings posing as numbers."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+    # Defaults are validated too: a default above the serving app's limit (say, 500 epochs on a server whose
+    # RNNCAST_MAX_EPOCHS is 100) is refused as if it had been sent.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True, validate_default=True)
 
 
 # A forecast's window comes from at most one of these; the document says so in an extension a generator ignores
@@ -77,6 +81,12 @@ def api_type(s: Spec) -> Any:
 def api_field(s: Spec) -> tuple[Any, FieldInfo]:
     """(type, Field) of a declared field: its default and its help as the description."""
     text = "; ".join(t for t in (s.help, s.null_means.text if s.null_means is not None else "") if t)
+    if s.null_means is RECIPE_VALUE:
+        # Left out, a recipe decides: the request's default is "not given" (a generated client then sends
+        # nothing), and the tutorial's value is said in words.
+        tutorial = "off" if s.default is None else json.dumps(s.default)
+        return api_type(s), cast(FieldInfo, Field(None, description=f"{text} (the tutorial's: {tutorial})",
+                                                  json_schema_extra=no_default))
     default = ... if s.default is MISSING else s.default
     return api_type(s), Field(default, description=text or None)
 

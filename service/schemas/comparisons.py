@@ -16,6 +16,7 @@ from rnncast.service.schemas.base import (
     Horizon,
     Position,
     Seed,
+    Start,
     Strict,
     _whole,
     no_default,
@@ -26,7 +27,7 @@ from rnncast.service.schemas.jobs import Status, TrainOptions
 class ForecastSpec(Strict):
     """The forecast each run makes right after training: from `start` on the sine, or from `origin` on a dataset."""
 
-    start: float = Field(FORECAST_START, ge=-1e6, le=1e6)
+    start: Start = FORECAST_START
     horizon: Horizon = FORECAST_HORIZON
     every: Annotated[int, Field(ge=0, le=MAX_EPOCHS), BeforeValidator(_whole)] = Field(
         0, description="also forecast after every this many epochs, into each run's history (0: only at the end)")
@@ -108,7 +109,7 @@ class EnsembleRequest(Strict):
 
     model_config = AT_MOST_ONE_OF
 
-    start: Annotated[float, Field(ge=-1e6, le=1e6)] | SkipJsonSchema[None] = Field(
+    start: Start | SkipJsonSchema[None] = Field(
         None, json_schema_extra=no_default)
     origin: Position | SkipJsonSchema[None] = Field(None, json_schema_extra=no_default)
     context: Context | SkipJsonSchema[None] = Field(None, json_schema_extra=no_default)

@@ -23,7 +23,7 @@ class DatasetRef(Strict):
     mean and std."""
 
     dataset_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="a dataset's id")
-    train_fraction: O.TrainFraction = 0.8
+    train_fraction: O.TrainFraction = O.TRAIN_FRACTION
     kind: Literal["dataset"] = "dataset"
 
 

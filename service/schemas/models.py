@@ -15,6 +15,7 @@ from rnncast.service.schemas.base import (
     Horizon,
     Position,
     Season,
+    Start,
     Strict,
     Whole,
     no_default,
@@ -31,7 +32,7 @@ class ForecastRequest(Strict):
 
     model_config = AT_MOST_ONE_OF
 
-    start: Annotated[float, Field(ge=-1e6, le=1e6)] | SkipJsonSchema[None] = Field(
+    start: Start | SkipJsonSchema[None] = Field(
         None, description="sine models: phase t of the first prediction", json_schema_extra=no_default
     )
     origin: Position | SkipJsonSchema[None] = Field(
