@@ -139,6 +139,6 @@ def _backfill(index: str, record: Callable[[str], str], account: str, size: Call
     ids, known = yield batch(cmd("zrange", index, 0, -1), cmd("hkeys", account))
     missing = sorted(set(ids) - set(known))
     raws = (yield from one(cmd("mget", [record(i) for i in missing]))) if missing else []
-    sizes = {i: size(json.loads(raw)) for i, raw in zip(missing, raws, strict=True) if raw}
-    if sizes:
-        yield batch(cmd("hset", account, mapping=sizes))
+    pairs = [v for i, raw in zip(missing, raws, strict=True) if raw for v in (i, size(json.loads(raw)))]
+    for start in range(0, len(pairs), 2000):  # in chunks: a script holds Redis for the whole of its call
+        yield from one(script("account", [account], [*header(), *pairs[start:start + 2000]]))

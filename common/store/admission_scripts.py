@@ -6,7 +6,9 @@ Redis script, so no interleaving admits past a limit. A job's model is
 counted from its admission: its estimated bytes are reserved (`RESERVED`,
 see `prelude`) until it ends or is deleted. An account that lacks entries
 (records saved before the account existed) is answered 'unaccounted': the
-caller fills it in and asks again.
+caller fills it in (`ACCOUNT`) and asks again. Every change to an account goes
+through `account_set`/`account_del` (`prelude`), which keep its total, so
+admission reads one number, not the whole account.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ for i = 1, n do
   local id = arg(9 + 3 * i)
   redis.call('HSET', KEYS[7 + 2 * i], unpack(cjson.decode(arg(10 + 3 * i))))
   redis.call('HSET', KEYS[7 + 2 * i], 'created_ms', created)
-  redis.call('HSET', RESERVED, id, arg(11 + 3 * i))
+  account_set(RESERVED, id, arg(11 + 3 * i))
   redis.call('ZADD', KEYS[2], created, id)
   redis.call('ZADD', STATUS_INDEX .. 'queued', created, id)
   add_event(KEYS[8 + 2 * i], 'status', arg(5))
@@ -78,6 +80,28 @@ local used = total(KEYS[3])
 if used + tonumber(arg(3)) > tonumber(arg(5)) then return {'dataset_bytes', used} end
 redis.call('SET', KEYS[1], arg(1))
 redis.call('ZADD', KEYS[2], now_ms(), arg(2))
-redis.call('HSET', KEYS[3], arg(2), arg(3))
+account_set(KEYS[3], arg(2), arg(3))
 return {'created'}
+"""
+
+# Enter records an account lacks (saved before it existed), keeping its total.
+# KEYS: the account   ARGV: id, bytes, id, bytes...
+ACCOUNT = PRELUDE + """
+for i = 1, #ARGV - HEAD, 2 do
+  if redis.call('HEXISTS', KEYS[1], arg(i)) == 0 then account_set(KEYS[1], arg(i), arg(i + 1)) end
+end
+"""
+
+# Release a job's reservation (a job that could not be enqueued).   KEYS: (none)   ARGV: job id
+RELEASE = PRELUDE + """
+account_del(RESERVED, arg(1))
+"""
+
+# Forget a model's record, index entry and bytes: 1, or 0 if there was none.
+# KEYS: model record, models index, models' bytes   ARGV: model id
+DELETE_MODEL = PRELUDE + """
+local deleted = redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], arg(1))
+account_del(KEYS[3], arg(1))
+return deleted
 """

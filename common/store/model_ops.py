@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from rnncast.common.store.keys import Keys
-from rnncast.common.store.plan import Op, batch, cmd, one
+from rnncast.common.store.plan import Op, batch, cmd, one, script
+from rnncast.common.store.scripts import header
 
 
 def get_model(model_id: str) -> Op[dict[str, Any] | None]:
@@ -23,9 +24,8 @@ def list_models(limit: int, offset: int) -> Op[tuple[list[dict[str, Any]], int]]
 
 def delete_model(model_id: str) -> Op[bool]:
     """Forget a model's record; False if there was none."""
-    deleted, _, _ = yield batch(cmd("delete", Keys.model(model_id)), cmd("zrem", Keys.models, model_id),
-                                cmd("hdel", Keys.model_bytes, model_id), atomic=True)
-    return bool(deleted)
+    keys = [Keys.model(model_id), Keys.models, Keys.model_bytes]
+    return bool((yield from one(script("delete_model", keys, [*header(), model_id]))))
 
 
 def existing_models(model_ids: list[str]) -> Op[set[str]]:

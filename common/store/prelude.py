@@ -3,9 +3,10 @@
 Every script gets the same nine leading arguments: the prefixes of the status
 indexes, job keys and comparison keys, how many events a job keeps, the
 indexes of ended jobs and comparisons, the prefix of the datasets' user sets,
-how many epochs a job's history keeps, and the models quota's reservations (a
-hash: queued or running job -> the bytes its model is estimated to take). Its
-own arguments follow (`arg(1)`, `arg(2)`, ...); its keys come in KEYS.
+how many epochs a job's history keeps, the models quota's reservations (a
+hash: queued or running job -> the bytes its model is estimated to take), and
+the quota accounts' totals. Its own arguments follow (`arg(1)`, `arg(2)`,
+...); its keys come in KEYS.
 Nothing here spells a key or a limit itself.
 """
 
@@ -17,15 +18,16 @@ from rnncast.common.store.keys import EVENTS_MAXLEN, HISTORY_MAXLEN, Keys
 def header() -> list[str | int]:
     """The leading arguments of every script."""
     return [Keys.jobs_by_status(""), Keys.job(""), Keys.comparison(""), EVENTS_MAXLEN, Keys.ended_jobs,
-            Keys.ended_comparisons, Keys.dataset_users(""), HISTORY_MAXLEN, Keys.model_reservations]
+            Keys.ended_comparisons, Keys.dataset_users(""), HISTORY_MAXLEN, Keys.model_reservations,
+            Keys.quota_totals]
 
 
 PRELUDE = """
 local STATUS_INDEX, JOB_KEY, COMPARISON_KEY, MAXLEN = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local ENDED_JOBS, ENDED_COMPARISONS, DATASET_USERS = ARGV[5], ARGV[6], ARGV[7]
 local HISTORY_MAX = tonumber(ARGV[8])
-local RESERVED = ARGV[9]
-local HEAD = 9
+local RESERVED, TOTALS = ARGV[9], ARGV[10]
+local HEAD = 10
 local function arg(i) return ARGV[HEAD + i] end
 local function rest(i) return unpack(ARGV, HEAD + i) end
 local function add_event(key, kind, data)
@@ -47,10 +49,29 @@ local function now_ms() return math.floor(now() * 1000) end
 local function is_final(status)
   return status == 'succeeded' or status == 'failed' or status == 'cancelled'
 end
--- The sum of a quota account's entries (a hash of id -> bytes).
+-- A quota account is a hash of id -> bytes. Its sum is kept in TOTALS: counted whole the first time it is
+-- read (an account from before the totals), then changed with every entry by these two only.
+local function account_set(account, id, bytes)
+  local old = tonumber(redis.call('HGET', account, id) or 0)
+  redis.call('HSET', account, id, bytes)
+  if redis.call('HEXISTS', TOTALS, account) == 1 then
+    redis.call('HINCRBYFLOAT', TOTALS, account, tonumber(bytes) - old)
+  end
+end
+local function account_del(account, id)
+  local old = redis.call('HGET', account, id)
+  if not old then return end
+  redis.call('HDEL', account, id)
+  if redis.call('HEXISTS', TOTALS, account) == 1 then
+    redis.call('HINCRBYFLOAT', TOTALS, account, -tonumber(old))
+  end
+end
 local function total(account)
-  local sum = 0
+  local sum = redis.call('HGET', TOTALS, account)
+  if sum then return tonumber(sum) end
+  sum = 0
   for _, bytes in ipairs(redis.call('HVALS', account)) do sum = sum + tonumber(bytes) end
+  redis.call('HSET', TOTALS, account, sum)
   return sum
 end
 -- A job has ended. Its model's reservation goes (a model it saved is in the models' own
@@ -59,7 +80,7 @@ end
 -- indexed for retention), failed if a run failed, else cancelled if one was,
 -- else succeeded. Exactly one caller sees true, and writes the summary.
 local function run_ended(job_key, finished_at)
-  redis.call('HDEL', RESERVED, redis.call('HGET', job_key, 'id'))
+  account_del(RESERVED, redis.call('HGET', job_key, 'id'))
   local cid = redis.call('HGET', job_key, 'comparison_id')
   if not cid or cid == '' then
     redis.call('ZADD', ENDED_JOBS, now_ms(), redis.call('HGET', job_key, 'id'))
@@ -84,7 +105,7 @@ local function forget_job(job_key, history_key, events_key, view_key, all_jobs)
     redis.call('ZREM', all_jobs, id)
     redis.call('ZREM', STATUS_INDEX .. redis.call('HGET', job_key, 'status'), id)
     redis.call('ZREM', ENDED_JOBS, id)
-    redis.call('HDEL', RESERVED, id)
+    account_del(RESERVED, id)
     local ok, params = pcall(cjson.decode, redis.call('HGET', job_key, 'params') or '')
     if ok and type(params) == 'table' and type(params['data']) == 'table' and params['data']['kind'] == 'dataset' then
       redis.call('SREM', DATASET_USERS .. tostring(params['data']['dataset_id']), id)

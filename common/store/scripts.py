@@ -5,7 +5,7 @@ Nothing here spells a key or a limit itself.
 
 from __future__ import annotations
 
-from rnncast.common.store.admission_scripts import CREATE_DATASET, CREATE_JOBS
+from rnncast.common.store.admission_scripts import ACCOUNT, CREATE_DATASET, CREATE_JOBS, DELETE_MODEL, RELEASE
 from rnncast.common.store.prelude import PRELUDE as _PRELUDE
 from rnncast.common.store.prelude import header
 
@@ -33,7 +33,7 @@ if arg(6) ~= '' then
   redis.call('SET', KEYS[3], arg(6))
   redis.call('ZADD', KEYS[4], now_ms(), arg(7))
   local checkpoint = cjson.decode(arg(6))['checkpoint']  -- its bytes count towards the model quota
-  redis.call('HSET', KEYS[5], arg(7), type(checkpoint) == 'table' and tonumber(checkpoint['bytes']) or 0)
+  account_set(KEYS[5], arg(7), type(checkpoint) == 'table' and tonumber(checkpoint['bytes']) or 0)
 end
 add_event(KEYS[2], 'status', arg(4))
 if is_final(arg(1)) and run_ended(KEYS[1], arg(5)) then return 2 end
@@ -161,7 +161,7 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
 end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('ZREM', KEYS[3], arg(1))
-redis.call('HDEL', KEYS[4], arg(1))
+account_del(KEYS[4], arg(1))
 return 'deleted'
 """
 
@@ -181,4 +181,5 @@ SCRIPTS = {
     "push_capped": PUSH_CAPPED, "create_jobs": CREATE_JOBS, "transition": TRANSITION, "record_epoch": RECORD_EPOCH,
     "heartbeat": HEARTBEAT, "recover": RECOVER, "cancel": CANCEL, "delete_job": DELETE_JOB,
     "delete_comparison": DELETE_COMPARISON, "delete_dataset": DELETE_DATASET, "create_dataset": CREATE_DATASET,
+    "account": ACCOUNT, "release": RELEASE, "delete_model": DELETE_MODEL,
 }

@@ -70,6 +70,7 @@ def test_simultaneous_uploads_never_keep_more_than_max_datasets(site, tmp_path):
     kept = {r.json()["id"] for r in answers if r.status_code == 201}
     folder = tmp_path / "data" / "datasets"
     assert {p.name for p in folder.iterdir()} <= kept  # a refused upload leaves no files behind
+    assert_totals_kept(site.store)
 
 
 def play_worker(store: JobStore, job_id: str, status: JobStatus, checkpoint_bytes: int | None = None) -> None:
@@ -105,13 +106,38 @@ def test_a_failed_cancelled_or_deleted_job_frees_its_reservation(site):
     fourth = submit()
     assert fourth.status_code == 202, fourth.text  # 100 bytes kept + one reservation
     assert submit().status_code == 507
-    # A queued job whose reservation an old version left in place: deleting it (once ended) frees it too.
+    # Deleting a job (once ended) leaves nothing of it in the accounts: its model, if any, keeps its own entry.
     assert api.http.post(f"/v1/jobs/{fourth.json()['id']}/cancel").status_code == 202
-    store.r.hset(Keys.model_reservations, fourth.json()["id"], one)
-    assert submit().status_code == 507
     assert api.http.delete(f"/v1/jobs/{fourth.json()['id']}").status_code == 204
+    assert api.http.delete(f"/v1/jobs/{third.json()['id']}").status_code == 204
+    assert store.r.hkeys(Keys.model_reservations) == [] and store.r.hget(Keys.model_bytes, third.json()["id"])
     assert submit().status_code == 202
     assert len(store.r.hkeys(Keys.model_reservations)) == 1
+    assert_totals_kept(store)
+
+
+def assert_totals_kept(store: JobStore) -> None:
+    """Every quota account's kept total is the sum of its entries."""
+    for account in (Keys.model_bytes, Keys.model_reservations, Keys.dataset_bytes):
+        kept = store.r.hget(Keys.quota_totals, account)
+        assert float(kept or 0) == sum(int(b) for b in store.r.hvals(account)), account
+
+
+def test_models_and_datasets_saved_before_the_accounts_count(site):
+    """Records from before the accounts (and their totals) existed are entered at the next admission."""
+    probe = site()
+    one = estimate(probe)
+    first = probe.http.post("/v1/jobs", json={"cell": "GRU", **TINY}).json()
+    play_worker(site.store, first["id"], JobStatus.SUCCEEDED, checkpoint_bytes=one)
+    dataset = probe.http.post("/v1/datasets", json={"name": "q", "values": VALUES}).json()
+    site.store.r.delete(Keys.model_bytes, Keys.dataset_bytes, Keys.quota_totals)
+    api = site(max_model_bytes=str(2 * one + one // 2), max_dataset_bytes=str(len(VALUES) * 8 * 2 - 1))
+    assert api.http.post("/v1/jobs", json={"cell": "GRU", **TINY}).status_code == 202  # the model + this one
+    assert api.http.post("/v1/jobs", json={"cell": "GRU", **TINY}).status_code == 507
+    assert api.http.post("/v1/datasets", json={"name": "q", "values": VALUES}).status_code == 507
+    assert site.store.r.hget(Keys.model_bytes, first["id"]) == str(one)
+    assert site.store.r.hget(Keys.dataset_bytes, dataset["id"]) == str(len(VALUES) * 8)
+    assert_totals_kept(site.store)
 
 
 def test_the_model_count_counts_queued_jobs_and_the_models_kept(site):
