@@ -7,7 +7,8 @@ answered 401 from its headers alone, so an unauthenticated client cannot make
 the API parse or even receive a large body. Paths are judged as the app routes
 them (under any root_path), and every path needs the key but the open ones
 (health, docs, the dashboard's files). An address that keeps presenting a wrong
-key is answered 429 for a while. Without a key the API listens on loopback
+key is answered 429 for a while, unless it presents the right key (or stream token): the right
+credentials are never refused for other clients' mistakes. Without a key the API listens on loopback
 only, and a `Host` other than a loopback name is answered 421: a web page
 reaching it through a rebound DNS name gets nothing. With or without a key, a
 state-changing request that a browser sends from another site (its `Origin`
@@ -132,6 +133,13 @@ def cross_site(headers: dict[bytes, bytes], trusted: frozenset[str]) -> bool:
     return not sep or _netloc(netloc) != _netloc(headers.get(b"host", b"").decode("latin-1"))
 
 
+def client_address(scope: Scope) -> str:
+    """The client's address as the server resolved it: uvicorn replaces the peer's with `X-Forwarded-For`'s
+    only for the proxies it is told to trust (`forwarded_allow_ips`); no header is read here."""
+    client = scope.get("client")
+    return str(client[0]) if client else "?"
+
+
 class Failures:
     """Wrong keys per client address in the current window; bounded in the addresses it tracks."""
 
@@ -187,15 +195,20 @@ class Gate:
                                            "set RNNCAST_API_KEY to serve other names")
                 return
         elif self.needs_key(path):
-            address = (scope.get("client") or ("?",))[0]
-            wait = self.failures.blocked_for(address)
-            if wait:
-                await send_json(send, 429, "too many requests with a wrong API key from this address; retry later",
-                                {"Retry-After": str(int(wait) + 1), "Connection": "close"})
-                return
             given = presented_key(headers)
-            opened = given is None and token_opens(self.key, path, scope.get("query_string", b""))
-            if not opened and (given is None or not hmac.compare_digest(given.encode(), self.key)):
+            if given is None:
+                opened = token_opens(self.key, path, scope.get("query_string", b""))
+            else:
+                opened = hmac.compare_digest(given.encode(), self.key)
+            if not opened:
+                # Judged only once the credentials have failed: an address that others share (a NAT, a
+                # proxy) is throttled for their wrong keys, never the right key that comes from it.
+                address = client_address(scope)
+                wait = self.failures.blocked_for(address)
+                if wait:
+                    await send_json(send, 429, "too many requests with a wrong API key from this address; retry "
+                                               "later", {"Retry-After": str(int(wait) + 1), "Connection": "close"})
+                    return
                 if given is not None:  # a wrong key is a guess; a missing one is not
                     self.failures.add(address)
                 refusal = {"WWW-Authenticate": "Bearer"}

@@ -15,14 +15,14 @@ import redis
 from fastapi.concurrency import run_in_threadpool
 from kombu.exceptions import OperationalError
 
-from rnncast.common.defaults import CELL_COST, PASS_OVERHEAD, model_bytes, total_epochs, train_cost, train_memory
+from rnncast.common.defaults import CELL_COST, PASS_OVERHEAD, total_epochs, train_cost, train_memory
 from rnncast.common.options import effective_options, recipe_fields, resolved_dropout, resolved_micro_batch
 from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK
 from rnncast.common.series import SeriesError, split_point
 from rnncast.common.settings import Settings
-from rnncast.common.store.aio import AsyncJobStore
+from rnncast.common.store.aio import AsyncJobStore, QuotaExceeded
 from rnncast.service.errors import unprocessable
-from rnncast.service.quotas import check_models
+from rnncast.service.quotas import model_quota, quota_refusal
 from rnncast.service.schemas import DatasetRef, JobCreate, TrainOptions
 
 
@@ -110,12 +110,14 @@ async def submit_job(
     """Record a job and enqueue its task; (job id, created?)."""
     params = effective_params(body, await dataset_for(store, body))
     check_cost(params, settings)
-    await check_models(store, settings, 1, model_bytes(params))
-    job_id, created = await store.create_job(
-        params, job_id=uuid.uuid4().hex, name=body.name, epochs=total_epochs(params),
-        max_queued=settings.max_queued_jobs, idempotency_key=idempotency_key,
-        fingerprint=fingerprint(body.model_dump()), extra=extra,
-    )
+    try:
+        job_id, created = await store.create_job(
+            params, job_id=uuid.uuid4().hex, name=body.name, epochs=total_epochs(params),
+            max_queued=settings.max_queued_jobs, quota=model_quota(settings), idempotency_key=idempotency_key,
+            fingerprint=fingerprint(body.model_dump()), extra=extra,
+        )
+    except QuotaExceeded as exc:
+        raise quota_refusal(exc) from None
     if created:
         try:
             await run_in_threadpool(enqueue, celery, [job_id])

@@ -8,6 +8,7 @@ from typing import Any
 import redis.asyncio as aredis
 
 from rnncast.common.store import (
+    admission,
     comparison_jobs,
     comparison_ops,
     dataset_ops,
@@ -16,12 +17,12 @@ from rnncast.common.store import (
     model_ops,
     worker_ops,
 )
+from rnncast.common.store.admission import DatasetGone, IdempotencyConflict, QueueFull, Quota, QuotaExceeded
 from rnncast.common.store.executor import AsyncRunner, async_op, send
-from rnncast.common.store.job_ops import DatasetGone, IdempotencyConflict, QueueFull
 from rnncast.common.store.plan import Batch, Op, T, advance
 from rnncast.common.store.scripts import SCRIPTS
 
-__all__ = ["AsyncJobStore", "DatasetGone", "IdempotencyConflict", "QueueFull"]
+__all__ = ["AsyncJobStore", "DatasetGone", "IdempotencyConflict", "QueueFull", "Quota", "QuotaExceeded"]
 
 BLOCK_SLACK_S = 5.0
 
@@ -98,8 +99,7 @@ class AsyncJobStore(AsyncRunner):
     get_model = async_op(model_ops.get_model)
     list_models = async_op(model_ops.list_models)
     delete_model = async_op(model_ops.delete_model)
-    usage = async_op(model_ops.usage)
-    create_dataset = async_op(dataset_ops.create_dataset)
+    create_dataset = async_op(admission.create_dataset)
     get_dataset = async_op(dataset_ops.get_dataset)
     list_datasets = async_op(dataset_ops.list_datasets)
     delete_dataset = async_op(dataset_ops.delete_dataset)

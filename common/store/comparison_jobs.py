@@ -6,14 +6,8 @@ import json
 from typing import Any
 
 from rnncast.common.defaults import total_epochs
-from rnncast.common.store.job_ops import (
-    Idempotency,
-    cancel_job,
-    create_jobs,
-    dataset_of,
-    forget_idempotency,
-    job_fields,
-)
+from rnncast.common.store.admission import UNLIMITED, Idempotency, Quota, create_jobs
+from rnncast.common.store.job_ops import cancel_job, dataset_of, forget_idempotency, job_fields
 from rnncast.common.store.keys import Keys
 from rnncast.common.store.plan import Op, cmd, one, script
 from rnncast.common.store.scripts import header
@@ -21,10 +15,10 @@ from rnncast.common.values import now_iso
 
 
 def create_comparison(
-    record: dict[str, Any], runs: list[tuple[str, dict[str, Any]]], *, max_queued: int,
+    record: dict[str, Any], runs: list[tuple[str, dict[str, Any]]], *, max_queued: int, quota: Quota = UNLIMITED,
     idempotency_key: str | None = None, fingerprint: str = "",
 ) -> Op[tuple[str, bool]]:
-    """Store a comparison and its queued runs in one step; (comparison id, created?)."""
+    """Store a comparison and its queued runs in one step, within the models `quota`; (comparison id, created?)."""
     comparison_id = record["id"]
     jobs = [
         job_fields(job_id, params, record.get("name"), total_epochs(params),
@@ -34,7 +28,7 @@ def create_comparison(
     comparison = {**record, "status": "running", "remaining": len(runs), "created_at": now_iso(),
                   "job_ids": [job_id for job_id, _ in runs]}
     idem = Idempotency("comparisons", idempotency_key, fingerprint) if idempotency_key else None
-    return (yield from create_jobs(comparison_id, jobs, max_queued=max_queued, idempotency=idem,
+    return (yield from create_jobs(comparison_id, jobs, max_queued=max_queued, quota=quota, idempotency=idem,
                                    comparison=comparison, dataset_id=dataset_of(runs[0][1])))
 
 

@@ -8,19 +8,11 @@ from typing import Any
 from rnncast.common.store.keys import Keys
 from rnncast.common.store.plan import Op, batch, cmd, one, script
 from rnncast.common.store.scripts import header
-from rnncast.common.values import now_ms
 
 
 def stored_bytes(record: dict[str, Any]) -> int:
     """What a dataset's values take (float64), as the dataset quota counts them."""
     return int(record["length"]) * 8
-
-
-def create_dataset(record: dict[str, Any]) -> Op[None]:
-    """Store a dataset's record (its files are written first)."""
-    yield batch(cmd("set", Keys.dataset(record["id"]), json.dumps(record)),
-                cmd("zadd", Keys.datasets, {record["id"]: now_ms()}),
-                cmd("hset", Keys.dataset_bytes, record["id"], stored_bytes(record)), atomic=True)
 
 
 def get_dataset(dataset_id: str) -> Op[dict[str, Any] | None]:

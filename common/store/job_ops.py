@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from rnncast.common.store.admission import UNLIMITED, Idempotency, Quota, create_jobs
 from rnncast.common.store.comparison_ops import write_summary
-from rnncast.common.store.keys import IDEMPOTENCY_TTL_S, Keys
+from rnncast.common.store.keys import Keys
 from rnncast.common.store.plan import Op, batch, cmd, one, script
 from rnncast.common.store.scripts import header
 from rnncast.common.store.status import FINAL, JobStatus
@@ -33,27 +33,6 @@ class EpochAnswer(IntEnum):
     LOST = -1  # the job is no longer ours: nothing was recorded
 
 
-class IdempotencyConflict(Exception):
-    """The Idempotency-Key was already used with a different request body."""
-
-
-class QueueFull(Exception):
-    """Too many jobs are queued; try again later."""
-
-
-class DatasetGone(Exception):
-    """The dataset the jobs would train on does not exist (any more)."""
-
-
-@dataclass(frozen=True)
-class Idempotency:
-    """A request's Idempotency-Key, where its records live (`scope`), and its body's digest."""
-
-    scope: str
-    key: str
-    fingerprint: str
-
-
 def job_fields(
     job_id: str, params: dict[str, Any], name: str | None, epochs: int, extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -65,49 +44,14 @@ def job_fields(
     }
 
 
-def create_jobs(
-    answer_id: str, jobs: list[dict[str, Any]], *, max_queued: int, idempotency: Idempotency | None,
-    comparison: dict[str, Any] | None = None, dataset_id: str | None = None,
-) -> Op[tuple[str, bool]]:
-    """Queue `jobs` (hashes from `job_fields`) atomically, with their comparison's record if any.
-
-    Returns (`answer_id`, True), or with an Idempotency-Key seen before the
-    earlier request's id and False. Raises QueueFull, IdempotencyConflict,
-    DatasetGone (when `dataset_id`, which they train on, has no record).
-    """
-    idem_key = Keys.idempotency(idempotency.scope, idempotency.key) if idempotency else Keys.idempotency("-", "-")
-    comparison_key = Keys.comparison(comparison["id"]) if comparison else Keys.comparison("-")
-    keys = [idem_key, Keys.jobs, comparison_key, Keys.comparisons, Keys.dataset(dataset_id or "-"),
-            Keys.dataset_users(dataset_id or "-")]
-    per_job: list[Any] = []
-    for fields in jobs:
-        keys += [Keys.job(fields["id"]), Keys.events(fields["id"])]
-        per_job += [fields["id"], json.dumps(flatten(fields))]
-    record = json.dumps({"id": answer_id, "fingerprint": idempotency.fingerprint if idempotency else ""})
-    state, value = yield from one(script("create_jobs", keys, [
-        *header(), "1" if idempotency else "0", IDEMPOTENCY_TTL_S, record, max_queued, status_event("queued"),
-        json.dumps(flatten(comparison)) if comparison else "", answer_id, "1" if dataset_id else "0", *per_job,
-    ]))
-    if state == "no_dataset":
-        raise DatasetGone(f"dataset {dataset_id!r} not found")
-    if state == "full":
-        raise QueueFull(f"{len(jobs)} more job(s) would exceed the {max_queued} queued jobs allowed")
-    if state == "exists":
-        earlier = json.loads(value)
-        if idempotency is None or earlier["fingerprint"] != idempotency.fingerprint:
-            raise IdempotencyConflict("Idempotency-Key was already used with a different request")
-        return earlier["id"], False
-    return answer_id, True
-
-
 def create_job(
-    params: dict[str, Any], *, job_id: str, name: str | None, epochs: int, max_queued: int,
+    params: dict[str, Any], *, job_id: str, name: str | None, epochs: int, max_queued: int, quota: Quota = UNLIMITED,
     idempotency_key: str | None = None, fingerprint: str = "", extra: dict[str, Any] | None = None,
 ) -> Op[tuple[str, bool]]:
-    """Store a new queued job; (job id, created?) as `create_jobs` answers."""
+    """Store a new queued job within the models `quota`; (job id, created?) as `create_jobs` answers."""
     fields = job_fields(job_id, params, name, epochs, extra)
     idem = Idempotency("jobs", idempotency_key, fingerprint) if idempotency_key else None
-    return (yield from create_jobs(job_id, [fields], max_queued=max_queued, idempotency=idem,
+    return (yield from create_jobs(job_id, [fields], max_queued=max_queued, quota=quota, idempotency=idem,
                                    dataset_id=dataset_of(params)))
 
 
@@ -127,8 +71,9 @@ def forget_idempotency(scope: str, key: str | None, answer_id: str) -> Op[None]:
 
 
 def discard_job(job_id: str, idempotency_key: str | None = None) -> Op[None]:
-    """Forget a job that could not be enqueued (its indexes and Idempotency-Key too)."""
+    """Forget a job that could not be enqueued (its indexes, reservation and Idempotency-Key too)."""
     calls = [cmd("zrem", Keys.jobs_by_status(status.value), job_id) for status in JobStatus]
+    yield from one(script("release", [], [*header(), job_id]))
     yield batch(*calls, cmd("zrem", Keys.jobs, job_id),
                 cmd("delete", Keys.job(job_id), Keys.history(job_id), Keys.events(job_id), Keys.view(job_id)),
                 atomic=True)

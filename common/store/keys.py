@@ -21,6 +21,12 @@ class Keys:
     # Bytes each model's checkpoint and each dataset's values take: the quotas' running account.
     model_bytes = PREFIX + "models:bytes"
     dataset_bytes = PREFIX + "datasets:bytes"
+    # Bytes each queued or running job's model is estimated to take: reserved when the job is admitted, gone
+    # when it ends (its saved model is then in `model_bytes` at its real size) or is deleted.
+    model_reservations = PREFIX + "models:reserved"
+    # Each account's sum (field: the account's key), changed with the account by the same script, so admission
+    # reads one number instead of summing. A missing field means "to be recounted" (records from before it).
+    quota_totals = PREFIX + "quota:totals"
     workers = PREFIX + "workers"
     # Ended jobs (not comparison runs) and ended comparisons, scored by their end
     # time (ms, Redis's clock): what retention deletes, oldest first.

@@ -19,18 +19,17 @@ from rnncast.common.defaults import (
     MAX_HORIZON,
     MAX_POINTS,
     MAX_START,
-    model_bytes,
     params_work,
     work_refusal,
 )
-from rnncast.common.store.aio import AsyncJobStore, DatasetGone, IdempotencyConflict, QueueFull
+from rnncast.common.store.aio import AsyncJobStore, DatasetGone, IdempotencyConflict, QueueFull, QuotaExceeded
 from rnncast.common.values import is_id
 from rnncast.service import limits
 from rnncast.service.deps import ArtifactsDep, CeleryDep, IdempotencyKey, SettingsDep, StoreDep
 from rnncast.service.errors import ERRORS, not_found, unprocessable
 from rnncast.service.limits import Limited
 from rnncast.service.openapi import PNG, links
-from rnncast.service.quotas import check_models
+from rnncast.service.quotas import model_quota, quota_refusal
 from rnncast.service.rpc import ask_worker, ask_worker_png
 from rnncast.service.schemas import (
     Comparison,
@@ -101,14 +100,15 @@ async def create_comparison(
                                settings.max_forecast_work, "ask for a shorter forecast.horizon")
         if refusal is not None:
             raise unprocessable(refusal)
-    await check_models(store, settings, len(runs), sum(model_bytes(params) for _, params in runs))
     record = {"id": uuid.uuid4().hex, "name": name, "cells": body.cells, "seeds": body.seeds,
               "train": train, "forecast": body.forecast.model_dump(exclude_none=True)}
     try:
         comparison_id, created = await store.create_comparison(
-            record, runs, max_queued=settings.max_queued_jobs, idempotency_key=idempotency_key,
-            fingerprint=fingerprint(body.model_dump()),
+            record, runs, max_queued=settings.max_queued_jobs, quota=model_quota(settings),
+            idempotency_key=idempotency_key, fingerprint=fingerprint(body.model_dump()),
         )
+    except QuotaExceeded as exc:
+        raise quota_refusal(exc) from None
     except IdempotencyConflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except DatasetGone as exc:

@@ -19,13 +19,12 @@ from rnncast.common.datasets import (
 )
 from rnncast.common.defaults import MAX_DATASET_VALUES_PAGE
 from rnncast.common.series import SeriesError
-from rnncast.common.store.aio import AsyncJobStore
-from rnncast.common.store.dataset_ops import stored_bytes
+from rnncast.common.store.aio import AsyncJobStore, QuotaExceeded
 from rnncast.common.values import is_id
 from rnncast.service.deps import ArtifactsDep, SettingsDep, StoreDep
 from rnncast.service.errors import ERRORS, found_or_404, not_found, unprocessable
 from rnncast.service.openapi import PNG, links
-from rnncast.service.quotas import check_datasets
+from rnncast.service.quotas import dataset_quota, quota_refusal
 from rnncast.service.rpc import ask_worker_png
 from rnncast.service.schemas import (
     Dataset,
@@ -96,12 +95,13 @@ async def create_dataset(
     except SeriesError as exc:
         raise unprocessable(str(exc)) from None
     record = dataset_record(uuid.uuid4().hex, name_, values, float(step_), source)
-    await check_datasets(store, settings, stored_bytes(record))
     await run_in_threadpool(write_dataset, artifacts, record, values)
-    try:
-        await store.create_dataset(record)
-    except BaseException:  # no record, no files: a refused or failed upload leaves nothing behind
+    try:  # the record is admitted within the quotas in one step: simultaneous uploads cannot pass them
+        await store.create_dataset(record, dataset_quota(settings))
+    except BaseException as exc:  # no record, no files: a refused or failed upload leaves nothing behind
         await run_in_threadpool(remove_dataset, artifacts, record["id"])
+        if isinstance(exc, QuotaExceeded):
+            raise quota_refusal(exc) from None
         raise
     return JSONResponse(record, status_code=201, headers={"Location": f"/v1/datasets/{record['id']}"})
 
