@@ -15,7 +15,7 @@ from typing import Any
 import redis
 from celery.utils.log import get_task_logger
 
-from rnncast.common.artifacts import ArtifactStore, open_store, retrying
+from rnncast.common.artifacts import ArtifactStore, StoreUnavailable, open_store, retrying
 from rnncast.common.artifacts.layout import job_prefix
 from rnncast.common.datasets import load_values
 from rnncast.common.options import DatasetData, from_params
@@ -271,8 +271,12 @@ def _train(
         return "handed back" if store.hand_back(job_id, lease) else _lost(job_id)
     if not store.heartbeat(job_id, lease):  # lost while training's last epoch ran: write nothing
         return _lost(job_id)
-    model = retrying(lambda: write_model(artifacts, job_id, params, (model_cfg, data_cfg, train_cfg), result, series),
-                     settings.artifact_retry_s, f"job {job_id}: writing its model")
+    try:
+        model = retrying(lambda: write_model(artifacts, job_id, params, (model_cfg, data_cfg, train_cfg), result,
+                                             series), settings.artifact_retry_s, f"job {job_id}: writing its model")
+    except StoreUnavailable:  # still down: the job goes back to the queue and resumes from its last checkpoint
+        log.warning("job %s: its model could not be written; handing it back", job_id)
+        return "handed back" if store.hand_back(job_id, lease) else _lost(job_id)
     extra: dict[str, Any] = {}
     if forecast_spec is not None:
         # A comparison's run: its forecast is part of the result, computed here
