@@ -132,6 +132,30 @@ class Settings(BaseSettings):
     min_free_disk_bytes: float = Field(1024**3, ge=0, description=(
         "Free space a local artifact folder keeps: writes that would leave less are refused (507; a job fails "
         "saying so), which also leaves room for the private Redis's AOF on the same disk."))
+    max_concurrent_uploads: int = Field(4, ge=1, le=1_000, description=(
+        "Dataset uploads one API process reads at once; beyond, 429 with Retry-After before the body is read. "
+        "With RNNCAST_MAX_UPLOAD_BYTES it bounds the memory uploads can take."))
+    body_grace_s: float = Field(10.0, gt=0, le=3_600, description=(
+        "Seconds any request body may take before RNNCAST_MIN_BODY_RATE applies."))
+    min_body_rate: float = Field(64 * 1024, gt=0, description=(
+        "Bytes a second a request body must keep arriving at, counted from its start after RNNCAST_BODY_GRACE_S "
+        "(408 and the connection closed below): a slow or idle upload does not hold its slot."))
+    max_connections: int = Field(1024, ge=8, le=1_000_000, description=(
+        "Connections and requests one API process serves at once (uvicorn's `limit_concurrency`); beyond, 503. "
+        "Must exceed RNNCAST_MAX_EVENT_STREAMS."))
+    keep_alive_s: int = Field(5, ge=1, le=300, description=(
+        "Seconds an idle keep-alive connection stays open: long enough for a client's next request, short "
+        "enough that idle clients do not hold RNNCAST_MAX_CONNECTIONS."))
+    forwarded_allow_ips: str = Field("", description=(
+        "Proxies (addresses or networks, comma-separated; `*` for any) whose `X-Forwarded-For` and "
+        "`X-Forwarded-Proto` the API believes; unset: none, the client address is the connection's peer. Name "
+        "only your own reverse proxy: a client that may set the header chooses its address (and dodges the "
+        "wrong-key throttle)."))
+    api_store_threads: int = Field(8, ge=1, le=256, description=(
+        "Artifact store calls (dataset writes and reads, file deletes) one API process runs at once, on threads "
+        "of their own; beyond, 503 at once: a slow store never takes the threads job submission uses."))
+    api_store_timeout_s: float = Field(10.0, gt=0, le=600, description=(
+        "Seconds the API waits on one artifact store call (then 503); the API's S3 requests time out as soon."))
     max_event_streams: int = Field(256, ge=1, le=100_000, description=(
         "Open `/events` streams per API process (429 with Retry-After beyond)."))
     event_stream_max_s: float = Field(3600.0, gt=0, description=(
@@ -197,6 +221,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"visibility_timeout ({self.visibility_timeout}) must exceed "
                 f"heartbeat_timeout ({self.heartbeat_timeout})"
+            )
+        if self.max_connections <= self.max_event_streams:
+            raise ValueError(
+                f"max_connections ({self.max_connections}) must exceed "
+                f"max_event_streams ({self.max_event_streams})"
             )
         return self
 

@@ -12,7 +12,7 @@ from typing import Annotated
 from celery import Celery
 from fastapi import Depends, Header, Request
 
-from rnncast.common.artifacts import ArtifactStore
+from rnncast.common.artifacts.bounded import BoundedStore
 from rnncast.common.settings import Settings
 from rnncast.common.store.aio import AsyncJobStore
 from rnncast.service.lane import ForecastLane
@@ -29,9 +29,9 @@ async def get_store(request: Request) -> AsyncJobStore:
     return store
 
 
-async def get_artifacts(request: Request) -> ArtifactStore:
-    """Checkpoints, model files and datasets (a local folder or S3): call it from a thread, it blocks."""
-    artifacts: ArtifactStore = request.app.state.artifacts
+async def get_artifacts(request: Request) -> BoundedStore:
+    """Checkpoints, model files and datasets (a local folder or S3), called through their own threads."""
+    artifacts: BoundedStore = request.app.state.artifacts
     return artifacts
 
 
@@ -48,7 +48,7 @@ async def get_lane(request: Request) -> ForecastLane:
 SettingsDep = Annotated[Settings, Depends(app_settings)]
 LaneDep = Annotated[ForecastLane, Depends(get_lane)]
 StoreDep = Annotated[AsyncJobStore, Depends(get_store)]
-ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
+ArtifactsDep = Annotated[BoundedStore, Depends(get_artifacts)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
 # The request header that makes a POST safe to retry (jobs, comparisons).
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]

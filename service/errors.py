@@ -3,6 +3,7 @@ clear 503s, never a 500 or a hang."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
@@ -56,6 +57,7 @@ def unavailable(detail: str) -> JSONResponse:
 
 
 EXCERPT_ITEMS, EXCERPT_CHARS, EXCERPT_DEPTH = 5, 100, 3
+MAX_ERRORS = 5  # errors a 422 lists; the rest are counted, never encoded
 
 
 def excerpt(value: Any, depth: int = 0) -> Any:
@@ -82,9 +84,10 @@ def excerpt(value: Any, depth: int = 0) -> Any:
 
 
 def validation_detail(errors: Sequence[Any], prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """Pydantic's errors as a 422's detail (FastAPI's shape), each echoing at most an excerpt of its input."""
+    """Pydantic's errors as a 422's detail (FastAPI's shape), each echoing at most an excerpt of its input; the
+    first MAX_ERRORS of them, then one item counting the rest."""
     out = []
-    for error in errors:
+    for error in errors[:MAX_ERRORS]:
         item = {k: v for k, v in error.items() if k not in ("url", "input", "ctx")}
         item["loc"] = [*prefix, *error["loc"]]
         if "input" in error:
@@ -93,6 +96,10 @@ def validation_detail(errors: Sequence[Any], prefix: tuple[str, ...] = ()) -> li
             item["ctx"] = {str(k): excerpt(v if isinstance(v, int | float | str | None) else str(v))
                            for k, v in error["ctx"].items()}
         out.append(item)
+    if len(errors) > MAX_ERRORS:
+        more = len(errors) - MAX_ERRORS
+        out.append({"type": "more_errors", "loc": list(prefix), "msg": f"{more} more errors not listed",
+                    "input": None})
     return out
 
 
@@ -134,6 +141,14 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, StoreFull):
             return JSONResponse({"detail": str(exc)}, status_code=507)
         return unavailable("the artifact store (checkpoints, models, datasets) is unavailable; retry shortly")
+
+    @app.exception_handler(OSError)
+    async def _disk(request: Request, exc: OSError) -> JSONResponse:
+        # A local write that failed is the host's trouble, never the client's: a full disk is 507, else 503.
+        log.warning("OS error on %s %s: %s", request.method, request.url.path, exc)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            return JSONResponse({"detail": "the server's disk is full; retry later"}, status_code=507)
+        return unavailable("the server could not read or write its files; retry shortly")
 
     @app.exception_handler(OperationalError)
     async def _broker_down(request: Request, exc: OperationalError) -> JSONResponse:

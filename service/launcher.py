@@ -58,8 +58,13 @@ def run_api(host: str, port: int, log_level: str = "info", root_path: str = "") 
     """Serve the API with uvicorn; blocks until stopped."""
     preflight()
     check_bind(host)
+    settings = get_settings()
+    # X-Forwarded-* are believed from the proxies the operator names only (uvicorn's default believes
+    # loopback: any local client could choose its address).
+    proxies = settings.forwarded_allow_ips.strip()
     uvicorn.run("rnncast.service.main:create_app", factory=True, host=host, port=port, log_level=log_level,
-                timeout_graceful_shutdown=5, root_path=root_path)
+                timeout_graceful_shutdown=5, root_path=root_path, limit_concurrency=settings.max_connections,
+                timeout_keep_alive=settings.keep_alive_s, proxy_headers=bool(proxies), forwarded_allow_ips=proxies)
 
 
 class _Stop(Exception):

@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from starlette.staticfiles import StaticFiles
 
 from rnncast.common.artifacts import open_store
+from rnncast.common.artifacts.bounded import BoundedStore
 from rnncast.common.defaults import forecast_body_bytes
 from rnncast.common.queue import make_celery
 from rnncast.common.settings import Settings, get_settings
@@ -21,7 +22,7 @@ from rnncast.service.fastpath import ForecastFastPath
 from rnncast.service.gate import Gate
 from rnncast.service.lane import ForecastLane
 from rnncast.service.limits import BindSettings
-from rnncast.service.middleware import SECURITY_HEADERS, BodyLimit, Metrics, SecureHeaders
+from rnncast.service.middleware import SECURITY_HEADERS, BodyLimit, Metrics, SecureHeaders, Slots
 from rnncast.service.openapi import add_components, route_operation_id, security
 from rnncast.service.routes import comparisons, datasets, events, health, jobs, models
 from rnncast.service.routes.events import StreamSlots
@@ -67,7 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="rnncast", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
                   docs_url=None, redoc_url=None, generate_unique_id_function=route_operation_id)
     app.state.settings = settings
-    app.state.artifacts = open_store(settings)
+    app.state.artifacts = BoundedStore(open_store(settings, settings.api_store_timeout_s),
+                                       settings.api_store_threads, settings.api_store_timeout_s)
     # The document describes this instance: the key's schemes where it has one, none where it has not.
     guarded = security(settings)
     v1 = APIRouter(prefix="/v1", dependencies=guarded)
@@ -86,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(health.metrics_router, dependencies=[] if settings.metrics_public else guarded)
     errors.install(app)
-    # Outermost first: Metrics, then Gate (no key, no body read), then BodyLimit, then the
+    # Outermost first: Metrics, then Gate (no key, no body read), then the upload slots, then BodyLimit, then the
     # forecast fast path (valid forecasts answered without FastAPI's routing).
     app.add_middleware(ForecastFastPath, api=app)
     # Uploads may be large; a forecast's body needs no more than its largest context takes.
@@ -95,7 +97,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ("POST", "/v1/datasets", settings.max_upload_bytes),
         ("POST", r"/v1/models/[^/]+/forecast", forecast_bytes),
         ("POST", r"/v1/comparisons/[^/]+/forecast", forecast_bytes),
-    ])
+    ], grace_s=settings.body_grace_s, min_rate=settings.min_body_rate)
+    app.add_middleware(Slots, method="POST", pattern="/v1/datasets", slots=settings.max_concurrent_uploads,
+                       setting="RNNCAST_MAX_CONCURRENT_UPLOADS")
     key = settings.api_key.get_secret_value() if settings.api_key else None
     app.add_middleware(Gate, api_key=key, metrics_public=settings.metrics_public,
                        trusted_origins=settings.trusted_origin_set, failures_allowed=settings.auth_failures_per_minute)

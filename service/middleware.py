@@ -1,7 +1,9 @@
-"""Pure ASGI middleware: request-body size limit and Prometheus request metrics."""
+"""Pure ASGI middleware: request-body size and rate limits, slots for costly requests, security headers and
+Prometheus request metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -19,28 +21,75 @@ LATENCY = Histogram(
 )
 
 
-async def _send_413(send: Send, limit: int) -> None:
-    body = json.dumps({"detail": f"request body is larger than {limit} bytes"}).encode()
-    await send({"type": "http.response.start", "status": 413,
+async def _refuse(send: Send, code: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """An answer that ends the connection: its body may be half read."""
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": code,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+                            (b"connection", b"close"), *(headers or [])]})
     await send({"type": "http.response.body", "body": body})
 
 
-class BodyLimit:
-    """413 for a body over `limit` bytes, declared or streamed, before any handler runs.
+class _Guard:
+    """The app's receive and send for one request body: its bytes are counted against `limit` (413) and must
+    keep arriving at `rate` bytes a second after `grace_s` (408). Either refusal is answered here; the app
+    then reads a disconnect and whatever it sends is dropped."""
 
-    A declared length is checked from the headers. A body without one (chunked)
-    is read here, up to the limit, before the app sees it: the app's own body
-    parsing would turn an error raised mid-read into a 400.
+    def __init__(self, receive: Receive, send: Send, limit: int, grace_s: float, rate: float) -> None:
+        self._receive, self._send, self.limit, self.grace_s, self.rate = receive, send, limit, grace_s, rate
+        self.began, self.seen = time.monotonic(), 0
+        self.done = self.refused = self.started = False
+
+    async def receive(self) -> Message:
+        if self.refused:
+            return {"type": "http.disconnect"}
+        if self.done:  # the body is in: what follows (a disconnect) may come whenever it comes
+            return await self._receive()
+        due = self.began + self.grace_s + self.seen / self.rate - time.monotonic()
+        try:
+            # At least a moment: a message already waiting is taken even when the client is behind.
+            message = await asyncio.wait_for(self._receive(), max(due, 0.001))
+        except TimeoutError:
+            await self.refuse(408, f"the request body arrived slower than {self.rate:g} bytes a second "
+                                   f"(after {self.grace_s:g} s); send it faster")
+            return {"type": "http.disconnect"}
+        if message["type"] == "http.request":
+            self.seen += len(message.get("body", b""))
+            self.done = not message.get("more_body", False)
+            if self.seen > self.limit:
+                await self.refuse(413, f"request body is larger than {self.limit} bytes")
+                return {"type": "http.disconnect"}
+        return message
+
+    async def send(self, message: Message) -> None:
+        if self.refused:
+            return
+        self.started = self.started or message["type"] == "http.response.start"
+        await self._send(message)
+
+    async def refuse(self, code: int, detail: str) -> None:
+        self.refused = True
+        if not self.started:
+            await _refuse(self._send, code, detail)
+
+
+class BodyLimit:
+    """413 for a body over `limit` bytes, declared or streamed; 408 for one that arrives too slowly.
+
+    A declared length is checked from the headers, before any handler runs. A
+    body's bytes are counted as the app reads them, and must arrive at
+    `min_rate` bytes a second once `grace_s` has passed: an idle or trickling
+    client cannot hold a connection, a buffer or an upload slot for long.
     """
 
-    def __init__(self, app: ASGIApp, limit: int, paths: list[tuple[str, str, int]] | None = None) -> None:
+    def __init__(self, app: ASGIApp, limit: int, paths: list[tuple[str, str, int]] | None = None,
+                 grace_s: float = 10.0, min_rate: float = 64 * 1024) -> None:
         """Args:
             paths: (method, path pattern, limit): another limit for the paths that match (whole), e.g. a
                 larger one for uploads, a smaller one for forecasts.
+            grace_s, min_rate: RNNCAST_BODY_GRACE_S and RNNCAST_MIN_BODY_RATE.
         """
-        self.app, self.default = app, limit
+        self.app, self.default, self.grace_s, self.min_rate = app, limit, grace_s, min_rate
         self.paths = [(method, re.compile(pattern), size) for method, pattern, size in paths or []]
 
     def limit_for(self, scope: Scope) -> int:
@@ -55,33 +104,41 @@ class BodyLimit:
         limit = self.limit_for(scope)
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length")
-        if declared is not None:
-            if not declared.strip().isdigit() or int(declared) > limit:
-                await _send_413(send, limit)
-                return
+        if declared is not None and (not declared.strip().isdigit() or int(declared) > limit):
+            await _refuse(send, 413, f"request body is larger than {limit} bytes")
+            return
+        if int(declared or 0) == 0 and b"transfer-encoding" not in headers:  # no body: nothing to guard
             await self.app(scope, receive, send)
             return
-        if b"transfer-encoding" not in headers:
+        guard = _Guard(receive, send, limit, self.grace_s, self.min_rate)
+        try:
+            await self.app(scope, guard.receive, guard.send)
+        except Exception:
+            if not guard.refused:  # else the app only failed to read what was refused: answered already
+                raise
+
+
+class Slots:
+    """At most `slots` requests of one kind (a method and a path pattern) at once in this process; beyond,
+    429 with Retry-After before the body is read (e.g. uploads, whose buffers grow with their bodies)."""
+
+    def __init__(self, app: ASGIApp, method: str, pattern: str, slots: int, setting: str) -> None:
+        self.app, self.method, self.pattern, self.free, self.setting = app, method, re.compile(pattern), slots, setting
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or scope["method"] != self.method
+                or not self.pattern.fullmatch(route_path(scope).rstrip("/"))):
             await self.app(scope, receive, send)
             return
-        messages: list[Message] = []
-        seen = 0
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                break
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                await _send_413(send, limit)
-                return
-            if not message.get("more_body", False):
-                break
-
-        async def replay() -> Message:
-            return messages.pop(0) if messages else await receive()
-
-        await self.app(scope, replay, send)
+        if self.free <= 0:
+            await _refuse(send, 429, f"too many requests of this kind at once (this server's limit "
+                                     f"{self.setting}); retry shortly", [(b"retry-after", b"1")])
+            return
+        self.free -= 1  # one event loop: no lock needed between the check and the take
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.free += 1
 
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "

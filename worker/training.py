@@ -15,7 +15,7 @@ import numpy as np
 import redis
 from celery.utils.log import get_task_logger
 
-from rnncast.common.artifacts import ArtifactStore, open_store, retrying
+from rnncast.common.artifacts import ArtifactStore, StoreUnavailable, open_store, retrying
 from rnncast.common.artifacts.layout import job_prefix
 from rnncast.common.datasets import load_values
 from rnncast.common.options import AnyData, DatasetData, ModelOptions, TrainOptions, from_params
@@ -246,8 +246,12 @@ def _succeed(
 ) -> str:
     """Write the model, and end the job succeeded with its record (and a comparison run's forecast)."""
     job_id, (_, data_cfg, train_cfg) = attempt.job_id, configs
-    model = retrying(lambda: write_model(artifacts, job_id, params, configs, result, series),
-                     settings.artifact_retry_s, f"job {job_id}: writing its model")
+    try:
+        model = retrying(lambda: write_model(artifacts, job_id, params, configs, result, series),
+                         settings.artifact_retry_s, f"job {job_id}: writing its model")
+    except StoreUnavailable:  # still down: the job goes back to the queue and resumes from its last checkpoint
+        log.warning("job %s: its model could not be written; handing it back", job_id)
+        return "handed back" if attempt.store.hand_back(job_id, attempt.lease) else _lost(job_id)
     extra: dict[str, Any] = {}
     if forecast_spec is not None:
         # A comparison's run: its forecast is part of the result, computed here

@@ -46,13 +46,17 @@ T = TypeVar("T")
 BACKOFF_S = (0.25, 5.0)  # first and longest wait between tries while the store is unavailable
 
 
-def open_store(settings: Settings) -> ArtifactStore:
-    """The store RNNCAST_ARTIFACTS names (not yet checked: see `ArtifactStore.check`)."""
+def open_store(settings: Settings, timeout_s: float | None = None) -> ArtifactStore:
+    """The store RNNCAST_ARTIFACTS names (not yet checked: see `ArtifactStore.check`).
+
+    Args:
+        timeout_s: an S3 request's timeout, where not RNNCAST_S3_TIMEOUT_S (the API's is shorter).
+    """
     url = settings.artifacts_url
     if url.startswith("s3://"):
         from rnncast.common.artifacts.s3 import S3Store  # boto3: loaded only where S3 is used
 
-        return S3Store(url, settings.s3_endpoint_url, settings.s3_timeout_s)
+        return S3Store(url, settings.s3_endpoint_url, timeout_s or settings.s3_timeout_s)
     return LocalStore(Path(url.removeprefix("file://")), settings.min_free_disk_bytes)
 
 

@@ -28,6 +28,11 @@ def model_prefix(model_id: str) -> str:
     return _folder("models", model_id)
 
 
+def remove_model_files(artifacts: ArtifactStore, model_id: str) -> None:
+    """Delete a model's files."""
+    artifacts.delete_prefix(model_prefix(model_id))
+
+
 def dataset_prefix(dataset_id: str) -> str:
     """A dataset's values (.npy) and metadata (JSON)."""
     return _folder("datasets", dataset_id)

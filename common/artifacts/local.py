@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from rnncast.common.artifacts.base import (
@@ -14,6 +16,7 @@ from rnncast.common.artifacts.base import (
     ObjectInfo,
     StoreFull,
     StoreMisconfigured,
+    StoreUnavailable,
     check_key,
     sha256_of,
     verify,
@@ -40,6 +43,28 @@ def atomic_write(path: Path, payload: bytes) -> None:
         os.close(fd)
 
 
+FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+# Errors that may pass by themselves (retried like a store that is down); any other OSError, such as a
+# path that is not a folder, is no better on a retry and stays what it is (the API answers it 503).
+TRANSIENT = {errno.EIO, errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.ETIMEDOUT}
+
+
+@contextlib.contextmanager
+def disk_errors(key: str) -> Iterator[None]:
+    """A failed write or delete as the store's errors: a full disk is StoreFull (507), a transient error
+    StoreUnavailable (503, retried by workers); others pass as they are."""
+    try:
+        yield
+    except StoreFull:
+        raise
+    except OSError as exc:
+        if exc.errno in FULL:
+            raise StoreFull(f"the artifact disk is full writing {key!r} ({exc.strerror})") from None
+        if exc.errno in TRANSIENT:
+            raise StoreUnavailable(f"the artifact disk refused writing {key!r} ({exc.strerror})") from None
+        raise
+
+
 class LocalStore(ArtifactStore):
     """Objects are files under `root` (key = relative path).
 
@@ -56,13 +81,15 @@ class LocalStore(ArtifactStore):
 
     def put(self, key: str, data: bytes) -> ObjectInfo:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if self.min_free:
-            free = shutil.disk_usage(path.parent).free
-            if free - len(data) < self.min_free:
-                raise StoreFull(f"the artifact disk has {free / 2**20:.0f} MiB free; writing {len(data)} bytes "
-                                f"would leave less than RNNCAST_MIN_FREE_DISK_BYTES ({self.min_free / 2**20:.0f} MiB)")
-        atomic_write(path, data)
+        with disk_errors(key):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if self.min_free:
+                free = shutil.disk_usage(path.parent).free
+                if free - len(data) < self.min_free:
+                    raise StoreFull(f"the artifact disk has {free / 2**20:.0f} MiB free; writing {len(data)} bytes "
+                                    f"would leave less than RNNCAST_MIN_FREE_DISK_BYTES "
+                                    f"({self.min_free / 2**20:.0f} MiB)")
+            atomic_write(path, data)
         return ObjectInfo(key, sha256_of(data), len(data))
 
     def get(self, key: str, sha256: str | None = None) -> bytes:
@@ -84,7 +111,7 @@ class LocalStore(ArtifactStore):
         return self._path(key).is_file()
 
     def delete(self, key: str) -> None:
-        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        with disk_errors(key), contextlib.suppress(FileNotFoundError, NotADirectoryError):
             self._path(key).unlink()
 
     def list(self, prefix: str) -> list[str]:

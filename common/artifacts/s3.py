@@ -153,8 +153,13 @@ class S3Store(ArtifactStore):
         for page in self._pages(prefix):  # at most 1,000 keys a page: one DeleteObjects call each
             if page:
                 with self._errors(prefix):
-                    self.client.delete_objects(Bucket=self.bucket,
-                                               Delete={"Objects": [{"Key": k} for k in page], "Quiet": True})
+                    answer = self.client.delete_objects(
+                        Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in page], "Quiet": True})
+                # A 200 may still refuse some keys: the delete is not done until every key is gone.
+                if failed := answer.get("Errors"):
+                    codes = sorted({str(e.get("Code")) for e in failed})
+                    raise StoreUnavailable(f"S3 store {self.url} kept {len(failed)} objects under {prefix!r} "
+                                           f"({', '.join(codes)})")
                 count += len(page)
         return count
 

@@ -158,12 +158,15 @@ async def cancel_comparison(comparison_id: str, store: StoreDep) -> JSONResponse
 @router.delete("/{comparison_id}", status_code=204, response_class=Response, responses=ERRORS)
 async def delete_comparison(comparison_id: str, store: StoreDep, artifacts: ArtifactsDep) -> Response:
     """Delete an ended comparison and its runs' jobs (their models stay); 409 while it runs."""
-    outcome, job_ids = await store.delete_comparison(comparison_id) if is_id(comparison_id) else ("missing", [])
+    view = await _view(store, comparison_id) if is_id(comparison_id) else None
+    if view is not None and view["status"] != "running":
+        # Files first: a store that fails answers 503 with the records kept, and a retry deletes them all.
+        await artifacts.call(remove_job_files, [run["job_id"] for run in view["runs"]])
+    outcome, _ = await store.delete_comparison(comparison_id) if view is not None else ("missing", [])
     if outcome == "missing":
         raise not_found("comparison", comparison_id)
     if outcome.startswith("active:"):
         raise HTTPException(status.HTTP_409_CONFLICT, f"comparison {comparison_id!r} is running: cancel it first")
-    await run_in_threadpool(remove_job_files, artifacts, job_ids)
     return Response(status_code=204)
 
 

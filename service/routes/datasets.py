@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from rnncast.common.artifacts import ArtifactError
 from rnncast.common.datasets import (
     DatasetUnavailable,
     dataset_record,
@@ -19,6 +20,7 @@ from rnncast.common.datasets import (
 )
 from rnncast.common.defaults import MAX_DATASET_VALUES_PAGE
 from rnncast.common.series import SeriesError
+from rnncast.common.store.admission import UNLIMITED
 from rnncast.common.store.aio import AsyncJobStore, QuotaExceeded
 from rnncast.common.values import is_id
 from rnncast.service.deps import ArtifactsDep, SettingsDep, StoreDep
@@ -95,11 +97,11 @@ async def create_dataset(
     except SeriesError as exc:
         raise unprocessable(str(exc)) from None
     record = dataset_record(uuid.uuid4().hex, name_, values, float(step_), source)
-    await run_in_threadpool(write_dataset, artifacts, record, values)
+    await artifacts.call(write_dataset, record, values)
     try:  # the record is admitted within the quotas in one step: simultaneous uploads cannot pass them
         await store.create_dataset(record, dataset_quota(settings))
     except BaseException as exc:  # no record, no files: a refused or failed upload leaves nothing behind
-        await run_in_threadpool(remove_dataset, artifacts, record["id"])
+        await artifacts.call(remove_dataset, record["id"])
         if isinstance(exc, QuotaExceeded):
             raise quota_refusal(exc) from None
         raise
@@ -131,7 +133,7 @@ async def dataset_values(
     """Values [offset, offset + limit) of the series (an offset past its end gives none)."""
     record = await dataset_or_404(store, dataset_id)
     try:
-        values = await run_in_threadpool(read_slice, artifacts, dataset_id, offset, limit)
+        values = await artifacts.call(read_slice, dataset_id, offset, limit)
     except DatasetUnavailable as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
     body = {"id": dataset_id, "offset": offset, "limit": limit, "length": record["length"], "values": values}
@@ -151,11 +153,18 @@ async def plot_png(dataset_id: str, store: StoreDep, settings: SettingsDep) -> R
 async def delete_dataset(dataset_id: str, store: StoreDep, artifacts: ArtifactsDep) -> Response:
     """Delete the dataset and its files; 409 while a queued or running job trains on it. Models trained on it
     keep their own copy of the series: they still forecast and backtest."""
-    outcome = await store.delete_dataset(dataset_id) if is_id(dataset_id) else "missing"
-    if outcome == "missing":
+    record = await store.get_dataset(dataset_id) if is_id(dataset_id) else None
+    # The record goes first (its script refuses a dataset in use); a store that then fails gets it back,
+    # and the answer is 503: a retry finds the dataset and deletes its files.
+    outcome = await store.delete_dataset(dataset_id) if record is not None else "missing"
+    if record is None or outcome == "missing":
         raise not_found("dataset", dataset_id)
     if outcome.startswith("active:"):
         raise HTTPException(status.HTTP_409_CONFLICT, f"dataset {dataset_id!r} is in use by job "
                             f"{outcome.removeprefix('active:')!r} (queued or running): cancel it or wait")
-    await run_in_threadpool(remove_dataset, artifacts, dataset_id)
+    try:
+        await artifacts.call(remove_dataset, dataset_id)
+    except ArtifactError:  # put back as it was: a restored record is never refused for the quota it held
+        await store.create_dataset(record, UNLIMITED)
+        raise
     return Response(status_code=204)

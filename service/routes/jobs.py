@@ -6,7 +6,6 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from rnncast.common.artifacts.layout import remove_job_files
@@ -74,7 +73,11 @@ async def delete_job(job_id: str, store: StoreDep, artifacts: ArtifactsDep) -> R
     409 while it is queued or running (cancel it first), and for a comparison's
     run (delete the comparison).
     """
-    outcome = await store.delete_job(job_id) if is_id(job_id) else "missing"
+    view = await store.get_job(job_id) if is_id(job_id) else None
+    if view is not None and JobStatus(view["status"]).final and not view.get("comparison_id"):
+        # Files first: a store that fails answers 503 with the record kept, and a retry deletes both.
+        await artifacts.call(remove_job_files, [job_id])
+    outcome = await store.delete_job(job_id) if view is not None else "missing"
     if outcome == "missing":
         raise not_found("job", job_id)
     if outcome.startswith("active:"):
@@ -83,7 +86,6 @@ async def delete_job(job_id: str, store: StoreDep, artifacts: ArtifactsDep) -> R
     if outcome.startswith("comparison:"):
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id!r} is a run of comparison "
                             f"{outcome.removeprefix('comparison:')!r}: delete the comparison")
-    await run_in_threadpool(remove_job_files, artifacts, [job_id])
     return Response(status_code=204)
 
 

@@ -6,10 +6,9 @@ import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from rnncast.common.artifacts.layout import model_prefix
+from rnncast.common.artifacts.layout import remove_model_files
 from rnncast.common.defaults import (
     BACKTEST_HORIZON,
     BACKTEST_ORIGINS,
@@ -70,8 +69,9 @@ async def get_model(model_id: str, store: StoreDep) -> JSONResponse:
 async def delete_model(model_id: str, store: StoreDep, artifacts: ArtifactsDep) -> Response:
     """Forget the model and remove its checkpoint files; later forecasts are 404."""
     await model_or_404(store, model_id)
+    # Files first: a store that fails answers 503 with the record kept, and a retry deletes both.
+    await artifacts.call(remove_model_files, model_id)
     await store.delete_model(model_id)
-    await run_in_threadpool(artifacts.delete_prefix, model_prefix(model_id))
     return Response(status_code=204)
 
 
