@@ -26,16 +26,18 @@ import redis
 import torch
 from celery.utils.log import get_task_logger
 
-from rnncast.common.defaults import forecast_work, work_refusal
+from rnncast.common.defaults import forecast_work, rows_within, work_refusal
 from rnncast.common.forecasts import INBOX_TTL_S, Answer, encode_answer, error_answer
 from rnncast.common.settings import Settings
 from rnncast.common.store.sync import JobStore
 from rnncast.common.values import is_id, now_ms
-from rnncast.core.forecast import rollout_numpy
+from rnncast.core.forecast import RolloutStopped, rollout_numpy
 from rnncast.worker.predict import (
     LoadedModel,
     ModelCache,
     ModelUnavailable,
+    deadline_passed,
+    failure_detail,
     forecast_payload,
     request_forecast,
     request_window,
@@ -75,14 +77,15 @@ Deliver = Callable[[list[tuple[str, Answer]]], None]
 
 @dataclass
 class _Group:
-    """Live requests for one model and horizon, and what one row of their rollout costs."""
+    """Live requests for one model and horizon, and how many rows one rollout of them may take."""
 
     model_id: str
     horizon: int
     loaded: LoadedModel
     reqs: list[_Request]
     windows: list[np.ndarray]
-    row_work: float
+    work: float  # of all the group's rows
+    rows: int  # per rollout, within RNNCAST_MAX_FORECAST_WORK
 
 
 def serve(
@@ -92,8 +95,11 @@ def serve(
 
     Cheap groups run first, and each rollout is at most RNNCAST_MAX_FORECAST_WORK
     (a group above it runs in chunks of rows; a request above it alone is 422):
-    a large model's forecasts cannot hold a small one's back for long.
-    Requests whose deadline passed between chunks are dropped unanswered.
+    a large model's forecasts cannot hold a small one's back for long. A rollout
+    stops at the last deadline of its requests (the API has given up on all of
+    them then), and requests whose deadline passed between chunks are dropped
+    unanswered. A group that fails in any way is answered 503 with the reason;
+    the others go on.
     """
     by_key: dict[tuple[str, int], list[_Request]] = defaultdict(list)
     for raw in raws:
@@ -103,15 +109,19 @@ def serve(
     records = store.model_records(sorted({model_id for model_id, _ in by_key}))
     groups: list[_Group] = []
     for (model_id, horizon), reqs in by_key.items():
-        errors, group = _prepare(cache, settings, records.get(model_id), model_id, horizon, reqs)
+        try:
+            errors, group = _prepare(cache, settings, records.get(model_id), model_id, horizon, reqs)
+        except Exception as exc:  # any failure is answered; the lane serves on
+            log.exception("forecast requests for model %s failed", model_id)
+            detail = failure_detail("the forecast", exc)
+            errors, group = [(r.inbox, error_answer(r.id, 503, detail)) for r in reqs], None
         if errors:
             deliver(errors)
         if group is not None:
             groups.append(group)
-    for group in sorted(groups, key=lambda g: g.row_work * len(g.reqs)):
-        rows = max(1, int(settings.max_forecast_work // group.row_work))
-        for i in range(0, len(group.reqs), rows):
-            live = [j for j in range(i, min(i + rows, len(group.reqs))) if group.reqs[j].deadline_ms > now_ms()]
+    for group in sorted(groups, key=lambda g: g.work):
+        for i in range(0, len(group.reqs), group.rows):
+            live = [j for j in range(i, min(i + group.rows, len(group.reqs))) if group.reqs[j].deadline_ms > now_ms()]
             if live:
                 deliver(_rollout(group, live))
 
@@ -128,8 +138,9 @@ def _prepare(
     except ModelUnavailable as exc:
         return [(r.inbox, error_answer(r.id, exc.status, exc.detail)) for r in reqs], None
     cfg, seq = loaded.checkpoint.model, loaded.checkpoint.train.sequence_length
-    row_work = forecast_work(1, seq, horizon, cfg.hidden_size, cfg.num_layers, cfg.cell)
-    detail = work_refusal("this forecast", row_work, settings.max_forecast_work, "ask for a shorter horizon")
+    shape = (seq, horizon, cfg.hidden_size, cfg.num_layers, cfg.cell)
+    detail = work_refusal("this forecast", forecast_work(1, *shape), settings.max_forecast_work,
+                          "ask for a shorter horizon")
     if detail is not None:
         return [(r.inbox, error_answer(r.id, 422, detail)) for r in reqs], None
     errors, ready, windows = [], [], []
@@ -139,14 +150,19 @@ def _prepare(
             ready.append(req)
         except ValueError as exc:
             errors.append((req.inbox, error_answer(req.id, 422, str(exc))))
-    return errors, (_Group(model_id, horizon, loaded, ready, windows, row_work) if ready else None)
+    if not ready:
+        return errors, None
+    rows = rows_within(settings.max_forecast_work, *shape)
+    return errors, _Group(model_id, horizon, loaded, ready, windows, forecast_work(len(ready), *shape), rows)
 
 
 def _rollout(group: _Group, rows: list[int]) -> list[tuple[str, Answer]]:
-    """One batched rollout of the group's `rows`, as answers."""
+    """One batched rollout of the group's `rows`, as answers; it stops at the last of their deadlines."""
     reqs = [group.reqs[j] for j in rows]
     try:
-        preds = rollout_numpy(group.loaded.model, np.stack([group.windows[j] for j in rows]), group.horizon)
+        windows = np.stack([group.windows[j] for j in rows])
+        preds = rollout_numpy(group.loaded.model, windows, group.horizon,
+                              deadline_passed(max(r.deadline_ms for r in reqs)))
         out = []
         for req, row in zip(reqs, preds, strict=True):
             fc = request_forecast(group.loaded, req.body, row, with_context=False)
@@ -154,9 +170,10 @@ def _rollout(group: _Group, rows: list[int]) -> list[tuple[str, Answer]]:
             # orjson: several times faster than json here, and NaN/inf also become null.
             out.append((req.inbox, Answer(req.id, 200, len(reqs), orjson.dumps(payload).decode())))
         return out
-    except Exception:  # the API is waiting: answer rather than let it time out
-        log.exception("forecast batch for model %s failed", group.model_id)
-        return [(r.inbox, error_answer(r.id, 503, "the forecast failed on the worker; see its log")) for r in reqs]
+    except Exception as exc:  # the API is waiting: answer rather than let it time out
+        if not isinstance(exc, RolloutStopped):
+            log.exception("forecast batch for model %s failed", group.model_id)
+        return [(r.inbox, error_answer(r.id, 503, failure_detail("the forecast", exc))) for r in reqs]
 
 
 class LaneServer(threading.Thread):

@@ -14,16 +14,18 @@ from celery.utils.log import get_task_logger
 
 from rnncast.common.artifacts import ArtifactStore, StoreUnavailable
 from rnncast.common.artifacts.layout import model_prefix
-from rnncast.common.defaults import BACKTEST_BATCHES, FORECAST_START, forecast_work, work_refusal
+from rnncast.common.defaults import BACKTEST_BATCHES, FORECAST_START, forecast_work, rows_within, work_refusal
 from rnncast.common.options import DatasetData, SineData
 from rnncast.common.series import SeriesError, split_point
 from rnncast.common.store.sync import JobStore
-from rnncast.common.values import finite
+from rnncast.common.values import finite, now_ms
 from rnncast.core.backtest import BacktestSetup, backtest
 from rnncast.core.checkpoint import Checkpoint, CheckpointError, checkpoint_exists, load_checkpoint
 from rnncast.core.data import series as sine_series
 from rnncast.core.forecast import (
     Forecast,
+    RolloutStopped,
+    StopCheck,
     context_forecast,
     context_window,
     origin_window,
@@ -38,6 +40,31 @@ from rnncast.worker.results import MODEL_NAME
 
 log = get_task_logger(__name__)
 SWEEP_EVERY_S = 10.0
+
+
+def deadline_passed(deadline_ms: int) -> StopCheck:
+    """A rollout's `should_stop`: true once `deadline_ms` (unix ms, when the API gives up waiting) has passed."""
+    return lambda: now_ms() >= deadline_ms
+
+
+def request_should_stop(request: dict[str, Any]) -> StopCheck | None:
+    """`deadline_passed` of a figure-lane request's deadline (service.rpc puts it in every request)."""
+    deadline = request.get("deadline_ms")
+    return deadline_passed(int(deadline)) if deadline is not None else None
+
+
+def failure_detail(what: str, exc: BaseException) -> str:
+    """A 503's detail for work that failed: a rollout past its deadline, or any other exception (by its
+    type only: the message may name paths or keys, which stay in the worker's log)."""
+    if isinstance(exc, RolloutStopped):
+        return (f"{what} did not finish before the request's deadline (RNNCAST_FORECAST_TIMEOUT) and was stopped; "
+                f"ask for less work (a shorter horizon, fewer origins)")
+    return f"{what} failed on the worker ({type(exc).__name__}); see the worker's log"
+
+
+def failure_reply(what: str, exc: BaseException) -> dict[str, Any]:
+    """A figure-lane reply for work that failed (`failure_detail`)."""
+    return {"ok": False, "status": 503, "detail": failure_detail(what, exc)}
 
 
 class ModelUnavailable(Exception):
@@ -222,7 +249,11 @@ def handle_png(cache: ModelCache, store: JobStore, request: dict[str, Any], max_
     refusal = work_refusal("this figure's forecast", work, max_work, "ask for a shorter horizon")
     if refusal is not None:
         return {"ok": False, "status": 422, "detail": refusal}
-    fc = request_forecast(loaded, request, rollout_numpy(loaded.model, window[None, :], int(request["horizon"]))[0])
+    try:
+        preds = rollout_numpy(loaded.model, window[None, :], int(request["horizon"]), request_should_stop(request))
+    except RolloutStopped as exc:
+        return failure_reply("this figure's forecast", exc)
+    fc = request_forecast(loaded, request, preds[0])
     cell = loaded.checkpoint.model.cell
     context = request.get("context")
     if context is not None:  # your values, drawn before step 0
@@ -254,16 +285,18 @@ def run_backtest(loaded: LoadedModel, request: dict[str, Any], max_work: float) 
     """
     cfg, seq = loaded.checkpoint.model, loaded.checkpoint.train.sequence_length
     horizon, origins = int(request["horizon"]), int(request["origins"])
-    row_work = forecast_work(1, seq, horizon, cfg.hidden_size, cfg.num_layers, cfg.cell)
-    refusal = (work_refusal("one origin of this backtest", row_work, max_work, "use a shorter horizon")
+    shape = (seq, horizon, cfg.hidden_size, cfg.num_layers, cfg.cell)
+    rows = rows_within(max_work, *shape)
+    rollouts = -(-origins // rows)
+    refusal = (work_refusal("one origin of this backtest", forecast_work(1, *shape), max_work, "use a shorter horizon")
                or work_refusal(f"this backtest (rows = origins, in rollouts of at most {max_work:.3g}, "
-                               f"{BACKTEST_BATCHES} at most)", row_work * origins, max_work * BACKTEST_BATCHES,
-                               "use fewer origins or a shorter horizon"))
+                               f"{BACKTEST_BATCHES} at most)", forecast_work(rows, *shape) * rollouts,
+                               max_work * BACKTEST_BATCHES, "use fewer origins or a shorter horizon"))
     if refusal is not None:
         raise ValueError(refusal)
     season = request.get("season")
-    return backtest(loaded.model, backtest_setup(loaded), origins, horizon,
-                    int(season) if season is not None else None, rows_per_batch=max(1, int(max_work // row_work)))
+    return backtest(loaded.model, backtest_setup(loaded), origins, horizon, int(season) if season is not None else None,
+                    rows_per_batch=rows, should_stop=request_should_stop(request))
 
 
 def handle_backtest(
@@ -278,6 +311,8 @@ def handle_backtest(
         return {"ok": False, "status": exc.status, "detail": exc.detail}
     except (SeriesError, ValueError) as exc:
         return {"ok": False, "status": 422, "detail": str(exc)}
+    except RolloutStopped as exc:
+        return failure_reply("this backtest", exc)
     if request.get("figure") == "backtest":
         return {"ok": True, "result": {"model_id": request["model_id"], **result}}
     per_step = {name: result[name]["per_step"]["mse"] for name in ("model", "naive", "seasonal_naive")}
