@@ -13,6 +13,8 @@ alone or batched.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import threading
 import time
 from collections import defaultdict
@@ -45,6 +47,8 @@ from rnncast.worker.predict import (
 
 log = get_task_logger(__name__)
 BLOCK_S = 1.0  # how long one pop waits before the thread checks whether to stop
+STALL_S = 2 * BLOCK_S + 5.0  # a lane's turn beyond a request's timeout: a pop, loading a model
+LANE_FORGET_S = 86_400.0  # a lane silent this long is forgotten (its process is gone)
 
 
 @dataclass(frozen=True)
@@ -177,7 +181,9 @@ def _rollout(group: _Group, rows: list[int]) -> list[tuple[str, Answer]]:
 
 
 class LaneServer(threading.Thread):
-    """A thread serving one lane until `stop()`, riding out Redis outages (the API answers 503 meanwhile)."""
+    """A thread serving one lane until `stop()`: it rides out Redis outages (the API answers 503
+    meanwhile), and an exception in one turn is logged and the lane serves on (each request was answered
+    where it failed). `beat` is the loop's last turn, read by the Supervisor."""
 
     lane = "lane"
 
@@ -188,6 +194,7 @@ class LaneServer(threading.Thread):
         self.settings, self.cache = settings, cache
         self.store = store or JobStore.from_url(settings.redis_url)
         self.stopped = threading.Event()
+        self.beat = time.monotonic()
 
     def stop(self) -> None:
         self.stopped.set()
@@ -196,17 +203,30 @@ class LaneServer(threading.Thread):
         """Wait up to BLOCK_S for requests and answer them."""
         raise NotImplementedError
 
+    def fresh(self) -> LaneServer:
+        """A new thread serving the same lane, to replace this one once it died."""
+        return type(self)(self.settings, self.cache, self.store, self.name)
+
+    def serving(self) -> bool:
+        """Alive, and its loop turned within a request's timeout (a rollout stops at its deadline) and a pop."""
+        limit = self.settings.forecast_timeout + STALL_S
+        return self.is_alive() and not self.stopped.is_set() and time.monotonic() - self.beat < limit
+
     def run(self) -> None:
         # OpenMP's thread count and the FPU's denormal mode belong to each
         # thread: set them here, or this thread runs with the defaults (slower).
         torch.set_num_threads(self.settings.torch_threads)
         torch.set_flush_denormal(self.settings.flush_denormal)
         while not self.stopped.is_set():
+            self.beat = time.monotonic()
             try:
                 self.serve_once()
             except redis.RedisError as exc:  # Redis away: try again
                 log.warning("%s lane: %s", self.lane, exc)
                 self.stopped.wait(1.0)
+            except Exception:  # a fault in one turn must not end the lane: serve on
+                log.exception("%s lane: a turn failed; serving on", self.lane)
+                self.stopped.wait(0.1)
 
 
 class ForecastServer(LaneServer):
@@ -227,5 +247,78 @@ class ForecastServer(LaneServer):
             time.sleep(window_s)
             raws += self.store.more_forecasts(limit - len(raws))
         if raws:
+            self._serve(raws)
+
+    def _serve(self, raws: list[str]) -> None:
+        """`serve`, and whatever escapes it answers every request it had not answered yet (503, the reason)."""
+        answered: set[str] = set()
+
+        def deliver(answers: list[tuple[str, Answer]]) -> None:
+            self._deliver(answers)
+            answered.update(answer.request_id for _, answer in answers)
+
+        try:
             self.cache.sweep(self.store)
-            serve(self.cache, self.store, self.settings, raws, self._deliver)
+            serve(self.cache, self.store, self.settings, raws, deliver)
+        except redis.RedisError:
+            raise
+        except Exception as exc:
+            log.exception("forecast lane: a batch failed")
+            left = [r for r in map(_Request.parse, raws) if r is not None and r.id not in answered]
+            detail = failure_detail("the forecast", exc)
+            self._deliver([(r.inbox, error_answer(r.id, 503, detail)) for r in left])
+
+
+class Supervisor(threading.Thread):
+    """Keeps a process's lane threads serving and says whether they do.
+
+    Every heartbeat interval it replaces a lane thread that died (anything
+    that escaped its loop) with a fresh one, and records in Redis whether each
+    is serving (`LaneServer.serving`), which the API's /readyz reports.
+    """
+
+    def __init__(self, settings: Settings, servers: list[LaneServer], store: JobStore | None = None) -> None:
+        super().__init__(name="rnncast-lane-supervisor", daemon=True)
+        self.settings, self.servers = settings, servers
+        self.store = store or JobStore.from_url(settings.redis_url)
+        self.stopped = threading.Event()
+        self.restarts = 0
+        self.prefix = f"{socket.gethostname()}:{os.getpid()}"
+
+    def names(self) -> list[str]:
+        return [f"{self.prefix}/{server.name}" for server in self.servers]
+
+    def check(self) -> dict[str, bool]:
+        """Restart the lane threads that died; whether each is serving, by name."""
+        for i, server in enumerate(self.servers):
+            if not server.is_alive() and not server.stopped.is_set() and not self.stopped.is_set():
+                log.error("lane thread %s died; starting a fresh one", server.name)
+                self.servers[i] = server = server.fresh()
+                server.start()
+                self.restarts += 1
+        return dict(zip(self.names(), (server.serving() for server in self.servers), strict=True))
+
+    def run(self) -> None:
+        for server in self.servers:
+            if not server.is_alive():
+                server.start()
+        while True:
+            states = self.check()
+            try:
+                self.store.beat_lanes(states, LANE_FORGET_S)
+            except redis.RedisError as exc:
+                log.warning("lane heartbeat: %s", exc)
+            if self.stopped.wait(self.settings.heartbeat_interval):
+                break
+        try:
+            self.store.end_lanes(self.names())
+        except redis.RedisError as exc:
+            log.warning("could not forget this process's lanes: %s", exc)
+
+    def stop(self) -> None:
+        """Stop supervising and serving (the lane threads finish their turn)."""
+        self.stopped.set()
+        for server in self.servers:
+            server.stop()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout=5)  # it forgets this process's lanes on its way out

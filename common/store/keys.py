@@ -22,6 +22,8 @@ class Keys:
     model_bytes = PREFIX + "models:bytes"
     dataset_bytes = PREFIX + "datasets:bytes"
     workers = PREFIX + "workers"
+    # Lane threads of the predict workers ("<host>:<pid>/<thread>"): "<Redis time> <1 serving | 0 not>".
+    lanes = PREFIX + "lanes"
     # Ended jobs (not comparison runs) and ended comparisons, scored by their end
     # time (ms, Redis's clock): what retention deletes, oldest first.
     ended_jobs = PREFIX + "ended:jobs"
