@@ -3,7 +3,6 @@ a lane thread that dies is replaced, and /readyz reports a lane that is not serv
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 
