@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import ClassVar
 
 import pytest
 
@@ -40,7 +41,7 @@ class _Lane(LaneServer):
     the loop), a turn raises while `fail` is set, and blocks while `hold` is set."""
 
     lane = "test"
-    turns: list[str] = []
+    turns: ClassVar[list[str]] = []
     fail, hold, release = threading.Event(), threading.Event(), threading.Event()
 
     def serve_once(self) -> None:
