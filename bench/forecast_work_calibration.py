@@ -67,8 +67,8 @@ def fit(rows: list[tuple[Shape, int, float]]) -> None:
     feats, times = [], []
     for (cell, hidden, layers, n, seq), horizon, took in rows:
         cells = padded_rows(n, hidden) * horizon * seq * layers * GATES[cell] * hidden
-        steps, weights = (seq + horizon - 1) * layers, layers * GATES[cell] * hidden * hidden
-        feats.append([cells * hidden, cells, steps, steps * GATES[cell] * hidden * hidden, weights])
+        steps, weights = seq + horizon - 1, GATES[cell] * hidden * hidden * (2 * layers - 1)
+        feats.append([cells * hidden, cells, steps * layers, steps * weights, weights])
         times.append(took)
     a = np.array(feats) / np.array(times)[:, None]
     coef, *_ = np.linalg.lstsq(a, np.ones(len(times)), rcond=None)

@@ -155,15 +155,15 @@ def train_memory(params: dict[str, Any]) -> float:
 # A rollout's cost (core.wavefront), in train_cost's units (a multiply-add is 1). Rows are padded
 # (`padded_rows`); each window-step of a layer costs gates x hidden x (hidden + ELEMENTWISE_COST): the
 # matmul's multiply-adds and, per gate unit, a run of elementwise ops; each sequential step of a layer
-# costs STEP_OVERHEAD (op dispatch, whatever the width) and WEIGHT_READ_COST per recurrent weight (a
-# step reads them all from memory, however few its rows); the weights are rearranged once
-# (SETUP_COST each). Fitted to measured times by bench/forecast_work_calibration.py.
+# costs STEP_OVERHEAD (op dispatch, whatever the width) and WEIGHT_READ_COST per weight (a step reads
+# every layer's recurrent and, above the first, input weights from memory, however few its rows); the
+# weights are rearranged once (SETUP_COST each). Fitted to measured times by bench/forecast_work_calibration.py.
 VECTOR_RUN = 32  # elements: two AVX-512 float32 vectors, the widest step of torch's CPU loops
 ROW_GROUP = 4  # matmuls see whole groups of this many rows
-ELEMENTWISE_COST = 190
-STEP_OVERHEAD = 1_000_000
+ELEMENTWISE_COST = 250
+STEP_OVERHEAD = 1_700_000
 WEIGHT_READ_COST = 32
-SETUP_COST = 1000
+SETUP_COST = 330
 
 
 def padded_rows(b: int, hidden: int) -> int:
@@ -179,19 +179,20 @@ def _spare_rows(hidden: int) -> int:
 def _work_terms(sequence_length: int, horizon: int, hidden_size: int, num_layers: int, cell: str,
                 ) -> tuple[float, float]:
     """(work of one padded row, work whatever the rows) of a rollout."""
-    weights = GATES[cell] * hidden_size * hidden_size  # recurrent weights of a layer
+    weights = GATES[cell] * hidden_size * hidden_size * (2 * num_layers - 1)  # hidden-to-gate weights, all layers
     per_row = float(horizon) * sequence_length * GATES[cell] * hidden_size * (hidden_size + ELEMENTWISE_COST)
     steps = sequence_length + horizon - 1
-    fixed = steps * (STEP_OVERHEAD + WEIGHT_READ_COST * weights) + SETUP_COST * weights
-    return num_layers * per_row, num_layers * float(fixed)
+    fixed = steps * (num_layers * STEP_OVERHEAD + WEIGHT_READ_COST * weights) + SETUP_COST * weights
+    return num_layers * per_row, float(fixed)
 
 
 def forecast_work(rows: int, sequence_length: int, horizon: int, hidden_size: int, num_layers: int, cell: str) -> float:
     """A rollout's estimated work: its `horizon` windows each run the network over `sequence_length`
     steps from a zero state, side by side (core.wavefront), in sequence_length + horizon - 1 steps.
 
-    layers x (padded rows x horizon x sequence_length x gates x hidden x (hidden + ELEMENTWISE_COST)
-    + steps x (STEP_OVERHEAD + WEIGHT_READ_COST x gates x hidden^2) + SETUP_COST x gates x hidden^2).
+    layers x padded rows x horizon x sequence_length x gates x hidden x (hidden + ELEMENTWISE_COST)
+    + steps x (layers x STEP_OVERHEAD + WEIGHT_READ_COST x weights) + SETUP_COST x weights, where weights
+    = gates x hidden^2 x (2 layers - 1), the hidden-to-gate weights.
     In train_cost's units; RNNCAST_MAX_FORECAST_WORK bounds every rollout the service runs.
     """
     per_row, fixed = _work_terms(sequence_length, horizon, hidden_size, num_layers, cell)
