@@ -19,12 +19,11 @@ from rnncast.common.store.sync import JobStore
 from rnncast.common.values import finite
 from rnncast.core.forecast import Forecast, RolloutStopped, rollout_numpy
 from rnncast.core.plots import ensemble_png
+from rnncast.worker.deadlines import failure_reply, request_should_stop
 from rnncast.worker.predict import (
     ModelCache,
     ModelUnavailable,
-    failure_reply,
     request_forecast,
-    request_should_stop,
     request_window,
 )
 

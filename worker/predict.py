@@ -18,14 +18,13 @@ from rnncast.common.defaults import BACKTEST_BATCHES, FORECAST_START, forecast_w
 from rnncast.common.options import DatasetData, SineData
 from rnncast.common.series import SeriesError, split_point
 from rnncast.common.store.sync import JobStore
-from rnncast.common.values import finite, now_ms
+from rnncast.common.values import finite
 from rnncast.core.backtest import BacktestSetup, backtest
 from rnncast.core.checkpoint import Checkpoint, CheckpointError, checkpoint_exists, load_checkpoint
 from rnncast.core.data import series as sine_series
 from rnncast.core.forecast import (
     Forecast,
     RolloutStopped,
-    StopCheck,
     context_forecast,
     context_window,
     origin_window,
@@ -36,35 +35,11 @@ from rnncast.core.forecast import (
 )
 from rnncast.core.models import Forecaster
 from rnncast.core.plots import PredictionLine, backtest_png, prediction_png
+from rnncast.worker.deadlines import failure_reply, request_should_stop
 from rnncast.worker.results import MODEL_NAME
 
 log = get_task_logger(__name__)
 SWEEP_EVERY_S = 10.0
-
-
-def deadline_passed(deadline_ms: int) -> StopCheck:
-    """A rollout's `should_stop`: true once `deadline_ms` (unix ms, when the API gives up waiting) has passed."""
-    return lambda: now_ms() >= deadline_ms
-
-
-def request_should_stop(request: dict[str, Any]) -> StopCheck | None:
-    """`deadline_passed` of a figure-lane request's deadline (service.rpc puts it in every request)."""
-    deadline = request.get("deadline_ms")
-    return deadline_passed(int(deadline)) if deadline is not None else None
-
-
-def failure_detail(what: str, exc: BaseException) -> str:
-    """A 503's detail for work that failed: a rollout past its deadline, or any other exception (by its
-    type only: the message may name paths or keys, which stay in the worker's log)."""
-    if isinstance(exc, RolloutStopped):
-        return (f"{what} did not finish before the request's deadline (RNNCAST_FORECAST_TIMEOUT) and was stopped; "
-                f"ask for less work (a shorter horizon, fewer origins)")
-    return f"{what} failed on the worker ({type(exc).__name__}); see the worker's log"
-
-
-def failure_reply(what: str, exc: BaseException) -> dict[str, Any]:
-    """A figure-lane reply for work that failed (`failure_detail`)."""
-    return {"ok": False, "status": 503, "detail": failure_detail(what, exc)}
 
 
 class ModelUnavailable(Exception):

@@ -13,8 +13,9 @@ from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK, make_celery
 from rnncast.common.settings import get_settings
 from rnncast.common.store.sync import JobStore
 from rnncast.worker.figures import FigureServer
-from rnncast.worker.lane import ForecastServer, LaneServer, Supervisor
+from rnncast.worker.lane import ForecastServer, LaneServer
 from rnncast.worker.predict import ModelCache
+from rnncast.worker.supervisor import Supervisor
 
 log = get_task_logger(__name__)
 settings = get_settings()

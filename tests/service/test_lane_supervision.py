@@ -11,7 +11,8 @@ import pytest
 
 from rnncast.common.settings import Settings
 from rnncast.common.store.sync import JobStore
-from rnncast.worker.lane import LaneServer, Supervisor
+from rnncast.worker.lane import LaneServer
+from rnncast.worker.supervisor import Supervisor
 from tests.service.test_models import forecast, train_model
 from tests.support import Api, RedisServer, wait_until
 
