@@ -102,9 +102,6 @@ def forecast_body_bytes(max_context: int) -> int:
     return max_context * JSON_NUMBER_BYTES + FORECAST_BODY_SLACK
 
 
-WORK_FORMULA = "rows x horizon x sequence_length x num_layers x gates x hidden_size^2"
-
-
 # Training memory (bytes). Passes: evaluation rows per pass at most, and within a byte budget;
 # rows per forward/backward pass of the rollout loss (it keeps horizon x T steps of activations).
 EVAL_BATCH = 8192
@@ -156,14 +153,63 @@ def train_memory(params: dict[str, Any]) -> float:
     return float(weights + series + max(train_pass, eval_pass, rollout_pass))
 
 
-def forecast_work(rows: int, sequence_length: int, horizon: int, hidden_size: int, num_layers: int, cell: str) -> float:
-    """A rollout's work: each of its `horizon` windows runs the network over `sequence_length` steps
-    from a zero state, so rows x horizon x sequence_length cell steps of layers x gates x hidden^2
-    (core.wavefront runs the windows side by side: fewer, larger ops, the same arithmetic).
+# A rollout's cost (core.wavefront), in train_cost's units (a multiply-add is 1). Rows are padded
+# (`padded_rows`); each window-step of a layer costs gates x hidden x (hidden + ELEMENTWISE_COST): the
+# matmul's multiply-adds and, per gate unit, a run of elementwise ops; each sequential step of a layer
+# costs STEP_OVERHEAD (op dispatch, whatever the width) and WEIGHT_READ_COST per weight (a step reads
+# every layer's recurrent and, above the first, input weights from memory, however few its rows); the
+# weights are rearranged once (SETUP_COST each). Fitted to measured times by bench/forecast_work_calibration.py.
+VECTOR_RUN = 32  # elements: two AVX-512 float32 vectors, the widest step of torch's CPU loops
+ROW_GROUP = 4  # matmuls see whole groups of this many rows
+ELEMENTWISE_COST = 250
+STEP_OVERHEAD = 1_700_000
+WEIGHT_READ_COST = 32
+SETUP_COST = 330
 
+
+def padded_rows(b: int, hidden: int) -> int:
+    """Rows a rollout of `b` windows runs as: enough padding rows at the end that the scalar tail of every
+    contiguous run (< VECTOR_RUN elements) falls on padding, in whole ROW_GROUPs (core.wavefront)."""
+    return -(-(b + _spare_rows(hidden)) // ROW_GROUP) * ROW_GROUP
+
+
+def _spare_rows(hidden: int) -> int:
+    return -(-(VECTOR_RUN - 1) // hidden)
+
+
+def _work_terms(sequence_length: int, horizon: int, hidden_size: int, num_layers: int, cell: str,
+                ) -> tuple[float, float]:
+    """(work of one padded row, work whatever the rows) of a rollout."""
+    weights = GATES[cell] * hidden_size * hidden_size * (2 * num_layers - 1)  # hidden-to-gate weights, all layers
+    per_row = float(horizon) * sequence_length * GATES[cell] * hidden_size * (hidden_size + ELEMENTWISE_COST)
+    steps = sequence_length + horizon - 1
+    fixed = steps * (num_layers * STEP_OVERHEAD + WEIGHT_READ_COST * weights) + SETUP_COST * weights
+    return num_layers * per_row, float(fixed)
+
+
+def forecast_work(rows: int, sequence_length: int, horizon: int, hidden_size: int, num_layers: int, cell: str) -> float:
+    """A rollout's estimated work: its `horizon` windows each run the network over `sequence_length`
+    steps from a zero state, side by side (core.wavefront), in sequence_length + horizon - 1 steps.
+
+    layers x padded rows x horizon x sequence_length x gates x hidden x (hidden + ELEMENTWISE_COST)
+    + steps x (layers x STEP_OVERHEAD + WEIGHT_READ_COST x weights) + SETUP_COST x weights, where weights
+    = gates x hidden^2 x (2 layers - 1), the hidden-to-gate weights.
     In train_cost's units; RNNCAST_MAX_FORECAST_WORK bounds every rollout the service runs.
     """
-    return float(rows) * horizon * sequence_length * num_layers * GATES[cell] * hidden_size * hidden_size
+    per_row, fixed = _work_terms(sequence_length, horizon, hidden_size, num_layers, cell)
+    return padded_rows(rows, hidden_size) * per_row + fixed
+
+
+def rows_within(limit: float, sequence_length: int, horizon: int, hidden_size: int, num_layers: int,
+                cell: str) -> int:
+    """The most rows one rollout may take within `limit` (`forecast_work`), at least 1."""
+    per_row, fixed = _work_terms(sequence_length, horizon, hidden_size, num_layers, cell)
+    padded = int((limit - fixed) // per_row) // ROW_GROUP * ROW_GROUP  # padded_rows of the answer
+    return max(1, padded - _spare_rows(hidden_size))
+
+
+WORK_FORMULA = (f"padded rows x horizon x sequence_length x layers x gates x hidden x (hidden + {ELEMENTWISE_COST}), "
+                "plus each step's cost")
 
 
 def params_work(params: dict[str, Any], horizon: int, rows: int = 1) -> float:

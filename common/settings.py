@@ -110,12 +110,12 @@ class Settings(BaseSettings):
         "Threads of a predict worker that pop and compute forecast batches side by side (a rollout releases the "
         "GIL); 0: one per CPU the process may use. Raise it on a host with cores to spare: on this project's "
         "2-vCPU machine a second thread added nothing (each rollout ran at half speed)."))
-    max_forecast_work: float = Field(5e9, gt=0, description=(
-        "Work in one rollout (`forecast_work`: rows x horizon x sequence_length x num_layers x "
-        "gates x hidden_size²), for every path that runs one (forecasts, figures, backtests per origin and 50x "
+    max_forecast_work: float = Field(1e11, gt=0, description=(
+        "Work in one rollout (`forecast_work`, calibrated to measured time: about 8e10 a second on one core of "
+        "the development machine), for every path that runs one (forecasts, figures, backtests per origin and 50x "
         "that in all, ensembles over all their models, a comparison's forecasts at creation): larger batches are "
         "split, a request larger alone is 422 with the estimate. The default admits the defaults' model (LSTM, 20 "
-        "hidden, windows of 80) at the largest batch of 100-step forecasts (3.3e9) with room."))
+        "hidden, windows of 80) at the largest batch of 100-step forecasts (4.5e10) with room."))
     max_context: int = Field(10_000, ge=1, le=MAX_CONTEXT, description=(
         "Values in one forecast's `context` (422 above; the schema's `maxItems`); a forecast's body may be 32 "
         "bytes a value plus 16 kB (413 above)."))

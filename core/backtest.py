@@ -17,7 +17,7 @@ import torch
 
 from rnncast.common.series import Scaler, SeriesError
 from rnncast.common.values import finite
-from rnncast.core.forecast import rollout_numpy
+from rnncast.core.forecast import StopCheck, rollout_numpy
 
 MAX_SEASON = 10_000
 
@@ -124,13 +124,13 @@ def choose_season(setup: BacktestSetup, season: int | None) -> tuple[int, str]:
 
 
 def model_forecasts(model: torch.nn.Module, setup: BacktestSetup, origins: np.ndarray, horizon: int,
-                    rows_per_batch: int) -> np.ndarray:
+                    rows_per_batch: int, should_stop: StopCheck | None = None) -> np.ndarray:
     """The model's forecasts from every origin, in the series' units: (N, H), in batches of rows."""
     idx = origins[:, None] - setup.sequence_length + np.arange(setup.sequence_length)  # (N, T)
     windows = setup.series[idx]
     if setup.scaler is not None:
         windows = setup.scaler.forward(windows)
-    parts = [rollout_numpy(model, windows[i : i + rows_per_batch], horizon)
+    parts = [rollout_numpy(model, windows[i : i + rows_per_batch], horizon, should_stop)
              for i in range(0, windows.shape[0], max(1, rows_per_batch))]
     preds = np.concatenate(parts)
     return setup.scaler.inverse(preds) if setup.scaler is not None else preds
@@ -138,16 +138,17 @@ def model_forecasts(model: torch.nn.Module, setup: BacktestSetup, origins: np.nd
 
 def backtest(
     model: torch.nn.Module, setup: BacktestSetup, origins: int, horizon: int, season: int | None = None,
-    rows_per_batch: int = 1024,
+    rows_per_batch: int = 1024, should_stop: StopCheck | None = None,
 ) -> dict[str, Any]:
     """MSE, MAE and sMAPE per step and overall for the model and both baselines, and the model's skill.
 
-    skill = 1 - model MSE / the better baseline's MSE (null when that is 0).
+    skill = 1 - model MSE / the better baseline's MSE (null when that is 0). The model's rollouts
+    raise RolloutStopped when `should_stop()` says so.
     """
     positions = backtest_origins(setup.series.shape[0], setup.first, horizon, origins)
     chosen, source = choose_season(setup, season)
     truth = actuals(setup.series, positions, horizon)
-    preds = model_forecasts(model, setup, positions, horizon, rows_per_batch)
+    preds = model_forecasts(model, setup, positions, horizon, rows_per_batch, should_stop)
     scores = {
         "model": errors(truth, preds),
         "naive": errors(truth, naive_forecasts(setup.series, positions, horizon)),

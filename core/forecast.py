@@ -4,7 +4,9 @@ A core Forecaster's windows run as one wavefront (core.wavefront), and a
 window's forecast is the same to the bit whether it runs alone or batched
 with others (tests/core check this), so a server may batch concurrent
 requests freely. Other callables run the sliding loop, batches padded to a
-multiple of ROW_BLOCK rows.
+multiple of ROW_BLOCK rows. Every rollout takes a `should_stop` (asked every
+few hundred steps, core.wavefront.StopPoll) and raises RolloutStopped when it
+says so: a server's deadline reaches into the work.
 """
 
 from __future__ import annotations
@@ -19,36 +21,45 @@ import torch
 from rnncast.common.options import SineData
 from rnncast.core import wavefront
 from rnncast.core.data import exact
+from rnncast.core.wavefront import RolloutStopped, StopCheck, StopPoll
+
+__all__ = ["RolloutStopped", "StopCheck"]
 
 Model = Callable[[torch.Tensor], torch.Tensor]
 ROW_BLOCK = 4
 
 
-def rollout(model: Model, windows: torch.Tensor, horizon: int) -> torch.Tensor:
+def rollout(model: Model, windows: torch.Tensor, horizon: int, should_stop: StopCheck | None = None) -> torch.Tensor:
     """Continue B windows at once: (B, T) -> (B, horizon).
 
     A core Forecaster runs as one wavefront (core.wavefront); any other
-    callable runs one forward per step over the sliding window.
+    callable runs one forward per step over the sliding window. When
+    `should_stop()` says so (asked every few hundred steps), RolloutStopped is raised.
     """
     if windows.dim() != 2:
         raise ValueError(f"windows must be (B, T), got shape {tuple(windows.shape)}")
     if horizon < 1:
         raise ValueError(f"horizon ({horizon}) must be >= 1")
     if isinstance(model, torch.nn.Module) and wavefront.supports(model):
-        return wavefront.forecast(model, windows, horizon)
+        return wavefront.forecast(model, windows, horizon, should_stop)
     b, t = windows.shape
+    poll = StopPoll(should_stop) if should_stop is not None else None
     with torch.inference_mode():
         buf = wavefront.padded_buffer(windows, -(-b // ROW_BLOCK) * ROW_BLOCK, horizon)  # (B', T+H)
         for k in range(horizon):
+            if poll is not None:
+                poll.step()
             buf[:, t + k] = model(buf[:, k : k + t].unsqueeze(-1))[:, 0]  # (B',)
         return buf[:b, t:].clone()
 
 
-def rollout_numpy(model: torch.nn.Module, windows: np.ndarray, horizon: int) -> np.ndarray:
+def rollout_numpy(
+    model: torch.nn.Module, windows: np.ndarray, horizon: int, should_stop: StopCheck | None = None,
+) -> np.ndarray:
     """`rollout` on float64 arrays: (B, T) -> (B, horizon), in the model's dtype and device."""
     param = next(model.parameters())
     tensor = torch.as_tensor(windows, dtype=param.dtype, device=param.device)
-    return rollout(model, tensor, horizon).double().cpu().numpy()
+    return rollout(model, tensor, horizon, should_stop).double().cpu().numpy()
 
 
 def context_times(data: SineData, sequence_length: int, start: float) -> np.ndarray:

@@ -22,16 +22,58 @@ on padding, in whole 4-row groups (`padded_rows`), runs on one thread
 this machine's matmul then gives a row the same bits wherever it sits
 (`rows_invariant`); where it does not (MKL for some square shapes, e.g. 9x9
 to 11x11), it runs the windows one at a time: slower, still exact.
+
+A rollout's caller may pass `should_stop` (a server: "is the request's
+deadline past?"); `StopPoll` asks it every few hundred steps, or more often
+when steps are long, and the rollout raises `RolloutStopped`. Asking never
+changes the numbers.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
+
+from rnncast.common.defaults import ROW_GROUP, padded_rows
+
+StopCheck = Callable[[], bool]
+CHECK_S = 0.02  # seconds of work between two questions to `should_stop`, about
+MAX_STRIDE = 256  # steps between two questions at most: the clock is read once per stride
+
+
+class RolloutStopped(Exception):
+    """The rollout's `should_stop` said stop (its caller's deadline passed): it was abandoned unfinished."""
+
+
+class StopPoll:
+    """Asks `should_stop` once every `stride` steps, the stride adapted to the steps' length: it doubles
+    (to MAX_STRIDE) while a stride takes under CHECK_S / 2 and halves (to 1) past CHECK_S, so a rollout of
+    tiny steps reads the clock every few hundred steps and one of long steps after each step."""
+
+    def __init__(self, should_stop: StopCheck) -> None:
+        self.should_stop = should_stop
+        self.stride = self.left = 1
+        self.last = time.perf_counter()
+
+    def step(self) -> None:
+        """Count one step; raises RolloutStopped when `should_stop()` says so."""
+        self.left -= 1
+        if self.left:
+            return
+        if self.should_stop():
+            raise RolloutStopped("the rollout was stopped: its deadline passed")
+        now = time.perf_counter()
+        took, self.last = now - self.last, now
+        if took < CHECK_S / 2:
+            self.stride = min(2 * self.stride, MAX_STRIDE)
+        elif took > CHECK_S:
+            self.stride = max(1, self.stride // 2)
+        self.left = self.stride
 
 
 class _Layer:
@@ -115,18 +157,6 @@ def _one_thread(device: torch.device) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-VECTOR_RUN = 32  # elements: two AVX-512 float32 vectors, the widest step of torch's CPU loops
-ROW_GROUP = 4  # matmuls see whole groups of this many rows
-
-
-def padded_rows(b: int, hidden: int) -> int:
-    """Rows a batch of `b` windows runs as: enough padding rows at the end that the
-    scalar tail of every contiguous run (< VECTOR_RUN elements) falls on padding, in
-    whole ROW_GROUPs (see the module's docstring)."""
-    spare = -(-(VECTOR_RUN - 1) // hidden)
-    return -(-(b + spare) // ROW_GROUP) * ROW_GROUP
-
-
 @functools.lru_cache(maxsize=512)
 def _matmul_rows_invariant(k: int, n: int, bias: bool, dtype: torch.dtype, device: str) -> bool:
     """Whether (M, k) @ (k, n) [+ bias] gives every row the bits it gets at the top of a
@@ -169,40 +199,42 @@ def padded_buffer(windows: Tensor, rows: int, horizon: int) -> Tensor:
     return buf
 
 
-def forecast(model: nn.Module, windows: Tensor, horizon: int) -> Tensor:
+def forecast(model: nn.Module, windows: Tensor, horizon: int, should_stop: StopCheck | None = None) -> Tensor:
     """Continue B windows as the sliding loop would: (B, T) -> (B, horizon), each row the
     same to the bit whether it runs alone or in any batch.
 
     Args:
         model: a Forecaster (`supports(model)`).
+        should_stop: asked every few hundred steps; when it says so, RolloutStopped is raised.
     """
     rnn = model.rnn
     assert isinstance(rnn, nn.RNNBase)
     b, t = windows.shape
     with torch.inference_mode(), _one_thread(windows.device):
         if b > 1 and not rows_invariant(model, windows.dtype, windows.device):
-            return torch.cat([forecast(model, windows[i : i + 1], horizon) for i in range(b)])
+            return torch.cat([forecast(model, windows[i : i + 1], horizon, should_stop) for i in range(b)])
         buf = padded_buffer(windows, padded_rows(b, rnn.hidden_size), horizon)
-        rollout(model, buf, t, horizon)
+        rollout(model, buf, t, horizon, should_stop)
         return buf[:b, t:].clone()
 
 
 @torch.inference_mode()
-def rollout(model: nn.Module, buf: Tensor, t: int, horizon: int) -> None:
+def rollout(model: nn.Module, buf: Tensor, t: int, horizon: int, should_stop: StopCheck | None = None) -> None:
     """Fill buf[:, t:t+horizon] from the windows in buf[:, :t], as the sliding loop would.
 
     Args:
         model: a Forecaster (`supports(model)`).
         buf: (B, t + horizon), its first t columns the windows; for batch-invariant
             rows, B is `padded_rows` of the real ones (`forecast` sees to it).
+        should_stop: as `forecast`'s.
     """
     rnn, head = model.rnn, model.head
     assert isinstance(rnn, nn.RNNBase) and isinstance(head, nn.Linear)
     with _one_thread(buf.device):
-        _rollout(rnn, head, buf, t, horizon)
+        _rollout(rnn, head, buf, t, horizon, StopPoll(should_stop) if should_stop is not None else None)
 
 
-def _rollout(rnn: nn.RNNBase, head: nn.Linear, buf: Tensor, t: int, horizon: int) -> None:
+def _rollout(rnn: nn.RNNBase, head: nn.Linear, buf: Tensor, t: int, horizon: int, poll: StopPoll | None) -> None:
     cell = {"RNN_TANH": "RNN", "LSTM": "LSTM", "GRU": "GRU"}[rnn.mode]
     layers = [_Layer(rnn, k, cell) for k in range(rnn.num_layers)]
     b = buf.shape[0]
@@ -211,6 +243,8 @@ def _rollout(rnn: nn.RNNBase, head: nn.Linear, buf: Tensor, t: int, horizon: int
     cs: list[Tensor | None] = [buf.new_zeros(horizon, b, hd) if cell == "LSTM" else None for _ in layers]
     w_head, b_head = head.weight.t(), head.bias  # (H, 1), (1,)
     for tau in range(t + horizon - 1):
+        if poll is not None:
+            poll.step()
         lo, hi = max(0, tau - t + 1), min(tau, horizon - 1)  # live windows
         xw = layers[0].project(buf[:, tau : tau + 1])  # (B, G): every live window reads buf[tau]
         for k, layer in enumerate(layers):

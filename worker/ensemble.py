@@ -17,9 +17,15 @@ import numpy as np
 from rnncast.common.defaults import params_work, work_refusal
 from rnncast.common.store.sync import JobStore
 from rnncast.common.values import finite
-from rnncast.core.forecast import Forecast, rollout_numpy
+from rnncast.core.forecast import Forecast, RolloutStopped, rollout_numpy
 from rnncast.core.plots import ensemble_png
-from rnncast.worker.predict import ModelCache, ModelUnavailable, request_forecast, request_window
+from rnncast.worker.deadlines import failure_reply, request_should_stop
+from rnncast.worker.predict import (
+    ModelCache,
+    ModelUnavailable,
+    request_forecast,
+    request_window,
+)
 
 
 class EnsembleError(Exception):
@@ -33,7 +39,8 @@ def _values(values: np.ndarray) -> list[float | None]:
 
 
 def ensemble(cache: ModelCache, store: JobStore, request: dict[str, Any], max_work: float) -> dict[str, Any]:
-    """The ensemble forecast a request asks for; raises EnsembleError (404, 409, 422) when it cannot be made."""
+    """The ensemble forecast a request asks for; raises EnsembleError (404, 409, 422) when it cannot be made,
+    RolloutStopped when its deadline passes."""
     found = store.get_comparison(request["comparison_id"], fields=("id", "params", "status"))
     if found is None:
         raise EnsembleError(404, f"comparison {request['comparison_id']!r} not found")
@@ -47,6 +54,7 @@ def ensemble(cache: ModelCache, store: JobStore, request: dict[str, Any], max_wo
     if refusal is not None:
         raise EnsembleError(422, refusal)
     records = store.model_records([job_id for job_id, _ in runs])
+    should_stop = request_should_stop(request)  # one deadline for all the models' rollouts
     by_cell: dict[str, list[tuple[int, str, Forecast]]] = {}
     for job_id, params in runs:
         record = records.get(job_id)
@@ -59,7 +67,7 @@ def ensemble(cache: ModelCache, store: JobStore, request: dict[str, Any], max_wo
             raise EnsembleError(exc.status, exc.detail) from None
         except ValueError as exc:
             raise EnsembleError(422, str(exc)) from None
-        preds = rollout_numpy(loaded.model, window[None, :], int(request["horizon"]))[0]
+        preds = rollout_numpy(loaded.model, window[None, :], int(request["horizon"]), should_stop)[0]
         fc = request_forecast(loaded, request, preds, with_context=request.get("figure") == "ensemble_png")
         by_cell.setdefault(params["cell"], []).append((params["seed"], job_id, fc))
     if not by_cell:
@@ -92,6 +100,8 @@ def handle_ensemble(cache: ModelCache, store: JobStore, request: dict[str, Any],
         result = ensemble(cache, store, request, max_work)
     except EnsembleError as exc:
         return {"ok": False, "status": exc.status, "detail": exc.detail}
+    except RolloutStopped as exc:
+        return failure_reply("this ensemble", exc)
     if request.get("figure") == "ensemble":
         return {"ok": True, "result": {k: v for k, v in result.items() if k not in ("context_x", "context_y")}}
     png = ensemble_png(result["context_x"] or [], result["context_y"] or [], result["x"], result["exact"],

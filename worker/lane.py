@@ -26,12 +26,13 @@ import redis
 import torch
 from celery.utils.log import get_task_logger
 
-from rnncast.common.defaults import forecast_work, work_refusal
+from rnncast.common.defaults import forecast_work, rows_within, work_refusal
 from rnncast.common.forecasts import INBOX_TTL_S, Answer, encode_answer, error_answer
 from rnncast.common.settings import Settings
 from rnncast.common.store.sync import JobStore
 from rnncast.common.values import is_id, now_ms
-from rnncast.core.forecast import rollout_numpy
+from rnncast.core.forecast import RolloutStopped, rollout_numpy
+from rnncast.worker.deadlines import deadline_passed, failure_detail
 from rnncast.worker.predict import (
     LoadedModel,
     ModelCache,
@@ -43,6 +44,7 @@ from rnncast.worker.predict import (
 
 log = get_task_logger(__name__)
 BLOCK_S = 1.0  # how long one pop waits before the thread checks whether to stop
+STALL_S = 2 * BLOCK_S + 5.0  # a lane's turn beyond a request's timeout: a pop, loading a model
 
 
 @dataclass(frozen=True)
@@ -75,14 +77,15 @@ Deliver = Callable[[list[tuple[str, Answer]]], None]
 
 @dataclass
 class _Group:
-    """Live requests for one model and horizon, and what one row of their rollout costs."""
+    """Live requests for one model and horizon, and how many rows one rollout of them may take."""
 
     model_id: str
     horizon: int
     loaded: LoadedModel
     reqs: list[_Request]
     windows: list[np.ndarray]
-    row_work: float
+    work: float  # of all the group's rows
+    rows: int  # per rollout, within RNNCAST_MAX_FORECAST_WORK
 
 
 def serve(
@@ -92,8 +95,11 @@ def serve(
 
     Cheap groups run first, and each rollout is at most RNNCAST_MAX_FORECAST_WORK
     (a group above it runs in chunks of rows; a request above it alone is 422):
-    a large model's forecasts cannot hold a small one's back for long.
-    Requests whose deadline passed between chunks are dropped unanswered.
+    a large model's forecasts cannot hold a small one's back for long. A rollout
+    stops at the last deadline of its requests (the API has given up on all of
+    them then), and requests whose deadline passed between chunks are dropped
+    unanswered. A group that fails in any way is answered 503 with the reason;
+    the others go on.
     """
     by_key: dict[tuple[str, int], list[_Request]] = defaultdict(list)
     for raw in raws:
@@ -103,15 +109,19 @@ def serve(
     records = store.model_records(sorted({model_id for model_id, _ in by_key}))
     groups: list[_Group] = []
     for (model_id, horizon), reqs in by_key.items():
-        errors, group = _prepare(cache, settings, records.get(model_id), model_id, horizon, reqs)
+        try:
+            errors, group = _prepare(cache, settings, records.get(model_id), model_id, horizon, reqs)
+        except Exception as exc:  # any failure is answered; the lane serves on
+            log.exception("forecast requests for model %s failed", model_id)
+            detail = failure_detail("the forecast", exc)
+            errors, group = [(r.inbox, error_answer(r.id, 503, detail)) for r in reqs], None
         if errors:
             deliver(errors)
         if group is not None:
             groups.append(group)
-    for group in sorted(groups, key=lambda g: g.row_work * len(g.reqs)):
-        rows = max(1, int(settings.max_forecast_work // group.row_work))
-        for i in range(0, len(group.reqs), rows):
-            live = [j for j in range(i, min(i + rows, len(group.reqs))) if group.reqs[j].deadline_ms > now_ms()]
+    for group in sorted(groups, key=lambda g: g.work):
+        for i in range(0, len(group.reqs), group.rows):
+            live = [j for j in range(i, min(i + group.rows, len(group.reqs))) if group.reqs[j].deadline_ms > now_ms()]
             if live:
                 deliver(_rollout(group, live))
 
@@ -128,8 +138,9 @@ def _prepare(
     except ModelUnavailable as exc:
         return [(r.inbox, error_answer(r.id, exc.status, exc.detail)) for r in reqs], None
     cfg, seq = loaded.checkpoint.model, loaded.checkpoint.train.sequence_length
-    row_work = forecast_work(1, seq, horizon, cfg.hidden_size, cfg.num_layers, cfg.cell)
-    detail = work_refusal("this forecast", row_work, settings.max_forecast_work, "ask for a shorter horizon")
+    shape = (seq, horizon, cfg.hidden_size, cfg.num_layers, cfg.cell)
+    detail = work_refusal("this forecast", forecast_work(1, *shape), settings.max_forecast_work,
+                          "ask for a shorter horizon")
     if detail is not None:
         return [(r.inbox, error_answer(r.id, 422, detail)) for r in reqs], None
     errors, ready, windows = [], [], []
@@ -139,14 +150,19 @@ def _prepare(
             ready.append(req)
         except ValueError as exc:
             errors.append((req.inbox, error_answer(req.id, 422, str(exc))))
-    return errors, (_Group(model_id, horizon, loaded, ready, windows, row_work) if ready else None)
+    if not ready:
+        return errors, None
+    rows = rows_within(settings.max_forecast_work, *shape)
+    return errors, _Group(model_id, horizon, loaded, ready, windows, forecast_work(len(ready), *shape), rows)
 
 
 def _rollout(group: _Group, rows: list[int]) -> list[tuple[str, Answer]]:
-    """One batched rollout of the group's `rows`, as answers."""
+    """One batched rollout of the group's `rows`, as answers; it stops at the last of their deadlines."""
     reqs = [group.reqs[j] for j in rows]
     try:
-        preds = rollout_numpy(group.loaded.model, np.stack([group.windows[j] for j in rows]), group.horizon)
+        windows = np.stack([group.windows[j] for j in rows])
+        preds = rollout_numpy(group.loaded.model, windows, group.horizon,
+                              deadline_passed(max(r.deadline_ms for r in reqs)))
         out = []
         for req, row in zip(reqs, preds, strict=True):
             fc = request_forecast(group.loaded, req.body, row, with_context=False)
@@ -154,13 +170,16 @@ def _rollout(group: _Group, rows: list[int]) -> list[tuple[str, Answer]]:
             # orjson: several times faster than json here, and NaN/inf also become null.
             out.append((req.inbox, Answer(req.id, 200, len(reqs), orjson.dumps(payload).decode())))
         return out
-    except Exception:  # the API is waiting: answer rather than let it time out
-        log.exception("forecast batch for model %s failed", group.model_id)
-        return [(r.inbox, error_answer(r.id, 503, "the forecast failed on the worker; see its log")) for r in reqs]
+    except Exception as exc:  # the API is waiting: answer rather than let it time out
+        if not isinstance(exc, RolloutStopped):
+            log.exception("forecast batch for model %s failed", group.model_id)
+        return [(r.inbox, error_answer(r.id, 503, failure_detail("the forecast", exc))) for r in reqs]
 
 
 class LaneServer(threading.Thread):
-    """A thread serving one lane until `stop()`, riding out Redis outages (the API answers 503 meanwhile)."""
+    """A thread serving one lane until `stop()`: it rides out Redis outages (the API answers 503
+    meanwhile), and an exception in one turn is logged and the lane serves on (each request was answered
+    where it failed). `beat` is the loop's last turn, read by the Supervisor."""
 
     lane = "lane"
 
@@ -171,6 +190,7 @@ class LaneServer(threading.Thread):
         self.settings, self.cache = settings, cache
         self.store = store or JobStore.from_url(settings.redis_url)
         self.stopped = threading.Event()
+        self.beat = time.monotonic()
 
     def stop(self) -> None:
         self.stopped.set()
@@ -179,17 +199,30 @@ class LaneServer(threading.Thread):
         """Wait up to BLOCK_S for requests and answer them."""
         raise NotImplementedError
 
+    def fresh(self) -> LaneServer:
+        """A new thread serving the same lane, to replace this one once it died."""
+        return type(self)(self.settings, self.cache, self.store, self.name)
+
+    def serving(self) -> bool:
+        """Alive, and its loop turned within a request's timeout (a rollout stops at its deadline) and a pop."""
+        limit = self.settings.forecast_timeout + STALL_S
+        return self.is_alive() and not self.stopped.is_set() and time.monotonic() - self.beat < limit
+
     def run(self) -> None:
         # OpenMP's thread count and the FPU's denormal mode belong to each
         # thread: set them here, or this thread runs with the defaults (slower).
         torch.set_num_threads(self.settings.torch_threads)
         torch.set_flush_denormal(self.settings.flush_denormal)
         while not self.stopped.is_set():
+            self.beat = time.monotonic()
             try:
                 self.serve_once()
             except redis.RedisError as exc:  # Redis away: try again
                 log.warning("%s lane: %s", self.lane, exc)
                 self.stopped.wait(1.0)
+            except Exception:  # a fault in one turn must not end the lane: serve on
+                log.exception("%s lane: a turn failed; serving on", self.lane)
+                self.stopped.wait(0.1)
 
 
 class ForecastServer(LaneServer):
@@ -210,5 +243,23 @@ class ForecastServer(LaneServer):
             time.sleep(window_s)
             raws += self.store.more_forecasts(limit - len(raws))
         if raws:
+            self._serve(raws)
+
+    def _serve(self, raws: list[str]) -> None:
+        """`serve`, and whatever escapes it answers every request it had not answered yet (503, the reason)."""
+        answered: set[str] = set()
+
+        def deliver(answers: list[tuple[str, Answer]]) -> None:
+            self._deliver(answers)
+            answered.update(answer.request_id for _, answer in answers)
+
+        try:
             self.cache.sweep(self.store)
-            serve(self.cache, self.store, self.settings, raws, self._deliver)
+            serve(self.cache, self.store, self.settings, raws, deliver)
+        except redis.RedisError:
+            raise
+        except Exception as exc:
+            log.exception("forecast lane: a batch failed")
+            left = [r for r in map(_Request.parse, raws) if r is not None and r.id not in answered]
+            detail = failure_detail("the forecast", exc)
+            self._deliver([(r.inbox, error_answer(r.id, 503, detail)) for r in left])

@@ -14,7 +14,7 @@ from celery.utils.log import get_task_logger
 
 from rnncast.common.artifacts import ArtifactStore, StoreUnavailable
 from rnncast.common.artifacts.layout import model_prefix
-from rnncast.common.defaults import BACKTEST_BATCHES, FORECAST_START, forecast_work, work_refusal
+from rnncast.common.defaults import BACKTEST_BATCHES, FORECAST_START, forecast_work, rows_within, work_refusal
 from rnncast.common.options import DatasetData, SineData
 from rnncast.common.series import SeriesError, split_point
 from rnncast.common.store.sync import JobStore
@@ -24,6 +24,7 @@ from rnncast.core.checkpoint import Checkpoint, CheckpointError, checkpoint_exis
 from rnncast.core.data import series as sine_series
 from rnncast.core.forecast import (
     Forecast,
+    RolloutStopped,
     context_forecast,
     context_window,
     origin_window,
@@ -34,6 +35,7 @@ from rnncast.core.forecast import (
 )
 from rnncast.core.models import Forecaster
 from rnncast.core.plots import PredictionLine, backtest_png, prediction_png
+from rnncast.worker.deadlines import failure_reply, request_should_stop
 from rnncast.worker.results import MODEL_NAME
 
 log = get_task_logger(__name__)
@@ -222,7 +224,11 @@ def handle_png(cache: ModelCache, store: JobStore, request: dict[str, Any], max_
     refusal = work_refusal("this figure's forecast", work, max_work, "ask for a shorter horizon")
     if refusal is not None:
         return {"ok": False, "status": 422, "detail": refusal}
-    fc = request_forecast(loaded, request, rollout_numpy(loaded.model, window[None, :], int(request["horizon"]))[0])
+    try:
+        preds = rollout_numpy(loaded.model, window[None, :], int(request["horizon"]), request_should_stop(request))
+    except RolloutStopped as exc:
+        return failure_reply("this figure's forecast", exc)
+    fc = request_forecast(loaded, request, preds[0])
     cell = loaded.checkpoint.model.cell
     context = request.get("context")
     if context is not None:  # your values, drawn before step 0
@@ -254,16 +260,18 @@ def run_backtest(loaded: LoadedModel, request: dict[str, Any], max_work: float) 
     """
     cfg, seq = loaded.checkpoint.model, loaded.checkpoint.train.sequence_length
     horizon, origins = int(request["horizon"]), int(request["origins"])
-    row_work = forecast_work(1, seq, horizon, cfg.hidden_size, cfg.num_layers, cfg.cell)
-    refusal = (work_refusal("one origin of this backtest", row_work, max_work, "use a shorter horizon")
+    shape = (seq, horizon, cfg.hidden_size, cfg.num_layers, cfg.cell)
+    rows = rows_within(max_work, *shape)
+    rollouts = -(-origins // rows)
+    refusal = (work_refusal("one origin of this backtest", forecast_work(1, *shape), max_work, "use a shorter horizon")
                or work_refusal(f"this backtest (rows = origins, in rollouts of at most {max_work:.3g}, "
-                               f"{BACKTEST_BATCHES} at most)", row_work * origins, max_work * BACKTEST_BATCHES,
-                               "use fewer origins or a shorter horizon"))
+                               f"{BACKTEST_BATCHES} at most)", forecast_work(rows, *shape) * rollouts,
+                               max_work * BACKTEST_BATCHES, "use fewer origins or a shorter horizon"))
     if refusal is not None:
         raise ValueError(refusal)
     season = request.get("season")
-    return backtest(loaded.model, backtest_setup(loaded), origins, horizon,
-                    int(season) if season is not None else None, rows_per_batch=max(1, int(max_work // row_work)))
+    return backtest(loaded.model, backtest_setup(loaded), origins, horizon, int(season) if season is not None else None,
+                    rows_per_batch=rows, should_stop=request_should_stop(request))
 
 
 def handle_backtest(
@@ -278,6 +286,8 @@ def handle_backtest(
         return {"ok": False, "status": exc.status, "detail": exc.detail}
     except (SeriesError, ValueError) as exc:
         return {"ok": False, "status": 422, "detail": str(exc)}
+    except RolloutStopped as exc:
+        return failure_reply("this backtest", exc)
     if request.get("figure") == "backtest":
         return {"ok": True, "result": {"model_id": request["model_id"], **result}}
     per_step = {name: result[name]["per_step"]["mse"] for name in ("model", "naive", "seasonal_naive")}

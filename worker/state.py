@@ -13,8 +13,9 @@ from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK, make_celery
 from rnncast.common.settings import get_settings
 from rnncast.common.store.sync import JobStore
 from rnncast.worker.figures import FigureServer
-from rnncast.worker.lane import ForecastServer
+from rnncast.worker.lane import ForecastServer, LaneServer
 from rnncast.worker.predict import ModelCache
+from rnncast.worker.supervisor import Supervisor
 
 log = get_task_logger(__name__)
 settings = get_settings()
@@ -24,7 +25,7 @@ _lock = threading.Lock()
 _store: JobStore | None = None
 _cache: ModelCache | None = None
 _artifacts: ArtifactStore | None = None
-_servers: list[ForecastServer | FigureServer] = []
+_supervisor: Supervisor | None = None
 
 
 def job_store() -> JobStore:
@@ -73,19 +74,20 @@ def start_serving() -> None:
     """Serve the forecast and figure lanes from this process, apart from the pool that trains:
     RNNCAST_FORECAST_THREADS forecast threads (each pops its own batches; a rollout releases
     the GIL, so they compute on as many cores) and one figure thread."""
+    global _supervisor
     cache = model_cache()
     with _lock:
-        if not _servers:
-            forecasters = [ForecastServer(settings, cache, name=f"rnncast-forecasts-{i}")
-                           for i in range(settings.forecast_threads)]
-            _servers.extend([*forecasters, FigureServer(settings, cache)])
-            for server in _servers:
-                server.start()
+        if _supervisor is None:
+            servers: list[LaneServer] = [ForecastServer(settings, cache, name=f"rnncast-forecasts-{i}")
+                                         for i in range(settings.forecast_threads)]
+            # The supervisor starts them, restarts one that dies, and reports each to /readyz.
+            _supervisor = Supervisor(settings, [*servers, FigureServer(settings, cache)])
+            _supervisor.start()
             log.info("serving forecasts (%d thread(s), max batch %d) and figures", settings.forecast_threads,
                      settings.max_batch)
 
 
 def stop_serving() -> None:
     with _lock:
-        for server in _servers:
-            server.stop()
+        if _supervisor is not None:
+            _supervisor.stop()

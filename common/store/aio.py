@@ -104,6 +104,7 @@ class AsyncJobStore(AsyncRunner):
     list_datasets = async_op(dataset_ops.list_datasets)
     delete_dataset = async_op(dataset_ops.delete_dataset)
     live_workers = async_op(worker_ops.live_workers)
+    lane_report = async_op(worker_ops.lane_report)
     queue_depth = async_op(worker_ops.queue_depth)
     push_forecast = async_op(lane_ops.push_forecast)
     push_forecasts = async_op(lane_ops.push_forecasts)

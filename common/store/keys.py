@@ -28,6 +28,8 @@ class Keys:
     # reads one number instead of summing. A missing field means "to be recounted" (records from before it).
     quota_totals = PREFIX + "quota:totals"
     workers = PREFIX + "workers"
+    # Lane threads of the predict workers ("<host>:<pid>/<thread>"): "<Redis time> <1 serving | 0 not>".
+    lanes = PREFIX + "lanes"
     # Ended jobs (not comparison runs) and ended comparisons, scored by their end
     # time (ms, Redis's clock): what retention deletes, oldest first.
     ended_jobs = PREFIX + "ended:jobs"

@@ -57,6 +57,8 @@ class JobStore(Runner):
     model_records = sync_op(model_ops.model_records)
     register_worker = sync_op(worker_ops.register_worker)
     unregister_worker = sync_op(worker_ops.unregister_worker)
+    beat_lanes = sync_op(worker_ops.beat_lanes)
+    end_lanes = sync_op(worker_ops.end_lanes)
     request_handoff = sync_op(worker_ops.request_handoff)
     stale_running = sync_op(worker_ops.stale_running)
     recover = sync_op(worker_ops.recover)

@@ -37,6 +37,36 @@ def live_workers(within_s: float) -> Op[int]:
     return int((yield from one(cmd("zcount", Keys.workers, now - within_s, "+inf"))))
 
 
+def beat_lanes(states: dict[str, bool], forget_s: float) -> Op[None]:
+    """Record whether each of a process's lane threads is serving (by Redis's clock), and forget lanes
+    that have not reported for `forget_s` seconds (their process is gone)."""
+    now = yield from redis_time()
+    known = yield from one(cmd("hgetall", Keys.lanes))
+    gone = [name for name, value in known.items() if float(str(value).split(" ")[0]) < now - forget_s]
+    calls = [cmd("hdel", Keys.lanes, *gone)] if gone else []
+    if states:
+        calls.append(cmd("hset", Keys.lanes, mapping={name: f"{now} {int(ok)}" for name, ok in states.items()}))
+    if calls:
+        yield batch(*calls)
+
+
+def end_lanes(names: list[str]) -> Op[None]:
+    """Forget a process's lanes (it stops serving them)."""
+    if names:
+        yield batch(cmd("hdel", Keys.lanes, *names))
+
+
+def lane_report(within_s: float) -> Op[tuple[int, list[str]]]:
+    """(lanes serving, names of lanes not serving) among the lanes that reported in the last `within_s`
+    seconds (a silent lane's process is gone: the workers' count says so)."""
+    now = yield from redis_time()
+    known = yield from one(cmd("hgetall", Keys.lanes))
+    fresh = {str(name): str(value).split(" ") for name, value in known.items()}
+    fresh = {name: parts for name, parts in fresh.items() if float(parts[0]) >= now - within_s}
+    down = sorted(name for name, parts in fresh.items() if parts[1] != "1")
+    return len(fresh) - len(down), down
+
+
 def queue_depth(queue: str) -> Op[int]:
     # Celery's Redis transport keeps each queue as a list named after it.
     return int((yield from one(cmd("llen", queue))))

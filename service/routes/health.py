@@ -35,13 +35,16 @@ async def live() -> dict[str, str]:
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}, **HOST_REFUSED})
 async def ready(store: StoreDep, settings: SettingsDep) -> JSONResponse:
-    """200 when Redis answers and at least one worker is alive, else 503."""
+    """200 when Redis answers, at least one worker is alive and no lane thread of a predict worker has
+    reported that it is not serving (dead and not yet restarted, or stuck), else 503."""
     try:
         await store.ping()
         workers = await store.live_workers(settings.heartbeat_timeout)
+        lanes, down = await store.lane_report(settings.heartbeat_timeout)
     except redis.RedisError:
         return JSONResponse({"redis": "unavailable", "workers": 0}, 503, headers={"Retry-After": "5"})
-    return JSONResponse({"redis": "ok", "workers": workers}, 200 if workers else 503)
+    body = {"redis": "ok", "workers": workers, "lanes": lanes, "lanes_not_serving": down}
+    return JSONResponse(body, 200 if workers and not down else 503)
 
 
 @metrics_router.get("/metrics", response_class=Response, responses={

@@ -141,5 +141,9 @@ class JobList(BaseModel):
 class Readiness(BaseModel):
     redis: str
     workers: int
+    lanes: int = Field(0, description="Lane threads (forecasts, figures) of the predict workers that are serving.")
+    lanes_not_serving: list[str] = Field(default_factory=list, description=(
+        "Lane threads that are not serving (`<host>:<pid>/<thread>`): dead and not yet restarted, or stuck past "
+        "a request's timeout. Any makes the answer 503."))
 
 

@@ -189,7 +189,8 @@ def test_rows_run_one_at_a_time_where_the_matmul_is_not_row_invariant(monkeypatc
     monkeypatch.setattr(wavefront, "_matmul_rows_invariant", lambda *args: False)
     calls = []
     real = wavefront.rollout
-    monkeypatch.setattr(wavefront, "rollout", lambda m, buf, t, h: calls.append(buf.shape[0]) or real(m, buf, t, h))
+    monkeypatch.setattr(wavefront, "rollout",
+                        lambda m, buf, t, h, *stop: calls.append(buf.shape[0]) or real(m, buf, t, h, *stop))
     assert torch.equal(rollout(model, windows, 8), batched)
     assert calls == [wavefront.padded_rows(1, 6)] * 5  # one window at a time
 

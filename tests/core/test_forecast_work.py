@@ -30,12 +30,40 @@ def test_estimate_tracks_measured_work_for_long_windows_and_long_horizons(cell):
     for seq, horizon in shapes:
         flops = measured_flops(cell, 24, 2, 3, seq, horizon)
         ratios.append(flops / forecast_work(3, seq, horizon, 24, 2, cell))
-    # The measured matmul flops per unit of estimate stay within a small band (2 flops a multiply-add,
-    # input-to-hidden and hidden-to-hidden; the wavefront's padding rows weigh more when few windows
-    # are live) whatever the shape. The old estimate, rows x (sequence_length + horizon) x ...,
-    # spread 13x over these shapes: long windows with long horizons were undercounted ~min(T, h) times.
-    assert max(ratios) / min(ratios) < 2.0, ratios
-    assert all(2.0 <= r <= 16.0 for r in ratios), ratios
+    # The estimate covers the matmul flops a rollout really does (2 flops a multiply-add, padding rows
+    # included) whatever the shape, and counts long windows with long horizons as it counts the others:
+    # the old estimate, rows x (sequence_length + horizon) x ..., spread 13x over these shapes. What
+    # spread is left comes from the per-step terms (dispatch, weight reads), which weigh more when few
+    # windows are live; bench/forecast_work_calibration.py checks them against measured time.
+    assert max(ratios) / min(ratios) < 6.0, ratios
+    assert all(0.02 <= r <= 2.0 for r in ratios), ratios
+
+
+def test_small_models_with_long_windows_are_not_undercounted():
+    # Measured (bench/forecast_work_calibration.py): a 1-unit RNN's 10,000-step forecast from a
+    # 20,000-step window held a forecast thread 21.5 s, ~30x a full batch of the defaults' model
+    # (256 rows of 100 steps, LSTM 20, windows of 80). Its rows are padded to 32 and its cost is per
+    # step, not hidden^2: counted as hidden^2 it came out 16x *below* that batch.
+    tiny = forecast_work(1, 20_000, 10_000, 1, 1, "RNN")
+    batch = forecast_work(256, 80, 100, 20, 1, "LSTM")
+    assert 10 <= tiny / batch <= 100, (tiny, batch)
+
+
+def test_rows_within_is_the_most_rows_under_the_limit():
+    from rnncast.common.defaults import rows_within
+
+    for shape in [(80, 100, 20, 1, "LSTM"), (10, 200, 256, 2, "GRU"), (20_000, 5, 1, 1, "RNN")]:
+        for limit in (1e9, 5e10, 1e12):
+            rows = rows_within(limit, *shape)
+            assert rows == 1 or forecast_work(rows, *shape) <= limit < forecast_work(rows + 1, *shape), (shape, limit)
+
+
+def test_the_default_limit_admits_a_full_batch_of_the_defaults_model_with_room():
+    from rnncast.common.settings import Settings
+
+    settings = Settings()
+    full = forecast_work(settings.max_batch, 80, 100, 20, 1, "LSTM")
+    assert 1.2 * full <= settings.max_forecast_work <= 3 * full
 
 
 def test_evaluation_passes_stay_within_their_byte_budget():

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from rnncast.common.defaults import forecast_work
+from rnncast.common.defaults import forecast_work, rows_within
 from rnncast.common.forecasts import INBOX_TTL_S, decode_answer, encode_request
 from rnncast.common.settings import Settings
 from rnncast.common.store import Keys
@@ -130,10 +130,12 @@ def test_a_huge_models_forecasts_do_not_hold_back_a_small_models(stack, model):
 
 def test_a_batch_over_the_work_limit_is_split_and_each_row_equals_its_lone_forecast(stack):
     big = train_model(stack, cell="GRU", hidden_size=256, num_layers=2, epochs=1, name="big")
-    # One row: 200 x 10 x 2 x 3 x 256^2 = 7.9e8 work; the default limit (5e9) takes 6 rows a rollout.
-    per_rollout = int(Settings().max_forecast_work // forecast_work(1, 10, 200, 256, 2, "GRU"))
-    assert per_rollout == 6
-    starts = [40.0 + i for i in range(20)]
+    # One padded row: 200 x 10 x 2 x 3 x 256 x (256 + 250) = 1.6e9 work, plus the per-step terms: the
+    # default limit takes a few dozen rows a rollout; a batch of more runs in several.
+    per_rollout = rows_within(Settings().max_forecast_work, 10, 200, 256, 2, "GRU")
+    assert forecast_work(per_rollout + 1, 10, 200, 256, 2, "GRU") > Settings().max_forecast_work >= forecast_work(
+        per_rollout, 10, 200, 256, 2, "GRU")
+    starts = [40.0 + i for i in range(per_rollout + 9)]
     lone = {s: forecast(stack, big["id"], start=s, horizon=200).json()["y"] for s in starts[:3]}
     answers: dict[float, httpx.Response] = {}
 

@@ -228,7 +228,9 @@ def test_an_id_with_trailing_characters_is_no_id(stack, suffix):
 def test_health_readiness_metrics_and_openapi(stack):
     assert stack.api.http.get("/healthz").json() == {"status": "ok"}
     ready = stack.api.http.get("/readyz")
-    assert ready.status_code == 200 and ready.json() == {"redis": "ok", "workers": 2}  # train + predict
+    # train + predict; the predict worker serves a forecast lane and a figure lane
+    assert ready.status_code == 200
+    assert ready.json() == {"redis": "ok", "workers": 2, "lanes": 2, "lanes_not_serving": []}
     metrics = stack.api.http.get("/metrics").text
     assert 'rnncast_jobs{status="succeeded"}' in metrics
     assert "rnncast_http_requests_total" in metrics and 'route="/v1/jobs/{job_id}"' in metrics
