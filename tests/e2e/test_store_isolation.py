@@ -49,7 +49,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 
 def test_a_frozen_store_answers_503_fast_and_never_holds_up_job_submission(site):
-    dataset = site.api.http.post("/v1/datasets", json=VALUES).json()
+    created = site.api.http.post("/v1/datasets", json=VALUES)
+    assert created.status_code == 201, created.text
+    dataset = created.json()
     site.freeze(signal.SIGSTOP)
     try:
         url = f"{site.api.url}/v1/datasets/{dataset['id']}/values"
