@@ -15,7 +15,7 @@ import numpy as np
 import redis
 from celery.utils.log import get_task_logger
 
-from rnncast.common.artifacts import ArtifactStore, StoreUnavailable, open_store, retrying
+from rnncast.common.artifacts import ArtifactError, ArtifactStore, StoreUnavailable, open_store, retrying
 from rnncast.common.artifacts.layout import job_prefix
 from rnncast.common.datasets import load_values
 from rnncast.common.options import AnyData, DatasetData, ModelOptions, TrainOptions, from_params
@@ -43,7 +43,9 @@ RESUME_NAME = "checkpoint"
 
 
 def public_error(exc: BaseException, settings: Settings) -> str:
-    """A short message for the API: no stack trace, no filesystem paths."""
+    """A short message for the API: no stack trace, no filesystem paths, no store endpoint, bucket or key."""
+    if isinstance(exc, ArtifactError):
+        return f"{type(exc).__name__}: {exc.public}"
     if isinstance(exc, OSError) and exc.strerror:
         text = f"{type(exc).__name__}: {exc.strerror}"
     else:
