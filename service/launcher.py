@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from rnncast.common.artifacts import ArtifactError, open_store
 from rnncast.common.settings import Settings, get_settings
-from rnncast.service.redis_server import answers, start_private
+from rnncast.service.redis_server import answers, shown_url, start_private
 
 log = logging.getLogger("rnncast.up")
 
@@ -117,11 +117,11 @@ def up(host: str, port: int, workers: int, queues: str = "train,predict") -> int
     signal.signal(signal.SIGTERM, _raise_stop)
     try:
         if answers(settings.redis_url):
-            log.info("using Redis at %s", settings.redis_url)
+            log.info("using Redis at %s", shown_url(settings.redis_url))
         else:
             redis_proc = start_private(settings.redis_url, settings.data_dir / "redis")
             log.info("started a private Redis-compatible server for %s (AOF under %s)",
-                     settings.redis_url, settings.data_dir / "redis")
+                     shown_url(settings.redis_url), settings.data_dir / "redis")
         cli = [sys.executable, "-m", "rnncast.client"]
         env = os.environ | {"RNNCAST_REDIS_URL": settings.redis_url}
         wanted = {q.strip() for q in queues.split(",")}
