@@ -16,7 +16,7 @@ import httpx
 import uvicorn
 from pydantic import ValidationError
 
-from rnncast.common.artifacts import ArtifactError, open_store
+from rnncast.common.artifacts import ArtifactError, StoreUnavailable, open_store
 from rnncast.common.settings import Settings, get_settings
 from rnncast.service.redis_server import answers, shown_url, start_private
 
@@ -32,14 +32,22 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def preflight() -> Settings:
-    """The settings, validated, and the artifact store, answering: else start-up stops with one line."""
+def preflight(strict: bool = False) -> Settings:
+    """The settings, validated, and the artifact store checked: a misconfiguration (bad settings, scheme,
+    bucket, credentials) stops start-up with one line. A store that does not answer stops it only when
+    `strict`; else one warning, and the process starts: its store calls answer 503 (the API) or retry
+    (workers) until the store is back.
+    """
     try:
         settings = get_settings()
         open_store(settings).check()
     except ValidationError as exc:
         reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
         raise SystemExit(f"rnncast: bad settings: {reasons}") from None
+    except StoreUnavailable as exc:
+        if strict:
+            raise SystemExit(f"rnncast: artifact store: {exc}") from None
+        log.warning("the artifact store does not answer (%s); starting anyway, its calls fail until it does", exc)
     except ArtifactError as exc:
         raise SystemExit(f"rnncast: artifact store: {exc}") from None
     return settings
