@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from rnncast.common.artifacts import ArtifactError, StoreUnavailable, open_store
 from rnncast.common.settings import Settings, get_settings
+from rnncast.service.access_log import log_config
 from rnncast.service.redis_server import answers, shown_url, start_private
 
 log = logging.getLogger("rnncast.up")
@@ -72,7 +73,8 @@ def run_api(host: str, port: int, log_level: str = "info", root_path: str = "") 
     proxies = settings.forwarded_allow_ips.strip()
     uvicorn.run("rnncast.service.main:create_app", factory=True, host=host, port=port, log_level=log_level,
                 timeout_graceful_shutdown=5, root_path=root_path, limit_concurrency=settings.max_connections,
-                timeout_keep_alive=settings.keep_alive_s, proxy_headers=bool(proxies), forwarded_allow_ips=proxies)
+                timeout_keep_alive=settings.keep_alive_s, proxy_headers=bool(proxies), forwarded_allow_ips=proxies,
+                log_config=log_config())
 
 
 class _Stop(Exception):
