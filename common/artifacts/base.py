@@ -78,8 +78,10 @@ def check_key(key: str, *, prefix: bool = False) -> str:
     if prefix and not key.strip("/"):
         return ""
     parts = key.rstrip("/").split("/") if prefix else key.split("/")
-    if not all(_SEGMENT.fullmatch(p) and p not in (".", "..") for p in parts):
-        raise ValueError(f"artifact key ({key!r}) must be '/'-separated names of letters, digits, '_', '-', '.'")
+    # A leading '.' is kept for the stores' own files (temp files, recorded digests).
+    if not all(_SEGMENT.fullmatch(p) and not p.startswith(".") for p in parts):
+        raise ValueError(f"artifact key ({key!r}) must be '/'-separated names of letters, digits, '_', '-', '.' "
+                         "that do not start with '.'")
     return key
 
 
