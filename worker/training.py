@@ -35,7 +35,7 @@ from rnncast.core.device import resolve_device
 from rnncast.core.models import Forecaster
 from rnncast.core.train import Probe, TrainResult, TrainState, train
 from rnncast.worker.attempt import WATCH_S, Attempt, Watch
-from rnncast.worker.checkpoints import CheckpointWriter
+from rnncast.worker.checkpoints import CheckpointWriter, pinned_digests
 from rnncast.worker.results import run_forecast, write_model
 
 log = get_task_logger(__name__)
@@ -85,7 +85,7 @@ def run_training_job(
             store.finish(job_id, lease, JobStatus.FAILED, error=str(exc))
         return "failed"
     # A store down now leaves the job queued: recovery sends its task again.
-    resume = retrying(lambda: _resume_point(artifacts, job_id), settings.artifact_retry_s,
+    resume = retrying(lambda: _resume_point(artifacts, job_id, pinned_digests(raw)), settings.artifact_retry_s,
                       f"job {job_id}: reading its checkpoint")
     resumed = resume.epoch if resume is not None else None
     if not store.start(job_id, lease, str(device), attempts, started_at=raw.get("started_at"), worker=worker,
@@ -119,16 +119,21 @@ def run_training_job(
         watch.stop()
 
 
-def _resume_point(artifacts: ArtifactStore, job_id: str) -> Checkpoint | None:
-    """The job's latest checkpoint from an earlier attempt (on any host), if one is usable."""
+def _resume_point(artifacts: ArtifactStore, job_id: str, pinned: set[str]) -> Checkpoint | None:
+    """The job's latest checkpoint from an earlier attempt (on any host), if one is usable and is one the job
+    pinned (`pinned`: a swapped or stale checkpoint is refused)."""
     folder = artifacts.at(job_prefix(job_id))
     if not checkpoint_exists(folder, RESUME_NAME):
         return None
     try:
-        return load_checkpoint(folder, RESUME_NAME)
+        ckpt = load_checkpoint(folder, RESUME_NAME)
     except CheckpointError as exc:
         log.warning("job %s: unusable resume checkpoint, starting over: %s", job_id, exc)
         return None
+    if ckpt.info is None or ckpt.info.sha256 not in pinned:
+        log.warning("job %s: its resume checkpoint is not one it wrote (swapped or stale), starting over", job_id)
+        return None
+    return ckpt
 
 
 def _seconds_since(started_at: str | None) -> float:
@@ -155,7 +160,8 @@ def _train(
     attempt = Attempt(store, job_id, lease, watch, time_limit[1])
     probe = _forecast_probe(forecast_spec, data_cfg, train_cfg, series, scaler)
     fields = {"scaler": scaler.to_dict()} if scaler is not None else {}
-    writer = CheckpointWriter(artifacts.at(job_prefix(job_id)), job_id[:8])
+    writer = CheckpointWriter(artifacts.at(job_prefix(job_id)), job_id[:8],
+                              pin=lambda field, digest: bool(store.heartbeat(job_id, lease, **{field: digest})))
 
     def on_checkpoint(state: TrainState) -> None:
         if attempt.lost:
