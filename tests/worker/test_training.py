@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import threading
+import time
 import uuid
 
 import pytest
@@ -22,6 +24,7 @@ from rnncast.core.train import train
 from rnncast.worker.checkpoints import PINNED
 from rnncast.worker.results import MODEL_NAME
 from rnncast.worker.training import RESUME_NAME, run_training_job
+from tests.support import wait_until
 
 PARAMS = {
     "cell": "GRU", "hidden_size": 4, "num_layers": 1, "dropout": 0.0, "epochs": 4, "batch_size": 64,
@@ -31,12 +34,12 @@ PARAMS = {
 }
 
 
-def create(url: str, params: dict) -> str:
+def create(url: str, params: dict, extra: dict | None = None) -> str:
     async def go() -> str:
         store = AsyncJobStore.from_url(url)
         try:
             job_id, _ = await store.create_job(params, job_id=uuid.uuid4().hex, name=None,
-                                               epochs=params["epochs"], max_queued=10_000)
+                                               epochs=params["epochs"], max_queued=10_000, extra=extra)
             return job_id
         finally:
             await store.close()
@@ -140,6 +143,28 @@ def test_a_resume_refuses_a_checkpoint_its_job_did_not_write(env, redis_server, 
     # The other job's own checkpoint still resumes.
     assert run_training_job(store, settings, other, "w") == "succeeded"
     assert store.get_job(other)["resumed_from_epoch"] == 1
+
+
+LONG_FORECAST = 2_000_000  # steps: over a minute of rollout for this model, unless something stops it
+
+
+@pytest.mark.parametrize("every", [1, 0], ids=["probe", "final forecast"])
+def test_a_cancel_stops_a_comparison_runs_forecast(env, redis_server, every):
+    store, settings = env
+    spec = {"horizon": LONG_FORECAST, "start": 0.0, "every": every}
+    job_id = create(redis_server.url, PARAMS | {"epochs": 2}, extra={"forecast_spec": json.dumps(spec)})
+    outcome: list[str] = []
+    runner = threading.Thread(target=lambda: outcome.append(run_training_job(store, settings, job_id, "w")),
+                              daemon=True)
+    runner.start()
+    wait_until(lambda: store.get_job(job_id)["status"] == "running", timeout=30)
+    time.sleep(2)  # the run is in its forecast by now (two epochs of this job take milliseconds)
+    asked = time.monotonic()
+    store.r.hset(Keys.job(job_id), "cancel_requested", "1")
+    runner.join(timeout=30)
+    assert outcome == ["cancelled"], (outcome, store.get_job(job_id)["status"])
+    assert time.monotonic() - asked < 15  # the whole rollout takes over 60 s
+    assert not (settings.data_dir / model_prefix(job_id)).exists()  # no record names a model
 
 
 def test_a_job_that_is_not_queued_is_not_run_twice(env, redis_server):
