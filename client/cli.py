@@ -74,7 +74,7 @@ app.add_typer(artifacts_app, name="artifacts")
 @artifacts_app.command("check")
 def artifacts_check() -> None:
     """Check that the artifact store answers with these settings."""
-    settings = preflight()
+    settings = preflight(strict=True)
     typer.echo(f"artifact store {open_store(settings).url}: ok")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +29,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RNNCAST_", extra="ignore")
 
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis: the broker, the job store and results.")
+    redis_password_file: Path | None = Field(None, description=(
+        "A file holding Redis's password (a Compose or Docker secret, e.g. /run/secrets/redis_password): it "
+        "replaces the password of RNNCAST_REDIS_URL, which then carries none, so the password is in no "
+        "environment variable or compose file."))
     data_dir: Path = Field(Path("./.rnncast"), description=(
         "This process's own folder: the artifacts when RNNCAST_ARTIFACTS is unset, the private Redis's AOF "
         "(`rnncast up`), a worker's model cache (`cache/`)."))
@@ -211,6 +216,19 @@ class Settings(BaseSettings):
         return frozenset(o.strip().lower().rstrip("/") for o in self.trusted_origins.split(",") if o.strip())
 
     @model_validator(mode="after")
+    def _redis_password(self) -> Settings:
+        if self.redis_password_file is not None:
+            try:
+                password = self.redis_password_file.read_text().rstrip("\r\n")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValueError(f"RNNCAST_REDIS_PASSWORD_FILE ({self.redis_password_file}) cannot be read: "
+                                 f"{getattr(exc, 'strerror', None) or exc}") from None
+            if not password:
+                raise ValueError(f"RNNCAST_REDIS_PASSWORD_FILE ({self.redis_password_file}) is empty")
+            self.redis_url = with_password(self.redis_url, password)
+        return self
+
+    @model_validator(mode="after")
     def _consistent(self) -> Settings:
         if self.heartbeat_interval * 2 > self.heartbeat_timeout:
             raise ValueError(
@@ -228,6 +246,14 @@ class Settings(BaseSettings):
                 f"max_event_streams ({self.max_event_streams})"
             )
         return self
+
+
+def with_password(url: str, password: str) -> str:
+    """`url` (redis://[user[:password]@]host...) with `password` in place of its own."""
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0] if at else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{hostport}"))
 
 
 @lru_cache

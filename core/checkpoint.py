@@ -224,11 +224,14 @@ def load_checkpoint(store: Blobs, name: str) -> Checkpoint:
     """
     _check_name(name)
     try:
-        manifest = json.loads(store.get(f"{name}.json"))
+        raw = store.get(f"{name}.json")
+        manifest = json.loads(raw)
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {name!r} not found") from None
     except ValueError as exc:
-        raise CheckpointError(f"checkpoint {name!r} manifest is unreadable: {exc}") from None
+        # The store's own refusal (a digest) names its key: only the JSON's error is quoted.
+        reason = str(exc) if isinstance(exc, json.JSONDecodeError) else "it does not match its digest"
+        raise CheckpointError(f"checkpoint {name!r} manifest is unreadable: {reason}") from None
     except OSError as exc:
         if isinstance(exc, ConnectionError):
             raise

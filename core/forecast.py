@@ -124,11 +124,12 @@ def context_forecast(preds: np.ndarray) -> Forecast:
 
 
 def forecast_from_starts(
-    model: torch.nn.Module, data: SineData, sequence_length: int, starts: Sequence[float], horizon: int
+    model: torch.nn.Module, data: SineData, sequence_length: int, starts: Sequence[float], horizon: int,
+    should_stop: StopCheck | None = None,
 ) -> list[Forecast]:
     """Forecasts from phases `start`, the context taken from the noise-free signal."""
     windows = np.stack([start_window(data, sequence_length, s) for s in starts])  # (B, T)
-    preds = rollout_numpy(model, windows, horizon)  # (B, H)
+    preds = rollout_numpy(model, windows, horizon, should_stop)  # (B, H)
     return [start_forecast(data, sequence_length, s, p) for s, p in zip(starts, preds, strict=True)]
 
 

@@ -7,15 +7,21 @@ more CPU than the dependencies themselves.
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any
 
 from celery import Celery
-from fastapi import Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from starlette.routing import compile_path
 
 from rnncast.common.artifacts.bounded import BoundedStore
 from rnncast.common.settings import Settings
 from rnncast.common.store.aio import AsyncJobStore
 from rnncast.service.lane import ForecastLane
+from rnncast.service.rpc import Worker
 
 
 async def app_settings(request: Request) -> Settings:
@@ -45,8 +51,29 @@ async def get_lane(request: Request) -> ForecastLane:
     return lane
 
 
+async def get_worker(request: Request) -> Worker:
+    """The predict workers, to ask for a figure, a backtest or an ensemble (service.rpc.Worker)."""
+    return Worker(request.app.state.store, request.app.state.settings)
+
+
+# Dependencies that make a worker compute: a route that takes one is a computing route (`computing_paths`).
+COMPUTING: tuple[Callable[..., Any], ...] = (get_worker, get_lane)
+
+
+def _computes(dependant: Dependant) -> bool:
+    return any(dep.call in COMPUTING or _computes(dep) for dep in dependant.dependencies)
+
+
+def computing_paths(routers: Sequence[APIRouter], prefix: str) -> tuple[re.Pattern[str], ...]:
+    """The path patterns of the routes that make a worker compute (those taking a COMPUTING dependency), of
+    `routers` included under `prefix`."""
+    return tuple(compile_path(prefix + route.path)[0] for router in routers for route in router.routes
+                 if isinstance(route, APIRoute) and _computes(route.dependant))
+
+
 SettingsDep = Annotated[Settings, Depends(app_settings)]
 LaneDep = Annotated[ForecastLane, Depends(get_lane)]
+WorkerDep = Annotated[Worker, Depends(get_worker)]
 StoreDep = Annotated[AsyncJobStore, Depends(get_store)]
 ArtifactsDep = Annotated[BoundedStore, Depends(get_artifacts)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]

@@ -139,7 +139,8 @@ def install(app: FastAPI) -> None:
     async def _artifacts_down(request: Request, exc: ArtifactError) -> JSONResponse:
         log.warning("artifact store error on %s %s: %s", request.method, request.url.path, exc)
         if isinstance(exc, StoreFull):
-            return JSONResponse({"detail": str(exc)}, status_code=507)
+            return JSONResponse({"detail": exc.public}, status_code=507)
+        # The log keeps the detail (endpoint, bucket, key); the answer names none of them.
         return unavailable("the artifact store (checkpoints, models, datasets) is unavailable; retry shortly")
 
     @app.exception_handler(OSError)

@@ -12,7 +12,9 @@ credentials are never refused for other clients' mistakes. Without a key the API
 only, and a `Host` other than a loopback name is answered 421: a web page
 reaching it through a rebound DNS name gets nothing. With or without a key, a
 state-changing request that a browser sends from another site (its `Origin`
-or `Sec-Fetch-Site` says so) is answered 403: no page can make the API work.
+or `Sec-Fetch-Site` says so) is answered 403, and so is any request, a GET
+too, of a route that makes a worker compute (a figure, a backtest: the routes
+service.deps.computing_paths finds): no page can make the API work.
 """
 
 from __future__ import annotations
@@ -163,11 +165,12 @@ class Failures:
 
 class Gate:
     """401 without the key where one is needed (429 after many wrong ones), 421 for a foreign Host where
-    none is set, 403 for a state-changing request from another site."""
+    none is set, 403 for a state-changing or computing (`computing`: path patterns) request from another site."""
 
     def __init__(self, app: ASGIApp, api_key: str | None, metrics_public: bool,
-                 trusted_origins: frozenset[str] = frozenset(), failures_allowed: int = 20) -> None:
-        self.app, self.metrics_public, self.trusted = app, metrics_public, trusted_origins
+                 trusted_origins: frozenset[str] = frozenset(), failures_allowed: int = 20,
+                 computing: tuple[re.Pattern[str], ...] = ()) -> None:
+        self.app, self.metrics_public, self.trusted, self.computing = app, metrics_public, trusted_origins, computing
         self.key = api_key.encode() if api_key else None
         self.failures = Failures(failures_allowed)
 
@@ -183,10 +186,12 @@ class Gate:
             return
         headers = dict(scope["headers"])
         path = route_path(scope)
-        if scope["method"] not in SAFE_METHODS and cross_site(headers, self.trusted):
-            await send_json(send, 403, "cross-site request refused: this API takes state-changing requests from "
-                                       "its own pages and from non-browser clients only (RNNCAST_TRUSTED_ORIGINS "
-                                       "adds origins)", {"Connection": "close"})
+        if cross_site(headers, self.trusted) and (
+                scope["method"] not in SAFE_METHODS or any(p.match(path) for p in self.computing)):
+            await send_json(send, 403, "cross-site request refused: this API takes state-changing requests, and "
+                                       "requests that make a worker compute, from its own pages and from "
+                                       "non-browser clients only (RNNCAST_TRUSTED_ORIGINS adds origins)",
+                            {"Connection": "close"})
             return
         if self.key is None:
             host = headers.get(b"host")

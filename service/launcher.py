@@ -16,9 +16,10 @@ import httpx
 import uvicorn
 from pydantic import ValidationError
 
-from rnncast.common.artifacts import ArtifactError, open_store
+from rnncast.common.artifacts import ArtifactError, StoreUnavailable, open_store
 from rnncast.common.settings import Settings, get_settings
-from rnncast.service.redis_server import answers, start_private
+from rnncast.service.access_log import log_config
+from rnncast.service.redis_server import answers, shown_url, start_private
 
 log = logging.getLogger("rnncast.up")
 
@@ -32,14 +33,22 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def preflight() -> Settings:
-    """The settings, validated, and the artifact store, answering: else start-up stops with one line."""
+def preflight(strict: bool = False) -> Settings:
+    """The settings, validated, and the artifact store checked: a misconfiguration (bad settings, scheme,
+    bucket, credentials) stops start-up with one line. A store that does not answer stops it only when
+    `strict`; else one warning, and the process starts: its store calls answer 503 (the API) or retry
+    (workers) until the store is back.
+    """
     try:
         settings = get_settings()
         open_store(settings).check()
     except ValidationError as exc:
         reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
         raise SystemExit(f"rnncast: bad settings: {reasons}") from None
+    except StoreUnavailable as exc:
+        if strict:
+            raise SystemExit(f"rnncast: artifact store: {exc}") from None
+        log.warning("the artifact store does not answer (%s); starting anyway, its calls fail until it does", exc)
     except ArtifactError as exc:
         raise SystemExit(f"rnncast: artifact store: {exc}") from None
     return settings
@@ -64,7 +73,8 @@ def run_api(host: str, port: int, log_level: str = "info", root_path: str = "") 
     proxies = settings.forwarded_allow_ips.strip()
     uvicorn.run("rnncast.service.main:create_app", factory=True, host=host, port=port, log_level=log_level,
                 timeout_graceful_shutdown=5, root_path=root_path, limit_concurrency=settings.max_connections,
-                timeout_keep_alive=settings.keep_alive_s, proxy_headers=bool(proxies), forwarded_allow_ips=proxies)
+                timeout_keep_alive=settings.keep_alive_s, proxy_headers=bool(proxies), forwarded_allow_ips=proxies,
+                log_config=log_config())
 
 
 class _Stop(Exception):
@@ -117,11 +127,11 @@ def up(host: str, port: int, workers: int, queues: str = "train,predict") -> int
     signal.signal(signal.SIGTERM, _raise_stop)
     try:
         if answers(settings.redis_url):
-            log.info("using Redis at %s", settings.redis_url)
+            log.info("using Redis at %s", shown_url(settings.redis_url))
         else:
             redis_proc = start_private(settings.redis_url, settings.data_dir / "redis")
             log.info("started a private Redis-compatible server for %s (AOF under %s)",
-                     settings.redis_url, settings.data_dir / "redis")
+                     shown_url(settings.redis_url), settings.data_dir / "redis")
         cli = [sys.executable, "-m", "rnncast.client"]
         env = os.environ | {"RNNCAST_REDIS_URL": settings.redis_url}
         wanted = {q.strip() for q in queues.split(",")}

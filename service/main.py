@@ -18,6 +18,7 @@ from rnncast.common.queue import make_celery
 from rnncast.common.settings import Settings, get_settings
 from rnncast.common.store.aio import AsyncJobStore
 from rnncast.service import errors
+from rnncast.service.deps import computing_paths
 from rnncast.service.fastpath import ForecastFastPath
 from rnncast.service.gate import Gate
 from rnncast.service.lane import ForecastLane
@@ -73,11 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The document describes this instance: the key's schemes where it has one, none where it has not.
     guarded = security(settings)
     v1 = APIRouter(prefix="/v1", dependencies=guarded)
-    v1.include_router(jobs.router)
-    v1.include_router(events.router)
-    v1.include_router(models.router)
-    v1.include_router(comparisons.router)
-    v1.include_router(datasets.router)
+    resources = (jobs.router, events.router, models.router, comparisons.router, datasets.router)
+    for router in resources:
+        v1.include_router(router)
     app.include_router(v1)
     add_components(app, datasets.COMPONENTS, settings)
     # The dashboard: static files, under a policy that allows no inline script and no other origin.
@@ -102,7 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        setting="RNNCAST_MAX_CONCURRENT_UPLOADS")
     key = settings.api_key.get_secret_value() if settings.api_key else None
     app.add_middleware(Gate, api_key=key, metrics_public=settings.metrics_public,
-                       trusted_origins=settings.trusted_origin_set, failures_allowed=settings.auth_failures_per_minute)
+                       trusted_origins=settings.trusted_origin_set, failures_allowed=settings.auth_failures_per_minute,
+                       computing=computing_paths(resources, v1.prefix))
     app.add_middleware(Metrics)
     # Outermost: every validation within a request reads this app's limits (service.limits).
     app.add_middleware(BindSettings, settings=settings)

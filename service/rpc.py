@@ -11,6 +11,7 @@ import asyncio
 import base64
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import HTTPException, Response, status
@@ -20,7 +21,7 @@ from rnncast.common.store.aio import AsyncJobStore
 from rnncast.common.values import now_ms
 
 
-async def ask_worker(store: AsyncJobStore, settings: Settings, message: dict[str, Any]) -> dict[str, Any]:
+async def _ask(store: AsyncJobStore, settings: Settings, message: dict[str, Any]) -> dict[str, Any]:
     """The worker's result for `message`; its errors and silence become HTTP errors."""
     request_id = uuid.uuid4().hex
     # A request still queued when the API has given up is dropped unanswered.
@@ -56,7 +57,20 @@ def lane_full(what: str, setting: str) -> HTTPException:
                          headers={"Retry-After": "1"})
 
 
-async def ask_worker_png(store: AsyncJobStore, settings: Settings, message: dict[str, Any]) -> Response:
-    """A figure a worker renders (its answer carries the PNG as base64)."""
-    result = await ask_worker(store, settings, message)
-    return Response(await asyncio.to_thread(base64.b64decode, result["png"]), media_type="image/png")
+@dataclass(frozen=True)
+class Worker:
+    """How a route asks a predict worker to compute, and the only way: a route gets one from its `WorkerDep`
+    parameter (service.deps), and that parameter is what marks the route as computing (its cross-site requests
+    are refused whatever their method: service.gate)."""
+
+    store: AsyncJobStore
+    settings: Settings
+
+    async def ask(self, message: dict[str, Any]) -> dict[str, Any]:
+        """The worker's result for `message`; its errors and silence become HTTP errors."""
+        return await _ask(self.store, self.settings, message)
+
+    async def png(self, message: dict[str, Any]) -> Response:
+        """A figure a worker renders (its answer carries the PNG as base64)."""
+        result = await _ask(self.store, self.settings, message)
+        return Response(await asyncio.to_thread(base64.b64decode, result["png"]), media_type="image/png")

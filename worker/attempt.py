@@ -63,6 +63,7 @@ class Attempt:
     lease: str
     watch: Watch
     deadline: float  # the monotonic time at which the job's time is up
+    limit: float = 0.0  # the seconds the job may run (for its error when they are up)
     answer: EpochAnswer = EpochAnswer.GO_ON  # to the last epoch recorded
     handoff: bool = False  # the job goes back to the queue (the store asked, or this process stops)
 

@@ -5,11 +5,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from rnncast.common.artifacts import BACKOFF_S, ArtifactStore, StoreUnavailable
 from rnncast.core.checkpoint import Packed, write_checkpoint
 
 log = logging.getLogger(__name__)
+# The job's hash fields that pin its resume checkpoint (the tensor file's sha256): the one written last, and
+# the one being written (a crash between the write and the pin leaves either in the store).
+PINNED, WRITING = "checkpoint_sha256", "checkpoint_writing_sha256"
+
+Pin = Callable[[str, str], bool]  # (field, digest) -> whether the job is still ours
+
+
+def pinned_digests(job: dict[str, str]) -> set[str]:
+    """The checkpoint digests a job's hash pins (none for a job that never wrote one)."""
+    return {digest for digest in (job.get(PINNED), job.get(WRITING)) if digest}
 
 
 class CheckpointWriter(threading.Thread):
@@ -19,11 +30,14 @@ class CheckpointWriter(threading.Thread):
     write the store refuses for now (StoreUnavailable) is tried again with
     backoff, or given up for a newer one, while training goes on. Any other
     failure is kept and raised to the trainer by its next `submit` or by `close`.
+    With `pin`, each checkpoint's digest is recorded on the job (WRITING before
+    the write, PINNED after): a resume loads only a checkpoint its job pinned.
+    A write whose pin finds the job no longer ours is dropped.
     """
 
-    def __init__(self, folder: ArtifactStore, name: str) -> None:
+    def __init__(self, folder: ArtifactStore, name: str, pin: Pin | None = None) -> None:
         super().__init__(name=f"checkpoints-{name}", daemon=True)
-        self.folder = folder
+        self.folder, self.pin = folder, pin
         self._cond = threading.Condition()
         self._pending: Packed | None = None
         self._busy = False
@@ -85,7 +99,11 @@ class CheckpointWriter(threading.Thread):
         delay = BACKOFF_S[0]
         while True:
             try:
+                if self.pin is not None and not self.pin(WRITING, packed.sha256):
+                    return  # the job is no longer ours: its new holder's checkpoint is left alone
                 write_checkpoint(self.folder, packed)
+                if self.pin is not None:
+                    self.pin(PINNED, packed.sha256)
                 self.written += 1
                 return
             except StoreUnavailable as exc:

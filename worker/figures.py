@@ -17,7 +17,7 @@ import numpy as np
 import redis
 from celery.utils.log import get_task_logger
 
-from rnncast.common.artifacts import ArtifactStore, StoreUnavailable
+from rnncast.common.artifacts import ArtifactStore, StoreUnavailable, public_text
 from rnncast.common.datasets import DatasetUnavailable, load_values
 from rnncast.common.settings import Settings
 from rnncast.common.store.sync import JobStore
@@ -61,7 +61,8 @@ def _dataset_png(artifacts: ArtifactStore, request: dict[str, Any]) -> dict[str,
     try:
         values = load_values(artifacts, request["dataset_id"], request["sha256"])
     except (DatasetUnavailable, StoreUnavailable) as exc:
-        return {"ok": False, "status": 503, "detail": str(exc)}
+        log.warning("dataset %s: %s", request["dataset_id"], exc)
+        return {"ok": False, "status": 503, "detail": public_text(exc)}
     x = np.arange(values.shape[0]) * float(request["step"])
     png = series_png(x, values, f"{request['name']} ({values.shape[0]} values)")
     return {"ok": True, "result": {"png": base64.b64encode(png).decode()}}

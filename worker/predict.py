@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from celery.utils.log import get_task_logger
 
-from rnncast.common.artifacts import ArtifactStore, StoreUnavailable
+from rnncast.common.artifacts import ArtifactError, ArtifactStore
 from rnncast.common.artifacts.layout import model_prefix
 from rnncast.common.defaults import BACKTEST_BATCHES, FORECAST_START, forecast_work, rows_within, work_refusal
 from rnncast.common.options import DatasetData, SineData
@@ -115,8 +115,9 @@ class ModelCache:
             ckpt = load_checkpoint(folder, MODEL_NAME)
         except CheckpointError as exc:
             raise ModelUnavailable(503, f"model {model_id!r} is unavailable: {exc}") from None
-        except StoreUnavailable as exc:
-            raise ModelUnavailable(503, f"model {model_id!r} is unavailable for now: {exc}") from None
+        except ArtifactError as exc:
+            log.warning("model %s: %s", model_id, exc)  # the detail (endpoint, bucket, key) stays in the log
+            raise ModelUnavailable(503, f"model {model_id!r} is unavailable: {exc.public}") from None
         if ckpt.info is None or ckpt.info.sha256 != sha256:
             raise ModelUnavailable(503, f"model {model_id!r} is unavailable: its checkpoint is not the one recorded")
         return LoadedModel(sha256, ckpt.build_model("cpu"), ckpt)

@@ -10,7 +10,14 @@ from rnncast.common.options import AnyData, DatasetData, ModelOptions, TrainOpti
 from rnncast.common.series import Scaler, split_point
 from rnncast.common.values import finite, now_iso
 from rnncast.core.checkpoint import save_checkpoint
-from rnncast.core.forecast import Forecast, forecast_from_starts, origin_window, rollout_numpy, series_forecast
+from rnncast.core.forecast import (
+    Forecast,
+    StopCheck,
+    forecast_from_starts,
+    origin_window,
+    rollout_numpy,
+    series_forecast,
+)
 from rnncast.core.models import Forecaster, parameter_count
 from rnncast.core.train import TrainResult
 
@@ -19,19 +26,24 @@ MODEL_NAME = "model"
 
 def run_forecast(
     model: Forecaster, data_cfg: AnyData, train_cfg: TrainOptions, spec: dict[str, Any],
-    series: Any | None, scaler: Scaler | None,
+    series: Any | None, scaler: Scaler | None, should_stop: StopCheck | None = None,
 ) -> Forecast:
     """A comparison run's forecast: from `start` on the sine, or from `origin` (default: the test
-    part's first position) on a dataset."""
+    part's first position) on a dataset.
+
+    Args:
+        should_stop: asked as the rollout goes (RolloutStopped when it says so): the job's cancel, lost
+            lease or time limit stops its forecast as it stops its training.
+    """
     horizon, seq = int(spec["horizon"]), train_cfg.sequence_length
     if not isinstance(data_cfg, DatasetData):
-        return forecast_from_starts(model, data_cfg, seq, [float(spec["start"])], horizon)[0]
+        return forecast_from_starts(model, data_cfg, seq, [float(spec["start"])], horizon, should_stop)[0]
     assert series is not None and scaler is not None  # a dataset run loads both before training
     origin = spec.get("origin")
     origin = int(origin) if origin is not None else split_point(data_cfg.length, seq, data_cfg.train_fraction)
     origin = min(origin, data_cfg.length)
     window = scaler.forward(origin_window(series, seq, origin))
-    preds = scaler.inverse(rollout_numpy(model, window[None, :], horizon)[0])
+    preds = scaler.inverse(rollout_numpy(model, window[None, :], horizon, should_stop)[0])
     return series_forecast(series, data_cfg.step, seq, origin, preds)
 
 

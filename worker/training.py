@@ -6,7 +6,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,8 +15,8 @@ import numpy as np
 import redis
 from celery.utils.log import get_task_logger
 
-from rnncast.common.artifacts import ArtifactStore, StoreUnavailable, open_store, retrying
-from rnncast.common.artifacts.layout import job_prefix
+from rnncast.common.artifacts import ArtifactError, ArtifactStore, StoreUnavailable, open_store, retrying
+from rnncast.common.artifacts.layout import job_prefix, model_prefix
 from rnncast.common.datasets import load_values
 from rnncast.common.options import AnyData, DatasetData, ModelOptions, TrainOptions, from_params
 from rnncast.common.series import Scaler, train_scaler
@@ -32,10 +32,11 @@ from rnncast.core.checkpoint import (
     pack_checkpoint,
 )
 from rnncast.core.device import resolve_device
+from rnncast.core.forecast import RolloutStopped, StopCheck
 from rnncast.core.models import Forecaster
 from rnncast.core.train import Probe, TrainResult, TrainState, train
 from rnncast.worker.attempt import WATCH_S, Attempt, Watch
-from rnncast.worker.checkpoints import CheckpointWriter
+from rnncast.worker.checkpoints import CheckpointWriter, pinned_digests
 from rnncast.worker.results import run_forecast, write_model
 
 log = get_task_logger(__name__)
@@ -43,7 +44,9 @@ RESUME_NAME = "checkpoint"
 
 
 def public_error(exc: BaseException, settings: Settings) -> str:
-    """A short message for the API: no stack trace, no filesystem paths."""
+    """A short message for the API: no stack trace, no filesystem paths, no store endpoint, bucket or key."""
+    if isinstance(exc, ArtifactError):
+        return f"{type(exc).__name__}: {exc.public}"
     if isinstance(exc, OSError) and exc.strerror:
         text = f"{type(exc).__name__}: {exc.strerror}"
     else:
@@ -83,7 +86,7 @@ def run_training_job(
             store.finish(job_id, lease, JobStatus.FAILED, error=str(exc))
         return "failed"
     # A store down now leaves the job queued: recovery sends its task again.
-    resume = retrying(lambda: _resume_point(artifacts, job_id), settings.artifact_retry_s,
+    resume = retrying(lambda: _resume_point(artifacts, job_id, pinned_digests(raw)), settings.artifact_retry_s,
                       f"job {job_id}: reading its checkpoint")
     resumed = resume.epoch if resume is not None else None
     if not store.start(job_id, lease, str(device), attempts, started_at=raw.get("started_at"), worker=worker,
@@ -117,16 +120,21 @@ def run_training_job(
         watch.stop()
 
 
-def _resume_point(artifacts: ArtifactStore, job_id: str) -> Checkpoint | None:
-    """The job's latest checkpoint from an earlier attempt (on any host), if one is usable."""
+def _resume_point(artifacts: ArtifactStore, job_id: str, pinned: set[str]) -> Checkpoint | None:
+    """The job's latest checkpoint from an earlier attempt (on any host), if one is usable and is one the job
+    pinned (`pinned`: a swapped or stale checkpoint is refused)."""
     folder = artifacts.at(job_prefix(job_id))
     if not checkpoint_exists(folder, RESUME_NAME):
         return None
     try:
-        return load_checkpoint(folder, RESUME_NAME)
+        ckpt = load_checkpoint(folder, RESUME_NAME)
     except CheckpointError as exc:
         log.warning("job %s: unusable resume checkpoint, starting over: %s", job_id, exc)
         return None
+    if ckpt.info is None or ckpt.info.sha256 not in pinned:
+        log.warning("job %s: its resume checkpoint is not one it wrote (swapped or stale), starting over", job_id)
+        return None
+    return ckpt
 
 
 def _seconds_since(started_at: str | None) -> float:
@@ -150,10 +158,11 @@ def _train(
     configs = from_params(params)
     model_cfg, data_cfg, train_cfg = configs
     series, scaler = _load_series(artifacts, settings, job_id, data_cfg, train_cfg.sequence_length)
-    attempt = Attempt(store, job_id, lease, watch, time_limit[1])
-    probe = _forecast_probe(forecast_spec, data_cfg, train_cfg, series, scaler)
+    attempt = Attempt(store, job_id, lease, watch, time_limit[1], time_limit[0])
+    probe = _forecast_probe(forecast_spec, data_cfg, train_cfg, series, scaler, attempt.interrupt)
     fields = {"scaler": scaler.to_dict()} if scaler is not None else {}
-    writer = CheckpointWriter(artifacts.at(job_prefix(job_id)), job_id[:8])
+    writer = CheckpointWriter(artifacts.at(job_prefix(job_id)), job_id[:8],
+                              pin=lambda field, digest: bool(store.heartbeat(job_id, lease, **{field: digest})))
 
     def on_checkpoint(state: TrainState) -> None:
         if attempt.lost:
@@ -197,10 +206,10 @@ def _load_series(
 
 def _forecast_probe(
     forecast_spec: dict[str, Any] | None, data_cfg: AnyData, train_cfg: TrainOptions, series: np.ndarray | None,
-    scaler: Scaler | None,
+    scaler: Scaler | None, should_stop: StopCheck,
 ) -> Probe | None:
     """For a comparison run that tracks its forecast along the way (bench/accuracy.py reads it): its MSE
-    every `every` epochs."""
+    every `every` epochs; none for an epoch whose probe `should_stop` cut short (training then stops too)."""
     every = int((forecast_spec or {}).get("every") or 0)
     if forecast_spec is None or every <= 0:
         return None
@@ -210,9 +219,12 @@ def _forecast_probe(
         if epoch % every:
             return None
         was_training = model.training
-        fc = run_forecast(model.eval(), data_cfg, train_cfg, spec, series, scaler)
-        model.train(was_training)
-        return fc.mse
+        try:
+            return run_forecast(model.eval(), data_cfg, train_cfg, spec, series, scaler, should_stop).mse
+        except RolloutStopped:
+            return None
+        finally:
+            model.train(was_training)
 
     return forecast_every
 
@@ -256,7 +268,13 @@ def _succeed(
     if forecast_spec is not None:
         # A comparison's run: its forecast is part of the result, computed here
         # while the model is in memory.
-        fc = run_forecast(result.model, data_cfg, train_cfg, forecast_spec, series, result.scaler)
+        try:
+            fc = run_forecast(result.model, data_cfg, train_cfg, forecast_spec, series, result.scaler,
+                              attempt.interrupt)
+        except RolloutStopped:  # cancelled, lost or out of time: it ends as a run stopped in training does
+            if not attempt.lost:  # no record will name the model's files (a new holder writes its own)
+                artifacts.delete_prefix(model_prefix(job_id))
+            return _stopped(attempt, artifacts, replace(result, stopped=True), attempt.limit) or _lost(job_id)
         # A sine's context is left out (the render recomputes it): a run's record stays small.
         drop = ("context_x", "context_y") if series is None else ()
         stored = {k: v for k, v in asdict(fc).items() if k not in drop}

@@ -21,6 +21,7 @@ from rnncast.common.artifacts.base import (
     StoreFull,
     StoreMisconfigured,
     StoreUnavailable,
+    public_text,
 )
 from rnncast.common.artifacts.cache import CachedStore
 from rnncast.common.artifacts.local import LocalStore
@@ -39,6 +40,7 @@ __all__ = [
     "StoreMisconfigured",
     "StoreUnavailable",
     "open_store",
+    "public_text",
     "retrying",
 ]
 log = logging.getLogger(__name__)

@@ -12,32 +12,54 @@ import hashlib
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import ClassVar
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_.-]{1,200}")
 
 
 class ArtifactError(Exception):
-    """Something went wrong with the artifact store."""
+    """Something went wrong with the artifact store.
+
+    Its message (for logs) may name the endpoint, the bucket and keys; `public`
+    is what a client or a job's `error` may say: it names none of them.
+    """
+
+    public: ClassVar[str] = "the artifact store failed; see the server's log"
 
 
 class ArtifactMissing(ArtifactError, FileNotFoundError):
     """No object at that key."""
 
+    public = "a file is missing from the artifact store"
+
 
 class ArtifactCorrupt(ArtifactError, ValueError):
     """An object's bytes do not match its sha256."""
+
+    public = "a file in the artifact store does not match its digest: it was truncated or changed"
 
 
 class StoreUnavailable(ArtifactError, ConnectionError):
     """The store did not answer, or answered with a server error: transient, worth retrying."""
 
+    public = "the artifact store is unavailable; retry shortly"
+
 
 class StoreFull(ArtifactError, OSError):
     """A write would leave the disk with less free space than the store must keep (507)."""
 
+    public = "the artifact store's disk is full; retry later"
+
 
 class StoreMisconfigured(ArtifactError):
     """The store cannot work as configured (scheme, bucket, credentials): a start-up error."""
+
+    public = "the artifact store refused this server's settings; see its log"
+
+
+def public_text(exc: BaseException) -> str:
+    """What may be said of `exc` outside the server: an artifact error's `public` text, else its message."""
+    return exc.public if isinstance(exc, ArtifactError) else str(exc)
 
 
 @dataclass(frozen=True)
@@ -56,8 +78,10 @@ def check_key(key: str, *, prefix: bool = False) -> str:
     if prefix and not key.strip("/"):
         return ""
     parts = key.rstrip("/").split("/") if prefix else key.split("/")
-    if not all(_SEGMENT.fullmatch(p) and p not in (".", "..") for p in parts):
-        raise ValueError(f"artifact key ({key!r}) must be '/'-separated names of letters, digits, '_', '-', '.'")
+    # A leading '.' is kept for the stores' own files (temp files, recorded digests).
+    if not all(_SEGMENT.fullmatch(p) and not p.startswith(".") for p in parts):
+        raise ValueError(f"artifact key ({key!r}) must be '/'-separated names of letters, digits, '_', '-', '.' "
+                         "that do not start with '.'")
     return key
 
 

@@ -1,4 +1,5 @@
-"""The local-folder backend: today's layout under RNNCAST_DATA_DIR, written atomically."""
+"""The local-folder backend: today's layout under RNNCAST_DATA_DIR, written atomically, each file's sha256
+recorded beside it (`.<name>.sha256`) and checked on read, as S3's metadata is."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import contextlib
 import errno
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,24 +25,48 @@ from rnncast.common.artifacts.base import (
 )
 
 
-def atomic_write(path: Path, payload: bytes) -> None:
-    """Write to a temp file, fsync, rename over `path`, fsync the folder: a reader sees the old file or the new."""
+def _staged(path: Path, payload: bytes) -> Path:
+    """`payload` in a fsynced temp file beside `path` (a name no key can take: it starts with '.')."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         with open(tmp, "wb") as fh:
             fh.write(payload)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        raise
+    return tmp
+
+
+def atomic_write(path: Path, payload: bytes, *more: tuple[Path, bytes]) -> None:
+    """Write to temp files, fsync, rename over `path` (after `more`'s files, renamed over theirs), fsync the
+    folder: a reader sees the old file or the new."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for target, data in (*more, (path, payload)):
+            staged.append((_staged(target, data), target))
+        for tmp, target in staged:  # back to back: a reader meets a mixed pair for a few microseconds at most
+            os.replace(tmp, target)
+    except BaseException:
+        for tmp, _ in staged:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
         raise
     fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def digest_path(path: Path) -> Path:
+    """Where the sha256 of the file at `path` is recorded."""
+    return path.with_name(f".{path.name}.sha256")
+
+
+READ_TRIES = 4  # a read that meets a write between its file and its digest reads both again
 
 
 FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
@@ -66,10 +92,11 @@ def disk_errors(key: str) -> Iterator[None]:
 
 
 class LocalStore(ArtifactStore):
-    """Objects are files under `root` (key = relative path).
+    """Objects are files under `root` (key = relative path), each with its sha256 in `.<name>.sha256`.
 
-    The digest a caller knows is checked on read; files written before the
-    store existed carry none of their own, so a local read without one is unchecked.
+    A read checks the digest the caller knows, else the recorded one: a file
+    changed on disk is refused (ArtifactCorrupt). Files written before digests
+    were recorded have none, and are read unchecked.
     """
 
     def __init__(self, root: Path, min_free_bytes: float = 0) -> None:
@@ -89,15 +116,33 @@ class LocalStore(ArtifactStore):
                     raise StoreFull(f"the artifact disk has {free / 2**20:.0f} MiB free; writing {len(data)} bytes "
                                     f"would leave less than RNNCAST_MIN_FREE_DISK_BYTES "
                                     f"({self.min_free / 2**20:.0f} MiB)")
-            atomic_write(path, data)
-        return ObjectInfo(key, sha256_of(data), len(data))
+            digest = sha256_of(data)
+            # The digest is renamed into place first: a crash between the two renames leaves a pair
+            # that a read refuses, never a changed file that passes.
+            atomic_write(path, data, (digest_path(path), digest.encode()))
+        return ObjectInfo(key, digest, len(data))
 
     def get(self, key: str, sha256: str | None = None) -> bytes:
+        path = self._path(key)
+        for attempt in range(READ_TRIES):
+            try:
+                data = path.read_bytes()
+            except (FileNotFoundError, NotADirectoryError):
+                raise ArtifactMissing(f"artifact {key!r} not found") from None
+            expected = sha256 or self._recorded(path)
+            if expected is None or sha256_of(data) == expected:
+                return data
+            if sha256 is not None:
+                break
+            time.sleep(0.005 * (attempt + 1))  # a write may have renamed one of the pair between our two reads
+        return verify(key, data, expected)
+
+    @staticmethod
+    def _recorded(path: Path) -> str | None:
         try:
-            data = self._path(key).read_bytes()
+            return digest_path(path).read_text("ascii", "replace").strip()
         except (FileNotFoundError, NotADirectoryError):
-            raise ArtifactMissing(f"artifact {key!r} not found") from None
-        return verify(key, data, sha256)
+            return None
 
     def get_range(self, key: str, start: int, length: int) -> bytes:
         try:
@@ -111,15 +156,19 @@ class LocalStore(ArtifactStore):
         return self._path(key).is_file()
 
     def delete(self, key: str) -> None:
+        path = self._path(key)
         with disk_errors(key), contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            self._path(key).unlink()
+            path.unlink()
+        with disk_errors(key), contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            digest_path(path).unlink()
 
     def list(self, prefix: str) -> list[str]:
         folder = self._path(prefix, prefix=True)
         if not folder.is_dir():
             return []
+        # Names starting with '.' are the store's own (temp files, digests): no key can take one.
         return sorted(str(p.relative_to(self.root)) for p in folder.rglob("*")
-                      if p.is_file() and not p.name.endswith(".tmp"))
+                      if p.is_file() and not p.name.startswith("."))
 
     def delete_prefix(self, prefix: str) -> int:
         if not check_key(prefix, prefix=True):

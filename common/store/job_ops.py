@@ -231,9 +231,10 @@ def truncate_history(job_id: str, epochs: int) -> Op[None]:
     yield batch(cmd("ltrim", Keys.history(job_id), 0, kept - 1) if kept else cmd("delete", Keys.history(job_id)))
 
 
-def heartbeat(job_id: str, lease: str) -> Op[Beat]:
-    """Refresh the heartbeat of a job we hold, and say whether we still hold it (and whether to cancel)."""
-    return Beat(int((yield from one(script("heartbeat", [Keys.job(job_id)], [*header(), lease])))))
+def heartbeat(job_id: str, lease: str, **fields: Any) -> Op[Beat]:
+    """Refresh the heartbeat of a job we hold (setting `fields` in the same step, only if we hold it), and say
+    whether we still hold it (and whether to cancel)."""
+    return Beat(int((yield from one(script("heartbeat", [Keys.job(job_id)], [*header(), lease, *flatten(fields)])))))
 
 
 def read_events(job_id: str, after: str, block_ms: int) -> Op[list[tuple[str, dict[str, str]]]]:

@@ -63,13 +63,13 @@ if redis.call('HGET', KEYS[1], 'handoff_requested') == '1' then return 2 end
 return 0
 """
 
-# Refresh a heartbeat while the lease is ours: 0 = lost, 1 = still ours,
-# 2 = still ours and a cancel was asked for.
-# KEYS: job   ARGV: lease
+# Refresh a heartbeat (and set the fields given) while the lease is ours: 0 = lost,
+# 1 = still ours, 2 = still ours and a cancel was asked for.
+# KEYS: job   ARGV: lease, field/value pairs...
 HEARTBEAT = _PRELUDE + """
 if redis.call('HGET', KEYS[1], 'lease') ~= arg(1) then return 0 end
 if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
-redis.call('HSET', KEYS[1], 'heartbeat_at', now())
+redis.call('HSET', KEYS[1], 'heartbeat_at', now(), rest(2))
 if redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then return 2 end
 return 1
 """

@@ -25,12 +25,12 @@ from rnncast.common.defaults import (
 from rnncast.common.store.aio import AsyncJobStore, DatasetGone, IdempotencyConflict, QueueFull, QuotaExceeded
 from rnncast.common.values import is_id
 from rnncast.service import limits
-from rnncast.service.deps import ArtifactsDep, CeleryDep, IdempotencyKey, SettingsDep, StoreDep
+from rnncast.service.deps import ArtifactsDep, CeleryDep, IdempotencyKey, SettingsDep, StoreDep, WorkerDep
 from rnncast.service.errors import ERRORS, not_found, unprocessable
 from rnncast.service.limits import Limited
 from rnncast.service.openapi import PNG, links
 from rnncast.service.quotas import model_quota, quota_refusal
-from rnncast.service.rpc import ask_worker, ask_worker_png
+from rnncast.service.rpc import Worker
 from rnncast.service.schemas import (
     Comparison,
     ComparisonCreate,
@@ -170,21 +170,21 @@ async def delete_comparison(comparison_id: str, store: StoreDep, artifacts: Arti
     return Response(status_code=204)
 
 
-async def _png(store: AsyncJobStore, settings: Any, comparison_id: str, kind: str) -> Response:
+async def _png(store: AsyncJobStore, worker: Worker, comparison_id: str, kind: str) -> Response:
     await _view_or_404(store, comparison_id)
-    return await ask_worker_png(store, settings, {"figure": kind, "comparison_id": comparison_id})
+    return await worker.png({"figure": kind, "comparison_id": comparison_id})
 
 
 @router.get("/{comparison_id}/loss.png", response_class=Response, responses=PNG_RESPONSES)
-async def loss_png(comparison_id: str, store: StoreDep, settings: SettingsDep) -> Response:
+async def loss_png(comparison_id: str, store: StoreDep, worker: WorkerDep) -> Response:
     """Train (solid) and test (dashed) loss per cell, log scale; mean with min-max band over seeds."""
-    return await _png(store, settings, comparison_id, "loss")
+    return await _png(store, worker, comparison_id, "loss")
 
 
 @router.get("/{comparison_id}/predictions.png", response_class=Response, responses=PNG_RESPONSES)
-async def predictions_png(comparison_id: str, store: StoreDep, settings: SettingsDep) -> Response:
+async def predictions_png(comparison_id: str, store: StoreDep, worker: WorkerDep) -> Response:
     """Context, exact continuation and each cell's forecast (the seed nearest the cell's median)."""
-    return await _png(store, settings, comparison_id, "predictions")
+    return await _png(store, worker, comparison_id, "predictions")
 
 
 def _ensemble_message(view: dict[str, Any], figure: str, request: dict[str, Any], settings: Any) -> dict[str, Any]:
@@ -196,19 +196,19 @@ def _ensemble_message(view: dict[str, Any], figure: str, request: dict[str, Any]
 
 @router.post("/{comparison_id}/forecast", response_model=EnsembleForecast, responses=ERRORS)
 async def ensemble_forecast(
-    comparison_id: str, body: EnsembleRequest, store: StoreDep, settings: SettingsDep,
+    comparison_id: str, body: EnsembleRequest, store: StoreDep, settings: SettingsDep, worker: WorkerDep,
 ) -> JSONResponse:
     """Every succeeded run's model continues the same window (by default where the runs' own forecasts
     started); per cell, the mean over its seeds, a band of mean +- 2 std, min and max, step by step, and each
     seed's error where the exact signal is known. Computed on a predict worker; 409 while no run has succeeded."""
     view = await _view_or_404(store, comparison_id)
     message = _ensemble_message(view, "ensemble", body.model_dump(exclude_none=True), settings)
-    return JSONResponse(await ask_worker(store, settings, message))
+    return JSONResponse(await worker.ask(message))
 
 
 @router.get("/{comparison_id}/forecast.png", response_class=Response, responses=PNG_RESPONSES)
 async def ensemble_png(
-    comparison_id: str, store: StoreDep, settings: SettingsDep,
+    comparison_id: str, store: StoreDep, settings: SettingsDep, worker: WorkerDep,
     start: Annotated[float | None, Query(ge=-MAX_START, le=MAX_START, allow_inf_nan=False)] = None,
     origin: Annotated[int | None, Query(ge=0, le=MAX_POINTS)] = None,
     horizon: Annotated[int, Query(ge=1, le=MAX_HORIZON), Limited("max_horizon")] = FORECAST_HORIZON,
@@ -220,4 +220,4 @@ async def ensemble_png(
     limits.check("horizon", horizon, "max_horizon", settings)  # the default too
     request: dict[str, Any] = {"horizon": horizon}
     request |= {k: v for k, v in (("start", start), ("origin", origin)) if v is not None}
-    return await ask_worker_png(store, settings, _ensemble_message(view, "ensemble_png", request, settings))
+    return await worker.png(_ensemble_message(view, "ensemble_png", request, settings))

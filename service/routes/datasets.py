@@ -23,11 +23,10 @@ from rnncast.common.series import SeriesError
 from rnncast.common.store.admission import UNLIMITED
 from rnncast.common.store.aio import AsyncJobStore, QuotaExceeded
 from rnncast.common.values import is_id
-from rnncast.service.deps import ArtifactsDep, SettingsDep, StoreDep
+from rnncast.service.deps import ArtifactsDep, SettingsDep, StoreDep, WorkerDep
 from rnncast.service.errors import ERRORS, found_or_404, not_found, unprocessable
 from rnncast.service.openapi import PNG, links
 from rnncast.service.quotas import dataset_quota, quota_refusal
-from rnncast.service.rpc import ask_worker_png
 from rnncast.service.schemas import (
     Dataset,
     DatasetList,
@@ -141,12 +140,12 @@ async def dataset_values(
 
 
 @router.get("/{dataset_id}/plot.png", response_class=Response, responses={**ERRORS, **PNG})
-async def plot_png(dataset_id: str, store: StoreDep, settings: SettingsDep) -> Response:
+async def plot_png(dataset_id: str, store: StoreDep, worker: WorkerDep) -> Response:
     """The series as a line (drawn by a worker)."""
     record = await dataset_or_404(store, dataset_id)
     message = {"figure": "dataset", "dataset_id": dataset_id, "sha256": record["sha256"], "step": record["step"],
                "name": record["name"]}
-    return await ask_worker_png(store, settings, message)
+    return await worker.png(message)
 
 
 @router.delete("/{dataset_id}", status_code=204, response_class=Response, responses=ERRORS)

@@ -23,12 +23,12 @@ from rnncast.common.settings import Settings
 from rnncast.common.store.aio import AsyncJobStore
 from rnncast.common.values import is_id
 from rnncast.service import limits
-from rnncast.service.deps import ArtifactsDep, LaneDep, SettingsDep, StoreDep
+from rnncast.service.deps import ArtifactsDep, LaneDep, SettingsDep, StoreDep, WorkerDep
 from rnncast.service.errors import ERRORS, found_or_404, not_found, unprocessable
 from rnncast.service.lane import LaneFull
 from rnncast.service.limits import Limited, refusal
 from rnncast.service.openapi import PNG
-from rnncast.service.rpc import ask_worker, ask_worker_png, lane_full, no_worker
+from rnncast.service.rpc import lane_full, no_worker
 from rnncast.service.schemas import (
     BacktestRequest,
     BacktestResult,
@@ -105,7 +105,7 @@ async def forecast(model_id: str, body: ForecastRequest, lane: LaneDep, settings
     responses={**ERRORS, **PNG},
 )
 async def forecast_png(
-    model_id: str, store: StoreDep, settings: SettingsDep,
+    model_id: str, store: StoreDep, settings: SettingsDep, worker: WorkerDep,
     start: Annotated[float | None, Query(ge=-MAX_START, le=MAX_START, allow_inf_nan=False,
                                          description=f"sine models (default {FORECAST_START:g})")] = None,
     origin: Annotated[int | None, Query(ge=0, le=MAX_POINTS, description="dataset models (default: the series' "
@@ -128,7 +128,7 @@ async def forecast_png(
     request |= {k: v for k, v in (("start", start), ("origin", origin)) if v is not None}
     if context is not None:
         request["context"] = parse_context(context, settings)
-    return await ask_worker_png(store, settings, _message(model, request))
+    return await worker.png(_message(model, request))
 
 
 def parse_context(text: str, settings: Settings) -> list[float]:
@@ -146,19 +146,19 @@ def parse_context(text: str, settings: Settings) -> list[float]:
 
 
 @router.post("/{model_id}/backtest", response_model=BacktestResult, responses=ERRORS)
-async def backtest(model_id: str, body: BacktestRequest, store: StoreDep, settings: SettingsDep) -> JSONResponse:
+async def backtest(model_id: str, body: BacktestRequest, store: StoreDep, worker: WorkerDep) -> JSONResponse:
     """Rolling-origin evaluation over the model's test part: `origins` forecasts of `horizon` steps, each from the
     values before its origin only, against the naive (last value) and seasonal naive (one season earlier)
     baselines on the same origins. MSE, MAE and sMAPE per step and overall, in the series' units; `skill` =
     1 - model MSE / the better baseline's. Computed on a predict worker, the model's forecasts batched."""
     model = await model_or_404(store, model_id)
-    result = await ask_worker(store, settings, _message(model, {"figure": "backtest", **body.model_dump()}))
+    result = await worker.ask(_message(model, {"figure": "backtest", **body.model_dump()}))
     return JSONResponse(result)
 
 
 @router.get("/{model_id}/backtest.png", response_class=Response, responses={**ERRORS, **PNG})
 async def backtest_png(
-    model_id: str, store: StoreDep, settings: SettingsDep,
+    model_id: str, store: StoreDep, settings: SettingsDep, worker: WorkerDep,
     origins: Annotated[int, Query(ge=1, le=MAX_BACKTEST_ORIGINS)] = BACKTEST_ORIGINS,
     horizon: Annotated[int, Query(ge=1, le=MAX_HORIZON), Limited("max_horizon")] = BACKTEST_HORIZON,
     season: Annotated[int | None, Query(ge=1, le=MAX_POINTS)] = None,
@@ -167,4 +167,4 @@ async def backtest_png(
     limits.check("horizon", horizon, "max_horizon", settings)  # the default too
     model = await model_or_404(store, model_id)
     request = {"figure": "backtest_png", "origins": origins, "horizon": horizon, "season": season}
-    return await ask_worker_png(store, settings, _message(model, request))
+    return await worker.png(_message(model, request))

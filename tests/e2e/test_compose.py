@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -59,13 +62,50 @@ def test_two_host_files_share_only_redis_and_s3():
     env = worker["environment"]
     assert "${HOST_A" in env["RNNCAST_REDIS_URL"] and "${HOST_A" in env["RNNCAST_S3_ENDPOINT_URL"]
     assert env["RNNCAST_ARTIFACTS"] == host_a["api"]["environment"]["RNNCAST_ARTIFACTS"]
-    assert "--requirepass" in host_a["redis"]["command"]  # Redis is reachable from host B: not without a password
-    assert "6379:6379" in host_a["redis"]["ports"] and "8333:8333" in host_a["s3"]["ports"]
+    assert "6379:6379" in host_a["redis"]["ports"][0] and "8333:8333" in host_a["s3"]["ports"][0]
     for services in (host_a, host_b):
         for name, service in services.items():
             if service.get("image", "").startswith("rnncast") and "command" in service:
                 result = CliRunner().invoke(app, [*service["command"], "--help"])
                 assert result.exit_code == 0, (name, result.output)
+
+
+COMPOSE_FILES = [ROOT / "docker-compose.yml", ROOT / "deploy" / "host-a.yml", ROOT / "deploy" / "host-b.yml"]
+_PORT = re.compile(r"^(?P<host>.*):(?P<published>\d+(-\d+)?):(?P<target>\d+(-\d+)?)(/\w+)?$")
+
+
+def published_on(port: str | dict) -> str:
+    """The host address a compose `ports` entry publishes on ('' for every interface)."""
+    if isinstance(port, dict):
+        return str(port.get("host_ip", ""))
+    match = _PORT.match(str(port))
+    return match.group("host") if match else ""
+
+
+@pytest.mark.parametrize("path", COMPOSE_FILES, ids=lambda p: p.name)
+def test_no_published_port_binds_every_interface(path):
+    for name, service in yaml.safe_load(path.read_text())["services"].items():
+        for port in service.get("ports", []):
+            host = published_on(port).strip("[]")
+            assert host and host not in ("0.0.0.0", "::"), (path.name, name, port)
+
+
+def test_host_a_publishes_redis_and_s3_on_its_private_address_with_the_password_from_a_file():
+    text = (ROOT / "deploy" / "host-a.yml").read_text()
+    host_a = yaml.safe_load(text)
+    for name in ("redis", "s3"):
+        assert all(published_on(p).startswith("${PRIVATE_ADDR") for p in host_a["services"][name]["ports"]), name
+    assert "redis_password" in host_a["secrets"] and "file" in host_a["secrets"]["redis_password"]
+    redis = host_a["services"]["redis"]
+    assert redis["secrets"] == ["redis_password"] and "/run/secrets/redis_password" in " ".join(redis["command"])
+    assert "--requirepass" not in " ".join(redis["command"])  # a password on a command line shows in `ps`
+    assert "RNNCAST_REDIS_PASSWORD" not in text.replace("RNNCAST_REDIS_PASSWORD_FILE", "")  # in no variable
+    host_b = yaml.safe_load((ROOT / "deploy" / "host-b.yml").read_text())
+    for service in (host_a["services"]["api"], host_a["services"]["predict-worker"], host_b["services"]["worker"]):
+        env = service["environment"]
+        assert "@" not in env["RNNCAST_REDIS_URL"]
+        assert env["RNNCAST_REDIS_PASSWORD_FILE"] == "/run/secrets/redis_password"
+        assert service["secrets"] == ["redis_password"]
 
 
 def test_workers_consume_both_queues_and_forecasts_batch_on_threads():

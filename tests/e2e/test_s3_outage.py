@@ -3,10 +3,13 @@ the store to come back, and the job succeeds; nothing accepted is lost."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 from rnncast.common.artifacts.layout import job_prefix, model_prefix
-from tests.support import Api, RedisServer, S3Server, start_worker, wait_until
+from tests.support import ROOT, S3_KEYS, Api, RedisServer, S3Server, free_port, start_worker, wait_until
 
 FAST = {"RNNCAST_HEARTBEAT_TIMEOUT": "5", "RNNCAST_HEARTBEAT_INTERVAL": "1"}
 JOB = {"cell": "GRU", "hidden_size": 8, "epochs": 400, "batch_size": 64, "lr": 0.01, "sequence_length": 20,
@@ -52,3 +55,23 @@ def test_a_job_outlives_an_s3_outage_and_stores_its_model_when_s3_returns(tmp_pa
         worker.stop()
         redis.stop()
         s3.stop()
+
+
+def test_the_api_starts_while_s3_is_unreachable_and_a_malformed_setting_still_stops_it(tmp_path):
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    unreachable = {"RNNCAST_ARTIFACTS": "s3://rnncast/a", "RNNCAST_S3_ENDPOINT_URL": closed, **S3_KEYS}
+    api = Api(f"redis://127.0.0.1:{free_port()}/0", tmp_path / "api", tmp_path / "api.log", extra=unreachable)
+    try:
+        assert api.http.get("/healthz").status_code == 200
+    finally:
+        api.stop()
+    warnings = [line for line in api.proc.log().splitlines() if "artifact store does not answer" in line]
+    assert len(warnings) == 1, api.proc.log()
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RNNCAST_")}
+    for bad in ("s3://Not_A_Bucket/a", "ftp://elsewhere/a"):
+        out = subprocess.run([sys.executable, "-m", "rnncast.client", "api", "--port", str(free_port())], cwd=ROOT,
+                             env=env | {**unreachable, "RNNCAST_ARTIFACTS": bad}, capture_output=True, text=True,
+                             timeout=60)
+        assert out.returncode != 0 and out.stderr.strip().startswith("rnncast: "), (bad, out.stderr)
+        assert len(out.stderr.strip().splitlines()) == 1, out.stderr

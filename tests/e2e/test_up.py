@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
+from rnncast.service.redis_server import server_binary
 from tests.support import ROOT, TINY, free_port, wait_until
 
 
@@ -65,3 +67,31 @@ def _ready(url: str) -> bool:
 def _finished(url: str, job_id: str) -> dict | None:
     job = httpx.get(f"{url}/v1/jobs/{job_id}").json()
     return job if job["status"] in ("succeeded", "failed", "cancelled") else None
+
+
+@pytest.mark.parametrize("given", ["in the url", "in a file"])
+def test_up_logs_the_redis_url_with_its_password_masked(tmp_path, given):
+    password = "up-secret-" + "7" * 20
+    redis_port, api_port = free_port(), free_port()
+    server = subprocess.Popen([server_binary(), "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                               "--requirepass", password], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = _env(tmp_path, redis_port)
+    if given == "in the url":
+        env["RNNCAST_REDIS_URL"] = f"redis://:{password}@127.0.0.1:{redis_port}/0"
+    else:  # as the compose files give it: a secret's file, the URL without it
+        (tmp_path / "redis_password").write_text(password + "\n")
+        env["RNNCAST_REDIS_PASSWORD_FILE"] = str(tmp_path / "redis_password")
+    log = open(tmp_path / "up.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "rnncast.client", "up", "--port", str(api_port), "--queues", ""],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: "API at" in (tmp_path / "up.log").read_text(), timeout=90)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        log.close()
+        server.terminate()
+        server.wait(timeout=10)
+    text = (tmp_path / "up.log").read_text()
+    assert f"using Redis at redis://:**@127.0.0.1:{redis_port}/0" in text, text
+    assert password not in text

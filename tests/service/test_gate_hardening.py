@@ -70,6 +70,24 @@ def test_cross_site_state_changes_are_refused_with_or_without_a_key(stack, keyed
     assert stack.api.http.get("/v1/jobs", headers={"Origin": "http://evil.example"}).status_code == 200  # reads
 
 
+def test_cross_site_gets_that_make_a_worker_compute_are_refused(stack, keyed):
+    some = uuid.uuid4().hex
+    computing = [f"/v1/models/{some}/forecast.png", f"/v1/models/{some}/backtest.png",
+                 f"/v1/comparisons/{some}/loss.png", f"/v1/comparisons/{some}/forecast.png",
+                 f"/v1/datasets/{some}/plot.png"]
+    for path in computing:
+        for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "http://evil.example"}):
+            r = stack.api.http.get(path, headers=headers)
+            assert r.status_code == 403 and "cross-site" in r.json()["detail"], (path, headers)
+        # Its own pages (and clients that are no browser) get the answer: here a 404, nothing by that id.
+        assert stack.api.http.get(path, headers={"Sec-Fetch-Site": "same-origin"}).status_code == 404, path
+        assert stack.api.http.get(path).status_code == 404, path
+    # With a key and under a root_path too; a read that computes nothing stays open to other sites.
+    with_key = {"X-API-Key": KEY, "Sec-Fetch-Site": "cross-site"}
+    assert keyed.http.get(f"/v1/models/{some}/forecast.png", headers=with_key).status_code == 403
+    assert keyed.http.get("/v1/models", headers=with_key).status_code == 200
+
+
 @pytest.mark.parametrize("token", ["%C2%B2.x", "9" * 5000 + ".x", "1.%FF", ".", "x" * 10_000])
 def test_a_malformed_stream_token_is_401_not_500(keyed, token):
     r = keyed.http.get(f"/v1/jobs/{uuid.uuid4().hex}/events?token={token}")

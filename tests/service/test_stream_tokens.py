@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from rnncast.service.gate import stream_token, token_opens
+from tests.support import TINY, Api, wait_until
 
 KEY = b"k" * 20
 JOB = "a" * 32
@@ -36,8 +37,6 @@ def test_a_token_opens_nothing_else():
 
 
 def test_the_api_issues_tokens_to_key_holders_only(stack, tmp_path):
-    from tests.support import TINY, Api
-
     api = Api(stack.redis.url, stack.data_dir, tmp_path / "api.log", extra={"RNNCAST_API_KEY": "sekrit-sekrit-sekrit"})
     try:
         headers = {"X-API-Key": "sekrit-sekrit-sekrit"}
@@ -59,3 +58,21 @@ def test_the_api_issues_tokens_to_key_holders_only(stack, tmp_path):
         assert open_token == {"token": None, "expires_in": None}
     finally:
         api.stop()
+
+
+def test_a_stream_token_never_reaches_the_access_log(stack, tmp_path):
+    key = "sekrit-sekrit-sekrit"
+    api = Api(stack.redis.url, stack.data_dir, tmp_path / "api.log", extra={"RNNCAST_API_KEY": key},
+              log_level="info")
+    try:
+        headers = {"X-API-Key": key}
+        job = api.http.post("/v1/jobs", json={"cell": "RNN", **TINY}, headers=headers).json()
+        token = api.http.post(f"/v1/jobs/{job['id']}/events/token", headers=headers).json()["token"]
+        with api.http.stream("GET", f"/v1/jobs/{job['id']}/events", params={"token": token}) as r:
+            assert r.status_code == 200
+        wait_until(lambda: "/events?token=" in api.proc.log())
+    finally:
+        api.stop()
+    log = api.proc.log()
+    assert f"/v1/jobs/{job['id']}/events?token=REDACTED" in log, log
+    assert token not in log and token.partition(".")[2] not in log

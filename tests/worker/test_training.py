@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import threading
+import time
 import uuid
 
 import pytest
@@ -18,8 +21,10 @@ from rnncast.common.store.aio import AsyncJobStore
 from rnncast.common.store.sync import JobStore
 from rnncast.core.checkpoint import load_checkpoint, save_checkpoint
 from rnncast.core.train import train
+from rnncast.worker.checkpoints import PINNED
 from rnncast.worker.results import MODEL_NAME
 from rnncast.worker.training import RESUME_NAME, run_training_job
+from tests.support import wait_until
 
 PARAMS = {
     "cell": "GRU", "hidden_size": 4, "num_layers": 1, "dropout": 0.0, "epochs": 4, "batch_size": 64,
@@ -29,12 +34,12 @@ PARAMS = {
 }
 
 
-def create(url: str, params: dict) -> str:
+def create(url: str, params: dict, extra: dict | None = None) -> str:
     async def go() -> str:
         store = AsyncJobStore.from_url(url)
         try:
             job_id, _ = await store.create_job(params, job_id=uuid.uuid4().hex, name=None,
-                                               epochs=params["epochs"], max_queued=10_000)
+                                               epochs=params["epochs"], max_queued=10_000, extra=extra)
             return job_id
         finally:
             await store.close()
@@ -96,8 +101,9 @@ def test_queued_job_resumes_from_an_earlier_attempts_checkpoint(env, redis_serve
 
     def save(state):
         folder = LocalStore(settings.data_dir).at(job_prefix(job_id))
-        save_checkpoint(folder, RESUME_NAME, model=state.model, data=data_cfg, train=train_cfg,
-                        epoch=state.epoch, history=state.history, optimizer=state.optimizer)
+        info = save_checkpoint(folder, RESUME_NAME, model=state.model, data=data_cfg, train=train_cfg,
+                               epoch=state.epoch, history=state.history, optimizer=state.optimizer)
+        store.r.hset(Keys.job(job_id), PINNED, info.sha256)  # as the earlier attempt's writer pins it
 
     train(model_cfg, data_cfg, train_cfg, on_checkpoint=save, on_epoch_end=lambda r: r.epoch == 2)
     # An earlier attempt recorded three epochs before dying; the third is redone.
@@ -111,6 +117,54 @@ def test_queued_job_resumes_from_an_earlier_attempts_checkpoint(env, redis_serve
     b = load_checkpoint(LocalStore(settings.data_dir).at(model_prefix(job_id)), MODEL_NAME).tensors
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not (settings.data_dir / job_prefix(job_id)).exists()  # resume files are cleaned up
+
+
+def handed_back(store: JobStore, settings: Settings, params: dict) -> str:
+    """A job whose first attempt trained one epoch, checkpointed and went back to the queue."""
+    job_id = create(settings.redis_url, params)
+    store.r.hset(Keys.job(job_id), "handoff_requested", "1")  # as a worker shutting down is asked
+    assert run_training_job(store, settings, job_id, "w") == "handed back"
+    assert store.get_job(job_id)["status"] == "queued"
+    return job_id
+
+
+def test_a_resume_refuses_a_checkpoint_its_job_did_not_write(env, redis_server, caplog):
+    store, settings = env
+    mine, other = (handed_back(store, settings, PARAMS | {"seed": seed}) for seed in (1, 2))
+    assert store.job_raw(mine)[PINNED] != store.job_raw(other)[PINNED]
+    # Another job's checkpoint (a valid one, digest and all) put in place of this job's.
+    folder, theirs = settings.data_dir / job_prefix(mine), settings.data_dir / job_prefix(other)
+    shutil.rmtree(folder)
+    shutil.copytree(theirs, folder)
+    assert run_training_job(store, settings, mine, "w") == "succeeded"
+    job = store.get_job(mine)
+    assert job["resumed_from_epoch"] is None and len(job["history"]["test_loss"]) == PARAMS["epochs"], job
+    assert "not one it wrote" in caplog.text
+    # The other job's own checkpoint still resumes.
+    assert run_training_job(store, settings, other, "w") == "succeeded"
+    assert store.get_job(other)["resumed_from_epoch"] == 1
+
+
+LONG_FORECAST = 2_000_000  # steps: over a minute of rollout for this model, unless something stops it
+
+
+@pytest.mark.parametrize("every", [1, 0], ids=["probe", "final forecast"])
+def test_a_cancel_stops_a_comparison_runs_forecast(env, redis_server, every):
+    store, settings = env
+    spec = {"horizon": LONG_FORECAST, "start": 0.0, "every": every}
+    job_id = create(redis_server.url, PARAMS | {"epochs": 2}, extra={"forecast_spec": json.dumps(spec)})
+    outcome: list[str] = []
+    runner = threading.Thread(target=lambda: outcome.append(run_training_job(store, settings, job_id, "w")),
+                              daemon=True)
+    runner.start()
+    wait_until(lambda: store.get_job(job_id)["status"] == "running", timeout=30)
+    time.sleep(2)  # the run is in its forecast by now (two epochs of this job take milliseconds)
+    asked = time.monotonic()
+    store.r.hset(Keys.job(job_id), "cancel_requested", "1")
+    runner.join(timeout=30)
+    assert outcome == ["cancelled"], (outcome, store.get_job(job_id)["status"])
+    assert time.monotonic() - asked < 15  # the whole rollout takes over 60 s
+    assert not (settings.data_dir / model_prefix(job_id)).exists()  # no record names a model
 
 
 def test_a_job_that_is_not_queued_is_not_run_twice(env, redis_server):
