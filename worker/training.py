@@ -86,7 +86,9 @@ def run_training_job(
             store.finish(job_id, lease, JobStatus.FAILED, error=str(exc))
         return "failed"
     # A store down now leaves the job queued: recovery sends its task again.
-    resume = retrying(lambda: _resume_point(artifacts, job_id, pinned_digests(raw)), settings.artifact_retry_s,
+    # A job with epochs recorded but no pin checkpointed before pins existed (an upgrade mid-job).
+    pinned = pinned_digests(raw) or (None if int(raw.get("epoch") or 0) > 0 else set())
+    resume = retrying(lambda: _resume_point(artifacts, job_id, pinned), settings.artifact_retry_s,
                       f"job {job_id}: reading its checkpoint")
     resumed = resume.epoch if resume is not None else None
     if not store.start(job_id, lease, str(device), attempts, started_at=raw.get("started_at"), worker=worker,
@@ -120,9 +122,9 @@ def run_training_job(
         watch.stop()
 
 
-def _resume_point(artifacts: ArtifactStore, job_id: str, pinned: set[str]) -> Checkpoint | None:
+def _resume_point(artifacts: ArtifactStore, job_id: str, pinned: set[str] | None) -> Checkpoint | None:
     """The job's latest checkpoint from an earlier attempt (on any host), if one is usable and is one the job
-    pinned (`pinned`: a swapped or stale checkpoint is refused)."""
+    pinned (`pinned`: a swapped or stale checkpoint is refused; None: a job from before pinning)."""
     folder = artifacts.at(job_prefix(job_id))
     if not checkpoint_exists(folder, RESUME_NAME):
         return None
@@ -131,6 +133,8 @@ def _resume_point(artifacts: ArtifactStore, job_id: str, pinned: set[str]) -> Ch
     except CheckpointError as exc:
         log.warning("job %s: unusable resume checkpoint, starting over: %s", job_id, exc)
         return None
+    if pinned is None:  # a job that checkpointed before digests were pinned resumes as it did then
+        return ckpt
     if ckpt.info is None or ckpt.info.sha256 not in pinned:
         log.warning("job %s: its resume checkpoint is not one it wrote (swapped or stale), starting over", job_id)
         return None
