@@ -12,7 +12,6 @@ import hashlib
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_.-]{1,200}")
 
@@ -24,7 +23,12 @@ class ArtifactError(Exception):
     is what a client or a job's `error` may say: it names none of them.
     """
 
-    public: ClassVar[str] = "the artifact store failed; see the server's log"
+    public: str = "the artifact store failed; see the server's log"
+
+    def said(self, text: str) -> ArtifactError:
+        """This error with `text` as what may be said publicly (a message that names nothing private)."""
+        self.public = text
+        return self
 
 
 class ArtifactMissing(ArtifactError, FileNotFoundError):

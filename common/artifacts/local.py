@@ -113,9 +113,9 @@ class LocalStore(ArtifactStore):
             if self.min_free:
                 free = shutil.disk_usage(path.parent).free
                 if free - len(data) < self.min_free:
-                    raise StoreFull(f"the artifact disk has {free / 2**20:.0f} MiB free; writing {len(data)} bytes "
-                                    f"would leave less than RNNCAST_MIN_FREE_DISK_BYTES "
-                                    f"({self.min_free / 2**20:.0f} MiB)")
+                    full = (f"the artifact disk has {free / 2**20:.0f} MiB free; writing {len(data)} bytes would "
+                            f"leave less than RNNCAST_MIN_FREE_DISK_BYTES ({self.min_free / 2**20:.0f} MiB)")
+                    raise StoreFull(full).said(full)  # names no path: the operator's setting, said as it is
             digest = sha256_of(data)
             # The digest is renamed into place first: a crash between the two renames leaves a pair
             # that a read refuses, never a changed file that passes.

@@ -59,8 +59,9 @@ def test_sequential_jobs_never_reserve_past_max_model_bytes(site, tmp_path):
 
 
 def test_simultaneous_uploads_never_keep_more_than_max_datasets(site, tmp_path):
-    # Upload slots (RNNCAST_MAX_CONCURRENT_UPLOADS) are another bound: opened wide, the quota is what is raced.
-    api = site(max_datasets="5", max_concurrent_uploads="64")
+    # Upload slots (RNNCAST_MAX_CONCURRENT_UPLOADS) and the API's store threads (RNNCAST_API_STORE_THREADS) are
+    # other bounds: opened wide, the quota is what is raced.
+    api = site(max_datasets="5", max_concurrent_uploads="64", api_store_threads="64")
     with httpx.Client(base_url=api.url, timeout=60) as http, ThreadPoolExecutor(30) as pool:
         answers = list(pool.map(lambda _: http.post("/v1/datasets", json={"name": "q", "values": VALUES}),
                                 range(30)))

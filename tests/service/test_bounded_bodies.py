@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from tests.support import Api, RedisServer
+from tests.support import Api, RedisServer, wait_until
 
 SLOTS = 16
 EXTRA = {"RNNCAST_MAX_CONCURRENT_UPLOADS": str(SLOTS), "RNNCAST_BODY_GRACE_S": "4",
@@ -56,6 +56,9 @@ def test_idle_uploads_declaring_large_bodies_take_no_memory_and_the_next_is_429(
     finally:
         for sock in socks:
             sock.close()
+    # Closed, they give their slots back (once the server sees each disconnect): uploads are served again.
+    wait_until(lambda: api.http.post("/v1/datasets", json={"name": "after", "values": [1.0, 2.0, 3.0]}).status_code
+               != 429, timeout=20)
 
 
 def test_a_trickling_body_is_cut_off_with_408(api):
