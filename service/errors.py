@@ -122,7 +122,8 @@ def install(app: FastAPI) -> None:
             allow = ", ".join(allowed_methods(app, request.scope))
             return JSONResponse({"detail": "Method Not Allowed"}, 405, headers={"Allow": allow})
         if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
-            detail = [{"type": "body_unparsable", "loc": ["body"], "msg": "the body is not valid JSON in UTF-8"}]
+            detail = [{"type": "body_unparsable", "loc": ["body"],
+                       "msg": "the body could not be read as JSON (not UTF-8, not JSON, or nested too deep)"}]
             return JSONResponse({"detail": detail}, 422)
         return await http_exception_handler(request, exc)
 
