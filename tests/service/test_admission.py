@@ -13,29 +13,9 @@ import pytest
 from rnncast.common.defaults import model_bytes
 from rnncast.common.store import JobStatus, Keys
 from rnncast.common.store.sync import JobStore
-from tests.support import TINY, Api, RedisServer
+from tests.support import TINY, Api
 
 VALUES = [float(i % 9) for i in range(50)]
-
-
-@pytest.fixture
-def site(tmp_path):
-    """A private Redis and an API with the limits asked for (no worker: jobs stay queued unless a test plays
-    the worker through the store), and the store the workers use."""
-    redis = RedisServer(tmp_path / "redis").start()
-    apis: list[Api] = []
-
-    def api(**limits: str) -> Api:
-        made = Api(redis.url, tmp_path / "data", tmp_path / f"api{len(apis)}.log",
-                   extra={f"RNNCAST_{k.upper()}": v for k, v in limits.items()})
-        apis.append(made)
-        return made
-
-    api.store = JobStore.from_url(redis.url)  # type: ignore[attr-defined]
-    yield api
-    for made in apis:
-        made.stop()
-    redis.stop()
 
 
 def estimate(api: Api) -> int:

@@ -3,31 +3,11 @@ a job's estimated memory within RNNCAST_MAX_TRAIN_MEMORY."""
 
 from __future__ import annotations
 
-import pytest
-
 from rnncast.common.defaults import train_cost
 from rnncast.common.settings import Settings
-from tests.support import TINY, Api, RedisServer
+from tests.support import TINY, Api
 
 VALUES = [float(i % 9) for i in range(50)]
-
-
-@pytest.fixture
-def site(tmp_path):
-    """A private Redis and an API (no worker: jobs stay queued, and count towards the model quota)."""
-    redis = RedisServer(tmp_path / "redis").start()
-    apis: list[Api] = []
-
-    def api(**limits: str) -> Api:
-        made = Api(redis.url, tmp_path / "data", tmp_path / f"api{len(apis)}.log",
-                   extra={f"RNNCAST_{k.upper()}": v for k, v in limits.items()})
-        apis.append(made)
-        return made
-
-    yield api
-    for made in apis:
-        made.stop()
-    redis.stop()
 
 
 def upload(api: Api, values=VALUES):
