@@ -34,23 +34,11 @@ OLD_FLAGS = {"rollout_finetune.epochs": "--rollout-epochs", "rollout_finetune.ho
              "rollout_finetune.lr": "--rollout-lr"}
 
 
-def _leaves(cls: type[O.Options], skip: frozenset[str], prefix: str = "") -> list[tuple[str, O.Spec]]:
-    out: list[tuple[str, O.Spec]] = []
-    for s in O.spec(cls):
-        if s.name in skip:
-            continue
-        if s.nested is not None:
-            out += _leaves(s.nested, frozenset(), f"{prefix}{s.name}.")
-        else:
-            out.append((prefix + s.name, s))
-    return out
-
-
 def train_leaves() -> list[tuple[str, str, O.Spec]]:
     """(path in the request, dotted name for the flag, spec) of every training flag."""
     out = []
     for under, cls, skip in TRAIN_DECLARATIONS:
-        for dotted, s in _leaves(cls, skip):
+        for dotted, s in O.leaves(cls, skip):
             out.append((f"{under}.{dotted}" if under else dotted, dotted, s))
     return out
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, TypeVar, Union, cast, get_args, get_
 
 from annotated_types import Ge, Gt, Le, Lt
 
-__all__ = ["Help", "Limit", "NullMeans", "Options", "Spec", "check", "check_value", "leaf_names", "spec"]
+__all__ = ["Help", "Limit", "NullMeans", "Options", "Spec", "check", "check_value", "leaf_names", "leaves", "spec"]
 
 
 @dataclass(frozen=True)
@@ -202,12 +202,20 @@ class Options:
         return cls.from_dict({s.name: params[s.name] for s in spec(cls) if s.name in params})
 
 
-def leaf_names(cls: type[Options], prefix: str = "") -> list[str]:
-    """Dotted names of every leaf field (nested options expanded): `early_stopping.patience`."""
-    out: list[str] = []
+def leaves(cls: type[Options], skip: frozenset[str] = frozenset(), prefix: str = "") -> list[tuple[str, Spec]]:
+    """Every leaf field with its dotted name (nested options expanded: `early_stopping.patience`), but the
+    top-level fields in `skip`."""
+    out: list[tuple[str, Spec]] = []
     for s in spec(cls):
+        if s.name in skip:
+            continue
         if s.nested is not None:
-            out += leaf_names(s.nested, f"{prefix}{s.name}.")
+            out += leaves(s.nested, prefix=f"{prefix}{s.name}.")
         else:
-            out.append(prefix + s.name)
+            out.append((prefix + s.name, s))
     return out
+
+
+def leaf_names(cls: type[Options]) -> list[str]:
+    """Dotted names of every leaf field."""
+    return [name for name, _ in leaves(cls)]

@@ -36,12 +36,6 @@ STACKED_DROPOUT = 0.05  # between stacked layers, when a job leaves dropout out
 MICRO_BATCH_SIZE: dict[str, int] = {"LSTM": 250, "GRU": 250, "RNN": 0}
 
 
-def total_epochs(params: dict[str, Any]) -> int:
-    """Main epochs plus rollout fine-tuning epochs of a job's params."""
-    finetune = params.get("rollout_finetune") or {}
-    return int(params["epochs"]) + int(finetune.get("epochs", 0))
-
-
 # Forecasts.
 FORECAST_START = 123.0
 FORECAST_HORIZON = 100

@@ -17,7 +17,18 @@ from typing import Annotated, Any, Literal
 
 from annotated_types import Ge, Gt, Le, Lt
 
-from rnncast.common.declaration import Help, Limit, NullMeans, Options, Spec, check, check_value, leaf_names, spec
+from rnncast.common.declaration import (
+    Help,
+    Limit,
+    NullMeans,
+    Options,
+    Spec,
+    check,
+    check_value,
+    leaf_names,
+    leaves,
+    spec,
+)
 from rnncast.common.defaults import (
     MAX_BATCH_SIZE,
     MAX_EPOCHS,
@@ -54,6 +65,7 @@ __all__ = [
     "effective_options",
     "from_params",
     "leaf_names",
+    "leaves",
     "recipe_fields",
     "resolved_dropout",
     "resolved_micro_batch",

@@ -15,7 +15,8 @@ import redis
 from fastapi.concurrency import run_in_threadpool
 from kombu.exceptions import OperationalError
 
-from rnncast.common.defaults import CELL_COST, PASS_OVERHEAD, total_epochs, train_cost, train_memory
+from rnncast.common import options as O
+from rnncast.common.defaults import CELL_COST, PASS_OVERHEAD, train_cost, train_memory
 from rnncast.common.options import effective_options, recipe_fields, resolved_dropout, resolved_micro_batch
 from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK
 from rnncast.common.series import SeriesError, split_point
@@ -112,7 +113,7 @@ async def submit_job(
     check_cost(params, settings)
     try:
         job_id, created = await store.create_job(
-            params, job_id=uuid.uuid4().hex, name=body.name, epochs=total_epochs(params),
+            params, job_id=uuid.uuid4().hex, name=body.name, epochs=O.TrainOptions.pick(params).total_epochs,
             max_queued=settings.max_queued_jobs, quota=model_quota(settings), idempotency_key=idempotency_key,
             fingerprint=fingerprint(body.model_dump()), extra=extra,
         )

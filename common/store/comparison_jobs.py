@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rnncast.common.defaults import total_epochs
+from rnncast.common.options import TrainOptions
 from rnncast.common.store.admission import UNLIMITED, Idempotency, Quota, create_jobs
 from rnncast.common.store.job_ops import cancel_job, dataset_of, forget_idempotency, job_fields
 from rnncast.common.store.keys import Keys
@@ -21,7 +21,7 @@ def create_comparison(
     """Store a comparison and its queued runs in one step, within the models `quota`; (comparison id, created?)."""
     comparison_id = record["id"]
     jobs = [
-        job_fields(job_id, params, record.get("name"), total_epochs(params),
+        job_fields(job_id, params, record.get("name"), TrainOptions.pick(params).total_epochs,
                    {"comparison_id": comparison_id, "forecast_spec": record["forecast"]})
         for job_id, params in runs
     ]
