@@ -49,8 +49,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 
 def test_a_frozen_store_answers_503_fast_and_never_holds_up_job_submission(site):
-    created = site.api.http.post("/v1/datasets", json=VALUES)
-    assert created.status_code == 201, created.text
+    # The store may still be coming up (its first writes answered 503): wait for one upload to go through.
+    created = wait_until(lambda: (r := site.api.http.post("/v1/datasets", json=VALUES)).status_code == 201 and r,
+                         timeout=60)
     dataset = created.json()
     site.freeze(signal.SIGSTOP)
     try:
