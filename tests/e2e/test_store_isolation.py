@@ -75,10 +75,14 @@ def test_a_frozen_store_answers_503_fast_and_never_holds_up_job_submission(site)
         assert max(took for _, took in answers) < 15, answers  # a 2 s timeout, or refused at once
     finally:
         site.freeze(signal.SIGCONT)
+    # Thawed, the store serves again once the calls it froze have ended and given back their slots.
+    wait_until(lambda: httpx.get(url, timeout=30).status_code == 200, timeout=60)
 
 
 def test_a_delete_during_an_outage_keeps_the_record_until_a_retry_removes_the_files(site):
-    dataset = site.api.http.post("/v1/datasets", json=VALUES).json()
+    created = site.api.http.post("/v1/datasets", json=VALUES)
+    assert created.status_code == 201, created.text
+    dataset = created.json()
     job = site.api.http.post("/v1/jobs", json={"cell": "GRU", **TINY}).json()
     assert site.api.http.post(f"/v1/jobs/{job['id']}/cancel").status_code == 202
     site.s3.client().put_object(Bucket=site.bucket, Key=f"{job_prefix(job['id'])}/checkpoint.json", Body=b"{}")
