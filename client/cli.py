@@ -104,7 +104,7 @@ def worker(
 
 
 for command in (commands.train, commands.jobs, commands.job, commands.cancel, commands.delete, commands.models,
-                commands.forecast, study_commands.compare, study_commands.comparison,
+                commands.forecast, study_commands.compare, study_commands.comparisons, study_commands.comparison,
                 study_commands.cancel_comparison, study_commands.watch, study_commands.delete_comparison,
                 study_commands.ensemble,
                 dataset_commands.dataset,

@@ -13,6 +13,8 @@ from rnncast.client.api import Client
 from rnncast.client.commands import client, emit_json, out
 from rnncast.client.errors import NotFound
 from rnncast.client.options import JsonOpt, KeyOpt, UrlOpt, WatchOpt, training_flags
+from rnncast.client.tables import print_list, short, when
+from rnncast.client.types import FINAL as ENDED
 from rnncast.client.types import Comparison, Job
 from rnncast.client.watch import fmt, follow_hint, say_if_no_worker, watch_comparison, watch_job
 from rnncast.common import defaults as D
@@ -92,6 +94,23 @@ def find(c: Client, ident: str) -> Job | Comparison:
         raise NotFound(f"404: no job or comparison {ident!r}", status=404) from None
 
 
+def comparisons(
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 20,
+    json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
+) -> None:
+    """List comparisons, newest first."""
+    with client(url, api_key) as c:
+        page = c.comparisons(limit=limit)
+    if json_:
+        emit_json(page)
+        return
+    print_list(out, ["id", "name", "status", "cells", "seeds", "runs ended", "best", "created"],
+               [[short(s.id), s.name or "", s.status, ",".join(s.cells), ",".join(map(str, s.seeds)),
+                 f"{sum(r.status in ENDED for r in s.runs)}/{len(s.runs)}", s.best_cell or "", when(s.created_at)]
+                for s in page.data], free=["name", "seeds"], numeric=["runs ended"])
+    out.print(f"{len(page.data)} of {page.count}")
+
+
 def comparison(comparison_id: str, json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
     """Show a comparison's runs and summary."""
     with client(url, api_key) as c:
@@ -104,7 +123,7 @@ def comparison(comparison_id: str, json_: JsonOpt = False, url: UrlOpt = None, a
 
 def print_summary(study: Comparison) -> None:
     """The summary table: mean ± std per cell, the best one marked."""
-    done = sum(r.status in ("succeeded", "failed", "cancelled") for r in study.runs)
+    done = sum(r.status in ENDED for r in study.runs)
     out.print(f"comparison {study.id}: {study.status} ({done}/{len(study.runs)} runs ended)")
     table = Table("cell", "n", "test loss (mean ± std)", "forecast MSE (mean ± std)", "train s (mean)", "")
     for cell, s in study.summary.items():

@@ -55,23 +55,26 @@ def piped(*args: str) -> str:
 
 @pytest.fixture(scope="module")
 def shown(stack):
-    """A finished job (its model) and a dataset with a name too long for 80 columns."""
+    """A finished job (its model), a dataset with a name too long for 80 columns and a finished comparison."""
     with Client(stack.api.url) as c:
         job = c.train("GRU", name="a label", epochs=2, lr=0.01, hidden_size=4, batch_size=64, sequence_length=10,
                       data={"points": 200, "stop": 100})
         done = c.wait(job.id)
         model = c.model(done.model_id)
         dataset = c.create_dataset(LONG_NAME, [float(k % 11) for k in range(500)], step=0.5)
-    return done, model, dataset
+        study = c.wait_comparison(c.compare(cells=["RNN", "GRU"], seeds=[0, 1], epochs=2, hidden_size=4,
+                                            batch_size=64, sequence_length=10, data={"points": 200, "stop": 100}).id)
+    return done, model, dataset, study
 
 
-def rows(stack, done, model, dataset) -> dict[str, tuple[str, list[str]]]:
+def rows(stack, done, model, dataset, study) -> dict[str, tuple[str, list[str]]]:
     """Per list, the id shown and what its row must carry whole."""
     return {
         "jobs": (done.id[:8], ["GRU", "succeeded", "2/2", fmt(done.metrics.test_loss)]),
         "models": (model.id[:8], ["GRU", str(model.epochs_trained), str(model.parameters),
                                   fmt(model.metrics.test_loss)]),
         "datasets": (dataset.id[:8], ["500", "0.5", f"{dataset.stats.mean:.4g}", f"{dataset.stats.std:.4g}"]),
+        "comparisons": (study.id[:8], ["succeeded", "RNN,GRU", "0,1", "4/4", str(study.best_cell)]),
     }
 
 
@@ -84,19 +87,19 @@ def assert_row(text: str, short_id: str, fields: list[str], width: int | None) -
         assert max(len(line) for line in lines) <= width, text
 
 
-@pytest.mark.parametrize("command", ["jobs", "models", "datasets"])
+@pytest.mark.parametrize("command", ["jobs", "models", "datasets", "comparisons"])
 def test_lists_read_at_80_columns_in_a_terminal(stack, shown, command):
     short_id, fields = rows(stack, *shown)[command]
-    text = in_a_terminal(command, "--limit", "1000", "--url", stack.api.url)
+    text = in_a_terminal(command, "--limit", "200", "--url", stack.api.url)
     assert_row(text, short_id, fields, width=80)
     if command == "datasets":  # only free text gives way, with an ellipsis
         assert "…" in next(line for line in text.splitlines() if line.startswith(short_id))
 
 
-@pytest.mark.parametrize("command", ["jobs", "models", "datasets"])
+@pytest.mark.parametrize("command", ["jobs", "models", "datasets", "comparisons"])
 def test_lists_in_a_pipe_are_plain_aligned_text_cut_nowhere(stack, shown, command):
     short_id, fields = rows(stack, *shown)[command]
-    text = piped(command, "--limit", "1000", "--url", stack.api.url)
+    text = piped(command, "--limit", "200", "--url", stack.api.url)
     assert_row(text, short_id, fields, width=None)
     assert not RULES & set(text) and "…" not in text
     if command == "datasets":
