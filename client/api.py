@@ -143,6 +143,15 @@ class Client:
         result: dict[str, Any] = self._request("GET", "/readyz", retry=True).json()
         return result
 
+    def live_workers(self) -> int | None:
+        """The live workers `/readyz` counts (it answers 503 with `workers: 0` when there are none);
+        None when it cannot say (Redis or the API unreachable)."""
+        try:
+            body = self._http.get("/readyz").json()
+            return int(body["workers"]) if body.get("redis") == "ok" else None
+        except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
     # Jobs -------------------------------------------------------------------
 
     def train(

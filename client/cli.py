@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from collections.abc import Sequence
+from typing import Annotated, Any
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from rnncast.client import commands, dataset_commands, study_commands
 from rnncast.common.artifacts import ArtifactError, open_store
@@ -13,7 +17,47 @@ from rnncast.service.launcher import default_workers, preflight, run_api
 from rnncast.service.launcher import up as run_up
 from rnncast.worker.main import run_worker
 
+# Typer from 0.20 or so carries its own Click, whose errors derive from TyperException; earlier ones use Click's.
+USAGE_ERRORS: tuple[type[Exception], ...] = (click.ClickException,
+                                             getattr(typer, "TyperException", click.ClickException))
+ABORTS: tuple[type[BaseException], ...] = (click.Abort, typer.Abort)
+
+
+def usage_line(error: Any) -> str:
+    """A usage error as one line: what is wrong, and where the help is."""
+    message = " ".join(error.format_message().split())
+    ctx = getattr(error, "ctx", None)
+    return f"error: {message}" + (f" (see: {ctx.command_path} --help)" if ctx is not None else "")
+
+
+class OneLineErrors(TyperGroup):
+    """Usage errors (a missing option, an unknown flag, a bad value) as one line on stderr, exit code 2,
+    in place of Typer's boxed panel."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, windows_expand_args: bool = True,
+             **extra: Any) -> Any:
+        try:
+            result = super().main(args, prog_name or "rnncast", complete_var, standalone_mode=False,
+                                  windows_expand_args=windows_expand_args, **extra)
+        except USAGE_ERRORS as exc:
+            if not standalone_mode:
+                raise
+            if type(exc).__name__ != "NoArgsIsHelpError":  # that one's help is printed already
+                typer.echo(usage_line(exc), err=True)
+            sys.exit(getattr(exc, "exit_code", 2))
+        except ABORTS:
+            if not standalone_mode:
+                raise
+            typer.echo("aborted", err=True)
+            sys.exit(1)
+        if not standalone_mode:
+            return result
+        sys.exit(result if isinstance(result, int) else 0)
+
+
 app = typer.Typer(
+    cls=OneLineErrors,
     help="rnncast: train and serve RNN/LSTM/GRU forecasters on a sine or your own series.",
     no_args_is_help=True, pretty_exceptions_enable=False,
 )
@@ -60,8 +104,9 @@ def worker(
 
 
 for command in (commands.train, commands.jobs, commands.job, commands.cancel, commands.delete, commands.models,
-                commands.forecast, study_commands.compare, study_commands.comparison,
-                study_commands.cancel_comparison, study_commands.delete_comparison, study_commands.ensemble,
+                commands.forecast, study_commands.compare, study_commands.comparisons, study_commands.comparison,
+                study_commands.cancel_comparison, study_commands.watch, study_commands.delete_comparison,
+                study_commands.ensemble,
                 dataset_commands.dataset,
                 dataset_commands.backtest):
     app.command(name=command.__name__.replace("_", "-"))(commands.handled(command))

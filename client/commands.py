@@ -10,13 +10,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Column, Table
+from rich.table import Table
 
 from rnncast.client.api import Client
 from rnncast.client.errors import RnncastError
 from rnncast.client.options import JsonOpt, KeyOpt, UrlOpt, WatchOpt, training_flags
+from rnncast.client.tables import print_list, short, when
 from rnncast.client.types import Job
-from rnncast.client.watch import fmt, watch_job
+from rnncast.client.watch import fmt, follow_hint, say_if_no_worker, watch_job
 from rnncast.common import defaults as D
 
 out = Console(highlight=False)
@@ -51,13 +52,14 @@ def train(
         raise typer.BadParameter("--random-seed and --seed exclude each other")
     with client(url, api_key) as c:
         job = c.train(cell.upper(), seed=None if random_seed else (seed or 0), name=name, **(options or {}))
+        say_if_no_worker(c)
         if watch:
             job = watch_job(c, job, quiet=json_)
         if json_:
             emit_json(job)
         elif not watch:
             out.print(job_line(job))
-            out.print(f"follow it: rnncast job {job.id}  |  rnncast train ... --watch")
+            out.print(follow_hint(job.id), soft_wrap=True)
 
 
 def jobs(
@@ -71,12 +73,10 @@ def jobs(
     if json_:
         emit_json(page)
         return
-    table = Table(Column("id", no_wrap=True, min_width=32), "name", "cell", "status", "epoch", "test loss",
-                  "created")
-    for j in page.data:
-        table.add_row(j.id, j.name or "", str(j.params.get("cell")), j.status,
-                      f"{j.progress.epoch}/{j.progress.epochs}", fmt(j.metrics.test_loss), j.created_at[:19])
-    out.print(table)
+    print_list(out, ["id", "name", "cell", "status", "epoch", "test loss", "created"],
+               [[short(j.id), j.name or "", str(j.params.get("cell", "?")), j.status,
+                 f"{j.progress.epoch}/{j.progress.epochs}", fmt(j.metrics.test_loss), when(j.created_at)]
+                for j in page.data], numeric=["epoch", "test loss"])
     out.print(f"{len(page.data)} of {page.count}")
 
 
@@ -113,11 +113,10 @@ def models(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20, json_: Jso
     if json_:
         emit_json(page)
         return
-    table = Table(Column("id", no_wrap=True, min_width=32), "cell", "epochs", "parameters", "test loss", "created")
-    for m in page.data:
-        table.add_row(m.id, m.cell, str(m.epochs_trained), str(m.parameters), fmt(m.metrics.test_loss),
-                      m.created_at[:19])
-    out.print(table)
+    print_list(out, ["id", "cell", "epochs", "parameters", "test loss", "created"],
+               [[short(m.id), m.cell, str(m.epochs_trained), str(m.parameters), fmt(m.metrics.test_loss),
+                 when(m.created_at)] for m in page.data], numeric=["epochs", "parameters", "test loss"])
+    out.print(f"{len(page.data)} of {page.count}")
 
 
 def read_context(path: Path) -> list[float]:

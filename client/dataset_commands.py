@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Column, Table
+from rich.table import Table
 
 from rnncast.client.commands import client, emit_json, handled, out
 from rnncast.client.options import JsonOpt, KeyOpt, UrlOpt
+from rnncast.client.tables import print_list, short, when
 from rnncast.client.types import Backtest, Dataset
 from rnncast.client.watch import fmt
 from rnncast.common import defaults as D
@@ -18,10 +20,21 @@ datasets_app = typer.Typer(help="Your own series: upload, list, delete.", invoke
                            no_args_is_help=False)
 
 
-def dataset_line(d: Dataset) -> str:
+def dataset_fields(d: Dataset) -> list[tuple[str, str]]:
+    """A dataset as (field, value) pairs for people."""
     s = d.stats
-    return (f"{d.id}  {d.name!r}  {d.length} values, step {d.step:g}  mean {s.mean:.4g}  std {s.std:.4g}  "
-            f"min {s.min:.4g}  max {s.max:.4g}")
+    source = ", ".join(f"{k} {v if isinstance(v, str | int | float) else json.dumps(v)}"
+                       for k, v in d.source.items()) or "-"
+    return [("id", d.id), ("name", d.name), ("length", f"{d.length} values"), ("step", f"{d.step:g}"),
+            ("stats", f"mean {s.mean:.4g}  std {s.std:.4g}  min {s.min:.4g}  max {s.max:.4g}"),
+            ("source", source), ("sha256", d.sha256), ("created", when(d.created_at))]
+
+
+def print_fields(pairs: list[tuple[str, str]]) -> None:
+    """`name: value` lines, the values aligned."""
+    width = max(len(k) for k, _ in pairs) + 1
+    for key, value in pairs:
+        out.print(f"{key + ':':<{width}} {value}", soft_wrap=True, markup=False)
 
 
 def datasets(
@@ -37,11 +50,9 @@ def datasets(
     if json_:
         emit_json(page)
         return
-    table = Table(Column("id", no_wrap=True, min_width=32), "name", "length", "step", "mean", "std", "created")
-    for d in page.data:
-        table.add_row(d.id, d.name, str(d.length), f"{d.step:g}", f"{d.stats.mean:.4g}", f"{d.stats.std:.4g}",
-                      d.created_at[:19])
-    out.print(table)
+    print_list(out, ["id", "name", "length", "step", "mean", "std", "created"],
+               [[short(d.id), d.name, str(d.length), f"{d.step:g}", f"{d.stats.mean:.4g}", f"{d.stats.std:.4g}",
+                 when(d.created_at)] for d in page.data], numeric=["length", "step", "mean", "std"])
     out.print(f"{len(page.data)} of {page.count}")
 
 
@@ -59,8 +70,8 @@ def upload(
     if json_:
         emit_json(record)
         return
-    out.print(dataset_line(record))
-    out.print(f"train on it: rnncast train --cell LSTM --dataset {record.id}")
+    print_fields(dataset_fields(record))
+    out.print(f"train on it: rnncast train --cell LSTM --dataset {record.id}", soft_wrap=True)
 
 
 def delete(dataset_id: str, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
@@ -89,9 +100,7 @@ def dataset(
     if json_:
         emit_json(record)
         return
-    out.print(dataset_line(record))
-    out.print(f"source: {record.source}")
-    out.print("first values: " + ", ".join(f"{v:.6g}" for v in head.values))
+    print_fields([*dataset_fields(record), ("first values", ", ".join(f"{v:.6g}" for v in head.values))])
     if plot is not None:
         out.print(f"saved {plot}")
 

@@ -9,10 +9,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from rnncast.client.api import Client
 from rnncast.client.commands import client, emit_json, out
+from rnncast.client.errors import NotFound
 from rnncast.client.options import JsonOpt, KeyOpt, UrlOpt, WatchOpt, training_flags
-from rnncast.client.types import Comparison
-from rnncast.client.watch import fmt, watch_comparison
+from rnncast.client.tables import print_list, short, when
+from rnncast.client.types import FINAL as ENDED
+from rnncast.client.types import Comparison, Job
+from rnncast.client.watch import fmt, follow_hint, say_if_no_worker, watch_comparison, watch_job
 from rnncast.common import defaults as D
 
 
@@ -38,6 +42,7 @@ def compare(
         study = c.compare(cells=[x.strip().upper() for x in cells.split(",") if x.strip()], seeds=seed_list,
                           forecast_start=start, forecast_horizon=horizon, forecast_origin=origin, name=name,
                           **(options or {}))
+        say_if_no_worker(c)
         if watch:
             study = watch_comparison(c, study, quiet=json_)
         if plots is not None:
@@ -51,7 +56,59 @@ def compare(
     if plots is not None:
         out.print(f"saved {plots / 'loss.png'} and {plots / 'predictions.png'}")
     if not watch:
-        out.print(f"follow it: rnncast comparison {study.id}")
+        out.print(follow_hint(study.id), soft_wrap=True)
+
+
+def watch(
+    ident: Annotated[str, typer.Argument(metavar="ID", help="A job's or a comparison's id.")],
+    comparison_: Annotated[bool, typer.Option("--comparison", help="ID is a comparison's (default: ask the API: "
+                                              "a job's, else a comparison's).")] = False,
+    json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
+) -> None:
+    """Follow a job or a comparison to its end, also after Ctrl-C: where it stands, then live progress."""
+    with client(url, api_key) as c:
+        target = c.comparison(ident) if comparison_ else find(c, ident)
+        if not target.finished:
+            say_if_no_worker(c)
+        if isinstance(target, Job):
+            final = watch_job(c, target, quiet=json_)
+            if json_:
+                emit_json(final)
+            return
+        study = watch_comparison(c, target, quiet=json_)
+    if json_:
+        emit_json(study)
+    else:
+        print_summary(study)
+
+
+def find(c: Client, ident: str) -> Job | Comparison:
+    """The job with this id, else the comparison; NotFound naming both when neither is."""
+    try:
+        return c.job(ident)
+    except NotFound:
+        pass
+    try:
+        return c.comparison(ident)
+    except NotFound:
+        raise NotFound(f"404: no job or comparison {ident!r}", status=404) from None
+
+
+def comparisons(
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 20,
+    json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
+) -> None:
+    """List comparisons, newest first."""
+    with client(url, api_key) as c:
+        page = c.comparisons(limit=limit)
+    if json_:
+        emit_json(page)
+        return
+    print_list(out, ["id", "name", "status", "cells", "seeds", "runs ended", "best", "created"],
+               [[short(s.id), s.name or "", s.status, ",".join(s.cells), ",".join(map(str, s.seeds)),
+                 f"{sum(r.status in ENDED for r in s.runs)}/{len(s.runs)}", s.best_cell or "", when(s.created_at)]
+                for s in page.data], free=["name", "seeds"], numeric=["runs ended"])
+    out.print(f"{len(page.data)} of {page.count}")
 
 
 def comparison(comparison_id: str, json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
@@ -66,7 +123,7 @@ def comparison(comparison_id: str, json_: JsonOpt = False, url: UrlOpt = None, a
 
 def print_summary(study: Comparison) -> None:
     """The summary table: mean ± std per cell, the best one marked."""
-    done = sum(r.status in ("succeeded", "failed", "cancelled") for r in study.runs)
+    done = sum(r.status in ENDED for r in study.runs)
     out.print(f"comparison {study.id}: {study.status} ({done}/{len(study.runs)} runs ended)")
     table = Table("cell", "n", "test loss (mean ± std)", "forecast MSE (mean ± std)", "train s (mean)", "")
     for cell, s in study.summary.items():

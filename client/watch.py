@@ -1,4 +1,4 @@
-"""Live progress for `--watch`: a bar per job, with epoch, losses, elapsed time and ETA."""
+"""Live progress for `--watch` and `rnncast watch`: a bar per job, with epoch, losses, elapsed time and ETA."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Column
 
 from rnncast.client.api import Client
 from rnncast.client.errors import JobCancelled, JobFailed
@@ -22,16 +23,37 @@ def fmt(value: float | None, spec: str = ".3g") -> str:
 
 
 def _progress(quiet: bool) -> Progress:
+    """Text and numbers whole on one line; the bar takes what the width leaves (80 columns fit)."""
+    def whole() -> Column:
+        return Column(no_wrap=True)
+
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[losses]}"),
-        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-        console=err, disable=quiet, transient=False,
+        TextColumn("{task.description}", table_column=whole()), BarColumn(bar_width=None, table_column=Column(ratio=1)),
+        MofNCompleteColumn(table_column=whole()), TextColumn("{task.fields[losses]}", table_column=whole()),
+        TimeElapsedColumn(table_column=whole()), TextColumn("eta", table_column=whole()),
+        TimeRemainingColumn(table_column=whole()),
+        console=err, disable=quiet, transient=False, expand=True,
     )
 
 
-def _interrupted(what: str, ident: str, follow: str, stop: str) -> typer.Exit:
+NO_WORKER = ("no worker is consuming the training queue: it waits until one starts "
+             "(`rnncast worker`, or `rnncast up` for the API and workers together)")
+
+
+def follow_hint(ident: str) -> str:
+    """How to follow a job or a comparison (again): the one command for both."""
+    return f"follow it: rnncast watch {ident}"
+
+
+def say_if_no_worker(client: Client) -> None:
+    """One line on stderr when the API's readiness counts no live worker (it cannot say: nothing)."""
+    if client.live_workers() == 0:
+        err.print(NO_WORKER, soft_wrap=True)
+
+
+def _interrupted(what: str, ident: str, stop: str) -> typer.Exit:
     err.print(f"\nstopped watching; {what} {ident} keeps running.")
-    err.print(f"follow it: rnncast {follow} {ident}    cancel it: rnncast {stop} {ident}")
+    err.print(f"{follow_hint(ident)}    cancel it: rnncast {stop} {ident}", soft_wrap=True)
     return typer.Exit(130)
 
 
@@ -50,13 +72,13 @@ def watch_job(client: Client, job: Job, quiet: bool = False) -> Job:
             except (JobFailed, JobCancelled) as exc:
                 final = exc.job
     except KeyboardInterrupt:
-        raise _interrupted("job", job.id, "job", "cancel") from None
+        raise _interrupted("job", job.id, "cancel") from None
     if not quiet:
         if final.status == "succeeded":
             err.print(f"{final.status}: test loss {fmt(final.metrics.test_loss)} after {final.progress.epoch} "
-                      f"epochs; model {final.model_id}")
+                      f"epochs; model {final.model_id}", soft_wrap=True)
         else:
-            err.print(f"{final.status}: {final.error or 'no error recorded'}")
+            err.print(f"{final.status}: {final.error or 'no error recorded'}", soft_wrap=True)
     if final.status != "succeeded":
         raise typer.Exit(1)
     return final
@@ -78,5 +100,5 @@ def watch_comparison(client: Client, study: Comparison, quiet: bool = False) -> 
                     break
                 time.sleep(0.5)
     except KeyboardInterrupt:
-        raise _interrupted("comparison", study.id, "comparison", "cancel-comparison") from None
+        raise _interrupted("comparison", study.id, "cancel-comparison") from None
     return study

@@ -110,7 +110,7 @@ def test_ctrl_c_while_watching_leaves_the_job_running(stack):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "keeps running" in err and "Traceback" not in err
-    job_id = err.split("rnncast job ")[1].split()[0]
+    job_id = err.split("rnncast watch ")[1].split()[0]
     with Client(stack.api.url) as c:
         assert c.job(job_id).status in ("queued", "running")
         c.cancel(job_id)

@@ -45,7 +45,7 @@ def test_sunspots_upload_train_forecast_and_backtest_through_the_cli(stack, year
     assert uploaded["name"] == "sunspots.csv"
     assert uploaded["stats"]["mean"] == pytest.approx(yearly.mean())
     listing = cli(stack, "datasets")
-    assert uploaded["id"] in listing
+    assert uploaded["id"][:8] in listing
     shown = cli(stack, "dataset", uploaded["id"], "--plot", str(tmp_path / "series.png"))
     assert "309 values" in shown and (tmp_path / "series.png").read_bytes().startswith(PNG)
 
