@@ -170,3 +170,13 @@ def _check_worker_health(tmp_path, redis, env):
     redis.stop()
     down = run_check(command, node, env)
     assert down.returncode == 1 and "Redis does not answer" in down.stderr
+
+
+def test_the_api_and_s3_init_run_the_image_without_torch_and_the_workers_the_one_with_it():
+    for path in COMPOSE_FILES:
+        for name, service in yaml.safe_load(path.read_text())["services"].items():
+            command = service.get("command", ["worker"] if "extends" in service else [None])
+            if command[0] in ("api", "artifacts"):
+                assert service["build"]["target"] == "api" and service["image"] == "rnncast-api:latest", name
+            elif command[0] == "worker":
+                assert service["build"]["target"] == "worker" and service["image"] != "rnncast-api:latest", name
