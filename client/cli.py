@@ -12,9 +12,10 @@ from typer.core import TyperGroup
 
 from rnncast.client import commands, dataset_commands, study_commands
 from rnncast.common.artifacts import ArtifactError, open_store
-from rnncast.common.settings import get_settings
+from rnncast.common.settings import Settings, get_settings
 from rnncast.service.launcher import default_workers, preflight, run_api
 from rnncast.service.launcher import up as run_up
+from rnncast.worker.alive import container_worker, worker_alive
 from rnncast.worker.main import run_worker
 
 # Typer from 0.20 or so carries its own Click, whose errors derive from TyperException; earlier ones use Click's.
@@ -103,6 +104,18 @@ def worker(
         raise typer.Exit(2) from None
 
 
+@app.command("worker-alive")
+def worker_alive_command(
+    name: Annotated[str | None, typer.Argument(
+        help="The worker's node name (default: rnncast-1@<this host>, the container's own worker).")] = None,
+) -> None:
+    """Exit 0 if the worker beat in Redis within RNNCAST_HEARTBEAT_TIMEOUT (a cheap healthcheck: no torch)."""
+    reason = worker_alive(name or container_worker())
+    if reason:
+        typer.echo(f"rnncast: {reason}", err=True)
+        raise typer.Exit(1)
+
+
 for command in (commands.train, commands.jobs, commands.job, commands.cancel, commands.delete, commands.models,
                 commands.forecast, study_commands.compare, study_commands.comparisons, study_commands.comparison,
                 study_commands.cancel_comparison, study_commands.watch, study_commands.delete_comparison,
@@ -116,23 +129,32 @@ artifacts_app = typer.Typer(help="The artifact store (RNNCAST_ARTIFACTS): checkp
 app.add_typer(artifacts_app, name="artifacts")
 
 
+def store_named(url: str, settings: Settings) -> str:
+    """The store `url` as these commands name it: a local folder says it is one, and how to choose S3."""
+    if settings.artifacts.startswith("s3://"):
+        return f"artifact store {url}"
+    unset = "" if settings.artifacts else ", RNNCAST_ARTIFACTS unset"
+    return f"artifact store {url} (a local folder{unset}; S3: export RNNCAST_ARTIFACTS=s3://bucket/prefix)"
+
+
 @artifacts_app.command("check")
 def artifacts_check() -> None:
     """Check that the artifact store answers with these settings."""
     settings = preflight(strict=True)
-    typer.echo(f"artifact store {open_store(settings).url}: ok")
+    typer.echo(f"{store_named(open_store(settings).url, settings)}: ok")
 
 
 @artifacts_app.command("init")
 def artifacts_init() -> None:
     """Create the S3 bucket RNNCAST_ARTIFACTS names if it is missing (a local folder: create it), then check."""
-    store = open_store(get_settings())
+    settings = get_settings()
+    store = open_store(settings)
     try:
         created = store.create()
         store.check()
     except ArtifactError as exc:
         raise SystemExit(f"rnncast: artifact store: {exc}") from None
-    typer.echo(f"artifact store {store.url}: {'created' if created else 'ok'}")
+    typer.echo(f"{store_named(store.url, settings)}: {'created' if created else 'ok'}")
 
 
 def main() -> None:

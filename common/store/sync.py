@@ -57,6 +57,7 @@ class JobStore(Runner):
     model_records = sync_op(model_ops.model_records)
     register_worker = sync_op(worker_ops.register_worker)
     unregister_worker = sync_op(worker_ops.unregister_worker)
+    worker_beat_age = sync_op(worker_ops.worker_beat_age)
     beat_lanes = sync_op(worker_ops.beat_lanes)
     end_lanes = sync_op(worker_ops.end_lanes)
     request_handoff = sync_op(worker_ops.request_handoff)

@@ -31,6 +31,14 @@ def unregister_worker(name: str) -> Op[None]:
     yield batch(cmd("zrem", Keys.workers, name))
 
 
+def worker_beat_age(name: str) -> Op[float | None]:
+    """Seconds since the worker `name` (its Celery node name) last said it was alive, by Redis's clock;
+    None if it never did or said goodbye."""
+    now = yield from redis_time()
+    beat = yield from one(cmd("zscore", Keys.workers, name))
+    return None if beat is None else max(0.0, now - float(beat))
+
+
 def live_workers(within_s: float) -> Op[int]:
     """Workers that said they were alive in the last `within_s` seconds."""
     now = yield from redis_time()
