@@ -16,7 +16,7 @@ FROM base AS api
 # pyproject's dependencies less torch (deploy/requirements.py), then rnncast itself with no dependency.
 COPY pyproject.toml README.md ./
 COPY deploy/requirements.py deploy/requirements.py
-RUN python deploy/requirements.py --without torch > /tmp/requirements.txt && pip install -r /tmp/requirements.txt
+RUN python deploy/requirements.py --without torch --without numba > /tmp/requirements.txt && pip install -r /tmp/requirements.txt
 COPY core core
 COPY common common
 COPY worker worker

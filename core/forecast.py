@@ -1,6 +1,8 @@
 """Autoregressive continuation: the window slides and each prediction is appended.
 
-A core Forecaster's windows run as one wavefront (core.wavefront), and a
+A core Forecaster in float32 on the CPU runs through the compiled kernel
+(core.kernel) where numba is installed, else as one wavefront of torch ops
+(core.wavefront, the pure path: `kernel=False` asks for it); either way a
 window's forecast is the same to the bit whether it runs alone or batched
 with others (tests/core check this), so a server may batch concurrent
 requests freely. Other callables run the sliding loop, batches padded to a
@@ -19,6 +21,7 @@ import numpy as np
 import torch
 
 from rnncast.common.options import SineData
+from rnncast.core import kernel as fused
 from rnncast.core import wavefront
 from rnncast.core.data import exact
 from rnncast.core.wavefront import RolloutStopped, StopCheck, StopPoll
@@ -29,10 +32,13 @@ Model = Callable[[torch.Tensor], torch.Tensor]
 ROW_BLOCK = 4
 
 
-def rollout(model: Model, windows: torch.Tensor, horizon: int, should_stop: StopCheck | None = None) -> torch.Tensor:
+def rollout(
+    model: Model, windows: torch.Tensor, horizon: int, should_stop: StopCheck | None = None, kernel: bool = True,
+) -> torch.Tensor:
     """Continue B windows at once: (B, T) -> (B, horizon).
 
-    A core Forecaster runs as one wavefront (core.wavefront); any other
+    A core Forecaster runs through the compiled kernel (core.kernel) where it
+    can and `kernel` is True, else as one wavefront (core.wavefront); any other
     callable runs one forward per step over the sliding window. When
     `should_stop()` says so (asked every few hundred steps), RolloutStopped is raised.
     """
@@ -40,6 +46,9 @@ def rollout(model: Model, windows: torch.Tensor, horizon: int, should_stop: Stop
         raise ValueError(f"windows must be (B, T), got shape {tuple(windows.shape)}")
     if horizon < 1:
         raise ValueError(f"horizon ({horizon}) must be >= 1")
+    if kernel and isinstance(model, torch.nn.Module) and fused.supports(model) and windows.device.type == "cpu":
+        out = fused.forecast(model, windows.detach().numpy(), horizon, should_stop)
+        return torch.from_numpy(out).to(windows.dtype)
     if isinstance(model, torch.nn.Module) and wavefront.supports(model):
         return wavefront.forecast(model, windows, horizon, should_stop)
     b, t = windows.shape
@@ -57,6 +66,8 @@ def rollout_numpy(
     model: torch.nn.Module, windows: np.ndarray, horizon: int, should_stop: StopCheck | None = None,
 ) -> np.ndarray:
     """`rollout` on float64 arrays: (B, T) -> (B, horizon), in the model's dtype and device."""
+    if fused.supports(model):
+        return fused.forecast(model, windows, horizon, should_stop).astype(np.float64)
     param = next(model.parameters())
     tensor = torch.as_tensor(windows, dtype=param.dtype, device=param.device)
     return rollout(model, tensor, horizon, should_stop).double().cpu().numpy()

@@ -1,4 +1,4 @@
-"""The layers hold: the API and client processes load no torch, and imports run only the ways REDESIGN §6 allows."""
+"""The layers hold: the API and client processes load no torch (nor numba, matplotlib), and imports run only the ways REDESIGN §6 allows."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = ("core", "common", "service", "worker", "client")
-HEAVY = ("torch", "matplotlib")
+HEAVY = ("torch", "matplotlib", "numba")
 ROUTER_ASSEMBLER = "service/main.py"  # routers only route: no module but the app's assembly imports one
 
 # Which parts each part may import (REDESIGN §6; a part may always import itself). Everything else is

@@ -1,0 +1,70 @@
+"""CPU time per 100-step forecast of the tutorial LSTM (hidden 20, 1 layer, window 80): today's torch path
+(core.wavefront, `rollout(..., kernel=False)`) against the fused kernel (core.kernel), at batch 1 and 64.
+
+Single-threaded (torch one thread, numba one thread), time.process_time, the variants interleaved round by
+round; each figure is the median over rounds of CPU ms per forecast. Last line:
+`batch1_cpu_ms=<x> batch64_cpu_ms=<y> gru_vs_lstm_epoch=<z>` (the kernel's figures; the training-side GRU
+ratio is issue #29's item 4, not measured here: nan).
+
+Usage: python bench/rollout_kernel.py [--rounds 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from rnncast.common.options import ModelOptions  # noqa: E402
+from rnncast.core import kernel  # noqa: E402
+from rnncast.core.forecast import rollout, rollout_numpy  # noqa: E402
+from rnncast.core.models import Forecaster  # noqa: E402
+
+HORIZON, WINDOW = 100, 80
+
+
+def cpu_ms_per_forecast(run, windows: np.ndarray, repeats: int) -> float:
+    start = time.process_time()
+    for _ in range(repeats):
+        run(windows)
+    return (time.process_time() - start) * 1e3 / (repeats * windows.shape[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = Forecaster(ModelOptions(cell="LSTM", hidden_size=20, num_layers=1)).eval()
+    variants = {
+        "torch": lambda w: rollout(model, torch.as_tensor(w, dtype=torch.float32), HORIZON, kernel=False),
+        "kernel": lambda w: rollout_numpy(model, w, HORIZON),
+    }
+    if not kernel.supports(model):
+        raise SystemExit("numba is not installed: the kernel cannot run here")
+    gen = np.random.default_rng(0)
+    results: dict[tuple[str, int], list[float]] = {}
+    for batch, repeats in ((1, 20), (64, 1)):
+        windows = np.sin(np.linspace(0, 8, WINDOW))[None, :] + 0.05 * gen.standard_normal((batch, WINDOW))
+        for run in variants.values():
+            run(windows)  # compiled, and per-shape checks done, before the clock
+        for _ in range(args.rounds):
+            for name, run in variants.items():
+                results.setdefault((name, batch), []).append(cpu_ms_per_forecast(run, windows, repeats))
+    median = {key: statistics.median(values) for key, values in results.items()}
+    for (name, batch), value in median.items():
+        print(f"{name:6s} batch={batch:2d} cpu_ms_per_forecast={value:.3f}")
+    for batch in (1, 64):
+        print(f"batch {batch}: kernel {median['torch', batch] / median['kernel', batch]:.1f}x less CPU than torch")
+    print(f"batch1_cpu_ms={median['kernel', 1]:.2f} batch64_cpu_ms={median['kernel', 64]:.2f} gru_vs_lstm_epoch=nan")
+
+
+if __name__ == "__main__":
+    main()

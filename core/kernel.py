@@ -1,0 +1,190 @@
+"""The fused rollout kernel: a forecaster's sliding-window rollout compiled by numba, one row at a time.
+
+Why numba. A 100-step forecast of the tutorial LSTM (hidden 20, window 80) is
+8,000 cell steps of ~1,600 multiply-adds each; torch spends ~10 ms of CPU on it
+at batch 1 because every step is ~20 small dispatched ops (core.wavefront), and
+the arithmetic itself is ~1 ms. Measured on this project's 2-core CI machine
+(CPU time, one thread; bench/rollout_kernel.py): torch.jit.script keeps the
+per-op dispatch (no gain worth its complexity), torch.compile needs a C++
+toolchain at run time and minutes of compiling per shape, and a numpy loop is
+dispatch-bound like torch. numba (a well-kept LLVM JIT on PyPI) compiles one
+loop nest for every cell, layer count and hidden size: no dispatch, the gate
+loops vectorised by LLVM. The worker depends on it; where it cannot be imported,
+`available()` is False and core.forecast runs the pure torch path
+(core.wavefront) instead. The API process imports neither (tests/test_layers.py).
+
+Batch independence, cheaply. Each row's windows run in their own loop with
+the same code whatever the batch: the vector loops run over a row's gates
+(their length fixed by the model), never across rows, and every reduction is
+summed in one fixed order; so a window's forecast is the same to the bit alone
+or among any others, with no padding rows (core.wavefront pads to make torch's
+kernels do this).
+
+Arithmetic. Each window runs the network from a zero state over its T values
+as torch's cells define them; the windows run one after another (window w
+reads the predictions of windows < w, as the sliding loop does). sigmoid is
+1 / (1 + e^-x) and tanh(x) = 2 sigmoid(2x) - 1 (the weights of the pre-activations
+that go through tanh are doubled once, exactly, as in core.wavefront), with e^x computed in float32
+by range reduction (x = n ln2 + r) and a degree-7 polynomial (~1 ulp): libm's
+scalar exp would not vectorise and cost 3x the rest. Results agree with torch's
+forward to float32 rounding (tests/core/test_rollout_kernel.py, per cell and layers).
+
+Deadlines: the kernel runs a chunk of windows at a time (about CHUNK_MACS of
+arithmetic) and asks the rollout's StopPoll between chunks.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from rnncast.core.wavefront import StopCheck, StopPoll
+
+try:  # numba is the worker's dependency; without it core.forecast takes the pure torch path
+    import numba
+except ImportError:  # pragma: no cover - exercised where numba is not installed
+    numba = None
+
+CELLS = {"RNN_TANH": 0, "LSTM": 1, "GRU": 2}
+GATES = (1, 4, 3)
+CHUNK_MACS = 4_000_000  # multiply-adds between two questions to the StopPoll, about (~0.5 ms here)
+
+_F = np.float32
+_LOG2E, _LN2_HI, _LN2_LO = _F(1.4426950408889634), _F(0.693359375), _F(-2.12194440e-4)
+_P2, _P3, _P4, _P5, _P6, _P7 = (_F(1.0 / math.factorial(k)) for k in range(2, 8))
+_ONE, _TWO, _LIM, _ROUND = _F(1.0), _F(2.0), _F(87.0), _F(128.5)
+_I23, _I127, _I128 = np.int32(23), np.int32(127), np.int32(128)
+
+
+def available() -> bool:
+    """Whether the compiled kernel can run here (numba imports)."""
+    return numba is not None
+
+
+def _sigmoid(x: Any) -> Any:
+    """1 / (1 + e^-x) in float32; e^y = 2^n e^r with |r| <= ln2/2, e^r by its Taylor polynomial to r^7."""
+    y = min(max(-x, -_LIM), _LIM)
+    n = np.int32(y * _LOG2E + _ROUND) - _I128  # floor(y log2e + 1/2): the operand is positive
+    nf = _F(n)
+    r = (y - nf * _LN2_HI) - nf * _LN2_LO
+    p = ((((((_P7 * r + _P6) * r + _P5) * r + _P4) * r + _P3) * r + _P2) * r + _ONE) * r + _ONE
+    return _ONE / (_ONE + p * np.int32((n + _I127) << _I23).view(np.float32))
+
+
+def _windows(buf: Any, t: int, w0: int, w1: int, cell: int, wx0: Any, wx: Any, whh: Any, bias: Any, bhh: Any,
+             whead: Any, bhead: Any) -> None:
+    """Fill buf[:, t + w] for windows w0 <= w < w1 of every row: window w runs the network over buf[:, w:w+t].
+
+    wx0 (G,): layer 0's input weights; wx (L-1 or 1, H, G): the others'; whh (L, H, G); bias (L, G), the
+    biases summed (GRU: the input's only, bhh (L, G) the recurrent ones, kept apart as r scales them).
+    """
+    rows = buf.shape[0]
+    layers, hd, gates = whh.shape
+    h = np.empty((layers, hd), np.float32)
+    c = np.empty((layers, hd), np.float32)
+    g = np.empty(gates, np.float32)
+    gh = np.empty(gates, np.float32)
+    for row in range(rows):
+        for w in range(w0, w1):
+            h[:] = 0
+            c[:] = 0
+            for p in range(t):
+                x = buf[row, w + p]
+                for lay in range(layers):
+                    for j in range(gates):
+                        g[j] = bias[lay, j] + x * wx0[j] if lay == 0 else bias[lay, j]
+                    if lay > 0:
+                        for k in range(hd):
+                            hk = h[lay - 1, k]
+                            for j in range(gates):
+                                g[j] += hk * wx[lay - 1, k, j]
+                    if cell == 2:  # GRU: r, z, n
+                        for j in range(gates):
+                            gh[j] = bhh[lay, j]
+                        for k in range(hd):
+                            hk = h[lay, k]
+                            for j in range(gates):
+                                gh[j] += hk * whh[lay, k, j]
+                        for j in range(2 * hd):
+                            g[j] = _sigmoid(g[j] + gh[j])
+                        for j in range(hd):
+                            n = _TWO * _sigmoid(g[2 * hd + j] + g[j] * gh[2 * hd + j]) - _ONE
+                            h[lay, j] = n + g[hd + j] * (h[lay, j] - n)
+                        continue
+                    for k in range(hd):
+                        hk = h[lay, k]
+                        for j in range(gates):
+                            g[j] += hk * whh[lay, k, j]
+                    if cell == 0:  # RNN: tanh
+                        for j in range(hd):
+                            h[lay, j] = _TWO * _sigmoid(g[j]) - _ONE
+                        continue
+                    for j in range(gates):  # LSTM: i, f, g, o
+                        g[j] = _sigmoid(g[j])
+                    for j in range(hd):
+                        cc = g[hd + j] * c[lay, j] + g[j] * (_TWO * g[2 * hd + j] - _ONE)
+                        c[lay, j] = cc
+                        h[lay, j] = g[3 * hd + j] * (_TWO * _sigmoid(_TWO * cc) - _ONE)
+            acc = bhead
+            for k in range(hd):
+                acc += h[layers - 1, k] * whead[k]
+            buf[row, t + w] = acc
+
+
+if numba is not None:
+    _sigmoid = numba.njit(inline="always", fastmath={"contract"})(_sigmoid)
+    _windows = numba.njit(boundscheck=False, error_model="numpy", cache=True, nogil=True, fastmath={"contract"})(_windows)
+
+
+def supports(model: nn.Module) -> bool:
+    """Whether the kernel can run `model`: numba is here, and it is a core Forecaster in float32 on the CPU."""
+    from rnncast.core import wavefront
+
+    if numba is None or not wavefront.supports(model):
+        return False
+    param = next(model.parameters())
+    return bool(param.dtype.is_floating_point and param.itemsize == 4 and param.device.type == "cpu")
+
+
+def _weights(model: nn.Module) -> tuple[int, tuple[np.ndarray, ...], np.float32]:
+    """(cell, (wx0, wx, whh, bias, bhh, whead), bhead) as the kernel reads them."""
+    rnn, head = model.rnn, model.head
+    assert isinstance(rnn, nn.RNNBase) and isinstance(head, nn.Linear)
+    cell, layers = CELLS[rnn.mode], rnn.num_layers
+
+    hd = rnn.hidden_size
+    scale = np.ones(GATES[cell] * hd, np.float32)  # the pre-activations that go through tanh, doubled (exact)
+    scale[{0: slice(None), 1: slice(2 * hd, 3 * hd), 2: slice(2 * hd, None)}[cell]] = 2
+
+    def arr(name: str) -> np.ndarray:
+        value = getattr(rnn, name).detach().numpy()
+        return value * (scale[:, None] if value.ndim == 2 else scale)
+
+    whh = np.stack([arr(f"weight_hh_l{k}").T for k in range(layers)])  # (L, H, G)
+    wx = np.stack([arr(f"weight_ih_l{k}").T for k in range(1, layers)]) if layers > 1 else np.zeros((1, 1, 1))
+    b_ih = np.stack([arr(f"bias_ih_l{k}") for k in range(layers)])
+    b_hh = np.stack([arr(f"bias_hh_l{k}") for k in range(layers)])
+    bias = b_ih if cell == 2 else b_ih + b_hh
+    arrays = (arr("weight_ih_l0")[:, 0], wx, whh, bias, b_hh, head.weight.detach().numpy()[0])
+    return cell, tuple(np.ascontiguousarray(a, dtype=np.float32) for a in arrays), np.float32(head.bias.item())
+
+
+def forecast(model: nn.Module, windows: np.ndarray, horizon: int, should_stop: StopCheck | None = None) -> np.ndarray:
+    """Continue B windows as the sliding loop would: (B, T) -> (B, horizon) float32, each row the same to the
+    bit alone or in any batch. `model` must be `supports`ed; `should_stop` as core.forecast.rollout's."""
+    b, t = windows.shape
+    cell, arrays, bhead = _weights(model)
+    buf = np.empty((b, t + horizon), np.float32)
+    buf[:, :t] = windows
+    rnn = model.rnn
+    per_window = b * t * rnn.num_layers * GATES[cell] * rnn.hidden_size * (rnn.hidden_size + 1)
+    chunk = horizon if should_stop is None else max(1, CHUNK_MACS // per_window)
+    poll = StopPoll(should_stop) if should_stop is not None else None
+    for w0 in range(0, horizon, chunk):
+        if poll is not None:
+            poll.step()
+        _windows(buf, t, w0, min(horizon, w0 + chunk), cell, *arrays, bhead)
+    return buf[:, t:]

@@ -1,0 +1,106 @@
+"""The fused rollout kernel (core.kernel): torch's numbers to float32 rounding, a window's bits whatever its batch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from rnncast.common.options import ModelOptions
+from rnncast.core import kernel
+from rnncast.core.forecast import RolloutStopped, rollout, rollout_numpy
+from rnncast.core.models import Forecaster
+
+pytestmark = pytest.mark.skipif(not kernel.available(), reason="numba is not installed: the pure path serves")
+
+
+def model_of(cell: str, hidden: int, layers: int, seed: int = 0) -> Forecaster:
+    torch.manual_seed(seed)
+    model = Forecaster(ModelOptions(cell=cell, hidden_size=hidden, num_layers=layers)).eval()
+    model.fused = False  # the reference is torch's own nn.RNN/LSTM/GRU + Linear
+    return model
+
+
+def torch_sliding(model: Forecaster, windows: torch.Tensor, horizon: int) -> torch.Tensor:
+    """The sliding loop through torch's modules: each prediction appended, the window moved on by one."""
+    t = windows.shape[1]
+    buf = windows.clone()
+    with torch.no_grad():
+        for _ in range(horizon):
+            nxt = model(buf[:, -t:].unsqueeze(-1))  # (B, 1)
+            buf = torch.cat([buf, nxt], dim=1)
+    return buf[:, t:]
+
+
+@pytest.mark.parametrize("cell", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("layers", [1, 2, 3])
+@pytest.mark.parametrize("hidden", [1, 7, 20, 33])
+def test_kernel_equals_torch_to_float32_rounding(cell, layers, hidden):
+    model = model_of(cell, hidden, layers)
+    assert kernel.supports(model)
+    windows = torch.sin(torch.linspace(0, 6, 24))[None, :] + 0.1 * torch.randn(3, 24)
+    ref = torch_sliding(model, windows, 12)
+    got = rollout(model, windows, 12)
+    pure = rollout(model, windows, 12, kernel=False)
+    assert got.dtype == torch.float32 and got.shape == (3, 12)
+    # float32 rounding, carried through 12 steps of feedback (torch's own two paths differ as much)
+    torch.testing.assert_close(got, ref, rtol=1e-4, atol=2e-5)
+    torch.testing.assert_close(pure, ref, rtol=1e-4, atol=2e-5)
+
+
+@pytest.mark.parametrize("cell", ["RNN", "LSTM", "GRU"])
+def test_a_window_has_the_same_bits_alone_and_in_any_batch(cell):
+    model = model_of(cell, 20, 2, seed=1)
+    gen = np.random.default_rng(5)
+    window = gen.standard_normal((1, 40))
+    alone = rollout_numpy(model, window, 30)
+    for size in (1, 2, 3, 4, 5, 8, 17, 31, 32, 33, 63, 64):
+        others = gen.standard_normal((size, 40))
+        at = int(gen.integers(0, size + 1))
+        batch = np.concatenate([others[:at], window, others[at:]])
+        got = rollout_numpy(model, batch, 30)
+        assert np.array_equal(got[at], alone[0]), (size, at)
+        assert np.array_equal(got[:at], rollout_numpy(model, others[:at], 30)) if at else True
+
+
+def test_the_kernel_stops_at_its_deadline_and_asking_changes_nothing():
+    model = model_of("LSTM", 8, 2)
+    windows = torch.randn(4, 30)
+    asked: list[int] = []
+    kept = rollout(model, windows, 2000, should_stop=lambda: asked.append(1) or False)
+    assert torch.equal(kept, rollout(model, windows, 2000))
+    assert 2 <= len(asked) < 2000
+    calls: list[int] = []
+    with pytest.raises(RolloutStopped):
+        rollout(model, windows, 10**7, should_stop=lambda: calls.append(1) or len(calls) > 3)
+
+
+def test_without_numba_the_pure_path_serves_the_same_forecast():
+    code = textwrap.dedent("""
+        import sys
+        sys.modules["numba"] = None  # as if it were not installed
+        import numpy as np, torch
+        from rnncast.common.options import ModelOptions
+        from rnncast.core import kernel
+        from rnncast.core.forecast import rollout_numpy
+        from rnncast.core.models import Forecaster
+        torch.manual_seed(0)
+        model = Forecaster(ModelOptions(cell="GRU", hidden_size=9, num_layers=2)).eval()
+        assert not kernel.available() and not kernel.supports(model)
+        windows = np.sin(np.linspace(0, 5, 30))[None, :].repeat(2, 0)
+        np.save(sys.argv[1], rollout_numpy(model, windows, 15))
+    """)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = f"{tmp}/pure.npy"
+        subprocess.run([sys.executable, "-c", code, out], check=True)
+        pure = np.load(out)
+    torch.manual_seed(0)
+    model = Forecaster(ModelOptions(cell="GRU", hidden_size=9, num_layers=2)).eval()
+    windows = np.sin(np.linspace(0, 5, 30))[None, :].repeat(2, 0)
+    np.testing.assert_allclose(rollout_numpy(model, windows, 15), pure, rtol=1e-4, atol=2e-5)
