@@ -155,44 +155,47 @@ def test_a_failed_checkpoint_write_leaves_the_previous_one_intact(tmp_path):
     assert "previous checkpoint intact" in out.stdout
 
 
+@pytest.mark.parametrize("kernel", [True, False], ids=["kernel", "torch"])  # core.kernel, core.wavefront
 @pytest.mark.parametrize("cell", ["RNN", "LSTM", "GRU"])
-def test_a_window_forecasts_the_same_to_the_bit_alone_or_in_any_batch(cell):
+def test_a_window_forecasts_the_same_to_the_bit_alone_or_in_any_batch(cell, kernel):
     torch.manual_seed(0)
     model = Forecaster(ModelOptions(cell=cell, hidden_size=20)).eval()
     windows = torch.randn(37, 80)
-    alone = torch.cat([rollout(model, windows[i : i + 1], 10) for i in range(37)])
+    alone = torch.cat([rollout(model, windows[i : i + 1], 10, kernel=kernel) for i in range(37)])
     for size in (2, 3, 5, 7, 17, 37):
-        batched = rollout(model, windows[:size], 10)
+        batched = rollout(model, windows[:size], 10, kernel=kernel)
         assert torch.equal(batched, alone[:size]), size
     perm = torch.randperm(37)
-    assert torch.equal(rollout(model, windows[perm], 10), alone[perm])
+    assert torch.equal(rollout(model, windows[perm], 10, kernel=kernel), alone[perm])
 
 
+@pytest.mark.parametrize("kernel", [True, False], ids=["kernel", "torch"])
 @pytest.mark.parametrize("cell", ["RNN", "LSTM", "GRU"])
 @pytest.mark.parametrize("hidden", [3, 4, 10, 32])
-def test_batch_invariance_holds_for_every_batch_size_and_odd_hidden_sizes(cell, hidden):
+def test_batch_invariance_holds_for_every_batch_size_and_odd_hidden_sizes(cell, hidden, kernel):
     # Short windows and a long horizon: many steps with few live windows, where a row
     # lands in a kernel's tail. (RNN 10 is a shape whose matmul moves with the row's
     # position under MKL: its rows run one at a time, and stay exact.)
     torch.manual_seed(1)
     model = Forecaster(ModelOptions(cell=cell, hidden_size=hidden)).eval()
     windows = torch.sin(torch.linspace(0, 3, 10)) + 0.3 * torch.randn(20, 10)
-    alone = torch.cat([rollout(model, windows[i : i + 1], 30) for i in range(20)])
+    alone = torch.cat([rollout(model, windows[i : i + 1], 30, kernel=kernel) for i in range(20)])
     for size in range(2, 21):
-        assert torch.equal(rollout(model, windows[:size], 30), alone[:size]), size
+        assert torch.equal(rollout(model, windows[:size], 30, kernel=kernel), alone[:size]), size
 
 
 def test_rows_run_one_at_a_time_where_the_matmul_is_not_row_invariant(monkeypatch):
+    # torch's path (core.wavefront): the kernel (core.kernel) runs every row on its own anyway
     torch.manual_seed(2)
     model = Forecaster(ModelOptions(cell="GRU", hidden_size=6)).eval()
     windows = torch.randn(5, 12)
-    batched = rollout(model, windows, 8)
+    batched = rollout(model, windows, 8, kernel=False)
     monkeypatch.setattr(wavefront, "_matmul_rows_invariant", lambda *args: False)
     calls = []
     real = wavefront.rollout
     monkeypatch.setattr(wavefront, "rollout",
                         lambda m, buf, t, h, *stop: calls.append(buf.shape[0]) or real(m, buf, t, h, *stop))
-    assert torch.equal(rollout(model, windows, 8), batched)
+    assert torch.equal(rollout(model, windows, 8, kernel=False), batched)
     assert calls == [wavefront.padded_rows(1, 6)] * 5  # one window at a time
 
 
