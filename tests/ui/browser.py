@@ -96,3 +96,36 @@ def schema_fields(doc: dict[str, Any], schema: dict[str, Any], path: tuple[str, 
 def open_groups(page: Any, form: str) -> None:
     """Expand every collapsible group of a form (nested ones open as their parents do)."""
     page.evaluate(f"document.querySelectorAll('{form} details').forEach((d) => {{ d.open = true; }})")
+
+
+def assert_a_bounded_input_for_every_field(page: Any, form: str, doc: dict[str, Any], component: str,
+                                           omit: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Every property of `component` (nested ones too, less the top-level `omit`) has its control in `form`:
+    numbers bounded as the schema bounds them, enums offering every value, unions a choice of their branches,
+    nested objects a group. Answers the controls found, by name."""
+    schema = doc["components"]["schemas"][component]
+    found: dict[str, Any] = page.evaluate(f"""Object.fromEntries(
+        [...document.querySelectorAll('{form} [name]')].map((el) => [el.name, {{
+            tag: el.tagName, type: el.type, min: el.min, max: el.max,
+            options: el.tagName === 'SELECT' ? [...el.options].map((o) => o.value) : []}}]))""")
+    walked = [(key, branches) for key, branches in schema_fields(doc, schema) if key.split(".")[0] not in omit]
+    for key, branches in walked:
+        leaf = branches[0]
+        if "const" in leaf:  # a union branch's tag: the union's choice names it
+            continue
+        if len(branches) > 1:  # a union (`data`): a choice between its branches
+            assert found[key]["tag"] == "SELECT" and len(found[key]["options"]) == len(branches), key
+            continue
+        if "properties" in leaf:  # a nested object: its fields are checked on their own; a group holds them
+            assert page.locator(f"{form} details[data-path='{key}']").count() == 1, key
+            continue
+        assert key in found, f"no input for {key}"
+        if leaf.get("type") in ("integer", "number"):
+            low = leaf.get("minimum", leaf.get("exclusiveMinimum"))
+            high = leaf.get("maximum", leaf.get("exclusiveMaximum"))
+            assert found[key]["type"] == "number", key
+            assert (float(found[key]["min"]) if found[key]["min"] else None) == low, key
+            assert (float(found[key]["max"]) if found[key]["max"] else None) == high, key
+        if "enum" in leaf:
+            assert set(leaf["enum"]) <= set(found[key]["options"]), key
+    return found

@@ -20,6 +20,7 @@ from tests.ui.browser import (
     KEY,
     SHOTS,
     Page,
+    assert_a_bounded_input_for_every_field,
     fill_job_form,
     open_groups,
     resolve,
@@ -86,30 +87,8 @@ def test_the_job_form_has_a_bounded_input_for_every_jobcreate_property_nested_on
     job_create = doc["components"]["schemas"]["JobCreate"]
     page = ui.go("/jobs")
     page.wait_for_selector("#job-form")
-    found = page.evaluate("""Object.fromEntries([...document.querySelectorAll('#job-form [name]')].map((el) => [
-        el.name, {tag: el.tagName, type: el.type, min: el.min, max: el.max,
-                  options: el.tagName === 'SELECT' ? [...el.options].map((o) => o.value) : []}]))""")
-    walked = list(schema_fields(doc, job_create))
-    assert len(walked) > len(job_create["properties"])  # the nested ones were walked
-    for key, branches in walked:
-        leaf = branches[0]
-        if "const" in leaf:  # a union branch's tag: the union's choice names it
-            continue
-        if len(branches) > 1:  # a union (`data`): a choice between its branches
-            assert found[key]["tag"] == "SELECT" and len(found[key]["options"]) == len(branches), key
-            continue
-        if "properties" in leaf:  # a nested object: its fields are checked on their own; a group holds them
-            assert page.locator(f"#job-form details[data-path='{key}']").count() == 1, key
-            continue
-        assert key in found, f"no input for {key}"
-        if leaf.get("type") in ("integer", "number"):
-            low = leaf.get("minimum", leaf.get("exclusiveMinimum"))
-            high = leaf.get("maximum", leaf.get("exclusiveMaximum"))
-            assert found[key]["type"] == "number", key
-            assert (float(found[key]["min"]) if found[key]["min"] else None) == low, key
-            assert (float(found[key]["max"]) if found[key]["max"] else None) == high, key
-        if "enum" in leaf:
-            assert set(leaf["enum"]) <= set(found[key]["options"]), key
+    assert len(list(schema_fields(doc, job_create))) > len(job_create["properties"])  # nested ones are walked
+    found = assert_a_bounded_input_for_every_field(page, "#job-form", doc, "JobCreate")
     # The cells are the schema's, in its order; no cell is named in the page's code.
     assert found["cell"]["options"] == resolve(doc, job_create["properties"]["cell"])["enum"]
     ui_dir = Path(__file__).resolve().parents[2] / "service" / "ui"

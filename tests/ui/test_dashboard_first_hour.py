@@ -13,7 +13,7 @@ import pytest
 from rnncast.common.store import JobStatus
 from rnncast.common.store.sync import JobStore
 from tests.support import TINY
-from tests.ui.browser import CHROMIUM, FORM, Page, fill_job_form, wait_js
+from tests.ui.browser import CHROMIUM, FORM, Page, assert_a_bounded_input_for_every_field, fill_job_form, wait_js
 from tests.worker.test_training import PARAMS, create
 
 pytestmark = pytest.mark.skipif(
@@ -178,3 +178,15 @@ def test_a_comparisons_ensemble_forecast_shows_each_cells_spread_and_its_figure(
         row = page.inner_text(f"#ensemble-table tr[data-cell={cell}]")
         assert f"\t{band['n']}\t" in row and "0: " in row and "1: " in row, row
     assert any("/forecast.png?horizon=12" in url for url in ui.urls)
+
+
+@pytest.mark.parametrize(("route", "form", "component"), [
+    ("/comparisons", "#comparison-form", "ComparisonCreate"),
+    ("/datasets", "#dataset-values-form", "DatasetValues"),
+    ("/datasets", "#dataset-generator-form", "DatasetGenerated"),
+])
+def test_every_option_of_the_other_forms_has_its_input(ui, stack, route, form, component):
+    doc = stack.api.http.get("/openapi.json").json()
+    page = ui.go(route)
+    page.wait_for_selector(form, state="attached")  # maybe in a closed group
+    assert_a_bounded_input_for_every_field(page, form, doc, component)

@@ -1,6 +1,6 @@
 // Training jobs: the list with its new-job form (every JobCreate field, from the schema) and one job's page.
 
-import { $, h, age, card, duration, flash, fmt, pager, statusBadge } from "../dom.js";
+import { h, age, card, duration, flash, fmt, pager, statusBadge } from "../dom.js";
 import { FINAL, api, followJob } from "../api.js";
 import { lossChart } from "../charts.js";
 import { schemaForm } from "../forms.js";
@@ -83,12 +83,13 @@ export async function jobView(root, id) {
   const chartBox = h("div", { class: "chart", id: "loss-chart" });
   const cards = h("div", { class: "cards" });
   const bar = h("div", { class: "progress" }, h("div"));
+  const text = h("p", { id: "progress-text", class: "muted" }); // held, not looked up: this view may be gone
   const cancelButton = h("button", { type: "button", class: "danger", id: "cancel-job", onclick: () => cancel() }, "Cancel");
   const modelLink = h("a", { id: "model-link", hidden: true }, "Open its model →");
   const actions = h("div", { class: "actions" }, cancelButton, modelLink);
   root.replaceChildren(
     h("h1", {}, `Job ${id.slice(0, 8)} `, h("span", { class: "muted" }, job.name || "")),
-    bar, h("p", { id: "progress-text", class: "muted" }),
+    bar, text,
     cards, actions,
     h("h2", {}, "Loss"), chartBox,
     h("h2", {}, "Parameters"), h("pre", { class: "params" }, JSON.stringify(job.params, null, 2)));
@@ -100,7 +101,6 @@ export async function jobView(root, id) {
     const p = job.progress;
     const done = p.epochs ? p.epoch / p.epochs : 0;
     bar.firstChild.style.width = `${(100 * done).toFixed(1)}%`;
-    const text = $("#progress-text");
     const perEpoch = job.status === "running" ? secondsPerEpoch(times, job) : null;
     let eta = "";
     if (perEpoch !== null && p.epochs) {
