@@ -39,7 +39,7 @@ def test_the_root_redirects_to_the_dashboard_served_with_a_strict_policy(stack):
     assert page.status_code == 200 and "<script type=\"module\" src=\"app.js\">" in page.text
     csp = page.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "default-src 'self'" in csp and "unsafe-inline" not in csp
-    for asset in ("app.js", "forms.js", "views/jobs.js", "style.css", "vendor/uPlot.iife.min.js"):
+    for asset in ("app.js", "forms.js", "views/jobs.js", "views/datasets.js", "style.css", "vendor/uPlot.iife.min.js"):
         r = stack.api.http.get(f"/ui/{asset}")
         assert r.status_code == 200 and r.headers["content-security-policy"] == csp
     assert "onclick=" not in page.text and "<script>" not in page.text  # nothing inline
