@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 
 import httpx
 import pytest
@@ -95,6 +96,9 @@ def test_event_stream_has_one_event_per_epoch_and_status_change_then_ends(stack)
     statuses = [e["status"] for name, e in events if name == "status"]
     assert [e["epoch"] for e in epochs] == [1, 2, 3, 4, 5]
     assert all(e["epochs"] == 5 and e["train_loss"] > 0 for e in epochs)
+    # Each epoch says when it ended (a reader that joins mid-run times the epochs by it), in order.
+    ended = [datetime.fromisoformat(e["at"]) for e in epochs]
+    assert ended == sorted(ended) and all(t.tzinfo is not None for t in ended)
     assert statuses == ["queued", "running", "succeeded"]
     # A finished job's stream replays the same events, then ends.
     assert _read_sse(stack.api.http, f"/v1/jobs/{job['id']}/events") == events
