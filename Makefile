@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 STAMP := $(VENV)/.installed
+# The data folder: the local artifacts and `rnncast up`'s own Redis (its AOF under redis/) live and go together.
+DATA_DIR ?= $(or $(RNNCAST_DATA_DIR),.rnncast)
 
 .PHONY: setup run test lint typecheck pytest docs bench clean browser screenshots
 
@@ -67,5 +69,6 @@ test: setup browser $(TYPECHECK_LINKS) docs
 bench: setup
 	$(BIN)/python bench/core_defaults.py
 
+# The data folder goes whole: files and the records of `rnncast up`'s own Redis together (stop `up` first).
 clean:
-	rm -rf $(VENV) .rnncast .pytest_cache .mypy_cache .ruff_cache .typecheck site
+	rm -rf $(VENV) "$(DATA_DIR)" .pytest_cache .mypy_cache .ruff_cache .typecheck site

@@ -9,8 +9,9 @@ import typer
 from rnncast.client import commands, dataset_commands, study_commands
 from rnncast.common.artifacts import ArtifactError, open_store
 from rnncast.common.settings import get_settings
+from rnncast.service.doctor import run_checks
 from rnncast.service.launcher import default_workers, preflight, run_api
-from rnncast.service.launcher import up as run_up
+from rnncast.service.up import up as run_up
 from rnncast.worker.main import run_worker
 
 app = typer.Typer(
@@ -29,9 +30,13 @@ def up(
     workers: Annotated[int | None, typer.Option(
         min=1, max=256, help="Training worker processes (default: one per CPU core).")] = None,
     queues: Annotated[str, typer.Option(help="Queues the workers consume.")] = "train,predict",
+    redis_port: Annotated[int | None, typer.Option(min=1, max=65535, help=(
+        "Port of up's own Redis (default: 6379 if free, else any free port); "
+        "ignored when RNNCAST_REDIS_URL names a server."))] = None,
 ) -> None:
-    """Run the API and worker(s) together, with a private Redis if none answers."""
-    raise typer.Exit(run_up(host, port, workers or default_workers(), queues))
+    """Run the API and worker(s) together, with a Redis of their own (AOF under RNNCAST_DATA_DIR/redis) unless
+    RNNCAST_REDIS_URL names one."""
+    raise typer.Exit(run_up(host, port, workers or default_workers(), queues, redis_port))
 
 
 @app.command()
@@ -69,6 +74,18 @@ app.add_typer(dataset_commands.datasets_app, name="datasets")
 artifacts_app = typer.Typer(help="The artifact store (RNNCAST_ARTIFACTS): checkpoints, models, datasets.",
                             no_args_is_help=True)
 app.add_typer(artifacts_app, name="artifacts")
+
+
+@app.command()
+def doctor() -> None:
+    """Check Redis (and its persistence), the artifact store, the workers on each queue and their devices, and
+    that records and files agree (records whose files are gone, files no record names): one line per check,
+    exit 1 on a problem."""
+    checks = run_checks()
+    for check in checks:
+        typer.echo(check.line())
+    if not all(c.ok or c.warn for c in checks):
+        raise typer.Exit(1)
 
 
 @artifacts_app.command("check")
