@@ -13,6 +13,7 @@ COPY common common
 COPY worker worker
 COPY service service
 COPY client client
+COPY src src
 RUN pip install . && useradd --create-home rnncast && mkdir -p /data && chown rnncast /data
 USER rnncast
 EXPOSE 8000
