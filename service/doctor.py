@@ -64,7 +64,7 @@ def check_redis(settings: Settings, client: redis.Redis) -> Iterator[Check]:
 
 def check_store(store: ArtifactStore) -> Check:
     """The store answers, and a probe object can be written, read back and deleted."""
-    key = f"doctor/probe-{uuid.uuid4().hex}"
+    key = f"doctor-probe-{uuid.uuid4().hex}"  # at the top: no folder is left behind
     data = uuid.uuid4().bytes
     try:
         store.check()

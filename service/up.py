@@ -75,6 +75,10 @@ def start_redis(settings: Settings, redis_port: int | None) -> tuple[str, subpro
             log.info("redis: using the server RNNCAST_REDIS_URL names, %s", shown_url(url))
             return url, None
     else:
+        left = _left_running(folder, redis_port or DEFAULT_REDIS_PORT)
+        if left is not None:  # a second server on the same AOF would corrupt it
+            log.info("redis: using the private server left running at %s (AOF under %s)", left, folder)
+            return left, None
         port = private_port(redis_port)
         if port_taken("127.0.0.1", port):
             raise SystemExit(f"rnncast up: port {port} for its Redis is taken; choose another with --redis-port, "
@@ -83,6 +87,21 @@ def start_redis(settings: Settings, redis_port: int | None) -> tuple[str, subpro
     proc = start_private(url, folder)
     log.info("redis: started a private Redis-compatible server at %s (AOF under %s)", shown_url(url), folder)
     return url, proc
+
+
+def _left_running(folder: Path, port: int) -> str | None:
+    """The URL of a private server an earlier `up` left running on `port` with its files in `folder`."""
+    url = f"redis://127.0.0.1:{port}/0"
+    if not answers(url, 0.5):
+        return None
+    client = redis.Redis.from_url(url, socket_timeout=2, decode_responses=True)
+    try:
+        theirs = client.config_get("dir").get("dir")
+    except redis.RedisError:
+        return None
+    finally:
+        client.close()
+    return url if theirs and Path(theirs).resolve() == folder.resolve() else None
 
 
 @dataclass

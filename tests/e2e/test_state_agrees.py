@@ -135,3 +135,38 @@ def test_settings_resolve_the_data_folder_once(tmp_path):
                          timeout=60)
     assert out.stdout.split() == [str(tmp_path / "d"), str(tmp_path / "d")], out.stderr
     assert Path(out.stdout.split()[0]).is_absolute()
+
+
+def test_a_gpu_workers_heartbeat_reaches_readyz_and_metrics(tmp_path, redis_url):
+    """What a GPU worker's heartbeat says (worker.devices.describe on a CUDA host) is what /readyz lists and
+    /metrics exports; a CPU worker adds no GPU series. (The heartbeat is written here as a worker writes it: this
+    host has no GPU.)"""
+    from rnncast.common.store.sync import JobStore
+
+    jobs = JobStore.from_url(redis_url)
+    gpu = {"queues": ["train"], "device": "cuda:0", "device_name": "NVIDIA H100 80GB HBM3",
+           "memory_bytes": 85 * 2**30, "memory_used_bytes": 3 * 2**30, "utilization": 0.42}
+    jobs.register_worker("rnncast-1@gpu-host", gpu)
+    jobs.register_worker("rnncast-2@cpu-host", {"queues": ["predict"], "device": "cpu", "device_name": "x86",
+                                                "memory_bytes": 2**30})
+    api = Api(redis_url, tmp_path / "data", tmp_path / "api.log")
+    try:
+        devices = {d["name"]: d for d in api.http.get("/readyz").json()["devices"]}
+        assert devices["rnncast-1@gpu-host"] == {"name": "rnncast-1@gpu-host", **gpu}
+        labels = {"device": "cuda:0", "name": "NVIDIA H100 80GB HBM3", "worker": "rnncast-1@gpu-host"}
+        gpus = _gpu_series(api.http.get("/metrics").text)
+        assert gpus == {("rnncast_gpu_memory_used_bytes", *labels.values()): 3 * 2**30,
+                        ("rnncast_gpu_memory_total_bytes", *labels.values()): 85 * 2**30,
+                        ("rnncast_gpu_utilization", *labels.values()): 0.42}, gpus
+        jobs.unregister_worker("rnncast-1@gpu-host")  # gone: its series go with it
+        assert _gpu_series(api.http.get("/metrics").text) == {}
+    finally:
+        api.stop()
+
+
+def _gpu_series(text: str) -> dict[tuple[str, ...], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {(s.name, s.labels["device"], s.labels["name"], s.labels["worker"]): s.value
+            for family in text_string_to_metric_families(text) if family.name.startswith("rnncast_gpu_")
+            for s in family.samples}

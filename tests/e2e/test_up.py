@@ -163,3 +163,14 @@ def test_a_second_up_on_a_taken_port_says_so_and_exits_non_zero(tmp_path):
     assert out.returncode != 0, text
     assert f"port {port} on 127.0.0.1 is taken" in text, text
     assert "API at" not in text and "try:" not in text and "started" not in text, text
+
+
+def test_make_clean_removes_the_data_folder_with_its_redis_files(tmp_path):
+    """The records (up's own Redis, its AOF under the data folder) and the files go together (a dry run: the
+    real one would remove this checkout's virtualenv)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RNNCAST_")}
+    default = subprocess.run(["make", "-n", "clean"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert '".rnncast"' in default.stdout, default.stdout
+    env["RNNCAST_DATA_DIR"] = str(tmp_path / "data")
+    named = subprocess.run(["make", "-n", "clean"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert f'"{tmp_path / "data"}"' in named.stdout, named.stdout
