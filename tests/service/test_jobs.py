@@ -234,7 +234,12 @@ def test_health_readiness_metrics_and_openapi(stack):
     ready = stack.api.http.get("/readyz")
     # train + predict; the predict worker serves a forecast lane and a figure lane
     assert ready.status_code == 200
-    assert ready.json() == {"redis": "ok", "workers": 2, "lanes": 2, "lanes_not_serving": []}
+    body = ready.json()
+    devices = body.pop("devices")
+    assert body == {"redis": "ok", "workers": 2, "lanes": 2, "lanes_not_serving": []}
+    # Each worker's heartbeat says its queues and device (this host: CPUs).
+    assert sorted(d["queues"] for d in devices) == [["predict"], ["train"]], devices
+    assert all(d["device"] == "cpu" and d["memory_bytes"] > 0 and d["device_name"] for d in devices), devices
     metrics = stack.api.http.get("/metrics").text
     assert 'rnncast_jobs{status="succeeded"}' in metrics
     assert "rnncast_http_requests_total" in metrics and 'route="/v1/jobs/{job_id}"' in metrics
