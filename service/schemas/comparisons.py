@@ -8,7 +8,6 @@ from pydantic import BaseModel, BeforeValidator, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from rnncast.common.defaults import CELLS, FORECAST_HORIZON, FORECAST_START, MAX_EPOCHS, MAX_SEEDS, Cell
-from rnncast.common.options import ModelOptions, spec
 from rnncast.service.limits import Limited
 from rnncast.service.schemas.base import (
     AT_MOST_ONE_OF,
@@ -22,7 +21,7 @@ from rnncast.service.schemas.base import (
     _whole,
     no_default,
 )
-from rnncast.service.schemas.jobs import Status, TrainOptions
+from rnncast.service.schemas.jobs import CellName, Status, TrainOptions
 
 
 class ForecastSpec(Strict):
@@ -37,14 +36,11 @@ class ForecastSpec(Strict):
     )
 
 
-# A cell as a job's `cell` takes it: the declaration's choices in any case, answered as declared.
-CellName = Annotated[Cell, BeforeValidator(next(s for s in spec(ModelOptions) if s.name == "cell").canonical)]
-
-
 class ComparisonCreate(Strict):
     """One training job per (cell, seed), all queued at once."""
 
-    cells: list[CellName] = Field(default_factory=lambda: list(CELLS), min_length=1, max_length=3)
+    cells: list[CellName] = Field(
+        default_factory=lambda: list(CELLS), min_length=1, max_length=3)
     seeds: Annotated[list[Seed], Field(min_length=1, max_length=MAX_SEEDS), Limited("max_seeds")] = Field(
         default_factory=lambda: [0])
     train: TrainOptions = Field(default_factory=TrainOptions)
