@@ -107,3 +107,18 @@ def test_the_cli_takes_short_ids(site):
     result = CliRunner().invoke(app, ["job", job["id"][:8], "--json", "--url", api.url])
     assert result.exit_code == 0, result.output
     assert job["id"] in result.output
+
+
+def test_a_model_forecasts_by_its_short_id_from_the_cli_and_the_api(stack):
+    job = stack.api.http.post("/v1/jobs", json={"cell": "GRU", **TRAIN}).json()
+    done = stack.api.wait_job(job["id"][:8])
+    assert done["status"] == "succeeded" and done["id"] == job["id"]
+    short = job["id"][:8]
+    r = stack.api.http.post(f"/v1/models/{short}/forecast", json={"start": 50, "horizon": 4})  # the fast path
+    assert r.status_code == 200 and r.json()["model_id"] == job["id"]
+    png = stack.api.http.get(f"/v1/models/{short}/forecast.png", params={"start": 50, "horizon": 4})
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+    result = CliRunner().invoke(app, ["forecast", short, "--start", "50", "--horizon", "4", "--json",
+                                      "--url", stack.api.url])
+    assert result.exit_code == 0, result.output
+    assert f'"model_id": "{job["id"]}"' in result.output
