@@ -40,7 +40,7 @@ def job_line(job: Job) -> str:
 
 @training_flags
 def train(
-    cell: Annotated[str, typer.Option(help="RNN, LSTM or GRU.")],
+    cell: Annotated[str, typer.Option(help="RNN, LSTM or GRU (any case).")],
     seed: Annotated[int | None, typer.Option(help="Seed (default 0).")] = None,
     random_seed: Annotated[bool, typer.Option("--random-seed", help="Let the server pick a seed.")] = False,
     name: Annotated[str | None, typer.Option(help="A label for the job.")] = None,
@@ -51,7 +51,7 @@ def train(
     if random_seed and seed is not None:
         raise typer.BadParameter("--random-seed and --seed exclude each other")
     with client(url, api_key) as c:
-        job = c.train(cell.upper(), seed=None if random_seed else (seed or 0), name=name, **(options or {}))
+        job = c.train(cell, seed=None if random_seed else (seed or 0), name=name, **(options or {}))
         say_if_no_worker(c)
         if watch:
             job = watch_job(c, job, quiet=json_)

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from annotated_types import Ge, Gt, Le, Lt
 
 from rnncast.common.declaration import (
+    AnyCase,
     Help,
     Limit,
     NullMeans,
@@ -45,6 +46,7 @@ from rnncast.common.defaults import (
 
 __all__ = [
     "RECIPES",
+    "AnyCase",
     "AnyData",
     "DatasetData",
     "EarlyStopping",
@@ -82,7 +84,7 @@ RECIPE_VALUE = NullMeans("left out or null: the recipe's value for the cell")
 class ModelOptions(Options):
     """A recurrent layer (RNN, LSTM or GRU) followed by Linear(hidden, 1)."""
 
-    cell: Annotated[Cell, Help("the recurrent cell")] = "LSTM"
+    cell: Annotated[Cell, AnyCase(), Help("the recurrent cell (any case)")] = "LSTM"
     hidden_size: Annotated[int, Ge(1), Le(MAX_HIDDEN_SIZE), Help("hidden units per layer")] = 20
     num_layers: Annotated[int, Ge(1), Le(MAX_NUM_LAYERS), Help("stacked recurrent layers")] = 1
     dropout: Annotated[float | None, Ge(0), Lt(1), Help(

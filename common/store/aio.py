@@ -12,6 +12,7 @@ from rnncast.common.store import (
     comparison_jobs,
     comparison_ops,
     dataset_ops,
+    id_ops,
     job_ops,
     lane_ops,
     model_ops,
@@ -113,3 +114,4 @@ class AsyncJobStore(AsyncRunner):
     pop_answers = async_op(lane_ops.pop_answers)
     wait_reply = async_op(lane_ops.wait_reply)
     push_figure = async_op(lane_ops.push_figure)
+    ids_with_prefix = async_op(id_ops.ids_with_prefix)

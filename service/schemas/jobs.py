@@ -7,9 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Discriminator, Field, Tag, model_validator
 
 from rnncast.common import options as O
-from rnncast.common.defaults import Cell
 from rnncast.common.series import SeriesError, split_point
-from rnncast.service.schemas.base import Strict, api_field, api_fields, api_model, derived_model
+from rnncast.service.schemas.base import Strict, api_field, api_fields, api_model, api_type, derived_model
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
@@ -69,9 +68,11 @@ class TrainOptions(_TrainOptionsBase):  # type: ignore[misc,valid-type]
 
 
 _SEED = next(s for s in O.spec(O.TrainOptions) if s.name == "seed")
+# A cell as the declaration takes it (a job's `cell`, a comparison's `cells`): any case, answered as declared.
+CellName: Any = api_type(next(s for s in O.spec(O.ModelOptions) if s.name == "cell"))
 _JobCreateBase = derived_model(
     "_JobCreateBase", TrainOptions,
-    cell=(Cell, Field(description="the recurrent cell: RNN, LSTM or GRU")), seed=api_field(_SEED),
+    cell=(CellName, Field(description="the recurrent cell: RNN, LSTM or GRU (any case)")), seed=api_field(_SEED),
 )
 
 
