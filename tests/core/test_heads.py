@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from rnncast.common.artifacts import LocalStore
+from rnncast.common.defaults import forecast_work, rows_within
 from rnncast.common.options import DatasetData, ModelOptions, SineData, TrainOptions
 from rnncast.common.series import Scaler, SeriesError, split_point
 from rnncast.core.backtest import BacktestSetup, backtest
@@ -125,6 +126,13 @@ def test_chunks_of_one_are_the_step_rollout(cell):
     chunked = rollout_chunks(model, windows, 9, 1)
     assert torch.equal(chunked, step_loop(windows, 9))
     torch.testing.assert_close(rollout(model, windows, 9), chunked)  # the wavefront, as the loop would
+
+
+def test_a_k_step_heads_forecast_costs_a_pass_per_chunk():
+    shape = (24, 48, 20, 1, "GRU")
+    assert forecast_work(3, *shape, 1) == forecast_work(3, *shape)  # one step: today's cost
+    assert forecast_work(3, *shape, 12) < forecast_work(3, *shape)  # 4 passes over the window, not 48
+    assert rows_within(1e11, *shape, 12) > rows_within(1e11, *shape)
 
 
 def test_every_step_targets_are_the_values_after_each_step():

@@ -80,3 +80,15 @@ def test_a_sine_job_with_a_k_step_head_and_the_every_step_loss_trains_and_foreca
     assert done["status"] == "succeeded", done
     r = forecast(stack, done["model_id"], start=60.0, horizon=10)
     assert r.status_code == 200 and len(r.json()["y"]) == 10, r.text
+
+
+def test_a_seasonal_difference_is_checked_against_the_dataset(stack):
+    line = stack.api.http.post("/v1/datasets", json={"name": "line", "values": list(range(60))}).json()
+    data = {"dataset_id": line["id"]}
+    too_long = stack.api.http.post("/v1/jobs", json={"cell": "GRU", **TINY, "data": data, "difference": "seasonal",
+                                                     "season": 50})
+    assert too_long.status_code == 422 and "differenced at lag 50" in too_long.text, too_long.text
+    job = stack.api.http.post("/v1/jobs", json={"cell": "GRU", **TINY, "data": data, "difference": "seasonal"})
+    assert job.status_code == 202, job.text
+    done = stack.api.wait_job(job.json()["id"])  # a season is found when the job starts, in its train part
+    assert done["status"] == "failed" and "shows no season; give `season`" in done["error"], done
