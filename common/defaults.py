@@ -134,13 +134,16 @@ def eval_rows(sequence_length: int, hidden_size: int) -> int:
 def train_memory(params: dict[str, Any]) -> float:
     """A job's estimated peak memory in bytes: its parameters (with gradients, Adam's moments and a best
     copy), its series, and the largest pass it runs: a training pass (micro-batch rows x sequence_length x
-    layers of saved activations), an evaluation pass, or a pass of rollout fine-tuning (horizon x
-    sequence_length steps a row)."""
+    layers of saved activations, and with `loss_on` all its every-step outputs and targets: output_steps
+    values per row and step), an evaluation pass, or a pass of rollout fine-tuning (horizon x sequence_length
+    steps a row)."""
     seq, hidden, layers, cell = params["sequence_length"], params["hidden_size"], params["num_layers"], params["cell"]
     points, _, n_train = _windows(params)
     rows = min(params.get("micro_batch_size") or params["batch_size"], params["batch_size"], n_train)
     per_step = (GATES[cell] + SAVED_VECTORS_EXTRA) * hidden * FLOAT_BYTES * BACKWARD_FACTOR  # one row, layer, step
     train_pass = rows * seq * layers * per_step
+    if params.get("loss_on") == "all":  # the head at every step: outputs, targets and their gradients
+        train_pass += rows * seq * (hidden + int(params.get("output_steps", 1)) * 3) * FLOAT_BYTES * BACKWARD_FACTOR
     eval_pass = eval_rows(seq, hidden) * seq * hidden * FLOAT_BYTES * 3
     finetune = params.get("rollout_finetune") or {}
     rollout_pass = ROLLOUT_PASS * int(finetune.get("horizon", 0)) * seq * layers * per_step if finetune else 0

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from rnncast.common.artifacts import LocalStore
-from rnncast.common.defaults import forecast_work, rows_within
+from rnncast.common.defaults import forecast_work, rows_within, train_memory
 from rnncast.common.options import DatasetData, ModelOptions, SineData, TrainOptions
 from rnncast.common.series import Scaler, SeriesError, split_point
 from rnncast.core.backtest import BacktestSetup, backtest
@@ -133,6 +133,15 @@ def test_a_k_step_heads_forecast_costs_a_pass_per_chunk():
     assert forecast_work(3, *shape, 1) == forecast_work(3, *shape)  # one step: today's cost
     assert forecast_work(3, *shape, 12) < forecast_work(3, *shape)  # 4 passes over the window, not 48
     assert rows_within(1e11, *shape, 12) > rows_within(1e11, *shape)
+
+
+def test_the_every_step_loss_counts_in_a_jobs_memory_estimate():
+    params = {"cell": "GRU", "hidden_size": 20, "num_layers": 1, "sequence_length": 1000, "batch_size": 500,
+              "micro_batch_size": 0, "epochs": 1, "data": {"points": 2000, "train_fraction": 0.8}}
+    last = train_memory(params)
+    assert train_memory({**params, "loss_on": "last", "output_steps": 1}) == last  # the defaults: as before
+    every = train_memory({**params, "loss_on": "all", "output_steps": 500})
+    assert every > last + 500 * 1000 * 500 * 4  # (rows, steps, output_steps) floats at least
 
 
 def test_every_step_targets_are_the_values_after_each_step():
