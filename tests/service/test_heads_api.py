@@ -92,3 +92,24 @@ def test_a_seasonal_difference_is_checked_against_the_dataset(stack):
     assert job.status_code == 202, job.text
     done = stack.api.wait_job(job.json()["id"])  # a season is found when the job starts, in its train part
     assert done["status"] == "failed" and "shows no season; give `season`" in done["error"], done
+
+
+def test_a_comparison_of_differenced_k_step_models_tracks_its_forecast_and_ensembles(stack, model):
+    from tests.support import wait_until
+
+    dataset_id = model["params"]["data"]["dataset_id"]
+    body = {"cells": ["RNN", "GRU"], "seeds": [0, 1], "forecast": {"horizon": 6, "every": 1},
+            "train": {**TINY, "data": {"dataset_id": dataset_id}, **HEADS}}
+    r = stack.api.http.post("/v1/comparisons", json=body)
+    assert r.status_code == 202, r.text
+    cid = r.json()["id"]
+    view = wait_until(lambda: (v := stack.api.http.get(f"/v1/comparisons/{cid}").json())["status"] != "running"
+                      and v, timeout=120)
+    assert view["status"] == "succeeded", view
+    out = stack.api.http.post(f"/v1/comparisons/{cid}/forecast", json={"horizon": 6})
+    assert out.status_code == 200, out.text
+    for cell in ("RNN", "GRU"):
+        singles = np.array([stack.api.http.post(f"/v1/models/{run['job_id']}/forecast", json={"horizon": 6}).json()["y"]
+                            for run in view["runs"] if run["cell"] == cell])
+        np.testing.assert_allclose(out.json()["cells"][cell]["mean"], singles.mean(axis=0), rtol=1e-12)
+        assert singles.min() > VALUES[-12:].min()  # integrated from the series' end, in its units
