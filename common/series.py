@@ -32,10 +32,12 @@ class SeriesError(ValueError):
 
 @dataclass(frozen=True)
 class Scaler:
-    """Standardisation with the train part's mean and std: z = (y - mean) / std."""
+    """An affine scaling fitted on the train part: z = (y - mean) / std. `kind` says how the two were chosen:
+    standard (the train part's mean and std), minmax (its min and max - min) or none (0 and 1)."""
 
     mean: float
     std: float
+    kind: str = "standard"
 
     def forward(self, values: np.ndarray) -> np.ndarray:
         return (np.asarray(values, dtype=np.float64) - self.mean) / self.std
@@ -43,8 +45,9 @@ class Scaler:
     def inverse(self, values: np.ndarray) -> np.ndarray:
         return np.asarray(values, dtype=np.float64) * self.std + self.mean
 
-    def to_dict(self) -> dict[str, float]:
-        return {"mean": self.mean, "std": self.std}
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"mean": self.mean, "std": self.std}
+        return out if self.kind == "standard" else out | {"kind": self.kind}
 
 
 def check_values(values: Sequence[float] | np.ndarray, max_points: int) -> np.ndarray:
@@ -263,23 +266,40 @@ def generate(spec: dict[str, Any]) -> np.ndarray:
 # --- training split, scaling ---------------------------------------------------------------------
 
 
-def split_point(length: int, sequence_length: int, train_fraction: float) -> int:
+def split_point(length: int, sequence_length: int, train_fraction: float, output_steps: int = 1, lag: int = 0) -> int:
     """The position of the first test target: the values before it are the train part.
 
-    Windows are cut as for the sine (core.data.windows); the first
-    `train_fraction` of them train, so their targets end where the test's begin.
+    Windows are cut as for the sine (core.data.windows), over the series differenced at `lag` (0: as it
+    is; it is `lag` values shorter), each followed by `output_steps` targets; the first `train_fraction`
+    of them train, and the test windows begin where the train windows' targets end.
     """
-    windows = length - sequence_length
+    windows = length - lag - sequence_length - output_steps + 1
     n_train = int(windows * train_fraction)
-    if windows < 2 or n_train < 1 or n_train >= windows:
+    if windows < 2 or n_train < 1 or n_train + output_steps - 1 >= windows:
+        steps = f", output_steps {output_steps}" if output_steps > 1 else ""
+        diff = f" differenced at lag {lag}" if lag else ""
         raise SeriesError(
-            f"a series of {length} values with sequence_length {sequence_length} and train_fraction "
+            f"a series of {length} values{diff} with sequence_length {sequence_length}{steps} and train_fraction "
             f"{train_fraction} leaves no train or no test window"
         )
-    return n_train + sequence_length
+    return n_train + sequence_length + output_steps - 1 + lag
 
 
 def train_scaler(values: np.ndarray, sequence_length: int, train_fraction: float) -> Scaler:
     """Mean and std of the train part (a constant train part scales by 1)."""
-    mean, std = moments(values[: split_point(values.shape[0], sequence_length, train_fraction)])
+    return fit_scaler(values[: split_point(values.shape[0], sequence_length, train_fraction)], "standard")
+
+
+def fit_scaler(train_part: np.ndarray, scaling: str) -> Scaler:
+    """The scaling `scaling` names, fitted on `train_part`: standard (mean and std), minmax (min and range)
+    or none (0 and 1). A constant train part scales by 1."""
+    if scaling == "none":
+        return Scaler(0.0, 1.0, "none")
+    if scaling == "minmax":
+        low, high = float(train_part.min()), float(train_part.max())
+        width = high - low
+        return Scaler(low, width if width > 0 and math.isfinite(width) else 1.0, "minmax")
+    if scaling != "standard":
+        raise ValueError(f"scaling ({scaling!r}) must be one of ['standard', 'minmax', 'none']")
+    mean, std = moments(train_part)
     return Scaler(mean, std if std > 0 and math.isfinite(std) else 1.0)

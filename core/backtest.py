@@ -15,12 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnncast.common.series import Scaler, SeriesError
+from rnncast.common.defaults import MAX_SEASON
+from rnncast.common.series import SeriesError
 from rnncast.common.values import finite
 from rnncast.core.forecast import StopCheck, rollout_numpy
-
-MAX_SEASON = 10_000
-
+from rnncast.core.transform import Transform
 
 # --- seasonality, baselines, metrics -------------------------------------------------------------
 
@@ -110,7 +109,7 @@ class BacktestSetup:
     series: np.ndarray  # in the series' units
     first: int  # position of the first test value
     sequence_length: int
-    scaler: Scaler | None  # the model sees standardised windows when set
+    transform: Transform  # how the model reads the series' values (differenced, scaled)
 
 
 def choose_season(setup: BacktestSetup, season: int | None) -> tuple[int, str]:
@@ -126,14 +125,12 @@ def choose_season(setup: BacktestSetup, season: int | None) -> tuple[int, str]:
 def model_forecasts(model: torch.nn.Module, setup: BacktestSetup, origins: np.ndarray, horizon: int,
                     rows_per_batch: int, should_stop: StopCheck | None = None) -> np.ndarray:
     """The model's forecasts from every origin, in the series' units: (N, H), in batches of rows."""
-    idx = origins[:, None] - setup.sequence_length + np.arange(setup.sequence_length)  # (N, T)
-    windows = setup.series[idx]
-    if setup.scaler is not None:
-        windows = setup.scaler.forward(windows)
+    size = setup.transform.context(setup.sequence_length)
+    observed = setup.series[origins[:, None] - size + np.arange(size)]  # (N, T + lag)
+    windows = setup.transform.forward(observed)  # (N, T)
     parts = [rollout_numpy(model, windows[i : i + rows_per_batch], horizon, should_stop)
              for i in range(0, windows.shape[0], max(1, rows_per_batch))]
-    preds = np.concatenate(parts)
-    return setup.scaler.inverse(preds) if setup.scaler is not None else preds
+    return setup.transform.inverse(np.concatenate(parts), observed)
 
 
 def backtest(

@@ -138,7 +138,7 @@ def _prepare(
     except ModelUnavailable as exc:
         return [(r.inbox, error_answer(r.id, exc.status, exc.detail)) for r in reqs], None
     cfg, seq = loaded.checkpoint.model, loaded.checkpoint.train.sequence_length
-    shape = (seq, horizon, cfg.hidden_size, cfg.num_layers, cfg.cell)
+    shape = (seq, horizon, cfg.hidden_size, cfg.num_layers, cfg.cell, cfg.output_steps)
     detail = work_refusal("this forecast", forecast_work(1, *shape), settings.max_forecast_work,
                           "ask for a shorter horizon")
     if detail is not None:

@@ -57,11 +57,17 @@ class TrainOptions(_TrainOptionsBase):  # type: ignore[misc,valid-type]
     def _windows_fit(self) -> TrainOptions:
         if isinstance(self.data, DatasetRef):  # checked against the dataset's length when the job is created
             return self
+        reshaped = [f"{name} ({value!r})" for name, value, default in (
+            ("difference", self.difference, "none"), ("season", self.season, None), ("scaling", self.scaling, None),
+        ) if value != default and not (name == "scaling" and value == "none")]
+        if reshaped:
+            raise ValueError(f"{', '.join(reshaped)}: these apply to a dataset's values; the sine is learned as it "
+                             "is (leave them out)")
         points = self.data.points
         if self.sequence_length >= points:
             raise ValueError(f"sequence_length ({self.sequence_length}) must be < data.points ({points})")
         try:  # the split rule, stated once
-            split_point(points, self.sequence_length, self.data.train_fraction)
+            split_point(points, self.sequence_length, self.data.train_fraction, self.output_steps)
         except SeriesError as exc:
             raise ValueError(f"data: {exc}") from None
         return self

@@ -23,6 +23,7 @@ from rnncast.core.backtest import (
 from rnncast.core.checkpoint import load_checkpoint, save_checkpoint
 from rnncast.core.evaluate import evaluate
 from rnncast.core.train import train
+from rnncast.core.transform import Transform
 from tests.support import worker_torch
 
 
@@ -151,7 +152,7 @@ def test_training_on_a_series_reports_its_units_and_resumes_to_the_bit(tmp_path)
     with worker_torch():
         whole = train(model, data, cfg, series=values, on_checkpoint=keep)
         resumed = train(model, data, cfg, series=values, resume=load_checkpoint(LocalStore(tmp_path), "half"))
-        given = train(model, data, cfg, series=values, scaler=scaler)  # a caller's scaler (the worker's) is used
+        given = train(model, data, cfg, series=values, transform=Transform(0, scaler))  # a caller's (the worker's)
     assert saved and whole.scaler == scaler and given.scaler is scaler
     assert resumed.history == whole.history == given.history
     for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):
@@ -176,7 +177,7 @@ def test_a_dataset_models_checkpoint_keeps_its_series_and_scaler_and_backtests(t
         ckpt = load_checkpoint(LocalStore(tmp_path), "model")
         assert ckpt.data == data and ckpt.scaler == result.scaler
         np.testing.assert_array_equal(ckpt.series, values)
-        setup = BacktestSetup(values, split_point(120, 8, 0.8), 8, ckpt.scaler)
+        setup = BacktestSetup(values, split_point(120, 8, 0.8), 8, ckpt.transform)
         one = backtest(ckpt.build_model(), setup, origins=6, horizon=4, rows_per_batch=1)
         batched = backtest(ckpt.build_model(), setup, origins=6, horizon=4)
     assert one == batched  # batching changes no number
