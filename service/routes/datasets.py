@@ -19,7 +19,7 @@ from rnncast.common.datasets import (
     write_dataset,
 )
 from rnncast.common.defaults import MAX_DATASET_VALUES_PAGE
-from rnncast.common.series import SeriesError
+from rnncast.common.series import MISSING_HELP, Missing, SeriesError
 from rnncast.common.store.admission import UNLIMITED
 from rnncast.common.store.aio import AsyncJobStore, QuotaExceeded
 from rnncast.common.values import is_id
@@ -67,7 +67,8 @@ async def dataset_or_404(store: AsyncJobStore, dataset_id: str) -> dict[str, Any
 async def create_dataset(
     request: Request, store: StoreDep, settings: SettingsDep, artifacts: ArtifactsDep,
     column: Annotated[str | None, Query(max_length=200, description="CSV: the value column, by header name or "
-                                        "0-based index (default: the last numeric one)")] = None,
+                                        "0-based index (needed when the CSV has several numeric columns)")] = None,
+    missing: Annotated[Missing, Query(description=f"CSV: {MISSING_HELP}")] = "refuse",
     name: Annotated[str | None, Query(min_length=1, max_length=200, description="CSV: the dataset's name "
                                       "(default: the file's name)")] = None,
     step: Annotated[float | None, Query(gt=0, le=1e9, allow_inf_nan=False,
@@ -76,18 +77,22 @@ async def create_dataset(
     """Store a series: JSON `{"name", "values", "step"?}`, JSON `{"name"?, "generator": {...}}`, or a CSV (a
     `text/csv` body or a multipart `file`). Values must be finite; at least 3, at most RNNCAST_MAX_DATASET_POINTS.
     A refusal names the row or value at fault and stores nothing. The body limit is RNNCAST_MAX_UPLOAD_BYTES.
-    The `column`, `name` and `step` query parameters apply to CSV uploads.
+    The `column`, `name`, `step` and `missing` query parameters apply to CSV uploads. A CSV whose first column
+    holds times keeps them: its `frequency` (hourly, daily, weekly, monthly, quarterly or yearly), `start` and
+    `end` are in the record, and a gap or uneven step is a 422 naming the rows.
     """
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    axis = None
     try:
         if media == "application/json" or media.endswith("+json"):
             name_, values, step_, source = await run_in_threadpool(from_json, await read_body(request), settings)
         elif media in CSV_TYPES:
-            values, source = await run_in_threadpool(from_csv, await read_body(request), column, settings)
+            values, source, axis = await run_in_threadpool(from_csv, await read_body(request), column, settings,
+                                                           missing)
             name_, step_ = name or "upload", step or 1.0
         elif media == "multipart/form-data":
             raw, filename = await multipart_file(request)
-            values, source = await run_in_threadpool(from_csv, raw, column, settings)
+            values, source, axis = await run_in_threadpool(from_csv, raw, column, settings, missing)
             name_, step_ = name or filename, step or 1.0
         else:
             raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
@@ -95,7 +100,7 @@ async def create_dataset(
                                 f"multipart/form-data with a 'file'")
     except SeriesError as exc:
         raise unprocessable(str(exc)) from None
-    record = dataset_record(uuid.uuid4().hex, name_, values, float(step_), source)
+    record = dataset_record(uuid.uuid4().hex, name_, values, float(step_), source, axis)
     await artifacts.call(write_dataset, record, values)
     try:  # the record is admitted within the quotas in one step: simultaneous uploads cannot pass them
         await store.create_dataset(record, dataset_quota(settings))
