@@ -272,17 +272,24 @@ def check_backtest(stack, model_id: str, values: np.ndarray, result: dict, horiz
     baselines = {
         "naive": np.array([[values[k - 1]] * horizon for k in origins]),
         "seasonal_naive": np.array([seasonal_naive(values, k, horizon, season) for k in origins]),
+        # plus, per season ahead, the mean change over one season of the values before the origin
+        "seasonal_naive_drift": np.array([seasonal_naive(values, k, horizon, season) + np.mean(
+            values[season:k] - values[: k - season]) * np.ceil(np.arange(1, horizon + 1) / season) for k in origins]),
     }
+    first = result["test_start"]
+    scale = np.mean(np.abs(values[season:first] - values[: first - season]))
     for name, got in [("model", preds), *baselines.items()]:
         want = scores(truth, got)
         for metric in ("mse", "mae", "smape"):
-            assert result[name][metric] == pytest.approx(want[metric], rel=1e-9), (name, metric)
-        np.testing.assert_allclose(result[name]["per_step"]["mse"], want["per_step_mse"], rtol=1e-9)
-    best = min(result["naive"]["mse"], result["seasonal_naive"]["mse"])
+            assert result[name][metric] == pytest.approx(want[metric], rel=1e-9, abs=1e-12), (name, metric)
+        assert result[name]["mase"] == pytest.approx(want["mae"] / scale, rel=1e-9, abs=1e-12), name
+        np.testing.assert_allclose(result[name]["per_step"]["mse"], want["per_step_mse"], rtol=1e-9, atol=1e-12)
+    best = min(result[name]["mse"] for name in baselines)
+    assert result["best_baseline"] == min(baselines, key=lambda name: result[name]["mse"])
     assert result["skill"] == pytest.approx(1 - result["model"]["mse"] / best)
 
 
-def test_a_backtest_is_computed_from_the_models_forecasts_and_the_two_baselines(stack, model):
+def test_a_backtest_is_computed_from_the_models_forecasts_and_the_three_baselines(stack, model):
     values = wave()
     r = stack.api.http.post(f"/v1/models/{model['id']}/backtest", json={"origins": 8, "horizon": 5})
     assert r.status_code == 200, r.text
