@@ -13,7 +13,7 @@ from rnncast.client.options import JsonOpt, KeyOpt, UrlOpt
 from rnncast.client.types import Backtest, Dataset
 from rnncast.client.watch import fmt
 from rnncast.common import defaults as D
-from rnncast.common.series import MISSING_HELP, Missing
+from rnncast.common.defaults import MISSING_HELP, Missing
 
 datasets_app = typer.Typer(help="Your own series: upload, list, delete.", invoke_without_command=True,
                            no_args_is_help=False)

@@ -16,11 +16,11 @@ from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, TextIO, get_args
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
-from rnncast.common.defaults import MIN_POINTS
+from rnncast.common.defaults import MIN_POINTS, Missing
 
 if TYPE_CHECKING:
     from rnncast.common.timeaxis import TimeAxis
@@ -102,11 +102,6 @@ def _time(text: str, fmt: str | None) -> tuple[datetime, str] | None:
     return None
 
 
-Missing = Literal["refuse", "interpolate", "ffill"]
-MISSING_POLICIES: tuple[str, ...] = get_args(Missing)
-MISSING_HELP = ("a blank or NA cell in the value column: 'refuse' (the default: a 422 naming the row), "
-                "'interpolate' (linearly between the values either side; at either end, the nearest value) or "
-                "'ffill' (the last value before it; a missing first value is refused)")
 # Cells read as a missing value (compared lower-cased).
 NA_CELLS = frozenset({"", "na", "n/a", "nan", "null", "none", "#n/a", "-", "?"})
 

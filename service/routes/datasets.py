@@ -18,8 +18,8 @@ from rnncast.common.datasets import (
     remove_dataset,
     write_dataset,
 )
-from rnncast.common.defaults import MAX_DATASET_VALUES_PAGE
-from rnncast.common.series import MISSING_HELP, Missing, SeriesError
+from rnncast.common.defaults import MAX_DATASET_VALUES_PAGE, MISSING_HELP, Missing
+from rnncast.common.series import SeriesError
 from rnncast.common.store.admission import UNLIMITED
 from rnncast.common.store.aio import AsyncJobStore, QuotaExceeded
 from rnncast.common.values import is_id

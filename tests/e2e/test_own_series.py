@@ -50,7 +50,8 @@ def test_sunspots_upload_train_forecast_and_backtest_through_the_cli(stack, year
     listing = cli(stack, "datasets")
     assert uploaded["id"] in listing
     shown = cli(stack, "dataset", uploaded["id"], "--plot", str(tmp_path / "series.png"))
-    assert "309 values" in shown and "yearly from 1700-01-01T00:00:00" in shown and (tmp_path / "series.png").read_bytes().startswith(PNG)
+    assert "309 values" in shown and "yearly from 1700-01-01T00:00:00" in shown
+    assert (tmp_path / "series.png").read_bytes().startswith(PNG)
 
     job = json.loads(cli(stack, "train", "--cell", "LSTM", "--dataset", uploaded["id"], "--epochs", "30",
                          "--hidden-size", "12", "--sequence-length", str(SEQ), "--batch-size", "32", "--lr", "0.01",
