@@ -4,12 +4,15 @@ a baseline saying so (and answering that baseline's forecast when asked)."""
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import date
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from rnncast.client.cli import app
 from tests.support import TINY
 
 SMALL = {k: v for k, v in TINY.items() if k != "data"}
@@ -72,6 +75,19 @@ def test_missing_values_are_filled_when_the_upload_asks(stack):
         assert record["source"]["missing"] == missing and record["source"]["filled"] == 2
         assert (record["frequency"], record["month_end"], record["end"]) == ("monthly", True, "2024-04-30T00:00:00")
         assert stack.api.http.get(f"/v1/datasets/{record['id']}/values").json()["values"] == values
+
+
+def test_the_cli_uploads_with_a_column_and_a_missing_policy(stack, tmp_path):
+    """The command docs/guides/datasets.md shows: `rnncast datasets upload FILE --column NAME --missing ...`."""
+    path = tmp_path / "shop.csv"
+    path.write_text("week,sales,stock\n2024-01-01,1,9\n2024-01-08,NA,8\n2024-01-15,5,7\n")
+    result = CliRunner().invoke(app, ["datasets", "upload", str(path), "--column", "sales", "--missing",
+                                      "interpolate", "--json", "--url", stack.api.url])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.output)
+    assert (record["frequency"], record["source"]["filled"], record["stats"]["mean"]) == ("weekly", 1, 3.0)
+    refused = CliRunner().invoke(app, ["datasets", "upload", str(path), "--url", stack.api.url])
+    assert refused.exit_code != 0 and "several numeric columns ['sales', 'stock']" in refused.output
 
 
 def test_forecasts_answer_timestamps_beside_positions(stack, dataset, model):
