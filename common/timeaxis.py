@@ -13,7 +13,6 @@ import calendar
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import pairwise
 from typing import Literal
 
 from rnncast.common.series import SeriesError
@@ -100,7 +99,8 @@ class TimeAxis:
 def infer_axis(times: list[datetime], rows: list[int]) -> TimeAxis:
     """The axis of increasing `times` (their CSV row numbers in `rows`): the frequency most of the steps take,
     then every row checked against it. SeriesError names the first two rows off it."""
-    kinds = Counter(_kind(a, b) for a, b in pairwise(times))
+    every = max(1, len(times) // 1000)  # the frequency from at most ~1000 steps spread over the series
+    kinds = Counter(_kind(times[i], times[i + 1]) for i in range(0, len(times) - 1, every))
     named = [(count, kind) for kind, count in kinds.items() if kind is not None]
     if not named:
         gap = times[1] - times[0]
@@ -109,8 +109,9 @@ def infer_axis(times: list[datetime], rows: list[int]) -> TimeAxis:
     frequency: Frequency = max(named)[1]  # type: ignore[assignment]
     month_end = frequency in MONTHS and _month_end(times[0]) and all(_month_end(t) for t in times[:3])
     axis = TimeAxis(times[0], frequency, month_end)
+    size = FIXED.get(frequency)
     for i, when in enumerate(times):
-        if when != axis.at(i):
+        if (when - times[i - 1] != size) if size is not None and i else when != axis.at(i):
             j = max(i - 1, 0)
             raise SeriesError(f"rows {rows[j]} and {rows[i]} are {_describe(times[j], when, frequency)} "
                               f"where the series is {frequency}: a time axis must be regular (fill the gap, or "

@@ -15,6 +15,7 @@ from rnncast.common.datasets import (
     DatasetUnavailable,
     dataset_record,
     read_slice,
+    record_axis,
     remove_dataset,
     write_dataset,
 )
@@ -134,13 +135,18 @@ async def dataset_values(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_DATASET_VALUES_PAGE)] = 1000,
 ) -> Response:
-    """Values [offset, offset + limit) of the series (an offset past its end gives none)."""
+    """Values [offset, offset + limit) of the series (an offset past its end gives none), with their
+    `timestamps` when the dataset has a time axis."""
     record = await dataset_or_404(store, dataset_id)
     try:
         values = await artifacts.call(read_slice, dataset_id, offset, limit)
     except DatasetUnavailable as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
-    body = {"id": dataset_id, "offset": offset, "limit": limit, "length": record["length"], "values": values}
+    body: dict[str, Any] = {"id": dataset_id, "offset": offset, "limit": limit, "length": record["length"],
+                            "values": values}
+    axis = record_axis(record)
+    if axis is not None:  # the page's timestamps, from the axis the record states
+        body["timestamps"] = axis.iso(range(offset, offset + len(values)))
     return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
 

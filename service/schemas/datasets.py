@@ -122,3 +122,4 @@ class DatasetValuesPage(BaseModel):
     limit: int
     length: int
     values: list[float]
+    timestamps: list[str] | None = Field(None, description="ISO 8601, when the dataset has a time axis")

@@ -59,6 +59,8 @@ def forecast(stack, model_id: str, **body) -> dict:
 def test_a_monthly_csv_keeps_its_time_axis_in_the_record_and_the_store(stack, dataset):
     assert (dataset["frequency"], dataset["start"], dataset["end"]) == ("monthly", month(0), month(MONTHS - 1))
     assert dataset["month_end"] is False and dataset["source"]["time_column"] == "month"
+    page = stack.api.http.get(f"/v1/datasets/{dataset['id']}/values", params={"offset": 118}).json()
+    assert page["values"] == monthly()[118:].tolist() and page["timestamps"] == [month(118), month(119)]
     stored = (stack.data_dir / "datasets" / dataset["id"] / "timestamps.json").read_text()
     assert stored.startswith(f'["{month(0)}", "{month(1)}"') and stored.count("T00:00:00") == MONTHS
 
