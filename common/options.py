@@ -140,8 +140,7 @@ class DatasetData(Options):
     step: Annotated[float, Gt(0)] = 1.0
     train_fraction: TrainFraction = TRAIN_FRACTION
     name: str | None = None
-    # The dataset's time axis (common.timeaxis.TimeAxis), when its upload had one: position p's timestamp.
-    frequency: str | None = None
+    frequency: str | None = None  # the dataset's time axis (common.timeaxis.TimeAxis), when its upload had one
     start: str | None = None
     month_end: bool = False
     kind: Literal["dataset"] = "dataset"

@@ -14,8 +14,9 @@ from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from rnncast.common.csvseries import parse_csv
 from rnncast.common.defaults import Missing
-from rnncast.common.series import SeriesError, check_values, generate, parse_csv
+from rnncast.common.series import SeriesError, check_values, generate
 from rnncast.common.settings import Settings
 from rnncast.common.timeaxis import TimeAxis
 from rnncast.service.errors import unprocessable, validation_detail

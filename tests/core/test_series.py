@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from rnncast.common.artifacts import LocalStore
+from rnncast.common.csvseries import parse_csv
 from rnncast.common.options import DatasetData, ModelOptions, TrainOptions, data_options
-from rnncast.common.series import SeriesError, check_values, generate, parse_csv, split_point, train_scaler
+from rnncast.common.series import SeriesError, check_values, generate, split_point, train_scaler
 from rnncast.core.backtest import (
     BacktestSetup,
     backtest,

@@ -9,7 +9,8 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from rnncast.common.series import SeriesError, parse_csv
+from rnncast.common.csvseries import parse_csv
+from rnncast.common.series import SeriesError
 from rnncast.core.backtest import drift_forecasts, errors, seasonal_naive_forecasts, seasonal_scale
 
 
