@@ -21,7 +21,7 @@ from rnncast.common.values import now_iso
 
 VALUES_FILE = "values.npy"
 META_FILE = "meta.json"
-TIMES_FILE = "timestamps.json"
+TIMES_FILE = "timestamps.npy"
 
 
 class DatasetUnavailable(Exception):
@@ -59,14 +59,16 @@ def _values_key(dataset_id: str) -> str:
 
 
 def write_dataset(store: ArtifactStore, record: dict[str, Any], values: np.ndarray) -> None:
-    """The values (and their timestamps, as ISO 8601 text in JSON) first, then the metadata that vouches for them."""
+    """The values (and their timestamps, as datetime64 seconds) first, then the metadata that vouches for them."""
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(values, dtype="<f8"), allow_pickle=False)
     store.put(_values_key(record["id"]), buf.getvalue())
     axis = record_axis(record)
-    if axis is not None:
-        store.put(f"{dataset_prefix(record['id'])}/{TIMES_FILE}",
-                  json.dumps(axis.iso(range(values.shape[0]))).encode())
+    if axis is not None:  # as written (a time zone's offset is in the record's start), to the second
+        times = np.array([axis.at(p).replace(tzinfo=None) for p in range(values.shape[0])], dtype="datetime64[s]")
+        buf = io.BytesIO()
+        np.save(buf, times, allow_pickle=False)
+        store.put(f"{dataset_prefix(record['id'])}/{TIMES_FILE}", buf.getvalue())
     store.put(f"{dataset_prefix(record['id'])}/{META_FILE}", json.dumps(record).encode())
 
 
