@@ -259,7 +259,7 @@ class Client:
 
         With none of them, a sine model starts at the tutorial's start and a
         dataset model goes on from its series' end. `fallback="baseline"`: a
-        model that lost its last backtest answers the better baseline's forecast.
+        model that lost its last backtest answers the best baseline's forecast.
         """
         if start is None and origin is None and context is None and self.model(model_id).params.get(
                 "data", {}).get("kind", "sine") == "sine":
