@@ -147,6 +147,9 @@ class DatasetData(Options):
     step: Annotated[float, Gt(0)] = 1.0
     train_fraction: TrainFraction = TRAIN_FRACTION
     name: str | None = None
+    frequency: str | None = None  # the dataset's time axis (common.timeaxis.TimeAxis), when its upload had one
+    start: str | None = None
+    month_end: bool = False
     kind: Literal["dataset"] = "dataset"
 
 

@@ -68,7 +68,8 @@ def dataset_data(ref: dict[str, Any], record: dict[str, Any], params: dict[str, 
     except SeriesError as exc:
         raise unprocessable(f"dataset {record['id']!r}: {exc}") from None
     return {"kind": "dataset", "dataset_id": record["id"], "sha256": record["sha256"], "length": record["length"],
-            "step": record["step"], "train_fraction": ref["train_fraction"], "name": record["name"]}
+            "step": record["step"], "train_fraction": ref["train_fraction"], "name": record["name"],
+            **{k: record[k] for k in ("frequency", "start", "month_end") if record.get(k) is not None}}
 
 
 def effective_params(body: JobCreate, dataset: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from rnncast.common.options import DatasetData, SineData
 from rnncast.common.series import SeriesError
 from rnncast.common.store.sync import JobStore
 from rnncast.common.values import finite
-from rnncast.core.backtest import BacktestSetup, backtest
+from rnncast.core.backtest import BASELINES, BacktestSetup, backtest
 from rnncast.core.checkpoint import Checkpoint, CheckpointError, checkpoint_exists, load_checkpoint
 from rnncast.core.data import series as sine_series
 from rnncast.core.forecast import (
@@ -37,6 +37,7 @@ from rnncast.core.models import Forecaster
 from rnncast.core.plots import PredictionLine, backtest_png, prediction_png
 from rnncast.core.transform import first_test
 from rnncast.worker.deadlines import failure_reply, request_should_stop
+from rnncast.worker.guard import origin_times
 from rnncast.worker.results import MODEL_NAME
 
 log = get_task_logger(__name__)
@@ -301,8 +302,8 @@ def handle_backtest(
     except RolloutStopped as exc:
         return failure_reply("this backtest", exc)
     if request.get("figure") == "backtest":
-        return {"ok": True, "result": {"model_id": request["model_id"], **result}}
-    per_step = {name: result[name]["per_step"]["mse"] for name in ("model", "naive", "seasonal_naive")}
+        return {"ok": True, "result": {"model_id": request["model_id"], **result, **origin_times(loaded, result)}}
+    per_step = {name: result[name]["per_step"]["mse"] for name in ("model", *BASELINES)}
     title = (f"{loaded.checkpoint.model.cell} backtest: {result['origins']} origins, season {result['season']}, "
              f"skill {result['skill']:.3f}" if result["skill"] is not None else
              f"{loaded.checkpoint.model.cell} backtest: {result['origins']} origins, season {result['season']}")

@@ -20,6 +20,7 @@ from rnncast.core.forecast import (
 from rnncast.core.models import Forecaster, parameter_count
 from rnncast.core.train import TrainResult
 from rnncast.core.transform import Transform, first_test
+from rnncast.worker.guard import training_verdict
 
 MODEL_NAME = "model"
 
@@ -84,4 +85,8 @@ def write_model(
     }
     if result.scaler is not None:
         record["scaler"] = result.scaler.to_dict()
+    # Every dataset model is backtested once: its record says whether it beats the baselines.
+    verdict = training_verdict(result.model, data_cfg, train_cfg, series, result.transform)
+    if verdict is not None:
+        record["backtest"] = verdict
     return record

@@ -100,6 +100,7 @@ class AsyncJobStore(AsyncRunner):
     get_model = async_op(model_ops.get_model)
     list_models = async_op(model_ops.list_models)
     delete_model = async_op(model_ops.delete_model)
+    set_model_field = async_op(model_ops.set_model_field)
     create_dataset = async_op(admission.create_dataset)
     get_dataset = async_op(dataset_ops.get_dataset)
     list_datasets = async_op(dataset_ops.list_datasets)

@@ -185,9 +185,18 @@ if expire > 0 then redis.call('EXPIRE', KEYS[1], expire) end
 return n
 """
 
+# A model record replaced only if it is still the one read (compare and set: a model deleted or changed
+# meanwhile is not written back). 1 if it was.
+SET_MODEL_FIELD = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+"""
+
 SCRIPTS = {
     "push_capped": PUSH_CAPPED, "create_jobs": CREATE_JOBS, "transition": TRANSITION, "record_epoch": RECORD_EPOCH,
     "heartbeat": HEARTBEAT, "recover": RECOVER, "cancel": CANCEL, "delete_job": DELETE_JOB,
     "delete_comparison": DELETE_COMPARISON, "delete_dataset": DELETE_DATASET, "create_dataset": CREATE_DATASET,
     "account": ACCOUNT, "release": RELEASE, "delete_model": DELETE_MODEL, "index_ids": INDEX_IDS,
+    "set_model_field": SET_MODEL_FIELD,
 }

@@ -21,6 +21,7 @@ from rnncast.common.defaults import (
 )
 from rnncast.common.settings import Settings
 from rnncast.common.values import is_id
+from rnncast.common.verdict import verdict
 from rnncast.service import limits
 from rnncast.service.deps import ArtifactsDep, LaneDep, SettingsDep, StoreDep, WorkerDep
 from rnncast.service.errors import ERRORS, not_found, unprocessable
@@ -150,11 +151,15 @@ def parse_context(text: str, settings: Settings) -> list[float]:
 @router.post("/{model_id}/backtest", response_model=BacktestResult, responses=ERRORS)
 async def backtest(model_id: str, body: BacktestRequest, store: StoreDep, worker: WorkerDep) -> JSONResponse:
     """Rolling-origin evaluation over the model's test part: `origins` forecasts of `horizon` steps, each from the
-    values before its origin only, against the naive (last value) and seasonal naive (one season earlier)
-    baselines on the same origins. MSE, MAE and sMAPE per step and overall, in the series' units; `skill` =
-    1 - model MSE / the better baseline's. Computed on a predict worker, the model's forecasts batched."""
+    values before its origin only, against the naive (last value), seasonal naive (one season earlier) and
+    seasonal naive with drift (plus the mean seasonal change so far, per season ahead) baselines on the same
+    origins. MSE, MAE and sMAPE per step and overall, in the series' units, MASE and MAPE overall; `skill` =
+    1 - model MSE / the best baseline's. Computed on a predict worker, the model's forecasts batched. The
+    model's record keeps the verdict (`backtest`); a negative skill makes its forecasts carry a `warning`."""
     model = await model_or_404(store, model_id)
     result = await worker.ask(_message(model, {"figure": "backtest", **body.model_dump()}))
+    # The model's record keeps its last verdict (its forecasts warn when it is negative).
+    await store.set_model_field(model_id, "backtest", verdict(result))
     return JSONResponse(result)
 
 
