@@ -22,6 +22,7 @@ COPY common common
 COPY worker worker
 COPY service service
 COPY client client
+COPY src src
 RUN pip install --no-deps . && python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is not None)"
 USER rnncast
 EXPOSE 8000
@@ -38,6 +39,7 @@ COPY common common
 COPY worker worker
 COPY service service
 COPY client client
+COPY src src
 RUN pip install .
 USER rnncast
 EXPOSE 8000

@@ -13,8 +13,9 @@ from typer.core import TyperGroup
 from rnncast.client import commands, dataset_commands, study_commands
 from rnncast.common.artifacts import ArtifactError, open_store
 from rnncast.common.settings import Settings, get_settings
+from rnncast.service.doctor import run_checks
 from rnncast.service.launcher import default_workers, preflight, run_api
-from rnncast.service.launcher import up as run_up
+from rnncast.service.up import up as run_up
 from rnncast.worker.alive import container_worker, worker_alive
 from rnncast.worker.main import run_worker
 
@@ -74,9 +75,13 @@ def up(
     workers: Annotated[int | None, typer.Option(
         min=1, max=256, help="Training worker processes (default: one per CPU core).")] = None,
     queues: Annotated[str, typer.Option(help="Queues the workers consume.")] = "train,predict",
+    redis_port: Annotated[int | None, typer.Option(min=1, max=65535, help=(
+        "Port of up's own Redis (default: 6379 if free, else any free port); "
+        "ignored when RNNCAST_REDIS_URL names a server."))] = None,
 ) -> None:
-    """Run the API and worker(s) together, with a private Redis if none answers."""
-    raise typer.Exit(run_up(host, port, workers or default_workers(), queues))
+    """Run the API and worker(s) together, with a Redis of their own (AOF under RNNCAST_DATA_DIR/redis) unless
+    RNNCAST_REDIS_URL names one."""
+    raise typer.Exit(run_up(host, port, workers or default_workers(), queues, redis_port))
 
 
 @app.command()
@@ -135,6 +140,18 @@ def store_named(url: str, settings: Settings) -> str:
         return f"artifact store {url}"
     unset = "" if settings.artifacts else ", RNNCAST_ARTIFACTS unset"
     return f"artifact store {url} (a local folder{unset}; S3: export RNNCAST_ARTIFACTS=s3://bucket/prefix)"
+
+
+@app.command()
+def doctor() -> None:
+    """Check Redis (and its persistence), the artifact store, the workers on each queue and their devices, and
+    that records and files agree (records whose files are gone, files no record names): one line per check,
+    exit 1 on a problem."""
+    checks = run_checks()
+    for check in checks:
+        typer.echo(check.line())
+    if not all(c.ok or c.warn for c in checks):
+        raise typer.Exit(1)
 
 
 @artifacts_app.command("check")

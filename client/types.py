@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -89,6 +90,7 @@ class Model(_Result):
     created_at: str
     checkpoint: Checkpoint
     scaler: Scaler | None = None
+    backtest: dict[str, Any] | None = None  # its last backtest's verdict: skill, mase, best_baseline, at
 
 
 class ModelPage(Page):
@@ -105,6 +107,9 @@ class Forecast(_Result):
     exact: list[float] | None = None
     mse: float | None = None
     max_abs_error: float | None = None
+    timestamps: list[str] | None = None  # where the model's dataset has a time axis
+    warning: str | None = None  # the model lost its last backtest
+    source: str | None = None  # the baseline answered instead (fallback)
 
 
 class Stat(_Result):
@@ -165,6 +170,7 @@ class EpochEvent(_Result):
     epochs: int
     train_loss: float | None
     test_loss: float | None
+    at: datetime | None = None  # when the epoch ended (servers before it was recorded: none)
 
 
 class DatasetStats(_Result):
@@ -185,6 +191,9 @@ class Dataset(_Result):
     stats: DatasetStats
     source: dict[str, Any] = {}
     created_at: str
+    frequency: str | None = None
+    start: str | None = None
+    end: str | None = None
 
 
 class DatasetPage(Page):
@@ -210,10 +219,12 @@ class Scores(_Result):
     mae: float | None
     smape: float | None
     per_step: PerStep
+    mase: float | None = None
+    mape: float | None = None
 
 
 class Backtest(_Result):
-    """A rolling-origin backtest: the model and two baselines on the same origins."""
+    """A rolling-origin backtest: the model and three baselines on the same origins."""
 
     model_id: str
     origins: int
@@ -227,3 +238,6 @@ class Backtest(_Result):
     seasonal_naive: Scores
     best_baseline: str | None
     skill: float | None
+    seasonal_naive_drift: Scores | None = None
+    mase_scale: float | None = None
+    origin_timestamps: list[str] | None = None

@@ -22,7 +22,8 @@ kernels do this).
 
 Arithmetic. Each window runs the network from a zero state over its T values
 as torch's cells define them; the windows run one after another (window w
-reads the predictions of windows < w, as the sliding loop does). sigmoid is
+reads the predictions of windows < w, as the sliding loop does); a multi-step
+head's K values come from each window, the next window starting K values on. sigmoid is
 1 / (1 + e^-x) and tanh(x) = 2 sigmoid(2x) - 1 (the weights of the pre-activations
 that go through tanh are doubled once, exactly, as in core.wavefront), with e^x computed in float32
 by range reduction (x = n ln2 + r) and a degree-7 polynomial (~1 ulp): libm's
@@ -76,13 +77,15 @@ def _sigmoid(x: Any) -> Any:
 
 def _windows(buf: Any, t: int, w0: int, w1: int, cell: int, wx0: Any, wx: Any, whh: Any, bias: Any, bhh: Any,
              whead: Any, bhead: Any) -> None:
-    """Fill buf[:, t + w] for windows w0 <= w < w1 of every row: window w runs the network over buf[:, w:w+t].
+    """Fill buf[:, t + w*K : t + (w+1)*K] for windows w0 <= w < w1 of every row: window w runs the network
+    over buf[:, w*K : w*K + t] and its head (whead (K, H), bhead (K,)) gives the next K values.
 
     wx0 (G,): layer 0's input weights; wx (L-1 or 1, H, G): the others'; whh (L, H, G); bias (L, G), the
     biases summed (GRU: the input's only, bhh (L, G) the recurrent ones, kept apart as r scales them).
     """
     rows = buf.shape[0]
     layers, hd, gates = whh.shape
+    steps = whead.shape[0]
     h = np.empty((layers, hd), np.float32)
     c = np.empty((layers, hd), np.float32)
     g = np.empty(gates, np.float32)
@@ -92,7 +95,7 @@ def _windows(buf: Any, t: int, w0: int, w1: int, cell: int, wx0: Any, wx: Any, w
             h[:] = 0
             c[:] = 0
             for p in range(t):
-                x = buf[row, w + p]
+                x = buf[row, w * steps + p]
                 for lay in range(layers):
                     for j in range(gates):
                         g[j] = bias[lay, j] + x * wx0[j] if lay == 0 else bias[lay, j]
@@ -128,10 +131,11 @@ def _windows(buf: Any, t: int, w0: int, w1: int, cell: int, wx0: Any, wx: Any, w
                         cc = g[hd + j] * c[lay, j] + g[j] * (_TWO * g[2 * hd + j] - _ONE)
                         c[lay, j] = cc
                         h[lay, j] = g[3 * hd + j] * (_TWO * _sigmoid(_TWO * cc) - _ONE)
-            acc = bhead
-            for k in range(hd):
-                acc += h[layers - 1, k] * whead[k]
-            buf[row, t + w] = acc
+            for q in range(steps):
+                acc = bhead[q]
+                for k in range(hd):
+                    acc += h[layers - 1, k] * whead[q, k]
+                buf[row, t + w * steps + q] = acc
 
 
 if numba is not None:
@@ -140,17 +144,20 @@ if numba is not None:
 
 
 def supports(model: nn.Module) -> bool:
-    """Whether the kernel can run `model`: numba is here, and it is a core Forecaster in float32 on the CPU."""
-    from rnncast.core import wavefront
-
-    if numba is None or not wavefront.supports(model):
+    """Whether the kernel can run `model`: numba is here, and it is a core Forecaster (any head) in float32
+    on the CPU."""
+    rnn, head = getattr(model, "rnn", None), getattr(model, "head", None)
+    if numba is None or not (
+        isinstance(rnn, nn.RNNBase) and isinstance(head, nn.Linear) and rnn.mode in CELLS and rnn.bias
+        and not rnn.bidirectional and getattr(rnn, "proj_size", 0) == 0 and rnn.batch_first and rnn.input_size == 1
+    ):
         return False
     param = next(model.parameters())
     return bool(param.dtype.is_floating_point and param.itemsize == 4 and param.device.type == "cpu")
 
 
-def _weights(model: nn.Module) -> tuple[int, tuple[np.ndarray, ...], np.float32]:
-    """(cell, (wx0, wx, whh, bias, bhh, whead), bhead) as the kernel reads them."""
+def _weights(model: nn.Module) -> tuple[int, tuple[np.ndarray, ...]]:
+    """(cell, (wx0, wx, whh, bias, bhh, whead, bhead)) as the kernel reads them."""
     rnn, head = model.rnn, model.head
     assert isinstance(rnn, nn.RNNBase) and isinstance(head, nn.Linear)
     cell, layers = CELLS[rnn.mode], rnn.num_layers
@@ -168,23 +175,25 @@ def _weights(model: nn.Module) -> tuple[int, tuple[np.ndarray, ...], np.float32]
     b_ih = np.stack([arr(f"bias_ih_l{k}") for k in range(layers)])
     b_hh = np.stack([arr(f"bias_hh_l{k}") for k in range(layers)])
     bias = b_ih if cell == 2 else b_ih + b_hh
-    arrays = (arr("weight_ih_l0")[:, 0], wx, whh, bias, b_hh, head.weight.detach().numpy()[0])
-    return cell, tuple(np.ascontiguousarray(a, dtype=np.float32) for a in arrays), np.float32(head.bias.item())
+    arrays = (arr("weight_ih_l0")[:, 0], wx, whh, bias, b_hh, head.weight.detach().numpy(), head.bias.detach().numpy())
+    return cell, tuple(np.ascontiguousarray(a, dtype=np.float32) for a in arrays)
 
 
 def forecast(model: nn.Module, windows: np.ndarray, horizon: int, should_stop: StopCheck | None = None) -> np.ndarray:
     """Continue B windows as the sliding loop would: (B, T) -> (B, horizon) float32, each row the same to the
     bit alone or in any batch. `model` must be `supports`ed; `should_stop` as core.forecast.rollout's."""
     b, t = windows.shape
-    cell, arrays, bhead = _weights(model)
-    buf = np.empty((b, t + horizon), np.float32)
+    cell, arrays = _weights(model)
+    steps = arrays[-1].shape[0]  # values per window: the head's output_steps
+    count = -(-horizon // steps)  # windows
+    buf = np.empty((b, t + count * steps), np.float32)
     buf[:, :t] = windows
     rnn = model.rnn
     per_window = b * t * rnn.num_layers * GATES[cell] * rnn.hidden_size * (rnn.hidden_size + 1)
-    chunk = horizon if should_stop is None else max(1, CHUNK_MACS // per_window)
+    chunk = count if should_stop is None else max(1, CHUNK_MACS // per_window)
     poll = StopPoll(should_stop) if should_stop is not None else None
-    for w0 in range(0, horizon, chunk):
+    for w0 in range(0, count, chunk):
         if poll is not None:
             poll.step()
-        _windows(buf, t, w0, min(horizon, w0 + chunk), cell, *arrays, bhead)
-    return buf[:, t:]
+        _windows(buf, t, w0, min(count, w0 + chunk), cell, *arrays)
+    return buf[:, t : t + horizon]

@@ -74,7 +74,7 @@ def discard_job(job_id: str, idempotency_key: str | None = None) -> Op[None]:
     """Forget a job that could not be enqueued (its indexes, reservation and Idempotency-Key too)."""
     calls = [cmd("zrem", Keys.jobs_by_status(status.value), job_id) for status in JobStatus]
     yield from one(script("release", [], [*header(), job_id]))
-    yield batch(*calls, cmd("zrem", Keys.jobs, job_id),
+    yield batch(*calls, cmd("zrem", Keys.jobs, job_id), cmd("zrem", Keys.by_id(Keys.jobs), job_id),
                 cmd("delete", Keys.job(job_id), Keys.history(job_id), Keys.events(job_id), Keys.view(job_id)),
                 atomic=True)
     yield from forget_idempotency("jobs", idempotency_key, job_id)
@@ -208,8 +208,9 @@ def record_epoch(
         probe: a comparison run's forecast MSE after this epoch, when it tracks one.
         extra: more fields of the job's hash to set in the same step.
     """
+    # `at`: when the epoch ended, so a reader that joins mid-run (its replay arrives at once) can time the epochs.
     data: dict[str, Any] = {"epoch": epoch, "epochs": epochs, "train_loss": finite(train_loss),
-                            "test_loss": finite(test_loss), "lr": lr}
+                            "test_loss": finite(test_loss), "lr": lr, "at": now_iso()}
     # [train, test, lr, probe, epoch]: the epoch, since a long history is thinned (HISTORY_MAXLEN).
     item: list[Any] = [train_loss, test_loss, lr, probe, epoch]
     if probe is not None:

@@ -28,6 +28,12 @@ class Keys:
     # reads one number instead of summing. A missing field means "to be recounted" (records from before it).
     quota_totals = PREFIX + "quota:totals"
     workers = PREFIX + "workers"
+    # What each worker in `workers` said of itself at its last heartbeat (JSON: queues, device, memory, GPU use,
+    # data folder and artifact store): /readyz, /metrics and `rnncast doctor` read it.
+    worker_info = PREFIX + "workers:info"
+    # The artifact store the API processes use (their RNNCAST_ARTIFACTS, or data folder, as a URL): a worker
+    # started with another one says so and stops.
+    api_artifacts = PREFIX + "api:artifacts"
     # Lane threads of the predict workers ("<host>:<pid>/<thread>"): "<Redis time> <1 serving | 0 not>".
     lanes = PREFIX + "lanes"
     # Ended jobs (not comparison runs) and ended comparisons, scored by their end
@@ -36,10 +42,18 @@ class Keys:
     ended_comparisons = PREFIX + "ended:comparisons"
     # Set once the records that ended before those indexes existed are in them.
     ended_indexed = PREFIX + "ended:indexed"
+    # Set once the records created before the id indexes (`by_id`) existed are in them.
+    ids_indexed = PREFIX + "ids:indexed"
     # Forecasts: API processes push requests here, predict workers pop them in batches.
     forecasts = PREFIX + "forecasts"
     # Figures: API processes push requests here, a thread in every predict worker process pops them.
     figures = PREFIX + "figures"
+
+    @staticmethod
+    def by_id(index: str) -> str:
+        """The ids of a creation index (`jobs`, `models`, `comparisons`, `datasets`), all scored 0 so that they
+        sort by id: an id's prefix finds its ids (ZRANGEBYLEX). Kept with the index by the same scripts."""
+        return f"{index}:by-id"
 
     @staticmethod
     def job(job_id: str) -> str:

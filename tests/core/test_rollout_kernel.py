@@ -12,7 +12,7 @@ import torch
 
 from rnncast.common.options import ModelOptions
 from rnncast.core import kernel
-from rnncast.core.forecast import RolloutStopped, rollout, rollout_numpy
+from rnncast.core.forecast import RolloutStopped, rollout, rollout_chunks, rollout_numpy
 from rnncast.core.models import Forecaster
 
 pytestmark = pytest.mark.skipif(not kernel.available(), reason="numba is not installed: the pure path serves")
@@ -104,3 +104,19 @@ def test_without_numba_the_pure_path_serves_the_same_forecast():
     model = Forecaster(ModelOptions(cell="GRU", hidden_size=9, num_layers=2)).eval()
     windows = np.sin(np.linspace(0, 5, 30))[None, :].repeat(2, 0)
     np.testing.assert_allclose(rollout_numpy(model, windows, 15), pure, rtol=1e-4, atol=2e-5)
+
+
+@pytest.mark.parametrize("cell", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("steps", [2, 5])
+def test_a_multi_step_head_rolls_out_in_chunks_as_torch_does(cell, steps):
+    torch.manual_seed(3)
+    model = Forecaster(ModelOptions(cell=cell, hidden_size=11, num_layers=2, output_steps=steps)).eval()
+    model.fused = False
+    assert kernel.supports(model)
+    windows = torch.sin(torch.linspace(0, 6, 20))[None, :] + 0.1 * torch.randn(4, 20)
+    ref = rollout_chunks(model, windows, 13, steps)  # torch's sliding loop, a chunk of `steps` per forward
+    got = rollout(model, windows, 13)
+    assert got.shape == (4, 13)
+    torch.testing.assert_close(got, ref, rtol=1e-4, atol=2e-5)
+    alone = torch.cat([rollout(model, windows[i : i + 1], 13) for i in range(4)])
+    assert torch.equal(got, alone)
