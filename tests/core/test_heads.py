@@ -97,15 +97,16 @@ def test_a_k_step_head_rolls_out_in_chunks(cell):
     torch.manual_seed(0)
     model = Forecaster(ModelOptions(cell=cell, hidden_size=8, output_steps=3)).eval()
     windows = torch.randn(4, 12)  # a whole block of rows: the loop pads none
-    out = rollout(model, windows, 7)
+    out = rollout(model, windows, 7, kernel=False)  # torch's loop; the kernel's (core.kernel) to float32 rounding
     assert out.shape == (4, 7) and model(windows.unsqueeze(-1)).shape == (4, 3)
     with torch.inference_mode():  # by hand: three values, slide by three, ...
         first = model(windows.unsqueeze(-1))
         second = model(torch.cat([windows[:, 3:], first], dim=1).unsqueeze(-1))
         third = model(torch.cat([windows[:, 6:], first, second], dim=1).unsqueeze(-1))
     torch.testing.assert_close(out, torch.cat([first, second, third[:, :1]], dim=1), rtol=0, atol=0)
+    torch.testing.assert_close(rollout(model, windows, 7), out, rtol=1e-5, atol=1e-6)
     assert rollout_numpy(model, windows.double().numpy(), 7).shape == (4, 7)
-    alone = torch.cat([rollout(model, windows[i : i + 1], 7) for i in range(4)])
+    alone = torch.cat([rollout(model, windows[i : i + 1], 7, kernel=False) for i in range(4)])
     torch.testing.assert_close(alone, out)  # batched or alone, but for float rounding
 
 
