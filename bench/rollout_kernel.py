@@ -18,13 +18,13 @@ import time
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from rnncast.common.options import ModelOptions  # noqa: E402
-from rnncast.core import kernel  # noqa: E402
-from rnncast.core.forecast import rollout, rollout_numpy  # noqa: E402
-from rnncast.core.models import Forecaster  # noqa: E402
+from rnncast.common.options import ModelOptions
+from rnncast.core import kernel
+from rnncast.core.forecast import rollout, rollout_numpy
+from rnncast.core.models import Forecaster
 
 HORIZON, WINDOW = 100, 80
 

@@ -47,7 +47,7 @@ from rnncast.core.wavefront import StopCheck, StopPoll
 try:  # numba is the worker's dependency; without it core.forecast takes the pure torch path
     import numba
 except ImportError:  # pragma: no cover - exercised where numba is not installed
-    numba = None
+    numba = None  # type: ignore[assignment]
 
 CELLS = {"RNN_TANH": 0, "LSTM": 1, "GRU": 2}
 GATES = (1, 4, 3)
@@ -140,7 +140,8 @@ def _windows(buf: Any, t: int, w0: int, w1: int, cell: int, wx0: Any, wx: Any, w
 
 if numba is not None:
     _sigmoid = numba.njit(inline="always", fastmath={"contract"})(_sigmoid)
-    _windows = numba.njit(boundscheck=False, error_model="numpy", cache=True, nogil=True, fastmath={"contract"})(_windows)
+    _windows = numba.njit(boundscheck=False, error_model="numpy", cache=True, nogil=True,
+                          fastmath={"contract"})(_windows)
 
 
 def supports(model: nn.Module) -> bool:
@@ -188,8 +189,8 @@ def forecast(model: nn.Module, windows: np.ndarray, horizon: int, should_stop: S
     count = -(-horizon // steps)  # windows
     buf = np.empty((b, t + count * steps), np.float32)
     buf[:, :t] = windows
-    rnn = model.rnn
-    per_window = b * t * rnn.num_layers * GATES[cell] * rnn.hidden_size * (rnn.hidden_size + 1)
+    layers, hd, gates = arrays[2].shape  # whh
+    per_window = b * t * layers * gates * (hd + 1)
     chunk = count if should_stop is None else max(1, CHUNK_MACS // per_window)
     poll = StopPoll(should_stop) if should_stop is not None else None
     for w0 in range(0, count, chunk):
@@ -197,3 +198,12 @@ def forecast(model: nn.Module, windows: np.ndarray, horizon: int, should_stop: S
             poll.step()
         _windows(buf, t, w0, min(count, w0 + chunk), cell, *arrays)
     return buf[:, t : t + horizon]
+
+
+def warm() -> None:
+    """Compile the kernel now (a few seconds, or its cached build read back), not in a forecast's time."""
+    if numba is None:
+        return
+    one = np.zeros((1, 1, 1), np.float32)
+    _windows(np.zeros((1, 2), np.float32), 1, 0, 1, 0, np.zeros(1, np.float32), one, one, np.zeros((1, 1), np.float32),
+             np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32), np.zeros(1, np.float32))

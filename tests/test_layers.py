@@ -1,4 +1,5 @@
-"""The layers hold: the API and client processes load no torch (nor numba, matplotlib), and imports run only the ways REDESIGN §6 allows."""
+"""The layers hold: the API and client processes load no torch, numba nor matplotlib, and imports run only the
+ways REDESIGN §6 allows."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ never shared across it)."""
 from __future__ import annotations
 
 import threading
+import time
 
 from celery.utils.log import get_task_logger
 
@@ -12,6 +13,7 @@ from rnncast.common.artifacts import ArtifactStore, CachedStore, LocalStore, ope
 from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK, make_celery
 from rnncast.common.settings import get_settings
 from rnncast.common.store.sync import JobStore
+from rnncast.core import kernel
 from rnncast.worker.figures import FigureServer
 from rnncast.worker.lane import ForecastServer, LaneServer
 from rnncast.worker.predict import ModelCache
@@ -78,6 +80,10 @@ def start_serving() -> None:
     cache = model_cache()
     with _lock:
         if _supervisor is None:
+            began = time.monotonic()
+            kernel.warm()  # the rollout kernel compiled before the first forecast waits on it
+            log.info("rollout kernel %s (%.1f s)", "ready" if kernel.available() else "unavailable: torch's path",
+                     time.monotonic() - began)
             servers: list[LaneServer] = [ForecastServer(settings, cache, name=f"rnncast-forecasts-{i}")
                                          for i in range(settings.forecast_threads)]
             # The supervisor starts them, restarts one that dies, and reports each to /readyz.
