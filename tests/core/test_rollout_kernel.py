@@ -120,3 +120,11 @@ def test_a_multi_step_head_rolls_out_in_chunks_as_torch_does(cell, steps):
     torch.testing.assert_close(got, ref, rtol=1e-4, atol=2e-5)
     alone = torch.cat([rollout(model, windows[i : i + 1], 13) for i in range(4)])
     assert torch.equal(got, alone)
+
+
+def test_a_model_too_wide_for_the_cache_takes_torchs_path_alone_and_batched():
+    wide = Forecaster(ModelOptions(cell="LSTM", hidden_size=257)).eval()
+    assert not kernel.supports(wide) and kernel.supports(model_of("LSTM", 256, 1))
+    windows = torch.randn(3, 6)
+    alone = torch.cat([rollout(wide, windows[i : i + 1], 4) for i in range(3)])
+    assert torch.equal(rollout(wide, windows, 4), alone)
