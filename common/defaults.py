@@ -171,6 +171,24 @@ WEIGHT_READ_COST = 32
 SETUP_COST = 330
 
 
+# The fused kernel's rollout (core.kernel) serves models whose layers' hidden-to-gate weights fit
+# KERNEL_MAX_LAYER_WEIGHTS floats (in the core's cache), a row and a window at a time, with no padding and no
+# per-step dispatch: each cell step of a layer costs KERNEL_MAC_COST per multiply-add (the recurrent weights,
+# and above the first layer the input weights too), KERNEL_UNIT_COST per gate unit (its activation) and
+# KERNEL_STEP_COST (the loops' own cost). Fitted to measured kernel times over cells, hidden 1..256, 1 and 3
+# layers, windows of 10 and 200, 1 and 32 rows (worst factor 3.4), in units that keep the defaults' model's
+# full batch at the estimate the torch path had (so RNNCAST_MAX_FORECAST_WORK means the same seconds).
+KERNEL_MAX_LAYER_WEIGHTS = 1 << 18  # 1 MiB of float32: LSTM hidden 256, GRU 295, RNN 512
+KERNEL_MAC_COST = 8.3
+KERNEL_UNIT_COST = 48
+KERNEL_STEP_COST = 4_900
+
+
+def kernel_serves(hidden_size: int, cell: str) -> bool:
+    """Whether core.kernel runs a model of this shape (where numba is installed, as the worker's is)."""
+    return GATES[cell] * hidden_size * hidden_size <= KERNEL_MAX_LAYER_WEIGHTS
+
+
 def padded_rows(b: int, hidden: int) -> int:
     """Rows a rollout of `b` windows runs as: enough padding rows at the end that the scalar tail of every
     contiguous run (< VECTOR_RUN elements) falls on padding, in whole ROW_GROUPs (core.wavefront)."""
@@ -192,6 +210,10 @@ def _work_terms(sequence_length: int, horizon: int, hidden_size: int, num_layers
     (core.forecast's chunks: one pass over the window per `output_steps` values) runs fewer passes."""
     weights = GATES[cell] * hidden_size * hidden_size * (2 * num_layers - 1)  # hidden-to-gate weights, all layers
     passes = rollout_chunks(horizon, output_steps)
+    if kernel_serves(hidden_size, cell):  # core.kernel: per row, window and step; rows are not padded
+        units = GATES[cell] * hidden_size * num_layers
+        per_step = KERNEL_MAC_COST * weights + KERNEL_UNIT_COST * units + KERNEL_STEP_COST * num_layers
+        return float(passes) * sequence_length * per_step, float(SETUP_COST * weights)
     per_row = float(passes) * sequence_length * GATES[cell] * hidden_size * (hidden_size + ELEMENTWISE_COST)
     steps = sequence_length + horizon - 1 if output_steps == 1 else passes * sequence_length
     fixed = steps * (num_layers * STEP_OVERHEAD + WEIGHT_READ_COST * weights) + SETUP_COST * weights
@@ -210,6 +232,8 @@ def forecast_work(rows: int, sequence_length: int, horizon: int, hidden_size: in
     `output_steps` k > 1 runs ceil(horizon / k) passes over the window instead of horizon window-steps.
     """
     per_row, fixed = _work_terms(sequence_length, horizon, hidden_size, num_layers, cell, output_steps)
+    if kernel_serves(hidden_size, cell):
+        return rows * per_row + fixed
     return padded_rows(rows, hidden_size) * per_row + fixed
 
 
@@ -217,12 +241,16 @@ def rows_within(limit: float, sequence_length: int, horizon: int, hidden_size: i
                 cell: str, output_steps: int = 1) -> int:
     """The most rows one rollout may take within `limit` (`forecast_work`), at least 1."""
     per_row, fixed = _work_terms(sequence_length, horizon, hidden_size, num_layers, cell, output_steps)
+    if kernel_serves(hidden_size, cell):
+        return max(1, int((limit - fixed) // per_row))
     padded = int((limit - fixed) // per_row) // ROW_GROUP * ROW_GROUP  # padded_rows of the answer
     return max(1, padded - _spare_rows(hidden_size))
 
 
-WORK_FORMULA = (f"padded rows x horizon x sequence_length x layers x gates x hidden x (hidden + {ELEMENTWISE_COST}), "
-                "plus each step's cost")
+WORK_FORMULA = (f"rows x horizon x sequence_length x (each cell step's {KERNEL_MAC_COST:g} per weight read, "
+                f"{KERNEL_UNIT_COST} per gate unit and {KERNEL_STEP_COST:,} per layer) where the fused kernel runs "
+                f"the model, else padded rows x horizon x sequence_length x layers x gates x hidden x "
+                f"(hidden + {ELEMENTWISE_COST}), plus each step's cost")
 
 
 def params_work(params: dict[str, Any], horizon: int, rows: int = 1) -> float:

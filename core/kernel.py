@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from rnncast.common.defaults import kernel_serves
 from rnncast.core.wavefront import StopCheck, StopPoll
 
 try:  # numba is the worker's dependency; without it core.forecast takes the pure torch path
@@ -51,10 +52,6 @@ except ImportError:  # pragma: no cover - exercised where numba is not installed
 
 CELLS = {"RNN_TANH": 0, "LSTM": 1, "GRU": 2}
 GATES = (1, 4, 3)
-# A layer's hidden-to-gate weights past this many floats (1 MiB: LSTM hidden 256, GRU 295, RNN 512) leave the
-# core's cache: a row at a time then re-reads them from memory every step, and torch's batched matmuls (which
-# read them once per step for every row) are faster. Such models take torch's path, alone or batched alike.
-MAX_LAYER_WEIGHTS = 1 << 18
 CHUNK_MACS = 4_000_000  # multiply-adds between two questions to the StopPoll, about (~0.5 ms here)
 
 _F = np.float32
@@ -159,15 +156,16 @@ if numba is not None:
 
 def supports(model: nn.Module) -> bool:
     """Whether the kernel runs `model`: numba is here, and it is a core Forecaster (any head) in float32 on the
-    CPU whose layers' weights fit MAX_LAYER_WEIGHTS. (Decided by the model alone, never by the batch.)"""
+    CPU whose layers' weights fit the cache (common.defaults.kernel_serves: a row at a time re-reads them every
+    step, and past 1 MiB torch's batched matmuls are faster). Decided by the model alone, never by the batch."""
     rnn, head = getattr(model, "rnn", None), getattr(model, "head", None)
     if numba is None or not (
         isinstance(rnn, nn.RNNBase) and isinstance(head, nn.Linear) and rnn.mode in CELLS and rnn.bias
         and not rnn.bidirectional and getattr(rnn, "proj_size", 0) == 0 and rnn.batch_first and rnn.input_size == 1
     ):
         return False
-    if GATES[CELLS[rnn.mode]] * rnn.hidden_size**2 > MAX_LAYER_WEIGHTS:
-        return False
+    if not kernel_serves(rnn.hidden_size, {"RNN_TANH": "RNN"}.get(rnn.mode, rnn.mode)):
+        return False  # its weights leave the cache: torch's batched matmuls, alone or batched alike
     param = next(model.parameters())
     return bool(param.dtype.is_floating_point and param.itemsize == 4 and param.device.type == "cpu")
 
