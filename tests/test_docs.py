@@ -89,3 +89,9 @@ def test_the_readme_is_a_door_of_at_most_150_lines():
     lines = (ROOT / "README.md").read_text().splitlines()
     assert len(lines) <= 150, len(lines)
     assert any("docs/index.md" in line for line in lines)
+
+
+def test_every_bench_script_the_performance_page_names_exists():
+    named = set(re.findall(r"bench/([\w-]+\.(?:py|sh))", (ROOT / "docs" / "performance.md").read_text()))
+    assert "rollout_kernel.py" in named
+    assert not {name for name in named if not (ROOT / "bench" / name).exists()}

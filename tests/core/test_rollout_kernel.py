@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -128,3 +129,13 @@ def test_a_model_too_wide_for_the_cache_takes_torchs_path_alone_and_batched():
     windows = torch.randn(3, 6)
     alone = torch.cat([rollout(wide, windows[i : i + 1], 4) for i in range(3)])
     assert torch.equal(rollout(wide, windows, 4), alone)
+
+
+def test_the_benchs_command_prints_its_figures_last():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "bench/rollout_kernel.py", "--rounds", "1"], cwd=root, capture_output=True,
+                         text=True, timeout=300, check=True).stdout  # the docs' command, one round
+    last = out.strip().splitlines()[-1]
+    assert re.fullmatch(r"batch1_cpu_ms=[\d.]+ batch64_cpu_ms=[\d.]+ gru_vs_lstm_epoch=nan", last), last
