@@ -150,8 +150,11 @@ def _windows(buf: Any, t: int, w0: int, w1: int, cell: int, wx0: Any, wx: Any, w
 if numba is not None:
     _sigmoid = numba.njit(inline="always", fastmath={"contract"})(_sigmoid)
     _gemv = numba.njit(inline="always", fastmath={"contract"}, boundscheck=False, error_model="numpy")(_gemv)
-    _windows = numba.njit(boundscheck=False, error_model="numpy", cache=True, nogil=True,
-                          fastmath={"contract"})(_windows)
+    _flags: dict[str, Any] = {"boundscheck": False, "error_model": "numpy", "nogil": True, "fastmath": {"contract"}}
+    try:  # its build cached beside the module, or in the user's cache folder
+        _windows = numba.njit(cache=True, **_flags)(_windows)
+    except RuntimeError:  # no writable place to cache it: compiled in each process
+        _windows = numba.njit(**_flags)(_windows)
 
 
 def supports(model: nn.Module) -> bool:
