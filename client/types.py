@@ -95,8 +95,16 @@ class ModelPage(Page):
     data: list[Model]
 
 
+class Interval(_Result):
+    """A prediction interval at `level`, step by step."""
+
+    level: float
+    lower: list[float | None]
+    upper: list[float | None]
+
+
 class Forecast(_Result):
-    """Predictions `y` at `x`; with `start`, also the exact signal and the errors."""
+    """Predictions `y` at `x`; with `start`, also the exact signal and the errors; asked for, intervals."""
 
     model_id: str
     horizon: int
@@ -105,6 +113,8 @@ class Forecast(_Result):
     exact: list[float] | None = None
     mse: float | None = None
     max_abs_error: float | None = None
+    intervals: list[Interval] | None = None
+    calibrated_steps: int | None = None
 
 
 class Stat(_Result):
@@ -227,3 +237,6 @@ class Backtest(_Result):
     seasonal_naive: Scores
     best_baseline: str | None
     skill: float | None
+    coverage: dict[str, float | None] | None = None
+    coverage_origins: int = 0
+    calibration_end: int | None = None

@@ -138,12 +138,13 @@ def model_forecasts(model: torch.nn.Module, setup: BacktestSetup, origins: np.nd
 
 def backtest(
     model: torch.nn.Module, setup: BacktestSetup, origins: int, horizon: int, season: int | None = None,
-    rows_per_batch: int = 1024, should_stop: StopCheck | None = None,
+    rows_per_batch: int = 1024, should_stop: StopCheck | None = None, keep_forecasts: bool = False,
 ) -> dict[str, Any]:
     """MSE, MAE and sMAPE per step and overall for the model and both baselines, and the model's skill.
 
     skill = 1 - model MSE / the better baseline's MSE (null when that is 0). The model's rollouts
-    raise RolloutStopped when `should_stop()` says so.
+    raise RolloutStopped when `should_stop()` says so. With `keep_forecasts`, the result also holds
+    "forecasts": (origin positions, truth, the model's forecasts), arrays for the caller (not JSON).
     """
     positions = backtest_origins(setup.series.shape[0], setup.first, horizon, origins)
     chosen, source = choose_season(setup, season)
@@ -162,4 +163,4 @@ def backtest(
         "origins": int(positions.shape[0]), "horizon": horizon, "origin_positions": positions.tolist(),
         "test_start": setup.first, "season": chosen, "season_source": source, **scores,
         "best_baseline": best, "skill": skill,
-    }
+    } | ({"forecasts": (positions, truth, preds)} if keep_forecasts else {})

@@ -29,11 +29,12 @@ class LossRun:
 
 @dataclass(frozen=True)
 class PredictionLine:
-    """One model's forecast at `x`."""
+    """One model's forecast at `x`, with its prediction intervals (level, lower, upper) drawn as shaded bands."""
 
     label: str
     x: Sequence[float]
     y: Sequence[float]
+    bands: Sequence[tuple[float, Sequence[float], Sequence[float]]] = ()
 
 
 def _figure(width: float, height: float) -> tuple[Figure, Axes]:
@@ -118,6 +119,9 @@ def prediction_png(
         ax.plot(exact_x, exact_y, "-", color="gray", alpha=0.7, label="exact")
     markers = "o^sDv"
     for i, line in enumerate(predictions):
+        for level, lower, upper in sorted(line.bands, reverse=True):  # the widest first, the narrower over it
+            ax.fill_between(line.x, lower, upper, color=_color(line.label, i), alpha=0.12 + 0.1 * (1 - level),
+                            linewidth=0, label=f"{level:g} interval")
         ax.plot(
             line.x, line.y, markers[i % len(markers)], color=_color(line.label, i),
             markersize=3, label=line.label,

@@ -38,6 +38,8 @@ from rnncast.worker.predict import (
     ModelCache,
     ModelUnavailable,
     forecast_payload,
+    intervals_refusal,
+    request_bands,
     request_forecast,
     request_window,
 )
@@ -146,10 +148,15 @@ def _prepare(
     errors, ready, windows = [], [], []
     for req in reqs:
         try:
-            windows.append(request_window(loaded, req.body))
-            ready.append(req)
+            window = request_window(loaded, req.body)
         except ValueError as exc:
             errors.append((req.inbox, error_answer(req.id, 422, str(exc))))
+            continue
+        if (refused := intervals_refusal(loaded, req.body.get("intervals"))) is not None:
+            errors.append((req.inbox, error_answer(req.id, *refused)))
+            continue
+        windows.append(window)
+        ready.append(req)
     if not ready:
         return errors, None
     rows = rows_within(settings.max_forecast_work, *shape)
@@ -166,7 +173,9 @@ def _rollout(group: _Group, rows: list[int]) -> list[tuple[str, Answer]]:
         out = []
         for req, row in zip(reqs, preds, strict=True):
             fc = request_forecast(group.loaded, req.body, row, with_context=False)
-            payload = forecast_payload(group.model_id, group.horizon, fc, req.body.get("fields"))
+            bands = request_bands(group.loaded, req.body, fc)
+            steps = group.loaded.calibration.steps if bands is not None and group.loaded.calibration else None
+            payload = forecast_payload(group.model_id, group.horizon, fc, req.body.get("fields"), bands, steps)
             # orjson: several times faster than json here, and NaN/inf also become null.
             out.append((req.inbox, Answer(req.id, 200, len(reqs), orjson.dumps(payload).decode())))
         return out

@@ -16,6 +16,7 @@ from rnncast.common.defaults import (
     FORECAST_START,
     MAX_BACKTEST_ORIGINS,
     MAX_HORIZON,
+    MAX_INTERVAL_LEVELS,
     MAX_POINTS,
     MAX_START,
 )
@@ -115,6 +116,9 @@ async def forecast_png(
         max_length=4000, pattern=r"^[0-9eE+\-., ]*$",
         description="your values, comma-separated (at least sequence_length; for longer contexts POST "
         ".../forecast)")] = None,
+    interval: Annotated[list[float] | None, Query(
+        description=f"a prediction-interval level in (0, 1), drawn as a shaded band; repeat for more (at most "
+        f"{MAX_INTERVAL_LEVELS})")] = None,
 ) -> Response:
     """Context, exact continuation and predictions, as in the tutorial's figure (rendered on a worker): from
     `start` (sine models), `origin` (dataset models; default the series' end) or your `context`."""
@@ -128,7 +132,19 @@ async def forecast_png(
     request |= {k: v for k, v in (("start", start), ("origin", origin)) if v is not None}
     if context is not None:
         request["context"] = parse_context(context, settings)
+    if interval:
+        request["intervals"] = check_levels(interval)
     return await worker.png(_message(model, request))
+
+
+def check_levels(levels: list[float]) -> list[float]:
+    """Interval levels from a query: each in (0, 1), at most MAX_INTERVAL_LEVELS; 422 otherwise."""
+    if len(levels) > MAX_INTERVAL_LEVELS:
+        raise unprocessable(f"at most {MAX_INTERVAL_LEVELS} interval levels, not {len(levels)}")
+    bad = [v for v in levels if not 0 < v < 1]  # NaN fails too
+    if bad:
+        raise unprocessable(f"interval levels must be in (0, 1), not {bad}")
+    return levels
 
 
 def parse_context(text: str, settings: Settings) -> list[float]:

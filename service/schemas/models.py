@@ -7,12 +7,20 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from rnncast.common.defaults import BACKTEST_HORIZON, BACKTEST_ORIGINS, FORECAST_HORIZON, MAX_BACKTEST_ORIGINS, Cell
+from rnncast.common.defaults import (
+    BACKTEST_HORIZON,
+    BACKTEST_LEVELS,
+    BACKTEST_ORIGINS,
+    FORECAST_HORIZON,
+    MAX_BACKTEST_ORIGINS,
+    Cell,
+)
 from rnncast.service.schemas.base import (
     AT_MOST_ONE_OF,
     SOURCES,
     Context,
     Horizon,
+    Levels,
     Position,
     Season,
     Start,
@@ -47,6 +55,7 @@ class ForecastRequest(Strict):
         None, description="only these fields of the answer (model_id and horizon always come): a leaner "
         "response for clients that need, say, only `y`", json_schema_extra=no_default,
     )
+    intervals: Levels | SkipJsonSchema[None] = Field(None, json_schema_extra=no_default)
 
     @model_validator(mode="after")
     def _one_source(self) -> ForecastRequest:
@@ -60,6 +69,14 @@ class ForecastRequest(Strict):
         return self
 
 
+class Interval(BaseModel):
+    """A prediction interval at `level`, step by step: the forecast +- the model's calibrated quantile."""
+
+    level: float
+    lower: list[float | None]
+    upper: list[float | None]
+
+
 class ForecastResponse(BaseModel):
     model_id: str
     horizon: int
@@ -68,12 +85,25 @@ class ForecastResponse(BaseModel):
     exact: list[float] | None = None
     mse: float | None = None
     max_abs_error: float | None = None
+    intervals: list[Interval] | None = Field(None, description="one per level asked for")
+    calibrated_steps: int | None = Field(None, description="steps the intervals are calibrated for; later "
+                                         "steps widen the last one's by sqrt(step / calibrated_steps)")
 
 
 class CheckpointInfo(BaseModel):
     format: Literal["safetensors"]
     sha256: str
     bytes: int
+
+
+class CalibrationSummary(BaseModel):
+    """The residuals a model's intervals come from: `origins` forecasts of `steps` steps over [start, end)."""
+
+    origins: int
+    steps: int
+    start: int
+    end: int = Field(description="backtests measure coverage only on origins at or past this position")
+    max_level: float = Field(description="the highest level these residuals can give: origins / (origins + 1)")
 
 
 class Model(BaseModel):
@@ -89,6 +119,8 @@ class Model(BaseModel):
     device: str
     created_at: str
     checkpoint: CheckpointInfo
+    calibration: CalibrationSummary | None = Field(None, description="null: no intervals (a model trained "
+                                                   "before they existed, or a test part too short)")
 
 
 class ModelList(BaseModel):
@@ -104,6 +136,8 @@ class BacktestRequest(Strict):
     horizon: Horizon = Field(BACKTEST_HORIZON, description="steps per forecast")
     season: Season | None = Field(None, description="the seasonal naive baseline's season in steps; null: the "
                                  "strongest autocorrelation peak of the train part (1 when there is none)")
+    intervals: Levels | None = Field(None, description="levels whose coverage to measure (null: "
+                                     f"{list(BACKTEST_LEVELS)})")
 
 
 class PerStep(BaseModel):
@@ -134,3 +168,8 @@ class BacktestResult(BaseModel):
     seasonal_naive: Scores
     best_baseline: Literal["naive", "seasonal_naive"] | None
     skill: float | None = Field(description="1 - model MSE / the better baseline's MSE")
+    coverage: dict[str, float | None] | None = Field(None, description="per level, the share of actual values "
+        "inside the model's intervals, over the origins at or past `calibration_end` (null: the model has no "
+        "calibration)")
+    coverage_origins: int = Field(0, description="the origins coverage was measured on")
+    calibration_end: int | None = Field(None, description="the end of the model's calibration part")
