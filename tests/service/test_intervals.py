@@ -113,9 +113,9 @@ def test_a_model_without_calibration_answers_409_and_backtests_without_coverage(
 
 def test_a_checkpoint_from_before_intervals_answers_409(stack):
     model = train_model(stack)
-    manifest = stack.data_dir / "models" / model["id"] / "model.json"
-    raw = json.loads(manifest.read_text())
-    assert raw["extra"].pop("calibration")  # as the code before intervals wrote it (no digest covers `extra`)
-    manifest.write_text(json.dumps(raw))
+    folder = LocalStore(stack.data_dir / "models" / model["id"])
+    raw = json.loads(folder.get("model.json"))
+    assert raw["extra"].pop("calibration")  # the manifest as the code before intervals wrote it
+    folder.put("model.json", json.dumps(raw).encode())
     r = forecast(stack, model["id"], start=60.0, horizon=5, intervals=[0.8])
     assert r.status_code == 409 and "trained before intervals existed" in r.json()["detail"]
