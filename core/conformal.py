@@ -46,9 +46,17 @@ def conformal_rank(n: int, level: float) -> int:
     # a hair below: (n + 1) * level that is a whole number in exact arithmetic must not round up
     rank = math.ceil((n + 1) * level - 1e-9)
     if rank > n:
-        raise NoCalibration(f"level {level:g} needs at least {math.ceil(level / (1 - level))} calibration origins; "
+        raise NoCalibration(f"level {level:g} needs at least {conformal_rank_floor(level)} calibration origins; "
                             f"this model has {n} (its largest level is {n / (n + 1):.3g})")
     return max(rank, 1)
+
+
+def conformal_rank_floor(level: float) -> int:
+    """The fewest calibration samples that give `level`: ceil((n + 1) level) <= n."""
+    n = math.ceil(level / (1 - level) - 1e-9)
+    while math.ceil((n + 1) * level - 1e-9) > n:
+        n += 1
+    return n
 
 
 @dataclass(frozen=True)
@@ -141,11 +149,11 @@ def coverage(calibration: Calibration, levels: list[float], positions: np.ndarra
              preds: np.ndarray) -> dict[str, Any]:
     """Empirical coverage per level of a backtest's (N, H) forecasts, over its origins at or past the
     calibration part's end: {"coverage": {"0.8": share}, "coverage_origins": n}; a share is null when no
-    origin qualifies."""
+    origin qualifies or the calibration is too small for the level."""
     held_out = positions >= calibration.end
     shares: dict[str, float | None] = {}
     for level in levels:
-        if not held_out.any():
+        if not held_out.any() or calibration.origins < conformal_rank_floor(level):
             shares[f"{level:g}"] = None
             continue
         width = calibration.half_widths(level, truth.shape[1])  # (H,)

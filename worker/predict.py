@@ -312,8 +312,9 @@ def run_backtest(loaded: LoadedModel, request: dict[str, Any], max_work: float) 
     if refusal is not None:
         raise ValueError(refusal)
     season = request.get("season")
-    levels = list(request.get("intervals") or BACKTEST_LEVELS)
-    if loaded.calibration is not None:
+    asked = request.get("intervals")
+    levels = list(asked or BACKTEST_LEVELS)
+    if asked and loaded.calibration is not None:  # a default level the calibration cannot give is null instead
         try:
             for level in levels:
                 conformal_rank(loaded.calibration.origins, level)

@@ -11,7 +11,15 @@ import pytest
 from rnncast.common.options import ModelOptions, SineData, TrainOptions
 from rnncast.common.series import split_point
 from rnncast.core.backtest import BacktestSetup, actuals, backtest_origins, model_forecasts
-from rnncast.core.conformal import Calibration, NoCalibration, calibrate, conformal_rank, coverage, pooled
+from rnncast.core.conformal import (
+    Calibration,
+    NoCalibration,
+    calibrate,
+    conformal_rank,
+    conformal_rank_floor,
+    coverage,
+    pooled,
+)
 from rnncast.core.data import series
 from rnncast.core.train import train
 
@@ -20,6 +28,13 @@ from rnncast.core.train import train
                                                   (1000, 0.5, 501)])
 def test_conformal_rank_is_the_finite_sample_corrected_one(n, level, rank):
     assert conformal_rank(n, level) == rank
+
+
+@pytest.mark.parametrize(("level", "fewest"), [(0.5, 1), (0.8, 4), (0.9, 9), (0.95, 19), (0.99, 99), (0.75, 3)])
+def test_the_fewest_samples_a_level_needs(level, fewest):
+    assert conformal_rank(fewest, level) == fewest and conformal_rank_floor(level) == fewest
+    with pytest.raises(NoCalibration):
+        conformal_rank(fewest - 1, level) if fewest > 1 else conformal_rank(0, level)
 
 
 def test_a_level_beyond_what_the_samples_allow_is_refused_with_the_count_needed():

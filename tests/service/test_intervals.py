@@ -111,6 +111,13 @@ def test_a_model_without_calibration_answers_409_and_backtests_without_coverage(
     assert out["coverage"] is None and out["coverage_origins"] == 0
 
 
+def test_a_default_level_the_calibration_is_too_small_for_is_null_in_backtests(stack):
+    model = train_model(stack)  # 200 points: 11 calibration origins, enough for 0.8, too few for 0.95
+    assert model["calibration"]["origins"] == 11
+    out = stack.api.http.post(f"/v1/models/{model['id']}/backtest", json={"origins": 30, "horizon": 2}).json()
+    assert out["coverage"]["0.8"] is not None and out["coverage"]["0.95"] is None
+
+
 def test_a_checkpoint_from_before_intervals_answers_409(stack):
     model = train_model(stack)
     folder = LocalStore(stack.data_dir / "models" / model["id"])
