@@ -50,6 +50,7 @@ export function forecastChart(container, lines) {
     l.x.forEach((x, i) => { ys[index.get(x)] = l.y[i]; });
     return ys;
   })];
+  const bands = lines.flatMap((l, i) => (l.fill ? [{ series: [i + 1, i + 2], fill: l.fill }] : []));
   const chart = new uPlot({
     width: width(container), height: 300,
     scales: { x: { time: false } },
@@ -58,8 +59,9 @@ export function forecastChart(container, lines) {
       label: l.label, stroke: l.color, width: l.points ? 0 : 2, dash: l.dash,
       points: l.points ? { show: true, size: 5, fill: l.color } : { show: false },
     }))],
-    bands: lines.flatMap((l, i) => (l.fill ? [{ series: [i + 1, i + 2], fill: l.fill }] : [])),
+    bands,
   }, data, container);
   container.dataset.points = String(xs.length);
+  container.dataset.bands = String(bands.length);
   return chart;
 }
