@@ -409,9 +409,11 @@ class Client:
         return result
 
     def ensemble_png(self, comparison_id: str, *, start: float | None = None, horizon: int = FORECAST_HORIZON,
-                     origin: int | None = None) -> bytes:
+                     origin: int | None = None, intervals: Sequence[float] | None = None) -> bytes:
         params: dict[str, Any] = {k: v for k, v in (("start", start), ("origin", origin), ("horizon", horizon))
                                   if v is not None}
+        if intervals:
+            params["interval"] = list(intervals)
         return self._request("GET", f"/v1/comparisons/{comparison_id}/forecast.png", retry=True,
                              params=params).content
 

@@ -114,7 +114,7 @@ def ensemble(
     with client(url, api_key) as c:
         result = c.ensemble_forecast(comparison_id, start=start, horizon=horizon, intervals=interval)
         if plot is not None:
-            plot.write_bytes(c.ensemble_png(comparison_id, start=start, horizon=horizon))
+            plot.write_bytes(c.ensemble_png(comparison_id, start=start, horizon=horizon, intervals=interval))
     if json_:
         emit_json(result)
         return

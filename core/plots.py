@@ -172,7 +172,8 @@ def ensemble_png(
     context_x: Sequence[float], context_y: Sequence[float], x: Sequence[float], exact_y: Sequence[float] | None,
     cells: dict[str, dict[str, Any]], title: str = "Ensemble forecast",
 ) -> bytes:
-    """Per cell, the mean forecast over its seeds with a band of mean +- 2 std and the min-max range dashed."""
+    """Per cell, the mean forecast over its seeds with a band of mean +- 2 std, the min-max range dotted and the
+    conformal intervals asked for dashed."""
     fig, ax = _figure(10, 5)
     ax.plot(context_x, context_y, "-", color="black", label="context")
     if exact_y is not None:
@@ -185,6 +186,11 @@ def ensemble_png(
         ax.fill_between(x, values["lower"], values["upper"], color=color, alpha=0.2, linewidth=0)
         ax.plot(x, values["min"], ":", color=color, linewidth=0.8)
         ax.plot(x, values["max"], ":", color=color, linewidth=0.8)
+        for interval in band.get("intervals") or []:  # conformal intervals around the mean, dashed
+            for side in ("lower", "upper"):
+                ys = np.array([np.nan if v is None else v for v in interval[side]], dtype=np.float64)
+                ax.plot(x, ys, "--", color=color, linewidth=0.8,
+                        label=f"{cell} {interval['level']:g} interval" if side == "lower" else None)
     ax.set_xlabel("t")
     ax.set_ylabel("y")
     ax.set_title(title + " (band: mean +- 2 std; dotted: min and max over seeds)")

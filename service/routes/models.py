@@ -16,7 +16,6 @@ from rnncast.common.defaults import (
     FORECAST_START,
     MAX_BACKTEST_ORIGINS,
     MAX_HORIZON,
-    MAX_INTERVAL_LEVELS,
     MAX_POINTS,
     MAX_START,
 )
@@ -38,6 +37,7 @@ from rnncast.service.schemas import (
     Model,
     ModelList,
 )
+from rnncast.service.schemas.base import Levels
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -116,9 +116,8 @@ async def forecast_png(
         max_length=4000, pattern=r"^[0-9eE+\-., ]*$",
         description="your values, comma-separated (at least sequence_length; for longer contexts POST "
         ".../forecast)")] = None,
-    interval: Annotated[list[float] | None, Query(
-        description=f"a prediction-interval level in (0, 1), drawn as a shaded band; repeat for more (at most "
-        f"{MAX_INTERVAL_LEVELS})")] = None,
+    interval: Annotated[Levels | None, Query(
+        description="a prediction-interval level in (0, 1), drawn as a shaded band; repeat for more")] = None,
 ) -> Response:
     """Context, exact continuation and predictions, as in the tutorial's figure (rendered on a worker): from
     `start` (sine models), `origin` (dataset models; default the series' end) or your `context`."""
@@ -133,18 +132,9 @@ async def forecast_png(
     if context is not None:
         request["context"] = parse_context(context, settings)
     if interval:
-        request["intervals"] = check_levels(interval)
+        request["intervals"] = interval
     return await worker.png(_message(model, request))
 
-
-def check_levels(levels: list[float]) -> list[float]:
-    """Interval levels from a query: each in (0, 1), at most MAX_INTERVAL_LEVELS; 422 otherwise."""
-    if len(levels) > MAX_INTERVAL_LEVELS:
-        raise unprocessable(f"at most {MAX_INTERVAL_LEVELS} interval levels, not {len(levels)}")
-    bad = [v for v in levels if not 0 < v < 1]  # NaN fails too
-    if bad:
-        raise unprocessable(f"interval levels must be in (0, 1), not {bad}")
-    return levels
 
 
 def parse_context(text: str, settings: Settings) -> list[float]:

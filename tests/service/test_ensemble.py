@@ -98,3 +98,8 @@ def test_ensemble_intervals_pool_the_members_calibrations_around_each_cell_s_mea
     assert too_high.status_code == 422 and "needs at least 99 calibration origins" in too_high.text
     bad = stack.api.http.post(f"/v1/comparisons/{study['id']}/forecast", json={**body, "intervals": [1.5]})
     assert bad.status_code == 422
+    url = f"/v1/comparisons/{study['id']}/forecast.png"
+    plain = stack.api.http.get(url, params={"start": 50, "horizon": 12})
+    drawn = stack.api.http.get(url, params={"start": 50, "horizon": 12, "interval": [0.8]})
+    assert drawn.status_code == 200 and drawn.content.startswith(PNG) and drawn.content != plain.content
+    assert stack.api.http.get(url, params={"interval": [0.0]}).status_code == 422
