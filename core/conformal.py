@@ -1,11 +1,11 @@
 """Split-conformal prediction intervals from a model's rolling-origin residuals, one quantile per horizon step.
 
 Calibration: the test part is cut in two. From every origin of the first half
-(the calibration part) whose `steps` targets all lie inside it (steps: half the
-part's length, at most CALIBRATION_STEPS), the model forecasts as a backtest
-does; the absolute residuals |truth - forecast| at each step are kept, sorted
-(at most CALIBRATION_ORIGINS origins, spread evenly). An
-interval at level L for step h is the forecast +- the residuals' k-th smallest
+(the calibration part) whose `steps` targets all lie inside it (steps: a third
+of the part's length, at most CALIBRATION_STEPS, so that most of it gives
+origins), the model forecasts as a backtest does; the absolute residuals
+|truth - forecast| at each step are kept, sorted (at most CALIBRATION_ORIGINS
+origins, spread evenly). An interval at level L for step h is the forecast +- the residuals' k-th smallest
 at step h, k = ceil((n + 1) L): the finite-sample correction that makes the
 coverage at least L when a new residual is exchangeable with the n
 calibration ones. Steps past the calibrated ones widen the last step's
@@ -119,7 +119,7 @@ def calibrate(model: torch.nn.Module, setup: BacktestSetup, rows_per_batch: int,
     """The model's calibration, or None when its calibration part is too short (fewer than
     MIN_CALIBRATION_ORIGINS origins of one step)."""
     start, end = calibration_part(setup)
-    steps = min(CALIBRATION_STEPS, (end - start) // 2)
+    steps = min(CALIBRATION_STEPS, (end - start) // 3)
     if steps < 1 or (end - start) - steps + 1 < MIN_CALIBRATION_ORIGINS:
         return None
     origins = backtest_origins(end, start, steps, CALIBRATION_ORIGINS)

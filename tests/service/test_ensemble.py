@@ -82,9 +82,9 @@ def test_ensemble_intervals_pool_the_members_calibrations_around_each_cell_s_mea
         rows = [load_checkpoint(LocalStore(stack.data_dir / "models" / j), "model").extra["calibration"]["residuals"]
                 for j in runs]
         steps = min(len(r) for r in rows)
-        pooled = [sorted(v for r in rows for v in r[h]) for h in range(steps)]  # 3 seeds x 11 origins
+        pooled = [sorted(v for r in rows for v in r[h]) for h in range(steps)]  # 3 seeds x 14 origins
         n, mean = len(pooled[0]), np.array(band["mean"])
-        assert n == 33
+        assert n == 42
         for interval in band["intervals"]:
             k = int(np.ceil((n + 1) * interval["level"]))
             widths = np.array([row[k - 1] for row in pooled])
