@@ -75,6 +75,11 @@ class Calibration:
     def origins(self) -> int:
         return len(self.residuals[0])
 
+    def check(self, levels: list[float]) -> None:
+        """Raises NoCalibration for the first of `levels` these residuals are too few for."""
+        for level in levels:
+            conformal_rank(self.origins, level)
+
     def half_widths(self, level: float, horizon: int) -> np.ndarray:
         """The interval's half-width at each step 1..horizon: (horizon,)."""
         rank = conformal_rank(self.origins, level)

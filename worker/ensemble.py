@@ -20,7 +20,7 @@ import numpy as np
 from rnncast.common.defaults import params_work, work_refusal
 from rnncast.common.store.sync import JobStore
 from rnncast.common.values import finite
-from rnncast.core.conformal import Calibration, NoCalibration, conformal_rank, intervals, pooled
+from rnncast.core.conformal import Calibration, NoCalibration, intervals, pooled
 from rnncast.core.forecast import Forecast, RolloutStopped, rollout_numpy
 from rnncast.core.plots import ensemble_png
 from rnncast.worker.deadlines import failure_reply, request_should_stop
@@ -111,8 +111,7 @@ def _intervals(cell: str, members: list[Calibration | None], levels: list[float]
                                  f"ensemble gives no intervals: train them again to get them")
     calibration = pooled(known)
     try:
-        for level in levels:
-            conformal_rank(calibration.origins, level)
+        calibration.check(levels)
     except NoCalibration as exc:
         raise EnsembleError(422, f"intervals: {exc}") from None
     return [{"level": b["level"], "lower": _values(np.asarray(b["lower"])), "upper": _values(np.asarray(b["upper"]))}

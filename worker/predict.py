@@ -6,7 +6,7 @@ import base64
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,7 @@ from rnncast.common.store.sync import JobStore
 from rnncast.common.values import finite
 from rnncast.core.backtest import BacktestSetup, backtest
 from rnncast.core.checkpoint import Checkpoint, CheckpointError, checkpoint_exists, load_checkpoint
-from rnncast.core.conformal import Calibration, NoCalibration, conformal_rank, coverage, intervals
+from rnncast.core.conformal import Calibration, NoCalibration, coverage, intervals
 from rnncast.core.forecast import (
     Forecast,
     RolloutStopped,
@@ -62,11 +62,7 @@ class LoadedModel:
     sha256: str
     model: Forecaster
     checkpoint: Checkpoint
-    calibration: Calibration | None = field(init=False)
-
-    def __post_init__(self) -> None:
-        raw = self.checkpoint.extra.get("calibration")
-        self.calibration = Calibration.from_dict(raw) if raw else None
+    calibration: Calibration | None = None  # its intervals' residuals (core.conformal); None: no intervals
 
     @property
     def dataset(self) -> DatasetData | None:
@@ -132,7 +128,13 @@ class ModelCache:
             raise ModelUnavailable(503, f"model {model_id!r} is unavailable: {exc.public}") from None
         if ckpt.info is None or ckpt.info.sha256 != sha256:
             raise ModelUnavailable(503, f"model {model_id!r} is unavailable: its checkpoint is not the one recorded")
-        return LoadedModel(sha256, ckpt.build_model("cpu"), ckpt)
+        raw = ckpt.extra.get("calibration")
+        try:
+            calibration = Calibration.from_dict(raw) if raw else None
+        except (KeyError, TypeError, ValueError) as exc:
+            detail = f"model {model_id!r} is unavailable: its calibration is invalid ({exc})"
+            raise ModelUnavailable(503, detail) from None
+        return LoadedModel(sha256, ckpt.build_model("cpu"), ckpt, calibration)
 
     def sweep(self, store: JobStore) -> None:
         """Drop entries whose model was deleted (checked at most every few seconds)."""
@@ -177,8 +179,7 @@ def intervals_refusal(loaded: LoadedModel, levels: list[float] | None) -> tuple[
                      "existed, or its test part is too short to calibrate on (see the model's `calibration`); "
                      "train it again to get them")
     try:
-        for level in levels:
-            conformal_rank(loaded.calibration.origins, level)
+        loaded.calibration.check(levels)
     except NoCalibration as exc:
         return 422, f"intervals: {exc}"
     return None
@@ -316,8 +317,7 @@ def run_backtest(loaded: LoadedModel, request: dict[str, Any], max_work: float) 
     levels = list(asked or BACKTEST_LEVELS)
     if asked and loaded.calibration is not None:  # a default level the calibration cannot give is null instead
         try:
-            for level in levels:
-                conformal_rank(loaded.calibration.origins, level)
+            loaded.calibration.check(levels)
         except NoCalibration as exc:
             raise ValueError(f"intervals: {exc}") from None
     result = backtest(loaded.model, backtest_setup(loaded), origins, horizon,
