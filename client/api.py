@@ -266,12 +266,15 @@ class Client:
     def forecast(
         self, model_id: str, *, start: float | None = None, horizon: int = FORECAST_HORIZON,
         context: Sequence[float] | None = None, origin: int | None = None, fallback: str | None = None,
+        intervals: Sequence[float] | None = None,
     ) -> Forecast:
         """Continue a sine model from `start`, a dataset model from `origin`, or either from your `context`.
 
         With none of them, a sine model starts at the tutorial's start and a
         dataset model goes on from its series' end. `fallback="baseline"`: a
         model that lost its last backtest answers the best baseline's forecast.
+        `intervals`: levels in (0, 1), e.g. [0.8, 0.95], for split-conformal
+        prediction intervals.
         """
         if start is None and origin is None and context is None and self.model(model_id).params.get(
                 "data", {}).get("kind", "sine") == "sine":
@@ -284,27 +287,33 @@ class Client:
             body["context"] = list(context)
         if fallback is not None:
             body["fallback"] = fallback
+        if intervals:
+            body["intervals"] = list(intervals)
         r = self._request("POST", f"/v1/models/{model_id}/forecast", retry=True, json=body)
         return Forecast.model_validate(r.json())
 
     def forecast_png(
         self, model_id: str, *, start: float | None = None, horizon: int = FORECAST_HORIZON,
-        origin: int | None = None, context: Sequence[float] | None = None,
+        origin: int | None = None, context: Sequence[float] | None = None, intervals: Sequence[float] | None = None,
     ) -> bytes:
-        """The forecast figure, from `start`, `origin` or your `context` (as `forecast` takes them)."""
+        """The forecast figure, from `start`, `origin` or your `context` (as `forecast` takes them), with
+        the `intervals` asked for as shaded bands."""
         params: dict[str, Any] = {k: v for k, v in (("start", start), ("origin", origin), ("horizon", horizon))
                                   if v is not None}
+        if intervals:
+            params["interval"] = list(intervals)
         if context is not None:
             params["context"] = ",".join(repr(float(v)) for v in context)
         return self._request("GET", f"/v1/models/{model_id}/forecast.png", retry=True, params=params).content
 
     def backtest(
         self, model_id: str, *, origins: int = BACKTEST_ORIGINS, horizon: int = BACKTEST_HORIZON,
-        season: int | None = None,
+        season: int | None = None, intervals: Sequence[float] | None = None,
     ) -> Backtest:
         """Rolling-origin evaluation over the model's test part, against naive, seasonal naive and seasonal naive
-        with drift forecasts."""
-        body = {"origins": origins, "horizon": horizon, "season": season}
+        with drift forecasts; `coverage` of the model's intervals at `intervals` (default 0.8 and 0.95)."""
+        body = {"origins": origins, "horizon": horizon, "season": season,
+                "intervals": list(intervals) if intervals else None}
         r = self._request("POST", f"/v1/models/{model_id}/backtest", retry=True, json=body)
         return Backtest.model_validate(r.json())
 
@@ -404,21 +413,26 @@ class Client:
 
     def ensemble_forecast(
         self, comparison_id: str, *, start: float | None = None, horizon: int = FORECAST_HORIZON,
-        context: Sequence[float] | None = None, origin: int | None = None,
+        context: Sequence[float] | None = None, origin: int | None = None, intervals: Sequence[float] | None = None,
     ) -> dict[str, Any]:
-        """Per cell, the mean of its seeds' forecasts, a mean +- 2 std band, min and max, and each seed's error."""
+        """Per cell, the mean of its seeds' forecasts, a mean +- 2 std band, min and max, and each seed's error;
+        with `intervals`, conformal intervals around the mean."""
         body: dict[str, Any] = {"horizon": horizon}
         body |= {k: v for k, v in (("start", start), ("origin", origin)) if v is not None}
         if context is not None:
             body["context"] = list(context)
+        if intervals:
+            body["intervals"] = list(intervals)
         result: dict[str, Any] = self._request("POST", f"/v1/comparisons/{comparison_id}/forecast", retry=True,
                                                json=body).json()
         return result
 
     def ensemble_png(self, comparison_id: str, *, start: float | None = None, horizon: int = FORECAST_HORIZON,
-                     origin: int | None = None) -> bytes:
+                     origin: int | None = None, intervals: Sequence[float] | None = None) -> bytes:
         params: dict[str, Any] = {k: v for k, v in (("start", start), ("origin", origin), ("horizon", horizon))
                                   if v is not None}
+        if intervals:
+            params["interval"] = list(intervals)
         return self._request("GET", f"/v1/comparisons/{comparison_id}/forecast.png", retry=True,
                              params=params).content
 

@@ -97,8 +97,16 @@ class ModelPage(Page):
     data: list[Model]
 
 
+class Interval(_Result):
+    """A prediction interval at `level`, step by step."""
+
+    level: float
+    lower: list[float | None]
+    upper: list[float | None]
+
+
 class Forecast(_Result):
-    """Predictions `y` at `x`; with `start`, also the exact signal and the errors."""
+    """Predictions `y` at `x`; with `start`, also the exact signal and the errors; asked for, intervals."""
 
     model_id: str
     horizon: int
@@ -110,6 +118,8 @@ class Forecast(_Result):
     timestamps: list[str] | None = None  # where the model's dataset has a time axis
     warning: str | None = None  # the model lost its last backtest
     source: str | None = None  # the baseline answered instead (fallback)
+    intervals: list[Interval] | None = None
+    calibrated_steps: int | None = None
 
 
 class Stat(_Result):
@@ -241,3 +251,6 @@ class Backtest(_Result):
     seasonal_naive_drift: Scores | None = None
     mase_scale: float | None = None
     origin_timestamps: list[str] | None = None
+    coverage: dict[str, float | None] | None = None
+    coverage_origins: int = 0
+    calibration_end: int | None = None
