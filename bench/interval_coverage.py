@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from rnncast.common.options import DatasetData, ModelOptions, SineData, TrainOptions
-from rnncast.common.series import split_point, train_scaler
+from rnncast.common.series import split_point
 from rnncast.core.backtest import BacktestSetup, actuals, backtest_origins, model_forecasts
 from rnncast.core.conformal import calibrate, coverage
 from rnncast.core.data import series as sine_series
@@ -37,10 +37,10 @@ def real_series() -> dict[str, tuple[np.ndarray, int]]:
 
 def run(name: str, values: np.ndarray, seq: int, seed: int, epochs: int, horizon: int) -> dict[str, float | None]:
     data = DatasetData(dataset_id=name, sha256="0" * 64, length=values.shape[0])
-    scaler = train_scaler(values, seq, data.train_fraction)
     cfg = TrainOptions(epochs=epochs, batch_size=64, lr=0.01, sequence_length=seq, seed=seed)
-    model = train(ModelOptions(cell="GRU", hidden_size=20), data, cfg, series=values, scaler=scaler).model.eval()
-    setup = BacktestSetup(values, split_point(values.shape[0], seq, data.train_fraction), seq, scaler)
+    result = train(ModelOptions(cell="GRU", hidden_size=20), data, cfg, series=values)
+    model = result.model.eval()
+    setup = BacktestSetup(values, split_point(values.shape[0], seq, data.train_fraction), seq, result.transform)
     cal = calibrate(model, setup, rows_per_batch=1024)
     if cal is None:
         return {f"{level:g}": None for level in LEVELS}

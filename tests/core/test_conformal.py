@@ -22,6 +22,7 @@ from rnncast.core.conformal import (
 )
 from rnncast.core.data import series
 from rnncast.core.train import train
+from rnncast.core.transform import Transform
 
 
 @pytest.mark.parametrize(("n", "level", "rank"), [(9, 0.8, 8), (10, 0.8, 9), (19, 0.95, 19), (99, 0.9, 90),
@@ -75,14 +76,14 @@ def test_a_trained_model_s_intervals_cover_fresh_noisy_data_at_their_levels():
     cfg = TrainOptions(epochs=8, batch_size=128, sequence_length=20, lr=0.01, seed=0)
     model = train(ModelOptions(cell="GRU", hidden_size=8), data, cfg).model.eval()
     values = series(data, cfg.seed)  # the training signal: its test part's first half calibrates
-    setup = BacktestSetup(values, split_point(values.shape[0], 20, data.train_fraction), 20, None)
+    setup = BacktestSetup(values, split_point(values.shape[0], 20, data.train_fraction), 20, Transform())
     cal = calibrate(model, setup, rows_per_batch=512)
     assert cal is not None and cal.origins == 200 and cal.steps == 24
     # The residuals hold at least the noise: no quantile below the noise's own.
     assert cal.half_widths(0.8, 1)[0] >= 0.9 * 1.2816 * noise
     # Fresh data: the same signal with other noise; origins over all of it, none in the calibration.
     fresh = series(data, 99)
-    fresh_setup = BacktestSetup(fresh, 20, 20, None)
+    fresh_setup = BacktestSetup(fresh, 20, 20, Transform())
     horizon = 30  # past the calibrated 24 steps too
     origins = backtest_origins(fresh.shape[0], 20, horizon, 1000)
     preds = model_forecasts(model, fresh_setup, origins, horizon, 512)
