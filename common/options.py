@@ -136,7 +136,9 @@ class DatasetData(Options):
 
     dataset_id: Annotated[str, Help("a dataset's id")]
     sha256: str
-    length: Annotated[int, Ge(MIN_POINTS)]
+    length: Annotated[int, Ge(MIN_POINTS), Help(
+        "the values the job uses: the dataset's first `length` (all of them, but for a search's candidates, "
+        "which use only the first part of the train part)")]
     step: Annotated[float, Gt(0)] = 1.0
     train_fraction: TrainFraction = TRAIN_FRACTION
     name: str | None = None

@@ -8,6 +8,7 @@ from celery.utils.log import get_task_logger
 
 from rnncast.common.queue import TRAIN_TASK
 from rnncast.common.values import is_id
+from rnncast.worker.search import conclude
 from rnncast.worker.state import app, artifacts, job_store, send_train, settings
 from rnncast.worker.training import run_training_job
 
@@ -22,5 +23,7 @@ def train_job(self: Any, job_id: str) -> str:
         return "invalid"
     outcome = run_training_job(job_store(), settings, job_id, worker=self.request.hostname or "worker",
                                requeue=send_train, artifacts=artifacts())
+    if outcome in ("succeeded", "failed", "cancelled", "timed out"):
+        conclude(job_store(), settings, artifacts(), job_id, send_train)  # a search's candidate: score, refit
     log.info("job %s: %s", job_id, outcome)
     return outcome
