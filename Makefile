@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 STAMP := $(VENV)/.installed
+# The data folder: the local artifacts and `rnncast up`'s own Redis (its AOF under redis/) live and go together.
+DATA_DIR ?= $(or $(RNNCAST_DATA_DIR),.rnncast)
 
 .PHONY: setup run test lint typecheck pytest docs bench clean browser screenshots
 
@@ -25,15 +27,8 @@ run: setup
 lint: setup
 	$(BIN)/ruff check .
 
-# mypy cannot follow the editable install's import hook for the rnncast
-# namespace: it checks the same files through links laid out as installed.
-TYPECHECK_LINKS := $(foreach p,core common service worker client,.typecheck/rnncast/$(p))
-
-$(TYPECHECK_LINKS):
-	mkdir -p .typecheck/rnncast
-	ln -sfn ../../$(notdir $@) $@
-
-typecheck: setup $(TYPECHECK_LINKS)
+# mypy reads the rnncast namespace as installed: src/rnncast/ (links to the top folders, committed).
+typecheck: setup
 	$(BIN)/mypy
 
 pytest: setup
@@ -59,7 +54,7 @@ screenshots: setup browser
 	RNNCAST_SCREENSHOT_DIR=docs/img $(BIN)/python -m pytest -q tests/ui -k "cancelled or comparison"
 	RNNCAST_SCREENSHOT_DIR=docs/img $(BIN)/python -m pytest -q tests/e2e/test_own_series.py
 
-test: setup browser $(TYPECHECK_LINKS) docs
+test: setup browser docs
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
@@ -67,5 +62,6 @@ test: setup browser $(TYPECHECK_LINKS) docs
 bench: setup
 	$(BIN)/python bench/core_defaults.py
 
+# The data folder goes whole: files and the records of `rnncast up`'s own Redis together (stop `up` first).
 clean:
-	rm -rf $(VENV) .rnncast .pytest_cache .mypy_cache .ruff_cache .typecheck site
+	rm -rf $(VENV) "$(DATA_DIR)" .pytest_cache .mypy_cache .ruff_cache .typecheck site

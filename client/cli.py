@@ -12,9 +12,11 @@ from typer.core import TyperGroup
 
 from rnncast.client import commands, dataset_commands, study_commands
 from rnncast.common.artifacts import ArtifactError, open_store
-from rnncast.common.settings import get_settings
+from rnncast.common.settings import Settings, get_settings
+from rnncast.service.doctor import run_checks
 from rnncast.service.launcher import default_workers, preflight, run_api
-from rnncast.service.launcher import up as run_up
+from rnncast.service.up import up as run_up
+from rnncast.worker.alive import container_worker, worker_alive
 from rnncast.worker.main import run_worker
 
 # Typer from 0.20 or so carries its own Click, whose errors derive from TyperException; earlier ones use Click's.
@@ -73,9 +75,13 @@ def up(
     workers: Annotated[int | None, typer.Option(
         min=1, max=256, help="Training worker processes (default: one per CPU core).")] = None,
     queues: Annotated[str, typer.Option(help="Queues the workers consume.")] = "train,predict",
+    redis_port: Annotated[int | None, typer.Option(min=1, max=65535, help=(
+        "Port of up's own Redis (default: 6379 if free, else any free port); "
+        "ignored when RNNCAST_REDIS_URL names a server."))] = None,
 ) -> None:
-    """Run the API and worker(s) together, with a private Redis if none answers."""
-    raise typer.Exit(run_up(host, port, workers or default_workers(), queues))
+    """Run the API and worker(s) together, with a Redis of their own (AOF under RNNCAST_DATA_DIR/redis) unless
+    RNNCAST_REDIS_URL names one."""
+    raise typer.Exit(run_up(host, port, workers or default_workers(), queues, redis_port))
 
 
 @app.command()
@@ -103,6 +109,18 @@ def worker(
         raise typer.Exit(2) from None
 
 
+@app.command("worker-alive")
+def worker_alive_command(
+    name: Annotated[str | None, typer.Argument(
+        help="The worker's node name (default: rnncast-1@<this host>, the container's own worker).")] = None,
+) -> None:
+    """Exit 0 if the worker beat in Redis within RNNCAST_HEARTBEAT_TIMEOUT (a cheap healthcheck: no torch)."""
+    reason = worker_alive(name or container_worker())
+    if reason:
+        typer.echo(f"rnncast: {reason}", err=True)
+        raise typer.Exit(1)
+
+
 for command in (commands.train, commands.jobs, commands.job, commands.cancel, commands.delete, commands.models,
                 commands.forecast, study_commands.compare, study_commands.comparisons, study_commands.comparison,
                 study_commands.cancel_comparison, study_commands.watch, study_commands.delete_comparison,
@@ -116,23 +134,44 @@ artifacts_app = typer.Typer(help="The artifact store (RNNCAST_ARTIFACTS): checkp
 app.add_typer(artifacts_app, name="artifacts")
 
 
+def store_named(url: str, settings: Settings) -> str:
+    """The store `url` as these commands name it: a local folder says it is one, and how to choose S3."""
+    if settings.artifacts.startswith("s3://"):
+        return f"artifact store {url}"
+    unset = "" if settings.artifacts else ", RNNCAST_ARTIFACTS unset"
+    return f"artifact store {url} (a local folder{unset}; S3: export RNNCAST_ARTIFACTS=s3://bucket/prefix)"
+
+
+@app.command()
+def doctor() -> None:
+    """Check Redis (and its persistence), the artifact store, the workers on each queue and their devices, and
+    that records and files agree (records whose files are gone, files no record names): one line per check,
+    exit 1 on a problem."""
+    checks = run_checks()
+    for check in checks:
+        typer.echo(check.line())
+    if not all(c.ok or c.warn for c in checks):
+        raise typer.Exit(1)
+
+
 @artifacts_app.command("check")
 def artifacts_check() -> None:
     """Check that the artifact store answers with these settings."""
     settings = preflight(strict=True)
-    typer.echo(f"artifact store {open_store(settings).url}: ok")
+    typer.echo(f"{store_named(open_store(settings).url, settings)}: ok")
 
 
 @artifacts_app.command("init")
 def artifacts_init() -> None:
     """Create the S3 bucket RNNCAST_ARTIFACTS names if it is missing (a local folder: create it), then check."""
-    store = open_store(get_settings())
+    settings = get_settings()
+    store = open_store(settings)
     try:
         created = store.create()
         store.check()
     except ArtifactError as exc:
         raise SystemExit(f"rnncast: artifact store: {exc}") from None
-    typer.echo(f"artifact store {store.url}: {'created' if created else 'ok'}")
+    typer.echo(f"{store_named(store.url, settings)}: {'created' if created else 'ok'}")
 
 
 def main() -> None:

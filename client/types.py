@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -165,6 +166,7 @@ class EpochEvent(_Result):
     epochs: int
     train_loss: float | None
     test_loss: float | None
+    at: datetime | None = None  # when the epoch ended (servers before it was recorded: none)
 
 
 class DatasetStats(_Result):

@@ -6,8 +6,9 @@ import time
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
 from rich.table import Column
+from rich.text import Text
 
 from rnncast.client.api import Client
 from rnncast.client.errors import JobCancelled, JobFailed
@@ -22,6 +23,43 @@ def fmt(value: float | None, spec: str = ".3g") -> str:
     return "-" if value is None else format(value, spec)
 
 
+PACE_EPOCHS = 20  # the ETA's pace: the mean over this many of the latest epochs
+
+
+class EpochTimes:
+    """When each epoch ended, as the job's own events say, so that the ETA does not measure the burst in which a
+    stream replays the epochs before it was opened (rich's own ETA would: it times the updates)."""
+
+    def __init__(self) -> None:
+        self.ends: list[tuple[int, float]] = []
+
+    def add(self, e: EpochEvent) -> None:
+        if e.at is not None:
+            self.ends = [*self.ends, (e.epoch, e.at.timestamp())][-PACE_EPOCHS - 1:]
+
+    def eta_s(self, remaining: int) -> float | None:
+        if len(self.ends) < 2:
+            return None
+        (first, began), (last, ended) = self.ends[0], self.ends[-1]
+        return remaining * (ended - began) / (last - first) if last > first else None
+
+
+def whole_seconds(seconds: float) -> str:
+    """h:mm:ss from whole seconds (59.6 s is 0:01:00, never 0:00:60)."""
+    s = round(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+class EtaColumn(ProgressColumn):
+    """The time left at the job's own pace (its epochs' end times); '-:--:--' until two epochs are known."""
+
+    def render(self, task: Task) -> Text:
+        times: EpochTimes | None = task.fields.get("times")
+        left = int((task.total or 0) - task.completed)
+        eta = times.eta_s(left) if times is not None else None
+        return Text("-:--:--" if eta is None or task.finished else whole_seconds(eta), style="progress.remaining")
+
+
 def _progress(quiet: bool) -> Progress:
     """Text and numbers whole on one line; the bar takes what the width leaves (80 columns fit)."""
     def whole() -> Column:
@@ -31,7 +69,7 @@ def _progress(quiet: bool) -> Progress:
         TextColumn("{task.description}", table_column=whole()), BarColumn(bar_width=None, table_column=Column(ratio=1)),
         MofNCompleteColumn(table_column=whole()), TextColumn("{task.fields[losses]}", table_column=whole()),
         TimeElapsedColumn(table_column=whole()), TextColumn("eta", table_column=whole()),
-        TimeRemainingColumn(table_column=whole()),
+        EtaColumn(table_column=whole()),
         console=err, disable=quiet, transient=False, expand=True,
     )
 
@@ -61,10 +99,12 @@ def watch_job(client: Client, job: Job, quiet: bool = False) -> Job:
     """Follow a job to its end with a progress bar; Ctrl-C leaves it running."""
     try:
         with _progress(quiet) as progress:
+            times = EpochTimes()
             task = progress.add_task(f"{job.params['cell']} {job.id[:8]}", total=job.progress.epochs,
-                                     losses="queued")
+                                     losses="queued", times=times)
 
             def on_epoch(e: EpochEvent) -> None:
+                times.add(e)
                 progress.update(task, completed=e.epoch, losses=f"train {fmt(e.train_loss)}  test {fmt(e.test_loss)}")
 
             try:

@@ -45,6 +45,11 @@ def _values_key(dataset_id: str) -> str:
     return f"{dataset_prefix(dataset_id)}/{VALUES_FILE}"
 
 
+def values_present(store: ArtifactStore, dataset_id: str) -> bool:
+    """Whether the dataset's values file is in the store (a record whose file is gone cannot train)."""
+    return store.exists(_values_key(dataset_id))
+
+
 def write_dataset(store: ArtifactStore, record: dict[str, Any], values: np.ndarray) -> None:
     """The values first, then the metadata that vouches for them."""
     buf = io.BytesIO()

@@ -35,7 +35,9 @@ class Settings(BaseSettings):
         "environment variable or compose file."))
     data_dir: Path = Field(Path("./.rnncast"), description=(
         "This process's own folder: the artifacts when RNNCAST_ARTIFACTS is unset, the private Redis's AOF "
-        "(`rnncast up`), a worker's model cache (`cache/`)."))
+        "(`rnncast up`), its children's logs (`logs/`), a worker's model cache (`cache/`). A relative path is "
+        "resolved once, against the folder the process starts in, and `rnncast up` hands its children the "
+        "absolute path."))
     artifacts: str = Field("", description=(
         "Where checkpoints, model files and datasets live: unset for RNNCAST_DATA_DIR, a path or `file://path`, "
         "or `s3://bucket/prefix` (the S3 client reads the standard AWS credential variables: AWS_ACCESS_KEY_ID, "
@@ -183,6 +185,11 @@ class Settings(BaseSettings):
         except AttributeError:  # not Linux
             return max(1, os.cpu_count() or 1)
 
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
     @field_validator("artifacts")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
@@ -192,6 +199,8 @@ class Settings(BaseSettings):
                              "use a path, file://path or s3://bucket/prefix")
         if sep and not rest.strip("/"):
             raise ValueError(f"RNNCAST_ARTIFACTS ({value!r}) names no folder or bucket")
+        if value and scheme != "s3":  # a local folder: resolved once, like the data folder
+            return str(Path(value.removeprefix("file://")).expanduser().resolve())
         return value
 
     @property

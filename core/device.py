@@ -32,6 +32,15 @@ def resolve_device(spec: str = "auto") -> torch.device:
     return device
 
 
+def device_label(device: torch.device) -> str:
+    """How a job names the device it ran on: `cpu`, or `cuda:N (<GPU name>)` (call it where training runs:
+    it initialises CUDA)."""
+    if device.type != "cuda":
+        return str(device)
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+
+
 M_TOP_PAD = -2  # glibc's mallopt parameter
 TOP_PAD = 256 * 1024 * 1024
 

@@ -1,27 +1,19 @@
-"""`rnncast api` and `rnncast up`: serving the API, and running the whole stack."""
+"""`rnncast api`: checking the settings and serving the API (`rnncast up` is service.up)."""
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import logging
 import os
-import signal
-import subprocess
-import sys
-import time
-from types import FrameType
 
-import httpx
 import uvicorn
 from pydantic import ValidationError
 
 from rnncast.common.artifacts import ArtifactError, StoreUnavailable, open_store
 from rnncast.common.settings import Settings, get_settings
 from rnncast.service.access_log import log_config
-from rnncast.service.redis_server import answers, shown_url, start_private
 
-log = logging.getLogger("rnncast.up")
+log = logging.getLogger("rnncast.launcher")
 
 
 def is_loopback(host: str) -> bool:
@@ -77,37 +69,6 @@ def run_api(host: str, port: int, log_level: str = "info", root_path: str = "") 
                 log_config=log_config())
 
 
-class _Stop(Exception):
-    pass
-
-
-def _raise_stop(signum: int, frame: FrameType | None) -> None:
-    raise _Stop
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return True
-        time.sleep(0.2)
-    return False
-
-
-def _stop(procs: list[subprocess.Popen[bytes]], grace: float = 30.0) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for proc in procs:
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def default_workers() -> int:
     """One training process per CPU core this process may use: a comparison on a fresh
     `rnncast up` trains on every core."""
@@ -115,51 +76,3 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
-
-
-def up(host: str, port: int, workers: int, queues: str = "train,predict") -> int:
-    """Redis (found or started), worker processes and the API; Ctrl-C/SIGTERM stops all."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s rnncast up: %(message)s")
-    settings = preflight()
-    check_bind(host)
-    started: list[subprocess.Popen[bytes]] = []
-    redis_proc = None
-    signal.signal(signal.SIGTERM, _raise_stop)
-    try:
-        if answers(settings.redis_url):
-            log.info("using Redis at %s", shown_url(settings.redis_url))
-        else:
-            redis_proc = start_private(settings.redis_url, settings.data_dir / "redis")
-            log.info("started a private Redis-compatible server for %s (AOF under %s)",
-                     shown_url(settings.redis_url), settings.data_dir / "redis")
-        cli = [sys.executable, "-m", "rnncast.client"]
-        env = os.environ | {"RNNCAST_REDIS_URL": settings.redis_url}
-        wanted = {q.strip() for q in queues.split(",")}
-        if "train" in wanted:
-            started.append(subprocess.Popen(
-                [*cli, "worker", "--queues", "train", "--concurrency", str(workers)], env=env))
-        if "predict" in wanted:
-            # Forecasts: one process whose forecast thread batches every queued request;
-            # a few pool threads draw figures.
-            started.append(subprocess.Popen(
-                [*cli, "worker", "--queues", "predict", "--pool", "threads", "--concurrency", "4"], env=env))
-        api = subprocess.Popen([*cli, "api", "--host", host, "--port", str(port)], env=env)
-        started.append(api)
-        url = f"http://{host}:{port}"
-        if _wait_ready(url, api, 60):
-            log.info("API at %s (docs: %s/docs)", url, url)
-            log.info("try: curl -X POST %s/v1/jobs -H 'content-type: application/json' "
-                     "-d '{\"cell\":\"LSTM\",\"epochs\":50}'", url)
-        while all(p.poll() is None for p in started):
-            time.sleep(0.5)
-        failed = [p for p in started if p.poll() is not None]
-        log.error("%d child process(es) exited; stopping everything", len(failed))
-        return 1
-    except (KeyboardInterrupt, _Stop):
-        log.info("stopping")
-        return 0
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        _stop(started)
-        if redis_proc is not None:
-            _stop([redis_proc], grace=10)

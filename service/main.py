@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import fastapi_offline
+import redis
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse, RedirectResponse
 from starlette.staticfiles import StaticFiles
@@ -27,6 +29,8 @@ from rnncast.service.middleware import SECURITY_HEADERS, BodyLimit, Metrics, Sec
 from rnncast.service.openapi import add_components, route_operation_id, security
 from rnncast.service.routes import comparisons, datasets, events, health, jobs, models, searches
 from rnncast.service.routes.events import StreamSlots
+
+log = logging.getLogger("rnncast.api")
 
 DESCRIPTION = """Train RNN, LSTM and GRU forecasters on a sine wave or your own series; serve forecasts and
 backtests.
@@ -58,6 +62,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.celery = make_celery(settings)
         app.state.lane = ForecastLane(app.state.store, settings.max_queued_forecasts)
         app.state.stream_slots = StreamSlots(settings.max_event_streams)
+        try:  # the workers compare their store with it at start (worker.main)
+            await app.state.store.record_api_artifacts(settings.artifacts_url)
+        except redis.RedisError as exc:
+            log.warning("could not record this API's artifact store in Redis: %s", exc)
         try:
             yield
         finally:

@@ -12,10 +12,13 @@ import uuid
 from typing import Any
 
 import redis
+from fastapi import HTTPException, status
 from fastapi.concurrency import run_in_threadpool
 from kombu.exceptions import OperationalError
 
 from rnncast.common import options as O
+from rnncast.common.artifacts.bounded import BoundedStore
+from rnncast.common.datasets import values_present
 from rnncast.common.defaults import CELL_COST, PASS_OVERHEAD, train_cost, train_memory
 from rnncast.common.options import effective_options, recipe_fields, resolved_dropout, resolved_micro_batch
 from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK
@@ -27,14 +30,33 @@ from rnncast.service.quotas import model_quota, quota_refusal
 from rnncast.service.schemas import DatasetRef, JobCreate, TrainOptions
 
 
-async def dataset_for(store: AsyncJobStore, options: TrainOptions) -> dict[str, Any] | None:
-    """The record of the dataset `options` train on (None for the sine); 422 when there is none."""
+async def dataset_for(store: AsyncJobStore, artifacts: BoundedStore, options: TrainOptions) -> dict[str, Any] | None:
+    """The record of the dataset `options` train on (None for the sine); 422 when there is none, 409 when its
+    values file is gone from the artifact store (the job would be accepted, then fail)."""
     if not isinstance(options.data, DatasetRef):
         return None
-    record = await store.get_dataset(options.data.dataset_id)
+    dataset_id = options.data.dataset_id
+    record = await store.get_dataset(dataset_id)
     if record is None:
-        raise unprocessable(f"data.dataset_id: dataset {options.data.dataset_id!r} not found")
+        raise unprocessable(f"data.dataset_id: dataset {dataset_id!r} not found")
+    if not await artifacts.call(values_present, dataset_id):
+        raise HTTPException(status.HTTP_409_CONFLICT, (
+            f"data.dataset_id: dataset {dataset_id!r} has a record but its values file is missing from the "
+            "artifact store (deleted, or this API uses another RNNCAST_ARTIFACTS/RNNCAST_DATA_DIR than the one "
+            "it was uploaded to); upload it again, or run `rnncast doctor`"))
     return record
+
+
+async def check_store_shared(store: AsyncJobStore, settings: Settings) -> None:
+    """409 when training workers are alive but none uses this API's artifact store: a job would be accepted here
+    and then find none of its files there (an API started in another folder, with a relative RNNCAST_DATA_DIR)."""
+    infos = await store.live_worker_info(settings.heartbeat_timeout)
+    theirs = sorted({str(i["artifacts"]) for i in infos if TRAIN_QUEUE in i.get("queues", ()) and i.get("artifacts")})
+    if theirs and settings.artifacts_url not in theirs:
+        raise HTTPException(status.HTTP_409_CONFLICT, (
+            f"the training workers use the artifact store {', '.join(theirs)}, not this API's "
+            f"({settings.artifacts_url}): start both with the same RNNCAST_DATA_DIR (an absolute path) or "
+            "RNNCAST_ARTIFACTS; `rnncast doctor` shows each worker's"))
 
 
 def dataset_data(ref: dict[str, Any], record: dict[str, Any], sequence_length: int) -> dict[str, Any]:
@@ -105,11 +127,12 @@ def slowest_first(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
 
 
 async def submit_job(
-    store: AsyncJobStore, celery: Any, settings: Settings, body: JobCreate,
+    store: AsyncJobStore, artifacts: BoundedStore, celery: Any, settings: Settings, body: JobCreate,
     idempotency_key: str | None, extra: dict[str, Any] | None = None,
 ) -> tuple[str, bool]:
     """Record a job and enqueue its task; (job id, created?)."""
-    params = effective_params(body, await dataset_for(store, body))
+    await check_store_shared(store, settings)
+    params = effective_params(body, await dataset_for(store, artifacts, body))
     check_cost(params, settings)
     try:
         job_id, created = await store.create_job(

@@ -6,7 +6,9 @@ this module wires them to Celery's worker signals (`celery -A rnncast.worker.app
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import signal
 from typing import Any
 
@@ -18,6 +20,7 @@ from rnncast.common.queue import PREDICT_QUEUE
 from rnncast.core.device import keep_freed_memory
 from rnncast.worker import state
 from rnncast.worker.attempt import HAND_BACK
+from rnncast.worker.devices import check_device, describe
 from rnncast.worker.recovery import Liveness
 from rnncast.worker.state import app, settings
 
@@ -46,6 +49,22 @@ def _serves_predict() -> bool:
     return consume_from is None or PREDICT_QUEUE in consume_from
 
 
+def _info() -> dict[str, Any]:
+    """What this worker says of itself at each heartbeat: /readyz, /metrics and `rnncast doctor` show it."""
+    consume_from = app.amqp.queues.consume_from
+    queues = sorted(consume_from) if consume_from is not None else sorted(app.amqp.queues)
+    return {"queues": queues, "pid": os.getpid(), "artifacts": settings.artifacts_url,
+            **describe(_device())}
+
+
+@functools.cache
+def _device() -> str:
+    try:
+        return check_device(settings.device)
+    except ValueError:  # started without `rnncast worker`'s check: its jobs fail saying why
+        return settings.device
+
+
 @worker_process_init.connect
 def _on_process_init(**_: Any) -> None:
     state.after_fork()
@@ -60,7 +79,7 @@ def _on_process_init(**_: Any) -> None:
 def _on_ready(sender: Any = None, **_: Any) -> None:
     global _liveness
     _configure_torch()
-    _liveness = Liveness(getattr(sender, "hostname", "worker"), settings, state.send_train)
+    _liveness = Liveness(getattr(sender, "hostname", "worker"), settings, state.send_train, _info)
     _liveness.start()
     # threads/solo pools run tasks in this process: serve forecasts here.
     prefork = type(getattr(sender, "pool", None)).__module__.endswith("prefork")

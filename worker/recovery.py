@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -96,9 +97,11 @@ class Liveness(threading.Thread):
     """Tells the job store every heartbeat interval that this worker is alive, and runs
     `recover_once` and `expire_once`."""
 
-    def __init__(self, name: str, settings: Settings, send: Callable[[str], None]) -> None:
+    def __init__(self, name: str, settings: Settings, send: Callable[[str], None],
+                 info: Callable[[], dict[str, Any]] | None = None) -> None:
         super().__init__(name="rnncast-liveness", daemon=True)
         self.worker_name, self.settings, self.send = name, settings, send
+        self.info = info  # what this worker says of itself at each beat (queues, device)
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -107,7 +110,7 @@ class Liveness(threading.Thread):
         last_queued_check = 0.0
         while True:
             try:
-                store.register_worker(self.worker_name)
+                store.register_worker(self.worker_name, self._described())
                 check_queued = time.monotonic() - last_queued_check > self.settings.heartbeat_timeout
                 recover_once(store, self.settings, self.send, check_queued=check_queued)
                 if self.settings.retention_days > 0:
@@ -122,6 +125,16 @@ class Liveness(threading.Thread):
             store.unregister_worker(self.worker_name)
         except redis.RedisError as exc:
             log.warning("could not unregister worker: %s", exc)
+
+    def _described(self) -> dict[str, Any] | None:
+        """What this worker says of itself; a report that fails never stops the heartbeat."""
+        if self.info is None:
+            return None
+        try:
+            return self.info()
+        except Exception as exc:  # e.g. NVML gone away: the heartbeat goes on without it
+            log.warning("could not describe this worker's device: %s", exc)
+            return None
 
     def stop(self) -> None:
         self.stopped.set()

@@ -31,7 +31,7 @@ from rnncast.core.checkpoint import (
     load_checkpoint,
     pack_checkpoint,
 )
-from rnncast.core.device import resolve_device
+from rnncast.core.device import device_label, resolve_device
 from rnncast.core.forecast import RolloutStopped, StopCheck
 from rnncast.core.models import Forecaster
 from rnncast.core.train import Probe, TrainResult, TrainState, train
@@ -91,7 +91,7 @@ def run_training_job(
     resume = retrying(lambda: _resume_point(artifacts, job_id, pinned), settings.artifact_retry_s,
                       f"job {job_id}: reading its checkpoint")
     resumed = resume.epoch if resume is not None else None
-    if not store.start(job_id, lease, str(device), attempts, started_at=raw.get("started_at"), worker=worker,
+    if not store.start(job_id, lease, device_label(device), attempts, started_at=raw.get("started_at"), worker=worker,
                        resumed_from_epoch=resumed):
         log.info("job %s was claimed or cancelled before this worker got it", job_id)
         return "skipped"

@@ -110,6 +110,8 @@ class AsyncJobStore(AsyncRunner):
     delete_dataset = async_op(dataset_ops.delete_dataset)
     live_workers = async_op(worker_ops.live_workers)
     lane_report = async_op(worker_ops.lane_report)
+    live_worker_info = async_op(worker_ops.live_worker_info)
+    record_api_artifacts = async_op(worker_ops.record_api_artifacts)
     queue_depth = async_op(worker_ops.queue_depth)
     push_forecast = async_op(lane_ops.push_forecast)
     push_forecasts = async_op(lane_ops.push_forecasts)

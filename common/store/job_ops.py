@@ -208,8 +208,9 @@ def record_epoch(
         probe: a comparison run's forecast MSE after this epoch, when it tracks one.
         extra: more fields of the job's hash to set in the same step.
     """
+    # `at`: when the epoch ended, so a reader that joins mid-run (its replay arrives at once) can time the epochs.
     data: dict[str, Any] = {"epoch": epoch, "epochs": epochs, "train_loss": finite(train_loss),
-                            "test_loss": finite(test_loss), "lr": lr}
+                            "test_loss": finite(test_loss), "lr": lr, "at": now_iso()}
     # [train, test, lr, probe, epoch]: the epoch, since a long history is thinned (HISTORY_MAXLEN).
     item: list[Any] = [train_loss, test_loss, lr, probe, epoch]
     if probe is not None:

@@ -30,6 +30,12 @@ class Keys:
     # reads one number instead of summing. A missing field means "to be recounted" (records from before it).
     quota_totals = PREFIX + "quota:totals"
     workers = PREFIX + "workers"
+    # What each worker in `workers` said of itself at its last heartbeat (JSON: queues, device, memory, GPU use,
+    # data folder and artifact store): /readyz, /metrics and `rnncast doctor` read it.
+    worker_info = PREFIX + "workers:info"
+    # The artifact store the API processes use (their RNNCAST_ARTIFACTS, or data folder, as a URL): a worker
+    # started with another one says so and stops.
+    api_artifacts = PREFIX + "api:artifacts"
     # Lane threads of the predict workers ("<host>:<pid>/<thread>"): "<Redis time> <1 serving | 0 not>".
     lanes = PREFIX + "lanes"
     # Ended jobs (not comparison runs) and ended comparisons, scored by their end

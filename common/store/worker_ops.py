@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from typing import Any
@@ -22,13 +23,47 @@ def redis_time() -> Op[float]:
     return int(seconds) + int(micros) / 1e6
 
 
-def register_worker(name: str) -> Op[None]:
+def register_worker(name: str, info: dict[str, Any] | None = None) -> Op[None]:
+    """A worker's heartbeat, with what it says of itself (`Keys.worker_info`)."""
     now = yield from redis_time()
-    yield batch(cmd("zadd", Keys.workers, {name: now}))
+    calls = [cmd("zadd", Keys.workers, {name: now})]
+    if info is not None:
+        calls.append(cmd("hset", Keys.worker_info, name, json.dumps(info)))
+    yield batch(*calls)
 
 
 def unregister_worker(name: str) -> Op[None]:
-    yield batch(cmd("zrem", Keys.workers, name))
+    yield batch(cmd("zrem", Keys.workers, name), cmd("hdel", Keys.worker_info, name))
+
+
+def live_worker_info(within_s: float) -> Op[list[dict[str, Any]]]:
+    """What each worker seen alive in the last `within_s` seconds said of itself, by name (a worker that
+    said nothing: its name only)."""
+    now = yield from redis_time()
+    names = [str(n) for n in (yield from one(cmd("zrangebyscore", Keys.workers, now - within_s, "+inf")))]
+    if not names:
+        return []
+    infos = yield from one(cmd("hmget", Keys.worker_info, names))
+    return [{**(json.loads(raw) if raw else {}), "name": name} for name, raw in zip(names, infos, strict=True)]
+
+
+def record_api_artifacts(url: str) -> Op[None]:
+    """Say which artifact store the API processes use."""
+    yield batch(cmd("set", Keys.api_artifacts, url))
+
+
+def api_artifacts() -> Op[str | None]:
+    """The artifact store the API processes said they use (None: no API has started on this Redis)."""
+    found = yield from one(cmd("get", Keys.api_artifacts))
+    return str(found) if found is not None else None
+
+
+def worker_beat_age(name: str) -> Op[float | None]:
+    """Seconds since the worker `name` (its Celery node name) last said it was alive, by Redis's clock;
+    None if it never did or said goodbye."""
+    now = yield from redis_time()
+    beat = yield from one(cmd("zscore", Keys.workers, name))
+    return None if beat is None else max(0.0, now - float(beat))
 
 
 def live_workers(within_s: float) -> Op[int]:

@@ -41,6 +41,7 @@ from rnncast.service.schemas import (
 )
 from rnncast.service.submit import (
     check_cost,
+    check_store_shared,
     dataset_for,
     effective_params,
     enqueue,
@@ -73,11 +74,12 @@ async def _view_or_404(store: AsyncJobStore, comparison_id: str) -> dict[str, An
 
 @router.post("", status_code=202, response_model=Comparison, responses={**ERRORS, 202: {"links": COMPARISON_LINKS}})
 async def create_comparison(
-    body: ComparisonCreate, store: StoreDep, celery: CeleryDep, settings: SettingsDep,
+    body: ComparisonCreate, store: StoreDep, artifacts: ArtifactsDep, celery: CeleryDep, settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Queue one training job per (cell, seed); they train in parallel on whatever workers exist."""
-    dataset = await dataset_for(store, body.train)
+    await check_store_shared(store, settings)
+    dataset = await dataset_for(store, artifacts, body.train)
     if dataset is None and body.forecast.origin is not None:
         raise unprocessable("forecast.origin applies to runs on a dataset; on the sine, give forecast.start")
     if dataset is not None and body.forecast.origin is not None:

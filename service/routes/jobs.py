@@ -27,12 +27,12 @@ JOB_LINKS = links("jobs", "job_id", GetJob="get_job", CancelJob="cancel_job", Jo
 
 @router.post("", status_code=202, response_model=Job, responses={**ERRORS, 202: {"links": JOB_LINKS}})
 async def create_job(
-    body: JobCreate, store: StoreDep, celery: CeleryDep, settings: SettingsDep,
+    body: JobCreate, store: StoreDep, artifacts: ArtifactsDep, celery: CeleryDep, settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Queue a training job; the same Idempotency-Key returns the same job."""
     try:
-        job_id, created = await submit_job(store, celery, settings, body, idempotency_key)
+        job_id, created = await submit_job(store, artifacts, celery, settings, body, idempotency_key)
     except IdempotencyConflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except DatasetGone as exc:

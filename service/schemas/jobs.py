@@ -138,9 +138,23 @@ class JobList(BaseModel):
     count: int
 
 
+class WorkerDevice(BaseModel):
+    """A live worker and its device, as its last heartbeat said."""
+
+    name: str = Field(description="The worker's Celery name (`rnncast-<pid>@<host>`).")
+    queues: list[str] = Field(default_factory=list, description="The queues it consumes (train, predict).")
+    device: str | None = Field(None, description="The torch device its jobs run on: `cpu` or `cuda:N`.")
+    device_name: str | None = Field(None, description="The CPU's model name or the GPU's name.")
+    memory_bytes: int | None = Field(None, description="The host's memory (CPU) or the GPU's memory, in bytes.")
+    memory_used_bytes: int | None = Field(None, description="GPU memory in use (NVML), in bytes.")
+    utilization: float | None = Field(None, description="GPU utilisation (NVML), 0-1.")
+
+
 class Readiness(BaseModel):
     redis: str
     workers: int
+    devices: list[WorkerDevice] = Field(default_factory=list, description=(
+        "Each live worker's queues and device (name, memory; a GPU's memory in use and utilisation)."))
     lanes: int = Field(0, description="Lane threads (forecasts, figures) of the predict workers that are serving.")
     lanes_not_serving: list[str] = Field(default_factory=list, description=(
         "Lane threads that are not serving (`<host>:<pid>/<thread>`): dead and not yet restarted, or stuck past "

@@ -42,12 +42,15 @@ function askKey(message) {
   return keyPrompt;
 }
 
+/** A call to the API: `body` goes as JSON, or as it is when it is FormData (a file upload, multipart). */
 export async function api(method, path, body, { blob = false } = {}) {
   const headers = {};
   const key = sessionStorage.getItem(KEY_STORE);
   if (key) headers["X-API-Key"] = key;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const form = body instanceof FormData;
+  if (body !== undefined && !form) headers["Content-Type"] = "application/json";
+  const sent = body === undefined || form ? body : JSON.stringify(body);
+  const response = await fetch(path, { method, headers, body: sent });
   if (response.status === 401) {
     await askKey(key ? "That key was refused: try again." : "");
     return api(method, path, body, { blob });

@@ -1,5 +1,5 @@
 // rnncast dashboard: plain ES modules over the same /v1 API (and auth) as every other client.
-// Views are rendered from hash routes (#/jobs, #/jobs/<id>, #/models/<id>, #/comparisons/<id>, ...);
+// Views are rendered from hash routes (#/jobs, #/jobs/<id>, #/models/<id>, #/comparisons/<id>, #/datasets, ...);
 // each view returns a cleanup function that stops its timers and streams.
 
 import { $, $$, h, flash } from "./dom.js";
@@ -7,6 +7,7 @@ import { KEY_STORE } from "./api.js";
 import { jobView, jobsView } from "./views/jobs.js";
 import { modelView, modelsView } from "./views/models.js";
 import { comparisonView, comparisonsView } from "./views/comparisons.js";
+import { datasetView, datasetsView } from "./views/datasets.js";
 
 const ROUTES = [
   [/^\/jobs\/([0-9a-f]{32})$/, jobView, "jobs"],
@@ -15,6 +16,8 @@ const ROUTES = [
   [/^\/models$/, modelsView, "models"],
   [/^\/comparisons\/([0-9a-f]{32})$/, comparisonView, "comparisons"],
   [/^\/comparisons$/, comparisonsView, "comparisons"],
+  [/^\/datasets\/([0-9a-f]{32})$/, datasetView, "datasets"],
+  [/^\/datasets$/, datasetsView, "datasets"],
 ];
 let cleanup = () => {};
 

@@ -35,11 +35,13 @@ export function age(iso) {
   return `${(s / 86400).toFixed(1)} d`;
 }
 
+/** Seconds as "42 s", "1 min 5 s" or "1.5 h", counted in whole seconds (59.6 s is "1 min 0 s", never "60 s"). */
 export function duration(seconds) {
   if (!Number.isFinite(seconds)) return "–";
-  if (seconds < 60) return `${Math.round(seconds)} s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
-  return `${(seconds / 3600).toFixed(1)} h`;
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${(s / 3600).toFixed(1)} h`;
 }
 
 export function statusBadge(status) {

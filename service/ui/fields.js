@@ -108,3 +108,22 @@ export function list(ctx, key, items, meta, nullable, required) {
   const el = labelled(ctx, key, meta, control, { class: control.tagName === "TEXTAREA" ? "wide" : undefined });
   return { el, value: () => (sent(control.value.trim(), start, required) ? parse(control.value) : undefined) };
 }
+
+/** An array of objects (a sum of sines' components): typed as JSON, its example made from the items' fields. */
+export function json(ctx, key, items, meta, required) {
+  const example = Object.fromEntries(Object.entries(items.properties).map(([n, p]) => [n, p.default ?? 1]));
+  const control = h("textarea", { placeholder: `JSON, e.g. ${JSON.stringify([example])}` });
+  const el = labelled(ctx, key, meta, control, { class: "wide" });
+  return {
+    el,
+    value() {
+      const raw = control.value.trim();
+      if (!raw) return required() ? [] : undefined;
+      try {
+        return JSON.parse(raw);
+      } catch (err) {
+        throw new Error(`${meta.label}: not JSON (${err.message})`);
+      }
+    },
+  };
+}

@@ -37,11 +37,13 @@ function field(ctx, path, name, prop, required) {
   const { schema, nullable, meta } = unwrap(ctx.doc, name, prop);
   const key = path.join(".");
   if (schema.const !== undefined) return { el: null, konst: schema.const, value: () => undefined };
-  if (schema.oneOf) return union(ctx, path, schema.oneOf, meta);
+  if (schema.oneOf) return union(ctx, path, schema.oneOf, meta, required);
   if (schema.properties) return group(ctx, path, schema, meta, nullable);
   if (schema.type === "array") {
     const items = resolve(ctx.doc, schema.items || {});
-    return items.enum ? leaf.checks(ctx, key, items.enum, meta, required) : leaf.list(ctx, key, items, meta, nullable, required);
+    if (items.enum) return leaf.checks(ctx, key, items.enum, meta, required);
+    if (items.properties) return leaf.json(ctx, key, items, meta, required); // a list of objects: as JSON
+    return leaf.list(ctx, key, items, meta, nullable, required);
   }
   if (schema.enum) return leaf.select(ctx, key, schema, meta, nullable, required);
   if (schema.type === "boolean") return leaf.bool(ctx, key, meta, nullable, required);
@@ -96,21 +98,25 @@ function group(ctx, path, schema, meta, nullable) {
 }
 
 /** A union of objects (a job's `data`: the sine's parameters or a dataset), a choice of branches named by
- * their constant tag. The first branch left unchanged is the server's default, so it sends nothing. */
-function union(ctx, path, branches, meta) {
+ * their constant tag (a view may name the first one in `values`). The first branch left unchanged is the
+ * server's default, so it sends nothing, unless the union is required. */
+function union(ctx, path, branches, meta, required) {
   const key = path.join(".");
   const bodies = branches.map((b) => fields(ctx, path, b));
   const tag = (i) => String(Object.values(bodies[i].consts)[0] ?? branches[i].title);
-  const choice = h("select", {}, ...branches.map((b, i) => h("option", { value: i, title: b.description }, tag(i))));
-  const panels = bodies.map((body, i) => h("fieldset", { class: "grid wide branch", hidden: i > 0, disabled: i > 0, dataset: { branch: tag(i) } }, ...body.els));
-  choice.addEventListener("change", () => panels.forEach((p, i) => { p.hidden = p.disabled = String(i) !== choice.value; }));
-  const el = details(key, meta, false, h("div", { class: "grid" }, leaf.labelled(ctx, key, { label: "Use" }, choice)), ...panels);
+  const first = Math.max(0, branches.findIndex((_, i) => tag(i) === ctx.values[key]));
+  const choice = h("select", {}, ...branches.map((b, i) => h("option", { value: i, title: b.description, selected: i === first }, tag(i))));
+  const panels = bodies.map((body, i) => h("fieldset", { class: "grid wide branch", dataset: { branch: tag(i) } }, ...body.els));
+  const show = () => panels.forEach((p, i) => { p.hidden = p.disabled = String(i) !== choice.value; });
+  choice.addEventListener("change", show);
+  show();
+  const el = details(key, meta, first > 0 || required(), h("div", { class: "grid" }, leaf.labelled(ctx, key, { label: "Use" }, choice)), ...panels);
   return {
     el,
     value() {
       const i = Number(choice.value);
       const v = bodies[i].value();
-      return i === 0 && v === undefined ? undefined : { ...bodies[i].consts, ...v };
+      return i === 0 && v === undefined && !required() ? undefined : { ...bodies[i].consts, ...v };
     },
   };
 }
@@ -168,19 +174,21 @@ function showErrors(ctx, general, err) {
 /**
  * A form for the component schema `component` of /openapi.json.
  *
+ * `component` may also be an object schema the view made from the document (a route's query parameters).
  * Options: id; submit (the button's text); note (a line beside it); omit (top-level fields not shown);
- * values (first values by dotted path, where the view knows better than the schema); onSubmit(body), whose
- * error is shown at its fields and passed to onError(err).
+ * values (first values by dotted path, where the view knows better than the schema; a union's branch by
+ * its tag); lead (elements before the fields, e.g. a file input); onSubmit(body), whose error is shown at
+ * its fields and passed to onError(err).
  */
-export async function schemaForm(component, { id, submit, note, omit = [], values = {}, onSubmit, onError }) {
+export async function schemaForm(component, { id, submit, note, omit = [], values = {}, lead = [], onSubmit, onError }) {
   const doc = await openapiDoc();
   const ctx = { doc, controls: [], omit: new Set(omit), values };
-  const schema = resolve(doc, { $ref: REF + component });
+  const schema = typeof component === "string" ? resolve(doc, { $ref: REF + component }) : component;
   const mode = modeChoice(ctx, schema);
   const body = fields(ctx, [], schema, mode);
   const general = h("p", { class: "error form-error" });
   const button = h("button", { type: "submit" }, submit);
-  const form = h("form", { class: "grid", id, novalidate: true }, mode?.el, ...body.els,
+  const form = h("form", { class: "grid", id, novalidate: true }, ...lead, mode?.el, ...body.els,
     h("div", { class: "wide actions" }, button, note && h("span", { class: "muted" }, note), general));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();

@@ -30,10 +30,16 @@ def test_api_requires_a_key_and_waits_for_healthy_redis():
     assert api["depends_on"]["redis"]["condition"] == "service_healthy" and api["healthcheck"]
 
 
-def test_worker_reserves_a_gpu_and_shares_nothing_but_redis_and_s3():
+def devices(service: dict) -> list[dict]:
+    """The devices a compose service reserves (none: [])."""
+    return service.get("deploy", {}).get("resources", {}).get("reservations", {}).get("devices", [])
+
+
+def test_the_default_file_runs_without_a_gpu_and_shares_nothing_but_redis_and_s3():
+    for name, service in COMPOSE["services"].items():
+        assert devices(service) == [], name  # no GPU reservation: `docker compose up` runs on any host
     worker = COMPOSE["services"]["worker"]
-    devices = worker["deploy"]["resources"]["reservations"]["devices"]
-    assert devices[0]["capabilities"] == ["gpu"]
+    assert worker["environment"]["RNNCAST_DEVICE"] == "cpu"
     assert "train" in worker["command"][worker["command"].index("--queues") + 1]
     for name in ("api", "worker", "predict-worker"):
         service = COMPOSE["services"][name]
@@ -41,6 +47,35 @@ def test_worker_reserves_a_gpu_and_shares_nothing_but_redis_and_s3():
         env = service["environment"]
         assert env["RNNCAST_ARTIFACTS"].startswith("s3://") and env["RNNCAST_S3_ENDPOINT_URL"] == "http://s3:8333"
         assert service["depends_on"]["s3-init"]["condition"] == "service_completed_successfully"
+
+
+def gpu_workers(services: dict) -> dict[str, dict]:
+    return {name: service for name, service in services.items() if devices(service)}
+
+
+@pytest.mark.parametrize("path", [ROOT / "docker-compose.gpu.yml", ROOT / "deploy" / "host-b.yml"],
+                         ids=lambda p: p.name)
+def test_one_training_worker_per_gpu_one_service_per_device(path):
+    services = yaml.safe_load(path.read_text())["services"]
+    gpus = gpu_workers(services)
+    assert gpus, path.name
+    reserved = []
+    for name, service in gpus.items():
+        (device,) = devices(service)
+        assert device["capabilities"] == ["gpu"] and "count" not in device, name  # count: 1 is always GPU 0
+        (gpu,) = device["device_ids"]
+        assert name == f"worker-gpu{gpu}", name
+        reserved.append(gpu)
+        assert service["environment"]["RNNCAST_DEVICE"] == "cuda", name
+        assert service["build"]["args"]["TORCH_INDEX"] == "${TORCH_INDEX:-}", name  # a CUDA build of torch
+        assert service["image"] != COMPOSE["services"]["worker"]["image"], name  # not the CPU image's tag
+    assert len(set(reserved)) == len(reserved)
+    if path.name == "docker-compose.gpu.yml":
+        assert {name for name in services if name not in gpus} == {"worker"}
+        assert services["worker"]["profiles"]  # the CPU training worker stays off on a GPU host
+        for service in gpus.values():
+            assert service["extends"] == {"file": "docker-compose.yml", "service": "worker"}
+            assert service["depends_on"] == COMPOSE["services"]["worker"]["depends_on"]
 
 
 def test_s3_is_a_pinned_seaweedfs_with_persistent_data_and_a_bucket_made_before_the_services():
@@ -56,9 +91,9 @@ def test_s3_is_a_pinned_seaweedfs_with_persistent_data_and_a_bucket_made_before_
 def test_two_host_files_share_only_redis_and_s3():
     host_a = yaml.safe_load((ROOT / "deploy" / "host-a.yml").read_text())["services"]
     host_b = yaml.safe_load((ROOT / "deploy" / "host-b.yml").read_text())["services"]
-    assert set(host_b) == {"worker"} and {"redis", "s3", "api", "predict-worker"} <= set(host_a)
-    worker = host_b["worker"]
-    assert "volumes" not in worker and worker["deploy"]["resources"]["reservations"]["devices"][0]["count"] == 1
+    assert set(host_b) == set(gpu_workers(host_b)) and {"redis", "s3", "api", "predict-worker"} <= set(host_a)
+    worker = host_b["worker-gpu0"]
+    assert "volumes" not in worker
     env = worker["environment"]
     assert "${HOST_A" in env["RNNCAST_REDIS_URL"] and "${HOST_A" in env["RNNCAST_S3_ENDPOINT_URL"]
     assert env["RNNCAST_ARTIFACTS"] == host_a["api"]["environment"]["RNNCAST_ARTIFACTS"]
@@ -101,7 +136,7 @@ def test_host_a_publishes_redis_and_s3_on_its_private_address_with_the_password_
     assert "--requirepass" not in " ".join(redis["command"])  # a password on a command line shows in `ps`
     assert "RNNCAST_REDIS_PASSWORD" not in text.replace("RNNCAST_REDIS_PASSWORD_FILE", "")  # in no variable
     host_b = yaml.safe_load((ROOT / "deploy" / "host-b.yml").read_text())
-    for service in (host_a["services"]["api"], host_a["services"]["predict-worker"], host_b["services"]["worker"]):
+    for service in (host_a["services"]["api"], host_a["services"]["predict-worker"], host_b["services"]["worker-gpu0"]):
         env = service["environment"]
         assert "@" not in env["RNNCAST_REDIS_URL"]
         assert env["RNNCAST_REDIS_PASSWORD_FILE"] == "/run/secrets/redis_password"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 
 import httpx
 import pytest
@@ -95,6 +96,9 @@ def test_event_stream_has_one_event_per_epoch_and_status_change_then_ends(stack)
     statuses = [e["status"] for name, e in events if name == "status"]
     assert [e["epoch"] for e in epochs] == [1, 2, 3, 4, 5]
     assert all(e["epochs"] == 5 and e["train_loss"] > 0 for e in epochs)
+    # Each epoch says when it ended (a reader that joins mid-run times the epochs by it), in order.
+    ended = [datetime.fromisoformat(e["at"]) for e in epochs]
+    assert ended == sorted(ended) and all(t.tzinfo is not None for t in ended)
     assert statuses == ["queued", "running", "succeeded"]
     # A finished job's stream replays the same events, then ends.
     assert _read_sse(stack.api.http, f"/v1/jobs/{job['id']}/events") == events
@@ -230,7 +234,12 @@ def test_health_readiness_metrics_and_openapi(stack):
     ready = stack.api.http.get("/readyz")
     # train + predict; the predict worker serves a forecast lane and a figure lane
     assert ready.status_code == 200
-    assert ready.json() == {"redis": "ok", "workers": 2, "lanes": 2, "lanes_not_serving": []}
+    body = ready.json()
+    devices = body.pop("devices")
+    assert body == {"redis": "ok", "workers": 2, "lanes": 2, "lanes_not_serving": []}
+    # Each worker's heartbeat says its queues and device (this host: CPUs).
+    assert sorted(d["queues"] for d in devices) == [["predict"], ["train"]], devices
+    assert all(d["device"] == "cpu" and d["memory_bytes"] > 0 and d["device_name"] for d in devices), devices
     metrics = stack.api.http.get("/metrics").text
     assert 'rnncast_jobs{status="succeeded"}' in metrics
     assert "rnncast_http_requests_total" in metrics and 'route="/v1/jobs/{job_id}"' in metrics

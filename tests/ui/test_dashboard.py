@@ -8,121 +8,28 @@ are saved there as PNGs for the docs (docs/guides/dashboard.md).
 
 from __future__ import annotations
 
-import os
-import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.support import TINY, Api
+from tests.ui.browser import (
+    CHROMIUM,
+    FORM,
+    KEY,
+    SHOTS,
+    Page,
+    assert_a_bounded_input_for_every_field,
+    fill_job_form,
+    open_groups,
+    resolve,
+    schema_fields,
+    wait_js,
+)
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (make setup)")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="no Chromium on this machine: `make browser` installs Debian's package (as root)")
-KEY = "dashboard-secret-key-123"
-SHOTS = os.environ.get("RNNCAST_SCREENSHOT_DIR")
-# The page's forms take these; a tiny job so tests stay quick.
-FORM = {"epochs": "6", "hidden_size": "4", "batch_size": "64", "sequence_length": "10", "lr": "0.01"}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
-class Page:
-    """A page that records console errors and every request URL."""
-
-    def __init__(self, browser: Any, base: str, width: int = 1200, scheme: str = "light") -> None:
-        self.context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
-        self.page = self.context.new_page()
-        self.base = base
-        self.errors: list[str] = []
-        self.urls: list[str] = []
-        self.expected: set[int] = set()
-        self.page.on("console", self._console)
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.on("request", lambda r: self.urls.append(r.url))
-
-    def expect_status(self, status: int) -> None:
-        """A response the test provokes on purpose: Chromium logs any 4xx fetch as a console error."""
-        self.expected.add(status)
-
-    def _console(self, message: Any) -> None:
-        if message.type != "error":
-            return
-        if message.text.startswith("Failed to load resource") and any(
-                f"status of {code} " in message.text for code in self.expected):
-            return
-        self.errors.append(message.text)
-
-    def go(self, route: str) -> Any:
-        self.page.goto(f"{self.base}/ui/#{route}")
-        return self.page
-
-    def close(self) -> None:
-        self.context.close()
-
-
-@pytest.fixture
-def ui(browser, stack) -> Iterator[Page]:
-    page = Page(browser, stack.api.url)
-    yield page
-    page.close()
-    assert page.errors == [], page.errors  # no console errors on any page a test visits
-
-
-def wait_js(page: Any, expression: str, timeout: float = 30_000) -> Any:
-    """Poll a JavaScript expression until it is truthy. (Playwright's wait_for_function evaluates
-    its predicate with eval, which the page's Content-Security-Policy rightly forbids.)"""
-    deadline = time.monotonic() + timeout / 1000
-    while True:
-        value = page.evaluate(expression)
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{expression!r} still {value!r} after {timeout / 1000:g}s")
-        time.sleep(0.1)
-
-
-def fill_job_form(page: Any, **values: str) -> None:
-    for name, value in values.items():
-        page.fill(f"#job-form [name='{name}']", value)
-
-
-def resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in schema:
-        schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
-    return schema
-
-
-def schema_fields(doc: dict[str, Any], schema: dict[str, Any], path: tuple[str, ...] = ()) -> Iterator[
-        tuple[str, list[dict[str, Any]]]]:
-    """Every property of a component as (dotted path, its non-null branches), nested objects walked too."""
-    for name, prop in schema["properties"].items():
-        key = (*path, name)
-        if len(prop.get("allOf", [])) == 1:
-            prop = prop["allOf"][0]
-        alternatives = prop.get("anyOf") or prop.get("oneOf")
-        branches = [resolve(doc, a) for a in alternatives if a.get("type") != "null"] if alternatives else [
-            resolve(doc, prop)]
-        yield ".".join(key), branches
-        for branch in branches:
-            if "properties" in branch:
-                yield from schema_fields(doc, branch, key)
-
-
-def open_groups(page: Any, form: str) -> None:
-    """Expand every collapsible group of a form (nested ones open as their parents do)."""
-    page.evaluate(f"document.querySelectorAll('{form} details').forEach((d) => {{ d.open = true; }})")
 
 
 def test_the_root_redirects_to_the_dashboard_served_with_a_strict_policy(stack):
@@ -132,7 +39,7 @@ def test_the_root_redirects_to_the_dashboard_served_with_a_strict_policy(stack):
     assert page.status_code == 200 and "<script type=\"module\" src=\"app.js\">" in page.text
     csp = page.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "default-src 'self'" in csp and "unsafe-inline" not in csp
-    for asset in ("app.js", "forms.js", "views/jobs.js", "style.css", "vendor/uPlot.iife.min.js"):
+    for asset in ("app.js", "forms.js", "views/jobs.js", "views/datasets.js", "style.css", "vendor/uPlot.iife.min.js"):
         r = stack.api.http.get(f"/ui/{asset}")
         assert r.status_code == 200 and r.headers["content-security-policy"] == csp
     assert "onclick=" not in page.text and "<script>" not in page.text  # nothing inline
@@ -180,30 +87,8 @@ def test_the_job_form_has_a_bounded_input_for_every_jobcreate_property_nested_on
     job_create = doc["components"]["schemas"]["JobCreate"]
     page = ui.go("/jobs")
     page.wait_for_selector("#job-form")
-    found = page.evaluate("""Object.fromEntries([...document.querySelectorAll('#job-form [name]')].map((el) => [
-        el.name, {tag: el.tagName, type: el.type, min: el.min, max: el.max,
-                  options: el.tagName === 'SELECT' ? [...el.options].map((o) => o.value) : []}]))""")
-    walked = list(schema_fields(doc, job_create))
-    assert len(walked) > len(job_create["properties"])  # the nested ones were walked
-    for key, branches in walked:
-        leaf = branches[0]
-        if "const" in leaf:  # a union branch's tag: the union's choice names it
-            continue
-        if len(branches) > 1:  # a union (`data`): a choice between its branches
-            assert found[key]["tag"] == "SELECT" and len(found[key]["options"]) == len(branches), key
-            continue
-        if "properties" in leaf:  # a nested object: its fields are checked on their own; a group holds them
-            assert page.locator(f"#job-form details[data-path='{key}']").count() == 1, key
-            continue
-        assert key in found, f"no input for {key}"
-        if leaf.get("type") in ("integer", "number"):
-            low = leaf.get("minimum", leaf.get("exclusiveMinimum"))
-            high = leaf.get("maximum", leaf.get("exclusiveMaximum"))
-            assert found[key]["type"] == "number", key
-            assert (float(found[key]["min"]) if found[key]["min"] else None) == low, key
-            assert (float(found[key]["max"]) if found[key]["max"] else None) == high, key
-        if "enum" in leaf:
-            assert set(leaf["enum"]) <= set(found[key]["options"]), key
+    assert len(list(schema_fields(doc, job_create))) > len(job_create["properties"])  # nested ones are walked
+    found = assert_a_bounded_input_for_every_field(page, "#job-form", doc, "JobCreate")
     # The cells are the schema's, in its order; no cell is named in the page's code.
     assert found["cell"]["options"] == resolve(doc, job_create["properties"]["cell"])["enum"]
     ui_dir = Path(__file__).resolve().parents[2] / "service" / "ui"
@@ -292,6 +177,9 @@ def test_a_forecast_is_drawn_with_its_mse_and_a_model_is_deleted_after_confirmat
     assert float(page.get_attribute("#forecast-result", "data-mse")) == pytest.approx(expected["mse"])
     assert page.inner_text("#forecast-result").startswith("MSE ")
     assert int(page.get_attribute("#forecast-chart", "data-points")) == 10 + 25  # context + forecast
+    # A forecast that succeeded leaves no error beside its button, and no field marked.
+    assert page.inner_text("#forecast-form .form-error") == ""
+    assert page.locator("#forecast-form [aria-invalid=true]").count() == 0
     # Pasted values: too few is an error, shown.
     ui.expect_status(422)
     assert page.is_hidden("#forecast-form [name=context]")  # one of start and context at a time

@@ -28,12 +28,38 @@ export async function comparisonsView(root) {
   return () => {};
 }
 
+/** An ensemble forecast (EnsembleRequest, from the schema): every succeeded run's model continues one window;
+ * per cell, its seeds' spread and errors, and the API's figure of the same request (not for pasted context). */
+async function ensembleForm(id, onDataset) {
+  const table = h("tbody");
+  const figure = h("img", { alt: "each cell's mean forecast with its band", id: "ensemble-png", hidden: true });
+  const form = await schemaForm("EnsembleRequest", {
+    id: "ensemble-form", submit: "Ensemble forecast",
+    omit: [onDataset ? "start" : "origin"],
+    async onSubmit(body) {
+      const fc = await api("POST", `/v1/comparisons/${id}/forecast`, body);
+      table.replaceChildren(...Object.entries(fc.cells).map(([cell, band]) => h("tr", { dataset: { cell } },
+        h("td", {}, cell), h("td", {}, band.n), h("td", {}, fmt(band.mse_of_mean)),
+        h("td", {}, band.seeds.map((s) => `${s.seed}: ${fmt(s.mse)}`).join(", ") || "–"))));
+      figure.hidden = Boolean(body.context);
+      if (!body.context) await loadImage(figure, `/v1/comparisons/${id}/forecast.png?${new URLSearchParams(body)}`);
+    },
+    onError(err) { flash(`Ensemble forecast failed: ${err.message}`, true); },
+  });
+  return h("div", {}, form,
+    h("div", { class: "table-wrap" }, h("table", { id: "ensemble-table" },
+      h("thead", {}, h("tr", {}, ...["cell", "seeds", "MSE of the mean", "MSE per seed"].map((t) => h("th", {}, t)))), table)),
+    h("div", { class: "figures" }, figure));
+}
+
 function statCell(stat) {
   if (!stat || stat.n === 0) return "–";
   return `${fmt(stat.mean)} ± ${fmt(stat.std, 2)} (n=${stat.n})`;
 }
 
 export async function comparisonView(root, id) {
+  const first = await api("GET", `/v1/comparisons/${id}`);
+  const ensemble = await ensembleForm(id, (first.train.data || {}).kind === "dataset");
   const runs = h("tbody");
   const summary = h("tbody");
   const header = h("div", { class: "cards" });
@@ -47,7 +73,8 @@ export async function comparisonView(root, id) {
     h("h2", {}, "Summary"),
     h("div", { class: "table-wrap" }, h("table", { id: "summary-table" },
       h("thead", {}, h("tr", {}, ...["cell", "final test loss", "forecast MSE", "train seconds"].map((t) => h("th", {}, t)))), summary)),
-    h("h2", {}, "Figures"), h("div", { class: "figures" }, loss, preds));
+    h("h2", {}, "Figures"), h("div", { class: "figures" }, loss, preds),
+    h("h2", {}, "Ensemble forecast"), ensemble);
   let last = null;
   let drawnAt = 0;
 

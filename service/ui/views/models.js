@@ -1,7 +1,7 @@
 // Models: the list, and one model's page with its forecast form (ForecastRequest, from the schema).
 
 import { h, age, card, flash, fmt } from "../dom.js";
-import { api, openapiDoc } from "../api.js";
+import { api, loadImage, openapiDoc } from "../api.js";
 import { forecastChart } from "../charts.js";
 import { schemaForm } from "../forms.js";
 
@@ -69,6 +69,35 @@ async function forecastForm(model, chartBox, result) {
   return { form, destroy: () => chart?.destroy() };
 }
 
+const SCORED = [["model", "model"], ["naive", "naive"], ["seasonal_naive", "seasonal naive"]];
+
+/** A rolling-origin backtest (BacktestRequest, from the schema): its scores against the two baselines, and its
+ * figure (MSE by horizon step) drawn by the API for the same request. */
+async function backtestForm(model) {
+  const table = h("tbody");
+  const result = h("p", { id: "backtest-result", class: "muted" });
+  const figure = h("img", { alt: "backtest MSE by horizon step", id: "backtest-png", hidden: true });
+  const form = await schemaForm("BacktestRequest", {
+    id: "backtest-form", submit: "Backtest",
+    async onSubmit(body) {
+      const bt = await api("POST", `/v1/models/${model.id}/backtest`, body);
+      table.replaceChildren(...SCORED.map(([key, label]) => h("tr", { class: bt.best_baseline === key ? "best" : "", dataset: { scores: key } },
+        h("td", {}, label), h("td", {}, fmt(bt[key].mse)), h("td", {}, fmt(bt[key].mae)), h("td", {}, fmt(bt[key].smape)))));
+      result.textContent = `${bt.origins} origin(s) × ${bt.horizon} step(s) from position ${bt.test_start}; season ${bt.season} `
+        + `(${bt.season_source}); skill ${fmt(bt.skill)} against the ${(bt.best_baseline || "–").replace("_", " ")} baseline`;
+      result.dataset.skill = bt.skill ?? "";
+      const query = new URLSearchParams(body); // the same request: what the form left out is the server's default
+      figure.hidden = false;
+      await loadImage(figure, `/v1/models/${model.id}/backtest.png?${query}`);
+    },
+    onError(err) { flash(`Backtest failed: ${err.message}`, true); },
+  });
+  return h("div", {}, form, result,
+    h("div", { class: "table-wrap" }, h("table", { id: "backtest-table" },
+      h("thead", {}, h("tr", {}, ...["forecast", "MSE", "MAE", "sMAPE %"].map((t) => h("th", {}, t)))), table)),
+    h("div", { class: "figures" }, figure));
+}
+
 export async function modelView(root, id) {
   const model = await api("GET", `/v1/models/${id}`);
   const chartBox = h("div", { class: "chart", id: "forecast-chart" });
@@ -97,6 +126,7 @@ export async function modelView(root, id) {
       h("a", { href: `#/jobs/${model.job_id}` }, "Its training job"),
       h("button", { type: "button", class: "danger", id: "delete-model", onclick: remove }, "Delete model")),
     h("h2", {}, "Forecast"), forecast.form, result, chartBox,
+    h("h2", {}, "Backtest"), await backtestForm(model),
     h("h2", {}, "Parameters"), h("pre", { class: "params" }, JSON.stringify(model.params, null, 2)));
   return forecast.destroy;
 }
