@@ -264,12 +264,13 @@ class Client:
 
     def forecast(
         self, model_id: str, *, start: float | None = None, horizon: int = FORECAST_HORIZON,
-        context: Sequence[float] | None = None, origin: int | None = None,
+        context: Sequence[float] | None = None, origin: int | None = None, fallback: str | None = None,
     ) -> Forecast:
         """Continue a sine model from `start`, a dataset model from `origin`, or either from your `context`.
 
         With none of them, a sine model starts at the tutorial's start and a
-        dataset model goes on from its series' end.
+        dataset model goes on from its series' end. `fallback="baseline"`: a
+        model that lost its last backtest answers the best baseline's forecast.
         """
         if start is None and origin is None and context is None and self.model(model_id).params.get(
                 "data", {}).get("kind", "sine") == "sine":
@@ -280,6 +281,8 @@ class Client:
                 body[key] = value
         if context is not None:
             body["context"] = list(context)
+        if fallback is not None:
+            body["fallback"] = fallback
         r = self._request("POST", f"/v1/models/{model_id}/forecast", retry=True, json=body)
         return Forecast.model_validate(r.json())
 
@@ -298,7 +301,8 @@ class Client:
         self, model_id: str, *, origins: int = BACKTEST_ORIGINS, horizon: int = BACKTEST_HORIZON,
         season: int | None = None,
     ) -> Backtest:
-        """Rolling-origin evaluation over the model's test part, against naive and seasonal naive forecasts."""
+        """Rolling-origin evaluation over the model's test part, against naive, seasonal naive and seasonal naive
+        with drift forecasts."""
         body = {"origins": origins, "horizon": horizon, "season": season}
         r = self._request("POST", f"/v1/models/{model_id}/backtest", retry=True, json=body)
         return Backtest.model_validate(r.json())
@@ -314,10 +318,13 @@ class Client:
 
     def upload_dataset(
         self, path: str | Path, *, column: str | None = None, name: str | None = None, step: float | None = None,
+        missing: str | None = None,
     ) -> Dataset:
-        """Upload a CSV file (multipart); `column` picks the value column (default: the last numeric one)."""
+        """Upload a CSV file (multipart); `column` picks the value column (needed when there are several numeric
+        ones), `missing` fills blank cells ('interpolate' or 'ffill'; refused by default)."""
         path = Path(path)
-        params = {k: v for k, v in (("column", column), ("name", name), ("step", step)) if v is not None}
+        params = {k: v for k, v in (("column", column), ("name", name), ("step", step), ("missing", missing))
+                  if v is not None}
         with path.open("rb") as fh:
             r = self._request("POST", "/v1/datasets", retry=False, params=params,
                               files={"file": (path.name, fh, "text/csv")})

@@ -40,7 +40,7 @@ def job_line(job: Job) -> str:
 
 @training_flags
 def train(
-    cell: Annotated[str, typer.Option(help="RNN, LSTM or GRU.")],
+    cell: Annotated[str, typer.Option(help="RNN, LSTM or GRU (any case).")],
     seed: Annotated[int | None, typer.Option(help="Seed (default 0).")] = None,
     random_seed: Annotated[bool, typer.Option("--random-seed", help="Let the server pick a seed.")] = False,
     name: Annotated[str | None, typer.Option(help="A label for the job.")] = None,
@@ -51,7 +51,7 @@ def train(
     if random_seed and seed is not None:
         raise typer.BadParameter("--random-seed and --seed exclude each other")
     with client(url, api_key) as c:
-        job = c.train(cell.upper(), seed=None if random_seed else (seed or 0), name=name, **(options or {}))
+        job = c.train(cell, seed=None if random_seed else (seed or 0), name=name, **(options or {}))
         say_if_no_worker(c)
         if watch:
             job = watch_job(c, job, quiet=json_)
@@ -144,6 +144,8 @@ def forecast(
     context_file: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
                                                       help="Your context: JSON list or one value per line.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Save the forecast figure (PNG) here.")] = None,
+    fallback: Annotated[bool, typer.Option(help="A model that lost its last backtest: answer the better "
+                                           "baseline's forecast instead.")] = False,
     json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
 ) -> None:
     """Ask a trained model to continue the sine, its dataset's series, or your values."""
@@ -151,22 +153,28 @@ def forecast(
         raise typer.BadParameter("give at most one of --start, --origin or --context-file")
     with client(url, api_key) as c:
         context = read_context(context_file) if context_file else None
-        result = c.forecast(model_id, start=start, horizon=horizon, context=context, origin=origin)
+        result = c.forecast(model_id, start=start, horizon=horizon, context=context, origin=origin,
+                            fallback="baseline" if fallback else None)
         if plot is not None:
             plot.write_bytes(c.forecast_png(model_id, start=start, origin=origin, horizon=horizon, context=context))
     if json_:
         emit_json(result)
         return
-    table = Table("k", "x", "y", *(["exact"] if result.exact else []))
+    if result.warning:
+        out.print(f"warning: {result.warning}")
+    if result.source:
+        out.print(f"the {result.source} baseline's forecast (--fallback)")
+    when = result.timestamps or []
+    table = Table("k", "x", *(["time"] if when else []), "y", *(["exact"] if result.exact else []))
     rows = list(range(len(result.x)))
     shown = rows if len(rows) <= 10 else [*rows[:5], -1, *rows[-5:]]
     exact = result.exact or []
     for k in shown:
         if k == -1:
-            table.add_row("...", "", "", *([""] if exact else []))
+            table.add_row("...", "", *([""] if when else []), "", *([""] if exact else []))
             continue
         extra = ([f"{exact[k]:.5f}" if k < len(exact) else ""]) if exact else []
-        table.add_row(str(k), f"{result.x[k]:.4f}", fmt(result.y[k], ".5f"), *extra)
+        table.add_row(str(k), f"{result.x[k]:.4f}", *([when[k]] if when else []), fmt(result.y[k], ".5f"), *extra)
     out.print(table)
     if result.mse is not None:
         out.print(f"mse {result.mse:.3g}  max abs error {fmt(result.max_abs_error)}")

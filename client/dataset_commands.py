@@ -15,6 +15,7 @@ from rnncast.client.tables import print_list, short, when
 from rnncast.client.types import Backtest, Dataset
 from rnncast.client.watch import fmt
 from rnncast.common import defaults as D
+from rnncast.common.defaults import MISSING_HELP, Missing
 
 datasets_app = typer.Typer(help="Your own series: upload, list, delete.", invoke_without_command=True,
                            no_args_is_help=False)
@@ -27,6 +28,7 @@ def dataset_fields(d: Dataset) -> list[tuple[str, str]]:
                        for k, v in d.source.items()) or "-"
     return [("id", d.id), ("name", d.name), ("length", f"{d.length} values"), ("step", f"{d.step:g}"),
             ("stats", f"mean {s.mean:.4g}  std {s.std:.4g}  min {s.min:.4g}  max {s.max:.4g}"),
+            *([("time axis", f"{d.frequency} from {d.start} to {d.end}")] if d.frequency else []),
             ("source", source), ("sha256", d.sha256), ("created", when(d.created_at))]
 
 
@@ -59,14 +61,16 @@ def datasets(
 def upload(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A CSV file.")],
     column: Annotated[str | None, typer.Option(help="The value column: header name or 0-based index "
-                                               "(default: the last numeric one).")] = None,
+                                               "(needed when the CSV has several numeric columns).")] = None,
+    missing: Annotated[Missing, typer.Option(help=MISSING_HELP)] = "refuse",
     name: Annotated[str | None, typer.Option(help="The dataset's name (default: the file's).")] = None,
     step: Annotated[float | None, typer.Option(min=0, help="Step between values (default 1).")] = None,
     json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
 ) -> None:
     """Upload a CSV file as a dataset; a refused file names the row at fault."""
     with client(url, api_key) as c:
-        record = c.upload_dataset(file, column=column, name=name, step=step)
+        record = c.upload_dataset(file, column=column, name=name, step=step,
+                                  missing=missing if missing != "refuse" else None)
     if json_:
         emit_json(record)
         return
@@ -106,10 +110,13 @@ def dataset(
 
 
 def backtest_table(result: Backtest) -> Table:
-    table = Table("forecaster", "MSE", "MAE", "sMAPE %")
-    for label, scores in (("model", result.model), ("naive", result.naive),
-                          (f"seasonal naive (season {result.season})", result.seasonal_naive)):
-        table.add_row(label, fmt(scores.mse), fmt(scores.mae), fmt(scores.smape))
+    table = Table("forecaster", "MSE", "MAE", "sMAPE %", "MASE")
+    rows = [("model", result.model), ("naive", result.naive),
+            (f"seasonal naive (season {result.season})", result.seasonal_naive)]
+    if result.seasonal_naive_drift is not None:
+        rows.append(("seasonal naive with drift", result.seasonal_naive_drift))
+    for label, scores in rows:
+        table.add_row(label, fmt(scores.mse), fmt(scores.mae), fmt(scores.smape), fmt(scores.mase))
     return table
 
 
@@ -123,7 +130,7 @@ def backtest(
     plot: Annotated[Path | None, typer.Option(help="Save the error-by-step figure (PNG) here.")] = None,
     json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
 ) -> None:
-    """Backtest a model over its test part against naive and seasonal naive forecasts."""
+    """Backtest a model over its test part against naive, seasonal naive and seasonal naive with drift forecasts."""
     with client(url, api_key) as c:
         result = c.backtest(model_id, origins=origins, horizon=horizon, season=season)
         if plot is not None:
@@ -134,6 +141,6 @@ def backtest(
     out.print(f"{result.origins} origins from position {result.test_start}, horizon {result.horizon}, "
               f"season {result.season} ({result.season_source})")
     out.print(backtest_table(result))
-    out.print(f"skill {fmt(result.skill)} (1 - model MSE / the better baseline's, {result.best_baseline})")
+    out.print(f"skill {fmt(result.skill)} (1 - model MSE / the best baseline's, {result.best_baseline})")
     if plot is not None:
         out.print(f"saved {plot}")

@@ -59,16 +59,25 @@ def follow(c: Client, found: Search, quiet: bool = False) -> Search:
     return c.wait_search(found.id, on_update=update) if not found.finished else found
 
 
+SHORT_NAMES = {"sequence_length": "window", "hidden_size": "hidden", "output_steps": "head", "difference": "diff"}
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
 def print_search(found: Search) -> None:
     """The candidates' table, best first; the winner and its refit's models."""
     out.print(f"search {found.id}: {found.status} ({found.phase}); season {found.season}, candidates read the "
               f"first {found.inner_length} of {found.length} values", soft_wrap=True)
     rows = sorted(found.candidates, key=lambda x: (x.score is None, x.score or 0.0))
-    print_list(out, ["job", "status", "cell", "window", "lr", "hidden", "epochs", "score", "kind", "best"],
-               [[short(x.job_id), x.status, str(x.options.get("cell")), str(x.options.get("sequence_length")),
-                 str(x.options.get("lr")), str(x.options.get("hidden_size")), str(x.best_epoch or x.epoch),
-                 fmt(x.score), x.score_kind or "", "best" if x.job_id == found.best_job_id else ""]
-                for x in rows], free=(), numeric=["window", "lr", "hidden", "epochs", "score"])
+    searched = list(dict.fromkeys(k for x in rows for k in x.options))  # the server's space, as it sends it
+    headers = [SHORT_NAMES.get(k, k) for k in searched]
+    print_list(out, ["job", "status", *headers, "epochs", "score", "kind", "best"],
+               [[short(x.job_id), x.status, *(_text(x.options.get(k)) for k in searched),
+                 str(x.best_epoch or x.epoch), fmt(x.score), x.score_kind or "",
+                 "best" if x.job_id == found.best_job_id else ""]
+                for x in rows], free=(), numeric=["window", "lr", "hidden", "head", "season", "epochs", "score"])
     if found.model_ids:
         out.print(f"refit ({found.refit}): model {', '.join(found.model_ids)}", soft_wrap=True)
     if found.error:

@@ -22,7 +22,7 @@ from rnncast.common import defaults as D
 
 @training_flags
 def compare(
-    cells: Annotated[str, typer.Option(help="Comma-separated cells.")] = "RNN,LSTM,GRU",
+    cells: Annotated[str, typer.Option(help="Comma-separated cells (any case).")] = "RNN,LSTM,GRU",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0",
     start: Annotated[float, typer.Option(help="Forecast start for every run.")] = D.FORECAST_START,
     horizon: Annotated[int, typer.Option(min=1, help="Forecast steps for every run.")] = D.FORECAST_HORIZON,
@@ -39,7 +39,7 @@ def compare(
     except ValueError:
         raise typer.BadParameter(f"--seeds ({seeds!r}) must be comma-separated integers") from None
     with client(url, api_key) as c:
-        study = c.compare(cells=[x.strip().upper() for x in cells.split(",") if x.strip()], seeds=seed_list,
+        study = c.compare(cells=[x.strip() for x in cells.split(",") if x.strip()], seeds=seed_list,
                           forecast_start=start, forecast_horizon=horizon, forecast_origin=origin, name=name,
                           **(options or {}))
         say_if_no_worker(c)

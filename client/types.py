@@ -90,6 +90,7 @@ class Model(_Result):
     created_at: str
     checkpoint: Checkpoint
     scaler: Scaler | None = None
+    backtest: dict[str, Any] | None = None  # its last backtest's verdict: skill, mase, best_baseline, at
 
 
 class ModelPage(Page):
@@ -106,6 +107,9 @@ class Forecast(_Result):
     exact: list[float] | None = None
     mse: float | None = None
     max_abs_error: float | None = None
+    timestamps: list[str] | None = None  # where the model's dataset has a time axis
+    warning: str | None = None  # the model lost its last backtest
+    source: str | None = None  # the baseline answered instead (fallback)
 
 
 class Stat(_Result):
@@ -235,6 +239,9 @@ class Dataset(_Result):
     stats: DatasetStats
     source: dict[str, Any] = {}
     created_at: str
+    frequency: str | None = None
+    start: str | None = None
+    end: str | None = None
 
 
 class DatasetPage(Page):
@@ -260,10 +267,12 @@ class Scores(_Result):
     mae: float | None
     smape: float | None
     per_step: PerStep
+    mase: float | None = None
+    mape: float | None = None
 
 
 class Backtest(_Result):
-    """A rolling-origin backtest: the model and two baselines on the same origins."""
+    """A rolling-origin backtest: the model and three baselines on the same origins."""
 
     model_id: str
     origins: int
@@ -277,3 +286,6 @@ class Backtest(_Result):
     seasonal_naive: Scores
     best_baseline: str | None
     skill: float | None
+    seasonal_naive_drift: Scores | None = None
+    mase_scale: float | None = None
+    origin_timestamps: list[str] | None = None

@@ -16,10 +16,12 @@ import numpy as np
 from rnncast.common.artifacts import ArtifactCorrupt, ArtifactMissing, ArtifactStore
 from rnncast.common.artifacts.layout import dataset_prefix
 from rnncast.common.series import stats
+from rnncast.common.timeaxis import TimeAxis
 from rnncast.common.values import now_iso
 
 VALUES_FILE = "values.npy"
 META_FILE = "meta.json"
+TIMES_FILE = "timestamps.npy"
 
 
 class DatasetUnavailable(Exception):
@@ -32,13 +34,24 @@ def digest(values: np.ndarray) -> str:
 
 
 def dataset_record(
-    dataset_id: str, name: str, values: np.ndarray, step: float, source: dict[str, Any],
+    dataset_id: str, name: str, values: np.ndarray, step: float, source: dict[str, Any], axis: TimeAxis | None = None,
 ) -> dict[str, Any]:
-    """The public record of a new dataset."""
-    return {
+    """The public record of a new dataset (with its time axis: frequency, first and last timestamps)."""
+    record = {
         "id": dataset_id, "name": name, "length": int(values.shape[0]), "step": step, "sha256": digest(values),
         "stats": stats(values), "source": source, "created_at": now_iso(),
     }
+    if axis is not None:
+        record |= {"frequency": axis.frequency, "start": axis.at(0).isoformat(),
+                   "end": axis.at(values.shape[0] - 1).isoformat(), "month_end": axis.month_end}
+    return record
+
+
+def record_axis(record: dict[str, Any]) -> TimeAxis | None:
+    """The time axis a dataset's record (or a model's `data` params) states, if any."""
+    if not record.get("frequency") or not record.get("start"):
+        return None
+    return TimeAxis.from_dict(record)
 
 
 def _values_key(dataset_id: str) -> str:
@@ -51,10 +64,16 @@ def values_present(store: ArtifactStore, dataset_id: str) -> bool:
 
 
 def write_dataset(store: ArtifactStore, record: dict[str, Any], values: np.ndarray) -> None:
-    """The values first, then the metadata that vouches for them."""
+    """The values (and their timestamps, as datetime64 seconds) first, then the metadata that vouches for them."""
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(values, dtype="<f8"), allow_pickle=False)
     store.put(_values_key(record["id"]), buf.getvalue())
+    axis = record_axis(record)
+    if axis is not None:  # as written (a time zone's offset is in the record's start), to the second
+        times = np.array([axis.at(p).replace(tzinfo=None) for p in range(values.shape[0])], dtype="datetime64[s]")
+        buf = io.BytesIO()
+        np.save(buf, times, allow_pickle=False)
+        store.put(f"{dataset_prefix(record['id'])}/{TIMES_FILE}", buf.getvalue())
     store.put(f"{dataset_prefix(record['id'])}/{META_FILE}", json.dumps(record).encode())
 
 

@@ -14,7 +14,9 @@ from typing import Annotated, Any, Literal, TypeVar, Union, cast, get_args, get_
 
 from annotated_types import Ge, Gt, Le, Lt
 
-__all__ = ["Help", "Limit", "NullMeans", "Options", "Spec", "check", "check_value", "leaf_names", "leaves", "spec"]
+__all__ = [
+    "AnyCase", "Help", "Limit", "NullMeans", "Options", "Spec", "check", "check_value", "leaf_names", "leaves", "spec",
+]
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,12 @@ class NullMeans:
     text: str
 
 
+@dataclass(frozen=True)
+class AnyCase:
+    """A choice given in any case (`lstm`, `Lstm`) means the declared one (`LSTM`), which is what is answered and
+    stored; the API and the CLI take it so (`Spec.canonical`)."""
+
+
 # What a recipe may set; in a request, null or absence leaves it to the recipe.
 
 _O = TypeVar("_O", bound="Options")
@@ -59,6 +67,14 @@ class Spec:
     limit: Limit | None
     null_means: NullMeans | None
     nested: type[Options] | None  # a nested options dataclass (possibly optional)
+    any_case: bool = False  # marked AnyCase
+
+    def canonical(self, value: Any) -> Any:
+        """The declared choice that `value` names in another case, for an AnyCase field; else `value`."""
+        if self.any_case and isinstance(value, str):
+            return next((c for c in self.choices or () if isinstance(c, str) and c.casefold() == value.casefold()),
+                        value)
+        return value
 
     @property
     def optional(self) -> bool:
@@ -116,6 +132,7 @@ def _read_spec(cls: type[Options]) -> tuple[Spec, ...]:
             limit=next((m for m in meta if isinstance(m, Limit)), None),
             null_means=next((m for m in meta if isinstance(m, NullMeans)), None),
             nested=cast("type[Options] | None", nested),
+            any_case=any(isinstance(m, AnyCase) for m in meta),
         ))
     return tuple(out)
 

@@ -20,12 +20,19 @@ MAX_POINTS = 1_000_000
 MAX_HIDDEN_SIZE = 1024
 MAX_NUM_LAYERS = 8
 MAX_SEQUENCE_LENGTH = 100_000
+MAX_OUTPUT_STEPS = 10_000  # values a model's head emits at once
+MAX_SEASON = 10_000  # a seasonal difference's or a backtest's season
 MAX_BATCH_SIZE = 1_000_000
 MAX_SEED = 2**32 - 1
 MAX_SEEDS = 1_000  # seeds in one comparison
 MAX_CONTEXT = 1_000_000  # values in one forecast's context
 MAX_START = 1e6  # |t| of a sine forecast's first prediction
 MIN_POINTS = 3  # a series needs a train window, a test window and a target
+# What a CSV upload does with a blank or NA cell in its value column (common.csvseries.fill_missing).
+Missing = Literal["refuse", "interpolate", "ffill"]
+MISSING_HELP = ("a blank or NA cell in the value column: 'refuse' (the default: a 422 naming the row), "
+                "'interpolate' (linearly between the values either side; at either end, the nearest value) or "
+                "'ffill' (the last value before it; a missing first value is refused)")
 
 STACKED_DROPOUT = 0.05  # between stacked layers, when a job leaves dropout out
 
@@ -132,13 +139,16 @@ def eval_rows(sequence_length: int, hidden_size: int) -> int:
 def train_memory(params: dict[str, Any]) -> float:
     """A job's estimated peak memory in bytes: its parameters (with gradients, Adam's moments and a best
     copy), its series, and the largest pass it runs: a training pass (micro-batch rows x sequence_length x
-    layers of saved activations), an evaluation pass, or a pass of rollout fine-tuning (horizon x
-    sequence_length steps a row)."""
+    layers of saved activations, and with `loss_on` all its every-step outputs and targets: output_steps
+    values per row and step), an evaluation pass, or a pass of rollout fine-tuning (horizon x sequence_length
+    steps a row)."""
     seq, hidden, layers, cell = params["sequence_length"], params["hidden_size"], params["num_layers"], params["cell"]
     points, _, n_train = _windows(params)
     rows = min(params.get("micro_batch_size") or params["batch_size"], params["batch_size"], n_train)
     per_step = (GATES[cell] + SAVED_VECTORS_EXTRA) * hidden * FLOAT_BYTES * BACKWARD_FACTOR  # one row, layer, step
     train_pass = rows * seq * layers * per_step
+    if params.get("loss_on") == "all":  # the head at every step: outputs, targets and their gradients
+        train_pass += rows * seq * (hidden + int(params.get("output_steps", 1)) * 3) * FLOAT_BYTES * BACKWARD_FACTOR
     eval_pass = eval_rows(seq, hidden) * seq * hidden * FLOAT_BYTES * 3
     finetune = params.get("rollout_finetune") or {}
     rollout_pass = ROLLOUT_PASS * int(finetune.get("horizon", 0)) * seq * layers * per_step if finetune else 0
@@ -171,33 +181,42 @@ def _spare_rows(hidden: int) -> int:
     return -(-(VECTOR_RUN - 1) // hidden)
 
 
+def rollout_chunks(horizon: int, output_steps: int) -> int:
+    """Forward passes of a rollout that emits `output_steps` values per pass."""
+    return -(-horizon // output_steps)
+
+
 def _work_terms(sequence_length: int, horizon: int, hidden_size: int, num_layers: int, cell: str,
-                ) -> tuple[float, float]:
-    """(work of one padded row, work whatever the rows) of a rollout."""
+                output_steps: int = 1) -> tuple[float, float]:
+    """(work of one padded row, work whatever the rows) of a rollout; a multi-step head's rollout
+    (core.forecast's chunks: one pass over the window per `output_steps` values) runs fewer passes."""
     weights = GATES[cell] * hidden_size * hidden_size * (2 * num_layers - 1)  # hidden-to-gate weights, all layers
-    per_row = float(horizon) * sequence_length * GATES[cell] * hidden_size * (hidden_size + ELEMENTWISE_COST)
-    steps = sequence_length + horizon - 1
+    passes = rollout_chunks(horizon, output_steps)
+    per_row = float(passes) * sequence_length * GATES[cell] * hidden_size * (hidden_size + ELEMENTWISE_COST)
+    steps = sequence_length + horizon - 1 if output_steps == 1 else passes * sequence_length
     fixed = steps * (num_layers * STEP_OVERHEAD + WEIGHT_READ_COST * weights) + SETUP_COST * weights
     return num_layers * per_row, float(fixed)
 
 
-def forecast_work(rows: int, sequence_length: int, horizon: int, hidden_size: int, num_layers: int, cell: str) -> float:
+def forecast_work(rows: int, sequence_length: int, horizon: int, hidden_size: int, num_layers: int, cell: str,
+                  output_steps: int = 1) -> float:
     """A rollout's estimated work: its `horizon` windows each run the network over `sequence_length`
     steps from a zero state, side by side (core.wavefront), in sequence_length + horizon - 1 steps.
 
     layers x padded rows x horizon x sequence_length x gates x hidden x (hidden + ELEMENTWISE_COST)
     + steps x (layers x STEP_OVERHEAD + WEIGHT_READ_COST x weights) + SETUP_COST x weights, where weights
     = gates x hidden^2 x (2 layers - 1), the hidden-to-gate weights.
-    In train_cost's units; RNNCAST_MAX_FORECAST_WORK bounds every rollout the service runs.
+    In train_cost's units; RNNCAST_MAX_FORECAST_WORK bounds every rollout the service runs. A model with
+    `output_steps` k > 1 runs ceil(horizon / k) passes over the window instead of horizon window-steps.
     """
-    per_row, fixed = _work_terms(sequence_length, horizon, hidden_size, num_layers, cell)
+    per_row, fixed = _work_terms(sequence_length, horizon, hidden_size, num_layers, cell, output_steps)
     return padded_rows(rows, hidden_size) * per_row + fixed
 
 
 def rows_within(limit: float, sequence_length: int, horizon: int, hidden_size: int, num_layers: int,
-                cell: str) -> int:
+                cell: str, output_steps: int = 1) -> int:
     """The most rows one rollout may take within `limit` (`forecast_work`), at least 1."""
-    per_row, fixed = _work_terms(sequence_length, horizon, hidden_size, num_layers, cell)
+    per_row, fixed = _work_terms(sequence_length, horizon, hidden_size, num_layers, cell, output_steps)
     padded = int((limit - fixed) // per_row) // ROW_GROUP * ROW_GROUP  # padded_rows of the answer
     return max(1, padded - _spare_rows(hidden_size))
 
@@ -209,7 +228,7 @@ WORK_FORMULA = (f"padded rows x horizon x sequence_length x layers x gates x hid
 def params_work(params: dict[str, Any], horizon: int, rows: int = 1) -> float:
     """`forecast_work` of a model trained with a job's `params`."""
     return forecast_work(rows, params["sequence_length"], horizon, params["hidden_size"], params["num_layers"],
-                         params["cell"])
+                         params["cell"], params.get("output_steps", 1))
 
 
 def work_refusal(what: str, work: float, limit: float, advice: str) -> str | None:

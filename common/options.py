@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from annotated_types import Ge, Gt, Le, Lt
 
 from rnncast.common.declaration import (
+    AnyCase,
     Help,
     Limit,
     NullMeans,
@@ -34,7 +35,9 @@ from rnncast.common.defaults import (
     MAX_EPOCHS,
     MAX_HIDDEN_SIZE,
     MAX_NUM_LAYERS,
+    MAX_OUTPUT_STEPS,
     MAX_POINTS,
+    MAX_SEASON,
     MAX_SEED,
     MAX_SEQUENCE_LENGTH,
     MICRO_BATCH_SIZE,
@@ -45,6 +48,7 @@ from rnncast.common.defaults import (
 
 __all__ = [
     "RECIPES",
+    "AnyCase",
     "AnyData",
     "DatasetData",
     "EarlyStopping",
@@ -80,13 +84,16 @@ RECIPE_VALUE = NullMeans("left out or null: the recipe's value for the cell")
 
 @dataclass(frozen=True)
 class ModelOptions(Options):
-    """A recurrent layer (RNN, LSTM or GRU) followed by Linear(hidden, 1)."""
+    """A recurrent layer (RNN, LSTM or GRU) followed by Linear(hidden, output_steps)."""
 
-    cell: Annotated[Cell, Help("the recurrent cell")] = "LSTM"
+    cell: Annotated[Cell, AnyCase(), Help("the recurrent cell (any case)")] = "LSTM"
     hidden_size: Annotated[int, Ge(1), Le(MAX_HIDDEN_SIZE), Help("hidden units per layer")] = 20
     num_layers: Annotated[int, Ge(1), Le(MAX_NUM_LAYERS), Help("stacked recurrent layers")] = 1
     dropout: Annotated[float | None, Ge(0), Lt(1), Help(
         f"dropout between stacked layers (null: 0 for one layer, else {STACKED_DROPOUT})")] = None
+    output_steps: Annotated[int, Ge(1), Le(MAX_OUTPUT_STEPS), Help(
+        "values the head emits at once: each window predicts its next output_steps values, and a forecast "
+        "rolls out in chunks of that many (1: one step at a time, the tutorial's)")] = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -142,6 +149,9 @@ class DatasetData(Options):
     step: Annotated[float, Gt(0)] = 1.0
     train_fraction: TrainFraction = TRAIN_FRACTION
     name: str | None = None
+    frequency: str | None = None  # the dataset's time axis (common.timeaxis.TimeAxis), when its upload had one
+    start: str | None = None
+    month_end: bool = False
     kind: Literal["dataset"] = "dataset"
 
 
@@ -175,6 +185,9 @@ class RolloutFinetune(Options):
 
 
 Schedule = Literal["constant", "cosine", "onecycle", "plateau"]
+LossOn = Literal["last", "all"]
+Difference = Literal["none", "first", "seasonal"]
+Scaling = Literal["standard", "minmax", "none"]
 
 
 @dataclass(frozen=True)
@@ -218,6 +231,21 @@ class TrainOptions(Options):
         "fine-tune on the free-running loss after the main training (unset: off)")] = None
     input_noise_std: Annotated[float, Ge(0), Le(10), RECIPE_VALUE, Help(
         "Gaussian noise on training inputs")] = 0.0
+    loss_on: Annotated[LossOn, Help(
+        "last: the loss is on each window's prediction after its last value (the tutorial's); all: the "
+        "output at every step of the window predicts the values after that step, all in the loss "
+        "(seq2seq training)")] = "last"
+    # How a dataset's values become the model's (core.transform): a sine job leaves them as they are.
+    difference: Annotated[Difference, Help(
+        "a dataset's values as the model sees them: none; first: y[t] - y[t-1]; seasonal: y[t] - "
+        "y[t-season]. Forecasts are integrated back from the last observed values, so a trend "
+        "continues past the values the model saw")] = "none"
+    season: Annotated[int | None, Ge(2), Le(MAX_SEASON), NullMeans(
+        "null: the season the train part's autocorrelation shows"), Help(
+        "the seasonal difference's lag")] = None
+    scaling: Annotated[Scaling | None, NullMeans("null: standard for a dataset, none for the sine"), Help(
+        "a dataset's (differenced) values scaled with the train part's statistics: standard: "
+        "(y - mean) / std; minmax: (y - min) / (max - min); none: as they are")] = None
 
     @property
     def keeps_best(self) -> bool:

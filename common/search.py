@@ -16,26 +16,29 @@ import json
 import random
 from typing import Any
 
+from rnncast.common.declaration import check_value, spec
+from rnncast.common.options import ModelOptions, TrainOptions
 from rnncast.common.series import SeriesError, split_point
 from rnncast.common.values import finite
 
 # The space: each training field the search varies, with its values. Adding an option to the search is one
-# line here. `sequence_length` holds multiples of the season found on the inner train part (of
-# DEFAULT_SEASON when none is found).
+# line here. (SEASON, m) is m times the season found on the inner train part (DEFAULT_SEASON when there is
+# none); a seasonal difference takes that season as its lag.
 SEASON = "season"
 SPACE: dict[str, tuple[Any, ...]] = {
     "cell": ("LSTM", "GRU"),
     "sequence_length": ((SEASON, 1), (SEASON, 2), (SEASON, 3)),
     "lr": (3e-3, 1e-2),
     "hidden_size": (16, 32),
+    "difference": ("none", "first", "seasonal"),
+    "output_steps": (1, (SEASON, 1)),
+    "scaling": ("standard", "minmax"),
 }
 DEFAULT_SEASON = 8  # the window unit when the series shows no season
-# Every candidate stops early on its inner test part (with the search's `patience`), keeping its best epoch;
-# the refit trains that many epochs.
-CANDIDATE_PATIENCE = 10
 # The refit has no part to stop on that a candidate could see: it trains the winner's best epochs, no early stop.
 REFIT_OPTIONS: dict[str, Any] = {"early_stopping": None, "restore_best": False}
 REFITS = ("train", "all")
+_SPECS = {s.name: s for cls in (ModelOptions, TrainOptions) for s in spec(cls)}
 
 
 def candidate_options(patience: int) -> dict[str, Any]:
@@ -49,19 +52,43 @@ def season_part(length: int, train_fraction: float) -> int:
     return int(int(length * train_fraction) * train_fraction)
 
 
-def inner_length(length: int, sequence_lengths: list[int], train_fraction: float) -> int:
-    """The values every candidate uses: the outer train part for the shortest window, so that no candidate's
-    values reach into the test part of the refit, whichever window wins (split_point grows with the window)."""
-    return min(split_point(length, s, train_fraction) for s in sequence_lengths)
+def lag(config: dict[str, Any]) -> int:
+    """The differencing lag a candidate's configuration asks for."""
+    return {"none": 0, "first": 1, "seasonal": config.get("season") or 0}[config.get("difference", "none")]
+
+
+def outer_split(length: int, config: dict[str, Any], train_fraction: float) -> int:
+    """Where the test part of a job with this configuration starts (SeriesError when it has none)."""
+    return split_point(length, config["sequence_length"], train_fraction, config.get("output_steps", 1), lag(config))
+
+
+def inner_length(length: int, configs: list[dict[str, Any]], train_fraction: float) -> int:
+    """The values every candidate uses: the smallest outer train part among them, so that no candidate's
+    values reach into the test part of the refit, whichever wins (split_point grows with the window, the
+    head and the lag)."""
+    return min(outer_split(length, c, train_fraction) for c in configs)
 
 
 def grid(season: int) -> list[dict[str, Any]]:
-    """Every combination of the space, the window multiples resolved against `season`."""
+    """Every combination of the space that its declarations admit, the season multiples resolved against
+    `season` (a seasonal difference needs one: none without it)."""
     unit = season if season > 1 else DEFAULT_SEASON
-    resolved = {name: tuple(unit * v[1] if isinstance(v, tuple) and v[0] == SEASON else v for v in values)
-                for name, values in SPACE.items()}
-    names = list(resolved)
-    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(resolved[n] for n in names))]
+    resolved = {name: tuple(dict.fromkeys(unit * v[1] if isinstance(v, tuple) and v[0] == SEASON else v
+                                          for v in values)) for name, values in SPACE.items()}
+    names, out = list(resolved), []
+    for combo in itertools.product(*(resolved[n] for n in names)):
+        config = dict(zip(names, combo, strict=True))
+        if config.get("difference") == "seasonal":
+            if season < 2:
+                continue
+            config["season"] = season
+        try:
+            for name, value in config.items():
+                check_value(_SPECS[name], value)
+        except ValueError:
+            continue
+        out.append(config)
+    return out
 
 
 def candidates(season: int, length: int, train_fraction: float, horizon: int, limit: int,
@@ -71,15 +98,14 @@ def candidates(season: int, length: int, train_fraction: float, horizon: int, li
     are left out; SeriesError when none fits."""
     fitting = []
     for config in grid(season):
-        seq = config["sequence_length"]
         try:
-            split_point(length, seq, train_fraction)
+            outer_split(length, config, train_fraction)
         except SeriesError:
             continue
         fitting.append(config)
     while fitting:
-        inner = inner_length(length, [c["sequence_length"] for c in fitting], train_fraction)
-        fits = [c for c in fitting if _inner_fits(inner, c["sequence_length"], train_fraction, horizon)]
+        inner = inner_length(length, fitting, train_fraction)
+        fits = [c for c in fitting if _inner_fits(inner, c, train_fraction, horizon)]
         if fits == fitting:
             break
         fitting = fits
@@ -90,12 +116,12 @@ def candidates(season: int, length: int, train_fraction: float, horizon: int, li
     if len(fitting) > limit:
         keep = sorted(random.Random(seed).sample(range(len(fitting)), limit))
         fitting = [fitting[i] for i in keep]
-    return fitting, inner_length(length, [c["sequence_length"] for c in fitting], train_fraction)
+    return fitting, inner_length(length, fitting, train_fraction)
 
 
-def _inner_fits(inner: int, seq: int, train_fraction: float, horizon: int) -> bool:
+def _inner_fits(inner: int, config: dict[str, Any], train_fraction: float, horizon: int) -> bool:
     try:
-        return inner - split_point(inner, seq, train_fraction) >= horizon
+        return inner - outer_split(inner, config, train_fraction) >= horizon
     except SeriesError:
         return False
 
@@ -126,8 +152,8 @@ def score_of(backtest: dict[str, Any]) -> tuple[float | None, str]:
 
 
 def varied(params: dict[str, Any]) -> dict[str, Any]:
-    """The fields of a candidate's params the space varies."""
-    return {name: params.get(name) for name in SPACE}
+    """The fields of a candidate's params the space varies (and a seasonal difference's season)."""
+    return {name: params.get(name) for name in (*SPACE, "season") if name in params}
 
 
 def candidate_row(raw: dict[str, str]) -> dict[str, Any]:

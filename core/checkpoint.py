@@ -31,6 +31,7 @@ from rnncast.common.options import AnyData, ModelOptions, TrainOptions, data_opt
 from rnncast.common.series import Scaler
 from rnncast.core.models import Forecaster
 from rnncast.core.optim import Adam
+from rnncast.core.transform import Transform
 
 FORMAT = "rnncast-checkpoint"
 VERSION = 1
@@ -90,7 +91,14 @@ class Checkpoint:
     optimizer_groups: list[dict[str, Any]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     info: CheckpointInfo | None = None
-    scaler: Scaler | None = None  # a dataset model's standardisation
+    scaler: Scaler | None = None  # a dataset model's scaling
+    lag: int = 0  # a dataset model's differencing (0: none)
+
+    @property
+    def transform(self) -> Transform:
+        """How the model reads its series' values (core.transform); a checkpoint saved before differencing
+        existed has its scaler alone."""
+        return Transform(self.lag, self.scaler)
 
     @property
     def series(self) -> np.ndarray | None:
@@ -146,17 +154,21 @@ def pack_checkpoint(
     series: np.ndarray | None = None,
     scaler: Scaler | None = None,
     best: dict[str, torch.Tensor] | None = None,
+    transform: Transform | None = None,
 ) -> Packed:
     """A snapshot of `model` (and optionally optimizer and RNG state), copied out of the live objects.
 
     Args:
         name: the manifest is `name.json`.
         extra: JSON-serialisable facts to keep alongside (metrics, ids...).
-        series, scaler: a dataset model's own copy of its series (float64) and
-            its standardisation: it forecasts without the dataset.
+        series, transform: a dataset model's own copy of its series (float64) and
+            its differencing and scaling: it forecasts without the dataset (`scaler`
+            alone: no differencing).
         best: the best epoch's weights, for a resumed run that tracks them.
     """
     _check_name(name)
+    if transform is not None:
+        scaler = transform.scaler
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     groups = None
     if optimizer is not None:
@@ -187,6 +199,7 @@ def pack_checkpoint(
         "optimizer_groups": groups,
         "extra": extra or {},
         "scaler": scaler.to_dict() if scaler is not None else None,
+        **({"transform": transform.manifest()} if transform is not None and transform.lag else {}),
     }
     return Packed(name, file, digest, payload, json.dumps(manifest).encode())
 
@@ -270,6 +283,7 @@ def load_checkpoint(store: Blobs, name: str) -> Checkpoint:
             extra=dict(manifest.get("extra") or {}),
             info=CheckpointInfo(file_name, sha256, len(payload)),
             scaler=Scaler(**manifest["scaler"]) if manifest.get("scaler") else None,
+            lag=int((manifest.get("transform") or {}).get("lag", 0)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {name!r} metadata is invalid: {exc}") from None

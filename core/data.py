@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rnncast.common.options import AnyData, DatasetData, SineData, TrainOptions
-from rnncast.common.series import Scaler, split_point, train_scaler
+from rnncast.common.options import AnyData, DatasetData, ModelOptions, SineData, TrainOptions
+from rnncast.common.series import split_point
+from rnncast.core.transform import Transform, fit_transform
 
 
 def sample_times(data: SineData) -> np.ndarray:
@@ -30,20 +31,23 @@ def series(data: SineData, seed: int = 0) -> np.ndarray:
     return values
 
 
-def windows(values: torch.Tensor, sequence_length: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every window of `sequence_length` values and the value that follows it.
+def windows(values: torch.Tensor, sequence_length: int, output_steps: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every window of `sequence_length` values and the `output_steps` values that follow it.
 
-    A strided view over `values` (no copy): inputs (N, T, 1), targets (N, 1)
-    with N = len(values) - sequence_length.
+    Strided views over `values` (no copy): inputs (N, T, 1), targets (N, K)
+    with N = len(values) - sequence_length - output_steps + 1.
     """
-    n = values.shape[0] - sequence_length
+    n = values.shape[0] - sequence_length - output_steps + 1
     if n < 1:
         raise ValueError(
-            f"sequence_length ({sequence_length}) must be < the number of values ({values.shape[0]})"
+            f"sequence_length ({sequence_length}) + output_steps ({output_steps}) must be <= the number of "
+            f"values ({values.shape[0]})"
         )
-    inputs = values[:-1].unfold(0, sequence_length, 1)  # (N, T)
-    targets = values[sequence_length:]  # (N,)
-    return inputs.unsqueeze(-1), targets.unsqueeze(-1)
+    inputs = values[: values.shape[0] - output_steps].unfold(0, sequence_length, 1)  # (N, T)
+    if output_steps == 1:
+        return inputs.unsqueeze(-1), values[sequence_length:].unsqueeze(-1)  # (N, T, 1), (N, 1)
+    targets = values[sequence_length:].unfold(0, output_steps, 1)  # (N, K)
+    return inputs.unsqueeze(-1), targets
 
 
 @dataclass(frozen=True)
@@ -51,47 +55,52 @@ class Split:
     """Train and test windows as tensors, built once."""
 
     train_x: torch.Tensor  # (N_train, T, 1)
-    train_y: torch.Tensor  # (N_train, 1)
+    train_y: torch.Tensor  # (N_train, K)
     test_x: torch.Tensor  # (N_test, T, 1)
-    test_y: torch.Tensor  # (N_test, 1)
+    test_y: torch.Tensor  # (N_test, K)
 
     def to(self, device: torch.device) -> Split:
         return Split(*(t.to(device) for t in (self.train_x, self.train_y, self.test_x, self.test_y)))
 
 
-def make_split(data: SineData, sequence_length: int, seed: int = 0) -> Split:
+def _cut(values: torch.Tensor, sequence_length: int, first: int, output_steps: int) -> Split:
+    """The windows of `values` (model units), split where the test targets start (`first`, in `values`)."""
+    inputs, targets = windows(values, sequence_length, output_steps)
+    n_train = first - sequence_length - output_steps + 1  # the train windows' targets end before `first`
+    test = n_train + output_steps - 1  # the first window whose targets are all test values
+    return Split(inputs[:n_train], targets[:n_train], inputs[test:], targets[test:])
+
+
+def make_split(data: SineData, sequence_length: int, seed: int = 0, output_steps: int = 1) -> Split:
     """Windows of the signal; the first `train_fraction` train, the rest test."""
     if sequence_length >= data.points:
         raise ValueError(f"sequence_length ({sequence_length}) must be < points ({data.points})")
-    n_train = split_point(data.points, sequence_length, data.train_fraction) - sequence_length
+    first = split_point(data.points, sequence_length, data.train_fraction, output_steps)
     values = torch.from_numpy(series(data, seed)).to(torch.float32)
-    inputs, targets = windows(values, sequence_length)
-    return Split(inputs[:n_train], targets[:n_train], inputs[n_train:], targets[n_train:])
+    return _cut(values, sequence_length, first, output_steps)
 
 
 def series_split(
-    values: np.ndarray, sequence_length: int, train_fraction: float, scaler: Scaler | None = None,
-) -> tuple[Split, Scaler]:
-    """A dataset's windows, standardised with the train part's mean and std, and that scaler.
-
-    Cut and split as the sine's are (make_split), in time order. `scaler`: the
-    train part's, when the caller has it already.
-    """
-    if scaler is None:
-        scaler = train_scaler(values, sequence_length, train_fraction)
-    scaled = torch.from_numpy(scaler.forward(values)).to(torch.float32)
-    inputs, targets = windows(scaled, sequence_length)
-    n_train = split_point(values.shape[0], sequence_length, train_fraction) - sequence_length
-    return Split(inputs[:n_train], targets[:n_train], inputs[n_train:], targets[n_train:]), scaler
+    values: np.ndarray, sequence_length: int, train_fraction: float, transform: Transform, output_steps: int = 1,
+) -> Split:
+    """A dataset's windows, in the model's units (`transform`: differenced, then scaled with the train part's
+    statistics), cut and split as the sine's are (make_split), in time order."""
+    first = split_point(values.shape[0], sequence_length, train_fraction, output_steps, transform.lag)
+    model_values = torch.from_numpy(transform.forward(values)).to(torch.float32)
+    return _cut(model_values, sequence_length, first - transform.lag, output_steps)
 
 
 def prepare_split(
-    data_config: AnyData, train_config: TrainOptions, series: np.ndarray | None = None, scaler: Scaler | None = None,
-) -> tuple[Split, Scaler | None]:
-    """The windows a run trains and tests on: the sine's, or `series` standardised (with its scaler, computed
-    unless given)."""
+    data_config: AnyData, model_config: ModelOptions, train_config: TrainOptions, series: np.ndarray | None = None,
+    transform: Transform | None = None,
+) -> tuple[Split, Transform]:
+    """The windows a run trains and tests on, and the transform they went through: the sine's as it is, or
+    `series` differenced and scaled (its transform fitted on the train part unless given)."""
+    k = model_config.output_steps
+    if transform is None:
+        transform = fit_transform(data_config, train_config, series, k)
     if not isinstance(data_config, DatasetData):  # the sine (a SineData)
-        return make_split(data_config, train_config.sequence_length, train_config.seed), None
+        return make_split(data_config, train_config.sequence_length, train_config.seed, k), transform
     if series is None or series.shape[0] != data_config.length:
         raise ValueError(f"dataset {data_config.dataset_id!r}: its {data_config.length} values are needed to train")
-    return series_split(series, train_config.sequence_length, data_config.train_fraction, scaler)
+    return series_split(series, train_config.sequence_length, data_config.train_fraction, transform, k), transform

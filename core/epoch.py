@@ -16,6 +16,7 @@ from rnncast.core.optim import Adam
 
 Interrupt = Callable[[], bool]
 Loss = Callable[[Forecaster, torch.Tensor, torch.Tensor], torch.Tensor]
+Targets = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class Interrupted(Exception):
@@ -53,17 +54,20 @@ def _step(model: Forecaster, optimizer: Adam, xb: torch.Tensor, yb: torch.Tensor
 
 
 def _epoch(model: Forecaster, optimizer: Adam, xs: torch.Tensor, ys: torch.Tensor, config: TrainOptions,
-           loss_of: Loss, pass_rows: int, interrupt: Interrupt | None, noise: float = 0.0) -> float:
+           loss_of: Loss, pass_rows: int, interrupt: Interrupt | None, noise: float = 0.0,
+           targets: Targets | None = None) -> float:
     """One pass over (xs, ys) in order, one step per batch of `batch_size`; the mean loss.
 
-    With `noise`, each batch's inputs get fresh Gaussian noise (the loss is
-    against the clean targets). Raises Interrupted when `interrupt()` (asked
-    before every pass) says stop.
+    `targets` makes a batch's targets from its (clean) windows and targets. With `noise`, each batch's inputs
+    get fresh Gaussian noise (the loss is against the clean targets). Raises Interrupted when `interrupt()`
+    (asked before every pass) says stop.
     """
     n = xs.shape[0]
     total = torch.zeros((), device=xs.device, dtype=torch.float64)
     for i in range(0, n, config.batch_size):
-        xb, yb = xs[i : i + config.batch_size], ys[i : i + config.batch_size]  # (B, T, 1), (B, 1 or H)
+        xb, yb = xs[i : i + config.batch_size], ys[i : i + config.batch_size]  # (B, T, 1), (B, K or H)
+        if targets is not None:
+            yb = targets(xb, yb)
         if noise > 0:
             xb = xb + torch.randn_like(xb) * noise
         _step(model, optimizer, xb, yb, config, loss_of, pass_rows, total, interrupt)
@@ -74,12 +78,25 @@ def _one_step_mse(model: Forecaster, x: torch.Tensor, y: torch.Tensor) -> torch.
     return nn.functional.mse_loss(model(x), y)
 
 
+def every_step_targets(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """What each step of the windows predicts: the K values after it, (B, T, 1), (B, K) -> (B, T, K)."""
+    after = torch.cat([x[:, 1:, 0], y], dim=1)  # (B, T - 1 + K): the values after each window's first
+    return after.unfold(1, y.shape[1], 1)  # (B, T, K)
+
+
+def _every_step_mse(model: Forecaster, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return nn.functional.mse_loss(model.every_step(x), y)
+
+
 def train_epoch(
     model: Forecaster, optimizer: Adam, split: Split, config: TrainOptions, interrupt: Interrupt | None = None,
 ) -> float:
-    """One pass over the training windows on the one-step MSE (inputs noised by `input_noise_std`); its mean."""
-    return _epoch(model, optimizer, split.train_x, split.train_y, config, _one_step_mse,
-                  config.micro_batch(model.config.cell), interrupt, config.input_noise_std)
+    """One pass over the training windows (inputs noised by `input_noise_std`); its mean loss: the MSE of each
+    window's prediction after its last value, or (`loss_on` all) of the predictions after every step."""
+    every = config.loss_on == "all"
+    return _epoch(model, optimizer, split.train_x, split.train_y, config, _every_step_mse if every else _one_step_mse,
+                  config.micro_batch(model.config.cell), interrupt, config.input_noise_std,
+                  every_step_targets if every else None)
 
 
 def rollout_epoch(

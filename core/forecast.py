@@ -29,12 +29,19 @@ Model = Callable[[torch.Tensor], torch.Tensor]
 ROW_BLOCK = 4
 
 
+def output_steps(model: Model) -> int:
+    """Values `model` emits per forward pass: a core Forecaster's `output_steps`, else 1."""
+    config = getattr(model, "config", None)
+    return int(getattr(config, "output_steps", 1))
+
+
 def rollout(model: Model, windows: torch.Tensor, horizon: int, should_stop: StopCheck | None = None) -> torch.Tensor:
     """Continue B windows at once: (B, T) -> (B, horizon).
 
-    A core Forecaster runs as one wavefront (core.wavefront); any other
-    callable runs one forward per step over the sliding window. When
-    `should_stop()` says so (asked every few hundred steps), RolloutStopped is raised.
+    A core Forecaster with a one-step head runs as one wavefront (core.wavefront); any other callable runs
+    the sliding loop: one forward per chunk of `output_steps` values (one for a callable that is not a
+    Forecaster), the window sliding by a chunk. When `should_stop()` says so (asked every few hundred
+    steps), RolloutStopped is raised.
     """
     if windows.dim() != 2:
         raise ValueError(f"windows must be (B, T), got shape {tuple(windows.shape)}")
@@ -42,14 +49,22 @@ def rollout(model: Model, windows: torch.Tensor, horizon: int, should_stop: Stop
         raise ValueError(f"horizon ({horizon}) must be >= 1")
     if isinstance(model, torch.nn.Module) and wavefront.supports(model):
         return wavefront.forecast(model, windows, horizon, should_stop)
+    return rollout_chunks(model, windows, horizon, output_steps(model), should_stop)
+
+
+def rollout_chunks(model: Model, windows: torch.Tensor, horizon: int, chunk: int = 1,
+                   should_stop: StopCheck | None = None) -> torch.Tensor:
+    """The sliding loop: each forward over the last T values emits the next `chunk` (its first
+    `chunk` outputs are kept), then the window slides by `chunk`: (B, T) -> (B, horizon)."""
     b, t = windows.shape
     poll = StopPoll(should_stop) if should_stop is not None else None
     with torch.inference_mode():
         buf = wavefront.padded_buffer(windows, -(-b // ROW_BLOCK) * ROW_BLOCK, horizon)  # (B', T+H)
-        for k in range(horizon):
+        for k in range(0, horizon, chunk):
             if poll is not None:
                 poll.step()
-            buf[:, t + k] = model(buf[:, k : k + t].unsqueeze(-1))[:, 0]  # (B',)
+            n = min(chunk, horizon - k)
+            buf[:, t + k : t + k + n] = model(buf[:, k : k + t].unsqueeze(-1))[:, :n]  # (B', n)
         return buf[:b, t:].clone()
 
 

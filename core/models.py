@@ -10,7 +10,8 @@ from rnncast.core import fastrnn
 
 
 class Forecaster(nn.Module):
-    """A `torch.nn` RNN/LSTM/GRU layer, then Linear(hidden, 1) on the last step.
+    """A `torch.nn` RNN/LSTM/GRU layer, then Linear(hidden, output_steps) on the last step: the next
+    `output_steps` values (one, the tutorial's, by default).
 
     On the CPU, RNN and GRU layers run through core.fastrnn (same parameters,
     same math, fewer ops per step); set `fused = False` for torch's own.
@@ -28,13 +29,18 @@ class Forecaster(nn.Module):
             dropout=config.dropout if config.num_layers > 1 else 0.0,
             batch_first=True,
         )
-        self.head = nn.Linear(config.hidden_size, 1)
+        self.head = nn.Linear(config.hidden_size, config.output_steps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fused and fastrnn.supports(self.rnn, x):
-            return self.head(fastrnn.run(self.rnn, x))  # (B, H) -> (B, 1)
+            return self.head(fastrnn.run(self.rnn, x))  # (B, H) -> (B, K)
         out, _ = self.rnn(x)  # (B, T, H)
-        return self.head(out[:, -1, :])  # (B, 1)
+        return self.head(out[:, -1, :])  # (B, K)
+
+    def every_step(self, x: torch.Tensor) -> torch.Tensor:
+        """The head at every step of the window: what each step predicts of the values after it, (B, T, K)."""
+        out, _ = self.rnn(x)  # (B, T, H)
+        return self.head(out)  # (B, T, K)
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -148,7 +148,8 @@ def series_png(x: np.ndarray, y: np.ndarray, title: str) -> bytes:
 def backtest_png(per_step: dict[str, Sequence[float | None]], metric: str, title: str) -> bytes:
     """One error curve per forecaster (the model and the baselines) by horizon step, log scale."""
     fig, ax = _figure(8, 5)
-    styles = {"model": ("-", "tab:orange"), "naive": ("--", "tab:gray"), "seasonal_naive": (":", "tab:blue")}
+    styles = {"model": ("-", "tab:orange"), "naive": ("--", "tab:gray"), "seasonal_naive": (":", "tab:blue"),
+              "seasonal_naive_drift": ("-.", "tab:green")}
     for i, (label, values) in enumerate(per_step.items()):
         style, color = styles.get(label, ("-", f"C{i % 10}"))
         steps = np.arange(1, len(values) + 1)

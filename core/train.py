@@ -23,6 +23,7 @@ from rnncast.core.evaluate import evaluate, rollout_targets
 from rnncast.core.models import Forecaster
 from rnncast.core.optim import Adam
 from rnncast.core.schedule import EarlyStopping, Schedule
+from rnncast.core.transform import Transform
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,14 @@ class TrainResult:
     device: str
     resumed_from_epoch: int | None = None
     split: Split | None = field(default=None, repr=False)
-    scaler: Scaler | None = None  # a dataset's standardisation (losses are in its units)
+    transform: Transform = field(default_factory=Transform)  # a dataset's differencing and scaling
     stopped_early_at: int | None = None  # the epoch early stopping ended the main training at
     best_epoch: int | None = None  # the epoch whose weights the model has (restore_best)
+
+    @property
+    def scaler(self) -> Scaler | None:
+        """A dataset's scaling (losses are in the units of its values, differenced when they are)."""
+        return self.transform.scaler
 
     @property
     def final_train_loss(self) -> float | None:
@@ -250,7 +256,7 @@ def train(
     resume: Checkpoint | None = None,
     interrupt: Interrupt | None = None,
     probe: Probe | None = None,
-    scaler: Scaler | None = None,
+    transform: Transform | None = None,
 ) -> TrainResult:
     """Train a forecaster; reproducible to the bit on CPU for a given seed.
 
@@ -268,17 +274,18 @@ def train(
         resume: a checkpoint saved with its optimizer (and `progress`); training
             goes on from its epoch and gives the same result as an uninterrupted run.
         series: a dataset's values (for a DatasetData). The model learns them
-            standardised; reported losses are in the series' units.
+            differenced and scaled (`difference`, `scaling`); reported losses are in
+            the units of the (differenced) values.
         probe: called with the model after each epoch; a number it returns goes
             into the epoch's report and the history (`probe`).
-        scaler: the series' `train_scaler`, when the caller has it already (computed here otherwise).
+        transform: the series' `fit_transform`, when the caller has it already (fitted here otherwise).
     """
     device = torch.device(device)
     if resume is not None:
         _check_resume(resume, model_config, data_config, train_config)
-    split, scaler = prepare_split(data_config, train_config, series, scaler)
-    # Standardised MSE back in the series' units (a sine's losses are left as they are).
-    unit = scaler.std**2 if scaler is not None else None
+    split, transform = prepare_split(data_config, model_config, train_config, series, transform)
+    # Scaled MSE back in the series' units (a sine's losses are left as they are).
+    unit = transform.scaler.std**2 if transform.scaler is not None else None
     with torch.random.fork_rng(devices=[]):
         run = _Run(model_config, train_config, split.to(device), unit, resume,
                    _Hooks(on_epoch_end, on_checkpoint, interrupt, probe))
@@ -288,6 +295,6 @@ def train(
         model=run.model, optimizer=run.optimizer, history=run.history, epochs_completed=run.epoch,
         stopped=run.stopped, interrupted=run.interrupted, seconds=time.perf_counter() - run.began,
         device=str(device), resumed_from_epoch=run.start_epoch if resume is not None else None, split=run.split,
-        scaler=scaler, stopped_early_at=run.stopped_early_at,
+        transform=transform, stopped_early_at=run.stopped_early_at,
         best_epoch=run.stopper.best_epoch if train_config.keeps_best else None,
     )

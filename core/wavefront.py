@@ -133,12 +133,13 @@ class _Layer:
 
 
 def supports(model: nn.Module) -> bool:
-    """Whether `rollout` can run `model`: a core Forecaster with a layer `_Layer` knows."""
+    """Whether `rollout` can run `model`: a core Forecaster with a layer `_Layer` knows and a one-step head
+    (a multi-step head's chunked rollout is core.forecast's loop)."""
     rnn, head = getattr(model, "rnn", None), getattr(model, "head", None)
     return (
         isinstance(rnn, nn.RNNBase) and isinstance(head, nn.Linear) and rnn.mode in ("RNN_TANH", "LSTM", "GRU")
         and rnn.bias and not rnn.bidirectional and getattr(rnn, "proj_size", 0) == 0 and rnn.batch_first
-        and rnn.input_size == 1
+        and rnn.input_size == 1 and head.out_features == 1
     )
 
 

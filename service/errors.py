@@ -1,5 +1,5 @@
-"""The API's error answers: the responses every route documents, 404s, 422s, and dependency failures as
-clear 503s, never a 500 or a hang."""
+"""The API's error answers: the responses every route documents, 404s, ambiguous short ids' 409s, 422s, and
+dependency failures as clear 503s, never a 500 or a hang."""
 
 from __future__ import annotations
 
@@ -31,6 +31,21 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 421, 422, 429, 503, 507)
 }
 
+MAX_CANDIDATES = 10  # an ambiguous short id's answer lists at most this many ids
+
+
+class AmbiguousId(Exception):
+    """A short id that starts more than one record's id."""
+
+    def __init__(self, kind: str, prefix: str, candidates: list[str]) -> None:
+        self.kind, self.prefix, self.candidates = kind, prefix, candidates[:MAX_CANDIDATES]
+        more = " (and more)" if len(candidates) > MAX_CANDIDATES else ""
+        super().__init__(f"{kind} id {prefix!r} is ambiguous: it starts {', '.join(self.candidates)}{more}; "
+                         f"give more characters")
+
+    def body(self) -> dict[str, Any]:
+        """The 409's JSON: the message, and the whole ids it could mean."""
+        return {"detail": str(self), "candidates": self.candidates}
 
 
 def not_found(kind: str, record_id: str) -> HTTPException:
@@ -126,6 +141,10 @@ def install(app: FastAPI) -> None:
                        "msg": "the body could not be read as JSON (not UTF-8, not JSON, or nested too deep)"}]
             return JSONResponse({"detail": detail}, 422)
         return await http_exception_handler(request, exc)
+
+    @app.exception_handler(AmbiguousId)
+    async def _ambiguous(request: Request, exc: AmbiguousId) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=409)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

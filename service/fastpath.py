@@ -9,8 +9,9 @@ a JSON body that the same pydantic model (`ForecastRequest`) accepts, within
 the server's limits, is answered here: the same lane, the same answer bytes,
 status and headers as the route. A body it parsed and refused (a bad field, a
 limit exceeded) is answered here too, in the route's exact shape, so no body is
-parsed twice; anything else (JSON that does not parse, a bad id, another
-content type) goes on to FastAPI with its body replayed. It sits inside the
+parsed twice; anything else (JSON that does not parse, an id that names no
+record, another content type) goes on to FastAPI with its body replayed. A short
+id is resolved here as the routes resolve it (service.ids). It sits inside the
 Gate and the body limit: auth and size checks come first, as for every request.
 """
 
@@ -30,8 +31,9 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rnncast.common.values import is_id
-from rnncast.service.errors import validation_detail
+from rnncast.service.errors import AmbiguousId, validation_detail
 from rnncast.service.gate import route_path
+from rnncast.service.ids import no_model_yet, resolve
 from rnncast.service.lane import LaneFull
 from rnncast.service.rpc import lane_full, no_worker
 from rnncast.service.schemas import ForecastRequest
@@ -92,33 +94,49 @@ class ForecastFastPath:
             await self.app(scope, receive, send)
             return
         body, messages = await _read_body(receive)
-        request = self._accept(match.group(1), body)
-        if isinstance(request, _Refusal):
-            await _respond(send, 422, json.dumps({"detail": request.detail}).encode())
-            return
-        if request is None:  # FastAPI answers it (and its error) as the route always has
-            async def replay() -> Message:
-                return messages.pop(0) if messages else await receive()
-
-            await self.app(scope, replay, send)
-            return
-        scope["route"] = ROUTE
-        settings, lane = self.api.state.settings, self.api.state.lane
         try:
-            answer = await lane.ask({"model_id": match.group(1), **request}, settings.forecast_timeout)
+            answered = await self._answer(scope, send, match.group(1), body)
         except redis.RedisError as exc:
             log.warning("Redis error on a forecast: %s", exc)
             await _respond(send, 503, json.dumps({"detail": "Redis (the job store) is unavailable; retry shortly"})
                            .encode(), {"Retry-After": "5"})
             return
+        if not answered:  # FastAPI answers it (and its error) as the route always has
+            async def replay() -> Message:
+                return messages.pop(0) if messages else await receive()
+
+            await self.app(scope, replay, send)
+
+    async def _answer(self, scope: Scope, send: Send, given_id: str, body: bytes) -> bool:
+        """Answer the request here; False for what only the route can answer."""
+        store = self.api.state.store
+        try:
+            model_id = await resolve(store, "model_id", given_id)  # a short id, as every route takes it
+        except AmbiguousId as exc:
+            await _respond(send, 409, json.dumps(exc.body()).encode())
+            return True
+        request = self._accept(model_id, body)
+        if request is None:
+            return False
+        if isinstance(request, _Refusal):
+            await _respond(send, 422, json.dumps({"detail": request.detail}).encode())
+            return True
+        scope["route"] = ROUTE
+        settings, lane = self.api.state.settings, self.api.state.lane
+        try:
+            answer = await lane.ask({"model_id": model_id, **request}, settings.forecast_timeout)
         except LaneFull:
             await _respond_error(send, lane_full("forecast", "RNNCAST_MAX_QUEUED_FORECASTS"))
-            return
+            return True
         if answer is None:
-            await _respond_error(send, no_worker(self.api.state.settings))
-            return
+            await _respond_error(send, no_worker(settings))
+            return True
+        if answer.status == 404 and (conflict := await no_model_yet(store, model_id)) is not None:
+            await _respond_error(send, conflict)  # a job's id, its model not made yet: as the route says
+            return True
         await _respond(send, answer.status, answer.body.encode(),
                        {"X-Rnncast-Batch": str(answer.batch)} if answer.status == 200 else None)
+        return True
 
     def _accept(self, model_id: str, body: bytes) -> dict[str, Any] | _Refusal | None:
         """The request as the lane takes it, if the route would accept it; the route's 422 if it would refuse

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import fastapi_offline
 import redis
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import FileResponse, RedirectResponse
 from starlette.staticfiles import StaticFiles
 
@@ -23,8 +23,10 @@ from rnncast.service import errors
 from rnncast.service.deps import computing_paths
 from rnncast.service.fastpath import ForecastFastPath
 from rnncast.service.gate import Gate
+from rnncast.service.ids import resolve_ids
 from rnncast.service.lane import ForecastLane
 from rnncast.service.limits import BindSettings
+from rnncast.service.media import json_bodies
 from rnncast.service.middleware import SECURITY_HEADERS, BodyLimit, Metrics, SecureHeaders, Slots
 from rnncast.service.openapi import add_components, route_operation_id, security
 from rnncast.service.routes import comparisons, datasets, events, health, jobs, models, searches
@@ -81,7 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                        settings.api_store_threads, settings.api_store_timeout_s)
     # The document describes this instance: the key's schemes where it has one, none where it has not.
     guarded = security(settings)
-    v1 = APIRouter(prefix="/v1", dependencies=guarded)
+    # Every /v1 route: short ids resolved to whole ids (service.ids), JSON bodies sent as JSON (service.media).
+    v1 = APIRouter(prefix="/v1", dependencies=[*guarded, Depends(json_bodies), Depends(resolve_ids)])
     resources = (jobs.router, events.router, models.router, comparisons.router, searches.router, datasets.router)
     for router in resources:
         v1.include_router(router)

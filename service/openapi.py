@@ -13,6 +13,7 @@ from fastapi.utils import generate_unique_id
 
 from rnncast.common.settings import Settings
 from rnncast.service.limits import state_limits
+from rnncast.service.media import document_json_bodies
 
 # A route outside /v1 belongs to this resource (its router's tag).
 HEALTH = "health"
@@ -58,7 +59,7 @@ def security(settings: Settings) -> list[Depends]:
 
 def add_components(app: FastAPI, schemas: dict[str, Any], settings: Settings) -> None:
     """Schemas that request bodies read by hand refer to, added to the generated OpenAPI document; the
-    document states this server's limits (service.limits)."""
+    document states this server's limits (service.limits) and the 415 of JSON bodies (service.media)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -67,6 +68,7 @@ def add_components(app: FastAPI, schemas: dict[str, Any], settings: Settings) ->
             document.setdefault("components", {}).setdefault("schemas", {}).update(
                 {k: copy.deepcopy(v) for k, v in schemas.items() if k not in document["components"]["schemas"]})
             state_limits(document, settings)
+            document_json_bodies(document)
         return app.openapi_schema or build()
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -59,14 +59,17 @@ async def check_store_shared(store: AsyncJobStore, settings: Settings) -> None:
             "RNNCAST_ARTIFACTS; `rnncast doctor` shows each worker's"))
 
 
-def dataset_data(ref: dict[str, Any], record: dict[str, Any], sequence_length: int) -> dict[str, Any]:
-    """A dataset job's `data` params: the dataset pinned by its digest, and the split checked against its length."""
+def dataset_data(ref: dict[str, Any], record: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """A dataset job's `data` params: the dataset pinned by its digest, and the split checked against its length
+    (with the job's differencing lag where it is known before training: first, or a given season)."""
+    lag = {"none": 0, "first": 1}.get(params.get("difference", "none"), params.get("season") or 0)
     try:
-        split_point(record["length"], sequence_length, ref["train_fraction"])
+        split_point(record["length"], params["sequence_length"], ref["train_fraction"], params["output_steps"], lag)
     except SeriesError as exc:
         raise unprocessable(f"dataset {record['id']!r}: {exc}") from None
     return {"kind": "dataset", "dataset_id": record["id"], "sha256": record["sha256"], "length": record["length"],
-            "step": record["step"], "train_fraction": ref["train_fraction"], "name": record["name"]}
+            "step": record["step"], "train_fraction": ref["train_fraction"], "name": record["name"],
+            **{k: record[k] for k in ("frequency", "start", "month_end") if record.get(k) is not None}}
 
 
 def effective_params(body: JobCreate, dataset: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -80,7 +83,7 @@ def effective_params(body: JobCreate, dataset: dict[str, Any] | None = None) -> 
     given = {k: params[k] for k in recipe_fields() if k in body.model_fields_set}
     params |= effective_options(params["cell"], params["recipe"], given)
     if dataset is not None:
-        params["data"] = dataset_data(params["data"], dataset, params["sequence_length"])
+        params["data"] = dataset_data(params["data"], dataset, params)
     if params["seed"] is None:
         params["seed"] = secrets.randbelow(2**31)
     params["dropout"] = resolved_dropout(params["dropout"], params["num_layers"])

@@ -14,8 +14,11 @@ from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rnncast.common.series import SeriesError, check_values, generate, parse_csv
+from rnncast.common.csvseries import parse_csv
+from rnncast.common.defaults import Missing
+from rnncast.common.series import SeriesError, check_values, generate
 from rnncast.common.settings import Settings
+from rnncast.common.timeaxis import TimeAxis
 from rnncast.service.errors import unprocessable, validation_detail
 from rnncast.service.schemas import DatasetGenerated, DatasetValues
 
@@ -113,12 +116,16 @@ def stream(data: bytes | bytearray) -> io.BufferedReader:
     return io.BufferedReader(_Reader(data))
 
 
-def from_csv(raw: bytes | bytearray, column: str | None, settings: Settings) -> tuple[Any, dict[str, Any]]:
-    """The CSV decoded as it is read (no decoded copy of the whole body)."""
+def from_csv(
+    raw: bytes | bytearray, column: str | None, settings: Settings, missing: Missing = "refuse",
+) -> tuple[Any, dict[str, Any], TimeAxis | None]:
+    """The CSV decoded as it is read (no decoded copy of the whole body): values, source, time axis."""
     text = io.TextIOWrapper(stream(raw), encoding="utf-8", newline="")
-    parsed = parse_csv(text, column, settings.max_dataset_points)
-    return parsed.values, {"format": "csv", "column": parsed.column, "rows": parsed.rows,
-                           "time_column": parsed.time_column}
+    parsed = parse_csv(text, column, settings.max_dataset_points, missing)
+    source = {"format": "csv", "column": parsed.column, "rows": parsed.rows, "time_column": parsed.time_column}
+    if parsed.filled:
+        source |= {"missing": missing, "filled": parsed.filled}
+    return parsed.values, source, parsed.axis
 
 
 async def multipart_file(request: Request) -> tuple[bytes, str]:

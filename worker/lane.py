@@ -31,8 +31,10 @@ from rnncast.common.forecasts import INBOX_TTL_S, Answer, encode_answer, error_a
 from rnncast.common.settings import Settings
 from rnncast.common.store.sync import JobStore
 from rnncast.common.values import is_id, now_ms
+from rnncast.common.verdict import losing, warning
 from rnncast.core.forecast import RolloutStopped, rollout_numpy
 from rnncast.worker.deadlines import deadline_passed, failure_detail
+from rnncast.worker.guard import baseline_forecast, fallback_history, forecast_timestamps
 from rnncast.worker.predict import (
     LoadedModel,
     ModelCache,
@@ -82,6 +84,7 @@ class _Group:
     model_id: str
     horizon: int
     loaded: LoadedModel
+    record: dict[str, Any]
     reqs: list[_Request]
     windows: list[np.ndarray]
     work: float  # of all the group's rows
@@ -138,7 +141,7 @@ def _prepare(
     except ModelUnavailable as exc:
         return [(r.inbox, error_answer(r.id, exc.status, exc.detail)) for r in reqs], None
     cfg, seq = loaded.checkpoint.model, loaded.checkpoint.train.sequence_length
-    shape = (seq, horizon, cfg.hidden_size, cfg.num_layers, cfg.cell)
+    shape = (seq, horizon, cfg.hidden_size, cfg.num_layers, cfg.cell, cfg.output_steps)
     detail = work_refusal("this forecast", forecast_work(1, *shape), settings.max_forecast_work,
                           "ask for a shorter horizon")
     if detail is not None:
@@ -153,7 +156,7 @@ def _prepare(
     if not ready:
         return errors, None
     rows = rows_within(settings.max_forecast_work, *shape)
-    return errors, _Group(model_id, horizon, loaded, ready, windows, forecast_work(len(ready), *shape), rows)
+    return errors, _Group(model_id, horizon, loaded, record, ready, windows, forecast_work(len(ready), *shape), rows)
 
 
 def _rollout(group: _Group, rows: list[int]) -> list[tuple[str, Answer]]:
@@ -164,9 +167,8 @@ def _rollout(group: _Group, rows: list[int]) -> list[tuple[str, Answer]]:
         preds = rollout_numpy(group.loaded.model, windows, group.horizon,
                               deadline_passed(max(r.deadline_ms for r in reqs)))
         out = []
-        for req, row in zip(reqs, preds, strict=True):
-            fc = request_forecast(group.loaded, req.body, row, with_context=False)
-            payload = forecast_payload(group.model_id, group.horizon, fc, req.body.get("fields"))
+        for j, req, row in zip(rows, reqs, preds, strict=True):
+            payload = _payload(group, req.body, row, group.windows[j])
             # orjson: several times faster than json here, and NaN/inf also become null.
             out.append((req.inbox, Answer(req.id, 200, len(reqs), orjson.dumps(payload).decode())))
         return out
@@ -174,6 +176,30 @@ def _rollout(group: _Group, rows: list[int]) -> list[tuple[str, Answer]]:
         if not isinstance(exc, RolloutStopped):
             log.exception("forecast batch for model %s failed", group.model_id)
         return [(r.inbox, error_answer(r.id, 503, failure_detail("the forecast", exc))) for r in reqs]
+
+
+def _payload(group: _Group, body: dict[str, Any], row: np.ndarray, window: np.ndarray) -> dict[str, Any]:
+    """A request's answer: the model's forecast, with timestamps where the dataset has a time axis, and a warning
+    when the model lost its last backtest (then, with `fallback`, the better baseline's forecast instead)."""
+    loaded, lost = group.loaded, losing(group.record)
+    series = loaded.checkpoint.series
+    source = None
+    if lost is not None and body.get("fallback") == "baseline":
+        scaler = loaded.checkpoint.scaler
+        history = fallback_history(series, body, scaler.inverse(window) if scaler is not None else window)
+        base, source = baseline_forecast(history, group.horizon, lost["best_baseline"], int(lost["season"]))
+        row = scaler.forward(base) if scaler is not None else base  # request_forecast scales it back
+    fc = request_forecast(loaded, body, row, with_context=False)
+    fields = body.get("fields")
+    payload = forecast_payload(group.model_id, group.horizon, fc, fields)
+    stamps = forecast_timestamps(series, loaded.checkpoint.data, body, group.horizon)
+    if stamps is not None and (fields is None or "timestamps" in fields):
+        payload["timestamps"] = stamps
+    if lost is not None:
+        payload["warning"] = warning(lost)
+    if source is not None:
+        payload["source"] = source
+    return payload
 
 
 class LaneServer(threading.Thread):

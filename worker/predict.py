@@ -16,10 +16,10 @@ from rnncast.common.artifacts import ArtifactError, ArtifactStore
 from rnncast.common.artifacts.layout import model_prefix
 from rnncast.common.defaults import BACKTEST_BATCHES, FORECAST_START, forecast_work, rows_within, work_refusal
 from rnncast.common.options import DatasetData, SineData
-from rnncast.common.series import SeriesError, split_point
+from rnncast.common.series import SeriesError
 from rnncast.common.store.sync import JobStore
 from rnncast.common.values import finite
-from rnncast.core.backtest import BacktestSetup, backtest
+from rnncast.core.backtest import BASELINES, BacktestSetup, backtest
 from rnncast.core.checkpoint import Checkpoint, CheckpointError, checkpoint_exists, load_checkpoint
 from rnncast.core.data import series as sine_series
 from rnncast.core.forecast import (
@@ -35,7 +35,9 @@ from rnncast.core.forecast import (
 )
 from rnncast.core.models import Forecaster
 from rnncast.core.plots import PredictionLine, backtest_png, prediction_png
+from rnncast.core.transform import first_test
 from rnncast.worker.deadlines import failure_reply, request_should_stop
+from rnncast.worker.guard import origin_times
 from rnncast.worker.results import MODEL_NAME
 
 log = get_task_logger(__name__)
@@ -162,37 +164,46 @@ def _origin(loaded: LoadedModel, request: dict[str, Any]) -> int:
     return dataset.length if origin is None else int(origin)
 
 
-def request_window(loaded: LoadedModel, request: dict[str, Any]) -> np.ndarray:
-    """The window a request continues, as the model reads it (a dataset model's standardised): (T,).
+def request_observed(loaded: LoadedModel, request: dict[str, Any]) -> np.ndarray:
+    """The values a request continues, in the series' units: the window and, for a differenced model, the
+    `lag` values before it (Transform.context).
 
     Raises ValueError for a bad context, start or origin.
     """
     ckpt, seq = loaded.checkpoint, loaded.checkpoint.train.sequence_length
+    size = ckpt.transform.context(seq)
     context = request.get("context")
     if context is not None:
-        if len(context) < seq:
-            raise ValueError(f"context has {len(context)} values; this model needs at least sequence_length ({seq})")
-        window = context_window(context, seq)
-    elif loaded.dataset is not None:
-        window = origin_window(loaded.series, seq, _origin(loaded, request))
-    else:
-        if request.get("origin") is not None:
-            raise ValueError("'origin' applies to models trained on a dataset; this one learned the sine: "
-                             "give 'start' or 'context'")
-        if request.get("start") is None:
-            raise ValueError("this model learned the sine: give exactly one of 'start' or 'context'")
-        return start_window(loaded.sine, seq, float(request["start"]))
-    return ckpt.scaler.forward(window) if ckpt.scaler is not None else window
+        if len(context) < size:
+            more = f" + {size - seq} to difference from" if size > seq else ""
+            raise ValueError(f"context has {len(context)} values; this model needs at least sequence_length ({seq})"
+                             f"{more}")
+        return context_window(context, size)
+    if loaded.dataset is not None:
+        return origin_window(loaded.series, size, _origin(loaded, request))
+    if request.get("origin") is not None:
+        raise ValueError("'origin' applies to models trained on a dataset; this one learned the sine: "
+                         "give 'start' or 'context'")
+    if request.get("start") is None:
+        raise ValueError("this model learned the sine: give exactly one of 'start' or 'context'")
+    return start_window(loaded.sine, seq, float(request["start"]))
+
+
+def request_window(loaded: LoadedModel, request: dict[str, Any]) -> np.ndarray:
+    """The window a request continues, as the model reads it (a dataset model's differenced and scaled): (T,).
+
+    Raises ValueError for a bad context, start or origin.
+    """
+    return loaded.checkpoint.transform.forward(request_observed(loaded, request))
 
 
 def request_forecast(
     loaded: LoadedModel, request: dict[str, Any], preds: np.ndarray, with_context: bool = True,
 ) -> Forecast:
-    """A request's forecast from its row of predictions, in the series' units (with the truth where known;
-    with the context before it only when a figure needs it)."""
+    """A request's forecast from its row of predictions (in the model's units), in the series' units (with the
+    truth where known; with the context before it only when a figure needs it)."""
     ckpt = loaded.checkpoint
-    if ckpt.scaler is not None:
-        preds = ckpt.scaler.inverse(preds)
+    preds = ckpt.transform.inverse(preds, request_observed(loaded, request))
     if request.get("context") is not None:
         return context_forecast(preds)
     dataset = loaded.dataset
@@ -221,7 +232,7 @@ def handle_png(cache: ModelCache, store: JobStore, request: dict[str, Any], max_
     except ValueError as exc:
         return {"ok": False, "status": 422, "detail": str(exc)}
     cfg, seq = loaded.checkpoint.model, loaded.checkpoint.train.sequence_length
-    work = forecast_work(1, seq, int(request["horizon"]), cfg.hidden_size, cfg.num_layers, cfg.cell)
+    work = forecast_work(1, seq, int(request["horizon"]), cfg.hidden_size, cfg.num_layers, cfg.cell, cfg.output_steps)
     refusal = work_refusal("this figure's forecast", work, max_work, "ask for a shorter horizon")
     if refusal is not None:
         return {"ok": False, "status": 422, "detail": refusal}
@@ -246,12 +257,13 @@ def handle_png(cache: ModelCache, store: JobStore, request: dict[str, Any], max_
 def backtest_setup(loaded: LoadedModel) -> BacktestSetup:
     """The series a model was trained on and where its test part starts (a sine model's: its training signal)."""
     ckpt, seq = loaded.checkpoint, loaded.checkpoint.train.sequence_length
-    dataset = loaded.dataset
+    dataset, k, transform = loaded.dataset, ckpt.model.output_steps, ckpt.transform
     if dataset is not None:
-        return BacktestSetup(loaded.series, split_point(dataset.length, seq, dataset.train_fraction), seq, ckpt.scaler)
+        return BacktestSetup(loaded.series, first_test(dataset, ckpt.train, dataset.length, k, transform), seq,
+                             transform)
     sine = loaded.sine
     values = sine_series(sine, ckpt.train.seed)
-    return BacktestSetup(values, split_point(values.shape[0], seq, sine.train_fraction), seq, None)
+    return BacktestSetup(values, first_test(sine, ckpt.train, values.shape[0], k, transform), seq, transform)
 
 
 def run_backtest(loaded: LoadedModel, request: dict[str, Any], max_work: float) -> dict[str, Any]:
@@ -261,7 +273,7 @@ def run_backtest(loaded: LoadedModel, request: dict[str, Any], max_work: float) 
     """
     cfg, seq = loaded.checkpoint.model, loaded.checkpoint.train.sequence_length
     horizon, origins = int(request["horizon"]), int(request["origins"])
-    shape = (seq, horizon, cfg.hidden_size, cfg.num_layers, cfg.cell)
+    shape = (seq, horizon, cfg.hidden_size, cfg.num_layers, cfg.cell, cfg.output_steps)
     rows = rows_within(max_work, *shape)
     rollouts = -(-origins // rows)
     refusal = (work_refusal("one origin of this backtest", forecast_work(1, *shape), max_work, "use a shorter horizon")
@@ -290,8 +302,8 @@ def handle_backtest(
     except RolloutStopped as exc:
         return failure_reply("this backtest", exc)
     if request.get("figure") == "backtest":
-        return {"ok": True, "result": {"model_id": request["model_id"], **result}}
-    per_step = {name: result[name]["per_step"]["mse"] for name in ("model", "naive", "seasonal_naive")}
+        return {"ok": True, "result": {"model_id": request["model_id"], **result, **origin_times(loaded, result)}}
+    per_step = {name: result[name]["per_step"]["mse"] for name in ("model", *BASELINES)}
     title = (f"{loaded.checkpoint.model.cell} backtest: {result['origins']} origins, season {result['season']}, "
              f"skill {result['skill']:.3f}" if result["skill"] is not None else
              f"{loaded.checkpoint.model.cell} backtest: {result['origins']} origins, season {result['season']}")

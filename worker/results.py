@@ -7,7 +7,6 @@ from typing import Any
 from rnncast.common.artifacts import ArtifactStore
 from rnncast.common.artifacts.layout import model_prefix
 from rnncast.common.options import AnyData, DatasetData, ModelOptions, TrainOptions
-from rnncast.common.series import Scaler, split_point
 from rnncast.common.values import finite, now_iso
 from rnncast.core.checkpoint import save_checkpoint
 from rnncast.core.forecast import (
@@ -20,13 +19,15 @@ from rnncast.core.forecast import (
 )
 from rnncast.core.models import Forecaster, parameter_count
 from rnncast.core.train import TrainResult
+from rnncast.core.transform import Transform, first_test
+from rnncast.worker.guard import training_verdict
 
 MODEL_NAME = "model"
 
 
 def run_forecast(
     model: Forecaster, data_cfg: AnyData, train_cfg: TrainOptions, spec: dict[str, Any],
-    series: Any | None, scaler: Scaler | None, should_stop: StopCheck | None = None,
+    series: Any | None, transform: Transform, should_stop: StopCheck | None = None,
 ) -> Forecast:
     """A comparison run's forecast: from `start` on the sine, or from `origin` (default: the test
     part's first position) on a dataset.
@@ -38,12 +39,14 @@ def run_forecast(
     horizon, seq = int(spec["horizon"]), train_cfg.sequence_length
     if not isinstance(data_cfg, DatasetData):
         return forecast_from_starts(model, data_cfg, seq, [float(spec["start"])], horizon, should_stop)[0]
-    assert series is not None and scaler is not None  # a dataset run loads both before training
+    assert series is not None  # a dataset run loads it before training
     origin = spec.get("origin")
-    origin = int(origin) if origin is not None else split_point(data_cfg.length, seq, data_cfg.train_fraction)
+    origin = int(origin) if origin is not None else first_test(
+        data_cfg, train_cfg, data_cfg.length, model.config.output_steps, transform)
     origin = min(origin, data_cfg.length)
-    window = scaler.forward(origin_window(series, seq, origin))
-    preds = scaler.inverse(rollout_numpy(model, window[None, :], horizon, should_stop)[0])
+    observed = origin_window(series, transform.context(seq), origin)
+    window = transform.forward(observed)
+    preds = transform.inverse(rollout_numpy(model, window[None, :], horizon, should_stop)[0], observed)
     return series_forecast(series, data_cfg.step, seq, origin, preds)
 
 
@@ -65,7 +68,7 @@ def write_model(
     info = save_checkpoint(
         artifacts.at(model_prefix(job_id)), MODEL_NAME, model=result.model, data=data_cfg,
         train=train_cfg, epoch=result.epochs_completed, history=result.history,
-        extra={"job_id": job_id, "metrics": metrics}, series=series, scaler=result.scaler,
+        extra={"job_id": job_id, "metrics": metrics}, series=series, transform=result.transform,
     )
     record = {
         "id": job_id,
@@ -82,4 +85,8 @@ def write_model(
     }
     if result.scaler is not None:
         record["scaler"] = result.scaler.to_dict()
+    # Every dataset model is backtested once: its record says whether it beats the baselines.
+    verdict = training_verdict(result.model, data_cfg, train_cfg, series, result.transform)
+    if verdict is not None:
+        record["backtest"] = verdict
     return record

@@ -19,7 +19,6 @@ from rnncast.common.artifacts import ArtifactError, ArtifactStore, StoreUnavaila
 from rnncast.common.artifacts.layout import job_prefix, model_prefix
 from rnncast.common.datasets import load_values
 from rnncast.common.options import AnyData, DatasetData, ModelOptions, TrainOptions, from_params
-from rnncast.common.series import Scaler, train_scaler
 from rnncast.common.settings import Settings
 from rnncast.common.store import JobStatus
 from rnncast.common.store.job_ops import EpochAnswer
@@ -35,6 +34,7 @@ from rnncast.core.device import device_label, resolve_device
 from rnncast.core.forecast import RolloutStopped, StopCheck
 from rnncast.core.models import Forecaster
 from rnncast.core.train import Probe, TrainResult, TrainState, train
+from rnncast.core.transform import Transform, fit_transform
 from rnncast.worker.attempt import WATCH_S, Attempt, Watch
 from rnncast.worker.checkpoints import CheckpointWriter, pinned_digests
 from rnncast.worker.results import run_forecast, write_model
@@ -161,10 +161,10 @@ def _train(
     """
     configs = from_params(params)
     model_cfg, data_cfg, train_cfg = configs
-    series, scaler = _load_series(artifacts, settings, job_id, data_cfg, train_cfg.sequence_length)
+    series, transform = _load_series(artifacts, settings, job_id, configs)
     attempt = Attempt(store, job_id, lease, watch, time_limit[1], time_limit[0])
-    probe = _forecast_probe(forecast_spec, data_cfg, train_cfg, series, scaler, attempt.interrupt)
-    fields = {"scaler": scaler.to_dict()} if scaler is not None else {}
+    probe = _forecast_probe(forecast_spec, data_cfg, train_cfg, series, transform, attempt.interrupt)
+    fields = {"scaler": transform.scaler.to_dict()} if transform.scaler is not None else {}
     writer = CheckpointWriter(artifacts.at(job_prefix(job_id)), job_id[:8],
                               pin=lambda field, digest: bool(store.heartbeat(job_id, lease, **{field: digest})))
 
@@ -182,7 +182,7 @@ def _train(
         result = train(
             model_cfg, data_cfg, train_cfg, device=device, on_epoch_end=lambda r: attempt.on_epoch_end(r, fields),
             on_checkpoint=on_checkpoint, resume=resume, interrupt=attempt.interrupt, series=series, probe=probe,
-            scaler=scaler,
+            transform=transform,
         )
     finally:
         dropped = attempt.lost or attempt.answer == EpochAnswer.CANCEL or watch.cancelled.is_set()
@@ -197,21 +197,23 @@ def _train(
 
 
 def _load_series(
-    artifacts: ArtifactStore, settings: Settings, job_id: str, data_cfg: AnyData, sequence_length: int,
-) -> tuple[np.ndarray | None, Scaler | None]:
-    """A dataset job's values and their train scaler (computed once: training and the forecasts use it)."""
+    artifacts: ArtifactStore, settings: Settings, job_id: str, configs: tuple[ModelOptions, AnyData, TrainOptions],
+) -> tuple[np.ndarray | None, Transform]:
+    """A dataset job's values and their transform, fitted on the train part (once: training and the forecasts
+    use it); the sine's is the identity."""
+    model_cfg, data_cfg, train_cfg = configs
     if not isinstance(data_cfg, DatasetData):
-        return None, None
+        return None, fit_transform(data_cfg, train_cfg, None, model_cfg.output_steps)
     # Deleting a dataset is refused while a job that uses it is queued or running.
     series = retrying(lambda: load_values(artifacts, data_cfg.dataset_id, data_cfg.sha256),
                       settings.artifact_retry_s, f"job {job_id}: reading its dataset")
     series = series[: data_cfg.length]  # a search's candidate uses only the first part of the train part
-    return series, train_scaler(series, sequence_length, data_cfg.train_fraction)
+    return series, fit_transform(data_cfg, train_cfg, series, model_cfg.output_steps)
 
 
 def _forecast_probe(
     forecast_spec: dict[str, Any] | None, data_cfg: AnyData, train_cfg: TrainOptions, series: np.ndarray | None,
-    scaler: Scaler | None, should_stop: StopCheck,
+    transform: Transform, should_stop: StopCheck,
 ) -> Probe | None:
     """For a comparison run that tracks its forecast along the way (bench/accuracy.py reads it): its MSE
     every `every` epochs; none for an epoch whose probe `should_stop` cut short (training then stops too)."""
@@ -225,7 +227,7 @@ def _forecast_probe(
             return None
         was_training = model.training
         try:
-            return run_forecast(model.eval(), data_cfg, train_cfg, spec, series, scaler, should_stop).mse
+            return run_forecast(model.eval(), data_cfg, train_cfg, spec, series, transform, should_stop).mse
         except RolloutStopped:
             return None
         finally:
@@ -274,7 +276,7 @@ def _succeed(
         # A comparison's run: its forecast is part of the result, computed here
         # while the model is in memory.
         try:
-            fc = run_forecast(result.model, data_cfg, train_cfg, forecast_spec, series, result.scaler,
+            fc = run_forecast(result.model, data_cfg, train_cfg, forecast_spec, series, result.transform,
                               attempt.interrupt)
         except RolloutStopped:  # cancelled, lost or out of time: it ends as a run stopped in training does
             if not attempt.lost:  # no record will name the model's files (a new holder writes its own)

@@ -54,7 +54,7 @@ for i = 1, n do
   redis.call('HSET', KEYS[7 + 2 * i], unpack(cjson.decode(arg(10 + 3 * i))))
   redis.call('HSET', KEYS[7 + 2 * i], 'created_ms', created)
   account_set(RESERVED, id, arg(11 + 3 * i))
-  redis.call('ZADD', KEYS[2], created, id)
+  index_add(KEYS[2], created, id)
   redis.call('ZADD', STATUS_INDEX .. 'queued', created, id)
   add_event(KEYS[8 + 2 * i], 'status', arg(5))
   if arg(8) == '1' then redis.call('SADD', KEYS[6], id) end
@@ -62,7 +62,7 @@ end
 if arg(6) ~= '' then
   redis.call('HSET', KEYS[3], unpack(cjson.decode(arg(6))))
   redis.call('HSET', KEYS[3], 'created_ms', created)
-  redis.call('ZADD', KEYS[4], created, arg(7))
+  index_add(KEYS[4], created, arg(7))
 end
 if arg(1) == '1' then redis.call('SET', KEYS[1], arg(3), 'EX', arg(2)) end
 return {'created', arg(7)}
@@ -79,7 +79,7 @@ if kept + 1 > tonumber(arg(4)) then return {'datasets', kept} end
 local used = total(KEYS[3])
 if used + tonumber(arg(3)) > tonumber(arg(5)) then return {'dataset_bytes', used} end
 redis.call('SET', KEYS[1], arg(1))
-redis.call('ZADD', KEYS[2], now_ms(), arg(2))
+index_add(KEYS[2], now_ms(), arg(2))
 account_set(KEYS[3], arg(2), arg(3))
 return {'created'}
 """
@@ -101,7 +101,7 @@ account_del(RESERVED, arg(1))
 # KEYS: model record, models index, models' bytes   ARGV: model id
 DELETE_MODEL = PRELUDE + """
 local deleted = redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], arg(1))
+index_rem(KEYS[2], arg(1))
 account_del(KEYS[3], arg(1))
 return deleted
 """

@@ -12,6 +12,7 @@ from rnncast.common.store import (
     comparison_jobs,
     comparison_ops,
     dataset_ops,
+    id_ops,
     job_ops,
     lane_ops,
     model_ops,
@@ -104,6 +105,7 @@ class AsyncJobStore(AsyncRunner):
     get_model = async_op(model_ops.get_model)
     list_models = async_op(model_ops.list_models)
     delete_model = async_op(model_ops.delete_model)
+    set_model_field = async_op(model_ops.set_model_field)
     create_dataset = async_op(admission.create_dataset)
     get_dataset = async_op(dataset_ops.get_dataset)
     list_datasets = async_op(dataset_ops.list_datasets)
@@ -118,3 +120,4 @@ class AsyncJobStore(AsyncRunner):
     pop_answers = async_op(lane_ops.pop_answers)
     wait_reply = async_op(lane_ops.wait_reply)
     push_figure = async_op(lane_ops.push_figure)
+    ids_with_prefix = async_op(id_ops.ids_with_prefix)

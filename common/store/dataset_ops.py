@@ -11,8 +11,9 @@ from rnncast.common.store.scripts import header
 
 
 def stored_bytes(record: dict[str, Any]) -> int:
-    """What a dataset's values take (float64), as the dataset quota counts them."""
-    return int(record["length"]) * 8
+    """What a dataset's values take (float64), and its timestamps (datetime64) when it has a time axis, as the
+    dataset quota counts them."""
+    return int(record["length"]) * 8 * (2 if record.get("frequency") else 1)
 
 
 def get_dataset(dataset_id: str) -> Op[dict[str, Any] | None]:

@@ -74,7 +74,7 @@ def discard_job(job_id: str, idempotency_key: str | None = None) -> Op[None]:
     """Forget a job that could not be enqueued (its indexes, reservation and Idempotency-Key too)."""
     calls = [cmd("zrem", Keys.jobs_by_status(status.value), job_id) for status in JobStatus]
     yield from one(script("release", [], [*header(), job_id]))
-    yield batch(*calls, cmd("zrem", Keys.jobs, job_id),
+    yield batch(*calls, cmd("zrem", Keys.jobs, job_id), cmd("zrem", Keys.by_id(Keys.jobs), job_id),
                 cmd("delete", Keys.job(job_id), Keys.history(job_id), Keys.events(job_id), Keys.view(job_id)),
                 atomic=True)
     yield from forget_idempotency("jobs", idempotency_key, job_id)

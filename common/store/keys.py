@@ -44,10 +44,18 @@ class Keys:
     ended_comparisons = PREFIX + "ended:comparisons"
     # Set once the records that ended before those indexes existed are in them.
     ended_indexed = PREFIX + "ended:indexed"
+    # Set once the records created before the id indexes (`by_id`) existed are in them.
+    ids_indexed = PREFIX + "ids:indexed"
     # Forecasts: API processes push requests here, predict workers pop them in batches.
     forecasts = PREFIX + "forecasts"
     # Figures: API processes push requests here, a thread in every predict worker process pops them.
     figures = PREFIX + "figures"
+
+    @staticmethod
+    def by_id(index: str) -> str:
+        """The ids of a creation index (`jobs`, `models`, `comparisons`, `datasets`), all scored 0 so that they
+        sort by id: an id's prefix finds its ids (ZRANGEBYLEX). Kept with the index by the same scripts."""
+        return f"{index}:by-id"
 
     @staticmethod
     def job(job_id: str) -> str:

@@ -38,3 +38,16 @@ def model_records(model_ids: list[str]) -> Op[dict[str, dict[str, Any]]]:
     """The records of those of `model_ids` that exist (one round trip)."""
     raws = (yield from one(cmd("mget", [Keys.model(m) for m in model_ids]))) if model_ids else []
     return {m: json.loads(raw) for m, raw in zip(model_ids, raws, strict=True) if raw}
+
+
+def set_model_field(model_id: str, field: str, value: Any, tries: int = 3) -> Op[bool]:
+    """Set one field of a model's record (its last backtest's verdict), read and written back only if unchanged
+    meanwhile (JSON is decoded here, not in Lua: its numbers keep every digit); False if there is no such model."""
+    for _ in range(tries):
+        raw = yield from one(cmd("get", Keys.model(model_id)))
+        if not raw:
+            return False
+        new = json.dumps(json.loads(raw) | {field: value})
+        if (yield from one(script("set_model_field", [Keys.model(model_id)], [raw, new]))):
+            return True
+    return False

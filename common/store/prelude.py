@@ -1,12 +1,12 @@
 """What every store script shares: its leading arguments (`header()`) and the Lua functions they use.
 
-Every script gets the same nine leading arguments: the prefixes of the status
+Every script gets the same eleven leading arguments: the prefixes of the status
 indexes, job keys and comparison keys, how many events a job keeps, the
 indexes of ended jobs and comparisons, the prefix of the datasets' user sets,
 how many epochs a job's history keeps, the models quota's reservations (a
-hash: queued or running job -> the bytes its model is estimated to take), and
-the quota accounts' totals. Its own arguments follow (`arg(1)`, `arg(2)`,
-...); its keys come in KEYS.
+hash: queued or running job -> the bytes its model is estimated to take), the
+quota accounts' totals, and the suffix of the id indexes (`Keys.by_id`). Its
+own arguments follow (`arg(1)`, `arg(2)`, ...); its keys come in KEYS.
 Nothing here spells a key or a limit itself.
 """
 
@@ -19,19 +19,28 @@ def header() -> list[str | int]:
     """The leading arguments of every script."""
     return [Keys.jobs_by_status(""), Keys.job(""), Keys.comparison(""), EVENTS_MAXLEN, Keys.ended_jobs,
             Keys.ended_comparisons, Keys.dataset_users(""), HISTORY_MAXLEN, Keys.model_reservations,
-            Keys.quota_totals]
+            Keys.quota_totals, Keys.by_id("")]
 
 
 PRELUDE = """
 local STATUS_INDEX, JOB_KEY, COMPARISON_KEY, MAXLEN = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local ENDED_JOBS, ENDED_COMPARISONS, DATASET_USERS = ARGV[5], ARGV[6], ARGV[7]
 local HISTORY_MAX = tonumber(ARGV[8])
-local RESERVED, TOTALS = ARGV[9], ARGV[10]
-local HEAD = 10
+local RESERVED, TOTALS, BY_ID = ARGV[9], ARGV[10], ARGV[11]
+local HEAD = 11
 local function arg(i) return ARGV[HEAD + i] end
 local function rest(i) return unpack(ARGV, HEAD + i) end
 local function add_event(key, kind, data)
   redis.call('XADD', key, 'MAXLEN', '~', MAXLEN, '*', 'type', kind, 'data', data)
+end
+-- A record enters (or leaves) a creation index and its id index (`Keys.by_id`) together.
+local function index_add(index, score, id)
+  redis.call('ZADD', index, score, id)
+  redis.call('ZADD', index .. BY_ID, 0, id)
+end
+local function index_rem(index, id)
+  redis.call('ZREM', index, id)
+  redis.call('ZREM', index .. BY_ID, id)
 end
 -- Keep the per-status indexes in step with a job's status.
 local function reindex(job_key, from, to)
@@ -102,7 +111,7 @@ end
 local function forget_job(job_key, history_key, events_key, view_key, all_jobs)
   local id = redis.call('HGET', job_key, 'id')
   if id then
-    redis.call('ZREM', all_jobs, id)
+    index_rem(all_jobs, id)
     redis.call('ZREM', STATUS_INDEX .. redis.call('HGET', job_key, 'status'), id)
     redis.call('ZREM', ENDED_JOBS, id)
     account_del(RESERVED, id)

@@ -31,7 +31,7 @@ redis.call('HSET', KEYS[1], 'status', arg(1), rest(8))
 if arg(1) == 'running' then redis.call('HSET', KEYS[1], 'heartbeat_at', now()) end
 if arg(6) ~= '' then
   redis.call('SET', KEYS[3], arg(6))
-  redis.call('ZADD', KEYS[4], now_ms(), arg(7))
+  index_add(KEYS[4], now_ms(), arg(7))
   local checkpoint = cjson.decode(arg(6))['checkpoint']  -- its bytes count towards the model quota
   account_set(KEYS[5], arg(7), type(checkpoint) == 'table' and tonumber(checkpoint['bytes']) or 0)
 end
@@ -143,7 +143,7 @@ if not status then return 'missing' end
 if not is_final(status) then return 'active:' .. status end
 for i = 4, #KEYS, 4 do forget_job(KEYS[i], KEYS[i + 1], KEYS[i + 2], KEYS[i + 3], KEYS[3]) end
 local id = redis.call('HGET', KEYS[1], 'id')
-redis.call('ZREM', KEYS[2], id)
+index_rem(KEYS[2], id)
 redis.call('ZREM', ENDED_COMPARISONS, id)
 redis.call('DEL', KEYS[1])
 return 'deleted'
@@ -160,9 +160,17 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   redis.call('SREM', KEYS[2], id)
 end
 redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('ZREM', KEYS[3], arg(1))
+index_rem(KEYS[3], arg(1))
 account_del(KEYS[4], arg(1))
 return 'deleted'
+"""
+
+# Enter ids in their creation index's id index (`id_ops.index_existing`): those still in the index (one
+# deleted since it was read stays out).   KEYS: the creation index   ARGV: ids...
+INDEX_IDS = _PRELUDE + """
+for i = 1, #ARGV - HEAD do
+  if redis.call('ZSCORE', KEYS[1], arg(i)) then redis.call('ZADD', KEYS[1] .. BY_ID, 0, arg(i)) end
+end
 """
 
 # Queue requests on a lane (LPUSH) unless it is full: how many were queued, the first
@@ -177,9 +185,18 @@ if expire > 0 then redis.call('EXPIRE', KEYS[1], expire) end
 return n
 """
 
+# A model record replaced only if it is still the one read (compare and set: a model deleted or changed
+# meanwhile is not written back). 1 if it was.
+SET_MODEL_FIELD = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+"""
+
 SCRIPTS = {
     "push_capped": PUSH_CAPPED, "create_jobs": CREATE_JOBS, "transition": TRANSITION, "record_epoch": RECORD_EPOCH,
     "heartbeat": HEARTBEAT, "recover": RECOVER, "cancel": CANCEL, "delete_job": DELETE_JOB,
     "delete_comparison": DELETE_COMPARISON, "delete_dataset": DELETE_DATASET, "create_dataset": CREATE_DATASET,
-    "account": ACCOUNT, "release": RELEASE, "delete_model": DELETE_MODEL,
+    "account": ACCOUNT, "release": RELEASE, "delete_model": DELETE_MODEL, "index_ids": INDEX_IDS,
+    "set_model_field": SET_MODEL_FIELD,
 }

@@ -15,10 +15,11 @@ from rnncast.common.datasets import (
     DatasetUnavailable,
     dataset_record,
     read_slice,
+    record_axis,
     remove_dataset,
     write_dataset,
 )
-from rnncast.common.defaults import MAX_DATASET_VALUES_PAGE
+from rnncast.common.defaults import MAX_DATASET_VALUES_PAGE, MISSING_HELP, Missing
 from rnncast.common.series import SeriesError
 from rnncast.common.store.admission import UNLIMITED
 from rnncast.common.store.aio import AsyncJobStore, QuotaExceeded
@@ -67,7 +68,8 @@ async def dataset_or_404(store: AsyncJobStore, dataset_id: str) -> dict[str, Any
 async def create_dataset(
     request: Request, store: StoreDep, settings: SettingsDep, artifacts: ArtifactsDep,
     column: Annotated[str | None, Query(max_length=200, description="CSV: the value column, by header name or "
-                                        "0-based index (default: the last numeric one)")] = None,
+                                        "0-based index (needed when the CSV has several numeric columns)")] = None,
+    missing: Annotated[Missing, Query(description=f"CSV: {MISSING_HELP}")] = "refuse",
     name: Annotated[str | None, Query(min_length=1, max_length=200, description="CSV: the dataset's name "
                                       "(default: the file's name)")] = None,
     step: Annotated[float | None, Query(gt=0, le=1e9, allow_inf_nan=False,
@@ -76,18 +78,22 @@ async def create_dataset(
     """Store a series: JSON `{"name", "values", "step"?}`, JSON `{"name"?, "generator": {...}}`, or a CSV (a
     `text/csv` body or a multipart `file`). Values must be finite; at least 3, at most RNNCAST_MAX_DATASET_POINTS.
     A refusal names the row or value at fault and stores nothing. The body limit is RNNCAST_MAX_UPLOAD_BYTES.
-    The `column`, `name` and `step` query parameters apply to CSV uploads.
+    The `column`, `name`, `step` and `missing` query parameters apply to CSV uploads. A CSV whose first column
+    holds times keeps them: its `frequency` (hourly, daily, weekly, monthly, quarterly or yearly), `start` and
+    `end` are in the record, and a gap or uneven step is a 422 naming the rows.
     """
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    axis = None
     try:
         if media == "application/json" or media.endswith("+json"):
             name_, values, step_, source = await run_in_threadpool(from_json, await read_body(request), settings)
         elif media in CSV_TYPES:
-            values, source = await run_in_threadpool(from_csv, await read_body(request), column, settings)
+            values, source, axis = await run_in_threadpool(from_csv, await read_body(request), column, settings,
+                                                           missing)
             name_, step_ = name or "upload", step or 1.0
         elif media == "multipart/form-data":
             raw, filename = await multipart_file(request)
-            values, source = await run_in_threadpool(from_csv, raw, column, settings)
+            values, source, axis = await run_in_threadpool(from_csv, raw, column, settings, missing)
             name_, step_ = name or filename, step or 1.0
         else:
             raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
@@ -95,7 +101,7 @@ async def create_dataset(
                                 f"multipart/form-data with a 'file'")
     except SeriesError as exc:
         raise unprocessable(str(exc)) from None
-    record = dataset_record(uuid.uuid4().hex, name_, values, float(step_), source)
+    record = dataset_record(uuid.uuid4().hex, name_, values, float(step_), source, axis)
     await artifacts.call(write_dataset, record, values)
     try:  # the record is admitted within the quotas in one step: simultaneous uploads cannot pass them
         await store.create_dataset(record, dataset_quota(settings))
@@ -129,13 +135,18 @@ async def dataset_values(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_DATASET_VALUES_PAGE)] = 1000,
 ) -> Response:
-    """Values [offset, offset + limit) of the series (an offset past its end gives none)."""
+    """Values [offset, offset + limit) of the series (an offset past its end gives none), with their
+    `timestamps` when the dataset has a time axis."""
     record = await dataset_or_404(store, dataset_id)
     try:
         values = await artifacts.call(read_slice, dataset_id, offset, limit)
     except DatasetUnavailable as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
-    body = {"id": dataset_id, "offset": offset, "limit": limit, "length": record["length"], "values": values}
+    body: dict[str, Any] = {"id": dataset_id, "offset": offset, "limit": limit, "length": record["length"],
+                            "values": values}
+    axis = record_axis(record)
+    if axis is not None:  # the page's timestamps, from the axis the record states
+        body["timestamps"] = axis.iso(range(offset, offset + len(values)))
     return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
 

@@ -20,11 +20,12 @@ from rnncast.common.defaults import (
     MAX_START,
 )
 from rnncast.common.settings import Settings
-from rnncast.common.store.aio import AsyncJobStore
 from rnncast.common.values import is_id
+from rnncast.common.verdict import verdict
 from rnncast.service import limits
 from rnncast.service.deps import ArtifactsDep, LaneDep, SettingsDep, StoreDep, WorkerDep
-from rnncast.service.errors import ERRORS, found_or_404, not_found, unprocessable
+from rnncast.service.errors import ERRORS, not_found, unprocessable
+from rnncast.service.ids import model_or_404, no_model_yet
 from rnncast.service.lane import LaneFull
 from rnncast.service.limits import Limited, refusal
 from rnncast.service.openapi import PNG
@@ -39,10 +40,6 @@ from rnncast.service.schemas import (
 )
 
 router = APIRouter(prefix="/models", tags=["models"])
-
-
-async def model_or_404(store: AsyncJobStore, model_id: str) -> dict[str, Any]:
-    return await found_or_404("model", store.get_model, model_id)
 
 
 def _message(model: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
@@ -76,14 +73,18 @@ async def delete_model(model_id: str, store: StoreDep, artifacts: ArtifactsDep) 
 
 
 @router.post("/{model_id}/forecast", response_model=ForecastResponse, responses=ERRORS)
-async def forecast(model_id: str, body: ForecastRequest, lane: LaneDep, settings: SettingsDep) -> Response:
+async def forecast(
+    model_id: str, body: ForecastRequest, lane: LaneDep, settings: SettingsDep, store: StoreDep,
+) -> Response:
     """Continue the model's own sine from `start`, its dataset from `origin` (or from the series' end, given only
     `horizon`), or your `context`, for `horizon` steps. A dataset model answers in the series' units.
 
     Concurrent requests for the same model and horizon are computed as one
     batched rollout on a predict worker; `X-Rnncast-Batch` says how many
     requests shared this one's. The worker looks the model up (one read per
-    batch, not per request) and answers 404 or 422 as this endpoint would.
+    batch, not per request) and answers 404 or 422 as this endpoint would. A
+    job's id whose job has not succeeded (queued, running, failed, cancelled)
+    is a 409 that says so.
     """
     if not is_id(model_id):
         raise not_found("model", model_id)
@@ -94,6 +95,8 @@ async def forecast(model_id: str, body: ForecastRequest, lane: LaneDep, settings
         raise lane_full("forecast", "RNNCAST_MAX_QUEUED_FORECASTS") from None
     if answer is None:
         raise no_worker(settings)
+    if answer.status == 404 and (conflict := await no_model_yet(store, model_id)) is not None:
+        raise conflict
     # The worker's body goes out as it came: no second parse and encode of the predictions.
     return Response(answer.body, status_code=answer.status, media_type="application/json",
                     headers={"X-Rnncast-Batch": str(answer.batch)} if answer.status == 200 else None)
@@ -148,11 +151,15 @@ def parse_context(text: str, settings: Settings) -> list[float]:
 @router.post("/{model_id}/backtest", response_model=BacktestResult, responses=ERRORS)
 async def backtest(model_id: str, body: BacktestRequest, store: StoreDep, worker: WorkerDep) -> JSONResponse:
     """Rolling-origin evaluation over the model's test part: `origins` forecasts of `horizon` steps, each from the
-    values before its origin only, against the naive (last value) and seasonal naive (one season earlier)
-    baselines on the same origins. MSE, MAE and sMAPE per step and overall, in the series' units; `skill` =
-    1 - model MSE / the better baseline's. Computed on a predict worker, the model's forecasts batched."""
+    values before its origin only, against the naive (last value), seasonal naive (one season earlier) and
+    seasonal naive with drift (plus the mean seasonal change so far, per season ahead) baselines on the same
+    origins. MSE, MAE and sMAPE per step and overall, in the series' units, MASE and MAPE overall; `skill` =
+    1 - model MSE / the best baseline's. Computed on a predict worker, the model's forecasts batched. The
+    model's record keeps the verdict (`backtest`); a negative skill makes its forecasts carry a `warning`."""
     model = await model_or_404(store, model_id)
     result = await worker.ask(_message(model, {"figure": "backtest", **body.model_dump()}))
+    # The model's record keeps its last verdict (its forecasts warn when it is negative).
+    await store.set_model_field(model_id, "backtest", verdict(result))
     return JSONResponse(result)
 
 

@@ -71,6 +71,8 @@ def api_type(s: Spec) -> Any:
     where the declaration admits it or says what null means."""
     base = api_model(s.nested) if s.nested is not None else s.base
     meta: list[Any] = list(s.bounds)
+    if s.any_case:  # the document keeps the declared choices; a request may name them in any case
+        meta.append(BeforeValidator(s.canonical))
     if base is int:
         meta.append(BeforeValidator(_whole))
     if s.limit is not None:

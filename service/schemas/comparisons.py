@@ -21,7 +21,7 @@ from rnncast.service.schemas.base import (
     _whole,
     no_default,
 )
-from rnncast.service.schemas.jobs import Status, TrainOptions
+from rnncast.service.schemas.jobs import CellName, Status, TrainOptions
 
 
 class ForecastSpec(Strict):
@@ -39,7 +39,8 @@ class ForecastSpec(Strict):
 class ComparisonCreate(Strict):
     """One training job per (cell, seed), all queued at once."""
 
-    cells: list[Cell] = Field(default_factory=lambda: list(CELLS), min_length=1, max_length=3)
+    cells: list[CellName] = Field(
+        default_factory=lambda: list(CELLS), min_length=1, max_length=3)
     seeds: Annotated[list[Seed], Field(min_length=1, max_length=MAX_SEEDS), Limited("max_seeds")] = Field(
         default_factory=lambda: [0])
     train: TrainOptions = Field(default_factory=TrainOptions)

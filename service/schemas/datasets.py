@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from rnncast.common.timeaxis import Frequency
 from rnncast.service.schemas.base import Points, Seed, SeriesValues, Strict
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -100,8 +101,14 @@ class Dataset(BaseModel):
     sha256: str = Field(description="of the values as little-endian float64")
     stats: DatasetStats
     source: dict[str, Any] = Field(description="how it was made: JSON values, a CSV upload (column, rows, time "
-                                   "column) or a generator (its parameters)")
+                                   "column; `missing` and `filled` when missing values were filled) or a "
+                                   "generator (its parameters)")
     created_at: str
+    frequency: Frequency | None = Field(None, description="the time axis' frequency, when a CSV's first column "
+                                        "held times (absent otherwise)")
+    start: str | None = Field(None, description="the first value's timestamp (ISO 8601)")
+    end: str | None = Field(None, description="the last value's timestamp (ISO 8601)")
+    month_end: bool | None = Field(None, description="monthly, quarterly, yearly: on each month's last day")
 
 
 class DatasetList(BaseModel):
@@ -115,3 +122,4 @@ class DatasetValuesPage(BaseModel):
     limit: int
     length: int
     values: list[float]
+    timestamps: list[str] | None = Field(None, description="ISO 8601, when the dataset has a time axis")

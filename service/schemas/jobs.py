@@ -7,9 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Discriminator, Field, Tag, model_validator
 
 from rnncast.common import options as O
-from rnncast.common.defaults import Cell
 from rnncast.common.series import SeriesError, split_point
-from rnncast.service.schemas.base import Strict, api_field, api_fields, api_model, derived_model
+from rnncast.service.schemas.base import Strict, api_field, api_fields, api_model, api_type, derived_model
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
@@ -58,20 +57,28 @@ class TrainOptions(_TrainOptionsBase):  # type: ignore[misc,valid-type]
     def _windows_fit(self) -> TrainOptions:
         if isinstance(self.data, DatasetRef):  # checked against the dataset's length when the job is created
             return self
+        reshaped = [f"{name} ({value!r})" for name, value, default in (
+            ("difference", self.difference, "none"), ("season", self.season, None), ("scaling", self.scaling, None),
+        ) if value != default and not (name == "scaling" and value == "none")]
+        if reshaped:
+            raise ValueError(f"{', '.join(reshaped)}: these apply to a dataset's values; the sine is learned as it "
+                             "is (leave them out)")
         points = self.data.points
         if self.sequence_length >= points:
             raise ValueError(f"sequence_length ({self.sequence_length}) must be < data.points ({points})")
         try:  # the split rule, stated once
-            split_point(points, self.sequence_length, self.data.train_fraction)
+            split_point(points, self.sequence_length, self.data.train_fraction, self.output_steps)
         except SeriesError as exc:
             raise ValueError(f"data: {exc}") from None
         return self
 
 
 _SEED = next(s for s in O.spec(O.TrainOptions) if s.name == "seed")
+# A cell as the declaration takes it (a job's `cell`, a comparison's `cells`): any case, answered as declared.
+CellName: Any = api_type(next(s for s in O.spec(O.ModelOptions) if s.name == "cell"))
 _JobCreateBase = derived_model(
     "_JobCreateBase", TrainOptions,
-    cell=(Cell, Field(description="the recurrent cell: RNN, LSTM or GRU")), seed=api_field(_SEED),
+    cell=(CellName, Field(description="the recurrent cell: RNN, LSTM or GRU (any case)")), seed=api_field(_SEED),
 )
 
 

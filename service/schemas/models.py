@@ -22,7 +22,8 @@ from rnncast.service.schemas.base import (
 )
 from rnncast.service.schemas.jobs import Losses
 
-ForecastField = Literal["x", "y", "exact", "mse", "max_abs_error"]
+ForecastField = Literal["x", "y", "exact", "mse", "max_abs_error", "timestamps"]
+Baseline = Literal["naive", "seasonal_naive", "seasonal_naive_drift"]
 
 
 class ForecastRequest(Strict):
@@ -43,9 +44,13 @@ class ForecastRequest(Strict):
         None, description="at least sequence_length values", json_schema_extra=no_default
     )
     horizon: Horizon = FORECAST_HORIZON
-    fields: Annotated[list[ForecastField], Field(min_length=1, max_length=5)] | SkipJsonSchema[None] = Field(
+    fields: Annotated[list[ForecastField], Field(min_length=1, max_length=6)] | SkipJsonSchema[None] = Field(
         None, description="only these fields of the answer (model_id and horizon always come): a leaner "
         "response for clients that need, say, only `y`", json_schema_extra=no_default,
+    )
+    fallback: Literal["baseline"] | SkipJsonSchema[None] = Field(
+        None, description="'baseline': when the model's last backtest lost to a baseline (negative skill), answer "
+        "that baseline's forecast instead (the answer's `source` names it)", json_schema_extra=no_default,
     )
 
     @model_validator(mode="after")
@@ -68,6 +73,24 @@ class ForecastResponse(BaseModel):
     exact: list[float] | None = None
     mse: float | None = None
     max_abs_error: float | None = None
+    timestamps: list[str] | None = Field(None, description="ISO 8601 time of each step, when the model's dataset "
+                                         "has a time axis and the forecast goes on from a position in it (an "
+                                         "`origin`, the end, or a `context` equal to the series' last values)")
+    warning: str | None = Field(None, description="present when the model's last backtest lost to a baseline")
+    source: Baseline | None = Field(None, description="present when `fallback` answered a baseline's forecast "
+                                    "instead of the model's")
+
+
+class Verdict(BaseModel):
+    """The model's last backtest, in short: negative skill means a baseline forecasts better."""
+
+    skill: float | None
+    mase: float | None
+    best_baseline: Baseline | None
+    season: int
+    at: str = Field(description="when the backtest ran (ISO 8601)")
+    origins: int
+    horizon: int
 
 
 class CheckpointInfo(BaseModel):
@@ -89,6 +112,8 @@ class Model(BaseModel):
     device: str
     created_at: str
     checkpoint: CheckpointInfo
+    backtest: Verdict | None = Field(None, description="its last backtest's verdict: run at the end of training "
+                                     "on a dataset, updated by every backtest")
 
 
 class ModelList(BaseModel):
@@ -113,11 +138,14 @@ class PerStep(BaseModel):
 
 
 class Scores(BaseModel):
-    """Errors in the series' units; sMAPE in percent (200 |y - f| / (|y| + |f|))."""
+    """Errors in the series' units; sMAPE in percent (200 |y - f| / (|y| + |f|)); MASE = MAE / `mase_scale`; MAPE in
+    percent (100 |y - f| / |y|), null when a true value is 0."""
 
     mse: float | None
     mae: float | None
     smape: float | None
+    mase: float | None
+    mape: float | None
     per_step: PerStep
 
 
@@ -132,5 +160,11 @@ class BacktestResult(BaseModel):
     model: Scores
     naive: Scores
     seasonal_naive: Scores
-    best_baseline: Literal["naive", "seasonal_naive"] | None
-    skill: float | None = Field(description="1 - model MSE / the better baseline's MSE")
+    seasonal_naive_drift: Scores = Field(description="seasonal naive plus, per season ahead, the mean seasonal "
+                                         "change (y[t] - y[t - season]) of the values before the origin")
+    mase_scale: float | None = Field(description="the in-sample MAE of seasonal naive over the train part, "
+                                     "mean |y[t] - y[t - season]| (null when 0)")
+    best_baseline: Baseline | None
+    skill: float | None = Field(description="1 - model MSE / the best baseline's MSE")
+    origin_timestamps: list[str] | None = Field(None, description="ISO 8601 time of each origin, when the "
+                                                "model's dataset has a time axis")

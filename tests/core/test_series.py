@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from rnncast.common.artifacts import LocalStore
+from rnncast.common.csvseries import parse_csv
 from rnncast.common.options import DatasetData, ModelOptions, TrainOptions, data_options
-from rnncast.common.series import SeriesError, check_values, generate, parse_csv, split_point, train_scaler
+from rnncast.common.series import SeriesError, check_values, generate, split_point, train_scaler
 from rnncast.core.backtest import (
     BacktestSetup,
     backtest,
@@ -23,13 +24,14 @@ from rnncast.core.backtest import (
 from rnncast.core.checkpoint import load_checkpoint, save_checkpoint
 from rnncast.core.evaluate import evaluate
 from rnncast.core.train import train
+from rnncast.core.transform import Transform
 from tests.support import worker_torch
 
 
 @pytest.mark.parametrize(("text", "column", "values", "name", "times"), [
     ("v\n1\n2\n3\n", None, [1, 2, 3], "v", None),
     ("1\n2\n3\n", None, [1, 2, 3], "0", None),
-    ("a,b\n1,10\n2,20\n3,30\n", None, [10, 20, 30], "b", None),
+    ("a,b\n1,10\n2,20\n3,30\n", "b", [10, 20, 30], "b", None),
     ("a,b\n1,10\n2,20\n3,30\n", "a", [1, 2, 3], "a", None),
     ("1,10\n2,20\n3,30\n", "0", [1, 2, 3], "0", None),
     ("\ufeffdate;x\n2020-01-01;1.5\n2020-02-01;2.5\n\n2020-03-01;-3e2\n", None, [1.5, 2.5, -300], "x", "date"),
@@ -49,9 +51,10 @@ def test_csv_columns_headers_and_time_columns(text, column, values, name, times)
     ("a,b\n", None, "header row but no data rows"),
     ("v\n1\n2\n", None, "at least 3"),
     ("v\n1\n2\n3\n4\n5\n6\n", None, "6 rows exceed"),
-    ("a,b\n1,2\n3\n5,6\n", None, "row 3 has no column 'b'"),
-    ("a,b\n1,2\n3,inf\n5,6\n", None, "row 3, column 'b': 'inf' is not a finite number"),
-    ("a,b\n1,2\n3,\n5,6\n", None, "row 3, column 'b': '' is not a number"),
+    ("a,b\n1,2\n3\n5,6\n", "b", "row 3 has no column 'b'"),
+    ("a,b\n1,2\n3,inf\n5,6\n", "b", "row 3, column 'b': 'inf' is not a finite number"),
+    ("a,b\n1,2\n3,\n5,6\n", "b", "row 3, column 'b': the value is missing"),
+    ("a,b\n1,2\n3,4\n5,6\n", None, "several numeric columns ['a', 'b']"),
     ("d,v\n2020-01-01,1\n2020-01-01,2\n2020-01-03,3\n", None, "row 3: time '2020-01-01' is not after"),
     ("d,v\n2020-01-01,1\n01/02/2020,2\n2020-01-03,3\n", None, "row 3: time '01/02/2020' does not parse like"),
     ("a,b\nx,y\n", None, "row 2 holds no number"),
@@ -151,7 +154,7 @@ def test_training_on_a_series_reports_its_units_and_resumes_to_the_bit(tmp_path)
     with worker_torch():
         whole = train(model, data, cfg, series=values, on_checkpoint=keep)
         resumed = train(model, data, cfg, series=values, resume=load_checkpoint(LocalStore(tmp_path), "half"))
-        given = train(model, data, cfg, series=values, scaler=scaler)  # a caller's scaler (the worker's) is used
+        given = train(model, data, cfg, series=values, transform=Transform(0, scaler))  # a caller's (the worker's)
     assert saved and whole.scaler == scaler and given.scaler is scaler
     assert resumed.history == whole.history == given.history
     for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):
@@ -176,7 +179,7 @@ def test_a_dataset_models_checkpoint_keeps_its_series_and_scaler_and_backtests(t
         ckpt = load_checkpoint(LocalStore(tmp_path), "model")
         assert ckpt.data == data and ckpt.scaler == result.scaler
         np.testing.assert_array_equal(ckpt.series, values)
-        setup = BacktestSetup(values, split_point(120, 8, 0.8), 8, ckpt.scaler)
+        setup = BacktestSetup(values, split_point(120, 8, 0.8), 8, ckpt.transform)
         one = backtest(ckpt.build_model(), setup, origins=6, horizon=4, rows_per_batch=1)
         batched = backtest(ckpt.build_model(), setup, origins=6, horizon=4)
     assert one == batched  # batching changes no number

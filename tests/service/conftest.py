@@ -25,6 +25,7 @@ def site(tmp_path) -> Iterator[Any]:
         return made
 
     api.store = JobStore.from_url(redis.url)  # type: ignore[attr-defined]
+    api.redis = redis  # type: ignore[attr-defined]
     yield api
     for made in apis:
         made.stop()

@@ -78,15 +78,22 @@ def test_csv_uploads_as_a_body_or_a_multipart_file_with_dates_and_a_chosen_colum
     record = r.json()
     assert record["name"] == "prices" and record["length"] == 28 and record["step"] == 2.0
     assert record["source"] == {"format": "csv", "column": "price", "rows": 28, "time_column": "date"}
+    assert (record["frequency"], record["start"], record["end"]) == ("daily", "2024-01-01T00:00:00",
+                                                                     "2024-01-28T00:00:00")
     values = stack.api.http.get(f"/v1/datasets/{record['id']}/values").json()["values"]
     assert values == [d * 1.5 for d in range(1, 29)]
-    # Multipart, no column given: the last numeric one; the name comes from the file.
+    # Multipart: two numeric columns, none named: a 422 that lists them (no silent "last column").
     r = stack.api.http.post("/v1/datasets", files={"file": ("stock.csv", text.encode(), "text/csv")})
+    assert r.status_code == 422 and "several numeric columns ['price', 'stock']" in r.text, r.text
+    r = stack.api.http.post("/v1/datasets", files={"file": ("stock.csv", text.encode(), "text/csv")},
+                            params={"column": "stock"})
     assert r.status_code == 201, r.text
     assert r.json()["name"] == "stock.csv" and r.json()["source"]["column"] == "stock"
-    # No header, semicolons.
-    r = stack.api.http.post("/v1/datasets", content="1;2\n2;4\n3;8\n", headers={"Content-Type": "text/csv"})
+    # No header, semicolons, the column by its index; no time column, no time axis.
+    r = stack.api.http.post("/v1/datasets", content="1;2\n2;4\n3;8\n", headers={"Content-Type": "text/csv"},
+                            params={"column": "1"})
     assert r.status_code == 201 and r.json()["source"]["column"] == "1", r.text
+    assert "frequency" not in r.json()
 
 
 @pytest.mark.parametrize(("kind", "params"), [
@@ -110,8 +117,17 @@ BAD_UPLOADS = [
                   "headers": {"Content-Type": "application/json"}}, "values"),
     ("json too few", {"json": {"name": "x", "values": [1, 2]}}, "values"),
     ("json text", {"json": {"name": "x", "values": [1, "2", 3]}}, "values"),
-    ("csv text in a number", {"content": "t,v\n1,1\n2,oops\n3,3\n", "headers": {"Content-Type": "text/csv"}},
-     "row 3, column 'v': 'oops' is not a number"),
+    ("csv text in a number", {"content": "t,v\n1,1\n2,oops\n3,3\n", "headers": {"Content-Type": "text/csv"},
+                              "params": {"column": "v"}}, "row 3, column 'v': 'oops' is not a number"),
+    ("csv several numeric columns", {"content": "t,v\n1,1\n2,2\n3,3\n", "headers": {"Content-Type": "text/csv"}},
+     "several numeric columns ['t', 'v']: name the one to forecast"),
+    ("csv a missing value", {"content": "d,v\n2024-01-01,1\n2024-01-02,\n2024-01-03,3\n",
+                             "headers": {"Content-Type": "text/csv"}}, "row 3, column 'v': the value is missing"),
+    ("csv a month skipped", {"content": "d,v\n2024-01-01,1\n2024-02-01,2\n2024-03-01,3\n2024-05-01,4\n",
+                             "headers": {"Content-Type": "text/csv"}},
+     "rows 4 and 5 are 2 months apart where the series is monthly"),
+    ("csv unknown missing policy", {"content": "v\n1\n2\n3\n", "headers": {"Content-Type": "text/csv"},
+                                    "params": {"missing": "guess"}}, "missing"),
     ("csv nan", {"content": "v\n1\nnan\n3\n", "headers": {"Content-Type": "text/csv"}}, "row 3"),
     ("csv too few rows", {"content": "v\n1\n2\n", "headers": {"Content-Type": "text/csv"}}, "at least 3"),
     ("csv decreasing dates", {"content": "d,v\n2024-01-02,1\n2024-01-03,2\n2024-01-01,3\n",
@@ -256,17 +272,24 @@ def check_backtest(stack, model_id: str, values: np.ndarray, result: dict, horiz
     baselines = {
         "naive": np.array([[values[k - 1]] * horizon for k in origins]),
         "seasonal_naive": np.array([seasonal_naive(values, k, horizon, season) for k in origins]),
+        # plus, per season ahead, the mean change over one season of the values before the origin
+        "seasonal_naive_drift": np.array([seasonal_naive(values, k, horizon, season) + np.mean(
+            values[season:k] - values[: k - season]) * np.ceil(np.arange(1, horizon + 1) / season) for k in origins]),
     }
+    first = result["test_start"]
+    scale = np.mean(np.abs(values[season:first] - values[: first - season]))
     for name, got in [("model", preds), *baselines.items()]:
         want = scores(truth, got)
         for metric in ("mse", "mae", "smape"):
-            assert result[name][metric] == pytest.approx(want[metric], rel=1e-9), (name, metric)
-        np.testing.assert_allclose(result[name]["per_step"]["mse"], want["per_step_mse"], rtol=1e-9)
-    best = min(result["naive"]["mse"], result["seasonal_naive"]["mse"])
+            assert result[name][metric] == pytest.approx(want[metric], rel=1e-9, abs=1e-12), (name, metric)
+        assert result[name]["mase"] == pytest.approx(want["mae"] / scale, rel=1e-9, abs=1e-12), name
+        np.testing.assert_allclose(result[name]["per_step"]["mse"], want["per_step_mse"], rtol=1e-9, atol=1e-12)
+    best = min(result[name]["mse"] for name in baselines)
+    assert result["best_baseline"] == min(baselines, key=lambda name: result[name]["mse"])
     assert result["skill"] == pytest.approx(1 - result["model"]["mse"] / best)
 
 
-def test_a_backtest_is_computed_from_the_models_forecasts_and_the_two_baselines(stack, model):
+def test_a_backtest_is_computed_from_the_models_forecasts_and_the_three_baselines(stack, model):
     values = wave()
     r = stack.api.http.post(f"/v1/models/{model['id']}/backtest", json={"origins": 8, "horizon": 5})
     assert r.status_code == 200, r.text

@@ -94,7 +94,7 @@ def test_candidate_count_is_bounded(stack, dataset_id):
     body = {"data": {"dataset_id": dataset_id}, "epochs": 1, "max_candidates": 2, "patience": 1}
     created = stack.api.http.post("/v1/searches", json=body).json()
     assert len(created["candidates"]) == 2
-    # The default is the server's limit; the grid (2 cells x 3 windows x 2 rates x 2 sizes) is sampled to it.
+    # The default is the server's limit; the grid (common.search.SPACE) is sampled to it.
     r = stack.api.http.post("/v1/searches", json={**body, "max_candidates": 13})
     assert r.status_code == 422 and "RNNCAST_MAX_SEARCH_CANDIDATES (12)" in r.json()["detail"]
     wait_search(stack, created["id"])
