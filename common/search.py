@@ -35,6 +35,9 @@ SPACE: dict[str, tuple[Any, ...]] = {
     "scaling": ("standard", "minmax"),
 }
 DEFAULT_SEASON = 8  # the window unit when the series shows no season
+# Every candidate stops early on its inner test part (with the search's `patience`), keeping its best epoch;
+# the refit trains that many epochs.
+CANDIDATE_PATIENCE = 10
 # The refit has no part to stop on that a candidate could see: it trains the winner's best epochs, no early stop.
 REFIT_OPTIONS: dict[str, Any] = {"early_stopping": None, "restore_best": False}
 REFITS = ("train", "all")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rnncast.common.series import split_point
+from rnncast.common.search import outer_split
 from tests.support import wait_until
 
 LENGTH, PERIOD, FRACTION = 200, 12, 0.8
@@ -42,7 +42,7 @@ def test_search_scores_candidates_on_the_inner_split_and_refits_the_best(stack, 
     assert finished["status"] == "succeeded" and finished["phase"] == "done", finished
     assert finished["season"] == PERIOD and finished["name"] == "auto"
     rows = finished["candidates"]
-    assert all(c["status"] == "succeeded" and c["score"] is not None for c in rows), rows
+    assert all(c["status"] == "succeeded" and c["score"] is not None and c["score_kind"] == "mase" for c in rows), rows
     assert {c["options"]["sequence_length"] for c in rows} <= {PERIOD, 2 * PERIOD, 3 * PERIOD}
     best = min(rows, key=lambda c: c["score"])
     assert finished["best_job_id"] == best["job_id"]
@@ -61,9 +61,12 @@ def test_search_scores_candidates_on_the_inner_split_and_refits_the_best(stack, 
 
 def test_candidates_never_read_the_test_part(stack, finished):
     inner = finished["inner_length"]
-    # Whichever window wins, the refit's test part starts at or after every value a candidate read.
-    assert all(inner <= split_point(LENGTH, c["options"]["sequence_length"], FRACTION)
-               for c in finished["candidates"])
+    # Whichever configuration wins (window, head, differencing lag), the refit's test part starts at or after
+    # every value a candidate read.
+    assert all(inner <= outer_split(LENGTH, c["options"], FRACTION) for c in finished["candidates"])
+    [model_id] = finished["model_ids"]
+    refit = stack.api.http.post(f"/v1/models/{model_id}/backtest", json={"origins": 3, "horizon": 3}).json()
+    assert refit["test_start"] >= inner
     for c in finished["candidates"]:
         assert c["train_values"] == inner
         job = stack.api.http.get(f"/v1/jobs/{c['job_id']}").json()
