@@ -141,7 +141,8 @@ def refit_params(winner: dict[str, Any], spec: dict[str, Any], best_epoch: int |
     data = {**winner["data"], "length": spec["length"]}
     if spec["refit"] == "all":
         data["train_fraction"] = all_fraction(spec["length"], winner["sequence_length"])
-    return {**winner, **REFIT_OPTIONS, "data": data, "epochs": best_epoch or winner["epochs"]}
+    return {**winner, **REFIT_OPTIONS, "data": data, "epochs": best_epoch or winner["epochs"],
+            "recipe": spec.get("recipe", winner["recipe"])}
 
 
 def score_of(backtest: dict[str, Any]) -> tuple[float | None, str]:
@@ -183,16 +184,17 @@ def ranked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def search_status(raw: dict[str, str], refit: dict[str, str] | None) -> tuple[str, str]:
-    """(status, phase) of a search: candidates, selecting, refit, done."""
+    """(status, phase) of a search: candidates, selecting, refit, done. `refit` is its refit comparison's state
+    once a winner is chosen."""
     if raw["status"] == "running":
         return "running", "candidates"
+    if raw.get("search_error"):
+        return "failed", "done"
     if refit is not None:
         status = refit.get("status", "running")
         return status, ("refit" if status == "running" else "done")
     if raw.get("cancel_requested"):
         return "cancelled", "done"
-    if raw.get("search_error"):
-        return "failed", "done"
     return "running", "selecting"
 
 
@@ -208,6 +210,7 @@ def search_view(raw: dict[str, str], jobs: list[dict[str, str]], refit: dict[str
         "candidates": rows,
         "best_job_id": raw.get("winner") or None,
         "refit_comparison_id": raw.get("refit_id") or None,
+        "refit_job_ids": spec.get("refit_job_ids", []),
         "model_ids": json.loads(refit["model_ids"]) if refit and refit.get("model_ids") else [],
         "error": raw.get("search_error") or None,
         "created_at": raw["created_at"],

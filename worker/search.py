@@ -4,7 +4,6 @@ of the best once the last candidate is scored (common.search says what a search 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +14,6 @@ from rnncast.common.artifacts.layout import model_prefix
 from rnncast.common.datasets import DatasetUnavailable, load_values
 from rnncast.common.search import candidate_row, ranked, refit_params, score_of
 from rnncast.common.settings import Settings
-from rnncast.common.store.admission import DatasetGone, QueueFull, Quota, QuotaExceeded
 from rnncast.common.store.sync import JobStore
 from rnncast.core.backtest import find_season
 from rnncast.core.checkpoint import CheckpointError, load_checkpoint
@@ -48,7 +46,7 @@ def conclude(store: JobStore, settings: Settings, artifacts: ArtifactStore, job_
     search, _, _ = found
     if raw["status"] == "succeeded" and not raw.get("backtest"):
         store.record_score(job_id, score(artifacts, settings, job_id, json.loads(search["search"])["backtest"]))
-    _maybe_refit(store, settings, str(search_id), send_train)
+    _maybe_refit(store, str(search_id), send_train)
 
 
 def score(artifacts: ArtifactStore, settings: Settings, job_id: str, request: dict[str, Any]) -> dict[str, Any]:
@@ -68,45 +66,29 @@ def score(artifacts: ArtifactStore, settings: Settings, job_id: str, request: di
             "best_baseline": result.get("best_baseline")}
 
 
-def _maybe_refit(store: JobStore, settings: Settings, search_id: str, send_train: Callable[[str], None]) -> None:
-    """Queue the refit once every candidate has ended and every succeeded one is scored (the caller that sees
-    that first wins the claim; a cancelled search gets none)."""
+def _maybe_refit(store: JobStore, search_id: str, send_train: Callable[[str], None]) -> None:
+    """Start the refit once every candidate has ended and every succeeded one is scored: its waiting jobs get
+    the best candidate's params and their tasks (the caller that sees that first wins the claim; a cancelled
+    search gets none)."""
     found = store.get_search(search_id)
     if found is None:
         return
     raw, jobs, _ = found
-    if raw["status"] == "running" or raw.get("refit_id") or raw.get("cancel_requested") or raw.get("search_error"):
+    if raw["status"] == "running" or raw.get("winner") or raw.get("cancel_requested") or raw.get("search_error"):
         return
     rows = [candidate_row(job) for job in jobs]
-    if any(r["status"] == "succeeded" and not next(j for j in jobs if j["id"] == r["job_id"]).get("backtest")
-           for r in rows):
+    if any(job["status"] == "succeeded" and not job.get("backtest") for job in jobs):
         return  # a candidate's worker is still scoring it: it concludes after
     best = ranked(rows)
     if not best:
-        if store.claim_refit(search_id, "", ""):
+        if store.start_refit(search_id, "-", []):  # claimed: this caller ends it
             store.fail_search(search_id, "no candidate succeeded with a backtest score")
         return
     spec = json.loads(raw["search"])
     winner = next(job for job in jobs if job["id"] == best[0]["job_id"])
     params = refit_params(json.loads(winner["params"]), spec, best[0]["best_epoch"])
-    seeds = [spec["seed"] + i for i in range(spec["ensemble_seeds"])]
-    runs = [(uuid.uuid4().hex, {**params, "seed": seed}) for seed in seeds]
-    refit_id = uuid.uuid4().hex
-    if not store.claim_refit(search_id, refit_id, winner["id"]):
-        return
-    train = {k: v for k, v in params.items() if k not in ("cell", "seed")}
-    record = {"id": refit_id, "name": f"refit of search {search_id[:8]}", "cells": [params["cell"]],
-              "seeds": seeds, "train": train, "forecast": {"horizon": spec["backtest"]["horizon"]},
-              "search_id": search_id}
-    try:
-        # The API admitted the refit's cost with the search; the quotas are this server's (service.quotas').
-        store.create_comparison(record, runs, max_queued=settings.max_queued_jobs,
-                                quota=Quota(settings.max_models, settings.max_model_bytes))
-    except (QuotaExceeded, QueueFull, DatasetGone) as exc:
-        store.fail_search(search_id, f"the refit could not be queued: {exc}")
-        return
-    for job_id, _ in runs:
-        send_train(job_id)
-    if store.search_cancel_requested(search_id):  # cancelled while the refit was being queued
-        store.cancel_comparison(refit_id, [job_id for job_id, _ in runs])
-    log.info("search %s: refit %s of candidate %s queued", search_id, refit_id, winner["id"])
+    runs = [(job_id, {**params, "seed": spec["seed"] + i}) for i, job_id in enumerate(spec["refit_job_ids"])]
+    if store.start_refit(search_id, winner["id"], runs):
+        for job_id, _ in runs:
+            send_train(job_id)
+        log.info("search %s: refit of candidate %s queued", search_id, winner["id"])

@@ -21,6 +21,10 @@ def train_job(self: Any, job_id: str) -> str:
     if not isinstance(job_id, str) or not is_id(job_id):
         log.error("train task with a malformed job id %r dropped", job_id)
         return "invalid"
+    raw = job_store().job_raw(job_id)
+    if raw is not None and raw.get("awaiting"):  # a search's refit: its task is sent once the search has chosen
+        log.info("job %s awaits its search's choice; task dropped", job_id)
+        return "awaiting"
     outcome = run_training_job(job_store(), settings, job_id, worker=self.request.hostname or "worker",
                                requeue=send_train, artifacts=artifacts())
     if outcome in ("succeeded", "failed", "cancelled", "timed out"):

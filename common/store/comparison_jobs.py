@@ -17,13 +17,14 @@ from rnncast.common.values import now_iso
 def create_comparison(
     record: dict[str, Any], runs: list[tuple[str, dict[str, Any]]], *, max_queued: int, quota: Quota = UNLIMITED,
     idempotency_key: str | None = None, fingerprint: str = "", index: str = Keys.comparisons,
+    job_extra: dict[str, Any] | None = None,
 ) -> Op[tuple[str, bool]]:
     """Store a comparison and its queued runs in one step, within the models `quota`, listed in `index` (a
     search's candidates: `Keys.searches`); (comparison id, created?)."""
     comparison_id = record["id"]
     jobs = [
         job_fields(job_id, params, record.get("name"), TrainOptions.pick(params).total_epochs,
-                   {"comparison_id": comparison_id, "forecast_spec": record["forecast"]})
+                   {"comparison_id": comparison_id, "forecast_spec": record["forecast"], **(job_extra or {})})
         for job_id, params in runs
     ]
     comparison = {**record, "status": "running", "remaining": len(runs), "created_at": now_iso(),

@@ -7,7 +7,6 @@ from typing import Any
 import redis
 
 from rnncast.common.store import (
-    comparison_jobs,
     comparison_ops,
     dataset_ops,
     job_ops,
@@ -61,11 +60,9 @@ class JobStore(Runner):
     truncate_history = sync_op(job_ops.truncate_history)
     heartbeat = sync_op(job_ops.heartbeat)
     get_comparison = sync_op(comparison_ops.get_comparison)
-    create_comparison = sync_op(comparison_jobs.create_comparison)
-    cancel_comparison = sync_op(comparison_jobs.cancel_comparison)
     get_search = sync_op(search_ops.get_search)
     record_score = sync_op(search_ops.record_score)
-    claim_refit = sync_op(search_ops.claim_refit)
+    start_refit = sync_op(search_ops.start_refit)
     fail_search = sync_op(search_ops.fail_search)
     search_cancel_requested = sync_op(search_ops.cancel_requested)
     get_dataset = sync_op(dataset_ops.get_dataset)

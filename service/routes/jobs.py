@@ -15,7 +15,9 @@ from rnncast.common.values import is_id
 from rnncast.service.deps import ArtifactsDep, CeleryDep, IdempotencyKey, SettingsDep, StoreDep
 from rnncast.service.errors import ERRORS, found_or_404, not_found, unprocessable
 from rnncast.service.openapi import links
+from rnncast.service.rpc import Worker
 from rnncast.service.schemas import Job, JobCreate, JobList
+from rnncast.service.search_submit import submit_auto
 from rnncast.service.submit import submit_job
 
 log = logging.getLogger(__name__)
@@ -30,9 +32,16 @@ async def create_job(
     body: JobCreate, store: StoreDep, artifacts: ArtifactsDep, celery: CeleryDep, settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    """Queue a training job; the same Idempotency-Key returns the same job."""
+    """Queue a training job; the same Idempotency-Key returns the same job. With `recipe: auto` (a dataset job),
+    a search chooses the configuration first: the job waits queued until it has."""
     try:
-        job_id, created = await submit_job(store, artifacts, celery, settings, body, idempotency_key)
+        if body.recipe == "auto":
+            # Not a WorkerDep: the gate matches computing routes by path, and GET /v1/jobs must stay readable
+            # from other sites; this POST is refused from them as every state-changing request is.
+            worker = Worker(store, settings)
+            job_id, created = await submit_auto(store, celery, settings, worker, body, idempotency_key)
+        else:
+            job_id, created = await submit_job(store, artifacts, celery, settings, body, idempotency_key)
     except IdempotencyConflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except DatasetGone as exc:

@@ -86,11 +86,34 @@ def test_cancel_stops_every_candidate(stack, dataset_id):
     r = stack.api.http.post(f"/v1/searches/{created['id']}/cancel")
     assert r.status_code == 202, r.text
     done = wait_search(stack, created["id"], timeout=60)
-    assert done["status"] == "cancelled" and done["refit_comparison_id"] is None
+    assert done["status"] == "cancelled" and done["best_job_id"] is None and done["model_ids"] == []
     assert all(c["status"] == "cancelled" for c in done["candidates"])
+    # The refit's jobs, waiting for the choice, are cancelled with the candidates.
+    refit = stack.api.http.get(f"/v1/comparisons/{done['refit_comparison_id']}").json()
+    assert refit["status"] == "cancelled" and all(r["status"] == "cancelled" for r in refit["runs"])
     assert stack.api.http.post(f"/v1/searches/{created['id']}/cancel").status_code == 409
     assert stack.api.http.delete(f"/v1/searches/{created['id']}").status_code == 204
     assert stack.api.http.get(f"/v1/searches/{created['id']}").status_code == 404
+
+
+def test_a_recipe_auto_job_trains_what_its_search_chose(stack, dataset_id):
+    r = stack.api.http.post("/v1/jobs", json={"cell": "LSTM", "recipe": "auto", "epochs": 3, "seed": 1,
+                                              "data": {"dataset_id": dataset_id}})
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["status"] == "queued" and job["search_id"]
+    search = stack.api.http.get(f"/v1/searches/{job['search_id']}").json()
+    assert search["refit_job_ids"] == [job["id"]] and len(search["candidates"]) == 12
+    done = stack.api.wait_job(job["id"], timeout=300)
+    assert done["status"] == "succeeded" and done["model_id"] == job["id"], done
+    search = wait_search(stack, job["search_id"])
+    best = next(c for c in search["candidates"] if c["job_id"] == search["best_job_id"])
+    assert search["model_ids"] == [job["id"]] and done["params"]["recipe"] == "auto"
+    assert {k: done["params"][k] for k in best["options"]} == best["options"]
+    assert done["params"]["data"]["length"] == LENGTH and done["params"]["seed"] == 1
+    # The sine has no series to search on.
+    r = stack.api.http.post("/v1/jobs", json={"cell": "GRU", "recipe": "auto"})
+    assert r.status_code == 422 and "a search selects by backtest on a dataset" in r.text
 
 
 def test_candidate_count_is_bounded(stack, dataset_id):
