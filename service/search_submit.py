@@ -26,7 +26,6 @@ from rnncast.service.submit import check_cost, effective_params, enqueue, finger
 def _runs(body: SearchCreate, dataset: dict[str, Any], configs: list[dict[str, Any]],
           inner: int) -> list[tuple[str, dict[str, Any]]]:
     """Each candidate's job params: its options, on the dataset's first `inner` values."""
-    assert isinstance(body.data, DatasetRef)
     runs = []
     for config in configs:
         job = JobCreate(**config, **candidate_options(body.patience), epochs=body.epochs, seed=body.seed,
@@ -42,9 +41,6 @@ async def plan_search(store: AsyncJobStore, settings: Settings, worker: Worker, 
                                                          dict[str, Any], list[tuple[str, dict[str, Any]]]]:
     """The search's record and candidates, and its refit's record and waiting jobs (the placeholder params of
     the largest candidate until the search chooses); 422 for what cannot be searched."""
-    if not isinstance(body.data, DatasetRef):
-        raise unprocessable("data: a search selects by backtest on a dataset: give {\"dataset_id\"}; the sine's "
-                            "defaults are the tutorial's (train a job on it)")
     limit = body.max_candidates or settings.max_search_candidates
     if limit > settings.max_search_candidates:
         raise unprocessable(f"max_candidates ({limit}) exceeds this server's limit RNNCAST_MAX_SEARCH_CANDIDATES "
@@ -115,6 +111,9 @@ async def submit_auto(store: AsyncJobStore, celery: Any, settings: Settings, wor
                       idempotency_key: str | None) -> tuple[str, bool]:
     """A `recipe: auto` job: a search with the job's data, epochs, seed and name; the job is its refit (job id,
     created?). Its `cell` and the other options are the search's to choose."""
+    if not isinstance(body.data, DatasetRef):
+        raise unprocessable("recipe auto searches by backtest on a dataset: give data {\"dataset_id\"}; the sine's "
+                            "defaults are the tutorial's (train it with recipe tutorial or accurate)")
     search = SearchCreate(data=body.data, epochs=body.epochs, seed=body.seed or 0, name=body.name)
     search_id, created = await submit_search(store, celery, settings, worker, search, idempotency_key, "auto")
     found = await store.get_search(search_id)

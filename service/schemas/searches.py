@@ -10,7 +10,7 @@ from rnncast.common.defaults import BACKTEST_HORIZON, BACKTEST_ORIGINS, MAX_BACK
 from rnncast.common.search import CANDIDATE_PATIENCE
 from rnncast.service.limits import Limited
 from rnncast.service.schemas.base import Horizon, Seed, Strict, Whole, _whole
-from rnncast.service.schemas.jobs import DataField, DataSpec, Status
+from rnncast.service.schemas.jobs import DatasetRef, Status
 
 
 class SearchBacktest(Strict):
@@ -25,8 +25,7 @@ class SearchCreate(Strict):
     """A search on a dataset: candidates from the bounded space trained on the first part of the train part,
     scored by backtest on the rest of it, and the best refit."""
 
-    data: DataField = Field(default_factory=DataSpec, description="{\"dataset_id\", \"train_fraction\"}: the "
-                            "dataset to search on (the sine is refused: its defaults are the tutorial's)")
+    data: DatasetRef = Field(description="{\"dataset_id\", \"train_fraction\"}: the dataset to search on")
     epochs: Annotated[int, Field(ge=1, le=MAX_EPOCHS), BeforeValidator(_whole), Limited("max_epochs")] = Field(
         100, description="each candidate's epochs at most (early stopping on its inner test part ends it sooner)")
     patience: Annotated[int, Field(ge=1, le=MAX_EPOCHS), BeforeValidator(_whole)] = Field(

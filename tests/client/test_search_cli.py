@@ -30,5 +30,8 @@ def test_search_through_the_client_and_the_cli(stack):
     assert listed.exit_code == 0 and "succeeded" in listed.output
     shown = cli(stack, "search-show", found.id, "--json")
     assert shown.exit_code == 0 and json.loads(shown.output)["best_job_id"] == done.best_job_id
+    auto = cli(stack, "train", "--cell", "GRU", "--recipe", "auto", "--dataset", ds.id, "--epochs", "2", "--watch",
+               "--json")
+    assert auto.exit_code == 0, auto.output
     assert cli(stack, "delete-search", found.id).exit_code == 0
     assert cli(stack, "search-show", found.id).exit_code != 0

@@ -113,7 +113,7 @@ def test_a_recipe_auto_job_trains_what_its_search_chose(stack, dataset_id):
     assert done["params"]["data"]["length"] == LENGTH and done["params"]["seed"] == 1
     # The sine has no series to search on.
     r = stack.api.http.post("/v1/jobs", json={"cell": "GRU", "recipe": "auto"})
-    assert r.status_code == 422 and "a search selects by backtest on a dataset" in r.text
+    assert r.status_code == 422 and "recipe auto searches by backtest on a dataset" in r.text
 
 
 def test_candidate_count_is_bounded(stack, dataset_id):
@@ -127,7 +127,8 @@ def test_candidate_count_is_bounded(stack, dataset_id):
 
 
 @pytest.mark.parametrize(("body", "message"), [
-    ({}, "a search selects by backtest on a dataset"),
+    ({}, "data"),
+    ({"data": {"period": 20}}, "dataset_id"),
     ({"data": {"dataset_id": "0" * 32}}, "not found"),
     ({"data": {"dataset_id": "0" * 32}, "refit": "some"}, "refit"),
     ({"data": {"dataset_id": "0" * 32}, "ensemble_seeds": 0}, "ensemble_seeds"),
