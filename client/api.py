@@ -145,12 +145,15 @@ class Client:
         result: dict[str, Any] = self._request("GET", "/readyz", retry=True).json()
         return result
 
-    def live_workers(self) -> int | None:
-        """The live workers `/readyz` counts (it answers 503 with `workers: 0` when there are none);
-        None when it cannot say (Redis or the API unreachable)."""
+    def live_workers(self, queue: str = "train") -> int | None:
+        """The live workers `/readyz` counts on `queue` (all live workers from a server that does not count per
+        queue; it answers 503 with `workers: 0` when there are none); None when it cannot say (Redis or the API
+        unreachable)."""
         try:
             body = self._http.get("/readyz").json()
-            return int(body["workers"]) if body.get("redis") == "ok" else None
+            if body.get("redis") != "ok":
+                return None
+            return int(body["queues"].get(queue, 0)) if "queues" in body else int(body["workers"])
         except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
             return None
 

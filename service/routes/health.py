@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import redis
@@ -40,6 +41,11 @@ def devices(infos: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in info.items() if k in fields} for info in infos]
 
 
+def per_queue(infos: list[dict[str, Any]]) -> dict[str, int]:
+    """Live workers per queue they consume, from their heartbeats."""
+    return dict(Counter(str(q) for info in infos for q in info.get("queues", ())))
+
+
 def export_gpus(infos: list[dict[str, Any]]) -> None:
     """Set the GPU gauges from the workers' reports (a worker gone or without a GPU: its series go)."""
     for gauge, _ in GPU_GAUGES:
@@ -73,7 +79,8 @@ async def ready(store: StoreDep, settings: SettingsDep) -> JSONResponse:
         infos = await store.live_worker_info(settings.heartbeat_timeout)
     except redis.RedisError:
         return JSONResponse({"redis": "unavailable", "workers": 0}, 503, headers={"Retry-After": "5"})
-    body = {"redis": "ok", "workers": workers, "devices": devices(infos), "lanes": lanes, "lanes_not_serving": down}
+    body = {"redis": "ok", "workers": workers, "devices": devices(infos), "queues": per_queue(infos), "lanes": lanes,
+            "lanes_not_serving": down}
     return JSONResponse(body, 200 if workers and not down else 503)
 
 

@@ -164,6 +164,8 @@ class Readiness(BaseModel):
     workers: int
     devices: list[WorkerDevice] = Field(default_factory=list, description=(
         "Each live worker's queues and device (name, memory; a GPU's memory in use and utilisation)."))
+    queues: dict[str, int] = Field(default_factory=dict, description=(
+        "Live workers per queue they consume (`train`: training jobs; `predict`: forecasts and figures)."))
     lanes: int = Field(0, description="Lane threads (forecasts, figures) of the predict workers that are serving.")
     lanes_not_serving: list[str] = Field(default_factory=list, description=(
         "Lane threads that are not serving (`<host>:<pid>/<thread>`): dead and not yet restarted, or stuck past "

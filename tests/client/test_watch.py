@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from rnncast.client.api import Client
 from rnncast.client.cli import app
-from tests.support import ROOT, wait_until
+from tests.support import ROOT, start_worker, wait_until
 
 TRAIN_ARGS = ["--points", "200", "--sequence-length", "10", "--hidden-size", "4", "--batch-size", "64"]
 NO_WORKER = "no worker is consuming the training queue"
@@ -87,3 +87,16 @@ def test_watch_says_no_worker_consumes_and_keeps_following(idle, tmp_path):
             if proc.poll() is None:
                 proc.kill()
     assert "cancelled" in log.read_text()
+
+
+def test_a_forecast_only_worker_is_no_training_worker(idle_site, tmp_path):
+    """`/readyz` counts live workers per queue; a submit with only a predict worker alive still says none trains."""
+    idle, redis = idle_site
+    worker = start_worker(redis.url, tmp_path / "data", tmp_path / "predict.log", queues="predict")
+    try:
+        ready = wait_until(lambda: (r := idle.http.get("/readyz").json())["workers"] >= 1 and r, timeout=90)
+        assert ready["queues"] == {"predict": 1}, ready
+        trained = cli(idle.url, "train", "--cell", "GRU", "--epochs", "2", *TRAIN_ARGS)
+        assert trained.exit_code == 0 and NO_WORKER in trained.stderr, trained.output
+    finally:
+        worker.stop()

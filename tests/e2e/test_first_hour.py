@@ -12,6 +12,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -81,13 +82,14 @@ def test_the_quick_start_walk_through(tmp_path):
     assert commands(run_block) == ["make run"]
     assert re.search(r"^run: .*\n\t\$\(BIN\)/rnncast up$", (ROOT / "Makefile").read_text(), re.M)
     lines = {line.split()[1]: line for line in commands(cli_block)}
-    assert list(lines) == ["train", "jobs", "forecast", "compare", "cancel"], lines
+    assert list(lines) == ["train", "watch", "jobs", "forecast", "compare", "cancel"], lines
 
-    env = clean_env(tmp_path / "data", RNNCAST_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
-    up = Up(env, tmp_path / "up.log")
+    env = clean_env(tmp_path / "data")  # no RNNCAST_REDIS_URL: `up` runs its own Redis (AOF under the data folder)
+    up = Up(env, tmp_path / "up.log", "--redis-port", str(free_port()))
     try:
         env["RNNCAST_URL"] = up.url  # "Client commands talk to RNNCAST_URL"
         assert f"API at {up.url}" in up.proc.log()
+        assert list((tmp_path / "data" / "redis").glob("**/*.aof*")), "its own Redis keeps an AOF in the data folder"
 
         trained = rnncast(lines["train"], env, tmp_path, tuple(FAST))
         assert trained.returncode == 0, trained.stderr
@@ -100,12 +102,13 @@ def test_the_quick_start_walk_through(tmp_path):
         assert listed.returncode == 0 and model_id[:8] in listed.stdout, listed.stdout
 
         first_forecast, context_forecast = [line for line in commands(cli_block) if line.startswith("rnncast forecast")]
-        plotted = rnncast(first_forecast.replace("<MODEL_ID>", model_id), env, tmp_path)
+        short = model_id[:8]  # as the lists show it: every id-taking command takes it
+        plotted = rnncast(first_forecast.replace("<MODEL_ID>", short), env, tmp_path)
         assert plotted.returncode == 0, plotted.stderr
         assert (tmp_path / "forecast.png").read_bytes().startswith(b"\x89PNG")
         window = httpx.get(f"{up.url}/v1/models/{model_id}").json()["params"]["sequence_length"]
         (tmp_path / "values.txt").write_text("\n".join(str(i / 10) for i in range(window)) + "\n")
-        continued = rnncast(context_forecast.replace("<MODEL_ID>", model_id), env, tmp_path)
+        continued = rnncast(context_forecast.replace("<MODEL_ID>", short), env, tmp_path)
         assert continued.returncode == 0, continued.stderr
         assert len(json.loads(continued.stdout)["y"]) == 20
 
@@ -113,15 +116,33 @@ def test_the_quick_start_walk_through(tmp_path):
         assert compared.returncode == 0, compared.stderr
         assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["loss.png", "predictions.png"]
 
-        # A job still running when cancelled: the doc's training line without --watch, many epochs.
+        # A job still running: watched, Ctrl-C (the job goes on), watched again by its short id, cancelled.
         long = rnncast(lines["train"].replace("--watch", "--json"), env, tmp_path, ("--epochs", "5000"))
         job_id = json.loads(long.stdout)["id"]
-        cancelled = rnncast(lines["cancel"].replace("<JOB_ID>", job_id), env, tmp_path)
+        watch_line = lines["watch"].replace("<JOB_ID>", job_id[:8])
+        wait_until(lambda: httpx.get(f"{up.url}/v1/jobs/{job_id}").json()["status"] == "running", timeout=60)
+        first = _background(watch_line, env, tmp_path)
+        time.sleep(3)  # following by now
+        first.send_signal(signal.SIGINT)
+        _, said = first.communicate(timeout=60)
+        assert first.returncode == 130 and f"follow it: rnncast watch {job_id}" in " ".join(said.split()), said
+        assert httpx.get(f"{up.url}/v1/jobs/{job_id}").json()["status"] == "running"
+
+        again = _background(watch_line, env, tmp_path)
+        time.sleep(3)
+        cancelled = rnncast(lines["cancel"].replace("<JOB_ID>", job_id[:8]), env, tmp_path)
         assert cancelled.returncode == 0, cancelled.stderr
-        final = wait_until(lambda: _ended(up.url, job_id), timeout=60)
-        assert final == "cancelled"
+        _, said = again.communicate(timeout=120)
+        assert again.returncode == 1 and "cancelled" in said, said  # it followed the job to its end
+        assert _ended(up.url, job_id) == "cancelled"
     finally:
         up.stop()
+
+
+def _background(line: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    """A documented `rnncast ...` line started in the background (to interrupt it)."""
+    return subprocess.Popen([sys.executable, "-m", "rnncast.client", *shlex.split(line)[1:]], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _ended(url: str, job_id: str) -> str | None:
@@ -198,7 +219,7 @@ def test_a_second_host_on_s3_from_a_fresh_data_folder(tmp_path):
         trained = rnncast("rnncast train --cell LSTM --watch", env, tmp_path, tuple(FAST))
         assert trained.returncode == 0, trained.stderr
         model_id = re.search(r"model (\w+)$", " ".join(trained.stderr.split())).group(1)  # type: ignore[union-attr]
-        forecast = rnncast(f"rnncast forecast {model_id} --horizon 20 --json", env, tmp_path)
+        forecast = rnncast(f"rnncast forecast {model_id[:8]} --horizon 20 --json", env, tmp_path)
         assert forecast.returncode == 0 and len(json.loads(forecast.stdout)["y"]) == 20, forecast.stderr
 
         # The model is in S3, on neither host's disk: host B trained it (host A runs no training worker), host A

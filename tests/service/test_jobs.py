@@ -236,7 +236,8 @@ def test_health_readiness_metrics_and_openapi(stack):
     assert ready.status_code == 200
     body = ready.json()
     devices = body.pop("devices")
-    assert body == {"redis": "ok", "workers": 2, "lanes": 2, "lanes_not_serving": []}
+    assert body == {"redis": "ok", "workers": 2, "queues": {"train": 1, "predict": 1}, "lanes": 2,
+                    "lanes_not_serving": []}
     # Each worker's heartbeat says its queues and device (this host: CPUs).
     assert sorted(d["queues"] for d in devices) == [["predict"], ["train"]], devices
     assert all(d["device"] == "cpu" and d["memory_bytes"] > 0 and d["device_name"] for d in devices), devices

@@ -36,7 +36,7 @@ def test_redis_down_gives_503_with_retry_after_and_recovers_by_itself(private_re
         wait_until(lambda: api.http.get("/v1/jobs").status_code == 200, timeout=20)
         assert api.http.get(f"/v1/jobs/{queued.json()['id']}").json()["status"] == "queued"
         # No worker runs here: readiness says so.
-        assert api.http.get("/readyz").json() == {"redis": "ok", "workers": 0, "devices": [], "lanes": 0,
+        assert api.http.get("/readyz").json() == {"redis": "ok", "workers": 0, "devices": [], "queues": {}, "lanes": 0,
                                                   "lanes_not_serving": []}
     finally:
         api.stop()
