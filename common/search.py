@@ -129,10 +129,12 @@ def _inner_fits(inner: int, config: dict[str, Any], train_fraction: float, horiz
         return False
 
 
-def all_fraction(length: int, sequence_length: int) -> float:
-    """The train_fraction that leaves one window (the last value) for the test part: `refit: all`."""
-    windows = length - sequence_length
-    return (windows - 0.5) / windows
+def all_fraction(length: int, config: dict[str, Any]) -> float:
+    """The train_fraction that leaves one window (its `output_steps` targets, the series' last values) for the
+    test part: `refit: all`."""
+    steps = config.get("output_steps", 1)
+    windows = length - lag(config) - config["sequence_length"] - steps + 1
+    return (windows - steps + 0.5) / windows
 
 
 def refit_params(winner: dict[str, Any], spec: dict[str, Any], best_epoch: int | None) -> dict[str, Any]:
@@ -140,7 +142,7 @@ def refit_params(winner: dict[str, Any], spec: dict[str, Any], best_epoch: int |
     all but the last value), for the epochs the winner's early stopping chose, with no early stop."""
     data = {**winner["data"], "length": spec["length"]}
     if spec["refit"] == "all":
-        data["train_fraction"] = all_fraction(spec["length"], winner["sequence_length"])
+        data["train_fraction"] = all_fraction(spec["length"], winner)
     return {**winner, **REFIT_OPTIONS, "data": data, "epochs": best_epoch or winner["epochs"],
             "recipe": spec.get("recipe", winner["recipe"])}
 
