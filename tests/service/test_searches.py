@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rnncast.common.search import outer_split
+from rnncast.common.search import lag, outer_split
+from rnncast.common.series import split_point
 from tests.support import wait_until
 
 LENGTH, PERIOD, FRACTION = 200, 12, 0.8
@@ -114,6 +115,23 @@ def test_a_recipe_auto_job_trains_what_its_search_chose(stack, dataset_id):
     # The sine has no series to search on.
     r = stack.api.http.post("/v1/jobs", json={"cell": "GRU", "recipe": "auto"})
     assert r.status_code == 422 and "recipe auto searches by backtest on a dataset" in r.text
+
+
+def test_an_ensemble_refit_on_all_the_values(stack, dataset_id):
+    body = {"data": {"dataset_id": dataset_id}, "epochs": 2, "max_candidates": 2, "refit": "all",
+            "ensemble_seeds": 2, "seed": 5, "backtest": {"horizon": 4}}
+    created = stack.api.http.post("/v1/searches", json=body).json()
+    done = wait_search(stack, created["id"])
+    assert done["status"] == "succeeded" and len(done["model_ids"]) == 2, done
+    refit = stack.api.http.get(f"/v1/comparisons/{done['refit_comparison_id']}").json()
+    assert sorted(r["seed"] for r in refit["runs"]) == [5, 6]
+    model = stack.api.http.get(f"/v1/models/{done['model_ids'][0]}").json()
+    data, steps = model["params"]["data"], model["params"]["output_steps"]
+    # All the values train but the last window's.
+    assert split_point(LENGTH, model["params"]["sequence_length"], data["train_fraction"], steps,
+                       lag(model["params"])) == LENGTH - steps
+    ensemble = stack.api.http.post(f"/v1/comparisons/{refit['id']}/forecast", json={"horizon": 4})
+    assert ensemble.status_code == 200 and ensemble.json()["cells"][refit["cells"][0]]["n"] == 2, ensemble.text
 
 
 def test_candidate_count_is_bounded(stack, dataset_id):
