@@ -100,7 +100,8 @@ async def delete_job(job_id: str, store: StoreDep, artifacts: ArtifactsDep) -> R
 
 @router.post("/{job_id}/cancel", status_code=202, response_model=Job, responses=ERRORS)
 async def cancel_job(job_id: str, store: StoreDep) -> JSONResponse:
-    """Cancel a queued job at once, or ask a running one to stop within one epoch."""
+    """Cancel a queued job at once, or ask a running one to stop within one epoch; a `recipe: auto` job's
+    search (its candidates and its other refits) is cancelled with it."""
     if not is_id(job_id):
         raise not_found("job", job_id)
     outcome = await store.cancel_job(job_id)
@@ -110,4 +111,8 @@ async def cancel_job(job_id: str, store: StoreDep) -> JSONResponse:
         raise HTTPException(
             status.HTTP_409_CONFLICT, f"job {job_id!r} already ended: {outcome.removeprefix('ended:')}"
         )
-    return JSONResponse(await found_or_404("job", store.get_job, job_id), status_code=202)
+    job = await found_or_404("job", store.get_job, job_id)
+    search = await store.get_search(job["search_id"]) if job.get("search_id") else None
+    if search is not None:
+        await store.cancel_search(job["search_id"], [candidate["id"] for candidate in search[1]])
+    return JSONResponse(job, status_code=202)

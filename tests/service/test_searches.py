@@ -134,6 +134,15 @@ def test_an_ensemble_refit_on_all_the_values(stack, dataset_id):
     assert ensemble.status_code == 200 and ensemble.json()["cells"][refit["cells"][0]]["n"] == 2, ensemble.text
 
 
+def test_cancelling_a_recipe_auto_job_cancels_its_search(stack, dataset_id):
+    job = stack.api.http.post("/v1/jobs", json={"cell": "GRU", "recipe": "auto", "epochs": 100_000,
+                                                "data": {"dataset_id": dataset_id}}).json()
+    assert stack.api.http.post(f"/v1/jobs/{job['id']}/cancel").status_code == 202
+    done = wait_search(stack, job["search_id"], timeout=60)
+    assert done["status"] == "cancelled" and all(c["status"] == "cancelled" for c in done["candidates"])
+    assert stack.api.wait_job(job["id"])["status"] == "cancelled"
+
+
 def test_candidate_count_is_bounded(stack, dataset_id):
     body = {"data": {"dataset_id": dataset_id}, "epochs": 1, "max_candidates": 2, "patience": 1}
     created = stack.api.http.post("/v1/searches", json=body).json()
