@@ -39,6 +39,8 @@ from rnncast.client.types import (
     JobPage,
     Model,
     ModelPage,
+    Search,
+    SearchPage,
 )
 from rnncast.common.defaults import BACKTEST_HORIZON, BACKTEST_ORIGINS, FORECAST_HORIZON, FORECAST_START
 from rnncast.common.options import JobOptions, ModelOptions, TrainOptions, spec
@@ -409,6 +411,50 @@ class Client:
                 return comparison
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"comparison {comparison_id} did not finish within {timeout}s")
+            time.sleep(poll_interval)
+
+    # Searches -----------------------------------------------------------------
+
+    def start_search(
+        self, dataset_id: str, *, train_fraction: float | None = None, name: str | None = None,
+        idempotency_key: str | None = None, **fields: Any,
+    ) -> Search:
+        """Start a search on a dataset: `fields` are the search's (epochs, patience, seed, max_candidates,
+        refit, ensemble_seeds, backtest={"origins", "horizon"}); only those given are sent."""
+        data: dict[str, Any] = {"dataset_id": dataset_id}
+        if train_fraction is not None:
+            data["train_fraction"] = train_fraction
+        body = {"data": data, "name": name, **{k: v for k, v in fields.items() if v is not None}}
+        return Search.model_validate(self._submit("/v1/searches", body, idempotency_key))
+
+    def search(self, search_id: str) -> Search:
+        return self._get(f"/v1/searches/{search_id}", Search)
+
+    def searches(self, *, limit: int = 20, offset: int = 0) -> SearchPage:
+        return self._get("/v1/searches", SearchPage, limit=limit, offset=offset)
+
+    def cancel_search(self, search_id: str) -> Search:
+        r = self._request("POST", f"/v1/searches/{search_id}/cancel", retry=True)
+        return Search.model_validate(r.json())
+
+    def delete_search(self, search_id: str) -> None:
+        """Delete an ended search and its candidates' jobs; their models and the refit comparison stay."""
+        self._request("DELETE", f"/v1/searches/{search_id}", retry=True)
+
+    def wait_search(
+        self, search_id: str, *, on_update: Callable[[Search], None] | None = None,
+        poll_interval: float = 1.0, timeout: float | None = None,
+    ) -> Search:
+        """Poll a search until it ends (its refit too)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            found = self.search(search_id)
+            if on_update is not None:
+                on_update(found)
+            if found.finished:
+                return found
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"search {search_id} did not finish within {timeout}s")
             time.sleep(poll_interval)
 
     def ensemble_forecast(

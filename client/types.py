@@ -173,6 +173,54 @@ class ComparisonPage(Page):
     data: list[Comparison]
 
 
+class Candidate(_Result):
+    """One candidate configuration of a search, with its backtest score (lower is better)."""
+
+    job_id: str
+    status: str
+    options: dict[str, Any]
+    epoch: int
+    best_epoch: int | None = None
+    train_values: int
+    score: float | None = None
+    score_kind: str | None = None
+    skill: float | None = None
+    backtest_error: str | None = None
+    error: str | None = None
+
+
+class Search(_Result):
+    """Automatic selection by backtest: the candidates, the best, and its refit's models."""
+
+    id: str
+    name: str | None = None
+    status: str
+    phase: str
+    dataset_id: str
+    length: int
+    season: int
+    inner_length: int
+    refit: str
+    ensemble_seeds: int
+    epochs: int
+    backtest: dict[str, Any]
+    candidates: list[Candidate]
+    best_job_id: str | None = None
+    refit_comparison_id: str | None = None
+    model_ids: list[str] = []
+    error: str | None = None
+    created_at: str
+    finished_at: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status != "running"
+
+
+class SearchPage(Page):
+    data: list[Search]
+
+
 class EpochEvent(_Result):
     """One finished epoch, as the event stream reports it."""
 

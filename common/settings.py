@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description=(
         "Request bodies larger than this get 413 (dataset uploads have RNNCAST_MAX_UPLOAD_BYTES)."))
     max_seeds: int = Field(32, ge=1, le=MAX_SEEDS, description="Cap on a comparison's seeds.")
+    max_search_candidates: int = Field(12, ge=1, le=100, description=(
+        "Candidates one search trains at most (`POST /v1/searches`): a larger grid is sampled by the search's "
+        "seed; a request's `max_candidates` above this is 422."))
     max_queued_jobs: int = Field(10_000, ge=1, description="More queued jobs than this get 429.")
     max_train_cost: float = Field(3e13, gt=0, description=(
         "A job's estimated work (`train_cost`) above this is 422 with the estimate; the default "

@@ -207,6 +207,7 @@ def _load_series(
     # Deleting a dataset is refused while a job that uses it is queued or running.
     series = retrying(lambda: load_values(artifacts, data_cfg.dataset_id, data_cfg.sha256),
                       settings.artifact_retry_s, f"job {job_id}: reading its dataset")
+    series = series[: data_cfg.length]  # a search's candidate uses only the first part of the train part
     return series, fit_transform(data_cfg, train_cfg, series, model_cfg.output_steps)
 
 

@@ -16,6 +16,7 @@ from rnncast.common.store import (
     job_ops,
     lane_ops,
     model_ops,
+    search_ops,
     worker_ops,
 )
 from rnncast.common.store.admission import DatasetGone, IdempotencyConflict, QueueFull, Quota, QuotaExceeded
@@ -97,6 +98,10 @@ class AsyncJobStore(AsyncRunner):
     delete_comparison = async_op(comparison_jobs.delete_comparison)
     get_comparison = async_op(comparison_ops.get_comparison)
     list_comparisons = async_op(comparison_ops.list_comparisons)
+    get_search = async_op(search_ops.get_search)
+    list_searches = async_op(search_ops.list_searches)
+    cancel_search = async_op(search_ops.cancel_search)
+    delete_search_index = async_op(search_ops.delete_search_index)
     get_model = async_op(model_ops.get_model)
     list_models = async_op(model_ops.list_models)
     delete_model = async_op(model_ops.delete_model)

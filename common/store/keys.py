@@ -16,6 +16,8 @@ class Keys:
 
     jobs = PREFIX + "jobs"
     comparisons = PREFIX + "comparisons"
+    # Searches: comparisons over candidate configurations (common.search), listed apart.
+    searches = PREFIX + "searches"
     models = PREFIX + "models"
     datasets = PREFIX + "datasets"
     # Bytes each model's checkpoint and each dataset's values take: the quotas' running account.

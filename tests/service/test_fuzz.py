@@ -49,12 +49,12 @@ CONFIG = SchemathesisConfig.from_str(f"""
 [checks]
 max_response_time = {MAX_RESPONSE_S}
 
-# Jobs and comparisons have rules no JSON schema can state: sequence_length
-# below data.points, a train/test split that leaves both sides a window, and
-# the server's own limits (epochs, training cost). A schema-valid body may
-# break them, and is then rightly 422.
+# Jobs, comparisons and searches have rules no JSON schema can state: sequence_length
+# below data.points, a train/test split that leaves both sides a window, a dataset
+# that exists and is long enough to search on, and the server's own limits (epochs,
+# training cost, candidates). A schema-valid body may break them, and is then rightly 422.
 [[operations]]
-include-name = ["POST /v1/jobs", "POST /v1/comparisons"]
+include-name = ["POST /v1/jobs", "POST /v1/comparisons", "POST /v1/searches"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", 401, 404, 409, 422, 429]
 
 # Forecasts, backtests and ensembles: the server's limits (RNNCAST_MAX_HORIZON, RNNCAST_MAX_CONTEXT)
