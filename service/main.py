@@ -25,7 +25,7 @@ from rnncast.service.lane import ForecastLane
 from rnncast.service.limits import BindSettings
 from rnncast.service.middleware import SECURITY_HEADERS, BodyLimit, Metrics, SecureHeaders, Slots
 from rnncast.service.openapi import add_components, route_operation_id, security
-from rnncast.service.routes import comparisons, datasets, events, health, jobs, models
+from rnncast.service.routes import comparisons, datasets, events, health, jobs, models, webhooks
 from rnncast.service.routes.events import StreamSlots
 
 DESCRIPTION = """Train RNN, LSTM and GRU forecasters on a sine wave or your own series; serve forecasts and
@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The document describes this instance: the key's schemes where it has one, none where it has not.
     guarded = security(settings)
     v1 = APIRouter(prefix="/v1", dependencies=guarded)
-    resources = (jobs.router, events.router, models.router, comparisons.router, datasets.router)
+    resources = (jobs.router, events.router, models.router, comparisons.router, datasets.router, webhooks.router)
     for router in resources:
         v1.include_router(router)
     app.include_router(v1)

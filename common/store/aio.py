@@ -15,6 +15,7 @@ from rnncast.common.store import (
     job_ops,
     lane_ops,
     model_ops,
+    webhook_ops,
     worker_ops,
 )
 from rnncast.common.store.admission import DatasetGone, IdempotencyConflict, QueueFull, Quota, QuotaExceeded
@@ -111,3 +112,10 @@ class AsyncJobStore(AsyncRunner):
     pop_answers = async_op(lane_ops.pop_answers)
     wait_reply = async_op(lane_ops.wait_reply)
     push_figure = async_op(lane_ops.push_figure)
+    create_webhook = async_op(webhook_ops.create_webhook)
+    get_webhook = async_op(webhook_ops.get_webhook)
+    list_webhooks = async_op(webhook_ops.list_webhooks)
+    delete_webhook = async_op(webhook_ops.delete_webhook)
+    test_webhook = async_op(webhook_ops.test_webhook)
+    list_deliveries = async_op(webhook_ops.list_deliveries)
+    delivery = async_op(webhook_ops.delivery)

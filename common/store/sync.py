@@ -6,7 +6,7 @@ from typing import Any
 
 import redis
 
-from rnncast.common.store import comparison_ops, dataset_ops, job_ops, lane_ops, model_ops, worker_ops
+from rnncast.common.store import comparison_ops, dataset_ops, job_ops, lane_ops, model_ops, webhook_ops, worker_ops
 from rnncast.common.store.executor import Runner, send, sync_op
 from rnncast.common.store.plan import Batch, Op, T, advance
 from rnncast.common.store.scripts import SCRIPTS
@@ -72,3 +72,9 @@ class JobStore(Runner):
     push_answers = sync_op(lane_ops.push_answers)
     push_reply = sync_op(lane_ops.push_reply)
     pop_figure = sync_op(lane_ops.pop_figure)
+    job_json = sync_op(job_ops.job_json)
+    webhook_raw = sync_op(webhook_ops.webhook_raw)
+    get_delivery = sync_op(webhook_ops.get_delivery)
+    claim_deliveries = sync_op(webhook_ops.claim_deliveries)
+    keep_body = sync_op(webhook_ops.keep_body)
+    end_attempt = sync_op(webhook_ops.end_attempt)
