@@ -1,15 +1,21 @@
-"""Webhooks against the real stack: a real Redis, API and Celery worker, and a local receiver."""
+"""Webhooks against the real stack: a real Redis, API and Celery worker, and a local receiver.
+
+docs/guides/webhooks.md's commands and its verification function are run here."""
 
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from rnncast.client.cli import app
 from rnncast.common.webhooks import verify
 from tests.support import TINY, Api, RedisServer, start_worker, wait_until, wait_worker_ready
 from tests.webhook_receiver import Receiver
@@ -18,6 +24,24 @@ SENDER = {"RNNCAST_WEBHOOK_ALLOW_PRIVATE": "true", "RNNCAST_WEBHOOK_TIMEOUT_S": 
           "RNNCAST_WEBHOOK_LEASE_S": "4", "RNNCAST_WEBHOOK_BACKOFF_S": "0.2", "RNNCAST_WEBHOOK_MAX_ATTEMPTS": "3"}
 JOB = {"cell": "RNN", **TINY}
 EVENTS = ["job.succeeded", "job.failed", "job.cancelled", "comparison.finished"]
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "guides" / "webhooks.md"
+
+
+def docs_verifier() -> Callable[..., bool]:
+    """The page's `verify_rnncast`, as a receiver would paste it."""
+    [code] = [block for block in re.findall(r"```python\n(.*?)```", DOCS.read_text(), re.S)
+              if "def verify_rnncast" in block]
+    space: dict[str, Any] = {}
+    exec(code, space)
+    return space["verify_rnncast"]  # type: ignore[no-any-return]
+
+
+def cli(stack: Any, *args: str) -> str:
+    result = CliRunner().invoke(app, [*args, "--url", stack.api.url])
+    assert result.exit_code == 0, result.output
+    return result.output
 
 
 @pytest.fixture
@@ -77,10 +101,14 @@ def test_success_failure_and_cancel_each_arrive_once_signed(stack):
     by_id = stack.receiver.by_id()
     assert sorted(by_id) == sorted(d["id"] for d in rows)
     seen = {}
+    documented = docs_verifier()
     for delivery_id, copies in by_id.items():
         got = copies[0]
         assert verify(hook["secret"], got.headers, got.body, now=time.time())
-        assert not verify("whsec_" + "x" * 40, got.headers, got.body, now=time.time())
+        assert documented(hook["secret"], got.headers, got.body)
+        assert not documented("whsec_" + "x" * 40, got.headers, got.body)
+        assert not documented(hook["secret"], got.headers, got.body + b" ")
+        assert not documented(hook["secret"], got.headers | {"Rnncast-Timestamp": "1000"}, got.body)
         body = json.loads(got.body)
         assert body["id"] == delivery_id and body["timestamp"]
         seen[body["event"]] = body["data"]
@@ -156,3 +184,21 @@ def test_the_url_is_checked_again_at_delivery(stack):
     [row] = settled(stack.api, hook, 1)
     assert row["state"] == "failed" and "loopback" in row["last_error"] and row["last_status_code"] is None
     assert stack.receiver.got == []
+
+
+def test_the_pages_cli_commands(stack):
+    stack.worker()
+    made = json.loads(cli(stack, "webhooks", "add", stack.receiver.url, "--event", "job.succeeded",
+                          "--event", "job.failed", "--json"))
+    assert made["events"] == ["job.failed", "job.succeeded"] and made["secret"].startswith("whsec_")
+    listed = cli(stack, "webhooks")
+    assert made["id"] in listed and made["secret"] not in listed and "1 of 1" in listed
+    assert "queued" in cli(stack, "webhooks", "test", made["id"])
+    wait_until(lambda: "delivered" in cli(stack, "webhooks", "deliveries", made["id"]), timeout=60)
+    [got] = stack.receiver.got
+    assert docs_verifier()(made["secret"], got.headers, got.body) and json.loads(got.body)["event"] == "webhook.test"
+    assert "deleted" in cli(stack, "webhooks", "delete", made["id"])
+    assert "0 of 0" in cli(stack, "webhooks")
+    refused = CliRunner().invoke(app, ["webhooks", "add", stack.receiver.url, "--event", "job.exploded",
+                                       "--url", stack.api.url])
+    assert refused.exit_code == 2 and "job.exploded" in refused.output
