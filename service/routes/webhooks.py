@@ -6,6 +6,7 @@ Deliveries are never made here: the store queues them (in the step that ends a j
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Annotated, Any
 
@@ -13,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from rnncast.common.store.keys import WEBHOOK_DELIVERIES_KEPT
 from rnncast.common.values import is_id, now_iso
 from rnncast.common.webhooks import TEST_EVENT, new_secret, url_refusal
 from rnncast.service.deps import SettingsDep, StoreDep
@@ -20,7 +22,7 @@ from rnncast.service.errors import ERRORS, found_or_404, not_found, unprocessabl
 from rnncast.service.schemas.webhooks import Delivery, DeliveryList, Webhook, WebhookCreate, WebhookCreated, WebhookList
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
-KEPT = 100  # deliveries a subscription lists at most (common.store.keys.WEBHOOK_DELIVERIES_KEPT)
+RESOLVE_TIMEOUT_S = 3.0  # a URL's host must resolve within this (DNS), or the subscription is refused
 
 
 @router.post("", status_code=201, response_model=WebhookCreated, responses=ERRORS)
@@ -28,7 +30,11 @@ async def create_webhook(body: WebhookCreate, store: StoreDep, settings: Setting
     """Subscribe `url` to `events`. The answer carries the signing `secret` (the one given, or a new one): it is
     never shown again. A URL that is not http(s) or whose host resolves to a loopback, private, link-local,
     multicast, reserved or unspecified address is refused (422) unless the operator allows it."""
-    why = await run_in_threadpool(url_refusal, body.url, settings.webhook_allow_private, settings.webhook_networks)
+    try:
+        why = await asyncio.wait_for(run_in_threadpool(
+            url_refusal, body.url, settings.webhook_allow_private, settings.webhook_networks), RESOLVE_TIMEOUT_S)
+    except TimeoutError:
+        why = f"url's host did not resolve within {RESOLVE_TIMEOUT_S:g} s"
     if why:
         raise unprocessable(f"url: {why}")
     webhook_id, secret = uuid.uuid4().hex, body.secret or new_secret()
@@ -78,7 +84,7 @@ async def test_webhook(webhook_id: str, store: StoreDep) -> JSONResponse:
 
 @router.get("/{webhook_id}/deliveries", response_model=DeliveryList, responses=ERRORS)
 async def list_deliveries(
-    webhook_id: str, store: StoreDep, limit: Annotated[int, Query(ge=1, le=KEPT)] = 50,
+    webhook_id: str, store: StoreDep, limit: Annotated[int, Query(ge=1, le=WEBHOOK_DELIVERIES_KEPT)] = 50,
 ) -> JSONResponse:
     """The subscription's recent deliveries, newest first: event, delivery id, attempts, the last answer or
     error, the next attempt, when it was delivered."""
