@@ -145,7 +145,7 @@ class Target:
 def targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Target]]:
     tmp = tmp_path_factory.mktemp("fuzz")
     server = RedisServer(tmp / "redis").start()
-    extra = {"RNNCAST_MAX_QUEUED_JOBS": "100000"}
+    extra = {"RNNCAST_MAX_QUEUED_JOBS": "100000", "RNNCAST_MAX_WEBHOOKS": "100000"}
     apis: list[Api] = []
     worker = start_worker(server.url, tmp / "data", tmp / "predict.log", queues="predict", pool="threads",
                           concurrency=4)

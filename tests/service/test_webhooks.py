@@ -7,8 +7,10 @@ import random
 import pytest
 
 from rnncast.common.settings import Settings
+from rnncast.common.store import JobStatus
 from rnncast.common.webhooks import address_refusal, signature, url_refusal, verify
 from rnncast.worker.webhooks import backoff_s
+from tests.support import TINY
 
 PUBLIC = "https://hooks.example.com/in"
 
@@ -111,3 +113,19 @@ def test_backoff_doubles_with_jitter_up_to_its_bound():
     for attempts, base in ((1, 10), (2, 20), (3, 40)):
         assert base <= backoff_s(attempts, settings, rng) <= base * 1.5
     assert backoff_s(30, settings, rng) == 100
+
+
+def test_a_job_end_queues_its_delivery_in_the_same_step_and_a_refused_move_queues_none(site):
+    api = site(webhook_allow_private="true")
+    hook = api.http.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/x", "events": ["job.cancelled",
+                                                                                         "job.succeeded"]}).json()
+    job = api.http.post("/v1/jobs", json={"cell": "RNN", **TINY}).json()
+    # No worker and no sender run here: the delivery exists as soon as the cancel has answered.
+    assert api.http.post(f"/v1/jobs/{job['id']}/cancel").status_code in (200, 202)
+    [row] = api.http.get(f"/v1/webhooks/{hook['id']}/deliveries").json()["data"]
+    assert (row["event"], row["subject"], row["state"], row["attempts"]) == ("job.cancelled", job["id"], "pending", 0)
+    # A move the store refuses (the job is no longer running under this lease) writes no delivery.
+    assert site.store.finish(job["id"], "no-such-lease", JobStatus.SUCCEEDED) == 0
+    assert api.http.post(f"/v1/jobs/{job['id']}/cancel").status_code in (200, 202, 409)
+    assert len(api.http.get(f"/v1/webhooks/{hook['id']}/deliveries").json()["data"]) == 1
+    assert site.store.r.zcard("rnncast:deliveries:due") == 1
