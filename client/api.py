@@ -42,6 +42,7 @@ from rnncast.client.types import (
     Search,
     SearchPage,
 )
+from rnncast.client.webhooks import WebhookCalls
 from rnncast.common.defaults import BACKTEST_HORIZON, BACKTEST_ORIGINS, FORECAST_HORIZON, FORECAST_START
 from rnncast.common.options import JobOptions, ModelOptions, TrainOptions, spec
 
@@ -65,7 +66,7 @@ def job_fields(given: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in given.items() if v is not None}
 
 
-class Client:
+class Client(WebhookCalls):
     """An rnncast API client; use it as a context manager to close its connections.
 
     Args:

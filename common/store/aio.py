@@ -17,6 +17,7 @@ from rnncast.common.store import (
     lane_ops,
     model_ops,
     search_ops,
+    webhook_ops,
     worker_ops,
 )
 from rnncast.common.store.admission import DatasetGone, IdempotencyConflict, QueueFull, Quota, QuotaExceeded
@@ -121,3 +122,10 @@ class AsyncJobStore(AsyncRunner):
     wait_reply = async_op(lane_ops.wait_reply)
     push_figure = async_op(lane_ops.push_figure)
     ids_with_prefix = async_op(id_ops.ids_with_prefix)
+    create_webhook = async_op(webhook_ops.create_webhook)
+    get_webhook = async_op(webhook_ops.get_webhook)
+    list_webhooks = async_op(webhook_ops.list_webhooks)
+    delete_webhook = async_op(webhook_ops.delete_webhook)
+    test_webhook = async_op(webhook_ops.test_webhook)
+    list_deliveries = async_op(webhook_ops.list_deliveries)
+    delivery = async_op(webhook_ops.delivery)

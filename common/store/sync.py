@@ -13,6 +13,7 @@ from rnncast.common.store import (
     lane_ops,
     model_ops,
     search_ops,
+    webhook_ops,
     worker_ops,
 )
 from rnncast.common.store.executor import Runner, send, sync_op
@@ -88,3 +89,9 @@ class JobStore(Runner):
     push_answers = sync_op(lane_ops.push_answers)
     push_reply = sync_op(lane_ops.push_reply)
     pop_figure = sync_op(lane_ops.pop_figure)
+    job_json = sync_op(job_ops.job_json)
+    webhook_raw = sync_op(webhook_ops.webhook_raw)
+    get_delivery = sync_op(webhook_ops.get_delivery)
+    claim_deliveries = sync_op(webhook_ops.claim_deliveries)
+    keep_body = sync_op(webhook_ops.keep_body)
+    end_attempt = sync_op(webhook_ops.end_attempt)
