@@ -84,6 +84,11 @@ class TimeAxis:
             return self.start + position * FIXED[self.frequency]
         return add_months(self.start, position * MONTHS[self.frequency], self.month_end)
 
+    def after(self, length: int, n: int) -> list[datetime]:
+        """The `n` timestamps that continue an axis of `length` positions (positions length..length+n-1), on its
+        frequency (a month-end axis stays on month ends)."""
+        return [self.at(p) for p in range(length, length + n)]
+
     def iso(self, positions: range | list[int]) -> list[str]:
         return [self.at(p).isoformat() for p in positions]
 

@@ -40,6 +40,7 @@ from rnncast.worker.predict import (
     ModelCache,
     ModelUnavailable,
     forecast_payload,
+    request_features,
     request_forecast,
     request_window,
 )
@@ -87,6 +88,7 @@ class _Group:
     record: dict[str, Any]
     reqs: list[_Request]
     windows: list[np.ndarray]
+    features: list[np.ndarray | None]  # a covariate model's, per request (core.transform.rollout_features)
     work: float  # of all the group's rows
     rows: int  # per rollout, within RNNCAST_MAX_FORECAST_WORK
 
@@ -146,17 +148,20 @@ def _prepare(
                           "ask for a shorter horizon")
     if detail is not None:
         return [(r.inbox, error_answer(r.id, 422, detail)) for r in reqs], None
-    errors, ready, windows = [], [], []
+    errors, ready, windows, features = [], [], [], []
     for req in reqs:
         try:
-            windows.append(request_window(loaded, req.body))
+            window = request_window(loaded, req.body)
+            features.append(request_features(loaded, req.body, horizon))
+            windows.append(window)
             ready.append(req)
         except ValueError as exc:
             errors.append((req.inbox, error_answer(req.id, 422, str(exc))))
     if not ready:
         return errors, None
     rows = rows_within(settings.max_forecast_work, *shape)
-    return errors, _Group(model_id, horizon, loaded, record, ready, windows, forecast_work(len(ready), *shape), rows)
+    work = forecast_work(len(ready), *shape)
+    return errors, _Group(model_id, horizon, loaded, record, ready, windows, features, work, rows)
 
 
 def _rollout(group: _Group, rows: list[int]) -> list[tuple[str, Answer]]:
@@ -164,8 +169,10 @@ def _rollout(group: _Group, rows: list[int]) -> list[tuple[str, Answer]]:
     reqs = [group.reqs[j] for j in rows]
     try:
         windows = np.stack([group.windows[j] for j in rows])
+        feats = [group.features[j] for j in rows]
+        features = np.stack(feats) if feats[0] is not None else None  # type: ignore[arg-type]
         preds = rollout_numpy(group.loaded.model, windows, group.horizon,
-                              deadline_passed(max(r.deadline_ms for r in reqs)))
+                              deadline_passed(max(r.deadline_ms for r in reqs)), features)
         out = []
         for j, req, row in zip(rows, reqs, preds, strict=True):
             payload = _payload(group, req.body, row, group.windows[j])

@@ -37,7 +37,7 @@ from rnncast.core.models import Forecaster
 from rnncast.core.plots import PredictionLine, backtest_png, prediction_png
 from rnncast.core.transform import first_test
 from rnncast.worker.deadlines import failure_reply, request_should_stop
-from rnncast.worker.guard import origin_times
+from rnncast.worker.guard import first_position, origin_times
 from rnncast.worker.results import MODEL_NAME
 
 log = get_task_logger(__name__)
@@ -197,6 +197,25 @@ def request_window(loaded: LoadedModel, request: dict[str, Any]) -> np.ndarray:
     return loaded.checkpoint.transform.forward(request_observed(loaded, request))
 
 
+def request_features(loaded: LoadedModel, request: dict[str, Any], horizon: int) -> np.ndarray | None:
+    """A covariate model's features for a request's window and horizon, from its dataset's time axis:
+    (T + horizon, F); None for a model without covariates.
+
+    Raises ValueError for a context that is not on the axis (not the series' tail).
+    """
+    transform = loaded.checkpoint.transform
+    if not transform.width:
+        return None
+    origin = first_position(loaded.series, loaded.checkpoint.data, request)
+    if origin is None:
+        raise ValueError(f"this model reads covariates ({', '.join(transform.covariates)}) from its dataset's "
+                         f"timestamps, and your context has none: forecast from an 'origin', from the series' "
+                         f"end, or with a context that is the series' tail")
+    features = transform.rollout_features(np.array([origin]), loaded.checkpoint.train.sequence_length, horizon)
+    assert features is not None
+    return features[0]
+
+
 def request_forecast(
     loaded: LoadedModel, request: dict[str, Any], preds: np.ndarray, with_context: bool = True,
 ) -> Forecast:
@@ -227,6 +246,7 @@ def handle_png(cache: ModelCache, store: JobStore, request: dict[str, Any], max_
             # the figure's default: the tutorial's start
             request = {**request, "start": FORECAST_START}
         window = request_window(loaded, request)
+        features = request_features(loaded, request, int(request["horizon"]))
     except ModelUnavailable as exc:
         return {"ok": False, "status": exc.status, "detail": exc.detail}
     except ValueError as exc:
@@ -237,7 +257,8 @@ def handle_png(cache: ModelCache, store: JobStore, request: dict[str, Any], max_
     if refusal is not None:
         return {"ok": False, "status": 422, "detail": refusal}
     try:
-        preds = rollout_numpy(loaded.model, window[None, :], int(request["horizon"]), request_should_stop(request))
+        preds = rollout_numpy(loaded.model, window[None, :], int(request["horizon"]), request_should_stop(request),
+                              features[None] if features is not None else None)
     except RolloutStopped as exc:
         return failure_reply("this figure's forecast", exc)
     fc = request_forecast(loaded, request, preds[0])
