@@ -5,12 +5,15 @@ figure; and the refusals: the sine, a dataset with no time axis, a free context.
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import date
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from rnncast.client.cli import app
 from tests.support import TINY
 
 SMALL = {k: v for k, v in TINY.items() if k != "data"}
@@ -115,3 +118,15 @@ def test_covariates_are_refused_where_there_is_no_time_axis(stack, dataset):
     assert finetune.status_code == 422 and "rollout_finetune" in finetune.text
     bad = http.post("/v1/jobs", json={"cell": "GRU", **TINY, "covariates": "moon"})
     assert bad.status_code == 422 and "covariates" in bad.text
+
+
+def test_the_cli_trains_with_covariates_as_the_docs_show(stack, dataset):
+    """docs/guides/training.md: `rnncast train --cell GRU --dataset <DATASET> --difference first --covariates
+    calendar --epochs 100` (here 2 epochs, a small model)."""
+    result = CliRunner().invoke(app, ["train", "--cell", "GRU", "--dataset", dataset["id"], "--difference", "first",
+                                      "--covariates", "calendar", "--epochs", "2", "--hidden-size", "4",
+                                      "--sequence-length", str(SEQ), "--json", "--url", stack.api.url])
+    assert result.exit_code == 0, result.output
+    job = json.loads(result.output)
+    assert (job["params"]["covariates"], job["params"]["difference"]) == ("calendar", "first")
+    assert stack.api.wait_job(job["id"])["status"] == "succeeded"
