@@ -37,7 +37,7 @@ from rnncast.core.models import Forecaster
 from rnncast.core.plots import PredictionLine, backtest_png, prediction_png
 from rnncast.core.transform import first_test
 from rnncast.worker.deadlines import failure_reply, request_should_stop
-from rnncast.worker.guard import first_position, origin_times
+from rnncast.worker.guard import context_position, first_position, origin_times
 from rnncast.worker.results import MODEL_NAME
 
 log = get_task_logger(__name__)
@@ -174,6 +174,7 @@ def request_observed(loaded: LoadedModel, request: dict[str, Any]) -> np.ndarray
     size = ckpt.transform.context(seq)
     context = request.get("context")
     if context is not None:
+        context_position(loaded.checkpoint.data, request)  # a context_start off the axis: refused here
         if len(context) < size:
             more = f" + {size - seq} to difference from" if size > seq else ""
             raise ValueError(f"context has {len(context)} values; this model needs at least sequence_length ({seq})"
@@ -209,8 +210,9 @@ def request_features(loaded: LoadedModel, request: dict[str, Any], horizon: int)
     origin = first_position(loaded.series, loaded.checkpoint.data, request)
     if origin is None:
         raise ValueError(f"this model reads covariates ({', '.join(transform.covariates)}) from its dataset's "
-                         f"timestamps, and your context has none: forecast from an 'origin', from the series' "
-                         f"end, or with a context that is the series' tail")
+                         f"timestamps, and your context has none: give its first value's 'context_start', or "
+                         f"forecast from an 'origin', from the series' end, or with a context that is the "
+                         f"series' tail")
     features = transform.rollout_features(np.array([origin]), loaded.checkpoint.train.sequence_length, horizon)
     assert features is not None
     return features[0]

@@ -70,6 +70,16 @@ def test_the_axis_continues_past_the_end_on_its_frequency_month_ends_included():
                                                                           datetime(2024, 2, 29, 2)]
 
 
+def test_a_timestamp_finds_its_position_on_the_axis_or_none():
+    ends = TimeAxis(datetime(2023, 11, 30), "monthly", month_end=True)
+    assert [ends.position(t) for t in (datetime(2024, 2, 29), datetime(2023, 10, 31), datetime(2024, 2, 28))] == [
+        3, -1, None]
+    hourly = TimeAxis(datetime(2024, 3, 10, 22), "hourly")
+    assert hourly.position(datetime(2024, 3, 11, 1)) == 3 and hourly.position(datetime(2024, 3, 11, 1, 30)) is None
+    assert TimeAxis(datetime(2001, 1, 1), "quarterly").position(datetime(2001, 7, 1)) == 2
+    assert TimeAxis(datetime(2001, 1, 1), "quarterly").position(datetime(2001, 8, 1)) is None
+
+
 @pytest.mark.parametrize(("choice", "frequency", "says"), [
     ("calendar", None, "this dataset has none: upload it with a date/time column"),
     ("month", None, "this dataset has none"),

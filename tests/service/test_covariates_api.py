@@ -88,6 +88,17 @@ def test_the_series_end_and_its_tail_are_on_the_axis_a_free_context_is_refused(s
     free = stack.api.http.post(f"/v1/models/{with_months['id']}/forecast",
                                json={"context": (series[20:33] + 1).tolist(), "horizon": 5})
     assert free.status_code == 422 and "reads covariates (month) from its dataset's timestamps" in free.text
+    # A context placed on the axis by its first value's timestamp is the forecast from where it ends.
+    a0, a = FLAT[0]
+    placed = forecast(stack, with_months["id"], context=series[a0 - 3 : a].tolist(), context_start=month(a0 - 3),
+                      horizon=5)
+    at = forecast(stack, with_months["id"], origin=a, horizon=5)
+    assert placed["y"] == pytest.approx(at["y"], rel=1e-12) and placed["timestamps"] == at["timestamps"]
+    for body, says in (({"context": series[:20].tolist(), "context_start": "2010-01-15"}, "is not on the series' "
+                        "monthly axis"), ({"context_start": "2010-01-01"}, "give the context too"),
+                       ({"context": series[:20].tolist(), "context_start": "June"}, "must be an ISO 8601")):
+        r = stack.api.http.post(f"/v1/models/{with_months['id']}/forecast", json={"horizon": 3, **body})
+        assert r.status_code == 422 and says in r.text, r.text
     png = stack.api.http.get(f"/v1/models/{with_months['id']}/forecast.png", params={"origin": 60, "horizon": 12})
     assert png.status_code == 200 and png.headers["content-type"] == "image/png"
     assert stack.api.http.get(f"/v1/models/{with_months['id']}/forecast.png",
