@@ -124,6 +124,8 @@ def fit_transform(data: AnyData, train: TrainOptions, values: np.ndarray | None,
     train_part = Transform(lag).forward(values[:first])
     scaler = fit_scaler(train_part, train.scaling or "standard")
     names = covariates.resolve(train.covariates, data.frequency)
+    if names and train.rollout_finetune is not None:
+        raise ValueError("covariates and rollout_finetune do not go together yet: leave one out")
     return Transform(lag, scaler, names, axis_of(data), float(first)) if names else Transform(lag, scaler)
 
 

@@ -14,7 +14,7 @@ import torch
 
 from rnncast.common import covariates
 from rnncast.common.artifacts import LocalStore
-from rnncast.common.options import DatasetData, ModelOptions, TrainOptions
+from rnncast.common.options import DatasetData, ModelOptions, RolloutFinetune, TrainOptions
 from rnncast.common.series import SeriesError
 from rnncast.common.timeaxis import TimeAxis
 from rnncast.core.checkpoint import load_checkpoint, save_checkpoint
@@ -127,6 +127,9 @@ def test_the_sine_and_an_axis_less_dataset_refuse_covariates():
         fit_transform(SineData(), TrainOptions(covariates="month"), None, 1)
     with pytest.raises(SeriesError, match="this dataset has none"):
         fit_transform(dataset(None), TrainOptions(sequence_length=12, covariates="month"), month_series(), 1)
+    with pytest.raises(ValueError, match="covariates and rollout_finetune"):
+        fit_transform(dataset(), TrainOptions(sequence_length=12, covariates="month",
+                                              rollout_finetune=RolloutFinetune()), month_series(), 1)
 
 
 def test_a_covariate_rollout_feeds_each_step_its_timestamps_features():
