@@ -51,7 +51,11 @@ def rollout(model: Model, windows: torch.Tensor, horizon: int, should_stop: Stop
         raise ValueError(f"windows must be (B, T), got shape {tuple(windows.shape)}")
     if horizon < 1:
         raise ValueError(f"horizon ({horizon}) must be >= 1")
-    if features is not None and features.shape[-1]:
+    width = features.shape[-1] if features is not None else 0
+    if getattr(model, "inputs", 1) != 1 + width:
+        raise ValueError(f"the model reads {getattr(model, 'inputs', 1)} inputs per step and the rollout gives "
+                         f"{1 + width} (the value and {width} covariate features)")
+    if features is not None and width:
         return rollout_chunks(model, windows, horizon, output_steps(model), should_stop, features)
     if isinstance(model, torch.nn.Module) and wavefront.supports(model):
         return wavefront.forecast(model, windows, horizon, should_stop)
