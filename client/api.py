@@ -39,7 +39,10 @@ from rnncast.client.types import (
     JobPage,
     Model,
     ModelPage,
+    Search,
+    SearchPage,
 )
+from rnncast.client.webhooks import WebhookCalls
 from rnncast.common.defaults import BACKTEST_HORIZON, BACKTEST_ORIGINS, FORECAST_HORIZON, FORECAST_START
 from rnncast.common.options import JobOptions, ModelOptions, TrainOptions, spec
 
@@ -63,7 +66,7 @@ def job_fields(given: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in given.items() if v is not None}
 
 
-class Client:
+class Client(WebhookCalls):
     """An rnncast API client; use it as a context manager to close its connections.
 
     Args:
@@ -266,12 +269,15 @@ class Client:
     def forecast(
         self, model_id: str, *, start: float | None = None, horizon: int = FORECAST_HORIZON,
         context: Sequence[float] | None = None, origin: int | None = None, fallback: str | None = None,
+        intervals: Sequence[float] | None = None,
     ) -> Forecast:
         """Continue a sine model from `start`, a dataset model from `origin`, or either from your `context`.
 
         With none of them, a sine model starts at the tutorial's start and a
         dataset model goes on from its series' end. `fallback="baseline"`: a
         model that lost its last backtest answers the best baseline's forecast.
+        `intervals`: levels in (0, 1), e.g. [0.8, 0.95], for split-conformal
+        prediction intervals.
         """
         if start is None and origin is None and context is None and self.model(model_id).params.get(
                 "data", {}).get("kind", "sine") == "sine":
@@ -284,27 +290,33 @@ class Client:
             body["context"] = list(context)
         if fallback is not None:
             body["fallback"] = fallback
+        if intervals:
+            body["intervals"] = list(intervals)
         r = self._request("POST", f"/v1/models/{model_id}/forecast", retry=True, json=body)
         return Forecast.model_validate(r.json())
 
     def forecast_png(
         self, model_id: str, *, start: float | None = None, horizon: int = FORECAST_HORIZON,
-        origin: int | None = None, context: Sequence[float] | None = None,
+        origin: int | None = None, context: Sequence[float] | None = None, intervals: Sequence[float] | None = None,
     ) -> bytes:
-        """The forecast figure, from `start`, `origin` or your `context` (as `forecast` takes them)."""
+        """The forecast figure, from `start`, `origin` or your `context` (as `forecast` takes them), with
+        the `intervals` asked for as shaded bands."""
         params: dict[str, Any] = {k: v for k, v in (("start", start), ("origin", origin), ("horizon", horizon))
                                   if v is not None}
+        if intervals:
+            params["interval"] = list(intervals)
         if context is not None:
             params["context"] = ",".join(repr(float(v)) for v in context)
         return self._request("GET", f"/v1/models/{model_id}/forecast.png", retry=True, params=params).content
 
     def backtest(
         self, model_id: str, *, origins: int = BACKTEST_ORIGINS, horizon: int = BACKTEST_HORIZON,
-        season: int | None = None,
+        season: int | None = None, intervals: Sequence[float] | None = None,
     ) -> Backtest:
         """Rolling-origin evaluation over the model's test part, against naive, seasonal naive and seasonal naive
-        with drift forecasts."""
-        body = {"origins": origins, "horizon": horizon, "season": season}
+        with drift forecasts; `coverage` of the model's intervals at `intervals` (default 0.8 and 0.95)."""
+        body = {"origins": origins, "horizon": horizon, "season": season,
+                "intervals": list(intervals) if intervals else None}
         r = self._request("POST", f"/v1/models/{model_id}/backtest", retry=True, json=body)
         return Backtest.model_validate(r.json())
 
@@ -402,23 +414,72 @@ class Client:
                 raise TimeoutError(f"comparison {comparison_id} did not finish within {timeout}s")
             time.sleep(poll_interval)
 
+    # Searches -----------------------------------------------------------------
+
+    def start_search(
+        self, dataset_id: str, *, train_fraction: float | None = None, name: str | None = None,
+        idempotency_key: str | None = None, **fields: Any,
+    ) -> Search:
+        """Start a search on a dataset: `fields` are the search's (epochs, patience, seed, max_candidates,
+        refit, ensemble_seeds, backtest={"origins", "horizon"}); only those given are sent."""
+        data: dict[str, Any] = {"dataset_id": dataset_id}
+        if train_fraction is not None:
+            data["train_fraction"] = train_fraction
+        body = {"data": data, "name": name, **{k: v for k, v in fields.items() if v is not None}}
+        return Search.model_validate(self._submit("/v1/searches", body, idempotency_key))
+
+    def search(self, search_id: str) -> Search:
+        return self._get(f"/v1/searches/{search_id}", Search)
+
+    def searches(self, *, limit: int = 20, offset: int = 0) -> SearchPage:
+        return self._get("/v1/searches", SearchPage, limit=limit, offset=offset)
+
+    def cancel_search(self, search_id: str) -> Search:
+        r = self._request("POST", f"/v1/searches/{search_id}/cancel", retry=True)
+        return Search.model_validate(r.json())
+
+    def delete_search(self, search_id: str) -> None:
+        """Delete an ended search and its candidates' jobs; their models and the refit comparison stay."""
+        self._request("DELETE", f"/v1/searches/{search_id}", retry=True)
+
+    def wait_search(
+        self, search_id: str, *, on_update: Callable[[Search], None] | None = None,
+        poll_interval: float = 1.0, timeout: float | None = None,
+    ) -> Search:
+        """Poll a search until it ends (its refit too)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            found = self.search(search_id)
+            if on_update is not None:
+                on_update(found)
+            if found.finished:
+                return found
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"search {search_id} did not finish within {timeout}s")
+            time.sleep(poll_interval)
+
     def ensemble_forecast(
         self, comparison_id: str, *, start: float | None = None, horizon: int = FORECAST_HORIZON,
-        context: Sequence[float] | None = None, origin: int | None = None,
+        context: Sequence[float] | None = None, origin: int | None = None, intervals: Sequence[float] | None = None,
     ) -> dict[str, Any]:
-        """Per cell, the mean of its seeds' forecasts, a mean +- 2 std band, min and max, and each seed's error."""
+        """Per cell, the mean of its seeds' forecasts, a mean +- 2 std band, min and max, and each seed's error;
+        with `intervals`, conformal intervals around the mean."""
         body: dict[str, Any] = {"horizon": horizon}
         body |= {k: v for k, v in (("start", start), ("origin", origin)) if v is not None}
         if context is not None:
             body["context"] = list(context)
+        if intervals:
+            body["intervals"] = list(intervals)
         result: dict[str, Any] = self._request("POST", f"/v1/comparisons/{comparison_id}/forecast", retry=True,
                                                json=body).json()
         return result
 
     def ensemble_png(self, comparison_id: str, *, start: float | None = None, horizon: int = FORECAST_HORIZON,
-                     origin: int | None = None) -> bytes:
+                     origin: int | None = None, intervals: Sequence[float] | None = None) -> bytes:
         params: dict[str, Any] = {k: v for k, v in (("start", start), ("origin", origin), ("horizon", horizon))
                                   if v is not None}
+        if intervals:
+            params["interval"] = list(intervals)
         return self._request("GET", f"/v1/comparisons/{comparison_id}/forecast.png", retry=True,
                              params=params).content
 

@@ -10,7 +10,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from rnncast.client import commands, dataset_commands, study_commands
+from rnncast.client import commands, dataset_commands, search_commands, study_commands, webhook_commands
 from rnncast.common.artifacts import ArtifactError, open_store
 from rnncast.common.settings import Settings, get_settings
 from rnncast.service.doctor import run_checks
@@ -124,11 +124,13 @@ def worker_alive_command(
 for command in (commands.train, commands.jobs, commands.job, commands.cancel, commands.delete, commands.models,
                 commands.forecast, study_commands.compare, study_commands.comparisons, study_commands.comparison,
                 study_commands.cancel_comparison, study_commands.watch, study_commands.delete_comparison,
-                study_commands.ensemble,
+                study_commands.ensemble, search_commands.search, search_commands.searches, search_commands.search_show,
+                search_commands.cancel_search, search_commands.delete_search,
                 dataset_commands.dataset,
                 dataset_commands.backtest):
     app.command(name=command.__name__.replace("_", "-"))(commands.handled(command))
 app.add_typer(dataset_commands.datasets_app, name="datasets")
+app.add_typer(webhook_commands.webhooks_app, name="webhooks")
 artifacts_app = typer.Typer(help="The artifact store (RNNCAST_ARTIFACTS): checkpoints, models, datasets.",
                             no_args_is_help=True)
 app.add_typer(artifacts_app, name="artifacts")

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from rnncast.client.api import Client
 from rnncast.client.errors import RnncastError
-from rnncast.client.options import JsonOpt, KeyOpt, UrlOpt, WatchOpt, training_flags
+from rnncast.client.options import IntervalOpt, JsonOpt, KeyOpt, UrlOpt, WatchOpt, training_flags
 from rnncast.client.tables import print_list, short, when
 from rnncast.client.types import Job
 from rnncast.client.watch import fmt, follow_hint, say_if_no_worker, watch_job
@@ -146,6 +146,7 @@ def forecast(
     plot: Annotated[Path | None, typer.Option(help="Save the forecast figure (PNG) here.")] = None,
     fallback: Annotated[bool, typer.Option(help="A model that lost its last backtest: answer the better "
                                            "baseline's forecast instead.")] = False,
+    interval: IntervalOpt = None,
     json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
 ) -> None:
     """Ask a trained model to continue the sine, its dataset's series, or your values."""
@@ -154,9 +155,10 @@ def forecast(
     with client(url, api_key) as c:
         context = read_context(context_file) if context_file else None
         result = c.forecast(model_id, start=start, horizon=horizon, context=context, origin=origin,
-                            fallback="baseline" if fallback else None)
+                            fallback="baseline" if fallback else None, intervals=interval)
         if plot is not None:
-            plot.write_bytes(c.forecast_png(model_id, start=start, origin=origin, horizon=horizon, context=context))
+            plot.write_bytes(c.forecast_png(model_id, start=start, origin=origin, horizon=horizon, context=context,
+                                            intervals=interval))
     if json_:
         emit_json(result)
         return
@@ -165,17 +167,23 @@ def forecast(
     if result.source:
         out.print(f"the {result.source} baseline's forecast (--fallback)")
     when = result.timestamps or []
-    table = Table("k", "x", *(["time"] if when else []), "y", *(["exact"] if result.exact else []))
+    bands = result.intervals or []
+    table = Table("k", "x", *(["time"] if when else []), "y", *(["exact"] if result.exact else []),
+                  *(f"{b.level:g} interval" for b in bands))
     rows = list(range(len(result.x)))
     shown = rows if len(rows) <= 10 else [*rows[:5], -1, *rows[-5:]]
     exact = result.exact or []
     for k in shown:
         if k == -1:
-            table.add_row("...", "", *([""] if when else []), "", *([""] if exact else []))
+            table.add_row("...", "", *([""] if when else []), "", *([""] if exact else []), *("" for _ in bands))
             continue
         extra = ([f"{exact[k]:.5f}" if k < len(exact) else ""]) if exact else []
-        table.add_row(str(k), f"{result.x[k]:.4f}", *([when[k]] if when else []), fmt(result.y[k], ".5f"), *extra)
+        ranges = [f"[{fmt(b.lower[k], '.5f')}, {fmt(b.upper[k], '.5f')}]" for b in bands]
+        table.add_row(str(k), f"{result.x[k]:.4f}", *([when[k]] if when else []), fmt(result.y[k], ".5f"), *extra,
+                      *ranges)
     out.print(table)
+    if bands and result.calibrated_steps is not None and result.horizon > result.calibrated_steps:
+        out.print(f"intervals past step {result.calibrated_steps} are extrapolated (sqrt growth), not calibrated")
     if result.mse is not None:
         out.print(f"mse {result.mse:.3g}  max abs error {fmt(result.max_abs_error)}")
     if plot is not None:

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from rnncast.client.commands import client, emit_json, handled, out
-from rnncast.client.options import JsonOpt, KeyOpt, UrlOpt
+from rnncast.client.options import IntervalOpt, JsonOpt, KeyOpt, UrlOpt
 from rnncast.client.tables import print_list, short, when
 from rnncast.client.types import Backtest, Dataset
 from rnncast.client.watch import fmt
@@ -128,11 +128,13 @@ def backtest(
     season: Annotated[int | None, typer.Option(
         min=1, help="The seasonal naive baseline's season (default: found from the train part).")] = None,
     plot: Annotated[Path | None, typer.Option(help="Save the error-by-step figure (PNG) here.")] = None,
+    interval: IntervalOpt = None,
     json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
 ) -> None:
-    """Backtest a model over its test part against naive, seasonal naive and seasonal naive with drift forecasts."""
+    """Backtest a model over its test part against naive, seasonal naive and seasonal naive with drift forecasts,
+    with its intervals' coverage (default levels 0.8 and 0.95)."""
     with client(url, api_key) as c:
-        result = c.backtest(model_id, origins=origins, horizon=horizon, season=season)
+        result = c.backtest(model_id, origins=origins, horizon=horizon, season=season, intervals=interval)
         if plot is not None:
             plot.write_bytes(c.backtest_png(model_id, origins=origins, horizon=horizon, season=season))
     if json_:
@@ -142,5 +144,11 @@ def backtest(
               f"season {result.season} ({result.season_source})")
     out.print(backtest_table(result))
     out.print(f"skill {fmt(result.skill)} (1 - model MSE / the best baseline's, {result.best_baseline})")
+    if result.coverage is None:
+        out.print("coverage: none (the model has no calibration)")
+    else:
+        shares = ", ".join(f"{level} {fmt(share)}" for level, share in result.coverage.items())
+        out.print(f"interval coverage {shares} over {result.coverage_origins} origins past the calibration "
+                  f"part (position {result.calibration_end})")
     if plot is not None:
         out.print(f"saved {plot}")

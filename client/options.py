@@ -11,11 +11,15 @@ from typing import Annotated, Any, TypeVar, get_type_hints
 import typer
 
 from rnncast.common import options as O
+from rnncast.common.defaults import MAX_INTERVAL_LEVELS
 
 UrlOpt = Annotated[str | None, typer.Option("--url", help="API address (default: RNNCAST_URL).")]
 KeyOpt = Annotated[str | None, typer.Option("--api-key", help="API key (default: RNNCAST_API_KEY).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print raw JSON for scripts.")]
 WatchOpt = Annotated[bool, typer.Option("--watch", help="Show live progress until it ends.")]
+IntervalOpt = Annotated[list[float] | None, typer.Option(
+    "--interval", min=0, max=1, help="A prediction-interval level in (0, 1), e.g. 0.8; repeat for more "
+    f"(at most {MAX_INTERVAL_LEVELS}).")]
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -12,7 +12,7 @@ from rich.table import Table
 from rnncast.client.api import Client
 from rnncast.client.commands import client, emit_json, out
 from rnncast.client.errors import NotFound
-from rnncast.client.options import JsonOpt, KeyOpt, UrlOpt, WatchOpt, training_flags
+from rnncast.client.options import IntervalOpt, JsonOpt, KeyOpt, UrlOpt, WatchOpt, training_flags
 from rnncast.client.tables import print_list, short, when
 from rnncast.client.types import FINAL as ENDED
 from rnncast.client.types import Comparison, Job
@@ -163,22 +163,27 @@ def ensemble(
         help="Where to start (default: where the runs' forecasts did).")] = None,
     horizon: Annotated[int, typer.Option(min=1, help="Steps to predict.")] = D.FORECAST_HORIZON,
     plot: Annotated[Path | None, typer.Option(help="Save the ensemble figure (PNG) here.")] = None,
+    interval: IntervalOpt = None,
     json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
 ) -> None:
-    """Forecast with every model of a comparison: per cell, the mean over its seeds and its spread."""
+    """Forecast with every model of a comparison: per cell, the mean over its seeds and its spread (and
+    conformal intervals around the mean, asked for with --interval)."""
     with client(url, api_key) as c:
-        result = c.ensemble_forecast(comparison_id, start=start, horizon=horizon)
+        result = c.ensemble_forecast(comparison_id, start=start, horizon=horizon, intervals=interval)
         if plot is not None:
-            plot.write_bytes(c.ensemble_png(comparison_id, start=start, horizon=horizon))
+            plot.write_bytes(c.ensemble_png(comparison_id, start=start, horizon=horizon, intervals=interval))
     if json_:
         emit_json(result)
         return
-    table = Table("cell", "seeds", "MSE of the mean", "seed MSEs", "mean band width (last step)")
+    levels = interval or []
+    table = Table("cell", "seeds", "MSE of the mean", "seed MSEs", "mean band width (last step)",
+                  *(f"{level:g} interval width (last step)" for level in levels))
     for cell, band in result["cells"].items():
-        upper, lower = band["upper"][-1], band["lower"][-1]
-        width = None if upper is None or lower is None else upper - lower
+        bands = [(band["upper"][-1], band["lower"][-1])]
+        bands += [(b["upper"][-1], b["lower"][-1]) for b in band.get("intervals") or []]
+        widths = [None if upper is None or lower is None else upper - lower for upper, lower in bands]
         table.add_row(cell, str(band["n"]), fmt(band.get("mse_of_mean")),
-                      ", ".join(fmt(s["mse"]) for s in band["seeds"]), fmt(width))
+                      ", ".join(fmt(s["mse"]) for s in band["seeds"]), *(fmt(w) for w in widths))
     out.print(table)
     if plot is not None:
         out.print(f"saved {plot}")

@@ -97,8 +97,16 @@ class ModelPage(Page):
     data: list[Model]
 
 
+class Interval(_Result):
+    """A prediction interval at `level`, step by step."""
+
+    level: float
+    lower: list[float | None]
+    upper: list[float | None]
+
+
 class Forecast(_Result):
-    """Predictions `y` at `x`; with `start`, also the exact signal and the errors."""
+    """Predictions `y` at `x`; with `start`, also the exact signal and the errors; asked for, intervals."""
 
     model_id: str
     horizon: int
@@ -110,6 +118,8 @@ class Forecast(_Result):
     timestamps: list[str] | None = None  # where the model's dataset has a time axis
     warning: str | None = None  # the model lost its last backtest
     source: str | None = None  # the baseline answered instead (fallback)
+    intervals: list[Interval] | None = None
+    calibrated_steps: int | None = None
 
 
 class Stat(_Result):
@@ -161,6 +171,54 @@ class Comparison(_Result):
 
 class ComparisonPage(Page):
     data: list[Comparison]
+
+
+class Candidate(_Result):
+    """One candidate configuration of a search, with its backtest score (lower is better)."""
+
+    job_id: str
+    status: str
+    options: dict[str, Any]
+    epoch: int
+    best_epoch: int | None = None
+    train_values: int
+    score: float | None = None
+    score_kind: str | None = None
+    skill: float | None = None
+    backtest_error: str | None = None
+    error: str | None = None
+
+
+class Search(_Result):
+    """Automatic selection by backtest: the candidates, the best, and its refit's models."""
+
+    id: str
+    name: str | None = None
+    status: str
+    phase: str
+    dataset_id: str
+    length: int
+    season: int
+    inner_length: int
+    refit: str
+    ensemble_seeds: int
+    epochs: int
+    backtest: dict[str, Any]
+    candidates: list[Candidate]
+    best_job_id: str | None = None
+    refit_comparison_id: str | None = None
+    model_ids: list[str] = []
+    error: str | None = None
+    created_at: str
+    finished_at: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status != "running"
+
+
+class SearchPage(Page):
+    data: list[Search]
 
 
 class EpochEvent(_Result):
@@ -241,3 +299,6 @@ class Backtest(_Result):
     seasonal_naive_drift: Scores | None = None
     mase_scale: float | None = None
     origin_timestamps: list[str] | None = None
+    coverage: dict[str, float | None] | None = None
+    coverage_origins: int = 0
+    calibration_end: int | None = None

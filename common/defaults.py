@@ -57,6 +57,14 @@ BACKTEST_ORIGINS = 20
 # (RNNCAST_MAX_FORECAST_WORK each) in all.
 BACKTEST_BATCHES = 50
 
+# Conformal intervals (core.conformal): a model calibrates on at most this many origins of the first half of
+# its test part, for at most this many steps; with fewer origins than the minimum it has no calibration.
+CALIBRATION_ORIGINS = 200
+CALIBRATION_STEPS = 24
+MIN_CALIBRATION_ORIGINS = 9  # a level of 0.9 needs 9
+MAX_INTERVAL_LEVELS = 4  # levels in one request
+BACKTEST_LEVELS = (0.8, 0.95)  # a backtest's coverage, unless it names its own
+
 # Relative cost of an epoch per cell on a CPU; orders a comparison's runs so
 # that the slowest start first.
 CELL_COST: dict[str, float] = {"GRU": 3.7, "LSTM": 3.0, "RNN": 1.0}

@@ -143,7 +143,9 @@ class DatasetData(Options):
 
     dataset_id: Annotated[str, Help("a dataset's id")]
     sha256: str
-    length: Annotated[int, Ge(MIN_POINTS)]
+    length: Annotated[int, Ge(MIN_POINTS), Help(
+        "the values the job uses: the dataset's first `length` (all of them, but for a search's candidates, "
+        "which use only the first part of the train part)")]
     step: Annotated[float, Gt(0)] = 1.0
     train_fraction: TrainFraction = TRAIN_FRACTION
     name: str | None = None
@@ -288,7 +290,7 @@ class TrainOptions(Options):
 
 _LEGACY = ("early_stopping_patience", "early_stopping_min_delta", "rollout_epochs", "rollout_horizon", "rollout_lr")
 
-Recipe = Literal["tutorial", "accurate"]
+Recipe = Literal["tutorial", "accurate", "auto"]
 
 
 @dataclass(frozen=True)
@@ -297,7 +299,9 @@ class JobOptions(Options):
 
     recipe: Annotated[Recipe, Help(
         "tutorial: the reference loop; accurate: the per-cell options bench/accuracy.py found best (fields "
-        "given here override it; `params` shows what was used)")] = "tutorial"
+        "given here override it; `params` shows what was used); auto (a dataset job): a search (POST "
+        "/v1/searches) picks the cell, window, head, differencing, scaling and rate by backtest on the train "
+        "part, and this job trains the best on it (its `search_id`; `params` shows the choice once made)")] = "tutorial"
     max_seconds: Annotated[float | None, Gt(0), Le(1e9), Help(
         "stop and fail the job after this many seconds of running (its last checkpoint is kept); the "
         "server's RNNCAST_MAX_JOB_SECONDS applies too")] = None
@@ -307,6 +311,7 @@ class JobOptions(Options):
 # `accurate` is what bench/accuracy.py found best per cell (see the docs' performance page).
 RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     "tutorial": {"RNN": {}, "LSTM": {}, "GRU": {}},
+    "auto": {"RNN": {}, "LSTM": {}, "GRU": {}},  # a search chooses (common.search); a refit's params say what
     "accurate": {
         "RNN": {"lr_schedule": "onecycle", "max_lr": 3e-3, "min_lr": 1e-6, "warmup_fraction": 0.1, "grad_clip": 1.0},
         "LSTM": {"lr_schedule": "onecycle", "max_lr": 1e-2, "min_lr": 1e-5, "warmup_fraction": 0.3},

@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rnncast.common.defaults import MAX_CONTEXT, MAX_EPOCHS, MAX_HORIZON, MAX_POINTS, MAX_SEEDS, MIN_POINTS
+from rnncast.common.webhooks import Network, parse_networks
 
 MIN_KEY_LENGTH = 16
 
@@ -82,6 +83,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description=(
         "Request bodies larger than this get 413 (dataset uploads have RNNCAST_MAX_UPLOAD_BYTES)."))
     max_seeds: int = Field(32, ge=1, le=MAX_SEEDS, description="Cap on a comparison's seeds.")
+    max_search_candidates: int = Field(12, ge=1, le=100, description=(
+        "Candidates one search trains at most (`POST /v1/searches`): a larger grid is sampled by the search's "
+        "seed; a request's `max_candidates` above this is 422."))
     max_queued_jobs: int = Field(10_000, ge=1, description="More queued jobs than this get 429.")
     max_train_cost: float = Field(3e13, gt=0, description=(
         "A job's estimated work (`train_cost`) above this is 422 with the estimate; the default "
@@ -172,6 +176,27 @@ class Settings(BaseSettings):
         "The broker's redelivery of unacknowledged tasks, in seconds (must exceed the heartbeat timeout). "
         "Recovery of lost jobs uses heartbeats instead, so this only needs to exceed the longest job."))
 
+    # Webhooks (`/v1/webhooks`): limits, the URL guard, and how the workers' sender delivers.
+    max_webhooks: int = Field(100, ge=1, le=100_000, description="Webhook subscriptions kept (429 beyond).")
+    max_webhook_url_length: int = Field(2048, ge=16, le=65_536, description="The longest webhook URL accepted.")
+    webhook_allow_private: bool = Field(False, description=(
+        "Let webhooks go to loopback, private, link-local and other non-public addresses (a receiver on the "
+        "host's own network). Off, such a URL is refused at subscription (422) and at every delivery."))
+    webhook_allowed_networks: str = Field("", description=(
+        "CIDRs (comma-separated, e.g. `10.1.2.0/24`) webhooks may reach although not public: a narrower "
+        "allowance than RNNCAST_WEBHOOK_ALLOW_PRIVATE."))
+    webhook_timeout_s: float = Field(10.0, gt=0, le=300, description=(
+        "How long the sender waits for a receiver's answer (connect and read); then the attempt failed."))
+    webhook_max_attempts: int = Field(8, ge=1, le=100, description=(
+        "Attempts at a delivery before it is marked failed."))
+    webhook_backoff_s: float = Field(10.0, gt=0, le=86_400, description=(
+        "The wait before a failed delivery's first retry; it doubles with each attempt, with random jitter "
+        "(up to half of it), up to RNNCAST_WEBHOOK_BACKOFF_MAX_S."))
+    webhook_backoff_max_s: float = Field(3600.0, gt=0, le=7 * 86_400, description="The longest wait between retries.")
+    webhook_lease_s: float = Field(60.0, ge=1, le=86_400, description=(
+        "A sender's claim on a delivery: if it dies mid-delivery, another sends it again after this long "
+        "(same delivery id). Must exceed RNNCAST_WEBHOOK_TIMEOUT_S."))
+
     @field_validator("forecast_threads")
     @classmethod
     def _threads_per_core(cls, value: int) -> int:
@@ -220,6 +245,19 @@ class Settings(BaseSettings):
                              "(e.g. openssl rand -hex 32)")
         return value
 
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        try:
+            parse_networks(value)
+        except ValueError as exc:
+            raise ValueError(f"RNNCAST_WEBHOOK_ALLOWED_NETWORKS ({value!r}): {exc}") from None
+        return value
+
+    @property
+    def webhook_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.webhook_allowed_networks)
+
     @property
     def trusted_origin_set(self) -> frozenset[str]:
         return frozenset(o.strip().lower().rstrip("/") for o in self.trusted_origins.split(",") if o.strip())
@@ -248,6 +286,10 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"visibility_timeout ({self.visibility_timeout}) must exceed "
                 f"heartbeat_timeout ({self.heartbeat_timeout})"
+            )
+        if self.webhook_lease_s <= self.webhook_timeout_s:
+            raise ValueError(
+                f"webhook_lease_s ({self.webhook_lease_s}) must exceed webhook_timeout_s ({self.webhook_timeout_s})"
             )
         if self.max_connections <= self.max_event_streams:
             raise ValueError(

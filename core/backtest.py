@@ -167,17 +167,21 @@ def model_forecasts(model: torch.nn.Module, setup: BacktestSetup, origins: np.nd
 
 def backtest(
     model: torch.nn.Module, setup: BacktestSetup, origins: int, horizon: int, season: int | None = None,
-    rows_per_batch: int = 1024, should_stop: StopCheck | None = None,
+    rows_per_batch: int = 1024, should_stop: StopCheck | None = None, keep_forecasts: bool = False,
 ) -> dict[str, Any]:
     """MSE, MAE, sMAPE, MASE and MAPE for the model and the three baselines, and the model's skill.
 
     skill = 1 - model MSE / the best baseline's MSE (null when that is 0). The model's rollouts
-    raise RolloutStopped when `should_stop()` says so.
+    raise RolloutStopped when `should_stop()` says so. With `keep_forecasts`, the result also holds
+    "forecasts": (origin positions, truth, the model's forecasts), arrays for the caller (not JSON).
     """
     positions = backtest_origins(setup.series.shape[0], setup.first, horizon, origins)
     chosen, source = choose_season(setup, season)
     preds = model_forecasts(model, setup, positions, horizon, rows_per_batch, should_stop)
-    return score(setup, positions, horizon, chosen, source, preds)
+    result = score(setup, positions, horizon, chosen, source, preds)
+    if keep_forecasts:
+        result["forecasts"] = (positions, actuals(setup.series, positions, horizon), preds)
+    return result
 
 
 def baseline_forecasts(values: np.ndarray, origins: np.ndarray, horizon: int, season: int) -> dict[str, np.ndarray]:

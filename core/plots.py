@@ -29,11 +29,12 @@ class LossRun:
 
 @dataclass(frozen=True)
 class PredictionLine:
-    """One model's forecast at `x`."""
+    """One model's forecast at `x`, with its prediction intervals (level, lower, upper) drawn as shaded bands."""
 
     label: str
     x: Sequence[float]
     y: Sequence[float]
+    bands: Sequence[tuple[float, Sequence[float], Sequence[float]]] = ()
 
 
 def _figure(width: float, height: float) -> tuple[Figure, Axes]:
@@ -118,6 +119,9 @@ def prediction_png(
         ax.plot(exact_x, exact_y, "-", color="gray", alpha=0.7, label="exact")
     markers = "o^sDv"
     for i, line in enumerate(predictions):
+        for level, lower, upper in sorted(line.bands, reverse=True):  # the widest first, the narrower over it
+            ax.fill_between(line.x, lower, upper, color=_color(line.label, i), alpha=0.12 + 0.1 * (1 - level),
+                            linewidth=0, label=f"{level:g} interval")
         ax.plot(
             line.x, line.y, markers[i % len(markers)], color=_color(line.label, i),
             markersize=3, label=line.label,
@@ -169,7 +173,8 @@ def ensemble_png(
     context_x: Sequence[float], context_y: Sequence[float], x: Sequence[float], exact_y: Sequence[float] | None,
     cells: dict[str, dict[str, Any]], title: str = "Ensemble forecast",
 ) -> bytes:
-    """Per cell, the mean forecast over its seeds with a band of mean +- 2 std and the min-max range dashed."""
+    """Per cell, the mean forecast over its seeds with a band of mean +- 2 std, the min-max range dotted and the
+    conformal intervals asked for dashed."""
     fig, ax = _figure(10, 5)
     ax.plot(context_x, context_y, "-", color="black", label="context")
     if exact_y is not None:
@@ -182,6 +187,11 @@ def ensemble_png(
         ax.fill_between(x, values["lower"], values["upper"], color=color, alpha=0.2, linewidth=0)
         ax.plot(x, values["min"], ":", color=color, linewidth=0.8)
         ax.plot(x, values["max"], ":", color=color, linewidth=0.8)
+        for interval in band.get("intervals") or []:  # conformal intervals around the mean, dashed
+            for side in ("lower", "upper"):
+                ys = np.array([np.nan if v is None else v for v in interval[side]], dtype=np.float64)
+                ax.plot(x, ys, "--", color=color, linewidth=0.8,
+                        label=f"{cell} {interval['level']:g} interval" if side == "lower" else None)
     ax.set_xlabel("t")
     ax.set_ylabel("y")
     ax.set_title(title + " (band: mean +- 2 std; dotted: min and max over seeds)")

@@ -30,6 +30,7 @@ ID_PARAMS: dict[str, tuple[str, tuple[str, ...]]] = {
     "job_id": ("job", (Keys.jobs,)),
     "model_id": ("model", (Keys.models, Keys.jobs)),
     "comparison_id": ("comparison", (Keys.comparisons,)),
+    "search_id": ("search", (Keys.searches,)),
     "dataset_id": ("dataset", (Keys.datasets,)),
 }
 

@@ -1,4 +1,5 @@
-"""The worker process's life: torch set-up, SIGTERM hand-back, liveness, forecast and figure serving, shutdown.
+"""The worker process's life: torch set-up, SIGTERM hand-back, liveness, forecast and figure serving, webhook
+delivery, shutdown.
 
 The Celery app itself and the per-process state live in `worker.state`;
 this module wires them to Celery's worker signals (`celery -A rnncast.worker.app`).
@@ -23,12 +24,14 @@ from rnncast.worker.attempt import HAND_BACK
 from rnncast.worker.devices import check_device, describe
 from rnncast.worker.recovery import Liveness
 from rnncast.worker.state import app, settings
+from rnncast.worker.webhooks import WebhookSender
 
 __all__ = ["app"]
 
 log = logging.getLogger(__name__)
 app.conf.include = ["rnncast.worker.tasks"]
 _liveness: Liveness | None = None
+_sender: WebhookSender | None = None
 
 
 def _configure_torch() -> None:
@@ -77,10 +80,12 @@ def _on_process_init(**_: Any) -> None:
 
 @worker_ready.connect
 def _on_ready(sender: Any = None, **_: Any) -> None:
-    global _liveness
+    global _liveness, _sender
     _configure_torch()
     _liveness = Liveness(getattr(sender, "hostname", "worker"), settings, state.send_train, _info)
     _liveness.start()
+    _sender = WebhookSender(settings)  # the outbox's deliveries (worker.webhooks says why here)
+    _sender.start()
     # threads/solo pools run tasks in this process: serve forecasts here.
     prefork = type(getattr(sender, "pool", None)).__module__.endswith("prefork")
     if _serves_predict() and not prefork:
@@ -103,3 +108,5 @@ def _on_shutdown(**_: Any) -> None:
     state.stop_serving()
     if _liveness is not None:
         _liveness.stop()
+    if _sender is not None:
+        _sender.stop()

@@ -3,7 +3,10 @@
 Served on the figure lane by the predict workers: every succeeded run's model
 continues the same window (the comparison's runs share the signal and the
 window length), one rollout per model, and the seeds of each cell are
-summarised step by step.
+summarised step by step. Asked for `intervals`, each cell's mean gets
+split-conformal intervals from its members' calibration residuals pooled
+(core.conformal.pooled): a seed's residuals bound the mean's from above in
+spread, so these are at least as wide as the mean's own would be.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 from rnncast.common.defaults import params_work, work_refusal
 from rnncast.common.store.sync import JobStore
 from rnncast.common.values import finite
+from rnncast.core.conformal import Calibration, NoCalibration, intervals, pooled
 from rnncast.core.forecast import Forecast, RolloutStopped, rollout_numpy
 from rnncast.core.plots import ensemble_png
 from rnncast.worker.deadlines import failure_reply, request_should_stop
@@ -57,6 +61,7 @@ def ensemble(cache: ModelCache, store: JobStore, request: dict[str, Any], max_wo
     records = store.model_records([job_id for job_id, _ in runs])
     should_stop = request_should_stop(request)  # one deadline for all the models' rollouts
     by_cell: dict[str, list[tuple[int, str, Forecast]]] = {}
+    calibrations: dict[str, list[Calibration | None]] = {}
     for job_id, params in runs:
         record = records.get(job_id)
         if record is None:  # its model was deleted
@@ -73,6 +78,7 @@ def ensemble(cache: ModelCache, store: JobStore, request: dict[str, Any], max_wo
                               features[None] if features is not None else None)[0]
         fc = request_forecast(loaded, request, preds, with_context=request.get("figure") == "ensemble_png")
         by_cell.setdefault(params["cell"], []).append((params["seed"], job_id, fc))
+        calibrations.setdefault(params["cell"], []).append(loaded.calibration)
     if not by_cell:
         raise EnsembleError(409, "every model of this comparison was deleted")
     reference = next(iter(by_cell.values()))[0][2]
@@ -87,6 +93,9 @@ def ensemble(cache: ModelCache, store: JobStore, request: dict[str, Any], max_wo
             "seeds": [{"seed": seed, "job_id": job_id, "mse": finite(fc.mse), "max_abs_error": finite(fc.max_abs_error)}
                       for seed, job_id, fc in members],
         }
+        levels = request.get("intervals")
+        if levels:
+            cells[cell]["intervals"] = _intervals(cell, calibrations[cell], levels, mean)
         if reference.exact is not None:
             truth = np.array(reference.exact)
             cells[cell]["mse_of_mean"] = finite(float(np.mean((mean[: truth.shape[0]] - truth) ** 2)))
@@ -94,6 +103,22 @@ def ensemble(cache: ModelCache, store: JobStore, request: dict[str, Any], max_wo
         "comparison_id": request["comparison_id"], "horizon": int(request["horizon"]), "x": reference.x,
         "exact": reference.exact, "context_x": reference.context_x, "context_y": reference.context_y, "cells": cells,
     }
+
+
+def _intervals(cell: str, members: list[Calibration | None], levels: list[float],
+               mean: np.ndarray) -> list[dict[str, Any]]:
+    """A cell's intervals around its mean, from its members' pooled calibrations (409 when one has none)."""
+    known = [c for c in members if c is not None]
+    if len(known) < len(members):
+        raise EnsembleError(409, f"{len(members) - len(known)} of the {cell} models have no calibration, so this "
+                                 f"ensemble gives no intervals: train them again to get them")
+    calibration = pooled(known)
+    try:
+        calibration.check(levels)
+    except NoCalibration as exc:
+        raise EnsembleError(422, f"intervals: {exc}") from None
+    return [{"level": b["level"], "lower": _values(np.asarray(b["lower"])), "upper": _values(np.asarray(b["upper"]))}
+            for b in intervals(calibration, levels, mean)]
 
 
 def handle_ensemble(cache: ModelCache, store: JobStore, request: dict[str, Any], max_work: float) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from rnncast.worker.ensemble import handle_ensemble
 from rnncast.worker.lane import BLOCK_S, LaneServer
 from rnncast.worker.predict import ModelCache, handle_backtest, handle_png
 from rnncast.worker.render import render_comparison
+from rnncast.worker.search import handle_season
 
 log = get_task_logger(__name__)
 COMPARISON_FIGURES = ("loss", "predictions")
@@ -44,6 +45,8 @@ def draw(cache: ModelCache, store: JobStore, settings: Settings, request: dict[s
             return handle_ensemble(cache, store, request, settings.max_forecast_work)
         if figure == "dataset" and is_id(str(request.get("dataset_id"))):
             return _dataset_png(cache.artifacts, request)
+        if figure == "season" and is_id(str(request.get("dataset_id"))):
+            return handle_season(cache.artifacts, request)
         if figure in COMPARISON_FIGURES and is_id(str(request.get("comparison_id"))):
             png = render_comparison(store, request["comparison_id"], figure)
             if png is None:

@@ -40,8 +40,11 @@ from rnncast.worker.predict import (
     ModelCache,
     ModelUnavailable,
     forecast_payload,
+    intervals_refusal,
+    request_bands,
     request_features,
     request_forecast,
+    request_observed,
     request_window,
 )
 
@@ -152,11 +155,16 @@ def _prepare(
     for req in reqs:
         try:
             window = request_window(loaded, req.body)
-            features.append(request_features(loaded, req.body, horizon))
-            windows.append(window)
-            ready.append(req)
+            feature = request_features(loaded, req.body, horizon)
         except ValueError as exc:
             errors.append((req.inbox, error_answer(req.id, 422, str(exc))))
+            continue
+        if (refused := intervals_refusal(loaded, req.body.get("intervals"))) is not None:
+            errors.append((req.inbox, error_answer(req.id, *refused)))
+            continue
+        windows.append(window)
+        features.append(feature)
+        ready.append(req)
     if not ready:
         return errors, None
     rows = rows_within(settings.max_forecast_work, *shape)
@@ -186,19 +194,22 @@ def _rollout(group: _Group, rows: list[int]) -> list[tuple[str, Answer]]:
 
 
 def _payload(group: _Group, body: dict[str, Any], row: np.ndarray, window: np.ndarray) -> dict[str, Any]:
-    """A request's answer: the model's forecast, with timestamps where the dataset has a time axis, and a warning
-    when the model lost its last backtest (then, with `fallback`, the better baseline's forecast instead)."""
+    """A request's answer: the model's forecast (with the intervals asked for), with timestamps where the dataset
+    has a time axis, and a warning when the model lost its last backtest (then, with `fallback`, the better
+    baseline's forecast instead, in the series' units: no model transform, no model intervals)."""
     loaded, lost = group.loaded, losing(group.record)
     series = loaded.checkpoint.series
-    source = None
+    source, bands, steps = None, None, None
     if lost is not None and body.get("fallback") == "baseline":
-        scaler = loaded.checkpoint.scaler
-        history = fallback_history(series, body, scaler.inverse(window) if scaler is not None else window)
+        history = fallback_history(series, body, request_observed(loaded, body))
         base, source = baseline_forecast(history, group.horizon, lost["best_baseline"], int(lost["season"]))
-        row = scaler.forward(base) if scaler is not None else base  # request_forecast scales it back
-    fc = request_forecast(loaded, body, row, with_context=False)
+        fc = request_forecast(loaded, body, base, with_context=False, in_units=True)
+    else:
+        fc = request_forecast(loaded, body, row, with_context=False)
+        bands = request_bands(loaded, body, fc)
+        steps = loaded.calibration.steps if bands is not None and loaded.calibration else None
     fields = body.get("fields")
-    payload = forecast_payload(group.model_id, group.horizon, fc, fields)
+    payload = forecast_payload(group.model_id, group.horizon, fc, fields, bands, steps)
     stamps = forecast_timestamps(series, loaded.checkpoint.data, body, group.horizon)
     if stamps is not None and (fields is None or "timestamps" in fields):
         payload["timestamps"] = stamps

@@ -14,14 +14,21 @@ from celery.utils.log import get_task_logger
 
 from rnncast.common.artifacts import ArtifactError, ArtifactStore
 from rnncast.common.artifacts.layout import model_prefix
-from rnncast.common.defaults import BACKTEST_BATCHES, FORECAST_START, forecast_work, rows_within, work_refusal
+from rnncast.common.defaults import (
+    BACKTEST_BATCHES,
+    BACKTEST_LEVELS,
+    FORECAST_START,
+    forecast_work,
+    rows_within,
+    work_refusal,
+)
 from rnncast.common.options import DatasetData, SineData
 from rnncast.common.series import SeriesError
 from rnncast.common.store.sync import JobStore
 from rnncast.common.values import finite
 from rnncast.core.backtest import BASELINES, BacktestSetup, backtest
 from rnncast.core.checkpoint import Checkpoint, CheckpointError, checkpoint_exists, load_checkpoint
-from rnncast.core.data import series as sine_series
+from rnncast.core.conformal import Calibration, NoCalibration, coverage, intervals
 from rnncast.core.forecast import (
     Forecast,
     RolloutStopped,
@@ -35,10 +42,9 @@ from rnncast.core.forecast import (
 )
 from rnncast.core.models import Forecaster
 from rnncast.core.plots import PredictionLine, backtest_png, prediction_png
-from rnncast.core.transform import first_test
 from rnncast.worker.deadlines import failure_reply, request_should_stop
 from rnncast.worker.guard import context_position, first_position, origin_times
-from rnncast.worker.results import MODEL_NAME
+from rnncast.worker.results import MODEL_NAME, series_setup
 
 log = get_task_logger(__name__)
 SWEEP_EVERY_S = 10.0
@@ -57,6 +63,7 @@ class LoadedModel:
     sha256: str
     model: Forecaster
     checkpoint: Checkpoint
+    calibration: Calibration | None = None  # its intervals' residuals (core.conformal); None: no intervals
 
     @property
     def dataset(self) -> DatasetData | None:
@@ -122,7 +129,13 @@ class ModelCache:
             raise ModelUnavailable(503, f"model {model_id!r} is unavailable: {exc.public}") from None
         if ckpt.info is None or ckpt.info.sha256 != sha256:
             raise ModelUnavailable(503, f"model {model_id!r} is unavailable: its checkpoint is not the one recorded")
-        return LoadedModel(sha256, ckpt.build_model("cpu"), ckpt)
+        raw = ckpt.extra.get("calibration")
+        try:
+            calibration = Calibration.from_dict(raw) if raw else None
+        except (KeyError, TypeError, ValueError) as exc:
+            detail = f"model {model_id!r} is unavailable: its calibration is invalid ({exc})"
+            raise ModelUnavailable(503, detail) from None
+        return LoadedModel(sha256, ckpt.build_model("cpu"), ckpt, calibration)
 
     def sweep(self, store: JobStore) -> None:
         """Drop entries whose model was deleted (checked at most every few seconds)."""
@@ -137,19 +150,48 @@ class ModelCache:
                 self._items.pop(model_id, None)
 
 
-def forecast_payload(model_id: str, horizon: int, fc: Forecast, fields: list[str] | None = None) -> dict[str, Any]:
+def forecast_payload(model_id: str, horizon: int, fc: Forecast, fields: list[str] | None = None,
+                     bands: list[dict[str, Any]] | None = None, calibrated_steps: int | None = None) -> dict[str, Any]:
     """The API's answer; a diverged model's NaN/inf predictions become null (JSON has no NaN).
 
     `exact` and the errors come where the true values are known: a sine's
     `start`, a dataset's `origin` inside the series (over the steps it covers).
-    With `fields`, only those (and model_id, horizon) are sent.
+    With `fields`, only those (and model_id, horizon, and the intervals asked for) are sent.
     """
     out: dict[str, Any] = {"model_id": model_id, "horizon": horizon, "x": fc.x, "y": [finite(v) for v in fc.y]}
     if fc.exact is not None:
         out |= {"exact": fc.exact, "mse": finite(fc.mse), "max_abs_error": finite(fc.max_abs_error)}
     if fields is not None:
         out = {k: v for k, v in out.items() if k in fields or k in ("model_id", "horizon")}
+    if bands is not None:
+        out["intervals"] = [{"level": b["level"], "lower": [finite(v) for v in b["lower"]],
+                             "upper": [finite(v) for v in b["upper"]]} for b in bands]
+        out["calibrated_steps"] = calibrated_steps
     return out
+
+
+def intervals_refusal(loaded: LoadedModel, levels: list[float] | None) -> tuple[int, str] | None:
+    """Why a request's `intervals` cannot be answered: (409, no calibration) or (422, a level too high for
+    the calibration's size); None when they can (or none were asked for)."""
+    if not levels:
+        return None
+    if loaded.calibration is None:
+        return 409, ("this model has no calibration, so it gives no intervals: it was trained before intervals "
+                     "existed, or its test part is too short to calibrate on (see the model's `calibration`); "
+                     "train it again to get them")
+    try:
+        loaded.calibration.check(levels)
+    except NoCalibration as exc:
+        return 422, f"intervals: {exc}"
+    return None
+
+
+def request_bands(loaded: LoadedModel, request: dict[str, Any], fc: Forecast) -> list[dict[str, Any]] | None:
+    """The intervals a request asks for around its forecast (checked by `intervals_refusal` first)."""
+    levels = request.get("intervals")
+    if not levels or loaded.calibration is None:
+        return None
+    return intervals(loaded.calibration, levels, np.asarray(fc.y, dtype=np.float64))
 
 
 def _origin(loaded: LoadedModel, request: dict[str, Any]) -> int:
@@ -220,11 +262,14 @@ def request_features(loaded: LoadedModel, request: dict[str, Any], horizon: int)
 
 def request_forecast(
     loaded: LoadedModel, request: dict[str, Any], preds: np.ndarray, with_context: bool = True,
+    in_units: bool = False,
 ) -> Forecast:
-    """A request's forecast from its row of predictions (in the model's units), in the series' units (with the
-    truth where known; with the context before it only when a figure needs it)."""
+    """A request's forecast from its row of predictions (in the model's units; `in_units`: already in the
+    series' units, e.g. a baseline's), in the series' units (with the truth where known; with the context before
+    it only when a figure needs it)."""
     ckpt = loaded.checkpoint
-    preds = ckpt.transform.inverse(preds, request_observed(loaded, request))
+    if not in_units:
+        preds = ckpt.transform.inverse(preds, request_observed(loaded, request))
     if request.get("context") is not None:
         return context_forecast(preds)
     dataset = loaded.dataset
@@ -253,6 +298,8 @@ def handle_png(cache: ModelCache, store: JobStore, request: dict[str, Any], max_
         return {"ok": False, "status": exc.status, "detail": exc.detail}
     except ValueError as exc:
         return {"ok": False, "status": 422, "detail": str(exc)}
+    if (refused := intervals_refusal(loaded, request.get("intervals"))) is not None:
+        return {"ok": False, "status": refused[0], "detail": refused[1]}
     cfg, seq = loaded.checkpoint.model, loaded.checkpoint.train.sequence_length
     work = forecast_work(1, seq, int(request["horizon"]), cfg.hidden_size, cfg.num_layers, cfg.cell, cfg.output_steps)
     refusal = work_refusal("this figure's forecast", work, max_work, "ask for a shorter horizon")
@@ -264,6 +311,7 @@ def handle_png(cache: ModelCache, store: JobStore, request: dict[str, Any], max_
     except RolloutStopped as exc:
         return failure_reply("this figure's forecast", exc)
     fc = request_forecast(loaded, request, preds[0])
+    bands = request_bands(loaded, request, fc) or []
     cell = loaded.checkpoint.model.cell
     context = request.get("context")
     if context is not None:  # your values, drawn before step 0
@@ -272,21 +320,16 @@ def handle_png(cache: ModelCache, store: JobStore, request: dict[str, Any], max_
         where = f"position {_origin(loaded, request)}" if loaded.dataset is not None else f"t={request['start']}"
         ctx_x, ctx_y = fc.context_x or [], fc.context_y or []
     exact_x = fc.x[: len(fc.exact)] if fc.exact is not None else None
-    png = prediction_png(ctx_x, ctx_y, [PredictionLine(cell, fc.x, fc.y)], exact_x, fc.exact,
+    line = PredictionLine(cell, fc.x, fc.y, [(b["level"], b["lower"], b["upper"]) for b in bands])
+    png = prediction_png(ctx_x, ctx_y, [line], exact_x, fc.exact,
                          title=f"{cell} forecast from {where}")
     return _answer_png(png)
 
 
 def backtest_setup(loaded: LoadedModel) -> BacktestSetup:
     """The series a model was trained on and where its test part starts (a sine model's: its training signal)."""
-    ckpt, seq = loaded.checkpoint, loaded.checkpoint.train.sequence_length
-    dataset, k, transform = loaded.dataset, ckpt.model.output_steps, ckpt.transform
-    if dataset is not None:
-        return BacktestSetup(loaded.series, first_test(dataset, ckpt.train, dataset.length, k, transform), seq,
-                             transform)
-    sine = loaded.sine
-    values = sine_series(sine, ckpt.train.seed)
-    return BacktestSetup(values, first_test(sine, ckpt.train, values.shape[0], k, transform), seq, transform)
+    ckpt = loaded.checkpoint
+    return series_setup(ckpt.data, ckpt.train, ckpt.series, ckpt.transform, ckpt.model.output_steps)
 
 
 def run_backtest(loaded: LoadedModel, request: dict[str, Any], max_work: float) -> dict[str, Any]:
@@ -306,8 +349,20 @@ def run_backtest(loaded: LoadedModel, request: dict[str, Any], max_work: float) 
     if refusal is not None:
         raise ValueError(refusal)
     season = request.get("season")
-    return backtest(loaded.model, backtest_setup(loaded), origins, horizon, int(season) if season is not None else None,
-                    rows_per_batch=rows, should_stop=request_should_stop(request))
+    asked = request.get("intervals")
+    levels = list(asked or BACKTEST_LEVELS)
+    if asked and loaded.calibration is not None:  # a default level the calibration cannot give is null instead
+        try:
+            loaded.calibration.check(levels)
+        except NoCalibration as exc:
+            raise ValueError(f"intervals: {exc}") from None
+    result = backtest(loaded.model, backtest_setup(loaded), origins, horizon,
+                      int(season) if season is not None else None, rows_per_batch=rows,
+                      should_stop=request_should_stop(request), keep_forecasts=True)
+    positions, truth, preds = result.pop("forecasts")
+    if loaded.calibration is None:  # a model from before intervals: no coverage to measure
+        return result | {"coverage": None, "coverage_origins": 0, "calibration_end": None}
+    return result | coverage(loaded.calibration, levels, positions, truth, preds)
 
 
 def handle_backtest(

@@ -66,7 +66,8 @@ def recover_once(
         if old:
             messages = store.broker_messages(TRAIN_QUEUE, within_s=timeout)
             for job_id in old:
-                if job_id not in messages:
+                # A search's refit waits without a task until the search has chosen (worker.search).
+                if job_id not in messages and not (store.job_raw(job_id) or {}).get("awaiting"):
                     send(job_id)
                     done.resent.append(job_id)
     for kind in ("requeued", "failed", "cancelled", "resent"):

@@ -37,7 +37,7 @@ from rnncast.core.train import Probe, TrainResult, TrainState, train
 from rnncast.core.transform import Transform, fit_transform
 from rnncast.worker.attempt import WATCH_S, Attempt, Watch
 from rnncast.worker.checkpoints import CheckpointWriter, pinned_digests
-from rnncast.worker.results import run_forecast, write_model
+from rnncast.worker.results import calibrate_model, run_forecast, write_model
 
 log = get_task_logger(__name__)
 RESUME_NAME = "checkpoint"
@@ -207,6 +207,7 @@ def _load_series(
     # Deleting a dataset is refused while a job that uses it is queued or running.
     series = retrying(lambda: load_values(artifacts, data_cfg.dataset_id, data_cfg.sha256),
                       settings.artifact_retry_s, f"job {job_id}: reading its dataset")
+    series = series[: data_cfg.length]  # a search's candidate uses only the first part of the train part
     return series, fit_transform(data_cfg, train_cfg, series, model_cfg.output_steps)
 
 
@@ -264,8 +265,13 @@ def _succeed(
 ) -> str:
     """Write the model, and end the job succeeded with its record (and a comparison run's forecast)."""
     job_id, (_, data_cfg, train_cfg) = attempt.job_id, configs
+    try:  # computed once, before the writes that may be retried
+        calibration = calibrate_model(result.model, configs, series, result.transform, settings.max_forecast_work,
+                                      attempt.interrupt)
+    except RolloutStopped:
+        return _stopped(attempt, artifacts, replace(result, stopped=True), attempt.limit) or _lost(job_id)
     try:
-        model = retrying(lambda: write_model(artifacts, job_id, params, configs, result, series),
+        model = retrying(lambda: write_model(artifacts, job_id, params, configs, result, series, calibration),
                          settings.artifact_retry_s, f"job {job_id}: writing its model")
     except StoreUnavailable:  # still down: the job goes back to the queue and resumes from its last checkpoint
         log.warning("job %s: its model could not be written; handing it back", job_id)

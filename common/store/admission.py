@@ -78,17 +78,19 @@ def _admit(name: str, keys: list[str], args: list[Any], per_item: list[Any]) -> 
 def create_jobs(
     answer_id: str, jobs: list[dict[str, Any]], *, max_queued: int, idempotency: Idempotency | None,
     quota: Quota = UNLIMITED, comparison: dict[str, Any] | None = None, dataset_id: str | None = None,
+    index: str = Keys.comparisons,
 ) -> Op[tuple[str, bool]]:
     """Queue `jobs` (hashes from `job_ops.job_fields`) atomically, with their comparison's record if any, each
     reserving its model's estimated bytes within `quota`.
 
     Returns (`answer_id`, True), or with an Idempotency-Key whose job (or comparison) still exists the earlier
-    request's id and False. Raises QueueFull, QuotaExceeded, IdempotencyConflict, DatasetGone (when
-    `dataset_id`, which they train on, has no record).
+    request's id and False. The comparison is listed in `index` (a search's in `Keys.searches`). Raises
+    QueueFull, QuotaExceeded, IdempotencyConflict, DatasetGone (when `dataset_id`, which they train on, has no
+    record).
     """
     idem_key = Keys.idempotency(idempotency.scope, idempotency.key) if idempotency else Keys.idempotency("-", "-")
     comparison_key = Keys.comparison(comparison["id"]) if comparison else Keys.comparison("-")
-    keys = [idem_key, Keys.jobs, comparison_key, Keys.comparisons, Keys.dataset(dataset_id or "-"),
+    keys = [idem_key, Keys.jobs, comparison_key, index, Keys.dataset(dataset_id or "-"),
             Keys.dataset_users(dataset_id or "-"), Keys.models, Keys.model_bytes]
     per_job: list[Any] = []
     for fields in jobs:

@@ -16,6 +16,8 @@ from rnncast.common.store import (
     job_ops,
     lane_ops,
     model_ops,
+    search_ops,
+    webhook_ops,
     worker_ops,
 )
 from rnncast.common.store.admission import DatasetGone, IdempotencyConflict, QueueFull, Quota, QuotaExceeded
@@ -97,6 +99,10 @@ class AsyncJobStore(AsyncRunner):
     delete_comparison = async_op(comparison_jobs.delete_comparison)
     get_comparison = async_op(comparison_ops.get_comparison)
     list_comparisons = async_op(comparison_ops.list_comparisons)
+    get_search = async_op(search_ops.get_search)
+    list_searches = async_op(search_ops.list_searches)
+    cancel_search = async_op(search_ops.cancel_search)
+    delete_search_index = async_op(search_ops.delete_search_index)
     get_model = async_op(model_ops.get_model)
     list_models = async_op(model_ops.list_models)
     delete_model = async_op(model_ops.delete_model)
@@ -116,3 +122,10 @@ class AsyncJobStore(AsyncRunner):
     wait_reply = async_op(lane_ops.wait_reply)
     push_figure = async_op(lane_ops.push_figure)
     ids_with_prefix = async_op(id_ops.ids_with_prefix)
+    create_webhook = async_op(webhook_ops.create_webhook)
+    get_webhook = async_op(webhook_ops.get_webhook)
+    list_webhooks = async_op(webhook_ops.list_webhooks)
+    delete_webhook = async_op(webhook_ops.delete_webhook)
+    test_webhook = async_op(webhook_ops.test_webhook)
+    list_deliveries = async_op(webhook_ops.list_deliveries)
+    delivery = async_op(webhook_ops.delivery)

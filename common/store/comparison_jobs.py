@@ -16,20 +16,23 @@ from rnncast.common.values import now_iso
 
 def create_comparison(
     record: dict[str, Any], runs: list[tuple[str, dict[str, Any]]], *, max_queued: int, quota: Quota = UNLIMITED,
-    idempotency_key: str | None = None, fingerprint: str = "",
+    idempotency_key: str | None = None, fingerprint: str = "", index: str = Keys.comparisons,
+    job_extra: dict[str, Any] | None = None,
 ) -> Op[tuple[str, bool]]:
-    """Store a comparison and its queued runs in one step, within the models `quota`; (comparison id, created?)."""
+    """Store a comparison and its queued runs in one step, within the models `quota`, listed in `index` (a
+    search's candidates: `Keys.searches`); (comparison id, created?)."""
     comparison_id = record["id"]
     jobs = [
         job_fields(job_id, params, record.get("name"), TrainOptions.pick(params).total_epochs,
-                   {"comparison_id": comparison_id, "forecast_spec": record["forecast"]})
+                   {"comparison_id": comparison_id, "forecast_spec": record["forecast"], **(job_extra or {})})
         for job_id, params in runs
     ]
     comparison = {**record, "status": "running", "remaining": len(runs), "created_at": now_iso(),
                   "job_ids": [job_id for job_id, _ in runs]}
-    idem = Idempotency("comparisons", idempotency_key, fingerprint) if idempotency_key else None
+    scope = "searches" if index == Keys.searches else "comparisons"
+    idem = Idempotency(scope, idempotency_key, fingerprint) if idempotency_key else None
     return (yield from create_jobs(comparison_id, jobs, max_queued=max_queued, quota=quota, idempotency=idem,
-                                   comparison=comparison, dataset_id=dataset_of(runs[0][1])))
+                                   comparison=comparison, dataset_id=dataset_of(runs[0][1]), index=index))
 
 
 def cancel_comparison(comparison_id: str, job_ids: list[str]) -> Op[None]:

@@ -9,6 +9,8 @@ EVENTS_MAXLEN = 2_000  # events kept per job (approximately: XADD MAXLEN ~); a s
 HISTORY_MAXLEN = 4_000
 IDEMPOTENCY_TTL_S = 24 * 3600
 FIGURE_REPLY_TTL_S = 120  # a figure's reply key, if the API stopped waiting for it
+WEBHOOK_DELIVERIES_KEPT = 100  # a subscription's recent deliveries listed (older ones leave its index)
+DELIVERY_TTL_S = 7 * 86_400  # an ended (delivered or failed) delivery's record is kept this long
 
 
 class Keys:
@@ -16,6 +18,8 @@ class Keys:
 
     jobs = PREFIX + "jobs"
     comparisons = PREFIX + "comparisons"
+    # Searches: comparisons over candidate configurations (common.search), listed apart.
+    searches = PREFIX + "searches"
     models = PREFIX + "models"
     datasets = PREFIX + "datasets"
     # Bytes each model's checkpoint and each dataset's values take: the quotas' running account.
@@ -48,6 +52,29 @@ class Keys:
     forecasts = PREFIX + "forecasts"
     # Figures: API processes push requests here, a thread in every predict worker process pops them.
     figures = PREFIX + "figures"
+
+    # Webhooks: subscriptions by creation time (ms), and the outbox: every pending delivery by when it is due
+    # (ms, Redis's clock; a claimed one by when its sender's lease ends).
+    webhooks = PREFIX + "webhooks"
+    deliveries_due = PREFIX + "deliveries:due"
+
+    @staticmethod
+    def webhook(webhook_id: str) -> str:
+        return f"{PREFIX}webhook:{webhook_id}"
+
+    @staticmethod
+    def webhooks_on(event: str) -> str:
+        """The subscriptions to `event` (a set of ids)."""
+        return f"{PREFIX}webhooks:on:{event}"
+
+    @staticmethod
+    def webhook_deliveries(webhook_id: str) -> str:
+        """A subscription's recent deliveries, by creation time (ms)."""
+        return f"{PREFIX}webhook:{webhook_id}:deliveries"
+
+    @staticmethod
+    def delivery(delivery_id: str) -> str:
+        return f"{PREFIX}delivery:{delivery_id}"
 
     @staticmethod
     def by_id(index: str) -> str:

@@ -13,6 +13,7 @@ Nothing here spells a key or a limit itself.
 from __future__ import annotations
 
 from rnncast.common.store.keys import EVENTS_MAXLEN, HISTORY_MAXLEN, Keys
+from rnncast.common.store.webhook_lua import WEBHOOK_LUA
 
 
 def header() -> list[str | int]:
@@ -83,8 +84,10 @@ local function total(account)
   redis.call('HSET', TOTALS, account, sum)
   return sum
 end
+""" + WEBHOOK_LUA + """
 -- A job has ended. Its model's reservation goes (a model it saved is in the models' own
--- account by now). A lone job is indexed for retention by its end time. True
+-- account by now). A lone job is indexed for retention by its end time, and its webhook
+-- deliveries (job.<status>) are queued; a comparison's runs send none, the comparison one. True
 -- when it was its comparison's last run: then the comparison ends too (and is
 -- indexed for retention), failed if a run failed, else cancelled if one was,
 -- else succeeded. Exactly one caller sees true, and writes the summary.
@@ -93,6 +96,7 @@ local function run_ended(job_key, finished_at)
   local cid = redis.call('HGET', job_key, 'comparison_id')
   if not cid or cid == '' then
     redis.call('ZADD', ENDED_JOBS, now_ms(), redis.call('HGET', job_key, 'id'))
+    emit('job.' .. redis.call('HGET', job_key, 'status'), redis.call('HGET', job_key, 'id'))
     return false
   end
   local key = COMPARISON_KEY .. cid
@@ -105,6 +109,7 @@ local function run_ended(job_key, finished_at)
   end
   redis.call('HSET', key, 'status', final, 'finished_at', finished_at)
   redis.call('ZADD', ENDED_COMPARISONS, now_ms(), cid)
+  emit('comparison.finished', cid)
   return true
 end
 -- Forget an ended job: its records, its reservation and every index entry (its dataset's users too).

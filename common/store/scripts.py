@@ -8,6 +8,7 @@ from __future__ import annotations
 from rnncast.common.store.admission_scripts import ACCOUNT, CREATE_DATASET, CREATE_JOBS, DELETE_MODEL, RELEASE
 from rnncast.common.store.prelude import PRELUDE as _PRELUDE
 from rnncast.common.store.prelude import header
+from rnncast.common.store.webhook_scripts import WEBHOOK_SCRIPTS
 
 __all__ = ["SCRIPTS", "header"]
 
@@ -198,5 +199,5 @@ SCRIPTS = {
     "heartbeat": HEARTBEAT, "recover": RECOVER, "cancel": CANCEL, "delete_job": DELETE_JOB,
     "delete_comparison": DELETE_COMPARISON, "delete_dataset": DELETE_DATASET, "create_dataset": CREATE_DATASET,
     "account": ACCOUNT, "release": RELEASE, "delete_model": DELETE_MODEL, "index_ids": INDEX_IDS,
-    "set_model_field": SET_MODEL_FIELD,
+    "set_model_field": SET_MODEL_FIELD, **WEBHOOK_SCRIPTS,
 }

@@ -6,7 +6,16 @@ from typing import Any
 
 import redis
 
-from rnncast.common.store import comparison_ops, dataset_ops, job_ops, lane_ops, model_ops, worker_ops
+from rnncast.common.store import (
+    comparison_ops,
+    dataset_ops,
+    job_ops,
+    lane_ops,
+    model_ops,
+    search_ops,
+    webhook_ops,
+    worker_ops,
+)
 from rnncast.common.store.executor import Runner, send, sync_op
 from rnncast.common.store.plan import Batch, Op, T, advance
 from rnncast.common.store.scripts import SCRIPTS
@@ -52,6 +61,11 @@ class JobStore(Runner):
     truncate_history = sync_op(job_ops.truncate_history)
     heartbeat = sync_op(job_ops.heartbeat)
     get_comparison = sync_op(comparison_ops.get_comparison)
+    get_search = sync_op(search_ops.get_search)
+    record_score = sync_op(search_ops.record_score)
+    start_refit = sync_op(search_ops.start_refit)
+    fail_search = sync_op(search_ops.fail_search)
+    search_cancel_requested = sync_op(search_ops.cancel_requested)
     get_dataset = sync_op(dataset_ops.get_dataset)
     existing_models = sync_op(model_ops.existing_models)
     model_records = sync_op(model_ops.model_records)
@@ -75,3 +89,9 @@ class JobStore(Runner):
     push_answers = sync_op(lane_ops.push_answers)
     push_reply = sync_op(lane_ops.push_reply)
     pop_figure = sync_op(lane_ops.pop_figure)
+    job_json = sync_op(job_ops.job_json)
+    webhook_raw = sync_op(webhook_ops.webhook_raw)
+    get_delivery = sync_op(webhook_ops.get_delivery)
+    claim_deliveries = sync_op(webhook_ops.claim_deliveries)
+    keep_body = sync_op(webhook_ops.keep_body)
+    end_attempt = sync_op(webhook_ops.end_attempt)

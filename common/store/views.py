@@ -54,6 +54,7 @@ def job_view(raw: dict[str, str], history: list[str] | None) -> dict[str, Any]:
         "resumed_from_epoch": _num(raw, "resumed_from_epoch", int),
         "device": raw.get("device") or None,
         "comparison_id": raw.get("comparison_id") or None,
+        "search_id": raw.get("search_id") or None,
         "cancel_requested": raw.get("cancel_requested") == "1",
         "best_epoch": _num(raw, "best_epoch", int),
         "stopped_early_at": _num(raw, "stopped_early_at", int),

@@ -39,6 +39,7 @@ from rnncast.service.schemas import (
     EnsembleRequest,
     JobCreate,
 )
+from rnncast.service.schemas.base import Levels
 from rnncast.service.submit import (
     check_cost,
     check_store_shared,
@@ -214,12 +215,18 @@ async def ensemble_png(
     start: Annotated[float | None, Query(ge=-MAX_START, le=MAX_START, allow_inf_nan=False)] = None,
     origin: Annotated[int | None, Query(ge=0, le=MAX_POINTS)] = None,
     horizon: Annotated[int, Query(ge=1, le=MAX_HORIZON), Limited("max_horizon")] = FORECAST_HORIZON,
+    interval: Annotated[Levels | None, Query(
+        description="a prediction-interval level in (0, 1) around each cell's mean, drawn dashed; repeat for "
+        "more")] = None,
 ) -> Response:
-    """The ensemble forecast drawn: context, exact continuation, each cell's mean with its band and range."""
+    """The ensemble forecast drawn: context, exact continuation, each cell's mean with its band and range (and
+    the intervals asked for)."""
     view = await _view_or_404(store, comparison_id)
     if start is not None and origin is not None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give at most one of 'start' or 'origin'")
     limits.check("horizon", horizon, "max_horizon", settings)  # the default too
     request: dict[str, Any] = {"horizon": horizon}
     request |= {k: v for k, v in (("start", start), ("origin", origin)) if v is not None}
+    if interval:
+        request["intervals"] = interval
     return await worker.png(_ensemble_message(view, "ensemble_png", request, settings))

@@ -15,7 +15,9 @@ from rnncast.common.values import is_id
 from rnncast.service.deps import ArtifactsDep, CeleryDep, IdempotencyKey, SettingsDep, StoreDep
 from rnncast.service.errors import ERRORS, found_or_404, not_found, unprocessable
 from rnncast.service.openapi import links
+from rnncast.service.rpc import Worker
 from rnncast.service.schemas import Job, JobCreate, JobList
+from rnncast.service.search_submit import submit_auto
 from rnncast.service.submit import submit_job
 
 log = logging.getLogger(__name__)
@@ -30,9 +32,16 @@ async def create_job(
     body: JobCreate, store: StoreDep, artifacts: ArtifactsDep, celery: CeleryDep, settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    """Queue a training job; the same Idempotency-Key returns the same job."""
+    """Queue a training job; the same Idempotency-Key returns the same job. With `recipe: auto` (a dataset job),
+    a search chooses the configuration first: the job waits queued until it has."""
     try:
-        job_id, created = await submit_job(store, artifacts, celery, settings, body, idempotency_key)
+        if body.recipe == "auto":
+            # Not a WorkerDep: the gate matches computing routes by path, and GET /v1/jobs must stay readable
+            # from other sites; this POST is refused from them as every state-changing request is.
+            worker = Worker(store, settings)
+            job_id, created = await submit_auto(store, celery, settings, worker, body, idempotency_key)
+        else:
+            job_id, created = await submit_job(store, artifacts, celery, settings, body, idempotency_key)
     except IdempotencyConflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except DatasetGone as exc:
@@ -91,7 +100,8 @@ async def delete_job(job_id: str, store: StoreDep, artifacts: ArtifactsDep) -> R
 
 @router.post("/{job_id}/cancel", status_code=202, response_model=Job, responses=ERRORS)
 async def cancel_job(job_id: str, store: StoreDep) -> JSONResponse:
-    """Cancel a queued job at once, or ask a running one to stop within one epoch."""
+    """Cancel a queued job at once, or ask a running one to stop within one epoch; a `recipe: auto` job's
+    search (its candidates and its other refits) is cancelled with it."""
     if not is_id(job_id):
         raise not_found("job", job_id)
     outcome = await store.cancel_job(job_id)
@@ -101,4 +111,8 @@ async def cancel_job(job_id: str, store: StoreDep) -> JSONResponse:
         raise HTTPException(
             status.HTTP_409_CONFLICT, f"job {job_id!r} already ended: {outcome.removeprefix('ended:')}"
         )
-    return JSONResponse(await found_or_404("job", store.get_job, job_id), status_code=202)
+    job = await found_or_404("job", store.get_job, job_id)
+    search = await store.get_search(job["search_id"]) if job.get("search_id") else None
+    if search is not None:
+        await store.cancel_search(job["search_id"], [candidate["id"] for candidate in search[1]])
+    return JSONResponse(job, status_code=202)

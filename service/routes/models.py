@@ -38,6 +38,7 @@ from rnncast.service.schemas import (
     Model,
     ModelList,
 )
+from rnncast.service.schemas.base import Levels
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -118,6 +119,8 @@ async def forecast_png(
         max_length=4000, pattern=r"^[0-9eE+\-., ]*$",
         description="your values, comma-separated (at least sequence_length; for longer contexts POST "
         ".../forecast)")] = None,
+    interval: Annotated[Levels | None, Query(
+        description="a prediction-interval level in (0, 1), drawn as a shaded band; repeat for more")] = None,
 ) -> Response:
     """Context, exact continuation and predictions, as in the tutorial's figure (rendered on a worker): from
     `start` (sine models), `origin` (dataset models; default the series' end) or your `context`."""
@@ -131,7 +134,10 @@ async def forecast_png(
     request |= {k: v for k, v in (("start", start), ("origin", origin)) if v is not None}
     if context is not None:
         request["context"] = parse_context(context, settings)
+    if interval:
+        request["intervals"] = interval
     return await worker.png(_message(model, request))
+
 
 
 def parse_context(text: str, settings: Settings) -> list[float]:

@@ -9,7 +9,15 @@ from typing import Annotated, Any, cast
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
-from rnncast.common.defaults import MAX_CONTEXT, MAX_HORIZON, MAX_POINTS, MAX_SEED, MAX_START, MIN_POINTS
+from rnncast.common.defaults import (
+    MAX_CONTEXT,
+    MAX_HORIZON,
+    MAX_INTERVAL_LEVELS,
+    MAX_POINTS,
+    MAX_SEED,
+    MAX_START,
+    MIN_POINTS,
+)
 from rnncast.common.options import RECIPE_VALUE, Options, Spec, spec
 from rnncast.service.limits import Limited
 
@@ -32,6 +40,9 @@ Points = Annotated[int, Field(ge=MIN_POINTS, le=MAX_POINTS), BeforeValidator(_wh
 Horizon = Annotated[int, Field(ge=1, le=MAX_HORIZON, description="steps to predict"), BeforeValidator(_whole),
                     Limited("max_horizon")]
 Start = Annotated[float, Field(ge=-MAX_START, le=MAX_START)]
+Levels = Annotated[list[Annotated[float, Field(gt=0, lt=1)]], Field(
+    min_length=1, max_length=MAX_INTERVAL_LEVELS, description="prediction-interval levels in (0, 1), e.g. "
+    "[0.8, 0.95]: split-conformal intervals from the model's calibration residuals (docs: forecasts guide)")]
 # Arrays are measured against the server's limit before any item is validated (service.limits), and
 # their validation stops at the first bad item (fail_fast): a million bad values cost one error, not a million.
 Context = Annotated[list[float], Field(min_length=1, max_length=MAX_CONTEXT, fail_fast=True), Limited("max_context")]

@@ -14,6 +14,7 @@ from rnncast.service.schemas.base import (
     SOURCES,
     Context,
     Horizon,
+    Levels,
     Position,
     Seed,
     Start,
@@ -22,6 +23,7 @@ from rnncast.service.schemas.base import (
     no_default,
 )
 from rnncast.service.schemas.jobs import CellName, Status, TrainOptions
+from rnncast.service.schemas.models import Interval
 
 
 class ForecastSpec(Strict):
@@ -115,6 +117,7 @@ class EnsembleRequest(Strict):
     origin: Position | SkipJsonSchema[None] = Field(None, json_schema_extra=no_default)
     context: Context | SkipJsonSchema[None] = Field(None, json_schema_extra=no_default)
     horizon: Horizon = FORECAST_HORIZON
+    intervals: Levels | SkipJsonSchema[None] = Field(None, json_schema_extra=no_default)
 
     @model_validator(mode="after")
     def _one_source(self) -> EnsembleRequest:
@@ -143,6 +146,8 @@ class CellBand(BaseModel):
     max: list[float | None]
     seeds: list[SeedError]
     mse_of_mean: float | None = None
+    intervals: list[Interval] | None = Field(None, description="around the mean, one per level asked for: "
+                                             "split-conformal, from the cell's models' calibration residuals pooled")
 
 
 class EnsembleForecast(BaseModel):

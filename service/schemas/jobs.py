@@ -125,6 +125,8 @@ class JobRow(BaseModel):
     resumed_from_epoch: int | None
     device: str | None
     comparison_id: str | None
+    search_id: str | None = Field(None, description=(
+        "the search (recipe auto) whose best configuration this job trains: queued until the search chooses"))
     cancel_requested: bool
     best_epoch: int | None = Field(None, description="the epoch whose weights the model has (restore_best)")
     stopped_early_at: int | None = Field(None, description="the epoch early stopping ended the main training at")

@@ -8,12 +8,20 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from rnncast.common.defaults import BACKTEST_HORIZON, BACKTEST_ORIGINS, FORECAST_HORIZON, MAX_BACKTEST_ORIGINS, Cell
+from rnncast.common.defaults import (
+    BACKTEST_HORIZON,
+    BACKTEST_LEVELS,
+    BACKTEST_ORIGINS,
+    FORECAST_HORIZON,
+    MAX_BACKTEST_ORIGINS,
+    Cell,
+)
 from rnncast.service.schemas.base import (
     AT_MOST_ONE_OF,
     SOURCES,
     Context,
     Horizon,
+    Levels,
     Position,
     Season,
     Start,
@@ -56,8 +64,10 @@ class ForecastRequest(Strict):
     )
     fallback: Literal["baseline"] | SkipJsonSchema[None] = Field(
         None, description="'baseline': when the model's last backtest lost to a baseline (negative skill), answer "
-        "that baseline's forecast instead (the answer's `source` names it)", json_schema_extra=no_default,
+        "that baseline's forecast instead (the answer's `source` names it; no intervals then)",
+        json_schema_extra=no_default,
     )
+    intervals: Levels | SkipJsonSchema[None] = Field(None, json_schema_extra=no_default)
 
     @model_validator(mode="after")
     def _one_source(self) -> ForecastRequest:
@@ -79,6 +89,14 @@ class ForecastRequest(Strict):
         return self
 
 
+class Interval(BaseModel):
+    """A prediction interval at `level`, step by step: the forecast +- the model's calibrated quantile."""
+
+    level: float
+    lower: list[float | None]
+    upper: list[float | None]
+
+
 class ForecastResponse(BaseModel):
     model_id: str
     horizon: int
@@ -93,6 +111,9 @@ class ForecastResponse(BaseModel):
     warning: str | None = Field(None, description="present when the model's last backtest lost to a baseline")
     source: Baseline | None = Field(None, description="present when `fallback` answered a baseline's forecast "
                                     "instead of the model's")
+    intervals: list[Interval] | None = Field(None, description="one per level asked for")
+    calibrated_steps: int | None = Field(None, description="steps the intervals are calibrated for; later "
+                                         "steps widen the last one's by sqrt(step / calibrated_steps)")
 
 
 class Verdict(BaseModel):
@@ -113,6 +134,16 @@ class CheckpointInfo(BaseModel):
     bytes: int
 
 
+class CalibrationSummary(BaseModel):
+    """The residuals a model's intervals come from: `origins` forecasts of `steps` steps over [start, end)."""
+
+    origins: int
+    steps: int
+    start: int
+    end: int = Field(description="backtests measure coverage only on origins at or past this position")
+    max_level: float = Field(description="the highest level these residuals can give: origins / (origins + 1)")
+
+
 class Model(BaseModel):
     """A trained model (its id is the training job's id)."""
 
@@ -128,6 +159,8 @@ class Model(BaseModel):
     checkpoint: CheckpointInfo
     backtest: Verdict | None = Field(None, description="its last backtest's verdict: run at the end of training "
                                      "on a dataset, updated by every backtest")
+    calibration: CalibrationSummary | None = Field(None, description="null: no intervals (a model trained "
+                                                   "before they existed, or a test part too short)")
 
 
 class ModelList(BaseModel):
@@ -143,6 +176,8 @@ class BacktestRequest(Strict):
     horizon: Horizon = Field(BACKTEST_HORIZON, description="steps per forecast")
     season: Season | None = Field(None, description="the seasonal naive baseline's season in steps; null: the "
                                  "strongest autocorrelation peak of the train part (1 when there is none)")
+    intervals: Levels | None = Field(None, description="levels whose coverage to measure (null: "
+                                     f"{list(BACKTEST_LEVELS)})")
 
 
 class PerStep(BaseModel):
@@ -182,3 +217,8 @@ class BacktestResult(BaseModel):
     skill: float | None = Field(description="1 - model MSE / the best baseline's MSE")
     origin_timestamps: list[str] | None = Field(None, description="ISO 8601 time of each origin, when the "
                                                 "model's dataset has a time axis")
+    coverage: dict[str, float | None] | None = Field(None, description="per level, the share of actual values "
+        "inside the model's intervals, over the origins at or past `calibration_end` (null: the model has no "
+        "calibration)")
+    coverage_origins: int = Field(0, description="the origins coverage was measured on")
+    calibration_end: int | None = Field(None, description="the end of the model's calibration part")

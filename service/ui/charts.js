@@ -40,7 +40,8 @@ export function lossChart(container) {
 }
 
 export function forecastChart(container, lines) {
-  // lines: [{label, x, y, color, dash, points}] drawn on one shared x axis.
+  // lines: [{label, x, y, color, dash, points, fill}] drawn on one shared x axis; a line with `fill` is an
+  // interval's upper bound, shaded down to the next line (its lower bound).
   const css = getComputedStyle(document.documentElement);
   const xs = [...new Set(lines.flatMap((l) => l.x))].sort((a, b) => a - b);
   const index = new Map(xs.map((x, i) => [x, i]));
@@ -49,6 +50,7 @@ export function forecastChart(container, lines) {
     l.x.forEach((x, i) => { ys[index.get(x)] = l.y[i]; });
     return ys;
   })];
+  const bands = lines.flatMap((l, i) => (l.fill ? [{ series: [i + 1, i + 2], fill: l.fill }] : []));
   const chart = new uPlot({
     width: width(container), height: 300,
     scales: { x: { time: false } },
@@ -57,7 +59,9 @@ export function forecastChart(container, lines) {
       label: l.label, stroke: l.color, width: l.points ? 0 : 2, dash: l.dash,
       points: l.points ? { show: true, size: 5, fill: l.color } : { show: false },
     }))],
+    bands,
   }, data, container);
   container.dataset.points = String(xs.length);
+  container.dataset.bands = String(bands.length);
   return chart;
 }

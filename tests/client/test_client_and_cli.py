@@ -148,3 +148,27 @@ def test_cli_training_options_and_the_ensemble_of_a_comparison(stack, tmp_path):
     assert out.exit_code == 0, out.output
     band = json.loads(out.output)["cells"]["RNN"]
     assert band["n"] == 2 and len(band["mean"]) == 8 and (tmp_path / "ens.png").read_bytes().startswith(PNG)
+    shown = run_cli(stack, "ensemble", cid, "--horizon", "8", "--interval", "0.8", "--json")
+    assert shown.exit_code == 0, shown.output
+    assert [b["level"] for b in json.loads(shown.output)["cells"]["RNN"]["intervals"]] == [0.8]
+    table = run_cli(stack, "ensemble", cid, "--horizon", "8", "--interval", "0.8")
+    row = next(line for line in table.output.splitlines() if "RNN" in line)
+    assert table.exit_code == 0 and row.count("│") == 7, table.output  # the interval's width: a sixth column
+
+
+def test_cli_forecast_and_backtest_with_intervals(stack, c):
+    job = c.train("GRU", epochs=2, lr=0.01, hidden_size=4, batch_size=64, sequence_length=10,
+                  data={"points": 400, "stop": 200})
+    model_id = c.wait(job.id).model_id
+    out = run_cli(stack, "forecast", model_id, "--start", "50", "--horizon", "4", "--interval", "0.8",
+                  "--interval", "0.9", "--json")
+    assert out.exit_code == 0, out.output
+    bands = json.loads(out.output)["intervals"]
+    assert [b["level"] for b in bands] == [0.8, 0.9] and all(len(b["lower"]) == 4 for b in bands)
+    table = run_cli(stack, "forecast", model_id, "--start", "50", "--horizon", "4", "--interval", "0.8")
+    assert table.exit_code == 0 and "0.8 interval" in table.output
+    assert c.forecast(model_id, start=50.0, horizon=4, intervals=[0.8]).intervals[0].level == 0.8
+    backtest = run_cli(stack, "backtest", model_id, "--origins", "40", "--horizon", "3", "--interval", "0.8")
+    assert backtest.exit_code == 0 and "interval coverage 0.8" in backtest.output, backtest.output
+    bad = run_cli(stack, "forecast", model_id, "--start", "50", "--interval", "1")
+    assert bad.exit_code == 1 and "422" in bad.output and "less than 1" in bad.output

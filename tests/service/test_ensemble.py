@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from rnncast.common.artifacts import LocalStore
+from rnncast.core.checkpoint import load_checkpoint
 from tests.support import TINY, wait_until
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -67,3 +69,37 @@ def test_a_comparison_without_a_finished_run_is_409(stack):
     r = stack.api.http.post(f"/v1/comparisons/{study['id']}/forecast", json={"horizon": 3})
     assert r.status_code == 409 and "no run" in r.text
     stack.api.http.post(f"/v1/comparisons/{study['id']}/cancel")
+
+
+def test_ensemble_intervals_pool_the_members_calibrations_around_each_cell_s_mean(stack, study):
+    body = {"start": 50.0, "horizon": 12, "intervals": [0.8, 0.9]}
+    r = stack.api.http.post(f"/v1/comparisons/{study['id']}/forecast", json=body)
+    assert r.status_code == 200, r.text
+    for cell, band in r.json()["cells"].items():
+        assert [b["level"] for b in band["intervals"]] == [0.8, 0.9] and band["n"] == 3
+        assert band["lower"] and band["upper"]  # the seed band stays beside them
+        runs = [run["job_id"] for run in study["runs"] if run["cell"] == cell]
+        rows = [load_checkpoint(LocalStore(stack.data_dir / "models" / j), "model").extra["calibration"]["residuals"]
+                for j in runs]
+        steps = min(len(r) for r in rows)
+        pooled = [sorted(v for r in rows for v in r[h]) for h in range(steps)]  # 3 seeds x 14 origins
+        n, mean = len(pooled[0]), np.array(band["mean"])
+        assert n == 42
+        for interval in band["intervals"]:
+            k = int(np.ceil((n + 1) * interval["level"]))
+            widths = np.array([row[k - 1] for row in pooled])
+            np.testing.assert_allclose(np.array(interval["upper"])[:steps] - mean[:steps], widths, rtol=1e-9,
+                                       atol=1e-12)
+            np.testing.assert_allclose(mean[:steps] - np.array(interval["lower"])[:steps], widths, rtol=1e-9,
+                                       atol=1e-12)
+    plain = stack.api.http.post(f"/v1/comparisons/{study['id']}/forecast", json={"start": 50.0, "horizon": 12})
+    assert "intervals" not in plain.json()["cells"]["GRU"]
+    too_high = stack.api.http.post(f"/v1/comparisons/{study['id']}/forecast", json={**body, "intervals": [0.99]})
+    assert too_high.status_code == 422 and "needs at least 99 calibration origins" in too_high.text
+    bad = stack.api.http.post(f"/v1/comparisons/{study['id']}/forecast", json={**body, "intervals": [1.5]})
+    assert bad.status_code == 422
+    url = f"/v1/comparisons/{study['id']}/forecast.png"
+    plain = stack.api.http.get(url, params={"start": 50, "horizon": 12})
+    drawn = stack.api.http.get(url, params={"start": 50, "horizon": 12, "interval": [0.8]})
+    assert drawn.status_code == 200 and drawn.content.startswith(PNG) and drawn.content != plain.content
+    assert stack.api.http.get(url, params={"interval": [0.0]}).status_code == 422

@@ -49,12 +49,12 @@ CONFIG = SchemathesisConfig.from_str(f"""
 [checks]
 max_response_time = {MAX_RESPONSE_S}
 
-# Jobs and comparisons have rules no JSON schema can state: sequence_length
-# below data.points, a train/test split that leaves both sides a window, and
-# the server's own limits (epochs, training cost). A schema-valid body may
-# break them, and is then rightly 422.
+# Jobs, comparisons and searches have rules no JSON schema can state: sequence_length
+# below data.points, a train/test split that leaves both sides a window, a dataset
+# that exists and is long enough to search on, and the server's own limits (epochs,
+# training cost, candidates). A schema-valid body may break them, and is then rightly 422.
 [[operations]]
-include-name = ["POST /v1/jobs", "POST /v1/comparisons"]
+include-name = ["POST /v1/jobs", "POST /v1/comparisons", "POST /v1/searches"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", 401, 404, 409, 422, 429]
 
 # Forecasts, backtests and ensembles: the server's limits (RNNCAST_MAX_HORIZON, RNNCAST_MAX_CONTEXT)
@@ -71,6 +71,12 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", 401, 404, 409, 422, 
 # schema cannot state.
 [[operations]]
 include-name = ["POST /v1/datasets"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", 401, 404, 409, 422, 429]
+
+# Webhook subscriptions: a URL's host must resolve, and only to public addresses (the SSRF guard), which is
+# known only by resolving it.
+[[operations]]
+include-name = ["POST /v1/webhooks"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", 401, 404, 409, 422, 429]
 
 """)
@@ -139,7 +145,7 @@ class Target:
 def targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Target]]:
     tmp = tmp_path_factory.mktemp("fuzz")
     server = RedisServer(tmp / "redis").start()
-    extra = {"RNNCAST_MAX_QUEUED_JOBS": "100000"}
+    extra = {"RNNCAST_MAX_QUEUED_JOBS": "100000", "RNNCAST_MAX_WEBHOOKS": "100000"}
     apis: list[Api] = []
     worker = start_worker(server.url, tmp / "data", tmp / "predict.log", queues="predict", pool="threads",
                           concurrency=4)

@@ -180,6 +180,12 @@ def test_a_forecast_is_drawn_with_its_mse_and_a_model_is_deleted_after_confirmat
     # A forecast that succeeded leaves no error beside its button, and no field marked.
     assert page.inner_text("#forecast-form .form-error") == ""
     assert page.locator("#forecast-form [aria-invalid=true]").count() == 0
+    assert page.get_attribute("#forecast-chart", "data-bands") == "0"
+    # Intervals asked for: drawn as shaded bands, their widths said in words.
+    page.fill("#forecast-form [name=intervals]", "0.8 0.9")
+    page.click("#forecast-form button[type=submit]")
+    wait_js(page, "document.querySelector('#forecast-chart')?.dataset.bands === '2'")
+    assert "0.8 interval width" in page.inner_text("#forecast-result")
     # Pasted values: too few is an error, shown.
     ui.expect_status(422)
     assert page.is_hidden("#forecast-form [name=context]")  # one of start and context at a time

@@ -72,6 +72,17 @@ def test_queued_job_whose_message_is_lost_or_held_by_a_dead_worker_is_resent(red
     assert set(done.resent) == set(sent) == {stale, lost}
 
 
+def test_a_search_refit_waiting_for_its_choice_is_not_resent(redis_server):
+    store, settings = JobStore.from_url(redis_server.url), settings_for(redis_server.url)
+    awaiting, lost = (create(redis_server.url, PARAMS) for _ in range(2))
+    store.r.hset(Keys.job(awaiting), "awaiting", "search")
+    for job_id in (awaiting, lost):
+        age(store, job_id, 60)
+    sent: list[str] = []
+    recover_once(store, settings, sent.append)
+    assert lost in sent and awaiting not in sent  # (earlier tests' queued jobs may be resent too)
+
+
 def test_a_new_attempt_keeps_history_up_to_its_checkpoint_or_none_without_one(redis_server):
     store = JobStore.from_url(redis_server.url)
     job_id = "e" * 32

@@ -36,8 +36,26 @@ function forecastLines(model, body, fc) {
     lines.push({ label: "context", ...sineContext(model.params.data, model.params.sequence_length, body.start), color: fg });
   }
   if (fc.exact) lines.push({ label: "exact", x: fc.x.slice(0, fc.exact.length), y: fc.exact, color: "#9aa3b2" });
-  lines.push({ label: "prediction", x: fc.x, y: fc.y, color: css.getPropertyValue("--train").trim(), points: true });
+  const color = css.getPropertyValue("--train").trim();
+  // Widest first: each band shades from its upper to its lower bound.
+  for (const band of [...(fc.intervals || [])].sort((a, b) => b.level - a.level)) {
+    const alpha = Math.round(255 * (0.12 + 0.1 * (1 - band.level))).toString(16).padStart(2, "0");
+    lines.push({ label: `${band.level} upper`, x: fc.x, y: band.upper, color, dash: [4, 4], fill: color + alpha });
+    lines.push({ label: `${band.level} lower`, x: fc.x, y: band.lower, color, dash: [4, 4] });
+  }
+  lines.push({ label: "prediction", x: fc.x, y: fc.y, color, points: true });
   return lines;
+}
+
+/** The intervals' widths, said in words: first and last step of each level. */
+function intervalText(fc) {
+  if (!fc.intervals) return "";
+  const last = fc.y.length - 1;
+  const width = (b, k) => (b.upper[k] !== null && b.lower[k] !== null ? fmt(b.upper[k] - b.lower[k]) : "n/a");
+  const parts = fc.intervals.map((b) => `${b.level} interval width ${width(b, 0)} at step 1, ${width(b, last)} at step ${last + 1}`);
+  const beyond = fc.calibrated_steps !== null && fc.y.length > fc.calibrated_steps
+    ? ` (calibrated for ${fc.calibrated_steps} steps; later ones extrapolated)` : "";
+  return ` · ${parts.join("; ")}${beyond}`;
 }
 
 async function forecastForm(model, chartBox, result) {
@@ -59,6 +77,7 @@ async function forecastForm(model, chartBox, result) {
       result.textContent = fc.mse !== undefined && fc.mse !== null
         ? `MSE ${fmt(fc.mse)} · max abs error ${fmt(fc.max_abs_error)} over ${fc.exact.length} step(s)`
         : `${fc.y.length} step(s) predicted (no true values to compare with)`;
+      result.textContent += intervalText(fc);
       result.dataset.mse = fc.mse ?? "";
     },
     onError(err) {
@@ -121,6 +140,7 @@ export async function modelView(root, id) {
       card("train loss", fmt(model.metrics.train_loss)), card("test loss", fmt(model.metrics.test_loss)),
       card("epochs", model.epochs_trained), card("parameters", model.parameters), card("device", model.device),
       card("created", `${age(model.created_at)} ago`),
+      card("calibration", model.calibration ? `${model.calibration.origins} origins × ${model.calibration.steps} steps` : "none (no intervals)", { id: "model-calibration" }),
       card("checkpoint sha256", model.checkpoint.sha256.slice(0, 16) + "…", { title: model.checkpoint.sha256, id: "model-digest" })),
     h("div", { class: "actions" },
       h("a", { href: `#/jobs/${model.job_id}` }, "Its training job"),
