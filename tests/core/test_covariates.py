@@ -173,3 +173,24 @@ def test_a_covariate_checkpoint_keeps_its_input_size_and_an_old_one_loads_with_o
     store.put("none.json", json.dumps(manifest).encode())
     old = load_checkpoint(store, "none")
     assert old.transform.covariates == () and old.build_model().rnn.input_size == 1
+
+
+def test_a_multi_step_covariate_rollout_feeds_each_chunk_its_own_timestamps():
+    """k = 3: each forward emits 3 values; they are fed back with the features of their own positions."""
+    transform = Transform(covariates=("month",), axis=TimeAxis(datetime(2010, 1, 31), "monthly", True))
+    torch.manual_seed(1)
+    model = Forecaster(ModelOptions(cell="LSTM", hidden_size=6, output_steps=3), inputs=transform.inputs).eval()
+    windows = torch.randn(1, 10, dtype=torch.float32)
+    feats = torch.as_tensor(transform.rollout_features(np.array([30]), 10, 7), dtype=torch.float32)
+    out = rollout(model, windows, 7, features=feats)
+    buf = windows.clone()
+    with torch.inference_mode():
+        for k in range(0, 7, 3):
+            x = torch.cat([buf[:, k : k + 10, None], feats[:, k : k + 10]], dim=-1)
+            buf = torch.cat([buf, model(x)[:, : min(3, 7 - k)]], dim=1)
+    torch.testing.assert_close(out, buf[:, 10:], rtol=1e-5, atol=1e-6)
+    # the features of input position p are those of p + 1: the window's last input carries the first target's
+    want = covariates.features(transform.axis, np.array([30, 31, 36]), ("month",), 1.0)
+    np.testing.assert_allclose(feats[0, [9, 10, 15]].numpy(), want, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="reads 2 inputs per step and the rollout gives 1"):
+        rollout(model, windows, 7)
