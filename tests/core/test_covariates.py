@@ -192,5 +192,5 @@ def test_a_multi_step_covariate_rollout_feeds_each_chunk_its_own_timestamps():
     # the features of input position p are those of p + 1: the window's last input carries the first target's
     want = covariates.features(transform.axis, np.array([30, 31, 36]), ("month",), 1.0)
     np.testing.assert_allclose(feats[0, [9, 10, 15]].numpy(), want, rtol=1e-6, atol=1e-6)
-    with pytest.raises(ValueError, match="reads 2 inputs per step and the rollout gives 1"):
+    with pytest.raises(ValueError, match="reads 3 inputs per step and the rollout gives 1"):
         rollout(model, windows, 7)
