@@ -51,7 +51,7 @@ CONFIGS: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
     ("gru_diff_block", {"cell": "GRU", "batch_size": 32, "lr": 0.01, "difference": "seasonal",
                         "output_steps": "horizon", "loss_on": "all"}, ("difference", "output_steps", "loss_on")),
     ("lstm_calendar", {"cell": "LSTM", "batch_size": 32, "lr": 0.01, "difference": "first",
-                       "covariates": ["calendar"]}, ("difference", "covariates")),
+                       "covariates": "calendar"}, ("difference", "covariates")),
     ("auto", {"cell": "GRU", "recipe": "auto"}, ("recipe=auto",)),
 ]
 

@@ -188,6 +188,8 @@ Schedule = Literal["constant", "cosine", "onecycle", "plateau"]
 LossOn = Literal["last", "all"]
 Difference = Literal["none", "first", "seasonal"]
 Scaling = Literal["standard", "minmax", "none"]
+Covariates = Literal["none", "calendar", "calendar+trend", "trend", "month", "day_of_week", "hour", "day_of_year",
+                     "week_of_year"]
 
 
 @dataclass(frozen=True)
@@ -246,6 +248,12 @@ class TrainOptions(Options):
     scaling: Annotated[Scaling | None, NullMeans("null: standard for a dataset, none for the sine"), Help(
         "a dataset's (differenced) values scaled with the train part's statistics: standard: "
         "(y - mean) / std; minmax: (y - min) / (max - min); none: as they are")] = None
+    covariates: Annotated[Covariates, Help(
+        "known-future inputs from a dataset's time axis, fed to the cell beside each value (sin/cos of the "
+        "period's phase; trend: the position over the train part's length): none; calendar: those that vary "
+        "at the series' frequency (hourly: hour, day_of_week; daily: day_of_week, day_of_year; weekly: "
+        "week_of_year; monthly, quarterly: month); calendar+trend; trend; or one of month, day_of_week, "
+        "hour, day_of_year, week_of_year. Needs a dataset uploaded with a time column")] = "none"
 
     @property
     def keeps_best(self) -> bool:

@@ -84,6 +84,20 @@ class TimeAxis:
             return self.start + position * FIXED[self.frequency]
         return add_months(self.start, position * MONTHS[self.frequency], self.month_end)
 
+    def after(self, length: int, n: int) -> list[datetime]:
+        """The `n` timestamps that continue an axis of `length` positions (positions length..length+n-1), on its
+        frequency (a month-end axis stays on month ends)."""
+        return [self.at(p) for p in range(length, length + n)]
+
+    def position(self, when: datetime) -> int | None:
+        """The position `when` stands at on this axis (negative before its start), None when it is off it."""
+        if self.frequency in FIXED:
+            steps = (when - self.start) / FIXED[self.frequency]
+            return int(steps) if float(steps).is_integer() else None
+        months = (when.year - self.start.year) * 12 + when.month - self.start.month
+        n, rest = divmod(months, MONTHS[self.frequency])
+        return n if not rest and self.at(n) == when else None
+
     def iso(self, positions: range | list[int]) -> list[str]:
         return [self.at(p).isoformat() for p in positions]
 

@@ -157,8 +157,11 @@ def model_forecasts(model: torch.nn.Module, setup: BacktestSetup, origins: np.nd
     size = setup.transform.context(setup.sequence_length)
     observed = setup.series[origins[:, None] - size + np.arange(size)]  # (N, T + lag)
     windows = setup.transform.forward(observed)  # (N, T)
-    parts = [rollout_numpy(model, windows[i : i + rows_per_batch], horizon, should_stop)
-             for i in range(0, windows.shape[0], max(1, rows_per_batch))]
+    features = setup.transform.rollout_features(origins, setup.sequence_length, horizon)  # None: no covariates
+    step = max(1, rows_per_batch)
+    parts = [rollout_numpy(model, windows[i : i + step], horizon, should_stop,
+                           features[i : i + step] if features is not None else None)
+             for i in range(0, windows.shape[0], step)]
     return setup.transform.inverse(np.concatenate(parts), observed)
 
 

@@ -31,7 +31,7 @@ from rnncast.common.options import AnyData, ModelOptions, TrainOptions, data_opt
 from rnncast.common.series import Scaler
 from rnncast.core.models import Forecaster
 from rnncast.core.optim import Adam
-from rnncast.core.transform import Transform
+from rnncast.core.transform import Transform, axis_of
 
 FORMAT = "rnncast-checkpoint"
 VERSION = 1
@@ -93,12 +93,15 @@ class Checkpoint:
     info: CheckpointInfo | None = None
     scaler: Scaler | None = None  # a dataset model's scaling
     lag: int = 0  # a dataset model's differencing (0: none)
+    covariates: tuple[str, ...] = ()  # a dataset model's covariate features (common.covariates)
+    trend_scale: float = 1.0
 
     @property
     def transform(self) -> Transform:
         """How the model reads its series' values (core.transform); a checkpoint saved before differencing
-        existed has its scaler alone."""
-        return Transform(self.lag, self.scaler)
+        existed has its scaler alone, one saved before covariates none."""
+        axis = axis_of(self.data) if self.covariates else None
+        return Transform(self.lag, self.scaler, self.covariates, axis, self.trend_scale)
 
     @property
     def series(self) -> np.ndarray | None:
@@ -108,7 +111,7 @@ class Checkpoint:
 
     def build_model(self, device: torch.device | str = "cpu") -> Forecaster:
         """The model with this checkpoint's weights, in eval mode."""
-        model = Forecaster(self.model)
+        model = Forecaster(self.model, self.transform.inputs)
         weights = {k[len("model.") :]: v for k, v in self.tensors.items() if k.startswith("model.")}
         try:
             model.load_state_dict(weights)
@@ -199,7 +202,7 @@ def pack_checkpoint(
         "optimizer_groups": groups,
         "extra": extra or {},
         "scaler": scaler.to_dict() if scaler is not None else None,
-        **({"transform": transform.manifest()} if transform is not None and transform.lag else {}),
+        **({"transform": transform.manifest()} if transform is not None and transform.manifest() else {}),
     }
     return Packed(name, file, digest, payload, json.dumps(manifest).encode())
 
@@ -284,6 +287,8 @@ def load_checkpoint(store: Blobs, name: str) -> Checkpoint:
             info=CheckpointInfo(file_name, sha256, len(payload)),
             scaler=Scaler(**manifest["scaler"]) if manifest.get("scaler") else None,
             lag=int((manifest.get("transform") or {}).get("lag", 0)),
+            covariates=tuple(str(n) for n in (manifest.get("transform") or {}).get("covariates", ())),
+            trend_scale=float((manifest.get("transform") or {}).get("trend_scale", 1.0)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {name!r} metadata is invalid: {exc}") from None

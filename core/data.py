@@ -31,12 +31,18 @@ def series(data: SineData, seed: int = 0) -> np.ndarray:
     return values
 
 
-def windows(values: torch.Tensor, sequence_length: int, output_steps: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+def windows(values: torch.Tensor, sequence_length: int, output_steps: int = 1,
+            features: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Every window of `sequence_length` values and the `output_steps` values that follow it.
 
     Strided views over `values` (no copy): inputs (N, T, 1), targets (N, K)
-    with N = len(values) - sequence_length - output_steps + 1.
+    with N = len(values) - sequence_length - output_steps + 1. With `features` (len(values), F), each
+    input step also carries its position's features: inputs (N, T, 1 + F) (a copy).
     """
+    if features is not None and features.shape[1]:
+        inputs, targets = windows(values, sequence_length, output_steps)
+        feats = features[: values.shape[0] - output_steps].unfold(0, sequence_length, 1).transpose(1, 2)
+        return torch.cat([inputs, feats], dim=-1), targets
     n = values.shape[0] - sequence_length - output_steps + 1
     if n < 1:
         raise ValueError(
@@ -63,9 +69,10 @@ class Split:
         return Split(*(t.to(device) for t in (self.train_x, self.train_y, self.test_x, self.test_y)))
 
 
-def _cut(values: torch.Tensor, sequence_length: int, first: int, output_steps: int) -> Split:
+def _cut(values: torch.Tensor, sequence_length: int, first: int, output_steps: int,
+         features: torch.Tensor | None = None) -> Split:
     """The windows of `values` (model units), split where the test targets start (`first`, in `values`)."""
-    inputs, targets = windows(values, sequence_length, output_steps)
+    inputs, targets = windows(values, sequence_length, output_steps, features)
     n_train = first - sequence_length - output_steps + 1  # the train windows' targets end before `first`
     test = n_train + output_steps - 1  # the first window whose targets are all test values
     return Split(inputs[:n_train], targets[:n_train], inputs[test:], targets[test:])
@@ -87,7 +94,11 @@ def series_split(
     statistics), cut and split as the sine's are (make_split), in time order."""
     first = split_point(values.shape[0], sequence_length, train_fraction, output_steps, transform.lag)
     model_values = torch.from_numpy(transform.forward(values)).to(torch.float32)
-    return _cut(model_values, sequence_length, first - transform.lag, output_steps)
+    features = None
+    if transform.width:  # model value m stands at series position m + lag
+        positions = np.arange(transform.lag, values.shape[0])
+        features = torch.from_numpy(transform.features(positions)).to(torch.float32)
+    return _cut(model_values, sequence_length, first - transform.lag, output_steps, features)
 
 
 def prepare_split(

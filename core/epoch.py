@@ -68,8 +68,8 @@ def _epoch(model: Forecaster, optimizer: Adam, xs: torch.Tensor, ys: torch.Tenso
         xb, yb = xs[i : i + config.batch_size], ys[i : i + config.batch_size]  # (B, T, 1), (B, K or H)
         if targets is not None:
             yb = targets(xb, yb)
-        if noise > 0:
-            xb = xb + torch.randn_like(xb) * noise
+        if noise > 0:  # on the values, not on their covariates
+            xb = torch.cat([xb[..., :1] + torch.randn_like(xb[..., :1]) * noise, xb[..., 1:]], dim=-1)
         _step(model, optimizer, xb, yb, config, loss_of, pass_rows, total, interrupt)
     return float(total.item() / n)
 

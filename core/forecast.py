@@ -40,10 +40,14 @@ def output_steps(model: Model) -> int:
 
 def rollout(
     model: Model, windows: torch.Tensor, horizon: int, should_stop: StopCheck | None = None, kernel: bool = True,
+    features: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Continue B windows at once: (B, T) -> (B, horizon).
 
-    A core Forecaster runs through the compiled kernel (core.kernel) where it can and `kernel` is True
+    `features` (B, T + horizon, F): a covariate model's features for each input step, the window's and
+    the predicted ones' (core.transform.rollout_features); such a model runs the sliding loop.
+
+    Any other core Forecaster runs through the compiled kernel (core.kernel) where it can and `kernel` is True
     (any head: a multi-step head's windows slide by its `output_steps`); else one with a one-step head
     runs as one wavefront (core.wavefront); any other callable runs the sliding loop: one forward per
     chunk of `output_steps` values (one for a callable that is not a Forecaster), the window sliding by a
@@ -53,6 +57,12 @@ def rollout(
         raise ValueError(f"windows must be (B, T), got shape {tuple(windows.shape)}")
     if horizon < 1:
         raise ValueError(f"horizon ({horizon}) must be >= 1")
+    width = features.shape[-1] if features is not None else 0
+    if getattr(model, "inputs", 1) != 1 + width:
+        raise ValueError(f"the model reads {getattr(model, 'inputs', 1)} inputs per step and the rollout gives "
+                         f"{1 + width} (the value and {width} covariate features)")
+    if features is not None and width:
+        return rollout_chunks(model, windows, horizon, output_steps(model), should_stop, features)
     if kernel and isinstance(model, torch.nn.Module) and fused.supports(model) and windows.device.type == "cpu":
         out = fused.forecast(model, windows.detach().numpy(), horizon, should_stop)
         return torch.from_numpy(out).to(windows.dtype)
@@ -62,30 +72,42 @@ def rollout(
 
 
 def rollout_chunks(model: Model, windows: torch.Tensor, horizon: int, chunk: int = 1,
-                   should_stop: StopCheck | None = None) -> torch.Tensor:
+                   should_stop: StopCheck | None = None, features: torch.Tensor | None = None) -> torch.Tensor:
     """The sliding loop: each forward over the last T values emits the next `chunk` (its first
-    `chunk` outputs are kept), then the window slides by `chunk`: (B, T) -> (B, horizon)."""
+    `chunk` outputs are kept), then the window slides by `chunk`: (B, T) -> (B, horizon). With `features`
+    (B, T + horizon, F), each step's input is its value and its features."""
     b, t = windows.shape
     poll = StopPoll(should_stop) if should_stop is not None else None
     with torch.inference_mode():
-        buf = wavefront.padded_buffer(windows, -(-b // ROW_BLOCK) * ROW_BLOCK, horizon)  # (B', T+H)
+        rows = -(-b // ROW_BLOCK) * ROW_BLOCK
+        buf = wavefront.padded_buffer(windows, rows, horizon)  # (B', T+H)
+        feats = None
+        if features is not None and features.shape[-1]:
+            feats = torch.zeros((rows, t + horizon, features.shape[-1]), dtype=buf.dtype, device=buf.device)
+            feats[:b] = features.to(buf.dtype)
         for k in range(0, horizon, chunk):
             if poll is not None:
                 poll.step()
             n = min(chunk, horizon - k)
-            buf[:, t + k : t + k + n] = model(buf[:, k : k + t].unsqueeze(-1))[:, :n]  # (B', n)
+            x = buf[:, k : k + t].unsqueeze(-1)  # (B', T, 1)
+            if feats is not None:
+                x = torch.cat([x, feats[:, k : k + t]], dim=-1)  # (B', T, 1 + F)
+            buf[:, t + k : t + k + n] = model(x)[:, :n]  # (B', n)
         return buf[:b, t:].clone()
 
 
 def rollout_numpy(
     model: torch.nn.Module, windows: np.ndarray, horizon: int, should_stop: StopCheck | None = None,
+    features: np.ndarray | None = None,
 ) -> np.ndarray:
-    """`rollout` on float64 arrays: (B, T) -> (B, horizon), in the model's dtype and device."""
-    if fused.supports(model):
+    """`rollout` on float64 arrays: (B, T) -> (B, horizon), in the model's dtype and device (`features`:
+    (B, T + horizon, F), a covariate model's)."""
+    if features is None and fused.supports(model):
         return fused.forecast(model, windows, horizon, should_stop).astype(np.float64)
     param = next(model.parameters())
     tensor = torch.as_tensor(windows, dtype=param.dtype, device=param.device)
-    return rollout(model, tensor, horizon, should_stop).double().cpu().numpy()
+    feats = torch.as_tensor(features, dtype=param.dtype, device=param.device) if features is not None else None
+    return rollout(model, tensor, horizon, should_stop, features=feats).double().cpu().numpy()
 
 
 def context_times(data: SineData, sequence_length: int, start: float) -> np.ndarray:

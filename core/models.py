@@ -11,7 +11,9 @@ from rnncast.core import fastrnn
 
 class Forecaster(nn.Module):
     """A `torch.nn` RNN/LSTM/GRU layer, then Linear(hidden, output_steps) on the last step: the next
-    `output_steps` values (one, the tutorial's, by default).
+    `output_steps` values (one, the tutorial's, by default). Each step's input is the value, and with
+    covariates its features (`inputs` = 1 + their width, core.transform; 1 by default and for a checkpoint
+    saved before covariates existed).
 
     On the CPU, RNN and GRU layers run through core.fastrnn (same parameters,
     same math, fewer ops per step); set `fused = False` for torch's own.
@@ -19,11 +21,12 @@ class Forecaster(nn.Module):
 
     fused = True
 
-    def __init__(self, config: ModelOptions) -> None:
+    def __init__(self, config: ModelOptions, inputs: int = 1) -> None:
         super().__init__()
         self.config = config
+        self.inputs = inputs
         self.rnn = getattr(nn, config.cell)(
-            input_size=1,
+            input_size=inputs,
             hidden_size=config.hidden_size,
             num_layers=config.num_layers,
             dropout=config.dropout if config.num_layers > 1 else 0.0,

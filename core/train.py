@@ -100,13 +100,14 @@ def _check_resume(resume: Checkpoint, model: ModelOptions, data: AnyData, train:
 
 def _start(
     model_config: ModelOptions, train_config: TrainOptions, device: torch.device, resume: Checkpoint | None,
+    inputs: int = 1,
 ) -> tuple[Forecaster, dict[str, list[Any]], int]:
     """The model, history and epoch to go on from: fresh from the seed, or as `resume` left them.
 
     Call inside the RNG fork: a resumed run restores the global RNG state too.
     """
     torch.manual_seed(train_config.seed)
-    model = resume.build_model(device) if resume else Forecaster(model_config).to(device)
+    model = resume.build_model(device) if resume else Forecaster(model_config, inputs).to(device)
     if resume is None:
         return model, {"train_loss": [], "test_loss": [], "lr": []}, 0
     rng = resume.rng_state()
@@ -137,7 +138,8 @@ class _Run:
                  resume: Checkpoint | None, hooks: _Hooks) -> None:
         self.cfg, self.split, self.unit, self.hooks = cfg, split, unit, hooks
         progress: dict[str, Any] = dict(resume.extra.get("progress") or {}) if resume is not None else {}
-        self.model, self.history, self.start_epoch = _start(model_config, cfg, split.train_x.device, resume)
+        self.model, self.history, self.start_epoch = _start(model_config, cfg, split.train_x.device, resume,
+                                                           split.train_x.shape[-1])
         self.schedule = Schedule(cfg, progress.get("schedule"))
         self.stopper = EarlyStopping.of(cfg, progress.get("early"))
         self.track_best = cfg.early_stopping is not None or cfg.keeps_best

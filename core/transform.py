@@ -14,9 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnncast.common import covariates
 from rnncast.common.defaults import MAX_SEASON
 from rnncast.common.options import AnyData, DatasetData, TrainOptions
 from rnncast.common.series import Scaler, SeriesError, fit_scaler, split_point
+from rnncast.common.timeaxis import TimeAxis
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,38 @@ class Transform:
 
     lag: int = 0
     scaler: Scaler | None = None
+    covariates: tuple[str, ...] = ()  # the features' names (common.covariates), () for none
+    axis: TimeAxis | None = None  # the series' time axis, which the features come from
+    trend_scale: float = 1.0  # the train part's length: the trend is 1 where it ends
+
+    @property
+    def width(self) -> int:
+        """Covariate features per step (0: none)."""
+        return covariates.width(self.covariates)
+
+    @property
+    def inputs(self) -> int:
+        """The model's input size: the value and its features."""
+        return 1 + self.width
+
+    def features(self, positions: np.ndarray) -> np.ndarray:
+        """The features the inputs at series `positions` carry: those of the timestamps one step later,
+        positions.shape + (width,)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if not self.width:
+            return np.zeros((*positions.shape, 0))
+        assert self.axis is not None
+        lo, hi = int(positions.min()), int(positions.max())
+        table = covariates.features(self.axis, np.arange(lo + 1, hi + 2), self.covariates, self.trend_scale)
+        return table[positions - lo]
+
+    def rollout_features(self, origins: np.ndarray, sequence_length: int, horizon: int) -> np.ndarray | None:
+        """The features of the forecasts from series positions `origins` (N,): for the window's inputs and
+        each predicted step's, (N, T + H, width); None without covariates."""
+        if not self.width:
+            return None
+        steps = np.arange(-sequence_length, horizon)
+        return self.features(np.asarray(origins, dtype=np.int64)[:, None] + steps)
 
     def context(self, sequence_length: int) -> int:
         """Observed values one model window needs: `sequence_length`, plus `lag` to difference from."""
@@ -50,9 +84,12 @@ class Transform:
             out[..., self.lag + j] = out[..., j] + steps[..., j]
         return out[..., self.lag :]
 
-    def manifest(self) -> dict[str, int]:
-        """What a checkpoint keeps beside the scaler (nothing for no differencing)."""
-        return {"lag": self.lag} if self.lag else {}
+    def manifest(self) -> dict[str, object]:
+        """What a checkpoint keeps beside the scaler (nothing for no differencing and no covariates)."""
+        out: dict[str, object] = {"lag": self.lag} if self.lag else {}
+        if self.covariates:
+            out |= {"covariates": list(self.covariates), "trend_scale": self.trend_scale}
+        return out
 
 
 def lag_of(train: TrainOptions, values: np.ndarray, train_fraction: float, output_steps: int) -> int:
@@ -76,15 +113,27 @@ def lag_of(train: TrainOptions, values: np.ndarray, train_fraction: float, outpu
 def fit_transform(data: AnyData, train: TrainOptions, values: np.ndarray | None, output_steps: int) -> Transform:
     """A run's transform: the identity for the sine, else differencing and scaling fitted on the train part."""
     if not isinstance(data, DatasetData):
-        if train.difference != "none" or train.scaling not in (None, "none"):
-            raise ValueError("difference and scaling apply to a dataset's values; the sine is learned as it is")
+        if train.difference != "none" or train.scaling not in (None, "none") or train.covariates != "none":
+            raise ValueError("difference, scaling and covariates apply to a dataset's values; the sine is learned "
+                             "as it is")
         return Transform()
     if values is None:
         raise ValueError(f"dataset {data.dataset_id!r}: its {data.length} values are needed to train")
     lag = lag_of(train, values, data.train_fraction, output_steps)
     first = split_point(values.shape[0], train.sequence_length, data.train_fraction, output_steps, lag)
     train_part = Transform(lag).forward(values[:first])
-    return Transform(lag, fit_scaler(train_part, train.scaling or "standard"))
+    scaler = fit_scaler(train_part, train.scaling or "standard")
+    names = covariates.resolve(train.covariates, data.frequency)
+    if names and train.rollout_finetune is not None:
+        raise ValueError("covariates and rollout_finetune do not go together yet: leave one out")
+    return Transform(lag, scaler, names, axis_of(data), float(first)) if names else Transform(lag, scaler)
+
+
+def axis_of(data: AnyData | None) -> TimeAxis | None:
+    """The time axis of a dataset's options, if its upload had one."""
+    if not isinstance(data, DatasetData) or data.frequency is None:
+        return None
+    return TimeAxis.from_dict({"frequency": data.frequency, "start": data.start, "month_end": data.month_end})
 
 
 def first_test(data: AnyData, train: TrainOptions, length: int, output_steps: int, transform: Transform) -> int:

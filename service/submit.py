@@ -16,6 +16,7 @@ from fastapi import HTTPException, status
 from fastapi.concurrency import run_in_threadpool
 from kombu.exceptions import OperationalError
 
+from rnncast.common import covariates
 from rnncast.common import options as O
 from rnncast.common.artifacts.bounded import BoundedStore
 from rnncast.common.datasets import values_present
@@ -65,8 +66,11 @@ def dataset_data(ref: dict[str, Any], record: dict[str, Any], params: dict[str, 
     lag = {"none": 0, "first": 1}.get(params.get("difference", "none"), params.get("season") or 0)
     try:
         split_point(record["length"], params["sequence_length"], ref["train_fraction"], params["output_steps"], lag)
+        covariates.resolve(params.get("covariates", "none"), record.get("frequency"))
     except SeriesError as exc:
         raise unprocessable(f"dataset {record['id']!r}: {exc}") from None
+    if params.get("covariates", "none") != "none" and params.get("rollout_finetune"):
+        raise unprocessable("covariates and rollout_finetune do not go together yet: leave one out")
     return {"kind": "dataset", "dataset_id": record["id"], "sha256": record["sha256"], "length": record["length"],
             "step": record["step"], "train_fraction": ref["train_fraction"], "name": record["name"],
             **{k: record[k] for k in ("frequency", "start", "month_end") if record.get(k) is not None}}

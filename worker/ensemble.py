@@ -27,6 +27,7 @@ from rnncast.worker.deadlines import failure_reply, request_should_stop
 from rnncast.worker.predict import (
     ModelCache,
     ModelUnavailable,
+    request_features,
     request_forecast,
     request_window,
 )
@@ -68,11 +69,13 @@ def ensemble(cache: ModelCache, store: JobStore, request: dict[str, Any], max_wo
         try:
             loaded = cache.get(job_id, record["checkpoint"]["sha256"])
             window = request_window(loaded, request)
+            features = request_features(loaded, request, int(request["horizon"]))
         except ModelUnavailable as exc:
             raise EnsembleError(exc.status, exc.detail) from None
         except ValueError as exc:
             raise EnsembleError(422, str(exc)) from None
-        preds = rollout_numpy(loaded.model, window[None, :], int(request["horizon"]), should_stop)[0]
+        preds = rollout_numpy(loaded.model, window[None, :], int(request["horizon"]), should_stop,
+                              features[None] if features is not None else None)[0]
         fc = request_forecast(loaded, request, preds, with_context=request.get("figure") == "ensemble_png")
         by_cell.setdefault(params["cell"], []).append((params["seed"], job_id, fc))
         calibrations.setdefault(params["cell"], []).append(loaded.calibration)

@@ -7,6 +7,7 @@ every dataset model runs at the end of its training.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,27 @@ def axis_of(data: AnyData | None) -> TimeAxis | None:
     return record_axis({"frequency": data.frequency, "start": data.start, "month_end": data.month_end})
 
 
+def context_position(data: AnyData | None, request: dict[str, Any]) -> int | None:
+    """The axis position of a request's `context_start` (its context's first value), None when it gives none.
+
+    Raises ValueError when the model's dataset has no time axis or the timestamp is off it."""
+    raw = request.get("context_start")
+    if raw is None:
+        return None
+    axis = axis_of(data)
+    if axis is None:
+        raise ValueError("context_start places a context on a dataset's time axis, and this model's data has none")
+    when = datetime.fromisoformat(str(raw))
+    if (when.tzinfo is None) != (axis.start.tzinfo is None):
+        raise ValueError(f"context_start ({raw}) and the series' timestamps ({axis.start.isoformat()}) must both "
+                         f"have a time zone or both have none")
+    position = axis.position(when)
+    if position is None:
+        raise ValueError(f"context_start ({raw}) is not on the series' {axis.frequency} axis (it starts at "
+                         f"{axis.start.isoformat()})")
+    return position
+
+
 def first_position(series: np.ndarray | None, data: AnyData | None, request: dict[str, Any]) -> int | None:
     """The series position a forecast's first step stands at: its origin (default the end), or the end when its
     context is the series' tail; None for a context that is not, or a sine model."""
@@ -39,6 +61,9 @@ def first_position(series: np.ndarray | None, data: AnyData | None, request: dic
         origin = request.get("origin")
         return data.length if origin is None else int(origin)
     n = len(context)
+    start = context_position(data, request)
+    if start is not None:
+        return start + n
     if n <= series.shape[0] and np.array_equal(series[series.shape[0] - n :], np.asarray(context, dtype=np.float64)):
         return data.length
     return None

@@ -42,6 +42,7 @@ from rnncast.worker.predict import (
     forecast_payload,
     intervals_refusal,
     request_bands,
+    request_features,
     request_forecast,
     request_observed,
     request_window,
@@ -90,6 +91,7 @@ class _Group:
     record: dict[str, Any]
     reqs: list[_Request]
     windows: list[np.ndarray]
+    features: list[np.ndarray | None]  # a covariate model's, per request (core.transform.rollout_features)
     work: float  # of all the group's rows
     rows: int  # per rollout, within RNNCAST_MAX_FORECAST_WORK
 
@@ -149,10 +151,11 @@ def _prepare(
                           "ask for a shorter horizon")
     if detail is not None:
         return [(r.inbox, error_answer(r.id, 422, detail)) for r in reqs], None
-    errors, ready, windows = [], [], []
+    errors, ready, windows, features = [], [], [], []
     for req in reqs:
         try:
             window = request_window(loaded, req.body)
+            feature = request_features(loaded, req.body, horizon)
         except ValueError as exc:
             errors.append((req.inbox, error_answer(req.id, 422, str(exc))))
             continue
@@ -160,11 +163,13 @@ def _prepare(
             errors.append((req.inbox, error_answer(req.id, *refused)))
             continue
         windows.append(window)
+        features.append(feature)
         ready.append(req)
     if not ready:
         return errors, None
     rows = rows_within(settings.max_forecast_work, *shape)
-    return errors, _Group(model_id, horizon, loaded, record, ready, windows, forecast_work(len(ready), *shape), rows)
+    work = forecast_work(len(ready), *shape)
+    return errors, _Group(model_id, horizon, loaded, record, ready, windows, features, work, rows)
 
 
 def _rollout(group: _Group, rows: list[int]) -> list[tuple[str, Answer]]:
@@ -172,8 +177,10 @@ def _rollout(group: _Group, rows: list[int]) -> list[tuple[str, Answer]]:
     reqs = [group.reqs[j] for j in rows]
     try:
         windows = np.stack([group.windows[j] for j in rows])
+        feats = [group.features[j] for j in rows]
+        features = np.stack(feats) if feats[0] is not None else None  # type: ignore[arg-type]
         preds = rollout_numpy(group.loaded.model, windows, group.horizon,
-                              deadline_passed(max(r.deadline_ms for r in reqs)))
+                              deadline_passed(max(r.deadline_ms for r in reqs)), features)
         out = []
         for j, req, row in zip(rows, reqs, preds, strict=True):
             payload = _payload(group, req.body, row, group.windows[j])

@@ -43,7 +43,7 @@ from rnncast.core.forecast import (
 from rnncast.core.models import Forecaster
 from rnncast.core.plots import PredictionLine, backtest_png, prediction_png
 from rnncast.worker.deadlines import failure_reply, request_should_stop
-from rnncast.worker.guard import origin_times
+from rnncast.worker.guard import context_position, first_position, origin_times
 from rnncast.worker.results import MODEL_NAME, series_setup
 
 log = get_task_logger(__name__)
@@ -216,6 +216,7 @@ def request_observed(loaded: LoadedModel, request: dict[str, Any]) -> np.ndarray
     size = ckpt.transform.context(seq)
     context = request.get("context")
     if context is not None:
+        context_position(loaded.checkpoint.data, request)  # a context_start off the axis: refused here
         if len(context) < size:
             more = f" + {size - seq} to difference from" if size > seq else ""
             raise ValueError(f"context has {len(context)} values; this model needs at least sequence_length ({seq})"
@@ -237,6 +238,26 @@ def request_window(loaded: LoadedModel, request: dict[str, Any]) -> np.ndarray:
     Raises ValueError for a bad context, start or origin.
     """
     return loaded.checkpoint.transform.forward(request_observed(loaded, request))
+
+
+def request_features(loaded: LoadedModel, request: dict[str, Any], horizon: int) -> np.ndarray | None:
+    """A covariate model's features for a request's window and horizon, from its dataset's time axis:
+    (T + horizon, F); None for a model without covariates.
+
+    Raises ValueError for a context that is not on the axis (not the series' tail).
+    """
+    transform = loaded.checkpoint.transform
+    if not transform.width:
+        return None
+    origin = first_position(loaded.series, loaded.checkpoint.data, request)
+    if origin is None:
+        raise ValueError(f"this model reads covariates ({', '.join(transform.covariates)}) from its dataset's "
+                         f"timestamps, and your context has none: give its first value's 'context_start', or "
+                         f"forecast from an 'origin', from the series' end, or with a context that is the "
+                         f"series' tail")
+    features = transform.rollout_features(np.array([origin]), loaded.checkpoint.train.sequence_length, horizon)
+    assert features is not None
+    return features[0]
 
 
 def request_forecast(
@@ -272,6 +293,7 @@ def handle_png(cache: ModelCache, store: JobStore, request: dict[str, Any], max_
             # the figure's default: the tutorial's start
             request = {**request, "start": FORECAST_START}
         window = request_window(loaded, request)
+        features = request_features(loaded, request, int(request["horizon"]))
     except ModelUnavailable as exc:
         return {"ok": False, "status": exc.status, "detail": exc.detail}
     except ValueError as exc:
@@ -284,7 +306,8 @@ def handle_png(cache: ModelCache, store: JobStore, request: dict[str, Any], max_
     if refusal is not None:
         return {"ok": False, "status": 422, "detail": refusal}
     try:
-        preds = rollout_numpy(loaded.model, window[None, :], int(request["horizon"]), request_should_stop(request))
+        preds = rollout_numpy(loaded.model, window[None, :], int(request["horizon"]), request_should_stop(request),
+                              features[None] if features is not None else None)
     except RolloutStopped as exc:
         return failure_reply("this figure's forecast", exc)
     fc = request_forecast(loaded, request, preds[0])

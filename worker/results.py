@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from rnncast.common.artifacts import ArtifactStore
 from rnncast.common.artifacts.layout import model_prefix
 from rnncast.common.defaults import CALIBRATION_STEPS, rows_within
@@ -50,7 +52,8 @@ def run_forecast(
     origin = min(origin, data_cfg.length)
     observed = origin_window(series, transform.context(seq), origin)
     window = transform.forward(observed)
-    preds = transform.inverse(rollout_numpy(model, window[None, :], horizon, should_stop)[0], observed)
+    features = transform.rollout_features(np.array([origin]), seq, horizon)
+    preds = transform.inverse(rollout_numpy(model, window[None, :], horizon, should_stop, features)[0], observed)
     return series_forecast(series, data_cfg.step, seq, origin, preds)
 
 

@@ -59,6 +59,7 @@ class TrainOptions(_TrainOptionsBase):  # type: ignore[misc,valid-type]
             return self
         reshaped = [f"{name} ({value!r})" for name, value, default in (
             ("difference", self.difference, "none"), ("season", self.season, None), ("scaling", self.scaling, None),
+            ("covariates", self.covariates, "none"),
         ) if value != default and not (name == "scaling" and value == "none")]
         if reshaped:
             raise ValueError(f"{', '.join(reshaped)}: these apply to a dataset's values; the sine is learned as it "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
@@ -51,6 +52,11 @@ class ForecastRequest(Strict):
     context: Context | SkipJsonSchema[None] = Field(
         None, description="at least sequence_length values", json_schema_extra=no_default
     )
+    context_start: Annotated[str, Field(max_length=40)] | SkipJsonSchema[None] = Field(
+        None, description="with `context`, a dataset model: the ISO 8601 timestamp of the context's first value, "
+        "which places it on the series' time axis (a model with covariates reads the timestamps; the answer's "
+        "`timestamps` go on from the context's end)", json_schema_extra=no_default,
+    )
     horizon: Horizon = FORECAST_HORIZON
     fields: Annotated[list[ForecastField], Field(min_length=1, max_length=6)] | SkipJsonSchema[None] = Field(
         None, description="only these fields of the answer (model_id and horizon always come): a leaner "
@@ -72,6 +78,14 @@ class ForecastRequest(Strict):
         for name in given:
             if getattr(self, name) is None:
                 raise ValueError(f"{name!r} must not be null")
+        if self.context_start is not None:
+            if self.context is None:
+                raise ValueError("'context_start' places a 'context' on the time axis: give the context too")
+            try:
+                datetime.fromisoformat(self.context_start)
+            except ValueError:
+                raise ValueError(f"context_start ({self.context_start!r}) must be an ISO 8601 date or date-time"
+                                 ) from None
         return self
 
 
