@@ -61,7 +61,7 @@ def server_knows(http: httpx.Client) -> set[str]:
     doc = http.get("/openapi.json").json()
     known: set[str] = set()
     for name, schema in doc["components"]["schemas"].items():
-        if name.startswith("Job") and "properties" in schema:
+        if name.startswith(("Job", "ForecastRequest")) and "properties" in schema:
             known |= set(schema["properties"])
             recipe = schema["properties"].get("recipe", {})
             for part in [recipe, *recipe.get("anyOf", []), *recipe.get("allOf", [])]:
@@ -92,22 +92,27 @@ def wait_jobs(http: httpx.Client, ids: list[str], timeout: float) -> list[dict[s
         time.sleep(1.0)
 
 
-def seconds_of(job: dict[str, Any]) -> float:
+def seconds_of(job: dict[str, Any], since_created: bool = False) -> float:
     from datetime import datetime
 
     def parse(t: str) -> float:
         return datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp()
 
-    return parse(job["finished_at"]) - parse(job["started_at"]) if job.get("started_at") else math.nan
+    began = job.get("created_at") if since_created else job.get("started_at")
+    return parse(job["finished_at"]) - parse(began) if began else math.nan
 
 
 def rnncast_forecasts(http: httpx.Client, s: Series, model_id: str, intervals: bool
                       ) -> tuple[np.ndarray, dict[float, tuple[np.ndarray, np.ndarray]]]:
+    """The model's forecasts from every origin, with the intervals its calibration can give (a level above its
+    `max_level` needs more calibration origins than its test part held)."""
+    calibration = http.get(f"/v1/models/{model_id}").json().get("calibration") if intervals else None
+    levels = [lv for lv in LEVELS if calibration and lv <= calibration["max_level"]]
     preds, lows, highs = [], {lv: [] for lv in LEVELS}, {lv: [] for lv in LEVELS}  # type: ignore[var-annotated]
     for k in s.positions:
         body: dict[str, Any] = {"origin": int(k), "horizon": s.horizon}
-        if intervals:
-            body["intervals"] = list(LEVELS)
+        if levels:
+            body["intervals"] = levels
         answer = http.post(f"/v1/models/{model_id}/forecast", json=body)
         answer.raise_for_status()
         data = answer.json()
@@ -174,7 +179,7 @@ def run_series(http: httpx.Client, s: Series, args: argparse.Namespace, known: s
             preds, bands = rnncast_forecasts(http, s, job["model_id"], intervals)
             runs.append(metrics(s, preds))
             covs.append(coverage(s, bands))
-            walls.append(seconds_of(job))
+            walls.append(seconds_of(job, since_created=name == "auto"))  # auto: its search's candidates too
         if not runs:
             continue
         m = mean_metrics(runs)
