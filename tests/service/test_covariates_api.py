@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from rnncast.client.cli import app
-from tests.support import TINY
+from tests.support import TINY, month_start, upload_monthly
 
 SMALL = {k: v for k, v in TINY.items() if k != "data"}
 MONTHS, SEQ = 120, 12
@@ -30,16 +29,12 @@ def values() -> np.ndarray:
 
 
 def month(k: int) -> str:
-    return date(2010 + k // 12, k % 12 + 1, 1).isoformat()
+    return month_start(k)[:10]
 
 
 @pytest.fixture(scope="module")
 def dataset(stack) -> dict:
-    text = "month,sales\n" + "".join(f"{month(k)},{v}\n" for k, v in enumerate(values()))
-    r = stack.api.http.post("/v1/datasets", content=text, headers={"Content-Type": "text/csv"},
-                            params={"name": "monthly-effect"})
-    assert r.status_code == 201, r.text
-    return r.json()
+    return upload_monthly(stack.api.http, values(), "monthly-effect")
 
 
 def trained(stack, dataset: dict, **options) -> dict:

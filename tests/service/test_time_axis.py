@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from rnncast.client.cli import app
-from tests.support import TINY
+from tests.support import TINY, month_start, upload_monthly
 
 SMALL = {k: v for k, v in TINY.items() if k != "data"}
 MONTHS = 120
@@ -27,18 +26,12 @@ def monthly() -> np.ndarray:
     return np.round(100 + 0.8 * t + 10 * np.sin(2 * math.pi * t / 12) + rng.normal(0, 0.5, MONTHS), 3)
 
 
-def month(k: int) -> str:
-    """The first of the k-th month after January 2010, as the API writes it."""
-    return date(2010 + k // 12, k % 12 + 1, 1).isoformat() + "T00:00:00"
+month = month_start
 
 
 @pytest.fixture(scope="module")
 def dataset(stack) -> dict:
-    text = "month,sales\n" + "".join(f"{month(k)[:10]},{v}\n" for k, v in enumerate(monthly()))
-    r = stack.api.http.post("/v1/datasets", content=text, headers={"Content-Type": "text/csv"},
-                            params={"name": "sales"})
-    assert r.status_code == 201, r.text
-    return r.json()
+    return upload_monthly(stack.api.http, monthly(), "sales")
 
 
 @pytest.fixture(scope="module")
