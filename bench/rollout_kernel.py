@@ -1,10 +1,13 @@
 """CPU time per 100-step forecast of the tutorial LSTM (hidden 20, 1 layer, window 80): today's torch path
-(core.wavefront, `rollout(..., kernel=False)`) against the fused kernel (core.kernel), at batch 1 and 64.
+(core.wavefront, `rollout(..., kernel=False)`) against the fused kernel (core.kernel), at batch 1 and 64;
+and the CPU time of one training epoch of the tutorial's GRU against its LSTM (hidden 20, window 80, batches
+of 500 in passes of the cell's default micro-batch: core.train's defaults), GRU on its compiled layer
+(core.fastgru) and, for reference, on core.fastrnn's torch loop.
 
 Single-threaded (torch one thread, numba one thread), time.process_time, the variants interleaved round by
-round; each figure is the median over rounds of CPU ms per forecast. Last line:
-`batch1_cpu_ms=<x> batch64_cpu_ms=<y> gru_vs_lstm_epoch=<z>` (the kernel's figures; the training-side GRU
-ratio is issue #29's item 4, not measured here: nan).
+round; each figure is the median over rounds of CPU ms per forecast or per epoch. Last line:
+`batch1_cpu_ms=<x> batch64_cpu_ms=<y> gru_vs_lstm_epoch=<z>` (the kernel's figures, and GRU's epoch CPU
+over LSTM's).
 
 Usage: python bench/rollout_kernel.py [--rounds 15]
 """
@@ -21,10 +24,13 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 import numpy as np
 import torch
 
-from rnncast.common.options import ModelOptions
-from rnncast.core import kernel
+from rnncast.common.options import ModelOptions, SineData, TrainOptions
+from rnncast.core import fastgru, kernel
+from rnncast.core.data import make_split
+from rnncast.core.epoch import train_epoch
 from rnncast.core.forecast import rollout, rollout_numpy
 from rnncast.core.models import Forecaster
+from rnncast.core.optim import Adam
 
 HORIZON, WINDOW = 100, 80
 
@@ -34,6 +40,29 @@ def cpu_ms_per_forecast(run, windows: np.ndarray, repeats: int) -> float:
     for _ in range(repeats):
         run(windows)
     return (time.process_time() - start) * 1e3 / (repeats * windows.shape[0])
+
+
+def epoch_ms(rounds: int) -> dict[str, float]:
+    """Median CPU ms of one training epoch per variant, the variants interleaved."""
+    cfg = TrainOptions()
+    split = make_split(SineData(), cfg.sequence_length)
+    compiled = fastgru.serves
+    variants = {"LSTM": "LSTM", "GRU": "GRU", "GRU-torch-loop": "GRU"}
+    runs = {}
+    for name, cell in variants.items():
+        torch.manual_seed(0)
+        model = Forecaster(ModelOptions(cell=cell))
+        runs[name] = (model, Adam(model.parameters(), lr=cfg.lr))
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for r in range(rounds + 1):
+        for name, (model, optimizer) in runs.items():
+            fastgru.serves = (lambda x: False) if name == "GRU-torch-loop" else compiled  # type: ignore[assignment]
+            start = time.process_time()
+            train_epoch(model, optimizer, split, cfg)
+            if r:  # the first round compiles and warms up
+                times[name].append((time.process_time() - start) * 1e3)
+    fastgru.serves = compiled  # type: ignore[assignment]
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def main() -> None:
@@ -63,7 +92,12 @@ def main() -> None:
         print(f"{name:6s} batch={batch:2d} cpu_ms_per_forecast={value:.3f}")
     for batch in (1, 64):
         print(f"batch {batch}: kernel {median['torch', batch] / median['kernel', batch]:.1f}x less CPU than torch")
-    print(f"batch1_cpu_ms={median['kernel', 1]:.2f} batch64_cpu_ms={median['kernel', 64]:.2f} gru_vs_lstm_epoch=nan")
+    epochs = epoch_ms(max(3, args.rounds // 3))
+    for name, value in epochs.items():
+        print(f"epoch {name}: cpu_ms={value:.1f}")
+    ratio = epochs["GRU"] / epochs["LSTM"]
+    print(f"batch1_cpu_ms={median['kernel', 1]:.2f} batch64_cpu_ms={median['kernel', 64]:.2f} "
+          f"gru_vs_lstm_epoch={ratio:.2f}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ two or three ops per step, and gets the weight gradients from one matmul
 over all steps. tanh is computed as 2*sigmoid(2x)-1: same function, and
 torch's CPU sigmoid is ~10x faster than its tanh.
 
+A float32 GRU goes further: its recurrence is compiled (core.fastgru, numba),
+and this module's GRU loop serves float64 and where numba is not installed.
 LSTM is left to torch: its CPU path (oneDNN) already runs the whole sequence
 as one op, faster than a written-out form (figures in docs/performance.md,
 the levers table). The parameters are the `nn.RNN/GRU`
@@ -25,6 +27,8 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
+
+from rnncast.core import fastgru
 
 Grads = tuple[Tensor, Tensor, Tensor]  # d gi (T, B, G), d W_hh (G, H), d b_hh (G,)
 
@@ -134,6 +138,8 @@ def supports(module: nn.RNNBase, x: Tensor) -> bool:
 
 def run(module: nn.RNNBase, x: Tensor) -> Tensor:
     """The last layer's hidden state at the last step, as `module(x)[0][:, -1]`: (B, T, I) -> (B, H)."""
+    if module.mode == "GRU" and fastgru.serves(x):
+        return fastgru.run(module, x)  # compiled (float32)
     cell = {"RNN_TANH": "RNN", "GRU": "GRU"}[module.mode]
     b, t, _ = x.shape
     inp = x.transpose(0, 1)  # (T, B, I)

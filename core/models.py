@@ -16,7 +16,8 @@ class Forecaster(nn.Module):
     saved before covariates existed).
 
     On the CPU, RNN and GRU layers run through core.fastrnn (same parameters,
-    same math, fewer ops per step); set `fused = False` for torch's own.
+    same math, fewer ops per step; a float32 GRU's recurrence compiled, core.fastgru);
+    set `fused = False` for torch's own.
     """
 
     fused = True
