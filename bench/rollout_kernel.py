@@ -92,7 +92,7 @@ def main() -> None:
         print(f"{name:6s} batch={batch:2d} cpu_ms_per_forecast={value:.3f}")
     for batch in (1, 64):
         print(f"batch {batch}: kernel {median['torch', batch] / median['kernel', batch]:.1f}x less CPU than torch")
-    epochs = epoch_ms(max(3, args.rounds // 3))
+    epochs = epoch_ms(max(1, args.rounds // 3))
     for name, value in epochs.items():
         print(f"epoch {name}: cpu_ms={value:.1f}")
     ratio = epochs["GRU"] / epochs["LSTM"]
