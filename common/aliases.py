@@ -20,6 +20,9 @@ MAX_ALIAS_LENGTH = 63
 ALIAS_PATTERN = rf"^[a-z0-9][a-z0-9._-]{{0,{MAX_ALIAS_LENGTH - 1}}}$"
 ALIAS_RE = re.compile(ALIAS_PATTERN)
 ALIAS_HISTORY_KEPT = 100  # moves an alias lists, newest last (older ones leave its history)
+# A model an alias left is not deleted until every request that resolved the alias to it has ended: the longest a
+# request waits on a worker (RNNCAST_FORECAST_TIMEOUT; a queued forecast or figure is dropped past it) and this.
+ALIAS_LEFT_SLACK_S = 2.0
 ALIAS_HELP = (f"lower-case letters, digits, '.', '_' and '-', starting with a letter or digit, at most "
               f"{MAX_ALIAS_LENGTH} characters")
 

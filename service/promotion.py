@@ -14,8 +14,9 @@ from typing import Any
 
 from fastapi import HTTPException, status
 
-from rnncast.common.aliases import GATE_FIELDS, PromotionGate, judge
+from rnncast.common.aliases import ALIAS_LEFT_SLACK_S, GATE_FIELDS, PromotionGate, judge
 from rnncast.common.defaults import BACKTEST_HORIZON, BACKTEST_ORIGINS
+from rnncast.common.settings import Settings
 from rnncast.common.store.aio import AsyncJobStore
 from rnncast.common.verdict import verdict
 from rnncast.service.rpc import Worker
@@ -53,11 +54,22 @@ async def evidence(store: AsyncJobStore, worker: Worker, gate: PromotionGate, ca
             "reasons": reasons}
 
 
+def left_grace_ms(settings: Settings) -> int:
+    """How long a model an alias left is kept from deletion: requests that resolved the alias to it may still be
+    in flight that long (each waits on a worker at most RNNCAST_FORECAST_TIMEOUT)."""
+    return int((settings.forecast_timeout + ALIAS_LEFT_SLACK_S) * 1000)
+
+
 async def hold_for_deletion(store: AsyncJobStore, model_id: str) -> None:
     """Mark the model as being deleted (no alias may move onto it from now); 409 naming the aliases that point
-    at it, if any (then nothing is marked)."""
-    names = await store.hold_model(model_id)
+    at it, or saying when one that left it no longer keeps it (then nothing is marked)."""
+    names, wait_ms = await store.hold_model(model_id)
     if names:
         raise HTTPException(status.HTTP_409_CONFLICT, (
             f"model {model_id} is what alias(es) {', '.join('@' + n for n in names)} point at: move or delete "
             f"them first (POST or DELETE /v1/aliases/{{name}})"))
+    if wait_ms:
+        seconds = -(-wait_ms // 1000)
+        raise HTTPException(status.HTTP_409_CONFLICT, (
+            f"model {model_id} was an alias's model moments ago, and requests through the alias may still be "
+            f"served by it: retry in {seconds} s"), headers={"Retry-After": str(seconds)})

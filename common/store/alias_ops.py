@@ -14,7 +14,8 @@ from rnncast.common.store.prelude import header
 from rnncast.common.values import now_iso
 
 ANY = "*"  # `move_alias`'s `expected`: move whatever the alias points at now
-_SET_PREFIX, _SET_SUFFIX = Keys.model_aliases("\0").split("\0")
+_MODEL_PREFIX, _SET_SUFFIX = Keys.model_aliases("\0").split("\0")
+_LEFT_SUFFIX = Keys.model_unaliased("\0").split("\0")[1]
 
 
 @dataclass(frozen=True)
@@ -28,14 +29,16 @@ class Move:
     seq: int | None = None
 
 
-def move_alias(name: str, model_id: str, evidence: dict[str, Any] | None = None, expected: str = ANY) -> Op[Move]:
+def move_alias(name: str, model_id: str, grace_ms: int, evidence: dict[str, Any] | None = None,
+               expected: str = ANY) -> Op[Move]:
     """Point alias `name` at `model_id` (creating it), recording `evidence` in its history, if the model exists
-    and is not being deleted and the alias points at `expected` ('': it does not exist; ANY: whatever)."""
+    and is not being deleted and the alias points at `expected` ('': it does not exist; ANY: whatever). The model
+    it leaves is not deleted for `grace_ms`."""
     keys = [Keys.alias(name), Keys.alias_history(name), Keys.aliases, Keys.model(model_id),
             Keys.model_aliases(model_id), Keys.models_deleting, Keys.alias_moves]
     answer = str((yield from one(script("move_alias", keys, [
-        *header(), name, model_id, expected, json.dumps(evidence), now_iso(), ALIAS_HISTORY_KEPT, _SET_PREFIX,
-        _SET_SUFFIX]))))
+        *header(), name, model_id, expected, json.dumps(evidence), now_iso(), ALIAS_HISTORY_KEPT, _MODEL_PREFIX,
+        _SET_SUFFIX, _LEFT_SUFFIX, grace_ms]))))
     outcome, _, rest = answer.partition(":")
     if outcome == "moved":
         seq, _, previous = rest.partition(":")
@@ -70,19 +73,23 @@ def list_aliases(limit: int, offset: int) -> Op[tuple[list[dict[str, Any]], int]
     return [_view(raw) for raw in rows if raw], int(count)
 
 
-def delete_alias(name: str) -> Op[str | None]:
-    """Delete an alias and its history: the model it pointed at, or None if there was no such alias."""
+def delete_alias(name: str, grace_ms: int) -> Op[str | None]:
+    """Delete an alias and its history: the model it pointed at (not deleted for `grace_ms`), or None if there
+    was no such alias."""
     found = yield from one(script("delete_alias", [Keys.alias(name), Keys.alias_history(name), Keys.aliases],
-                                  [*header(), name, _SET_PREFIX, _SET_SUFFIX]))
+                                  [*header(), name, _MODEL_PREFIX, _SET_SUFFIX, _LEFT_SUFFIX, grace_ms]))
     return str(found) if found else None
 
 
-def hold_model(model_id: str) -> Op[list[str]]:
-    """Mark a model as being deleted (no alias may move onto it from now), unless aliases point at it: their
-    names (then nothing is marked)."""
-    names = yield from one(script("hold_model", [Keys.model_aliases(model_id), Keys.models_deleting],
-                                  [*header(), model_id]))
-    return [str(n) for n in names]
+def hold_model(model_id: str) -> Op[tuple[list[str], int]]:
+    """Mark a model as being deleted (no alias may move onto it from now), unless aliases point at it (their
+    names) or one left it within its grace period (the ms to go); then nothing is marked. ([], 0): marked."""
+    answer = str((yield from one(script("hold_model", [
+        Keys.model_aliases(model_id), Keys.models_deleting, Keys.model_unaliased(model_id)], [*header(), model_id]))))
+    kind, _, rest = answer.partition(":")
+    if kind == "aliased":
+        return rest.split(","), 0
+    return [], int(rest) if kind == "left" else 0
 
 
 def release_model(model_id: str) -> Op[None]:

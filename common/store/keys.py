@@ -82,6 +82,12 @@ class Keys:
         return f"{PREFIX}model:{model_id}:aliases"
 
     @staticmethod
+    def model_unaliased(model_id: str) -> str:
+        """Set, for a grace period, when an alias leaves a model: requests that resolved the alias to it may
+        still be in flight, so it is not deleted yet."""
+        return f"{PREFIX}model:{model_id}:unaliased"
+
+    @staticmethod
     def webhook(webhook_id: str) -> str:
         return f"{PREFIX}webhook:{webhook_id}"
 

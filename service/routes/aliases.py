@@ -16,10 +16,10 @@ from fastapi.responses import JSONResponse
 
 from rnncast.common.aliases import SIGIL, PromotionGate
 from rnncast.common.store.alias_ops import ANY
-from rnncast.service.deps import StoreDep, WorkerDep
+from rnncast.service.deps import SettingsDep, StoreDep, WorkerDep
 from rnncast.service.errors import ERRORS, not_found
 from rnncast.service.ids import model_or_404, resolve
-from rnncast.service.promotion import evidence
+from rnncast.service.promotion import evidence, left_grace_ms
 from rnncast.service.schemas.aliases import AliasDetail, AliasList, AliasMove, AliasMoved, AliasName, GateRefusal
 
 router = APIRouter(prefix="/aliases", tags=["aliases"])
@@ -52,11 +52,14 @@ class _Refused(Exception):
 
 
 @router.post("/{name}", response_model=AliasMoved, responses={**ERRORS, 409: {"model": GateRefusal}})
-async def move_alias(name: AliasName, body: AliasMove, store: StoreDep, worker: WorkerDep) -> JSONResponse:
+async def move_alias(
+    name: AliasName, body: AliasMove, store: StoreDep, worker: WorkerDep, settings: SettingsDep,
+) -> JSONResponse:
     """Point the alias at `model_id` (creating it). With `require`, the candidate's backtest must meet each bar
     and do at least as well as the current model's on the same backtest, else 409 with both models' figures
     (`evidence`) and the alias stays. The answer and the alias's history keep the evidence; subscribers to
-    `alias.moved` get the move. A model being deleted cannot be pointed at (409)."""
+    `alias.moved` get the move. A model being deleted cannot be pointed at (409); the model the alias leaves
+    cannot be deleted until the requests that resolved the alias to it have ended (RNNCAST_FORECAST_TIMEOUT)."""
     model = await model_or_404(store, await resolve(store, "model_id", body.model_id))
     gate = PromotionGate(**body.require.model_dump()) if body.require is not None else None
     found, expected = None, ANY
@@ -65,7 +68,7 @@ async def move_alias(name: AliasName, body: AliasMove, store: StoreDep, worker: 
             found, expected = await _judged(store, worker, name, gate, model)
         except _Refused as refused:
             return JSONResponse({"detail": refused.detail, "evidence": refused.found}, status_code=409)
-    move = await store.move_alias(name, model["id"], found, expected)
+    move = await store.move_alias(name, model["id"], left_grace_ms(settings), found, expected)
     if move.outcome == "missing":
         raise not_found("model", model["id"])
     if move.outcome == "deleting":
@@ -98,8 +101,8 @@ async def get_alias(name: AliasName, store: StoreDep) -> JSONResponse:
 
 
 @router.delete("/{name}", status_code=204, responses=ERRORS)
-async def delete_alias(name: AliasName, store: StoreDep) -> Response:
+async def delete_alias(name: AliasName, store: StoreDep, settings: SettingsDep) -> Response:
     """Forget the alias and its history (its model stays); later requests through `@name` are 404."""
-    if await store.delete_alias(name) is None:
+    if await store.delete_alias(name, left_grace_ms(settings)) is None:
         raise not_found("alias", name)
     return Response(status_code=204)
