@@ -40,7 +40,7 @@ ID_PARAMS: dict[str, tuple[str, tuple[str, ...]]] = {
 async def resolve(store: AsyncJobStore, param: str, value: str) -> str:
     """The whole id that `value` (an id path parameter `param`'s value) names: itself if whole, the one id it
     starts if it is a short id, the model an alias points at for `@name`, else `value` unchanged. Raises
-    AmbiguousId, and HTTPException for an alias name that is not valid (422) or unknown (404)."""
+    AmbiguousId, and HTTPException (404) for an unknown alias."""
     if param == "model_id" and value.startswith(SIGIL):
         return await alias_model(store, value.removeprefix(SIGIL))
     if is_id(value) or not SHORT.fullmatch(value):
@@ -55,9 +55,9 @@ async def resolve(store: AsyncJobStore, param: str, value: str) -> str:
 
 async def alias_model(store: AsyncJobStore, name: str) -> str:
     """The model alias `name` points at now, in one read, so no request sees an alias half-moved (a move is one
-    script: common.store.alias_scripts); 422 for a name no alias may have, 404 for an unknown alias."""
+    script: common.store.alias_scripts); 404 for an unknown alias (saying why, for a name no alias may have)."""
     if (why := alias_refusal(name)) is not None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, why)
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"alias not found: {why}")
     model_id = await store.alias_target(name)
     if model_id is None:
         raise not_found("alias", name)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from rnncast.common.aliases import ALIAS_HELP, ALIAS_PATTERN, MAX_ALIAS_LENGTH, PromotionGate
-from rnncast.service.schemas.base import Strict, api_model
+from rnncast.service.schemas.base import Strict, api_model, no_default
 
 AliasName = Annotated[str, Path(pattern=ALIAS_PATTERN, max_length=MAX_ALIAS_LENGTH, description=(
     f"The alias: {ALIAS_HELP}. `@name` then stands for its model in every model route."))]
@@ -84,6 +84,9 @@ class AliasMoved(BaseModel):
 
 
 class GateRefusal(BaseModel):
-    detail: str
-    evidence: Evidence
+    """A 409: a gate refused the move (`evidence` says why, with both models' figures), or another conflict
+    (a model being deleted, a job without its model yet, the alias moved meanwhile: `detail` only)."""
+
+    detail: Any
+    evidence: Evidence | None = Field(None, json_schema_extra=no_default)
 
