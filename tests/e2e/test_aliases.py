@@ -4,6 +4,7 @@ webhook receiver. docs/guides/promotion.md's commands are run here (`test_the_pa
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 import time
@@ -141,6 +142,28 @@ def test_a_passing_gate_moves_and_records_the_evidence(stack, good, poor):
             c.set_alias("champion", poor, require={"skill_over_seasonal_naive": -100})
         assert caught.value.evidence.current is not None and caught.value.evidence.current.model_id == good
         assert c.alias("champion").history[-1].evidence is not None
+
+
+def test_a_dataset_models_training_verdict_is_reused_as_evidence(stack):
+    api = stack.api
+    values = [math.sin(2 * math.pi * t / 12) + 0.01 * t + 0.1 * math.sin(7.3 * t) for t in range(300)]
+    dataset = api.http.post("/v1/datasets", json={"name": "gated", "values": values})
+    assert dataset.status_code == 201, dataset.text
+    body = {"cell": "GRU", **TINY, "data": {"dataset_id": dataset.json()["id"]}}
+    model_id = train(api, body)
+    kept = api.http.get(f"/v1/models/{model_id}").json()["backtest"]  # the backtest at the end of training
+    assert kept["skill_over_seasonal_naive"] is not None and kept["coverage_error_pp"] is None
+    judged = move(api, "from-training", model_id, skill_over_seasonal_naive=-100)  # passed (200) or not (409)
+    assert judged.status_code in (200, 409), judged.text
+    figures = judged.json()["evidence"]["candidate"]
+    assert figures["source"] == "verdict" and figures["at"] == kept["at"]
+    assert figures["skill_over_seasonal_naive"] == kept["skill_over_seasonal_naive"]
+    # Coverage is not in that verdict: asking for it runs the gate's backtest (and keeps its verdict).
+    again = move(api, "from-training-2", model_id, coverage_error_pp=100)
+    assert again.status_code == 200, again.text
+    figures = again.json()["evidence"]["candidate"]
+    assert figures["source"] == "backtest" and figures["coverage_error_pp"] is not None
+    assert api.http.get(f"/v1/models/{model_id}").json()["backtest"]["at"] == figures["at"]
 
 
 def test_alias_moved_reaches_a_webhook_receiver_signed_once(stack, good, poor):
