@@ -32,23 +32,11 @@ async def _alias_or_404(store: StoreDep, name: str) -> dict[str, Any]:
     return found
 
 
-async def _judged(store: StoreDep, worker: WorkerDep, name: str, gate: PromotionGate,
-                  candidate: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """The gate's evidence and the model it judged against ('': none): 409 with the figures if it fails."""
-    current_id = await store.alias_target(name) or ""
+async def _judged(store: StoreDep, worker: WorkerDep, gate: PromotionGate, candidate: dict[str, Any],
+                  current_id: str) -> dict[str, Any]:
+    """The gate's evidence on the candidate against the model the alias points at ('': none)."""
     current = await store.get_model(current_id) if current_id and current_id != candidate["id"] else None
-    found = await evidence(store, worker, gate, candidate, current)
-    if not found["passed"]:
-        detail = (f"alias {SIGIL}{name} stays on {current_id or 'nothing'}: model {candidate['id']} does not pass "
-                  f"the gate: {'; '.join(found['reasons'])}")
-        raise _Refused(detail, found)
-    return found, current_id
-
-
-class _Refused(Exception):
-    def __init__(self, detail: str, found: dict[str, Any]) -> None:
-        super().__init__(detail)
-        self.detail, self.found = detail, found
+    return await evidence(store, worker, gate, candidate, current)
 
 
 @router.post("/{name}", response_model=AliasMoved, responses={**ERRORS, 409: {"model": GateRefusal}})
@@ -64,10 +52,12 @@ async def move_alias(
     gate = PromotionGate(**body.require.model_dump()) if body.require is not None else None
     found, expected = None, ANY
     if gate is not None and any(v is not None for v in gate.to_dict().values()):
-        try:
-            found, expected = await _judged(store, worker, name, gate, model)
-        except _Refused as refused:
-            return JSONResponse({"detail": refused.detail, "evidence": refused.found}, status_code=409)
+        expected = await store.alias_target(name) or ""
+        found = await _judged(store, worker, gate, model, expected)
+        if not found["passed"]:
+            detail = (f"alias {SIGIL}{name} stays on {expected or 'nothing'}: model {model['id']} does not pass "
+                      f"the gate: {'; '.join(found['reasons'])}")
+            return JSONResponse({"detail": detail, "evidence": found}, status_code=409)
     move = await store.move_alias(name, model["id"], left_grace_ms(settings), found, expected)
     if move.outcome == "missing":
         raise not_found("model", model["id"])
