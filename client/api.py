@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel
 
+from rnncast.client.aliases import AliasCalls
 from rnncast.client.errors import (
     ApiUnavailable,
     AuthError,
@@ -66,7 +67,7 @@ def job_fields(given: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in given.items() if v is not None}
 
 
-class Client(WebhookCalls):
+class Client(WebhookCalls, AliasCalls):
     """An rnncast API client; use it as a context manager to close its connections.
 
     Args:
@@ -123,12 +124,15 @@ class Client(WebhookCalls):
 
     @staticmethod
     def _error(response: httpx.Response) -> RnncastError:
+        body = None
         try:
-            detail = response.json().get("detail")
+            body = response.json()
+            detail = body.get("detail")
         except (ValueError, AttributeError):
-            detail = response.text[:200]
+            body, detail = None, response.text[:200]
         kind = _BY_STATUS.get(response.status_code, RnncastError)
-        return kind(f"{response.status_code}: {describe(detail)}", status=response.status_code, detail=detail)
+        return kind(f"{response.status_code}: {describe(detail)}", status=response.status_code, detail=detail,
+                    body=body if isinstance(body, dict) else None)
 
     def _get(self, path: str, model: type[T], **params: Any) -> T:
         clean = {k: v for k, v in params.items() if v is not None}

@@ -10,7 +10,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from rnncast.client import commands, dataset_commands, search_commands, study_commands, webhook_commands
+from rnncast.client import alias_commands, commands, dataset_commands, search_commands, study_commands, webhook_commands
 from rnncast.common.artifacts import ArtifactError, open_store
 from rnncast.common.settings import Settings, get_settings
 from rnncast.service.doctor import run_checks
@@ -131,6 +131,7 @@ for command in (commands.train, commands.jobs, commands.job, commands.cancel, co
     app.command(name=command.__name__.replace("_", "-"))(commands.handled(command))
 app.add_typer(dataset_commands.datasets_app, name="datasets")
 app.add_typer(webhook_commands.webhooks_app, name="webhooks")
+app.add_typer(alias_commands.alias_app, name="alias")
 artifacts_app = typer.Typer(help="The artifact store (RNNCAST_ARTIFACTS): checkpoints, models, datasets.",
                             no_args_is_help=True)
 app.add_typer(artifacts_app, name="artifacts")

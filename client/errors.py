@@ -8,9 +8,10 @@ from typing import Any
 class RnncastError(Exception):
     """Base of every error this client raises."""
 
-    def __init__(self, message: str, *, status: int | None = None, detail: Any = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, detail: Any = None,
+                 body: dict[str, Any] | None = None) -> None:
         super().__init__(message)
-        self.status, self.detail = status, detail
+        self.status, self.detail, self.body = status, detail, body  # body: the whole JSON answer, when one
 
 
 class ApiUnavailable(RnncastError):

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from rnncast.common.aliases import gate_figures
 from rnncast.common.values import now_iso
 
 
 def verdict(result: dict[str, Any]) -> dict[str, Any]:
-    """A backtest's verdict, kept in the model's record."""
+    """A backtest's verdict, kept in the model's record (with the figures a promotion gate reads)."""
     return {"skill": result["skill"], "mase": result["model"]["mase"], "best_baseline": result["best_baseline"],
-            "season": result["season"], "origins": result["origins"], "horizon": result["horizon"], "at": now_iso()}
+            "season": result["season"], "origins": result["origins"], "horizon": result["horizon"], "at": now_iso(),
+            **gate_figures(result)}
 
 
 def losing(record: dict[str, Any] | None) -> dict[str, Any] | None:

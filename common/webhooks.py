@@ -33,7 +33,7 @@ class WebhookEvent(StrEnum):
     JOB_FAILED = "job.failed"
     JOB_CANCELLED = "job.cancelled"
     COMPARISON_FINISHED = "comparison.finished"
-    # Reserved for the aliases (issue 31, item 1): accepted, sent once aliases exist.
+    # An alias moved onto another model (POST /v1/aliases/{name}); queued by the script that moves it.
     ALIAS_MOVED = "alias.moved"
 
 

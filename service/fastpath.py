@@ -11,7 +11,7 @@ status and headers as the route. A body it parsed and refused (a bad field, a
 limit exceeded) is answered here too, in the route's exact shape, so no body is
 parsed twice; anything else (JSON that does not parse, an id that names no
 record, another content type) goes on to FastAPI with its body replayed. A short
-id is resolved here as the routes resolve it (service.ids). It sits inside the
+id (or an `@alias`) is resolved here as the routes resolve it (service.ids). It sits inside the
 Gate and the body limit: auth and size checks come first, as for every request.
 """
 
@@ -114,6 +114,9 @@ class ForecastFastPath:
             model_id = await resolve(store, "model_id", given_id)  # a short id, as every route takes it
         except AmbiguousId as exc:
             await _respond(send, 409, json.dumps(exc.body()).encode())
+            return True
+        except HTTPException as exc:  # an alias misnamed or unknown, as the routes answer it
+            await _respond_error(send, exc)
             return True
         request = self._accept(model_id, body)
         if request is None:

@@ -4,7 +4,8 @@ to the whole id once for every route, and a model id that names a job without a 
 Every `/v1` route takes its ids through `resolve_ids` (a dependency of the `/v1` router): an unambiguous
 prefix of at least MIN_PREFIX hex characters becomes the whole id before the route reads it, so routes,
 answers and links only ever see whole ids; an ambiguous one is a 409 listing the ids it starts
-(`AmbiguousId`); one that starts none goes on as given, to the route's usual 404.
+(`AmbiguousId`); one that starts none goes on as given, to the route's usual 404. A model id `@name` is the
+model alias `name` points at, read once (common.aliases).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request, status
 
+from rnncast.common.aliases import SIGIL, alias_refusal
 from rnncast.common.store import JobStatus, Keys
 from rnncast.common.store.aio import AsyncJobStore
 from rnncast.common.values import is_id
@@ -37,7 +39,10 @@ ID_PARAMS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 async def resolve(store: AsyncJobStore, param: str, value: str) -> str:
     """The whole id that `value` (an id path parameter `param`'s value) names: itself if whole, the one id it
-    starts if it is a short id, else `value` unchanged. Raises AmbiguousId."""
+    starts if it is a short id, the model an alias points at for `@name`, else `value` unchanged. Raises
+    AmbiguousId, and HTTPException (404) for an unknown alias."""
+    if param == "model_id" and value.startswith(SIGIL):
+        return await alias_model(store, value.removeprefix(SIGIL))
     if is_id(value) or not SHORT.fullmatch(value):
         return value
     kind, indexes = ID_PARAMS[param]
@@ -46,6 +51,17 @@ async def resolve(store: AsyncJobStore, param: str, value: str) -> str:
     if len(found) > 1:
         raise AmbiguousId(kind, prefix, found)
     return found[0] if found else value
+
+
+async def alias_model(store: AsyncJobStore, name: str) -> str:
+    """The model alias `name` points at now, in one read, so no request sees an alias half-moved (a move is one
+    script: common.store.alias_scripts); 404 for an unknown alias (saying why, for a name no alias may have)."""
+    if (why := alias_refusal(name)) is not None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"alias not found: {why}")
+    model_id = await store.alias_target(name)
+    if model_id is None:
+        raise not_found("alias", name)
+    return model_id
 
 
 async def resolve_ids(request: Request, store: StoreDep) -> None:

@@ -9,6 +9,7 @@ import redis.asyncio as aredis
 
 from rnncast.common.store import (
     admission,
+    alias_ops,
     comparison_jobs,
     comparison_ops,
     dataset_ops,
@@ -129,3 +130,10 @@ class AsyncJobStore(AsyncRunner):
     test_webhook = async_op(webhook_ops.test_webhook)
     list_deliveries = async_op(webhook_ops.list_deliveries)
     delivery = async_op(webhook_ops.delivery)
+    move_alias = async_op(alias_ops.move_alias)
+    alias_target = async_op(alias_ops.alias_target)
+    get_alias = async_op(alias_ops.get_alias)
+    list_aliases = async_op(alias_ops.list_aliases)
+    delete_alias = async_op(alias_ops.delete_alias)
+    hold_model = async_op(alias_ops.hold_model)
+    release_model = async_op(alias_ops.release_model)

@@ -58,6 +58,35 @@ class Keys:
     webhooks = PREFIX + "webhooks"
     deliveries_due = PREFIX + "deliveries:due"
 
+    # Aliases (common.aliases): every alias by creation time (ms); and the models being deleted, which no alias
+    # may move onto (their files may be gone already).
+    aliases = PREFIX + "aliases"
+    models_deleting = PREFIX + "models:deleting"
+    # Each alias name's moves counted over its whole life (deleting an alias keeps its count): a move's number,
+    # and so its webhook delivery's subject (`<name>#<n>`), is never used twice.
+    alias_moves = PREFIX + "aliases:moves"
+
+    @staticmethod
+    def alias(name: str) -> str:
+        """An alias: a hash of its name, model_id, moves (a count), created_at and moved_at."""
+        return f"{PREFIX}alias:{name}"
+
+    @staticmethod
+    def alias_history(name: str) -> str:
+        """An alias's moves, oldest first (JSON each, with the evidence that allowed it)."""
+        return f"{PREFIX}alias:{name}:history"
+
+    @staticmethod
+    def model_aliases(model_id: str) -> str:
+        """The aliases pointing at a model (a set of names): a model with one is not deleted."""
+        return f"{PREFIX}model:{model_id}:aliases"
+
+    @staticmethod
+    def model_unaliased(model_id: str) -> str:
+        """Set, for a grace period, when an alias leaves a model: requests that resolved the alias to it may
+        still be in flight, so it is not deleted yet."""
+        return f"{PREFIX}model:{model_id}:unaliased"
+
     @staticmethod
     def webhook(webhook_id: str) -> str:
         return f"{PREFIX}webhook:{webhook_id}"

@@ -7,6 +7,7 @@ from typing import Any
 import redis
 
 from rnncast.common.store import (
+    alias_ops,
     comparison_ops,
     dataset_ops,
     job_ops,
@@ -95,3 +96,6 @@ class JobStore(Runner):
     claim_deliveries = sync_op(webhook_ops.claim_deliveries)
     keep_body = sync_op(webhook_ops.keep_body)
     end_attempt = sync_op(webhook_ops.end_attempt)
+    alias_move = sync_op(alias_ops.alias_move)
+    move_alias = sync_op(alias_ops.move_alias)
+    get_alias = sync_op(alias_ops.get_alias)

@@ -29,6 +29,7 @@ from rnncast.service.ids import model_or_404, no_model_yet
 from rnncast.service.lane import LaneFull
 from rnncast.service.limits import Limited, refusal
 from rnncast.service.openapi import PNG
+from rnncast.service.promotion import hold_for_deletion
 from rnncast.service.rpc import lane_full, no_worker
 from rnncast.service.schemas import (
     BacktestRequest,
@@ -65,11 +66,14 @@ async def get_model(model_id: str, store: StoreDep) -> JSONResponse:
 
 @router.delete("/{model_id}", status_code=204, responses=ERRORS)
 async def delete_model(model_id: str, store: StoreDep, artifacts: ArtifactsDep) -> Response:
-    """Forget the model and remove its checkpoint files; later forecasts are 404."""
+    """Forget the model and remove its checkpoint files; later forecasts are 404. A model an alias points at is
+    kept (409 naming the aliases)."""
     await model_or_404(store, model_id)
+    await hold_for_deletion(store, model_id)  # from here no alias may move onto it
     # Files first: a store that fails answers 503 with the record kept, and a retry deletes both.
     await artifacts.call(remove_model_files, model_id)
     await store.delete_model(model_id)
+    await store.release_model(model_id)
     return Response(status_code=204)
 
 

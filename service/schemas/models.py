@@ -126,6 +126,10 @@ class Verdict(BaseModel):
     at: str = Field(description="when the backtest ran (ISO 8601)")
     origins: int
     horizon: int
+    skill_over_seasonal_naive: float | None = Field(None, description="1 - model MSE / seasonal naive MSE (a "
+                                                    "promotion gate's figure)")
+    coverage_error_pp: float | None = Field(None, description="the largest |coverage - level| in percentage points "
+                                            "(null: not measured, e.g. the backtest at the end of training)")
 
 
 class CheckpointInfo(BaseModel):

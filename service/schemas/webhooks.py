@@ -20,7 +20,7 @@ class WebhookCreate(Strict):
         "Where deliveries are POSTed: http or https, to a public address (unless the operator allows others); "
         "redirects are not followed.")), Limited("max_webhook_url_length")]
     events: list[Event] = Field(min_length=1, max_length=len(WebhookEvent), description=(
-        "The events to deliver (`alias.moved` is reserved: accepted, sent once aliases exist)."))
+        "The events to deliver."))
     secret: str | None = Field(None, min_length=MIN_SECRET_LENGTH, max_length=MAX_SECRET_LENGTH, description=(
         "The HMAC-SHA256 key deliveries are signed with; omitted, the server makes one. Shown in this answer "
         "only, never again."))
