@@ -5,7 +5,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
+import subprocess
+import sys
 import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -20,6 +26,7 @@ from tests.support import TINY, Api
 
 CELLS = ("RNN", "LSTM", "GRU")
 CONTEXT = np.sin(np.arange(TINY["sequence_length"] + 5) * 0.31).tolist()
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "guides" / "export.md"
 
 
 @pytest.fixture(scope="module")
@@ -161,3 +168,42 @@ def test_the_cli_exports_onnx_and_imports_a_package(stack, models, tmp_path):
     imported = json.loads(result.output)
     assert imported["cell"] == "GRU" and imported["imported"]["source_model_id"] == models["GRU"]
     assert stack.api.http.delete(f"/v1/models/{imported['id']}").status_code == 204
+
+
+def docs_forecast() -> Callable[..., Any]:
+    """The guide's `rnncast_forecast`, as a user would paste it."""
+    [code] = [block for block in re.findall(r"```python\n(.*?)```", DOCS.read_text(), re.S)
+              if "def rnncast_forecast" in block]
+    space: dict[str, Any] = {}
+    exec(code, space)
+    return space["rnncast_forecast"]  # type: ignore[no-any-return]
+
+
+def test_the_guides_function_reproduces_a_differenced_scaled_models_forecast(stack, tmp_path):
+    values = (5 * np.sin(np.arange(300) * 0.3) + 0.05 * np.arange(300) + 20).tolist()
+    dataset = stack.api.http.post("/v1/datasets", json={"name": "trend", "values": values}).json()
+    tiny = {k: v for k, v in TINY.items() if k != "data"}
+    job = stack.api.http.post("/v1/jobs", json={"cell": "LSTM", **tiny, "data": {"dataset_id": dataset["id"]},
+                                                "difference": "first"}).json()
+    done = stack.api.wait_job(job["id"])
+    assert done["status"] == "succeeded", done
+    path = tmp_path / "model.onnx"
+    r = stack.api.http.get(f"/v1/models/{done['model_id']}/export", params={"format": "onnx"})
+    assert r.status_code == 200, r.text
+    path.write_bytes(r.content)
+    meta = json.loads({p.key: p.value for p in onnx.load(str(path)).metadata_props}["rnncast"])
+    assert meta["transform"]["lag"] == 1 and meta["transform"]["scaler"]["std"] != 1.0
+    assert meta["parity"]["request"] == {"horizon": 100}  # a dataset model's: from its series' end
+    context = values[-40:]
+    ours = docs_forecast()(str(path), context, 25)
+    theirs = np.array(forecast(stack, done["model_id"], context=context, horizon=25)["y"])
+    assert np.max(np.abs(ours - theirs)) <= 1e-4 * max(1.0, float(np.max(np.abs(theirs))))
+
+
+def test_the_guides_package_commands_check_its_digests(stack, models, tmp_path):
+    (tmp_path / "model.zip").write_bytes(stack.api.http.get(f"/v1/models/{models['RNN']}/export").content)
+    [line] = [ln for ln in DOCS.read_text().splitlines() if "sha256sum -c SHA256SUMS" in ln]
+    command = line.split("#")[0].strip().replace("python ", f"{sys.executable} ", 1)
+    done = subprocess.run(command, shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["manifest.json:", "OK", "model.safetensors:", "OK"]
