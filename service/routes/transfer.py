@@ -27,9 +27,9 @@ router = APIRouter(prefix="/models", tags=["models"])
 BINARY = {"schema": {"type": "string", "format": "binary"}}
 EXPORTED: dict[int | str, dict[str, Any]] = {200: {"content": {MEDIA_TYPE: BINARY, "application/octet-stream": BINARY},
                                                    "description": "the package (safetensors) or the ONNX file"}}
-IMPORT_BODY = {"requestBody": {"required": True, "content": {MEDIA_TYPE: {"schema": {
-    "type": "string", "format": "binary", "description": "the zip GET /v1/models/{model_id}/export?format="
-    "safetensors gives: manifest.json, model.safetensors (and optionally SHA256SUMS)"}}}}}
+PACKAGE = {"schema": {"type": "string", "format": "binary", "description": "the zip GET /v1/models/{model_id}/export"
+                      "?format=safetensors gives: manifest.json, model.safetensors (and optionally SHA256SUMS)"}}
+IMPORT_BODY = {"requestBody": {"required": True, "content": {MEDIA_TYPE: PACKAGE, "application/octet-stream": PACKAGE}}}
 
 
 def _get(artifacts: ArtifactStore, key: str, sha256: str) -> bytes:
