@@ -29,7 +29,8 @@ EXPORTED: dict[int | str, dict[str, Any]] = {200: {"content": {MEDIA_TYPE: BINAR
                                                    "description": "the package (safetensors) or the ONNX file"}}
 PACKAGE = {"schema": {"type": "string", "format": "binary", "description": "the zip GET /v1/models/{model_id}/export"
                       "?format=safetensors gives: manifest.json, model.safetensors (and optionally SHA256SUMS)"}}
-IMPORT_BODY = {"requestBody": {"required": True, "content": {MEDIA_TYPE: PACKAGE, "application/octet-stream": PACKAGE}}}
+# Declared as octet-stream (Content-Type application/zip is as welcome): schema tools type a binary body by it.
+IMPORT_BODY = {"requestBody": {"required": True, "content": {"application/octet-stream": PACKAGE}}}
 
 
 def _get(artifacts: ArtifactStore, key: str, sha256: str) -> bytes:
