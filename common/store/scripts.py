@@ -200,5 +200,6 @@ SCRIPTS = {
     "heartbeat": HEARTBEAT, "recover": RECOVER, "cancel": CANCEL, "delete_job": DELETE_JOB,
     "delete_comparison": DELETE_COMPARISON, "delete_dataset": DELETE_DATASET, "create_dataset": CREATE_DATASET,
     "account": ACCOUNT, "release": RELEASE, "delete_model": DELETE_MODEL, "index_ids": INDEX_IDS,
-    "set_model_field": SET_MODEL_FIELD, "import_model": IMPORT_MODEL, **WEBHOOK_SCRIPTS,
+    "set_model_field": SET_MODEL_FIELD, **WEBHOOK_SCRIPTS,
+    "import_model": IMPORT_MODEL,
 }

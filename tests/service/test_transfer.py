@@ -151,6 +151,12 @@ def test_bad_imports_are_refused_and_store_nothing(stack, models, tmp_path):
         assert r.status_code == 413, r.text
     finally:
         small.stop()
+    full = Api(stack.redis.url, stack.data_dir, tmp_path / "full.log", extra={"RNNCAST_MAX_MODELS": "1"})
+    try:  # a sound package past the models quota: refused after the worker's check, its files removed
+        r = full.http.post("/v1/models", content=package, headers={"Content-Type": "application/zip"})
+        assert r.status_code == 429 and "RNNCAST_MAX_MODELS" in r.text, r.text
+    finally:
+        full.stop()
     assert stored(stack) == before
 
 
