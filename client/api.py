@@ -26,6 +26,7 @@ from rnncast.client.errors import (
     RnncastError,
     describe,
 )
+from rnncast.client.transfer import TransferCalls
 from rnncast.client.types import (
     FINAL,
     Backtest,
@@ -67,7 +68,7 @@ def job_fields(given: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in given.items() if v is not None}
 
 
-class Client(WebhookCalls, AliasCalls):
+class Client(WebhookCalls, AliasCalls, TransferCalls):
     """An rnncast API client; use it as a context manager to close its connections.
 
     Args:

@@ -10,7 +10,15 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from rnncast.client import alias_commands, commands, dataset_commands, search_commands, study_commands, webhook_commands
+from rnncast.client import (
+    alias_commands,
+    commands,
+    dataset_commands,
+    search_commands,
+    study_commands,
+    transfer_commands,
+    webhook_commands,
+)
 from rnncast.common.artifacts import ArtifactError, open_store
 from rnncast.common.settings import Settings, get_settings
 from rnncast.service.doctor import run_checks
@@ -127,8 +135,9 @@ for command in (commands.train, commands.jobs, commands.job, commands.cancel, co
                 study_commands.ensemble, search_commands.search, search_commands.searches, search_commands.search_show,
                 search_commands.cancel_search, search_commands.delete_search,
                 dataset_commands.dataset,
-                dataset_commands.backtest):
+                dataset_commands.backtest, transfer_commands.export):
     app.command(name=command.__name__.replace("_", "-"))(commands.handled(command))
+app.command(name="import")(commands.handled(transfer_commands.import_))
 app.add_typer(dataset_commands.datasets_app, name="datasets")
 app.add_typer(webhook_commands.webhooks_app, name="webhooks")
 app.add_typer(alias_commands.alias_app, name="alias")

@@ -47,6 +47,11 @@ MICRO_BATCH_SIZE: dict[str, int] = {"LSTM": 250, "GRU": 250, "RNN": 0}
 FORECAST_START = 123.0
 FORECAST_HORIZON = 100
 MAX_HORIZON = 1_000_000
+# An ONNX export's parity check: the step graph's rollout of the model's default forecast (FORECAST_HORIZON
+# steps, fewer where the window is long: at most this many cell steps in all) must equal the service's within
+# this much of the forecast's scale (max(1, max |y|)): float32 rounding, compounded over the rollout.
+EXPORT_PARITY_STEPS = 20_000
+EXPORT_PARITY_RTOL = 1e-4
 
 # Datasets and backtests.
 MAX_DATASET_VALUES_PAGE = 100_000  # values one GET .../values returns at most

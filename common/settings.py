@@ -133,8 +133,8 @@ class Settings(BaseSettings):
     max_dataset_points: int = Field(MAX_POINTS, ge=MIN_POINTS, le=MAX_POINTS, description=(
         "Values in one dataset (422 above, naming the count)."))
     max_upload_bytes: int = Field(64 * 1024 * 1024, ge=1024, description=(
-        "The body limit of `POST /v1/datasets` only (413 above); every other endpoint keeps "
-        "RNNCAST_MAX_BODY_BYTES."))
+        "The body limit of `POST /v1/datasets` and `POST /v1/models` (a model import, whose members may not "
+        "inflate past it either) only (413 above); every other endpoint keeps RNNCAST_MAX_BODY_BYTES."))
     max_models: int = Field(10_000, ge=1, description=(
         "Models kept plus jobs queued or running (each of which makes one); 429 beyond."))
     max_model_bytes: float = Field(50 * 1024**3, gt=0, description="Bytes of all model files (507 beyond).")
@@ -144,8 +144,8 @@ class Settings(BaseSettings):
         "Free space a local artifact folder keeps: writes that would leave less are refused (507; a job fails "
         "saying so), which also leaves room for the private Redis's AOF on the same disk."))
     max_concurrent_uploads: int = Field(4, ge=1, le=1_000, description=(
-        "Dataset uploads one API process reads at once; beyond, 429 with Retry-After before the body is read. "
-        "With RNNCAST_MAX_UPLOAD_BYTES it bounds the memory uploads can take."))
+        "Dataset uploads and model imports one API process reads at once; beyond, 429 with Retry-After before the "
+        "body is read. With RNNCAST_MAX_UPLOAD_BYTES it bounds the memory uploads can take."))
     body_grace_s: float = Field(10.0, gt=0, le=3_600, description=(
         "Seconds any request body may take before RNNCAST_MIN_BODY_RATE applies."))
     min_body_rate: float = Field(64 * 1024, gt=0, description=(

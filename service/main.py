@@ -29,7 +29,18 @@ from rnncast.service.limits import BindSettings
 from rnncast.service.media import json_bodies
 from rnncast.service.middleware import SECURITY_HEADERS, BodyLimit, Metrics, SecureHeaders, Slots
 from rnncast.service.openapi import add_components, route_operation_id, security
-from rnncast.service.routes import aliases, comparisons, datasets, events, health, jobs, models, searches, webhooks
+from rnncast.service.routes import (
+    aliases,
+    comparisons,
+    datasets,
+    events,
+    health,
+    jobs,
+    models,
+    searches,
+    transfer,
+    webhooks,
+)
 from rnncast.service.routes.events import StreamSlots
 
 log = logging.getLogger("rnncast.api")
@@ -85,8 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     guarded = security(settings)
     # Every /v1 route: short ids resolved to whole ids (service.ids), JSON bodies sent as JSON (service.media).
     v1 = APIRouter(prefix="/v1", dependencies=[*guarded, Depends(json_bodies), Depends(resolve_ids)])
-    resources = (jobs.router, events.router, models.router, comparisons.router, searches.router, datasets.router,
-                 webhooks.router, aliases.router)
+    resources = (jobs.router, events.router, models.router, transfer.router, comparisons.router, searches.router,
+                 datasets.router, webhooks.router, aliases.router)
     for router in resources:
         v1.include_router(router)
     app.include_router(v1)
@@ -106,10 +117,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     forecast_bytes = min(settings.max_body_bytes, forecast_body_bytes(settings.max_context))
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, paths=[
         ("POST", "/v1/datasets", settings.max_upload_bytes),
+        ("POST", "/v1/models", settings.max_upload_bytes),  # imports (service.routes.transfer)
         ("POST", r"/v1/models/[^/]+/forecast", forecast_bytes),
         ("POST", r"/v1/comparisons/[^/]+/forecast", forecast_bytes),
     ], grace_s=settings.body_grace_s, min_rate=settings.min_body_rate)
-    app.add_middleware(Slots, method="POST", pattern="/v1/datasets", slots=settings.max_concurrent_uploads,
+    app.add_middleware(Slots, method="POST", pattern="/v1/(?:datasets|models)", slots=settings.max_concurrent_uploads,
                        setting="RNNCAST_MAX_CONCURRENT_UPLOADS")
     key = settings.api_key.get_secret_value() if settings.api_key else None
     app.add_middleware(Gate, api_key=key, metrics_public=settings.metrics_public,

@@ -2,7 +2,8 @@
 
 Requests come on the figure lane (`Keys.figures`, see service.rpc): a model's
 forecast figure, a comparison's loss or predictions figure, a dataset's plot,
-or a model's backtest (its numbers or its figure). Each answer goes to the
+a model's backtest (its numbers or its figure), a model's ONNX export or an
+imported checkpoint's verification (worker.export). Each answer goes to the
 request's reply key. Being a thread of its own, it draws while
 the process's pool trains: a figure never waits behind a training job.
 """
@@ -24,6 +25,7 @@ from rnncast.common.store.sync import JobStore
 from rnncast.common.values import is_id, now_ms
 from rnncast.core.plots import series_png
 from rnncast.worker.ensemble import handle_ensemble
+from rnncast.worker.export import handle_export, handle_verify
 from rnncast.worker.lane import BLOCK_S, LaneServer
 from rnncast.worker.predict import ModelCache, handle_backtest, handle_png
 from rnncast.worker.render import render_comparison
@@ -41,6 +43,10 @@ def draw(cache: ModelCache, store: JobStore, settings: Settings, request: dict[s
             return handle_png(cache, store, request, settings.max_forecast_work)
         if figure in ("backtest", "backtest_png") and is_id(str(request.get("model_id"))):
             return handle_backtest(cache, store, request, settings.max_forecast_work)
+        if figure == "export_onnx" and is_id(str(request.get("model_id"))):
+            return handle_export(cache, request)
+        if figure == "verify_import" and is_id(str(request.get("model_id"))):
+            return handle_verify(cache, request)
         if figure in ("ensemble", "ensemble_png") and is_id(str(request.get("comparison_id"))):
             return handle_ensemble(cache, store, request, settings.max_forecast_work)
         if figure == "dataset" and is_id(str(request.get("dataset_id"))):

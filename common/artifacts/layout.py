@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from rnncast.common.artifacts.base import ArtifactStore
 from rnncast.common.values import is_id
 
@@ -36,3 +39,30 @@ def remove_model_files(artifacts: ArtifactStore, model_id: str) -> None:
 def dataset_prefix(dataset_id: str) -> str:
     """A dataset's values (.npy) and metadata (JSON)."""
     return _folder("datasets", dataset_id)
+
+
+# A model's checkpoint in its folder: `model.json` (the manifest) naming `model-<digest>.safetensors` (core.checkpoint).
+MODEL_CHECKPOINT = "model"
+
+
+def read_model_files(artifacts: ArtifactStore, model_id: str, sha256: str) -> tuple[bytes, bytes]:
+    """A model's manifest and tensor file as stored, the tensors checked against `sha256` (its record's digest).
+
+    Raises ArtifactMissing, ArtifactCorrupt (a tensor file that does not match), ValueError (a manifest that
+    names no tensor file).
+    """
+    folder = artifacts.at(model_prefix(model_id))
+    manifest = folder.get(f"{MODEL_CHECKPOINT}.json")
+    name = json.loads(manifest).get("file")
+    if not isinstance(name, str) or "/" in name:
+        raise ValueError(f"model {model_id!r} manifest names no tensor file")
+    return manifest, folder.get(name, sha256)
+
+
+def write_model_files(artifacts: ArtifactStore, model_id: str, manifest: dict[str, Any], tensors: bytes) -> None:
+    """Store an imported checkpoint as a trained model's is stored: the tensor file first, then the manifest that
+    names it (`manifest["sha256"]` is the tensor file's digest, checked by the caller)."""
+    folder = artifacts.at(model_prefix(model_id))
+    name = f"{MODEL_CHECKPOINT}-{manifest['sha256'][:16]}.safetensors"
+    folder.put(name, tensors)
+    folder.put(f"{MODEL_CHECKPOINT}.json", json.dumps(manifest | {"file": name}).encode())

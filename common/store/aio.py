@@ -14,6 +14,7 @@ from rnncast.common.store import (
     comparison_ops,
     dataset_ops,
     id_ops,
+    import_ops,
     job_ops,
     lane_ops,
     model_ops,
@@ -109,6 +110,7 @@ class AsyncJobStore(AsyncRunner):
     delete_model = async_op(model_ops.delete_model)
     set_model_field = async_op(model_ops.set_model_field)
     create_dataset = async_op(admission.create_dataset)
+    import_model = async_op(import_ops.import_model)
     get_dataset = async_op(dataset_ops.get_dataset)
     list_datasets = async_op(dataset_ops.list_datasets)
     delete_dataset = async_op(dataset_ops.delete_dataset)

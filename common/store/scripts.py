@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from rnncast.common.store.admission_scripts import ACCOUNT, CREATE_DATASET, CREATE_JOBS, DELETE_MODEL, RELEASE
 from rnncast.common.store.alias_scripts import ALIAS_SCRIPTS
+from rnncast.common.store.import_script import IMPORT_MODEL
 from rnncast.common.store.prelude import PRELUDE as _PRELUDE
 from rnncast.common.store.prelude import header
 from rnncast.common.store.webhook_scripts import WEBHOOK_SCRIPTS
@@ -201,4 +202,5 @@ SCRIPTS = {
     "delete_comparison": DELETE_COMPARISON, "delete_dataset": DELETE_DATASET, "create_dataset": CREATE_DATASET,
     "account": ACCOUNT, "release": RELEASE, "delete_model": DELETE_MODEL, "index_ids": INDEX_IDS,
     "set_model_field": SET_MODEL_FIELD, **WEBHOOK_SCRIPTS, **ALIAS_SCRIPTS,
+    "import_model": IMPORT_MODEL,
 }

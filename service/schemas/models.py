@@ -148,11 +148,18 @@ class CalibrationSummary(BaseModel):
     max_level: float = Field(description="the highest level these residuals can give: origins / (origins + 1)")
 
 
+class Imported(BaseModel):
+    """Where an imported model came from (POST /v1/models)."""
+
+    source_model_id: str | None = Field(description="its id where it was trained (its manifest's), if known")
+    manifest_sha256: str = Field(description="the digest of the manifest.json it was imported with")
+
+
 class Model(BaseModel):
-    """A trained model (its id is the training job's id)."""
+    """A trained model (its id is the training job's id) or an imported one (its own id; `job_id` null)."""
 
     id: str
-    job_id: str
+    job_id: str | None
     cell: Cell
     params: dict[str, Any]
     metrics: Losses
@@ -165,6 +172,7 @@ class Model(BaseModel):
                                      "on a dataset, updated by every backtest")
     calibration: CalibrationSummary | None = Field(None, description="null: no intervals (a model trained "
                                                    "before they existed, or a test part too short)")
+    imported: Imported | None = Field(None, description="set for a model imported from a checkpoint package")
 
 
 class ModelList(BaseModel):

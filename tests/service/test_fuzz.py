@@ -68,9 +68,9 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", 401, 404, 409, 422, 
 
 # Dataset uploads: a CSV's content (numbers in the value column, increasing times, at
 # least 3 rows) and the server's RNNCAST_MAX_DATASET_POINTS are rules a string or binary
-# schema cannot state.
+# schema cannot state. Model imports likewise: a zip holding a checkpoint whose digest and shapes agree.
 [[operations]]
-include-name = ["POST /v1/datasets"]
+include-name = ["POST /v1/datasets", "POST /v1/models"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", 401, 404, 409, 422, 429]
 
 # Webhook subscriptions: a URL's host must resolve, and only to public addresses (the SSRF guard), which is

@@ -23,10 +23,11 @@ from tests.support import TINY, wait_until
 PACKAGE = "rnncast_generated_client"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Offline (no ruff post hook). The generator takes JSON, form, text and binary bodies and responses only: a CSV
-# upload and a PNG figure, declared binary strings, travel as its binary (octet-stream) type.
+# upload, a PNG figure and a model's zip, declared binary strings, travel as its binary (octet-stream) type.
 GENERATOR_CONFIG = {
     "post_hooks": [],
-    "content_type_overrides": {"text/csv": "application/octet-stream", "image/png": "application/octet-stream"},
+    "content_type_overrides": {"text/csv": "application/octet-stream", "image/png": "application/octet-stream",
+                               "application/zip": "application/octet-stream"},
 }
 # A job's event stream is read with a Server-Sent Events reader, not parsed whole: its events are declared
 # (`itemSchema`, which Schemathesis checks each event against), the generated call leaves it as raw content.

@@ -143,7 +143,8 @@ export async function modelView(root, id) {
       card("calibration", model.calibration ? `${model.calibration.origins} origins × ${model.calibration.steps} steps` : "none (no intervals)", { id: "model-calibration" }),
       card("checkpoint sha256", model.checkpoint.sha256.slice(0, 16) + "…", { title: model.checkpoint.sha256, id: "model-digest" })),
     h("div", { class: "actions" },
-      h("a", { href: `#/jobs/${model.job_id}` }, "Its training job"),
+      model.job_id ? h("a", { href: `#/jobs/${model.job_id}` }, "Its training job")
+        : h("span", { class: "muted" }, "Imported (no training job here)"),
       h("button", { type: "button", class: "danger", id: "delete-model", onclick: remove }, "Delete model")),
     h("h2", {}, "Forecast"), forecast.form, result, chartBox,
     h("h2", {}, "Backtest"), await backtestForm(model),
