@@ -11,6 +11,7 @@ from rnncast.common.store.plan import Op, batch, cmd, one, script
 from rnncast.common.store.scripts import header
 
 PUSH_CHUNK = 1000  # requests per script call (Lua's unpack has a stack limit)
+REDIS_MIN = (7, 0)  # the oldest Redis these pops run on (BLMPOP)
 
 
 def _push_capped(lane: str, requests: list[str], cap: int, expire_s: float | None) -> Op[int]:
