@@ -24,9 +24,10 @@ def test_a_forecast_costs_seven_redis_commands_in_four_round_trips(stack):
         assert stack.api.http.post(url, json={"start": 50.0, "horizon": 5}).status_code == 200
 
     forecast()
-    counts = per_unit(stack.r, forecast, 50)
-    assert counts.commands <= COMMANDS, counts
-    assert counts.round_trips <= ROUND_TRIPS, counts
+    # The least of three counts: other work on the session's Redis (a job of an earlier test ending) only adds.
+    tries = [per_unit(stack.r, forecast, 30) for _ in range(3)]
+    assert min(c.commands for c in tries) <= COMMANDS, tries
+    assert min(c.round_trips for c in tries) <= ROUND_TRIPS, tries
 
 
 def test_the_admission_answers_a_missing_model_and_sends_a_found_ones_record_with_the_request(site):
