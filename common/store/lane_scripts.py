@@ -58,7 +58,7 @@ for i = 5 + nfields, #ARGV - HEAD, 2 do
     answers[#answers + 1] = 1
     at[#items] = #answers
   else
-    answers[#answers + 1] = redis.call('HMGET', JOB_KEY .. id, unpack(fields))
+    answers[#answers + 1] = nfields > 0 and redis.call('HMGET', JOB_KEY .. id, unpack(fields)) or {}
   end
 end
 local queued = push_within(KEYS[1], items, cap, expire)

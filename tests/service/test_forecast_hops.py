@@ -4,11 +4,14 @@ the worker pops it and delivers its answer in one pipeline."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from rnncast.common.store import Keys
+from rnncast.common.store.aio import AsyncJobStore
 from tests.redis_counts import per_unit
 from tests.service.test_models import train_model
+from tests.support import RedisServer
 
 # Redis's own count per forecast at one client: the admission script with its GET and LPUSH, the inbox's pop,
 # the worker's pop, its RPUSH and EXPIRE. Half a command above: what the idle spell's subtraction leaves.
@@ -47,3 +50,32 @@ def test_the_admission_answers_a_missing_model_and_sends_a_found_ones_record_wit
     (queued,) = lane.lrange(Keys.forecasts, 0, -1)
     request, _, sent = queued.partition("\n")
     assert json.loads(request)["model_id"] == "1" * 32 and sent == record
+
+
+def test_one_admission_queues_the_first_requests_within_the_cap_and_answers_each(tmp_path):
+    redis_server = RedisServer(tmp_path).start()  # its own: no worker pops this lane
+    client = redis_server.client()
+    found, missing, job = "1" * 32, "2" * 32, "3" * 32
+    client.set(Keys.model(found), json.dumps({"id": found}))
+    client.hset(Keys.job(job), mapping={"status": "running", "epoch": "4"})
+
+    async def admit() -> tuple[list, list]:
+        store = AsyncJobStore.from_url(redis_server.url)
+        try:
+            first = await store.admit_forecasts(
+                [(missing, "m"), (found, "a"), (job, "j"), ("", "bare"), (found, "b"), (found, "c")], 3, 5,
+                ("status", "epoch"))
+            return first, await store.admit_forecasts([(found, "d")], 3, None, ("status",))
+        finally:
+            await store.close()
+
+    try:
+        first, full = asyncio.run(admit())
+        lane, ttl = client.lrange(Keys.forecasts, 0, -1), client.ttl(Keys.forecasts)
+    finally:
+        redis_server.stop()
+    assert first == [{"status": None, "epoch": None}, True, {"status": "running", "epoch": "4"}, True, True, False]
+    assert full == [False]  # the lane is at its cap: nothing more stays queued
+    record = json.dumps({"id": found})
+    assert lane == [f"b\n{record}", "bare", f"a\n{record}"]
+    assert 0 < ttl <= 5
