@@ -83,15 +83,23 @@ def measure(url: str, pids: Callable[[], list[int]], clients: int, seconds: floa
 
 @contextmanager
 def server(args: list[str], url: str, probe: dict) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen([sys.executable, *args], stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_until(lambda: _answers(url, probe), timeout=120, interval=0.3)
+        try:  # a loaded machine starts LitServe's processes slowly
+            wait_until(lambda: _answers(url, probe) or proc.poll() is not None, timeout=300, interval=0.3)
+            if proc.poll() is not None:
+                raise AssertionError("exited")
+        except AssertionError:
+            log.seek(0)
+            raise AssertionError(f"{args[0]} did not answer:\n{log.read().decode(errors='replace')[-3000:]}") from None
         yield proc
     finally:
         for child in psutil.Process(proc.pid).children(recursive=True):
             child.terminate()
         proc.terminate()
         proc.wait()
+        log.close()
 
 
 def _answers(url: str, probe: dict) -> bool:

@@ -1,11 +1,14 @@
 """The forecast lane's wire format, shared by the API and the predict workers.
 
-A forecast is a small synchronous request: the API pushes it as JSON onto one
-Redis list (`Keys.forecasts`), a predict worker pops whatever is queued (one
-round trip for a whole batch), runs it as batched rollouts and pushes each
-answer onto the asking API process's inbox list (`Keys.replies`). An answer
-is a one-line header, then the response body exactly as the API returns it,
-so the API neither parses nor re-encodes the predictions.
+A forecast is a small synchronous request: the API admits it as JSON onto one
+Redis list (`Keys.forecasts`) with its model's record after a newline, read in
+the same script (`lane_ops.admit_forecasts`), a predict worker pops whatever
+is queued (one command for a whole batch), runs it as batched rollouts and
+pushes each answer onto the asking API process's inbox list (`Keys.replies`),
+all of a batch's in one round trip. An answer is a one-line header, then the
+response body exactly as the API returns it, so the API neither parses nor
+re-encodes the predictions. A request is four round trips in all: the API's
+admission and inbox pop, the worker's pop and delivery.
 
 Forecasts do not travel as Celery tasks: one Celery message plus one reply
 key per request costs more CPU than the forecast itself under load. Celery

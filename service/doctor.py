@@ -20,6 +20,7 @@ from rnncast.common.datasets import VALUES_FILE
 from rnncast.common.queue import QUEUES
 from rnncast.common.settings import Settings, get_settings
 from rnncast.common.store.keys import Keys
+from rnncast.common.store.lane_ops import REDIS_MIN
 from rnncast.common.store.sync import JobStore
 from rnncast.service.redis_server import shown_url
 
@@ -45,7 +46,13 @@ def _ids(ids: list[str]) -> str:
 
 def check_redis(settings: Settings, client: redis.Redis) -> Iterator[Check]:
     client.ping()
-    yield Check(True, "redis", f"{shown_url(settings.redis_url)} answers")
+    version = str(client.info("server").get("redis_version", "0"))
+    need = ".".join(map(str, REDIS_MIN))
+    if tuple(int(part) for part in version.split(".")[:2] if part.isdigit()) < REDIS_MIN:
+        yield Check(False, "redis", f"{shown_url(settings.redis_url)} answers, but is Redis {version}: the forecast "
+                    f"lane needs {need} or later (BLMPOP)")
+    else:
+        yield Check(True, "redis", f"{shown_url(settings.redis_url)} answers (Redis {version})")
     try:
         aof = client.config_get("appendonly").get("appendonly")
         save = client.config_get("save").get("save")

@@ -32,10 +32,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rnncast.common.values import is_id
 from rnncast.service.errors import AmbiguousId, validation_detail
+from rnncast.service.forecast_ask import ask_forecast
 from rnncast.service.gate import route_path
-from rnncast.service.ids import no_model_yet, resolve
-from rnncast.service.lane import LaneFull
-from rnncast.service.rpc import lane_full, no_worker
+from rnncast.service.ids import resolve
 from rnncast.service.schemas import ForecastRequest
 
 log = logging.getLogger(__name__)
@@ -109,9 +108,8 @@ class ForecastFastPath:
 
     async def _answer(self, scope: Scope, send: Send, given_id: str, body: bytes) -> bool:
         """Answer the request here; False for what only the route can answer."""
-        store = self.api.state.store
         try:
-            model_id = await resolve(store, "model_id", given_id)  # a short id, as every route takes it
+            model_id = await resolve(self.api.state.store, "model_id", given_id)  # a short id, as every route takes it
         except AmbiguousId as exc:
             await _respond(send, 409, json.dumps(exc.body()).encode())
             return True
@@ -125,17 +123,10 @@ class ForecastFastPath:
             await _respond(send, 422, json.dumps({"detail": request.detail}).encode())
             return True
         scope["route"] = ROUTE
-        settings, lane = self.api.state.settings, self.api.state.lane
         try:
-            answer = await lane.ask({"model_id": model_id, **request}, settings.forecast_timeout)
-        except LaneFull:
-            await _respond_error(send, lane_full("forecast", "RNNCAST_MAX_QUEUED_FORECASTS"))
-            return True
-        if answer is None:
-            await _respond_error(send, no_worker(settings))
-            return True
-        if answer.status == 404 and (conflict := await no_model_yet(store, model_id)) is not None:
-            await _respond_error(send, conflict)  # a job's id, its model not made yet: as the route says
+            answer = await ask_forecast(self.api.state.lane, self.api.state.settings, model_id, request)
+        except HTTPException as exc:  # the route's errors (a full lane, no model yet, no worker)
+            await _respond_error(send, exc)
             return True
         await _respond(send, answer.status, answer.body.encode(),
                        {"X-Rnncast-Batch": str(answer.batch)} if answer.status == 200 else None)

@@ -11,6 +11,7 @@ model alias `name` points at, read once (common.aliases).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import HTTPException, Request, status
@@ -73,8 +74,11 @@ async def resolve_ids(request: Request, store: StoreDep) -> None:
             params[name] = await resolve(store, name, value)
 
 
-def _no_model_yet(job_id: str, job: dict[str, str]) -> str | None:
-    """Why the job has no model, if it has not succeeded."""
+NO_MODEL_FIELDS = ("status", "epoch", "epochs", "error")  # the fields of a job `_no_model_yet` reads
+
+
+def _no_model_yet(job_id: str, job: Mapping[str, str | None]) -> str | None:
+    """Why the job has no model, if it has not succeeded (it reads the job's NO_MODEL_FIELDS only)."""
     state = job.get("status")
     if state == JobStatus.RUNNING.value:
         epochs = f" (epoch {job.get('epoch') or 0}/{job['epochs']})" if job.get("epochs") else ""
@@ -89,12 +93,20 @@ def _no_model_yet(job_id: str, job: dict[str, str]) -> str | None:
     return None
 
 
+def missing_model(model_id: str, job: Mapping[str, str | None]) -> HTTPException:
+    """For a model id without a model record, given its job's NO_MODEL_FIELDS (each None if there is no job):
+    the 409 saying why the job has no model yet, else the 404."""
+    reason = _no_model_yet(model_id, job)
+    return HTTPException(status.HTTP_409_CONFLICT, reason) if reason else not_found("model", model_id)
+
+
 async def no_model_yet(store: AsyncJobStore, model_id: str) -> HTTPException | None:
     """For a model id without a model: a 409 saying why, when it names a job that has not succeeded (queued,
     running, failed, cancelled); None otherwise (the model is not found)."""
     job = await store.job_raw(model_id) if is_id(model_id) else None
     reason = _no_model_yet(model_id, job) if job else None
     return HTTPException(status.HTTP_409_CONFLICT, reason) if reason is not None else None
+
 
 
 async def model_or_404(store: AsyncJobStore, model_id: str) -> dict[str, Any]:

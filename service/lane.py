@@ -1,10 +1,13 @@
 """The API's side of the forecast lane (common.forecasts): queue a request, await its answer.
 
 Each API process has its own inbox; one background task pops answers from it
-(a batch per round trip) and hands each to the request waiting for it. Requests
-that arrive in the same turn of the event loop go to Redis in one LPUSH: under
-load one command carries dozens of requests, and the per-command client cost
-(redis-py's, in Python) is paid once for all of them.
+(a batch per command) and hands each to the request waiting for it. Requests
+that arrive in the same turn of the event loop are admitted in one script call
+(`lane_ops.admit_forecasts`: each model's record read and sent with its
+requests, a missing model answered at once, the lane's cap): under load one
+call carries dozens of requests, and the per-command client cost (redis-py's,
+in Python) is paid once for all of them. A forecast costs the API two round
+trips: that call, and its share of one inbox pop.
 """
 
 from __future__ import annotations
@@ -30,22 +33,32 @@ class LaneFull(Exception):
     """The lane already holds as many requests as it may (429)."""
 
 
+class NoModel(Exception):
+    """The request's model has no record; `job` holds its job's fields asked for (each None if no such job)."""
+
+    def __init__(self, job: dict[str, str | None]) -> None:
+        super().__init__(job)
+        self.job = job
+
+
 class ForecastLane:
     """Queues forecast requests and routes their answers back (one per API process)."""
 
-    def __init__(self, store: AsyncJobStore, cap: int) -> None:
-        self.store, self.cap = store, cap
+    def __init__(self, store: AsyncJobStore, cap: int, job_fields: tuple[str, ...]) -> None:
+        """`job_fields`: what a NoModel carries of the model's job."""
+        self.store, self.cap, self.job_fields = store, cap, job_fields
         self.inbox = uuid.uuid4().hex
         self._waiting: dict[str, asyncio.Future[Answer | None]] = {}
         self._router: asyncio.Task[None] | None = None
-        self._outbox: list[tuple[str, asyncio.Future[Answer | None]]] = []
+        self._outbox: list[tuple[str, str, asyncio.Future[Answer | None]]] = []
         self._pusher: asyncio.Task[None] | None = None
         self._expire_set = -math.inf
 
     async def ask(self, message: dict[str, Any], timeout: float) -> Answer | None:
         """The worker's answer to `message`, or None when none came within `timeout` seconds.
 
-        Raises redis.RedisError when the request could not be queued, LaneFull when the lane was full.
+        Raises redis.RedisError when the request could not be queued, LaneFull when the lane was full,
+        NoModel when `message["model_id"]` has no record.
         """
         if self._router is None or self._router.done():
             self._router = asyncio.create_task(self._route(), name="rnncast-forecast-inbox")
@@ -53,7 +66,8 @@ class ForecastLane:
         request_id = uuid.uuid4().hex
         future: asyncio.Future[Answer | None] = loop.create_future()
         self._waiting[request_id] = future
-        self._outbox.append((encode_request(request_id, self.inbox, timeout, message), future))
+        request = encode_request(request_id, self.inbox, timeout, message)
+        self._outbox.append((str(message.get("model_id") or ""), request, future))
         if self._pusher is None:
             # Runs after every request already scheduled in this turn has joined the outbox.
             self._pusher = asyncio.create_task(self._push(timeout))
@@ -72,16 +86,18 @@ class ForecastLane:
         expire = None
         if time.monotonic() - self._expire_set > 1.0:
             expire, self._expire_set = timeout + 2.0, time.monotonic()
+        admitted: list[bool | dict[str, str | None] | Exception]
         try:
-            queued = await self.store.push_forecasts([request for request, _ in batch], self.cap, expire)
+            admitted = [*await self.store.admit_forecasts([(m, r) for m, r, _ in batch], self.cap, expire,
+                                                          self.job_fields)]
         except (redis.RedisError, OSError) as exc:  # each waiting request answers 503, as a failed push would
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc if isinstance(exc, redis.RedisError) else redis.ConnectionError(str(exc)))
-            return
-        for _, future in batch[queued:]:  # the lane was full: these were not queued
-            if not future.done():
-                future.set_exception(LaneFull())
+            error = exc if isinstance(exc, redis.RedisError) else redis.ConnectionError(str(exc))
+            admitted = [error] * len(batch)
+        for (_, _, future), outcome in zip(batch, admitted, strict=True):
+            if outcome is True or future.done():
+                continue  # queued: its answer comes through the inbox
+            future.set_exception(outcome if isinstance(outcome, Exception) else
+                                 NoModel(outcome) if isinstance(outcome, dict) else LaneFull())
 
     async def close(self) -> None:
         for task in (self._router, self._pusher):

@@ -23,7 +23,7 @@ from rnncast.service import errors
 from rnncast.service.deps import computing_paths
 from rnncast.service.fastpath import ForecastFastPath
 from rnncast.service.gate import Gate
-from rnncast.service.ids import resolve_ids
+from rnncast.service.ids import NO_MODEL_FIELDS, resolve_ids
 from rnncast.service.lane import ForecastLane
 from rnncast.service.limits import BindSettings
 from rnncast.service.media import json_bodies
@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.store = AsyncJobStore.from_url(settings.redis_url)
         app.state.celery = make_celery(settings)
-        app.state.lane = ForecastLane(app.state.store, settings.max_queued_forecasts)
+        app.state.lane = ForecastLane(app.state.store, settings.max_queued_forecasts, NO_MODEL_FIELDS)
         app.state.stream_slots = StreamSlots(settings.max_event_streams)
         try:  # the workers compare their store with it at start (worker.main)
             await app.state.store.record_api_artifacts(settings.artifacts_url)

@@ -61,14 +61,16 @@ class _Request:
     horizon: int
     deadline_ms: int  # the API gives up on it then
     body: dict[str, Any]
+    record: str | None  # the model's record as the API admitted the request with it (JSON), if it came along
 
     @classmethod
     def parse(cls, raw: str) -> _Request | None:
         """None for anything malformed (logged) or expired (the API has given up on it)."""
+        request, _, record = raw.partition("\n")  # common.forecasts: the request, then its model's record
         try:
-            msg = json.loads(raw)
+            msg = json.loads(request)
             req = cls(str(msg["id"]), str(msg["inbox"]), str(msg["model_id"]), int(msg["horizon"]),
-                      int(msg["deadline_ms"]), msg)
+                      int(msg["deadline_ms"]), msg, record or None)
             ok = all(is_id(v) for v in (req.id, req.inbox, req.model_id)) and req.horizon >= 1
         except (ValueError, KeyError, TypeError):
             ok = False
@@ -114,7 +116,7 @@ def serve(
         req = _Request.parse(raw)
         if req is not None:
             by_key[(req.model_id, req.horizon)].append(req)
-    records = store.model_records(sorted({model_id for model_id, _ in by_key}))
+    records = _records(store, by_key)
     groups: list[_Group] = []
     for (model_id, horizon), reqs in by_key.items():
         try:
@@ -132,6 +134,16 @@ def serve(
             live = [j for j in range(i, min(i + group.rows, len(group.reqs))) if group.reqs[j].deadline_ms > now_ms()]
             if live:
                 deliver(_rollout(group, live))
+
+
+def _records(store: JobStore, by_key: dict[tuple[str, int], list[_Request]]) -> dict[str, dict[str, Any]]:
+    """The records of the requests' models: as they came with the requests, else read (one round trip for all)."""
+    records: dict[str, dict[str, Any]] = {}
+    for (model_id, _), reqs in by_key.items():
+        if model_id not in records and (raw := next((r.record for r in reqs if r.record), None)) is not None:
+            records[model_id] = json.loads(raw)
+    missing = sorted({model_id for model_id, _ in by_key} - set(records))
+    return records | (store.model_records(missing) if missing else {})
 
 
 def _prepare(

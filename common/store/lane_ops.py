@@ -11,6 +11,7 @@ from rnncast.common.store.plan import Op, batch, cmd, one, script
 from rnncast.common.store.scripts import header
 
 PUSH_CHUNK = 1000  # requests per script call (Lua's unpack has a stack limit)
+REDIS_MIN = (7, 0)  # the oldest Redis these pops run on (BLMPOP)
 
 
 def _push_capped(lane: str, requests: list[str], cap: int, expire_s: float | None) -> Op[int]:
@@ -26,24 +27,28 @@ def _push_capped(lane: str, requests: list[str], cap: int, expire_s: float | Non
     return queued
 
 
-def push_forecasts(requests: list[str], cap: int, expire_s: float | None = None) -> Op[int]:
-    """Queue forecast requests for the predict workers, at most `cap` waiting (RNNCAST_MAX_QUEUED_FORECASTS);
-    how many were queued. With `expire_s`, (re)set the queue's time to live too (a queue nobody
-    consumes must not outlive its requests)."""
-    return (yield from _push_capped(Keys.forecasts, requests, cap, expire_s))
-
-
-def push_forecast(request: str, cap: int, expire_s: float | None = None) -> Op[int]:
-    """Queue one forecast request (see push_forecasts)."""
-    return (yield from push_forecasts([request], cap, expire_s))
+def admit_forecasts(
+    requests: list[tuple[str, str]], cap: int, expire_s: float | None, job_fields: tuple[str, ...],
+) -> Op[list[bool | dict[str, str | None]]]:
+    """Queue forecast requests, each `(model id, request)`, for the predict workers in one script call per
+    chunk: each goes with its model's record (the worker reads none), at most `cap` wait
+    (RNNCAST_MAX_QUEUED_FORECASTS), and with `expire_s` the queue's time to live is (re)set (a queue nobody
+    consumes must not outlive its requests). Per request: True if queued, False if the lane was full, or, when
+    its model has no record, its job's `job_fields` (each None where there is no such job)."""
+    out: list[bool | dict[str, str | None]] = []
+    expire = math.ceil(expire_s) if expire_s is not None else 0
+    for i in range(0, len(requests), PUSH_CHUNK):
+        flat = [part for pair in requests[i : i + PUSH_CHUNK] for part in pair]
+        args = [*header(), cap, expire, Keys.model(""), len(job_fields), *job_fields, *flat]
+        answers = yield from one(script("admit_forecasts", [Keys.forecasts], args))
+        out += [dict(zip(job_fields, a, strict=True)) if isinstance(a, list) else a == 1 for a in answers]
+    return out
 
 
 def pop_forecasts(limit: int, block_s: float) -> Op[list[str]]:
-    """Up to `limit` queued forecast requests, oldest first; waits up to `block_s` for the first."""
-    first = yield from one(cmd("brpop", [Keys.forecasts], timeout=block_s), block_s=block_s)
-    if first is None:
-        return []
-    return [str(first[1]), *(yield from more_forecasts(limit - 1))]
+    """Up to `limit` queued forecast requests, oldest first, in one command; waits up to `block_s` for the first."""
+    found = yield from one(cmd("blmpop", block_s, 1, Keys.forecasts, direction="RIGHT", count=limit), block_s=block_s)
+    return [str(m) for m in found[1]] if found else []
 
 
 def more_forecasts(limit: int) -> Op[list[str]]:
@@ -53,7 +58,7 @@ def more_forecasts(limit: int) -> Op[list[str]]:
 
 
 def push_answers(by_inbox: dict[str, list[str]], ttl_s: int) -> Op[None]:
-    """Deliver forecast answers to the inboxes of the API processes that asked."""
+    """Deliver forecast answers to the inboxes of the API processes that asked (one round trip)."""
     calls = [c for inbox, answers in by_inbox.items()
              for c in (cmd("rpush", Keys.replies(inbox), *answers), cmd("expire", Keys.replies(inbox), ttl_s))]
     if calls:
@@ -61,13 +66,10 @@ def push_answers(by_inbox: dict[str, list[str]], ttl_s: int) -> Op[None]:
 
 
 def pop_answers(inbox: str, limit: int, block_s: float) -> Op[list[str]]:
-    """Up to `limit` answers from an API process's inbox; waits up to `block_s` for the first."""
+    """Up to `limit` answers from an API process's inbox, in one command; waits up to `block_s` for the first."""
     key = Keys.replies(inbox)
-    first = yield from one(cmd("blpop", [key], timeout=block_s), block_s=block_s)
-    if first is None:
-        return []
-    more = (yield from one(cmd("lpop", key, limit - 1))) if limit > 1 else None
-    return [first[1], *(more or [])]
+    found = yield from one(cmd("blmpop", block_s, 1, key, direction="LEFT", count=limit), block_s=block_s)
+    return list(found[1]) if found else []
 
 
 def push_figure(request: str, cap: int, expire_s: float) -> Op[bool]:

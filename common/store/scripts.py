@@ -8,6 +8,7 @@ from __future__ import annotations
 from rnncast.common.store.admission_scripts import ACCOUNT, CREATE_DATASET, CREATE_JOBS, DELETE_MODEL, RELEASE
 from rnncast.common.store.alias_scripts import ALIAS_SCRIPTS
 from rnncast.common.store.import_script import IMPORT_MODEL
+from rnncast.common.store.lane_scripts import LANE_SCRIPTS
 from rnncast.common.store.prelude import PRELUDE as _PRELUDE
 from rnncast.common.store.prelude import header
 from rnncast.common.store.webhook_scripts import WEBHOOK_SCRIPTS
@@ -176,18 +177,6 @@ for i = 1, #ARGV - HEAD do
 end
 """
 
-# Queue requests on a lane (LPUSH) unless it is full: how many were queued, the first
-# ones, up to the cap (0: the lane is full). With an expiry, (re)set the lane's TTL.
-# KEYS: the lane   ARGV: cap, expiry in seconds (0: leave it), the requests
-PUSH_CAPPED = _PRELUDE + """
-local cap, expire = tonumber(arg(1)), tonumber(arg(2))
-local n = math.min(cap - redis.call('LLEN', KEYS[1]), #ARGV - HEAD - 2)
-if n <= 0 then return 0 end
-redis.call('LPUSH', KEYS[1], unpack(ARGV, HEAD + 3, HEAD + 2 + n))
-if expire > 0 then redis.call('EXPIRE', KEYS[1], expire) end
-return n
-"""
-
 # A model record replaced only if it is still the one read (compare and set: a model deleted or changed
 # meanwhile is not written back). 1 if it was.
 SET_MODEL_FIELD = """
@@ -197,7 +186,7 @@ return 1
 """
 
 SCRIPTS = {
-    "push_capped": PUSH_CAPPED, "create_jobs": CREATE_JOBS, "transition": TRANSITION, "record_epoch": RECORD_EPOCH,
+    **LANE_SCRIPTS, "create_jobs": CREATE_JOBS, "transition": TRANSITION, "record_epoch": RECORD_EPOCH,
     "heartbeat": HEARTBEAT, "recover": RECOVER, "cancel": CANCEL, "delete_job": DELETE_JOB,
     "delete_comparison": DELETE_COMPARISON, "delete_dataset": DELETE_DATASET, "create_dataset": CREATE_DATASET,
     "account": ACCOUNT, "release": RELEASE, "delete_model": DELETE_MODEL, "index_ids": INDEX_IDS,

@@ -25,12 +25,11 @@ from rnncast.common.verdict import verdict
 from rnncast.service import limits
 from rnncast.service.deps import ArtifactsDep, LaneDep, SettingsDep, StoreDep, WorkerDep
 from rnncast.service.errors import ERRORS, not_found, unprocessable
-from rnncast.service.ids import model_or_404, no_model_yet
-from rnncast.service.lane import LaneFull
+from rnncast.service.forecast_ask import ask_forecast
+from rnncast.service.ids import model_or_404
 from rnncast.service.limits import Limited, refusal
 from rnncast.service.openapi import PNG
 from rnncast.service.promotion import hold_for_deletion
-from rnncast.service.rpc import lane_full, no_worker
 from rnncast.service.schemas import (
     BacktestRequest,
     BacktestResult,
@@ -79,29 +78,20 @@ async def delete_model(model_id: str, store: StoreDep, artifacts: ArtifactsDep) 
 
 @router.post("/{model_id}/forecast", response_model=ForecastResponse, responses=ERRORS)
 async def forecast(
-    model_id: str, body: ForecastRequest, lane: LaneDep, settings: SettingsDep, store: StoreDep,
+    model_id: str, body: ForecastRequest, lane: LaneDep, settings: SettingsDep,
 ) -> Response:
     """Continue the model's own sine from `start`, its dataset from `origin` (or from the series' end, given only
     `horizon`), or your `context`, for `horizon` steps. A dataset model answers in the series' units.
 
     Concurrent requests for the same model and horizon are computed as one
     batched rollout on a predict worker; `X-Rnncast-Batch` says how many
-    requests shared this one's. The worker looks the model up (one read per
-    batch, not per request) and answers 404 or 422 as this endpoint would. A
-    job's id whose job has not succeeded (queued, running, failed, cancelled)
-    is a 409 that says so.
+    requests shared this one's. The model is looked up as the request is
+    queued (in the same step), and a job's id whose job has not succeeded
+    (queued, running, failed, cancelled) is a 409 that says so.
     """
     if not is_id(model_id):
         raise not_found("model", model_id)
-    try:
-        answer = await lane.ask({"model_id": model_id, **body.model_dump(exclude_none=True)},
-                                settings.forecast_timeout)
-    except LaneFull:
-        raise lane_full("forecast", "RNNCAST_MAX_QUEUED_FORECASTS") from None
-    if answer is None:
-        raise no_worker(settings)
-    if answer.status == 404 and (conflict := await no_model_yet(store, model_id)) is not None:
-        raise conflict
+    answer = await ask_forecast(lane, settings, model_id, body.model_dump(exclude_none=True))
     # The worker's body goes out as it came: no second parse and encode of the predictions.
     return Response(answer.body, status_code=answer.status, media_type="application/json",
                     headers={"X-Rnncast-Batch": str(answer.batch)} if answer.status == 200 else None)

@@ -90,8 +90,8 @@ def test_with_no_worker_the_request_queue_expires_with_its_last_deadline(tmp_pat
             try:
                 for i in range(3):
                     expire = 9 if i == 0 else None  # the API process refreshes it once a second
-                    await store.push_forecast(encode_request(f"{i}" * 32, "c" * 32, 7, {"model_id": "d" * 32}), 100,
-                                              expire)
+                    request = encode_request(f"{i}" * 32, "c" * 32, 7, {"model_id": "d" * 32})
+                    assert await store.admit_forecasts([("", request)], 100, expire, ()) == [True]
             finally:
                 await store.close()
 

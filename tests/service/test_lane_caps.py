@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -37,7 +38,9 @@ def flood(url: str, method: str, path: str, n: int, **kwargs) -> list[httpx.Resp
 
 def test_a_full_forecast_lane_answers_429_and_stays_bounded(idle_api):
     api, redis = idle_api
-    answers = flood(api.url, "POST", f"/v1/models/{uuid.uuid4().hex}/forecast", 12,
+    model_id = uuid.uuid4().hex
+    redis.client().set(Keys.model(model_id), json.dumps({"id": model_id}))  # a record: its requests are admitted
+    answers = flood(api.url, "POST", f"/v1/models/{model_id}/forecast", 12,
                     json={"context": [0.0] * 100, "horizon": 5})
     codes = sorted(r.status_code for r in answers)
     assert codes == [429] * (12 - CAP) + [503] * CAP, codes  # the queued ones time out: no worker

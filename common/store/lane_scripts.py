@@ -1,0 +1,69 @@
+"""The lanes' scripts: queueing requests within a lane's cap, and admitting forecasts in one step.
+
+Nothing here spells a key or a limit itself.
+"""
+
+from __future__ import annotations
+
+from rnncast.common.store.prelude import PRELUDE as _PRELUDE
+
+# Lua: queue `items` on a lane without taking it past `cap`, and say which were queued (the first ones):
+# one LPUSH, and in the rare case it went past the cap an LPOP of the excess (the newest, i.e. the last
+# of `items`), so a lane with room costs no length read. With `expire` > 0, (re)set the lane's TTL.
+_PUSH_WITHIN = """
+local function push_within(lane, items, cap, expire)
+  if #items == 0 then return 0 end
+  local over = redis.call('LPUSH', lane, unpack(items)) - cap
+  local n = #items
+  if over > 0 then
+    local drop = math.min(over, n)
+    redis.call('LPOP', lane, drop)
+    n = n - drop
+  end
+  if n > 0 and expire > 0 then redis.call('EXPIRE', lane, expire) end
+  return n
+end
+"""
+
+# Queue requests on a lane (LPUSH) unless it is full: how many were queued, the first
+# ones, up to the cap (0: the lane is full). With an expiry, (re)set the lane's TTL.
+# KEYS: the lane   ARGV: cap, expiry in seconds (0: leave it), the requests
+PUSH_CAPPED = _PRELUDE + _PUSH_WITHIN + """
+return push_within(KEYS[1], {unpack(ARGV, HEAD + 3)}, tonumber(arg(1)), tonumber(arg(2)))
+"""
+
+# Admit forecast requests in one step. A request naming a model goes with the model's record (after a
+# newline), so the worker reads no record; one whose model has no record is not queued and is answered
+# with its job's `fields` (nil each where there is no job: the API says 404, or 409 with the job's state).
+# A request naming no model ('') goes as it is. The lane takes them up to its cap (push_within).
+# Answers, per request: 1 queued, 0 the lane was full, or the job's fields.
+# KEYS: the lane
+# ARGV: cap, expiry (0: leave it), model key prefix, n, the n job fields, then per request: model id, request
+ADMIT_FORECASTS = _PRELUDE + _PUSH_WITHIN + """
+local cap, expire, model_key, nfields = tonumber(arg(1)), tonumber(arg(2)), arg(3), tonumber(arg(4))
+local fields = {unpack(ARGV, HEAD + 5, HEAD + 4 + nfields)}
+local records, answers, items, at = {}, {}, {}, {}
+for i = 5 + nfields, #ARGV - HEAD, 2 do
+  local id, request = arg(i), arg(i + 1)
+  local record = ''
+  if id ~= '' then
+    record = records[id]
+    if record == nil then
+      record = redis.call('GET', model_key .. id) or false
+      records[id] = record
+    end
+  end
+  if record then
+    items[#items + 1] = record == '' and request or request .. '\\n' .. record
+    answers[#answers + 1] = 1
+    at[#items] = #answers
+  else
+    answers[#answers + 1] = nfields > 0 and redis.call('HMGET', JOB_KEY .. id, unpack(fields)) or {}
+  end
+end
+local queued = push_within(KEYS[1], items, cap, expire)
+for j = queued + 1, #items do answers[at[j]] = 0 end
+return answers
+"""
+
+LANE_SCRIPTS = {"push_capped": PUSH_CAPPED, "admit_forecasts": ADMIT_FORECASTS}

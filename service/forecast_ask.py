@@ -1,0 +1,26 @@
+"""One forecast asked of the lane, and its failures as HTTP errors: the route's and the fast path's one body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rnncast.common.forecasts import Answer
+from rnncast.common.settings import Settings
+from rnncast.service.ids import missing_model
+from rnncast.service.lane import ForecastLane, LaneFull, NoModel
+from rnncast.service.rpc import lane_full, no_worker
+
+
+async def ask_forecast(lane: ForecastLane, settings: Settings, model_id: str, request: dict[str, Any]) -> Answer:
+    """The worker's answer to `request` for `model_id` (its 200 or its own error). Raises HTTPException: 429 when
+    the lane is full, 404 or 409 when the model has no record (`ids.missing_model`), 503 when no worker answered
+    in time; redis.RedisError when Redis could not be reached."""
+    try:
+        answer = await lane.ask({"model_id": model_id, **request}, settings.forecast_timeout)
+    except LaneFull:
+        raise lane_full("forecast", "RNNCAST_MAX_QUEUED_FORECASTS") from None
+    except NoModel as exc:
+        raise missing_model(model_id, exc.job) from None
+    if answer is None:
+        raise no_worker(settings)
+    return answer

@@ -1,0 +1,81 @@
+"""What a forecast costs Redis, counted by Redis itself (tests/redis_counts.py; bench/forecast_hops.py prints it):
+the API admits it in one script call (model record, lane cap) and takes its answer in its share of one inbox pop;
+the worker pops it and delivers its answer in one pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from rnncast.common.store import Keys
+from rnncast.common.store.aio import AsyncJobStore
+from tests.redis_counts import per_unit
+from tests.service.test_models import train_model
+from tests.support import RedisServer
+
+# Redis's own count per forecast at one client: the admission script with its GET and LPUSH, the inbox's pop,
+# the worker's pop, its RPUSH and EXPIRE. Half a command above: what the idle spell's subtraction leaves.
+COMMANDS = 7.5
+ROUND_TRIPS = 4.5  # the admission, the inbox pop, the worker's pop and its delivery
+
+
+def test_a_forecast_costs_seven_redis_commands_in_four_round_trips(stack):
+    model = train_model(stack, name="hops")
+    url = f"/v1/models/{model['id']}/forecast"
+
+    def forecast() -> None:
+        assert stack.api.http.post(url, json={"start": 50.0, "horizon": 5}).status_code == 200
+
+    forecast()
+    # The least of three counts: other work on the session's Redis (a job of an earlier test ending) only adds.
+    tries = [per_unit(stack.r, forecast, 30) for _ in range(3)]
+    assert min(c.commands for c in tries) <= COMMANDS, tries
+    assert min(c.round_trips for c in tries) <= ROUND_TRIPS, tries
+
+
+def test_the_admission_answers_a_missing_model_and_sends_a_found_ones_record_with_the_request(site):
+    api = site(forecast_timeout="1")  # no worker here: what is queued stays queued
+    lane = site.redis.client()
+    job = api.http.post("/v1/jobs", json={"cell": "GRU", "epochs": 5}).json()
+    early = api.http.post(f"/v1/models/{job['id']}/forecast", json={"start": 1.0, "horizon": 3})
+    assert early.status_code == 409 and early.json()["detail"] == (
+        f"job {job['id']} is queued; its model appears when it succeeds")
+    unknown = api.http.post(f"/v1/models/{'0' * 32}/forecast", json={"start": 1.0, "horizon": 3})
+    assert unknown.status_code == 404 and unknown.json()["detail"] == f"model {'0' * 32!r} not found"
+    assert lane.llen(Keys.forecasts) == 0  # neither went to a worker
+    record = json.dumps({"id": "1" * 32, "checkpoint": {"sha256": "2" * 64}})
+    lane.set(Keys.model("1" * 32), record)
+    late = api.http.post(f"/v1/models/{'1' * 32}/forecast", json={"start": 1.0, "horizon": 3})
+    assert late.status_code == 503  # queued, and nobody answered
+    (queued,) = lane.lrange(Keys.forecasts, 0, -1)
+    request, _, sent = queued.partition("\n")
+    assert json.loads(request)["model_id"] == "1" * 32 and sent == record
+
+
+def test_one_admission_queues_the_first_requests_within_the_cap_and_answers_each(tmp_path):
+    redis_server = RedisServer(tmp_path).start()  # its own: no worker pops this lane
+    client = redis_server.client()
+    found, missing, job = "1" * 32, "2" * 32, "3" * 32
+    client.set(Keys.model(found), json.dumps({"id": found}))
+    client.hset(Keys.job(job), mapping={"status": "running", "epoch": "4"})
+
+    async def admit() -> tuple[list, list]:
+        store = AsyncJobStore.from_url(redis_server.url)
+        try:
+            first = await store.admit_forecasts(
+                [(missing, "m"), (found, "a"), (job, "j"), ("", "bare"), (found, "b"), (found, "c")], 3, 5,
+                ("status", "epoch"))
+            return first, await store.admit_forecasts([(found, "d")], 3, None, ("status",))
+        finally:
+            await store.close()
+
+    try:
+        first, full = asyncio.run(admit())
+        lane, ttl = client.lrange(Keys.forecasts, 0, -1), client.ttl(Keys.forecasts)
+    finally:
+        redis_server.stop()
+    assert first == [{"status": None, "epoch": None}, True, {"status": "running", "epoch": "4"}, True, True, False]
+    assert full == [False]  # the lane is at its cap: nothing more stays queued
+    record = json.dumps({"id": found})
+    assert lane == [f"b\n{record}", "bare", f"a\n{record}"]
+    assert 0 < ttl <= 5
