@@ -20,6 +20,7 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="no Chromium on this machine: `make browser` installs Debian's package (as root)")
 
 # The receiver listens on 127.0.0.1: the API and the sender must allow a private address here.
+LOW_BAR = {"skill_over_seasonal_naive": -100}  # any model meets it: only the current model's figures can refuse
 SENDER = {"RNNCAST_WEBHOOK_ALLOW_PRIVATE": "true", "RNNCAST_WEBHOOK_TIMEOUT_S": "2", "RNNCAST_WEBHOOK_BACKOFF_S": "0.2"}
 
 
@@ -64,8 +65,10 @@ def figure(page: Any, role: str, field: str) -> float:
 def test_an_alias_is_refused_by_its_gate_with_the_figures_then_set_listed_and_deleted(ui, stack, model):
     api = stack.api
     ui.expect_status(409)
-    page = ui.go("/aliases")
+    page = ui.go(f"/models/{model}")  # its page links to the alias form, the model filled in
+    page.click("#alias-model-link")
     page.wait_for_selector("#alias-form")
+    assert page.input_value("#alias-form [name=model_id]") == model
     # A bar no model meets: refused, the figures shown, the alias not made.
     submit_alias(page, "prod", model[:8], "0.999999")
     page.wait_for_selector("#alias-refused", timeout=120_000)
@@ -99,6 +102,29 @@ def test_an_alias_is_refused_by_its_gate_with_the_figures_then_set_listed_and_de
     page.click("#delete-alias")
     page.wait_for_url("**/ui/#/aliases")
     assert api.http.get("/v1/aliases/prod").status_code == 404
+
+
+def test_a_candidate_worse_than_the_current_model_is_refused_with_both_models_figures(ui, stack, model):
+    api = stack.api
+    job = api.http.post("/v1/jobs", json={"cell": "RNN", **TINY, "epochs": 1, "lr": 0.001})
+    other = str(api.wait_job(job.json()["id"], timeout=120)["model_id"])
+    # Which of the two is worse, as the gate judges it: ask the API on an alias of the test's own.
+    assert api.http.post("/v1/aliases/probe", json={"model_id": model}).status_code == 200
+    probe = api.http.post("/v1/aliases/probe", json={"model_id": other, "require": LOW_BAR})
+    better, worse = (model, other) if probe.status_code == 409 else (other, model)
+    assert api.http.post("/v1/aliases/cmp", json={"model_id": better}).status_code == 200
+    ui.expect_status(409)
+    page = ui.go("/aliases")
+    page.wait_for_selector("#alias-form")
+    submit_alias(page, "cmp", worse, "-100")
+    page.wait_for_selector("#alias-refused", timeout=120_000)
+    assert "worse than the current model's" in page.inner_text("#alias-evidence ul.reasons")
+    evidence = api.http.post("/v1/aliases/cmp", json={"model_id": worse, "require": LOW_BAR})
+    for role in ("candidate", "current"):
+        figures = evidence.json()["evidence"][role]
+        assert figure(page, role, "skill_over_seasonal_naive") == pytest.approx(figures["skill_over_seasonal_naive"])
+    assert page.inner_text("#alias-evidence tr[data-role=current] td:nth-child(2)") == better[:8]
+    assert api.http.get("/v1/aliases/cmp").json()["model_id"] == better  # the alias stayed
 
 
 def test_a_webhook_shows_its_secret_once_and_a_test_delivery_is_listed_as_delivered(ui, stack):

@@ -152,6 +152,7 @@ export async function modelView(root, id) {
       card("checkpoint sha256", model.checkpoint.sha256.slice(0, 16) + "…", { title: model.checkpoint.sha256, id: "model-digest" })),
     h("div", { class: "actions" },
       h("a", { href: `#/jobs/${model.job_id}` }, "Its training job"),
+      h("a", { href: `#/aliases?model=${model.id}`, id: "alias-model-link" }, "Point an alias at it"),
       h("button", { type: "button", class: "danger", id: "delete-model", onclick: remove }, "Delete model")),
     h("h2", {}, "Forecast"), forecast.form, result, chartBox,
     h("h2", {}, "Backtest"), await backtestForm(model),
