@@ -12,10 +12,12 @@ export function describe(detail) {
 }
 
 export class ApiError extends Error {
-  constructor(status, detail) {
+  /** `body`: the whole JSON answer, where it says more than `detail` (a gate's 409 carries `evidence`). */
+  constructor(status, detail, body = null) {
     super(`${status}: ${describe(detail)}`);
     this.status = status;
     this.detail = detail;
+    this.body = body;
   }
 }
 
@@ -57,8 +59,9 @@ export async function api(method, path, body, { blob = false } = {}) {
   }
   if (!response.ok) {
     let detail = response.statusText;
-    try { detail = (await response.json()).detail; } catch { /* not JSON */ }
-    throw new ApiError(response.status, detail);
+    let payload = null;
+    try { payload = await response.json(); detail = payload.detail; } catch { /* not JSON */ }
+    throw new ApiError(response.status, detail, payload);
   }
   if (blob) return response.blob();
   return response.status === 204 ? null : response.json();

@@ -8,6 +8,8 @@ import { jobView, jobsView } from "./views/jobs.js";
 import { modelView, modelsView } from "./views/models.js";
 import { comparisonView, comparisonsView } from "./views/comparisons.js";
 import { datasetView, datasetsView } from "./views/datasets.js";
+import { aliasView, aliasesView } from "./views/aliases.js";
+import { webhookView, webhooksView } from "./views/webhooks.js";
 
 const ROUTES = [
   [/^\/jobs\/([0-9a-f]{32})$/, jobView, "jobs"],
@@ -18,6 +20,10 @@ const ROUTES = [
   [/^\/comparisons$/, comparisonsView, "comparisons"],
   [/^\/datasets\/([0-9a-f]{32})$/, datasetView, "datasets"],
   [/^\/datasets$/, datasetsView, "datasets"],
+  [/^\/aliases\/([a-z0-9][a-z0-9._-]*)$/, aliasView, "aliases"],
+  [/^\/aliases$/, aliasesView, "aliases"],
+  [/^\/webhooks\/([0-9a-f]{32})$/, webhookView, "webhooks"],
+  [/^\/webhooks$/, webhooksView, "webhooks"],
 ];
 let cleanup = () => {};
 

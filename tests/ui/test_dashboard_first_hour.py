@@ -184,6 +184,8 @@ def test_a_comparisons_ensemble_forecast_shows_each_cells_spread_and_its_figure(
     ("/comparisons", "#comparison-form", "ComparisonCreate"),
     ("/datasets", "#dataset-values-form", "DatasetValues"),
     ("/datasets", "#dataset-generator-form", "DatasetGenerated"),
+    ("/aliases", "#alias-form", "AliasMove"),
+    ("/webhooks", "#webhook-form", "WebhookCreate"),
 ])
 def test_every_option_of_the_other_forms_has_its_input(ui, stack, route, form, component):
     doc = stack.api.http.get("/openapi.json").json()

@@ -5,16 +5,24 @@ import { api, loadImage, openapiDoc } from "../api.js";
 import { forecastChart } from "../charts.js";
 import { schemaForm } from "../forms.js";
 
+/** Each model's aliases, from the aliases' list (a model's record does not name them). */
+async function aliasesByModel() {
+  const byModel = new Map();
+  for (const a of (await api("GET", "/v1/aliases?limit=1000")).data) byModel.set(a.model_id, [...(byModel.get(a.model_id) || []), a.name]);
+  return byModel;
+}
+
 export async function modelsView(root) {
-  const page = await api("GET", "/v1/models?limit=100");
+  const [page, aliases] = await Promise.all([api("GET", "/v1/models?limit=100"), aliasesByModel()]);
+  const named = (m) => (aliases.get(m.id) || []).map((n) => h("a", { href: `#/aliases/${n}`, class: "alias" }, `@${n}`));
   root.replaceChildren(
     h("h1", {}, "Models"),
     h("div", { class: "table-wrap" }, h("table", { id: "models-table" },
-      h("thead", {}, h("tr", {}, ...["model", "cell", "epochs", "parameters", "test loss", "created"].map((t) => h("th", {}, t)))),
-      h("tbody", {}, ...page.data.map((m) => h("tr", {},
+      h("thead", {}, h("tr", {}, ...["model", "cell", "epochs", "parameters", "test loss", "aliases", "created"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, ...page.data.map((m) => h("tr", { dataset: { modelId: m.id } },
         h("td", {}, h("a", { href: `#/models/${m.id}` }, m.id.slice(0, 8))), h("td", {}, m.cell),
         h("td", {}, m.epochs_trained), h("td", {}, m.parameters), h("td", {}, fmt(m.metrics.test_loss)),
-        h("td", { title: m.created_at }, age(m.created_at))))))),
+        h("td", { class: "aliases" }, ...named(m)), h("td", { title: m.created_at }, age(m.created_at))))))),
     h("p", { class: "muted" }, `${page.count} model(s)`));
   return () => {};
 }
@@ -145,6 +153,7 @@ export async function modelView(root, id) {
     h("div", { class: "actions" },
       model.job_id ? h("a", { href: `#/jobs/${model.job_id}` }, "Its training job")
         : h("span", { class: "muted" }, "Imported (no training job here)"),
+      h("a", { href: `#/aliases?model=${model.id}`, id: "alias-model-link" }, "Point an alias at it"),
       h("button", { type: "button", class: "danger", id: "delete-model", onclick: remove }, "Delete model")),
     h("h2", {}, "Forecast"), forecast.form, result, chartBox,
     h("h2", {}, "Backtest"), await backtestForm(model),
