@@ -25,6 +25,7 @@ from rnncast.client.errors import (
     RnncastError,
     describe,
 )
+from rnncast.client.sessions import SessionCalls
 from rnncast.client.types import (
     FINAL,
     Backtest,
@@ -66,7 +67,7 @@ def job_fields(given: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in given.items() if v is not None}
 
 
-class Client(WebhookCalls):
+class Client(WebhookCalls, SessionCalls):
     """An rnncast API client; use it as a context manager to close its connections.
 
     Args:

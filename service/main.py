@@ -29,7 +29,7 @@ from rnncast.service.limits import BindSettings
 from rnncast.service.media import json_bodies
 from rnncast.service.middleware import SECURITY_HEADERS, BodyLimit, Metrics, SecureHeaders, Slots
 from rnncast.service.openapi import add_components, route_operation_id, security
-from rnncast.service.routes import comparisons, datasets, events, health, jobs, models, searches, webhooks
+from rnncast.service.routes import comparisons, datasets, events, health, jobs, models, searches, sessions, webhooks
 from rnncast.service.routes.events import StreamSlots
 
 log = logging.getLogger("rnncast.api")
@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Every /v1 route: short ids resolved to whole ids (service.ids), JSON bodies sent as JSON (service.media).
     v1 = APIRouter(prefix="/v1", dependencies=[*guarded, Depends(json_bodies), Depends(resolve_ids)])
     resources = (jobs.router, events.router, models.router, comparisons.router, searches.router, datasets.router,
-                 webhooks.router)
+                 webhooks.router, sessions.router)
     for router in resources:
         v1.include_router(router)
     app.include_router(v1)

@@ -17,6 +17,7 @@ from rnncast.common.store import (
     lane_ops,
     model_ops,
     search_ops,
+    session_ops,
     webhook_ops,
     worker_ops,
 )
@@ -129,3 +130,5 @@ class AsyncJobStore(AsyncRunner):
     test_webhook = async_op(webhook_ops.test_webhook)
     list_deliveries = async_op(webhook_ops.list_deliveries)
     delivery = async_op(webhook_ops.delivery)
+    get_session = async_op(session_ops.get_session)
+    delete_session = async_op(session_ops.delete_session)

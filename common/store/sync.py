@@ -13,6 +13,7 @@ from rnncast.common.store import (
     lane_ops,
     model_ops,
     search_ops,
+    session_ops,
     webhook_ops,
     worker_ops,
 )
@@ -95,3 +96,5 @@ class JobStore(Runner):
     claim_deliveries = sync_op(webhook_ops.claim_deliveries)
     keep_body = sync_op(webhook_ops.keep_body)
     end_attempt = sync_op(webhook_ops.end_attempt)
+    read_sessions = sync_op(session_ops.read_sessions)
+    save_sessions = sync_op(session_ops.save_sessions)

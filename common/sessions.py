@@ -1,0 +1,69 @@
+"""Streaming sessions: their state in Redis and their messages on the forecast lane, shared by the API and
+the predict workers.
+
+A session is a forecast that goes on: it opens with a window and answers a forecast; each observe appends
+values and answers the forecast from there, equal to the bit to a forecast with every value seen so far as
+its `context`. The models here read a window of `sequence_length` values from a zero state (they were trained
+so), so the state that makes the next forecast is the last values seen, as many as one forecast reads
+(`Transform.context`: the window and, for a differenced model, `lag` more to difference from), not a hidden
+state carried across points: a hidden state after point n is not a prefix of the window that ends at n + 1.
+
+The state lives in Redis (`Keys.session`, a hash with a time to live), so any predict worker serves any
+call. Its `observed` count is also its version: a worker saves a new state only if the count is still the
+one it read (`SAVE_SESSION`), so of two observes that raced, the second gets 409 and nothing of it is saved.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+SESSION = "session"  # the lane message's field that makes it a session request: {"op", "id", ...}
+OPEN, OBSERVE = "open", "observe"
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """What a session keeps: its model (id and checkpoint digest), default horizon and time to live, how many
+    values it has seen, and the last of them, as many as one forecast reads."""
+
+    model_id: str
+    sha256: str
+    horizon: int
+    ttl_s: int
+    observed: int
+    window: list[float]
+
+    def encode(self) -> str:
+        # json: its floats round-trip to the bit (repr), so the next forecast reads exactly these values
+        return json.dumps({k: v for k, v in asdict(self).items() if k != "observed"})
+
+    @classmethod
+    def decode(cls, observed: str, raw: str) -> SessionState:
+        """Raises ValueError (KeyError, TypeError) for a state that is not one."""
+        data: dict[str, Any] = json.loads(raw)
+        return cls(
+            str(data["model_id"]),
+            str(data["sha256"]),
+            int(data["horizon"]),
+            int(data["ttl_s"]),
+            int(observed),
+            [float(v) for v in data["window"]],
+        )
+
+
+# Save a session's new state if its `observed` count is still the one the caller read ('' : a new session,
+# which must not exist yet), and (re)start its time to live. 1: saved, 0: it moved on (another observe was
+# saved first), -1: it is gone (expired or deleted).
+# KEYS: session   ARGV: expected observed or '', new observed, state JSON, ttl ms
+SAVE_SESSION = """
+local cur = redis.call('HGET', KEYS[1], 'observed')
+if ARGV[1] == '' then
+  if cur then return 0 end
+elseif not cur then return -1
+elseif cur ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'observed', ARGV[2], 'state', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+"""

@@ -1,0 +1,103 @@
+"""Streaming sessions: a forecast that goes on as values arrive, its state in Redis (common.sessions)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Response, status
+from fastapi.responses import JSONResponse
+
+from rnncast.common.sessions import OBSERVE, OPEN, SESSION
+from rnncast.common.values import is_id, iso_ms, now_ms
+from rnncast.service.deps import LaneDep, SettingsDep, StoreDep
+from rnncast.service.errors import ERRORS, not_found
+from rnncast.service.ids import model_or_404
+from rnncast.service.lane import ForecastLane, LaneFull
+from rnncast.service.rpc import lane_full, no_worker
+from rnncast.service.schemas.sessions import Session, SessionForecast, SessionObserve, SessionOpen
+
+router = APIRouter(tags=["sessions"])
+
+
+async def _ask(lane: ForecastLane, settings: Any, message: dict[str, Any], created: bool = False) -> Response:
+    """The worker's answer to a session request, its body as it came."""
+    try:
+        answer = await lane.ask(message, settings.forecast_timeout)
+    except LaneFull:
+        raise lane_full("forecast", "RNNCAST_MAX_QUEUED_FORECASTS") from None
+    if answer is None:
+        raise no_worker(settings)
+    code = status.HTTP_201_CREATED if created and answer.status == 200 else answer.status
+    return Response(
+        answer.body,
+        status_code=code,
+        media_type="application/json",
+        headers={"X-Rnncast-Batch": str(answer.batch)} if answer.status == 200 else None,
+    )
+
+
+@router.post("/models/{model_id}/sessions", status_code=201, response_model=SessionForecast, responses=ERRORS)
+async def open_session(
+    model_id: str,
+    body: SessionOpen,
+    lane: LaneDep,
+    settings: SettingsDep,
+    store: StoreDep,
+) -> Response:
+    """Open a streaming session with a first `window` and answer its forecast. Each `observe` then appends
+    values and answers the forecast from all of them: equal to the bit to `POST .../forecast` with every value
+    seen so far as the `context`. The session keeps only the last values one forecast reads, in Redis, so any
+    predict worker serves its next call; it expires `ttl_s` seconds after its last observe. A model that reads
+    covariates is refused (422): a session's values carry no timestamps."""
+    model = await model_or_404(store, model_id)
+    session = {"op": OPEN, "id": uuid.uuid4().hex, "ttl_s": body.ttl_s}
+    message = {
+        "model_id": model["id"],
+        "sha256": model["checkpoint"]["sha256"],
+        "horizon": body.horizon,
+        "window": body.window,
+        SESSION: session,
+    }
+    return await _ask(lane, settings, message, created=True)
+
+
+@router.post("/sessions/{session_id}/observe", response_model=SessionForecast, responses=ERRORS)
+async def observe(session_id: str, body: SessionObserve, lane: LaneDep, settings: SettingsDep) -> Response:
+    """Append `values` (in order) to the session and answer its forecast from there. Observes of one session
+    are applied one at a time: one that raced another and lost is a 409 and saves nothing (send it again). Bad
+    values are a 422 and change nothing; an expired or unknown session is a 404."""
+    if not is_id(session_id):
+        raise not_found("session", session_id)
+    message: dict[str, Any] = {"values": body.values, SESSION: {"op": OBSERVE, "id": session_id}}
+    if body.horizon is not None:
+        message["horizon"] = body.horizon
+    return await _ask(lane, settings, message)
+
+
+@router.get("/sessions/{session_id}", response_model=Session, responses=ERRORS)
+async def get_session(session_id: str, store: StoreDep) -> JSONResponse:
+    """A session's model, default horizon, values seen so far and when it expires."""
+    found = await store.get_session(session_id) if is_id(session_id) else None
+    if found is None:
+        raise not_found("session", session_id)
+    state, ttl_ms = found
+    return JSONResponse(
+        {
+            "session_id": session_id,
+            "model_id": state.model_id,
+            "horizon": state.horizon,
+            "ttl_s": state.ttl_s,
+            "observed": state.observed,
+            "window_size": len(state.window),
+            "expires_at": iso_ms(now_ms() + max(ttl_ms, 0)),
+        }
+    )
+
+
+@router.delete("/sessions/{session_id}", status_code=204, responses=ERRORS)
+async def delete_session(session_id: str, store: StoreDep) -> Response:
+    """End a session now; its id is then 404."""
+    if not is_id(session_id) or not await store.delete_session(session_id):
+        raise not_found("session", session_id)
+    return Response(status_code=204)
