@@ -16,6 +16,7 @@ import asyncio
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -113,17 +114,33 @@ def forecast_client(url: str) -> Callable[[aiohttp.ClientSession, int], Any]:
 MODEL: dict[str, Any] = {}
 
 
-def measure(
-    pids: list[int], redis_pid: int, clients: int, seconds: float, client: Callable[[aiohttp.ClientSession, int], Any]
-) -> tuple[float, float, int, int, float]:
-    """(server CPU ms per answer, with Redis, answers, failures, answers per second)."""
-    before, redis_before = cpu_seconds(pids), cpu_seconds([redis_pid])
+@dataclass
+class Measured:
+    api_ms: float  # CPU per answer
+    worker_ms: float
+    redis_ms: float
+    answers: int
+    failed: int
+    per_s: float
+
+    @property
+    def server_ms(self) -> float:
+        return self.api_ms + self.worker_ms
+
+    def line(self, name: str) -> str:
+        return (f"{name}: cpu_ms={self.server_ms:.3f} (api {self.api_ms:.3f} worker {self.worker_ms:.3f}) "
+                f"redis_ms={self.redis_ms:.3f} answers={self.answers} failed={self.failed} per_s={self.per_s:.0f}")
+
+
+def measure(pids: dict[str, list[int]], clients: int, seconds: float,
+            client: Callable[[aiohttp.ClientSession, int], Any]) -> Measured:
+    """Server CPU per answer (the API's, the workers', Redis's), answers, failures, answers per second."""
+    before = {k: cpu_seconds(v) for k, v in pids.items()}
     t0 = time.perf_counter()
     ok, bad = run(clients, seconds, client)
     wall = time.perf_counter() - t0
-    cpu, redis_cpu = cpu_seconds(pids) - before, cpu_seconds([redis_pid]) - redis_before
-    n = max(ok, 1)
-    return 1000 * cpu / n, 1000 * (cpu + redis_cpu) / n, ok, bad, ok / wall
+    ms = {k: 1000 * (cpu_seconds(v) - before[k]) / max(ok, 1) for k, v in pids.items()}
+    return Measured(ms["api"], ms["workers"], ms["redis"], ok, bad, ok / wall)
 
 
 def main() -> None:
@@ -136,16 +153,15 @@ def main() -> None:
     with stack(predict_threads=1) as s:
         job = s.api.http.post("/v1/jobs", json={"cell": "LSTM", "epochs": 3}).json()
         MODEL["id"] = s.api.wait_job(job["id"], timeout=600)["model_id"]
-        pids = [s.api.proc.proc.pid, *(w.proc.pid for w in s.workers)]
-        redis_pid = s.redis.proc.pid
+        assert s.redis.proc is not None
+        pids = {"api": [s.api.proc.proc.pid], "workers": [w.proc.pid for w in s.workers], "redis": [s.redis.proc.pid]}
         run(4, 1.0, session_client(s.api.url))  # warm up: the model loaded, the kernel compiled
-        fc = measure(pids, redis_pid, args.clients, seconds, forecast_client(s.api.url))
-        se = measure(pids, redis_pid, args.clients, seconds, session_client(s.api.url))
-    print(f"forecasts: cpu_ms={fc[0]:.3f} with_redis_ms={fc[1]:.3f} answers={fc[2]} failed={fc[3]} per_s={fc[4]:.0f}")
-    print(f"sessions: cpu_ms={se[0]:.3f} with_redis_ms={se[1]:.3f} answers={se[2]} failed={se[3]} per_s={se[4]:.0f}")
-    print(
-        f"cpu_ms_per_point={se[0]:.3f} with_redis_ms={se[1]:.3f} forecast_cpu_ms={fc[0]:.3f} points_per_s={se[4]:.0f}"
-    )
+        fc = measure(pids, args.clients, seconds, forecast_client(s.api.url))
+        se = measure(pids, args.clients, seconds, session_client(s.api.url))
+    print(fc.line("forecasts"))
+    print(se.line("sessions"))
+    print(f"cpu_ms_per_point={se.server_ms:.3f} with_redis_ms={se.server_ms + se.redis_ms:.3f} "
+          f"forecast_cpu_ms={fc.server_ms:.3f} points_per_s={se.per_s:.0f}")
 
 
 if __name__ == "__main__":

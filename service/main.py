@@ -31,6 +31,7 @@ from rnncast.service.middleware import SECURITY_HEADERS, BodyLimit, Metrics, Sec
 from rnncast.service.openapi import add_components, route_operation_id, security
 from rnncast.service.routes import comparisons, datasets, events, health, jobs, models, searches, sessions, webhooks
 from rnncast.service.routes.events import StreamSlots
+from rnncast.service.session_fastpath import SessionFastPath
 
 log = logging.getLogger("rnncast.api")
 
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     # Outermost first: Metrics, then Gate (no key, no body read), then the upload slots, then BodyLimit, then the
     # forecast fast path (valid forecasts answered without FastAPI's routing).
+    app.add_middleware(SessionFastPath, api=app)  # and a session's observe (service.session_fastpath)
     app.add_middleware(ForecastFastPath, api=app)
     # Uploads may be large; a forecast's body needs no more than its largest context takes.
     forecast_bytes = min(settings.max_body_bytes, forecast_body_bytes(settings.max_context))

@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
+from rnncast.common.forecasts import Answer
 from rnncast.common.sessions import OBSERVE, OPEN, SESSION
+from rnncast.common.settings import Settings
 from rnncast.common.values import is_id, iso_ms, now_ms
 from rnncast.service.deps import LaneDep, SettingsDep, StoreDep
 from rnncast.service.errors import ERRORS, not_found
@@ -20,21 +22,26 @@ from rnncast.service.schemas.sessions import Session, SessionForecast, SessionOb
 router = APIRouter(tags=["sessions"])
 
 
-async def _ask(lane: ForecastLane, settings: Any, message: dict[str, Any], created: bool = False) -> Response:
-    """The worker's answer to a session request, its body as it came."""
+async def ask(lane: ForecastLane, settings: Settings, message: dict[str, Any]) -> Answer:
+    """The worker's answer to a session request; raises HTTPException (429: the lane is full, 503: no worker)."""
     try:
         answer = await lane.ask(message, settings.forecast_timeout)
     except LaneFull:
         raise lane_full("forecast", "RNNCAST_MAX_QUEUED_FORECASTS") from None
     if answer is None:
         raise no_worker(settings)
-    code = status.HTTP_201_CREATED if created and answer.status == 200 else answer.status
-    return Response(
-        answer.body,
-        status_code=code,
-        media_type="application/json",
-        headers={"X-Rnncast-Batch": str(answer.batch)} if answer.status == 200 else None,
-    )
+    return answer
+
+
+def batch_header(answer: Answer) -> dict[str, str] | None:
+    return {"X-Rnncast-Batch": str(answer.batch)} if answer.status == 200 else None
+
+
+def observe_message(session_id: str, body: SessionObserve) -> dict[str, Any]:
+    message: dict[str, Any] = {"values": body.values, SESSION: {"op": OBSERVE, "id": session_id}}
+    if body.horizon is not None:
+        message["horizon"] = body.horizon
+    return message
 
 
 @router.post("/models/{model_id}/sessions", status_code=201, response_model=SessionForecast, responses=ERRORS)
@@ -59,20 +66,23 @@ async def open_session(
         "window": body.window,
         SESSION: session,
     }
-    return await _ask(lane, settings, message, created=True)
+    answer = await ask(lane, settings, message)
+    # The worker's body goes out as it came: no second parse and encode of the predictions.
+    return Response(answer.body, status_code=201 if answer.status == 200 else answer.status,
+                    media_type="application/json", headers=batch_header(answer))
 
 
 @router.post("/sessions/{session_id}/observe", response_model=SessionForecast, responses=ERRORS)
 async def observe(session_id: str, body: SessionObserve, lane: LaneDep, settings: SettingsDep) -> Response:
     """Append `values` (in order) to the session and answer its forecast from there. Observes of one session
     are applied one at a time: one that raced another and lost is a 409 and saves nothing (send it again). Bad
-    values are a 422 and change nothing; an expired or unknown session is a 404."""
+    values are a 422 and change nothing; an expired or unknown session is a 404. (A well-formed one is answered
+    by service.session_fastpath, in front of FastAPI's routing, as this route answers it.)"""
     if not is_id(session_id):
         raise not_found("session", session_id)
-    message: dict[str, Any] = {"values": body.values, SESSION: {"op": OBSERVE, "id": session_id}}
-    if body.horizon is not None:
-        message["horizon"] = body.horizon
-    return await _ask(lane, settings, message)
+    answer = await ask(lane, settings, observe_message(session_id, body))
+    return Response(answer.body, status_code=answer.status, media_type="application/json",
+                    headers=batch_header(answer))
 
 
 @router.get("/sessions/{session_id}", response_model=Session, responses=ERRORS)
