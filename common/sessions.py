@@ -15,9 +15,10 @@ one it read (`SAVE_SESSION`), so of two observes that raced, the second gets 409
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 SESSION = "session"  # the lane message's field that makes it a session request: {"op", "id", ...}
 OPEN, OBSERVE = "open", "observe"
@@ -36,13 +37,15 @@ class SessionState:
     window: list[float]
 
     def encode(self) -> str:
-        # json: its floats round-trip to the bit (repr), so the next forecast reads exactly these values
-        return json.dumps({k: v for k, v in asdict(self).items() if k != "observed"})
+        # orjson: its floats round-trip to the bit (shortest repr), so the next forecast reads exactly these
+        # values; several times faster than json on a window of floats
+        return orjson.dumps({"model_id": self.model_id, "sha256": self.sha256, "horizon": self.horizon,
+                             "ttl_s": self.ttl_s, "window": self.window}).decode()
 
     @classmethod
     def decode(cls, observed: str, raw: str) -> SessionState:
         """Raises ValueError (KeyError, TypeError) for a state that is not one."""
-        data: dict[str, Any] = json.loads(raw)
+        data: dict[str, Any] = orjson.loads(raw)
         return cls(
             str(data["model_id"]),
             str(data["sha256"]),

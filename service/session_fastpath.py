@@ -26,8 +26,8 @@ from rnncast.common.values import is_id
 from rnncast.service.errors import validation_detail
 from rnncast.service.fastpath import _media, _read_body, _respond, _respond_error
 from rnncast.service.gate import route_path
-from rnncast.service.routes.sessions import ask, batch_header, observe_message
 from rnncast.service.schemas.sessions import SessionObserve
+from rnncast.service.session_calls import ask, batch_header, observe_message
 
 log = logging.getLogger(__name__)
 OBSERVE = re.compile(r"/v1/sessions/([^/]+)/observe")

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import orjson
 from celery.utils.log import get_task_logger
 
 from rnncast.common.forecasts import Answer, error_answer
@@ -65,7 +66,7 @@ class SessionBatch:
                 errors.append((msg["inbox"], error_answer(msg["id"], exc.status, exc.detail)))
                 continue
             self.pending[msg["id"]] = save
-            out.append(json.dumps(forecast))
+            out.append(orjson.dumps(forecast).decode())
         if errors:
             deliver(errors)
         return out
@@ -156,8 +157,8 @@ def _session_answer(answer: Answer, save: SessionSave, saved: int) -> Answer:
 def _session_message(raw: str) -> dict[str, Any] | None:
     """A session request, None for a plain forecast, or DROP (malformed: logged; or expired)."""
     try:
-        msg = json.loads(raw)
-    except ValueError:
+        msg = orjson.loads(raw)
+    except orjson.JSONDecodeError:
         return None  # the lane's parser drops (and logs) it
     session = msg.get(SESSION) if isinstance(msg, dict) else None
     if session is None:

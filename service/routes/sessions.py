@@ -3,45 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from rnncast.common.forecasts import Answer
-from rnncast.common.sessions import OBSERVE, OPEN, SESSION
-from rnncast.common.settings import Settings
+from rnncast.common.sessions import OPEN, SESSION
 from rnncast.common.values import is_id, iso_ms, now_ms
 from rnncast.service.deps import LaneDep, SettingsDep, StoreDep
 from rnncast.service.errors import ERRORS, not_found
 from rnncast.service.ids import model_or_404
-from rnncast.service.lane import ForecastLane, LaneFull
-from rnncast.service.rpc import lane_full, no_worker
 from rnncast.service.schemas.sessions import Session, SessionForecast, SessionObserve, SessionOpen
+from rnncast.service.session_calls import ask, batch_header, observe_message
 
 router = APIRouter(tags=["sessions"])
-
-
-async def ask(lane: ForecastLane, settings: Settings, message: dict[str, Any]) -> Answer:
-    """The worker's answer to a session request; raises HTTPException (429: the lane is full, 503: no worker)."""
-    try:
-        answer = await lane.ask(message, settings.forecast_timeout)
-    except LaneFull:
-        raise lane_full("forecast", "RNNCAST_MAX_QUEUED_FORECASTS") from None
-    if answer is None:
-        raise no_worker(settings)
-    return answer
-
-
-def batch_header(answer: Answer) -> dict[str, str] | None:
-    return {"X-Rnncast-Batch": str(answer.batch)} if answer.status == 200 else None
-
-
-def observe_message(session_id: str, body: SessionObserve) -> dict[str, Any]:
-    message: dict[str, Any] = {"values": body.values, SESSION: {"op": OBSERVE, "id": session_id}}
-    if body.horizon is not None:
-        message["horizon"] = body.horizon
-    return message
 
 
 @router.post("/models/{model_id}/sessions", status_code=201, response_model=SessionForecast, responses=ERRORS)
