@@ -10,7 +10,7 @@ state carried across points: a hidden state after point n is not a prefix of the
 
 The state lives in Redis (`Keys.session`, a hash with a time to live), so any predict worker serves any
 call. Its `observed` count is also its version: a worker saves a new state only if the count is still the
-one it read (`SAVE_SESSION`), so of two observes that raced, the second gets 409 and nothing of it is saved.
+one it read (`SAVE_SESSIONS`), so of two observes that raced, the second gets 409 and nothing of it is saved.
 """
 
 from __future__ import annotations
@@ -56,17 +56,36 @@ class SessionState:
         )
 
 
-# Save a session's new state if its `observed` count is still the one the caller read ('' : a new session,
-# which must not exist yet), and (re)start its time to live. 1: saved, 0: it moved on (another observe was
-# saved first), -1: it is gone (expired or deleted).
-# KEYS: session   ARGV: expected observed or '', new observed, state JSON, ttl ms
-SAVE_SESSION = """
-local cur = redis.call('HGET', KEYS[1], 'observed')
-if ARGV[1] == '' then
-  if cur then return 0 end
-elseif not cur then return -1
-elseif cur ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'observed', ARGV[2], 'state', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return 1
+# Save each session's new state if its `observed` count is still the one the caller read ('': a new session,
+# which must not exist yet), and (re)start its time to live; one script for a lane turn's sessions. Per
+# session, 1: saved, 0: it moved on (another observe was saved first), -1: it is gone (expired or deleted).
+# KEYS: sessions   ARGV: per session, expected observed or '', new observed, state JSON, ttl ms
+SAVE_SESSIONS = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local at = 4 * (i - 1)
+  local expected, cur = ARGV[at + 1], redis.call('HGET', key, 'observed')
+  local result = 1
+  if expected == '' then
+    if cur then result = 0 end
+  elseif not cur then result = -1
+  elseif cur ~= expected then result = 0 end
+  if result == 1 then
+    redis.call('HSET', key, 'observed', ARGV[at + 2], 'state', ARGV[at + 3])
+    redis.call('PEXPIRE', key, ARGV[at + 4])
+  end
+  out[i] = result
+end
+return out
+"""
+
+# Sessions' `observed` and `state`, in one command for a lane turn's sessions (false where there is none).
+# KEYS: sessions
+LOAD_SESSIONS = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local found = redis.call('HMGET', key, 'observed', 'state')
+  out[2 * i - 1], out[2 * i] = found[1], found[2]
+end
+return out
 """

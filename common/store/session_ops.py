@@ -19,12 +19,13 @@ class SessionSave:
 
 
 def read_sessions(session_ids: list[str]) -> Op[dict[str, SessionState]]:
-    """The states of those of `session_ids` that exist (one round trip); one that does not decode is left out."""
+    """The states of those of `session_ids` that exist (one command); one that does not decode is left out."""
     if not session_ids:
         return {}
-    found = yield batch(*(cmd("hmget", Keys.session(s), ["observed", "state"]) for s in session_ids))
+    found = yield from one(script("load_sessions", [Keys.session(s) for s in session_ids], []))
     out = {}
-    for session_id, (observed, raw) in zip(session_ids, found, strict=True):
+    for k, session_id in enumerate(session_ids):
+        observed, raw = found[2 * k], found[2 * k + 1]
         if observed is not None and raw is not None:
             try:
                 out[session_id] = SessionState.decode(observed, raw)
@@ -34,19 +35,14 @@ def read_sessions(session_ids: list[str]) -> Op[dict[str, SessionState]]:
 
 
 def save_sessions(saves: list[SessionSave]) -> Op[list[int]]:
-    """Save each state if its session is as it was read (one round trip): per save, 1 saved, 0 it moved on
+    """Save each state if its session is as it was read (one command): per save, 1 saved, 0 it moved on
     meanwhile (nothing saved), -1 it is gone."""
     if not saves:
         return []
-    calls = [
-        script(
-            "save_session",
-            [Keys.session(s.session_id)],
-            ["" if s.expected is None else s.expected, s.state.observed, s.state.encode(), s.state.ttl_s * 1000],
-        )
-        for s in saves
-    ]
-    return [int(n) for n in (yield batch(*calls))]
+    args = [a for s in saves for a in ("" if s.expected is None else s.expected, s.state.observed, s.state.encode(),
+                                       s.state.ttl_s * 1000)]
+    found = yield from one(script("save_sessions", [Keys.session(s.session_id) for s in saves], args))
+    return [int(n) for n in found]
 
 
 def get_session(session_id: str) -> Op[tuple[SessionState, int] | None]:
