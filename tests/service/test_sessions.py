@@ -100,6 +100,8 @@ def test_bad_values_are_422_and_change_nothing(stack, models):
     assert_equals_full_forecast(stack, model_id, SINE[:13], r.json(), 2)
     too_long = open_session(http, model_id, SINE[:12], ttl_s=10**9)
     assert too_long.status_code == 422
+    over = open_session(http, model_id, SINE[:12], ttl_s=86_401)  # past this server's limit, within the ceiling
+    assert over.status_code == 422 and "RNNCAST_MAX_SESSION_TTL_S" in over.text
 
 
 def test_unknown_and_deleted_sessions_are_404(stack, models):
