@@ -19,6 +19,7 @@ from rnncast.common.sessions import OBSERVE, OPEN, SESSION, SessionState
 from rnncast.common.store.session_ops import SessionSave
 from rnncast.common.store.sync import JobStore
 from rnncast.common.values import is_id, iso_ms, now_ms
+from rnncast.worker.deadlines import failure_detail
 from rnncast.worker.predict import ModelCache, ModelUnavailable
 
 log = get_task_logger(__name__)
@@ -64,6 +65,10 @@ class SessionBatch:
                 forecast, save = self._forecast(msg, states)
             except _Refused as exc:
                 errors.append((msg["inbox"], error_answer(msg["id"], exc.status, exc.detail)))
+                continue
+            except Exception as exc:  # the API is waiting: answer rather than let it time out
+                log.exception("session request %s failed", msg["id"])
+                errors.append((msg["inbox"], error_answer(msg["id"], 503, failure_detail("the session", exc))))
                 continue
             self.pending[msg["id"]] = save
             out.append(orjson.dumps(forecast).decode())

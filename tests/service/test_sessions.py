@@ -180,3 +180,13 @@ def test_another_worker_process_serves_the_next_observe(tmp_path):
             if proc is not None:
                 proc.stop()
         redis.stop()
+
+
+def test_a_state_that_does_not_decode_is_404_and_serving_goes_on(stack, models):
+    http = stack.api.http
+    sid = "ab" * 16
+    stack.r.hset(Keys.session(sid), mapping={"observed": "12", "state": "not json"})
+    r = observe(http, sid, [1.0])
+    assert r.status_code == 404 and sid in r.json()["detail"]
+    good = open_session(http, models["RNN"]["id"], SINE[:12]).json()["session_id"]
+    assert observe(http, good, [1.0]).status_code == 200
