@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Every /v1 route: short ids resolved to whole ids (service.ids), JSON bodies sent as JSON (service.media).
     v1 = APIRouter(prefix="/v1", dependencies=[*guarded, Depends(json_bodies), Depends(resolve_ids)])
     resources = (jobs.router, events.router, models.router, comparisons.router, searches.router, datasets.router,
-                 webhooks.router, sessions.router)
+                 webhooks.router, sessions.models_router, sessions.router)
     for router in resources:
         v1.include_router(router)
     app.include_router(v1)

@@ -12,13 +12,21 @@ from rnncast.common.values import is_id, iso_ms, now_ms
 from rnncast.service.deps import LaneDep, SettingsDep, StoreDep
 from rnncast.service.errors import ERRORS, not_found
 from rnncast.service.ids import model_or_404
+from rnncast.service.openapi import operation_id
 from rnncast.service.schemas.sessions import Session, SessionForecast, SessionObserve, SessionOpen
 from rnncast.service.session_calls import ask, batch_header, observe_message
 
 router = APIRouter(tags=["sessions"])
+# Opening one is an operation on its model (`models_open_session`); the others on the session.
+models_router = APIRouter(tags=["models"])
+SESSION_LINKS = {name: {"operationId": operation_id("sessions", handler),
+                        "parameters": {"session_id": "$response.body#/session_id"}}
+                 for name, handler in (("Observe", "observe"), ("GetSession", "get_session"),
+                                       ("DeleteSession", "delete_session"))}
 
 
-@router.post("/models/{model_id}/sessions", status_code=201, response_model=SessionForecast, responses=ERRORS)
+@models_router.post("/models/{model_id}/sessions", status_code=201, response_model=SessionForecast,
+                    responses={**ERRORS, 201: {"links": SESSION_LINKS}})
 async def open_session(
     model_id: str,
     body: SessionOpen,

@@ -9,7 +9,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from rnncast.common.defaults import FORECAST_HORIZON, MAX_SESSION_TTL_S, SESSION_TTL_S
 from rnncast.service.limits import Limited
-from rnncast.service.schemas.base import Context, Horizon, Strict, Whole
+from rnncast.service.schemas.base import Context, Horizon, Strict, Whole, no_default
 from rnncast.service.schemas.models import ForecastResponse
 
 TtlS = Annotated[
@@ -33,7 +33,8 @@ class SessionObserve(Strict):
     """New values, in order; `horizon` for this answer only (default: the session's)."""
 
     values: Context
-    horizon: Horizon | SkipJsonSchema[None] = Field(None, json_schema_extra={"default": "the session's"})
+    horizon: Horizon | SkipJsonSchema[None] = Field(None, description="this answer's horizon (default: the session's)",
+                                                json_schema_extra=no_default)
 
 
 class SessionForecast(BaseModel):
