@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from rnncast.common.defaults import FORECAST_HORIZON, MAX_SESSION_TTL_S, SESSION_TTL_S
 from rnncast.service.limits import Limited
-from rnncast.service.schemas.base import Context, Horizon, Strict, Whole, no_default
+from rnncast.service.schemas.base import Context, Horizon, Strict, _whole, no_default
 from rnncast.service.schemas.models import ForecastResponse
 
-TtlS = Annotated[
-    Whole,
-    Field(ge=1, le=MAX_SESSION_TTL_S, description=("seconds the session lives after its last observe (then 404)")),
-    Limited("max_session_ttl_s"),
-]
+# Bounds first, then the whole-number coercion: the JSON schema states the bounds only then (as base's types).
+TtlS = Annotated[int, Field(ge=1, le=MAX_SESSION_TTL_S, description=(
+    "seconds the session lives after its last observe (then 404)")), BeforeValidator(_whole),
+    Limited("max_session_ttl_s")]
 
 
 class SessionOpen(Strict):
