@@ -26,6 +26,7 @@ from rnncast.client.errors import (
     RnncastError,
     describe,
 )
+from rnncast.client.sessions import SessionCalls
 from rnncast.client.transfer import TransferCalls
 from rnncast.client.types import (
     FINAL,
@@ -68,7 +69,7 @@ def job_fields(given: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in given.items() if v is not None}
 
 
-class Client(WebhookCalls, AliasCalls, TransferCalls):
+class Client(WebhookCalls, AliasCalls, TransferCalls, SessionCalls):
     """An rnncast API client; use it as a context manager to close its connections.
 
     Args:

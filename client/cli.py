@@ -15,6 +15,7 @@ from rnncast.client import (
     commands,
     dataset_commands,
     search_commands,
+    stream_commands,
     study_commands,
     transfer_commands,
     webhook_commands,
@@ -135,7 +136,7 @@ for command in (commands.train, commands.jobs, commands.job, commands.cancel, co
                 study_commands.ensemble, search_commands.search, search_commands.searches, search_commands.search_show,
                 search_commands.cancel_search, search_commands.delete_search,
                 dataset_commands.dataset,
-                dataset_commands.backtest, transfer_commands.export):
+                dataset_commands.backtest, transfer_commands.export, stream_commands.stream):
     app.command(name=command.__name__.replace("_", "-"))(commands.handled(command))
 app.command(name="import")(commands.handled(transfer_commands.import_))
 app.add_typer(dataset_commands.datasets_app, name="datasets")

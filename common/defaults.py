@@ -53,6 +53,10 @@ MAX_HORIZON = 1_000_000
 EXPORT_PARITY_STEPS = 20_000
 EXPORT_PARITY_RTOL = 1e-4
 
+# Streaming sessions (common.sessions): how long one lives after its last observe, unless it asks otherwise.
+SESSION_TTL_S = 900
+MAX_SESSION_TTL_S = 30 * 86_400
+
 # Datasets and backtests.
 MAX_DATASET_VALUES_PAGE = 100_000  # values one GET .../values returns at most
 MAX_BACKTEST_ORIGINS = 1000

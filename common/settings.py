@@ -10,7 +10,15 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from rnncast.common.defaults import MAX_CONTEXT, MAX_EPOCHS, MAX_HORIZON, MAX_POINTS, MAX_SEEDS, MIN_POINTS
+from rnncast.common.defaults import (
+    MAX_CONTEXT,
+    MAX_EPOCHS,
+    MAX_HORIZON,
+    MAX_POINTS,
+    MAX_SEEDS,
+    MAX_SESSION_TTL_S,
+    MIN_POINTS,
+)
 from rnncast.common.webhooks import Network, parse_networks
 
 MIN_KEY_LENGTH = 16
@@ -130,6 +138,9 @@ class Settings(BaseSettings):
     max_context: int = Field(10_000, ge=1, le=MAX_CONTEXT, description=(
         "Values in one forecast's `context` (422 above; the schema's `maxItems`); a forecast's body may be 32 "
         "bytes a value plus 16 kB (413 above)."))
+    max_session_ttl_s: int = Field(86_400, ge=1, le=MAX_SESSION_TTL_S, description=(
+        "The longest `ttl_s` a streaming session may ask for (422 above): seconds it lives after its last "
+        "observe (its state is a few hundred bytes in Redis)."))
     max_dataset_points: int = Field(MAX_POINTS, ge=MIN_POINTS, le=MAX_POINTS, description=(
         "Values in one dataset (422 above, naming the count)."))
     max_upload_bytes: int = Field(64 * 1024 * 1024, ge=1024, description=(

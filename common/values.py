@@ -24,5 +24,10 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def iso_ms(ms: float) -> str:
+    """A time in ms since the epoch, ISO 8601 UTC with a Z (as `now_iso`)."""
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)

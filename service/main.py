@@ -38,10 +38,12 @@ from rnncast.service.routes import (
     jobs,
     models,
     searches,
+    sessions,
     transfer,
     webhooks,
 )
 from rnncast.service.routes.events import StreamSlots
+from rnncast.service.session_fastpath import SessionFastPath
 
 log = logging.getLogger("rnncast.api")
 
@@ -97,7 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Every /v1 route: short ids resolved to whole ids (service.ids), JSON bodies sent as JSON (service.media).
     v1 = APIRouter(prefix="/v1", dependencies=[*guarded, Depends(json_bodies), Depends(resolve_ids)])
     resources = (jobs.router, events.router, models.router, transfer.router, comparisons.router, searches.router,
-                 datasets.router, webhooks.router, aliases.router)
+                 datasets.router, webhooks.router, aliases.router, sessions.models_router, sessions.router)
     for router in resources:
         v1.include_router(router)
     app.include_router(v1)
@@ -112,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     # Outermost first: Metrics, then Gate (no key, no body read), then the upload slots, then BodyLimit, then the
     # forecast fast path (valid forecasts answered without FastAPI's routing).
+    app.add_middleware(SessionFastPath, api=app)  # and a session's observe (service.session_fastpath)
     app.add_middleware(ForecastFastPath, api=app)
     # Uploads may be large; a forecast's body needs no more than its largest context takes.
     forecast_bytes = min(settings.max_body_bytes, forecast_body_bytes(settings.max_context))

@@ -27,7 +27,8 @@ from rnncast.core.plots import series_png
 from rnncast.worker.ensemble import handle_ensemble
 from rnncast.worker.export import handle_export, handle_verify
 from rnncast.worker.lane import BLOCK_S, LaneServer
-from rnncast.worker.predict import ModelCache, handle_backtest, handle_png
+from rnncast.worker.model_figures import handle_backtest, handle_png
+from rnncast.worker.predict import ModelCache
 from rnncast.worker.render import render_comparison
 from rnncast.worker.search import handle_season
 

@@ -47,6 +47,7 @@ from rnncast.worker.predict import (
     request_observed,
     request_window,
 )
+from rnncast.worker.sessions import SessionBatch
 
 log = get_task_logger(__name__)
 BLOCK_S = 1.0  # how long one pop waits before the thread checks whether to stop
@@ -309,9 +310,11 @@ class ForecastServer(LaneServer):
             self._deliver(answers)
             answered.update(answer.request_id for _, answer in answers)
 
+        sessions = SessionBatch(self.store, self.cache)  # session requests become forecasts (worker.sessions)
         try:
             self.cache.sweep(self.store)
-            serve(self.cache, self.store, self.settings, raws, deliver)
+            raws = sessions.take(raws, deliver)
+            serve(self.cache, self.store, self.settings, raws, sessions.wrap(deliver))
         except redis.RedisError:
             raise
         except Exception as exc:

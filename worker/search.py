@@ -18,7 +18,8 @@ from rnncast.common.store.sync import JobStore
 from rnncast.core.backtest import find_season
 from rnncast.core.checkpoint import CheckpointError, load_checkpoint
 from rnncast.core.forecast import RolloutStopped
-from rnncast.worker.predict import LoadedModel, run_backtest
+from rnncast.worker.model_figures import run_backtest
+from rnncast.worker.predict import LoadedModel
 from rnncast.worker.results import MODEL_NAME
 
 log = get_task_logger(__name__)

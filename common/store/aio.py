@@ -19,6 +19,7 @@ from rnncast.common.store import (
     lane_ops,
     model_ops,
     search_ops,
+    session_ops,
     webhook_ops,
     worker_ops,
 )
@@ -138,3 +139,5 @@ class AsyncJobStore(AsyncRunner):
     delete_alias = async_op(alias_ops.delete_alias)
     hold_model = async_op(alias_ops.hold_model)
     release_model = async_op(alias_ops.release_model)
+    get_session = async_op(session_ops.get_session)
+    delete_session = async_op(session_ops.delete_session)

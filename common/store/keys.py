@@ -160,6 +160,11 @@ class Keys:
         return f"{PREFIX}reply:{request_id}"
 
     @staticmethod
+    def session(session_id: str) -> str:
+        """A streaming session's state (common.sessions): a hash with a time to live."""
+        return f"{PREFIX}session:{session_id}"
+
+    @staticmethod
     def replies(inbox: str) -> str:
         """One API process's inbox for forecast answers."""
         return f"{PREFIX}replies:{inbox}"

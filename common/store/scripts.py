@@ -5,6 +5,7 @@ Nothing here spells a key or a limit itself.
 
 from __future__ import annotations
 
+from rnncast.common.sessions import LOAD_SESSIONS, SAVE_SESSIONS
 from rnncast.common.store.admission_scripts import ACCOUNT, CREATE_DATASET, CREATE_JOBS, DELETE_MODEL, RELEASE
 from rnncast.common.store.alias_scripts import ALIAS_SCRIPTS
 from rnncast.common.store.import_script import IMPORT_MODEL
@@ -190,6 +191,6 @@ SCRIPTS = {
     "heartbeat": HEARTBEAT, "recover": RECOVER, "cancel": CANCEL, "delete_job": DELETE_JOB,
     "delete_comparison": DELETE_COMPARISON, "delete_dataset": DELETE_DATASET, "create_dataset": CREATE_DATASET,
     "account": ACCOUNT, "release": RELEASE, "delete_model": DELETE_MODEL, "index_ids": INDEX_IDS,
-    "set_model_field": SET_MODEL_FIELD, **WEBHOOK_SCRIPTS, **ALIAS_SCRIPTS,
-    "import_model": IMPORT_MODEL,
+    "set_model_field": SET_MODEL_FIELD, "save_sessions": SAVE_SESSIONS, "load_sessions": LOAD_SESSIONS,
+    **WEBHOOK_SCRIPTS, **ALIAS_SCRIPTS, "import_model": IMPORT_MODEL,
 }

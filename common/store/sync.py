@@ -14,6 +14,7 @@ from rnncast.common.store import (
     lane_ops,
     model_ops,
     search_ops,
+    session_ops,
     webhook_ops,
     worker_ops,
 )
@@ -99,3 +100,5 @@ class JobStore(Runner):
     alias_move = sync_op(alias_ops.alias_move)
     move_alias = sync_op(alias_ops.move_alias)
     get_alias = sync_op(alias_ops.get_alias)
+    read_sessions = sync_op(session_ops.read_sessions)
+    save_sessions = sync_op(session_ops.save_sessions)

@@ -1,0 +1,168 @@
+"""Streaming sessions: server CPU per observed point at --clients concurrent sessions, horizon 1.
+
+Each client opens a session on the tutorial's LSTM (hidden 20, windows of 80) with its own phase of the
+sine, then observes one point at a time, closed loop, for --seconds. Server CPU is the user + system time of
+the API and the predict worker processes (psutil, children included), read around the run; Redis's is printed
+apart. Side by side in the same run: the same clients sending plain `context` forecasts of horizon 1 (the
+window each time), the CPU a forecast costs without a session.
+Last line: cpu_ms_per_point=<x> (goal <= 0.2) with_redis_ms=.. forecast_cpu_ms=.. points_per_s=..
+Usage: python bench/sessions.py [--clients 64] [--seconds 10] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import psutil
+from _stack import stack
+
+HORIZON = 1
+WINDOW = 80
+STEP = 1000 / 1999  # the tutorial's sampling
+
+
+def value(phase: int, k: int) -> float:
+    return math.sin(2 * math.pi * (k * STEP + phase * 0.37) / 20)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes and all their children, so far."""
+    total = 0.0
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for proc in procs:
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+    return total
+
+
+def run(clients: int, seconds: float, one: Callable[[aiohttp.ClientSession, int], Any]) -> tuple[int, int]:
+    """`clients` loops calling `one(http, client)` until the time is up: (calls answered 200, others)."""
+
+    async def main() -> tuple[int, int]:
+        ok = bad = 0
+        deadline = time.perf_counter() + seconds
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as http:
+
+            async def loop(c: int) -> None:
+                nonlocal ok, bad
+                step = await one(http, c)
+                while time.perf_counter() < deadline:
+                    if await step():
+                        ok += 1
+                    else:
+                        bad += 1
+
+            await asyncio.gather(*(loop(c) for c in range(clients)))
+        return ok, bad
+
+    return asyncio.run(main())
+
+
+def session_client(url: str) -> Callable[[aiohttp.ClientSession, int], Any]:
+    async def start(http: aiohttp.ClientSession, c: int) -> Callable[[], Any]:
+        window = [value(c, k) for k in range(WINDOW)]
+        async with http.post(
+            f"{url}/v1/models/{MODEL['id']}/sessions", json={"window": window, "horizon": HORIZON}
+        ) as r:
+            sid = (await r.json())["session_id"]
+        k = WINDOW
+
+        async def step() -> bool:
+            nonlocal k
+            async with http.post(f"{url}/v1/sessions/{sid}/observe", json={"values": [value(c, k)]}) as r:
+                await r.read()
+            k += 1
+            return r.status == 200
+
+        return step
+
+    return start
+
+
+def forecast_client(url: str) -> Callable[[aiohttp.ClientSession, int], Any]:
+    async def start(http: aiohttp.ClientSession, c: int) -> Callable[[], Any]:
+        k = WINDOW
+
+        async def step() -> bool:
+            nonlocal k
+            body = {"context": [value(c, j) for j in range(k - WINDOW, k)], "horizon": HORIZON}
+            async with http.post(f"{url}/v1/models/{MODEL['id']}/forecast", json=body) as r:
+                await r.read()
+            k += 1
+            return r.status == 200
+
+        return step
+
+    return start
+
+
+MODEL: dict[str, Any] = {}
+
+
+@dataclass
+class Measured:
+    api_ms: float  # CPU per answer
+    worker_ms: float
+    redis_ms: float
+    answers: int
+    failed: int
+    per_s: float
+
+    @property
+    def server_ms(self) -> float:
+        return self.api_ms + self.worker_ms
+
+    def line(self, name: str) -> str:
+        return (f"{name}: cpu_ms={self.server_ms:.3f} (api {self.api_ms:.3f} worker {self.worker_ms:.3f}) "
+                f"redis_ms={self.redis_ms:.3f} answers={self.answers} failed={self.failed} per_s={self.per_s:.0f}")
+
+
+def measure(pids: dict[str, list[int]], clients: int, seconds: float,
+            client: Callable[[aiohttp.ClientSession, int], Any]) -> Measured:
+    """Server CPU per answer (the API's, the workers', Redis's), answers, failures, answers per second."""
+    before = {k: cpu_seconds(v) for k, v in pids.items()}
+    t0 = time.perf_counter()
+    ok, bad = run(clients, seconds, client)
+    wall = time.perf_counter() - t0
+    ms = {k: 1000 * (cpu_seconds(v) - before[k]) / max(ok, 1) for k, v in pids.items()}
+    return Measured(ms["api"], ms["workers"], ms["redis"], ok, bad, ok / wall)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--quick", action="store_true", help="4 s per measurement")
+    args = parser.parse_args()
+    seconds = 4.0 if args.quick else args.seconds
+    with stack(predict_threads=1) as s:
+        job = s.api.http.post("/v1/jobs", json={"cell": "LSTM", "epochs": 3}).json()
+        MODEL["id"] = s.api.wait_job(job["id"], timeout=600)["model_id"]
+        assert s.redis.proc is not None
+        pids = {"api": [s.api.proc.proc.pid], "workers": [w.proc.pid for w in s.workers], "redis": [s.redis.proc.pid]}
+        run(4, 1.0, session_client(s.api.url))  # warm up: the model loaded, the kernel compiled
+        fc = measure(pids, args.clients, seconds, forecast_client(s.api.url))
+        se = measure(pids, args.clients, seconds, session_client(s.api.url))
+    print(fc.line("forecasts"))
+    print(se.line("sessions"))
+    print(f"cpu_ms_per_point={se.server_ms:.3f} with_redis_ms={se.server_ms + se.redis_ms:.3f} "
+          f"forecast_cpu_ms={fc.server_ms:.3f} points_per_s={se.per_s:.0f}")
+
+
+if __name__ == "__main__":
+    main()

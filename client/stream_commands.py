@@ -1,0 +1,82 @@
+"""`rnncast stream`: a streaming session fed from a file or stdin, one updated forecast printed per value."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, TextIO
+
+import typer
+
+from rnncast.client.commands import client
+from rnncast.client.errors import RnncastError
+from rnncast.client.options import JsonOpt, KeyOpt, UrlOpt
+from rnncast.client.sessions import SessionForecast
+from rnncast.common import defaults as D
+from rnncast.common.search import lag
+
+
+def _values(stream: TextIO) -> Iterator[float]:
+    """Numbers as they arrive, one a line (blank lines skipped): a pipe's values are read as they come."""
+    for number, line in enumerate(stream, 1):
+        text = line.strip()
+        if not text:
+            continue
+        try:
+            yield float(text)
+        except ValueError:
+            raise typer.BadParameter(f"line {number}: {text[:40]!r} is not a number") from None
+
+
+def _show(answer: SessionForecast, json_: bool) -> None:
+    if json_:
+        typer.echo(json.dumps(answer.model_dump(exclude_none=True), separators=(",", ":")))
+        return
+    ys = " ".join("nan" if y is None else f"{y:.6g}" for y in answer.forecast.y)
+    typer.echo(f"{answer.observed}\t{ys}")  # a tab as it is (rich would expand it): easy to cut
+
+
+def stream(
+    model_id: str,
+    from_file: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="Values, one a line (default: stdin).")
+    ] = None,
+    horizon: Annotated[int, typer.Option(min=1, help="Steps each forecast predicts.")] = D.FORECAST_HORIZON,
+    window: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help=(
+                "Values to open the session with (default: what one forecast of the model reads: its sequence_length, "
+                "plus the lag a differenced model differences from)."
+            ),
+        ),
+    ] = None,
+    ttl_s: Annotated[int, typer.Option(min=1, help="Seconds the session lives after its last value.")] = (
+        D.SESSION_TTL_S
+    ),
+    json_: JsonOpt = False,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Stream values to a model: open a session with the first window, then observe each next value and print
+    the updated forecast (a line per value: values seen, then the predictions; --json: the whole answer)."""
+    with client(url, api_key) as c, from_file.open() if from_file else sys.stdin as source:
+        params = c.model(model_id).params
+        size = window or int(params["sequence_length"]) + lag(params)
+        values = _values(source)
+        first = [v for _, v in zip(range(size), values, strict=False)]
+        if len(first) < size:
+            raise typer.BadParameter(f"the input ended after {len(first)} values; the session opens with {size}")
+        answer = c.open_session(model_id, first, horizon=horizon, ttl_s=ttl_s)
+        _show(answer, json_)
+        sid = answer.session_id
+        try:
+            for value in values:
+                _show(c.observe(sid, [value]), json_)
+        finally:
+            with contextlib.suppress(RnncastError):  # it may have expired already
+                c.end_session(sid)

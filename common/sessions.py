@@ -1,0 +1,91 @@
+"""Streaming sessions: their state in Redis and their messages on the forecast lane, shared by the API and
+the predict workers.
+
+A session is a forecast that goes on: it opens with a window and answers a forecast; each observe appends
+values and answers the forecast from there, equal to the bit to a forecast with every value seen so far as
+its `context`. The models here read a window of `sequence_length` values from a zero state (they were trained
+so), so the state that makes the next forecast is the last values seen, as many as one forecast reads
+(`Transform.context`: the window and, for a differenced model, `lag` more to difference from), not a hidden
+state carried across points: a hidden state after point n is not a prefix of the window that ends at n + 1.
+
+The state lives in Redis (`Keys.session`, a hash with a time to live), so any predict worker serves any
+call. Its `observed` count is also its version: a worker saves a new state only if the count is still the
+one it read (`SAVE_SESSIONS`), so of two observes that raced, the second gets 409 and nothing of it is saved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+SESSION = "session"  # the lane message's field that makes it a session request: {"op", "id", ...}
+OPEN, OBSERVE = "open", "observe"
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """What a session keeps: its model (id and checkpoint digest), default horizon and time to live, how many
+    values it has seen, and the last of them, as many as one forecast reads."""
+
+    model_id: str
+    sha256: str
+    horizon: int
+    ttl_s: int
+    observed: int
+    window: list[float]
+
+    def encode(self) -> str:
+        # orjson: its floats round-trip to the bit (shortest repr), so the next forecast reads exactly these
+        # values; several times faster than json on a window of floats
+        return orjson.dumps({"model_id": self.model_id, "sha256": self.sha256, "horizon": self.horizon,
+                             "ttl_s": self.ttl_s, "window": self.window}).decode()
+
+    @classmethod
+    def decode(cls, observed: str, raw: str) -> SessionState:
+        """Raises ValueError (KeyError, TypeError) for a state that is not one."""
+        data: dict[str, Any] = orjson.loads(raw)
+        return cls(
+            str(data["model_id"]),
+            str(data["sha256"]),
+            int(data["horizon"]),
+            int(data["ttl_s"]),
+            int(observed),
+            [float(v) for v in data["window"]],
+        )
+
+
+# Save each session's new state if its `observed` count is still the one the caller read ('': a new session,
+# which must not exist yet), and (re)start its time to live; one script for a lane turn's sessions. Per
+# session, 1: saved, 0: it moved on (another observe was saved first), -1: it is gone (expired or deleted).
+# KEYS: sessions   ARGV: per session, expected observed or '', new observed, state JSON, ttl ms
+SAVE_SESSIONS = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local at = 4 * (i - 1)
+  local expected, cur = ARGV[at + 1], redis.call('HGET', key, 'observed')
+  local result = 1
+  if expected == '' then
+    if cur then result = 0 end
+  elseif not cur then result = -1
+  elseif cur ~= expected then result = 0 end
+  if result == 1 then
+    redis.call('HSET', key, 'observed', ARGV[at + 2], 'state', ARGV[at + 3])
+    redis.call('PEXPIRE', key, ARGV[at + 4])
+  end
+  out[i] = result
+end
+return out
+"""
+
+# Sessions' `observed` and `state`, in one command for a lane turn's sessions (false where there is none).
+# KEYS: sessions
+LOAD_SESSIONS = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local found = redis.call('HMGET', key, 'observed', 'state')
+  out[2 * i - 1], out[2 * i] = found[1], found[2]
+end
+return out
+"""

@@ -1,0 +1,60 @@
+"""Streaming sessions' records (common.sessions): read, saved only if unchanged, looked at, deleted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rnncast.common.sessions import SessionState
+from rnncast.common.store.keys import Keys
+from rnncast.common.store.plan import Op, batch, cmd, one, script
+
+
+@dataclass(frozen=True)
+class SessionSave:
+    """A state to save; `expected`: the `observed` count it was read with (None: a new session)."""
+
+    session_id: str
+    expected: int | None
+    state: SessionState
+
+
+def read_sessions(session_ids: list[str]) -> Op[dict[str, SessionState]]:
+    """The states of those of `session_ids` that exist (one command); one that does not decode is left out."""
+    if not session_ids:
+        return {}
+    found = yield from one(script("load_sessions", [Keys.session(s) for s in session_ids], []))
+    out = {}
+    for k, session_id in enumerate(session_ids):
+        observed, raw = found[2 * k], found[2 * k + 1]
+        if observed is not None and raw is not None:
+            try:
+                out[session_id] = SessionState.decode(observed, raw)
+            except (ValueError, KeyError, TypeError):
+                continue
+    return out
+
+
+def save_sessions(saves: list[SessionSave]) -> Op[list[int]]:
+    """Save each state if its session is as it was read (one command): per save, 1 saved, 0 it moved on
+    meanwhile (nothing saved), -1 it is gone."""
+    if not saves:
+        return []
+    args = [a for s in saves for a in ("" if s.expected is None else s.expected, s.state.observed, s.state.encode(),
+                                       s.state.ttl_s * 1000)]
+    found = yield from one(script("save_sessions", [Keys.session(s.session_id) for s in saves], args))
+    return [int(n) for n in found]
+
+
+def get_session(session_id: str) -> Op[tuple[SessionState, int] | None]:
+    """A session's state and its time to live left (ms), or None."""
+    (observed, raw), ttl_ms = yield batch(
+        cmd("hmget", Keys.session(session_id), ["observed", "state"]), cmd("pttl", Keys.session(session_id))
+    )
+    if observed is None or raw is None:
+        return None
+    return SessionState.decode(observed, raw), int(ttl_ms)
+
+
+def delete_session(session_id: str) -> Op[bool]:
+    """Forget a session; False if there was none."""
+    return bool((yield from one(cmd("delete", Keys.session(session_id)))))

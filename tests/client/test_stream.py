@@ -1,0 +1,60 @@
+"""`rnncast stream` and the client's session calls, as docs/guides/streaming.md shows them, on the real stack."""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import re
+import shlex
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from rnncast.client.api import Client
+from rnncast.client.cli import app
+from tests.service.test_models import forecast, train_model
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "guides" / "streaming.md"
+VALUES = [math.sin(2 * math.pi * k / 20) for k in range(90)]
+
+
+def page_block(lang: str) -> str:
+    [block] = re.findall(rf"```{lang}\n(.*?)```", DOCS.read_text(), re.S)
+    return block
+
+
+def test_the_pages_stream_command_prints_each_updated_forecast(stack, tmp_path, monkeypatch):
+    model = train_model(stack, cell="LSTM", name="stream-cli")
+    monkeypatch.chdir(tmp_path)
+    Path("values.txt").write_text("".join(f"{v!r}\n" for v in VALUES[:13]))
+    command = page_block("sh").splitlines()[0].replace("<MODEL_ID>", model["id"])
+    args = shlex.split(command)
+    assert args[0] == "rnncast"
+    run = CliRunner().invoke(app, [*args[1:], "--url", stack.api.url])
+    assert run.exit_code == 0, run.output
+    lines = run.output.strip().splitlines()
+    assert [int(line.split("\t")[0]) for line in lines] == [10, 11, 12, 13]  # opened with sequence_length values
+    last = forecast(stack, model["id"], context=VALUES[:13], horizon=3).json()["y"]
+    assert lines[-1].split("\t")[1] == " ".join(f"{y:.6g}" for y in last)
+    piped = CliRunner().invoke(
+        app,
+        ["stream", model["id"], "--horizon", "1", "--json", "--url", stack.api.url],
+        input="".join(f"{v!r}\n" for v in VALUES[:12]),
+    )
+    answers = [json.loads(line) for line in piped.output.strip().splitlines()]
+    assert [a["observed"] for a in answers] == [10, 11, 12] and len(answers[-1]["forecast"]["y"]) == 1
+    bad = CliRunner().invoke(app, ["stream", model["id"], "--url", stack.api.url], input="1\n2\nthree\n")
+    assert bad.exit_code != 0
+
+
+def test_the_pages_python_example_runs(stack, capsys):
+    model = train_model(stack, cell="GRU", name="stream-python", sequence_length=80)
+    space = {"url": stack.api.url, "model_id": model["id"], "values": VALUES}
+    exec(page_block("python"), space)
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert [int(line.split()[0]) for line in printed] == [81, 82, 83, 84, 85]
+    with Client(stack.api.url) as c:
+        assert c.forecast(model["id"], context=VALUES[:85], horizon=3).y == ast.literal_eval(
+            printed[-1].split(" ", 1)[1]
+        )

@@ -1,0 +1,188 @@
+"""Streaming sessions on the forecast lane (common.sessions): each session request becomes the forecast it
+asks for before the lane's turn, batched with every other request for the same model and horizon; its
+answer saves the session's new state first (only if no other observe was saved meanwhile) and then goes
+back wrapped as the session's answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import orjson
+from celery.utils.log import get_task_logger
+
+from rnncast.common.forecasts import Answer, error_answer
+from rnncast.common.sessions import OBSERVE, OPEN, SESSION, SessionState
+from rnncast.common.store.session_ops import SessionSave
+from rnncast.common.store.sync import JobStore
+from rnncast.common.values import is_id, iso_ms, now_ms
+from rnncast.worker.deadlines import failure_detail
+from rnncast.worker.predict import ModelCache, ModelUnavailable
+
+log = get_task_logger(__name__)
+Deliver = Callable[[list[tuple[str, Answer]]], None]
+MARK = f'"{SESSION}"'  # a raw request that lacks it is a plain forecast (no JSON parse here)
+DROP: dict[str, Any] = {}  # a session request to drop unanswered
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+def _gone(session_id: str) -> _Refused:
+    return _Refused(404, f"session {session_id!r} not found: it expired, was deleted, or never existed")
+
+
+class SessionBatch:
+    """The session requests of one lane turn."""
+
+    def __init__(self, store: JobStore, cache: ModelCache) -> None:
+        self.store, self.cache = store, cache
+        self.pending: dict[str, SessionSave] = {}  # by request id
+
+    def take(self, raws: list[str], deliver: Deliver) -> list[str]:
+        """`raws`, each session request replaced by the forecast it asks for; those that cannot run are
+        answered now (404, 409, 422, 503), malformed or expired ones dropped."""
+        out, asks = [], []
+        for raw in raws:
+            msg = _session_message(raw) if MARK in raw else None
+            if msg is None:
+                out.append(raw)
+            elif msg is not DROP:
+                asks.append(msg)
+        if not asks:
+            return out
+        ids = [m[SESSION]["id"] for m in asks if m[SESSION]["op"] == OBSERVE]
+        states = self.store.read_sessions(ids) if ids else {}
+        errors = []
+        for msg in asks:
+            try:
+                forecast, save = self._forecast(msg, states)
+            except _Refused as exc:
+                errors.append((msg["inbox"], error_answer(msg["id"], exc.status, exc.detail)))
+                continue
+            except Exception as exc:  # the API is waiting: answer rather than let it time out
+                log.exception("session request %s failed", msg["id"])
+                errors.append((msg["inbox"], error_answer(msg["id"], 503, failure_detail("the session", exc))))
+                continue
+            self.pending[msg["id"]] = save
+            out.append(orjson.dumps(forecast).decode())
+        if errors:
+            deliver(errors)
+        return out
+
+    def _forecast(self, msg: dict[str, Any], states: dict[str, SessionState]) -> tuple[dict[str, Any], SessionSave]:
+        """The forecast request a session request asks for, and the state to save once it is answered."""
+        session = msg[SESSION]
+        base = {k: msg[k] for k in ("id", "inbox", "deadline_ms")}
+        if session["op"] == OPEN:
+            state = SessionState(
+                str(msg["model_id"]), str(msg["sha256"]), int(msg["horizon"]), int(session["ttl_s"]), 0, []
+            )
+            size = self._window_size(state)
+            window = [float(v) for v in msg["window"]]
+            if len(window) < size:
+                raise _Refused(
+                    422,
+                    f"window has {len(window)} values; this model's forecast reads the last "
+                    f"{size}: give at least that many",
+                )
+            new, expected = replace(state, observed=len(window), window=window[-size:]), None
+            horizon = state.horizon
+        else:
+            old = states.get(session["id"])
+            if old is None:
+                raise _gone(session["id"])
+            self._window_size(old)  # the model is still the session's (its checkpoint verified)
+            values = [float(v) for v in msg["values"]]
+            window = (old.window + values)[-len(old.window) :]
+            new, expected = replace(old, observed=old.observed + len(values), window=window), old.observed
+            horizon = int(msg.get("horizon") or old.horizon)
+        forecast = {**base, "model_id": new.model_id, "sha256": new.sha256, "horizon": horizon, "context": new.window}
+        return forecast, SessionSave(session["id"], expected, new)
+
+    def _window_size(self, state: SessionState) -> int:
+        """Values one forecast of the session's model reads; refused for a model a session cannot serve."""
+        try:
+            loaded = self.cache.get(state.model_id, state.sha256)
+        except ModelUnavailable as exc:
+            raise _Refused(exc.status, exc.detail) from None
+        transform = loaded.checkpoint.transform
+        if transform.width:
+            raise _Refused(
+                422,
+                f"this model reads covariates ({', '.join(transform.covariates)}) from its "
+                f"dataset's timestamps, and a session's values carry none: forecast it with "
+                f"POST /v1/models/{{id}}/forecast and a `context_start` instead",
+            )
+        return transform.context(loaded.checkpoint.train.sequence_length)
+
+    def wrap(self, deliver: Deliver) -> Deliver:
+        """`deliver`, with each session's answer saving its state first and going out as the session's."""
+
+        def deliver_sessions(answers: list[tuple[str, Answer]]) -> None:
+            ours = [a for _, a in answers if a.request_id in self.pending and a.status == 200]
+            saved = self.store.save_sessions([self.pending[a.request_id] for a in ours]) if ours else []
+            outcome = {a.request_id: n for a, n in zip(ours, saved, strict=True)}
+            out = []
+            for inbox, answer in answers:
+                pending = self.pending.pop(answer.request_id, None)
+                if pending is not None and answer.status == 200:
+                    answer = _session_answer(answer, pending, outcome[answer.request_id])
+                out.append((inbox, answer))
+            deliver(out)
+
+        return deliver_sessions
+
+
+def _session_answer(answer: Answer, save: SessionSave, saved: int) -> Answer:
+    sid = save.session_id
+    if saved == -1:
+        return error_answer(answer.request_id, 404, _gone(sid).detail)
+    if saved == 0:
+        return error_answer(
+            answer.request_id,
+            409,
+            (
+                f"session {sid!r} moved on while this request ran (another observe was saved first); nothing of "
+                f"this one was saved: read the session (GET /v1/sessions/{sid}) and send these values again"
+            ),
+        )
+    expires_at = iso_ms(now_ms() + save.state.ttl_s * 1000)
+    head = json.dumps({"session_id": sid, "observed": save.state.observed, "expires_at": expires_at})
+    # The forecast's body goes in as the worker made it: no second parse and encode of the predictions.
+    return Answer(answer.request_id, 200, answer.batch, f'{head[:-1]}, "forecast": {answer.body}}}')
+
+
+def _session_message(raw: str) -> dict[str, Any] | None:
+    """A session request, None for a plain forecast, or DROP (malformed: logged; or expired)."""
+    try:
+        msg = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None  # the lane's parser drops (and logs) it
+    session = msg.get(SESSION) if isinstance(msg, dict) else None
+    if session is None:
+        return None
+    try:
+        ok = _well_formed(msg, session)
+    except (KeyError, TypeError, ValueError):
+        ok = False
+    if not ok:
+        log.error("malformed session request dropped: %.200r", raw)
+        return DROP
+    return msg if int(msg["deadline_ms"]) > now_ms() else DROP
+
+
+def _well_formed(msg: dict[str, Any], session: dict[str, Any]) -> bool:
+    """Raises KeyError, TypeError or ValueError for some of what is not."""
+    if not all(is_id(str(v)) for v in (msg["id"], msg["inbox"], session["id"])) or int(msg["deadline_ms"]) <= 0:
+        return False
+    if session["op"] == OPEN:
+        return (is_id(str(msg["model_id"])) and int(session["ttl_s"]) >= 1 and int(msg["horizon"]) >= 1
+                and isinstance(msg["window"], list))
+    return session["op"] == OBSERVE and isinstance(msg["values"], list) and len(msg["values"]) >= 1
