@@ -15,12 +15,17 @@ async def ask_forecast(lane: ForecastLane, settings: Settings, model_id: str, re
     """The worker's answer to `request` for `model_id` (its 200 or its own error). Raises HTTPException: 429 when
     the lane is full, 404 or 409 when the model has no record (`ids.missing_model`), 503 when no worker answered
     in time; redis.RedisError when Redis could not be reached."""
+    return await ask_lane(lane, settings, {"model_id": model_id, **request})
+
+
+async def ask_lane(lane: ForecastLane, settings: Settings, message: dict[str, Any]) -> Answer:
+    """The worker's answer to any lane `message` (a forecast, a session's), its failures as ask_forecast's."""
     try:
-        answer = await lane.ask({"model_id": model_id, **request}, settings.forecast_timeout)
+        answer = await lane.ask(message, settings.forecast_timeout)
     except LaneFull:
         raise lane_full("forecast", "RNNCAST_MAX_QUEUED_FORECASTS") from None
     except NoModel as exc:
-        raise missing_model(model_id, exc.job) from None
+        raise missing_model(str(message.get("model_id")), exc.job) from None
     if answer is None:
         raise no_worker(settings)
     return answer

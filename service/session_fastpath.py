@@ -25,9 +25,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from rnncast.common.values import is_id
 from rnncast.service.errors import validation_detail
 from rnncast.service.fastpath import _media, _read_body, _respond, _respond_error
+from rnncast.service.forecast_ask import ask_lane as ask
 from rnncast.service.gate import route_path
 from rnncast.service.schemas.sessions import SessionObserve
-from rnncast.service.session_calls import ask, batch_header, observe_message
+from rnncast.service.session_calls import batch_header, observe_message
 
 log = logging.getLogger(__name__)
 OBSERVE = re.compile(r"/v1/sessions/([^/]+)/observe")
