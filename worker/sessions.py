@@ -50,17 +50,19 @@ class SessionBatch:
         answered now (404, 409, 422, 503), malformed or expired ones dropped."""
         out, asks = [], []
         for raw in raws:
-            msg = _session_message(raw) if MARK in raw else None
+            # common.forecasts: the request, then (after a newline) its model's record when the API sent it
+            request, _, record = raw.partition("\n")
+            msg = _session_message(request) if MARK in request else None
             if msg is None:
                 out.append(raw)
             elif msg is not DROP:
-                asks.append(msg)
+                asks.append((msg, record))
         if not asks:
             return out
-        ids = [m[SESSION]["id"] for m in asks if m[SESSION]["op"] == OBSERVE]
+        ids = [m[SESSION]["id"] for m, _ in asks if m[SESSION]["op"] == OBSERVE]
         states = self.store.read_sessions(ids) if ids else {}
         errors = []
-        for msg in asks:
+        for msg, record in asks:
             try:
                 forecast, save = self._forecast(msg, states)
             except _Refused as exc:
@@ -71,7 +73,7 @@ class SessionBatch:
                 errors.append((msg["inbox"], error_answer(msg["id"], 503, failure_detail("the session", exc))))
                 continue
             self.pending[msg["id"]] = save
-            out.append(orjson.dumps(forecast).decode())
+            out.append(orjson.dumps(forecast).decode() + (f"\n{record}" if record else ""))
         if errors:
             deliver(errors)
         return out
