@@ -10,7 +10,14 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from rnncast.client import commands, dataset_commands, search_commands, study_commands, webhook_commands
+from rnncast.client import (
+    commands,
+    dataset_commands,
+    label_commands,
+    search_commands,
+    study_commands,
+    webhook_commands,
+)
 from rnncast.common.artifacts import ArtifactError, open_store
 from rnncast.common.settings import Settings, get_settings
 from rnncast.service.doctor import run_checks
@@ -127,7 +134,7 @@ for command in (commands.train, commands.jobs, commands.job, commands.cancel, co
                 study_commands.ensemble, search_commands.search, search_commands.searches, search_commands.search_show,
                 search_commands.cancel_search, search_commands.delete_search,
                 dataset_commands.dataset,
-                dataset_commands.backtest):
+                dataset_commands.backtest, label_commands.label):
     app.command(name=command.__name__.replace("_", "-"))(commands.handled(command))
 app.add_typer(dataset_commands.datasets_app, name="datasets")
 app.add_typer(webhook_commands.webhooks_app, name="webhooks")
