@@ -29,6 +29,8 @@ def succeed(store, job_id: str) -> None:
     lease, params = uuid.uuid4().hex, json.loads(store.job_raw(job_id)["params"])
     assert store.start(job_id, lease, "cpu", 1) == 1
     record = {"id": job_id, "job_id": job_id, "cell": params["cell"], "params": params,
+              "metrics": {"train_loss": 0.1, "test_loss": 0.2}, "epochs_trained": 2, "parameters": 40,
+              "created_at": "2026-12-06T12:00:00Z",
               "checkpoint": {"format": "safetensors", "sha256": "0" * 64, "bytes": 100}}
     assert store.finish(job_id, lease, JobStatus.SUCCEEDED, model=record) == 1
 
@@ -166,3 +168,31 @@ def test_webhook_ids_take_short_prefixes(site):
     assert http.delete(f"/v1/webhooks/{short}").status_code == 204
     assert http.get(f"/v1/webhooks/{hook['id']}").status_code == 404
     assert site.store.r.zcard(Keys.by_id(Keys.webhooks)) == 0
+
+
+def test_the_cli_names_and_tags_at_creation_and_filters_every_list(site, tmp_path):
+    api = site()
+    run = CliRunner().invoke
+    url = ["--url", api.url]
+    tiny = ["--epochs", "2", "--hidden-size", "2"]
+    assert run(app, ["train", "--cell", "GRU", *tiny, "--name", "baseline", "--tag", "team=ml", "--tag", "nightly",
+                     *url]).exit_code == 0
+    assert run(app, ["compare", "--cells", "RNN,GRU", *tiny, "--name", "study", "--tag", "q3", *url]).exit_code == 0
+    csv = tmp_path / "sales.csv"
+    csv.write_text("value\n" + "\n".join(str(v) for v in VALUES) + "\n")
+    uploaded = run(app, ["datasets", "upload", str(csv), "--name", "sales", "--tag", "raw", "--json", *url])
+    assert uploaded.exit_code == 0, uploaded.output
+    assert json.loads(uploaded.output)["tags"] == ["raw"]
+    job = api.http.get("/v1/jobs", params={"name": "baseline"}).json()["data"][0]
+    assert job["tags"] == ["team=ml", "nightly"]
+    succeed(site.store, job["id"])
+    for command, shown in ((["jobs", "--tag", "team=ml", "--cell", "GRU"], "baseline"),
+                           (["models", "--name", "baseline", "--cell", "GRU"], "nightly"),
+                           (["comparisons", "--status", "running", "--tag", "q3"], "study"),
+                           (["datasets", "--tag", "raw"], "sales")):
+        listed = run(app, [*command, *url])
+        assert listed.exit_code == 0 and shown in listed.output and "1 of 1" in listed.output, (command, listed.output)
+    cleared = run(app, ["label", "model", job["id"][:8], "--no-name", *url])
+    assert cleared.exit_code == 0, cleared.output
+    assert api.http.get(f"/v1/models/{job['id']}").json()["name"] is None
+    assert api.http.get(f"/v1/jobs/{job['id']}").json()["name"] == "baseline"  # the job keeps its own
