@@ -49,6 +49,8 @@ class Keys:
     # Set once the records created before the id indexes (`by_id`) existed are in them (":2": since webhooks
     # and searches have one too; a Redis marked before enters them again, once).
     ids_indexed = PREFIX + "ids:indexed:2"
+    # Set once the records stored before their facets (`labels`, `facet`) existed are in them.
+    labels_indexed = PREFIX + "labels:indexed"
     # Forecasts: API processes push requests here, predict workers pop them in batches.
     forecasts = PREFIX + "forecasts"
     # Figures: API processes push requests here, a thread in every predict worker process pops them.

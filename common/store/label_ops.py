@@ -51,8 +51,22 @@ UNINDEX = PRELUDE + """
 index_rem(KEYS[1], arg(1))
 """
 
+# Index the facets of records stored before facets existed (`label_existing`).
+# KEYS: the creation index   ARGV: 'hash' or 'json', the records' key prefix, ids...
+LABEL_IDS = PRELUDE + """
+for i = 3, #ARGV - HEAD do
+  local key = arg(2) .. arg(i)
+  if arg(1) == 'hash' then label_hash(KEYS[1], arg(i), key)
+  else
+    local raw = redis.call('GET', key)
+    if raw then label_json(KEYS[1], arg(i), raw) end
+  end
+end
+"""
+
 LABEL_SCRIPTS = {"relabel_hash": RELABEL_HASH, "relabel_json": RELABEL_JSON, "filter_page": FILTER_PAGE,
-                 "unindex": UNINDEX}
+                 "unindex": UNINDEX, "label_ids": LABEL_IDS}
+INDEX_CHUNK = 2000  # ids per script call: a script holds Redis for the whole of its call
 
 
 @dataclass(frozen=True)
@@ -110,6 +124,8 @@ def page(
 ) -> Op[tuple[list[str], int]]:
     """The ids of `index` that have every one of `facets` ("tag=prod") and are in the sorted set `within` (a
     status index), newest first, and how many there are."""
+    if facets and not (yield from one(cmd("exists", Keys.labels_indexed))):
+        yield from label_existing()
     sets = [Keys.facet(index, facet) for facet in facets] + ([within] if within else [])
     if len(sets) <= 1:
         only = sets[0] if sets else index
@@ -118,6 +134,20 @@ def page(
     scratch = Keys.facet(index, f"scratch:{uuid.uuid4().hex}")
     count, ids = yield from one(script("filter_page", [scratch, *sets], [*header(), offset, limit]))
     return [str(i) for i in ids], int(count)
+
+
+def label_existing() -> Op[int]:
+    """Index the facets of the records stored before facets existed (once per Redis, by the first filtered list;
+    a second run only repeats the first's work); how many records were looked at."""
+    seen = 0
+    for key_of, index, is_hash in RESOURCES.values():
+        ids = yield from one(cmd("zrange", index, 0, -1))
+        seen += len(ids)
+        for start in range(0, len(ids), INDEX_CHUNK):
+            yield from one(script("label_ids", [index], [*header(), "hash" if is_hash else "json", key_of(""),
+                                                         *ids[start:start + INDEX_CHUNK]]))
+    yield batch(cmd("set", Keys.labels_indexed, "1"))
+    return seen
 
 
 def unindex(index: str, record_id: str) -> Op[None]:

@@ -196,3 +196,15 @@ def test_the_cli_names_and_tags_at_creation_and_filters_every_list(site, tmp_pat
     assert cleared.exit_code == 0, cleared.output
     assert api.http.get(f"/v1/models/{job['id']}").json()["name"] is None
     assert api.http.get(f"/v1/jobs/{job['id']}").json()["name"] == "baseline"  # the job keeps its own
+
+
+def test_records_stored_before_facets_existed_are_found_by_the_first_filtered_list(site):
+    http = site().http
+    job = http.post("/v1/jobs", json={"cell": "GRU", **TINY, "name": "old", "tags": ["before"]}).json()
+    dataset = http.post("/v1/datasets", json={"name": "old", "values": VALUES, "tags": ["before"]}).json()
+    r = site.store.r
+    # As a Redis written before facets existed: no facet sets, no labels, no mark.
+    r.delete(Keys.labels_indexed, *r.keys(Keys.facet("*", "*")), *(Keys.labels(i) for i in (Keys.jobs, Keys.datasets)))
+    assert ids(http.get("/v1/jobs", params={"tag": "before", "name": "old", "cell": "GRU"})) == [job["id"]]
+    assert r.exists(Keys.labels_indexed)
+    assert ids(http.get("/v1/datasets", params={"tag": "before"})) == [dataset["id"]]
