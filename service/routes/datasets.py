@@ -35,7 +35,7 @@ from rnncast.service.schemas import (
     DatasetValuesPage,
 )
 from rnncast.service.schemas.datasets import Name
-from rnncast.service.schemas.labels import LabelsPatch, Tags
+from rnncast.service.schemas.labels import DatasetLabelsPatch, Tags
 from rnncast.service.uploads import CSV_TYPES, JSON_BODY, from_csv, from_json, multipart_file, read_body
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -134,7 +134,7 @@ async def get_dataset(dataset_id: str, store: StoreDep) -> JSONResponse:
 
 
 @router.patch("/{dataset_id}", response_model=Dataset, responses=ERRORS)
-async def label_dataset(dataset_id: str, body: LabelsPatch, store: StoreDep) -> JSONResponse:
+async def label_dataset(dataset_id: str, body: DatasetLabelsPatch, store: StoreDep) -> JSONResponse:
     """Change a dataset's name and tags (a JSON merge patch: a field left out stays; a dataset keeps a name)."""
     await relabel_or_404(store, "dataset", dataset_id, body, named=True)
     return JSONResponse(await dataset_or_404(store, dataset_id))

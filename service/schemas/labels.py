@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from rnncast.common.defaults import MAX_NAME_CHARS, MAX_TAG_CHARS, MAX_TAGS, TAG_PATTERN
 from rnncast.common.store.label_ops import Patch
@@ -35,3 +36,10 @@ class LabelsPatch(Strict):
         given = self.model_fields_set
         return Patch(name=self.name or None, clear_name="name" in given and not self.name,
                      tags=(self.tags or []) if "tags" in given else None)
+
+
+class DatasetLabelsPatch(LabelsPatch):
+    """A JSON merge patch of a dataset's labels: a field left out stays, `tags` replaces the whole list; a dataset
+    keeps a name (the document states no null for it, and a null is a 422)."""
+
+    name: Annotated[LabelName, Field(min_length=1)] | SkipJsonSchema[None] = None

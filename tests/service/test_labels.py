@@ -100,6 +100,11 @@ def test_comparisons_are_labelled_and_filtered_by_cell_and_status(site):
     http.post(f"/v1/comparisons/{study['id']}/cancel")
     assert ids(http.get("/v1/comparisons", params={"status": "cancelled"})) == [study["id"]]
     assert ids(http.get("/v1/comparisons", params={"status": "running"})) == [other["id"]]
+    dataset = http.post("/v1/datasets", json={"name": "d", "values": VALUES * 4}).json()
+    on_data = http.post("/v1/comparisons", json={"cells": ["GRU"], "train": {
+        **TINY, "data": {"dataset_id": dataset["id"]}, "sequence_length": 5}})
+    assert on_data.status_code == 202, on_data.text
+    assert ids(http.get("/v1/comparisons", params={"dataset": dataset["id"][:8]})) == [on_data.json()["id"]]
     relabelled = http.patch(f"/v1/comparisons/{other['id'][:6]}", json={"tags": ["q4"]})
     assert relabelled.status_code == 200 and relabelled.json()["tags"] == ["q4"]
     assert ids(http.get("/v1/comparisons", params={"tag": "q4", "status": "running", "cell": "LSTM"})) == [
