@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Query
-from pydantic import BeforeValidator
+from pydantic import Field
+from pydantic.json_schema import SkipJsonSchema
 
 from rnncast.common.defaults import MAX_TAGS, Cell
 from rnncast.common.values import is_id
@@ -15,12 +16,14 @@ from rnncast.service.errors import not_found, unprocessable
 from rnncast.service.ids import resolve
 from rnncast.service.schemas.labels import LabelName, LabelsPatch, Tag
 
-NameQuery = Annotated[LabelName | None, Query(description="only those with this name (the whole name, exactly)")]
-TagQuery = Annotated[list[Tag] | None, Query(
-    max_length=MAX_TAGS, description="only those with this tag; repeated, those with every one of them")]
-CellQuery = Annotated[Cell | None, BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v), Query(
-    description="only those of this cell, in any case (a comparison: among its cells)")]
-DatasetQuery = Annotated[str | None, Query(
+# Not null in the document (SkipJsonSchema): a query parameter is left out, never null.
+NameQuery = Annotated[LabelName | SkipJsonSchema[None], Query(
+    description="only those with this name (the whole name, exactly)")]
+TagQuery = Annotated[Annotated[list[Tag], Field(max_length=MAX_TAGS)] | SkipJsonSchema[None], Query(
+    description="only those with this tag; repeated, those with every one of them")]
+CellQuery = Annotated[Cell | SkipJsonSchema[None], Query(
+    description="only those of this cell (a comparison: among its cells)")]
+DatasetQuery = Annotated[str | SkipJsonSchema[None], Query(
     min_length=1, max_length=32, description="only those trained on this dataset (its id or a short id)")]
 
 

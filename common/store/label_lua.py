@@ -37,7 +37,8 @@ local function facets_of(r)
     if type(list[2]) == 'table' then for _, v in ipairs(list[2]) do add(list[1], v) end end
   end
   add('cell', r.cell)
-  for _, holder in ipairs({{r.params, r.train}}) do
+  for _, field in ipairs({{'params', 'train'}}) do  -- by name: a list holding a nil would end at it
+    local holder = r[field]
     if type(holder) == 'table' then
       add('cell', holder.cell)
       if type(holder.data) == 'table' then add('dataset', holder.data.dataset_id) end
