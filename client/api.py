@@ -26,6 +26,7 @@ from rnncast.client.errors import (
     RnncastError,
     describe,
 )
+from rnncast.client.labels import LabelCalls, list_filters
 from rnncast.client.sessions import SessionCalls
 from rnncast.client.transfer import TransferCalls
 from rnncast.client.types import (
@@ -57,8 +58,10 @@ _BY_STATUS: dict[int, type[RnncastError]] = {
 }
 
 
-# The fields a training job takes besides cell and seed: the declared options (common.options), the data and a name.
-JOB_FIELDS = frozenset(s.name for cls in (ModelOptions, TrainOptions, JobOptions) for s in spec(cls)) | {"data", "name"}
+# The fields a training job takes besides cell and seed: the declared options (common.options), the data, a name
+# and tags.
+JOB_FIELDS = frozenset(s.name for cls in (ModelOptions, TrainOptions, JobOptions) for s in spec(cls)) | {
+    "data", "name", "tags"}
 
 
 def job_fields(given: dict[str, Any]) -> dict[str, Any]:
@@ -69,7 +72,7 @@ def job_fields(given: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in given.items() if v is not None}
 
 
-class Client(WebhookCalls, AliasCalls, TransferCalls, SessionCalls):
+class Client(WebhookCalls, AliasCalls, TransferCalls, SessionCalls, LabelCalls):
     """An rnncast API client; use it as a context manager to close its connections.
 
     Args:
@@ -180,8 +183,9 @@ class Client(WebhookCalls, AliasCalls, TransferCalls, SessionCalls):
     def job(self, job_id: str) -> Job:
         return self._get(f"/v1/jobs/{job_id}", Job)
 
-    def jobs(self, *, status: str | None = None, limit: int = 50, offset: int = 0) -> JobPage:
-        return self._get("/v1/jobs", JobPage, status=status, limit=limit, offset=offset)
+    def jobs(self, *, status: str | None = None, limit: int = 50, offset: int = 0, **filters: Any) -> JobPage:
+        """Jobs newest first; `filters`: name, tag (a list: every one of them), cell, dataset."""
+        return self._get("/v1/jobs", JobPage, status=status, limit=limit, offset=offset, **list_filters(filters))
 
     def cancel(self, job_id: str) -> Job:
         """Cancel a job (a running one stops within one epoch); Conflict if it already ended."""
@@ -255,8 +259,9 @@ class Client(WebhookCalls, AliasCalls, TransferCalls, SessionCalls):
 
     # Models -----------------------------------------------------------------
 
-    def models(self, *, limit: int = 50, offset: int = 0) -> ModelPage:
-        return self._get("/v1/models", ModelPage, limit=limit, offset=offset)
+    def models(self, *, limit: int = 50, offset: int = 0, **filters: Any) -> ModelPage:
+        """Models newest first; `filters`: name, tag (a list: every one of them), cell, dataset."""
+        return self._get("/v1/models", ModelPage, limit=limit, offset=offset, **list_filters(filters))
 
     def model(self, model_id: str) -> Model:
         return self._get(f"/v1/models/{model_id}", Model)
@@ -337,30 +342,33 @@ class Client(WebhookCalls, AliasCalls, TransferCalls, SessionCalls):
 
     def upload_dataset(
         self, path: str | Path, *, column: str | None = None, name: str | None = None, step: float | None = None,
-        missing: str | None = None,
+        missing: str | None = None, tags: Sequence[str] = (),
     ) -> Dataset:
         """Upload a CSV file (multipart); `column` picks the value column (needed when there are several numeric
         ones), `missing` fills blank cells ('interpolate' or 'ffill'; refused by default)."""
         path = Path(path)
-        params = {k: v for k, v in (("column", column), ("name", name), ("step", step), ("missing", missing))
-                  if v is not None}
+        params = {k: v for k, v in (("column", column), ("name", name), ("step", step), ("missing", missing),
+                                                   ("tag", list(tags) or None)) if v is not None}
         with path.open("rb") as fh:
             r = self._request("POST", "/v1/datasets", retry=False, params=params,
                               files={"file": (path.name, fh, "text/csv")})
         return Dataset.model_validate(r.json())
 
-    def create_dataset(self, name: str, values: Sequence[float], *, step: float = 1.0) -> Dataset:
+    def create_dataset(self, name: str, values: Sequence[float], *, step: float = 1.0,
+                       tags: Sequence[str] = ()) -> Dataset:
         """Store a series given as numbers."""
-        body = {"name": name, "values": list(values), "step": step}
+        body = {"name": name, "values": list(values), "step": step, "tags": list(tags)}
         return Dataset.model_validate(self._request("POST", "/v1/datasets", retry=False, json=body).json())
 
-    def generate_dataset(self, generator: dict[str, Any], *, name: str | None = None) -> Dataset:
+    def generate_dataset(self, generator: dict[str, Any], *, name: str | None = None,
+                         tags: Sequence[str] = ()) -> Dataset:
         """A built-in signal as a dataset: {"kind": "sine" | "sines" | "damped_sine" | "random_walk", ...}."""
-        body = {"generator": generator, **({"name": name} if name else {})}
+        body = {"generator": generator, "tags": list(tags), **({"name": name} if name else {})}
         return Dataset.model_validate(self._request("POST", "/v1/datasets", retry=False, json=body).json())
 
-    def datasets(self, *, limit: int = 50, offset: int = 0) -> DatasetPage:
-        return self._get("/v1/datasets", DatasetPage, limit=limit, offset=offset)
+    def datasets(self, *, limit: int = 50, offset: int = 0, **filters: Any) -> DatasetPage:
+        """Datasets newest first; `filters`: name, tag (a list: every one of them)."""
+        return self._get("/v1/datasets", DatasetPage, limit=limit, offset=offset, **list_filters(filters))
 
     def dataset(self, dataset_id: str) -> Dataset:
         return self._get(f"/v1/datasets/{dataset_id}", Dataset)
@@ -380,7 +388,7 @@ class Client(WebhookCalls, AliasCalls, TransferCalls, SessionCalls):
     def compare(
         self, *, cells: Sequence[str] = ("RNN", "LSTM", "GRU"), seeds: Sequence[int] = (0,),
         forecast_start: float = FORECAST_START, forecast_horizon: int = FORECAST_HORIZON, name: str | None = None,
-        idempotency_key: str | None = None, forecast_origin: int | None = None, **train: Any,
+        idempotency_key: str | None = None, forecast_origin: int | None = None, tags: Sequence[str] = (), **train: Any,
     ) -> Comparison:
         """Start a comparison: one job per (cell, seed); `train` takes the training-job options
         (`data={"dataset_id": ...}` trains every run on a dataset; their forecast then starts at
@@ -389,7 +397,7 @@ class Client(WebhookCalls, AliasCalls, TransferCalls, SessionCalls):
         if forecast_origin is not None:
             spec["origin"] = forecast_origin
         body = {
-            "cells": list(cells), "seeds": list(seeds), "name": name,
+            "cells": list(cells), "seeds": list(seeds), "name": name, "tags": list(tags),
             "train": job_fields(train), "forecast": spec,
         }
         return Comparison.model_validate(self._submit("/v1/comparisons", body, idempotency_key))
@@ -397,8 +405,9 @@ class Client(WebhookCalls, AliasCalls, TransferCalls, SessionCalls):
     def comparison(self, comparison_id: str) -> Comparison:
         return self._get(f"/v1/comparisons/{comparison_id}", Comparison)
 
-    def comparisons(self, *, limit: int = 20, offset: int = 0) -> ComparisonPage:
-        return self._get("/v1/comparisons", ComparisonPage, limit=limit, offset=offset)
+    def comparisons(self, *, limit: int = 20, offset: int = 0, **filters: Any) -> ComparisonPage:
+        """Comparisons newest first; `filters`: name, tag (a list: every one of them), cell, dataset, status."""
+        return self._get("/v1/comparisons", ComparisonPage, limit=limit, offset=offset, **list_filters(filters))
 
     def cancel_comparison(self, comparison_id: str) -> Comparison:
         r = self._request("POST", f"/v1/comparisons/{comparison_id}/cancel", retry=True)

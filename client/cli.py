@@ -14,6 +14,7 @@ from rnncast.client import (
     alias_commands,
     commands,
     dataset_commands,
+    label_commands,
     search_commands,
     stream_commands,
     study_commands,
@@ -136,7 +137,7 @@ for command in (commands.train, commands.jobs, commands.job, commands.cancel, co
                 study_commands.ensemble, search_commands.search, search_commands.searches, search_commands.search_show,
                 search_commands.cancel_search, search_commands.delete_search,
                 dataset_commands.dataset,
-                dataset_commands.backtest, transfer_commands.export, stream_commands.stream):
+                dataset_commands.backtest, transfer_commands.export, stream_commands.stream, label_commands.label):
     app.command(name=command.__name__.replace("_", "-"))(commands.handled(command))
 app.command(name="import")(commands.handled(transfer_commands.import_))
 app.add_typer(dataset_commands.datasets_app, name="datasets")

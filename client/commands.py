@@ -14,7 +14,19 @@ from rich.table import Table
 
 from rnncast.client.api import Client
 from rnncast.client.errors import RnncastError
-from rnncast.client.options import IntervalOpt, JsonOpt, KeyOpt, UrlOpt, WatchOpt, training_flags
+from rnncast.client.options import (
+    CellFilter,
+    DatasetFilter,
+    IntervalOpt,
+    JsonOpt,
+    KeyOpt,
+    NameFilter,
+    TagFilter,
+    TagOpt,
+    UrlOpt,
+    WatchOpt,
+    training_flags,
+)
 from rnncast.client.tables import print_list, short, when
 from rnncast.client.types import Job
 from rnncast.client.watch import fmt, follow_hint, say_if_no_worker, watch_job
@@ -43,7 +55,8 @@ def train(
     cell: Annotated[str, typer.Option(help="RNN, LSTM or GRU (any case).")],
     seed: Annotated[int | None, typer.Option(help="Seed (default 0).")] = None,
     random_seed: Annotated[bool, typer.Option("--random-seed", help="Let the server pick a seed.")] = False,
-    name: Annotated[str | None, typer.Option(help="A label for the job.")] = None,
+    name: Annotated[str | None, typer.Option(help="A name for the job (its model's too).")] = None,
+    tag: TagOpt = None,
     watch: WatchOpt = False, json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
     options: dict[str, Any] | None = None,
 ) -> None:
@@ -51,7 +64,7 @@ def train(
     if random_seed and seed is not None:
         raise typer.BadParameter("--random-seed and --seed exclude each other")
     with client(url, api_key) as c:
-        job = c.train(cell, seed=None if random_seed else (seed or 0), name=name, **(options or {}))
+        job = c.train(cell, seed=None if random_seed else (seed or 0), name=name, tags=tag, **(options or {}))
         say_if_no_worker(c)
         if watch:
             job = watch_job(c, job, quiet=json_)
@@ -65,16 +78,17 @@ def train(
 def jobs(
     status: Annotated[str | None, typer.Option(help="Only jobs with this status.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    name: NameFilter = None, tag: TagFilter = None, cell: CellFilter = None, dataset: DatasetFilter = None,
     json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
 ) -> None:
-    """List jobs, newest first."""
+    """List jobs, newest first (those that match every filter given)."""
     with client(url, api_key) as c:
-        page = c.jobs(status=status, limit=limit)
+        page = c.jobs(status=status, limit=limit, name=name, tag=tag, cell=cell, dataset=dataset)
     if json_:
         emit_json(page)
         return
-    print_list(out, ["id", "name", "cell", "status", "epoch", "test loss", "created"],
-               [[short(j.id), j.name or "", str(j.params.get("cell", "?")), j.status,
+    print_list(out, ["id", "name", "tags", "cell", "status", "epoch", "test loss", "created"],
+               [[short(j.id), j.name or "", ",".join(j.tags), str(j.params.get("cell", "?")), j.status,
                  f"{j.progress.epoch}/{j.progress.epochs}", fmt(j.metrics.test_loss), when(j.created_at)]
                 for j in page.data], numeric=["epoch", "test loss"])
     out.print(f"{len(page.data)} of {page.count}")
@@ -105,16 +119,18 @@ def cancel(job_id: str, json_: JsonOpt = False, url: UrlOpt = None, api_key: Key
         out.print(f"{record.id}: {record.status}{' (stopping)' if record.status == 'running' else ''}")
 
 
-def models(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20, json_: JsonOpt = False,
-           url: UrlOpt = None, api_key: KeyOpt = None) -> None:
-    """List trained models, newest first."""
+def models(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+           name: NameFilter = None, tag: TagFilter = None, cell: CellFilter = None, dataset: DatasetFilter = None,
+           json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
+    """List trained models, newest first (those that match every filter given)."""
     with client(url, api_key) as c:
-        page = c.models(limit=limit)
+        page = c.models(limit=limit, name=name, tag=tag, cell=cell, dataset=dataset)
     if json_:
         emit_json(page)
         return
-    print_list(out, ["id", "cell", "epochs", "parameters", "test loss", "created"],
-               [[short(m.id), m.cell, str(m.epochs_trained), str(m.parameters), fmt(m.metrics.test_loss),
+    print_list(out, ["id", "name", "tags", "cell", "epochs", "parameters", "test loss", "created"],
+               [[short(m.id), m.name or "", ",".join(m.tags), m.cell, str(m.epochs_trained),
+                 str(m.parameters), fmt(m.metrics.test_loss),
                  when(m.created_at)] for m in page.data], numeric=["epochs", "parameters", "test loss"])
     out.print(f"{len(page.data)} of {page.count}")
 

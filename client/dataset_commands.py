@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from rnncast.client.commands import client, emit_json, handled, out
-from rnncast.client.options import IntervalOpt, JsonOpt, KeyOpt, UrlOpt
+from rnncast.client.options import IntervalOpt, JsonOpt, KeyOpt, NameFilter, TagFilter, TagOpt, UrlOpt
 from rnncast.client.tables import print_list, short, when
 from rnncast.client.types import Backtest, Dataset
 from rnncast.client.watch import fmt
@@ -26,7 +26,8 @@ def dataset_fields(d: Dataset) -> list[tuple[str, str]]:
     s = d.stats
     source = ", ".join(f"{k} {v if isinstance(v, str | int | float) else json.dumps(v)}"
                        for k, v in d.source.items()) or "-"
-    return [("id", d.id), ("name", d.name), ("length", f"{d.length} values"), ("step", f"{d.step:g}"),
+    return [("id", d.id), ("name", d.name), *([("tags", ", ".join(d.tags))] if d.tags else []),
+            ("length", f"{d.length} values"), ("step", f"{d.step:g}"),
             ("stats", f"mean {s.mean:.4g}  std {s.std:.4g}  min {s.min:.4g}  max {s.max:.4g}"),
             *([("time axis", f"{d.frequency} from {d.start} to {d.end}")] if d.frequency else []),
             ("source", source), ("sha256", d.sha256), ("created", when(d.created_at))]
@@ -42,18 +43,20 @@ def print_fields(pairs: list[tuple[str, str]]) -> None:
 def datasets(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    name: NameFilter = None, tag: TagFilter = None,
     json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
 ) -> None:
-    """List datasets, newest first (or run one of the subcommands)."""
+    """List datasets, newest first, those that match every filter given (or run one of the subcommands)."""
     if ctx.invoked_subcommand is not None:
         return
     with client(url, api_key) as c:
-        page = c.datasets(limit=limit)
+        page = c.datasets(limit=limit, name=name, tag=tag)
     if json_:
         emit_json(page)
         return
-    print_list(out, ["id", "name", "length", "step", "mean", "std", "created"],
-               [[short(d.id), d.name, str(d.length), f"{d.step:g}", f"{d.stats.mean:.4g}", f"{d.stats.std:.4g}",
+    print_list(out, ["id", "name", "tags", "length", "step", "mean", "std", "created"],
+               [[short(d.id), d.name, ",".join(d.tags), str(d.length),
+                 f"{d.step:g}", f"{d.stats.mean:.4g}", f"{d.stats.std:.4g}",
                  when(d.created_at)] for d in page.data], numeric=["length", "step", "mean", "std"])
     out.print(f"{len(page.data)} of {page.count}")
 
@@ -65,11 +68,12 @@ def upload(
     missing: Annotated[Missing, typer.Option(help=MISSING_HELP)] = "refuse",
     name: Annotated[str | None, typer.Option(help="The dataset's name (default: the file's).")] = None,
     step: Annotated[float | None, typer.Option(min=0, help="Step between values (default 1).")] = None,
+    tag: TagOpt = None,
     json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
 ) -> None:
     """Upload a CSV file as a dataset; a refused file names the row at fault."""
     with client(url, api_key) as c:
-        record = c.upload_dataset(file, column=column, name=name, step=step,
+        record = c.upload_dataset(file, column=column, name=name, step=step, tags=tag or (),
                                   missing=missing if missing != "refuse" else None)
     if json_:
         emit_json(record)

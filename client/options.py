@@ -17,6 +17,12 @@ UrlOpt = Annotated[str | None, typer.Option("--url", help="API address (default:
 KeyOpt = Annotated[str | None, typer.Option("--api-key", help="API key (default: RNNCAST_API_KEY).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print raw JSON for scripts.")]
 WatchOpt = Annotated[bool, typer.Option("--watch", help="Show live progress until it ends.")]
+# Names and tags: given at creation (--tag, repeatable), and the filters of the lists.
+TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeat for more; team=ml reads as a label).")]
+NameFilter = Annotated[str | None, typer.Option("--name", help="Only those with this name (exactly).")]
+TagFilter = Annotated[list[str] | None, typer.Option("--tag", help="Only those with this tag (repeat: all of them).")]
+CellFilter = Annotated[str | None, typer.Option("--cell", help="Only those of this cell (RNN, LSTM, GRU).")]
+DatasetFilter = Annotated[str | None, typer.Option("--dataset", help="Only those trained on this dataset (an id).")]
 IntervalOpt = Annotated[list[float] | None, typer.Option(
     "--interval", min=0, max=1, help="A prediction-interval level in (0, 1), e.g. 0.8; repeat for more "
     f"(at most {MAX_INTERVAL_LEVELS}).")]

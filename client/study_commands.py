@@ -12,7 +12,19 @@ from rich.table import Table
 from rnncast.client.api import Client
 from rnncast.client.commands import client, emit_json, out
 from rnncast.client.errors import NotFound
-from rnncast.client.options import IntervalOpt, JsonOpt, KeyOpt, UrlOpt, WatchOpt, training_flags
+from rnncast.client.options import (
+    CellFilter,
+    DatasetFilter,
+    IntervalOpt,
+    JsonOpt,
+    KeyOpt,
+    NameFilter,
+    TagFilter,
+    TagOpt,
+    UrlOpt,
+    WatchOpt,
+    training_flags,
+)
 from rnncast.client.tables import print_list, short, when
 from rnncast.client.types import FINAL as ENDED
 from rnncast.client.types import Comparison, Job
@@ -28,7 +40,8 @@ def compare(
     horizon: Annotated[int, typer.Option(min=1, help="Forecast steps for every run.")] = D.FORECAST_HORIZON,
     origin: Annotated[int | None, typer.Option(
         min=0, help="With --dataset: the forecast's first position (default: the test part's first).")] = None,
-    name: Annotated[str | None, typer.Option(help="A label for the study.")] = None,
+    name: Annotated[str | None, typer.Option(help="A name for the study (its runs' and their models' too).")] = None,
+    tag: TagOpt = None,
     plots: Annotated[Path | None, typer.Option(file_okay=False, help="Save loss.png and predictions.png here.")] = None,
     watch: WatchOpt = False, json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
     options: dict[str, Any] | None = None,
@@ -41,7 +54,7 @@ def compare(
     with client(url, api_key) as c:
         study = c.compare(cells=[x.strip() for x in cells.split(",") if x.strip()], seeds=seed_list,
                           forecast_start=start, forecast_horizon=horizon, forecast_origin=origin, name=name,
-                          **(options or {}))
+                          tags=tag or (), **(options or {}))
         say_if_no_worker(c)
         if watch:
             study = watch_comparison(c, study, quiet=json_)
@@ -96,18 +109,20 @@ def find(c: Client, ident: str) -> Job | Comparison:
 
 def comparisons(
     limit: Annotated[int, typer.Option(min=1, max=200)] = 20,
+    name: NameFilter = None, tag: TagFilter = None, cell: CellFilter = None, dataset: DatasetFilter = None,
+    status: Annotated[str | None, typer.Option(help="Only comparisons with this status.")] = None,
     json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
 ) -> None:
-    """List comparisons, newest first."""
+    """List comparisons, newest first (those that match every filter given)."""
     with client(url, api_key) as c:
-        page = c.comparisons(limit=limit)
+        page = c.comparisons(limit=limit, name=name, tag=tag, cell=cell, dataset=dataset, status=status)
     if json_:
         emit_json(page)
         return
-    print_list(out, ["id", "name", "status", "cells", "seeds", "runs ended", "best", "created"],
-               [[short(s.id), s.name or "", s.status, ",".join(s.cells), ",".join(map(str, s.seeds)),
+    print_list(out, ["id", "name", "tags", "status", "cells", "seeds", "runs ended", "best", "created"],
+               [[short(s.id), s.name or "", ",".join(s.tags), s.status, ",".join(s.cells), ",".join(map(str, s.seeds)),
                  f"{sum(r.status in ENDED for r in s.runs)}/{len(s.runs)}", s.best_cell or "", when(s.created_at)]
-                for s in page.data], free=["name", "seeds"], numeric=["runs ended"])
+                for s in page.data], free=["name", "tags", "seeds"], numeric=["runs ended"])
     out.print(f"{len(page.data)} of {page.count}")
 
 

@@ -25,7 +25,7 @@ def when(iso: str) -> str:
 
 
 def print_list(console: Console, headers: Sequence[str], rows: Sequence[Sequence[str]],
-               free: Sequence[str] = ("name",), numeric: Sequence[str] = ()) -> None:
+               free: Sequence[str] = ("name", "tags"), numeric: Sequence[str] = ()) -> None:
     """Print rows under headers; `free` columns (text) give way first, `numeric` ones are right-aligned."""
     keep = [i for i, h in enumerate(headers) if any(row[i] for row in rows) or not rows]
     widths = {i: max([len(headers[i]), *(len(row[i]) for row in rows)]) for i in keep}

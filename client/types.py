@@ -44,6 +44,7 @@ class Job(_Result):
     id: str
     status: str
     name: str | None = None
+    tags: list[str] = []
     params: dict[str, Any]
     progress: Progress
     metrics: Losses
@@ -82,6 +83,8 @@ class Model(_Result):
     """A trained model; its id is its training job's id."""
 
     id: str
+    name: str | None = None
+    tags: list[str] = []
     cell: str
     params: dict[str, Any]
     metrics: Losses
@@ -154,6 +157,7 @@ class Comparison(_Result):
 
     id: str
     name: str | None = None
+    tags: list[str] = []
     status: str
     cells: list[str]
     seeds: list[int]
@@ -244,6 +248,7 @@ class Dataset(_Result):
 
     id: str
     name: str
+    tags: list[str] = []
     length: int
     step: float
     sha256: str

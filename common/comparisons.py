@@ -83,7 +83,7 @@ def comparison_view(raw: dict[str, str], runs: list[dict[str, Any]]) -> dict[str
         summary, best = summarize(runs, cells)
     return {
         "id": raw["id"],
-        "name": raw.get("name") or None,
+        "name": raw.get("name") or None, "tags": json.loads(raw["tags"]) if raw.get("tags") else [],
         "status": raw["status"],
         "cells": cells,
         "seeds": json.loads(raw["seeds"]),

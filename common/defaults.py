@@ -28,6 +28,11 @@ MAX_SEEDS = 1_000  # seeds in one comparison
 MAX_CONTEXT = 1_000_000  # values in one forecast's context
 MAX_START = 1e6  # |t| of a sine forecast's first prediction
 MIN_POINTS = 3  # a series needs a train window, a test window and a target
+# Names and tags of jobs, models, comparisons, searches and datasets (a tag may read "key=value").
+MAX_NAME_CHARS = 200
+MAX_TAGS = 16
+MAX_TAG_CHARS = 64
+TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:=/+-]*$"
 # What a CSV upload does with a blank or NA cell in its value column (common.csvseries.fill_missing).
 Missing = Literal["refuse", "interpolate", "ffill"]
 MISSING_HELP = ("a blank or NA cell in the value column: 'refuse' (the default: a 422 naming the row), "

@@ -35,6 +35,7 @@ ID_PARAMS: dict[str, tuple[str, tuple[str, ...]]] = {
     "comparison_id": ("comparison", (Keys.comparisons,)),
     "search_id": ("search", (Keys.searches,)),
     "dataset_id": ("dataset", (Keys.datasets,)),
+    "webhook_id": ("webhook", (Keys.webhooks,)),
 }
 
 

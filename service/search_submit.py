@@ -15,6 +15,7 @@ from rnncast.common.series import SeriesError
 from rnncast.common.settings import Settings
 from rnncast.common.store.aio import AsyncJobStore, QuotaExceeded
 from rnncast.common.store.keys import Keys
+from rnncast.common.store.label_ops import Patch
 from rnncast.service.errors import unprocessable
 from rnncast.service.quotas import model_quota, quota_refusal
 from rnncast.service.rpc import Worker
@@ -119,4 +120,7 @@ async def submit_auto(store: AsyncJobStore, celery: Any, settings: Settings, wor
     found = await store.get_search(search_id)
     if found is None:  # deleted in between: as if it had not been created
         raise unprocessable(f"search {search_id!r} is gone")
-    return str(json.loads(found[0]["search"])["refit_job_ids"][0]), created
+    job_id = str(json.loads(found[0]["search"])["refit_job_ids"][0])
+    if created and body.tags:  # the job's own tags (the search has a name only)
+        await store.relabel("job", job_id, Patch(tags=body.tags))
+    return job_id, created

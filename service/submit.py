@@ -83,7 +83,7 @@ def effective_params(body: JobCreate, dataset: dict[str, Any] | None = None) -> 
     Args:
         dataset: the record of the dataset the job trains on (dataset_for).
     """
-    params = body.model_dump(exclude={"name"})
+    params = body.model_dump(exclude={"name", "tags"})
     given = {k: params[k] for k in recipe_fields() if k in body.model_fields_set}
     params |= effective_options(params["cell"], params["recipe"], given)
     if dataset is not None:
@@ -143,7 +143,8 @@ async def submit_job(
     check_cost(params, settings)
     try:
         job_id, created = await store.create_job(
-            params, job_id=uuid.uuid4().hex, name=body.name, epochs=O.TrainOptions.pick(params).total_epochs,
+            params, job_id=uuid.uuid4().hex, name=body.name, tags=body.tags,
+            epochs=O.TrainOptions.pick(params).total_epochs,
             max_queued=settings.max_queued_jobs, quota=model_quota(settings), idempotency_key=idempotency_key,
             fingerprint=fingerprint(body.model_dump()), extra=extra,
         )

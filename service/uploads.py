@@ -50,8 +50,8 @@ def too_many_values(raw: bytes | bytearray, limit: int) -> bool:
     return False
 
 
-def from_json(raw: bytes | bytearray, settings: Settings) -> tuple[str, Any, float, dict[str, Any]]:
-    """(name, values, step, source) of a JSON body; pydantic's 422 for a malformed one."""
+def from_json(raw: bytes | bytearray, settings: Settings) -> tuple[str, Any, float, dict[str, Any], list[str]]:
+    """(name, values, step, source, tags) of a JSON body; pydantic's 422 for a malformed one."""
     limit = settings.max_dataset_points
     if too_many_values(raw, limit):
         raise SeriesError(f"values has more than {limit} values; this server's limit is "
@@ -71,9 +71,10 @@ def from_json(raw: bytes | bytearray, settings: Settings) -> tuple[str, Any, flo
             values = check_values(values, settings.max_dataset_points)
         except SeriesError as exc:  # e.g. a period so small that 2 pi t / period overflows
             raise SeriesError(f"these generator parameters give no usable series: {exc}") from None
-        return body.name or f"{spec['kind']} (seed {spec['seed']})", values, spec["step"], {"generator": spec}
+        name = body.name or f"{spec['kind']} (seed {spec['seed']})"
+        return name, values, spec["step"], {"generator": spec}, body.tags
     values = check_values(body.values, settings.max_dataset_points)
-    return body.name, values, body.step, {"format": "json"}
+    return body.name, values, body.step, {"format": "json"}, body.tags
 
 
 async def read_body(request: Request) -> bytearray:

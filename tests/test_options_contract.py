@@ -123,7 +123,7 @@ def test_the_cli_has_one_flag_per_leaf_field_and_checks_it_before_any_request():
 
 def test_the_client_takes_exactly_the_declared_names():
     declared = {s.name for cls in (O.ModelOptions, O.TrainOptions, O.JobOptions) for s in O.spec(cls)}
-    assert declared | {"data", "name"} == JOB_FIELDS
+    assert declared | {"data", "name", "tags"} == JOB_FIELDS
     assert set(SCHEMAS["JobCreate"]["properties"]) == JOB_FIELDS
 
 

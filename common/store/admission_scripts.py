@@ -55,6 +55,7 @@ for i = 1, n do
   redis.call('HSET', KEYS[7 + 2 * i], 'created_ms', created)
   account_set(RESERVED, id, arg(11 + 3 * i))
   index_add(KEYS[2], created, id)
+  label_hash(KEYS[2], id, KEYS[7 + 2 * i])
   redis.call('ZADD', STATUS_INDEX .. 'queued', created, id)
   add_event(KEYS[8 + 2 * i], 'status', arg(5))
   if arg(8) == '1' then redis.call('SADD', KEYS[6], id) end
@@ -63,6 +64,7 @@ if arg(6) ~= '' then
   redis.call('HSET', KEYS[3], unpack(cjson.decode(arg(6))))
   redis.call('HSET', KEYS[3], 'created_ms', created)
   index_add(KEYS[4], created, arg(7))
+  label_hash(KEYS[4], arg(7), KEYS[3])
 end
 if arg(1) == '1' then redis.call('SET', KEYS[1], arg(3), 'EX', arg(2)) end
 return {'created', arg(7)}
@@ -80,6 +82,7 @@ local used = total(KEYS[3])
 if used + tonumber(arg(3)) > tonumber(arg(5)) then return {'dataset_bytes', used} end
 redis.call('SET', KEYS[1], arg(1))
 index_add(KEYS[2], now_ms(), arg(2))
+label_json(KEYS[2], arg(2), arg(1))
 account_set(KEYS[3], arg(2), arg(3))
 return {'created'}
 """

@@ -16,6 +16,7 @@ from rnncast.common.store import (
     id_ops,
     import_ops,
     job_ops,
+    label_ops,
     lane_ops,
     model_ops,
     search_ops,
@@ -125,6 +126,7 @@ class AsyncJobStore(AsyncRunner):
     wait_reply = async_op(lane_ops.wait_reply)
     push_figure = async_op(lane_ops.push_figure)
     ids_with_prefix = async_op(id_ops.ids_with_prefix)
+    relabel = async_op(label_ops.relabel)
     create_webhook = async_op(webhook_ops.create_webhook)
     get_webhook = async_op(webhook_ops.get_webhook)
     list_webhooks = async_op(webhook_ops.list_webhooks)

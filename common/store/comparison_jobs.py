@@ -24,7 +24,8 @@ def create_comparison(
     comparison_id = record["id"]
     jobs = [
         job_fields(job_id, params, record.get("name"), TrainOptions.pick(params).total_epochs,
-                   {"comparison_id": comparison_id, "forecast_spec": record["forecast"], **(job_extra or {})})
+                   {"comparison_id": comparison_id, "forecast_spec": record["forecast"], **(job_extra or {})},
+                   record.get("tags"))
         for job_id, params in runs
     ]
     comparison = {**record, "status": "running", "remaining": len(runs), "created_at": now_iso(),

@@ -7,6 +7,7 @@ from typing import Any
 
 from rnncast.common.comparisons import RUN_FIELDS, final_fields, run_row
 from rnncast.common.store.keys import Keys
+from rnncast.common.store.label_ops import page
 from rnncast.common.store.plan import Op, batch, cmd, one
 
 
@@ -29,11 +30,9 @@ def get_comparison(
     return raw, [job for job in jobs if job.get("id")]
 
 
-def list_comparisons(limit: int, offset: int) -> Op[tuple[list[str], int]]:
-    """Comparison ids newest first, and how many there are."""
-    ids, count = yield batch(cmd("zrevrange", Keys.comparisons, offset, offset + limit - 1),
-                             cmd("zcard", Keys.comparisons))
-    return list(ids), int(count)
+def list_comparisons(limit: int, offset: int, facets: tuple[str, ...] = ()) -> Op[tuple[list[str], int]]:
+    """Comparison ids newest first (with every one of `facets`, `label_lua`), and how many there are."""
+    return (yield from page(Keys.comparisons, list(facets), limit, offset))
 
 
 def write_summary(comparison_id: str) -> Op[None]:

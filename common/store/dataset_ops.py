@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from rnncast.common.store.keys import Keys
-from rnncast.common.store.plan import Op, batch, cmd, one, script
+from rnncast.common.store.label_ops import page
+from rnncast.common.store.plan import Op, cmd, one, script
 from rnncast.common.store.scripts import header
 
 
@@ -21,9 +22,9 @@ def get_dataset(dataset_id: str) -> Op[dict[str, Any] | None]:
     return json.loads(raw) if raw else None
 
 
-def list_datasets(limit: int, offset: int) -> Op[tuple[list[dict[str, Any]], int]]:
-    """Datasets newest first, and how many there are."""
-    ids, count = yield batch(cmd("zrevrange", Keys.datasets, offset, offset + limit - 1), cmd("zcard", Keys.datasets))
+def list_datasets(limit: int, offset: int, facets: tuple[str, ...] = ()) -> Op[tuple[list[dict[str, Any]], int]]:
+    """Datasets newest first (with every one of `facets`, `label_lua`), and how many there are."""
+    ids, count = yield from page(Keys.datasets, list(facets), limit, offset)
     raws = (yield from one(cmd("mget", [Keys.dataset(i) for i in ids]))) if ids else []
     return [json.loads(r) for r in raws if r], int(count)
 

@@ -13,7 +13,7 @@ from rnncast.common.store.keys import Keys
 from rnncast.common.store.plan import Op, batch, cmd, one, script
 from rnncast.common.store.prelude import header
 
-CREATION_INDEXES = (Keys.jobs, Keys.models, Keys.comparisons, Keys.datasets)
+CREATION_INDEXES = (Keys.jobs, Keys.models, Keys.comparisons, Keys.searches, Keys.datasets, Keys.webhooks)
 INDEX_CHUNK = 2000  # ids per script call: a script holds Redis for the whole of its call
 # Above every character an id may hold (ids are ASCII): the end of a prefix's range.
 _ABOVE = "\x7f"

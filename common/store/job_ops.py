@@ -9,6 +9,7 @@ from typing import Any
 from rnncast.common.store.admission import UNLIMITED, Idempotency, Quota, create_jobs
 from rnncast.common.store.comparison_ops import write_summary
 from rnncast.common.store.keys import Keys
+from rnncast.common.store.label_ops import page, unindex
 from rnncast.common.store.plan import Op, batch, cmd, one, script
 from rnncast.common.store.scripts import header
 from rnncast.common.store.status import FINAL, JobStatus
@@ -35,10 +36,11 @@ class EpochAnswer(IntEnum):
 
 def job_fields(
     job_id: str, params: dict[str, Any], name: str | None, epochs: int, extra: dict[str, Any] | None = None,
+    tags: list[str] | None = None,
 ) -> dict[str, Any]:
     """The hash of a new queued job (`create_jobs` adds `created_ms` by Redis's clock)."""
     return {
-        "id": job_id, "kind": "train", "name": name, "status": JobStatus.QUEUED.value,
+        "id": job_id, "kind": "train", "name": name, "tags": tags or [], "status": JobStatus.QUEUED.value,
         "params": params, "epochs": epochs, "epoch": 0, "attempts": 0,
         "created_at": now_iso(), **(extra or {}),
     }
@@ -47,9 +49,10 @@ def job_fields(
 def create_job(
     params: dict[str, Any], *, job_id: str, name: str | None, epochs: int, max_queued: int, quota: Quota = UNLIMITED,
     idempotency_key: str | None = None, fingerprint: str = "", extra: dict[str, Any] | None = None,
+    tags: list[str] | None = None,
 ) -> Op[tuple[str, bool]]:
     """Store a new queued job within the models `quota`; (job id, created?) as `create_jobs` answers."""
-    fields = job_fields(job_id, params, name, epochs, extra)
+    fields = job_fields(job_id, params, name, epochs, extra, tags)
     idem = Idempotency("jobs", idempotency_key, fingerprint) if idempotency_key else None
     return (yield from create_jobs(job_id, [fields], max_queued=max_queued, quota=quota, idempotency=idem,
                                    dataset_id=dataset_of(params)))
@@ -74,8 +77,8 @@ def discard_job(job_id: str, idempotency_key: str | None = None) -> Op[None]:
     """Forget a job that could not be enqueued (its indexes, reservation and Idempotency-Key too)."""
     calls = [cmd("zrem", Keys.jobs_by_status(status.value), job_id) for status in JobStatus]
     yield from one(script("release", [], [*header(), job_id]))
-    yield batch(*calls, cmd("zrem", Keys.jobs, job_id), cmd("zrem", Keys.by_id(Keys.jobs), job_id),
-                cmd("delete", Keys.job(job_id), Keys.history(job_id), Keys.events(job_id), Keys.view(job_id)),
+    yield from unindex(Keys.jobs, job_id)
+    yield batch(*calls, cmd("delete", Keys.job(job_id), Keys.history(job_id), Keys.events(job_id), Keys.view(job_id)),
                 atomic=True)
     yield from forget_idempotency("jobs", idempotency_key, job_id)
 
@@ -111,10 +114,13 @@ def job_json(job_id: str) -> Op[str | None]:
     return text
 
 
-def list_jobs(status: JobStatus | None, limit: int, offset: int) -> Op[tuple[list[dict[str, Any]], int]]:
-    """Jobs newest first, optionally of one status, and how many there are; rows carry no history."""
-    index = Keys.jobs_by_status(status.value) if status else Keys.jobs
-    ids, count = yield batch(cmd("zrevrange", index, offset, offset + limit - 1), cmd("zcard", index))
+def list_jobs(
+    status: JobStatus | None, limit: int, offset: int, facets: tuple[str, ...] = (),
+) -> Op[tuple[list[dict[str, Any]], int]]:
+    """Jobs newest first, optionally of one status and with every one of `facets` ("tag=prod", `label_lua`),
+    and how many there are; rows carry no history."""
+    within = Keys.jobs_by_status(status.value) if status else None
+    ids, count = yield from page(Keys.jobs, list(facets), limit, offset, within)
     rows = (yield batch(*(cmd("hgetall", Keys.job(job_id)) for job_id in ids))) if ids else []
     return [job_view(raw, None) for raw in rows if raw], int(count)
 
@@ -184,8 +190,12 @@ def finish(
 ) -> Op[int]:
     """End a running job we hold with a final status, saving its `model` record in the same step.
 
-    See `transition`'s answer: 0 means the lease was lost and nothing was written.
+    See `transition`'s answer: 0 means the lease was lost and nothing was written. The model is named and
+    tagged as its job is now (its labels are its own from then on).
     """
+    if model is not None:
+        name, tags = yield from one(cmd("hmget", Keys.job(job_id), ["name", "tags"]))
+        model = model | {"name": name or None, "tags": json.loads(tags) if tags else []}
     return (yield from transition(job_id, status, {JobStatus.RUNNING}, holder=lease, model=model,
                                   finished_at=now_iso(), **fields))
 

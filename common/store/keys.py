@@ -46,8 +46,11 @@ class Keys:
     ended_comparisons = PREFIX + "ended:comparisons"
     # Set once the records that ended before those indexes existed are in them.
     ended_indexed = PREFIX + "ended:indexed"
-    # Set once the records created before the id indexes (`by_id`) existed are in them.
-    ids_indexed = PREFIX + "ids:indexed"
+    # Set once the records created before the id indexes (`by_id`) existed are in them (":2": since webhooks
+    # and searches have one too; a Redis marked before enters them again, once).
+    ids_indexed = PREFIX + "ids:indexed:2"
+    # Set once the records stored before their facets (`labels`, `facet`) existed are in them.
+    labels_indexed = PREFIX + "labels:indexed"
     # Forecasts: API processes push requests here, predict workers pop them in batches.
     forecasts = PREFIX + "forecasts"
     # Figures: API processes push requests here, a thread in every predict worker process pops them.
@@ -110,6 +113,17 @@ class Keys:
         """The ids of a creation index (`jobs`, `models`, `comparisons`, `datasets`), all scored 0 so that they
         sort by id: an id's prefix finds its ids (ZRANGEBYLEX). Kept with the index by the same scripts."""
         return f"{index}:by-id"
+
+    @staticmethod
+    def labels(index: str) -> str:
+        """A creation index's records' facets ("kind=value": name, tag, cell, dataset, status; a hash: id -> JSON
+        array), kept by the scripts that index them (`label_lua`) so that removing a record removes its facets."""
+        return f"{index}:labels"
+
+    @staticmethod
+    def facet(index: str, facet: str) -> str:
+        """The records of a creation index that have `facet` ("tag=prod"), scored as in the index."""
+        return f"{index}:f:{facet}"
 
     @staticmethod
     def job(job_id: str) -> str:

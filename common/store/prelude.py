@@ -13,6 +13,7 @@ Nothing here spells a key or a limit itself.
 from __future__ import annotations
 
 from rnncast.common.store.keys import EVENTS_MAXLEN, HISTORY_MAXLEN, Keys
+from rnncast.common.store.label_lua import LABEL_LUA
 from rnncast.common.store.webhook_lua import WEBHOOK_LUA
 
 
@@ -34,7 +35,9 @@ local function rest(i) return unpack(ARGV, HEAD + i) end
 local function add_event(key, kind, data)
   redis.call('XADD', key, 'MAXLEN', '~', MAXLEN, '*', 'type', kind, 'data', data)
 end
--- A record enters (or leaves) a creation index and its id index (`Keys.by_id`) together.
+""" + LABEL_LUA + """
+-- A record enters (or leaves) a creation index and its id index (`Keys.by_id`) together (and leaves its
+-- facets: `label_lua`).
 local function index_add(index, score, id)
   redis.call('ZADD', index, score, id)
   redis.call('ZADD', index .. BY_ID, 0, id)
@@ -42,6 +45,7 @@ end
 local function index_rem(index, id)
   redis.call('ZREM', index, id)
   redis.call('ZREM', index .. BY_ID, id)
+  unlabel(index, id)
 end
 -- Keep the per-status indexes in step with a job's status.
 local function reindex(job_key, from, to)
@@ -108,6 +112,7 @@ local function run_ended(job_key, finished_at)
     elseif status == 'cancelled' and final ~= 'failed' then final = 'cancelled' end
   end
   redis.call('HSET', key, 'status', final, 'finished_at', finished_at)
+  relabel_comparison(cid, key)
   redis.call('ZADD', ENDED_COMPARISONS, now_ms(), cid)
   emit('comparison.finished', cid)
   return true

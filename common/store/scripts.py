@@ -9,6 +9,7 @@ from rnncast.common.sessions import LOAD_SESSIONS, SAVE_SESSIONS
 from rnncast.common.store.admission_scripts import ACCOUNT, CREATE_DATASET, CREATE_JOBS, DELETE_MODEL, RELEASE
 from rnncast.common.store.alias_scripts import ALIAS_SCRIPTS
 from rnncast.common.store.import_script import IMPORT_MODEL
+from rnncast.common.store.label_ops import LABEL_SCRIPTS
 from rnncast.common.store.lane_scripts import LANE_SCRIPTS
 from rnncast.common.store.prelude import PRELUDE as _PRELUDE
 from rnncast.common.store.prelude import header
@@ -37,6 +38,7 @@ if arg(1) == 'running' then redis.call('HSET', KEYS[1], 'heartbeat_at', now()) e
 if arg(6) ~= '' then
   redis.call('SET', KEYS[3], arg(6))
   index_add(KEYS[4], now_ms(), arg(7))
+  label_json(KEYS[4], arg(7), arg(6))
   local checkpoint = cjson.decode(arg(6))['checkpoint']  -- its bytes count towards the model quota
   account_set(KEYS[5], arg(7), type(checkpoint) == 'table' and tonumber(checkpoint['bytes']) or 0)
 end
@@ -192,5 +194,5 @@ SCRIPTS = {
     "delete_comparison": DELETE_COMPARISON, "delete_dataset": DELETE_DATASET, "create_dataset": CREATE_DATASET,
     "account": ACCOUNT, "release": RELEASE, "delete_model": DELETE_MODEL, "index_ids": INDEX_IDS,
     "set_model_field": SET_MODEL_FIELD, "save_sessions": SAVE_SESSIONS, "load_sessions": LOAD_SESSIONS,
-    **WEBHOOK_SCRIPTS, **ALIAS_SCRIPTS, "import_model": IMPORT_MODEL,
+    **WEBHOOK_SCRIPTS, **ALIAS_SCRIPTS, "import_model": IMPORT_MODEL, **LABEL_SCRIPTS,
 }

@@ -11,6 +11,7 @@ from rnncast.common.options import TrainOptions
 from rnncast.common.store.comparison_jobs import cancel_comparison
 from rnncast.common.store.comparison_ops import get_comparison
 from rnncast.common.store.keys import Keys
+from rnncast.common.store.label_ops import unindex
 from rnncast.common.store.plan import Op, batch, cmd, one
 
 CANDIDATE_FIELDS = (*RUN_FIELDS, "backtest", "best_epoch")
@@ -91,4 +92,4 @@ def cancel_requested(search_id: str) -> Op[bool]:
 
 
 def delete_search_index(search_id: str) -> Op[None]:
-    yield batch(cmd("zrem", Keys.searches, search_id))
+    yield from unindex(Keys.searches, search_id)

@@ -43,7 +43,7 @@ def job_view(raw: dict[str, str], history: list[str] | None) -> dict[str, Any]:
     view = {
         "id": raw["id"],
         "kind": raw.get("kind", "train"),
-        "name": raw.get("name") or None,
+        "name": raw.get("name") or None, "tags": json.loads(raw["tags"]) if raw.get("tags") else [],
         "status": raw["status"],
         "params": json.loads(raw["params"]),
         "progress": {"epoch": _num(raw, "epoch", int) or 0, "epochs": _num(raw, "epochs", int)},

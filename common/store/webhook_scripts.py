@@ -11,7 +11,7 @@ CREATE_WEBHOOK = PRELUDE + """
 if redis.call('ZCARD', HOOKS) >= tonumber(arg(2)) then return 0 end
 redis.call('HSET', HOOK_KEY .. arg(1), 'id', arg(1), 'url', arg(3), 'secret', arg(4), 'events', arg(5),
            'created_at', arg(6))
-redis.call('ZADD', HOOKS, now_ms(), arg(1))
+index_add(HOOKS, now_ms(), arg(1))
 for _, event in ipairs(cjson.decode(arg(5))) do redis.call('SADD', HOOKS_ON .. event, arg(1)) end
 return 1
 """
@@ -28,7 +28,7 @@ for _, did in ipairs(redis.call('ZRANGE', index, 0, -1)) do
   redis.call('DEL', DELIVERY_KEY .. did)
 end
 redis.call('DEL', key, index)
-redis.call('ZREM', HOOKS, arg(1))
+index_rem(HOOKS, arg(1))
 return 1
 """
 

@@ -27,6 +27,7 @@ from rnncast.common.values import is_id
 from rnncast.service import limits
 from rnncast.service.deps import ArtifactsDep, CeleryDep, IdempotencyKey, SettingsDep, StoreDep, WorkerDep
 from rnncast.service.errors import ERRORS, not_found, unprocessable
+from rnncast.service.labels import TrainedFilters, facets, relabel_or_404
 from rnncast.service.limits import Limited
 from rnncast.service.openapi import PNG, links
 from rnncast.service.quotas import model_quota, quota_refusal
@@ -40,6 +41,8 @@ from rnncast.service.schemas import (
     JobCreate,
 )
 from rnncast.service.schemas.base import Levels
+from rnncast.service.schemas.comparisons import ComparisonStatus
+from rnncast.service.schemas.labels import LabelsPatch
 from rnncast.service.submit import (
     check_cost,
     check_store_shared,
@@ -89,9 +92,9 @@ async def create_comparison(
                                 f"{body.train.sequence_length}..{dataset['length']} (sequence_length..the "
                                 f"dataset's length)")
     train = body.train.model_dump()
-    name = train.pop("name") or body.name
+    name, tags = train.pop("name") or body.name, train.pop("tags") or body.tags
     # What the request set, and only that: a recipe fills in what it left out, per cell.
-    given = body.train.model_dump(exclude_unset=True, exclude={"name"})
+    given = body.train.model_dump(exclude_unset=True, exclude={"name", "tags"})
     runs = [
         (uuid.uuid4().hex, effective_params(JobCreate(**given, cell=cell, seed=seed), dataset))
         for cell in body.cells for seed in body.seeds
@@ -103,7 +106,7 @@ async def create_comparison(
                                settings.max_forecast_work, "ask for a shorter forecast.horizon")
         if refusal is not None:
             raise unprocessable(refusal)
-    record = {"id": uuid.uuid4().hex, "name": name, "cells": body.cells, "seeds": body.seeds,
+    record = {"id": uuid.uuid4().hex, "name": name, "tags": tags, "cells": body.cells, "seeds": body.seeds,
               "train": train, "forecast": body.forecast.model_dump(exclude_none=True)}
     try:
         comparison_id, created = await store.create_comparison(
@@ -133,11 +136,13 @@ async def create_comparison(
 @router.get("", response_model=ComparisonList, responses=ERRORS)
 async def list_comparisons(
     store: StoreDep,
+    filters: TrainedFilters,
+    status_: Annotated[ComparisonStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> JSONResponse:
-    """Comparisons newest first."""
-    ids, count = await store.list_comparisons(limit, offset)
+    """Comparisons newest first, those that match every filter given; `count` is the total matching."""
+    ids, count = await store.list_comparisons(limit, offset, filters + facets(status=status_))
     views = [view for view in [await _view(store, i) for i in ids] if view is not None]
     return JSONResponse({"data": views, "count": count})
 
@@ -145,6 +150,14 @@ async def list_comparisons(
 @router.get("/{comparison_id}", response_model=Comparison, responses=ERRORS)
 async def get_comparison(comparison_id: str, store: StoreDep) -> JSONResponse:
     """Runs, and per-cell mean/std/n that fill in as runs finish; `best_cell` by forecast MSE."""
+    return JSONResponse(await _view_or_404(store, comparison_id))
+
+
+@router.patch("/{comparison_id}", response_model=Comparison, responses=ERRORS)
+async def label_comparison(comparison_id: str, body: LabelsPatch, store: StoreDep) -> JSONResponse:
+    """Change a comparison's name and tags (a JSON merge patch: a field left out stays, null clears it); its
+    runs and their models keep theirs."""
+    await relabel_or_404(store, "comparison", comparison_id, body)
     return JSONResponse(await _view_or_404(store, comparison_id))
 
 

@@ -26,6 +26,7 @@ from rnncast.common.store.aio import AsyncJobStore, QuotaExceeded
 from rnncast.common.values import is_id
 from rnncast.service.deps import ArtifactsDep, SettingsDep, StoreDep, WorkerDep
 from rnncast.service.errors import ERRORS, found_or_404, not_found, unprocessable
+from rnncast.service.labels import LabelFilters, relabel_or_404
 from rnncast.service.openapi import PNG, links
 from rnncast.service.quotas import dataset_quota, quota_refusal
 from rnncast.service.schemas import (
@@ -33,6 +34,8 @@ from rnncast.service.schemas import (
     DatasetList,
     DatasetValuesPage,
 )
+from rnncast.service.schemas.datasets import Name
+from rnncast.service.schemas.labels import DatasetLabelsPatch, Tags
 from rnncast.service.uploads import CSV_TYPES, JSON_BODY, from_csv, from_json, multipart_file, read_body
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -70,8 +73,8 @@ async def create_dataset(
     column: Annotated[str | None, Query(max_length=200, description="CSV: the value column, by header name or "
                                         "0-based index (needed when the CSV has several numeric columns)")] = None,
     missing: Annotated[Missing, Query(description=f"CSV: {MISSING_HELP}")] = "refuse",
-    name: Annotated[str | None, Query(min_length=1, max_length=200, description="CSV: the dataset's name "
-                                      "(default: the file's name)")] = None,
+    name: Annotated[Name | None, Query(description="CSV: the dataset's name (default: the file's name)")] = None,
+    tag: Annotated[Tags | None, Query(description="CSV: a tag (repeat it for more)")] = None,
     step: Annotated[float | None, Query(gt=0, le=1e9, allow_inf_nan=False,
                                         description="CSV: the step between values (default 1)")] = None,
 ) -> JSONResponse:
@@ -86,7 +89,7 @@ async def create_dataset(
     axis = None
     try:
         if media == "application/json" or media.endswith("+json"):
-            name_, values, step_, source = await run_in_threadpool(from_json, await read_body(request), settings)
+            name_, values, step_, source, tag = await run_in_threadpool(from_json, await read_body(request), settings)
         elif media in CSV_TYPES:
             values, source, axis = await run_in_threadpool(from_csv, await read_body(request), column, settings,
                                                            missing)
@@ -101,7 +104,7 @@ async def create_dataset(
                                 f"multipart/form-data with a 'file'")
     except SeriesError as exc:
         raise unprocessable(str(exc)) from None
-    record = dataset_record(uuid.uuid4().hex, name_, values, float(step_), source, axis)
+    record = dataset_record(uuid.uuid4().hex, name_, values, float(step_), source, axis) | {"tags": tag or []}
     await artifacts.call(write_dataset, record, values)
     try:  # the record is admitted within the quotas in one step: simultaneous uploads cannot pass them
         await store.create_dataset(record, dataset_quota(settings))
@@ -116,16 +119,24 @@ async def create_dataset(
 @router.get("", response_model=DatasetList, responses=ERRORS)
 async def list_datasets(
     store: StoreDep,
+    filters: LabelFilters,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> JSONResponse:
-    """Datasets newest first; `count` is the total."""
-    records, count = await store.list_datasets(limit, offset)
+    """Datasets newest first, those that match every filter given; `count` is the total matching."""
+    records, count = await store.list_datasets(limit, offset, filters)
     return JSONResponse({"data": records, "count": count})
 
 
 @router.get("/{dataset_id}", response_model=Dataset, responses=ERRORS)
 async def get_dataset(dataset_id: str, store: StoreDep) -> JSONResponse:
+    return JSONResponse(await dataset_or_404(store, dataset_id))
+
+
+@router.patch("/{dataset_id}", response_model=Dataset, responses=ERRORS)
+async def label_dataset(dataset_id: str, body: DatasetLabelsPatch, store: StoreDep) -> JSONResponse:
+    """Change a dataset's name and tags (a JSON merge patch: a field left out stays; a dataset keeps a name)."""
+    await relabel_or_404(store, "dataset", dataset_id, body, named=True)
     return JSONResponse(await dataset_or_404(store, dataset_id))
 
 

@@ -14,9 +14,11 @@ from rnncast.common.store.aio import DatasetGone, IdempotencyConflict, QueueFull
 from rnncast.common.values import is_id
 from rnncast.service.deps import ArtifactsDep, CeleryDep, IdempotencyKey, SettingsDep, StoreDep
 from rnncast.service.errors import ERRORS, found_or_404, not_found, unprocessable
+from rnncast.service.labels import TrainedFilters, relabel_or_404
 from rnncast.service.openapi import links
 from rnncast.service.rpc import Worker
 from rnncast.service.schemas import Job, JobCreate, JobList
+from rnncast.service.schemas.labels import LabelsPatch
 from rnncast.service.search_submit import submit_auto
 from rnncast.service.submit import submit_job
 
@@ -58,13 +60,23 @@ async def create_job(
 @router.get("", response_model=JobList, responses=ERRORS)
 async def list_jobs(
     store: StoreDep,
+    filters: TrainedFilters,
     status_: Annotated[JobStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> JSONResponse:
-    """Jobs newest first; `count` is the total matching, not the page size."""
-    jobs, count = await store.list_jobs(status_, limit, offset)
+    """Jobs newest first, those that match every filter given; `count` is the total matching, not the page
+    size."""
+    jobs, count = await store.list_jobs(status_, limit, offset, filters)
     return JSONResponse({"data": jobs, "count": count})
+
+
+@router.patch("/{job_id}", response_model=Job, responses=ERRORS)
+async def label_job(job_id: str, body: LabelsPatch, store: StoreDep) -> JSONResponse:
+    """Change a job's name and tags (a JSON merge patch: a field left out stays, null clears it); its model,
+    if it has one, keeps its own."""
+    await relabel_or_404(store, "job", job_id, body)
+    return JSONResponse(await found_or_404("job", store.get_job, job_id))
 
 
 @router.get("/{job_id}", response_model=Job, responses=ERRORS)

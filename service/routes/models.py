@@ -27,6 +27,7 @@ from rnncast.service.deps import ArtifactsDep, LaneDep, SettingsDep, StoreDep, W
 from rnncast.service.errors import ERRORS, not_found, unprocessable
 from rnncast.service.forecast_ask import ask_forecast
 from rnncast.service.ids import model_or_404
+from rnncast.service.labels import TrainedFilters, relabel_or_404
 from rnncast.service.limits import Limited, refusal
 from rnncast.service.openapi import PNG
 from rnncast.service.promotion import hold_for_deletion
@@ -39,6 +40,7 @@ from rnncast.service.schemas import (
     ModelList,
 )
 from rnncast.service.schemas.base import Levels
+from rnncast.service.schemas.labels import LabelsPatch
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -50,16 +52,26 @@ def _message(model: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
 @router.get("", response_model=ModelList, responses=ERRORS)
 async def list_models(
     store: StoreDep,
+    filters: TrainedFilters,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> JSONResponse:
-    """Models newest first."""
-    models, count = await store.list_models(limit, offset)
+    """Models newest first, those that match every filter given; `count` is the total matching."""
+    models, count = await store.list_models(limit, offset, filters)
     return JSONResponse({"data": models, "count": count})
 
 
 @router.get("/{model_id}", response_model=Model, responses=ERRORS)
 async def get_model(model_id: str, store: StoreDep) -> JSONResponse:
+    return JSONResponse(await model_or_404(store, model_id))
+
+
+@router.patch("/{model_id}", response_model=Model, responses=ERRORS)
+async def label_model(model_id: str, body: LabelsPatch, store: StoreDep) -> JSONResponse:
+    """Change a model's name and tags (a JSON merge patch: a field left out stays, null clears it). A model
+    starts with its job's; from then on they are its own."""
+    await model_or_404(store, model_id)
+    await relabel_or_404(store, "model", model_id, body)
     return JSONResponse(await model_or_404(store, model_id))
 
 

@@ -23,6 +23,7 @@ from rnncast.service.schemas.base import (
     no_default,
 )
 from rnncast.service.schemas.jobs import CellName, Status, TrainOptions
+from rnncast.service.schemas.labels import LabelName, Tags
 from rnncast.service.schemas.models import Interval
 
 
@@ -38,6 +39,9 @@ class ForecastSpec(Strict):
     )
 
 
+ComparisonStatus = Literal["running", "succeeded", "failed", "cancelled"]
+
+
 class ComparisonCreate(Strict):
     """One training job per (cell, seed), all queued at once."""
 
@@ -47,7 +51,8 @@ class ComparisonCreate(Strict):
         default_factory=lambda: [0])
     train: TrainOptions = Field(default_factory=TrainOptions)
     forecast: ForecastSpec = Field(default_factory=ForecastSpec)
-    name: str | None = Field(None, max_length=200)
+    name: LabelName | None = None
+    tags: Tags = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique(self) -> ComparisonCreate:
@@ -89,7 +94,8 @@ class Comparison(BaseModel):
 
     id: str
     name: str | None
-    status: Literal["running", "succeeded", "failed", "cancelled"]
+    tags: list[str] = Field(default_factory=list)
+    status: ComparisonStatus
     cells: list[Cell]
     seeds: list[int]
     train: dict[str, Any]

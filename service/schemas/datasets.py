@@ -8,8 +8,9 @@ from pydantic import BaseModel, Field
 
 from rnncast.common.timeaxis import Frequency
 from rnncast.service.schemas.base import Points, Seed, SeriesValues, Strict
+from rnncast.service.schemas.labels import LabelName, Tags
 
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+Name = Annotated[LabelName, Field(min_length=1)]
 Amplitude = Annotated[float, Field(ge=-1e6, le=1e6)]
 Period = Annotated[float, Field(gt=0, le=1e9, description="in units of t (t = position x step)")]
 Phase = Annotated[float, Field(ge=-1e6, le=1e6)]
@@ -73,6 +74,7 @@ class DatasetValues(Strict):
     """Your series as JSON: values in time order, `step` between them (default 1)."""
 
     name: Name
+    tags: Tags = Field(default_factory=list)
     values: SeriesValues
     step: StepSize = 1.0
 
@@ -81,6 +83,7 @@ class DatasetGenerated(Strict):
     """A built-in signal as a dataset, to try harder series than one sine."""
 
     name: Name | None = None
+    tags: Tags = Field(default_factory=list)
     generator: Generator
 
 
@@ -96,6 +99,7 @@ class Dataset(BaseModel):
 
     id: str
     name: str
+    tags: list[str] = Field(default_factory=list)
     length: int
     step: float
     sha256: str = Field(description="of the values as little-endian float64")

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Discriminator, Field, Tag, model_validator
 from rnncast.common import options as O
 from rnncast.common.series import SeriesError, split_point
 from rnncast.service.schemas.base import Strict, api_field, api_fields, api_model, api_type, derived_model
+from rnncast.service.schemas.labels import LabelName, Tags
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
@@ -45,7 +46,8 @@ _TrainOptionsBase = derived_model(
     **api_fields(O.JobOptions),
     data=(DataField, Field(default_factory=DataSpec, description="the sine's parameters (default), or "
                            "{\"dataset_id\"} to train on a stored dataset")),
-    name=(str | None, Field(None, max_length=200)),
+    name=(LabelName | None, Field(None)),
+    tags=(Tags, Field(default_factory=list)),
 )
 
 
@@ -115,6 +117,7 @@ class JobRow(BaseModel):
     id: str
     kind: Literal["train"]
     name: str | None
+    tags: list[str] = Field(default_factory=list)
     status: Status
     params: dict[str, Any]
     progress: Progress

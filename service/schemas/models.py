@@ -160,6 +160,8 @@ class Model(BaseModel):
 
     id: str
     job_id: str | None
+    name: str | None = Field(None, description="its job's when it was saved, then its own (PATCH)")
+    tags: list[str] = Field(default_factory=list)
     cell: Cell
     params: dict[str, Any]
     metrics: Losses

@@ -11,6 +11,7 @@ from rnncast.common.search import CANDIDATE_PATIENCE
 from rnncast.service.limits import Limited
 from rnncast.service.schemas.base import Horizon, Seed, Strict, Whole, _whole
 from rnncast.service.schemas.jobs import DatasetRef, Status
+from rnncast.service.schemas.labels import LabelName
 
 
 class SearchBacktest(Strict):
@@ -39,7 +40,7 @@ class SearchCreate(Strict):
     ensemble_seeds: Annotated[int, Field(ge=1, le=MAX_SEEDS), BeforeValidator(_whole), Limited("max_seeds")] = Field(
         1, description="refit the best with this many seeds (seed, seed + 1, ...): an ensemble comparison")
     backtest: SearchBacktest = Field(default_factory=SearchBacktest)
-    name: str | None = Field(None, max_length=200)
+    name: LabelName | None = None
 
 
 class Candidate(BaseModel):

@@ -26,7 +26,9 @@ async function csvForm() {
       if (!file.files.length) throw new Error("choose a CSV file first");
       const body = new FormData();
       body.append("file", file.files[0]);
-      stored(await api("POST", `/v1/datasets?${new URLSearchParams(query)}`, body));
+      // A list (tags) is sent as the parameter repeated, once per item.
+      const search = new URLSearchParams(Object.entries(query).flatMap(([k, v]) => [v].flat().map((one) => [k, one])));
+      stored(await api("POST", `/v1/datasets?${search}`, body));
     },
     onError: refused,
   });

@@ -18,9 +18,9 @@ export async function modelsView(root) {
   root.replaceChildren(
     h("h1", {}, "Models"),
     h("div", { class: "table-wrap" }, h("table", { id: "models-table" },
-      h("thead", {}, h("tr", {}, ...["model", "cell", "epochs", "parameters", "test loss", "aliases", "created"].map((t) => h("th", {}, t)))),
+      h("thead", {}, h("tr", {}, ...["model", "name", "cell", "epochs", "parameters", "test loss", "aliases", "created"].map((t) => h("th", {}, t)))),
       h("tbody", {}, ...page.data.map((m) => h("tr", { dataset: { modelId: m.id } },
-        h("td", {}, h("a", { href: `#/models/${m.id}` }, m.id.slice(0, 8))), h("td", {}, m.cell),
+        h("td", {}, h("a", { href: `#/models/${m.id}` }, m.id.slice(0, 8))), h("td", {}, m.name || ""), h("td", {}, m.cell),
         h("td", {}, m.epochs_trained), h("td", {}, m.parameters), h("td", {}, fmt(m.metrics.test_loss)),
         h("td", { class: "aliases" }, ...named(m)), h("td", { title: m.created_at }, age(m.created_at))))))),
     h("p", { class: "muted" }, `${page.count} model(s)`));

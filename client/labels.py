@@ -1,0 +1,54 @@
+"""The client's names and tags: changing a record's (`LabelCalls.label`) and filtering lists by them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import httpx
+
+# What `label` takes, and where each one's records live.
+RESOURCES = {"job": "jobs", "model": "models", "comparison": "comparisons", "dataset": "datasets"}
+FILTERS = ("name", "tag", "cell", "dataset", "status")
+
+
+def list_filters(given: dict[str, Any]) -> dict[str, Any]:
+    """A list's query filters (None: not filtered; `tag` a string or a list: every one of them), refused before any
+    HTTP when one is not a filter."""
+    unknown = sorted(set(given) - set(FILTERS))
+    if unknown:
+        raise TypeError(f"unknown list filter(s) {unknown}; the filters are {list(FILTERS)}")
+    out = {k: v for k, v in given.items() if v is not None and v != []}
+    if isinstance(out.get("tag"), str):
+        out["tag"] = [out["tag"]]
+    return out
+
+
+class _Transport(Protocol):
+    def _request(self, method: str, path: str, *, retry: bool, **kwargs: Any) -> httpx.Response: ...
+
+
+class LabelCalls:
+    """`PATCH /v1/{resource}/{id}` as a method."""
+
+    def label(
+        self: _Transport, resource: str, record_id: str, *, name: str | None = None, clear_name: bool = False,
+        tags: Sequence[str] | None = None, add: Sequence[str] = (), remove: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """Change a job's, model's, comparison's or dataset's name and tags; its record as the server answers.
+
+        Args:
+            tags: the whole new list; `add`/`remove`: tags added to or taken from the record's current ones (read
+                first: a change made by someone else in between is replaced).
+        """
+        if resource not in RESOURCES:
+            raise ValueError(f"resource {resource!r}: one of {sorted(RESOURCES)}")
+        path = f"/v1/{RESOURCES[resource]}/{record_id}"
+        body: dict[str, Any] = {}
+        if name is not None or clear_name:
+            body["name"] = None if clear_name else name
+        if tags is not None or add or remove:
+            current = list(tags) if tags is not None else self._request("GET", path, retry=True).json().get("tags", [])
+            body["tags"] = [t for t in dict.fromkeys([*current, *add]) if t not in set(remove)]
+        answer: dict[str, Any] = self._request("PATCH", path, retry=True, json=body).json()
+        return answer
