@@ -20,6 +20,7 @@ if used + tonumber(arg(3)) > tonumber(arg(5)) then return {'model_bytes', used} 
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists'} end
 redis.call('SET', KEYS[1], arg(1))
 index_add(KEYS[2], now_ms(), arg(2))
+label_json(KEYS[2], arg(2), arg(1))  -- its facets (cell, name, tags), as a trained model's
 account_set(KEYS[3], arg(2), arg(3))
 return {'created'}
 """

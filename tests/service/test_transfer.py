@@ -100,7 +100,16 @@ def test_a_safetensors_export_reimports_as_a_model_that_forecasts_bit_equal(stac
         assert a == b  # to the bit: JSON floats carry every digit
     backtest = stack.api.http.post(f"/v1/models/{imported['id']}/backtest", json={"origins": 3, "horizon": 5})
     assert backtest.status_code == 200, backtest.text
+    # An imported model is listed and filtered like a trained one (its facets written by the import script).
+    listed = stack.api.http.get("/v1/models", params={"cell": "LSTM"}).json()["data"]
+    assert imported["id"] in [m["id"] for m in listed]
+    labels = {"name": "from-elsewhere", "tags": ["imported"]}
+    patched = stack.api.http.patch(f"/v1/models/{imported['id']}", json=labels)
+    assert patched.status_code == 200, patched.text
+    tagged = stack.api.http.get("/v1/models", params={"tag": "imported", "name": "from-elsewhere"}).json()
+    assert [m["id"] for m in tagged["data"]] == [imported["id"]] and tagged["count"] == 1
     assert stack.api.http.delete(f"/v1/models/{imported['id']}").status_code == 204
+    assert stack.api.http.get("/v1/models", params={"tag": "imported"}).json()["count"] == 0
 
 
 def _repack(package: bytes, manifest: dict | None = None, tensors: bytes | None = None) -> bytes:
