@@ -67,21 +67,22 @@ def _constant_choice(runs: list[dict[str, Any]], target: tuple[float, float], ep
             "seconds": _mean(runs, "seconds") * share, "cpu": _mean(runs, "cpu") * share}
 
 
-def search(epochs: int, every: int, candidates: list[int], declared: bool = False) -> None:
+def search(epochs: int, every: int, candidates: list[int], declared: bool = False,
+           searched: tuple[str, ...] = CELLS) -> None:
     cores = len(os.sched_getaffinity(0))
     chosen: dict[str, dict[str, Any]] = {}
     with stack(concurrency=cores, predict_threads=2) as s:
         began = time.perf_counter()
-        cells = tuple(c for c in CELLS if _constant(c)) if declared else CELLS
+        cells = tuple(c for c in searched if _constant(c)) if declared else CELLS
         tutorial = run_recipe(s, "tutorial", epochs, every, cells) if cells else {}
         print(f"tutorial: {time.perf_counter() - began:.0f} s for {len(cells) * len(SEEDS)} runs", flush=True)
         targets = dict(TUTORIAL_ACCURACY) if declared else {
             c: (_mean(tutorial[c], "test"), _mean(tutorial[c], "forecast")) for c in CELLS}
         print(f"targets ({'declared' if declared else 'measured'}): {targets}", flush=True)
-        for cell in CELLS:
+        for cell in searched:
             if _constant(cell):
                 chosen[cell] = _constant_choice(tutorial[cell], targets[cell], epochs)
-        left = {c: sorted(candidates) for c in CELLS if c not in chosen}
+        left = {c: sorted(candidates) for c in searched if c not in chosen}
         while left:
             tries = {c: todo.pop(0) for c, todo in left.items()}
             began = time.perf_counter()
@@ -111,7 +112,7 @@ def report(tutorial: dict[str, list[dict[str, Any]]], targets: dict[str, tuple[f
           "wall s per run (tutorial's) | CPU s per run (tutorial's) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     worst, fast_wall, tutorial_wall = 0.0, 0.0, 0.0
-    for cell in CELLS:
+    for cell in chosen:
         c, (test, forecast) = chosen[cell], targets[cell]
         declared = RECIPES["fast"][cell]["epochs"]
         ratios = (c["test"] / test, c["forecast"] / forecast)
@@ -123,7 +124,7 @@ def report(tutorial: dict[str, list[dict[str, Any]]], targets: dict[str, tuple[f
               f"{c['test']:.3g} / {test:.3g} = {ratios[0]:.2f} | {c['forecast']:.3g} / {forecast:.3g} = "
               f"{ratios[1]:.2f} | {c['seconds']:.1f} ({_tutorial_time(tutorial, cell, c, epochs, 'seconds'):.1f}) | "
               f"{c['cpu']:.1f} ({_tutorial_time(tutorial, cell, c, epochs, 'cpu'):.1f}) |")
-    match = all(chosen[c]["epochs"] == RECIPES["fast"][c]["epochs"] for c in CELLS)
-    epochs = ",".join(f"{c}:{chosen[c]['epochs']}" for c in CELLS)
+    match = all(chosen[c]["epochs"] == RECIPES["fast"][c]["epochs"] for c in chosen)
+    epochs = ",".join(f"{c}:{chosen[c]['epochs']}" for c in chosen)
     print(f"fast_epochs={epochs} declared={'yes' if match else 'no'} "
           f"accuracy_ratio_max={worst:.2f} fast_time_ratio={fast_wall / tutorial_wall:.3f}")

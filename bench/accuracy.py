@@ -114,14 +114,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="60 epochs: a smoke run, not the benchmark")
     parser.add_argument("--fast", action="store_true", help="search the fewest epochs per cell (the fast recipe)")
     parser.add_argument("--candidates", default="100,150,200,300,400", help="--fast: one-cycle epochs to try")
+    parser.add_argument("--cells", default=",".join(CELLS), help="--fast: the cells to search")
     parser.add_argument("--declared-targets", action="store_true", help=(
-        "--fast: take the targets from common.accuracy.TUTORIAL_ACCURACY (what a full --fast run printed: CPU runs "
-        "are reproducible to the bit) and run the tutorial recipe only for the constant-rate cells"))
+        "--fast: take the targets from common.accuracy.TUTORIAL_ACCURACY (the tutorial recipe's rows of an earlier "
+        "run: CPU runs reproduce to the bit) and run the tutorial recipe only for the constant-rate cells"))
     args = parser.parse_args()
     if args.fast:
         from _fast_search import search
 
-        search(args.epochs, args.every, [int(c) for c in args.candidates.split(",")], args.declared_targets)
+        search(args.epochs, args.every, [int(c) for c in args.candidates.split(",")], args.declared_targets,
+               tuple(args.cells.split(",")))
         return
     epochs = 60 if args.quick else args.epochs
     cores = len(os.sched_getaffinity(0))

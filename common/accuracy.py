@@ -1,4 +1,4 @@
-"""The tutorial's accuracy, as bench/accuracy.py --fast measured it, and a comparison's time to it.
+"""The tutorial's accuracy, as bench/accuracy.py measured it, and a comparison's time to it.
 
 `TUTORIAL_ACCURACY` is a measured fact, stated here once: per cell, the mean over seeds 0, 1, 2 of the tutorial
 recipe's final test MSE and 100-step forecast MSE (from start 123) after its 500 epochs, on the tutorial's problem
@@ -15,7 +15,8 @@ from typing import Any
 from rnncast.common.defaults import FORECAST_HORIZON, FORECAST_START
 from rnncast.common.options import ModelOptions, SineData, TrainOptions, spec
 
-# cell -> (test MSE, forecast MSE): bench/accuracy.py --fast prints them (the docs' performance page).
+# cell -> (test MSE, forecast MSE): bench/accuracy.py's tutorial rows (a full `--fast` run measures them again;
+# CPU runs reproduce to the bit); the docs' performance page states them.
 TUTORIAL_ACCURACY: dict[str, tuple[float, float]] = {
     "RNN": (2.06e-06, 1.84e-05),
     "LSTM": (3.32e-06, 1.35e-04),

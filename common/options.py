@@ -323,7 +323,7 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "fast": {
         "RNN": {"epochs": 500},  # the tutorial's loop: no schedule tried reached its accuracy sooner
-        "LSTM": {"epochs": 150, "lr_schedule": "onecycle", "max_lr": 1e-2, "min_lr": 1e-5, "warmup_fraction": 0.3},
+        "LSTM": {"epochs": 100, "lr_schedule": "onecycle", "max_lr": 1e-2, "min_lr": 1e-5, "warmup_fraction": 0.3},
         "GRU": {"epochs": 200, "lr_schedule": "onecycle", "max_lr": 1e-2, "min_lr": 1e-5, "warmup_fraction": 0.3},
     },
 }

@@ -87,7 +87,7 @@ class Run(BaseModel):
 
 class CellTimeToAccuracy(BaseModel):
     """A cell's runs against the tutorial's 500-epoch accuracy (the mean over seeds 0-2 of its final test MSE and
-    100-step forecast MSE from start 123, measured by bench/accuracy.py --fast): means over the succeeded runs."""
+    100-step forecast MSE from start 123, measured by bench/accuracy.py): means over the succeeded runs."""
 
     n: int
     epochs: int = Field(description="the runs' epochs")
