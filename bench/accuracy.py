@@ -10,7 +10,22 @@ below the tutorial recipe's 500-epoch means, with the wall seconds to get there
 (from the runs' epoch events' timestamps) as a ratio of the tutorial recipe's
 500-epoch wall time for that cell.
 Last line: accurate_forecast_mse_max=<worst cell's mean> time_to_tutorial_accuracy_ratio=<worst cell's ratio>
+
+With --fast, the search behind the `fast` recipe: the tutorial recipe's comparison
+(500 epochs, tracking the forecast every --every epochs) sets each cell's targets,
+its 3-seed mean test MSE and forecast MSE; then per cell the fewest epochs at
+which `fast`'s options for that cell (its schedule; the epochs are searched)
+reach both. A constant rate's run of E epochs is the first E epochs of the
+tutorial's run, so for such a cell the tutorial's tracked epochs are the
+candidates; a one-cycle schedule depends on its length, so each candidate of
+--candidates is its own comparison (ascending, cells in parallel, stopping at
+the first that reaches the targets). Prints per cell the chosen epochs, the
+declared ones, the accuracy ratios (mean MSE / the tutorial's) and the wall and
+CPU seconds per run against the tutorial's.
+Last line: fast_epochs=<cell:epochs,..> declared=<yes|no> accuracy_ratio_max=<worst mean MSE / target>
+fast_time_ratio=<summed wall per run at the chosen epochs / the tutorial's>
 Usage: python bench/accuracy.py [--epochs 500] [--every 5] [--quick]
+       [--fast [--candidates 100,150,200,300] [--declared-targets]]
 """
 
 from __future__ import annotations
@@ -60,8 +75,9 @@ def epoch_times(http: httpx.Client, job_id: str) -> dict[int, float]:
     return times
 
 
-def run_recipe(s: Any, recipe: str, epochs: int, every: int) -> dict[str, list[dict[str, Any]]]:
-    body = {"cells": list(CELLS), "seeds": SEEDS, "train": {"epochs": epochs, "recipe": recipe},
+def run_recipe(s: Any, recipe: str, epochs: int, every: int,
+               cells: tuple[str, ...] = CELLS) -> dict[str, list[dict[str, Any]]]:
+    body = {"cells": list(cells), "seeds": SEEDS, "train": {"epochs": epochs, "recipe": recipe},
             "forecast": {"start": 123.0, "horizon": 100, "every": every}, "name": f"accuracy {recipe}"}
     study = s.api.http.post("/v1/comparisons", json=body).json()
     while (view := s.api.http.get(f"/v1/comparisons/{study['id']}").json())["status"] == "running":
@@ -72,6 +88,7 @@ def run_recipe(s: Any, recipe: str, epochs: int, every: int) -> dict[str, list[d
         job = s.api.http.get(f"/v1/jobs/{run['job_id']}").json()
         runs.setdefault(run["cell"], []).append({
             "test": run["final_test_loss"], "forecast": run["forecast_mse"], "seconds": run["train_seconds"],
+            "cpu": run.get("cpu_seconds"),
             "history": job["history"], "times": epoch_times(s.api.http, run["job_id"]),
         })
     return runs
@@ -95,7 +112,19 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=500)
     parser.add_argument("--every", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="60 epochs: a smoke run, not the benchmark")
+    parser.add_argument("--fast", action="store_true", help="search the fewest epochs per cell (the fast recipe)")
+    parser.add_argument("--candidates", default="100,150,200,300,400", help="--fast: one-cycle epochs to try")
+    parser.add_argument("--cells", default=",".join(CELLS), help="--fast: the cells to search")
+    parser.add_argument("--declared-targets", action="store_true", help=(
+        "--fast: take the targets from common.accuracy.TUTORIAL_ACCURACY (the tutorial recipe's rows of an earlier "
+        "run: CPU runs reproduce to the bit) and run the tutorial recipe only for the constant-rate cells"))
     args = parser.parse_args()
+    if args.fast:
+        from _fast_search import search
+
+        search(args.epochs, args.every, [int(c) for c in args.candidates.split(",")], args.declared_targets,
+               tuple(args.cells.split(",")))
+        return
     epochs = 60 if args.quick else args.epochs
     cores = len(os.sched_getaffinity(0))
     results = {}

@@ -147,6 +147,11 @@ def print_summary(study: Comparison) -> None:
                       f"{fmt(fm.mean)} ± {fmt(fm.std, '.2g')}", fmt(ts.mean, ".1f"),
                       "best" if cell == study.best_cell else "")
     out.print(table)
+    for cell, t in (study.time_to_accuracy or {}).items():
+        out.print(f"{cell}: {t.epochs} epochs, {fmt(t.wall_seconds, '.1f')} s wall, {fmt(t.cpu_seconds, '.1f')} s CPU "
+                  f"per run; test {fmt(t.test_mse)} (tutorial's {fmt(t.target_test_mse)}), forecast "
+                  f"{fmt(t.forecast_mse)} (tutorial's {fmt(t.target_forecast_mse)}): "
+                  f"{'at' if t.reached else 'not at'} the tutorial's 500-epoch accuracy")
     for run in study.runs:
         if run.error:
             out.print(f"{run.cell} seed {run.seed} failed: {run.error}")

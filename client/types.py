@@ -148,8 +148,23 @@ class Run(_Result):
     final_test_loss: float | None = None
     forecast_mse: float | None = None
     train_seconds: float | None = None
+    cpu_seconds: float | None = None
     parameters: int | None = None
     error: str | None = None
+
+
+class CellTimeToAccuracy(_Result):
+    """A cell's runs against the tutorial's 500-epoch accuracy (means over its succeeded runs)."""
+
+    n: int
+    epochs: int
+    wall_seconds: float | None = None
+    cpu_seconds: float | None = None
+    test_mse: float | None = None
+    forecast_mse: float | None = None
+    target_test_mse: float
+    target_forecast_mse: float
+    reached: bool
 
 
 class Comparison(_Result):
@@ -166,6 +181,7 @@ class Comparison(_Result):
     runs: list[Run]
     summary: dict[str, CellSummary]
     best_cell: str | None = None
+    time_to_accuracy: dict[str, CellTimeToAccuracy] | None = None
     created_at: str
     finished_at: str | None = None
 

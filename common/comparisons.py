@@ -11,12 +11,13 @@ import math
 import statistics
 from typing import Any
 
+from rnncast.common.accuracy import time_to_accuracy, tutorial_problem
 from rnncast.common.values import finite
 
 METRICS = ("final_test_loss", "forecast_mse", "train_seconds")
 # What `run_row` reads of a run's job record: the rest (its forecast, say) stays in Redis.
 RUN_FIELDS = ("id", "params", "status", "epoch", "train_loss", "test_loss", "forecast_mse", "train_seconds",
-              "parameters", "error")
+              "cpu_seconds", "parameters", "error")
 
 
 def _float(raw: dict[str, str], key: str) -> float | None:
@@ -37,6 +38,7 @@ def run_row(raw: dict[str, str]) -> dict[str, Any]:
         "final_test_loss": _float(raw, "test_loss") if raw["status"] == "succeeded" else None,
         "forecast_mse": _float(raw, "forecast_mse"),
         "train_seconds": _float(raw, "train_seconds"),
+        "cpu_seconds": _float(raw, "cpu_seconds"),
         "parameters": int(raw["parameters"]) if raw.get("parameters") else None,
         "error": raw.get("error") or None,
     }
@@ -81,17 +83,19 @@ def comparison_view(raw: dict[str, str], runs: list[dict[str, Any]]) -> dict[str
         summary, best = json.loads(raw["summary"]), raw.get("best_cell") or None
     else:
         summary, best = summarize(runs, cells)
+    train, forecast = json.loads(raw["train"]), json.loads(raw["forecast"])
     return {
         "id": raw["id"],
         "name": raw.get("name") or None, "tags": json.loads(raw["tags"]) if raw.get("tags") else [],
         "status": raw["status"],
         "cells": cells,
         "seeds": json.loads(raw["seeds"]),
-        "train": json.loads(raw["train"]),
-        "forecast": json.loads(raw["forecast"]),
+        "train": train,
+        "forecast": forecast,
         "runs": runs,
         "summary": summary,
         "best_cell": best,
+        "time_to_accuracy": time_to_accuracy(runs, cells) if tutorial_problem(train, forecast) else None,
         "created_at": raw["created_at"],
         "finished_at": raw.get("finished_at") or None,
     }

@@ -197,7 +197,8 @@ class TrainOptions(Options):
     """Optimisation: the tutorial's loop by default, and the options beyond it. `seed` makes a CPU run
     reproducible to the bit."""
 
-    epochs: Annotated[int, Ge(1), Le(MAX_EPOCHS), Limit("max_epochs"), Help("epochs of the main training")] = 500
+    epochs: Annotated[int, Ge(1), Le(MAX_EPOCHS), Limit("max_epochs"), RECIPE_VALUE, Help(
+        "epochs of the main training")] = 500
     batch_size: Annotated[int, Ge(1), Le(MAX_BATCH_SIZE), Help("windows per optimizer step")] = 500
     lr: Annotated[float, Gt(0), Le(1), Help("Adam's learning rate")] = 1e-3
     sequence_length: Annotated[int, Ge(1), Le(MAX_SEQUENCE_LENGTH), Help(
@@ -290,7 +291,7 @@ class TrainOptions(Options):
 
 _LEGACY = ("early_stopping_patience", "early_stopping_min_delta", "rollout_epochs", "rollout_horizon", "rollout_lr")
 
-Recipe = Literal["tutorial", "accurate", "auto"]
+Recipe = Literal["tutorial", "accurate", "fast", "auto"]
 
 
 @dataclass(frozen=True)
@@ -299,16 +300,19 @@ class JobOptions(Options):
 
     recipe: Annotated[Recipe, Help(
         "tutorial: the reference loop; accurate: the per-cell options bench/accuracy.py found best (fields "
-        "given here override it; `params` shows what was used); auto (a dataset job): a search (POST "
-        "/v1/searches) picks the cell, window, head, differencing, scaling and rate by backtest on the train "
-        "part, and this job trains the best on it (its `search_id`; `params` shows the choice once made)")] = "tutorial"
+        "given here override it; `params` shows what was used); fast: the tutorial's 500-epoch accuracy in the "
+        "fewest epochs per cell that bench/accuracy.py found (a comparison reports each cell's time to it); auto "
+        "(a dataset job): a search (POST /v1/searches) picks the cell, window, head, differencing, scaling and "
+        "rate by backtest on the train part, and this job trains the best on it (its `search_id`; `params` shows "
+        "the choice once made)")] = "tutorial"
     max_seconds: Annotated[float | None, Gt(0), Le(1e9), Help(
         "stop and fail the job after this many seconds of running (its last checkpoint is kept); the "
         "server's RNNCAST_MAX_JOB_SECONDS applies too")] = None
 
 
 # Recipes: named sets of the options beyond the tutorial, per cell. `tutorial` is the reference loop;
-# `accurate` is what bench/accuracy.py found best per cell (see the docs' performance page).
+# `accurate` is what bench/accuracy.py found best per cell; `fast` the fewest epochs per cell at which it reaches
+# the tutorial's 500-epoch accuracy (bench/accuracy.py --fast; see the docs' performance page).
 RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     "tutorial": {"RNN": {}, "LSTM": {}, "GRU": {}},
     "auto": {"RNN": {}, "LSTM": {}, "GRU": {}},  # a search chooses (common.search); a refit's params say what
@@ -316,6 +320,11 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
         "RNN": {"lr_schedule": "onecycle", "max_lr": 3e-3, "min_lr": 1e-6, "warmup_fraction": 0.1, "grad_clip": 1.0},
         "LSTM": {"lr_schedule": "onecycle", "max_lr": 1e-2, "min_lr": 1e-5, "warmup_fraction": 0.3},
         "GRU": {"lr_schedule": "onecycle", "max_lr": 1e-2, "min_lr": 1e-5, "warmup_fraction": 0.3},
+    },
+    "fast": {
+        "RNN": {"epochs": 500},  # the tutorial's loop: no schedule tried reached its accuracy sooner
+        "LSTM": {"epochs": 100, "lr_schedule": "onecycle", "max_lr": 1e-2, "min_lr": 1e-5, "warmup_fraction": 0.3},
+        "GRU": {"epochs": 200, "lr_schedule": "onecycle", "max_lr": 1e-2, "min_lr": 1e-5, "warmup_fraction": 0.3},
     },
 }
 

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi.concurrency import run_in_threadpool
 
 from rnncast.common.defaults import model_bytes
+from rnncast.common.options import TrainOptions
 from rnncast.common.search import candidate_options, candidates, refit_params, season_part
 from rnncast.common.series import SeriesError
 from rnncast.common.settings import Settings
@@ -115,7 +116,8 @@ async def submit_auto(store: AsyncJobStore, celery: Any, settings: Settings, wor
     if not isinstance(body.data, DatasetRef):
         raise unprocessable("recipe auto searches by backtest on a dataset: give data {\"dataset_id\"}; the sine's "
                             "defaults are the tutorial's (train it with recipe tutorial or accurate)")
-    search = SearchCreate(data=body.data, epochs=body.epochs, seed=body.seed or 0, name=body.name)
+    epochs = body.epochs if body.epochs is not None else TrainOptions().epochs  # left out: the tutorial's
+    search = SearchCreate(data=body.data, epochs=epochs, seed=body.seed or 0, name=body.name)
     search_id, created = await submit_search(store, celery, settings, worker, search, idempotency_key, "auto")
     found = await store.get_search(search_id)
     if found is None:  # deleted in between: as if it had not been created

@@ -24,9 +24,10 @@ from rnncast.common.defaults import CELL_COST, PASS_OVERHEAD, train_cost, train_
 from rnncast.common.options import effective_options, recipe_fields, resolved_dropout, resolved_micro_batch
 from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK
 from rnncast.common.series import SeriesError, split_point
-from rnncast.common.settings import Settings
+from rnncast.common.settings import Settings, get_settings
 from rnncast.common.store.aio import AsyncJobStore, QuotaExceeded
 from rnncast.service.errors import unprocessable
+from rnncast.service.limits import SERVING, refusal
 from rnncast.service.quotas import model_quota, quota_refusal
 from rnncast.service.schemas import DatasetRef, JobCreate, TrainOptions
 
@@ -86,6 +87,7 @@ def effective_params(body: JobCreate, dataset: dict[str, Any] | None = None) -> 
     params = body.model_dump(exclude={"name", "tags"})
     given = {k: params[k] for k in recipe_fields() if k in body.model_fields_set}
     params |= effective_options(params["cell"], params["recipe"], given)
+    _within_limits(params)
     if dataset is not None:
         params["data"] = dataset_data(params["data"], dataset, params)
     if params["seed"] is None:
@@ -93,6 +95,14 @@ def effective_params(body: JobCreate, dataset: dict[str, Any] | None = None) -> 
     params["dropout"] = resolved_dropout(params["dropout"], params["num_layers"])
     params["micro_batch_size"] = resolved_micro_batch(params["micro_batch_size"], params["cell"])
     return params
+
+
+def _within_limits(params: dict[str, Any]) -> None:
+    """422 for a value a recipe chose over this server's limit (`epochs`): refused as if the request had sent it."""
+    for s in O.spec(O.TrainOptions):
+        reason = s.limit and refusal(s.name, params[s.name], s.limit.setting, SERVING.get() or get_settings())
+        if reason:
+            raise unprocessable(reason)
 
 
 def fingerprint(body: Any) -> str:

@@ -131,7 +131,7 @@ def test_the_document_states_this_servers_limits():
     forecast = SCHEMAS["ForecastRequest"]["properties"]
     assert forecast["horizon"]["maximum"] == SETTINGS.max_horizon
     assert _branch(forecast["context"])["maxItems"] == SETTINGS.max_context
-    assert SCHEMAS["JobCreate"]["properties"]["epochs"]["maximum"] == SETTINGS.max_epochs
+    assert _branch(SCHEMAS["JobCreate"]["properties"]["epochs"])["maximum"] == SETTINGS.max_epochs  # null: the recipe's
     assert SCHEMAS["ComparisonCreate"]["properties"]["seeds"]["maxItems"] == SETTINGS.max_seeds
     assert SCHEMAS["DatasetValues"]["properties"]["values"]["maxItems"] == SETTINGS.max_dataset_points
     assert SCHEMAS["BacktestRequest"]["properties"]["horizon"]["maximum"] == SETTINGS.max_horizon

@@ -178,6 +178,7 @@ def _train(
         ))
 
     writer.start()
+    cpu_began = time.process_time()  # this process's CPU (its threads': the checkpoint writer's too)
     try:
         result = train(
             model_cfg, data_cfg, train_cfg, device=device, on_epoch_end=lambda r: attempt.on_epoch_end(r, fields),
@@ -193,7 +194,8 @@ def _train(
         return ended
     if not store.heartbeat(job_id, lease):  # lost while training's last epoch ran: write nothing
         return _lost(job_id)
-    return _succeed(attempt, artifacts, settings, params, configs, result, forecast_spec, series)
+    cpu = time.process_time() - cpu_began
+    return _succeed(attempt, artifacts, settings, params, configs, result, forecast_spec, series, cpu)
 
 
 def _load_series(
@@ -261,9 +263,10 @@ def _stopped(attempt: Attempt, artifacts: ArtifactStore, result: TrainResult, li
 def _succeed(
     attempt: Attempt, artifacts: ArtifactStore, settings: Settings, params: dict[str, Any],
     configs: tuple[ModelOptions, AnyData, TrainOptions], result: TrainResult, forecast_spec: dict[str, Any] | None,
-    series: np.ndarray | None,
+    series: np.ndarray | None, cpu_seconds: float,
 ) -> str:
-    """Write the model, and end the job succeeded with its record (and a comparison run's forecast)."""
+    """Write the model, and end the job succeeded with its record (and a comparison run's forecast, and
+    `cpu_seconds`: this attempt's training CPU, as `train_seconds` is its wall time)."""
     job_id, (_, data_cfg, train_cfg) = attempt.job_id, configs
     try:  # computed once, before the writes that may be retried
         calibration = calibrate_model(result.model, configs, series, result.transform, settings.max_forecast_work,
@@ -294,7 +297,8 @@ def _succeed(
     # The model record is saved with the job's end, in one lease-checked step.
     extra |= {"best_epoch": result.best_epoch, "stopped_early_at": result.stopped_early_at}
     if not attempt.store.finish(job_id, attempt.lease, JobStatus.SUCCEEDED, model=model, model_id=model["id"],
-                                train_seconds=round(result.seconds, 3), parameters=model["parameters"], **extra):
+                                train_seconds=round(result.seconds, 3),
+                                cpu_seconds=round(cpu_seconds, 3), parameters=model["parameters"], **extra):
         return _lost(job_id)
     artifacts.delete_prefix(job_prefix(job_id))
     return "succeeded"

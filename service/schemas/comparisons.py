@@ -85,8 +85,24 @@ class Run(BaseModel):
     final_test_loss: float | None
     forecast_mse: float | None
     train_seconds: float | None
+    cpu_seconds: float | None = Field(None, description="the training process's CPU seconds (train_seconds: wall)")
     parameters: int | None
     error: str | None
+
+
+class CellTimeToAccuracy(BaseModel):
+    """A cell's runs against the tutorial's 500-epoch accuracy (the mean over seeds 0-2 of its final test MSE and
+    100-step forecast MSE from start 123, measured by bench/accuracy.py): means over the succeeded runs."""
+
+    n: int
+    epochs: int = Field(description="the runs' epochs")
+    wall_seconds: float | None = Field(description="mean training wall seconds per run")
+    cpu_seconds: float | None = Field(description="mean training CPU seconds per run")
+    test_mse: float | None
+    forecast_mse: float | None
+    target_test_mse: float = Field(description="the tutorial's")
+    target_forecast_mse: float = Field(description="the tutorial's")
+    reached: bool = Field(description="both means at or below the tutorial's")
 
 
 class Comparison(BaseModel):
@@ -103,6 +119,10 @@ class Comparison(BaseModel):
     runs: list[Run]
     summary: dict[str, CellSummary]
     best_cell: Cell | None
+    time_to_accuracy: dict[str, CellTimeToAccuracy] | None = Field(None, description=(
+        "on the tutorial's problem (the default sine, model, window and batch, forecast from 123 over 100 steps), "
+        "per cell: its runs' epochs, seconds and accuracy against the tutorial's 500-epoch accuracy, the `fast` "
+        "recipe's goal; null for another problem"))
     created_at: str
     finished_at: str | None
 
