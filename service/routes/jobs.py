@@ -38,8 +38,8 @@ async def create_job(
     a search chooses the configuration first: the job waits queued until it has."""
     try:
         if body.recipe == "auto":
-            # Not a WorkerDep: the gate matches computing routes by path, and GET /v1/jobs must stay readable
-            # from other sites; this POST is refused from them as every state-changing request is.
+            # Built here, not a WorkerDep: only this recipe asks a worker (and the gate refuses this POST from
+            # other sites as it does every state-changing request).
             worker = Worker(store, settings)
             job_id, created = await submit_auto(store, celery, settings, worker, body, idempotency_key)
         else:
