@@ -106,7 +106,13 @@ def test_ctrl_c_while_watching_leaves_the_job_running(stack):
     args = [sys.executable, "-m", "rnncast.client", "train", "--cell", "GRU", "--epochs", "100000",
             "--checkpoint-every", "0", *TRAIN_ARGS, "--watch", "--json", "--url", stack.api.url]
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(4)
+
+    def running() -> bool:  # the CLI has its answer (the job exists) and a worker trains it: it is watching
+        page = stack.api.http.get("/v1/jobs", params={"status": "running", "limit": 50}).json()["data"]
+        return any(job["params"]["epochs"] == 100000 for job in page)
+
+    wait_until(running, timeout=120, interval=0.2)
+    time.sleep(1)  # from its answer to its watch is a few statements
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "keeps running" in err and "Traceback" not in err
