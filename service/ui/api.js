@@ -44,13 +44,15 @@ function askKey(message) {
   return keyPrompt;
 }
 
-/** A call to the API: `body` goes as JSON, or as it is when it is FormData (a file upload, multipart). */
+/** A call to the API: `body` goes as JSON, or as it is when it is FormData (a file upload, multipart) or a Blob
+ * (a file as the whole body, application/octet-stream). */
 export async function api(method, path, body, { blob = false } = {}) {
   const headers = {};
   const key = sessionStorage.getItem(KEY_STORE);
   if (key) headers["X-API-Key"] = key;
-  const form = body instanceof FormData;
-  if (body !== undefined && !form) headers["Content-Type"] = "application/json";
+  const form = body instanceof FormData || body instanceof Blob;
+  if (body instanceof Blob) headers["Content-Type"] = "application/octet-stream";
+  else if (body !== undefined && !form) headers["Content-Type"] = "application/json";
   const sent = body === undefined || form ? body : JSON.stringify(body);
   const response = await fetch(path, { method, headers, body: sent });
   if (response.status === 401) {

@@ -4,6 +4,7 @@ import { h, age, card, flash, fmt } from "../dom.js";
 import { api, loadImage, openapiDoc } from "../api.js";
 import { forecastChart } from "../charts.js";
 import { schemaForm } from "../forms.js";
+import { exportLinks, importForm } from "./transfer.js";
 
 /** Each model's aliases, from the aliases' list (a model's record does not name them). */
 async function aliasesByModel() {
@@ -23,7 +24,7 @@ export async function modelsView(root) {
         h("td", {}, h("a", { href: `#/models/${m.id}` }, m.id.slice(0, 8))), h("td", {}, m.name || ""), h("td", {}, m.cell),
         h("td", {}, m.epochs_trained), h("td", {}, m.parameters), h("td", {}, fmt(m.metrics.test_loss)),
         h("td", { class: "aliases" }, ...named(m)), h("td", { title: m.created_at }, age(m.created_at))))))),
-    h("p", { class: "muted" }, `${page.count} model(s)`));
+    h("p", { class: "muted" }, `${page.count} model(s)`), importForm());
   return () => {};
 }
 
@@ -154,6 +155,7 @@ export async function modelView(root, id) {
       model.job_id ? h("a", { href: `#/jobs/${model.job_id}` }, "Its training job")
         : h("span", { class: "muted" }, "Imported (no training job here)"),
       h("a", { href: `#/aliases?model=${model.id}`, id: "alias-model-link" }, "Point an alias at it"),
+      ...exportLinks(model.id),
       h("button", { type: "button", class: "danger", id: "delete-model", onclick: remove }, "Delete model")),
     h("h2", {}, "Forecast"), forecast.form, result, chartBox,
     h("h2", {}, "Backtest"), await backtestForm(model),
