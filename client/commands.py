@@ -91,7 +91,7 @@ def jobs(
                [[short(j.id), j.name or "", ",".join(j.tags), str(j.params.get("cell", "?")), j.status,
                  f"{j.progress.epoch}/{j.progress.epochs}", fmt(j.metrics.test_loss), when(j.created_at)]
                 for j in page.data], numeric=["epoch", "test loss"])
-    out.print(f"{len(page.data)} of {page.count}")
+    out.print(page.tally(len(page.data)))
 
 
 def job(job_id: str, json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
@@ -132,7 +132,7 @@ def models(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
                [[short(m.id), m.name or "", ",".join(m.tags), m.cell, str(m.epochs_trained),
                  str(m.parameters), fmt(m.metrics.test_loss),
                  when(m.created_at)] for m in page.data], numeric=["epochs", "parameters", "test loss"])
-    out.print(f"{len(page.data)} of {page.count}")
+    out.print(page.tally(len(page.data)))
 
 
 def read_context(path: Path) -> list[float]:

@@ -58,7 +58,7 @@ def datasets(
                [[short(d.id), d.name, ",".join(d.tags), str(d.length),
                  f"{d.step:g}", f"{d.stats.mean:.4g}", f"{d.stats.std:.4g}",
                  when(d.created_at)] for d in page.data], numeric=["length", "step", "mean", "std"])
-    out.print(f"{len(page.data)} of {page.count}")
+    out.print(page.tally(len(page.data)))
 
 
 def upload(

@@ -123,7 +123,7 @@ def comparisons(
                [[short(s.id), s.name or "", ",".join(s.tags), s.status, ",".join(s.cells), ",".join(map(str, s.seeds)),
                  f"{sum(r.status in ENDED for r in s.runs)}/{len(s.runs)}", s.best_cell or "", when(s.created_at)]
                 for s in page.data], free=["name", "tags", "seeds"], numeric=["runs ended"])
-    out.print(f"{len(page.data)} of {page.count}")
+    out.print(page.tally(len(page.data)))
 
 
 def comparison(comparison_id: str, json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None) -> None:

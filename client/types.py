@@ -67,6 +67,13 @@ class Job(_Result):
 
 class Page(_Result):
     count: int
+    count_exact: bool = True  # false: a filtered list's count stopped at the server's scan budget (at least `count`)
+    truncated: bool = False  # the page stopped short at that budget: narrow the filters
+
+    def tally(self, shown: int) -> str:
+        """"N of M" ("M+" when the count is a lower bound), and a note when the page stopped short."""
+        note = " (the server's filter scan budget ran out: narrow the filters)" if self.truncated else ""
+        return f"{shown} of {self.count}{'' if self.count_exact else '+'}{note}"
 
 
 class JobPage(Page):

@@ -33,6 +33,8 @@ MAX_NAME_CHARS = 200
 MAX_TAGS = 16
 MAX_TAG_CHARS = 64
 TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:=/+-]*$"
+# Ceiling on RNNCAST_MAX_FILTER_SCAN: the ids a list filtered by two or more sets examines for one page (and count).
+MAX_FILTER_SCAN = 100_000
 # What a CSV upload does with a blank or NA cell in its value column (common.csvseries.fill_missing).
 Missing = Literal["refuse", "interpolate", "ffill"]
 MISSING_HELP = ("a blank or NA cell in the value column: 'refuse' (the default: a 422 naming the row), "

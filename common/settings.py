@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from rnncast.common.defaults import (
     MAX_CONTEXT,
     MAX_EPOCHS,
+    MAX_FILTER_SCAN,
     MAX_HORIZON,
     MAX_POINTS,
     MAX_SEEDS,
@@ -94,6 +95,10 @@ class Settings(BaseSettings):
     max_search_candidates: int = Field(12, ge=1, le=100, description=(
         "Candidates one search trains at most (`POST /v1/searches`): a larger grid is sampled by the search's "
         "seed; a request's `max_candidates` above this is 422."))
+    max_filter_scan: int = Field(10_000, ge=1, le=MAX_FILTER_SCAN, description=(
+        "Ids one page of a list filtered by two or more filters examines at most (its count too): past it, the "
+        "count is a lower bound (`count_exact: false`), a page left short says `truncated: true`, and an offset "
+        "at or past it is 422. Up to the ceiling MAX_FILTER_SCAN."))
     max_queued_jobs: int = Field(10_000, ge=1, description="More queued jobs than this get 429.")
     max_train_cost: float = Field(3e13, gt=0, description=(
         "A job's estimated work (`train_cost`) above this is 422 with the estimate; the default "

@@ -3,15 +3,17 @@ of a record's labels."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable
+from typing import Annotated, Any
 
 from fastapi import Depends, Query
 from pydantic import Field
 from pydantic.json_schema import SkipJsonSchema
 
 from rnncast.common.defaults import MAX_TAGS, Cell
+from rnncast.common.store.label_ops import Count, PastScan
 from rnncast.common.values import is_id
-from rnncast.service.deps import StoreDep
+from rnncast.service.deps import SettingsDep, StoreDep
 from rnncast.service.errors import not_found, unprocessable
 from rnncast.service.ids import resolve
 from rnncast.service.schemas.labels import LabelName, LabelsPatch, Tag
@@ -50,8 +52,22 @@ async def trained(
     return facets(name=name, tag=tag, cell=cell, dataset=dataset_id)
 
 
+async def scan_budget(settings: SettingsDep) -> int:
+    """The ids one page of a list filtered by two or more filters examines at most (RNNCAST_MAX_FILTER_SCAN)."""
+    return settings.max_filter_scan
+
+
 LabelFilters = Annotated[tuple[str, ...], Depends(labelled)]
 TrainedFilters = Annotated[tuple[str, ...], Depends(trained)]
+ScanBudget = Annotated[int, Depends(scan_budget)]
+
+
+async def listed(load: Awaitable[tuple[list[Any], Count]]) -> tuple[list[Any], Count]:
+    """A list's page and count (`store.list_*`), an offset past the scan budget a clear 422."""
+    try:
+        return await load
+    except PastScan as exc:
+        raise unprocessable(str(exc)) from None
 
 
 async def relabel_or_404(store: StoreDep, resource: str, record_id: str, body: LabelsPatch,

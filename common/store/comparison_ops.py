@@ -7,7 +7,7 @@ from typing import Any
 
 from rnncast.common.comparisons import RUN_FIELDS, final_fields, run_row
 from rnncast.common.store.keys import Keys
-from rnncast.common.store.label_ops import page
+from rnncast.common.store.label_ops import Count, page
 from rnncast.common.store.plan import Op, batch, cmd, one
 
 
@@ -30,9 +30,11 @@ def get_comparison(
     return raw, [job for job in jobs if job.get("id")]
 
 
-def list_comparisons(limit: int, offset: int, facets: tuple[str, ...] = ()) -> Op[tuple[list[str], int]]:
+def list_comparisons(
+    limit: int, offset: int, facets: tuple[str, ...] = (), *, scan: int,
+) -> Op[tuple[list[str], Count]]:
     """Comparison ids newest first (with every one of `facets`, `label_lua`), and how many there are."""
-    return (yield from page(Keys.comparisons, list(facets), limit, offset))
+    return (yield from page(Keys.comparisons, list(facets), limit, offset, scan=scan))
 
 
 def write_summary(comparison_id: str) -> Op[None]:

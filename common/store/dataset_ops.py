@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from rnncast.common.store.keys import Keys
-from rnncast.common.store.label_ops import page
+from rnncast.common.store.label_ops import Count, page
 from rnncast.common.store.plan import Op, cmd, one, script
 from rnncast.common.store.scripts import header
 
@@ -22,11 +22,13 @@ def get_dataset(dataset_id: str) -> Op[dict[str, Any] | None]:
     return json.loads(raw) if raw else None
 
 
-def list_datasets(limit: int, offset: int, facets: tuple[str, ...] = ()) -> Op[tuple[list[dict[str, Any]], int]]:
+def list_datasets(
+    limit: int, offset: int, facets: tuple[str, ...] = (), *, scan: int,
+) -> Op[tuple[list[dict[str, Any]], Count]]:
     """Datasets newest first (with every one of `facets`, `label_lua`), and how many there are."""
-    ids, count = yield from page(Keys.datasets, list(facets), limit, offset)
+    ids, count = yield from page(Keys.datasets, list(facets), limit, offset, scan=scan)
     raws = (yield from one(cmd("mget", [Keys.dataset(i) for i in ids]))) if ids else []
-    return [json.loads(r) for r in raws if r], int(count)
+    return [json.loads(r) for r in raws if r], count
 
 
 def delete_dataset(dataset_id: str) -> Op[str]:

@@ -9,7 +9,7 @@ from typing import Any
 from rnncast.common.store.admission import UNLIMITED, Idempotency, Quota, create_jobs
 from rnncast.common.store.comparison_ops import write_summary
 from rnncast.common.store.keys import Keys
-from rnncast.common.store.label_ops import page, unindex
+from rnncast.common.store.label_ops import Count, page, unindex
 from rnncast.common.store.plan import Op, batch, cmd, one, script
 from rnncast.common.store.scripts import header
 from rnncast.common.store.status import FINAL, JobStatus
@@ -115,14 +115,14 @@ def job_json(job_id: str) -> Op[str | None]:
 
 
 def list_jobs(
-    status: JobStatus | None, limit: int, offset: int, facets: tuple[str, ...] = (),
-) -> Op[tuple[list[dict[str, Any]], int]]:
+    status: JobStatus | None, limit: int, offset: int, facets: tuple[str, ...] = (), *, scan: int,
+) -> Op[tuple[list[dict[str, Any]], Count]]:
     """Jobs newest first, optionally of one status and with every one of `facets` ("tag=prod", `label_lua`),
     and how many there are; rows carry no history."""
     within = Keys.jobs_by_status(status.value) if status else None
-    ids, count = yield from page(Keys.jobs, list(facets), limit, offset, within)
+    ids, count = yield from page(Keys.jobs, list(facets), limit, offset, within, scan=scan)
     rows = (yield batch(*(cmd("hgetall", Keys.job(job_id)) for job_id in ids))) if ids else []
-    return [job_view(raw, None) for raw in rows if raw], int(count)
+    return [job_view(raw, None) for raw in rows if raw], count
 
 
 def counts_by_status() -> Op[dict[str, int]]:

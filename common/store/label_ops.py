@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from rnncast.common.store.keys import Keys
 from rnncast.common.store.plan import Op, batch, cmd, one, script
@@ -36,21 +36,35 @@ label_json(KEYS[2], arg(1), arg(3))
 return 1
 """
 
-# A page of the records in every one of several sorted sets (facets, a status index), newest first, and how
-# many there are. The page walks the smallest set newest first, keeping the ids every other set has, until the
-# page is full: a broad filter stops early, and no walk is longer than the smallest set. The count is
-# ZINTERCARD's (Redis 7; before it, an intersection in a scratch key, dropped in the same step).
-# KEYS: scratch, the sets...   ARGV: offset, limit
+# A page of the records in every one of several sorted sets (facets, a status index), newest first, how many
+# there are, whether that count is exact, and whether the page stopped short at the budget. The cost is bounded
+# by `budget` ids whatever the sets hold. When the smallest set has more, only its newest `budget` ids are read:
+# copied to the scratch key, intersected there with the other sets (scored as before), paged, dropped, all in
+# the same step, so the count is a lower bound and a short page is truncated. Else the page walks the smallest
+# set newest first, keeping the ids every other set has, until the page is full (a broad filter stops early),
+# and the count is ZINTERCARD's (Redis 7; before it, an intersection in the scratch key, dropped at once).
+# KEYS: scratch, the sets...   ARGV: offset, limit, budget
 FILTER_PAGE = PRELUDE + """
+local offset, limit, budget = tonumber(arg(1)), tonumber(arg(2)), tonumber(arg(3))
 local sets = {}
 for i = 2, #KEYS do sets[#sets + 1] = {KEYS[i], redis.call('ZCARD', KEYS[i])} end
 table.sort(sets, function(a, b) return a[2] < b[2] end)
+if sets[1][2] > budget then
+  redis.call('ZRANGESTORE', KEYS[1], sets[1][1], 0, budget - 1, 'REV')
+  local args, weights = {KEYS[1], #sets, KEYS[1]}, {'WEIGHTS', 1}
+  for i = 2, #sets do args[#args + 1] = sets[i][1]; weights[#weights + 1] = 0 end
+  for _, w in ipairs(weights) do args[#args + 1] = w end
+  local n = redis.call('ZINTERSTORE', unpack(args))
+  local ids = redis.call('ZREVRANGE', KEYS[1], offset, offset + limit - 1)
+  redis.call('DEL', KEYS[1])
+  return {n, ids, 0, #ids < limit and 1 or 0}
+end
 local ok, n = pcall(redis.call, 'ZINTERCARD', #KEYS - 1, unpack(KEYS, 2))
 if not ok then
   n = redis.call('ZINTERSTORE', KEYS[1], #KEYS - 1, unpack(KEYS, 2))
   redis.call('DEL', KEYS[1])
 end
-local offset, limit, ids, matched, pos = tonumber(arg(1)), tonumber(arg(2)), {}, 0, 0
+local ids, matched, pos = {}, 0, 0
 while #ids < limit and matched < n do
   local chunk = redis.call('ZREVRANGE', sets[1][1], pos, pos + 499)
   if #chunk == 0 then break end
@@ -67,7 +81,7 @@ while #ids < limit and matched < n do
     end
   end
 end
-return {n, ids}
+return {n, ids, 1, 0}
 """
 
 # Take a record out of its creation index, its id index and its facets.   KEYS: the index   ARGV: id
@@ -143,21 +157,43 @@ def relabel(resource: str, record_id: str, patch: Patch, tries: int = 5) -> Op[b
     return False
 
 
+class Count(NamedTuple):
+    """How many records a list's filters match: `n`, or at least `n` when not `exact` (a filtered page examines
+    the scan budget's ids at most); `truncated`: the page stopped short at that budget (narrow the filters)."""
+
+    n: int
+    exact: bool = True
+    truncated: bool = False
+
+    def fields(self) -> dict[str, Any]:
+        """The count's fields of a list's answer."""
+        return {"count": self.n, "count_exact": self.exact, "truncated": self.truncated}
+
+
+class PastScan(ValueError):
+    """An offset a filtered list cannot reach within its scan budget."""
+
+
 def page(
-    index: str, facets: list[str], limit: int, offset: int, within: str | None = None,
-) -> Op[tuple[list[str], int]]:
+    index: str, facets: list[str], limit: int, offset: int, within: str | None = None, *, scan: int,
+) -> Op[tuple[list[str], Count]]:
     """The ids of `index` that have every one of `facets` ("tag=prod") and are in the sorted set `within` (a
-    status index), newest first, and how many there are."""
+    status index), newest first, and how many there are. Two sets or more examine at most `scan` ids (the
+    smallest set's newest); an offset at or past `scan` then raises PastScan before any work."""
+    sets = [Keys.facet(index, facet) for facet in facets] + ([within] if within else [])
+    if len(sets) > 1 and offset >= scan:
+        raise PastScan(f"offset {offset}: a list with two or more filters is read {scan} records deep at most "
+                       "(RNNCAST_MAX_FILTER_SCAN); narrow the filters rather than page past it")
     if facets and not (yield from one(cmd("exists", Keys.labels_indexed))):
         yield from label_existing()
-    sets = [Keys.facet(index, facet) for facet in facets] + ([within] if within else [])
     if len(sets) <= 1:
         only = sets[0] if sets else index
         ids, count = yield batch(cmd("zrevrange", only, offset, offset + limit - 1), cmd("zcard", only))
-        return [str(i) for i in ids], int(count)
+        return [str(i) for i in ids], Count(int(count))
     scratch = Keys.facet(index, f"scratch:{uuid.uuid4().hex}")
-    count, ids = yield from one(script("filter_page", [scratch, *sets], [*header(), offset, limit]))
-    return [str(i) for i in ids], int(count)
+    count, ids, exact, truncated = yield from one(script("filter_page", [scratch, *sets],
+                                                         [*header(), offset, limit, scan]))
+    return [str(i) for i in ids], Count(int(count), bool(exact), bool(truncated))
 
 
 def label_existing() -> Op[int]:

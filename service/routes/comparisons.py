@@ -27,7 +27,7 @@ from rnncast.common.values import is_id
 from rnncast.service import limits
 from rnncast.service.deps import ArtifactsDep, CeleryDep, IdempotencyKey, SettingsDep, StoreDep, WorkerDep
 from rnncast.service.errors import ERRORS, not_found, unprocessable
-from rnncast.service.labels import TrainedFilters, facets, relabel_or_404
+from rnncast.service.labels import ScanBudget, TrainedFilters, facets, listed, relabel_or_404
 from rnncast.service.limits import Limited
 from rnncast.service.openapi import PNG, links
 from rnncast.service.quotas import model_quota, quota_refusal
@@ -137,14 +137,15 @@ async def create_comparison(
 async def list_comparisons(
     store: StoreDep,
     filters: TrainedFilters,
+    scan: ScanBudget,
     status_: Annotated[ComparisonStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> JSONResponse:
     """Comparisons newest first, those that match every filter given; `count` is the total matching."""
-    ids, count = await store.list_comparisons(limit, offset, filters + facets(status=status_))
+    ids, count = await listed(store.list_comparisons(limit, offset, filters + facets(status=status_), scan=scan))
     views = [view for view in [await _view(store, i) for i in ids] if view is not None]
-    return JSONResponse({"data": views, "count": count})
+    return JSONResponse({"data": views, **count.fields()})
 
 
 @router.get("/{comparison_id}", response_model=Comparison, responses=ERRORS)

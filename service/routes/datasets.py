@@ -26,7 +26,7 @@ from rnncast.common.store.aio import AsyncJobStore, QuotaExceeded
 from rnncast.common.values import is_id
 from rnncast.service.deps import ArtifactsDep, SettingsDep, StoreDep, WorkerDep
 from rnncast.service.errors import ERRORS, found_or_404, not_found, unprocessable
-from rnncast.service.labels import LabelFilters, relabel_or_404
+from rnncast.service.labels import LabelFilters, ScanBudget, listed, relabel_or_404
 from rnncast.service.openapi import PNG, links
 from rnncast.service.quotas import dataset_quota, quota_refusal
 from rnncast.service.schemas import (
@@ -120,12 +120,13 @@ async def create_dataset(
 async def list_datasets(
     store: StoreDep,
     filters: LabelFilters,
+    scan: ScanBudget,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> JSONResponse:
     """Datasets newest first, those that match every filter given; `count` is the total matching."""
-    records, count = await store.list_datasets(limit, offset, filters)
-    return JSONResponse({"data": records, "count": count})
+    records, count = await listed(store.list_datasets(limit, offset, filters, scan=scan))
+    return JSONResponse({"data": records, **count.fields()})
 
 
 @router.get("/{dataset_id}", response_model=Dataset, responses=ERRORS)

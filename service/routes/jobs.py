@@ -14,7 +14,7 @@ from rnncast.common.store.aio import DatasetGone, IdempotencyConflict, QueueFull
 from rnncast.common.values import is_id
 from rnncast.service.deps import ArtifactsDep, CeleryDep, IdempotencyKey, SettingsDep, StoreDep
 from rnncast.service.errors import ERRORS, found_or_404, not_found, unprocessable
-from rnncast.service.labels import TrainedFilters, relabel_or_404
+from rnncast.service.labels import ScanBudget, TrainedFilters, listed, relabel_or_404
 from rnncast.service.openapi import links
 from rnncast.service.rpc import Worker
 from rnncast.service.schemas import Job, JobCreate, JobList
@@ -61,14 +61,15 @@ async def create_job(
 async def list_jobs(
     store: StoreDep,
     filters: TrainedFilters,
+    scan: ScanBudget,
     status_: Annotated[JobStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> JSONResponse:
     """Jobs newest first, those that match every filter given; `count` is the total matching, not the page
     size."""
-    jobs, count = await store.list_jobs(status_, limit, offset, filters)
-    return JSONResponse({"data": jobs, "count": count})
+    jobs, count = await listed(store.list_jobs(status_, limit, offset, filters, scan=scan))
+    return JSONResponse({"data": jobs, **count.fields()})
 
 
 @router.patch("/{job_id}", response_model=Job, responses=ERRORS)

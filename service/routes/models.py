@@ -27,7 +27,7 @@ from rnncast.service.deps import ArtifactsDep, LaneDep, SettingsDep, StoreDep, W
 from rnncast.service.errors import ERRORS, not_found, unprocessable
 from rnncast.service.forecast_ask import ask_forecast
 from rnncast.service.ids import model_or_404
-from rnncast.service.labels import TrainedFilters, relabel_or_404
+from rnncast.service.labels import ScanBudget, TrainedFilters, listed, relabel_or_404
 from rnncast.service.limits import Limited, refusal
 from rnncast.service.openapi import PNG
 from rnncast.service.promotion import hold_for_deletion
@@ -53,12 +53,13 @@ def _message(model: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
 async def list_models(
     store: StoreDep,
     filters: TrainedFilters,
+    scan: ScanBudget,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> JSONResponse:
     """Models newest first, those that match every filter given; `count` is the total matching."""
-    models, count = await store.list_models(limit, offset, filters)
-    return JSONResponse({"data": models, "count": count})
+    models, count = await listed(store.list_models(limit, offset, filters, scan=scan))
+    return JSONResponse({"data": models, **count.fields()})
 
 
 @router.get("/{model_id}", response_model=Model, responses=ERRORS)

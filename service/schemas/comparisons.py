@@ -23,7 +23,7 @@ from rnncast.service.schemas.base import (
     no_default,
 )
 from rnncast.service.schemas.jobs import CellName, Status, TrainOptions
-from rnncast.service.schemas.labels import LabelName, Tags
+from rnncast.service.schemas.labels import FilteredCount, LabelName, Tags
 from rnncast.service.schemas.models import Interval
 
 
@@ -127,9 +127,8 @@ class Comparison(BaseModel):
     finished_at: str | None
 
 
-class ComparisonList(BaseModel):
+class ComparisonList(FilteredCount):
     data: list[Comparison]
-    count: int
 
 
 class EnsembleRequest(Strict):

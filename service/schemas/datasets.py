@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from rnncast.common.timeaxis import Frequency
 from rnncast.service.schemas.base import Points, Seed, SeriesValues, Strict
-from rnncast.service.schemas.labels import LabelName, Tags
+from rnncast.service.schemas.labels import FilteredCount, LabelName, Tags
 
 Name = Annotated[LabelName, Field(min_length=1)]
 Amplitude = Annotated[float, Field(ge=-1e6, le=1e6)]
@@ -115,9 +115,8 @@ class Dataset(BaseModel):
     month_end: bool | None = Field(None, description="monthly, quarterly, yearly: on each month's last day")
 
 
-class DatasetList(BaseModel):
+class DatasetList(FilteredCount):
     data: list[Dataset]
-    count: int
 
 
 class DatasetValuesPage(BaseModel):

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Discriminator, Field, Tag, model_validator
 from rnncast.common import options as O
 from rnncast.common.series import SeriesError, split_point
 from rnncast.service.schemas.base import Strict, api_field, api_fields, api_model, api_type, derived_model
-from rnncast.service.schemas.labels import LabelName, Tags
+from rnncast.service.schemas.labels import FilteredCount, LabelName, Tags
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
@@ -144,11 +144,10 @@ class Job(JobRow):
     history: History
 
 
-class JobList(BaseModel):
+class JobList(FilteredCount):
     """Jobs newest first; rows carry no `history` (fetch one job for it)."""
 
     data: list[JobRow]
-    count: int
 
 
 class WorkerDevice(BaseModel):

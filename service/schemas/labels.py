@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BaseModel, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from rnncast.common.defaults import MAX_NAME_CHARS, MAX_TAG_CHARS, MAX_TAGS, TAG_PATTERN
@@ -43,3 +43,14 @@ class DatasetLabelsPatch(LabelsPatch):
     keeps a name (the document states no null for it, and a null is a 422)."""
 
     name: Annotated[LabelName, Field(min_length=1)] | SkipJsonSchema[None] = None
+
+
+class FilteredCount(BaseModel):
+    """A filterable list's count: a page of a list filtered by two or more filters examines at most
+    RNNCAST_MAX_FILTER_SCAN ids (the narrowest filter's newest), so its cost is bounded whatever is stored."""
+
+    count: int = Field(description="how many match, not the page size; at least this many when `count_exact` is "
+                                   "false")
+    count_exact: bool = Field(True, description="false: the count stopped at the scan budget (a lower bound)")
+    truncated: bool = Field(False, description="true: the page stopped short at the scan budget; more may match "
+                                               "further back: narrow the filters")

@@ -30,6 +30,7 @@ from rnncast.service.schemas.base import (
     no_default,
 )
 from rnncast.service.schemas.jobs import Losses
+from rnncast.service.schemas.labels import FilteredCount
 
 ForecastField = Literal["x", "y", "exact", "mse", "max_abs_error", "timestamps"]
 Baseline = Literal["naive", "seasonal_naive", "seasonal_naive_drift"]
@@ -177,9 +178,8 @@ class Model(BaseModel):
     imported: Imported | None = Field(None, description="set for a model imported from a checkpoint package")
 
 
-class ModelList(BaseModel):
+class ModelList(FilteredCount):
     data: list[Model]
-    count: int
 
 
 class BacktestRequest(Strict):

@@ -1,6 +1,7 @@
 """Names and tags through the real API and a real Redis: set at creation or by PATCH (a merge patch), lists
 filtered by name, tag, cell, dataset and status (indexes kept by the scripts that write the records), a bad
-value refused with nothing changed, a deleted record gone from every filter; webhooks' short ids."""
+value refused with nothing changed, a deleted record gone from every filter, a filtered page's scan bounded;
+webhooks' short ids."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typer.testing import CliRunner
 from rnncast.client.api import Client
 from rnncast.client.cli import app
 from rnncast.common.store import JobStatus, Keys
-from rnncast.common.store.label_ops import page
+from rnncast.common.store.label_ops import Count, page
 from tests.service.test_short_ids import play_worker
 from tests.support import TINY
 
@@ -141,11 +142,12 @@ def test_deleting_a_record_takes_it_out_of_every_filter(site):
     for path in (f"/v1/jobs/{job['id']}", f"/v1/models/{job['id']}", f"/v1/datasets/{dataset['id']}"):
         assert http.delete(path).status_code == 204
     for path in ("/v1/jobs", "/v1/models", "/v1/datasets"):
-        assert http.get(path, params={"tag": "tmp", "name": "gone"}).json() == {"data": [], "count": 0}
+        answer = http.get(path, params={"tag": "tmp", "name": "gone"}).json()
+        assert answer == {"data": [], "count": 0, "count_exact": True, "truncated": False}
     # Nothing is left behind in Redis: no facet set, no labels entry.
     assert store.r.keys(Keys.facet("*", "*")) == []
     assert all(store.r.hlen(Keys.labels(index)) == 0 for index in (Keys.jobs, Keys.models, Keys.datasets))
-    assert store.run(page(Keys.jobs, ["tag=tmp", "name=gone"], 10, 0)) == ([], 0)
+    assert store.run(page(Keys.jobs, ["tag=tmp", "name=gone"], 10, 0, scan=100)) == ([], Count(0))
 
 
 def test_the_cli_labels_and_lists_by_label(site):
@@ -213,3 +215,34 @@ def test_records_stored_before_facets_existed_are_found_by_the_first_filtered_li
     assert ids(http.get("/v1/jobs", params={"tag": "before", "name": "old", "cell": "GRU"})) == [job["id"]]
     assert r.exists(Keys.labels_indexed)
     assert ids(http.get("/v1/datasets", params={"tag": "before"})) == [dataset["id"]]
+
+
+def test_a_filtered_page_examines_at_most_the_scan_budget(site):
+    api = site(max_filter_scan="4")
+    http, run = api.http, CliRunner().invoke
+    made = [http.post("/v1/jobs", json={"cell": "GRU", **TINY, "tags": ["t"], **({"name": "few"} if i < 2 else {})})
+            .json()["id"] for i in range(8)]
+    http.post("/v1/jobs", json={"cell": "LSTM", **TINY, "tags": ["t"]})
+    newest = made[::-1]
+    broad = {"tag": "t", "cell": "GRU"}
+    # Both sets hold more than the budget: only the newest 4 of the smaller are examined, and the answer says so.
+    first = http.get("/v1/jobs", params={**broad, "limit": 2}).json()
+    assert [j["id"] for j in first["data"]] == newest[:2]
+    assert (first["count"], first["count_exact"], first["truncated"]) == (4, False, False)
+    short = http.get("/v1/jobs", params={**broad, "limit": 5, "offset": 2}).json()
+    assert [j["id"] for j in short["data"]] == newest[2:4] and short["truncated"] is True
+    refused = http.get("/v1/jobs", params={**broad, "offset": 4})
+    assert refused.status_code == 422 and "RNNCAST_MAX_FILTER_SCAN" in refused.json()["detail"]
+    assert http.get("/v1/jobs", params={"tag": "t", "status": "queued", "offset": 4}).status_code == 422
+    # The CLI says the count is a lower bound.
+    listed = run(app, ["jobs", "--tag", "t", "--cell", "GRU", "--limit", "2", "--url", api.url])
+    assert listed.exit_code == 0 and "2 of 4+" in listed.output, listed.output
+    # Unchanged: a narrow filter (its smallest set within the budget), one filter, and no filter, at any offset.
+    narrow = http.get("/v1/jobs", params={**broad, "name": "few"}).json()
+    assert [j["id"] for j in narrow["data"]] == made[1::-1] and (narrow["count"], narrow["count_exact"]) == (2, True)
+    one = http.get("/v1/jobs", params={"tag": "t", "offset": 6}).json()
+    assert len(one["data"]) == 3 and (one["count"], one["count_exact"], one["truncated"]) == (9, True, False)
+    assert http.get("/v1/jobs", params={"offset": 8}).json()["count"] == 9
+    assert http.get("/v1/models", params={**broad, "offset": 4}).status_code == 422
+    assert http.get("/v1/comparisons", params=broad).json() == {"data": [], "count": 0, "count_exact": True,
+                                                                "truncated": False}
