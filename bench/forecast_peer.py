@@ -32,7 +32,7 @@ import httpx
 import numpy as np
 import psutil
 from _load import Load, run_load
-from _stack import stack
+from _stack import cpu_seconds, stack
 from forecast_load import start_of
 
 from tests.support import free_port, wait_until
@@ -43,24 +43,6 @@ HORIZON = 100
 
 def body(i: int) -> dict[str, float]:
     return {"start": start_of(i), "horizon": HORIZON}
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of these processes and all their children, so far."""
-    total = 0.0
-    for pid in pids:
-        try:
-            root = psutil.Process(pid)
-            procs = [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            continue
-        for proc in procs:
-            try:
-                times = proc.cpu_times()
-                total += times.user + times.system
-            except psutil.NoSuchProcess:
-                pass
-    return total
 
 
 @dataclass

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import psutil
-from _stack import stack
+from _stack import cpu_seconds, stack
 
 HORIZON = 1
 WINDOW = 80
@@ -30,24 +29,6 @@ STEP = 1000 / 1999  # the tutorial's sampling
 
 def value(phase: int, k: int) -> float:
     return math.sin(2 * math.pi * (k * STEP + phase * 0.37) / 20)
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of these processes and all their children, so far."""
-    total = 0.0
-    for pid in pids:
-        try:
-            root = psutil.Process(pid)
-            procs = [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            continue
-        for proc in procs:
-            try:
-                times = proc.cpu_times()
-                total += times.user + times.system
-            except psutil.NoSuchProcess:
-                pass
-    return total
 
 
 def run(clients: int, seconds: float, one: Callable[[aiohttp.ClientSession, int], Any]) -> tuple[int, int]:

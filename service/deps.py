@@ -69,7 +69,7 @@ def computing_paths(routers: Sequence[APIRouter], prefix: str) -> tuple[re.Patte
     `routers` included under `prefix`. Only reads count: the gate refuses every other method from another site
     anyway, and a computing POST must not close a read of the same path (POST /v1/models imports; GET lists)."""
     return tuple(compile_path(prefix + route.path)[0] for router in routers for route in router.routes
-                 if isinstance(route, APIRoute) and "GET" in route.methods and _computes(route.dependant))
+                 if isinstance(route, APIRoute) and "GET" in (route.methods or ()) and _computes(route.dependant))
 
 
 SettingsDep = Annotated[Settings, Depends(app_settings)]

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+from tests.support import Api, RedisServer, start_worker, wait_worker_ready
+
+# A stack's webhook settings in tests: a receiver on 127.0.0.1 is allowed, and retries come quickly.
+SENDER = {"RNNCAST_WEBHOOK_ALLOW_PRIVATE": "true", "RNNCAST_WEBHOOK_TIMEOUT_S": "2", "RNNCAST_WEBHOOK_BACKOFF_S": "0.2"}
 
 
 @dataclass
@@ -61,3 +69,21 @@ class Receiver:
         self.released.set()
         self.server.shutdown()
         self.server.server_close()
+
+
+@contextmanager
+def receiver_stack(root: Path, api_extra: dict[str, str] | None = None) -> Iterator[Any]:
+    """A private Redis, an API and a worker that may post to 127.0.0.1 (SENDER), and a Receiver: `.api`,
+    `.redis`, `.receiver`."""
+    redis = RedisServer(root / "redis").start()
+    api = Api(redis.url, root / "data", root / "api.log", extra=SENDER | (api_extra or {}))
+    worker = start_worker(redis.url, root / "data", root / "worker.log", extra=SENDER)
+    receiver = Receiver().start()
+    try:
+        wait_worker_ready(redis.client())
+        yield type("Stack", (), {"api": api, "redis": redis, "receiver": receiver})
+    finally:
+        receiver.stop()
+        worker.stop()
+        api.stop()
+        redis.stop()

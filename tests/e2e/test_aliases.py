@@ -20,11 +20,9 @@ from rnncast.client.api import Client
 from rnncast.client.cli import app
 from rnncast.common.aliases import ALIAS_HISTORY_KEPT
 from rnncast.common.webhooks import verify
-from tests.support import TINY, Api, RedisServer, start_worker, wait_until, wait_worker_ready
-from tests.webhook_receiver import Receiver
+from tests.support import TINY, Api, wait_until
+from tests.webhook_receiver import receiver_stack
 
-SENDER = {"RNNCAST_WEBHOOK_ALLOW_PRIVATE": "true", "RNNCAST_WEBHOOK_TIMEOUT_S": "2",
-          "RNNCAST_WEBHOOK_BACKOFF_S": "0.2"}
 GOOD = {"cell": "GRU", **TINY, "hidden_size": 8, "epochs": 80, "lr": 0.02, "name": "good"}
 POOR = {"cell": "GRU", **TINY, "epochs": 1, "lr": 0.001, "name": "poor"}
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "guides" / "promotion.md"
@@ -32,21 +30,10 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "guides" / "promotion.md"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[Any]:
-    root = tmp_path_factory.mktemp("aliases")
-    redis = RedisServer(root / "redis").start()
     # A model an alias left is kept for RNNCAST_FORECAST_TIMEOUT (and a little): shorter here, so that a test
     # deleting one waits less.
-    api = Api(redis.url, root / "data", root / "api.log", extra=SENDER | {"RNNCAST_FORECAST_TIMEOUT": "15"})
-    worker = start_worker(redis.url, root / "data", root / "worker.log", extra=SENDER)
-    receiver = Receiver().start()
-    try:
-        wait_worker_ready(redis.client())
-        yield type("Stack", (), {"api": api, "redis": redis, "receiver": receiver})
-    finally:
-        receiver.stop()
-        worker.stop()
-        api.stop()
-        redis.stop()
+    with receiver_stack(tmp_path_factory.mktemp("aliases"), {"RNNCAST_FORECAST_TIMEOUT": "15"}) as made:
+        yield made
 
 
 def train(api: Api, body: dict[str, Any]) -> str:

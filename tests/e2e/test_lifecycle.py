@@ -22,11 +22,10 @@ from typer.testing import CliRunner
 
 from rnncast.client.cli import app
 from tests.support import Api, RedisServer, free_port, start_worker, wait_until, wait_worker_ready
+from tests.webhook_receiver import SENDER
 
 GUIDES = Path(__file__).resolve().parents[2] / "docs" / "guides"
 PAGE = GUIDES / "model-lifecycle.md"
-SENDER = {"RNNCAST_WEBHOOK_ALLOW_PRIVATE": "true", "RNNCAST_WEBHOOK_TIMEOUT_S": "2",
-          "RNNCAST_WEBHOOK_BACKOFF_S": "0.2"}
 HEX = re.compile(r"[0-9a-f]{32}")
 
 

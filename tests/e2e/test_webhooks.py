@@ -18,10 +18,10 @@ from typer.testing import CliRunner
 from rnncast.client.cli import app
 from rnncast.common.webhooks import verify
 from tests.support import TINY, Api, RedisServer, start_worker, wait_until, wait_worker_ready
+from tests.webhook_receiver import SENDER as BASE_SENDER
 from tests.webhook_receiver import Receiver
 
-SENDER = {"RNNCAST_WEBHOOK_ALLOW_PRIVATE": "true", "RNNCAST_WEBHOOK_TIMEOUT_S": "2",
-          "RNNCAST_WEBHOOK_LEASE_S": "4", "RNNCAST_WEBHOOK_BACKOFF_S": "0.2", "RNNCAST_WEBHOOK_MAX_ATTEMPTS": "3"}
+SENDER = BASE_SENDER | {"RNNCAST_WEBHOOK_LEASE_S": "4", "RNNCAST_WEBHOOK_MAX_ATTEMPTS": "3"}
 JOB = {"cell": "RNN", **TINY}
 EVENTS = ["job.succeeded", "job.failed", "job.cancelled", "comparison.finished"]
 

@@ -12,34 +12,22 @@ from typing import Any
 import pytest
 
 from rnncast.common.webhooks import verify
-from tests.support import TINY, Api, RedisServer, start_worker, wait_worker_ready
+from tests.support import TINY
 from tests.ui.browser import CHROMIUM, assert_a_bounded_input_for_every_field, wait_js
-from tests.webhook_receiver import Receiver
+from tests.webhook_receiver import receiver_stack
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="no Chromium on this machine: `make browser` installs Debian's package (as root)")
 
 # The receiver listens on 127.0.0.1: the API and the sender must allow a private address here.
 LOW_BAR = {"skill_over_seasonal_naive": -100}  # any model meets it: only the current model's figures can refuse
-SENDER = {"RNNCAST_WEBHOOK_ALLOW_PRIVATE": "true", "RNNCAST_WEBHOOK_TIMEOUT_S": "2", "RNNCAST_WEBHOOK_BACKOFF_S": "0.2"}
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[Any]:
     """This module's own stack (the `ui` fixture's): an API and a worker that may post to 127.0.0.1."""
-    root = tmp_path_factory.mktemp("ui-lifecycle")
-    redis = RedisServer(root / "redis").start()
-    api = Api(redis.url, root / "data", root / "api.log", extra=SENDER)
-    worker = start_worker(redis.url, root / "data", root / "worker.log", extra=SENDER)
-    receiver = Receiver().start()
-    try:
-        wait_worker_ready(redis.client())
-        yield type("Stack", (), {"api": api, "redis": redis, "receiver": receiver})
-    finally:
-        receiver.stop()
-        worker.stop()
-        api.stop()
-        redis.stop()
+    with receiver_stack(tmp_path_factory.mktemp("ui-lifecycle")) as made:
+        yield made
 
 
 @pytest.fixture(scope="module")
