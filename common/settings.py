@@ -97,8 +97,8 @@ class Settings(BaseSettings):
         "seed; a request's `max_candidates` above this is 422."))
     max_filter_scan: int = Field(10_000, ge=1, le=MAX_FILTER_SCAN, description=(
         "Ids one page of a list filtered by two or more filters examines at most (its count too): past it, the "
-        "count is a lower bound (`count_exact: false`), a page left short says `truncated: true`, and an offset "
-        "at or past it is 422. Up to the ceiling MAX_FILTER_SCAN."))
+        "count is a lower bound (`count_exact: false`), a page left short (an offset at or past it too) says "
+        "`truncated: true`. Up to the ceiling MAX_FILTER_SCAN."))
     max_queued_jobs: int = Field(10_000, ge=1, description="More queued jobs than this get 429.")
     max_train_cost: float = Field(3e13, gt=0, description=(
         "A job's estimated work (`train_cost`) above this is 422 with the estimate; the default "

@@ -11,7 +11,7 @@ from pydantic import Field
 from pydantic.json_schema import SkipJsonSchema
 
 from rnncast.common.defaults import MAX_TAGS, Cell
-from rnncast.common.store.label_ops import Count, PastScan
+from rnncast.common.store.label_ops import Count
 from rnncast.common.values import is_id
 from rnncast.service.deps import SettingsDep, StoreDep
 from rnncast.service.errors import not_found, unprocessable
@@ -63,11 +63,8 @@ ScanBudget = Annotated[int, Depends(scan_budget)]
 
 
 async def listed(load: Awaitable[tuple[list[Any], Count]]) -> tuple[list[Any], Count]:
-    """A list's page and count (`store.list_*`), an offset past the scan budget a clear 422."""
-    try:
-        return await load
-    except PastScan as exc:
-        raise unprocessable(str(exc)) from None
+    """A list's page and count (`store.list_*`)."""
+    return await load
 
 
 async def relabel_or_404(store: StoreDep, resource: str, record_id: str, body: LabelsPatch,

@@ -170,20 +170,13 @@ class Count(NamedTuple):
         return {"count": self.n, "count_exact": self.exact, "truncated": self.truncated}
 
 
-class PastScan(ValueError):
-    """An offset a filtered list cannot reach within its scan budget."""
-
-
 def page(
     index: str, facets: list[str], limit: int, offset: int, within: str | None = None, *, scan: int,
 ) -> Op[tuple[list[str], Count]]:
     """The ids of `index` that have every one of `facets` ("tag=prod") and are in the sorted set `within` (a
     status index), newest first, and how many there are. Two sets or more examine at most `scan` ids (the
-    smallest set's newest); an offset at or past `scan` then raises PastScan before any work."""
+    smallest set's newest): a page past them is empty and says `truncated`, having examined no more."""
     sets = [Keys.facet(index, facet) for facet in facets] + ([within] if within else [])
-    if len(sets) > 1 and offset >= scan:
-        raise PastScan(f"offset {offset}: a list with two or more filters is read {scan} records deep at most "
-                       "(RNNCAST_MAX_FILTER_SCAN); narrow the filters rather than page past it")
     if facets and not (yield from one(cmd("exists", Keys.labels_indexed))):
         yield from label_existing()
     if len(sets) <= 1:
