@@ -26,23 +26,30 @@ const ROUTES = [
   [/^\/webhooks$/, webhooksView, "webhooks"],
 ];
 let cleanup = () => {};
+let latest = 0;
 
+/** Each route renders into its own new element. A view still awaiting the server when the hash moves on
+ * (a slow GET, a plot) finishes into an element no longer on the page, and its cleanup runs at once, so a
+ * stale view can never replace the current one, whatever order the answers come back in. */
 async function route() {
   cleanup();
   cleanup = () => {};
+  const turn = ++latest;
   const [path, query] = (location.hash.slice(1) || "/jobs").split("?");
-  const root = $("#view");
+  const root = h("div", { class: "view-root" });
+  $("#view").replaceChildren(root);
   for (const [pattern, view, nav] of ROUTES) {
     const match = path.match(pattern);
     if (!match) continue;
     $$("header nav a").forEach((a) => a.classList.toggle("active", a.dataset.nav === nav));
+    let done;
     try {
-      const arg = match[1] ?? new URLSearchParams(query || "");
-      const done = await view(root, arg);
-      cleanup = done || (() => {});
+      done = await view(root, match[1] ?? new URLSearchParams(query || ""));
     } catch (err) {
       root.replaceChildren(h("h1", {}, "Something went wrong"), h("p", { class: "error", id: "view-error" }, err.message));
     }
+    if (turn === latest) cleanup = done || (() => {});
+    else if (done) done();
     return;
   }
   location.hash = "#/jobs";

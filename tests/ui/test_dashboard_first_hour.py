@@ -192,3 +192,24 @@ def test_every_option_of_the_other_forms_has_its_input(ui, stack, route, form, c
     page = ui.go(route)
     page.wait_for_selector(form, state="attached")  # maybe in a closed group
     assert_a_bounded_input_for_every_field(page, form, doc, component)
+
+
+def test_a_slow_view_left_behind_never_replaces_the_current_one(ui, stack):
+    """A view still waiting on the server when the hash moves on finishes into an element no longer on the
+    page: the dataset page whose GET comes back last does not cover the list the user went to."""
+    dataset = stack.api.http.post("/v1/datasets", json={"name": "slow", "values": list(range(12))}).json()["id"]
+    page = ui.go("/datasets")
+    page.wait_for_selector("#dataset-csv-form")
+    page.evaluate("""(id) => {
+        const fetch0 = window.fetch;
+        window.fetch = async (url, ...rest) => {
+            if (String(url).endsWith(`/v1/datasets/${id}`)) await new Promise((r) => setTimeout(r, 1500));
+            return fetch0(url, ...rest);
+        };
+        location.hash = `#/datasets/${id}`;
+        setTimeout(() => { location.hash = "#/datasets"; }, 100);
+    }""", dataset)
+    page.wait_for_timeout(2500)  # the slow answer has come back by now
+    assert page.query_selector("#dataset-csv-form") is not None
+    assert page.query_selector("#dataset-length") is None
+    assert ui.errors == []
