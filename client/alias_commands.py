@@ -10,6 +10,7 @@ from rnncast.client.aliases import Evidence, PromotionRefused
 from rnncast.client.commands import client, emit_json, handled, out
 from rnncast.client.options import JsonOpt, KeyOpt, UrlOpt
 from rnncast.client.tables import print_list, short, when
+from rnncast.common import defaults as D
 from rnncast.common.aliases import GATE_FIELDS, PromotionGate
 from rnncast.common.declaration import check_value, spec
 
@@ -93,7 +94,7 @@ def get(name: str, json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt =
                 for m in alias.history], numeric=["move"])
 
 
-def list_(limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+def list_(limit: Annotated[int, typer.Option(min=1, max=D.MAX_LIST_PAGE)] = D.LIST_PAGE,
           json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
     """Every alias and the model it points at."""
     with client(url, api_key) as c:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rnncast.client.errors import Conflict
 from rnncast.common.aliases import GATE_FIELDS
+from rnncast.common.defaults import LIST_PAGE
 
 
 class _Result(BaseModel):
@@ -106,7 +107,7 @@ class AliasCalls:
         """The alias, its model, and its moves with their evidence."""
         return Alias.model_validate(self._request("GET", f"/v1/aliases/{name}", retry=True).json())
 
-    def aliases(self: _Transport, *, limit: int = 50, offset: int = 0) -> AliasPage:
+    def aliases(self: _Transport, *, limit: int = LIST_PAGE, offset: int = 0) -> AliasPage:
         answer = self._request("GET", "/v1/aliases", retry=True, params={"limit": limit, "offset": offset})
         return AliasPage.model_validate(answer.json())
 

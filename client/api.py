@@ -47,7 +47,14 @@ from rnncast.client.types import (
     SearchPage,
 )
 from rnncast.client.webhooks import WebhookCalls
-from rnncast.common.defaults import BACKTEST_HORIZON, BACKTEST_ORIGINS, FORECAST_HORIZON, FORECAST_START
+from rnncast.common.defaults import (
+    BACKTEST_HORIZON,
+    BACKTEST_ORIGINS,
+    FORECAST_HORIZON,
+    FORECAST_START,
+    LIST_PAGE,
+    VIEW_PAGE,
+)
 from rnncast.common.options import JobOptions, ModelOptions, TrainOptions, spec
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -183,7 +190,7 @@ class Client(WebhookCalls, AliasCalls, TransferCalls, SessionCalls, LabelCalls):
     def job(self, job_id: str) -> Job:
         return self._get(f"/v1/jobs/{job_id}", Job)
 
-    def jobs(self, *, status: str | None = None, limit: int = 50, offset: int = 0, **filters: Any) -> JobPage:
+    def jobs(self, *, status: str | None = None, limit: int = LIST_PAGE, offset: int = 0, **filters: Any) -> JobPage:
         """Jobs newest first; `filters`: name, tag (a list: every one of them), cell, dataset."""
         return self._get("/v1/jobs", JobPage, status=status, limit=limit, offset=offset, **list_filters(filters))
 
@@ -259,7 +266,7 @@ class Client(WebhookCalls, AliasCalls, TransferCalls, SessionCalls, LabelCalls):
 
     # Models -----------------------------------------------------------------
 
-    def models(self, *, limit: int = 50, offset: int = 0, **filters: Any) -> ModelPage:
+    def models(self, *, limit: int = LIST_PAGE, offset: int = 0, **filters: Any) -> ModelPage:
         """Models newest first; `filters`: name, tag (a list: every one of them), cell, dataset."""
         return self._get("/v1/models", ModelPage, limit=limit, offset=offset, **list_filters(filters))
 
@@ -366,7 +373,7 @@ class Client(WebhookCalls, AliasCalls, TransferCalls, SessionCalls, LabelCalls):
         body = {"generator": generator, "tags": list(tags), **({"name": name} if name else {})}
         return Dataset.model_validate(self._request("POST", "/v1/datasets", retry=False, json=body).json())
 
-    def datasets(self, *, limit: int = 50, offset: int = 0, **filters: Any) -> DatasetPage:
+    def datasets(self, *, limit: int = LIST_PAGE, offset: int = 0, **filters: Any) -> DatasetPage:
         """Datasets newest first; `filters`: name, tag (a list: every one of them)."""
         return self._get("/v1/datasets", DatasetPage, limit=limit, offset=offset, **list_filters(filters))
 
@@ -405,7 +412,7 @@ class Client(WebhookCalls, AliasCalls, TransferCalls, SessionCalls, LabelCalls):
     def comparison(self, comparison_id: str) -> Comparison:
         return self._get(f"/v1/comparisons/{comparison_id}", Comparison)
 
-    def comparisons(self, *, limit: int = 20, offset: int = 0, **filters: Any) -> ComparisonPage:
+    def comparisons(self, *, limit: int = VIEW_PAGE, offset: int = 0, **filters: Any) -> ComparisonPage:
         """Comparisons newest first; `filters`: name, tag (a list: every one of them), cell, dataset, status."""
         return self._get("/v1/comparisons", ComparisonPage, limit=limit, offset=offset, **list_filters(filters))
 
@@ -446,7 +453,7 @@ class Client(WebhookCalls, AliasCalls, TransferCalls, SessionCalls, LabelCalls):
     def search(self, search_id: str) -> Search:
         return self._get(f"/v1/searches/{search_id}", Search)
 
-    def searches(self, *, limit: int = 20, offset: int = 0) -> SearchPage:
+    def searches(self, *, limit: int = VIEW_PAGE, offset: int = 0) -> SearchPage:
         return self._get("/v1/searches", SearchPage, limit=limit, offset=offset)
 
     def cancel_search(self, search_id: str) -> Search:

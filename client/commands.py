@@ -77,7 +77,7 @@ def train(
 
 def jobs(
     status: Annotated[str | None, typer.Option(help="Only jobs with this status.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    limit: Annotated[int, typer.Option(min=1, max=D.MAX_LIST_PAGE)] = 20,
     name: NameFilter = None, tag: TagFilter = None, cell: CellFilter = None, dataset: DatasetFilter = None,
     json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
 ) -> None:
@@ -119,7 +119,7 @@ def cancel(job_id: str, json_: JsonOpt = False, url: UrlOpt = None, api_key: Key
         out.print(f"{record.id}: {record.status}{' (stopping)' if record.status == 'running' else ''}")
 
 
-def models(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+def models(limit: Annotated[int, typer.Option(min=1, max=D.MAX_LIST_PAGE)] = 20,
            name: NameFilter = None, tag: TagFilter = None, cell: CellFilter = None, dataset: DatasetFilter = None,
            json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
     """List trained models, newest first (those that match every filter given)."""

@@ -42,7 +42,7 @@ def print_fields(pairs: list[tuple[str, str]]) -> None:
 
 def datasets(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    limit: Annotated[int, typer.Option(min=1, max=D.MAX_LIST_PAGE)] = 20,
     name: NameFilter = None, tag: TagFilter = None,
     json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
 ) -> None:

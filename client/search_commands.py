@@ -13,6 +13,7 @@ from rnncast.client.tables import print_list, short, when
 from rnncast.client.types import FINAL as ENDED
 from rnncast.client.types import Search
 from rnncast.client.watch import err, fmt, say_if_no_worker
+from rnncast.common import defaults as D
 
 
 def search(
@@ -85,7 +86,7 @@ def print_search(found: Search) -> None:
 
 
 def searches(
-    limit: Annotated[int, typer.Option(min=1, max=200)] = 20,
+    limit: Annotated[int, typer.Option(min=1, max=D.MAX_VIEW_PAGE)] = 20,
     json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
 ) -> None:
     """List searches, newest first."""

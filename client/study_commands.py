@@ -108,7 +108,7 @@ def find(c: Client, ident: str) -> Job | Comparison:
 
 
 def comparisons(
-    limit: Annotated[int, typer.Option(min=1, max=200)] = 20,
+    limit: Annotated[int, typer.Option(min=1, max=D.MAX_VIEW_PAGE)] = 20,
     name: NameFilter = None, tag: TagFilter = None, cell: CellFilter = None, dataset: DatasetFilter = None,
     status: Annotated[str | None, typer.Option(help="Only comparisons with this status.")] = None,
     json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,

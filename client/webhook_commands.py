@@ -9,6 +9,7 @@ import typer
 from rnncast.client.commands import client, emit_json, handled, out
 from rnncast.client.options import JsonOpt, KeyOpt, UrlOpt
 from rnncast.client.tables import print_list, when
+from rnncast.common import defaults as D
 from rnncast.common.webhooks import WebhookEvent
 
 webhooks_app = typer.Typer(help="Signed webhooks: tell another system when a job or comparison ends.",
@@ -17,7 +18,7 @@ webhooks_app = typer.Typer(help="Signed webhooks: tell another system when a job
 
 def webhooks(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=D.MAX_LIST_PAGE)] = D.LIST_PAGE,
     json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None,
 ) -> None:
     """List webhook subscriptions, newest first (or run one of the subcommands)."""

@@ -8,6 +8,8 @@ from typing import Any, Protocol, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from rnncast.common.defaults import LIST_PAGE
+
 T = TypeVar("T", bound=BaseModel)
 
 
@@ -68,7 +70,7 @@ class WebhookCalls:
             body["secret"] = secret
         return WebhookCreated.model_validate(self._request("POST", "/v1/webhooks", retry=False, json=body).json())
 
-    def webhooks(self: _Transport, *, limit: int = 50, offset: int = 0) -> WebhookPage:
+    def webhooks(self: _Transport, *, limit: int = LIST_PAGE, offset: int = 0) -> WebhookPage:
         answer = self._request("GET", "/v1/webhooks", retry=True, params={"limit": limit, "offset": offset})
         return WebhookPage.model_validate(answer.json())
 

@@ -64,6 +64,12 @@ EXPORT_PARITY_RTOL = 1e-4
 SESSION_TTL_S = 900
 MAX_SESSION_TTL_S = 30 * 86_400
 
+# List routes' pages: records answered by default and at most, and the deepest offset. Comparisons and searches
+# answer computed views (their runs and summaries), so their pages are smaller.
+LIST_PAGE, MAX_LIST_PAGE = 50, 1000
+VIEW_PAGE, MAX_VIEW_PAGE = 20, 200
+MAX_LIST_OFFSET = 10_000_000
+
 # Datasets and backtests.
 MAX_DATASET_VALUES_PAGE = 100_000  # values one GET .../values returns at most
 MAX_BACKTEST_ORIGINS = 1000

@@ -6,7 +6,8 @@ from __future__ import annotations
 import errno
 import logging
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import redis
@@ -21,6 +22,7 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from rnncast.common.artifacts import ArtifactError, StoreFull
+from rnncast.common.store.admission import DatasetGone, IdempotencyConflict, QueueFull
 from rnncast.common.values import is_id
 from rnncast.service.schemas import ErrorBody
 
@@ -65,6 +67,21 @@ async def found_or_404(
 
 def unprocessable(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
+
+
+@contextmanager
+def submit_refusals(dataset_field: str) -> Iterator[None]:
+    """The refusals every submit (a job, a comparison, a search) answers alike: a reused Idempotency-Key with
+    another body (409), a dataset deleted while it was admitted (422 at `dataset_field`), a full queue (429)."""
+    try:
+        yield
+    except IdempotencyConflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except DatasetGone as exc:
+        raise unprocessable(f"{dataset_field}: {exc}") from None
+    except QueueFull as exc:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, f"queue is full: {exc}",
+                            headers={"Retry-After": "30"}) from None
 
 
 def unavailable(detail: str) -> JSONResponse:

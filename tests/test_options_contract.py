@@ -154,3 +154,23 @@ def test_a_default_over_the_servers_limit_is_refused_as_if_sent():
         assert study.status_code == 422 and "RNNCAST_MAX_HORIZON (50)" in study.text
         figure = http.get(f"/v1/models/{'a' * 32}/forecast.png")  # the query's default horizon
         assert figure.status_code == 422 and "horizon (100) exceeds" in figure.text
+
+
+def test_every_list_routes_page_bounds_are_the_declared_ones_in_the_schema_and_the_cli():
+    """A list's page (common.defaults: LIST_PAGE/MAX_LIST_PAGE, VIEW_PAGE/MAX_VIEW_PAGE, MAX_LIST_OFFSET) is
+    stated once: every list route's `limit` and `offset`, and the CLI's `--limit`, come from it."""
+    from rnncast.common import defaults as D
+
+    pages = {}
+    for path, item in DOCUMENT["paths"].items():
+        params = {p["name"]: p["schema"] for p in item.get("get", {}).get("parameters", []) if p["in"] == "query"}
+        if "limit" in params and "offset" in params and path != "/v1/datasets/{dataset_id}/values":
+            pages[path] = (params["limit"]["default"], params["limit"]["maximum"], params["offset"]["maximum"])
+    assert len(pages) >= 7, pages
+    views = {"/v1/comparisons", "/v1/searches"}
+    for path, page in pages.items():
+        declared = (D.VIEW_PAGE, D.MAX_VIEW_PAGE) if path in views else (D.LIST_PAGE, D.MAX_LIST_PAGE)
+        assert page == (*declared, D.MAX_LIST_OFFSET), path
+    for command, most in (["jobs"], D.MAX_LIST_PAGE), (["comparisons"], D.MAX_VIEW_PAGE):
+        out = CliRunner().invoke(cli, [*command, "--limit", str(most + 1)])
+        assert out.exit_code == 2 and str(most) in out.output, out.output

@@ -9,14 +9,14 @@ only if the alias still points where it pointed when judged (else 409: judged ag
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.responses import JSONResponse
 
 from rnncast.common.aliases import SIGIL, PromotionGate
 from rnncast.common.store.alias_ops import ANY
-from rnncast.service.deps import SettingsDep, StoreDep, WorkerDep
+from rnncast.service.deps import PageDep, SettingsDep, StoreDep, WorkerDep
 from rnncast.service.errors import ERRORS, not_found
 from rnncast.service.ids import model_or_404, resolve
 from rnncast.service.promotion import evidence, left_grace_ms
@@ -76,11 +76,10 @@ async def move_alias(
 @router.get("", response_model=AliasList, responses=ERRORS)
 async def list_aliases(
     store: StoreDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    page: PageDep,
 ) -> JSONResponse:
     """Aliases, oldest first, with the model each points at (their histories: `GET /v1/aliases/{name}`)."""
-    rows, count = await store.list_aliases(limit, offset)
+    rows, count = await store.list_aliases(page.limit, page.offset)
     return JSONResponse({"data": rows, "count": count})
 
 

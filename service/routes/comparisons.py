@@ -22,11 +22,11 @@ from rnncast.common.defaults import (
     params_work,
     work_refusal,
 )
-from rnncast.common.store.aio import AsyncJobStore, DatasetGone, IdempotencyConflict, QueueFull, QuotaExceeded
+from rnncast.common.store.aio import AsyncJobStore, QuotaExceeded
 from rnncast.common.values import is_id
 from rnncast.service import limits
-from rnncast.service.deps import ArtifactsDep, CeleryDep, IdempotencyKey, SettingsDep, StoreDep, WorkerDep
-from rnncast.service.errors import ERRORS, not_found, unprocessable
+from rnncast.service.deps import ArtifactsDep, CeleryDep, IdempotencyKey, SettingsDep, StoreDep, ViewPageDep, WorkerDep
+from rnncast.service.errors import ERRORS, not_found, submit_refusals, unprocessable
 from rnncast.service.labels import ScanBudget, TrainedFilters, facets, listed, relabel_or_404
 from rnncast.service.limits import Limited
 from rnncast.service.openapi import PNG, links
@@ -109,18 +109,13 @@ async def create_comparison(
     record = {"id": uuid.uuid4().hex, "name": name, "tags": tags, "cells": body.cells, "seeds": body.seeds,
               "train": train, "forecast": body.forecast.model_dump(exclude_none=True)}
     try:
-        comparison_id, created = await store.create_comparison(
-            record, runs, max_queued=settings.max_queued_jobs, quota=model_quota(settings),
-            idempotency_key=idempotency_key, fingerprint=fingerprint(body.model_dump()),
-        )
+        with submit_refusals("train.data.dataset_id"):
+            comparison_id, created = await store.create_comparison(
+                record, runs, max_queued=settings.max_queued_jobs, quota=model_quota(settings),
+                idempotency_key=idempotency_key, fingerprint=fingerprint(body.model_dump()),
+            )
     except QuotaExceeded as exc:
         raise quota_refusal(exc) from None
-    except IdempotencyConflict as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    except DatasetGone as exc:
-        raise unprocessable(f"train.data.dataset_id: {exc}") from None
-    except QueueFull as exc:
-        return JSONResponse({"detail": f"queue is full: {exc}"}, 429, headers={"Retry-After": "30"})
     if created:
         try:
             await run_in_threadpool(enqueue, celery, slowest_first(runs))
@@ -138,12 +133,12 @@ async def list_comparisons(
     store: StoreDep,
     filters: TrainedFilters,
     scan: ScanBudget,
+    page: ViewPageDep,
     status_: Annotated[ComparisonStatus | None, Query(alias="status")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> JSONResponse:
     """Comparisons newest first, those that match every filter given; `count` is the total matching."""
-    ids, count = await listed(store.list_comparisons(limit, offset, filters + facets(status=status_), scan=scan))
+    listing = store.list_comparisons(page.limit, page.offset, filters + facets(status=status_), scan=scan)
+    ids, count = await listed(listing)
     views = [view for view in [await _view(store, i) for i in ids] if view is not None]
     return JSONResponse({"data": views, **count.fields()})
 

@@ -24,7 +24,7 @@ from rnncast.common.series import SeriesError
 from rnncast.common.store.admission import UNLIMITED
 from rnncast.common.store.aio import AsyncJobStore, QuotaExceeded
 from rnncast.common.values import is_id
-from rnncast.service.deps import ArtifactsDep, SettingsDep, StoreDep, WorkerDep
+from rnncast.service.deps import ArtifactsDep, PageDep, SettingsDep, StoreDep, WorkerDep
 from rnncast.service.errors import ERRORS, found_or_404, not_found, unprocessable
 from rnncast.service.labels import LabelFilters, ScanBudget, listed, relabel_or_404
 from rnncast.service.openapi import PNG, links
@@ -121,11 +121,10 @@ async def list_datasets(
     store: StoreDep,
     filters: LabelFilters,
     scan: ScanBudget,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    page: PageDep,
 ) -> JSONResponse:
     """Datasets newest first, those that match every filter given; `count` is the total matching."""
-    records, count = await listed(store.list_datasets(limit, offset, filters, scan=scan))
+    records, count = await listed(store.list_datasets(page.limit, page.offset, filters, scan=scan))
     return JSONResponse({"data": records, **count.fields()})
 
 

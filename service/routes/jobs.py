@@ -10,10 +10,9 @@ from fastapi.responses import JSONResponse, Response
 
 from rnncast.common.artifacts.layout import remove_job_files
 from rnncast.common.store import JobStatus
-from rnncast.common.store.aio import DatasetGone, IdempotencyConflict, QueueFull
 from rnncast.common.values import is_id
-from rnncast.service.deps import ArtifactsDep, CeleryDep, IdempotencyKey, SettingsDep, StoreDep
-from rnncast.service.errors import ERRORS, found_or_404, not_found, unprocessable
+from rnncast.service.deps import ArtifactsDep, CeleryDep, IdempotencyKey, PageDep, SettingsDep, StoreDep
+from rnncast.service.errors import ERRORS, found_or_404, not_found, submit_refusals
 from rnncast.service.labels import ScanBudget, TrainedFilters, listed, relabel_or_404
 from rnncast.service.openapi import links
 from rnncast.service.rpc import Worker
@@ -36,7 +35,7 @@ async def create_job(
 ) -> JSONResponse:
     """Queue a training job; the same Idempotency-Key returns the same job. With `recipe: auto` (a dataset job),
     a search chooses the configuration first: the job waits queued until it has."""
-    try:
+    with submit_refusals("data.dataset_id"):
         if body.recipe == "auto":
             # Built here, not a WorkerDep: only this recipe asks a worker (and the gate refuses this POST from
             # other sites as it does every state-changing request).
@@ -44,12 +43,6 @@ async def create_job(
             job_id, created = await submit_auto(store, celery, settings, worker, body, idempotency_key)
         else:
             job_id, created = await submit_job(store, artifacts, celery, settings, body, idempotency_key)
-    except IdempotencyConflict as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    except DatasetGone as exc:
-        raise unprocessable(f"data.dataset_id: {exc}") from None
-    except QueueFull as exc:
-        return JSONResponse({"detail": f"queue is full: {exc}"}, 429, headers={"Retry-After": "30"})
     job = await store.get_job(job_id)
     headers = {"Location": f"/v1/jobs/{job_id}"}
     if not created:
@@ -62,13 +55,12 @@ async def list_jobs(
     store: StoreDep,
     filters: TrainedFilters,
     scan: ScanBudget,
+    page: PageDep,
     status_: Annotated[JobStatus | None, Query(alias="status")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> JSONResponse:
     """Jobs newest first, those that match every filter given; `count` is the total matching, not the page
     size."""
-    jobs, count = await listed(store.list_jobs(status_, limit, offset, filters, scan=scan))
+    jobs, count = await listed(store.list_jobs(status_, page.limit, page.offset, filters, scan=scan))
     return JSONResponse({"data": jobs, **count.fields()})
 
 

@@ -23,7 +23,7 @@ from rnncast.common.settings import Settings
 from rnncast.common.values import is_id
 from rnncast.common.verdict import verdict
 from rnncast.service import limits
-from rnncast.service.deps import ArtifactsDep, LaneDep, SettingsDep, StoreDep, WorkerDep
+from rnncast.service.deps import ArtifactsDep, LaneDep, PageDep, SettingsDep, StoreDep, WorkerDep
 from rnncast.service.errors import ERRORS, not_found, unprocessable
 from rnncast.service.forecast_ask import ask_forecast
 from rnncast.service.ids import model_or_404
@@ -54,11 +54,10 @@ async def list_models(
     store: StoreDep,
     filters: TrainedFilters,
     scan: ScanBudget,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    page: PageDep,
 ) -> JSONResponse:
     """Models newest first, those that match every filter given; `count` is the total matching."""
-    models, count = await listed(store.list_models(limit, offset, filters, scan=scan))
+    models, count = await listed(store.list_models(page.limit, page.offset, filters, scan=scan))
     return JSONResponse({"data": models, **count.fields()})
 
 

@@ -3,17 +3,17 @@ configurations, so it reuses the comparisons' admission, tracking and cancel; th
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.responses import JSONResponse
 
 from rnncast.common.artifacts.layout import remove_job_files
 from rnncast.common.search import search_view
-from rnncast.common.store.aio import AsyncJobStore, DatasetGone, IdempotencyConflict, QueueFull
+from rnncast.common.store.aio import AsyncJobStore
 from rnncast.common.values import is_id
-from rnncast.service.deps import ArtifactsDep, CeleryDep, IdempotencyKey, SettingsDep, StoreDep, WorkerDep
-from rnncast.service.errors import ERRORS, not_found, unprocessable
+from rnncast.service.deps import ArtifactsDep, CeleryDep, IdempotencyKey, SettingsDep, StoreDep, ViewPageDep, WorkerDep
+from rnncast.service.errors import ERRORS, not_found, submit_refusals
 from rnncast.service.schemas.searches import Search, SearchCreate, SearchList
 from rnncast.service.search_submit import submit_search
 
@@ -40,14 +40,8 @@ async def create_search(
     """Train the candidates of the bounded space (in parallel, on the first part of the dataset's train part),
     score each by a rolling-origin backtest of the rest of the train part, then refit the best on the whole
     train part (the test part stays held out) for the epochs its early stopping chose."""
-    try:
+    with submit_refusals("data.dataset_id"):
         search_id, created = await submit_search(store, celery, settings, worker, body, idempotency_key)
-    except IdempotencyConflict as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    except DatasetGone as exc:
-        raise unprocessable(f"data.dataset_id: {exc}") from None
-    except QueueFull as exc:
-        return JSONResponse({"detail": f"queue is full: {exc}"}, 429, headers={"Retry-After": "30"})
     headers = {"Location": f"/v1/searches/{search_id}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"
@@ -57,11 +51,10 @@ async def create_search(
 @router.get("", response_model=SearchList, responses=ERRORS)
 async def list_searches(
     store: StoreDep,
-    limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    page: ViewPageDep,
 ) -> JSONResponse:
     """Searches newest first."""
-    ids, count = await store.list_searches(limit, offset)
+    ids, count = await store.list_searches(page.limit, page.offset)
     views = [view for view in [await _view(store, i) for i in ids] if view is not None]
     return JSONResponse({"data": views, "count": count})
 

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from rnncast.common.store.keys import WEBHOOK_DELIVERIES_KEPT
 from rnncast.common.values import is_id, now_iso
 from rnncast.common.webhooks import TEST_EVENT, new_secret, url_refusal
-from rnncast.service.deps import SettingsDep, StoreDep
+from rnncast.service.deps import PageDep, SettingsDep, StoreDep
 from rnncast.service.errors import ERRORS, found_or_404, not_found, unprocessable
 from rnncast.service.schemas.webhooks import Delivery, DeliveryList, Webhook, WebhookCreate, WebhookCreated, WebhookList
 
@@ -51,11 +51,10 @@ async def create_webhook(body: WebhookCreate, store: StoreDep, settings: Setting
 @router.get("", response_model=WebhookList, responses=ERRORS)
 async def list_webhooks(
     store: StoreDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    page: PageDep,
 ) -> JSONResponse:
     """Subscriptions newest first (never their secrets)."""
-    rows, count = await store.list_webhooks(limit, offset)
+    rows, count = await store.list_webhooks(page.limit, page.offset)
     return JSONResponse({"data": rows, "count": count})
 
 
