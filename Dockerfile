@@ -41,6 +41,10 @@ COPY service service
 COPY client client
 COPY src src
 RUN pip install .
+# The compiled code (numba: the rollout kernel, GRU's training layer) built once here into a cache the worker
+# user reads back and may add to, not in each container's first GRU job or first forecast (core/compiled.py).
+ENV NUMBA_CACHE_DIR=/opt/rnncast/numba
+RUN mkdir -p $NUMBA_CACHE_DIR && python -m rnncast.core.compiled && chown -R rnncast $NUMBA_CACHE_DIR
 USER rnncast
 EXPOSE 8000
 ENTRYPOINT ["rnncast"]

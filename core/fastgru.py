@@ -177,3 +177,12 @@ def run(module: nn.RNNBase, x: Tensor) -> Tensor:
             out = F.dropout(out, module.dropout, module.training)
         inp = out
     return inp[-1].t()  # (B, H)
+
+
+def warm() -> None:
+    """Compile (or read back from numba's cache) the recurrence's forward and backward now, with the argument
+    types training passes, not in a GRU job's first batch."""
+    if numba is None:
+        return
+    gru = nn.GRU(1, 2, batch_first=True)
+    run(gru, torch.zeros(2, 3, 1)).sum().backward()

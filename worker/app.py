@@ -15,9 +15,10 @@ from typing import Any
 
 import redis
 import torch
-from celery.signals import worker_process_init, worker_ready, worker_shutdown, worker_shutting_down
+from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown, worker_shutting_down
 
 from rnncast.common.queue import PREDICT_QUEUE
+from rnncast.core import compiled
 from rnncast.core.device import keep_freed_memory
 from rnncast.worker import state
 from rnncast.worker.attempt import HAND_BACK
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 app.conf.include = ["rnncast.worker.tasks"]
 _liveness: Liveness | None = None
 _sender: WebhookSender | None = None
+_warmed_s: float | None = None
 
 
 def _configure_torch() -> None:
@@ -68,6 +70,14 @@ def _device() -> str:
         return settings.device
 
 
+@worker_init.connect
+def _on_init(**_: Any) -> None:
+    """Before the pool forks: the compiled code made ready once here, so no pool process (they are replaced
+    between jobs) compiles it or reads it back in a job's or a forecast's time. (Logged once logging is set up.)"""
+    global _warmed_s
+    _warmed_s = compiled.warm()
+
+
 @worker_process_init.connect
 def _on_process_init(**_: Any) -> None:
     state.after_fork()
@@ -82,6 +92,8 @@ def _on_process_init(**_: Any) -> None:
 def _on_ready(sender: Any = None, **_: Any) -> None:
     global _liveness, _sender
     _configure_torch()
+    if _warmed_s is not None:
+        log.info("compiled code ready before the pool started (%.1f s)", _warmed_s)
     _liveness = Liveness(getattr(sender, "hostname", "worker"), settings, state.send_train, _info)
     _liveness.start()
     _sender = WebhookSender(settings)  # the outbox's deliveries (worker.webhooks says why here)

@@ -180,3 +180,16 @@ def test_the_api_and_s3_init_run_the_image_without_torch_and_the_workers_the_one
                 assert service["build"]["target"] == "api" and service["image"] == "rnncast-api:latest", name
             elif command[0] == "worker":
                 assert service["build"]["target"] == "worker" and service["image"] != "rnncast-api:latest", name
+
+
+def test_the_worker_image_and_make_setup_build_the_compiled_code_once_where_workers_read_it():
+    """core.compiled is run at build time, not in a container's first GRU job: after rnncast is installed, into a
+    NUMBA_CACHE_DIR the worker user owns (numba only reads a cache folder it could write)."""
+    worker = stages()["worker"]
+    warm = "python -m rnncast.core.compiled"
+    assert worker.index("RUN pip install .") < worker.index("ENV NUMBA_CACHE_DIR=") < worker.index(warm)
+    assert "chown -R rnncast $NUMBA_CACHE_DIR" in worker and worker.index(warm) < worker.index("USER rnncast")
+    makefile = (ROOT / "Makefile").read_text()
+    assert makefile.index('pip install -q -e ".[dev]"') < makefile.index(f"$(BIN)/{warm}")
+    out = subprocess.run([sys.executable, "-m", "rnncast.core.compiled"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("compiled code ready in "), out
