@@ -29,6 +29,7 @@ from rnncast.service.limits import BindSettings
 from rnncast.service.media import json_bodies
 from rnncast.service.middleware import SECURITY_HEADERS, BodyLimit, Metrics, SecureHeaders, Slots
 from rnncast.service.openapi import add_components, route_operation_id, security
+from rnncast.service.query import single_values
 from rnncast.service.routes import (
     aliases,
     comparisons,
@@ -96,8 +97,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                        settings.api_store_threads, settings.api_store_timeout_s)
     # The document describes this instance: the key's schemes where it has one, none where it has not.
     guarded = security(settings)
-    # Every /v1 route: short ids resolved to whole ids (service.ids), JSON bodies sent as JSON (service.media).
-    v1 = APIRouter(prefix="/v1", dependencies=[*guarded, Depends(json_bodies), Depends(resolve_ids)])
+    # Every /v1 route: short ids resolved to whole ids (service.ids), JSON bodies sent as JSON (service.media), a
+    # single-valued query parameter given once (service.query).
+    v1 = APIRouter(prefix="/v1", dependencies=[*guarded, Depends(json_bodies), Depends(single_values),
+                                                Depends(resolve_ids)])
     resources = (jobs.router, events.router, models.router, transfer.router, comparisons.router, searches.router,
                  datasets.router, webhooks.router, aliases.router, sessions.models_router, sessions.router)
     for router in resources:

@@ -39,7 +39,8 @@ def test_up_starts_embedded_valkey_trains_a_job_and_stops_everything(tmp_path):
                             env=_env(tmp_path, redis_port), stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{api_port}"
     try:
-        wait_until(lambda: _ready(url), timeout=90)
+        # `up` says each part as it is ready and `try:` once all are: /readyz can answer 200 before its last line.
+        wait_until(lambda: "try:" in (tmp_path / "up.log").read_text() and _ready(url), timeout=90)
         job = httpx.post(f"{url}/v1/jobs", json={"cell": "LSTM", **TINY}).json()
         done = wait_until(lambda: _finished(url, job["id"]), timeout=60)
         assert done["status"] == "succeeded"
