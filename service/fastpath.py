@@ -11,8 +11,8 @@ twice; anything else (JSON that does not parse, an id the route must judge, anot
 FastAPI with its body replayed. Both sit inside the Gate and the body limit: auth and size checks come first,
 as for every request.
 
-The forecast's: `POST /v1/models/{id}/forecast` (`ForecastRequest`); a short id (or an `@alias`) is resolved
-here as the routes resolve it (service.ids).
+The forecast's (`routes.models.forecast`): a short id (or an `@alias`) is resolved here as the routes resolve it
+(service.ids).
 """
 
 from __future__ import annotations
@@ -20,13 +20,15 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import orjson
 import redis
-from fastapi import FastAPI, HTTPException
+from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.encoders import jsonable_encoder
+from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -35,6 +37,7 @@ from rnncast.service.errors import AmbiguousId, validation_detail
 from rnncast.service.forecast_ask import ask_forecast, batch_header
 from rnncast.service.gate import route_path
 from rnncast.service.ids import resolve
+from rnncast.service.routes import models
 from rnncast.service.schemas import ForecastRequest
 
 log = logging.getLogger(__name__)
@@ -88,17 +91,23 @@ def _error(error: HTTPException) -> Answered:
 class JsonFastPath:
     """Answers a route's well-formed requests without FastAPI's routing; hands every other request on.
 
-    A subclass states its route once: `PATH` (its one path parameter captured), `REQUEST` (the route's body model),
-    `WHAT` (for the log), and how it names its target (`target`) and answers (`answer`)."""
+    A subclass names the route it answers for (`ROUTER`, `ENDPOINT`): its path and its body's model are read from
+    that route, so the two cannot drift apart. It says how it names its target (`target`) and answers (`answer`),
+    and `WHAT` it answers (for the log)."""
 
-    PATH: ClassVar[str]  # as the route declares it, e.g. "/v1/models/{model_id}/forecast"
-    REQUEST: ClassVar[TypeAdapter[Any]]
+    ROUTER: ClassVar[APIRouter]
+    ENDPOINT: ClassVar[Callable[..., Any]]
     WHAT: ClassVar[str]
 
-    def __init__(self, app: ASGIApp, api: FastAPI) -> None:
+    def __init__(self, app: ASGIApp, api: FastAPI, prefix: str) -> None:
         self.app, self.api = app, api
-        self.pattern = re.compile(re.sub(r"\{[^}]+\}", "([^/]+)", self.PATH))
-        self.label = RouteLabel(self.PATH)
+        route = next(r for r in self.ROUTER.routes if isinstance(r, APIRoute) and r.endpoint is self.ENDPOINT)
+        (body,) = route.dependant.body_params
+        assert body.field_info.annotation is not None  # a route's body has its model
+        self.request: TypeAdapter[Any] = TypeAdapter(body.field_info.annotation)
+        path = prefix + route.path
+        self.pattern = re.compile(re.sub(r"\{[^}]+\}", "([^/]+)", path))  # the one path parameter, captured
+        self.label = RouteLabel(path)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         post = scope["type"] == "http" and scope["method"] == "POST"
@@ -137,7 +146,7 @@ class JsonFastPath:
             return None
         scope["route"] = self.label
         try:  # validated as the route validates it (Python mode): the same errors, word for word
-            request = self.REQUEST.validate_python(parsed)
+            request = self.request.validate_python(parsed)
         except ValidationError as exc:
             detail = jsonable_encoder(validation_detail(exc.errors(include_url=False), ("body",)))
             return Answered(422, json.dumps({"detail": detail}).encode())
@@ -156,9 +165,7 @@ class JsonFastPath:
 
 
 class ForecastFastPath(JsonFastPath):
-    PATH = "/v1/models/{model_id}/forecast"
-    REQUEST: ClassVar[TypeAdapter[ForecastRequest]] = TypeAdapter(ForecastRequest)
-    WHAT = "a forecast"
+    ROUTER, ENDPOINT, WHAT = models.router, models.forecast, "a forecast"
 
     async def target(self, given_id: str) -> str | None:
         model_id = await resolve(self.api.state.store, "model_id", given_id)  # a short id, as every route takes it

@@ -7,21 +7,16 @@ the route (`routes.sessions`); a session id that is not one goes on to the route
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-from pydantic import TypeAdapter
-
 from rnncast.common.values import is_id
 from rnncast.service.fastpath import Answered, JsonFastPath
 from rnncast.service.forecast_ask import ask_lane, batch_header
+from rnncast.service.routes import sessions
 from rnncast.service.schemas.sessions import SessionObserve
 from rnncast.service.session_calls import observe_message
 
 
 class SessionFastPath(JsonFastPath):
-    PATH = "/v1/sessions/{session_id}/observe"
-    REQUEST: ClassVar[TypeAdapter[SessionObserve]] = TypeAdapter(SessionObserve)
-    WHAT = "an observe"
+    ROUTER, ENDPOINT, WHAT = sessions.router, sessions.observe, "an observe"
 
     async def target(self, given_id: str) -> str | None:
         return given_id if is_id(given_id) else None
