@@ -1,18 +1,18 @@
-"""The forecast endpoint's hot path, as pure ASGI in front of FastAPI's routing.
+"""The hot paths, as pure ASGI in front of FastAPI's routing: a forecast, and a session's observe
+(service.session_fastpath).
 
-A forecast is the one request that comes by the thousand per second, and under
-load FastAPI's per-request machinery (route matching over every route,
-dependency resolution, the security-scheme dependencies declared for the
-OpenAPI schema) cost the API process several times what the validation and
-the lane do. So a well-formed request to `POST /v1/models/{id}/forecast` with
-a JSON body that the same pydantic model (`ForecastRequest`) accepts, within
-the server's limits, is answered here: the same lane, the same answer bytes,
-status and headers as the route. A body it parsed and refused (a bad field, a
-limit exceeded) is answered here too, in the route's exact shape, so no body is
-parsed twice; anything else (JSON that does not parse, an id that names no
-record, another content type) goes on to FastAPI with its body replayed. A short
-id (or an `@alias`) is resolved here as the routes resolve it (service.ids). It sits inside the
-Gate and the body limit: auth and size checks come first, as for every request.
+These are the requests that come by the thousand per second, and under load FastAPI's per-request machinery
+(route matching over every route, dependency resolution, the security-scheme dependencies declared for the
+OpenAPI schema) cost the API process several times what the validation and the lane do. `JsonFastPath` is
+what both share: a `POST` to its path with a JSON body that the route's own pydantic model accepts is answered
+here, through the same lane, with the same answer bytes, status and headers as the route. A body it parsed and
+refused (a bad field, a limit exceeded) is answered here too, in the route's exact shape, so no body is parsed
+twice; anything else (JSON that does not parse, an id the route must judge, another content type) goes on to
+FastAPI with its body replayed. Both sit inside the Gate and the body limit: auth and size checks come first,
+as for every request.
+
+The forecast's (`routes.models.forecast`): a short id (or an `@alias`) is resolved here as the routes resolve it
+(service.ids).
 """
 
 from __future__ import annotations
@@ -20,36 +20,43 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import redis
-from fastapi import FastAPI, HTTPException
+from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.encoders import jsonable_encoder
+from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rnncast.common.values import is_id
 from rnncast.service.errors import AmbiguousId, validation_detail
-from rnncast.service.forecast_ask import ask_forecast
+from rnncast.service.forecast_ask import ask_forecast, batch_header
 from rnncast.service.gate import route_path
 from rnncast.service.ids import resolve
+from rnncast.service.routes import models
 from rnncast.service.schemas import ForecastRequest
 
 log = logging.getLogger(__name__)
-FORECAST = re.compile(r"/v1/models/([^/]+)/forecast")
-REQUEST: TypeAdapter[ForecastRequest] = TypeAdapter(ForecastRequest)
 
 
 @dataclass(frozen=True)
-class _Route:
+class RouteLabel:
     """What the Metrics middleware reads to label the request (as FastAPI's routes carry it)."""
 
-    path: str = "/v1/models/{model_id}/forecast"
+    path: str
 
 
-ROUTE = _Route()
+@dataclass(frozen=True)
+class Answered:
+    """A fast path's answer: status, body, headers."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] | None = None
 
 
 def _media(scope: Scope) -> bytes:
@@ -76,80 +83,95 @@ async def _respond(send: Send, status: int, body: bytes, headers: dict[str, str]
     await send({"type": "http.response.body", "body": body})
 
 
-async def _respond_error(send: Send, error: HTTPException) -> None:
+def _error(error: HTTPException) -> Answered:
     """The route's answer for `error` (its status, detail and headers)."""
-    await _respond(send, error.status_code, json.dumps({"detail": error.detail}).encode(), dict(error.headers or {}))
+    return Answered(error.status_code, json.dumps({"detail": error.detail}).encode(), dict(error.headers or {}))
 
 
-class ForecastFastPath:
-    """Answers valid forecast requests without FastAPI's routing; hands every other request on."""
+class JsonFastPath:
+    """Answers a route's well-formed requests without FastAPI's routing; hands every other request on.
 
-    def __init__(self, app: ASGIApp, api: FastAPI) -> None:
+    A subclass names the route it answers for (`ROUTER`, `ENDPOINT`): its path and its body's model are read from
+    that route, so the two cannot drift apart. It says how it names its target (`target`) and answers (`answer`),
+    and `WHAT` it answers (for the log)."""
+
+    ROUTER: ClassVar[APIRouter]
+    ENDPOINT: ClassVar[Callable[..., Any]]
+    WHAT: ClassVar[str]
+
+    def __init__(self, app: ASGIApp, api: FastAPI, prefix: str) -> None:
         self.app, self.api = app, api
+        route = next(r for r in self.ROUTER.routes if isinstance(r, APIRoute) and r.endpoint is self.ENDPOINT)
+        (body,) = route.dependant.body_params
+        assert body.field_info.annotation is not None  # a route's body has its model
+        self.request: TypeAdapter[Any] = TypeAdapter(body.field_info.annotation)
+        path = prefix + route.path
+        self.pattern = re.compile(re.sub(r"\{[^}]+\}", "([^/]+)", path))  # the one path parameter, captured
+        self.label = RouteLabel(path)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        match = FORECAST.fullmatch(route_path(scope)) if scope["type"] == "http" and scope["method"] == "POST" else None
+        post = scope["type"] == "http" and scope["method"] == "POST"
+        match = self.pattern.fullmatch(route_path(scope)) if post else None
         if match is None or _media(scope) != b"application/json":
             await self.app(scope, receive, send)
             return
         body, messages = await _read_body(receive)
         try:
-            answered = await self._answer(scope, send, match.group(1), body)
+            answered = await self._answer(scope, match.group(1), body)
         except redis.RedisError as exc:
-            log.warning("Redis error on a forecast: %s", exc)
-            await _respond(send, 503, json.dumps({"detail": "Redis (the job store) is unavailable; retry shortly"})
-                           .encode(), {"Retry-After": "5"})
-            return
-        if not answered:  # FastAPI answers it (and its error) as the route always has
+            log.warning("Redis error on %s: %s", self.WHAT, exc)
+            answered = Answered(503, json.dumps({"detail": "Redis (the job store) is unavailable; retry shortly"})
+                                .encode(), {"Retry-After": "5"})
+        if answered is None:  # FastAPI answers it (and its error) as the route always has
             async def replay() -> Message:
                 return messages.pop(0) if messages else await receive()
 
             await self.app(scope, replay, send)
+            return
+        await _respond(send, answered.status, answered.body, answered.headers)
 
-    async def _answer(self, scope: Scope, send: Send, given_id: str, body: bytes) -> bool:
-        """Answer the request here; False for what only the route can answer."""
+    async def _answer(self, scope: Scope, given_id: str, body: bytes) -> Answered | None:
+        """The answer, or None for what only the route can answer."""
         try:
-            model_id = await resolve(self.api.state.store, "model_id", given_id)  # a short id, as every route takes it
+            target = await self.target(given_id)
         except AmbiguousId as exc:
-            await _respond(send, 409, json.dumps(exc.body()).encode())
-            return True
-        except HTTPException as exc:  # an alias misnamed or unknown, as the routes answer it
-            await _respond_error(send, exc)
-            return True
-        request = self._accept(model_id, body)
-        if request is None:
-            return False
-        if isinstance(request, _Refusal):
-            await _respond(send, 422, json.dumps({"detail": request.detail}).encode())
-            return True
-        scope["route"] = ROUTE
-        try:
-            answer = await ask_forecast(self.api.state.lane, self.api.state.settings, model_id, request)
-        except HTTPException as exc:  # the route's errors (a full lane, no model yet, no worker)
-            await _respond_error(send, exc)
-            return True
-        await _respond(send, answer.status, answer.body.encode(),
-                       {"X-Rnncast-Batch": str(answer.batch)} if answer.status == 200 else None)
-        return True
-
-    def _accept(self, model_id: str, body: bytes) -> dict[str, Any] | _Refusal | None:
-        """The request as the lane takes it, if the route would accept it; the route's 422 if it would refuse
-        it; None for what only the route can answer (a bad id, JSON that does not parse)."""
-        if not is_id(model_id):
+            return Answered(409, json.dumps(exc.body()).encode())
+        except HTTPException as exc:
+            return _error(exc)
+        if target is None:
             return None
         try:
             parsed = orjson.loads(body)  # the route's parser (json) takes more (NaN): what orjson refuses, it judges
         except orjson.JSONDecodeError:
             return None
+        scope["route"] = self.label
         try:  # validated as the route validates it (Python mode): the same errors, word for word
-            request = REQUEST.validate_python(parsed)
+            request = self.request.validate_python(parsed)
         except ValidationError as exc:
-            return _Refusal(jsonable_encoder(validation_detail(exc.errors(include_url=False), ("body",))))
-        return request.model_dump(exclude_none=True)
+            detail = jsonable_encoder(validation_detail(exc.errors(include_url=False), ("body",)))
+            return Answered(422, json.dumps({"detail": detail}).encode())
+        try:
+            return await self.answer(target, request)
+        except HTTPException as exc:  # the route's errors (a full lane, no model yet, no worker)
+            return _error(exc)
+
+    async def target(self, given_id: str) -> str | None:
+        """The path's id as the route reads it; None to leave the request to the route. May raise AmbiguousId or
+        HTTPException, answered as the route answers them."""
+        raise NotImplementedError
+
+    async def answer(self, target: str, request: Any) -> Answered:
+        raise NotImplementedError
 
 
-@dataclass(frozen=True)
-class _Refusal:
-    """A 422's detail, as the route would give it."""
+class ForecastFastPath(JsonFastPath):
+    ROUTER, ENDPOINT, WHAT = models.router, models.forecast, "a forecast"
 
-    detail: Any
+    async def target(self, given_id: str) -> str | None:
+        model_id = await resolve(self.api.state.store, "model_id", given_id)  # a short id, as every route takes it
+        return model_id if is_id(model_id) else None
+
+    async def answer(self, target: str, request: ForecastRequest) -> Answered:
+        state = self.api.state
+        answer = await ask_forecast(state.lane, state.settings, target, request.model_dump(exclude_none=True))
+        return Answered(answer.status, answer.body.encode(), batch_header(answer))

@@ -11,6 +11,11 @@ from rnncast.service.lane import ForecastLane, LaneFull, NoModel
 from rnncast.service.rpc import lane_full, no_worker
 
 
+def batch_header(answer: Answer) -> dict[str, str] | None:
+    """A lane answer's header: how many requests shared its rollout (a 200's only)."""
+    return {"X-Rnncast-Batch": str(answer.batch)} if answer.status == 200 else None
+
+
 async def ask_forecast(lane: ForecastLane, settings: Settings, model_id: str, request: dict[str, Any]) -> Answer:
     """The worker's answer to `request` for `model_id` (its 200 or its own error). Raises HTTPException: 429 when
     the lane is full, 404 or 409 when the model has no record (`ids.missing_model`), 503 when no worker answered

@@ -117,8 +117,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     # Outermost first: Metrics, then Gate (no key, no body read), then the upload slots, then BodyLimit, then the
     # forecast fast path (valid forecasts answered without FastAPI's routing).
-    app.add_middleware(SessionFastPath, api=app)  # and a session's observe (service.session_fastpath)
-    app.add_middleware(ForecastFastPath, api=app)
+    app.add_middleware(SessionFastPath, api=app, prefix=v1.prefix)  # and a session's observe (service.session_fastpath)
+    app.add_middleware(ForecastFastPath, api=app, prefix=v1.prefix)
     # Uploads may be large; a forecast's body needs no more than its largest context takes.
     forecast_bytes = min(settings.max_body_bytes, forecast_body_bytes(settings.max_context))
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, paths=[

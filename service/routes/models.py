@@ -25,7 +25,7 @@ from rnncast.common.verdict import verdict
 from rnncast.service import limits
 from rnncast.service.deps import ArtifactsDep, LaneDep, PageDep, SettingsDep, StoreDep, WorkerDep
 from rnncast.service.errors import ERRORS, not_found, unprocessable
-from rnncast.service.forecast_ask import ask_forecast
+from rnncast.service.forecast_ask import ask_forecast, batch_header
 from rnncast.service.ids import model_or_404
 from rnncast.service.labels import ScanBudget, TrainedFilters, listed, relabel_or_404
 from rnncast.service.limits import Limited, refusal
@@ -106,7 +106,7 @@ async def forecast(
     answer = await ask_forecast(lane, settings, model_id, body.model_dump(exclude_none=True))
     # The worker's body goes out as it came: no second parse and encode of the predictions.
     return Response(answer.body, status_code=answer.status, media_type="application/json",
-                    headers={"X-Rnncast-Batch": str(answer.batch)} if answer.status == 200 else None)
+                    headers=batch_header(answer))
 
 
 @router.get(

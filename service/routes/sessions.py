@@ -12,10 +12,11 @@ from rnncast.common.values import is_id, iso_ms, now_ms
 from rnncast.service.deps import LaneDep, SettingsDep, StoreDep
 from rnncast.service.errors import ERRORS, not_found
 from rnncast.service.forecast_ask import ask_lane as ask
+from rnncast.service.forecast_ask import batch_header
 from rnncast.service.ids import model_or_404
 from rnncast.service.openapi import operation_id
 from rnncast.service.schemas.sessions import Session, SessionForecast, SessionObserve, SessionOpen
-from rnncast.service.session_calls import batch_header, observe_message
+from rnncast.service.session_calls import observe_message
 
 router = APIRouter(tags=["sessions"])
 # Opening one is an operation on its model (`models_open_session`); the others on the session.
