@@ -11,7 +11,7 @@ twice; anything else (JSON that does not parse, an id the route must judge, anot
 FastAPI with its body replayed. Both sit inside the Gate and the body limit: auth and size checks come first,
 as for every request.
 
-The forecast's (`routes.models.forecast`): a short id (or an `@alias`) is resolved here as the routes resolve it
+The forecast's (`routes.models.forecast`'s): a short id (or an `@alias`) is resolved here as the routes resolve it
 (service.ids).
 """
 
@@ -37,7 +37,6 @@ from rnncast.service.errors import AmbiguousId, validation_detail
 from rnncast.service.forecast_ask import ask_forecast, batch_header
 from rnncast.service.gate import route_path
 from rnncast.service.ids import resolve
-from rnncast.service.routes import models
 from rnncast.service.schemas import ForecastRequest
 
 log = logging.getLogger(__name__)
@@ -88,20 +87,22 @@ def _error(error: HTTPException) -> Answered:
     return Answered(error.status_code, json.dumps({"detail": error.detail}).encode(), dict(error.headers or {}))
 
 
+def route_of(router: APIRouter, endpoint: Callable[..., Any]) -> APIRoute:
+    """The route of `router` that `endpoint` answers."""
+    return next(r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is endpoint)
+
+
 class JsonFastPath:
     """Answers a route's well-formed requests without FastAPI's routing; hands every other request on.
 
-    A subclass names the route it answers for (`ROUTER`, `ENDPOINT`): its path and its body's model are read from
-    that route, so the two cannot drift apart. It says how it names its target (`target`) and answers (`answer`),
-    and `WHAT` it answers (for the log)."""
+    It is given the route it answers for (service.main, which alone imports routers: `route_of`): its path and
+    its body's model are read from that route, so the two cannot drift apart. A subclass says how it names its
+    target (`target`) and answers (`answer`), and `WHAT` it answers (for the log)."""
 
-    ROUTER: ClassVar[APIRouter]
-    ENDPOINT: ClassVar[Callable[..., Any]]
     WHAT: ClassVar[str]
 
-    def __init__(self, app: ASGIApp, api: FastAPI, prefix: str) -> None:
+    def __init__(self, app: ASGIApp, api: FastAPI, route: APIRoute, prefix: str) -> None:
         self.app, self.api = app, api
-        route = next(r for r in self.ROUTER.routes if isinstance(r, APIRoute) and r.endpoint is self.ENDPOINT)
         (body,) = route.dependant.body_params
         assert body.field_info.annotation is not None  # a route's body has its model
         self.request: TypeAdapter[Any] = TypeAdapter(body.field_info.annotation)
@@ -165,7 +166,7 @@ class JsonFastPath:
 
 
 class ForecastFastPath(JsonFastPath):
-    ROUTER, ENDPOINT, WHAT = models.router, models.forecast, "a forecast"
+    WHAT = "a forecast"
 
     async def target(self, given_id: str) -> str | None:
         model_id = await resolve(self.api.state.store, "model_id", given_id)  # a short id, as every route takes it

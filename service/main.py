@@ -21,7 +21,7 @@ from rnncast.common.settings import Settings, get_settings
 from rnncast.common.store.aio import AsyncJobStore
 from rnncast.service import errors
 from rnncast.service.deps import computing_paths
-from rnncast.service.fastpath import ForecastFastPath
+from rnncast.service.fastpath import ForecastFastPath, route_of
 from rnncast.service.gate import Gate
 from rnncast.service.ids import NO_MODEL_FIELDS, resolve_ids
 from rnncast.service.lane import ForecastLane
@@ -116,9 +116,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.metrics_router, dependencies=[] if settings.metrics_public else guarded)
     errors.install(app)
     # Outermost first: Metrics, then Gate (no key, no body read), then the upload slots, then BodyLimit, then the
-    # forecast fast path (valid forecasts answered without FastAPI's routing).
-    app.add_middleware(SessionFastPath, api=app, prefix=v1.prefix)  # and a session's observe (service.session_fastpath)
-    app.add_middleware(ForecastFastPath, api=app, prefix=v1.prefix)
+    # fast paths (valid forecasts and observes answered without FastAPI's routing: service.fastpath), each reading
+    # its path and body model from its route.
+    app.add_middleware(SessionFastPath, api=app, route=route_of(sessions.router, sessions.observe), prefix=v1.prefix)
+    app.add_middleware(ForecastFastPath, api=app, route=route_of(models.router, models.forecast), prefix=v1.prefix)
     # Uploads may be large; a forecast's body needs no more than its largest context takes.
     forecast_bytes = min(settings.max_body_bytes, forecast_body_bytes(settings.max_context))
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, paths=[

@@ -10,13 +10,12 @@ from __future__ import annotations
 from rnncast.common.values import is_id
 from rnncast.service.fastpath import Answered, JsonFastPath
 from rnncast.service.forecast_ask import ask_lane, batch_header
-from rnncast.service.routes import sessions
 from rnncast.service.schemas.sessions import SessionObserve
 from rnncast.service.session_calls import observe_message
 
 
 class SessionFastPath(JsonFastPath):
-    ROUTER, ENDPOINT, WHAT = sessions.router, sessions.observe, "an observe"
+    WHAT = "an observe"
 
     async def target(self, given_id: str) -> str | None:
         return given_id if is_id(given_id) else None
