@@ -20,13 +20,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import orjson
 import redis
-from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException
 from fastapi.encoders import jsonable_encoder
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
@@ -37,6 +36,7 @@ from rnncast.service.errors import AmbiguousId, validation_detail
 from rnncast.service.forecast_ask import ask_forecast, batch_header
 from rnncast.service.gate import route_path
 from rnncast.service.ids import resolve
+from rnncast.service.route_paths import path_pattern
 from rnncast.service.schemas import ForecastRequest
 
 log = logging.getLogger(__name__)
@@ -87,17 +87,12 @@ def _error(error: HTTPException) -> Answered:
     return Answered(error.status_code, json.dumps({"detail": error.detail}).encode(), dict(error.headers or {}))
 
 
-def route_of(router: APIRouter, endpoint: Callable[..., Any]) -> APIRoute:
-    """The route of `router` that `endpoint` answers."""
-    return next(r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is endpoint)
-
-
 class JsonFastPath:
     """Answers a route's well-formed requests without FastAPI's routing; hands every other request on.
 
-    It is given the route it answers for (service.main, which alone imports routers: `route_of`): its path and
-    its body's model are read from that route, so the two cannot drift apart. A subclass says how it names its
-    target (`target`) and answers (`answer`), and `WHAT` it answers (for the log)."""
+    It is given the route it answers for (by service.main, which alone imports routers): its path and its body's
+    model are read from that route (service.route_paths), so the two cannot drift apart. A subclass says how it
+    names its target (`target`) and answers (`answer`), and `WHAT` it answers (for the log)."""
 
     WHAT: ClassVar[str]
 
@@ -106,9 +101,8 @@ class JsonFastPath:
         (body,) = route.dependant.body_params
         assert body.field_info.annotation is not None  # a route's body has its model
         self.request: TypeAdapter[Any] = TypeAdapter(body.field_info.annotation)
-        path = prefix + route.path
-        self.pattern = re.compile(re.sub(r"\{[^}]+\}", "([^/]+)", path))  # the one path parameter, captured
-        self.label = RouteLabel(path)
+        self.pattern = re.compile(path_pattern(prefix, route))  # its one path parameter, captured
+        self.label = RouteLabel(prefix + route.path)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         post = scope["type"] == "http" and scope["method"] == "POST"

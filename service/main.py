@@ -21,7 +21,7 @@ from rnncast.common.settings import Settings, get_settings
 from rnncast.common.store.aio import AsyncJobStore
 from rnncast.service import errors
 from rnncast.service.deps import computing_paths
-from rnncast.service.fastpath import ForecastFastPath, route_of
+from rnncast.service.fastpath import ForecastFastPath
 from rnncast.service.gate import Gate
 from rnncast.service.ids import NO_MODEL_FIELDS, resolve_ids
 from rnncast.service.lane import ForecastLane
@@ -30,6 +30,7 @@ from rnncast.service.media import json_bodies
 from rnncast.service.middleware import SECURITY_HEADERS, BodyLimit, Metrics, SecureHeaders, Slots
 from rnncast.service.openapi import add_components, route_operation_id, security
 from rnncast.service.query import single_values
+from rnncast.service.route_paths import path_pattern, route_of
 from rnncast.service.routes import (
     aliases,
     comparisons,
@@ -118,17 +119,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost first: Metrics, then Gate (no key, no body read), then the upload slots, then BodyLimit, then the
     # fast paths (valid forecasts and observes answered without FastAPI's routing: service.fastpath), each reading
     # its path and body model from its route.
+    forecast = route_of(models.router, models.forecast)
     app.add_middleware(SessionFastPath, api=app, route=route_of(sessions.router, sessions.observe), prefix=v1.prefix)
-    app.add_middleware(ForecastFastPath, api=app, route=route_of(models.router, models.forecast), prefix=v1.prefix)
-    # Uploads may be large; a forecast's body needs no more than its largest context takes.
+    app.add_middleware(ForecastFastPath, api=app, route=forecast, prefix=v1.prefix)
+    # Uploads (a dataset, a model's import) may be large; a forecast's body needs no more than its largest context
+    # takes. Each path as its route declares it (service.route_paths).
+    uploads = [path_pattern(v1.prefix, route_of(datasets.router, datasets.create_dataset)),
+               path_pattern(v1.prefix, route_of(transfer.router, transfer.import_model))]
+    forecasts = [path_pattern(v1.prefix, forecast),
+                 path_pattern(v1.prefix, route_of(comparisons.router, comparisons.ensemble_forecast))]
     forecast_bytes = min(settings.max_body_bytes, forecast_body_bytes(settings.max_context))
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, paths=[
-        ("POST", "/v1/datasets", settings.max_upload_bytes),
-        ("POST", "/v1/models", settings.max_upload_bytes),  # imports (service.routes.transfer)
-        ("POST", r"/v1/models/[^/]+/forecast", forecast_bytes),
-        ("POST", r"/v1/comparisons/[^/]+/forecast", forecast_bytes),
+        *(("POST", path, settings.max_upload_bytes) for path in uploads),
+        *(("POST", path, forecast_bytes) for path in forecasts),
     ], grace_s=settings.body_grace_s, min_rate=settings.min_body_rate)
-    app.add_middleware(Slots, method="POST", pattern="/v1/(?:datasets|models)", slots=settings.max_concurrent_uploads,
+    app.add_middleware(Slots, method="POST", pattern="|".join(uploads), slots=settings.max_concurrent_uploads,
                        setting="RNNCAST_MAX_CONCURRENT_UPLOADS")
     key = settings.api_key.get_secret_value() if settings.api_key else None
     app.add_middleware(Gate, api_key=key, metrics_public=settings.metrics_public,
