@@ -102,6 +102,7 @@ class Model(_Result):
     scaler: Scaler | None = None
     backtest: dict[str, Any] | None = None  # its last backtest's verdict: skill, mase, best_baseline, at
     imported: dict[str, Any] | None = None  # an imported model's origin: source_model_id, manifest_sha256
+    aliases: list[str] = []  # the aliases pointing at it now
 
 
 class ModelPage(Page):

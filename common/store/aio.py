@@ -137,6 +137,7 @@ class AsyncJobStore(AsyncRunner):
     move_alias = async_op(alias_ops.move_alias)
     alias_target = async_op(alias_ops.alias_target)
     get_alias = async_op(alias_ops.get_alias)
+    aliases_of = async_op(alias_ops.aliases_of)
     list_aliases = async_op(alias_ops.list_aliases)
     delete_alias = async_op(alias_ops.delete_alias)
     hold_model = async_op(alias_ops.hold_model)

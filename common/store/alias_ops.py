@@ -57,6 +57,14 @@ def _view(raw: dict[str, str]) -> dict[str, Any]:
             "moved_at": raw["moved_at"], "moves": int(raw["seq"])}
 
 
+def aliases_of(model_ids: list[str]) -> Op[dict[str, list[str]]]:
+    """The names of the aliases pointing at each of `model_ids` (sorted; none: an empty list), in one round trip."""
+    if not model_ids:
+        return {}
+    found = yield batch(*(cmd("smembers", Keys.model_aliases(i)) for i in model_ids))
+    return {i: sorted(names) for i, names in zip(model_ids, found, strict=True)}
+
+
 def get_alias(name: str) -> Op[dict[str, Any] | None]:
     """An alias with its history (oldest move first), or None; read in one step, so the two agree."""
     raw, history = yield batch(cmd("hgetall", Keys.alias(name)), cmd("lrange", Keys.alias_history(name), 0, -1),

@@ -20,6 +20,7 @@ from rnncast.common.defaults import (
     MAX_START,
 )
 from rnncast.common.settings import Settings
+from rnncast.common.store.aio import AsyncJobStore
 from rnncast.common.values import is_id
 from rnncast.common.verdict import verdict
 from rnncast.service import limits
@@ -58,12 +59,19 @@ async def list_models(
 ) -> JSONResponse:
     """Models newest first, those that match every filter given; `count` is the total matching."""
     models, count = await listed(store.list_models(page.limit, page.offset, filters, scan=scan))
-    return JSONResponse({"data": models, **count.fields()})
+    return JSONResponse({"data": await _with_aliases(store, models), **count.fields()})
+
+
+async def _with_aliases(store: AsyncJobStore, models: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records as answered: each with the names of the aliases pointing at it (one round trip for all)."""
+    named = await store.aliases_of([m["id"] for m in models])
+    return [{**m, "aliases": named.get(m["id"], [])} for m in models]
 
 
 @router.get("/{model_id}", response_model=Model, responses=ERRORS)
 async def get_model(model_id: str, store: StoreDep) -> JSONResponse:
-    return JSONResponse(await model_or_404(store, model_id))
+    (model,) = await _with_aliases(store, [await model_or_404(store, model_id)])
+    return JSONResponse(model)
 
 
 @router.patch("/{model_id}", response_model=Model, responses=ERRORS)
@@ -72,7 +80,8 @@ async def label_model(model_id: str, body: LabelsPatch, store: StoreDep) -> JSON
     starts with its job's; from then on they are its own."""
     await model_or_404(store, model_id)
     await relabel_or_404(store, "model", model_id, body)
-    return JSONResponse(await model_or_404(store, model_id))
+    (model,) = await _with_aliases(store, [await model_or_404(store, model_id)])
+    return JSONResponse(model)
 
 
 @router.delete("/{model_id}", status_code=204, responses=ERRORS)

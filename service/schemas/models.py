@@ -176,6 +176,7 @@ class Model(BaseModel):
     calibration: CalibrationSummary | None = Field(None, description="null: no intervals (a model trained "
                                                    "before they existed, or a test part too short)")
     imported: Imported | None = Field(None, description="set for a model imported from a checkpoint package")
+    aliases: list[str] = Field(default_factory=list, description="the aliases pointing at it now (`@name`)")
 
 
 class ModelList(FilteredCount):

@@ -203,6 +203,13 @@ def test_a_model_an_alias_points_at_is_not_deleted(stack):
     api = stack.api
     doomed = train(api, POOR | {"seed": 7})
     assert move(api, "keep", doomed).status_code == 200
+    assert move(api, "also", doomed).status_code == 200
+    # Its record names the aliases pointing at it, alone and in the list.
+    assert api.http.get(f"/v1/models/{doomed}").json()["aliases"] == ["also", "keep"]
+    listed = {m["id"]: m["aliases"] for m in api.http.get("/v1/models", params={"limit": 1000}).json()["data"]}
+    assert listed[doomed] == ["also", "keep"]
+    assert api.http.delete("/v1/aliases/also").status_code == 204
+    assert api.http.get(f"/v1/models/{doomed}").json()["aliases"] == ["keep"]
     refused = api.http.delete(f"/v1/models/{doomed}")
     assert refused.status_code == 409 and "@keep" in refused.text
     assert api.http.get(f"/v1/models/{doomed}").status_code == 200

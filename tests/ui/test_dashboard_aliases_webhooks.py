@@ -83,6 +83,8 @@ def test_an_alias_is_refused_by_its_gate_with_the_figures_then_set_listed_and_de
     # The models' list names each model's aliases; the alias's page its moves with their evidence.
     page.goto(f"{ui.base}/ui/#/models")
     assert page.inner_text(f"#models-table tr[data-model-id='{model}'] td.aliases") == "@prod"
+    page.goto(f"{ui.base}/ui/#/models/{model}")  # and its own page, from its record
+    assert page.inner_text("#model-aliases .v") == "@prod"
     page.goto(f"{ui.base}/ui/#/aliases/prod")
     page.wait_for_selector("#alias-history section.move[data-seq='1'] .evidence[data-passed=true]")
     assert page.inner_text("#alias-model .v") == model[:8]

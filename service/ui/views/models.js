@@ -6,16 +6,11 @@ import { forecastChart } from "../charts.js";
 import { schemaForm } from "../forms.js";
 import { exportLinks, importForm } from "./transfer.js";
 
-/** Each model's aliases, from the aliases' list (a model's record does not name them). */
-async function aliasesByModel() {
-  const byModel = new Map();
-  for (const a of (await api("GET", "/v1/aliases?limit=1000")).data) byModel.set(a.model_id, [...(byModel.get(a.model_id) || []), a.name]);
-  return byModel;
-}
+/** A model's aliases (its record names them), each a link to its page. */
+const aliasLinks = (m) => (m.aliases || []).map((n) => h("a", { href: `#/aliases/${n}`, class: "alias" }, `@${n}`));
 
 export async function modelsView(root) {
-  const [page, aliases] = await Promise.all([api("GET", "/v1/models?limit=100"), aliasesByModel()]);
-  const named = (m) => (aliases.get(m.id) || []).map((n) => h("a", { href: `#/aliases/${n}`, class: "alias" }, `@${n}`));
+  const page = await api("GET", "/v1/models?limit=100");
   root.replaceChildren(
     h("h1", {}, "Models"),
     h("div", { class: "table-wrap" }, h("table", { id: "models-table" },
@@ -23,7 +18,7 @@ export async function modelsView(root) {
       h("tbody", {}, ...page.data.map((m) => h("tr", { dataset: { modelId: m.id } },
         h("td", {}, h("a", { href: `#/models/${m.id}` }, m.id.slice(0, 8))), h("td", {}, m.name || ""), h("td", {}, m.cell),
         h("td", {}, m.epochs_trained), h("td", {}, m.parameters), h("td", {}, fmt(m.metrics.test_loss)),
-        h("td", { class: "aliases" }, ...named(m)), h("td", { title: m.created_at }, age(m.created_at))))))),
+        h("td", { class: "aliases" }, ...aliasLinks(m)), h("td", { title: m.created_at }, age(m.created_at))))))),
     h("p", { class: "muted" }, `${page.count} model(s)`), importForm());
   return () => {};
 }
@@ -150,7 +145,8 @@ export async function modelView(root, id) {
       card("epochs", model.epochs_trained), card("parameters", model.parameters), card("device", model.device),
       card("created", `${age(model.created_at)} ago`),
       card("calibration", model.calibration ? `${model.calibration.origins} origins × ${model.calibration.steps} steps` : "none (no intervals)", { id: "model-calibration" }),
-      card("checkpoint sha256", model.checkpoint.sha256.slice(0, 16) + "…", { title: model.checkpoint.sha256, id: "model-digest" })),
+      card("checkpoint sha256", model.checkpoint.sha256.slice(0, 16) + "…", { title: model.checkpoint.sha256, id: "model-digest" }),
+      card("aliases", model.aliases && model.aliases.length ? h("span", {}, ...aliasLinks(model)) : "none", { id: "model-aliases" })),
     h("div", { class: "actions" },
       model.job_id ? h("a", { href: `#/jobs/${model.job_id}` }, "Its training job")
         : h("span", { class: "muted" }, "Imported (no training job here)"),
