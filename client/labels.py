@@ -38,8 +38,8 @@ class LabelCalls:
         """Change a job's, model's, comparison's or dataset's name and tags; its record as the server answers.
 
         Args:
-            tags: the whole new list; `add`/`remove`: tags added to or taken from the record's current ones (read
-                first: a change made by someone else in between is replaced).
+            tags: the whole new list; `add`/`remove`: tags added to or taken from the record's tags as they are when
+                the server makes the change (in one step: a change made by someone else meanwhile is kept).
         """
         if resource not in RESOURCES:
             raise ValueError(f"resource {resource!r}: one of {sorted(RESOURCES)}")
@@ -47,8 +47,11 @@ class LabelCalls:
         body: dict[str, Any] = {}
         if name is not None or clear_name:
             body["name"] = None if clear_name else name
-        if tags is not None or add or remove:
-            current = list(tags) if tags is not None else self._request("GET", path, retry=True).json().get("tags", [])
-            body["tags"] = [t for t in dict.fromkeys([*current, *add]) if t not in set(remove)]
+        if tags is not None:
+            body["tags"] = list(tags)
+        if add:
+            body["add_tags"] = list(dict.fromkeys(add))
+        if remove:
+            body["remove_tags"] = list(dict.fromkeys(remove))
         answer: dict[str, Any] = self._request("PATCH", path, retry=True, json=body).json()
         return answer

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Annotated, Any
 
-from fastapi import Depends, Query
+from fastapi import Depends, HTTPException, Query, status
 from pydantic import Field
 from pydantic.json_schema import SkipJsonSchema
 
 from rnncast.common.defaults import MAX_TAGS, Cell
-from rnncast.common.store.label_ops import Count
+from rnncast.common.store.label_ops import Contended, Count, TooManyTags
 from rnncast.common.values import is_id
 from rnncast.service.deps import SettingsDep, StoreDep
 from rnncast.service.errors import not_found, unprocessable
@@ -76,5 +76,11 @@ async def relabel_or_404(store: StoreDep, resource: str, record_id: str, body: L
     """
     if named and "name" in body.model_fields_set and not body.name:
         raise unprocessable(f"a {resource} keeps a name: give a new one instead of null")
-    if not is_id(record_id) or not await store.relabel(resource, record_id, body.patch()):
+    try:
+        found = is_id(record_id) and await store.relabel(resource, record_id, body.patch())
+    except TooManyTags as exc:
+        raise unprocessable(f"add_tags: {exc}") from None
+    except Contended as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"{exc}: send it again", headers={"Retry-After": "1"}) from None
+    if not found:
         raise not_found(resource, record_id)

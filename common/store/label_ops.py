@@ -9,17 +9,34 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from rnncast.common.defaults import MAX_TAGS
 from rnncast.common.store.keys import Keys
 from rnncast.common.store.plan import Op, batch, cmd, one, script
 from rnncast.common.store.prelude import PRELUDE, header
 
-# Set a hash record's name and/or tags (a job's rendered view goes: it renders again): 1, or 0 if missing.
+# Set a hash record's name and/or tags (a job's rendered view goes: it renders again): 1, 0 if missing, -1 if the
+# tags added would make more than the most a record keeps (nothing changed).
 # KEYS: record, its creation index, its rendered view (or a key that is none)
-# ARGV: id, set the name ('1'/'0'), name, set the tags ('1'/'0'), tags (JSON array)
+# ARGV: id, set the name ('1'/'0'), name, set the tags ('1'/'0'), tags (JSON array), tags to add, tags to take
+#       off (JSON arrays: applied to the tags as they are in this step), the most tags a record keeps
 RELABEL_HASH = PRELUDE + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local tags = arg(5)
+local add, remove = cjson.decode(arg(6)), cjson.decode(arg(7))
+if #add > 0 or #remove > 0 then
+  local cur = arg(4) == '1' and cjson.decode(tags) or cjson.decode(redis.call('HGET', KEYS[1], 'tags') or '[]')
+  local off, seen, out = {}, {}, {}
+  for _, t in ipairs(remove) do off[t] = true end
+  for _, list in ipairs({cur, add}) do
+    for _, t in ipairs(list) do
+      if not off[t] and not seen[t] then seen[t] = true; out[#out + 1] = t end
+    end
+  end
+  if #out > tonumber(arg(8)) then return -1 end
+  tags = #out > 0 and cjson.encode(out) or '[]'
+end
 if arg(2) == '1' then redis.call('HSET', KEYS[1], 'name', arg(3)) end
-if arg(4) == '1' then redis.call('HSET', KEYS[1], 'tags', arg(5)) end
+if arg(4) == '1' or #add > 0 or #remove > 0 then redis.call('HSET', KEYS[1], 'tags', tags) end
 redis.call('DEL', KEYS[3])
 label_hash(KEYS[2], arg(1), KEYS[1])
 return 1
@@ -107,21 +124,33 @@ LABEL_SCRIPTS = {"relabel_hash": RELABEL_HASH, "relabel_json": RELABEL_JSON, "fi
 LABEL_CHUNK = 200  # records per script call: a script holds Redis for the whole of its call (about 0.4 ms a record)
 
 
+class TooManyTags(Exception):
+    """The tags added would make more than MAX_TAGS on the record (nothing was changed)."""
+
+
 @dataclass(frozen=True)
 class Patch:
-    """A change of labels, as a JSON merge patch says it: a field left out stays (None here)."""
+    """A change of labels, as a JSON merge patch says it: a field left out stays (None here); `add` and `remove`
+    change the tags as they are when the change is made (in the same step, so no concurrent change is lost)."""
 
     name: str | None = None
     clear_name: bool = False
     tags: list[str] | None = None
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
 
     def apply(self, record: dict[str, Any]) -> dict[str, Any]:
-        """`record` with its name and tags changed."""
+        """`record` with its name and tags changed; TooManyTags if the tags added would make too many."""
         out = dict(record)
         if self.clear_name or self.name is not None:
             out["name"] = None if self.clear_name else self.name
         if self.tags is not None:
             out["tags"] = self.tags
+        if self.add or self.remove:
+            off = set(self.remove)
+            out["tags"] = [t for t in dict.fromkeys([*(out.get("tags") or []), *self.add]) if t not in off]
+            if len(out["tags"]) > MAX_TAGS:
+                raise TooManyTags(f"{len(out['tags'])} tags with those added; a record keeps at most {MAX_TAGS}")
         return out
 
 
@@ -135,16 +164,26 @@ RESOURCES = {
 }
 
 
-def relabel(resource: str, record_id: str, patch: Patch, tries: int = 5) -> Op[bool]:
-    """Change a record's name and/or tags, and its facets with them, atomically; False if there is none."""
+class Contended(Exception):
+    """A JSON record changed between every read and write of a relabel's tries (nothing was changed)."""
+
+
+def relabel(resource: str, record_id: str, patch: Patch, tries: int = 20) -> Op[bool]:
+    """Change a record's name and/or tags, and its facets with them, atomically; False if there is none.
+    TooManyTags (nothing changed) if the tags added would make too many; Contended (nothing changed) if a JSON
+    record changed under every one of `tries` compare-and-sets."""
     key_of, index, is_hash = RESOURCES[resource]
     key = key_of(record_id)
     if is_hash:
         view = Keys.view(record_id) if resource == "job" else key + ":-"
         set_name = patch.clear_name or patch.name is not None
-        return bool((yield from one(script("relabel_hash", [key, index, view], [
+        done = int((yield from one(script("relabel_hash", [key, index, view], [
             *header(), record_id, "1" if set_name else "0", patch.name or "",
-            "1" if patch.tags is not None else "0", json.dumps(patch.tags or [])]))))
+            "1" if patch.tags is not None else "0", json.dumps(patch.tags or []),
+            json.dumps(list(patch.add)), json.dumps(list(patch.remove)), MAX_TAGS]))))
+        if done < 0:
+            raise TooManyTags(f"more than {MAX_TAGS} tags with those added; a record keeps at most {MAX_TAGS}")
+        return done > 0
     for _ in range(tries):
         raw = yield from one(cmd("get", key))
         if not raw:
@@ -154,7 +193,7 @@ def relabel(resource: str, record_id: str, patch: Patch, tries: int = 5) -> Op[b
         answer = int((yield from one(script("relabel_json", [key, index], [*header(), record_id, raw, new]))))
         if answer:
             return answer > 0
-    return False
+    raise Contended(f"the {resource} changed {tries} times while this change was made; nothing was changed")
 
 
 class Count(NamedTuple):

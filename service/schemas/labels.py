@@ -27,15 +27,19 @@ Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS, description=TAGS_HELP), A
 
 class LabelsPatch(Strict):
     """A JSON merge patch of a record's labels: a field left out stays, `null` clears it, `tags` replaces the
-    whole list."""
+    whole list. `add_tags` and `remove_tags` change the tags as they are when the change is made, in the same
+    step, so a change made meanwhile by someone else is kept (applied after `tags`, if both are given)."""
 
     name: LabelName | None = None
     tags: Tags | None = None
+    add_tags: Tags = Field(default_factory=list, description="tags to add (those it has stay)")
+    remove_tags: Tags = Field(default_factory=list, description="tags to take off (one it lacks is no error)")
 
     def patch(self) -> Patch:
         given = self.model_fields_set
         return Patch(name=self.name or None, clear_name="name" in given and not self.name,
-                     tags=(self.tags or []) if "tags" in given else None)
+                     tags=(self.tags or []) if "tags" in given else None,
+                     add=tuple(self.add_tags), remove=tuple(self.remove_tags))
 
 
 class DatasetLabelsPatch(LabelsPatch):

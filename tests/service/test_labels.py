@@ -247,3 +247,36 @@ def test_a_filtered_page_examines_at_most_the_scan_budget(site):
     assert http.get("/v1/models", params={**broad, "offset": 4}).json()["data"] == []
     assert http.get("/v1/comparisons", params=broad).json() == {"data": [], "count": 0, "count_exact": True,
                                                                 "truncated": False}
+
+
+def test_add_and_remove_tags_change_the_tags_as_they_are_so_concurrent_changes_are_all_kept(site):
+    """`add_tags`/`remove_tags` are applied in the step that writes (a hash record's script; a JSON record's
+    compare-and-set): many clients adding each their own tag at once lose none, on a job (hash) and a dataset
+    (JSON); too many added is a 422 that changes nothing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rnncast.common.defaults import MAX_TAGS
+
+    api = site()
+    http = api.http
+    job = http.post("/v1/jobs", json={"cell": "GRU", **TINY, "tags": ["keep", "old"]}).json()
+    dataset = http.post("/v1/datasets", json={"name": "d", "values": VALUES, "tags": ["keep", "old"]}).json()
+    for path in (f"/v1/jobs/{job['id']}", f"/v1/datasets/{dataset['id']}"):
+        first = http.patch(path, json={"add_tags": ["new"], "remove_tags": ["old", "absent"]})
+        assert first.status_code == 200 and first.json()["tags"] == ["keep", "new"], first.text
+        wanted = [f"t{i}" for i in range(MAX_TAGS - 2)]
+
+        def add(tag: str, path: str = path) -> int:
+            return int(http.patch(path, json={"add_tags": [tag]}).status_code)
+
+        with ThreadPoolExecutor(8) as pool:
+            assert set(pool.map(add, wanted)) == {200}
+        tags = http.get(path).json()["tags"]
+        assert tags[:2] == ["keep", "new"] and sorted(tags[2:]) == sorted(wanted)  # none lost
+        assert ids(http.get(path.rsplit("/", 1)[0], params={"tag": wanted[-1]})) == [path.rsplit("/", 1)[1]]
+        over = http.patch(path, json={"add_tags": ["one-more"], "name": "renamed"})
+        assert over.status_code == 422 and str(MAX_TAGS) in over.text
+        after = http.get(path).json()
+        assert after["tags"] == tags and after["name"] != "renamed"  # nothing changed
+        both = http.patch(path, json={"tags": ["a"], "add_tags": ["b"], "remove_tags": ["a"]}).json()
+        assert both["tags"] == ["b"]
