@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from rnncast.client.errors import Conflict
+from rnncast.client.transport import Transport
 from rnncast.common.aliases import GATE_FIELDS
 from rnncast.common.defaults import LIST_PAGE
 
@@ -78,14 +78,10 @@ class PromotionRefused(Conflict):
         self.evidence = evidence
 
 
-class _Transport(Protocol):
-    def _request(self, method: str, path: str, *, retry: bool, **kwargs: Any) -> httpx.Response: ...
-
-
-class AliasCalls:
+class AliasCalls(Transport):
     """`/v1/aliases` as methods; `@name` stands for the alias's model in every model call."""
 
-    def set_alias(self: _Transport, name: str, model_id: str, *, require: dict[str, float] | None = None) -> AliasMoved:
+    def set_alias(self, name: str, model_id: str, *, require: dict[str, float] | None = None) -> AliasMoved:
         """Point alias `name` at `model_id` (an id, a short id or `@other`). With `require` (gate field -> bar,
         fields: `common.aliases.GATE_FIELDS`), raises PromotionRefused with the evidence when the model fails."""
         body: dict[str, Any] = {"model_id": model_id}
@@ -103,14 +99,14 @@ class AliasCalls:
             raise PromotionRefused(str(exc), Evidence.model_validate(found)) from None
         return AliasMoved.model_validate(answer.json())
 
-    def alias(self: _Transport, name: str) -> Alias:
+    def alias(self, name: str) -> Alias:
         """The alias, its model, and its moves with their evidence."""
         return Alias.model_validate(self._request("GET", f"/v1/aliases/{name}", retry=True).json())
 
-    def aliases(self: _Transport, *, limit: int = LIST_PAGE, offset: int = 0) -> AliasPage:
+    def aliases(self, *, limit: int = LIST_PAGE, offset: int = 0) -> AliasPage:
         answer = self._request("GET", "/v1/aliases", retry=True, params={"limit": limit, "offset": offset})
         return AliasPage.model_validate(answer.json())
 
-    def delete_alias(self: _Transport, name: str) -> None:
+    def delete_alias(self, name: str) -> None:
         """Forget the alias (its model stays)."""
         self._request("DELETE", f"/v1/aliases/{name}", retry=True)

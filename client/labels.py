@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
-import httpx
+from rnncast.client.transport import Transport
 
 # What `label` takes, and where each one's records live.
 RESOURCES = {"job": "jobs", "model": "models", "comparison": "comparisons", "dataset": "datasets"}
@@ -24,15 +24,11 @@ def list_filters(given: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class _Transport(Protocol):
-    def _request(self, method: str, path: str, *, retry: bool, **kwargs: Any) -> httpx.Response: ...
-
-
-class LabelCalls:
+class LabelCalls(Transport):
     """`PATCH /v1/{resource}/{id}` as a method."""
 
     def label(
-        self: _Transport, resource: str, record_id: str, *, name: str | None = None, clear_name: bool = False,
+        self, resource: str, record_id: str, *, name: str | None = None, clear_name: bool = False,
         tags: Sequence[str] | None = None, add: Sequence[str] = (), remove: Sequence[str] = (),
     ) -> dict[str, Any]:
         """Change a job's, model's, comparison's or dataset's name and tags; its record as the server answers.

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
-import httpx
-
+from rnncast.client.transport import Transport
 from rnncast.client.types import Forecast, _Result
 from rnncast.common.defaults import FORECAST_HORIZON
 
@@ -30,16 +29,12 @@ class Session(_Result):
     expires_at: str
 
 
-class _Transport(Protocol):
-    def _request(self, method: str, path: str, *, retry: bool, **kwargs: Any) -> httpx.Response: ...
-
-
-class SessionCalls:
+class SessionCalls(Transport):
     """`/v1/models/{id}/sessions` and `/v1/sessions` as methods. Opening and observing are not retried: a
     repeated observe would append its values twice."""
 
     def open_session(
-        self: _Transport,
+        self,
         model_id: str,
         window: Sequence[float],
         *,
@@ -54,7 +49,7 @@ class SessionCalls:
         return SessionForecast.model_validate(answer.json())
 
     def observe(
-        self: _Transport, session_id: str, values: Sequence[float], *, horizon: int | None = None
+        self, session_id: str, values: Sequence[float], *, horizon: int | None = None
     ) -> SessionForecast:
         """Append `values` to the session; its forecast from there (a 409 Conflict: another observe won a race)."""
         body: dict[str, Any] = {"values": list(values)}
@@ -63,8 +58,8 @@ class SessionCalls:
         answer = self._request("POST", f"/v1/sessions/{session_id}/observe", retry=False, json=body)
         return SessionForecast.model_validate(answer.json())
 
-    def session(self: _Transport, session_id: str) -> Session:
+    def session(self, session_id: str) -> Session:
         return Session.model_validate(self._request("GET", f"/v1/sessions/{session_id}", retry=True).json())
 
-    def end_session(self: _Transport, session_id: str) -> None:
+    def end_session(self, session_id: str) -> None:
         self._request("DELETE", f"/v1/sessions/{session_id}", retry=True)

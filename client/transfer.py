@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal
 
 import httpx
 
+from rnncast.client.transport import Transport
 from rnncast.client.types import Model
 
 ExportFormat = Literal["safetensors", "onnx"]
 SUFFIX = {"safetensors": "zip", "onnx": "onnx"}
 
 
-class _Transport(Protocol):
-    def _request(self, method: str, path: str, *, retry: bool, **kwargs: Any) -> httpx.Response: ...
-
-
-class TransferCalls:
+class TransferCalls(Transport):
     """`/v1/models/{id}/export` and `POST /v1/models` as methods."""
 
-    def export_model(self: _Transport, model_id: str, path: Path | str, *, format: ExportFormat = "safetensors",
+    def export_model(self, model_id: str, path: Path | str, *, format: ExportFormat = "safetensors",
                      ) -> dict[str, str]:
         """Write the model's export to `path`: a zip of its checkpoint (safetensors), or an ONNX step graph; the
         answer's `X-Rnncast-*` headers (digests, the ONNX parity check's figures), lower-cased, without the prefix."""
@@ -30,7 +27,7 @@ class TransferCalls:
         return {k.lower().removeprefix("x-rnncast-"): v for k, v in answer.headers.items()
                 if k.lower().startswith("x-rnncast-")}
 
-    def import_model(self: _Transport, path: Path | str) -> Model:
+    def import_model(self, path: Path | str) -> Model:
         """Import a checkpoint package (the zip `export_model(..., format="safetensors")` writes) as a new model."""
         answer = self._request("POST", "/v1/models", retry=False, content=Path(path).read_bytes(),
                                headers={"Content-Type": "application/zip"}, timeout=httpx.Timeout(300.0, connect=10.0))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
-import httpx
 from pydantic import BaseModel, ConfigDict
 
+from rnncast.client.transport import Transport
 from rnncast.common.defaults import LIST_PAGE
 
 T = TypeVar("T", bound=BaseModel)
@@ -56,36 +56,32 @@ class DeliveryPage(_Result):
     data: list[Delivery]
 
 
-class _Transport(Protocol):
-    def _request(self, method: str, path: str, *, retry: bool, **kwargs: Any) -> httpx.Response: ...
-
-
-class WebhookCalls:
+class WebhookCalls(Transport):
     """`/v1/webhooks` as methods."""
 
-    def add_webhook(self: _Transport, url: str, events: Sequence[str], *, secret: str | None = None) -> WebhookCreated:
+    def add_webhook(self, url: str, events: Sequence[str], *, secret: str | None = None) -> WebhookCreated:
         """Subscribe `url` to `events`; the answer's `secret` is shown this once (keep it: it verifies deliveries)."""
         body: dict[str, Any] = {"url": url, "events": list(events)}
         if secret is not None:
             body["secret"] = secret
         return WebhookCreated.model_validate(self._request("POST", "/v1/webhooks", retry=False, json=body).json())
 
-    def webhooks(self: _Transport, *, limit: int = LIST_PAGE, offset: int = 0) -> WebhookPage:
+    def webhooks(self, *, limit: int = LIST_PAGE, offset: int = 0) -> WebhookPage:
         answer = self._request("GET", "/v1/webhooks", retry=True, params={"limit": limit, "offset": offset})
         return WebhookPage.model_validate(answer.json())
 
-    def webhook(self: _Transport, webhook_id: str) -> Webhook:
+    def webhook(self, webhook_id: str) -> Webhook:
         return Webhook.model_validate(self._request("GET", f"/v1/webhooks/{webhook_id}", retry=True).json())
 
-    def delete_webhook(self: _Transport, webhook_id: str) -> None:
+    def delete_webhook(self, webhook_id: str) -> None:
         """Delete a subscription and its deliveries (pending ones are not sent)."""
         self._request("DELETE", f"/v1/webhooks/{webhook_id}", retry=True)
 
-    def test_webhook(self: _Transport, webhook_id: str) -> Delivery:
+    def test_webhook(self, webhook_id: str) -> Delivery:
         """Queue a test delivery (event `webhook.test`); follow it with `deliveries`."""
         return Delivery.model_validate(self._request("POST", f"/v1/webhooks/{webhook_id}/test", retry=False).json())
 
-    def deliveries(self: _Transport, webhook_id: str, *, limit: int = 50) -> DeliveryPage:
+    def deliveries(self, webhook_id: str, *, limit: int = 50) -> DeliveryPage:
         """A subscription's recent deliveries, newest first."""
         answer = self._request("GET", f"/v1/webhooks/{webhook_id}/deliveries", retry=True, params={"limit": limit})
         return DeliveryPage.model_validate(answer.json())

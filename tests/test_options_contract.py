@@ -12,7 +12,7 @@ import pytest
 from annotated_types import Ge, Gt, Le, Lt
 from typer.testing import CliRunner
 
-from rnncast.client.api import JOB_FIELDS
+from rnncast.client.fields import JOB_FIELDS
 from rnncast.client.cli import app as cli
 from rnncast.client.options import flag_name, train_leaves
 from rnncast.common import options as O
