@@ -12,8 +12,8 @@ import pytest
 from annotated_types import Ge, Gt, Le, Lt
 from typer.testing import CliRunner
 
-from rnncast.client.fields import JOB_FIELDS
 from rnncast.client.cli import app as cli
+from rnncast.client.fields import JOB_FIELDS
 from rnncast.client.options import flag_name, train_leaves
 from rnncast.common import options as O
 from rnncast.common.settings import Settings
