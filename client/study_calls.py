@@ -4,13 +4,36 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from rnncast.client.fields import job_fields
 from rnncast.client.labels import list_filters
 from rnncast.client.transport import Transport
 from rnncast.client.types import Comparison, ComparisonPage, Search, SearchPage
 from rnncast.common.defaults import FORECAST_HORIZON, FORECAST_START, VIEW_PAGE
+
+
+class _Finishes(Protocol):
+    @property
+    def finished(self) -> bool: ...
+
+
+S = TypeVar("S", bound=_Finishes)
+
+
+def _poll(read: Callable[[], S], what: str, on_update: Callable[[S], None] | None, poll_interval: float,
+          timeout: float | None) -> S:
+    """`read()` every `poll_interval` s until what it reads has finished (`on_update` told each time)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        found = read()
+        if on_update is not None:
+            on_update(found)
+        if found.finished:
+            return found
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not finish within {timeout}s")
+        time.sleep(poll_interval)
 
 
 class StudyCalls(Transport):
@@ -49,16 +72,8 @@ class StudyCalls(Transport):
         poll_interval: float = 1.0, timeout: float | None = None,
     ) -> Comparison:
         """Poll a comparison until it ends (whatever its final status)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            comparison = self.comparison(comparison_id)
-            if on_update is not None:
-                on_update(comparison)
-            if comparison.finished:
-                return comparison
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"comparison {comparison_id} did not finish within {timeout}s")
-            time.sleep(poll_interval)
+        return _poll(lambda: self.comparison(comparison_id), f"comparison {comparison_id}", on_update, poll_interval,
+                     timeout)
 
     def start_search(
         self, dataset_id: str, *, train_fraction: float | None = None, name: str | None = None,
@@ -91,16 +106,7 @@ class StudyCalls(Transport):
         poll_interval: float = 1.0, timeout: float | None = None,
     ) -> Search:
         """Poll a search until it ends (its refit too)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            found = self.search(search_id)
-            if on_update is not None:
-                on_update(found)
-            if found.finished:
-                return found
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"search {search_id} did not finish within {timeout}s")
-            time.sleep(poll_interval)
+        return _poll(lambda: self.search(search_id), f"search {search_id}", on_update, poll_interval, timeout)
 
     def ensemble_forecast(
         self, comparison_id: str, *, start: float | None = None, horizon: int = FORECAST_HORIZON,
