@@ -53,7 +53,7 @@ def backoff_s(attempts: int, settings: Settings, rng: random.Random) -> float:
 
 def payload(store: JobStore, raw: dict[str, str]) -> str:
     """A delivery's JSON body: the event, the delivery id, when it happened, and the job or comparison as the
-    API shows it at the first attempt, or the alias's move (every retry sends the same)."""
+    API shows it at the first attempt, or the alias's move as it was made (every retry sends the same)."""
     event, subject = raw["event"], raw["subject"]
     data: Any
     if event.startswith("job."):
@@ -62,8 +62,8 @@ def payload(store: JobStore, raw: dict[str, str]) -> str:
     elif event.startswith("comparison."):
         found = store.get_comparison(subject)
         data = comparison_view(found[0], [run_row(job) for job in found[1]]) if found else {"id": subject}
-    elif event.startswith("alias."):
-        data = store.alias_move(subject)
+    elif event.startswith("alias."):  # the move as the delivery kept it (one queued before it kept none: read)
+        data = json.loads(raw["data"]) if raw.get("data") else store.alias_move(subject)
     elif event == TEST_EVENT:
         data = {"webhook_id": raw["webhook_id"], "message": "a test delivery"}
     else:

@@ -42,10 +42,12 @@ end
 redis.call('HSET', KEYS[1], 'model_id', model, 'moved_at', arg(5), 'seq', seq)
 redis.call('SADD', KEYS[5], name)
 local from = current == '' and 'null' or ('"' .. current .. '"')
-redis.call('RPUSH', KEYS[2], '{"seq":' .. seq .. ',"from":' .. from .. ',"to":"' .. model .. '","at":"' ..
-           arg(5) .. '","evidence":' .. arg(4) .. '}')
+local entry = '{"seq":' .. seq .. ',"from":' .. from .. ',"to":"' .. model .. '","at":"' .. arg(5) ..
+              '","evidence":' .. arg(4) .. '}'
+redis.call('RPUSH', KEYS[2], entry)
 redis.call('LTRIM', KEYS[2], -tonumber(arg(6)), -1)
-emit('alias.moved', name .. '#' .. seq)
+-- The delivery keeps the move as it is now: the alias may be deleted, or move 100 times more, before it is sent.
+emit('alias.moved', name .. '#' .. seq, '{"alias":"' .. name .. '",' .. string.sub(entry, 2))
 return 'moved:' .. seq .. ':' .. current
 """
 
