@@ -101,11 +101,10 @@ class AliasCalls(Transport):
 
     def alias(self, name: str) -> Alias:
         """The alias, its model, and its moves with their evidence."""
-        return Alias.model_validate(self._request("GET", f"/v1/aliases/{name}", retry=True).json())
+        return self._get(f"/v1/aliases/{name}", Alias)
 
     def aliases(self, *, limit: int = LIST_PAGE, offset: int = 0) -> AliasPage:
-        answer = self._request("GET", "/v1/aliases", retry=True, params={"limit": limit, "offset": offset})
-        return AliasPage.model_validate(answer.json())
+        return self._get("/v1/aliases", AliasPage, limit=limit, offset=offset)
 
     def delete_alias(self, name: str) -> None:
         """Forget the alias (its model stays)."""

@@ -59,7 +59,7 @@ class SessionCalls(Transport):
         return SessionForecast.model_validate(answer.json())
 
     def session(self, session_id: str) -> Session:
-        return Session.model_validate(self._request("GET", f"/v1/sessions/{session_id}", retry=True).json())
+        return self._get(f"/v1/sessions/{session_id}", Session)
 
     def end_session(self, session_id: str) -> None:
         self._request("DELETE", f"/v1/sessions/{session_id}", retry=True)

@@ -67,11 +67,10 @@ class WebhookCalls(Transport):
         return WebhookCreated.model_validate(self._request("POST", "/v1/webhooks", retry=False, json=body).json())
 
     def webhooks(self, *, limit: int = LIST_PAGE, offset: int = 0) -> WebhookPage:
-        answer = self._request("GET", "/v1/webhooks", retry=True, params={"limit": limit, "offset": offset})
-        return WebhookPage.model_validate(answer.json())
+        return self._get("/v1/webhooks", WebhookPage, limit=limit, offset=offset)
 
     def webhook(self, webhook_id: str) -> Webhook:
-        return Webhook.model_validate(self._request("GET", f"/v1/webhooks/{webhook_id}", retry=True).json())
+        return self._get(f"/v1/webhooks/{webhook_id}", Webhook)
 
     def delete_webhook(self, webhook_id: str) -> None:
         """Delete a subscription and its deliveries (pending ones are not sent)."""
@@ -83,5 +82,4 @@ class WebhookCalls(Transport):
 
     def deliveries(self, webhook_id: str, *, limit: int = 50) -> DeliveryPage:
         """A subscription's recent deliveries, newest first."""
-        answer = self._request("GET", f"/v1/webhooks/{webhook_id}/deliveries", retry=True, params={"limit": limit})
-        return DeliveryPage.model_validate(answer.json())
+        return self._get(f"/v1/webhooks/{webhook_id}/deliveries", DeliveryPage, limit=limit)

@@ -28,6 +28,7 @@ from rnncast.service.schemas import ErrorBody
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = "5"
+REDIS_DOWN = "Redis (the job store) is unavailable; retry shortly"
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 421, 422, 429, 503, 507)
@@ -170,7 +171,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(redis.RedisError)
     async def _redis_down(request: Request, exc: redis.RedisError) -> JSONResponse:
         log.warning("Redis error on %s %s: %s", request.method, request.url.path, exc)
-        return unavailable("Redis (the job store) is unavailable; retry shortly")
+        return unavailable(REDIS_DOWN)
 
     @app.exception_handler(ArtifactError)
     async def _artifacts_down(request: Request, exc: ArtifactError) -> JSONResponse:

@@ -32,7 +32,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rnncast.common.values import is_id
-from rnncast.service.errors import AmbiguousId, validation_detail
+from rnncast.service.errors import REDIS_DOWN, RETRY_AFTER_S, AmbiguousId, validation_detail
 from rnncast.service.forecast_ask import ask_forecast, batch_header
 from rnncast.service.gate import route_path
 from rnncast.service.ids import resolve
@@ -115,8 +115,7 @@ class JsonFastPath:
             answered = await self._answer(scope, match.group(1), body)
         except redis.RedisError as exc:
             log.warning("Redis error on %s: %s", self.WHAT, exc)
-            answered = Answered(503, json.dumps({"detail": "Redis (the job store) is unavailable; retry shortly"})
-                                .encode(), {"Retry-After": "5"})
+            answered = Answered(503, json.dumps({"detail": REDIS_DOWN}).encode(), {"Retry-After": RETRY_AFTER_S})
         if answered is None:  # FastAPI answers it (and its error) as the route always has
             async def replay() -> Message:
                 return messages.pop(0) if messages else await receive()

@@ -3,15 +3,14 @@ of a record's labels."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, status
 from pydantic import Field
 from pydantic.json_schema import SkipJsonSchema
 
 from rnncast.common.defaults import MAX_TAGS, Cell
-from rnncast.common.store.label_ops import Contended, Count, TooManyTags
+from rnncast.common.store.label_ops import Contended, TooManyTags
 from rnncast.common.values import is_id
 from rnncast.service.deps import SettingsDep, StoreDep
 from rnncast.service.errors import not_found, unprocessable
@@ -60,11 +59,6 @@ async def scan_budget(settings: SettingsDep) -> int:
 LabelFilters = Annotated[tuple[str, ...], Depends(labelled)]
 TrainedFilters = Annotated[tuple[str, ...], Depends(trained)]
 ScanBudget = Annotated[int, Depends(scan_budget)]
-
-
-async def listed(load: Awaitable[tuple[list[Any], Count]]) -> tuple[list[Any], Count]:
-    """A list's page and count (`store.list_*`)."""
-    return await load
 
 
 async def relabel_or_404(store: StoreDep, resource: str, record_id: str, body: LabelsPatch,

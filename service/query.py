@@ -34,15 +34,15 @@ def _single_valued(route: APIRoute) -> frozenset[str]:
 
 async def single_values(request: Request) -> None:
     """422 naming each single-valued query parameter the request repeats. Run as a /v1 router dependency."""
-    keys = request.query_params.keys()
-    if len(keys) == len(request.query_params.multi_items()):
+    query = request.query_params
+    if len(query.keys()) == len(query.multi_items()):
         return  # no key given twice
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
-    errors = [{"type": "repeated", "loc": ("query", name), "input": request.query_params.getlist(name),
-               "msg": f"given {len(request.query_params.getlist(name))} times; this parameter takes one value"}
-              for name in sorted(keys) if name in _single_valued(route)
-              and len(request.query_params.getlist(name)) > 1]
+    given = {name: query.getlist(name) for name in sorted(query.keys()) if name in _single_valued(route)}
+    errors = [{"type": "repeated", "loc": ("query", name), "input": values,
+               "msg": f"given {len(values)} times; this parameter takes one value"}
+              for name, values in given.items() if len(values) > 1]
     if errors:
         raise RequestValidationError(errors)

@@ -55,8 +55,8 @@ STALL_S = 2 * BLOCK_S + 5.0  # a lane's turn beyond a request's timeout: a pop, 
 
 
 def _loads(text: str) -> Any:
-    """orjson (several times faster) for what the API sends; json for what orjson refuses (a NaN, which the
-    request's own checks then answer 422), so what the lane accepts is unchanged."""
+    """orjson (several times faster) for what the API sends; json for what orjson refuses (a NaN: a request's
+    own checks then answer it 422, a diverged run's record holds one), so what the lane reads is unchanged."""
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
@@ -151,7 +151,7 @@ def _records(store: JobStore, by_key: dict[tuple[str, int], list[_Request]]) -> 
     records: dict[str, dict[str, Any]] = {}
     for (model_id, _), reqs in by_key.items():
         if model_id not in records and (raw := next((r.record for r in reqs if r.record), None)) is not None:
-            records[model_id] = json.loads(raw)  # a record may hold a diverged run's NaN, which orjson refuses
+            records[model_id] = _loads(raw)  # a diverged run's record holds NaN: json reads it
     missing = sorted({model_id for model_id, _ in by_key} - set(records))
     return records | (store.model_records(missing) if missing else {})
 

@@ -14,8 +14,8 @@ from rnncast.common.store.keys import Keys
 from rnncast.common.store.plan import Op, batch, cmd, one, script
 from rnncast.common.store.prelude import PRELUDE, header
 
-# Set a hash record's name and/or tags (a job's rendered view goes: it renders again): 1, 0 if missing, -1 if the
-# tags added would make more than the most a record keeps (nothing changed).
+# Set a hash record's name and/or tags (a job's rendered view goes: it renders again): 1, 0 if missing, -n if the
+# tags added would make n, more than the most a record keeps (nothing changed).
 # KEYS: record, its creation index, its rendered view (or a key that is none)
 # ARGV: id, set the name ('1'/'0'), name, set the tags ('1'/'0'), tags (JSON array), tags to add, tags to take
 #       off (JSON arrays: applied to the tags as they are in this step), the most tags a record keeps
@@ -32,7 +32,7 @@ if #add > 0 or #remove > 0 then
       if not off[t] and not seen[t] then seen[t] = true; out[#out + 1] = t end
     end
   end
-  if #out > tonumber(arg(8)) then return -1 end
+  if #out > tonumber(arg(8)) then return -#out end
   tags = #out > 0 and cjson.encode(out) or '[]'
 end
 if arg(2) == '1' then redis.call('HSET', KEYS[1], 'name', arg(3)) end
@@ -125,7 +125,10 @@ LABEL_CHUNK = 200  # records per script call: a script holds Redis for the whole
 
 
 class TooManyTags(Exception):
-    """The tags added would make more than MAX_TAGS on the record (nothing was changed)."""
+    """The tags added would make `count` tags on the record, more than MAX_TAGS (nothing was changed)."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(f"{count} tags with those added; a record keeps at most {MAX_TAGS}")
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,7 @@ class Patch:
             off = set(self.remove)
             out["tags"] = [t for t in dict.fromkeys([*(out.get("tags") or []), *self.add]) if t not in off]
             if len(out["tags"]) > MAX_TAGS:
-                raise TooManyTags(f"{len(out['tags'])} tags with those added; a record keeps at most {MAX_TAGS}")
+                raise TooManyTags(len(out["tags"]))
         return out
 
 
@@ -182,7 +185,7 @@ def relabel(resource: str, record_id: str, patch: Patch, tries: int = 20) -> Op[
             "1" if patch.tags is not None else "0", json.dumps(patch.tags or []),
             json.dumps(list(patch.add)), json.dumps(list(patch.remove)), MAX_TAGS]))))
         if done < 0:
-            raise TooManyTags(f"more than {MAX_TAGS} tags with those added; a record keeps at most {MAX_TAGS}")
+            raise TooManyTags(-done)
         return done > 0
     for _ in range(tries):
         raw = yield from one(cmd("get", key))

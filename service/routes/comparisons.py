@@ -27,7 +27,7 @@ from rnncast.common.values import is_id
 from rnncast.service import limits
 from rnncast.service.deps import ArtifactsDep, CeleryDep, IdempotencyKey, SettingsDep, StoreDep, ViewPageDep, WorkerDep
 from rnncast.service.errors import ERRORS, not_found, submit_refusals, unprocessable
-from rnncast.service.labels import ScanBudget, TrainedFilters, facets, listed, relabel_or_404
+from rnncast.service.labels import ScanBudget, TrainedFilters, facets, relabel_or_404
 from rnncast.service.limits import Limited
 from rnncast.service.openapi import PNG, links
 from rnncast.service.quotas import model_quota, quota_refusal
@@ -137,8 +137,8 @@ async def list_comparisons(
     status_: Annotated[ComparisonStatus | None, Query(alias="status")] = None,
 ) -> JSONResponse:
     """Comparisons newest first, those that match every filter given; `count` is the total matching."""
-    listing = store.list_comparisons(page.limit, page.offset, filters + facets(status=status_), scan=scan)
-    ids, count = await listed(listing)
+    ids, count = await store.list_comparisons(page.limit, page.offset, filters + facets(status=status_),
+                                              scan=scan)
     views = [view for view in [await _view(store, i) for i in ids] if view is not None]
     return JSONResponse({"data": views, **count.fields()})
 

@@ -26,7 +26,7 @@ from rnncast.common.store.aio import AsyncJobStore, QuotaExceeded
 from rnncast.common.values import is_id
 from rnncast.service.deps import ArtifactsDep, PageDep, SettingsDep, StoreDep, WorkerDep
 from rnncast.service.errors import ERRORS, found_or_404, not_found, unprocessable
-from rnncast.service.labels import LabelFilters, ScanBudget, listed, relabel_or_404
+from rnncast.service.labels import LabelFilters, ScanBudget, relabel_or_404
 from rnncast.service.openapi import PNG, links
 from rnncast.service.quotas import dataset_quota, quota_refusal
 from rnncast.service.schemas import (
@@ -124,7 +124,7 @@ async def list_datasets(
     page: PageDep,
 ) -> JSONResponse:
     """Datasets newest first, those that match every filter given; `count` is the total matching."""
-    records, count = await listed(store.list_datasets(page.limit, page.offset, filters, scan=scan))
+    records, count = await store.list_datasets(page.limit, page.offset, filters, scan=scan)
     return JSONResponse({"data": records, **count.fields()})
 
 

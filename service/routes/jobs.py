@@ -13,7 +13,7 @@ from rnncast.common.store import JobStatus
 from rnncast.common.values import is_id
 from rnncast.service.deps import ArtifactsDep, CeleryDep, IdempotencyKey, PageDep, SettingsDep, StoreDep
 from rnncast.service.errors import ERRORS, found_or_404, not_found, submit_refusals
-from rnncast.service.labels import ScanBudget, TrainedFilters, listed, relabel_or_404
+from rnncast.service.labels import ScanBudget, TrainedFilters, relabel_or_404
 from rnncast.service.openapi import links
 from rnncast.service.rpc import Worker
 from rnncast.service.schemas import Job, JobCreate, JobList
@@ -60,7 +60,7 @@ async def list_jobs(
 ) -> JSONResponse:
     """Jobs newest first, those that match every filter given; `count` is the total matching, not the page
     size."""
-    jobs, count = await listed(store.list_jobs(status_, page.limit, page.offset, filters, scan=scan))
+    jobs, count = await store.list_jobs(status_, page.limit, page.offset, filters, scan=scan)
     return JSONResponse({"data": jobs, **count.fields()})
 
 

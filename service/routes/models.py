@@ -28,7 +28,7 @@ from rnncast.service.deps import ArtifactsDep, LaneDep, PageDep, SettingsDep, St
 from rnncast.service.errors import ERRORS, not_found, unprocessable
 from rnncast.service.forecast_ask import ask_forecast, batch_header
 from rnncast.service.ids import model_or_404
-from rnncast.service.labels import ScanBudget, TrainedFilters, listed, relabel_or_404
+from rnncast.service.labels import ScanBudget, TrainedFilters, relabel_or_404
 from rnncast.service.limits import Limited, refusal
 from rnncast.service.openapi import PNG
 from rnncast.service.promotion import hold_for_deletion
@@ -58,7 +58,7 @@ async def list_models(
     page: PageDep,
 ) -> JSONResponse:
     """Models newest first, those that match every filter given; `count` is the total matching."""
-    models, count = await listed(store.list_models(page.limit, page.offset, filters, scan=scan))
+    models, count = await store.list_models(page.limit, page.offset, filters, scan=scan)
     return JSONResponse({"data": await _with_aliases(store, models), **count.fields()})
 
 
@@ -68,10 +68,15 @@ async def _with_aliases(store: AsyncJobStore, models: list[dict[str, Any]]) -> l
     return [{**m, "aliases": named.get(m["id"], [])} for m in models]
 
 
+async def _model_view(store: AsyncJobStore, model_id: str) -> dict[str, Any]:
+    """The model's record as its routes answer it (with its aliases); 404/409 as `model_or_404`."""
+    (model,) = await _with_aliases(store, [await model_or_404(store, model_id)])
+    return model
+
+
 @router.get("/{model_id}", response_model=Model, responses=ERRORS)
 async def get_model(model_id: str, store: StoreDep) -> JSONResponse:
-    (model,) = await _with_aliases(store, [await model_or_404(store, model_id)])
-    return JSONResponse(model)
+    return JSONResponse(await _model_view(store, model_id))
 
 
 @router.patch("/{model_id}", response_model=Model, responses=ERRORS)
@@ -80,8 +85,7 @@ async def label_model(model_id: str, body: LabelsPatch, store: StoreDep) -> JSON
     starts with its job's; from then on they are its own."""
     await model_or_404(store, model_id)
     await relabel_or_404(store, "model", model_id, body)
-    (model,) = await _with_aliases(store, [await model_or_404(store, model_id)])
-    return JSONResponse(model)
+    return JSONResponse(await _model_view(store, model_id))
 
 
 @router.delete("/{model_id}", status_code=204, responses=ERRORS)
