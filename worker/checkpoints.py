@@ -27,11 +27,15 @@ class CheckpointWriter(threading.Thread):
     """Writes the checkpoints `submit` hands it to `folder`, one at a time, on its own thread.
 
     Only the newest matters: one submitted while another waits replaces it. A
-    write the store refuses for now (StoreUnavailable) is tried again with
-    backoff, or given up for a newer one, while training goes on. Any other
-    failure is kept and raised to the trainer by its next `submit` or by `close`.
+    write the store refuses for now (StoreUnavailable) is tried again, as it is,
+    with backoff while training goes on; the newest checkpoint submitted meanwhile
+    is written once it has landed. Any other failure is kept and raised to the
+    trainer by its next `submit` or by `close`.
     With `pin`, each checkpoint's digest is recorded on the job (WRITING before
     the write, PINNED after): a resume loads only a checkpoint its job pinned.
+    A failed write may still have landed (the store took it, its answer was
+    lost), so WRITING is moved on only once its write is known to have landed:
+    whatever the store holds is always one of the two pins.
     A write whose pin finds the job no longer ours is dropped.
     """
 
@@ -110,9 +114,7 @@ class CheckpointWriter(threading.Thread):
                 log.warning("checkpoint write to %s failed for now (%s); retrying in %.2g s", self.folder.url, exc,
                             delay)
             with self._cond:
-                self._cond.wait(delay)  # a newer checkpoint, or closing, ends the wait
+                self._cond.wait_for(lambda: self._closing, delay)
                 if self._closing:
                     return
-                if self._pending is not None:
-                    packed, self._pending = self._pending, None
             delay = min(delay * 2, BACKOFF_S[1])

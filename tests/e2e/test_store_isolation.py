@@ -106,7 +106,9 @@ def test_a_model_write_that_meets_an_outage_hands_the_job_back_to_resume(site, t
     body = {**TINY, "cell": "GRU", "epochs": 120, "checkpoint_every": 5, "hidden_size": 8}
     try:
         job = site.api.http.post("/v1/jobs", json=body).json()
-        wait_until(lambda: site.keys(job_prefix(job["id"])), timeout=120)
+        # A whole checkpoint (its manifest, written after its tensors) is in the store before it goes down.
+        manifest = f"{job_prefix(job['id'])}/checkpoint.json"
+        wait_until(lambda: manifest in site.keys(job_prefix(job["id"])), timeout=120)
         site.s3.stop()
         try:
             # The model cannot be written: the job goes back to the queue (it was failed at its last epoch).
