@@ -52,13 +52,16 @@ except ImportError:  # pragma: no cover - exercised where numba is not installed
 
 CELLS = {"RNN_TANH": 0, "LSTM": 1, "GRU": 2}
 GATES = (1, 4, 3)
+# Rows run in blocks of LANES (one row per vector lane; 64 keeps a block's state in L1), or a last block of a
+# multiple of VECTOR (a 512-bit vector's float32s); fewer rows than VECTOR run one at a time (each its own loop).
+LANES, VECTOR = 64, 16
 CHUNK_MACS = 4_000_000  # multiply-adds between two questions to the StopPoll, about (~0.5 ms here)
 
 _F = np.float32
 _LOG2E, _LN2_HI, _LN2_LO = _F(1.4426950408889634), _F(0.693359375), _F(-2.12194440e-4)
 _P2, _P3, _P4, _P5, _P6, _P7 = (_F(1.0 / math.factorial(k)) for k in range(2, 8))
 _ONE, _TWO, _LIM, _ROUND = _F(1.0), _F(2.0), _F(87.0), _F(128.5)
-_I23, _I127, _I128 = np.int32(23), np.int32(127), np.int32(128)
+_F128, _I1, _I23 = _F(128.0), np.int32(1), np.int32(23)
 
 
 def available() -> bool:
@@ -67,13 +70,16 @@ def available() -> bool:
 
 
 def _sigmoid(x: Any) -> Any:
-    """1 / (1 + e^-x) in float32; e^y = 2^n e^r with |r| <= ln2/2, e^r by its Taylor polynomial to r^7."""
+    """1 / (1 + e^-x) in float32; e^y = 2^n e^r with |r| <= ln2/2, e^r by its Taylor polynomial to r^7.
+
+    m = n + 128 stays an int32 (numba widens int32 arithmetic to int64, which costs a third of the time when
+    vectorised): n as a float is m - 128 (exact), and 2^n's bits are (m - 1) << 23."""
     y = min(max(-x, -_LIM), _LIM)
-    n = np.int32(y * _LOG2E + _ROUND) - _I128  # floor(y log2e + 1/2): the operand is positive
-    nf = _F(n)
+    m = np.int32(y * _LOG2E + _ROUND)  # floor(y log2e + 1/2) + 128: the operand is positive
+    nf = _F(m) - _F128
     r = (y - nf * _LN2_HI) - nf * _LN2_LO
     p = ((((((_P7 * r + _P6) * r + _P5) * r + _P4) * r + _P3) * r + _P2) * r + _ONE) * r + _ONE
-    return _ONE / (_ONE + p * np.int32((n + _I127) << _I23).view(np.float32))
+    return _ONE / (_ONE + p * np.int32((m - _I1) << _I23).view(np.float32))
 
 
 def _gemv(acc: Any, w: Any, lay: int, v: Any, vlay: int) -> None:
@@ -91,6 +97,95 @@ def _gemv(acc: Any, w: Any, lay: int, v: Any, vlay: int) -> None:
         for j in range(gates):
             acc[j] += ak * w[lay, k, j]
         k += 1
+
+
+def _gemv_lanes(acc: Any, w: Any, lay: int, v: Any, vlay: int) -> None:
+    """_gemv for a block of rows, one row per lane: acc[j, r] += sum over k of v[vlay, k, r] w[lay, k, j], each
+    (j, r) in the very expression (and so the order) _gemv takes for a row; vectorised over the rows."""
+    hd, gates, lanes = w.shape[1], w.shape[2], acc.shape[1]
+    k = 0
+    while k + 4 <= hd:
+        for j in range(gates):
+            w0, w1, w2, w3 = w[lay, k, j], w[lay, k + 1, j], w[lay, k + 2, j], w[lay, k + 3, j]
+            for r in range(lanes):
+                acc[j, r] += (v[vlay, k, r] * w0 + v[vlay, k + 1, r] * w1 + v[vlay, k + 2, r] * w2
+                              + v[vlay, k + 3, r] * w3)
+        k += 4
+    while k < hd:
+        for j in range(gates):
+            wk = w[lay, k, j]
+            for r in range(lanes):
+                acc[j, r] += v[vlay, k, r] * wk
+        k += 1
+
+
+def _block(bt: Any, t: int, w0: int, w1: int, cell: int, wx0: Any, wx: Any, whh: Any, bias: Any, bhh: Any,
+           whead: Any, bhead: Any) -> None:
+    """_windows for a block of rows held transposed, bt (values, rows): the same arithmetic, expression by
+    expression, with each loop over the block's rows innermost (vectorised across rows: each weight is loaded
+    once for the block, and no loop has a ragged tail of gates)."""
+    lanes = bt.shape[1]
+    layers, hd, gates = whh.shape
+    steps = whead.shape[0]
+    h = np.empty((layers, hd, lanes), np.float32)
+    c = np.empty((layers, hd, lanes), np.float32)
+    g = np.empty((gates, lanes), np.float32)
+    gh = np.empty((gates, lanes), np.float32)
+    acc = np.empty(lanes, np.float32)
+    for w in range(w0, w1):
+        h[:] = 0
+        c[:] = 0
+        for p in range(t):
+            at = w * steps + p
+            for lay in range(layers):
+                for j in range(gates):
+                    b, a = bias[lay, j], wx0[j]
+                    if lay == 0:
+                        for r in range(lanes):
+                            g[j, r] = b + bt[at, r] * a
+                    else:
+                        for r in range(lanes):
+                            g[j, r] = b
+                if lay > 0:
+                    _gemv_lanes(g, wx, lay - 1, h, lay - 1)
+                if cell == 2:  # GRU: r, z, n
+                    for j in range(gates):
+                        b = bhh[lay, j]
+                        for r in range(lanes):
+                            gh[j, r] = b
+                    _gemv_lanes(gh, whh, lay, h, lay)
+                    for j in range(2 * hd):
+                        for r in range(lanes):
+                            g[j, r] = _sigmoid(g[j, r] + gh[j, r])
+                    for j in range(hd):
+                        for r in range(lanes):
+                            n = _TWO * _sigmoid(g[2 * hd + j, r] + g[j, r] * gh[2 * hd + j, r]) - _ONE
+                            h[lay, j, r] = n + g[hd + j, r] * (h[lay, j, r] - n)
+                    continue
+                _gemv_lanes(g, whh, lay, h, lay)
+                if cell == 0:  # RNN: tanh
+                    for j in range(hd):
+                        for r in range(lanes):
+                            h[lay, j, r] = _TWO * _sigmoid(g[j, r]) - _ONE
+                    continue
+                for j in range(gates):  # LSTM: i, f, g, o
+                    for r in range(lanes):
+                        g[j, r] = _sigmoid(g[j, r])
+                for j in range(hd):
+                    for r in range(lanes):
+                        cc = g[hd + j, r] * c[lay, j, r] + g[j, r] * (_TWO * g[2 * hd + j, r] - _ONE)
+                        c[lay, j, r] = cc
+                        h[lay, j, r] = g[3 * hd + j, r] * (_TWO * _sigmoid(_TWO * cc) - _ONE)
+        for q in range(steps):
+            b = bhead[q]
+            for r in range(lanes):
+                acc[r] = b
+            for k in range(hd):
+                a = whead[q, k]
+                for r in range(lanes):
+                    acc[r] += h[layers - 1, k, r] * a
+            for r in range(lanes):
+                bt[t + w * steps + q, r] = acc[r]
 
 
 def _windows(buf: Any, t: int, w0: int, w1: int, cell: int, wx0: Any, wx: Any, whh: Any, bias: Any, bhh: Any,
@@ -148,17 +243,20 @@ def _windows(buf: Any, t: int, w0: int, w1: int, cell: int, wx0: Any, wx: Any, w
 
 
 if numba is not None:
-    _sigmoid = numba.njit(inline="always", fastmath={"contract"})(_sigmoid)
-    _gemv = numba.njit(inline="always", fastmath={"contract"}, boundscheck=False, error_model="numpy")(_gemv)
-    # The window loop may reassociate (and LLVM then vectorises its sums and the inlined gate loops: 20% less CPU,
-    # bench/rollout_kernel.py). Every row runs this same compiled loop, so a row's bits still do not depend on
-    # the batch it is in; the sums' order within a row is the compiler's, fixed for the build.
-    _fast = {"contract", "reassoc", "nsz", "arcp", "afn"}
-    _flags: dict[str, Any] = {"boundscheck": False, "error_model": "numpy", "nogil": True, "fastmath": _fast}
-    try:  # its build cached beside the module, or in the user's cache folder
-        _windows = numba.njit(cache=True, **_flags)(_windows)
-    except RuntimeError:  # no writable place to cache it: compiled in each process
-        _windows = numba.njit(**_flags)(_windows)
+    # IEEE arithmetic in the order the source writes it, but for `contract` (a * b + c as one fused multiply-add,
+    # chosen by the same pattern for a lane of a vector as for a scalar): the row and block kernels give a
+    # window the same bits (tests/core/test_rollout_kernel.py). No reassociation, which would let each loop
+    # sum in its own order.
+    _flags: dict[str, Any] = {"boundscheck": False, "error_model": "numpy", "fastmath": {"contract"}}
+    _sigmoid = numba.njit(inline="always", **_flags)(_sigmoid)
+    _gemv = numba.njit(inline="always", **_flags)(_gemv)
+    _gemv_lanes = numba.njit(inline="always", **_flags)(_gemv_lanes)
+    try:  # their builds cached beside the module, or in the user's cache folder
+        _windows = numba.njit(cache=True, nogil=True, **_flags)(_windows)
+        _block = numba.njit(cache=True, nogil=True, **_flags)(_block)
+    except RuntimeError:  # no writable place to cache them: compiled in each process
+        _windows = numba.njit(nogil=True, **_flags)(_windows)
+        _block = numba.njit(nogil=True, **_flags)(_block)
 
 
 def supports(model: nn.Module) -> bool:
@@ -213,11 +311,30 @@ def forecast(model: nn.Module, windows: np.ndarray, horizon: int, should_stop: S
     per_window = b * t * layers * gates * (hd + 1)
     chunk = count if should_stop is None else max(1, CHUNK_MACS // per_window)
     poll = StopPoll(should_stop) if should_stop is not None else None
+    ranges = _blocks(b)
+    blocks = [np.ascontiguousarray(buf[r0:r1].T) for r0, r1 in ranges]  # (values, rows): a row per lane
+    rest = buf[ranges[-1][1] if ranges else 0 :]
     for w0 in range(0, count, chunk):
         if poll is not None:
             poll.step()
-        _windows(buf, t, w0, min(count, w0 + chunk), cell, *arrays)
+        w1 = min(count, w0 + chunk)
+        for bt in blocks:
+            _block(bt, t, w0, w1, cell, *arrays)
+        if len(rest):
+            _windows(rest, t, w0, w1, cell, *arrays)
+    for (r0, r1), bt in zip(ranges, blocks, strict=True):
+        buf[r0:r1] = bt.T
     return buf[:, t : t + horizon]
+
+
+def _blocks(rows: int) -> list[tuple[int, int]]:
+    """The row ranges the block kernel runs: LANES at a time, then a last multiple of VECTOR (the block
+    kernel's loops over rows have no scalar tail); the rows after them run in the row kernel."""
+    full, last = divmod(rows, LANES)
+    ranges = [(k * LANES, (k + 1) * LANES) for k in range(full)]
+    if last >= VECTOR:
+        ranges.append((full * LANES, full * LANES + last - last % VECTOR))
+    return ranges
 
 
 def warm() -> None:
@@ -225,5 +342,7 @@ def warm() -> None:
     if numba is None:
         return
     one = np.zeros((1, 1, 1), np.float32)
-    _windows(np.zeros((1, 2), np.float32), 1, 0, 1, 0, np.zeros(1, np.float32), one, one, np.zeros((1, 1), np.float32),
-             np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32), np.zeros(1, np.float32))
+    weights = (np.zeros(1, np.float32), one, one, np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32),
+               np.zeros((1, 1), np.float32), np.zeros(1, np.float32))
+    _windows(np.zeros((1, 2), np.float32), 1, 0, 1, 0, *weights)
+    _block(np.zeros((2, VECTOR), np.float32), 1, 0, 1, 0, *weights)

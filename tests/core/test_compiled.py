@@ -17,7 +17,7 @@ from rnncast.core.optim import Adam
 from tests.support import TINY
 
 pytestmark = pytest.mark.skipif(not kernel.available(), reason="numba is not installed")
-FUNCTIONS = (kernel._windows, fastgru._forward, fastgru._backward)
+FUNCTIONS = (kernel._windows, kernel._block, fastgru._forward, fastgru._backward)
 
 
 def test_warm_compiles_every_signature_that_training_and_forecasts_then_use():
@@ -32,7 +32,8 @@ def test_warm_compiles_every_signature_that_training_and_forecasts_then_use():
             model = Forecaster(ModelOptions(cell=cell, hidden_size=6, num_layers=layers))
             train_epoch(model, Adam(model.parameters(), lr=config.lr), split, config)
             model.eval()
-            rollout_numpy(model, np.zeros((3, config.sequence_length), np.float32), 5)
+            for rows in (3, kernel.VECTOR + 1):  # the row kernel; a block of rows and the row after it
+                rollout_numpy(model, np.zeros((rows, config.sequence_length), np.float32), 5)
     assert [set(f.signatures) for f in FUNCTIONS] == before
 
 

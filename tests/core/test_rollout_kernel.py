@@ -54,12 +54,16 @@ def test_kernel_equals_torch_to_float32_rounding(cell, layers, hidden):
 
 
 @pytest.mark.parametrize("cell", ["RNN", "LSTM", "GRU"])
-def test_a_window_has_the_same_bits_alone_and_in_any_batch(cell):
-    model = model_of(cell, 20, 2, seed=1)
+@pytest.mark.parametrize(("hidden", "layers", "steps"), [(20, 2, 1), (20, 1, 1), (7, 1, 3), (33, 3, 1)])
+def test_a_window_has_the_same_bits_alone_and_in_any_batch(cell, hidden, layers, steps):
+    # Alone (and in fewer than kernel.VECTOR rows) a window runs in the row kernel; in a larger batch, as a
+    # lane of a block, or in the rows after the blocks: the same bits everywhere.
+    torch.manual_seed(1)
+    model = Forecaster(ModelOptions(cell=cell, hidden_size=hidden, num_layers=layers, output_steps=steps)).eval()
     gen = np.random.default_rng(5)
     window = gen.standard_normal((1, 40))
     alone = rollout_numpy(model, window, 30)
-    for size in (1, 2, 3, 4, 5, 8, 17, 31, 32, 33, 63, 64):
+    for size in (1, 2, 3, 4, 5, 8, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 80, 100, 130):
         others = gen.standard_normal((size, 40))
         at = int(gen.integers(0, size + 1))
         batch = np.concatenate([others[:at], window, others[at:]])
@@ -78,6 +82,11 @@ def test_the_kernel_stops_at_its_deadline_and_asking_changes_nothing():
     calls: list[int] = []
     with pytest.raises(RolloutStopped):
         rollout(model, windows, 10**7, should_stop=lambda: calls.append(1) or len(calls) > 3)
+    # In blocks of rows (and the rows after them) too: chunks of windows, the same numbers.
+    many = torch.randn(75, 30)
+    asked.clear()
+    kept = rollout(model, many, 300, should_stop=lambda: asked.append(1) or False)
+    assert torch.equal(kept, rollout(model, many, 300)) and len(asked) >= 2
 
 
 def test_without_numba_the_pure_path_serves_the_same_forecast():
