@@ -49,18 +49,22 @@ def body(i: int) -> dict[str, float]:
 class Measured:
     load: Load
     cpu_per_1000: float
+    parts: dict[str, float]  # each server process's share of cpu_per_1000, by name
 
     def line(self, name: str) -> str:
+        parts = "".join(f" {part}={value:.2f}" for part, value in self.parts.items()) if len(self.parts) > 1 else ""
         return (f"{name}: rps={self.load.rps:.0f} p50_ms={self.load.pct(0.5):.1f} p99_ms={self.load.pct(0.99):.1f} "
-                f"cpu_s_per_1000={self.cpu_per_1000:.2f} requests={self.load.requests} errors={self.load.errors}")
+                f"cpu_s_per_1000={self.cpu_per_1000:.2f}{parts} requests={self.load.requests} "
+                f"errors={self.load.errors}")
 
 
-def measure(url: str, pids: Callable[[], list[int]], clients: int, seconds: float) -> Measured:
+def measure(url: str, pids: Callable[[], dict[str, int]], clients: int, seconds: float) -> Measured:
     run_load(url, "POST", body, min(clients, 8), 1.0)  # warm up
-    before = cpu_seconds(pids())
+    before = {name: cpu_seconds([pid]) for name, pid in pids().items()}
     load = run_load(url, "POST", body, clients, seconds)
-    used = cpu_seconds(pids()) - before
-    return Measured(load, 1000 * used / max(load.requests, 1))
+    used = {name: cpu_seconds([pid]) - before[name] for name, pid in pids().items()}
+    per = {name: 1000 * value / max(load.requests, 1) for name, value in used.items()}
+    return Measured(load, sum(per.values()), per)
 
 
 @contextmanager
@@ -105,8 +109,8 @@ def main() -> None:
         model_dir = s.data_dir / "models" / model_id
         url = f"{s.api.url}/v1/models/{model_id}/forecast"
 
-        def rn_pids() -> list[int]:
-            return [s.api.proc.proc.pid, s.workers[-1].proc.pid, s.redis.proc.pid]  # API, predict worker, Redis
+        def rn_pids() -> dict[str, int]:
+            return {"api": s.api.proc.proc.pid, "worker": s.workers[-1].proc.pid, "redis": s.redis.proc.pid}
 
         reference = {i: httpx.post(url, json=body(i)).json() for i in range(5)}
         for clients in (1, args.clients):
@@ -120,7 +124,7 @@ def main() -> None:
                 np.testing.assert_allclose(got["y"], want["y"], atol=1e-5)
                 np.testing.assert_allclose(got["exact"], want["exact"], atol=1e-12)
             for clients in (1, args.clients):
-                results[f"litserve_{clients}"] = measure(peer_url, lambda: [peer.pid], clients, seconds)
+                results[f"litserve_{clients}"] = measure(peer_url, lambda: {"litserve": peer.pid}, clients, seconds)
 
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
             json.dump(reference[0], fh)
@@ -128,7 +132,7 @@ def main() -> None:
         bare_url = f"http://127.0.0.1:{port}/v1/models/{model_id}/forecast"
         with server([str(HERE / "bare_forecast.py"), fh.name, str(port)], bare_url, body(0)) as bare:
             for clients in (1, args.clients):
-                results[f"ceiling_{clients}"] = measure(bare_url, lambda: [bare.pid], clients, seconds)
+                results[f"ceiling_{clients}"] = measure(bare_url, lambda: {"bare": bare.pid}, clients, seconds)
         Path(fh.name).unlink()
 
     for name, m in results.items():

@@ -1,5 +1,6 @@
 """CPU time per 100-step forecast of the tutorial LSTM (hidden 20, 1 layer, window 80): today's torch path
 (core.wavefront, `rollout(..., kernel=False)`) against the fused kernel (core.kernel), at batch 1 and 64;
+the kernel's CPU per row at each block width (core.kernel's blocks of rows) and alone;
 and the CPU time of one training epoch of the tutorial's GRU against its LSTM (hidden 20, window 80, batches
 of 500 in passes of the cell's default micro-batch: core.train's defaults), GRU on its compiled layer
 (core.fastgru) and, for reference, on core.fastrnn's torch loop.
@@ -40,6 +41,27 @@ def cpu_ms_per_forecast(run, windows: np.ndarray, repeats: int) -> float:
     for _ in range(repeats):
         run(windows)
     return (time.process_time() - start) * 1e3 / (repeats * windows.shape[0])
+
+
+def block_widths(model: Forecaster, rounds: int) -> dict[str, float]:
+    """Median CPU ms per row of one 100-step rollout of WINDOW-value windows in the block kernel at each width
+    (every lane a real row), and in the row kernel, the variants interleaved (core.kernel's choice of blocks)."""
+    cell, arrays = kernel._weights(model)
+    gen = np.random.default_rng(1)
+    runs = {}
+    for width in (16, 24, 32, 48, 64):
+        bt = gen.standard_normal((WINDOW + HORIZON, width)).astype(np.float32)
+        runs[f"block of {width}"] = (width, lambda bt=bt: kernel._block(bt, WINDOW, 0, HORIZON, cell, *arrays))
+    rows = gen.standard_normal((4, WINDOW + HORIZON)).astype(np.float32)
+    runs["row alone"] = (4, lambda: kernel._windows(rows, WINDOW, 0, HORIZON, cell, *arrays))
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for r in range(rounds + 1):
+        for name, (count, run) in runs.items():
+            start = time.process_time()
+            run()
+            if r:  # the first round compiles and warms up
+                times[name].append((time.process_time() - start) * 1e3 / count)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def epoch_ms(rounds: int) -> dict[str, float]:
@@ -92,6 +114,8 @@ def main() -> None:
         print(f"{name:6s} batch={batch:2d} cpu_ms_per_forecast={value:.3f}")
     for batch in (1, 64):
         print(f"batch {batch}: kernel {median['torch', batch] / median['kernel', batch]:.1f}x less CPU than torch")
+    for name, value in block_widths(model, args.rounds).items():
+        print(f"kernel {name}: cpu_ms_per_row={value:.2f}")
     epochs = epoch_ms(max(1, args.rounds // 3))
     for name, value in epochs.items():
         print(f"epoch {name}: cpu_ms={value:.1f}")

@@ -52,11 +52,12 @@ except ImportError:  # pragma: no cover - exercised where numba is not installed
 
 CELLS = {"RNN_TANH": 0, "LSTM": 1, "GRU": 2}
 GATES = (1, 4, 3)
-# Rows run in blocks of up to LANES (one row per vector lane; 64 keeps a block's state in L1) of a multiple of
-# VECTOR rows (the block loops' vector step here: two 512-bit vectors of float32, so no row takes a scalar tail).
-# Rows left over run one at a time in the row kernel; PAD_FROM or more of them run as a block of VECTOR padded
-# with zero rows, which costs less than that many rows alone (bench: a block of 32 takes the CPU of ~23 rows).
-LANES, VECTOR, PAD_FROM = 64, 32, 24
+# Rows run in blocks (one row per vector lane) of MIN_BLOCK to LANES rows, a multiple of VECTOR (a 512-bit
+# vector's float32s: no row in a scalar tail; a block of 64 keeps its state in L1). Narrower blocks cost more per
+# row than rows alone (bench/rollout_kernel.py prints each width's cost: a block of 32 takes the CPU of ~23 rows
+# alone). Rows that fill PAD_SHARE of a vector (or of MIN_BLOCK) run padded with zero rows to it; fewer, left
+# over, run one at a time in the row kernel.
+LANES, VECTOR, MIN_BLOCK, PAD_SHARE = 64, 16, 32, 0.75
 CHUNK_MACS = 4_000_000  # multiply-adds between two questions to the StopPoll, about (~0.5 ms here)
 
 _F = np.float32
@@ -337,12 +338,14 @@ def _blocks(rows: int) -> list[tuple[int, int, int]]:
     """(first row, end row, block width) of each block the block kernel runs; the rows after the last run in
     the row kernel. A lane's arithmetic is its row's alone, so padding rows change no real row's bits."""
     ranges, r0 = [], 0
-    while rows - r0 >= VECTOR:
-        r1 = r0 + min(LANES, (rows - r0) // VECTOR * VECTOR)
-        ranges.append((r0, r1, r1 - r0))
-        r0 = r1
-    if rows - r0 >= PAD_FROM:
-        ranges.append((r0, rows, VECTOR))
+    while rows - r0 >= MIN_BLOCK * PAD_SHARE:
+        rest = rows - r0
+        width = rest // VECTOR * VECTOR
+        if rest - width >= VECTOR * PAD_SHARE:
+            width += VECTOR
+        width = min(LANES, max(MIN_BLOCK, width))
+        ranges.append((r0, min(rows, r0 + width), width))
+        r0 += width
     return ranges
 
 

@@ -32,7 +32,7 @@ def test_warm_compiles_every_signature_that_training_and_forecasts_then_use():
             model = Forecaster(ModelOptions(cell=cell, hidden_size=6, num_layers=layers))
             train_epoch(model, Adam(model.parameters(), lr=config.lr), split, config)
             model.eval()
-            for rows in (3, kernel.VECTOR + 1, kernel.PAD_FROM):  # rows alone; a block and a row; a padded block
+            for rows in (3, kernel.MIN_BLOCK + 1, kernel.MIN_BLOCK - 1):  # alone; a block and a row; padded
                 rollout_numpy(model, np.zeros((rows, config.sequence_length), np.float32), 5)
     assert [set(f.signatures) for f in FUNCTIONS] == before
 

@@ -56,7 +56,7 @@ def test_kernel_equals_torch_to_float32_rounding(cell, layers, hidden):
 @pytest.mark.parametrize("cell", ["RNN", "LSTM", "GRU"])
 @pytest.mark.parametrize(("hidden", "layers", "steps"), [(20, 2, 1), (20, 1, 1), (7, 1, 3), (33, 3, 1)])
 def test_a_window_has_the_same_bits_alone_and_in_any_batch(cell, hidden, layers, steps):
-    # Alone (and in fewer than kernel.VECTOR rows) a window runs in the row kernel; in a larger batch, as a
+    # Alone (and in a few rows) a window runs in the row kernel; in a larger batch, as a
     # lane of a block, or in the rows after the blocks: the same bits everywhere.
     torch.manual_seed(1)
     model = Forecaster(ModelOptions(cell=cell, hidden_size=hidden, num_layers=layers, output_steps=steps)).eval()
