@@ -1,4 +1,4 @@
-"""The fused rollout kernel: a forecaster's sliding-window rollout compiled by numba, one row at a time.
+"""The fused rollout kernel: a forecaster's sliding-window rollout compiled by numba, rows in blocks or one at a time.
 
 Why numba. A 100-step forecast of the tutorial LSTM (hidden 20, window 80) is
 8,000 cell steps of ~1,600 multiply-adds each; torch spends ~10 ms of CPU on it
@@ -8,17 +8,20 @@ the arithmetic itself is ~1 ms. Measured on this project's 2-core CI machine
 per-op dispatch (no gain worth its complexity), torch.compile needs a C++
 toolchain at run time and minutes of compiling per shape, and a numpy loop is
 dispatch-bound like torch. numba (a well-kept LLVM JIT on PyPI) compiles one
-loop nest for every cell, layer count and hidden size: no dispatch, the gate
+loop nest for every cell, layer count and hidden size: no dispatch, the
 loops vectorised by LLVM. The worker depends on it; where it cannot be imported,
 `available()` is False and core.forecast runs the pure torch path
 (core.wavefront) instead. The API process imports neither (tests/test_layers.py).
 
-Batch independence, cheaply. Each row's windows run in their own loop with
-the same compiled code whatever the batch: the vector loops run over a row's
-gates (their length fixed by the model), never across rows, so every sum is
-taken in the order that one build fixed (it may reassociate them: the same for
-every row); a window's forecast is the same to the bit alone or among any
-others, with no padding rows (core.wavefront pads to make torch's kernels do this).
+Two kernels, one arithmetic. `_windows` runs rows one at a time, its vector
+loops over a row's gates; `_block` runs a block of rows held transposed, one row
+per vector lane, its loops over the rows innermost (each weight loaded once for
+the block: half the CPU per row at 64 rows). Both are compiled without
+reassociation (FMA contraction only) and write each value's arithmetic as the
+same expression, so every sum is taken in one order: a window's forecast has the
+same bits alone, as a lane of any block (padding lanes change nothing), or in
+the rows after the blocks (`_blocks` decides which rows go where; tests per
+cell, layers, head and batch size).
 
 Arithmetic. Each window runs the network from a zero state over its T values
 as torch's cells define them; the windows run one after another (window w
