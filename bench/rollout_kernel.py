@@ -3,7 +3,8 @@
 the kernel's CPU per row at each block width (core.kernel's blocks of rows) and alone;
 and the CPU time of one training epoch of the tutorial's GRU against its LSTM (hidden 20, window 80, batches
 of 500 in passes of the cell's default micro-batch: core.train's defaults), GRU on its compiled layer
-(core.fastgru) and, for reference, on core.fastrnn's torch loop.
+(core.fastgru) and, for reference, on core.fastrnn's torch loop; and with `loss_on: all` (the loss on every
+step's prediction), LSTM, GRU compiled, and GRU on torch's own nn.GRU.
 
 Single-threaded (torch one thread, numba one thread), time.process_time, the variants interleaved round by
 round; each figure is the median over rounds of CPU ms per forecast or per epoch. Last line:
@@ -66,21 +67,26 @@ def block_widths(model: Forecaster, rounds: int) -> dict[str, float]:
 
 def epoch_ms(rounds: int) -> dict[str, float]:
     """Median CPU ms of one training epoch per variant, the variants interleaved."""
-    cfg = TrainOptions()
+    cfg, every = TrainOptions(), TrainOptions(loss_on="all")
     split = make_split(SineData(), cfg.sequence_length)
     compiled = fastgru.serves
-    variants = {"LSTM": "LSTM", "GRU": "GRU", "GRU-torch-loop": "GRU"}
+    # name: (cell, options, the layer: compiled, core.fastrnn's torch loop, or torch's own nn module)
+    variants = {"LSTM": ("LSTM", cfg, "compiled"), "GRU": ("GRU", cfg, "compiled"),
+                "GRU-torch-loop": ("GRU", cfg, "loop"), "LSTM loss_on=all": ("LSTM", every, "compiled"),
+                "GRU loss_on=all": ("GRU", every, "compiled"), "GRU loss_on=all nn.GRU": ("GRU", every, "torch")}
     runs = {}
-    for name, cell in variants.items():
+    for name, (cell, _, layer) in variants.items():
         torch.manual_seed(0)
         model = Forecaster(ModelOptions(cell=cell))
+        model.fused = layer != "torch"
         runs[name] = (model, Adam(model.parameters(), lr=cfg.lr))
     times: dict[str, list[float]] = {name: [] for name in variants}
     for r in range(rounds + 1):
         for name, (model, optimizer) in runs.items():
-            fastgru.serves = (lambda x: False) if name == "GRU-torch-loop" else compiled  # type: ignore[assignment]
+            _, options, layer = variants[name]
+            fastgru.serves = (lambda x: False) if layer == "loop" else compiled  # type: ignore[assignment]
             start = time.process_time()
-            train_epoch(model, optimizer, split, cfg)
+            train_epoch(model, optimizer, split, options)
             if r:  # the first round compiles and warms up
                 times[name].append((time.process_time() - start) * 1e3)
     fastgru.serves = compiled  # type: ignore[assignment]

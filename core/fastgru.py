@@ -165,8 +165,9 @@ class _Recurrence(torch.autograd.Function):
         return dgi, dw_hh, dgh.sum((0, 2))
 
 
-def run(module: nn.RNNBase, x: Tensor) -> Tensor:
-    """The last layer's state at the last step, as `module(x)[0][:, -1]`: (B, T, I) -> (B, H) (a float32 GRU)."""
+def run(module: nn.RNNBase, x: Tensor, every_step: bool = False) -> Tensor:
+    """The last layer's state at the last step, as `module(x)[0][:, -1]`: (B, T, I) -> (B, H) (a float32 GRU);
+    with `every_step`, at every step, as `module(x)[0]`: (B, T, H)."""
     inp = x.permute(1, 2, 0)  # (T, I, B)
     for layer in range(module.num_layers):
         w_ih, w_hh = getattr(module, f"weight_ih_l{layer}"), getattr(module, f"weight_hh_l{layer}")
@@ -176,7 +177,7 @@ def run(module: nn.RNNBase, x: Tensor) -> Tensor:
         if module.dropout and layer + 1 < module.num_layers:
             out = F.dropout(out, module.dropout, module.training)
         inp = out
-    return inp[-1].t()  # (B, H)
+    return inp.permute(2, 0, 1) if every_step else inp[-1].t()  # (B, T, H) or (B, H)
 
 
 def warm() -> None:

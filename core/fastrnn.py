@@ -136,10 +136,11 @@ def supports(module: nn.RNNBase, x: Tensor) -> bool:
     )
 
 
-def run(module: nn.RNNBase, x: Tensor) -> Tensor:
-    """The last layer's hidden state at the last step, as `module(x)[0][:, -1]`: (B, T, I) -> (B, H)."""
+def run(module: nn.RNNBase, x: Tensor, every_step: bool = False) -> Tensor:
+    """The last layer's hidden state at the last step, as `module(x)[0][:, -1]`: (B, T, I) -> (B, H); with
+    `every_step`, at every step, as `module(x)[0]`: (B, T, H)."""
     if module.mode == "GRU" and fastgru.serves(x):
-        return fastgru.run(module, x)  # compiled (float32)
+        return fastgru.run(module, x, every_step)  # compiled (float32)
     cell = {"RNN_TANH": "RNN", "GRU": "GRU"}[module.mode]
     b, t, _ = x.shape
     inp = x.transpose(0, 1)  # (T, B, I)
@@ -148,14 +149,15 @@ def run(module: nn.RNNBase, x: Tensor) -> Tensor:
         b_ih, b_hh = getattr(module, f"bias_ih_l{layer}"), getattr(module, f"bias_hh_l{layer}")
         gi = torch.addmm(b_ih, inp.reshape(t * b, -1), w_ih.t()).view(t, b, -1)  # (T, B, G)
         last = layer == module.num_layers - 1
+        last_only = last and not every_step
         out: Tensor
         if torch.is_grad_enabled() and (gi.requires_grad or w_hh.requires_grad or b_hh.requires_grad):
-            out = _Recurrence.apply(cell, gi, w_hh, b_hh, last)
+            out = _Recurrence.apply(cell, gi, w_hh, b_hh, last_only)
         else:  # nothing to differentiate: save nothing
             hs = _FORWARD[cell](gi, w_hh, b_hh, False)[0]
-            out = hs[-1] if last else hs[1:]
+            out = hs[-1] if last_only else hs[1:]
         if last:
-            return out  # (B, H)
+            return out.transpose(0, 1) if every_step else out  # (B, T, H) or (B, H)
         inp = F.dropout(out, module.dropout, module.training) if module.dropout else out  # (T, B, H)
     raise AssertionError("unreachable: num_layers >= 1")
 

@@ -43,6 +43,8 @@ class Forecaster(nn.Module):
 
     def every_step(self, x: torch.Tensor) -> torch.Tensor:
         """The head at every step of the window: what each step predicts of the values after it, (B, T, K)."""
+        if self.fused and fastrnn.supports(self.rnn, x):
+            return self.head(fastrnn.run(self.rnn, x, every_step=True))
         out, _ = self.rnn(x)  # (B, T, H)
         return self.head(out)  # (B, T, K)
 

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.skipif(fastgru.numba is None, reason="numba is not inst
 
 
 def _cell_by_cell(module: torch.nn.GRU, x: torch.Tensor) -> torch.Tensor:
-    """torch.nn.GRUCell step by step over each layer, with the layer's own parameters: the last state."""
+    """torch.nn.GRUCell step by step over each layer, with the layer's own parameters: every step's state."""
     inp = x
     for layer in range(module.num_layers):
         cell = torch.nn.GRUCell(inp.shape[-1], module.hidden_size)
@@ -26,17 +26,20 @@ def _cell_by_cell(module: torch.nn.GRU, x: torch.Tensor) -> torch.Tensor:
             h = cell(inp[:, k], h)
             outs.append(h)
         inp = torch.stack(outs, dim=1)
-    return inp[:, -1]
+    return inp
 
 
 @pytest.mark.parametrize(("layers", "hidden"), [(1, 1), (1, 7), (2, 20), (3, 5)])
-def test_compiled_gru_equals_torch_in_value_and_every_gradient(layers, hidden):
+@pytest.mark.parametrize("every_step", [False, True])
+def test_compiled_gru_equals_torch_in_value_and_every_gradient(layers, hidden, every_step):
     torch.manual_seed(layers * 10 + hidden)
     module = torch.nn.GRU(1, hidden, num_layers=layers, batch_first=True)
     x = torch.randn(6, 17, 1, requires_grad=True)
     assert fastgru.serves(torch.zeros(1, 1, 3))
-    got = fastrnn.run(module, x)
-    expected, stepped = module(x)[0][:, -1], _cell_by_cell(module, x)
+    got = fastrnn.run(module, x, every_step)  # every step's state (loss_on: all), or the last
+    expected, stepped = module(x)[0], _cell_by_cell(module, x)
+    if not every_step:
+        expected, stepped = expected[:, -1], stepped[:, -1]
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(got, stepped, rtol=1e-5, atol=1e-6)
     seed = torch.randn(got.shape, generator=torch.Generator().manual_seed(1))
@@ -46,7 +49,7 @@ def test_compiled_gru_equals_torch_in_value_and_every_gradient(layers, hidden):
     ):
         torch.testing.assert_close(have, want, rtol=1e-5, atol=1e-5)
     with torch.no_grad():
-        assert torch.equal(fastrnn.run(module, x), got.detach())
+        assert torch.equal(fastrnn.run(module, x, every_step), got.detach())
 
 
 def test_training_on_the_compiled_gru_follows_torchs_own():

@@ -20,18 +20,19 @@ def _grads(out, inputs, seed):
 
 @pytest.mark.parametrize("cell", ["RNN", "GRU"])
 @pytest.mark.parametrize("layers", [1, 3])
-def test_fused_layer_matches_torch_in_value_and_every_gradient(cell, layers):
+@pytest.mark.parametrize("every_step", [False, True])
+def test_fused_layer_matches_torch_in_value_and_every_gradient(cell, layers, every_step):
     torch.manual_seed(0)
     module = getattr(torch.nn, cell)(1, 7, num_layers=layers, batch_first=True).double()
     x = torch.randn(5, 13, 1, dtype=torch.float64, requires_grad=True)
-    expected = module(x)[0][:, -1]
-    got = fastrnn.run(module, x)
+    expected = module(x)[0] if every_step else module(x)[0][:, -1]  # every step's state (loss_on: all), or the last
+    got = fastrnn.run(module, x, every_step)
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
     inputs = [x, *module.parameters()]
     for want, have in zip(_grads(expected, inputs, 1), _grads(got, inputs, 1), strict=True):
         torch.testing.assert_close(have, want, rtol=0, atol=1e-12)
     with torch.no_grad():
-        torch.testing.assert_close(fastrnn.run(module, x), expected.detach(), rtol=0, atol=1e-12)
+        torch.testing.assert_close(fastrnn.run(module, x, every_step), expected.detach(), rtol=0, atol=1e-12)
 
 
 def test_fused_layer_passes_gradcheck():
@@ -53,8 +54,10 @@ def test_which_layers_take_the_fused_path():
 
 
 @pytest.mark.parametrize("cell", ["RNN", "GRU"])
-def test_training_with_the_fused_layer_follows_torchs_own(cell):
-    data, cfg = SineData(points=300, stop=150), TrainOptions(epochs=4, batch_size=64, sequence_length=20, seed=3)
+@pytest.mark.parametrize("loss_on", ["last", "all"])
+def test_training_with_the_fused_layer_follows_torchs_own(cell, loss_on):
+    data = SineData(points=300, stop=150)
+    cfg = TrainOptions(epochs=4, batch_size=64, sequence_length=20, seed=3, loss_on=loss_on)
     fused = train(ModelOptions(cell=cell, hidden_size=8), data, cfg)
     try:
         Forecaster.fused = False
