@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from rnncast.common.options import ModelOptions, SineData, TrainOptions
-from rnncast.core import fastgru, kernel
+from rnncast.core import fastgru, kernel, kernel_loops
 from rnncast.core.data import make_split
 from rnncast.core.epoch import train_epoch
 from rnncast.core.forecast import rollout, rollout_numpy
@@ -50,11 +50,12 @@ def block_widths(model: Forecaster, rounds: int) -> dict[str, float]:
     cell, arrays = kernel._weights(model)
     gen = np.random.default_rng(1)
     runs = {}
+    by_block, by_row = kernel_loops.windows_by_block, kernel_loops.windows_by_row
     for width in (16, 24, 32, 48, 64):
         bt = gen.standard_normal((WINDOW + HORIZON, width)).astype(np.float32)
-        runs[f"block of {width}"] = (width, lambda bt=bt: kernel._block(bt, WINDOW, 0, HORIZON, cell, *arrays))
+        runs[f"block of {width}"] = (width, lambda bt=bt: by_block(bt, WINDOW, 0, HORIZON, cell, *arrays))
     rows = gen.standard_normal((4, WINDOW + HORIZON)).astype(np.float32)
-    runs["row alone"] = (4, lambda: kernel._windows(rows, WINDOW, 0, HORIZON, cell, *arrays))
+    runs["row alone"] = (4, lambda: by_row(rows, WINDOW, 0, HORIZON, cell, *arrays))
     times: dict[str, list[float]] = {name: [] for name in runs}
     for r in range(rounds + 1):
         for name, (count, run) in runs.items():

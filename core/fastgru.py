@@ -17,7 +17,7 @@ module's own: `run` takes and gives what torch.nn.GRU does.
 
 Arithmetic. The same cell as torch.nn.GRU (gates r, z, n; W_hn h + b_hn scaled
 by r) and the same parameters (names, shapes, gate order: checkpoints do not
-change); sigmoid is core.kernel's float32 one (~1 ulp), tanh(x) = 2 sigmoid(2x) - 1.
+change); sigmoid is core.kernel_loops' float32 one (~1 ulp), tanh(x) = 2 sigmoid(2x) - 1.
 Values and gradients equal torch's to float32 rounding (tests/core/test_fastgru.py).
 float32 only: a float64 layer takes core.fastrnn's torch loop. Double backward is not supported.
 """
@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
-from rnncast.core import kernel
+from rnncast.core.kernel_loops import sigmoid
 
 try:
     import numba
@@ -83,11 +83,11 @@ def _forward(gi: Any, w: Any, b_hh: Any, hs: Any, ghn: Any, rzs: Any, ns: Any, g
         _product(gh, w, hs[k], False)
         for j in range(2 * hd):
             for r in range(b):
-                rzs[k, j, r] = kernel._sigmoid(gi[k, j, r] + gh[j, r])
+                rzs[k, j, r] = sigmoid(gi[k, j, r] + gh[j, r])
         for j in range(hd):
             for r in range(b):
                 ghn[k, j, r] = gh[2 * hd + j, r]
-                n = _TWO * kernel._sigmoid(_TWO * (gi[k, 2 * hd + j, r] + rzs[k, j, r] * gh[2 * hd + j, r])) - _ONE
+                n = _TWO * sigmoid(_TWO * (gi[k, 2 * hd + j, r] + rzs[k, j, r] * gh[2 * hd + j, r])) - _ONE
                 ns[k, j, r] = n
                 hs[k + 1, j, r] = n + rzs[k, hd + j, r] * (hs[k, j, r] - n)
 

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from rnncast.common.defaults import KERNEL_MIN_BLOCK
 from rnncast.common.options import ModelOptions, SineData, TrainOptions
-from rnncast.core import compiled, fastgru, kernel
+from rnncast.core import compiled, fastgru, kernel, kernel_loops
 from rnncast.core.data import make_split
 from rnncast.core.epoch import train_epoch
 from rnncast.core.forecast import rollout_numpy
@@ -17,7 +18,7 @@ from rnncast.core.optim import Adam
 from tests.support import TINY
 
 pytestmark = pytest.mark.skipif(not kernel.available(), reason="numba is not installed")
-FUNCTIONS = (kernel._windows, kernel._block, fastgru._forward, fastgru._backward)
+FUNCTIONS = (kernel_loops.windows_by_row, kernel_loops.windows_by_block, fastgru._forward, fastgru._backward)
 
 
 def test_warm_compiles_every_signature_that_training_and_forecasts_then_use():
@@ -32,7 +33,7 @@ def test_warm_compiles_every_signature_that_training_and_forecasts_then_use():
             model = Forecaster(ModelOptions(cell=cell, hidden_size=6, num_layers=layers))
             train_epoch(model, Adam(model.parameters(), lr=config.lr), split, config)
             model.eval()
-            for rows in (3, kernel.MIN_BLOCK + 1, kernel.MIN_BLOCK - 1):  # alone; a block and a row; padded
+            for rows in (3, KERNEL_MIN_BLOCK + 1, KERNEL_MIN_BLOCK - 1):  # alone; a block and a row; padded
                 rollout_numpy(model, np.zeros((rows, config.sequence_length), np.float32), 5)
     assert [set(f.signatures) for f in FUNCTIONS] == before
 
