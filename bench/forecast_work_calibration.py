@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnncast.common.defaults import GATES, MAX_SEQUENCE_LENGTH, forecast_work, padded_rows
+from rnncast.common.defaults import GATES, MAX_SEQUENCE_LENGTH
 from rnncast.common.options import ModelOptions
+from rnncast.common.rollout_work import forecast_work, padded_rows
 from rnncast.core.forecast import rollout
 from rnncast.core.models import Forecaster
 

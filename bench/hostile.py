@@ -30,7 +30,7 @@ import httpx
 from _hostile_probes import LaneProbe, Probe, Sampler, idle_uploads
 from _stack import stack  # noqa: F401  (puts the repo root on sys.path)
 
-from rnncast.common.defaults import forecast_work
+from rnncast.common.rollout_work import forecast_work
 from tests.support import TINY, Api, RedisServer, start_worker, wait_until
 
 KEY = "hostile-bench-key-0123456789"

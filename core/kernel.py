@@ -13,7 +13,7 @@ loops vectorised by LLVM. The worker depends on it; where it cannot be imported,
 `available()` is False and core.forecast runs the pure torch path
 (core.wavefront) instead. The API process imports neither (tests/test_layers.py).
 
-This module runs rows where common.defaults.kernel_blocks puts them and hands the loops the
+This module runs rows where common.rollout_work.kernel_blocks puts them and hands the loops the
 model's weights; the loops, and the arithmetic they share, are core.kernel_loops.
 
 Deadlines: the kernel runs a chunk of windows at a time (about CHUNK_MACS of
@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from torch import nn
 
-from rnncast.common.defaults import KERNEL_VECTOR, kernel_blocks, kernel_serves
+from rnncast.common.rollout_work import KERNEL_VECTOR, kernel_blocks, kernel_serves
 from rnncast.core.kernel_loops import numba, windows_by_block, windows_by_row
 from rnncast.core.wavefront import StopCheck, StopPoll
 
@@ -41,7 +41,7 @@ def available() -> bool:
 
 def supports(model: nn.Module) -> bool:
     """Whether the kernel runs `model`: numba is here, and it is a core Forecaster (any head) in float32 on the
-    CPU whose layers' weights fit the cache (common.defaults.kernel_serves: a row at a time re-reads them every
+    CPU whose layers' weights fit the cache (common.rollout_work.kernel_serves: a row at a time re-reads them every
     step, and past 1 MiB torch's batched matmuls are faster). Decided by the model alone, never by the batch."""
     rnn, head = getattr(model, "rnn", None), getattr(model, "head", None)
     if numba is None or not (

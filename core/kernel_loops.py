@@ -7,7 +7,7 @@ the block: half the CPU per row at 64 rows). Both are compiled without
 reassociation (FMA contraction only) and write each value's arithmetic as the
 same expression, so every sum is taken in one order: a window's forecast has the
 same bits alone, as a lane of any block (padding lanes change nothing), or in
-the rows after the blocks (common.defaults.kernel_blocks decides which rows go where; tests per
+the rows after the blocks (common.rollout_work.kernel_blocks decides which rows go where; tests per
 cell, layers, head and batch size).
 
 Arithmetic. Each window runs the network from a zero state over its T values

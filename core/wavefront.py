@@ -39,7 +39,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-from rnncast.common.defaults import ROW_GROUP, padded_rows
+from rnncast.common.rollout_work import ROW_GROUP, padded_rows
 
 StopCheck = Callable[[], bool]
 CHECK_S = 0.02  # seconds of work between two questions to `should_stop`, about

@@ -21,7 +21,8 @@ from typing import Any
 import httpx
 from hypothesis import strategies as st
 
-from rnncast.common.defaults import MAX_HORIZON, forecast_work
+from rnncast.common.defaults import MAX_HORIZON
+from rnncast.common.rollout_work import forecast_work
 from tests.support import TINY, Api, Proc
 
 KEY = "hostile-property-key-0123456789"

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from rnncast.common.defaults import params_work, work_refusal
+from rnncast.common.rollout_work import params_work, work_refusal
 from rnncast.common.store.sync import JobStore
 from rnncast.common.values import finite
 from rnncast.core.conformal import Calibration, NoCalibration, intervals, pooled

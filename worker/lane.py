@@ -26,8 +26,8 @@ import redis
 import torch
 from celery.utils.log import get_task_logger
 
-from rnncast.common.defaults import forecast_work, rows_within, work_refusal
 from rnncast.common.forecasts import INBOX_TTL_S, Answer, encode_answer, error_answer
+from rnncast.common.rollout_work import forecast_work, rows_within, work_refusal
 from rnncast.common.settings import Settings
 from rnncast.common.store.sync import JobStore
 from rnncast.common.values import is_id, now_ms

@@ -7,14 +7,8 @@ from typing import Any
 
 from celery.utils.log import get_task_logger
 
-from rnncast.common.defaults import (
-    BACKTEST_BATCHES,
-    BACKTEST_LEVELS,
-    FORECAST_START,
-    forecast_work,
-    rows_within,
-    work_refusal,
-)
+from rnncast.common.defaults import BACKTEST_BATCHES, BACKTEST_LEVELS, FORECAST_START
+from rnncast.common.rollout_work import forecast_work, rows_within, work_refusal
 from rnncast.common.series import SeriesError
 from rnncast.common.store.sync import JobStore
 from rnncast.core.backtest import BASELINES, BacktestSetup, backtest

@@ -8,8 +8,9 @@ import numpy as np
 
 from rnncast.common.artifacts import ArtifactStore
 from rnncast.common.artifacts.layout import model_prefix
-from rnncast.common.defaults import CALIBRATION_STEPS, rows_within
+from rnncast.common.defaults import CALIBRATION_STEPS
 from rnncast.common.options import AnyData, DatasetData, ModelOptions, TrainOptions
+from rnncast.common.rollout_work import rows_within
 from rnncast.common.values import finite, now_iso
 from rnncast.core.backtest import BacktestSetup
 from rnncast.core.checkpoint import save_checkpoint

@@ -14,14 +14,8 @@ from kombu.exceptions import OperationalError
 
 from rnncast.common.artifacts.layout import remove_job_files
 from rnncast.common.comparisons import comparison_view, run_row
-from rnncast.common.defaults import (
-    FORECAST_HORIZON,
-    MAX_HORIZON,
-    MAX_POINTS,
-    MAX_START,
-    params_work,
-    work_refusal,
-)
+from rnncast.common.defaults import FORECAST_HORIZON, MAX_HORIZON, MAX_POINTS, MAX_START
+from rnncast.common.rollout_work import params_work, work_refusal
 from rnncast.common.store.aio import AsyncJobStore, QuotaExceeded
 from rnncast.common.values import is_id
 from rnncast.service import limits

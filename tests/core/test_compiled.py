@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from rnncast.common.defaults import KERNEL_MIN_BLOCK
 from rnncast.common.options import ModelOptions, SineData, TrainOptions
+from rnncast.common.rollout_work import KERNEL_MIN_BLOCK
 from rnncast.core import compiled, fastgru, kernel, kernel_loops
 from rnncast.core.data import make_split
 from rnncast.core.epoch import train_epoch

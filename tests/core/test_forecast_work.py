@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from rnncast.common.defaults import forecast_work
 from rnncast.common.options import ModelOptions
+from rnncast.common.rollout_work import forecast_work
 from rnncast.core.forecast import rollout
 from rnncast.core.models import Forecaster
 
@@ -52,7 +52,7 @@ def test_small_models_with_long_windows_are_not_undercounted():
 
 
 def test_rows_within_is_the_most_rows_under_the_limit():
-    from rnncast.common.defaults import rows_within
+    from rnncast.common.rollout_work import rows_within
 
     for shape in [(80, 100, 20, 1, "LSTM"), (10, 200, 256, 2, "GRU"), (20_000, 5, 1, 1, "RNN")]:
         for limit in (1e9, 5e10, 1e12):
@@ -71,7 +71,7 @@ def test_the_default_limit_admits_a_full_batch_of_the_defaults_model_with_room()
 
 
 def test_the_kernels_work_counts_its_blocks_and_rows_alone():
-    from rnncast.common.defaults import kernel_blocks
+    from rnncast.common.rollout_work import kernel_blocks
 
     shape = (80, 100, 20, 1, "LSTM")
     one = forecast_work(1, *shape) - forecast_work(0, *shape)

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from rnncast.common.artifacts import LocalStore
-from rnncast.common.defaults import forecast_work, rows_within, train_memory
+from rnncast.common.defaults import train_memory
 from rnncast.common.options import DatasetData, ModelOptions, SineData, TrainOptions
+from rnncast.common.rollout_work import forecast_work, rows_within
 from rnncast.common.series import Scaler, SeriesError, split_point
 from rnncast.core.backtest import BacktestSetup, backtest
 from rnncast.core.checkpoint import load_checkpoint, save_checkpoint

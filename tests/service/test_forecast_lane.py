@@ -9,8 +9,8 @@ import time
 import httpx
 import pytest
 
-from rnncast.common.defaults import forecast_work, rows_within
 from rnncast.common.forecasts import INBOX_TTL_S, decode_answer, encode_request
+from rnncast.common.rollout_work import forecast_work, rows_within
 from rnncast.common.settings import Settings
 from rnncast.common.store import Keys
 from tests.service.test_models import forecast, train_model

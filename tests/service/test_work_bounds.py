@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rnncast.common.defaults import forecast_work
+from rnncast.common.rollout_work import forecast_work
 from tests.support import TINY, Api, RedisServer, start_worker, wait_until
 
 LIMIT = 2e9

@@ -1,0 +1,173 @@
+"""The cost model of a forecast's rollout: the work one rollout of a model does, in train_cost's units (a
+multiply-add is 1), for torch's path (core.wavefront) and the fused kernel's (core.kernel), which rows the kernel
+runs in blocks, and what RNNCAST_MAX_FORECAST_WORK allows. Standard library only (the API reads it too).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rnncast.common.defaults import GATES
+
+# A rollout's cost (core.wavefront), in train_cost's units (a multiply-add is 1). Rows are padded
+# (`padded_rows`); each window-step of a layer costs gates x hidden x (hidden + ELEMENTWISE_COST): the
+# matmul's multiply-adds and, per gate unit, a run of elementwise ops; each sequential step of a layer
+# costs STEP_OVERHEAD (op dispatch, whatever the width) and WEIGHT_READ_COST per weight (a step reads
+# every layer's recurrent and, above the first, input weights from memory, however few its rows); the
+# weights are rearranged once (SETUP_COST each). Fitted to measured times by bench/forecast_work_calibration.py.
+VECTOR_RUN = 32  # elements: two AVX-512 float32 vectors, the widest step of torch's CPU loops
+ROW_GROUP = 4  # matmuls see whole groups of this many rows
+ELEMENTWISE_COST = 250
+STEP_OVERHEAD = 1_700_000
+WEIGHT_READ_COST = 32
+SETUP_COST = 330
+
+
+# The fused kernel's rollout (core.kernel) serves models whose layers' hidden-to-gate weights fit
+# KERNEL_MAX_LAYER_WEIGHTS floats (in the core's cache), a row and a window at a time, with no padding and no
+# per-step dispatch: each cell step of a layer costs KERNEL_MAC_COST per multiply-add (the recurrent weights,
+# and above the first layer the input weights too), KERNEL_UNIT_COST per gate unit (its activation) and
+# KERNEL_STEP_COST (the loops' own cost). Fitted to measured kernel times over cells, hidden 1..256, 1 and 3
+# layers, windows of 10 and 200, 1 and 32 rows (worst factor 3.4), in units that keep the defaults' model's
+# full batch at the estimate the torch path had (so RNNCAST_MAX_FORECAST_WORK means the same seconds).
+KERNEL_MAX_LAYER_WEIGHTS = 1 << 18  # 1 MiB of float32: LSTM hidden 256, GRU 295, RNN 512
+KERNEL_MAC_COST = 8.3
+KERNEL_UNIT_COST = 48
+KERNEL_STEP_COST = 4_900
+# Rows run in blocks (core.kernel_loops.windows_by_block: one row per vector lane) of KERNEL_MIN_BLOCK to
+# KERNEL_LANES rows, a multiple of KERNEL_VECTOR (a 512-bit vector's float32s: no row in a scalar tail; a block
+# of 64 keeps its state in L1). Narrower blocks cost more per row than rows alone (bench/rollout_kernel.py prints
+# each width's cost: a block of 32 takes the CPU of ~23 rows alone). Rows that fill KERNEL_PAD_SHARE of a vector
+# (or of a block of KERNEL_MIN_BLOCK) run padded with zero rows to it; fewer, left over, run one at a time. A
+# block's cell step of a layer costs KERNEL_BLOCK_STEP_COST, and each of its lanes KERNEL_LANE_MAC_COST per
+# multiply-add and KERNEL_LANE_UNIT_COST per gate unit (fitted as the row kernel's terms were, in its units:
+# cells, hidden 1..128, 1 and 3 layers, blocks of 32 and 64; within 0.58-1.2 of measured time).
+KERNEL_LANES, KERNEL_VECTOR, KERNEL_MIN_BLOCK, KERNEL_PAD_SHARE = 64, 16, 32, 0.75
+KERNEL_BLOCK_STEP_COST = 2_100
+KERNEL_LANE_MAC_COST = 5.0
+KERNEL_LANE_UNIT_COST = 66
+
+
+def kernel_blocks(rows: int) -> list[tuple[int, int, int]]:
+    """(first row, end row, block width) of each block the kernel runs `rows` rows in; the rows after the last
+    run one at a time. A lane's arithmetic is its row's alone, so padding rows change no real row's bits."""
+    ranges, r0 = [], 0
+    while rows - r0 >= KERNEL_MIN_BLOCK * KERNEL_PAD_SHARE:
+        rest = rows - r0
+        width = rest // KERNEL_VECTOR * KERNEL_VECTOR
+        if rest - width >= KERNEL_VECTOR * KERNEL_PAD_SHARE:
+            width += KERNEL_VECTOR
+        width = min(KERNEL_LANES, max(KERNEL_MIN_BLOCK, width))
+        ranges.append((r0, min(rows, r0 + width), width))
+        r0 += width
+    return ranges
+
+
+def kernel_serves(hidden_size: int, cell: str) -> bool:
+    """Whether core.kernel runs a model of this shape (where numba is installed, as the worker's is)."""
+    return GATES[cell] * hidden_size * hidden_size <= KERNEL_MAX_LAYER_WEIGHTS
+
+
+def padded_rows(b: int, hidden: int) -> int:
+    """Rows a rollout of `b` windows runs as: enough padding rows at the end that the scalar tail of every
+    contiguous run (< VECTOR_RUN elements) falls on padding, in whole ROW_GROUPs (core.wavefront)."""
+    return -(-(b + _spare_rows(hidden)) // ROW_GROUP) * ROW_GROUP
+
+
+def _spare_rows(hidden: int) -> int:
+    return -(-(VECTOR_RUN - 1) // hidden)
+
+
+def rollout_chunks(horizon: int, output_steps: int) -> int:
+    """Forward passes of a rollout that emits `output_steps` values per pass."""
+    return -(-horizon // output_steps)
+
+
+def _kernel_terms(sequence_length: int, horizon: int, hidden_size: int, num_layers: int, cell: str,
+                  output_steps: int = 1) -> tuple[float, float, float]:
+    """core.kernel's (work of a row alone, of a lane of a block, of a block whatever its width), per rollout."""
+    weights = GATES[cell] * hidden_size * hidden_size * (2 * num_layers - 1)
+    units = GATES[cell] * hidden_size * num_layers
+    steps = float(rollout_chunks(horizon, output_steps)) * sequence_length  # per row: each window's steps
+    alone = KERNEL_MAC_COST * weights + KERNEL_UNIT_COST * units + KERNEL_STEP_COST * num_layers
+    lane = KERNEL_LANE_MAC_COST * weights + KERNEL_LANE_UNIT_COST * units
+    return steps * alone, steps * lane, steps * KERNEL_BLOCK_STEP_COST * num_layers
+
+
+def _work_terms(sequence_length: int, horizon: int, hidden_size: int, num_layers: int, cell: str,
+                output_steps: int = 1) -> tuple[float, float]:
+    """(work of one padded row, work whatever the rows) of a rollout; a multi-step head's rollout
+    (core.forecast's chunks: one pass over the window per `output_steps` values) runs fewer passes.
+    For core.kernel's rollouts, the work of a row alone (the most a row costs there)."""
+    weights = GATES[cell] * hidden_size * hidden_size * (2 * num_layers - 1)  # hidden-to-gate weights, all layers
+    passes = rollout_chunks(horizon, output_steps)
+    if kernel_serves(hidden_size, cell):  # core.kernel: per row, window and step; rows are not padded
+        alone, _, _ = _kernel_terms(sequence_length, horizon, hidden_size, num_layers, cell, output_steps)
+        return alone, float(SETUP_COST * weights)
+    per_row = float(passes) * sequence_length * GATES[cell] * hidden_size * (hidden_size + ELEMENTWISE_COST)
+    steps = sequence_length + horizon - 1 if output_steps == 1 else passes * sequence_length
+    fixed = steps * (num_layers * STEP_OVERHEAD + WEIGHT_READ_COST * weights) + SETUP_COST * weights
+    return num_layers * per_row, float(fixed)
+
+
+def forecast_work(rows: int, sequence_length: int, horizon: int, hidden_size: int, num_layers: int, cell: str,
+                  output_steps: int = 1) -> float:
+    """A rollout's estimated work: its `horizon` windows each run the network over `sequence_length`
+    steps from a zero state, side by side (core.wavefront), in sequence_length + horizon - 1 steps.
+
+    layers x padded rows x horizon x sequence_length x gates x hidden x (hidden + ELEMENTWISE_COST)
+    + steps x (layers x STEP_OVERHEAD + WEIGHT_READ_COST x weights) + SETUP_COST x weights, where weights
+    = gates x hidden^2 x (2 layers - 1), the hidden-to-gate weights.
+    In train_cost's units; RNNCAST_MAX_FORECAST_WORK bounds every rollout the service runs. A model with
+    `output_steps` k > 1 runs ceil(horizon / k) passes over the window instead of horizon window-steps.
+    """
+    per_row, fixed = _work_terms(sequence_length, horizon, hidden_size, num_layers, cell, output_steps)
+    if kernel_serves(hidden_size, cell):  # its blocks of rows (kernel_blocks), and the rows after them alone
+        _, lane, block = _kernel_terms(sequence_length, horizon, hidden_size, num_layers, cell, output_steps)
+        full = max(0, rows // KERNEL_LANES - 1)  # kernel_blocks' first blocks, all KERNEL_LANES wide
+        tail = kernel_blocks(rows - full * KERNEL_LANES)
+        alone = rows - full * KERNEL_LANES - (tail[-1][1] if tail else 0)
+        widths = full * KERNEL_LANES + sum(width for _, _, width in tail)
+        return (full + len(tail)) * block + widths * lane + alone * per_row + fixed
+    return padded_rows(rows, hidden_size) * per_row + fixed
+
+
+def rows_within(limit: float, sequence_length: int, horizon: int, hidden_size: int, num_layers: int,
+                cell: str, output_steps: int = 1) -> int:
+    """The most rows one rollout may take within `limit` (`forecast_work`), at least 1."""
+    per_row, fixed = _work_terms(sequence_length, horizon, hidden_size, num_layers, cell, output_steps)
+    if kernel_serves(hidden_size, cell):
+        # Bisection: rows that fill a padded block may cost less than one row fewer run alone, so the work is
+        # not quite monotone in rows; the answer's work is within the limit and one more row's is not.
+        shape = (sequence_length, horizon, hidden_size, num_layers, cell, output_steps)
+        _, lane, block = _kernel_terms(*shape)
+        cheapest = min(per_row, lane + block / KERNEL_LANES)  # a row's least work: no count above hi fits
+        lo, hi = 1, max(2, int((limit - fixed) // cheapest) + 1)
+        if forecast_work(lo, *shape) > limit:
+            return 1
+        while hi - lo > 1:  # forecast_work(lo) <= limit < forecast_work(hi)
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if forecast_work(mid, *shape) <= limit else (lo, mid)
+        return lo
+    padded = int((limit - fixed) // per_row) // ROW_GROUP * ROW_GROUP  # padded_rows of the answer
+    return max(1, padded - _spare_rows(hidden_size))
+
+
+WORK_FORMULA = (f"rows x horizon x sequence_length x (each cell step's {KERNEL_MAC_COST:g} per weight read, "
+                f"{KERNEL_UNIT_COST} per gate unit and {KERNEL_STEP_COST:,} per layer) where the fused kernel runs "
+                f"the model, else padded rows x horizon x sequence_length x layers x gates x hidden x "
+                f"(hidden + {ELEMENTWISE_COST}), plus each step's cost")
+
+
+def params_work(params: dict[str, Any], horizon: int, rows: int = 1) -> float:
+    """`forecast_work` of a model trained with a job's `params`."""
+    return forecast_work(rows, params["sequence_length"], horizon, params["hidden_size"], params["num_layers"],
+                         params["cell"], params.get("output_steps", 1))
+
+
+def work_refusal(what: str, work: float, limit: float, advice: str) -> str | None:
+    """A 422's detail when `work` exceeds `limit` (RNNCAST_MAX_FORECAST_WORK), else None."""
+    if work <= limit:
+        return None
+    return (f"{what}'s estimated work ({work:.3g}: {WORK_FORMULA}) exceeds this server's limit "
+            f"RNNCAST_MAX_FORECAST_WORK ({limit:.3g}); {advice}")
