@@ -37,7 +37,7 @@ KERNEL_STEP_COST = 4_900
 # Rows run in blocks (core.kernel_loops.windows_by_block: one row per vector lane) of KERNEL_MIN_BLOCK to
 # KERNEL_LANES rows, a multiple of KERNEL_VECTOR (a 512-bit vector's float32s: no row in a scalar tail; a block
 # of 64 keeps its state in L1). Narrower blocks cost more per row than rows alone (bench/rollout_kernel.py prints
-# each width's cost: a block of 32 takes the CPU of ~23 rows alone). Rows that fill KERNEL_PAD_SHARE of a vector
+# each width's cost: a block of 32 takes the CPU of ~21 rows alone). Rows that fill KERNEL_PAD_SHARE of a vector
 # (or of a block of KERNEL_MIN_BLOCK) run padded with zero rows to it; fewer, left over, run one at a time. A
 # block's cell step of a layer costs KERNEL_BLOCK_STEP_COST, and each of its lanes KERNEL_LANE_MAC_COST per
 # multiply-add and KERNEL_LANE_UNIT_COST per gate unit (fitted as the row kernel's terms were, in its units:
