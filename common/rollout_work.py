@@ -84,26 +84,33 @@ def rollout_chunks(horizon: int, output_steps: int) -> int:
 
 
 def _kernel_terms(sequence_length: int, horizon: int, hidden_size: int, num_layers: int, cell: str,
-                  output_steps: int = 1) -> tuple[float, float, float]:
-    """core.kernel's (work of a row alone, of a lane of a block, of a block whatever its width), per rollout."""
-    weights = GATES[cell] * hidden_size * hidden_size * (2 * num_layers - 1)
+                  output_steps: int = 1) -> tuple[float, float, float, float]:
+    """core.kernel's work per rollout: (a row alone, a lane of a block, a block whatever its width, whatever
+    the rows)."""
+    weights = GATES[cell] * hidden_size * hidden_size * (2 * num_layers - 1)  # hidden-to-gate weights, all layers
     units = GATES[cell] * hidden_size * num_layers
     steps = float(rollout_chunks(horizon, output_steps)) * sequence_length  # per row: each window's steps
     alone = KERNEL_MAC_COST * weights + KERNEL_UNIT_COST * units + KERNEL_STEP_COST * num_layers
     lane = KERNEL_LANE_MAC_COST * weights + KERNEL_LANE_UNIT_COST * units
-    return steps * alone, steps * lane, steps * KERNEL_BLOCK_STEP_COST * num_layers
+    return steps * alone, steps * lane, steps * KERNEL_BLOCK_STEP_COST * num_layers, float(SETUP_COST * weights)
+
+
+def _kernel_work(rows: int, terms: tuple[float, float, float, float]) -> float:
+    """core.kernel's work for `rows` rows: its blocks of rows (kernel_blocks), and the rows after them alone."""
+    alone, lane, block, fixed = terms
+    full = max(0, rows // KERNEL_LANES - 1)  # kernel_blocks' first blocks, all KERNEL_LANES wide
+    tail = kernel_blocks(rows - full * KERNEL_LANES)
+    left = rows - full * KERNEL_LANES - (tail[-1][1] if tail else 0)
+    widths = full * KERNEL_LANES + sum(width for _, _, width in tail)
+    return (full + len(tail)) * block + widths * lane + left * alone + fixed
 
 
 def _work_terms(sequence_length: int, horizon: int, hidden_size: int, num_layers: int, cell: str,
                 output_steps: int = 1) -> tuple[float, float]:
-    """(work of one padded row, work whatever the rows) of a rollout; a multi-step head's rollout
-    (core.forecast's chunks: one pass over the window per `output_steps` values) runs fewer passes.
-    For core.kernel's rollouts, the work of a row alone (the most a row costs there)."""
+    """torch's path (core.wavefront): (work of one padded row, work whatever the rows) of a rollout; a multi-step
+    head's rollout (core.forecast's chunks: one pass over the window per `output_steps` values) runs fewer passes."""
     weights = GATES[cell] * hidden_size * hidden_size * (2 * num_layers - 1)  # hidden-to-gate weights, all layers
     passes = rollout_chunks(horizon, output_steps)
-    if kernel_serves(hidden_size, cell):  # core.kernel: per row, window and step; rows are not padded
-        alone, _, _ = _kernel_terms(sequence_length, horizon, hidden_size, num_layers, cell, output_steps)
-        return alone, float(SETUP_COST * weights)
     per_row = float(passes) * sequence_length * GATES[cell] * hidden_size * (hidden_size + ELEMENTWISE_COST)
     steps = sequence_length + horizon - 1 if output_steps == 1 else passes * sequence_length
     fixed = steps * (num_layers * STEP_OVERHEAD + WEIGHT_READ_COST * weights) + SETUP_COST * weights
@@ -117,38 +124,36 @@ def forecast_work(rows: int, sequence_length: int, horizon: int, hidden_size: in
 
     layers x padded rows x horizon x sequence_length x gates x hidden x (hidden + ELEMENTWISE_COST)
     + steps x (layers x STEP_OVERHEAD + WEIGHT_READ_COST x weights) + SETUP_COST x weights, where weights
-    = gates x hidden^2 x (2 layers - 1), the hidden-to-gate weights.
+    = gates x hidden^2 x (2 layers - 1), the hidden-to-gate weights; where core.kernel runs the model,
+    `_kernel_terms` per row alone, per lane and per block of rows.
     In train_cost's units; RNNCAST_MAX_FORECAST_WORK bounds every rollout the service runs. A model with
     `output_steps` k > 1 runs ceil(horizon / k) passes over the window instead of horizon window-steps.
     """
-    per_row, fixed = _work_terms(sequence_length, horizon, hidden_size, num_layers, cell, output_steps)
-    if kernel_serves(hidden_size, cell):  # its blocks of rows (kernel_blocks), and the rows after them alone
-        _, lane, block = _kernel_terms(sequence_length, horizon, hidden_size, num_layers, cell, output_steps)
-        full = max(0, rows // KERNEL_LANES - 1)  # kernel_blocks' first blocks, all KERNEL_LANES wide
-        tail = kernel_blocks(rows - full * KERNEL_LANES)
-        alone = rows - full * KERNEL_LANES - (tail[-1][1] if tail else 0)
-        widths = full * KERNEL_LANES + sum(width for _, _, width in tail)
-        return (full + len(tail)) * block + widths * lane + alone * per_row + fixed
+    shape = (sequence_length, horizon, hidden_size, num_layers, cell, output_steps)
+    if kernel_serves(hidden_size, cell):
+        return _kernel_work(rows, _kernel_terms(*shape))
+    per_row, fixed = _work_terms(*shape)
     return padded_rows(rows, hidden_size) * per_row + fixed
 
 
 def rows_within(limit: float, sequence_length: int, horizon: int, hidden_size: int, num_layers: int,
                 cell: str, output_steps: int = 1) -> int:
     """The most rows one rollout may take within `limit` (`forecast_work`), at least 1."""
-    per_row, fixed = _work_terms(sequence_length, horizon, hidden_size, num_layers, cell, output_steps)
+    shape = (sequence_length, horizon, hidden_size, num_layers, cell, output_steps)
     if kernel_serves(hidden_size, cell):
         # Bisection: rows that fill a padded block may cost less than one row fewer run alone, so the work is
         # not quite monotone in rows; the answer's work is within the limit and one more row's is not.
-        shape = (sequence_length, horizon, hidden_size, num_layers, cell, output_steps)
-        _, lane, block = _kernel_terms(*shape)
-        cheapest = min(per_row, lane + block / KERNEL_LANES)  # a row's least work: no count above hi fits
+        terms = _kernel_terms(*shape)
+        alone, lane, block, fixed = terms
+        cheapest = min(alone, lane + block / KERNEL_LANES)  # a row's least work: no count above hi fits
         lo, hi = 1, max(2, int((limit - fixed) // cheapest) + 1)
-        if forecast_work(lo, *shape) > limit:
+        if _kernel_work(lo, terms) > limit:
             return 1
-        while hi - lo > 1:  # forecast_work(lo) <= limit < forecast_work(hi)
+        while hi - lo > 1:  # _kernel_work(lo) <= limit < _kernel_work(hi)
             mid = (lo + hi) // 2
-            lo, hi = (mid, hi) if forecast_work(mid, *shape) <= limit else (lo, mid)
+            lo, hi = (mid, hi) if _kernel_work(mid, terms) <= limit else (lo, mid)
         return lo
+    per_row, fixed = _work_terms(*shape)
     padded = int((limit - fixed) // per_row) // ROW_GROUP * ROW_GROUP  # padded_rows of the answer
     return max(1, padded - _spare_rows(hidden_size))
 

@@ -95,7 +95,7 @@ def forecast(model: nn.Module, windows: np.ndarray, horizon: int, should_stop: S
     blocks = []
     for r0, r1, width in ranges:  # (values, rows): a row per lane, padded with zero rows to the block's width
         bt = np.zeros((buf.shape[1], width), np.float32)
-        bt[:, : r1 - r0] = buf[r0:r1].T
+        bt[:t, : r1 - r0] = windows[r0:r1].T
         blocks.append(bt)
     rest = buf[ranges[-1][1] if ranges else 0 :]
     for w0 in range(0, count, chunk):
