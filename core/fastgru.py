@@ -32,12 +32,7 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
-from rnncast.core.kernel_loops import sigmoid
-
-try:
-    import numba
-except ImportError:  # pragma: no cover - exercised where numba is not installed
-    numba = None  # type: ignore[assignment]
+from rnncast.core.kernel_loops import numba, sigmoid  # numba: None where it is not installed
 
 _ONE, _TWO = np.float32(1.0), np.float32(2.0)
 
