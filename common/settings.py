@@ -68,6 +68,10 @@ class Settings(BaseSettings):
         "<key>` or `X-API-Key`, checked before the body is read; unset, only loopback `Host` names are served "
         "(421 otherwise)."))
     metrics_public: bool = Field(False, description="Serve `/metrics` without the key.")
+    otel: bool = Field(False, description=(
+        "FastAPI's native OpenTelemetry: traces, metrics and logs of each request, to the providers this process "
+        "configured (e.g. under `opentelemetry-instrument`). Off, no request looks for providers: that look "
+        "costs about 5% of the API's CPU per forecast."))
     trusted_origins: str = Field("", description=(
         "Origins (`scheme://host[:port]`, comma-separated) whose pages may send state-changing requests besides "
         "the API's own: e.g. the public address of a proxy that rewrites Host."))

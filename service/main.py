@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import FileResponse, RedirectResponse
 from starlette.staticfiles import StaticFiles
 
+from rnncast.common import collector
 from rnncast.common.artifacts import open_store
 from rnncast.common.artifacts.bounded import BoundedStore
 from rnncast.common.defaults import forecast_body_bytes
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.store.record_api_artifacts(settings.artifacts_url)
         except redis.RedisError as exc:
             log.warning("could not record this API's artifact store in Redis: %s", exc)
+        collector.settle()  # start-up is done: the collector set for a server (common.collector)
         try:
             yield
         finally:
@@ -92,7 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # /docs is served from this package (Swagger UI from fastapi-offline's files) under the dashboard's
     # policy; FastAPI's own pages load Swagger UI and ReDoc from a CDN with an inline script.
     app = FastAPI(title="rnncast", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
-                  docs_url=None, redoc_url=None, generate_unique_id_function=route_operation_id)
+                  docs_url=None, redoc_url=None, generate_unique_id_function=route_operation_id,
+                  telemetry=None if settings.otel else {"tracing": False, "metrics": False, "logs": False})
     app.state.settings = settings
     app.state.artifacts = BoundedStore(open_store(settings, settings.api_store_timeout_s),
                                        settings.api_store_threads, settings.api_store_timeout_s)

@@ -47,8 +47,10 @@ class _Guard:
             return await self._receive()
         due = self.began + self.grace_s + self.seen / self.rate - time.monotonic()
         try:
-            # At least a moment: a message already waiting is taken even when the client is behind.
-            message = await asyncio.wait_for(self._receive(), max(due, 0.001))
+            # At least a moment: a message already waiting is taken even when the client is behind. A timeout
+            # scope, not wait_for: wait_for runs the receive in a task of its own, once per request.
+            async with asyncio.timeout(max(due, 0.001)):
+                message = await self._receive()
         except TimeoutError:
             await self.refuse(408, f"the request body arrived slower than {self.rate:g} bytes a second "
                                    f"(after {self.grace_s:g} s); send it faster")
@@ -170,6 +172,9 @@ class Metrics:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Each label set's counter and histogram, looked up once (prometheus_client's `labels` takes a lock and
+        # builds its key on every call); as many as the metrics themselves keep.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -190,7 +195,12 @@ class Metrics:
             # FastAPI keeps the full template (with router prefixes) in its
             # effective route context; plain Starlette routes carry it themselves.
             context: Any = scope.get("fastapi", {}).get("effective_route_context")
-            path = getattr(context, "path", None) or getattr(scope.get("route"), "path", "unmatched")
-            method = scope["method"]
-            REQUESTS.labels(method, path, str(status)).inc()
-            LATENCY.labels(method, path).observe(time.perf_counter() - began)
+            path = str(getattr(context, "path", None) or getattr(scope.get("route"), "path", "unmatched"))
+            method: str = scope["method"]
+            key = (method, path, status)
+            children = self._children.get(key)
+            if children is None:
+                children = self._children[key] = (REQUESTS.labels(method, path, str(status)),
+                                                  LATENCY.labels(method, path))
+            children[0].inc()
+            children[1].observe(time.perf_counter() - began)

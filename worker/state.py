@@ -9,6 +9,7 @@ import time
 
 from celery.utils.log import get_task_logger
 
+from rnncast.common import collector
 from rnncast.common.artifacts import ArtifactStore, CachedStore, LocalStore, open_store
 from rnncast.common.queue import TRAIN_QUEUE, TRAIN_TASK, make_celery
 from rnncast.common.settings import get_settings
@@ -88,6 +89,7 @@ def start_serving() -> None:
                                          for i in range(settings.forecast_threads)]
             # The supervisor starts them, restarts one that dies, and reports each to /readyz.
             _supervisor = Supervisor(settings, [*servers, FigureServer(settings, cache)])
+            collector.settle()  # start-up is done: the collector set for a server (common.collector)
             _supervisor.start()
             log.info("serving forecasts (%d thread(s), max batch %d) and figures", settings.forecast_threads,
                      settings.max_batch)

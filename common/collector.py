@@ -1,0 +1,24 @@
+"""The cyclic garbage collector, set for a long-running server process (the API, a predict worker).
+
+Python collects its youngest objects every 700 container allocations, and a request on the hot paths allocates
+hundreds (frames, dicts, futures, parsed JSON), nearly all freed by reference counting before any collection
+could find them; each collection still walks every young object that is alive at that moment. Collecting
+every `YOUNG` allocations instead lets most of them die first, and what start-up made (routes, schemas,
+modules, a loaded model) is frozen out of the collector's sight, so the older generations' passes do not walk
+it. Measured side by side (bench/sessions.py's stacks): 10% less API CPU per session observe, 5% less worker.
+"""
+
+from __future__ import annotations
+
+import gc
+
+YOUNG = 20_000  # allocations between collections of the youngest generation (Python's default: 700)
+MIDDLE, OLD = 20, 50  # collections of the generation below between two of this one (defaults: 10, 10)
+
+
+def settle() -> None:
+    """Freeze what the process holds now, and collect the young generation less often; call once start-up is
+    done."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG, MIDDLE, OLD)
