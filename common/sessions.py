@@ -36,6 +36,11 @@ class SessionState:
     observed: int
     window: list[float]
 
+    def seen(self, values: list[float]) -> SessionState:
+        """The state after `values`: counted, and the window moved on by as many (its length kept)."""
+        window = (self.window + values)[-len(self.window) :]
+        return SessionState(self.model_id, self.sha256, self.horizon, self.ttl_s, self.observed + len(values), window)
+
     def encode(self) -> str:
         # orjson: its floats round-trip to the bit (shortest repr), so the next forecast reads exactly these
         # values; several times faster than json on a window of floats

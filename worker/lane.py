@@ -79,13 +79,21 @@ class _Request:
         request, _, record = raw.partition("\n")  # common.forecasts: the request, then its model's record
         try:
             msg = _loads(request)
+        except ValueError:
+            msg = None
+        return cls.of(msg, record or None, raw)
+
+    @classmethod
+    def of(cls, msg: Any, record: str | None, raw: str | None = None) -> _Request | None:
+        """A parsed request message (a session's comes so, from worker.sessions): as `parse`."""
+        try:
             req = cls(str(msg["id"]), str(msg["inbox"]), str(msg["model_id"]), int(msg["horizon"]),
-                      int(msg["deadline_ms"]), msg, record or None)
+                      int(msg["deadline_ms"]), msg, record)
             ok = all(is_id(v) for v in (req.id, req.inbox, req.model_id)) and req.horizon >= 1
         except (ValueError, KeyError, TypeError):
             ok = False
         if not ok:
-            log.error("malformed forecast request dropped: %.200r", raw)
+            log.error("malformed forecast request dropped: %.200r", raw or msg)
             return None
         return req if req.deadline_ms > now_ms() else None
 
@@ -102,6 +110,7 @@ class _Group:
     loaded: LoadedModel
     record: dict[str, Any]
     reqs: list[_Request]
+    observed: list[np.ndarray]  # per request, what it continues in the series' units (request_observed)
     windows: list[np.ndarray]
     features: list[np.ndarray | None]  # a covariate model's, per request (core.transform.rollout_features)
     work: float  # of all the group's rows
@@ -109,9 +118,9 @@ class _Group:
 
 
 def serve(
-    cache: ModelCache, store: JobStore, settings: Settings, raws: list[str], deliver: Deliver,
+    cache: ModelCache, store: JobStore, settings: Settings, requests: list[_Request], deliver: Deliver,
 ) -> None:
-    """Answer a batch of raw requests (every live, well-formed one), handing answers to `deliver` as they are ready.
+    """Answer a batch of requests (`_Request.parse`'s), handing answers to `deliver` as they are ready.
 
     Cheap groups run first, and each rollout is at most RNNCAST_MAX_FORECAST_WORK
     (a group above it runs in chunks of rows; a request above it alone is 422):
@@ -122,10 +131,8 @@ def serve(
     the others go on.
     """
     by_key: dict[tuple[str, int], list[_Request]] = defaultdict(list)
-    for raw in raws:
-        req = _Request.parse(raw)
-        if req is not None:
-            by_key[(req.model_id, req.horizon)].append(req)
+    for req in requests:
+        by_key[(req.model_id, req.horizon)].append(req)
     records = _records(store, by_key)
     groups: list[_Group] = []
     for (model_id, horizon), reqs in by_key.items():
@@ -173,10 +180,11 @@ def _prepare(
                           "ask for a shorter horizon")
     if detail is not None:
         return [(r.inbox, error_answer(r.id, 422, detail)) for r in reqs], None
-    errors, ready, windows, features = [], [], [], []
+    errors, ready, observed, windows, features = [], [], [], [], []
     for req in reqs:
         try:
-            window = request_window(loaded, req.body)
+            seen = request_observed(loaded, req.body)
+            window = request_window(loaded, req.body, seen)
             feature = request_features(loaded, req.body, horizon)
         except ValueError as exc:
             errors.append((req.inbox, error_answer(req.id, 422, str(exc))))
@@ -184,6 +192,7 @@ def _prepare(
         if (refused := intervals_refusal(loaded, req.body.get("intervals"))) is not None:
             errors.append((req.inbox, error_answer(req.id, *refused)))
             continue
+        observed.append(seen)
         windows.append(window)
         features.append(feature)
         ready.append(req)
@@ -191,7 +200,7 @@ def _prepare(
         return errors, None
     rows = rows_within(settings.max_forecast_work, *shape)
     work = forecast_work(len(ready), *shape)
-    return errors, _Group(model_id, horizon, loaded, record, ready, windows, features, work, rows)
+    return errors, _Group(model_id, horizon, loaded, record, ready, observed, windows, features, work, rows)
 
 
 def _rollout(group: _Group, rows: list[int]) -> list[tuple[str, Answer]]:
@@ -205,7 +214,7 @@ def _rollout(group: _Group, rows: list[int]) -> list[tuple[str, Answer]]:
                               deadline_passed(max(r.deadline_ms for r in reqs)), features)
         out = []
         for j, req, row in zip(rows, reqs, preds, strict=True):
-            payload = _payload(group, req.body, row, group.windows[j])
+            payload = _payload(group, req.body, row, group.observed[j])
             # orjson: several times faster than json here, and NaN/inf also become null.
             out.append((req.inbox, Answer(req.id, 200, len(reqs), orjson.dumps(payload).decode())))
         return out
@@ -215,7 +224,7 @@ def _rollout(group: _Group, rows: list[int]) -> list[tuple[str, Answer]]:
         return [(r.inbox, error_answer(r.id, 503, failure_detail("the forecast", exc))) for r in reqs]
 
 
-def _payload(group: _Group, body: dict[str, Any], row: np.ndarray, window: np.ndarray) -> dict[str, Any]:
+def _payload(group: _Group, body: dict[str, Any], row: np.ndarray, observed: np.ndarray) -> dict[str, Any]:
     """A request's answer: the model's forecast (with the intervals asked for), with timestamps where the dataset
     has a time axis, and a warning when the model lost its last backtest (then, with `fallback`, the better
     baseline's forecast instead, in the series' units: no model transform, no model intervals)."""
@@ -223,11 +232,11 @@ def _payload(group: _Group, body: dict[str, Any], row: np.ndarray, window: np.nd
     series = loaded.checkpoint.series
     source, bands, steps = None, None, None
     if lost is not None and body.get("fallback") == "baseline":
-        history = fallback_history(series, body, request_observed(loaded, body))
+        history = fallback_history(series, body, observed)
         base, source = baseline_forecast(history, group.horizon, lost["best_baseline"], int(lost["season"]))
         fc = request_forecast(loaded, body, base, with_context=False, in_units=True)
     else:
-        fc = request_forecast(loaded, body, row, with_context=False)
+        fc = request_forecast(loaded, body, row, with_context=False, observed=observed)
         bands = request_bands(loaded, body, fc)
         steps = loaded.calibration.steps if bands is not None and loaded.calibration else None
     fields = body.get("fields")
@@ -322,8 +331,10 @@ class ForecastServer(LaneServer):
         sessions = SessionBatch(self.store, self.cache)  # session requests become forecasts (worker.sessions)
         try:
             self.cache.sweep(self.store)
-            raws = sessions.take(raws, deliver)
-            serve(self.cache, self.store, self.settings, raws, sessions.wrap(deliver))
+            plain, asked = sessions.take(raws, deliver)
+            requests = [r for r in map(_Request.parse, plain) if r is not None]
+            requests += [r for msg, record in asked if (r := _Request.of(msg, record)) is not None]
+            serve(self.cache, self.store, self.settings, requests, sessions.wrap(deliver))
         except redis.RedisError:
             raise
         except Exception as exc:

@@ -28,6 +28,7 @@ from rnncast.core.forecast import (
     start_window,
 )
 from rnncast.core.models import Forecaster
+from rnncast.core.transform import Transform
 from rnncast.worker.guard import context_position, first_position
 from rnncast.worker.results import MODEL_NAME
 
@@ -49,6 +50,10 @@ class LoadedModel:
     model: Forecaster
     checkpoint: Checkpoint
     calibration: Calibration | None = None  # its intervals' residuals (core.conformal); None: no intervals
+
+    def __post_init__(self) -> None:
+        # Built once: the checkpoint's property builds one on each read, and a forecast reads it several times.
+        self.transform: Transform = self.checkpoint.transform
 
     @property
     def dataset(self) -> DatasetData | None:
@@ -197,8 +202,8 @@ def request_observed(loaded: LoadedModel, request: dict[str, Any]) -> np.ndarray
 
     Raises ValueError for a bad context, start or origin.
     """
-    ckpt, seq = loaded.checkpoint, loaded.checkpoint.train.sequence_length
-    size = ckpt.transform.context(seq)
+    seq = loaded.checkpoint.train.sequence_length
+    size = loaded.transform.context(seq)
     context = request.get("context")
     if context is not None:
         context_position(loaded.checkpoint.data, request)  # a context_start off the axis: refused here
@@ -217,12 +222,13 @@ def request_observed(loaded: LoadedModel, request: dict[str, Any]) -> np.ndarray
     return start_window(loaded.sine, seq, float(request["start"]))
 
 
-def request_window(loaded: LoadedModel, request: dict[str, Any]) -> np.ndarray:
-    """The window a request continues, as the model reads it (a dataset model's differenced and scaled): (T,).
+def request_window(loaded: LoadedModel, request: dict[str, Any], observed: np.ndarray | None = None) -> np.ndarray:
+    """The window a request continues, as the model reads it (a dataset model's differenced and scaled): (T,);
+    from `observed` when the caller has it (`request_observed`'s).
 
     Raises ValueError for a bad context, start or origin.
     """
-    return loaded.checkpoint.transform.forward(request_observed(loaded, request))
+    return loaded.transform.forward(request_observed(loaded, request) if observed is None else observed)
 
 
 def request_features(loaded: LoadedModel, request: dict[str, Any], horizon: int) -> np.ndarray | None:
@@ -231,7 +237,7 @@ def request_features(loaded: LoadedModel, request: dict[str, Any], horizon: int)
 
     Raises ValueError for a context that is not on the axis (not the series' tail).
     """
-    transform = loaded.checkpoint.transform
+    transform = loaded.transform
     if not transform.width:
         return None
     origin = first_position(loaded.series, loaded.checkpoint.data, request)
@@ -247,14 +253,14 @@ def request_features(loaded: LoadedModel, request: dict[str, Any], horizon: int)
 
 def request_forecast(
     loaded: LoadedModel, request: dict[str, Any], preds: np.ndarray, with_context: bool = True,
-    in_units: bool = False,
+    in_units: bool = False, observed: np.ndarray | None = None,
 ) -> Forecast:
     """A request's forecast from its row of predictions (in the model's units; `in_units`: already in the
     series' units, e.g. a baseline's), in the series' units (with the truth where known; with the context before
-    it only when a figure needs it)."""
+    it only when a figure needs it). `observed`: `request_observed`'s, when the caller has it."""
     ckpt = loaded.checkpoint
     if not in_units:
-        preds = ckpt.transform.inverse(preds, request_observed(loaded, request))
+        preds = loaded.transform.inverse(preds, request_observed(loaded, request) if observed is None else observed)
     if request.get("context") is not None:
         return context_forecast(preds)
     dataset = loaded.dataset

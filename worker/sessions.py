@@ -1,12 +1,11 @@
 """Streaming sessions on the forecast lane (common.sessions): each session request becomes the forecast it
-asks for before the lane's turn, batched with every other request for the same model and horizon; its
-answer saves the session's new state first (only if no other observe was saved meanwhile) and then goes
-back wrapped as the session's answer.
+asks for before the lane's turn (a message, parsed once: it is not encoded and read again), batched with every
+other request for the same model and horizon; its answer saves the session's new state first (only if no
+other observe was saved meanwhile) and then goes back wrapped as the session's answer.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -45,10 +44,13 @@ class SessionBatch:
         self.store, self.cache = store, cache
         self.pending: dict[str, SessionSave] = {}  # by request id
 
-    def take(self, raws: list[str], deliver: Deliver) -> list[str]:
-        """`raws`, each session request replaced by the forecast it asks for; those that cannot run are
-        answered now (404, 409, 422, 503), malformed or expired ones dropped."""
-        out, asks = [], []
+    def take(self, raws: list[str], deliver: Deliver) -> tuple[list[str], list[tuple[dict[str, Any], str | None]]]:
+        """`raws` that are plain forecasts, and the forecast each session request asks for (a message, with its
+        model's record when the API sent one); those that cannot run are answered now (404, 409, 422, 503),
+        malformed or expired ones dropped."""
+        out: list[str] = []
+        asks: list[tuple[dict[str, Any], str]] = []
+        forecasts: list[tuple[dict[str, Any], str | None]] = []
         for raw in raws:
             # common.forecasts: the request, then (after a newline) its model's record when the API sent it
             request, _, record = raw.partition("\n")
@@ -58,7 +60,7 @@ class SessionBatch:
             elif msg is not DROP:
                 asks.append((msg, record))
         if not asks:
-            return out
+            return out, forecasts
         ids = [m[SESSION]["id"] for m, _ in asks if m[SESSION]["op"] == OBSERVE]
         states = self.store.read_sessions(ids) if ids else {}
         errors = []
@@ -73,10 +75,10 @@ class SessionBatch:
                 errors.append((msg["inbox"], error_answer(msg["id"], 503, failure_detail("the session", exc))))
                 continue
             self.pending[msg["id"]] = save
-            out.append(orjson.dumps(forecast).decode() + (f"\n{record}" if record else ""))
+            forecasts.append((forecast, record or None))
         if errors:
             deliver(errors)
-        return out
+        return out, forecasts
 
     def _forecast(self, msg: dict[str, Any], states: dict[str, SessionState]) -> tuple[dict[str, Any], SessionSave]:
         """The forecast request a session request asks for, and the state to save once it is answered."""
@@ -101,9 +103,7 @@ class SessionBatch:
             if old is None:
                 raise _gone(session["id"])
             self._window_size(old)  # the model is still the session's (its checkpoint verified)
-            values = [float(v) for v in msg["values"]]
-            window = (old.window + values)[-len(old.window) :]
-            new, expected = replace(old, observed=old.observed + len(values), window=window), old.observed
+            new, expected = old.seen([float(v) for v in msg["values"]]), old.observed
             horizon = int(msg.get("horizon") or old.horizon)
         forecast = {**base, "model_id": new.model_id, "sha256": new.sha256, "horizon": horizon, "context": new.window}
         return forecast, SessionSave(session["id"], expected, new)
@@ -114,7 +114,7 @@ class SessionBatch:
             loaded = self.cache.get(state.model_id, state.sha256)
         except ModelUnavailable as exc:
             raise _Refused(exc.status, exc.detail) from None
-        transform = loaded.checkpoint.transform
+        transform = loaded.transform
         if transform.width:
             raise _Refused(
                 422,
@@ -156,9 +156,9 @@ def _session_answer(answer: Answer, save: SessionSave, saved: int) -> Answer:
             ),
         )
     expires_at = iso_ms(now_ms() + save.state.ttl_s * 1000)
-    head = json.dumps({"session_id": sid, "observed": save.state.observed, "expires_at": expires_at})
+    head = orjson.dumps({"session_id": sid, "observed": save.state.observed, "expires_at": expires_at}).decode()
     # The forecast's body goes in as the worker made it: no second parse and encode of the predictions.
-    return Answer(answer.request_id, 200, answer.batch, f'{head[:-1]}, "forecast": {answer.body}}}')
+    return Answer(answer.request_id, 200, answer.batch, f'{head[:-1]},"forecast":{answer.body}}}')
 
 
 def _session_message(raw: str) -> dict[str, Any] | None:
