@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import tempfile
 import time
@@ -16,7 +17,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support import Api, Proc, RedisServer, start_worker, wait_worker_ready
+from tests.support import Api, Proc, RedisServer, start_worker, wait_until, wait_worker_ready
 
 
 @dataclass
@@ -91,3 +92,33 @@ def run_comparison(http: httpx.Client, body: dict[str, Any], poll: float = 0.2) 
     while (view := http.get(f"/v1/comparisons/{study['id']}").json())["status"] == "running":
         time.sleep(poll)
     return view, time.perf_counter() - t0
+
+
+@contextmanager
+def server(args: list[str], url: str, probe: dict) -> Iterator[subprocess.Popen[bytes]]:
+    """`python args...` (a peer or a bare server), once a POST of `probe` to `url` answers 200; stopped after,
+    with its children."""
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen([sys.executable, *args], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        try:  # a loaded machine starts LitServe's processes slowly
+            wait_until(lambda: _answers(url, probe) or proc.poll() is not None, timeout=300, interval=0.3)
+            if proc.poll() is not None:
+                raise AssertionError("exited")
+        except AssertionError:
+            log.seek(0)
+            raise AssertionError(f"{args[0]} did not answer:\n{log.read().decode(errors='replace')[-3000:]}") from None
+        yield proc
+    finally:
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            child.terminate()
+        proc.terminate()
+        proc.wait()
+        log.close()
+
+
+def _answers(url: str, probe: dict) -> bool:
+    try:
+        return httpx.post(url, json=probe, timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False

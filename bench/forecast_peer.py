@@ -20,22 +20,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import numpy as np
-import psutil
 from _load import Load, run_load
-from _stack import cpu_seconds, stack
+from _stack import cpu_seconds, server, stack
 from forecast_load import start_of
 
-from tests.support import free_port, wait_until
+from tests.support import free_port
 
 HERE = Path(__file__).resolve().parent
 HORIZON = 100
@@ -67,32 +63,6 @@ def measure(url: str, pids: Callable[[], dict[str, int]], clients: int, seconds:
     return Measured(load, sum(per.values()), per)
 
 
-@contextmanager
-def server(args: list[str], url: str, probe: dict) -> Iterator[subprocess.Popen[bytes]]:
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen([sys.executable, *args], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        try:  # a loaded machine starts LitServe's processes slowly
-            wait_until(lambda: _answers(url, probe) or proc.poll() is not None, timeout=300, interval=0.3)
-            if proc.poll() is not None:
-                raise AssertionError("exited")
-        except AssertionError:
-            log.seek(0)
-            raise AssertionError(f"{args[0]} did not answer:\n{log.read().decode(errors='replace')[-3000:]}") from None
-        yield proc
-    finally:
-        for child in psutil.Process(proc.pid).children(recursive=True):
-            child.terminate()
-        proc.terminate()
-        proc.wait()
-        log.close()
-
-
-def _answers(url: str, probe: dict) -> bool:
-    try:
-        return httpx.post(url, json=probe, timeout=5).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def main() -> None:

@@ -1,11 +1,15 @@
 """Streaming sessions: server CPU per observed point at --clients concurrent sessions, horizon 1.
 
 Each client opens a session on the tutorial's LSTM (hidden 20, windows of 80) with its own phase of the
-sine, then observes one point at a time, closed loop, for --seconds. Server CPU is the user + system time of
-the API and the predict worker processes (psutil, children included), read around the run; Redis's is printed
-apart. Side by side in the same run: the same clients sending plain `context` forecasts of horizon 1 (the
-window each time), the CPU a forecast costs without a session.
+sine, then, once every client has opened its session, observes one point at a time, closed loop, for
+--seconds. Server CPU is the user + system time of the API and the predict worker processes (psutil, children
+included), read around the observing (opening is not counted); Redis's is printed apart. Side by side in the
+same run: the same clients sending plain `context` forecasts of horizon 1 (the window each time), the CPU a
+forecast costs without a session; and the machine's floor, the same clients against a bare ASGI app under
+the same uvicorn (bench/asgi_floor.py: no framework, no Redis, a fixed answer), which scales with the machine
+as the API does (figures from different machines compare by `vs_floor`).
 Last line: cpu_ms_per_point=<x> (goal <= 0.2) with_redis_ms=.. forecast_cpu_ms=.. points_per_s=..
+floor_ms=.. vs_floor=..
 Usage: python bench/sessions.py [--clients 64] [--seconds 10] [--quick]
 """
 
@@ -17,11 +21,15 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
-from _stack import cpu_seconds, stack
+from _stack import cpu_seconds, server, stack
 
+from tests.support import free_port
+
+HERE = Path(__file__).resolve().parent
 HORIZON = 1
 WINDOW = 80
 STEP = 1000 / 1999  # the tutorial's sampling
@@ -31,24 +39,27 @@ def value(phase: int, k: int) -> float:
     return math.sin(2 * math.pi * (k * STEP + phase * 0.37) / 20)
 
 
-def run(clients: int, seconds: float, one: Callable[[aiohttp.ClientSession, int], Any]) -> tuple[int, int]:
-    """`clients` loops calling `one(http, client)` until the time is up: (calls answered 200, others)."""
+def run(clients: int, seconds: float, one: Callable[[aiohttp.ClientSession, int], Any],
+        started: Callable[[], None] = lambda: None) -> tuple[int, int]:
+    """`clients` loops: each makes its step (`one(http, client)`: a session opens there), then, once every
+    client has (`started` is called then), they step until the time is up: (steps answered 200, others)."""
 
     async def main() -> tuple[int, int]:
         ok = bad = 0
-        deadline = time.perf_counter() + seconds
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as http:
+            steps = await asyncio.gather(*(one(http, c) for c in range(clients)))
+            started()
+            deadline = time.perf_counter() + seconds
 
-            async def loop(c: int) -> None:
+            async def loop(step: Callable[[], Any]) -> None:
                 nonlocal ok, bad
-                step = await one(http, c)
                 while time.perf_counter() < deadline:
                     if await step():
                         ok += 1
                     else:
                         bad += 1
 
-            await asyncio.gather(*(loop(c) for c in range(clients)))
+            await asyncio.gather(*(loop(step) for step in steps))
         return ok, bad
 
     return asyncio.run(main())
@@ -115,10 +126,17 @@ class Measured:
 
 def measure(pids: dict[str, list[int]], clients: int, seconds: float,
             client: Callable[[aiohttp.ClientSession, int], Any]) -> Measured:
-    """Server CPU per answer (the API's, the workers', Redis's), answers, failures, answers per second."""
-    before = {k: cpu_seconds(v) for k, v in pids.items()}
-    t0 = time.perf_counter()
-    ok, bad = run(clients, seconds, client)
+    """Server CPU per answer (the API's, the workers', Redis's), answers, failures, answers per second; read
+    once every client has started (its session opened), so that opening is not counted."""
+    before: dict[str, float] = {}
+    t0 = 0.0
+
+    def started() -> None:
+        nonlocal t0
+        before.update({k: cpu_seconds(v) for k, v in pids.items()})
+        t0 = time.perf_counter()
+
+    ok, bad = run(clients, seconds, client, started)
     wall = time.perf_counter() - t0
     ms = {k: 1000 * (cpu_seconds(v) - before[k]) / max(ok, 1) for k, v in pids.items()}
     return Measured(ms["api"], ms["workers"], ms["redis"], ok, bad, ok / wall)
@@ -139,10 +157,17 @@ def main() -> None:
         run(4, 1.0, session_client(s.api.url))  # warm up: the model loaded, the kernel compiled
         fc = measure(pids, args.clients, seconds, forecast_client(s.api.url))
         se = measure(pids, args.clients, seconds, session_client(s.api.url))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with server([str(HERE / "asgi_floor.py"), str(port)], url, {}) as bare:
+        run(4, 1.0, session_client(url))
+        floor = measure({"api": [bare.pid], "workers": [], "redis": []}, args.clients, seconds, session_client(url))
     print(fc.line("forecasts"))
     print(se.line("sessions"))
+    print(floor.line("floor"))
     print(f"cpu_ms_per_point={se.server_ms:.3f} with_redis_ms={se.server_ms + se.redis_ms:.3f} "
-          f"forecast_cpu_ms={fc.server_ms:.3f} points_per_s={se.per_s:.0f}")
+          f"forecast_cpu_ms={fc.server_ms:.3f} points_per_s={se.per_s:.0f} floor_ms={floor.server_ms:.3f} "
+          f"vs_floor={se.server_ms / floor.server_ms:.2f}")
 
 
 if __name__ == "__main__":

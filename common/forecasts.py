@@ -21,6 +21,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from rnncast.common.values import now_ms
 
 INBOX_TTL_S = 60  # an inbox nobody reads (its API process died) disappears
@@ -37,8 +39,11 @@ class Answer:
 
 
 def encode_request(request_id: str, inbox: str, timeout_s: float, message: dict[str, Any]) -> str:
-    """The queued form of a request; it is dropped unanswered once the API has given up."""
-    return json.dumps({"id": request_id, "inbox": inbox, "deadline_ms": now_ms() + int(timeout_s * 1000), **message})
+    """The queued form of a request; it is dropped unanswered once the API has given up. orjson: several times
+    json's speed on a window of floats, the same values (shortest round-trip reprs); a message holds no NaN or
+    infinity (every request model refuses them: `allow_inf_nan=False`)."""
+    deadline_ms = now_ms() + int(timeout_s * 1000)
+    return orjson.dumps({"id": request_id, "inbox": inbox, "deadline_ms": deadline_ms, **message}).decode()
 
 
 def encode_answer(answer: Answer) -> str:
