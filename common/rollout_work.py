@@ -5,6 +5,7 @@ runs in blocks, and what RNNCAST_MAX_FORECAST_WORK allows. Standard library only
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from rnncast.common.defaults import GATES
@@ -136,6 +137,7 @@ def forecast_work(rows: int, sequence_length: int, horizon: int, hidden_size: in
     return padded_rows(rows, hidden_size) * per_row + fixed
 
 
+@functools.lru_cache(maxsize=1024)  # a pure function of its arguments, asked once per lane turn and model
 def rows_within(limit: float, sequence_length: int, horizon: int, hidden_size: int, num_layers: int,
                 cell: str, output_steps: int = 1) -> int:
     """The most rows one rollout may take within `limit` (`forecast_work`), at least 1."""
