@@ -10,7 +10,10 @@ the same uvicorn (bench/asgi_floor.py: no framework, no Redis, a fixed answer), 
 as the API does (figures from different machines compare by `vs_floor`).
 Last line: cpu_ms_per_point=<x> (goal <= 0.2) with_redis_ms=.. forecast_cpu_ms=.. points_per_s=..
 floor_ms=.. vs_floor=..
-Usage: python bench/sessions.py [--clients 64] [--seconds 10] [--quick]
+With --against another checkout (an older commit's worktree), both stacks serve at once and each figure is
+measured in alternating slices, so the machine's drift (this 2-core machine's figures move by a third from one
+run to the next) falls on both alike; the last lines then give the other's figures and this one's over them.
+Usage: python bench/sessions.py [--clients 64] [--seconds 10] [--quick] [--against DIR [--rounds 6]]
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import argparse
 import asyncio
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,11 +69,11 @@ def run(clients: int, seconds: float, one: Callable[[aiohttp.ClientSession, int]
     return asyncio.run(main())
 
 
-def session_client(url: str) -> Callable[[aiohttp.ClientSession, int], Any]:
+def session_client(url: str, model_id: str) -> Callable[[aiohttp.ClientSession, int], Any]:
     async def start(http: aiohttp.ClientSession, c: int) -> Callable[[], Any]:
         window = [value(c, k) for k in range(WINDOW)]
         async with http.post(
-            f"{url}/v1/models/{MODEL['id']}/sessions", json={"window": window, "horizon": HORIZON}
+            f"{url}/v1/models/{model_id}/sessions", json={"window": window, "horizon": HORIZON}
         ) as r:
             sid = (await r.json())["session_id"]
         k = WINDOW
@@ -86,14 +90,14 @@ def session_client(url: str) -> Callable[[aiohttp.ClientSession, int], Any]:
     return start
 
 
-def forecast_client(url: str) -> Callable[[aiohttp.ClientSession, int], Any]:
+def forecast_client(url: str, model_id: str) -> Callable[[aiohttp.ClientSession, int], Any]:
     async def start(http: aiohttp.ClientSession, c: int) -> Callable[[], Any]:
         k = WINDOW
 
         async def step() -> bool:
             nonlocal k
             body = {"context": [value(c, j) for j in range(k - WINDOW, k)], "horizon": HORIZON}
-            async with http.post(f"{url}/v1/models/{MODEL['id']}/forecast", json=body) as r:
+            async with http.post(f"{url}/v1/models/{model_id}/forecast", json=body) as r:
                 await r.read()
             k += 1
             return r.status == 200
@@ -101,9 +105,6 @@ def forecast_client(url: str) -> Callable[[aiohttp.ClientSession, int], Any]:
         return step
 
     return start
-
-
-MODEL: dict[str, Any] = {}
 
 
 @dataclass
@@ -142,26 +143,80 @@ def measure(pids: dict[str, list[int]], clients: int, seconds: float,
     return Measured(ms["api"], ms["workers"], ms["redis"], ok, bad, ok / wall)
 
 
+@dataclass
+class Served:
+    """One rnncast stack: its URL, its trained model, its processes."""
+
+    url: str
+    model_id: str
+    pids: dict[str, list[int]]
+
+
+@contextmanager
+def served(checkout: Path | None = None) -> Iterator[Served]:
+    """A stack serving a freshly trained tutorial LSTM, warmed up; from `checkout` (another rnncast tree) if
+    given, else this one."""
+    extra = {"PYTHONPATH": f"{checkout / 'src'}:{checkout}"} if checkout is not None else None
+    with stack(predict_threads=1, extra=extra) as s:
+        job = s.api.http.post("/v1/jobs", json={"cell": "LSTM", "epochs": 3}).json()
+        model_id = s.api.wait_job(job["id"], timeout=600)["model_id"]
+        assert s.redis.proc is not None
+        pids = {"api": [s.api.proc.proc.pid], "workers": [w.proc.pid for w in s.workers], "redis": [s.redis.proc.pid]}
+        run(4, 1.0, session_client(s.api.url, model_id))  # warm up: the model loaded, the kernel compiled
+        yield Served(s.api.url, model_id, pids)
+
+
+def alternated(sides: list[Served], kind: Callable[[str, str], Any], clients: int, seconds: float,
+               rounds: int) -> list[Measured]:
+    """Each side measured in `rounds` slices of `seconds` / `rounds`, the sides taking turns (the order flipped
+    each round), summed: what the machine does meanwhile falls on both alike."""
+    sums = [[0.0, 0.0, 0.0, 0, 0, 0.0] for _ in sides]
+    for r in range(rounds):
+        for i in range(len(sides))[:: 1 if r % 2 == 0 else -1]:
+            side = sides[i]
+            m = measure(side.pids, clients, seconds / rounds, kind(side.url, side.model_id))
+            acc = sums[i]
+            for k, v in enumerate((m.api_ms * m.answers, m.worker_ms * m.answers, m.redis_ms * m.answers,
+                                   m.answers, m.failed, m.answers / m.per_s if m.per_s else 0.0)):
+                acc[k] += v
+    return [Measured(a / max(n, 1), w / max(n, 1), rd / max(n, 1), int(n), int(f), n / wall if wall else 0.0)
+            for a, w, rd, n, f, wall in sums]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--quick", action="store_true", help="4 s per measurement")
+    parser.add_argument("--against", type=Path, help=(
+        "another rnncast checkout (e.g. `git worktree add /tmp/old <commit>`): both serve at once and are "
+        "measured in alternating slices, each figure printed for both, with this one's over the other's"))
+    parser.add_argument("--rounds", type=int, default=6, help="slices per side with --against")
     args = parser.parse_args()
     seconds = 4.0 if args.quick else args.seconds
-    with stack(predict_threads=1) as s:
-        job = s.api.http.post("/v1/jobs", json={"cell": "LSTM", "epochs": 3}).json()
-        MODEL["id"] = s.api.wait_job(job["id"], timeout=600)["model_id"]
-        assert s.redis.proc is not None
-        pids = {"api": [s.api.proc.proc.pid], "workers": [w.proc.pid for w in s.workers], "redis": [s.redis.proc.pid]}
-        run(4, 1.0, session_client(s.api.url))  # warm up: the model loaded, the kernel compiled
-        fc = measure(pids, args.clients, seconds, forecast_client(s.api.url))
-        se = measure(pids, args.clients, seconds, session_client(s.api.url))
+    if args.against is not None:
+        with served() as this, served(args.against.resolve()) as that:
+            runs = {name: alternated([this, that], kind, args.clients, seconds, args.rounds)
+                    for name, kind in (("forecasts", forecast_client), ("sessions", session_client))}
+        for name, (mine, theirs) in runs.items():
+            print(mine.line(f"{name} (this)"))
+            print(theirs.line(f"{name} (against)"))
+        (fc, fc_then), (se, se_then) = runs["forecasts"], runs["sessions"]
+        print(f"against_cpu_ms_per_point={se_then.server_ms:.3f} against_forecast_cpu_ms={fc_then.server_ms:.3f} "
+              f"points_ratio={se.server_ms / se_then.server_ms:.3f} "
+              f"forecasts_ratio={fc.server_ms / fc_then.server_ms:.3f}")
+        print(f"cpu_ms_per_point={se.server_ms:.3f} with_redis_ms={se.server_ms + se.redis_ms:.3f} "
+              f"forecast_cpu_ms={fc.server_ms:.3f} points_per_s={se.per_s:.0f}")
+        return
+    with served() as this:
+        fc = measure(this.pids, args.clients, seconds, forecast_client(this.url, this.model_id))
+        se = measure(this.pids, args.clients, seconds, session_client(this.url, this.model_id))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with server([str(HERE / "asgi_floor.py"), str(port)], url, {}) as bare:
-        run(4, 1.0, session_client(url))
-        floor = measure({"api": [bare.pid], "workers": [], "redis": []}, args.clients, seconds, session_client(url))
+        run(4, 1.0, session_client(url, "0" * 32))
+        floor = measure({"api": [bare.pid], "workers": [], "redis": []}, args.clients, seconds,
+                        session_client(url, "0" * 32))
     print(fc.line("forecasts"))
     print(se.line("sessions"))
     print(floor.line("floor"))
