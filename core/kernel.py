@@ -22,6 +22,8 @@ arithmetic) and asks the rollout's StopPoll between chunks.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 from torch import nn
 
@@ -55,8 +57,25 @@ def supports(model: nn.Module) -> bool:
     return bool(param.dtype.is_floating_point and param.itemsize == 4 and param.device.type == "cpu")
 
 
-def _weights(model: nn.Module) -> tuple[int, tuple[np.ndarray, ...]]:
-    """(cell, (wx0, wx, whh, bias, bhh, whead, bhead)) as the kernel reads them."""
+Weights = tuple[int, tuple[np.ndarray, ...]]
+_WEIGHTS = weakref.WeakKeyDictionary[nn.Module, tuple[tuple[tuple[int, int], ...], Weights]]()
+
+
+def _weights(model: nn.Module) -> Weights:
+    """(cell, (wx0, wx, whh, bias, bhh, whead, bhead)) as the kernel reads them: made once per model and kept
+    while its parameters are the same tensors, unchanged (a training step or a load writes them in place, which
+    moves each written tensor's version counter on; a parameter replaced is another tensor). A write through a
+    parameter's `.data` moves no counter: nothing in rnncast writes weights so."""
+    stamp = tuple((p.data_ptr(), p._version) for p in model.parameters())
+    kept = _WEIGHTS.get(model)
+    if kept is not None and kept[0] == stamp:
+        return kept[1]
+    made = _made_weights(model)
+    _WEIGHTS[model] = (stamp, made)
+    return made
+
+
+def _made_weights(model: nn.Module) -> Weights:
     rnn, head = model.rnn, model.head
     assert isinstance(rnn, nn.RNNBase) and isinstance(head, nn.Linear)
     cell, layers = CELLS[rnn.mode], rnn.num_layers

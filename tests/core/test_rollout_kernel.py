@@ -148,3 +148,22 @@ def test_the_benchs_command_prints_its_figures_last():
                          text=True, timeout=300, check=True).stdout  # the docs' command, one round
     last = out.strip().splitlines()[-1]
     assert re.fullmatch(r"batch1_cpu_ms=[\d.]+ batch64_cpu_ms=[\d.]+ gru_vs_lstm_epoch=[\d.]+", last), last
+
+
+def test_weights_written_in_place_are_read_again():
+    # The kernel keeps a model's weights as it reads them; an optimizer step and a load write the parameters in
+    # place, and the next rollout must read what they wrote.
+    model = model_of("LSTM", 20, 2)
+    windows = np.sin(np.linspace(0, 6, 24))[None, :].astype(np.float32)
+    before = rollout_numpy(model, windows, 5)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    model(torch.from_numpy(windows).unsqueeze(-1)).sum().backward()
+    optimizer.step()
+    fresh = model_of("LSTM", 20, 2, seed=1)
+    fresh.load_state_dict(model.state_dict())
+    stepped = rollout_numpy(model, windows, 5)
+    assert not np.array_equal(stepped, before)
+    np.testing.assert_array_equal(stepped, rollout_numpy(fresh, windows, 5))  # a fresh model's first read
+    model.load_state_dict(model_of("LSTM", 20, 2, seed=2).state_dict())
+    np.testing.assert_array_equal(rollout_numpy(model, windows, 5), rollout_numpy(model_of("LSTM", 20, 2, seed=2),
+                                                                                  windows, 5))
