@@ -98,6 +98,16 @@ class _Request:
         return req if req.deadline_ms > now_ms() else None
 
 
+def _addressed(raw: str) -> tuple[str, str] | None:
+    """(request id, inbox) of a raw lane request, a forecast's or a session's, if it names them well; None else."""
+    try:
+        msg = _loads(raw.partition("\n")[0])
+        rid, inbox = str(msg["id"]), str(msg["inbox"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    return (rid, inbox) if is_id(rid) and is_id(inbox) else None
+
+
 Deliver = Callable[[list[tuple[str, Answer]]], None]
 
 
@@ -339,6 +349,6 @@ class ForecastServer(LaneServer):
             raise
         except Exception as exc:
             log.exception("forecast lane: a batch failed")
-            left = [r for r in map(_Request.parse, raws) if r is not None and r.id not in answered]
+            left = [a for a in map(_addressed, raws) if a is not None and a[0] not in answered]
             detail = failure_detail("the forecast", exc)
-            self._deliver([(r.inbox, error_answer(r.id, 503, detail)) for r in left])
+            self._deliver([(inbox, error_answer(rid, 503, detail)) for rid, inbox in left])
