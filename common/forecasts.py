@@ -42,8 +42,11 @@ def encode_request(request_id: str, inbox: str, timeout_s: float, message: dict[
     """The queued form of a request; it is dropped unanswered once the API has given up. orjson: several times
     json's speed on a window of floats, the same values (shortest round-trip reprs); a message holds no NaN or
     infinity (every request model refuses them: `allow_inf_nan=False`)."""
-    deadline_ms = now_ms() + int(timeout_s * 1000)
-    return orjson.dumps({"id": request_id, "inbox": inbox, "deadline_ms": deadline_ms, **message}).decode()
+    request = {"id": request_id, "inbox": inbox, "deadline_ms": now_ms() + int(timeout_s * 1000), **message}
+    try:
+        return orjson.dumps(request).decode()
+    except orjson.JSONEncodeError:  # what orjson will not write (an integer past 64 bits): json, as before
+        return json.dumps(request)
 
 
 def encode_answer(answer: Answer) -> str:

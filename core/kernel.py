@@ -58,7 +58,9 @@ def supports(model: nn.Module) -> bool:
 
 
 Weights = tuple[int, tuple[np.ndarray, ...]]
-_WEIGHTS = weakref.WeakKeyDictionary[nn.Module, tuple[tuple[tuple[int, int], ...], Weights]]()
+# Per model: the parameter tensors read, their version counters then, and what was made of them. The tensors
+# do not refer to their module, so an entry goes with its model.
+_WEIGHTS = weakref.WeakKeyDictionary[nn.Module, tuple[tuple[nn.Parameter, ...], tuple[int, ...], Weights]]()
 
 
 def _weights(model: nn.Module) -> Weights:
@@ -66,12 +68,14 @@ def _weights(model: nn.Module) -> Weights:
     while its parameters are the same tensors, unchanged (a training step or a load writes them in place, which
     moves each written tensor's version counter on; a parameter replaced is another tensor). A write through a
     parameter's `.data` moves no counter: nothing in rnncast writes weights so."""
-    stamp = tuple((p.data_ptr(), p._version) for p in model.parameters())
+    params = tuple(model.parameters())
+    versions = tuple(p._version for p in params)
     kept = _WEIGHTS.get(model)
-    if kept is not None and kept[0] == stamp:
-        return kept[1]
+    if (kept is not None and kept[1] == versions and len(kept[0]) == len(params)
+            and all(a is b for a, b in zip(kept[0], params, strict=True))):
+        return kept[2]
     made = _made_weights(model)
-    _WEIGHTS[model] = (stamp, made)
+    _WEIGHTS[model] = (params, versions, made)
     return made
 
 

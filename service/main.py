@@ -84,9 +84,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.store.record_api_artifacts(settings.artifacts_url)
         except redis.RedisError as exc:
             log.warning("could not record this API's artifact store in Redis: %s", exc)
-        collector.settle()  # start-up is done: the collector set for a server (common.collector)
         try:
-            yield
+            with collector.settled():  # start-up is done: the collector set for a server (common.collector)
+                yield
         finally:
             await app.state.lane.close()
             await app.state.store.close()

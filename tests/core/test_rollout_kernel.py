@@ -15,6 +15,7 @@ from rnncast.common.options import ModelOptions
 from rnncast.core import kernel
 from rnncast.core.forecast import RolloutStopped, rollout, rollout_chunks, rollout_numpy
 from rnncast.core.models import Forecaster
+from rnncast.core.optim import Adam
 
 pytestmark = pytest.mark.skipif(not kernel.available(), reason="numba is not installed: the pure path serves")
 
@@ -154,9 +155,10 @@ def test_weights_written_in_place_are_read_again():
     # The kernel keeps a model's weights as it reads them; an optimizer step and a load write the parameters in
     # place, and the next rollout must read what they wrote.
     model = model_of("LSTM", 20, 2)
+    assert kernel.supports(model)
     windows = np.sin(np.linspace(0, 6, 24))[None, :].astype(np.float32)
     before = rollout_numpy(model, windows, 5)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    optimizer = Adam(model.parameters(), lr=0.05)  # what training steps with
     model(torch.from_numpy(windows).unsqueeze(-1)).sum().backward()
     optimizer.step()
     fresh = model_of("LSTM", 20, 2, seed=1)
