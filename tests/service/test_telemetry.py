@@ -41,6 +41,6 @@ def test_requests_reach_a_configured_tracer_provider_only_with_otel_on(monkeypat
 def test_a_lifespan_freezes_start_up_and_collects_the_young_less_often_until_it_ends():
     before = gc.get_threshold()
     with collector.settled():
-        assert gc.get_threshold() == (collector.YOUNG, collector.MIDDLE, collector.OLD)
+        assert gc.get_threshold() == (collector.YOUNG, *before[1:])
         assert gc.get_freeze_count() > 0
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
