@@ -27,9 +27,10 @@ from rnncast.worker.deadlines import failure_reply, request_should_stop
 from rnncast.worker.predict import (
     ModelCache,
     ModelUnavailable,
+    model_window,
     request_features,
     request_forecast,
-    request_window,
+    request_observed,
 )
 
 
@@ -68,7 +69,8 @@ def ensemble(cache: ModelCache, store: JobStore, request: dict[str, Any], max_wo
             continue
         try:
             loaded = cache.get(job_id, record["checkpoint"]["sha256"])
-            window = request_window(loaded, request)
+            observed = request_observed(loaded, request)
+            window = model_window(loaded, observed)
             features = request_features(loaded, request, int(request["horizon"]))
         except ModelUnavailable as exc:
             raise EnsembleError(exc.status, exc.detail) from None
@@ -76,7 +78,7 @@ def ensemble(cache: ModelCache, store: JobStore, request: dict[str, Any], max_wo
             raise EnsembleError(422, str(exc)) from None
         preds = rollout_numpy(loaded.model, window[None, :], int(request["horizon"]), should_stop,
                               features[None] if features is not None else None)[0]
-        fc = request_forecast(loaded, request, preds, with_context=request.get("figure") == "ensemble_png")
+        fc = request_forecast(loaded, request, preds, observed, with_context=request.get("figure") == "ensemble_png")
         by_cell.setdefault(params["cell"], []).append((params["seed"], job_id, fc))
         calibrations.setdefault(params["cell"], []).append(loaded.calibration)
     if not by_cell:

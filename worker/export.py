@@ -67,7 +67,7 @@ def parity(loaded: LoadedModel, graph: bytes, session_type: Any) -> dict[str, An
     """The step graph's rollout of `parity_request` against the service's, in the series' units."""
     request = parity_request(loaded)
     horizon, cfg = int(request["horizon"]), loaded.checkpoint.model
-    transform = loaded.checkpoint.transform
+    transform = loaded.transform
     observed = request_observed(loaded, request)
     window = transform.forward(observed)[None, :]  # (1, T)
     features = request_features(loaded, request, horizon)

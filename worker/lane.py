@@ -41,11 +41,11 @@ from rnncast.worker.predict import (
     ModelUnavailable,
     forecast_payload,
     intervals_refusal,
+    model_window,
     request_bands,
     request_features,
     request_forecast,
     request_observed,
-    request_window,
 )
 from rnncast.worker.sessions import SessionBatch
 
@@ -194,7 +194,7 @@ def _prepare(
     for req in reqs:
         try:
             seen = request_observed(loaded, req.body)
-            window = request_window(loaded, req.body, seen)
+            window = model_window(loaded, seen)
             feature = request_features(loaded, req.body, horizon)
         except ValueError as exc:
             errors.append((req.inbox, error_answer(req.id, 422, str(exc))))
@@ -244,9 +244,9 @@ def _payload(group: _Group, body: dict[str, Any], row: np.ndarray, observed: np.
     if lost is not None and body.get("fallback") == "baseline":
         history = fallback_history(series, body, observed)
         base, source = baseline_forecast(history, group.horizon, lost["best_baseline"], int(lost["season"]))
-        fc = request_forecast(loaded, body, base, with_context=False, in_units=True)
+        fc = request_forecast(loaded, body, base, observed, with_context=False, in_units=True)
     else:
-        fc = request_forecast(loaded, body, row, with_context=False, observed=observed)
+        fc = request_forecast(loaded, body, row, observed, with_context=False)
         bands = request_bands(loaded, body, fc)
         steps = loaded.calibration.steps if bands is not None and loaded.calibration else None
     fields = body.get("fields")

@@ -22,11 +22,12 @@ from rnncast.worker.predict import (
     ModelCache,
     ModelUnavailable,
     intervals_refusal,
+    model_window,
     origin_of,
     request_bands,
     request_features,
     request_forecast,
-    request_window,
+    request_observed,
 )
 from rnncast.worker.results import series_setup
 
@@ -46,7 +47,8 @@ def handle_png(cache: ModelCache, store: JobStore, request: dict[str, Any], max_
         if loaded.dataset is None and request.get("start") is None and request.get("context") is None:
             # the figure's default: the tutorial's start
             request = {**request, "start": FORECAST_START}
-        window = request_window(loaded, request)
+        observed = request_observed(loaded, request)
+        window = model_window(loaded, observed)
         features = request_features(loaded, request, int(request["horizon"]))
     except ModelUnavailable as exc:
         return {"ok": False, "status": exc.status, "detail": exc.detail}
@@ -69,7 +71,7 @@ def handle_png(cache: ModelCache, store: JobStore, request: dict[str, Any], max_
         )
     except RolloutStopped as exc:
         return failure_reply("this figure's forecast", exc)
-    fc = request_forecast(loaded, request, preds[0])
+    fc = request_forecast(loaded, request, preds[0], observed)
     bands = request_bands(loaded, request, fc) or []
     cell = loaded.checkpoint.model.cell
     context = request.get("context")

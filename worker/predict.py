@@ -222,13 +222,10 @@ def request_observed(loaded: LoadedModel, request: dict[str, Any]) -> np.ndarray
     return start_window(loaded.sine, seq, float(request["start"]))
 
 
-def request_window(loaded: LoadedModel, request: dict[str, Any], observed: np.ndarray | None = None) -> np.ndarray:
-    """The window a request continues, as the model reads it (a dataset model's differenced and scaled): (T,);
-    from `observed` when the caller has it (`request_observed`'s).
-
-    Raises ValueError for a bad context, start or origin.
-    """
-    return loaded.transform.forward(request_observed(loaded, request) if observed is None else observed)
+def model_window(loaded: LoadedModel, observed: np.ndarray) -> np.ndarray:
+    """The window a request continues (`request_observed`'s values), as the model reads it (a dataset model's
+    differenced and scaled): (T,)."""
+    return loaded.transform.forward(observed)
 
 
 def request_features(loaded: LoadedModel, request: dict[str, Any], horizon: int) -> np.ndarray | None:
@@ -252,15 +249,15 @@ def request_features(loaded: LoadedModel, request: dict[str, Any], horizon: int)
 
 
 def request_forecast(
-    loaded: LoadedModel, request: dict[str, Any], preds: np.ndarray, with_context: bool = True,
-    in_units: bool = False, observed: np.ndarray | None = None,
+    loaded: LoadedModel, request: dict[str, Any], preds: np.ndarray, observed: np.ndarray, with_context: bool = True,
+    in_units: bool = False,
 ) -> Forecast:
     """A request's forecast from its row of predictions (in the model's units; `in_units`: already in the
     series' units, e.g. a baseline's), in the series' units (with the truth where known; with the context before
-    it only when a figure needs it). `observed`: `request_observed`'s, when the caller has it."""
+    it only when a figure needs it). `observed`: what the request continues (`request_observed`'s)."""
     ckpt = loaded.checkpoint
     if not in_units:
-        preds = loaded.transform.inverse(preds, request_observed(loaded, request) if observed is None else observed)
+        preds = loaded.transform.inverse(preds, observed)
     if request.get("context") is not None:
         return context_forecast(preds)
     dataset = loaded.dataset
