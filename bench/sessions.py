@@ -116,6 +116,20 @@ class Measured:
     failed: int
     per_s: float
 
+    @classmethod
+    def pooled(cls, parts: list[Measured]) -> Measured:
+        """Measurements of one server as one: CPU per answer over all their answers, answers per second over
+        all their time."""
+        answers = sum(m.answers for m in parts)
+        wall = sum(m.answers / m.per_s for m in parts if m.per_s)
+
+        def per_answer(ms: Callable[[Measured], float]) -> float:
+            return sum(ms(m) * m.answers for m in parts) / max(answers, 1)
+
+        return cls(per_answer(lambda m: m.api_ms), per_answer(lambda m: m.worker_ms),
+                   per_answer(lambda m: m.redis_ms), answers, sum(m.failed for m in parts),
+                   answers / wall if wall else 0.0)
+
     @property
     def server_ms(self) -> float:
         return self.api_ms + self.worker_ms
@@ -170,17 +184,12 @@ def alternated(sides: list[Served], kind: Callable[[str, str], Any], clients: in
                rounds: int) -> list[Measured]:
     """Each side measured in `rounds` slices of `seconds` / `rounds`, the sides taking turns (the order flipped
     each round), summed: what the machine does meanwhile falls on both alike."""
-    sums = [[0.0, 0.0, 0.0, 0, 0, 0.0] for _ in sides]
+    slices: list[list[Measured]] = [[] for _ in sides]
     for r in range(rounds):
         for i in range(len(sides))[:: 1 if r % 2 == 0 else -1]:
             side = sides[i]
-            m = measure(side.pids, clients, seconds / rounds, kind(side.url, side.model_id))
-            acc = sums[i]
-            for k, v in enumerate((m.api_ms * m.answers, m.worker_ms * m.answers, m.redis_ms * m.answers,
-                                   m.answers, m.failed, m.answers / m.per_s if m.per_s else 0.0)):
-                acc[k] += v
-    return [Measured(a / max(n, 1), w / max(n, 1), rd / max(n, 1), int(n), int(f), n / wall if wall else 0.0)
-            for a, w, rd, n, f, wall in sums]
+            slices[i].append(measure(side.pids, clients, seconds / rounds, kind(side.url, side.model_id)))
+    return [Measured.pooled(parts) for parts in slices]
 
 
 def main() -> None:
