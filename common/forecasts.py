@@ -1,8 +1,9 @@
 """The forecast lane's wire format, shared by the API and the predict workers.
 
 A forecast is a small synchronous request: the API admits it as JSON onto one
-Redis list (`Keys.forecasts`) with its model's record after a newline, read in
-the same script (`lane_ops.admit_forecasts`), a predict worker pops whatever
+Redis list (`Keys.forecasts`) with its model's record after a newline (and a
+session's observe with its session's count and state after two more), read in
+the same script (`lane_ops.admit_forecasts`; `queued` splits them), a predict worker pops whatever
 is queued (one command for a whole batch), runs it as batched rollouts and
 pushes each answer onto the asking API process's inbox list (`Keys.replies`),
 all of a batch's in one round trip. An answer is a one-line header, then the
@@ -47,6 +48,23 @@ def encode_request(request_id: str, inbox: str, timeout_s: float, message: dict[
         return orjson.dumps(request).decode()
     except orjson.JSONEncodeError:  # what orjson will not write (an integer past 64 bits): json, as before
         return json.dumps(request)
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A request as the lane holds it: the request (JSON), its model's record (JSON) if the admission found one,
+    and for an observe its session as the admission read it, `observed` and state (common.sessions)."""
+
+    request: str
+    record: str | None
+    session: tuple[str, str] | None
+
+    @classmethod
+    def of(cls, raw: str) -> Queued:
+        """Never raises: what is not one of these shapes comes back as a request the worker's parser drops."""
+        parts = raw.split("\n", 3)  # none of the parts holds a newline: each is JSON, or a count
+        session = (parts[2], parts[3]) if len(parts) == 4 else None
+        return cls(parts[0], parts[1] or None if len(parts) > 1 else None, session)
 
 
 def encode_answer(answer: Answer) -> str:

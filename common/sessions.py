@@ -9,8 +9,10 @@ so), so the state that makes the next forecast is the last values seen, as many 
 state carried across points: a hidden state after point n is not a prefix of the window that ends at n + 1.
 
 The state lives in Redis (`Keys.session`, a hash with a time to live), so any predict worker serves any
-call. Its `observed` count is also its version: a worker saves a new state only if the count is still the
-one it read (`SAVE_SESSIONS`), so of two observes that raced, the second gets 409 and nothing of it is saved.
+call; the API's admission of an observe reads it and sends it with the request (common.forecasts.Queued), so
+the worker reads nothing before it computes. Its `observed` count is also its version: a worker saves a new
+state only if the count is still the one it read (`SAVE_SESSIONS`), so of two observes that raced, the second
+gets 409 and nothing of it is saved.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ import orjson
 
 SESSION = "session"  # the lane message's field that makes it a session request: {"op", "id", ...}
 OPEN, OBSERVE = "open", "observe"
+
+
+def gone_detail(session_id: str) -> str:
+    """Why a session's request is a 404: the API's admission says it, or the worker when it went meanwhile."""
+    return f"session {session_id!r} not found: it expired, was deleted, or never existed"
 
 
 @dataclass(frozen=True)
@@ -64,11 +71,12 @@ class SessionState:
 # Save each session's new state if its `observed` count is still the one the caller read ('': a new session,
 # which must not exist yet), and (re)start its time to live; one script for a lane turn's sessions. Per
 # session, 1: saved, 0: it moved on (another observe was saved first), -1: it is gone (expired or deleted).
-# KEYS: sessions   ARGV: per session, expected observed or '', new observed, state JSON, ttl ms
+# The hash also names the session's model (`model`), for the admission to send its record with an observe.
+# KEYS: sessions   ARGV: per session, expected observed or '', new observed, state JSON, ttl ms, model id
 SAVE_SESSIONS = """
 local out = {}
 for i, key in ipairs(KEYS) do
-  local at = 4 * (i - 1)
+  local at = 5 * (i - 1)
   local expected, cur = ARGV[at + 1], redis.call('HGET', key, 'observed')
   local result = 1
   if expected == '' then
@@ -76,7 +84,7 @@ for i, key in ipairs(KEYS) do
   elseif not cur then result = -1
   elseif cur ~= expected then result = 0 end
   if result == 1 then
-    redis.call('HSET', key, 'observed', ARGV[at + 2], 'state', ARGV[at + 3])
+    redis.call('HSET', key, 'observed', ARGV[at + 2], 'state', ARGV[at + 3], 'model', ARGV[at + 5])
     redis.call('PEXPIRE', key, ARGV[at + 4])
   end
   out[i] = result

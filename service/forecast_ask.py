@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import HTTPException, status
+
 from rnncast.common.forecasts import Answer
+from rnncast.common.sessions import SESSION, gone_detail
 from rnncast.common.settings import Settings
 from rnncast.service.ids import missing_model
-from rnncast.service.lane import ForecastLane, LaneFull, NoModel
+from rnncast.service.lane import ForecastLane, LaneFull, NoModel, SessionGone
 from rnncast.service.rpc import lane_full, no_worker
 
 
@@ -31,6 +34,8 @@ async def ask_lane(lane: ForecastLane, settings: Settings, message: dict[str, An
         raise lane_full("forecast", "RNNCAST_MAX_QUEUED_FORECASTS") from None
     except NoModel as exc:
         raise missing_model(str(message.get("model_id")), exc.job) from None
+    except SessionGone:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, gone_detail(message[SESSION]["id"])) from None
     if answer is None:
         raise no_worker(settings)
     return answer

@@ -4,7 +4,7 @@ Each API process has its own inbox; one background task pops answers from it
 (a batch per command) and hands each to the request waiting for it. Requests
 that arrive in the same turn of the event loop are admitted in one script call
 (`lane_ops.admit_forecasts`: each model's record read and sent with its
-requests, a missing model answered at once, the lane's cap): under load one
+requests, and an observe's session, a missing model or session answered at once, the lane's cap): under load one
 call carries dozens of requests, and the per-command client cost (redis-py's,
 in Python) is paid once for all of them. A forecast costs the API two round
 trips: that call, and its share of one inbox pop.
@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import random
 import time
 import uuid
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import redis
 
 from rnncast.common.forecasts import Answer, decode_answer, encode_request
+from rnncast.common.sessions import OBSERVE, SESSION
 from rnncast.common.store.aio import AsyncJobStore
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,10 @@ ANSWERS_PER_POP = 512  # answers taken per round trip at most
 
 class LaneFull(Exception):
     """The lane already holds as many requests as it may (429)."""
+
+
+class SessionGone(Exception):
+    """The observe's session is gone: expired, deleted, or never opened (404)."""
 
 
 class NoModel(Exception):
@@ -50,7 +56,7 @@ class ForecastLane:
         self.inbox = uuid.uuid4().hex
         self._waiting: dict[str, asyncio.Future[Answer | None]] = {}
         self._router: asyncio.Task[None] | None = None
-        self._outbox: list[tuple[str, str, asyncio.Future[Answer | None]]] = []
+        self._outbox: list[tuple[str, str, str, asyncio.Future[Answer | None]]] = []
         self._pusher: asyncio.Task[None] | None = None
         self._expire_set = -math.inf
 
@@ -58,16 +64,20 @@ class ForecastLane:
         """The worker's answer to `message`, or None when none came within `timeout` seconds.
 
         Raises redis.RedisError when the request could not be queued, LaneFull when the lane was full,
-        NoModel when `message["model_id"]` has no record.
+        NoModel when `message["model_id"]` has no record, SessionGone when an observe's session is gone.
         """
         if self._router is None or self._router.done():
             self._router = asyncio.create_task(self._route(), name="rnncast-forecast-inbox")
         loop = asyncio.get_running_loop()
-        request_id = uuid.uuid4().hex
+        # The id only routes the answer back to this process's waiting request: Python's generator (seeded from
+        # the OS, again after a fork), not uuid4's read of the OS's random source (a system call per request).
+        request_id = f"{random.getrandbits(128):032x}"
         future: asyncio.Future[Answer | None] = loop.create_future()
         self._waiting[request_id] = future
         request = encode_request(request_id, self.inbox, timeout, message)
-        self._outbox.append((str(message.get("model_id") or ""), request, future))
+        session = message.get(SESSION)
+        observes = session["id"] if session is not None and session["op"] == OBSERVE else ""
+        self._outbox.append((str(message.get("model_id") or ""), observes, request, future))
         if self._pusher is None:
             # Runs after every request already scheduled in this turn has joined the outbox.
             self._pusher = asyncio.create_task(self._push(timeout))
@@ -86,18 +96,19 @@ class ForecastLane:
         expire = None
         if time.monotonic() - self._expire_set > 1.0:
             expire, self._expire_set = timeout + 2.0, time.monotonic()
-        admitted: list[bool | dict[str, str | None] | Exception]
+        admitted: list[bool | dict[str, str | None] | Exception | None]
         try:
-            admitted = [*await self.store.admit_forecasts([(m, r) for m, r, _ in batch], self.cap, expire,
+            admitted = [*await self.store.admit_forecasts([(m, s, r) for m, s, r, _ in batch], self.cap, expire,
                                                           self.job_fields)]
         except (redis.RedisError, OSError) as exc:  # each waiting request answers 503, as a failed push would
             error = exc if isinstance(exc, redis.RedisError) else redis.ConnectionError(str(exc))
             admitted = [error] * len(batch)
-        for (_, _, future), outcome in zip(batch, admitted, strict=True):
+        for (_, _, _, future), outcome in zip(batch, admitted, strict=True):
             if outcome is True or future.done():
                 continue  # queued: its answer comes through the inbox
             future.set_exception(outcome if isinstance(outcome, Exception) else
-                                 NoModel(outcome) if isinstance(outcome, dict) else LaneFull())
+                                 NoModel(outcome) if isinstance(outcome, dict) else
+                                 SessionGone() if outcome is None else LaneFull())
 
     async def close(self) -> None:
         for task in (self._router, self._pusher):

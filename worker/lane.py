@@ -26,7 +26,7 @@ import redis
 import torch
 from celery.utils.log import get_task_logger
 
-from rnncast.common.forecasts import INBOX_TTL_S, Answer, encode_answer, error_answer
+from rnncast.common.forecasts import INBOX_TTL_S, Answer, Queued, encode_answer, error_answer
 from rnncast.common.rollout_work import forecast_work, rows_within, work_refusal
 from rnncast.common.settings import Settings
 from rnncast.common.store.sync import JobStore
@@ -76,12 +76,12 @@ class _Request:
     @classmethod
     def parse(cls, raw: str) -> _Request | None:
         """None for anything malformed (logged) or expired (the API has given up on it)."""
-        request, _, record = raw.partition("\n")  # common.forecasts: the request, then its model's record
+        queued = Queued.of(raw)  # common.forecasts: the request, then its model's record
         try:
-            msg = _loads(request)
+            msg = _loads(queued.request)
         except ValueError:
             msg = None
-        return cls.of(msg, record or None, raw)
+        return cls.of(msg, queued.record, raw)
 
     @classmethod
     def of(cls, msg: Any, record: str | None, raw: str | None = None) -> _Request | None:
@@ -101,7 +101,7 @@ class _Request:
 def _addressed(raw: str) -> tuple[str, str] | None:
     """(request id, inbox) of a raw lane request, a forecast's or a session's, if it names them well; None else."""
     try:
-        msg = _loads(raw.partition("\n")[0])
+        msg = _loads(Queued.of(raw).request)
         rid, inbox = str(msg["id"]), str(msg["inbox"])
     except (ValueError, KeyError, TypeError):
         return None

@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 from celery.utils.log import get_task_logger
 
-from rnncast.common.forecasts import Answer, error_answer
-from rnncast.common.sessions import OBSERVE, OPEN, SESSION, SessionState
+from rnncast.common.forecasts import Answer, Queued, error_answer
+from rnncast.common.sessions import OBSERVE, OPEN, SESSION, SessionState, gone_detail
 from rnncast.common.store.session_ops import SessionSave
 from rnncast.common.store.sync import JobStore
 from rnncast.common.values import is_id, iso_ms, now_ms
@@ -34,7 +34,7 @@ class _Refused(Exception):
 
 
 def _gone(session_id: str) -> _Refused:
-    return _Refused(404, f"session {session_id!r} not found: it expired, was deleted, or never existed")
+    return _Refused(404, gone_detail(session_id))
 
 
 class SessionBatch:
@@ -46,27 +46,28 @@ class SessionBatch:
 
     def take(self, raws: list[str], deliver: Deliver) -> tuple[list[str], list[tuple[dict[str, Any], str | None]]]:
         """`raws` that are plain forecasts, and the forecast each session request asks for (a message, with its
-        model's record when the API sent one); those that cannot run are answered now (404, 409, 422, 503),
-        malformed or expired ones dropped."""
+        model's record when the admission sent one); those that cannot run are answered now (404, 409, 422, 503),
+        malformed or expired ones dropped. An observe comes with its session as the admission read it; one that
+        came without (queued by an older API) has its session read here, all such in one command."""
         out: list[str] = []
-        asks: list[tuple[dict[str, Any], str]] = []
+        asks: list[tuple[dict[str, Any], Queued]] = []
         forecasts: list[tuple[dict[str, Any], str | None]] = []
         for raw in raws:
-            # common.forecasts: the request, then (after a newline) its model's record when the API sent it
-            request, _, record = raw.partition("\n")
-            msg = _session_message(request) if MARK in request else None
+            queued = Queued.of(raw)
+            msg = _session_message(queued.request) if MARK in queued.request else None
             if msg is None:
                 out.append(raw)
             elif msg is not DROP:
-                asks.append((msg, record))
+                asks.append((msg, queued))
         if not asks:
             return out, forecasts
-        ids = [m[SESSION]["id"] for m, _ in asks if m[SESSION]["op"] == OBSERVE]
-        states = self.store.read_sessions(ids) if ids else {}
+        unread = [m[SESSION]["id"] for m, q in asks if m[SESSION]["op"] == OBSERVE and q.session is None]
+        read = self.store.read_sessions(unread) if unread else {}
         errors = []
-        for msg, record in asks:
+        for msg, queued in asks:
             try:
-                forecast, save = self._forecast(msg, states)
+                state = _attached(queued.session) if queued.session else read.get(msg[SESSION]["id"])
+                forecast, save = self._forecast(msg, state)
             except _Refused as exc:
                 errors.append((msg["inbox"], error_answer(msg["id"], exc.status, exc.detail)))
                 continue
@@ -75,13 +76,14 @@ class SessionBatch:
                 errors.append((msg["inbox"], error_answer(msg["id"], 503, failure_detail("the session", exc))))
                 continue
             self.pending[msg["id"]] = save
-            forecasts.append((forecast, record or None))
+            forecasts.append((forecast, queued.record))
         if errors:
             deliver(errors)
         return out, forecasts
 
-    def _forecast(self, msg: dict[str, Any], states: dict[str, SessionState]) -> tuple[dict[str, Any], SessionSave]:
-        """The forecast request a session request asks for, and the state to save once it is answered."""
+    def _forecast(self, msg: dict[str, Any], old: SessionState | None) -> tuple[dict[str, Any], SessionSave]:
+        """The forecast request a session request asks for, and the state to save once it is answered; `old`:
+        an observe's session as it was read (None: gone)."""
         session = msg[SESSION]
         base = {k: msg[k] for k in ("id", "inbox", "deadline_ms")}
         if session["op"] == OPEN:
@@ -99,7 +101,6 @@ class SessionBatch:
             new, expected = replace(state, observed=len(window), window=window[-size:]), None
             horizon = state.horizon
         else:
-            old = states.get(session["id"])
             if old is None:
                 raise _gone(session["id"])
             self._window_size(old)  # the model is still the session's (its checkpoint verified)
@@ -159,6 +160,14 @@ def _session_answer(answer: Answer, save: SessionSave, saved: int) -> Answer:
     head = orjson.dumps({"session_id": sid, "observed": save.state.observed, "expires_at": expires_at}).decode()
     # The forecast's body goes in as the worker made it: no second parse and encode of the predictions.
     return Answer(answer.request_id, 200, answer.batch, f'{head[:-1]},"forecast":{answer.body}}}')
+
+
+def _attached(session: tuple[str, str]) -> SessionState | None:
+    """A session as the admission read it; None (answered as gone) for a state that does not decode."""
+    try:
+        return SessionState.decode(*session)
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _session_message(raw: str) -> dict[str, Any] | None:

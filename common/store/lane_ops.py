@@ -28,20 +28,22 @@ def _push_capped(lane: str, requests: list[str], cap: int, expire_s: float | Non
 
 
 def admit_forecasts(
-    requests: list[tuple[str, str]], cap: int, expire_s: float | None, job_fields: tuple[str, ...],
-) -> Op[list[bool | dict[str, str | None]]]:
-    """Queue forecast requests, each `(model id, request)`, for the predict workers in one script call per
-    chunk: each goes with its model's record (the worker reads none), at most `cap` wait
+    requests: list[tuple[str, str, str]], cap: int, expire_s: float | None, job_fields: tuple[str, ...],
+) -> Op[list[bool | dict[str, str | None] | None]]:
+    """Queue forecast requests, each `(model id, session id, request)` ('' for none), for the predict workers in
+    one script call per chunk: each goes with its model's record, and an observe with its session's state and its
+    model's record (the worker reads none: common.forecasts.queued), at most `cap` wait
     (RNNCAST_MAX_QUEUED_FORECASTS), and with `expire_s` the queue's time to live is (re)set (a queue nobody
-    consumes must not outlive its requests). Per request: True if queued, False if the lane was full, or, when
-    its model has no record, its job's `job_fields` (each None where there is no such job)."""
-    out: list[bool | dict[str, str | None]] = []
+    consumes must not outlive its requests). Per request: True if queued, False if the lane was full, None if its
+    session is gone, or, when its model has no record, its job's `job_fields` (each None where there is no job)."""
+    out: list[bool | dict[str, str | None] | None] = []
     expire = math.ceil(expire_s) if expire_s is not None else 0
     for i in range(0, len(requests), PUSH_CHUNK):
-        flat = [part for pair in requests[i : i + PUSH_CHUNK] for part in pair]
-        args = [*header(), cap, expire, Keys.model(""), len(job_fields), *job_fields, *flat]
+        flat = [part for triple in requests[i : i + PUSH_CHUNK] for part in triple]
+        args = [*header(), cap, expire, Keys.model(""), Keys.session(""), len(job_fields), *job_fields, *flat]
         answers = yield from one(script("admit_forecasts", [Keys.forecasts], args))
-        out += [dict(zip(job_fields, a, strict=True)) if isinstance(a, list) else a == 1 for a in answers]
+        out += [dict(zip(job_fields, a, strict=True)) if isinstance(a, list) else None if a == -1 else a == 1
+                for a in answers]
     return out
 
 

@@ -35,30 +35,51 @@ return push_within(KEYS[1], {unpack(ARGV, HEAD + 3)}, tonumber(arg(1)), tonumber
 # Admit forecast requests in one step. A request naming a model goes with the model's record (after a
 # newline), so the worker reads no record; one whose model has no record is not queued and is answered
 # with its job's `fields` (nil each where there is no job: the API says 404, or 409 with the job's state).
-# A request naming no model ('') goes as it is. The lane takes them up to its cap (push_within).
-# Answers, per request: 1 queued, 0 the lane was full, or the job's fields.
+# A request naming a session (an observe: common.sessions) goes with the session as it is now, its
+# `observed` count and state after the record, and with the record of the session's model (its hash's
+# `model`; none for a hash without one: the worker reads it), so the worker reads neither; one whose
+# session is gone (expired, deleted, never opened) is not queued and answered -1. A request naming
+# neither goes as it is. The lane takes them up to its cap (push_within).
+# Answers, per request: 1 queued, 0 the lane was full, -1 its session is gone, or the job's fields.
 # KEYS: the lane
-# ARGV: cap, expiry (0: leave it), model key prefix, n, the n job fields, then per request: model id, request
+# ARGV: cap, expiry (0: leave it), model key prefix, session key prefix, n, the n job fields, then per
+# request: model id, session id, request
 ADMIT_FORECASTS = _PRELUDE + _PUSH_WITHIN + """
-local cap, expire, model_key, nfields = tonumber(arg(1)), tonumber(arg(2)), arg(3), tonumber(arg(4))
-local fields = {unpack(ARGV, HEAD + 5, HEAD + 4 + nfields)}
+local cap, expire, model_key, session_key = tonumber(arg(1)), tonumber(arg(2)), arg(3), arg(4)
+local nfields = tonumber(arg(5))
+local fields = {unpack(ARGV, HEAD + 6, HEAD + 5 + nfields)}
 local records, answers, items, at = {}, {}, {}, {}
-for i = 5 + nfields, #ARGV - HEAD, 2 do
-  local id, request = arg(i), arg(i + 1)
-  local record = ''
-  if id ~= '' then
-    record = records[id]
-    if record == nil then
-      record = redis.call('GET', model_key .. id) or false
-      records[id] = record
+for i = 6 + nfields, #ARGV - HEAD, 3 do
+  local id, sid, request = arg(i), arg(i + 1), arg(i + 2)
+  local record, session = '', nil
+  if sid ~= '' then
+    local found = redis.call('HMGET', session_key .. sid, 'observed', 'state', 'model')
+    if found[1] and found[2] then
+      session = found[1] .. '\\n' .. found[2]
+      id = found[3] or ''
     end
   end
-  if record then
-    items[#items + 1] = record == '' and request or request .. '\\n' .. record
-    answers[#answers + 1] = 1
-    at[#items] = #answers
+  if sid ~= '' and not session then
+    answers[#answers + 1] = -1
   else
-    answers[#answers + 1] = nfields > 0 and redis.call('HMGET', JOB_KEY .. id, unpack(fields)) or {}
+    if id ~= '' then
+      record = records[id]
+      if record == nil then
+        record = redis.call('GET', model_key .. id) or false
+        records[id] = record
+      end
+      -- a session's model without a record: queued all the same (the worker answers for its model)
+      if not record and session then record = '' end
+    end
+    if record then
+      local item = record == '' and not session and request or request .. '\\n' .. record
+      if session then item = item .. '\\n' .. session end
+      items[#items + 1] = item
+      answers[#answers + 1] = 1
+      at[#items] = #answers
+    else
+      answers[#answers + 1] = nfields > 0 and redis.call('HMGET', JOB_KEY .. id, unpack(fields)) or {}
+    end
   end
 end
 local queued = push_within(KEYS[1], items, cap, expire)

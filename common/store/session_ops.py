@@ -19,7 +19,8 @@ class SessionSave:
 
 
 def read_sessions(session_ids: list[str]) -> Op[dict[str, SessionState]]:
-    """The states of those of `session_ids` that exist (one command); one that does not decode is left out."""
+    """The states of those of `session_ids` that exist (one command); one that does not decode is left out. (An
+    observe's comes with it from the admission; this reads those of an older API's.)"""
     if not session_ids:
         return {}
     found = yield from one(script("load_sessions", [Keys.session(s) for s in session_ids], []))
@@ -40,7 +41,7 @@ def save_sessions(saves: list[SessionSave]) -> Op[list[int]]:
     if not saves:
         return []
     args = [a for s in saves for a in ("" if s.expected is None else s.expected, s.state.observed, s.state.encode(),
-                                       s.state.ttl_s * 1000)]
+                                       s.state.ttl_s * 1000, s.state.model_id)]
     found = yield from one(script("save_sessions", [Keys.session(s.session_id) for s in saves], args))
     return [int(n) for n in found]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+from rnncast.common.forecasts import Queued
 from rnncast.common.store import Keys
 from rnncast.common.store.aio import AsyncJobStore
 from tests.redis_counts import per_unit
@@ -63,9 +64,9 @@ def test_one_admission_queues_the_first_requests_within_the_cap_and_answers_each
         store = AsyncJobStore.from_url(redis_server.url)
         try:
             first = await store.admit_forecasts(
-                [(missing, "m"), (found, "a"), (job, "j"), ("", "bare"), (found, "b"), (found, "c")], 3, 5,
-                ("status", "epoch"))
-            return first, await store.admit_forecasts([(found, "d")], 3, None, ("status",))
+                [(missing, "", "m"), (found, "", "a"), (job, "", "j"), ("", "", "bare"), (found, "", "b"),
+                 (found, "", "c")], 3, 5, ("status", "epoch"))
+            return first, await store.admit_forecasts([(found, "", "d")], 3, None, ("status",))
         finally:
             await store.close()
 
@@ -79,3 +80,54 @@ def test_one_admission_queues_the_first_requests_within_the_cap_and_answers_each
     record = json.dumps({"id": found})
     assert lane == [f"b\n{record}", "bare", f"a\n{record}"]
     assert 0 < ttl <= 5
+
+
+def test_an_observe_is_admitted_with_its_session_and_its_models_record_and_a_gone_one_is_404(tmp_path):
+    """The admission reads an observe's session (its count, its state, its model's record) and queues them with
+    the request, so the worker reads nothing; a session that is gone is answered at once and nothing is queued.
+    A hash that names no model (written before hashes did) goes with its state and no record."""
+    redis_server = RedisServer(tmp_path).start()  # its own: no worker pops this lane
+    client = redis_server.client()
+    model, live, gone, old = "1" * 32, "2" * 32, "3" * 32, "4" * 32
+    record = json.dumps({"id": model})
+    client.set(Keys.model(model), record)
+    client.hset(Keys.session(live), mapping={"observed": "12", "state": '{"window":[1.5]}', "model": model})
+    client.hset(Keys.session(old), mapping={"observed": "7", "state": '{"window":[2.5]}'})
+
+    async def admit() -> list:
+        store = AsyncJobStore.from_url(redis_server.url)
+        try:
+            return await store.admit_forecasts(
+                [("", live, "a"), ("", gone, "g"), ("", old, "o"), (model, "", "f")], 10, 5, ("status",))
+        finally:
+            await store.close()
+
+    try:
+        admitted = asyncio.run(admit())
+        lane = client.lrange(Keys.forecasts, 0, -1)
+    finally:
+        redis_server.stop()
+    assert admitted == [True, None, True, True]
+    assert lane == [f"f\n{record}", 'o\n\n7\n{"window":[2.5]}', f'a\n{record}\n12\n{{"window":[1.5]}}']
+    assert [Queued.of(raw) for raw in reversed(lane)] == [
+        Queued("a", record, ("12", '{"window":[1.5]}')), Queued("o", None, ("7", '{"window":[2.5]}')),
+        Queued("f", record, None)]
+
+
+def test_an_observe_costs_five_round_trips_and_the_worker_reads_nothing(stack):
+    """The API's admission (the session, its model's record, the lane) and its share of an inbox pop; the
+    worker's pop, its save (only if unchanged) and its delivery: no read of the session or the record."""
+    model = train_model(stack, name="session-hops")
+    opened = stack.api.http.post(f"/v1/models/{model['id']}/sessions", json={"window": [0.5] * 12})
+    assert opened.status_code == 201, opened.text
+    url = f"/v1/sessions/{opened.json()['session_id']}/observe"
+
+    def observe() -> None:
+        assert stack.api.http.post(url, json={"values": [0.25]}).status_code == 200
+
+    observe()
+    tries = [per_unit(stack.r, observe, 30) for _ in range(3)]
+    # admission: the script, HMGET, GET, LPUSH; inbox pop; worker's pop; save: the script, HGET, HSET, PEXPIRE;
+    # delivery: RPUSH, EXPIRE. Half a command above: what the idle spell's subtraction leaves.
+    assert min(c.commands for c in tries) <= 13.5, tries
+    assert min(c.round_trips for c in tries) <= 5.5, tries

@@ -91,7 +91,7 @@ def test_with_no_worker_the_request_queue_expires_with_its_last_deadline(tmp_pat
                 for i in range(3):
                     expire = 9 if i == 0 else None  # the API process refreshes it once a second
                     request = encode_request(f"{i}" * 32, "c" * 32, 7, {"model_id": "d" * 32})
-                    assert await store.admit_forecasts([("", request)], 100, expire, ()) == [True]
+                    assert await store.admit_forecasts([("", "", request)], 100, expire, ()) == [True]
             finally:
                 await store.close()
 

@@ -3,11 +3,15 @@ state in Redis (any worker serves the next observe), TTLs, conflicts and bad inp
 
 from __future__ import annotations
 
+import json
 import math
 import threading
+import uuid
 
 import pytest
 
+from rnncast.common.forecasts import decode_answer, encode_request
+from rnncast.common.sessions import OBSERVE, SESSION
 from rnncast.common.store import Keys
 from tests.service.test_models import forecast, train_model
 from tests.support import TINY, Api, RedisServer, start_worker, upload_monthly, wait_until
@@ -190,3 +194,17 @@ def test_a_state_that_does_not_decode_is_404_and_serving_goes_on(stack, models):
     assert r.status_code == 404 and sid in r.json()["detail"]
     good = open_session(http, models["RNN"]["id"], SINE[:12]).json()["session_id"]
     assert observe(http, good, [1.0]).status_code == 200
+
+
+def test_an_observe_queued_without_its_session_is_served_reading_it(stack, models):
+    """As an API from before the admission sent sessions queues one (nothing after the request): the worker
+    reads the session and its model's record itself."""
+    model_id = models["LSTM"]["id"]
+    sid = open_session(stack.api.http, model_id, SINE[:12], horizon=2).json()["session_id"]
+    inbox = uuid.uuid4().hex
+    message = {"values": SINE[12:14], SESSION: {"op": OBSERVE, "id": sid}}
+    stack.r.lpush(Keys.forecasts, encode_request("5" * 32, inbox, 30, message))
+    _, raw = stack.r.blpop(Keys.replies(inbox), timeout=30)
+    answer = decode_answer(raw)
+    assert answer.status == 200, answer.body
+    assert_equals_full_forecast(stack, model_id, SINE[:14], json.loads(answer.body), 2)
