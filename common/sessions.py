@@ -17,9 +17,11 @@ gets 409 and nothing of it is saved.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import orjson
 
 SESSION = "session"  # the lane message's field that makes it a session request: {"op", "id", ...}
@@ -31,41 +33,41 @@ def gone_detail(session_id: str) -> str:
     return f"session {session_id!r} not found: it expired, was deleted, or never existed"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SessionState:
     """What a session keeps: its model (id and checkpoint digest), default horizon and time to live, how many
-    values it has seen, and the last of them, as many as one forecast reads."""
+    values it has seen, and the last of them, as many as one forecast reads (float64)."""
 
     model_id: str
     sha256: str
     horizon: int
     ttl_s: int
     observed: int
-    window: list[float]
+    window: np.ndarray
 
     def seen(self, values: list[float]) -> SessionState:
         """The state after `values`: counted, and the window moved on by as many (its length kept)."""
-        window = (self.window + values)[-len(self.window) :]
+        window = np.concatenate((self.window, np.asarray(values, dtype=np.float64)))[-len(self.window) :]
         return SessionState(self.model_id, self.sha256, self.horizon, self.ttl_s, self.observed + len(values), window)
 
     def encode(self) -> str:
-        # orjson: its floats round-trip to the bit (shortest repr), so the next forecast reads exactly these
-        # values; several times faster than json on a window of floats
+        # The window as its float64 bytes (base64): the next forecast reads exactly these values, and it costs a
+        # third of what JSON's shortest reprs cost each way (a state is read and written once per observe).
+        values = base64.b64encode(self.window.astype("<f8", copy=False).tobytes()).decode()
         return orjson.dumps({"model_id": self.model_id, "sha256": self.sha256, "horizon": self.horizon,
-                             "ttl_s": self.ttl_s, "window": self.window}).decode()
+                             "ttl_s": self.ttl_s, "values": values}).decode()
 
     @classmethod
     def decode(cls, observed: str, raw: str) -> SessionState:
-        """Raises ValueError (KeyError, TypeError) for a state that is not one."""
+        """Raises ValueError (KeyError, TypeError) for a state that is not one. A state saved before windows went
+        as bytes (a JSON list, `window`) reads too."""
         data: dict[str, Any] = orjson.loads(raw)
-        return cls(
-            str(data["model_id"]),
-            str(data["sha256"]),
-            int(data["horizon"]),
-            int(data["ttl_s"]),
-            int(observed),
-            [float(v) for v in data["window"]],
-        )
+        if "values" in data:
+            window = np.frombuffer(base64.b64decode(data["values"], validate=True), dtype="<f8")
+        else:
+            window = np.array([float(v) for v in data["window"]], dtype=np.float64)
+        return cls(str(data["model_id"]), str(data["sha256"]), int(data["horizon"]), int(data["ttl_s"]),
+                   int(observed), window)
 
 
 # Save each session's new state if its `observed` count is still the one the caller read ('': a new session,

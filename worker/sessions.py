@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import orjson
 from celery.utils.log import get_task_logger
 
@@ -88,10 +89,10 @@ class SessionBatch:
         base = {k: msg[k] for k in ("id", "inbox", "deadline_ms")}
         if session["op"] == OPEN:
             state = SessionState(
-                str(msg["model_id"]), str(msg["sha256"]), int(msg["horizon"]), int(session["ttl_s"]), 0, []
+                str(msg["model_id"]), str(msg["sha256"]), int(msg["horizon"]), int(session["ttl_s"]), 0, np.empty(0)
             )
             size = self._window_size(state)
-            window = [float(v) for v in msg["window"]]
+            window = np.asarray(msg["window"], dtype=np.float64)
             if len(window) < size:
                 raise _Refused(
                     422,
@@ -104,7 +105,7 @@ class SessionBatch:
             if old is None:
                 raise _gone(session["id"])
             self._window_size(old)  # the model is still the session's (its checkpoint verified)
-            new, expected = old.seen([float(v) for v in msg["values"]]), old.observed
+            new, expected = old.seen(msg["values"]), old.observed
             horizon = int(msg.get("horizon") or old.horizon)
         forecast = {**base, "model_id": new.model_id, "sha256": new.sha256, "horizon": horizon, "context": new.window}
         return forecast, SessionSave(session["id"], expected, new)
