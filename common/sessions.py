@@ -71,14 +71,18 @@ class SessionState:
 
 
 # Save each session's new state if its `observed` count is still the one the caller read ('': a new session,
-# which must not exist yet), and (re)start its time to live; one script for a lane turn's sessions. Per
-# session, 1: saved, 0: it moved on (another observe was saved first), -1: it is gone (expired or deleted).
-# The hash also names the session's model (`model`), for the admission to send its record with an observe.
-# KEYS: sessions   ARGV: per session, expected observed or '', new observed, state JSON, ttl ms, model id
+# which must not exist yet), and (re)start its time to live, and only then push its answer onto the inbox of
+# the API process that asked (its state and its answer, one step); one script for a lane turn's sessions. Per
+# session, 1: saved and answered, 0: it moved on (another observe was saved first), -1: it is gone (expired or
+# deleted); for those two nothing is saved nor answered. The hash also names the session's model (`model`),
+# for the admission to send its record with an observe.
+# KEYS: per session, its key and its inbox
+# ARGV: the inboxes' time to live (s), then per session: expected observed or '', new observed, state, ttl ms,
+# model id, answer
 SAVE_SESSIONS = """
 local out = {}
-for i, key in ipairs(KEYS) do
-  local at = 5 * (i - 1)
+for i = 1, #KEYS / 2 do
+  local key, inbox, at = KEYS[2 * i - 1], KEYS[2 * i], 1 + 6 * (i - 1)
   local expected, cur = ARGV[at + 1], redis.call('HGET', key, 'observed')
   local result = 1
   if expected == '' then
@@ -88,6 +92,8 @@ for i, key in ipairs(KEYS) do
   if result == 1 then
     redis.call('HSET', key, 'observed', ARGV[at + 2], 'state', ARGV[at + 3], 'model', ARGV[at + 5])
     redis.call('PEXPIRE', key, ARGV[at + 4])
+    redis.call('RPUSH', inbox, ARGV[at + 6])
+    redis.call('EXPIRE', inbox, ARGV[1])
   end
   out[i] = result
 end

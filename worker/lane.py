@@ -16,7 +16,6 @@ import json
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +28,7 @@ from celery.utils.log import get_task_logger
 from rnncast.common.forecasts import INBOX_TTL_S, Answer, Queued, encode_answer, error_answer
 from rnncast.common.rollout_work import forecast_work, rows_within, work_refusal
 from rnncast.common.settings import Settings
+from rnncast.common.store.session_ops import SessionSave
 from rnncast.common.store.sync import JobStore
 from rnncast.common.values import is_id, now_ms
 from rnncast.common.verdict import losing, warning
@@ -47,7 +47,7 @@ from rnncast.worker.predict import (
     request_forecast,
     request_observed,
 )
-from rnncast.worker.sessions import SessionBatch
+from rnncast.worker.sessions import Deliver, SessionBatch
 
 log = get_task_logger(__name__)
 BLOCK_S = 1.0  # how long one pop waits before the thread checks whether to stop
@@ -106,9 +106,6 @@ def _addressed(raw: str) -> tuple[str, str] | None:
     except (ValueError, KeyError, TypeError):
         return None
     return (rid, inbox) if is_id(rid) and is_id(inbox) else None
-
-
-Deliver = Callable[[list[tuple[str, Answer]]], None]
 
 
 @dataclass
@@ -315,11 +312,18 @@ class ForecastServer(LaneServer):
 
     lane = "forecasts"
 
-    def _deliver(self, answers: list[tuple[str, Answer]]) -> None:
+    def _deliver(
+        self, answers: list[tuple[str, Answer]], saves: list[tuple[SessionSave, str, Answer]] | None = None,
+    ) -> list[int]:
+        """Push `answers`, and save sessions' states each with its answer (worker.sessions), in one round trip."""
         by_inbox: dict[str, list[str]] = defaultdict(list)
         for inbox, answer in answers:
             by_inbox[inbox].append(encode_answer(answer))
-        self.store.push_answers(by_inbox, INBOX_TTL_S)
+        if not saves:
+            self.store.push_answers(by_inbox, INBOX_TTL_S)
+            return []
+        saving = [(save, inbox, encode_answer(answer)) for save, inbox, answer in saves]
+        return self.store.deliver_answers(by_inbox, INBOX_TTL_S, saving)
 
     def serve_once(self) -> None:
         limit, window_s = self.settings.max_batch, self.settings.batch_window_ms / 1000
@@ -334,9 +338,13 @@ class ForecastServer(LaneServer):
         """`serve`, and whatever escapes it answers every request it had not answered yet (503, the reason)."""
         answered: set[str] = set()
 
-        def deliver(answers: list[tuple[str, Answer]]) -> None:
-            self._deliver(answers)
+        def deliver(
+            answers: list[tuple[str, Answer]], saves: list[tuple[SessionSave, str, Answer]] | None = None,
+        ) -> list[int]:
+            saved = self._deliver(answers, saves)
             answered.update(answer.request_id for _, answer in answers)
+            answered.update(answer.request_id for (_, _, answer), n in zip(saves or [], saved, strict=True) if n == 1)
+            return saved
 
         sessions = SessionBatch(self.store, self.cache)  # session requests become forecasts (worker.sessions)
         try:

@@ -1,7 +1,8 @@
 """Streaming sessions on the forecast lane (common.sessions): each session request becomes the forecast it
 asks for before the lane's turn (a message, parsed once: it is not encoded and read again), batched with every
-other request for the same model and horizon; its answer saves the session's new state first (only if no
-other observe was saved meanwhile) and then goes back wrapped as the session's answer.
+other request for the same model and horizon; its answer goes back as the session's in the step that saves the
+session's new state (only if no other observe was saved meanwhile), with the lane's other answers: one round
+trip.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ from rnncast.worker.deadlines import failure_detail
 from rnncast.worker.predict import ModelCache, ModelUnavailable
 
 log = get_task_logger(__name__)
-Deliver = Callable[[list[tuple[str, Answer]]], None]
+Deliver = Callable[[list[tuple[str, Answer]]], object]
+# Answers, and sessions' answers each pushed only once its state is saved: per session, 1 saved (answered), 0 it
+# moved on, -1 it is gone (common.store.session_ops.save_sessions)
+SavingDeliver = Callable[[list[tuple[str, Answer]], list[tuple[SessionSave, str, Answer]]], list[int]]
 MARK = f'"{SESSION}"'  # a raw request that lacks it is a plain forecast (no JSON parse here)
 DROP: dict[str, Any] = {}  # a session request to drop unanswered
 
@@ -126,41 +130,48 @@ class SessionBatch:
             )
         return transform.context(loaded.checkpoint.train.sequence_length)
 
-    def wrap(self, deliver: Deliver) -> Deliver:
-        """`deliver`, with each session's answer saving its state first and going out as the session's."""
+    def wrap(self, deliver: SavingDeliver) -> Deliver:
+        """A `Deliver` for the lane's answers: each session's answer goes out as the session's, saving its state
+        in the same step (only if no other observe was saved meanwhile: else a 409 or a 404 instead)."""
 
         def deliver_sessions(answers: list[tuple[str, Answer]]) -> None:
-            ours = [a for _, a in answers if a.request_id in self.pending and a.status == 200]
-            saved = self.store.save_sessions([self.pending[a.request_id] for a in ours]) if ours else []
-            outcome = {a.request_id: n for a, n in zip(ours, saved, strict=True)}
-            out = []
+            plain: list[tuple[str, Answer]] = []
+            saving: list[tuple[SessionSave, str, Answer]] = []
             for inbox, answer in answers:
-                pending = self.pending.pop(answer.request_id, None)
-                if pending is not None and answer.status == 200:
-                    answer = _session_answer(answer, pending, outcome[answer.request_id])
-                out.append((inbox, answer))
-            deliver(out)
+                save = self.pending.pop(answer.request_id, None)
+                if save is not None and answer.status == 200:
+                    saving.append((save, inbox, _session_answer(answer, save)))
+                else:
+                    plain.append((inbox, answer))
+            saved = deliver(plain, saving)
+            refused = [(inbox, _refusal(answer.request_id, save.session_id, n))
+                       for (save, inbox, answer), n in zip(saving, saved, strict=True) if n != 1]
+            if refused:
+                deliver(refused, [])
 
         return deliver_sessions
 
 
-def _session_answer(answer: Answer, save: SessionSave, saved: int) -> Answer:
-    sid = save.session_id
-    if saved == -1:
-        return error_answer(answer.request_id, 404, _gone(sid).detail)
-    if saved == 0:
-        return error_answer(
-            answer.request_id,
-            409,
-            (
-                f"session {sid!r} moved on while this request ran (another observe was saved first); nothing of "
-                f"this one was saved: read the session (GET /v1/sessions/{sid}) and send these values again"
-            ),
-        )
+def _session_answer(answer: Answer, save: SessionSave) -> Answer:
+    """A forecast's answer as its session's, once its state is saved."""
     expires_at = iso_ms(now_ms() + save.state.ttl_s * 1000)
-    head = orjson.dumps({"session_id": sid, "observed": save.state.observed, "expires_at": expires_at}).decode()
+    head = orjson.dumps({"session_id": save.session_id, "observed": save.state.observed, "expires_at": expires_at})
     # The forecast's body goes in as the worker made it: no second parse and encode of the predictions.
-    return Answer(answer.request_id, 200, answer.batch, f'{head[:-1]},"forecast":{answer.body}}}')
+    return Answer(answer.request_id, 200, answer.batch, f'{head.decode()[:-1]},"forecast":{answer.body}}}')
+
+
+def _refusal(request_id: str, session_id: str, saved: int) -> Answer:
+    """The answer to an observe whose state was not saved: its session is gone (-1) or moved on (0)."""
+    if saved == -1:
+        return error_answer(request_id, 404, gone_detail(session_id))
+    return error_answer(
+        request_id,
+        409,
+        (
+            f"session {session_id!r} moved on while this request ran (another observe was saved first); nothing "
+            f"of this one was saved: read the session (GET /v1/sessions/{session_id}) and send these values again"
+        ),
+    )
 
 
 def _attached(session: tuple[str, str]) -> SessionState | None:

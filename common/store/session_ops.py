@@ -35,14 +35,19 @@ def read_sessions(session_ids: list[str]) -> Op[dict[str, SessionState]]:
     return out
 
 
-def save_sessions(saves: list[SessionSave]) -> Op[list[int]]:
-    """Save each state if its session is as it was read (one command): per save, 1 saved, 0 it moved on
-    meanwhile (nothing saved), -1 it is gone."""
+def save_sessions(saves: list[tuple[SessionSave, str, str]], inbox_ttl_s: int) -> Op[list[int]]:
+    """Save each state, `(save, inbox, answer)`, if its session is as it was read, and then push its answer onto
+    `inbox` (one command): per save, 1 saved and answered, 0 it moved on meanwhile, -1 it is gone (for those two
+    nothing is saved nor answered)."""
     if not saves:
         return []
-    args = [a for s in saves for a in ("" if s.expected is None else s.expected, s.state.observed, s.state.encode(),
-                                       s.state.ttl_s * 1000, s.state.model_id)]
-    found = yield from one(script("save_sessions", [Keys.session(s.session_id) for s in saves], args))
+    keys = [k for save, inbox, _ in saves for k in (Keys.session(save.session_id), Keys.replies(inbox))]
+    args: list[str | int] = [inbox_ttl_s]
+    for save, _, answer in saves:
+        state = save.state
+        args += ["" if save.expected is None else save.expected, state.observed, state.encode(), state.ttl_s * 1000,
+                 state.model_id, answer]
+    found = yield from one(script("save_sessions", keys, args))
     return [int(n) for n in found]
 
 
