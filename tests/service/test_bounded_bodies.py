@@ -4,6 +4,7 @@ and a 422 lists a few errors however many the body holds."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
+from rnncast.service.middleware import _Deadlines, _Guard
 from tests.support import Api, RedisServer, wait_until
 
 SLOTS = 16
@@ -107,3 +109,36 @@ def test_a_422_lists_a_few_errors_and_counts_the_rest(api):
     assert r.status_code == 422
     detail = r.json()["detail"]
     assert len(detail) <= 6 and detail[-1]["type"] == "more_errors", detail
+
+
+def test_an_overdue_read_is_cut_off_by_the_watcher_and_another_cancel_is_not_swallowed():
+    """The guard's deadline (service.middleware._Deadlines): a read that waits past it is answered 408 within a
+    tick; a cancel from elsewhere during a read goes on as a cancel (no 408), and the watcher then stops."""
+    async def never() -> dict:
+        await asyncio.Event().wait()
+        return {}
+
+    async def main() -> tuple[list, float, bool, bool]:
+        sent: list = []
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        deadlines = _Deadlines()
+        began = time.monotonic()
+        overdue = _Guard(never, send, 100, 0.2, 1000.0, deadlines)
+        assert await overdue.receive() == {"type": "http.disconnect"}
+        waited = time.monotonic() - began
+        cancelled = _Guard(never, send, 100, 30.0, 1000.0, deadlines)
+        reading = asyncio.create_task(cancelled.receive())
+        await asyncio.sleep(0.1)
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reading
+        await asyncio.sleep(2 * deadlines.TICK_S)
+        return sent, waited, reading.cancelled(), deadlines.waiting == {} and deadlines._watcher.done()
+
+    sent, waited, cancelled, idle = asyncio.run(main())
+    assert sent[0]["status"] == 408 and len(sent) == 2  # the 408's start and body: the cancelled read sent none
+    assert 0.2 <= waited < 0.2 + 5 * _Deadlines.TICK_S
+    assert cancelled and idle
