@@ -74,14 +74,13 @@ class _Request:
     record: str | None  # the model's record as the API admitted the request with it (JSON), if it came along
 
     @classmethod
-    def parse(cls, raw: str) -> _Request | None:
+    def parse(cls, queued: Queued) -> _Request | None:
         """None for anything malformed (logged) or expired (the API has given up on it)."""
-        queued = Queued.of(raw)  # common.forecasts: the request, then its model's record
         try:
             msg = _loads(queued.request)
         except ValueError:
             msg = None
-        return cls.of(msg, queued.record, raw)
+        return cls.of(msg, queued.record, queued.request)
 
     @classmethod
     def of(cls, msg: Any, record: str | None, raw: str | None = None) -> _Request | None:

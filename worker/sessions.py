@@ -48,20 +48,22 @@ class SessionBatch:
     def __init__(self, store: JobStore, cache: ModelCache) -> None:
         self.store, self.cache = store, cache
         self.pending: dict[str, SessionSave] = {}  # by request id
+        self._sizes: dict[tuple[str, str], int | _Refused] = {}  # by model and digest: each model judged once
 
-    def take(self, raws: list[str], deliver: Deliver) -> tuple[list[str], list[tuple[dict[str, Any], str | None]]]:
-        """`raws` that are plain forecasts, and the forecast each session request asks for (a message, with its
-        model's record when the admission sent one); those that cannot run are answered now (404, 409, 422, 503),
-        malformed or expired ones dropped. An observe comes with its session as the admission read it; one that
-        came without (queued by an older API) has its session read here, all such in one command."""
-        out: list[str] = []
+    def take(self, raws: list[str], deliver: Deliver) -> tuple[list[Queued], list[tuple[dict[str, Any], str | None]]]:
+        """`raws` that are plain forecasts (split: common.forecasts.Queued), and the forecast each session request
+        asks for (a message, with its model's record when the admission sent one); those that cannot run are
+        answered now (404, 409, 422, 503), malformed or expired ones dropped. An observe comes with its session as
+        the admission read it; one that came without (queued by an older API) has its session read here, all such
+        in one command."""
+        out: list[Queued] = []
         asks: list[tuple[dict[str, Any], Queued]] = []
         forecasts: list[tuple[dict[str, Any], str | None]] = []
         for raw in raws:
             queued = Queued.of(raw)
             msg = _session_message(queued.request) if MARK in queued.request else None
             if msg is None:
-                out.append(raw)
+                out.append(queued)
             elif msg is not DROP:
                 asks.append((msg, queued))
         if not asks:
@@ -115,14 +117,24 @@ class SessionBatch:
         return forecast, SessionSave(session["id"], expected, new)
 
     def _window_size(self, state: SessionState) -> int:
-        """Values one forecast of the session's model reads; refused for a model a session cannot serve."""
+        """Values one forecast of the session's model reads; refused for a model a session cannot serve (each
+        model looked up once a turn)."""
+        key = (state.model_id, state.sha256)
+        size = self._sizes.get(key)
+        if size is None:
+            size = self._sizes[key] = self._judge(state)
+        if isinstance(size, _Refused):
+            raise size
+        return size
+
+    def _judge(self, state: SessionState) -> int | _Refused:
         try:
             loaded = self.cache.get(state.model_id, state.sha256)
         except ModelUnavailable as exc:
-            raise _Refused(exc.status, exc.detail) from None
+            return _Refused(exc.status, exc.detail)
         transform = loaded.transform
         if transform.width:
-            raise _Refused(
+            return _Refused(
                 422,
                 f"this model reads covariates ({', '.join(transform.covariates)}) from its "
                 f"dataset's timestamps, and a session's values carry none: forecast it with "

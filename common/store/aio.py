@@ -43,7 +43,7 @@ class AsyncJobStore(AsyncRunner):
         self.r = client
         # Blocking reads (BLPOP of forecast answers and figure replies) wait
         # longer than the normal socket timeout allows; they get their own pool,
-        # bounded by wait_for. Event streams (XREAD BLOCK, one connection each for
+        # bounded by a timeout. Event streams (XREAD BLOCK, one connection each for
         # as long as a job runs) get another, so idle streams cannot take the
         # connections forecasts need.
         self.blocking = blocking or client
@@ -76,8 +76,9 @@ class AsyncJobStore(AsyncRunner):
 
     async def _execute(self, step: Batch) -> list[Any]:
         if step.block_s is not None:
-            blocking = send(self.streams if step.stream else self.blocking, step.calls[0], self._scripts)
-            return [await asyncio.wait_for(blocking, timeout=step.block_s + BLOCK_SLACK_S)]
+            # A timeout scope on this task, not wait_for (which runs the read in a task of its own, once per pop).
+            async with asyncio.timeout(step.block_s + BLOCK_SLACK_S):
+                return [await send(self.streams if step.stream else self.blocking, step.calls[0], self._scripts)]
         if len(step.calls) == 1 and not step.atomic:
             return [await send(self.r, step.calls[0], self._scripts)]
         pipe = self.r.pipeline(transaction=step.atomic)
