@@ -8,9 +8,10 @@ so the worker's own cost per answer reads the same from run to run.
 The tutorial's LSTM (hidden 20, windows of 80) is trained on a private stack; each measurement runs in a
 child process on that stack's Redis and artifacts, with its own sessions written as its code writes them. With
 --against another checkout (an older commit's worktree), the same children run that checkout's code, the two
-taking turns, and the last lines give the other's figures and this one's over them.
+taking turns, and the last lines give the other's figures and this one's over them. Each figure is the median
+over the children (their range in brackets).
 Last line: observe_us=<x> forecast_us=<y> (CPU per answer at the largest batch)
-Usage: python bench/lane_turn.py [--batches 1,16,64] [--turns 150] [--rounds 3] [--against DIR]
+Usage: python bench/lane_turn.py [--batches 1,16,64] [--turns 150] [--rounds 5] [--against DIR]
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -127,14 +129,16 @@ def run_child(checkout: Path, redis_url: str, data_dir: Path, model_id: str, bat
 
 
 def pooled(runs: list[dict[str, float]]) -> dict[str, float]:
-    return {k: sum(run[k] for run in runs) / len(runs) for k in runs[0]}
+    """Each figure's median over the children: one child's luck (these machines' figures move by a third from one
+    process to the next) moves it least."""
+    return {k: statistics.median(run[k] for run in runs) for k in runs[0]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batches", default="1,16,64")
     parser.add_argument("--turns", type=int, default=150, help="turns per batch size in each child")
-    parser.add_argument("--rounds", type=int, default=3, help="children per checkout (alternating with --against)")
+    parser.add_argument("--rounds", type=int, default=5, help="children per checkout (alternating with --against)")
     parser.add_argument("--against", type=Path, help="another rnncast checkout, measured in turn with this one")
     parser.add_argument("--child", nargs=3, metavar=("REDIS_URL", "DATA_DIR", "MODEL_ID"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -152,8 +156,9 @@ def main() -> None:
             for i in range(len(sides))[:: 1 if r % 2 == 0 else -1]:
                 runs[i].append(run_child(sides[i], s.redis.url, s.data_dir, model_id, batches, args.turns))
     figures = [pooled(side) for side in runs]
-    for name, fig in zip(("this", "against"), figures, strict=False):
-        print(f"{name}: " + " ".join(f"{k}_us={v:.1f}" for k, v in fig.items()))
+    for name, fig, side in zip(("this", "against"), figures, runs, strict=False):
+        print(f"{name}: " + " ".join(f"{k}_us={v:.1f} ({min(r[k] for r in side):.1f}-{max(r[k] for r in side):.1f})"
+                                     for k, v in fig.items()))
     top = max(batches)
     mine = figures[0]
     if len(figures) > 1:
