@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import orjson
 
+from rnncast.common.values import is_id
+
 SESSION = "session"  # the lane message's field that makes it a session request: {"op", "id", ...}
 OPEN, OBSERVE = "open", "observe"
 
@@ -62,6 +64,8 @@ class SessionState:
         """Raises ValueError (KeyError, TypeError) for a state that is not one. A state saved before windows went
         as bytes (a JSON list, `window`) reads too."""
         data: dict[str, Any] = orjson.loads(raw)
+        if not is_id(data["model_id"]):
+            raise ValueError("a session's model is not an id")
         if "values" in data:
             window = np.frombuffer(base64.b64decode(data["values"], validate=True), dtype="<f8")
         else:
@@ -70,32 +74,43 @@ class SessionState:
                    int(observed), window)
 
 
-# Save each session's new state if its `observed` count is still the one the caller read ('': a new session,
+# Save each session's new state if its `observed` count is still the one the caller read ('-': a new session,
 # which must not exist yet), and (re)start its time to live, and only then push its answer onto the inbox of
-# the API process that asked (its state and its answer, one step); one script for a lane turn's sessions. Per
-# session, 1: saved and answered, 0: it moved on (another observe was saved first), -1: it is gone (expired or
-# deleted); for those two nothing is saved nor answered. The hash also names the session's model (`model`),
-# for the admission to send its record with an observe.
-# KEYS: per session, its key and its inbox
-# ARGV: the inboxes' time to live (s), then per session: expected observed or '', new observed, state, ttl ms,
-# model id, answer
+# the API process that asked (its state and its answer, one step; each inbox's answers in one push); one script
+# for a lane turn's sessions. Per session, 1: saved and answered, 0: it moved on (another observe was saved
+# first), -1: it is gone (expired or deleted); for those two nothing is saved nor answered. The hash also names
+# the session's model (`model`), for the admission to send its record with an observe. A session's small fields
+# go as one argument (every argument costs the client a conversion).
+# KEYS: the n sessions, then the inboxes
+# ARGV: the inboxes' time to live (s), n, then per session: "inbox expected observed ttl_ms model" (inbox: its
+# position among the inboxes, from 1), state, answer
 SAVE_SESSIONS = """
-local out = {}
-for i = 1, #KEYS / 2 do
-  local key, inbox, at = KEYS[2 * i - 1], KEYS[2 * i], 1 + 6 * (i - 1)
-  local expected, cur = ARGV[at + 1], redis.call('HGET', key, 'observed')
+local ttl, n = ARGV[1], tonumber(ARGV[2])
+local out, pushes = {}, {}
+for i = 1, n do
+  local at = 3 * i
+  local inbox, expected, observed, life, model = string.match(ARGV[at], '^(%d+) (%S+) (%S+) (%S+) (%S+)$')
+  local key = KEYS[i]
+  local cur = redis.call('HGET', key, 'observed')
   local result = 1
-  if expected == '' then
+  if expected == '-' then
     if cur then result = 0 end
   elseif not cur then result = -1
   elseif cur ~= expected then result = 0 end
   if result == 1 then
-    redis.call('HSET', key, 'observed', ARGV[at + 2], 'state', ARGV[at + 3], 'model', ARGV[at + 5])
-    redis.call('PEXPIRE', key, ARGV[at + 4])
-    redis.call('RPUSH', inbox, ARGV[at + 6])
-    redis.call('EXPIRE', inbox, ARGV[1])
+    redis.call('HSET', key, 'observed', observed, 'state', ARGV[at + 1], 'model', model)
+    redis.call('PEXPIRE', key, life)
+    local box = KEYS[n + tonumber(inbox)]
+    pushes[box] = pushes[box] or {}
+    table.insert(pushes[box], ARGV[at + 2])
   end
   out[i] = result
+end
+for box, answers in pairs(pushes) do
+  for j = 1, #answers, 1000 do
+    redis.call('RPUSH', box, unpack(answers, j, math.min(j + 999, #answers)))
+  end
+  redis.call('EXPIRE', box, ttl)
 end
 return out
 """

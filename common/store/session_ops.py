@@ -41,12 +41,13 @@ def save_sessions(saves: list[tuple[SessionSave, str, str]], inbox_ttl_s: int) -
     nothing is saved nor answered)."""
     if not saves:
         return []
-    keys = [k for save, inbox, _ in saves for k in (Keys.session(save.session_id), Keys.replies(inbox))]
-    args: list[str | int] = [inbox_ttl_s]
-    for save, _, answer in saves:
-        state = save.state
-        args += ["" if save.expected is None else save.expected, state.observed, state.encode(), state.ttl_s * 1000,
-                 state.model_id, answer]
+    inboxes: dict[str, int] = {}
+    args: list[str | int] = [inbox_ttl_s, len(saves)]
+    for save, inbox, answer in saves:
+        state, at = save.state, inboxes.setdefault(inbox, len(inboxes) + 1)
+        expected = "-" if save.expected is None else save.expected
+        args += [f"{at} {expected} {state.observed} {state.ttl_s * 1000} {state.model_id}", state.encode(), answer]
+    keys = [Keys.session(save.session_id) for save, _, _ in saves] + [Keys.replies(inbox) for inbox in inboxes]
     found = yield from one(script("save_sessions", keys, args))
     return [int(n) for n in found]
 

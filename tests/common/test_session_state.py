@@ -28,10 +28,15 @@ def test_a_state_saved_as_a_json_list_still_reads():
     assert SessionState.decode("3", raw).window.tolist() == [0.1, 2.0, -3.5]
 
 
-@pytest.mark.parametrize("raw", ["not json", "{}", json.dumps({"model_id": "a", "sha256": "b", "horizon": 1,
-                                                                 "ttl_s": 1, "values": "not base64!"}),
-                                 json.dumps({"model_id": "a", "sha256": "b", "horizon": 1, "ttl_s": 1,
-                                             "values": "AAAA"})])  # 3 bytes: no whole float64
+def _state(**fields: object) -> str:
+    return json.dumps({"model_id": "a" * 32, "sha256": "b" * 64, "horizon": 1, "ttl_s": 1, **fields})
+
+
+@pytest.mark.parametrize("raw", [
+    "not json", "{}", _state(values="not base64!"),
+    _state(values="AAAA"),  # 3 bytes: no whole float64
+    _state(values="AAAAAAAAAAA=", model_id="a b"),  # a model that is not an id (the save script splits on spaces)
+])
 def test_what_is_not_a_state_raises(raw):
     with pytest.raises((ValueError, KeyError, TypeError)):
         SessionState.decode("1", raw)
