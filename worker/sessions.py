@@ -149,10 +149,15 @@ class SessionBatch:
         def deliver_sessions(answers: list[tuple[str, Answer]]) -> None:
             plain: list[tuple[str, Answer]] = []
             saving: list[tuple[SessionSave, str, Answer]] = []
+            # when a saved session expires, by its time to live: formatted once a delivery
+            now, expiries = now_ms(), dict[int, str]()
             for inbox, answer in answers:
                 save = self.pending.pop(answer.request_id, None)
                 if save is not None and answer.status == 200:
-                    saving.append((save, inbox, _session_answer(answer, save)))
+                    ttl = save.state.ttl_s
+                    if (expires_at := expiries.get(ttl)) is None:
+                        expires_at = expiries[ttl] = iso_ms(now + ttl * 1000)
+                    saving.append((save, inbox, _session_answer(answer, save, expires_at)))
                 else:
                     plain.append((inbox, answer))
             saved = deliver(plain, saving)
@@ -164,9 +169,8 @@ class SessionBatch:
         return deliver_sessions
 
 
-def _session_answer(answer: Answer, save: SessionSave) -> Answer:
+def _session_answer(answer: Answer, save: SessionSave, expires_at: str) -> Answer:
     """A forecast's answer as its session's, once its state is saved."""
-    expires_at = iso_ms(now_ms() + save.state.ttl_s * 1000)
     head = orjson.dumps({"session_id": save.session_id, "observed": save.state.observed, "expires_at": expires_at})
     # The forecast's body goes in as the worker made it: no second parse and encode of the predictions.
     return Answer(answer.request_id, 200, answer.batch, f'{head.decode()[:-1]},"forecast":{answer.body}}}')
