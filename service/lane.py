@@ -2,7 +2,8 @@
 
 Each API process has its own inbox; one background task pops answers from it
 (a batch per command) and hands each to the request waiting for it. Requests
-that arrive in the same turn of the event loop are admitted in one script call
+that arrive in the same turn of the event loop, or while the last admission is
+in flight (one at a time), are admitted in one script call
 (`lane_ops.admit_forecasts`: each model's record read and sent with its
 requests, and an observe's session, a missing model or session answered at once, the lane's cap): under load one
 call carries dozens of requests, and the per-command client cost (redis-py's,
@@ -80,7 +81,7 @@ class ForecastLane:
         self._outbox.append((str(message.get("model_id") or ""), observes, request, future))
         if self._pusher is None:
             # Runs after every request already scheduled in this turn has joined the outbox.
-            self._pusher = asyncio.create_task(self._push(timeout))
+            self._pusher = asyncio.create_task(self._push(timeout), name="rnncast-forecast-admission")
         # A timer, not asyncio.wait_for (which wraps the wait in a task of its own).
         expiry = loop.call_later(timeout, _give_up, future)
         try:
@@ -90,7 +91,16 @@ class ForecastLane:
             self._waiting.pop(request_id, None)
 
     async def _push(self, timeout: float) -> None:
-        batch, self._outbox, self._pusher = self._outbox, [], None
+        """Admit the outbox, batch after batch, until it is empty: one admission in flight at a time, so the
+        requests that arrive while it is in flight go together in the next (one script call for all of them)."""
+        try:
+            while self._outbox:
+                batch, self._outbox = self._outbox, []
+                await self._admit(batch, timeout)
+        finally:
+            self._pusher = None  # no await since the outbox was seen empty: the next ask starts another
+
+    async def _admit(self, batch: list[tuple[str, str, str, asyncio.Future[Answer | None]]], timeout: float) -> None:
         # The queue expires when every request in it is past its deadline; refreshing
         # that once a second is enough.
         expire = None
@@ -103,6 +113,8 @@ class ForecastLane:
         except (redis.RedisError, OSError) as exc:  # each waiting request answers 503, as a failed push would
             error = exc if isinstance(exc, redis.RedisError) else redis.ConnectionError(str(exc))
             admitted = [error] * len(batch)
+        except Exception as exc:  # each waiting request fails with it (a 500), rather than wait out its timeout
+            admitted = [exc] * len(batch)
         for (_, _, _, future), outcome in zip(batch, admitted, strict=True):
             if outcome is True or future.done():
                 continue  # queued: its answer comes through the inbox
@@ -138,3 +150,4 @@ class ForecastLane:
 def _give_up(future: asyncio.Future[Answer | None]) -> None:
     if not future.done():
         future.set_result(None)
+
