@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -50,10 +50,10 @@ def encode_request(request_id: str, inbox: str, timeout_s: float, message: dict[
         return json.dumps(request)
 
 
-@dataclass(frozen=True)
-class Queued:
+class Queued(NamedTuple):
     """A request as the lane holds it: the request (JSON), its model's record (JSON) if the admission found one,
-    and for an observe its session as the admission read it, `observed` and state (common.sessions)."""
+    and for an observe its session as the admission read it, `observed` and state (common.sessions). (A tuple:
+    one is made per request a worker pops.)"""
 
     request: str
     record: str | None

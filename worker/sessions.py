@@ -147,6 +147,9 @@ class SessionBatch:
         in the same step (only if no other observe was saved meanwhile: else a 409 or a 404 instead)."""
 
         def deliver_sessions(answers: list[tuple[str, Answer]]) -> None:
+            if not self.pending:  # a turn of plain forecasts
+                deliver(answers, [])
+                return
             plain: list[tuple[str, Answer]] = []
             saving: list[tuple[SessionSave, str, Answer]] = []
             # when a saved session expires, by its time to live: formatted once a delivery
