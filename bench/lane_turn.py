@@ -47,6 +47,7 @@ def child(redis_url: str, data_dir: str, model_id: str, batches: list[int], turn
 
     from rnncast.common import collector
     from rnncast.common import forecasts as wire
+    from rnncast.common import sessions as sessions_wire
     from rnncast.common.artifacts import open_store
     from rnncast.common.sessions import OBSERVE, SESSION, SessionState
     from rnncast.common.settings import Settings
@@ -63,7 +64,7 @@ def child(redis_url: str, data_dir: str, model_id: str, batches: list[int], turn
     server = ForecastServer(settings, ModelCache(4, open_store(settings)), store)
     record = r.get(Keys.model(model_id))
     sha = json.loads(record)["checkpoint"]["sha256"]
-    attaches = hasattr(wire, "Queued")  # this checkout's admission sends an observe's session with it
+    attaches = hasattr(sessions_wire, "ADMITTED")  # this checkout's admission sends an observe's session with it
     inbox = uuid.uuid4().hex
     size = max(batches)
     sessions = [uuid.uuid4().hex for _ in range(size)]
@@ -77,11 +78,10 @@ def child(redis_url: str, data_dir: str, model_id: str, batches: list[int], turn
         raws = []
         for c in range(n):
             message = {"values": [value(c, seen[c])], SESSION: {"op": OBSERVE, "id": sessions[c]}}
+            if attaches:  # as the admission queues it: the session in the request, the record after it
+                message[sessions_wire.ADMITTED] = r.hmget(Keys.session(sessions[c]), ["observed", "state"])
             raw = wire.encode_request(uuid.uuid4().hex, inbox, 30, message)
-            if attaches:  # as the admission queues it: the record and the session after the request
-                observed, state = r.hmget(Keys.session(sessions[c]), ["observed", "state"])
-                raw = f"{raw}\n{record}\n{observed}\n{state}"
-            raws.append(raw)
+            raws.append(f"{raw}\n{record}" if attaches else raw)
         return raws
 
     def forecasts(n: int) -> list[str]:

@@ -1,9 +1,9 @@
 """The forecast lane's wire format, shared by the API and the predict workers.
 
 A forecast is a small synchronous request: the API admits it as JSON onto one
-Redis list (`Keys.forecasts`) with its model's record after a newline (and a
-session's observe with its session's count and state after two more), read in
-the same script (`lane_ops.admit_forecasts`; `queued` splits them), a predict worker pops whatever
+Redis list (`Keys.forecasts`) with its model's record after a newline (a
+session's observe with its session too, as a field of the request), read in
+the same script (`lane_ops.admit_forecasts`; `Queued` splits them), a predict worker pops whatever
 is queued (one command for a whole batch), runs it as batched rollouts and
 pushes each answer onto the asking API process's inbox list (`Keys.replies`),
 all of a batch's in one round trip. An answer is a one-line header, then the
@@ -51,24 +51,17 @@ def encode_request(request_id: str, inbox: str, timeout_s: float, message: dict[
 
 
 class Queued(NamedTuple):
-    """A request as the lane holds it: the request (JSON), its model's record (JSON) if the admission found one,
-    and for an observe its session as the admission read it, `observed` and state (common.sessions). (A tuple:
-    one is made per request a worker pops.)"""
+    """A request as the lane holds it: the request (JSON) and its model's record (JSON) if the admission found
+    one. (A tuple: one is made per request a worker pops.)"""
 
     request: str
     record: str | None
-    session: tuple[str, str] | None
 
     @classmethod
     def of(cls, raw: str) -> Queued:
         """Never raises: what is not one of these shapes comes back as a request the worker's parser drops."""
-        # None of the parts holds a newline: each is JSON, or a count. (partition: several times split's speed.)
-        request, _, rest = raw.partition("\n")
-        record, sep, session = rest.partition("\n")
-        if not sep:
-            return cls(request, record or None, None)
-        observed, _, state = session.partition("\n")
-        return cls(request, record or None, (observed, state))
+        request, _, record = raw.partition("\n")  # neither holds a newline: each is JSON
+        return cls(request, record or None)
 
 
 def encode_answer(answer: Answer) -> str:

@@ -9,8 +9,8 @@ so), so the state that makes the next forecast is the last values seen, as many 
 state carried across points: a hidden state after point n is not a prefix of the window that ends at n + 1.
 
 The state lives in Redis (`Keys.session`, a hash with a time to live), so any predict worker serves any
-call; the API's admission of an observe reads it and sends it with the request (common.forecasts.Queued), so
-the worker reads nothing before it computes. Its `observed` count is also its version: a worker saves a new
+call; the API's admission of an observe reads it and sends it with the request (`ADMITTED`), so the worker
+reads nothing before it computes. Its `observed` count is also its version: a worker saves a new
 state only if the count is still the one it read (`SAVE_SESSIONS`), so of two observes that raced, the second
 gets 409 and nothing of it is saved.
 """
@@ -27,6 +27,7 @@ import orjson
 from rnncast.common.values import is_id
 
 SESSION = "session"  # the lane message's field that makes it a session request: {"op", "id", ...}
+ADMITTED = "admitted"  # the field the admission adds to an observe: [observed, state], the session as it read it
 OPEN, OBSERVE = "open", "observe"
 
 

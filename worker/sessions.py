@@ -16,7 +16,7 @@ import orjson
 from celery.utils.log import get_task_logger
 
 from rnncast.common.forecasts import Answer, Queued, error_answer
-from rnncast.common.sessions import OBSERVE, OPEN, SESSION, SessionState, gone_detail
+from rnncast.common.sessions import ADMITTED, OBSERVE, OPEN, SESSION, SessionState, gone_detail
 from rnncast.common.store.session_ops import SessionSave
 from rnncast.common.store.sync import JobStore
 from rnncast.common.values import is_id, iso_ms, now_ms
@@ -68,12 +68,12 @@ class SessionBatch:
                 asks.append((msg, queued))
         if not asks:
             return out, forecasts
-        unread = [m[SESSION]["id"] for m, q in asks if m[SESSION]["op"] == OBSERVE and q.session is None]
+        unread = [m[SESSION]["id"] for m, _ in asks if m[SESSION]["op"] == OBSERVE and ADMITTED not in m]
         read = self.store.read_sessions(unread) if unread else {}
         errors = []
         for msg, queued in asks:
             try:
-                state = _attached(queued.session) if queued.session else read.get(msg[SESSION]["id"])
+                state = _admitted(msg[ADMITTED]) if ADMITTED in msg else read.get(msg[SESSION]["id"])
                 forecast, save = self._forecast(msg, state)
             except _Refused as exc:
                 errors.append((msg["inbox"], error_answer(msg["id"], exc.status, exc.detail)))
@@ -193,10 +193,12 @@ def _refusal(request_id: str, session_id: str, saved: int) -> Answer:
     )
 
 
-def _attached(session: tuple[str, str]) -> SessionState | None:
-    """A session as the admission read it; None (answered as gone) for a state that does not decode."""
+def _admitted(session: Any) -> SessionState | None:
+    """A session as the admission read it ([observed, state]); None (answered as gone) for one that does not
+    decode."""
     try:
-        return SessionState.decode(*session)
+        observed, state = session
+        return SessionState.decode(str(observed), str(state))
     except (ValueError, KeyError, TypeError):
         return None
 

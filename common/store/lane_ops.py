@@ -6,6 +6,7 @@ import json
 import math
 from typing import Any
 
+from rnncast.common.sessions import ADMITTED
 from rnncast.common.store.keys import FIGURE_REPLY_TTL_S, Keys
 from rnncast.common.store.plan import Op, batch, cmd, one, script, together
 from rnncast.common.store.scripts import header
@@ -32,8 +33,8 @@ def admit_forecasts(
     requests: list[tuple[str, str, str]], cap: int, expire_s: float | None, job_fields: tuple[str, ...],
 ) -> Op[list[bool | dict[str, str | None] | None]]:
     """Queue forecast requests, each `(model id, session id, request)` ('' for none), for the predict workers in
-    one script call per chunk: each goes with its model's record, and an observe with its session's state and its
-    model's record (the worker reads none: common.forecasts.queued), at most `cap` wait
+    one script call per chunk: each goes with its model's record, and an observe with its session (its
+    `ADMITTED` field: common.sessions) and its model's record (the worker reads none), at most `cap` wait
     (RNNCAST_MAX_QUEUED_FORECASTS), and with `expire_s` the queue's time to live is (re)set (a queue nobody
     consumes must not outlive its requests). Per request: True if queued, False if the lane was full, None if its
     session is gone, or, when its model has no record, its job's `job_fields` (each None where there is no job)."""
@@ -41,7 +42,8 @@ def admit_forecasts(
     expire = math.ceil(expire_s) if expire_s is not None else 0
     for i in range(0, len(requests), PUSH_CHUNK):
         flat = [part for triple in requests[i : i + PUSH_CHUNK] for part in triple]
-        args = [*header(), cap, expire, Keys.model(""), Keys.session(""), len(job_fields), *job_fields, *flat]
+        args = [*header(), cap, expire, Keys.model(""), Keys.session(""), ADMITTED, len(job_fields), *job_fields,
+                *flat]
         answers = yield from one(script("admit_forecasts", [Keys.forecasts], args))
         out += [dict(zip(job_fields, a, strict=True)) if isinstance(a, list) else None if a == -1 else a == 1
                 for a in answers]

@@ -36,30 +36,34 @@ return push_within(KEYS[1], {unpack(ARGV, HEAD + 3)}, tonumber(arg(1)), tonumber
 # newline), so the worker reads no record; one whose model has no record is not queued and is answered
 # with its job's `fields` (nil each where there is no job: the API says 404, or 409 with the job's state).
 # A request naming a session (an observe: common.sessions) goes with the session as it is now, its
-# `observed` count and state after the record, and with the record of the session's model (its hash's
-# `model`; none for a hash without one: the worker reads it), so the worker reads neither; one whose
-# session is gone (expired, deleted, never opened) is not queued and answered -1. A request naming
-# neither goes as it is. The lane takes them up to its cap (push_within).
+# `observed` count and state added to the request as one more field (`admitted`: [observed, state], both
+# strings), and with the record of the session's model (its hash's `model`; none for a hash without one: the
+# worker reads it), so the worker reads neither; one whose session is gone (expired, deleted, never opened) is
+# not queued and answered -1. A request naming neither goes as it is. The lane takes them up to its cap
+# (push_within).
 # Answers, per request: 1 queued, 0 the lane was full, -1 its session is gone, or the job's fields.
 # KEYS: the lane
-# ARGV: cap, expiry (0: leave it), model key prefix, session key prefix, n, the n job fields, then per
-# request: model id, session id, request
+# ARGV: cap, expiry (0: leave it), model key prefix, session key prefix, the session's field name, n, the n job
+# fields, then per request: model id, session id, request (a JSON object)
 ADMIT_FORECASTS = _PRELUDE + _PUSH_WITHIN + """
 local cap, expire, model_key, session_key = tonumber(arg(1)), tonumber(arg(2)), arg(3), arg(4)
-local nfields = tonumber(arg(5))
-local fields = {unpack(ARGV, HEAD + 6, HEAD + 5 + nfields)}
+local admitted, nfields = arg(5), tonumber(arg(6))
+local fields = {unpack(ARGV, HEAD + 7, HEAD + 6 + nfields)}
 local records, answers, items, at = {}, {}, {}, {}
-for i = 6 + nfields, #ARGV - HEAD, 3 do
+for i = 7 + nfields, #ARGV - HEAD, 3 do
   local id, sid, request = arg(i), arg(i + 1), arg(i + 2)
-  local record, session = '', nil
+  local record, gone = '', false
   if sid ~= '' then
     local found = redis.call('HMGET', session_key .. sid, 'observed', 'state', 'model')
     if found[1] and found[2] then
-      session = found[1] .. '\\n' .. found[2]
+      request = string.sub(request, 1, -2) .. ',' .. cjson.encode(admitted) .. ':['
+        .. cjson.encode(found[1]) .. ',' .. cjson.encode(found[2]) .. ']}'
       id = found[3] or ''
+    else
+      gone = true
     end
   end
-  if sid ~= '' and not session then
+  if gone then
     answers[#answers + 1] = -1
   else
     if id ~= '' then
@@ -69,12 +73,10 @@ for i = 6 + nfields, #ARGV - HEAD, 3 do
         records[id] = record
       end
       -- a session's model without a record: queued all the same (the worker answers for its model)
-      if not record and session then record = '' end
+      if not record and sid ~= '' then record = '' end
     end
     if record then
-      local item = record == '' and not session and request or request .. '\\n' .. record
-      if session then item = item .. '\\n' .. session end
-      items[#items + 1] = item
+      items[#items + 1] = record == '' and request or request .. '\\n' .. record
       answers[#answers + 1] = 1
       at[#items] = #answers
     else

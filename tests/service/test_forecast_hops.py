@@ -8,6 +8,7 @@ import asyncio
 import json
 
 from rnncast.common.forecasts import Queued
+from rnncast.common.sessions import ADMITTED
 from rnncast.common.store import Keys
 from rnncast.common.store.aio import AsyncJobStore
 from tests.redis_counts import per_unit
@@ -84,21 +85,24 @@ def test_one_admission_queues_the_first_requests_within_the_cap_and_answers_each
 
 def test_an_observe_is_admitted_with_its_session_and_its_models_record_and_a_gone_one_is_404(tmp_path):
     """The admission reads an observe's session (its count, its state, its model's record) and queues them with
-    the request, so the worker reads nothing; a session that is gone is answered at once and nothing is queued.
-    A hash that names no model (written before hashes did) goes with its state and no record."""
+    the request (the session as the request's `admitted` field, the record after it, as a forecast's), so the
+    worker reads nothing; a session that is gone is answered at once and nothing is queued. A hash that names no
+    model (written before hashes did) goes with its state and no record."""
     redis_server = RedisServer(tmp_path).start()  # its own: no worker pops this lane
     client = redis_server.client()
     model, live, gone, old = "1" * 32, "2" * 32, "3" * 32, "4" * 32
     record = json.dumps({"id": model})
     client.set(Keys.model(model), record)
-    client.hset(Keys.session(live), mapping={"observed": "12", "state": '{"window":[1.5]}', "model": model})
+    state = '{"values":"AA/A+=="}'  # a "/": Redis's JSON writes it "\/", which reads back as it was
+    client.hset(Keys.session(live), mapping={"observed": "12", "state": state, "model": model})
     client.hset(Keys.session(old), mapping={"observed": "7", "state": '{"window":[2.5]}'})
 
     async def admit() -> list:
         store = AsyncJobStore.from_url(redis_server.url)
         try:
             return await store.admit_forecasts(
-                [("", live, "a"), ("", gone, "g"), ("", old, "o"), (model, "", "f")], 10, 5, ("status",))
+                [("", live, '{"id":"a"}'), ("", gone, '{"id":"g"}'), ("", old, '{"id":"o"}'), (model, "", "{}")],
+                10, 5, ("status",))
         finally:
             await store.close()
 
@@ -108,10 +112,10 @@ def test_an_observe_is_admitted_with_its_session_and_its_models_record_and_a_gon
     finally:
         redis_server.stop()
     assert admitted == [True, None, True, True]
-    assert lane == [f"f\n{record}", 'o\n\n7\n{"window":[2.5]}', f'a\n{record}\n12\n{{"window":[1.5]}}']
-    assert [Queued.of(raw) for raw in reversed(lane)] == [
-        Queued("a", record, ("12", '{"window":[1.5]}')), Queued("o", None, ("7", '{"window":[2.5]}')),
-        Queued("f", record, None)]
+    queued = [Queued.of(raw) for raw in reversed(lane)]
+    assert [q.record for q in queued] == [record, None, record]
+    assert [json.loads(q.request) for q in queued] == [
+        {"id": "a", ADMITTED: ["12", state]}, {"id": "o", ADMITTED: ["7", '{"window":[2.5]}']}, {}]
 
 
 def test_an_observe_costs_four_round_trips_as_a_forecast_does_and_the_worker_reads_nothing(stack):

@@ -12,17 +12,17 @@ import pytest
 from rnncast.common.store import Keys
 from rnncast.common.store.aio import AsyncJobStore
 from rnncast.service.lane import ForecastLane
+from tests.support import RedisServer
 
 MODEL = "1" * 32
 
 
 @pytest.fixture
-def store_url(redis_server):
-    client = redis_server.client()
-    client.delete(Keys.forecasts)
-    client.set(Keys.model(MODEL), '{"id": "' + MODEL + '"}')
-    yield redis_server.url
-    client.delete(Keys.forecasts, Keys.model(MODEL))
+def store_url(tmp_path):
+    server = RedisServer(tmp_path).start()  # its own: no worker pops this lane
+    server.client().set(Keys.model(MODEL), '{"id": "' + MODEL + '"}')
+    yield server.url
+    server.stop()
 
 
 def test_requests_arriving_during_an_admission_go_together_in_the_next(store_url):
