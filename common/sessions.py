@@ -17,7 +17,6 @@ gets 409 and nothing of it is saved.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,64 +53,74 @@ class SessionState:
         return SessionState(self.model_id, self.sha256, self.horizon, self.ttl_s, self.observed + len(values), window)
 
     def encode(self) -> str:
-        # The window as its float64 bytes (base64): the next forecast reads exactly these values, and it costs a
-        # third of what JSON's shortest reprs cost each way (a state is read and written once per observe).
-        values = base64.b64encode(self.window.astype("<f8", copy=False).tobytes()).decode()
+        # orjson writes the array's floats as their shortest round-trip reprs, in C: the next forecast reads
+        # exactly these values (the format every version has read: a JSON list)
         return orjson.dumps({"model_id": self.model_id, "sha256": self.sha256, "horizon": self.horizon,
-                             "ttl_s": self.ttl_s, "values": values}).decode()
+                             "ttl_s": self.ttl_s, "window": self.window}, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
     @classmethod
     def decode(cls, observed: str, raw: str) -> SessionState:
-        """Raises ValueError (KeyError, TypeError) for a state that is not one. A state saved before windows went
-        as bytes (a JSON list, `window`) reads too."""
+        """Raises ValueError (KeyError, TypeError) for a state that is not one."""
         data: dict[str, Any] = orjson.loads(raw)
-        if not is_id(data["model_id"]):
-            raise ValueError("a session's model is not an id")
-        if "values" in data:
-            window = np.frombuffer(base64.b64decode(data["values"], validate=True), dtype="<f8")
-        else:
-            window = np.array([float(v) for v in data["window"]], dtype=np.float64)
+        window = np.asarray(data["window"], dtype=np.float64)
+        if not is_id(data["model_id"]) or window.ndim != 1:
+            raise ValueError("not a session's state")
         return cls(str(data["model_id"]), str(data["sha256"]), int(data["horizon"]), int(data["ttl_s"]),
                    int(observed), window)
 
 
-# Save each session's new state if its `observed` count is still the one the caller read ('-': a new session,
-# which must not exist yet), and (re)start its time to live, and only then push its answer onto the inbox of
-# the API process that asked (its state and its answer, one step; each inbox's answers in one push); one script
-# for a lane turn's sessions. Per session, 1: saved and answered, 0: it moved on (another observe was saved
-# first), -1: it is gone (expired or deleted); for those two nothing is saved nor answered. The hash also names
-# the session's model (`model`), for the admission to send its record with an observe. A session's small fields
-# go as one argument (every argument costs the client a conversion).
+# A lane turn's delivery when it answers sessions: save each session's new state if its `observed` count is
+# still the one the caller read ('-': a new session, which must not exist yet), and (re)start its time to live,
+# and only then push its answer onto the inbox of the API process that asked (its state and its answer, one
+# step), with the turn's other answers (each inbox's in one push): one command, so no pipeline (redis-py checks
+# a pipeline's scripts with a round trip of its own). Per session, 1: saved and answered, 0: it moved on
+# (another observe was saved first), -1: it is gone (expired or deleted); for those two nothing is saved nor
+# answered. The hash also names the session's model (`model`), for the admission to send its record with an
+# observe. A session's small fields go as one argument (every argument costs the client a conversion); they are
+# all checked before anything is written.
 # KEYS: the n sessions, then the inboxes
 # ARGV: the inboxes' time to live (s), n, then per session: "inbox expected observed ttl_ms model" (inbox: its
-# position among the inboxes, from 1), state, answer
+# position among the inboxes, from 1), state, answer; then per inbox, in order: how many other answers, them
 SAVE_SESSIONS = """
 local ttl, n = ARGV[1], tonumber(ARGV[2])
-local out, pushes = {}, {}
+local inboxes, heads = #KEYS - n, {}
 for i = 1, n do
-  local at = 3 * i
-  local inbox, expected, observed, life, model = string.match(ARGV[at], '^(%d+) (%S+) (%S+) (%S+) (%S+)$')
-  local key = KEYS[i]
+  local box, expected, observed, life, model = string.match(ARGV[3 * i], '^(%d+) (%S+) (%S+) (%S+) (%S+)$')
+  box = tonumber(box)
+  if not box or box < 1 or box > inboxes then return redis.error_reply('malformed session save ' .. i) end
+  heads[i] = {box, expected, observed, life, model}
+end
+local out, pushes = {}, {}
+for box = 1, inboxes do pushes[box] = {} end
+for i = 1, n do
+  local head, key = heads[i], KEYS[i]
   local cur = redis.call('HGET', key, 'observed')
   local result = 1
-  if expected == '-' then
+  if head[2] == '-' then
     if cur then result = 0 end
   elseif not cur then result = -1
-  elseif cur ~= expected then result = 0 end
+  elseif cur ~= head[2] then result = 0 end
   if result == 1 then
-    redis.call('HSET', key, 'observed', observed, 'state', ARGV[at + 1], 'model', model)
-    redis.call('PEXPIRE', key, life)
-    local box = KEYS[n + tonumber(inbox)]
-    pushes[box] = pushes[box] or {}
-    table.insert(pushes[box], ARGV[at + 2])
+    redis.call('HSET', key, 'observed', head[3], 'state', ARGV[3 * i + 1], 'model', head[5])
+    redis.call('PEXPIRE', key, head[4])
+    table.insert(pushes[head[1]], ARGV[3 * i + 2])
   end
   out[i] = result
 end
-for box, answers in pairs(pushes) do
-  for j = 1, #answers, 1000 do
-    redis.call('RPUSH', box, unpack(answers, j, math.min(j + 999, #answers)))
+local at = 3 * n + 3
+for box = 1, inboxes do
+  local count = tonumber(ARGV[at])
+  for j = at + 1, at + count do table.insert(pushes[box], ARGV[j]) end
+  at = at + count + 1
+end
+for box = 1, inboxes do
+  local answers = pushes[box]
+  if #answers > 0 then
+    for j = 1, #answers, 1000 do
+      redis.call('RPUSH', KEYS[n + box], unpack(answers, j, math.min(j + 999, #answers)))
+    end
+    redis.call('EXPIRE', KEYS[n + box], ttl)
   end
-  redis.call('EXPIRE', box, ttl)
 end
 return out
 """

@@ -322,7 +322,7 @@ class ForecastServer(LaneServer):
             self.store.push_answers(by_inbox, INBOX_TTL_S)
             return []
         saving = [(save, inbox, encode_answer(answer)) for save, inbox, answer in saves]
-        return self.store.deliver_answers(by_inbox, INBOX_TTL_S, saving)
+        return self.store.save_sessions(saving, by_inbox, INBOX_TTL_S)
 
     def serve_once(self) -> None:
         limit, window_s = self.settings.max_batch, self.settings.batch_window_ms / 1000

@@ -8,9 +8,8 @@ from typing import Any
 
 from rnncast.common.sessions import ADMITTED
 from rnncast.common.store.keys import FIGURE_REPLY_TTL_S, Keys
-from rnncast.common.store.plan import Op, batch, cmd, one, script, together
+from rnncast.common.store.plan import Op, batch, cmd, one, script
 from rnncast.common.store.scripts import header
-from rnncast.common.store.session_ops import SessionSave, save_sessions
 
 PUSH_CHUNK = 1000  # requests per script call (Lua's unpack has a stack limit)
 REDIS_MIN = (7, 0)  # the oldest Redis these pops run on (BLMPOP)
@@ -68,15 +67,6 @@ def push_answers(by_inbox: dict[str, list[str]], ttl_s: int) -> Op[None]:
              for c in (cmd("rpush", Keys.replies(inbox), *answers), cmd("expire", Keys.replies(inbox), ttl_s))]
     if calls:
         yield batch(*calls)
-
-
-def deliver_answers(
-    by_inbox: dict[str, list[str]], ttl_s: int, saves: list[tuple[SessionSave, str, str]],
-) -> Op[list[int]]:
-    """`push_answers`, and sessions' states saved each with its answer (`session_ops.save_sessions`'s outcomes),
-    in one round trip."""
-    saved, _ = yield from together(save_sessions(saves, ttl_s), push_answers(by_inbox, ttl_s))
-    return saved
 
 
 def pop_answers(inbox: str, limit: int, block_s: float) -> Op[list[str]]:

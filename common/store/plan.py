@@ -70,25 +70,3 @@ def advance(op: Op[T], replies: list[Any] | None) -> tuple[Batch | None, T | Non
         return None, done.value
 
 
-
-def together(*ops: Op[Any]) -> Op[list[Any]]:
-    """`ops` run side by side, their results in order: each step sends the batches the ops have ready as one
-    (plain, non-blocking ones: not atomic, no blocking read), so independent operations cost one round trip."""
-    results: list[Any] = [None] * len(ops)
-    steps: dict[int, Batch] = {}
-    for i, op in enumerate(ops):
-        step, results[i] = advance(op, None)
-        if step is not None:
-            steps[i] = step
-    while steps:
-        if any(s.atomic or s.block_s is not None or s.stream for s in steps.values()):
-            raise ValueError("together() sends plain batches only")
-        replies = yield batch(*(c for s in steps.values() for c in s.calls))
-        at, ready = 0, {}
-        for i, s in steps.items():
-            step, results[i] = advance(ops[i], replies[at : at + len(s.calls)])
-            at += len(s.calls)
-            if step is not None:
-                ready[i] = step
-        steps = ready
-    return results

@@ -35,18 +35,23 @@ def read_sessions(session_ids: list[str]) -> Op[dict[str, SessionState]]:
     return out
 
 
-def save_sessions(saves: list[tuple[SessionSave, str, str]], inbox_ttl_s: int) -> Op[list[int]]:
+def save_sessions(
+    saves: list[tuple[SessionSave, str, str]], others: dict[str, list[str]], inbox_ttl_s: int,
+) -> Op[list[int]]:
     """Save each state, `(save, inbox, answer)`, if its session is as it was read, and then push its answer onto
-    `inbox` (one command): per save, 1 saved and answered, 0 it moved on meanwhile, -1 it is gone (for those two
-    nothing is saved nor answered)."""
+    `inbox`, with the `others` answers of each inbox (one command): per save, 1 saved and answered, 0 it moved on
+    meanwhile, -1 it is gone (for those two nothing is saved nor answered)."""
     if not saves:
         return []
-    inboxes: dict[str, int] = {}
+    inboxes: dict[str, int] = {inbox: k for k, inbox in enumerate(others, 1)}
     args: list[str | int] = [inbox_ttl_s, len(saves)]
     for save, inbox, answer in saves:
         state, at = save.state, inboxes.setdefault(inbox, len(inboxes) + 1)
         expected = "-" if save.expected is None else save.expected
         args += [f"{at} {expected} {state.observed} {state.ttl_s * 1000} {state.model_id}", state.encode(), answer]
+    for inbox in inboxes:
+        answers = others.get(inbox, [])
+        args += [len(answers), *answers]
     keys = [Keys.session(save.session_id) for save, _, _ in saves] + [Keys.replies(inbox) for inbox in inboxes]
     found = yield from one(script("save_sessions", keys, args))
     return [int(n) for n in found]

@@ -89,7 +89,6 @@ class JobStore(Runner):
     pop_forecasts = sync_op(lane_ops.pop_forecasts)
     more_forecasts = sync_op(lane_ops.more_forecasts)
     push_answers = sync_op(lane_ops.push_answers)
-    deliver_answers = sync_op(lane_ops.deliver_answers)
     push_reply = sync_op(lane_ops.push_reply)
     pop_figure = sync_op(lane_ops.pop_figure)
     job_json = sync_op(job_ops.job_json)

@@ -93,7 +93,7 @@ def test_an_observe_is_admitted_with_its_session_and_its_models_record_and_a_gon
     model, live, gone, old = "1" * 32, "2" * 32, "3" * 32, "4" * 32
     record = json.dumps({"id": model})
     client.set(Keys.model(model), record)
-    state = '{"values":"AA/A+=="}'  # a "/": Redis's JSON writes it "\/", which reads back as it was
+    state = '{"window":[0.5],"note":"a/b"}'  # a "/": Redis's JSON writes it "\/", which reads back as it was
     client.hset(Keys.session(live), mapping={"observed": "12", "state": state, "model": model})
     client.hset(Keys.session(old), mapping={"observed": "7", "state": '{"window":[2.5]}'})
 
