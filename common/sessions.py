@@ -11,8 +11,8 @@ state carried across points: a hidden state after point n is not a prefix of the
 The state lives in Redis (`Keys.session`, a hash with a time to live), so any predict worker serves any
 call; the API's admission of an observe reads it and sends it with the request (`ADMITTED`), so the worker
 reads nothing before it computes. Its `observed` count is also its version: a worker saves a new
-state only if the count is still the one it read (`SAVE_SESSIONS`), so of two observes that raced, the second
-gets 409 and nothing of it is saved.
+state only if the count is still the one read with the request (`SAVE_SESSIONS`), so of two observes that
+raced, one gets 409 and nothing of it is saved.
 """
 
 from __future__ import annotations

@@ -60,6 +60,7 @@ class ForecastLane:
         self._outbox: list[tuple[str, str, str, asyncio.Future[Answer | None]]] = []
         self._pusher: asyncio.Task[None] | None = None
         self._expire_set = -math.inf
+        self._ids = random.Random()
 
     async def ask(self, message: dict[str, Any], timeout: float) -> Answer | None:
         """The worker's answer to `message`, or None when none came within `timeout` seconds.
@@ -70,16 +71,17 @@ class ForecastLane:
         if self._router is None or self._router.done():
             self._router = asyncio.create_task(self._route(), name="rnncast-forecast-inbox")
         loop = asyncio.get_running_loop()
-        # The id only routes the answer back to this process's waiting request: Python's generator (seeded from
-        # the OS, again after a fork), not uuid4's read of the OS's random source (a system call per request).
-        request_id = f"{random.getrandbits(128):032x}"
+        # The id only routes the answer back to this process's waiting request: a generator of the lane's own
+        # (seeded from the OS, again after a fork; no other code seeds it), not uuid4's read of the OS's random
+        # source (a system call per request).
+        request_id = f"{self._ids.getrandbits(128):032x}"
         future: asyncio.Future[Answer | None] = loop.create_future()
         self._waiting[request_id] = future
         request = encode_request(request_id, self.inbox, timeout, message)
         session = message.get(SESSION)
         observes = session["id"] if session is not None and session["op"] == OBSERVE else ""
         self._outbox.append((str(message.get("model_id") or ""), observes, request, future))
-        if self._pusher is None:
+        if self._pusher is None or self._pusher.done():
             # Runs after every request already scheduled in this turn has joined the outbox.
             self._pusher = asyncio.create_task(self._push(timeout), name="rnncast-forecast-admission")
         # A timer, not asyncio.wait_for (which wraps the wait in a task of its own).
@@ -93,10 +95,21 @@ class ForecastLane:
     async def _push(self, timeout: float) -> None:
         """Admit the outbox, batch after batch, until it is empty: one admission in flight at a time, so the
         requests that arrive while it is in flight go together in the next (one script call for all of them)."""
+        batch: list[tuple[str, str, str, asyncio.Future[Answer | None]]] = []
         try:
             while self._outbox:
-                batch, self._outbox = self._outbox, []
-                await self._admit(batch, timeout)
+                # A request whose wait is over (it timed out meanwhile) is not queued for a worker.
+                batch, self._outbox = [e for e in self._outbox if not e[3].done()], []
+                if batch:
+                    await self._admit(batch, timeout)
+                batch = []
+        except BaseException as exc:  # cancelled (the lane closes) or a fault: nobody waits on in vain
+            error = redis.ConnectionError(f"the forecast lane's admission stopped ({type(exc).__name__})")
+            for *_, future in batch + self._outbox:
+                if not future.done():
+                    future.set_exception(error)
+            self._outbox = []
+            raise
         finally:
             self._pusher = None  # no await since the outbox was seen empty: the next ask starts another
 

@@ -8,6 +8,7 @@ import asyncio
 import time
 
 import pytest
+import redis
 
 from rnncast.common.store import Keys
 from rnncast.common.store.aio import AsyncJobStore
@@ -85,3 +86,36 @@ def test_an_admission_that_fails_unexpectedly_fails_its_requests_at_once(store_u
     errors, later_queued = asyncio.run(main())
     assert all(isinstance(e, RuntimeError) for e in errors) and later_queued
     assert time.monotonic() - began < 10  # not the 30 s timeout
+
+
+def test_a_request_whose_wait_ended_is_not_queued_and_a_closed_lane_fails_its_waiters(store_url):
+    async def main() -> tuple[list, int, list]:
+        store = AsyncJobStore.from_url(store_url)
+        lane = ForecastLane(store, 100, ())
+        release = asyncio.Event()
+        admit = store.admit_forecasts
+
+        async def slow_admit(requests, *args):
+            await release.wait()
+            return await admit(requests, *args)
+
+        store.admit_forecasts = slow_admit  # type: ignore[method-assign]
+        try:
+            first = asyncio.create_task(lane.ask({"model_id": MODEL}, 0.5))
+            await asyncio.sleep(0.02)  # in flight
+            late = await lane.ask({"model_id": MODEL}, 0.05)  # waits behind it, and gives up first
+            release.set()
+            answers = [late, await first]
+            queued = await store.r.llen(Keys.forecasts)
+            release.clear()
+            waiting = [asyncio.create_task(lane.ask({"model_id": MODEL}, 30)) for _ in range(2)]
+            await asyncio.sleep(0.02)
+            await lane.close()  # the admission in flight is cancelled
+            done = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), 5)
+            return answers, queued, done
+        finally:
+            await store.close()
+
+    answers, queued, done = asyncio.run(main())
+    assert answers == [None, None] and queued == 1  # only the request still waiting went to the lane
+    assert all(isinstance(e, redis.ConnectionError) for e in done), done
