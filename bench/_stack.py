@@ -79,6 +79,13 @@ def stack(
             server.stop()
 
 
+def tutorial_lstm(s: BenchStack) -> str:
+    """The id of a freshly trained tutorial LSTM (hidden 20, windows of 80; 3 epochs: what it predicts does not
+    matter to a serving bench)."""
+    job = s.api.http.post("/v1/jobs", json={"cell": "LSTM", "epochs": 3}).json()
+    return str(s.api.wait_job(job["id"], timeout=600)["model_id"])
+
+
 def study_body(cells: str, seeds: str, epochs: int) -> dict[str, Any]:
     """A comparison of `cells` over `seeds` with the tutorial's defaults but `epochs`."""
     return {"cells": cells.split(","), "seeds": [int(x) for x in seeds.split(",")],

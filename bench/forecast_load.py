@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import torch
 from _load import run_load
-from _stack import stack
+from _stack import stack, tutorial_lstm
 
 from rnncast.common.artifacts import LocalStore
 from rnncast.core.checkpoint import load_checkpoint
@@ -54,8 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     seconds = 5.0 if args.quick else args.seconds
     with stack(predict_threads=4) as s:
-        job = s.api.http.post("/v1/jobs", json={"cell": "LSTM", "epochs": 3}).json()
-        model_id = s.api.wait_job(job["id"], timeout=600)["model_id"]
+        model_id = tutorial_lstm(s)
         model_dir = s.data_dir / "models" / model_id
         url = f"{s.api.url}/v1/models/{model_id}/forecast"
         run_load(url, "POST", lambda i: {"start": start_of(i), "horizon": HORIZON}, 4, 1.0)  # warm up

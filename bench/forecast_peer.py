@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 from _load import Load, run_load
-from _stack import cpu_seconds, server, stack
+from _stack import cpu_seconds, server, stack, tutorial_lstm
 from forecast_load import start_of
 
 from tests.support import free_port
@@ -74,8 +74,7 @@ def main() -> None:
     seconds = 5.0 if args.quick else args.seconds
     results: dict[str, Measured] = {}
     with stack(predict_threads=4) as s:
-        job = s.api.http.post("/v1/jobs", json={"cell": "LSTM", "epochs": 3}).json()
-        model_id = s.api.wait_job(job["id"], timeout=600)["model_id"]
+        model_id = tutorial_lstm(s)
         model_dir = s.data_dir / "models" / model_id
         url = f"{s.api.url}/v1/models/{model_id}/forecast"
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import statistics
 import subprocess
@@ -28,15 +27,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from _stack import stack
+from _stack import stack, tutorial_lstm
+from sessions import WINDOW, value  # the closed-loop bench's sessions: the same windows
 
 HERE = Path(__file__).resolve().parent
-WINDOW = 80
-STEP = 1000 / 1999  # the tutorial's sampling
-
-
-def value(phase: int, k: int) -> float:
-    return math.sin(2 * math.pi * (k * STEP + phase * 0.37) / 20)
 
 
 def child(redis_url: str, data_dir: str, model_id: str, batches: list[int], turns: int) -> dict[str, Any]:
@@ -149,8 +143,7 @@ def main() -> None:
     root = HERE.parent
     sides = [root] + ([args.against.resolve()] if args.against is not None else [])
     with stack(predict_threads=1) as s:
-        job = s.api.http.post("/v1/jobs", json={"cell": "LSTM", "epochs": 3}).json()
-        model_id = s.api.wait_job(job["id"], timeout=600)["model_id"]
+        model_id = tutorial_lstm(s)
         runs: list[list[dict[str, float]]] = [[] for _ in sides]
         for r in range(args.rounds):
             for i in range(len(sides))[:: 1 if r % 2 == 0 else -1]:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from _stack import cpu_seconds, server, stack
+from _stack import cpu_seconds, server, stack, tutorial_lstm
 
 from tests.support import free_port
 
@@ -172,8 +172,7 @@ def served(checkout: Path | None = None) -> Iterator[Served]:
     given, else this one."""
     extra = {"PYTHONPATH": f"{checkout / 'src'}:{checkout}"} if checkout is not None else None
     with stack(predict_threads=1, extra=extra) as s:
-        job = s.api.http.post("/v1/jobs", json={"cell": "LSTM", "epochs": 3}).json()
-        model_id = s.api.wait_job(job["id"], timeout=600)["model_id"]
+        model_id = tutorial_lstm(s)
         assert s.redis.proc is not None
         pids = {"api": [s.api.proc.proc.pid], "workers": [w.proc.pid for w in s.workers], "redis": [s.redis.proc.pid]}
         run(4, 1.0, session_client(s.api.url, model_id))  # warm up: the model loaded, the kernel compiled

@@ -4,10 +4,10 @@ Each API process has its own inbox; one background task pops answers from it
 (a batch per command) and hands each to the request waiting for it. Requests
 that arrive in the same turn of the event loop, or while the last admission is
 in flight (one at a time), are admitted in one script call
-(`lane_ops.admit_forecasts`: each model's record read and sent with its
-requests, and an observe's session, a missing model or session answered at once, the lane's cap): under load one
-call carries dozens of requests, and the per-command client cost (redis-py's,
-in Python) is paid once for all of them. A forecast costs the API two round
+(`lane_ops.admit_forecasts`: each model's record, and an observe's session, read
+and sent with its request, a missing model or session answered at once, the
+lane's cap): under load one call carries dozens of requests, and the
+per-command client cost (redis-py's, in Python) is paid once for all of them. A forecast costs the API two round
 trips: that call, and its share of one inbox pop.
 """
 
@@ -163,4 +163,3 @@ class ForecastLane:
 def _give_up(future: asyncio.Future[Answer | None]) -> None:
     if not future.done():
         future.set_result(None)
-

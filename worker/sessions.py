@@ -124,7 +124,7 @@ class SessionBatch:
         if size is None:
             size = self._sizes[key] = self._judge(state)
         if isinstance(size, _Refused):
-            raise size
+            raise _Refused(size.status, size.detail)  # a fresh one: a raise adds to its exception's traceback
         return size
 
     def _judge(self, state: SessionState) -> int | _Refused:

@@ -68,5 +68,3 @@ def advance(op: Op[T], replies: list[Any] | None) -> tuple[Batch | None, T | Non
         return op.send(replies), None  # type: ignore[arg-type]  # the first send must be None
     except StopIteration as done:
         return None, done.value
-
-
