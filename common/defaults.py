@@ -12,6 +12,9 @@ from typing import Any, Literal
 
 Cell = Literal["RNN", "LSTM", "GRU"]
 CELLS: tuple[Cell, ...] = ("RNN", "LSTM", "GRU")
+# Gate blocks per cell: the rows of torch.nn's recurrent weights per hidden unit (checkpoints, the rollout
+# kernel), and the units of the cost model below.
+GATES: dict[str, int] = {"RNN": 1, "LSTM": 4, "GRU": 3}
 
 # The hard ceilings: no server may be configured past them (Settings' limits are bounded by them; a
 # running server's own limits, e.g. RNNCAST_MAX_EPOCHS, are checked by service.limits).
@@ -92,9 +95,8 @@ BACKTEST_LEVELS = (0.8, 0.95)  # a backtest's coverage, unless it names its own
 CELL_COST: dict[str, float] = {"GRU": 3.7, "LSTM": 3.0, "RNN": 1.0}
 
 
-# Training cost: gate blocks per recurrent cell, and what one forward/backward
-# pass costs beyond its arithmetic (op dispatch per time step), in the same units.
-GATES: dict[str, int] = {"RNN": 1, "LSTM": 4, "GRU": 3}
+# Training cost: what one forward/backward pass costs beyond its arithmetic (op dispatch per time step), in
+# gate blocks' units (GATES).
 PASS_OVERHEAD = 20_000
 
 

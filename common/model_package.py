@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from rnncast.common import covariates
+from rnncast.common.defaults import GATES
 from rnncast.common.options import DatasetData, ModelOptions, TrainOptions, data_options
 
 MANIFEST, TENSORS, SUMS = "manifest.json", "model.safetensors", "SHA256SUMS"
 FORMAT, VERSION = "rnncast-checkpoint", 1  # core.checkpoint's (a test pins them together)
 MEDIA_TYPE = "application/zip"
-GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}  # rows of torch.nn's recurrent weights per hidden unit
 # Tensor groups a checkpoint may hold beside the model's own (`model.`): optimizer moments, the best
 # epoch's weights, the RNG state, a dataset model's series.
 OTHER_PREFIXES = ("optim.", "best.", "rng.", "data.")

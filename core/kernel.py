@@ -27,12 +27,13 @@ import weakref
 import numpy as np
 from torch import nn
 
+from rnncast.common.defaults import GATES
 from rnncast.common.rollout_work import KERNEL_VECTOR, kernel_blocks, kernel_serves
 from rnncast.core.kernel_loops import numba, windows_by_block, windows_by_row
 from rnncast.core.wavefront import StopCheck, StopPoll
 
-CELLS = {"RNN_TANH": 0, "LSTM": 1, "GRU": 2}
-GATES = (1, 4, 3)
+# Each cell the kernel runs, by torch.nn's mode: its name, and the code the loops branch on (core.kernel_loops)
+MODES = {"RNN_TANH": ("RNN", 0), "LSTM": ("LSTM", 1), "GRU": ("GRU", 2)}
 CHUNK_MACS = 4_000_000  # multiply-adds between two questions to the StopPoll, about (~0.5 ms here)
 
 
@@ -47,7 +48,7 @@ def supports(model: nn.Module) -> bool:
     step, and past 1 MiB torch's batched matmuls are faster). Decided by the model alone, never by the batch."""
     rnn, head = getattr(model, "rnn", None), getattr(model, "head", None)
     if numba is None or not (
-        isinstance(rnn, nn.RNNBase) and isinstance(head, nn.Linear) and rnn.mode in CELLS and rnn.bias
+        isinstance(rnn, nn.RNNBase) and isinstance(head, nn.Linear) and rnn.mode in MODES and rnn.bias
         and not rnn.bidirectional and getattr(rnn, "proj_size", 0) == 0 and rnn.batch_first and rnn.input_size == 1
     ):
         return False
@@ -82,10 +83,10 @@ def _weights(model: nn.Module) -> Weights:
 def _made_weights(model: nn.Module) -> Weights:
     rnn, head = model.rnn, model.head
     assert isinstance(rnn, nn.RNNBase) and isinstance(head, nn.Linear)
-    cell, layers = CELLS[rnn.mode], rnn.num_layers
+    (name, cell), layers = MODES[rnn.mode], rnn.num_layers
 
     hd = rnn.hidden_size
-    scale = np.ones(GATES[cell] * hd, np.float32)  # the pre-activations that go through tanh, doubled (exact)
+    scale = np.ones(GATES[name] * hd, np.float32)  # the pre-activations that go through tanh, doubled (exact)
     scale[{0: slice(None), 1: slice(2 * hd, 3 * hd), 2: slice(2 * hd, None)}[cell]] = 2
 
     def arr(name: str) -> np.ndarray:
