@@ -19,13 +19,14 @@ import math
 import random
 import time
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 
 from rnncast.common.forecasts import Answer, decode_answer, encode_request
 from rnncast.common.sessions import OBSERVE, SESSION
 from rnncast.common.store.aio import AsyncJobStore
+from rnncast.common.store.lane_ops import Admitted
 
 log = logging.getLogger(__name__)
 BLOCK_S = 1.0
@@ -48,6 +49,15 @@ class NoModel(Exception):
         self.job = job
 
 
+class _Asked(NamedTuple):
+    """A request waiting for its admission."""
+
+    model_id: str  # '' for none (a session's: its record is read with the session)
+    observes: str  # the session an observe advances, '' for another request
+    request: str  # as queued (common.forecasts.encode_request)
+    future: asyncio.Future[Answer | None]
+
+
 class ForecastLane:
     """Queues forecast requests and routes their answers back (one per API process)."""
 
@@ -57,7 +67,7 @@ class ForecastLane:
         self.inbox = uuid.uuid4().hex
         self._waiting: dict[str, asyncio.Future[Answer | None]] = {}
         self._router: asyncio.Task[None] | None = None
-        self._outbox: list[tuple[str, str, str, asyncio.Future[Answer | None]]] = []
+        self._outbox: list[_Asked] = []
         self._pusher: asyncio.Task[None] | None = None
         self._expire_set = -math.inf
         self._ids = random.Random()
@@ -80,7 +90,7 @@ class ForecastLane:
         request = encode_request(request_id, self.inbox, timeout, message)
         session = message.get(SESSION)
         observes = session["id"] if session is not None and session["op"] == OBSERVE else ""
-        self._outbox.append((str(message.get("model_id") or ""), observes, request, future))
+        self._outbox.append(_Asked(str(message.get("model_id") or ""), observes, request, future))
         if self._pusher is None or self._pusher.done():
             # Runs after every request already scheduled in this turn has joined the outbox.
             self._pusher = asyncio.create_task(self._push(timeout), name="rnncast-forecast-admission")
@@ -95,45 +105,43 @@ class ForecastLane:
     async def _push(self, timeout: float) -> None:
         """Admit the outbox, batch after batch, until it is empty: one admission in flight at a time, so the
         requests that arrive while it is in flight go together in the next (one script call for all of them)."""
-        batch: list[tuple[str, str, str, asyncio.Future[Answer | None]]] = []
+        batch: list[_Asked] = []
         try:
             while self._outbox:
                 # A request whose wait is over (it timed out meanwhile) is not queued for a worker.
-                batch, self._outbox = [e for e in self._outbox if not e[3].done()], []
+                batch, self._outbox = [e for e in self._outbox if not e.future.done()], []
                 if batch:
                     await self._admit(batch, timeout)
                 batch = []
         except BaseException as exc:  # cancelled (the lane closes) or a fault: nobody waits on in vain
             error = redis.ConnectionError(f"the forecast lane's admission stopped ({type(exc).__name__})")
-            for *_, future in batch + self._outbox:
-                if not future.done():
-                    future.set_exception(error)
+            for asked in batch + self._outbox:
+                if not asked.future.done():
+                    asked.future.set_exception(error)
             self._outbox = []
             raise
         finally:
             self._pusher = None  # no await since the outbox was seen empty: the next ask starts another
 
-    async def _admit(self, batch: list[tuple[str, str, str, asyncio.Future[Answer | None]]], timeout: float) -> None:
+    async def _admit(self, batch: list[_Asked], timeout: float) -> None:
         # The queue expires when every request in it is past its deadline; refreshing
         # that once a second is enough.
         expire = None
         if time.monotonic() - self._expire_set > 1.0:
             expire, self._expire_set = timeout + 2.0, time.monotonic()
-        admitted: list[bool | dict[str, str | None] | Exception | None]
+        admitted: list[Admitted | dict[str, str | None] | Exception]
         try:
-            admitted = [*await self.store.admit_forecasts([(m, s, r) for m, s, r, _ in batch], self.cap, expire,
-                                                          self.job_fields)]
+            admitted = [*await self.store.admit_forecasts([(a.model_id, a.observes, a.request) for a in batch],
+                                                          self.cap, expire, self.job_fields)]
         except (redis.RedisError, OSError) as exc:  # each waiting request answers 503, as a failed push would
             error = exc if isinstance(exc, redis.RedisError) else redis.ConnectionError(str(exc))
             admitted = [error] * len(batch)
         except Exception as exc:  # each waiting request fails with it (a 500), rather than wait out its timeout
             admitted = [exc] * len(batch)
-        for (_, _, _, future), outcome in zip(batch, admitted, strict=True):
-            if outcome is True or future.done():
+        for asked, outcome in zip(batch, admitted, strict=True):
+            if outcome is Admitted.QUEUED or asked.future.done():
                 continue  # queued: its answer comes through the inbox
-            future.set_exception(outcome if isinstance(outcome, Exception) else
-                                 NoModel(outcome) if isinstance(outcome, dict) else
-                                 SessionGone() if outcome is None else LaneFull())
+            asked.future.set_exception(_refusal(outcome))
 
     async def close(self) -> None:
         for task in (self._router, self._pusher):
@@ -158,6 +166,15 @@ class ForecastLane:
                 future = self._waiting.get(answer.request_id)
                 if future is not None and not future.done():
                     future.set_result(answer)
+
+
+def _refusal(outcome: Admitted | dict[str, str | None] | Exception) -> Exception:
+    """What a request that was not queued raises."""
+    if isinstance(outcome, Exception):
+        return outcome
+    if isinstance(outcome, dict):
+        return NoModel(outcome)
+    return SessionGone() if outcome is Admitted.SESSION_GONE else LaneFull()
 
 
 def _give_up(future: asyncio.Future[Answer | None]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 from typing import Any
@@ -10,6 +11,16 @@ from rnncast.common.sessions import ADMITTED
 from rnncast.common.store.keys import FIGURE_REPLY_TTL_S, Keys
 from rnncast.common.store.plan import Op, batch, cmd, one, script
 from rnncast.common.store.scripts import header
+
+
+class Admitted(enum.Enum):
+    """What the admission did with a request whose model has a record (one without is answered by its job's
+    fields instead): its value is the script's reply."""
+
+    QUEUED = 1
+    FULL = 0  # the lane already held its cap
+    SESSION_GONE = -1  # an observe whose session is gone (expired, deleted, never opened)
+
 
 PUSH_CHUNK = 1000  # requests per script call (Lua's unpack has a stack limit)
 REDIS_MIN = (7, 0)  # the oldest Redis these pops run on (BLMPOP)
@@ -30,22 +41,21 @@ def _push_capped(lane: str, requests: list[str], cap: int, expire_s: float | Non
 
 def admit_forecasts(
     requests: list[tuple[str, str, str]], cap: int, expire_s: float | None, job_fields: tuple[str, ...],
-) -> Op[list[bool | dict[str, str | None] | None]]:
+) -> Op[list[Admitted | dict[str, str | None]]]:
     """Queue forecast requests, each `(model id, session id, request)` ('' for none), for the predict workers in
     one script call per chunk: each goes with its model's record, and an observe with its session (its
     `ADMITTED` field: common.sessions) and its model's record (the worker reads none), at most `cap` wait
     (RNNCAST_MAX_QUEUED_FORECASTS), and with `expire_s` the queue's time to live is (re)set (a queue nobody
-    consumes must not outlive its requests). Per request: True if queued, False if the lane was full, None if its
-    session is gone, or, when its model has no record, its job's `job_fields` (each None where there is no job)."""
-    out: list[bool | dict[str, str | None] | None] = []
+    consumes must not outlive its requests). Per request: what was done with it (Admitted), or, when its model has
+    no record, its job's `job_fields` (each None where there is no job)."""
+    out: list[Admitted | dict[str, str | None]] = []
     expire = math.ceil(expire_s) if expire_s is not None else 0
     for i in range(0, len(requests), PUSH_CHUNK):
         flat = [part for triple in requests[i : i + PUSH_CHUNK] for part in triple]
         args = [*header(), cap, expire, Keys.model(""), Keys.session(""), ADMITTED, len(job_fields), *job_fields,
                 *flat]
         answers = yield from one(script("admit_forecasts", [Keys.forecasts], args))
-        out += [dict(zip(job_fields, a, strict=True)) if isinstance(a, list) else None if a == -1 else a == 1
-                for a in answers]
+        out += [dict(zip(job_fields, a, strict=True)) if isinstance(a, list) else Admitted(a) for a in answers]
     return out
 
 

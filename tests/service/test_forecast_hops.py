@@ -11,9 +11,12 @@ from rnncast.common.forecasts import Queued
 from rnncast.common.sessions import ADMITTED
 from rnncast.common.store import Keys
 from rnncast.common.store.aio import AsyncJobStore
+from rnncast.common.store.lane_ops import Admitted
 from tests.redis_counts import per_unit
 from tests.service.test_models import train_model
 from tests.support import RedisServer
+
+QUEUED, FULL = Admitted.QUEUED, Admitted.FULL
 
 # Redis's own count per forecast at one client: the admission script with its GET and LPUSH, the inbox's pop,
 # the worker's pop, its RPUSH and EXPIRE. Half a command above: what the idle spell's subtraction leaves.
@@ -76,8 +79,8 @@ def test_one_admission_queues_the_first_requests_within_the_cap_and_answers_each
         lane, ttl = client.lrange(Keys.forecasts, 0, -1), client.ttl(Keys.forecasts)
     finally:
         redis_server.stop()
-    assert first == [{"status": None, "epoch": None}, True, {"status": "running", "epoch": "4"}, True, True, False]
-    assert full == [False]  # the lane is at its cap: nothing more stays queued
+    assert first == [{"status": None, "epoch": None}, QUEUED, {"status": "running", "epoch": "4"}, QUEUED, QUEUED, FULL]
+    assert full == [FULL]  # the lane is at its cap: nothing more stays queued
     record = json.dumps({"id": found})
     assert lane == [f"b\n{record}", "bare", f"a\n{record}"]
     assert 0 < ttl <= 5
@@ -111,7 +114,7 @@ def test_an_observe_is_admitted_with_its_session_and_its_models_record_and_a_gon
         lane = client.lrange(Keys.forecasts, 0, -1)
     finally:
         redis_server.stop()
-    assert admitted == [True, None, True, True]
+    assert admitted == [QUEUED, Admitted.SESSION_GONE, QUEUED, QUEUED]
     queued = [Queued.of(raw) for raw in reversed(lane)]
     assert [q.record for q in queued] == [record, None, record]
     assert [json.loads(q.request) for q in queued] == [

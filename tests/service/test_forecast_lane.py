@@ -13,6 +13,7 @@ from rnncast.common.forecasts import INBOX_TTL_S, decode_answer, encode_request
 from rnncast.common.rollout_work import forecast_work, rows_within
 from rnncast.common.settings import Settings
 from rnncast.common.store import Keys
+from rnncast.common.store.lane_ops import Admitted
 from tests.service.test_models import forecast, train_model
 from tests.support import wait_until
 
@@ -91,7 +92,7 @@ def test_with_no_worker_the_request_queue_expires_with_its_last_deadline(tmp_pat
                 for i in range(3):
                     expire = 9 if i == 0 else None  # the API process refreshes it once a second
                     request = encode_request(f"{i}" * 32, "c" * 32, 7, {"model_id": "d" * 32})
-                    assert await store.admit_forecasts([("", "", request)], 100, expire, ()) == [True]
+                    assert await store.admit_forecasts([("", "", request)], 100, expire, ()) == [Admitted.QUEUED]
             finally:
                 await store.close()
 
