@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 import time
+import weakref
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -30,47 +31,88 @@ async def _refuse(send: Send, code: int, detail: str, headers: list[tuple[bytes,
     await send({"type": "http.response.body", "body": body})
 
 
+class _Read:
+    """One body read waiting for bytes: its task, when it is overdue, and whether the watcher cut it off. Each read
+    has its own, so two reads of one body (a handler's and a disconnect listener's) neither unwatch nor cut off
+    each other."""
+
+    __slots__ = ("due", "expired", "task")
+
+    def __init__(self, task: asyncio.Task[Any], due: float) -> None:
+        self.task, self.due, self.expired = task, due, False
+
+    def expire(self) -> None:
+        """Cut the read off (its deadline passed): its guard answers 408."""
+        if not self.expired:
+            self.expired = True
+            self.task.cancel()
+
+
+class _LoopReads:
+    """The reads waiting on one event loop, and the task that watches them."""
+
+    def __init__(self) -> None:
+        self.reads: set[_Read] = set()
+        self.watcher: asyncio.Task[None] | None = None
+
+
 class _Deadlines:
-    """The body reads now waiting for bytes, each with the moment it is overdue, watched by one task (per event
-    loop) that wakes every TICK_S while any wait and cancels an overdue read, which its guard then answers 408.
-    A read whose bytes are already in never waits, so a request costs two dict operations, not a timer armed and
-    disarmed (asyncio.timeout's: about a tenth of an observe's CPU in the API). Each tick looks at every waiting
-    read: as many as the connections whose bodies are arriving."""
+    """The body reads now waiting for bytes, each with the moment it is overdue, watched by one task per event
+    loop that wakes every TICK_S while any wait and cancels an overdue read, which its guard then answers 408.
+    A read whose bytes are already in never waits, so a request costs a small object and two set operations, not
+    a timer armed and disarmed (asyncio.timeout's: about a tenth of an observe's CPU in the API). Each tick looks
+    at every waiting read of its loop: as many as the connections whose bodies are arriving."""
 
     TICK_S = 0.05  # how late past its deadline a read may be cut off
 
     def __init__(self) -> None:
-        self.waiting: dict[_Guard, float] = {}
-        self._watcher: asyncio.Task[None] | None = None
+        # By loop (weakly: a loop that ends takes its reads with it); the last one looked up kept at hand (a
+        # server runs one loop).
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopReads] = weakref.WeakKeyDictionary()
+        self._last: tuple[asyncio.AbstractEventLoop, _LoopReads] | None = None
 
-    def watch(self, guard: _Guard, due: float) -> None:
-        self.waiting[guard] = due
-        watcher, loop = self._watcher, asyncio.get_running_loop()
-        if watcher is None or watcher.done() or watcher.get_loop() is not loop:
-            self._watcher = loop.create_task(self._watch(), name="rnncast-body-deadlines")
+    def _of(self, loop: asyncio.AbstractEventLoop) -> _LoopReads:
+        last = self._last
+        if last is not None and last[0] is loop:
+            return last[1]
+        waiting = self._loops.get(loop)
+        if waiting is None:
+            waiting = self._loops[loop] = _LoopReads()
+        self._last = (loop, waiting)
+        return waiting
 
-    def unwatch(self, guard: _Guard) -> None:
-        self.waiting.pop(guard, None)
+    def watch(self, task: asyncio.Task[Any], due: float) -> _Read:
+        """`task`'s read, watched until `unwatch`: cut off once it waits past `due` (monotonic seconds)."""
+        loop = task.get_loop()
+        waiting, read = self._of(loop), _Read(task, due)
+        waiting.reads.add(read)
+        if waiting.watcher is None or waiting.watcher.done():
+            waiting.watcher = loop.create_task(self._watch(waiting), name="rnncast-body-deadlines")
+        return read
 
-    async def _watch(self) -> None:
-        loop = asyncio.get_running_loop()
+    def unwatch(self, read: _Read) -> None:
+        self._of(read.task.get_loop()).reads.discard(read)
+
+    def waiting(self) -> int:
+        """Reads waiting on the running loop."""
+        return len(self._of(asyncio.get_running_loop()).reads)
+
+    async def _watch(self, waiting: _LoopReads) -> None:
+        reads = waiting.reads
         while True:  # a tick first: a read whose bytes were in is unwatched before the watcher first looks
             await asyncio.sleep(self.TICK_S)
-            if not self.waiting:
+            if not reads:
                 return  # idle for a tick: the next read that waits starts another (at most one a tick)
             now = time.monotonic()
-            for guard, due in list(self.waiting.items()):
-                if guard.task is None or guard.task.get_loop() is not loop:
-                    self.waiting.pop(guard, None)  # another loop's (one that ended): not this watcher's to cut
-                elif due <= now:
-                    self.waiting.pop(guard, None)
-                    guard.expire()
+            for read in [r for r in reads if r.due <= now]:
+                reads.discard(read)
+                read.expire()
 
 
 class _Guard:
     """The app's receive and send for one request body: its bytes are counted against `limit` (413) and must
     keep arriving at `rate` bytes a second after `grace_s` (408: `deadlines` cuts a read off when it is
-    overdue). Either refusal is answered here; the app then reads a disconnect and whatever it sends is
+    overdue). Either refusal is answered here, once; the app then reads a disconnect and whatever it sends is
     dropped."""
 
     def __init__(self, receive: Receive, send: Send, limit: int, grace_s: float, rate: float,
@@ -78,14 +120,7 @@ class _Guard:
         self._receive, self._send, self.limit, self.grace_s, self.rate = receive, send, limit, grace_s, rate
         self.deadlines = deadlines
         self.began, self.seen = time.monotonic(), 0
-        self.done = self.refused = self.started = self.expired = False
-        self.task: asyncio.Task[Any] | None = None
-
-    def expire(self) -> None:
-        """Cut the waiting read off (its deadline passed): it is answered 408."""
-        if self.task is not None and not self.expired:
-            self.expired = True
-            self.task.cancel()
+        self.done = self.refused = self.started = False
 
     async def receive(self) -> Message:
         if self.refused:
@@ -93,21 +128,21 @@ class _Guard:
         if self.done:  # the body is in: what follows (a disconnect) may come whenever it comes
             return await self._receive()
         # A message already waiting is taken even when the client is behind: the read returns before any check.
-        self.task = task = asyncio.current_task()
+        task = asyncio.current_task()
         assert task is not None
         cancelling = task.cancelling()
-        self.deadlines.watch(self, self.began + self.grace_s + self.seen / self.rate)
+        read = self.deadlines.watch(task, self.began + self.grace_s + self.seen / self.rate)
         try:
             message = await self._receive()
         except asyncio.CancelledError:
             # Ours only if nobody else cancelled the task too (as asyncio.timeout judges it).
-            if not self.expired or task.uncancel() > cancelling:
+            if not read.expired or task.uncancel() > cancelling:
                 raise
             await self.refuse(408, f"the request body arrived slower than {self.rate:g} bytes a second "
                                    f"(after {self.grace_s:g} s); send it faster")
             return {"type": "http.disconnect"}
         finally:
-            self.deadlines.unwatch(self)
+            self.deadlines.unwatch(read)
         if message["type"] == "http.request":
             self.seen += len(message.get("body", b""))
             self.done = not message.get("more_body", False)
@@ -123,6 +158,8 @@ class _Guard:
         await self._send(message)
 
     async def refuse(self, code: int, detail: str) -> None:
+        if self.refused:  # two reads cut off at once: one answer
+            return
         self.refused = True
         if not self.started:
             await _refuse(self._send, code, detail)

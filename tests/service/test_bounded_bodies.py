@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -136,9 +137,72 @@ def test_an_overdue_read_is_cut_off_by_the_watcher_and_another_cancel_is_not_swa
         with contextlib.suppress(asyncio.CancelledError):
             await reading
         await asyncio.sleep(2 * deadlines.TICK_S)
-        return sent, waited, reading.cancelled(), deadlines.waiting == {} and deadlines._watcher.done()
+        watcher = deadlines._loops[asyncio.get_running_loop()].watcher
+        return sent, waited, reading.cancelled(), deadlines.waiting() == 0 and watcher is not None and watcher.done()
 
     sent, waited, cancelled, idle = asyncio.run(main())
     assert sent[0]["status"] == 408 and len(sent) == 2  # the 408's start and body: the cancelled read sent none
     assert 0.2 <= waited < 0.2 + 5 * _Deadlines.TICK_S
     assert cancelled and idle
+
+
+async def _never() -> dict:
+    await asyncio.Event().wait()
+    return {}
+
+
+def test_two_reads_of_one_body_keep_their_own_deadlines_and_get_one_answer():
+    """Each read has its own deadline entry: a second reader of the same body (a disconnect listener beside the
+    handler) that leaves does not unwatch the first, which is still cut off; both cut off at once get one 408."""
+    async def main() -> tuple[list, dict, list]:
+        sent: list = []
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        deadlines = _Deadlines()
+        guard = _Guard(_never, send, 100, 0.2, 1000.0, deadlines)
+        listener = asyncio.create_task(guard.receive())
+        other = asyncio.create_task(guard.receive())
+        await asyncio.sleep(0.05)
+        other.cancel()  # it leaves early (cancelled from elsewhere): the listener's deadline stays
+        with contextlib.suppress(asyncio.CancelledError):
+            await other
+        got = await asyncio.wait_for(listener, 5)
+        both = _Guard(_never, send, 100, 0.2, 1000.0, deadlines)
+        answers = await asyncio.wait_for(asyncio.gather(both.receive(), both.receive()), 5)
+        return sent, got, answers
+
+    sent, got, answers = asyncio.run(main())
+    assert got == {"type": "http.disconnect"}
+    assert answers == [{"type": "http.disconnect"}] * 2
+    starts = [m for m in sent if m["type"] == "http.response.start"]
+    assert [m["status"] for m in starts] == [408, 408]  # one for each guard: the second's two reads answered once
+
+
+def test_deadlines_shared_by_two_event_loops_cut_off_each_loops_reads():
+    """One middleware serving two event loops at once (threads): each loop's reads are watched on that loop."""
+    deadlines = _Deadlines()
+    results: list = []
+
+    def serve() -> None:
+        async def main() -> tuple[list, float]:
+            sent: list = []
+
+            async def send(message: dict) -> None:
+                sent.append(message)
+
+            began = time.monotonic()
+            await _Guard(_never, send, 100, 0.3, 1000.0, deadlines).receive()
+            return sent, time.monotonic() - began
+
+        results.append(asyncio.run(main()))
+
+    threads = [threading.Thread(target=serve) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(results) == 2
+    for sent, waited in results:
+        assert sent[0]["status"] == 408 and 0.3 <= waited < 5  # cut off (not left waiting), a tick or so late
