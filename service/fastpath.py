@@ -62,17 +62,18 @@ def _media(scope: Scope) -> bytes:
     return dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
 
 
-async def _read_body(receive: Receive) -> tuple[bytes, list[Message]]:
+async def _read_body(receive: Receive) -> tuple[bytes, list[Message]] | None:
+    """The whole body and the messages that brought it; None when it ended before its last byte (the client left,
+    or the body guard cut it off and answered 413 or 408): what came is not the request, and nothing answers it."""
     chunks, messages = [], []
     while True:
         message = await receive()
         messages.append(message)
         if message["type"] != "http.request":
-            break
+            return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            break
-    return b"".join(chunks), messages
+            return b"".join(chunks), messages
 
 
 async def _respond(send: Send, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
@@ -110,7 +111,10 @@ class JsonFastPath:
         if match is None or _media(scope) != b"application/json":
             await self.app(scope, receive, send)
             return
-        body, messages = await _read_body(receive)
+        read = await _read_body(receive)
+        if read is None:
+            return
+        body, messages = read
         try:
             answered = await self._answer(scope, match.group(1), body)
         except redis.RedisError as exc:

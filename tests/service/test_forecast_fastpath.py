@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
+from rnncast.service.fastpath import Answered, JsonFastPath
 from tests.support import TINY
 
 # A JSON media type FastAPI's route reads and the fast path leaves to it.
@@ -65,3 +70,53 @@ def test_forecasts_are_counted_under_their_route_in_the_metrics(stack, model_id)
     post(stack, model_id, {"start": 40.0, "horizon": 3}, "application/json")
     text = stack.api.http.get("/metrics").text
     assert 'route="/v1/models/{model_id}/forecast",status="200"' in text
+
+
+class _Poke(BaseModel):
+    values: list[float]
+
+
+def test_a_body_that_ends_before_its_last_byte_is_neither_run_nor_answered():
+    """A body cut off (the client left, or the body guard answered 408 or 413 and gave the app a disconnect) may
+    read as well-formed JSON; the fast path runs only a body that arrived whole, and hands nothing on."""
+    api = FastAPI()
+
+    @api.post("/things/{thing_id}/poke")
+    def poke(thing_id: str, body: _Poke) -> None:
+        raise AssertionError("not routed")
+
+    route = next(r for r in api.routes if isinstance(r, APIRoute))
+    ran: list = []
+
+    class Recording(JsonFastPath):
+        WHAT = "a poke"
+
+        async def target(self, given_id: str) -> str | None:
+            return given_id
+
+        async def answer(self, target: str, request: _Poke) -> Answered:
+            ran.append(request.values)
+            return Answered(200, b"{}")
+
+    async def routed(scope, receive, send) -> None:
+        ran.append("routed")
+
+    def call(messages: list[dict]) -> list[dict]:
+        sent: list[dict] = []
+
+        async def receive() -> dict:
+            return messages.pop(0)
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/things/a/poke", "root_path": "",
+                 "headers": [(b"content-type", b"application/json")]}
+        asyncio.run(Recording(routed, api, route, "")(scope, receive, send))
+        return sent
+
+    cut = call([{"type": "http.request", "body": b'{"values": [1.5]}', "more_body": True}, {"type": "http.disconnect"}])
+    assert cut == [] and ran == []
+    whole = call([{"type": "http.request", "body": b'{"values": [1.5]', "more_body": True},
+                  {"type": "http.request", "body": b"}", "more_body": False}])
+    assert [m.get("status") for m in whole] == [200, None] and ran == [[1.5]]
