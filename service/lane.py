@@ -81,9 +81,10 @@ class ForecastLane:
         if self._router is None or self._router.done():
             self._router = asyncio.create_task(self._route(), name="rnncast-forecast-inbox")
         loop = asyncio.get_running_loop()
-        # The id only routes the answer back to this process's waiting request: a generator of the lane's own
-        # (seeded from the OS, again after a fork; no other code seeds it), not uuid4's read of the OS's random
-        # source (a system call per request).
+        # The id only routes the answer back to this process's waiting request (its inbox is the process's own): a
+        # generator of the lane's own, seeded from the OS when the lane is made, in the serving process's lifespan
+        # (after any fork), and by no other code; not uuid4's read of the OS's random source (a system call per
+        # request).
         request_id = f"{self._ids.getrandbits(128):032x}"
         future: asyncio.Future[Answer | None] = loop.create_future()
         self._waiting[request_id] = future

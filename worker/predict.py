@@ -29,6 +29,7 @@ from rnncast.core.forecast import (
 )
 from rnncast.core.models import Forecaster
 from rnncast.core.transform import Transform
+from rnncast.worker.deadlines import failure_detail
 from rnncast.worker.guard import context_position, first_position
 from rnncast.worker.results import MODEL_NAME
 
@@ -107,6 +108,18 @@ class ModelCache:
         return loaded
 
     def _load(self, model_id: str, sha256: str) -> LoadedModel:
+        """Raises ModelUnavailable only: a failure of any other kind (a disk's I/O error, a build that fails) is a
+        503 as well, so every caller answers it and a lane turn judges a model once, whatever went wrong."""
+        try:
+            return self._read(model_id, sha256)
+        except ModelUnavailable:
+            raise
+        except Exception as exc:
+            log.exception("model %s could not be loaded", model_id)  # its paths and keys stay in the log
+            raise ModelUnavailable(503, f"model {model_id!r} is unavailable: {failure_detail('its loading', exc)}") \
+                from None
+
+    def _read(self, model_id: str, sha256: str) -> LoadedModel:
         folder = self.artifacts.at(model_prefix(model_id))
         try:
             if not checkpoint_exists(folder, MODEL_NAME):

@@ -62,3 +62,34 @@ def test_a_failure_after_them_answers_the_rest_and_none_twice(server, monkeypatc
     got = answers(server)
     assert got["2" * 32] == [(404, got["2" * 32][0][1])]  # the unknown session: answered by the sessions' turn
     assert len(got["1" * 32]) == 1 and got["1" * 32][0][0] == 503 and "RuntimeError" in got["1" * 32][0][1]
+
+
+def test_a_model_that_fails_to_load_in_any_way_is_a_503_tried_once_for_a_turns_sessions(server, monkeypatch):
+    """A load that fails with no ModelUnavailable of its own (a disk's I/O error) is one: a turn's requests for
+    the model, a forecast and many observes, are each answered 503 naming its type, the observes after one try
+    to load it between them (not one each)."""
+    model, sha = "a" * 32, "b" * 64
+    tries: list[str] = []
+
+    def unreadable(self, model_id: str, sha256: str):
+        tries.append(model_id)
+        raise OSError(5, "Input/output error", "/data/models/aaaa/model.safetensors")
+
+    monkeypatch.setattr(ModelCache, "_read", unreadable)
+    r = server.store.r
+    window = json.dumps({"model_id": model, "sha256": sha, "horizon": 1, "ttl_s": 60, "window": [0.5] * 4})
+    sessions = [f"{i:032x}" for i in range(1, 6)]
+    for sid in sessions:
+        r.hset(Keys.session(sid), mapping={"observed": 4, "state": window, "model": model})
+    record = json.dumps({"id": model, "checkpoint": {"sha256": sha}})
+    turn = [encode_request(f"{i:032x}", INBOX, 30, {"values": [1.0], SESSION: {"op": OBSERVE, "id": sid}})
+            for i, sid in enumerate(sessions, start=100)]
+    turn.append(encode_request("9" * 32, INBOX, 30, {"model_id": model, "start": 1.0, "horizon": 5}) + "\n" + record)
+    try:
+        server._serve(turn)
+        got = answers(server)
+    finally:
+        r.delete(*(Keys.session(sid) for sid in sessions))
+    assert len(got) == 6 and all(len(a) == 1 and a[0][0] == 503 and "OSError" in a[0][1] for a in got.values()), got
+    assert all("/data" not in a[0][1] for a in got.values())  # the path stays in the worker's log
+    assert len(tries) == 2  # once for the sessions' judgement, once for the forecast's group
