@@ -3,7 +3,9 @@ Redis) under the same uvicorn that serves `rnncast api`, reading each request's 
 with a fixed session answer. What a request costs it is what uvicorn and the socket cost; bench/sessions.py
 prints the API's CPU per observe beside it, measured in the same run.
 
-Usage: python bench/asgi_floor.py PORT
+A WebSocket is accepted and each message answered with the same answer (bench/transport_floor.py: what a
+message costs against a request).
+Usage: python bench/asgi_floor.py PORT [WS_IMPL]  (uvicorn's --ws: websockets, websockets-sansio, wsproto)
 """
 
 from __future__ import annotations
@@ -18,7 +20,16 @@ ANSWER = (b'{"session_id":"' + b"0" * 32 + b'","observed":81,"expires_at":"2026-
 HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(ANSWER)).encode())]
 
 
+TEXT = ANSWER.decode()
+
+
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "websocket":
+        await receive()  # the connect
+        await send({"type": "websocket.accept"})
+        while (await receive())["type"] == "websocket.receive":
+            await send({"type": "websocket.send", "text": TEXT})
+        return
     if scope["type"] != "http":
         return
     more = True
@@ -30,4 +41,5 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+    ws = sys.argv[2] if len(sys.argv) > 2 else "auto"
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False, ws=ws)  # type: ignore[arg-type]
