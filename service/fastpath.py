@@ -111,6 +111,7 @@ class JsonFastPath:
         if match is None or _media(scope) != b"application/json":
             await self.app(scope, receive, send)
             return
+        scope["route"] = self.label  # for Metrics, whether or not the body comes whole
         read = await _read_body(receive)
         if read is None:
             return
@@ -142,7 +143,6 @@ class JsonFastPath:
             parsed = orjson.loads(body)  # the route's parser (json) takes more (NaN): what orjson refuses, it judges
         except orjson.JSONDecodeError:
             return None
-        scope["route"] = self.label
         try:  # validated as the route validates it (Python mode): the same errors, word for word
             request = self.request.validate_python(parsed)
         except ValidationError as exc:

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rnncast.service.gate import route_path
 
+CLIENT_LEFT = 499  # the status Metrics records for a request that ended unanswered (nginx's "client closed request")
 REQUESTS = Counter("rnncast_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
     "rnncast_http_request_duration_seconds", "HTTP request latency", ["method", "route"],
@@ -69,16 +70,16 @@ class _Deadlines:
         # By loop (weakly: a loop that ends takes its reads with it); the last one looked up kept at hand (a
         # server runs one loop).
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopReads] = weakref.WeakKeyDictionary()
-        self._last: tuple[asyncio.AbstractEventLoop, _LoopReads] | None = None
+        self._last: tuple[weakref.ref[asyncio.AbstractEventLoop], _LoopReads] | None = None
 
     def _of(self, loop: asyncio.AbstractEventLoop) -> _LoopReads:
         last = self._last
-        if last is not None and last[0] is loop:
+        if last is not None and last[0]() is loop:
             return last[1]
         waiting = self._loops.get(loop)
         if waiting is None:
             waiting = self._loops[loop] = _LoopReads()
-        self._last = (loop, waiting)
+        self._last = (weakref.ref(loop), waiting)
         return waiting
 
     def watch(self, task: asyncio.Task[Any], due: float) -> _Read:
@@ -99,14 +100,18 @@ class _Deadlines:
 
     async def _watch(self, waiting: _LoopReads) -> None:
         reads = waiting.reads
-        while True:  # a tick first: a read whose bytes were in is unwatched before the watcher first looks
-            await asyncio.sleep(self.TICK_S)
-            if not reads:
-                return  # idle for a tick: the next read that waits starts another (at most one a tick)
-            now = time.monotonic()
-            for read in [r for r in reads if r.due <= now]:
-                reads.discard(read)
-                read.expire()
+        try:
+            while True:  # a tick first: a read whose bytes were in is unwatched before the watcher first looks
+                await asyncio.sleep(self.TICK_S)
+                if not reads:
+                    return  # idle for a tick: the next read that waits starts another (at most one a tick)
+                now = time.monotonic()
+                for read in [r for r in reads if r.due <= now]:
+                    reads.discard(read)
+                    read.expire()
+        finally:  # a task holds its loop: an ended watcher kept would keep its loop, and the loop's entry, alive
+            if waiting.watcher is asyncio.current_task():
+                waiting.watcher = None
 
 
 class _Guard:
@@ -272,7 +277,7 @@ class Metrics:
             await self.app(scope, receive, send)
             return
         began = time.perf_counter()
-        status = 500
+        status = 0
 
         async def recording_send(message: Message) -> None:
             nonlocal status
@@ -282,7 +287,11 @@ class Metrics:
 
         try:
             await self.app(scope, receive, recording_send)
+        except BaseException:
+            status = status or 500  # failed before it answered: the error handler's 500
+            raise
         finally:
+            status = status or CLIENT_LEFT  # it ended unanswered: its client left before it could be
             # FastAPI keeps the full template (with router prefixes) in its
             # effective route context; plain Starlette routes carry it themselves.
             context: Any = scope.get("fastapi", {}).get("effective_route_context")

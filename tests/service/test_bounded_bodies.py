@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import socket
 import threading
@@ -137,8 +138,8 @@ def test_an_overdue_read_is_cut_off_by_the_watcher_and_another_cancel_is_not_swa
         with contextlib.suppress(asyncio.CancelledError):
             await reading
         await asyncio.sleep(2 * deadlines.TICK_S)
-        watcher = deadlines._loops[asyncio.get_running_loop()].watcher
-        return sent, waited, reading.cancelled(), deadlines.waiting() == 0 and watcher is not None and watcher.done()
+        ended = deadlines._loops[asyncio.get_running_loop()].watcher is None  # it stopped, and forgot itself
+        return sent, waited, reading.cancelled(), deadlines.waiting() == 0 and ended
 
     sent, waited, cancelled, idle = asyncio.run(main())
     assert sent[0]["status"] == 408 and len(sent) == 2  # the 408's start and body: the cancelled read sent none
@@ -206,3 +207,20 @@ def test_deadlines_shared_by_two_event_loops_cut_off_each_loops_reads():
     assert len(results) == 2
     for sent, waited in results:
         assert sent[0]["status"] == 408 and 0.3 <= waited < 5  # cut off (not left waiting), a tick or so late
+
+
+def test_the_deadlines_keep_no_event_loop_that_ended():
+    """A loop's reads and watcher go with the loop: the watcher forgets itself when it ends (a task holds its
+    loop), and the last loop looked up is held weakly."""
+    deadlines = _Deadlines()
+
+    async def send(message: dict) -> None:
+        pass
+
+    async def one() -> None:
+        await _Guard(_never, send, 100, 0.1, 1000.0, deadlines).receive()  # overdue: the watcher runs
+
+    for _ in range(3):
+        asyncio.run(one())
+    gc.collect()
+    assert len(deadlines._loops) == 0

@@ -8,9 +8,11 @@ import json
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from prometheus_client import REGISTRY
 from pydantic import BaseModel
 
 from rnncast.service.fastpath import Answered, JsonFastPath
+from rnncast.service.middleware import Metrics
 from tests.support import TINY
 
 # A JSON media type FastAPI's route reads and the fast path leaves to it.
@@ -112,11 +114,15 @@ def test_a_body_that_ends_before_its_last_byte_is_neither_run_nor_answered():
 
         scope = {"type": "http", "method": "POST", "path": "/things/a/poke", "root_path": "",
                  "headers": [(b"content-type", b"application/json")]}
-        asyncio.run(Recording(routed, api, route, "")(scope, receive, send))
+        asyncio.run(Metrics(Recording(routed, api, route, ""))(scope, receive, send))
         return sent
 
+    counted = {"method": "POST", "route": "/things/{thing_id}/poke", "status": "499"}
+    before = REGISTRY.get_sample_value("rnncast_http_requests_total", counted) or 0.0
     cut = call([{"type": "http.request", "body": b'{"values": [1.5]}', "more_body": True}, {"type": "http.disconnect"}])
     assert cut == [] and ran == []
+    # counted under its route, as unanswered (the client left), not as a 500 of no route
+    assert REGISTRY.get_sample_value("rnncast_http_requests_total", counted) == before + 1
     whole = call([{"type": "http.request", "body": b'{"values": [1.5]', "more_body": True},
                   {"type": "http.request", "body": b"}", "more_body": False}])
     assert [m.get("status") for m in whole] == [200, None] and ran == [[1.5]]
