@@ -25,7 +25,14 @@ from rnncast.common.values import finite
 from rnncast.core.forecast import rollout_numpy
 from rnncast.core.models import parameter_count
 from rnncast.core.onnx_step import OPSET, export_step, state_names, step_rollout
-from rnncast.worker.predict import LoadedModel, ModelCache, ModelUnavailable, request_features, request_observed
+from rnncast.worker.predict import (
+    LoadedModel,
+    ModelCache,
+    ModelLoadFailed,
+    ModelUnavailable,
+    request_features,
+    request_observed,
+)
 
 log = get_task_logger(__name__)
 ONNX_FORMAT = "rnncast-onnx-step"
@@ -128,6 +135,8 @@ def handle_verify(cache: ModelCache, request: dict[str, Any]) -> dict[str, Any]:
     parameter count and calibration summary, or 422 with the reason."""
     try:
         loaded = cache.get(request["model_id"], request["sha256"])
+    except ModelLoadFailed as exc:  # this worker's failure, not the checkpoint's: the import may be tried again
+        return {"ok": False, "status": 503, "detail": exc.detail}
     except ModelUnavailable as exc:
         return {"ok": False, "status": 422, "detail": exc.detail.replace("is unavailable", "cannot be imported")}
     if not all(bool(torch.isfinite(p).all()) for p in loaded.model.parameters()):

@@ -45,6 +45,11 @@ class ModelUnavailable(Exception):
         self.status, self.detail = status, detail
 
 
+class ModelLoadFailed(ModelUnavailable):
+    """The model could not be loaded for a reason of this worker's (a disk's I/O error, memory), not of its
+    files: 503, and worth a retry (an import's verification does not refuse the checkpoint for it)."""
+
+
 @dataclass
 class LoadedModel:
     sha256: str
@@ -109,14 +114,15 @@ class ModelCache:
 
     def _load(self, model_id: str, sha256: str) -> LoadedModel:
         """Raises ModelUnavailable only: a failure of any other kind (a disk's I/O error, a build that fails) is a
-        503 as well, so every caller answers it and a lane turn judges a model once, whatever went wrong."""
+        ModelLoadFailed (503), so every caller answers it and a lane turn judges a model once, whatever went
+        wrong."""
         try:
             return self._read(model_id, sha256)
         except ModelUnavailable:
             raise
         except Exception as exc:
             log.exception("model %s could not be loaded", model_id)  # its paths and keys stay in the log
-            raise ModelUnavailable(503, f"model {model_id!r} is unavailable: {failure_detail('its loading', exc)}") \
+            raise ModelLoadFailed(503, f"model {model_id!r} is unavailable: {failure_detail('its loading', exc)}") \
                 from None
 
     def _read(self, model_id: str, sha256: str) -> LoadedModel:

@@ -14,8 +14,8 @@ from rnncast.common.options import ModelOptions, SineData, TrainOptions
 from rnncast.core.checkpoint import load_checkpoint, save_checkpoint
 from rnncast.core.models import Forecaster
 from rnncast.core.onnx_step import export_step
-from rnncast.worker.export import NO_EXTRA, handle_export, parity
-from rnncast.worker.predict import LoadedModel
+from rnncast.worker.export import NO_EXTRA, handle_export, handle_verify, parity
+from rnncast.worker.predict import LoadedModel, ModelCache, ModelUnavailable
 
 
 def session(graph: bytes) -> onnxruntime.InferenceSession:
@@ -42,3 +42,18 @@ def test_an_export_without_the_extra_answers_503_saying_how_to_install_it(monkey
     reply = handle_export(None, {"model_id": "0" * 32, "sha256": "0" * 64})  # type: ignore[arg-type]
     assert reply == {"ok": False, "status": 503, "detail": NO_EXTRA}
     assert "pip install 'rnncast[export]'" in reply["detail"]
+
+
+@pytest.mark.parametrize(("fault", "status"), [
+    (OSError(5, "Input/output error"), 503),  # this worker's failure: the import may be tried again
+    (ModelUnavailable(503, "model 'x' is unavailable: its checkpoint is not the one recorded"), 422),
+])
+def test_an_imports_verification_refuses_the_checkpoint_only_for_the_checkpoints_faults(tmp_path, monkeypatch,
+                                                                                          fault, status):
+    def read(self, model_id: str, sha256: str):
+        raise fault
+
+    monkeypatch.setattr(ModelCache, "_read", read)
+    answer = handle_verify(ModelCache(2, LocalStore(tmp_path)), {"model_id": "a" * 32, "sha256": "b" * 64})
+    assert answer["ok"] is False and answer["status"] == status, answer
+    assert ("cannot be imported" in answer["detail"]) == (status == 422)
