@@ -8,7 +8,7 @@ own WebSocket and reading the answer. Server CPU per point is the server process
 transports taking turns in --rounds slices so the machine's drift falls on both. rnncast's observe is an HTTP
 request (bench/sessions.py: `cpu_ms_per_point`, with this HTTP floor beside it as `floor_ms`); this bench
 measures what a message on an open stream would cost instead.
-Last line: http_us=<x> ws_us=<y> ws_vs_http=<y / x> (the cheapest WebSocket implementation's)
+Last line: http_us=<x> ws_us=<y> ws_vs_http=<y / x> ws=<implementation> (the cheapest WebSocket implementation's)
 Usage: python bench/transport_floor.py [--clients 64] [--seconds 8] [--rounds 4]
 """
 

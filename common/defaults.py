@@ -15,6 +15,9 @@ CELLS: tuple[Cell, ...] = ("RNN", "LSTM", "GRU")
 # Gate blocks per cell: the rows of torch.nn's recurrent weights per hidden unit (checkpoints, the rollout
 # kernel), and the units of the cost model below.
 GATES: dict[str, int] = {"RNN": 1, "LSTM": 4, "GRU": 3}
+# Each cell by the mode torch.nn's module for it reports (RNNBase.mode): how code that is handed a module
+# names its cell.
+TORCH_MODES: dict[str, Cell] = {"RNN_TANH": "RNN", "LSTM": "LSTM", "GRU": "GRU"}
 
 # The hard ceilings: no server may be configured past them (Settings' limits are bounded by them; a
 # running server's own limits, e.g. RNNCAST_MAX_EPOCHS, are checked by service.limits).

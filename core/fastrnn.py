@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
+from rnncast.common.defaults import TORCH_MODES
 from rnncast.core import fastgru
 
 Grads = tuple[Tensor, Tensor, Tensor]  # d gi (T, B, G), d W_hh (G, H), d b_hh (G,)
@@ -132,7 +133,8 @@ def supports(module: nn.RNNBase, x: Tensor) -> bool:
     """Whether `run` can stand in for `module(x)`: a CPU float RNN (tanh) or GRU, one-way, biased, batch first."""
     return (
         x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and x.dim() == 3
-        and module.mode in ("RNN_TANH", "GRU") and module.bias and not module.bidirectional and module.batch_first
+        and TORCH_MODES.get(module.mode) in ("RNN", "GRU") and module.bias and not module.bidirectional
+        and module.batch_first
     )
 
 
@@ -141,7 +143,9 @@ def run(module: nn.RNNBase, x: Tensor, every_step: bool = False) -> Tensor:
     `every_step`, at every step, as `module(x)[0]`: (B, T, H)."""
     if module.mode == "GRU" and fastgru.serves(x):
         return fastgru.run(module, x, every_step)  # compiled (float32)
-    cell = {"RNN_TANH": "RNN", "GRU": "GRU"}[module.mode]
+    cell = TORCH_MODES[module.mode]
+    if cell == "LSTM":  # not `supports`ed
+        raise ValueError("this path runs RNN and GRU modules; an LSTM runs torch's own fused kernel")
     b, t, _ = x.shape
     inp = x.transpose(0, 1)  # (T, B, I)
     for layer in range(module.num_layers):

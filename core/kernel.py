@@ -27,13 +27,12 @@ import weakref
 import numpy as np
 from torch import nn
 
-from rnncast.common.defaults import GATES
+from rnncast.common.defaults import GATES, TORCH_MODES
 from rnncast.common.rollout_work import KERNEL_VECTOR, kernel_blocks, kernel_serves
 from rnncast.core.kernel_loops import numba, windows_by_block, windows_by_row
 from rnncast.core.wavefront import StopCheck, StopPoll
 
-# Each cell the kernel runs, by torch.nn's mode: its name, and the code the loops branch on (core.kernel_loops)
-MODES = {"RNN_TANH": ("RNN", 0), "LSTM": ("LSTM", 1), "GRU": ("GRU", 2)}
+CODES = {"RNN": 0, "LSTM": 1, "GRU": 2}  # each cell's code, which the loops branch on (core.kernel_loops)
 CHUNK_MACS = 4_000_000  # multiply-adds between two questions to the StopPoll, about (~0.5 ms here)
 
 
@@ -48,11 +47,11 @@ def supports(model: nn.Module) -> bool:
     step, and past 1 MiB torch's batched matmuls are faster). Decided by the model alone, never by the batch."""
     rnn, head = getattr(model, "rnn", None), getattr(model, "head", None)
     if numba is None or not (
-        isinstance(rnn, nn.RNNBase) and isinstance(head, nn.Linear) and rnn.mode in MODES and rnn.bias
+        isinstance(rnn, nn.RNNBase) and isinstance(head, nn.Linear) and rnn.mode in TORCH_MODES and rnn.bias
         and not rnn.bidirectional and getattr(rnn, "proj_size", 0) == 0 and rnn.batch_first and rnn.input_size == 1
     ):
         return False
-    if not kernel_serves(rnn.hidden_size, {"RNN_TANH": "RNN"}.get(rnn.mode, rnn.mode)):
+    if not kernel_serves(rnn.hidden_size, TORCH_MODES[rnn.mode]):
         return False  # its weights leave the cache: torch's batched matmuls, alone or batched alike
     param = next(model.parameters())
     return bool(param.dtype.is_floating_point and param.itemsize == 4 and param.device.type == "cpu")
@@ -83,14 +82,15 @@ def _weights(model: nn.Module) -> Weights:
 def _made_weights(model: nn.Module) -> Weights:
     rnn, head = model.rnn, model.head
     assert isinstance(rnn, nn.RNNBase) and isinstance(head, nn.Linear)
-    (name, cell), layers = MODES[rnn.mode], rnn.num_layers
+    name, layers = TORCH_MODES[rnn.mode], rnn.num_layers
+    cell = CODES[name]
 
     hd = rnn.hidden_size
     scale = np.ones(GATES[name] * hd, np.float32)  # the pre-activations that go through tanh, doubled (exact)
     scale[{0: slice(None), 1: slice(2 * hd, 3 * hd), 2: slice(2 * hd, None)}[cell]] = 2
 
-    def arr(name: str) -> np.ndarray:
-        value = getattr(rnn, name).detach().numpy()
+    def arr(weights: str) -> np.ndarray:
+        value = getattr(rnn, weights).detach().numpy()
         return value * (scale[:, None] if value.ndim == 2 else scale)
 
     whh = np.stack([arr(f"weight_hh_l{k}").T for k in range(layers)])  # (L, H, G)

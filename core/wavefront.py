@@ -39,6 +39,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
+from rnncast.common.defaults import GATES, TORCH_MODES
 from rnncast.common.rollout_work import ROW_GROUP, padded_rows
 
 StopCheck = Callable[[], bool]
@@ -137,7 +138,7 @@ def supports(model: nn.Module) -> bool:
     (a multi-step head's chunked rollout is core.forecast's loop)."""
     rnn, head = getattr(model, "rnn", None), getattr(model, "head", None)
     return (
-        isinstance(rnn, nn.RNNBase) and isinstance(head, nn.Linear) and rnn.mode in ("RNN_TANH", "LSTM", "GRU")
+        isinstance(rnn, nn.RNNBase) and isinstance(head, nn.Linear) and rnn.mode in TORCH_MODES
         and rnn.bias and not rnn.bidirectional and getattr(rnn, "proj_size", 0) == 0 and rnn.batch_first
         and rnn.input_size == 1 and head.out_features == 1
     )
@@ -184,7 +185,7 @@ def rows_invariant(model: nn.Module, dtype: torch.dtype, device: torch.device) -
     rnn, head = model.rnn, model.head
     assert isinstance(rnn, nn.RNNBase) and isinstance(head, nn.Linear)
     h = rnn.hidden_size
-    g = h * {"RNN_TANH": 1, "GRU": 3, "LSTM": 4}[rnn.mode]
+    g = h * GATES[TORCH_MODES[rnn.mode]]
     shapes = {(rnn.input_size, g, True), (h, g, rnn.mode == "GRU"), (h, 1, True)}
     if rnn.num_layers > 1:
         shapes.add((h, g, True))
@@ -236,7 +237,7 @@ def rollout(model: nn.Module, buf: Tensor, t: int, horizon: int, should_stop: St
 
 
 def _rollout(rnn: nn.RNNBase, head: nn.Linear, buf: Tensor, t: int, horizon: int, poll: StopPoll | None) -> None:
-    cell = {"RNN_TANH": "RNN", "LSTM": "LSTM", "GRU": "GRU"}[rnn.mode]
+    cell = TORCH_MODES[rnn.mode]
     layers = [_Layer(rnn, k, cell) for k in range(rnn.num_layers)]
     b = buf.shape[0]
     hd = layers[0].hidden

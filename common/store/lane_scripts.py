@@ -41,7 +41,8 @@ return push_within(KEYS[1], {unpack(ARGV, HEAD + 3)}, tonumber(arg(1)), tonumber
 # worker reads it), so the worker reads neither; one whose session is gone (expired, deleted, never opened) is
 # not queued and answered -1. A request naming neither goes as it is. The lane takes them up to its cap
 # (push_within).
-# Answers, per request: 1 queued, 0 the lane was full, -1 its session is gone, or the job's fields.
+# Answers, per request: 1 queued, 0 the lane was full, -1 its session is gone (lane_ops.Admitted reads them), or
+# the job's fields.
 # KEYS: the lane
 # ARGV: cap, expiry (0: leave it), model key prefix, session key prefix, the session's field name, n, the n job
 # fields, then per request: model id, session id, request (a JSON object)
