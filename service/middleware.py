@@ -16,7 +16,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from rnncast.service.gate import route_path
 
 CLIENT_LEFT = 499  # the status Metrics records for a request that ended unanswered (nginx's "client closed request")
-REQUESTS = Counter("rnncast_http_requests_total", "HTTP requests", ["method", "route", "status"])
+REQUESTS = Counter(
+    "rnncast_http_requests_total", f"HTTP requests (status {CLIENT_LEFT}: ended unanswered, its client gone)",
+    ["method", "route", "status"],
+)
 LATENCY = Histogram(
     "rnncast_http_request_duration_seconds", "HTTP request latency", ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
