@@ -116,9 +116,34 @@ def excerpt(value: Any, depth: int = 0) -> Any:
     return value
 
 
+def _given_values(errors: Sequence[Any]) -> list[Any]:
+    """Pydantic's errors less what an optional field (`X | None`) adds to them: a value given for it that X refuses
+    is reported once under a tag naming the X branch (`('horizon', 'function-wrap[check()]')`) and once as the None
+    branch's "Input should be None". The caller gave a value: X's errors are the ones that speak to it, at the
+    field's own location."""
+    nulls = {tuple(e["loc"][:-1]) for e in errors if e["type"] == "none_required" and tuple(e["loc"][-1:]) == ("none",)}
+    if not nulls:
+        return list(errors)
+    out = []
+    for error in errors:
+        loc = tuple(error["loc"])
+        if error["type"] == "none_required" and loc[:-1] in nulls and loc[-1] == "none":
+            continue
+        field = next((p for p in nulls if loc[: len(p)] == p and len(loc) > len(p)), None)
+        if field is not None:  # the one other branch's tag, after the field's location
+            tags = {tuple(e["loc"])[len(field)] for e in errors
+                    if tuple(e["loc"])[: len(field)] == field and len(e["loc"]) > len(field)} - {"none"}
+            if len(tags) == 1:
+                error = {**error, "loc": (*field, *loc[len(field) + 1 :])}
+        out.append(error)
+    return out
+
+
 def validation_detail(errors: Sequence[Any], prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """Pydantic's errors as a 422's detail (FastAPI's shape), each echoing at most an excerpt of its input; the
-    first MAX_ERRORS of them, then one item counting the rest."""
+    """Pydantic's errors as a 422's detail (FastAPI's shape; an optional field's given value judged once, by its
+    type: `_given_values`), each echoing at most an excerpt of its input; the first MAX_ERRORS of them, then one
+    item counting the rest."""
+    errors = _given_values(errors)
     out = []
     for error in errors[:MAX_ERRORS]:
         item = {k: v for k, v in error.items() if k not in ("url", "input", "ctx")}

@@ -126,3 +126,17 @@ def test_a_body_that_ends_before_its_last_byte_is_neither_run_nor_answered():
     whole = call([{"type": "http.request", "body": b'{"values": [1.5]', "more_body": True},
                   {"type": "http.request", "body": b"}", "more_body": False}])
     assert [m.get("status") for m in whole] == [200, None] and ran == [[1.5]]
+
+
+@pytest.mark.parametrize(("body", "loc"), [
+    ({"start": "40", "horizon": 3}, ["body", "start"]),
+    ({"start": 40.0, "horizon": 3, "fields": ["z"]}, ["body", "fields", 0]),
+    ({"context": [0.0] * 20 + ["x"], "horizon": 3}, ["body", "context", 20]),
+])
+def test_an_optional_fields_bad_value_is_one_error_at_the_fields_place(stack, model_id, body, loc):
+    """A value the field's type refuses, not also "Input should be None" for the null it may be, and at the
+    field's own location (no tag of pydantic's union branch), by the fast path and the route alike."""
+    for content_type in ("application/json", ROUTED):
+        r = post(stack, model_id, body, content_type)
+        assert r.status_code == 422
+        assert [e["loc"] for e in r.json()["detail"]] == [loc], r.json()
