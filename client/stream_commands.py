@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,9 +27,12 @@ def _values(stream: TextIO) -> Iterator[float]:
         if not text:
             continue
         try:
-            yield float(text)
+            value = float(text)
         except ValueError:
             raise typer.BadParameter(f"line {number}: {text[:40]!r} is not a number") from None
+        if not math.isfinite(value):  # JSON carries none, and a model reads none
+            raise typer.BadParameter(f"line {number}: {text[:40]!r} is not a finite number")
+        yield value
 
 
 def _show(answer: SessionForecast, json_: bool) -> None:

@@ -3,6 +3,7 @@ errors as the client's exceptions. Every group of calls (`Client`'s bases) is a 
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
@@ -66,6 +67,14 @@ class Transport:
         self._http.close()
 
     def _request(self, method: str, path: str, *, retry: bool, **kwargs: Any) -> httpx.Response:
+        if "json" in kwargs:  # encoded here: a value JSON cannot carry is the caller's error, said as one
+            try:
+                content = json.dumps(kwargs.pop("json"), allow_nan=False, separators=(",", ":")).encode()
+            except ValueError:
+                raise InvalidRequest("the request holds NaN or an infinity, which JSON cannot carry: the API takes "
+                                     "finite numbers only") from None
+            kwargs["content"] = content
+            kwargs["headers"] = {"Content-Type": "application/json", **kwargs.get("headers", {})}
         attempts = 1 + (self.retries if retry else 0)
         for attempt in range(attempts):
             try:

@@ -14,6 +14,11 @@ from rnncast.service.lane import ForecastLane, LaneFull, NoModel, SessionGone
 from rnncast.service.rpc import lane_full, no_worker
 
 
+def session_gone(session_id: str) -> HTTPException:
+    """The 404 of a session that is not there, whichever call finds it gone (the worker's says the same)."""
+    return HTTPException(status.HTTP_404_NOT_FOUND, gone_detail(session_id))
+
+
 def batch_header(answer: Answer) -> dict[str, str] | None:
     """A lane answer's header: how many requests shared its rollout (a 200's only)."""
     return {"X-Rnncast-Batch": str(answer.batch)} if answer.status == 200 else None
@@ -35,7 +40,7 @@ async def ask_lane(lane: ForecastLane, settings: Settings, message: dict[str, An
     except NoModel as exc:
         raise missing_model(str(message.get("model_id")), exc.job) from None
     except SessionGone:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, gone_detail(message[SESSION]["id"])) from None
+        raise session_gone(message[SESSION]["id"]) from None
     if answer is None:
         raise no_worker(settings)
     return answer

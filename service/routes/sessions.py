@@ -10,9 +10,9 @@ from fastapi.responses import JSONResponse
 from rnncast.common.sessions import OPEN, SESSION
 from rnncast.common.values import is_id, iso_ms, now_ms
 from rnncast.service.deps import LaneDep, SettingsDep, StoreDep
-from rnncast.service.errors import ERRORS, not_found
+from rnncast.service.errors import ERRORS
 from rnncast.service.forecast_ask import ask_lane as ask
-from rnncast.service.forecast_ask import batch_header
+from rnncast.service.forecast_ask import batch_header, session_gone
 from rnncast.service.ids import model_or_404
 from rnncast.service.openapi import operation_id
 from rnncast.service.schemas.sessions import Session, SessionForecast, SessionObserve, SessionOpen
@@ -63,7 +63,7 @@ async def observe(session_id: str, body: SessionObserve, lane: LaneDep, settings
     values are a 422 and change nothing; an expired or unknown session is a 404. (A well-formed one is answered
     by service.session_fastpath, in front of FastAPI's routing, as this route answers it.)"""
     if not is_id(session_id):
-        raise not_found("session", session_id)
+        raise session_gone(session_id)
     answer = await ask(lane, settings, observe_message(session_id, body))
     return Response(answer.body, status_code=answer.status, media_type="application/json",
                     headers=batch_header(answer))
@@ -74,7 +74,7 @@ async def get_session(session_id: str, store: StoreDep) -> JSONResponse:
     """A session's model, default horizon, values seen so far and when it expires."""
     found = await store.get_session(session_id) if is_id(session_id) else None
     if found is None:
-        raise not_found("session", session_id)
+        raise session_gone(session_id)
     state, ttl_ms = found
     return JSONResponse(
         {
@@ -93,5 +93,5 @@ async def get_session(session_id: str, store: StoreDep) -> JSONResponse:
 async def delete_session(session_id: str, store: StoreDep) -> Response:
     """End a session now; its id is then 404."""
     if not is_id(session_id) or not await store.delete_session(session_id):
-        raise not_found("session", session_id)
+        raise session_gone(session_id)
     return Response(status_code=204)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -97,3 +99,29 @@ def test_api_key_is_sent_as_bearer(monkeypatch):
     with Client("http://x", transport=transport) as c:
         c.models()
     assert seen == ["Bearer k3y"]
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_a_value_json_cannot_carry_is_an_invalid_request_and_nothing_is_sent(value):
+    sent: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={})
+
+    with client_for(record) as c, pytest.raises(InvalidRequest, match="NaN or an infinity"):
+        c.observe("a" * 32, [1.0, value])
+    assert sent == []
+
+
+def test_a_json_body_goes_as_json():
+    sent: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(404, json={"detail": "session 'x' not found"})
+
+    with client_for(record) as c, pytest.raises(NotFound):
+        c.observe("a" * 32, [1.5], horizon=2)
+    assert sent[0].headers["content-type"] == "application/json"
+    assert json.loads(sent[0].content) == {"values": [1.5], "horizon": 2}

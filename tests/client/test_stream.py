@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from rnncast.client.api import Client
 from rnncast.client.cli import app
+from rnncast.common.sessions import gone_detail
 from tests.service.test_models import forecast, train_model
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "guides" / "streaming.md"
@@ -46,6 +47,11 @@ def test_the_pages_stream_command_prints_each_updated_forecast(stack, tmp_path, 
     assert [a["observed"] for a in answers] == [10, 11, 12] and len(answers[-1]["forecast"]["y"]) == 1
     bad = CliRunner().invoke(app, ["stream", model["id"], "--url", stack.api.url], input="1\n2\nthree\n")
     assert bad.exit_code != 0
+    values = "".join(f"{v!r}\n" for v in VALUES[:11])
+    for word in ("nan", "inf", "1e400"):  # a one-line error naming the line, not a traceback
+        odd = CliRunner().invoke(app, ["stream", model["id"], "--url", stack.api.url], input=values + word + "\n")
+        assert odd.exit_code == 2 and f"line 12: '{word}' is not a finite number" in odd.output, odd.output
+        assert "Traceback" not in odd.output
 
 
 def test_the_pages_python_example_runs(stack, capsys):
@@ -58,3 +64,7 @@ def test_the_pages_python_example_runs(stack, capsys):
         assert c.forecast(model["id"], context=VALUES[:85], horizon=3).y == ast.literal_eval(
             printed[-1].split(" ", 1)[1]
         )
+
+
+def test_the_pages_404_detail_is_the_one_the_api_sends():
+    assert gone_detail("<sid>") in DOCS.read_text().replace("\n", " ")
