@@ -17,12 +17,13 @@ from typing import Any
 from fastapi import HTTPException, status
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import PydanticCustomError, core_schema
+from pydantic_core import PydanticCustomError, ValidationError, core_schema
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rnncast.common.settings import Settings, get_settings
 
 SERVING: ContextVar[Settings | None] = ContextVar("rnncast_serving_settings", default=None)
+OVER = frozenset({"less_than_equal", "less_than"})  # pydantic's errors for a number over a bound
 MARK = "x-rnncast-limit"  # the OpenAPI extension naming the setting that bounds a value
 
 
@@ -61,7 +62,14 @@ class Limited:
             name = info.field_name
             if isinstance(value, list):  # before its items are validated
                 self._refuse(name, value)
-            out = inner(value)
+            try:
+                out = inner(value)
+            except ValidationError as exc:
+                # Over the type's own ceiling is over this server's limit too (a server's limits lie within the
+                # ceilings): said as the limit, naming the setting a user can look up.
+                if isinstance(value, int | float) and all(e["type"] in OVER for e in exc.errors()):
+                    self._refuse(name, value)
+                raise
             if not isinstance(out, list):
                 self._refuse(name, out)
             return out

@@ -209,3 +209,11 @@ def test_an_observe_queued_without_its_session_is_served_reading_it(stack, model
     answer = decode_answer(raw)
     assert answer.status == 200, answer.body
     assert_equals_full_forecast(stack, model_id, SINE[:14], json.loads(answer.body), 2)
+
+
+def test_a_value_over_the_types_ceiling_names_the_servers_limit(stack, models):
+    """Over the hard ceiling (30 days) is over this server's limit too: the 422 names the setting to look up."""
+    http = stack.api.http
+    r = http.post(f"/v1/models/{models['RNN']['id']}/sessions", json={"window": SINE[:12], "ttl_s": 10**8})
+    assert r.status_code == 422 and [e["loc"] for e in r.json()["detail"]] == [["body", "ttl_s"]], r.text
+    assert "RNNCAST_MAX_SESSION_TTL_S" in r.json()["detail"][0]["msg"]
