@@ -143,6 +143,7 @@ app.command(name="import")(commands.handled(transfer_commands.import_))
 app.add_typer(dataset_commands.datasets_app, name="datasets")
 app.add_typer(webhook_commands.webhooks_app, name="webhooks")
 app.add_typer(alias_commands.alias_app, name="alias")
+app.add_typer(stream_commands.session_app, name="session")
 artifacts_app = typer.Typer(help="The artifact store (RNNCAST_ARTIFACTS): checkpoints, models, datasets.",
                             no_args_is_help=True)
 app.add_typer(artifacts_app, name="artifacts")

@@ -12,7 +12,7 @@ from typing import Annotated, TextIO
 
 import typer
 
-from rnncast.client.commands import client
+from rnncast.client.commands import client, emit_json, handled, out
 from rnncast.client.errors import RnncastError
 from rnncast.client.options import JsonOpt, KeyOpt, UrlOpt
 from rnncast.client.sessions import SessionForecast
@@ -84,3 +84,29 @@ def stream(
         finally:
             with contextlib.suppress(RnncastError):  # it may have expired already
                 c.end_session(sid)
+
+
+session_app = typer.Typer(help="A streaming session by its id: read it, or end it now.", no_args_is_help=True)
+
+
+def show(session_id: str, json_: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
+    """A session's model, default horizon, values seen so far, the values it keeps, and when it expires."""
+    with client(url, api_key) as c:
+        session = c.session(session_id)
+    if json_:
+        emit_json(session)
+        return
+    out.print(f"{session.session_id}: model {session.model_id}, {session.observed} values seen (the last "
+              f"{session.window_size} kept), horizon {session.horizon}, expires {session.expires_at} (ttl "
+              f"{session.ttl_s} s)", soft_wrap=True, markup=False)
+
+
+def end(session_id: str, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
+    """End a session now (its id is then 404)."""
+    with client(url, api_key) as c:
+        c.end_session(session_id)
+    out.print(f"{session_id}: ended", markup=False)
+
+
+for _command in (show, end):
+    session_app.command(name=_command.__name__)(handled(_command))

@@ -68,3 +68,20 @@ def test_the_pages_python_example_runs(stack, capsys):
 
 def test_the_pages_404_detail_is_the_one_the_api_sends():
     assert gone_detail("<sid>") in DOCS.read_text().replace("\n", " ")
+
+
+def test_a_session_is_read_and_ended_by_its_id_from_the_command_line(stack):
+    """`rnncast session show` and `end`, as the page names them; a session gone is one line and exit 1."""
+    model = train_model(stack, cell="LSTM", name="session-cli")
+    assert "`rnncast session show <SID>`" in DOCS.read_text() and "`rnncast session end <SID>`" in DOCS.read_text()
+    with Client(stack.api.url) as c:
+        sid = c.open_session(model["id"], VALUES[:12], horizon=2).session_id
+    show = CliRunner().invoke(app, ["session", "show", sid, "--url", stack.api.url])
+    assert show.exit_code == 0 and f"{sid}: model {model['id']}, 12 values seen" in show.output, show.output
+    record = json.loads(CliRunner().invoke(app, ["session", "show", sid, "--json", "--url", stack.api.url]).output)
+    assert record["observed"] == 12 and record["horizon"] == 2
+    ended = CliRunner().invoke(app, ["session", "end", sid, "--url", stack.api.url])
+    assert ended.exit_code == 0 and f"{sid}: ended" in ended.output
+    gone = CliRunner().invoke(app, ["session", "show", sid, "--url", stack.api.url])
+    assert gone.exit_code == 1 and f"404: {gone_detail(sid)}" in gone.output.replace("\n", " ")
+    assert "Traceback" not in gone.output
