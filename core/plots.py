@@ -40,9 +40,13 @@ class PredictionLine:
 def _figure(width: float, height: float) -> tuple[Figure, Axes]:
     # Figure + Agg canvas, no pyplot: no global state, safe in worker threads. Imported on the
     # first figure: matplotlib stays out of the processes that only train.
+    import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    # Every text is drawn as it is written: titles carry users' names, and `$...$` in one is not TeX to parse (a
+    # name such as "$$" failed the whole figure).
+    matplotlib.rcParams["text.parse_math"] = False
     fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
     return fig, fig.add_subplot()
@@ -140,10 +144,14 @@ MAX_PLOT_POINTS = 20_000
 def series_png(x: np.ndarray, y: np.ndarray, title: str) -> bytes:
     """A series as a line (a long one thinned to at most MAX_PLOT_POINTS points)."""
     stride = max(1, -(-x.shape[0] // MAX_PLOT_POINTS))
+    # Values near float64's end (a series may hold any finite number) leave the axes no finite span: drawn
+    # scaled, the axis saying by how much.
+    top = float(np.max(np.abs(y))) if y.size else 0.0
+    power = int(np.floor(np.log10(top))) if top > 1e300 else 0
     fig, ax = _figure(10, 4)
-    ax.plot(x[::stride], y[::stride], "-", color="black", linewidth=0.8)
+    ax.plot(x[::stride], y[::stride] / 10.0**power, "-", color="black", linewidth=0.8)
     ax.set_xlabel("t")
-    ax.set_ylabel("value")
+    ax.set_ylabel(f"value (x 1e{power})" if power else "value")
     ax.set_title(title + (f" (every {stride}th value)" if stride > 1 else ""))
     ax.grid(True, alpha=0.3)
     return _png(fig)

@@ -396,3 +396,12 @@ def test_the_forecast_figure_takes_your_context_too(stack, model):
                          ({"context": "1,2", "origin": 20}, "at most one")]:
         r = stack.api.http.get(url, params=params)
         assert r.status_code == 422 and says in r.text, (params, r.text)
+
+
+def test_a_dataset_plots_whatever_its_name_and_finite_values(stack):
+    """A name is drawn as written (`$...$` is not TeX to parse) and values near float64's end are drawn scaled:
+    both failed the figure (503) before."""
+    body = {"name": "$$ revenue in $ and $\\frac$", "values": [1e308, -1e308, 1e308, 0.0] * 8}
+    dataset = stack.api.http.post("/v1/datasets", json=body).json()
+    plot = stack.api.http.get(f"/v1/datasets/{dataset['id']}/plot.png")
+    assert plot.status_code == 200 and plot.content.startswith(PNG), plot.text[:200]
