@@ -3,8 +3,8 @@ Redis) under the same uvicorn that serves `rnncast api`, reading each request's 
 with a fixed session answer. What a request costs it is what uvicorn and the socket cost; bench/sessions.py
 prints the API's CPU per observe beside it, measured in the same run.
 
-A WebSocket is accepted and each message answered with the same answer (bench/transport_floor.py: what a
-message costs against a request).
+A WebSocket is accepted and each message answered with the same answer, as a session's stream answers it
+(bench/transport_floor.py: what a message costs against a request; bench/sessions.py: the streams' floor).
 Usage: python bench/asgi_floor.py PORT [WS_IMPL]  (uvicorn's --ws: websockets, websockets-sansio, wsproto)
 """
 
@@ -20,7 +20,7 @@ ANSWER = (b'{"session_id":"' + b"0" * 32 + b'","observed":81,"expires_at":"2026-
 HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(ANSWER)).encode())]
 
 
-TEXT = ANSWER.decode()
+TEXT = '{"status":200,' + ANSWER.decode()[1:]  # a session stream's answer (service.session_stream)
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:

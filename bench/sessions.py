@@ -2,17 +2,19 @@
 
 Each client opens a session on the tutorial's LSTM (hidden 20, windows of 80) with its own phase of the
 sine, then, once every client has opened its session, observes one point at a time, closed loop, for
---seconds. Server CPU is the user + system time of the API and the predict worker processes (psutil, children
-included), read around the observing (opening is not counted); Redis's is printed apart. Side by side in the
-same run: the same clients sending plain `context` forecasts of horizon 1 (the window each time), the CPU a
-forecast costs without a session; and the machine's floor, the same clients against a bare ASGI app under
-the same uvicorn (bench/asgi_floor.py: no framework, no Redis, a fixed answer), which scales with the machine
-as the API does (figures from different machines compare by `vs_floor`).
-Last line: cpu_ms_per_point=<x> (goal <= 0.2) with_redis_ms=.. forecast_cpu_ms=.. points_per_s=..
-floor_ms=.. vs_floor=..
+--seconds: on the session's stream (a message on its WebSocket per point: service.session_stream), and, measured
+apart, over HTTP (a `POST .../observe` per point). Server CPU is the user + system time of the API and the predict
+worker processes (psutil, children included), read around the observing (opening is not counted); Redis's is
+printed apart. Side by side in the same run: the same clients sending plain `context` forecasts of horizon 1 (the
+window each time), the CPU a forecast costs without a session; and the machine's floors, the same clients against
+a bare ASGI app under the same uvicorn (bench/asgi_floor.py: no framework, no Redis, a fixed answer) over each
+transport, which scale with the machine as the API does (figures from different machines compare by `vs_floor`).
+Last line: cpu_ms_per_point=<x> (a stream's; goal <= 0.2) with_redis_ms=.. http_cpu_ms_per_point=..
+forecast_cpu_ms=.. points_per_s=.. floor_ms=.. (the WebSocket floor) vs_floor=.. http_floor_ms=.. http_vs_floor=..
 With --against another checkout (an older commit's worktree), both stacks serve at once and each figure is
 measured in alternating slices, so the machine's drift (this 2-core machine's figures move by a third from one
-run to the next) falls on both alike; the last lines then give the other's figures and this one's over them.
+run to the next) falls on both alike; the last lines then give the other's figures and this one's over them (HTTP
+observes and forecasts only: an older checkout may have no streams).
 Usage: python bench/sessions.py [--clients 64] [--seconds 10] [--quick] [--against DIR [--rounds 6]]
 """
 
@@ -31,6 +33,9 @@ from typing import Any
 import aiohttp
 from _stack import cpu_seconds, server, stack, tutorial_lstm
 
+from rnncast.common.sessions import STREAM_PATH
+from rnncast.common.settings import Settings
+from rnncast.service.launcher import websockets
 from tests.support import free_port
 
 HERE = Path(__file__).resolve().parent
@@ -84,6 +89,30 @@ def session_client(url: str, model_id: str) -> Callable[[aiohttp.ClientSession, 
                 await r.read()
             k += 1
             return r.status == 200
+
+        return step
+
+    return start
+
+
+def stream_client(url: str, model_id: str) -> Callable[[aiohttp.ClientSession, int], Any]:
+    """As `session_client`, each point a message on the session's stream (its WebSocket) instead of a request."""
+
+    async def start(http: aiohttp.ClientSession, c: int) -> Callable[[], Any]:
+        window = [value(c, k) for k in range(WINDOW)]
+        async with http.post(
+            f"{url}/v1/models/{model_id}/sessions", json={"window": window, "horizon": HORIZON}
+        ) as r:
+            sid = (await r.json())["session_id"]
+        socket = await http.ws_connect(url.replace("http://", "ws://") + STREAM_PATH.format(session_id=sid))
+        k = WINDOW
+
+        async def step() -> bool:
+            nonlocal k
+            await socket.send_str(f'{{"values":[{value(c, k)!r}]}}')
+            answer = await socket.receive()
+            k += 1
+            return answer.type == aiohttp.WSMsgType.TEXT and answer.data.startswith('{"status":200,')
 
         return step
 
@@ -219,18 +248,23 @@ def main() -> None:
     with served() as this:
         fc = measure(this.pids, args.clients, seconds, forecast_client(this.url, this.model_id))
         se = measure(this.pids, args.clients, seconds, session_client(this.url, this.model_id))
+        st = measure(this.pids, args.clients, seconds, stream_client(this.url, this.model_id))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with server([str(HERE / "asgi_floor.py"), str(port)], url, {}) as bare:
+    with server([str(HERE / "asgi_floor.py"), str(port), websockets(Settings())["ws"]], url, {}) as bare:
         run(4, 1.0, session_client(url, "0" * 32))
-        floor = measure({"api": [bare.pid], "workers": [], "redis": []}, args.clients, seconds,
-                        session_client(url, "0" * 32))
+        floors = [measure({"api": [bare.pid], "workers": [], "redis": []}, args.clients, seconds, kind(url, "0" * 32))
+                  for kind in (session_client, stream_client)]
+    floor, stream_floor = floors
     print(fc.line("forecasts"))
-    print(se.line("sessions"))
-    print(floor.line("floor"))
-    print(f"cpu_ms_per_point={se.server_ms:.3f} with_redis_ms={se.server_ms + se.redis_ms:.3f} "
-          f"forecast_cpu_ms={fc.server_ms:.3f} points_per_s={se.per_s:.0f} floor_ms={floor.server_ms:.3f} "
-          f"vs_floor={se.server_ms / floor.server_ms:.2f}")
+    print(se.line("sessions over HTTP"))
+    print(st.line("sessions' streams"))
+    print(floor.line("floor over HTTP"))
+    print(stream_floor.line("floor over a WebSocket"))
+    print(f"cpu_ms_per_point={st.server_ms:.3f} with_redis_ms={st.server_ms + st.redis_ms:.3f} "
+          f"http_cpu_ms_per_point={se.server_ms:.3f} forecast_cpu_ms={fc.server_ms:.3f} points_per_s={st.per_s:.0f} "
+          f"floor_ms={stream_floor.server_ms:.3f} vs_floor={st.server_ms / stream_floor.server_ms:.2f} "
+          f"http_floor_ms={floor.server_ms:.3f} http_vs_floor={se.server_ms / floor.server_ms:.2f}")
 
 
 if __name__ == "__main__":

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from typing import Any
+from contextlib import ExitStack
+from typing import Any, Self
 
-from rnncast.client.transport import Transport
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from rnncast.client.errors import ApiUnavailable
+from rnncast.client.transport import Transport, error_for, json_body
 from rnncast.client.types import Forecast, _Result
 from rnncast.common.defaults import FORECAST_HORIZON
+from rnncast.common.sessions import STREAM_PATH
 
 
 class SessionForecast(_Result):
@@ -27,6 +34,43 @@ class Session(_Result):
     observed: int
     window_size: int
     expires_at: str
+
+
+class SessionStream:
+    """A session's stream (`Client.stream_session`): each `observe` is a message on one WebSocket, answered in
+    order, at a fraction of a request's cost to the server. Use it as a context manager to close it."""
+
+    def __init__(self, opened: ExitStack, socket: ClientConnection, session_id: str, timeout: float) -> None:
+        self._opened, self._socket, self.session_id, self._timeout = opened, socket, session_id, timeout
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._opened.close()
+
+    def observe(self, values: Sequence[float], *, horizon: int | None = None) -> SessionForecast:
+        """As `SessionCalls.observe`, on the stream; raises as it does for the answer's status (a 404 also ends the
+        stream), ApiUnavailable when the stream has closed."""
+        body: dict[str, Any] = {"values": list(values)}
+        if horizon is not None:
+            body["horizon"] = horizon
+        message = json_body(body)
+        try:
+            self._socket.send(message.decode())
+            text = self._socket.recv(timeout=self._timeout)
+        except TimeoutError:
+            raise ApiUnavailable(f"no answer on session {self.session_id}'s stream in {self._timeout:g} s") from None
+        except ConnectionClosed as exc:
+            raise ApiUnavailable(f"session {self.session_id}'s stream closed: {exc}") from None
+        answer = json.loads(text)
+        status = answer.pop("status")
+        if status != 200:
+            raise error_for(status, json.dumps(answer))
+        return SessionForecast.model_validate(answer)
 
 
 class SessionCalls(Transport):
@@ -57,6 +101,22 @@ class SessionCalls(Transport):
             body["horizon"] = horizon
         answer = self._request("POST", f"/v1/sessions/{session_id}/observe", retry=False, json=body)
         return SessionForecast.model_validate(answer.json())
+
+    def stream_session(self, session_id: str) -> SessionStream:
+        """Open the session's stream: its observes as messages on one WebSocket (`SessionStream.observe`). Raises
+        as a request does for a refused upgrade (404: the session is gone; 429: the API holds its most streams)."""
+        scheme, _, rest = self.base_url.partition("://")
+        url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}{STREAM_PATH.format(session_id=session_id)}"
+        auth = self._http.headers.get("Authorization")
+        opened = ExitStack()
+        try:
+            socket = opened.enter_context(connect(url, additional_headers={"Authorization": auth} if auth else None,
+                                                  open_timeout=self.timeout, compression=None, max_size=16 * 2**20))
+        except InvalidStatus as exc:
+            raise error_for(exc.response.status_code, bytes(exc.response.body or b"")) from None
+        except (OSError, TimeoutError, InvalidHandshake) as exc:
+            raise ApiUnavailable(f"cannot open session {session_id}'s stream at {self.base_url}: {exc}") from None
+        return SessionStream(opened, socket, session_id, self.timeout)
 
     def session(self, session_id: str) -> Session:
         return self._get(f"/v1/sessions/{session_id}", Session)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, TextIO
 
 import typer
 
+from rnncast.client.api import Client
 from rnncast.client.commands import client, emit_json, handled, out
-from rnncast.client.errors import RnncastError
+from rnncast.client.errors import AuthError, NotFound, RnncastError
 from rnncast.client.options import JsonOpt, KeyOpt, UrlOpt
 from rnncast.client.sessions import SessionForecast
 from rnncast.common import defaults as D
@@ -43,6 +45,18 @@ def _show(answer: SessionForecast, json_: bool) -> None:
     typer.echo(f"{answer.observed}\t{ys}")  # a tab as it is (rich would expand it): easy to cut
 
 
+def _observer(c: Client, sid: str, opened: contextlib.ExitStack) -> Callable[[list[float]], SessionForecast]:
+    """The session's observe: a message on its stream (a WebSocket), or, where the stream does not open (a proxy
+    on the way that does not pass the upgrade on, the API's streams all taken), a request each, said on stderr."""
+    try:
+        return opened.enter_context(c.stream_session(sid)).observe
+    except (NotFound, AuthError):
+        raise
+    except RnncastError as exc:
+        typer.echo(f"the session's stream did not open ({exc}); observing over HTTP, a request a value", err=True)
+        return functools.partial(c.observe, sid)
+
+
 def stream(
     model_id: str,
     from_file: Annotated[
@@ -66,8 +80,9 @@ def stream(
     url: UrlOpt = None,
     api_key: KeyOpt = None,
 ) -> None:
-    """Stream values to a model: open a session with the first window, then observe each next value and print
-    the updated forecast (a line per value: values seen, then the predictions; --json: the whole answer)."""
+    """Stream values to a model: open a session with the first window, then observe each next value on the
+    session's stream (a WebSocket) and print the updated forecast (a line per value: values seen, then the
+    predictions; --json: the whole answer)."""
     with client(url, api_key) as c, from_file.open() if from_file else sys.stdin as source:
         params = c.model(model_id).params
         size = window or int(params["sequence_length"]) + lag(params)
@@ -79,8 +94,10 @@ def stream(
         _show(answer, json_)
         sid = answer.session_id
         try:
-            for value in values:
-                _show(c.observe(sid, [value]), json_)
+            with contextlib.ExitStack() as opened:
+                observe = _observer(c, sid, opened)
+                for value in values:
+                    _show(observe([value]), json_)
         finally:
             with contextlib.suppress(RnncastError):  # it may have expired already
                 c.end_session(sid)

@@ -31,6 +31,29 @@ _BY_STATUS: dict[int, type[RnncastError]] = {
 }
 
 
+def error_for(status: int, content: bytes | str) -> RnncastError:
+    """The client's exception for an error answer (its status and body), by status, with the server's words."""
+    body = None
+    try:
+        body = json.loads(content)
+        detail = body.get("detail")
+    except (ValueError, AttributeError):
+        body = None
+        detail = (content.decode("utf-8", "replace") if isinstance(content, bytes) else content)[:200]
+    kind = _BY_STATUS.get(status, RnncastError)
+    return kind(f"{status}: {describe(detail)}", status=status, detail=detail,
+                body=body if isinstance(body, dict) else None)
+
+
+def json_body(value: Any) -> bytes:
+    """`value` as a request's JSON; a value JSON cannot carry is the caller's error, said as one."""
+    try:
+        return json.dumps(value, allow_nan=False, separators=(",", ":")).encode()
+    except ValueError:
+        raise InvalidRequest("the request holds NaN or an infinity, which JSON cannot carry: the API takes "
+                             "finite numbers only") from None
+
+
 class Transport:
     """An rnncast API connection; use it as a context manager to close its connections.
 
@@ -54,7 +77,7 @@ class Transport:
         self.base_url = (base_url or os.environ.get("RNNCAST_URL") or DEFAULT_URL).rstrip("/")
         key = api_key if api_key is not None else os.environ.get("RNNCAST_API_KEY")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self.retries = retries
+        self.retries, self.timeout = retries, timeout
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout, transport=transport)
 
     def __enter__(self) -> Self:
@@ -67,13 +90,8 @@ class Transport:
         self._http.close()
 
     def _request(self, method: str, path: str, *, retry: bool, **kwargs: Any) -> httpx.Response:
-        if "json" in kwargs:  # encoded here: a value JSON cannot carry is the caller's error, said as one
-            try:
-                content = json.dumps(kwargs.pop("json"), allow_nan=False, separators=(",", ":")).encode()
-            except ValueError:
-                raise InvalidRequest("the request holds NaN or an infinity, which JSON cannot carry: the API takes "
-                                     "finite numbers only") from None
-            kwargs["content"] = content
+        if "json" in kwargs:  # encoded here (json_body)
+            kwargs["content"] = json_body(kwargs.pop("json"))
             kwargs["headers"] = {"Content-Type": "application/json", **kwargs.get("headers", {})}
         attempts = 1 + (self.retries if retry else 0)
         for attempt in range(attempts):
@@ -94,15 +112,7 @@ class Transport:
 
     @staticmethod
     def _error(response: httpx.Response) -> RnncastError:
-        body = None
-        try:
-            body = response.json()
-            detail = body.get("detail")
-        except (ValueError, AttributeError):
-            body, detail = None, response.text[:200]
-        kind = _BY_STATUS.get(response.status_code, RnncastError)
-        return kind(f"{response.status_code}: {describe(detail)}", status=response.status_code, detail=detail,
-                    body=body if isinstance(body, dict) else None)
+        return error_for(response.status_code, response.content)
 
     def _get(self, path: str, model: type[T], **params: Any) -> T:
         clean = {k: v for k, v in params.items() if v is not None}

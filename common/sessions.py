@@ -28,6 +28,8 @@ from rnncast.common.values import is_id
 SESSION = "session"  # the lane message's field that makes it a session request: {"op", "id", ...}
 ADMITTED = "admitted"  # the field the admission adds to an observe: [observed, state], the session as it read it
 OPEN, OBSERVE = "open", "observe"
+# A session's stream: a WebSocket whose messages are observes' bodies, each answered in order (service.session_stream)
+STREAM_PATH = "/v1/sessions/{session_id}/stream"
 
 
 def gone_detail(session_id: str) -> str:

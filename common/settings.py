@@ -173,7 +173,7 @@ class Settings(BaseSettings):
         "(408 and the connection closed below): a slow or idle upload does not hold its slot."))
     max_connections: int = Field(1024, ge=8, le=1_000_000, description=(
         "Connections and requests one API process serves at once (uvicorn's `limit_concurrency`); beyond, 503. "
-        "Must exceed RNNCAST_MAX_EVENT_STREAMS."))
+        "Must exceed RNNCAST_MAX_EVENT_STREAMS plus RNNCAST_MAX_SESSION_STREAMS."))
     keep_alive_s: int = Field(5, ge=1, le=300, description=(
         "Seconds an idle keep-alive connection stays open: long enough for a client's next request, short "
         "enough that idle clients do not hold RNNCAST_MAX_CONNECTIONS."))
@@ -189,6 +189,12 @@ class Settings(BaseSettings):
         "Seconds the API waits on one artifact store call (then 503); the API's S3 requests time out as soon."))
     max_event_streams: int = Field(256, ge=1, le=100_000, description=(
         "Open `/events` streams per API process (429 with Retry-After beyond)."))
+    max_session_streams: int = Field(256, ge=1, le=100_000, description=(
+        "Open session streams (`/v1/sessions/{id}/stream`, a WebSocket each) per API process (429 with Retry-After "
+        "on the upgrade beyond)."))
+    session_stream_idle_s: float = Field(120.0, gt=0, le=86_400, description=(
+        "A session stream with no message from its client for this many seconds, or whose client reads no answer "
+        "for as long, is closed (code 1001); its session lives on, to its own time to live."))
     event_stream_max_s: float = Field(3600.0, gt=0, description=(
         "A stream ends after this many seconds; browsers' EventSource and rnncast's client resume it with "
         "Last-Event-ID."))
@@ -311,10 +317,10 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"webhook_lease_s ({self.webhook_lease_s}) must exceed webhook_timeout_s ({self.webhook_timeout_s})"
             )
-        if self.max_connections <= self.max_event_streams:
+        if self.max_connections <= self.max_event_streams + self.max_session_streams:
             raise ValueError(
-                f"max_connections ({self.max_connections}) must exceed "
-                f"max_event_streams ({self.max_event_streams})"
+                f"max_connections ({self.max_connections}) must exceed max_event_streams ({self.max_event_streams}) "
+                f"plus max_session_streams ({self.max_session_streams})"
             )
         return self
 

@@ -28,7 +28,7 @@ import redis
 from fastapi import FastAPI, HTTPException
 from fastapi.encoders import jsonable_encoder
 from fastapi.routing import APIRoute
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rnncast.common.values import is_id
@@ -36,7 +36,7 @@ from rnncast.service.errors import REDIS_DOWN, RETRY_AFTER_S, AmbiguousId, valid
 from rnncast.service.forecast_ask import ask_forecast, batch_header
 from rnncast.service.gate import route_path
 from rnncast.service.ids import resolve
-from rnncast.service.route_paths import path_pattern
+from rnncast.service.route_paths import body_model, path_pattern
 from rnncast.service.schemas import ForecastRequest
 
 log = logging.getLogger(__name__)
@@ -99,9 +99,7 @@ class JsonFastPath:
 
     def __init__(self, app: ASGIApp, api: FastAPI, route: APIRoute, prefix: str) -> None:
         self.app, self.api = app, api
-        (body,) = route.dependant.body_params
-        assert body.field_info.annotation is not None  # a route's body has its model
-        self.request: TypeAdapter[Any] = TypeAdapter(body.field_info.annotation)
+        self.request = body_model(route)
         self.pattern = re.compile(path_pattern(prefix, route))  # its one path parameter, captured
         self.label = RouteLabel(prefix + route.path)
 

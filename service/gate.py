@@ -14,7 +14,9 @@ reaching it through a rebound DNS name gets nothing. With or without a key, a
 state-changing request that a browser sends from another site (its `Origin`
 or `Sec-Fetch-Site` says so) is answered 403, and so is any request, a GET
 too, of a route that makes a worker compute (a figure, a backtest: the routes
-service.deps.computing_paths finds): no page can make the API work.
+service.deps.computing_paths finds): no page can make the API work. A WebSocket's upgrade (a session's stream:
+service.session_stream) is judged as a state-changing request and refused with the same answers, as the HTTP
+answer that refuses the upgrade.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import json
 import re
 import time
 from collections import OrderedDict
+from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -93,6 +96,22 @@ async def send_json(send: Send, status: int, detail: str, headers: dict[str, str
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             *extra]})
     await send({"type": "http.response.body", "body": body})
+
+
+async def refuse(scope: Scope, send: Send, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+    """`send_json`'s answer to a request, or to a WebSocket's upgrade (as the HTTP answer that refuses it, where
+    the server can send one: ASGI's `websocket.http.response`; else a close before the handshake, a 403)."""
+    if scope["type"] == "http":
+        await send_json(send, status, detail, headers)
+        return
+    if "websocket.http.response" not in (scope.get("extensions") or {}):
+        await send({"type": "websocket.close", "code": 1008, "reason": detail[:120]})
+        return
+
+    def http(message: Any) -> Any:
+        return send({**message, "type": f"websocket.{message['type']}"})
+
+    await send_json(http, status, detail, headers)
 
 
 def host_name(host: str) -> str:
@@ -181,14 +200,15 @@ class Gate:
         return not (path == "/metrics" and self.metrics_public)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
         path = route_path(scope)
-        if cross_site(headers, self.trusted) and (
-                scope["method"] not in SAFE_METHODS or any(p.match(path) for p in self.computing)):
-            await send_json(send, 403, "cross-site request refused: this API takes state-changing requests, and "
+        # A WebSocket's upgrade is a GET that no browser checks across sites: judged as a state-changing request.
+        safe = scope.get("method") in SAFE_METHODS
+        if cross_site(headers, self.trusted) and (not safe or any(p.match(path) for p in self.computing)):
+            await refuse(scope, send, 403, "cross-site request refused: this API takes state-changing requests, and "
                                        "requests that make a worker compute, from its own pages and from "
                                        "non-browser clients only (RNNCAST_TRUSTED_ORIGINS adds origins)",
                             {"Connection": "close"})
@@ -196,7 +216,7 @@ class Gate:
         if self.key is None:
             host = headers.get(b"host")
             if host is not None and host_name(host.decode("latin-1")) not in LOOPBACK_HOSTS:
-                await send_json(send, 421, "this API has no key and answers only to localhost, 127.0.0.1 or [::1]; "
+                await refuse(scope, send, 421, "this API has no key and answers only to localhost, 127.0.0.1 or [::1]; "
                                            "set RNNCAST_API_KEY to serve other names")
                 return
         elif self.needs_key(path):
@@ -211,7 +231,7 @@ class Gate:
                 address = client_address(scope)
                 wait = self.failures.blocked_for(address)
                 if wait:
-                    await send_json(send, 429, "too many requests with a wrong API key from this address; retry "
+                    await refuse(scope, send, 429, "too many requests with a wrong API key from this address; retry "
                                                "later", {"Retry-After": str(int(wait) + 1), "Connection": "close"})
                     return
                 if given is not None:  # a wrong key is a guess; a missing one is not
@@ -220,6 +240,6 @@ class Gate:
                 if b"content-length" in headers or b"transfer-encoding" in headers:
                     # Close rather than read and discard a body nobody will use.
                     refusal["Connection"] = "close"
-                await send_json(send, 401, KEY_HINT, refusal)
+                await refuse(scope, send, 401, KEY_HINT, refusal)
                 return
         await self.app(scope, receive, send)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+from typing import Any
 
 import uvicorn
 from pydantic import ValidationError
@@ -66,7 +67,13 @@ def run_api(host: str, port: int, log_level: str = "info", root_path: str = "") 
     uvicorn.run("rnncast.service.main:create_app", factory=True, host=host, port=port, log_level=log_level,
                 timeout_graceful_shutdown=5, root_path=root_path, limit_concurrency=settings.max_connections,
                 timeout_keep_alive=settings.keep_alive_s, proxy_headers=bool(proxies), forwarded_allow_ips=proxies,
-                log_config=log_config())
+                log_config=log_config(), **websockets(settings))
+
+
+def websockets(settings: Settings) -> dict[str, Any]:
+    """uvicorn's WebSocket options (sessions' streams: service.session_stream): the sans-I/O implementation (the
+    cheapest a message: bench/transport_floor.py), a message no larger than a request's body, no compression."""
+    return {"ws": "websockets-sansio", "ws_max_size": settings.max_body_bytes, "ws_per_message_deflate": False}
 
 
 def default_workers() -> int:

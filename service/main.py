@@ -47,6 +47,7 @@ from rnncast.service.routes import (
 )
 from rnncast.service.routes.events import StreamSlots
 from rnncast.service.session_fastpath import SessionFastPath
+from rnncast.service.session_stream import SessionStream
 
 log = logging.getLogger("rnncast.api")
 
@@ -119,11 +120,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(health.metrics_router, dependencies=[] if settings.metrics_public else guarded)
     errors.install(app)
-    # Outermost first: Metrics, then Gate (no key, no body read), then the upload slots, then BodyLimit, then the
-    # fast paths (valid forecasts and observes answered without FastAPI's routing: service.fastpath), each reading
-    # its path and body model from its route.
+    # Outermost first: Metrics, then Gate (no key, no body read; a WebSocket's upgrade too), then the upload slots,
+    # then BodyLimit, then the fast paths (valid forecasts and observes answered without FastAPI's routing:
+    # service.fastpath) and sessions' streams (service.session_stream), each reading its path and body model from
+    # its route.
     forecast = route_of(models.router, models.forecast)
-    app.add_middleware(SessionFastPath, api=app, route=route_of(sessions.router, sessions.observe), prefix=v1.prefix)
+    observe = route_of(sessions.router, sessions.observe)
+    app.add_middleware(SessionStream, api=app, route=observe)  # a session's WebSocket: its messages are observes
+    app.add_middleware(SessionFastPath, api=app, route=observe, prefix=v1.prefix)
     app.add_middleware(ForecastFastPath, api=app, route=forecast, prefix=v1.prefix)
     # Uploads (a dataset, a model's import) may be large; a forecast's body needs no more than its largest context
     # takes. Each path as its route declares it (service.route_paths).

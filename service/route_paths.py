@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
+from pydantic import TypeAdapter
 
 
 def route_of(router: APIRouter, endpoint: Callable[..., Any]) -> APIRoute:
@@ -18,4 +19,16 @@ def route_of(router: APIRouter, endpoint: Callable[..., Any]) -> APIRoute:
 
 def path_pattern(prefix: str, route: APIRoute) -> str:
     """The route's path under `prefix` as a regular expression for a whole path, each path parameter a group."""
-    return re.sub(r"\\\{[^}]+\\\}", "([^/]+)", re.escape(prefix + route.path))
+    return template_pattern(prefix + route.path)
+
+
+def template_pattern(template: str) -> str:
+    """A path template (`/v1/sessions/{session_id}/stream`) as a regular expression, each parameter a group."""
+    return re.sub(r"\\\{[^}]+\\\}", "([^/]+)", re.escape(template))
+
+
+def body_model(route: APIRoute) -> TypeAdapter[Any]:
+    """The validator of the route's body, its own model (for code that validates a body as the route does)."""
+    (body,) = route.dependant.body_params
+    assert body.field_info.annotation is not None  # a route's body has its model
+    return TypeAdapter(body.field_info.annotation)

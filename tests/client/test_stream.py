@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from rnncast.client.api import Client
 from rnncast.client.cli import app
+from rnncast.client.errors import ApiUnavailable
 from rnncast.common.sessions import gone_detail
 from tests.service.test_models import forecast, train_model
 
@@ -59,7 +60,7 @@ def test_the_pages_python_example_runs(stack, capsys):
     space = {"url": stack.api.url, "model_id": model["id"], "values": VALUES}
     exec(page_block("python"), space)
     printed = capsys.readouterr().out.strip().splitlines()
-    assert [int(line.split()[0]) for line in printed] == [81, 82, 83, 84, 85]
+    assert [int(line.split()[0]) for line in printed] == [82, 83, 84, 85]  # the stream's answers
     with Client(stack.api.url) as c:
         assert c.forecast(model["id"], context=VALUES[:85], horizon=3).y == ast.literal_eval(
             printed[-1].split(" ", 1)[1]
@@ -85,3 +86,21 @@ def test_a_session_is_read_and_ended_by_its_id_from_the_command_line(stack):
     gone = CliRunner().invoke(app, ["session", "show", sid, "--url", stack.api.url])
     assert gone.exit_code == 1 and f"404: {gone_detail(sid)}" in gone.output.replace("\n", " ")
     assert "Traceback" not in gone.output
+
+
+def test_stream_observes_over_http_where_the_sessions_stream_does_not_open(stack, monkeypatch):
+    """A proxy that does not pass a WebSocket's upgrade on: `rnncast stream` says so once and goes on over HTTP."""
+    model = train_model(stack, cell="RNN", name="stream-fallback")
+
+    def no_stream(self, session_id):
+        raise ApiUnavailable("cannot open session's stream: HTTP 502")
+
+    monkeypatch.setattr(Client, "stream_session", no_stream)
+    run = CliRunner().invoke(app, ["stream", model["id"], "--horizon", "2", "--url", stack.api.url],
+                             input="".join(f"{v!r}\n" for v in VALUES[:12]))
+    assert run.exit_code == 0, run.output
+    assert run.output.count("observing over HTTP") == 1
+    answers = [line for line in run.output.splitlines() if "\t" in line]
+    assert [int(line.split("\t")[0]) for line in answers] == [10, 11, 12]
+    last = forecast(stack, model["id"], context=VALUES[:12], horizon=2).json()["y"]
+    assert answers[-1].split("\t")[1] == " ".join(f"{y:.6g}" for y in last)

@@ -1,0 +1,157 @@
+"""A session's stream: `/v1/sessions/{id}/stream`, a WebSocket whose messages are observes (pure ASGI).
+
+An observe over HTTP pays for a request each point: uvicorn's HTTP machinery and every middleware layer
+(bench/transport_floor.py, bench/api_layers.py). On a stream the upgrade pays for them once: it passes the Gate
+(the key, the Host, and the cross-site check, a WebSocket counting as a state-changing request: browsers send
+any page's upgrade), and then each text message is an observe's body (`{"values": [...], "horizon": n}`),
+validated by the observe route's own model and asked of the same lane, answered by one message: the observe's
+answer with its HTTP status first, `{"status": 200, "session_id": ..., "forecast": ...}` or
+`{"status": 422, "detail": ...}`. A session found gone is answered 404 and the stream closed (4404).
+
+Messages are served one at a time, in order: the next is read only once the last answer is written, so a client
+that sends without reading stops being read (uvicorn pauses reading until a message is taken, and a write waits
+while the socket's buffer is full). A stream is closed (1001) after RNNCAST_SESSION_STREAM_IDLE_S without a
+message, or with an answer its client does not take for as long; a message over RNNCAST_MAX_BODY_BYTES closes it
+(1009: uvicorn's `ws_max_size`, set from it by `rnncast api`, refuses it before it is read whole). At most
+RNNCAST_MAX_SESSION_STREAMS are open per API process: the upgrade beyond is answered 429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from typing import Any
+
+import orjson
+import redis
+from fastapi import FastAPI, HTTPException
+from fastapi.encoders import jsonable_encoder
+from fastapi.routing import APIRoute
+from prometheus_client import Counter
+from pydantic import ValidationError
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from rnncast.common.sessions import STREAM_PATH, gone_detail
+from rnncast.common.values import is_id
+from rnncast.service.errors import REDIS_DOWN, RETRY_AFTER_S, validation_detail
+from rnncast.service.forecast_ask import ask_lane
+from rnncast.service.gate import refuse, route_path
+from rnncast.service.route_paths import body_model, template_pattern
+from rnncast.service.session_calls import observe_message
+
+log = logging.getLogger(__name__)
+GONE, IDLE, TOO_BIG = 4404, 1001, 1009  # close codes: the session is gone; idle; a message over the limit
+MESSAGES = Counter("rnncast_session_stream_messages_total", "Messages answered on session streams, by status",
+                   ["status"])
+
+
+def _answer(status: int, body: str) -> str:
+    """A stream's answer: the HTTP answer's body (a JSON object) with its status first."""
+    return f'{{"status":{status},{body[1:]}'
+
+
+def _error(status: int, detail: Any) -> str:
+    return _answer(status, json.dumps({"detail": detail}))
+
+
+class SessionStream:
+    """Serves `STREAM_PATH`'s WebSockets; hands every other scope on. `route` is the observe's (its body's model
+    validates each message, as the observe's fast path does)."""
+
+    def __init__(self, app: ASGIApp, api: FastAPI, route: APIRoute) -> None:
+        self.app, self.api = app, api
+        self.request = body_model(route)
+        self.pattern = re.compile(template_pattern(STREAM_PATH))
+        self.open = 0
+        self._counted: dict[int, Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = self.pattern.fullmatch(route_path(scope)) if scope["type"] == "websocket" else None
+        if match is None:
+            await self.app(scope, receive, send)
+            return
+        settings, session_id = self.api.state.settings, match.group(1)
+        if self.open >= settings.max_session_streams:
+            await refuse(scope, send, 429, f"this API process holds {self.open} session streams, its limit "
+                                           "(RNNCAST_MAX_SESSION_STREAMS); retry later or observe over HTTP",
+                         {"Retry-After": RETRY_AFTER_S})
+            return
+        self.open += 1  # taken before any await: two upgrades cannot both take the last place
+        try:
+            try:
+                found = is_id(session_id) and await self.api.state.store.get_session(session_id) is not None
+            except redis.RedisError as exc:
+                log.warning("Redis error on a session stream's upgrade: %s", exc)
+                await refuse(scope, send, 503, REDIS_DOWN, {"Retry-After": RETRY_AFTER_S})
+                return
+            if not found:
+                await refuse(scope, send, 404, gone_detail(session_id))
+                return
+            if (await receive())["type"] != "websocket.connect":
+                return
+            await send({"type": "websocket.accept"})
+            await self._serve(session_id, receive, send)
+        finally:
+            self.open -= 1
+
+    async def _serve(self, session_id: str, receive: Receive, send: Send) -> None:
+        settings = self.api.state.settings
+        idle_s, limit = settings.session_stream_idle_s, settings.max_body_bytes
+        loop = asyncio.get_running_loop()
+        reading = True
+        try:
+            async with asyncio.timeout(None) as idle:  # one deadline, moved on at each message and answer
+                while True:
+                    reading = True
+                    idle.reschedule(loop.time() + idle_s)
+                    message = await receive()
+                    idle.reschedule(None)
+                    if message["type"] != "websocket.receive":
+                        return  # websocket.disconnect: the client left
+                    data = message.get("text")
+                    if data is None:
+                        data = message.get("bytes") or b""
+                    if len(data) > limit // 4 and len(data.encode() if isinstance(data, str) else data) > limit:
+                        await send({"type": "websocket.close", "code": TOO_BIG,
+                                    "reason": f"a message over RNNCAST_MAX_BODY_BYTES ({limit} bytes)"})
+                        return
+                    status, text = await self._observe(session_id, data)
+                    self._count(status)
+                    reading = False
+                    idle.reschedule(loop.time() + idle_s)
+                    await send({"type": "websocket.send", "text": text})
+                    if status == 404:
+                        await send({"type": "websocket.close", "code": GONE, "reason": "session gone"})
+                        return
+        except TimeoutError:
+            if reading:  # else the client takes no answer: a close frame would wait behind them
+                await send({"type": "websocket.close", "code": IDLE,
+                            "reason": f"no message for {idle_s:g} s (RNNCAST_SESSION_STREAM_IDLE_S)"})
+
+    async def _observe(self, session_id: str, data: str | bytes) -> tuple[int, str]:
+        """A message's answer: (its status, its text)."""
+        try:
+            parsed = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            return 422, _error(422, f"a message must be an observe's JSON body ({{\"values\": [...]}}): {exc}")
+        try:  # the observe route's validation: the same errors, word for word
+            request = self.request.validate_python(parsed)
+        except ValidationError as exc:
+            return 422, _error(422, jsonable_encoder(validation_detail(exc.errors(include_url=False), ("body",))))
+        state = self.api.state
+        try:
+            answer = await ask_lane(state.lane, state.settings, observe_message(session_id, request))
+        except HTTPException as exc:  # the lane's refusals: full, no worker, the session gone
+            return exc.status_code, _error(exc.status_code, exc.detail)
+        except redis.RedisError as exc:
+            log.warning("Redis error on a session stream: %s", exc)
+            return 503, _error(503, REDIS_DOWN)
+        return answer.status, _answer(answer.status, answer.body)
+
+    def _count(self, status: int) -> None:
+        child = self._counted.get(status)
+        if child is None:
+            child = self._counted[status] = MESSAGES.labels(str(status))
+        child.inc()

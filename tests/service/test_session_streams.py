@@ -1,0 +1,227 @@
+"""A session's stream (`/v1/sessions/{id}/stream`, a WebSocket) on the real stack: each message is answered as
+its observe over HTTP is, the upgrade passes the Gate as a state-changing request does, and streams are capped,
+closed when idle and bounded in their messages."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+from rnncast.client.api import Client
+from rnncast.client.errors import ApiUnavailable, InvalidRequest, NotFound
+from rnncast.common.sessions import STREAM_PATH, gone_detail
+from rnncast.common.settings import Settings
+from rnncast.service.gate import refuse
+from rnncast.service.route_paths import route_of
+from rnncast.service.routes import sessions
+from rnncast.service.session_stream import GONE, IDLE, TOO_BIG, SessionStream
+from tests.service.test_models import forecast, train_model
+from tests.support import ROOT, Api
+
+SINE = [math.sin(2 * math.pi * k / 20) for k in range(60)]
+KEY = "stream-key-0123456789"
+
+
+@pytest.fixture(scope="module")
+def model(stack):
+    return train_model(stack, cell="GRU", name="session-streams")
+
+
+def ws_url(api: Api, session_id: str) -> str:
+    return api.url.replace("http://", "ws://") + STREAM_PATH.format(session_id=session_id)
+
+
+def opened(api: Api, model_id: str, **body) -> str:
+    r = api.http.post(f"/v1/models/{model_id}/sessions", json={"window": SINE[:12], **body},
+                      headers={"Authorization": f"Bearer {KEY}"})
+    assert r.status_code == 201, r.text
+    return r.json()["session_id"]
+
+
+def ask(ws, message: str) -> dict:
+    ws.send(message)
+    return json.loads(ws.recv(timeout=30))
+
+
+def refused(url: str, **kwargs) -> tuple[int, dict]:
+    with pytest.raises(InvalidStatus) as caught:
+        connect(url, open_timeout=30, **kwargs)
+    return caught.value.response.status_code, json.loads(bytes(caught.value.response.body))
+
+
+def test_each_message_is_answered_as_its_observe_over_http(stack, model):
+    http, model_id = stack.api.http, model["id"]
+    sid = opened(stack.api, model_id, horizon=2)
+    seen = SINE[:12]
+    with connect(ws_url(stack.api, sid)) as ws:
+        for chunk, horizon in (([SINE[12]], None), (SINE[13:16], 5), ([SINE[16]], None)):
+            seen = seen + chunk
+            body = {"values": chunk} | ({"horizon": horizon} if horizon else {})
+            answer = ask(ws, json.dumps(body))
+            assert answer.pop("status") == 200, answer
+            full = forecast(stack, model_id, context=seen, horizon=horizon or 2).json()
+            assert answer["forecast"] == full and answer["observed"] == len(seen) and answer["session_id"] == sid
+        # bad messages: the observe's 422, word for word; the session unchanged; the stream goes on
+        for bad in ('{"values": []}', '{"values": ["1.0"]}', '{"values": [1.0], "horizon": 0}', '{"vals": [1]}'):
+            answer = ask(ws, bad)
+            over_http = http.post(f"/v1/sessions/{sid}/observe", content=bad,
+                                  headers={"Content-Type": "application/json"})
+            assert answer == {"status": 422, **over_http.json()}, answer
+        for not_json in ("nope", '{"values": [NaN]}', "[1, 2"):
+            answer = ask(ws, not_json)
+            assert answer["status"] == 422 and "observe's JSON body" in answer["detail"]
+        assert http.get(f"/v1/sessions/{sid}").json()["observed"] == len(seen)
+        answer = ask(ws, json.dumps({"values": [SINE[17]]}))
+        assert answer["status"] == 200 and answer["observed"] == len(seen) + 1
+        # an observe over HTTP meanwhile is the same session: the stream's next answer goes on from it
+        assert http.post(f"/v1/sessions/{sid}/observe", json={"values": [SINE[18]]}).status_code == 200
+        answer = ask(ws, json.dumps({"values": [SINE[19]]}))
+        assert answer["observed"] == len(seen) + 3
+        assert answer["forecast"] == forecast(stack, model_id, context=SINE[:20], horizon=2).json()
+
+
+def test_the_client_streams_and_a_session_gone_midstream_is_404_and_ends_it(stack, model):
+    sid = opened(stack.api, model["id"], horizon=3)
+    with Client(stack.api.url) as client, client.stream_session(sid) as stream:
+        answer = stream.observe(SINE[12:14])
+        assert answer.observed == 14
+        assert answer.forecast.y == forecast(stack, model["id"], context=SINE[:14], horizon=3).json()["y"]
+        with pytest.raises(InvalidRequest):
+            stream.observe([math.nan])  # refused before sending: JSON cannot carry it
+        assert stream.observe([SINE[14]], horizon=1).observed == 15
+        assert stack.api.http.delete(f"/v1/sessions/{sid}").status_code == 204
+        with pytest.raises(NotFound) as gone:
+            stream.observe([1.0])
+        assert gone.value.detail == gone_detail(sid)
+        with pytest.raises(ApiUnavailable, match="closed"):
+            stream.observe([1.0])
+    with Client(stack.api.url) as client, pytest.raises(NotFound):
+        client.stream_session(sid)
+    other = opened(stack.api, model["id"])
+    with connect(ws_url(stack.api, other)) as ws:
+        stack.api.http.delete(f"/v1/sessions/{other}")
+        assert ask(ws, '{"values": [1.0]}')["status"] == 404
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=30)
+        assert ws.close_code == 4404
+
+
+def test_a_gone_or_malformed_session_refuses_the_upgrade_404(stack):
+    for sid in ("0" * 32, "not-an-id"):
+        assert refused(ws_url(stack.api, sid)) == (404, {"detail": gone_detail(sid)})
+
+
+@pytest.fixture(scope="module")
+def keyed(stack, tmp_path_factory):
+    api = Api(stack.redis.url, stack.data_dir, tmp_path_factory.mktemp("keyed") / "api.log",
+              extra={"RNNCAST_API_KEY": KEY})
+    yield api
+    api.stop()
+
+
+def test_the_upgrade_passes_the_gate(stack, keyed, model):
+    sid = opened(keyed, model["id"])
+    url, right = ws_url(keyed, sid), {"Authorization": f"Bearer {KEY}"}
+    assert refused(url)[0] == 401
+    assert refused(url, additional_headers={"X-API-Key": "wrong-key-0123456789"})[0] == 401
+    with connect(url, additional_headers=right) as ws:
+        assert ask(ws, '{"values": [0.5]}')["status"] == 200
+    with Client(keyed.url, api_key=KEY) as client, client.stream_session(sid) as stream:
+        assert stream.observe([0.25]).observed == 14
+    # a page of another site cannot open one, key or none (browsers send any page's upgrade, with its cookies)
+    for api, headers in ((keyed, right), (stack.api, {})):
+        status, body = refused(ws_url(api, sid), origin="http://evil.example", additional_headers=headers)
+        assert status == 403 and "cross-site" in body["detail"]
+    # without a key, a Host other than loopback's is refused (a rebound DNS name)
+    status, _ = refused(ws_url(stack.api, sid), additional_headers={"Host": "evil.example"})
+    assert status == 421
+
+
+def test_refusing_an_upgrade_on_a_server_without_http_denials_closes_it():
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(refuse({"type": "websocket", "extensions": {}}, send, 401, "missing key"))
+    assert sent == [{"type": "websocket.close", "code": 1008, "reason": "missing key"}]
+
+
+@pytest.fixture(scope="module")
+def bounded(stack, tmp_path_factory):
+    api = Api(stack.redis.url, stack.data_dir, tmp_path_factory.mktemp("bounded") / "api.log", extra={
+        "RNNCAST_MAX_SESSION_STREAMS": "2", "RNNCAST_SESSION_STREAM_IDLE_S": "1.5",
+        "RNNCAST_MAX_BODY_BYTES": "2048"})
+    yield api
+    api.stop()
+
+
+def test_streams_are_capped_per_process_and_a_place_comes_back_when_one_ends(bounded, model):
+    sid = opened(bounded, model["id"])
+    with connect(ws_url(bounded, sid)), connect(ws_url(bounded, sid)) as second:
+        status, body = refused(ws_url(bounded, sid))
+        assert status == 429 and "RNNCAST_MAX_SESSION_STREAMS" in body["detail"]
+        assert ask(second, '{"values": [0.5]}')["status"] == 200  # those open serve on
+    deadline = time.monotonic() + 10
+    while True:  # the server sees the close shortly after
+        try:
+            with connect(ws_url(bounded, sid)) as ws:
+                assert ask(ws, '{"values": [0.5]}')["status"] == 200
+            break
+        except InvalidStatus:
+            assert time.monotonic() < deadline
+
+
+def test_an_idle_stream_is_closed_saying_why_and_its_session_lives_on(bounded, model):
+    sid = opened(bounded, model["id"])
+    with connect(ws_url(bounded, sid)) as ws:
+        assert ask(ws, '{"values": [0.5]}')["status"] == 200
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=30)
+        assert ws.close_code == 1001 and "RNNCAST_SESSION_STREAM_IDLE_S" in ws.close_reason
+    assert bounded.http.get(f"/v1/sessions/{sid}").json()["observed"] == 13
+
+
+def test_a_message_over_the_body_limit_closes_the_stream_unread(bounded, model):
+    sid = opened(bounded, model["id"])
+    with connect(ws_url(bounded, sid)) as ws:
+        ws.send(json.dumps({"values": [0.5] * 1000}))  # ~5 kB, over 2048 bytes
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=30)
+        assert ws.close_code == 1009
+    assert bounded.http.get(f"/v1/sessions/{sid}").json()["observed"] == 12
+
+
+def test_the_guide_states_the_streams_close_codes_and_settings():
+    page = (ROOT / "docs" / "guides" / "streaming.md").read_text().replace("\n", " ")
+    assert f"`{STREAM_PATH.replace('{session_id}', '{sid}')}`" in page
+    for code in (GONE, IDLE, TOO_BIG):
+        assert f"({code})" in page or f"(code {code})" in page, code
+    for setting in ("max_session_streams", "session_stream_idle_s", "max_body_bytes"):
+        assert setting in Settings.model_fields and f"`RNNCAST_{setting.upper()}`" in page
+
+
+def test_the_stream_bounds_a_message_itself_under_a_server_without_that_limit():
+    """Under a server not started by `rnncast api` (uvicorn's message limit its own, 16 MiB): a message over
+    RNNCAST_MAX_BODY_BYTES still closes the stream (1009), before it is parsed or asked of the lane."""
+    settings = Settings(max_body_bytes=1024, session_stream_idle_s=5)
+    api = type("Api", (), {"state": type("State", (), {"settings": settings})()})()
+    stream = SessionStream(None, api, route_of(sessions.router, sessions.observe))  # type: ignore[arg-type]
+    received = [{"type": "websocket.receive", "text": json.dumps({"values": [0.5] * 400})}]
+    sent = []
+
+    async def receive():
+        return received.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(stream._serve("0" * 32, receive, send))
+    assert [(m["type"], m.get("code")) for m in sent] == [("websocket.close", TOO_BIG)]
+    assert "RNNCAST_MAX_BODY_BYTES" in sent[0]["reason"]
