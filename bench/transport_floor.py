@@ -5,9 +5,9 @@ The bare ASGI app of bench/asgi_floor.py (no framework, no Redis, a fixed sessio
 uvicorn that serves `rnncast api`, once per WebSocket implementation uvicorn offers (--ws): --clients clients,
 closed loop, each either POSTing an observe's body per point (keep-alive) or sending it as a message on its
 own WebSocket and reading the answer. Server CPU per point is the server process's (psutil), the two
-transports taking turns in --rounds slices so the machine's drift falls on both. rnncast's observe is an HTTP
-request (bench/sessions.py: `cpu_ms_per_point`, with this HTTP floor beside it as `floor_ms`); this bench
-measures what a message on an open stream would cost instead.
+transports taking turns in --rounds slices so the machine's drift falls on both. rnncast's observe is either
+(bench/sessions.py: `http_cpu_ms_per_point` over HTTP, `cpu_ms_per_point` on a session's stream, each with its
+floor beside it); this bench sets the two floors side by side, under each WebSocket implementation.
 Last line: http_us=<x> ws_us=<y> ws_vs_http=<y / x> ws=<implementation> (the cheapest WebSocket implementation's)
 Usage: python bench/transport_floor.py [--clients 64] [--seconds 8] [--rounds 4]
 """
