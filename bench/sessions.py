@@ -34,8 +34,6 @@ import aiohttp
 from _stack import cpu_seconds, server, stack, tutorial_lstm
 
 from rnncast.common.sessions import STREAM_PATH
-from rnncast.common.settings import Settings
-from rnncast.service.launcher import websockets
 from tests.support import free_port
 
 HERE = Path(__file__).resolve().parent
@@ -74,13 +72,16 @@ def run(clients: int, seconds: float, one: Callable[[aiohttp.ClientSession, int]
     return asyncio.run(main())
 
 
+async def open_session(http: aiohttp.ClientSession, url: str, model_id: str, c: int) -> str:
+    """Client `c`'s session, opened with its first window."""
+    window = [value(c, k) for k in range(WINDOW)]
+    async with http.post(f"{url}/v1/models/{model_id}/sessions", json={"window": window, "horizon": HORIZON}) as r:
+        return str((await r.json())["session_id"])
+
+
 def session_client(url: str, model_id: str) -> Callable[[aiohttp.ClientSession, int], Any]:
     async def start(http: aiohttp.ClientSession, c: int) -> Callable[[], Any]:
-        window = [value(c, k) for k in range(WINDOW)]
-        async with http.post(
-            f"{url}/v1/models/{model_id}/sessions", json={"window": window, "horizon": HORIZON}
-        ) as r:
-            sid = (await r.json())["session_id"]
+        sid = await open_session(http, url, model_id, c)
         k = WINDOW
 
         async def step() -> bool:
@@ -99,11 +100,7 @@ def stream_client(url: str, model_id: str) -> Callable[[aiohttp.ClientSession, i
     """As `session_client`, each point a message on the session's stream (its WebSocket) instead of a request."""
 
     async def start(http: aiohttp.ClientSession, c: int) -> Callable[[], Any]:
-        window = [value(c, k) for k in range(WINDOW)]
-        async with http.post(
-            f"{url}/v1/models/{model_id}/sessions", json={"window": window, "horizon": HORIZON}
-        ) as r:
-            sid = (await r.json())["session_id"]
+        sid = await open_session(http, url, model_id, c)
         socket = await http.ws_connect(url.replace("http://", "ws://") + STREAM_PATH.format(session_id=sid))
         k = WINDOW
 
@@ -251,7 +248,7 @@ def main() -> None:
         st = measure(this.pids, args.clients, seconds, stream_client(this.url, this.model_id))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with server([str(HERE / "asgi_floor.py"), str(port), websockets(Settings())["ws"]], url, {}) as bare:
+    with server([str(HERE / "asgi_floor.py"), str(port), "websockets-sansio"], url, {}) as bare:  # rnncast's base
         run(4, 1.0, session_client(url, "0" * 32))
         floors = [measure({"api": [bare.pid], "workers": [], "redis": []}, args.clients, seconds, kind(url, "0" * 32))
                   for kind in (session_client, stream_client)]

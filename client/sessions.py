@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Sequence
 from typing import Any, Self
 
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from rnncast.client.errors import ApiUnavailable
+from rnncast.client.errors import ApiUnavailable, InvalidRequest, NotFound, RnncastError
 from rnncast.client.transport import Transport, error_for, json_body
 from rnncast.client.types import Forecast, _Result
 from rnncast.common.defaults import FORECAST_HORIZON
-from rnncast.common.sessions import STREAM_PATH
+from rnncast.common.sessions import STREAM_GONE, STREAM_IDLE, STREAM_PATH, STREAM_TOO_BIG
 
 
 class SessionForecast(_Result):
@@ -38,10 +37,12 @@ class Session(_Result):
 
 class SessionStream:
     """A session's stream (`Client.stream_session`): each `observe` is a message on one WebSocket, answered in
-    order, at a fraction of a request's cost to the server. Use it as a context manager to close it."""
+    order, at a fraction of a request's cost to the server. A stream the server closed for want of messages is
+    opened again on the next observe (the server had read none of it). Use it as a context manager to close it."""
 
-    def __init__(self, opened: ExitStack, socket: ClientConnection, session_id: str, timeout: float) -> None:
-        self._opened, self._socket, self.session_id, self._timeout = opened, socket, session_id, timeout
+    def __init__(self, session_id: str, opener: Callable[[], ClientConnection], timeout: float) -> None:
+        self.session_id, self._opener, self._timeout = session_id, opener, timeout
+        self._socket: ClientConnection | None = opener()
 
     def __enter__(self) -> Self:
         return self
@@ -50,27 +51,52 @@ class SessionStream:
         self.close()
 
     def close(self) -> None:
-        self._opened.close()
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
 
     def observe(self, values: Sequence[float], *, horizon: int | None = None) -> SessionForecast:
-        """As `SessionCalls.observe`, on the stream; raises as it does for the answer's status (a 404 also ends the
-        stream), ApiUnavailable when the stream has closed."""
+        """As `SessionCalls.observe`, on the stream; raises as it does for the answer's status (NotFound also ends
+        the stream). A stream that fails (no answer within the client's timeout, a connection lost) is closed:
+        this observe may or may not have been applied, so read the session's `observed` before sending its
+        values again; a later observe raises ApiUnavailable."""
         body: dict[str, Any] = {"values": list(values)}
         if horizon is not None:
             body["horizon"] = horizon
-        message = json_body(body)
-        try:
-            self._socket.send(message.decode())
-            text = self._socket.recv(timeout=self._timeout)
-        except TimeoutError:
-            raise ApiUnavailable(f"no answer on session {self.session_id}'s stream in {self._timeout:g} s") from None
-        except ConnectionClosed as exc:
-            raise ApiUnavailable(f"session {self.session_id}'s stream closed: {exc}") from None
+        message = json_body(body).decode()
+        for again in (True, False):
+            if self._socket is None:
+                raise ApiUnavailable(f"session {self.session_id}'s stream is closed")
+            try:
+                self._socket.send(message)
+                text = self._socket.recv(timeout=self._timeout)
+                break
+            except TimeoutError:
+                self.close()  # its answer may still come: no later observe may take it for its own
+                raise ApiUnavailable(f"no answer on session {self.session_id}'s stream in {self._timeout:g} s; "
+                                     "the stream is closed") from None
+            except ConnectionClosed as exc:
+                code = exc.rcvd.code if exc.rcvd is not None else None
+                self.close()
+                if again and code == STREAM_IDLE:
+                    self._socket = self._opener()
+                    continue
+                raise _closed(self.session_id, code, exc) from None
         answer = json.loads(text)
         status = answer.pop("status")
         if status != 200:
             raise error_for(status, json.dumps(answer))
         return SessionForecast.model_validate(answer)
+
+
+def _closed(session_id: str, code: int | None, exc: ConnectionClosed) -> RnncastError:
+    """What a stream closed under an observe says (its close code, common.sessions)."""
+    if code == STREAM_GONE:
+        return NotFound(f"session {session_id} is gone: its stream was closed", status=404)
+    if code == STREAM_TOO_BIG:
+        return InvalidRequest(f"the observe was over the server's message limit (RNNCAST_MAX_BODY_BYTES): {exc}",
+                              status=413)
+    return ApiUnavailable(f"session {session_id}'s stream closed: {exc}")
 
 
 class SessionCalls(Transport):
@@ -108,15 +134,17 @@ class SessionCalls(Transport):
         scheme, _, rest = self.base_url.partition("://")
         url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}{STREAM_PATH.format(session_id=session_id)}"
         auth = self._http.headers.get("Authorization")
-        opened = ExitStack()
-        try:
-            socket = opened.enter_context(connect(url, additional_headers={"Authorization": auth} if auth else None,
-                                                  open_timeout=self.timeout, compression=None, max_size=16 * 2**20))
-        except InvalidStatus as exc:
-            raise error_for(exc.response.status_code, bytes(exc.response.body or b"")) from None
-        except (OSError, TimeoutError, InvalidHandshake) as exc:
-            raise ApiUnavailable(f"cannot open session {session_id}'s stream at {self.base_url}: {exc}") from None
-        return SessionStream(opened, socket, session_id, self.timeout)
+
+        def opener() -> ClientConnection:
+            try:
+                return connect(url, additional_headers={"Authorization": auth} if auth else None,
+                               open_timeout=self.timeout, compression=None, max_size=16 * 2**20).__enter__()
+            except InvalidStatus as exc:
+                raise error_for(exc.response.status_code, bytes(exc.response.body or b"")) from None
+            except (OSError, TimeoutError, InvalidHandshake) as exc:
+                raise ApiUnavailable(f"cannot open session {session_id}'s stream at {self.base_url}: {exc}") from None
+
+        return SessionStream(session_id, opener, self.timeout)
 
     def session(self, session_id: str) -> Session:
         return self._get(f"/v1/sessions/{session_id}", Session)

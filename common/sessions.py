@@ -30,6 +30,9 @@ ADMITTED = "admitted"  # the field the admission adds to an observe: [observed, 
 OPEN, OBSERVE = "open", "observe"
 # A session's stream: a WebSocket whose messages are observes' bodies, each answered in order (service.session_stream)
 STREAM_PATH = "/v1/sessions/{session_id}/stream"
+# The codes it is closed with: the session is gone; idle (no message read: the client may open it again and send
+# its next message); a message over RNNCAST_MAX_BODY_BYTES (the WebSocket's own code for it)
+STREAM_GONE, STREAM_IDLE, STREAM_TOO_BIG = 4404, 4408, 1009
 
 
 def gone_detail(session_id: str) -> str:

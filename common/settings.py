@@ -193,8 +193,9 @@ class Settings(BaseSettings):
         "Open session streams (`/v1/sessions/{id}/stream`, a WebSocket each) per API process (429 with Retry-After "
         "on the upgrade beyond)."))
     session_stream_idle_s: float = Field(120.0, gt=0, le=86_400, description=(
-        "A session stream with no message from its client for this many seconds, or whose client reads no answer "
-        "for as long, is closed (code 1001); its session lives on, to its own time to live."))
+        "A session stream with no message from its client for this many seconds is closed (code 4408: the client "
+        "may open it again), and a connection whose client takes no answer for as long is dropped; its session "
+        "lives on, to its own time to live."))
     event_stream_max_s: float = Field(3600.0, gt=0, description=(
         "A stream ends after this many seconds; browsers' EventSource and rnncast's client resume it with "
         "Last-Event-ID."))

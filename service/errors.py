@@ -4,6 +4,7 @@ dependency failures as clear 503s, never a 500 or a hang."""
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import math
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -139,6 +140,28 @@ def _given_values(errors: Sequence[Any]) -> list[Any]:
     return out
 
 
+BODY_UNPARSABLE = [{"type": "body_unparsable", "loc": ["body"],
+                    "msg": "the body could not be read as JSON (not UTF-8, not JSON, or nested too deep)"}]
+
+
+def json_body(text: str | bytes) -> Any:
+    """`text` read as a route reads a JSON body (FastAPI: the standard library's json, which takes NaN); raises
+    NotJson with the 422 detail the route answers for what it cannot read."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:  # FastAPI's own error for it, as its routes report it
+        raise NotJson(validation_detail([{"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error",
+                                          "input": {}, "ctx": {"error": exc.msg}}])) from None
+    except (ValueError, RecursionError):
+        raise NotJson(BODY_UNPARSABLE) from None
+
+
+class NotJson(Exception):
+    def __init__(self, detail: list[dict[str, Any]]) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
 def validation_detail(errors: Sequence[Any], prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """Pydantic's errors as a 422's detail (FastAPI's shape; an optional field's given value judged once, by its
     type: `_given_values`), each echoing at most an excerpt of its input; the first MAX_ERRORS of them, then one
@@ -180,9 +203,7 @@ def install(app: FastAPI) -> None:
             allow = ", ".join(allowed_methods(app, request.scope))
             return JSONResponse({"detail": "Method Not Allowed"}, 405, headers={"Allow": allow})
         if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
-            detail = [{"type": "body_unparsable", "loc": ["body"],
-                       "msg": "the body could not be read as JSON (not UTF-8, not JSON, or nested too deep)"}]
-            return JSONResponse({"detail": detail}, 422)
+            return JSONResponse({"detail": BODY_UNPARSABLE}, 422)
         return await http_exception_handler(request, exc)
 
     @app.exception_handler(AmbiguousId)

@@ -71,9 +71,11 @@ def run_api(host: str, port: int, log_level: str = "info", root_path: str = "") 
 
 
 def websockets(settings: Settings) -> dict[str, Any]:
-    """uvicorn's WebSocket options (sessions' streams: service.session_stream): the sans-I/O implementation (the
-    cheapest a message: bench/transport_floor.py), a message no larger than a request's body, no compression."""
-    return {"ws": "websockets-sansio", "ws_max_size": settings.max_body_bytes, "ws_per_message_deflate": False}
+    """uvicorn's WebSocket options (sessions' streams: service.session_stream): its sans-I/O implementation (the
+    cheapest a message: bench/transport_floor.py), bounded for a peer that does not read (service.websocket), a
+    message no larger than a request's body, no compression."""
+    return {"ws": "rnncast.service.websocket:BoundedWebSocket", "ws_max_size": settings.max_body_bytes,
+            "ws_per_message_deflate": False}
 
 
 def default_workers() -> int:

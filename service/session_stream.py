@@ -19,6 +19,7 @@ RNNCAST_MAX_SESSION_STREAMS are open per API process: the upgrade beyond is answ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -33,16 +34,18 @@ from prometheus_client import Counter
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from rnncast.common.sessions import STREAM_GONE as GONE
+from rnncast.common.sessions import STREAM_IDLE as IDLE
 from rnncast.common.sessions import STREAM_PATH, gone_detail
+from rnncast.common.sessions import STREAM_TOO_BIG as TOO_BIG
 from rnncast.common.values import is_id
-from rnncast.service.errors import REDIS_DOWN, RETRY_AFTER_S, validation_detail
+from rnncast.service.errors import REDIS_DOWN, RETRY_AFTER_S, NotJson, json_body, validation_detail
 from rnncast.service.forecast_ask import ask_lane
 from rnncast.service.gate import refuse, route_path
 from rnncast.service.route_paths import body_model, template_pattern
 from rnncast.service.session_calls import observe_message
 
 log = logging.getLogger(__name__)
-GONE, IDLE, TOO_BIG = 4404, 1001, 1009  # close codes: the session is gone; idle; a message over the limit
 MESSAGES = Counter("rnncast_session_stream_messages_total", "Messages answered on session streams, by status",
                    ["status"])
 
@@ -97,16 +100,19 @@ class SessionStream:
             self.open -= 1
 
     async def _serve(self, session_id: str, receive: Receive, send: Send) -> None:
+        """Each message answered in turn, until the client leaves or the stream is closed. Every wait (for a
+        message, for an answer's write, for a close's) is under the one idle deadline: none can hold a place."""
         settings = self.api.state.settings
         idle_s, limit = settings.session_stream_idle_s, settings.max_body_bytes
         loop = asyncio.get_running_loop()
-        reading = True
+        close: tuple[int, str] | None = None
         try:
-            async with asyncio.timeout(None) as idle:  # one deadline, moved on at each message and answer
-                while True:
-                    reading = True
+            async with asyncio.timeout(None) as idle:  # one deadline, moved on at each wait
+                while close is None:
                     idle.reschedule(loop.time() + idle_s)
+                    close = (IDLE, f"no message for {idle_s:g} s (RNNCAST_SESSION_STREAM_IDLE_S)")
                     message = await receive()
+                    close = None
                     idle.reschedule(None)
                     if message["type"] != "websocket.receive":
                         return  # websocket.disconnect: the client left
@@ -114,28 +120,35 @@ class SessionStream:
                     if data is None:
                         data = message.get("bytes") or b""
                     if len(data) > limit // 4 and len(data.encode() if isinstance(data, str) else data) > limit:
-                        await send({"type": "websocket.close", "code": TOO_BIG,
-                                    "reason": f"a message over RNNCAST_MAX_BODY_BYTES ({limit} bytes)"})
-                        return
+                        close = (TOO_BIG, f"a message over RNNCAST_MAX_BODY_BYTES ({limit} bytes)")
+                        break
                     status, text = await self._observe(session_id, data)
                     self._count(status)
-                    reading = False
                     idle.reschedule(loop.time() + idle_s)
                     await send({"type": "websocket.send", "text": text})
                     if status == 404:
-                        await send({"type": "websocket.close", "code": GONE, "reason": "session gone"})
-                        return
+                        close = (GONE, "session gone")
+                idle.reschedule(loop.time() + idle_s)
+                await send({"type": "websocket.close", "code": close[0], "reason": close[1]})
         except TimeoutError:
-            if reading:  # else the client takes no answer: a close frame would wait behind them
-                await send({"type": "websocket.close", "code": IDLE,
-                            "reason": f"no message for {idle_s:g} s (RNNCAST_SESSION_STREAM_IDLE_S)"})
+            if close is not None:  # idle while reading: say so, within a deadline of its own
+                with contextlib.suppress(TimeoutError, OSError, RuntimeError):
+                    async with asyncio.timeout(idle_s):
+                        await send({"type": "websocket.close", "code": close[0], "reason": close[1]})
+            # else an answer its client did not take in time: nothing more can be written (service.websocket
+            # aborts the connection)
+        except (OSError, RuntimeError):  # uvicorn's: the client left, or the connection closed under the write
+            return
 
     async def _observe(self, session_id: str, data: str | bytes) -> tuple[int, str]:
-        """A message's answer: (its status, its text)."""
+        """A message's answer: (its status, its text); any failure is answered, as the route would (500 at worst)."""
         try:
             parsed = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            return 422, _error(422, f"a message must be an observe's JSON body ({{\"values\": [...]}}): {exc}")
+        except orjson.JSONDecodeError:
+            try:  # what orjson refuses (NaN, a JSON error), read as the route reads it, for its errors
+                parsed = json_body(data)
+            except NotJson as exc:
+                return 422, _error(422, exc.detail)
         try:  # the observe route's validation: the same errors, word for word
             request = self.request.validate_python(parsed)
         except ValidationError as exc:
@@ -148,6 +161,9 @@ class SessionStream:
         except redis.RedisError as exc:
             log.warning("Redis error on a session stream: %s", exc)
             return 503, _error(503, REDIS_DOWN)
+        except Exception:  # the route's 500; the stream goes on
+            log.exception("a session stream's observe failed")
+            return 500, _error(500, "Internal Server Error")
         return answer.status, _answer(answer.status, answer.body)
 
     def _count(self, status: int) -> None:

@@ -5,24 +5,32 @@ closed when idle and bounded in their messages."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import math
+import os
+import socket
 import time
 
+import psutil
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.frames import Frame, Opcode
 from websockets.sync.client import connect
 
 from rnncast.client.api import Client
 from rnncast.client.errors import ApiUnavailable, InvalidRequest, NotFound
+from rnncast.common.sessions import STREAM_GONE as GONE
+from rnncast.common.sessions import STREAM_IDLE as IDLE
 from rnncast.common.sessions import STREAM_PATH, gone_detail
+from rnncast.common.sessions import STREAM_TOO_BIG as TOO_BIG
 from rnncast.common.settings import Settings
 from rnncast.service.gate import refuse
 from rnncast.service.route_paths import route_of
 from rnncast.service.routes import sessions
-from rnncast.service.session_stream import GONE, IDLE, TOO_BIG, SessionStream
+from rnncast.service.session_stream import SessionStream
 from tests.service.test_models import forecast, train_model
-from tests.support import ROOT, Api
+from tests.support import ROOT, Api, wait_until
 
 SINE = [math.sin(2 * math.pi * k / 20) for k in range(60)]
 KEY = "stream-key-0123456789"
@@ -73,9 +81,11 @@ def test_each_message_is_answered_as_its_observe_over_http(stack, model):
             over_http = http.post(f"/v1/sessions/{sid}/observe", content=bad,
                                   headers={"Content-Type": "application/json"})
             assert answer == {"status": 422, **over_http.json()}, answer
-        for not_json in ("nope", '{"values": [NaN]}', "[1, 2"):
+        for not_json in ("nope", '{"values": [NaN]}', "[1, 2", "[" * 100_000):  # the route's errors for them too
             answer = ask(ws, not_json)
-            assert answer["status"] == 422 and "observe's JSON body" in answer["detail"]
+            over_http = http.post(f"/v1/sessions/{sid}/observe", content=not_json,
+                                  headers={"Content-Type": "application/json"})
+            assert answer == {"status": 422, **over_http.json()}, answer
         assert http.get(f"/v1/sessions/{sid}").json()["observed"] == len(seen)
         answer = ask(ws, json.dumps({"values": [SINE[17]]}))
         assert answer["status"] == 200 and answer["observed"] == len(seen) + 1
@@ -99,6 +109,8 @@ def test_the_client_streams_and_a_session_gone_midstream_is_404_and_ends_it(stac
         with pytest.raises(NotFound) as gone:
             stream.observe([1.0])
         assert gone.value.detail == gone_detail(sid)
+        with pytest.raises(NotFound, match="stream was closed"):
+            stream.observe([1.0])
         with pytest.raises(ApiUnavailable, match="closed"):
             stream.observe([1.0])
     with Client(stack.api.url) as client, pytest.raises(NotFound):
@@ -184,7 +196,7 @@ def test_an_idle_stream_is_closed_saying_why_and_its_session_lives_on(bounded, m
         assert ask(ws, '{"values": [0.5]}')["status"] == 200
         with pytest.raises(ConnectionClosed):
             ws.recv(timeout=30)
-        assert ws.close_code == 1001 and "RNNCAST_SESSION_STREAM_IDLE_S" in ws.close_reason
+        assert ws.close_code == IDLE and "RNNCAST_SESSION_STREAM_IDLE_S" in ws.close_reason
     assert bounded.http.get(f"/v1/sessions/{sid}").json()["observed"] == 13
 
 
@@ -225,3 +237,61 @@ def test_the_stream_bounds_a_message_itself_under_a_server_without_that_limit():
     asyncio.run(stream._serve("0" * 32, receive, send))
     assert [(m["type"], m.get("code")) for m in sent] == [("websocket.close", TOO_BIG)]
     assert "RNNCAST_MAX_BODY_BYTES" in sent[0]["reason"]
+
+
+def test_the_client_opens_a_stream_closed_for_idleness_again_and_closes_one_that_failed(bounded, model):
+    sid = opened(bounded, model["id"], horizon=2)
+    with Client(bounded.url) as client, client.stream_session(sid) as stream:
+        assert stream.observe([0.5]).observed == 13
+        time.sleep(2.5)  # past RNNCAST_SESSION_STREAM_IDLE_S: the server closed it, having read nothing more
+        assert stream.observe([0.25]).observed == 14
+        stream._timeout = 1e-6  # no answer comes that soon: this observe may be applied, or not
+        with pytest.raises(ApiUnavailable, match="no answer"):
+            stream.observe([0.125])
+        with pytest.raises(ApiUnavailable, match="closed"):  # no later observe may take that answer for its own
+            stream.observe([0.125])
+
+
+def test_an_unexpected_failure_is_answered_500_and_the_stream_goes_on():
+    class Lane:
+        async def ask(self, message, timeout):
+            raise RuntimeError("a fault")
+
+    state = type("State", (), {"settings": Settings(), "lane": Lane()})()
+    stream = SessionStream(None, type("Api", (), {"state": state})(), route_of(sessions.router, sessions.observe))
+    status, text = asyncio.run(stream._observe("0" * 32, '{"values": [1.0]}'))
+    assert (status, json.loads(text)) == (500, {"status": 500, "detail": "Internal Server Error"})
+
+
+def test_a_client_that_never_reads_stops_being_read_and_is_dropped(bounded, model):
+    """Pings with no reading: uvicorn's protocol as it comes answers every one with a pong, its buffer growing
+    with what the client sends, and closes the connection by waiting, forever, for that buffer to drain. Here
+    nothing is read while the buffer is full, and the connection is aborted once that has lasted
+    RNNCAST_SESSION_STREAM_IDLE_S."""
+    sid = opened(bounded, model["id"])
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", bounded.port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    raw.sendall((f"GET {STREAM_PATH.format(session_id=sid)} HTTP/1.1\r\nHost: 127.0.0.1:{bounded.port}\r\n"
+                 f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                 "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:  # the 101 and no more: nothing after it is ever read
+        head += raw.recv(1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    pings = Frame(Opcode.PING, b"p" * 125).serialize(mask=True) * 64
+    raw.settimeout(1.0)
+    sent, most = 0, 16 * 2**20
+    try:
+        while sent < most:
+            raw.sendall(pings)
+            sent += len(pings)
+    except OSError:  # a timeout: the server stopped reading (or it dropped the connection already)
+        pass
+    assert sent < most, "the server read every ping, its pongs piling up unread"
+    api, port = psutil.Process(bounded.proc.proc.pid), raw.getsockname()[1]
+    try:
+        wait_until(lambda: not any(c.raddr and c.raddr.port == port for c in api.net_connections()), timeout=20)
+    finally:
+        raw.close()
