@@ -3,16 +3,21 @@
 An observe over HTTP pays for a request each point: uvicorn's HTTP machinery and every middleware layer
 (bench/transport_floor.py, bench/api_layers.py). On a stream the upgrade pays for them once: it passes the Gate
 (the key, the Host, and the cross-site check, a WebSocket counting as a state-changing request: browsers send
-any page's upgrade), and then each text message is an observe's body (`{"values": [...], "horizon": n}`),
-validated by the observe route's own model and asked of the same lane, answered by one message: the observe's
-answer with its HTTP status first, `{"status": 200, "session_id": ..., "forecast": ...}` or
-`{"status": 422, "detail": ...}`. A session found gone is answered 404 and the stream closed (4404).
+any page's upgrade), and then each message (text, or bytes holding the same JSON) is an observe's body
+(`{"values": [...], "horizon": n}`), validated by the observe route's own model and asked of the same lane,
+answered by one message: the observe's answer with its HTTP status first, `{"status": 200, "session_id": ...,
+"forecast": ...}` or `{"status": 422, "detail": ...}`, the route's errors word for word (a failure the route would
+answer 500 is a 500 here, and the stream goes on). A session found gone is answered 404 and the stream closed
+(4404: common.sessions' close codes).
 
 Messages are served one at a time, in order: the next is read only once the last answer is written, so a client
-that sends without reading stops being read (uvicorn pauses reading until a message is taken, and a write waits
-while the socket's buffer is full). A stream is closed (1001) after RNNCAST_SESSION_STREAM_IDLE_S without a
-message, or with an answer its client does not take for as long; a message over RNNCAST_MAX_BODY_BYTES closes it
-(1009: uvicorn's `ws_max_size`, set from it by `rnncast api`, refuses it before it is read whole). At most
+that sends without reading stops being read (uvicorn pauses reading until a message is taken, a write waits
+while the socket's buffer is full, and service.websocket reads nothing then, pings included). Every wait (for a
+message, an answer's write, a close) is under one deadline, RNNCAST_SESSION_STREAM_IDLE_S: a stream with no
+message for as long is closed (4408: nothing of it was read, so a client may open it again and go on), one whose
+client takes no answer for as long just ends (service.websocket aborts its connection). A message over
+RNNCAST_MAX_BODY_BYTES closes it (1009: uvicorn's `ws_max_size`, set from it by `rnncast api`, refuses it before
+it is read whole; the stream checks it again under a server started otherwise). At most
 RNNCAST_MAX_SESSION_STREAMS are open per API process: the upgrade beyond is answered 429.
 """
 
@@ -44,6 +49,7 @@ from rnncast.service.forecast_ask import ask_lane
 from rnncast.service.gate import refuse, route_path
 from rnncast.service.route_paths import body_model, template_pattern
 from rnncast.service.session_calls import observe_message
+from rnncast.service.websocket import CLOSE_GRACE_S
 
 log = logging.getLogger(__name__)
 MESSAGES = Counter("rnncast_session_stream_messages_total", "Messages answered on session streams, by status",
@@ -57,6 +63,16 @@ def _answer(status: int, body: str) -> str:
 
 def _error(status: int, detail: Any) -> str:
     return _answer(status, json.dumps({"detail": detail}))
+
+
+async def _sent(send: Send, message: dict[str, Any]) -> bool:
+    """Whether `message` went out: False when the connection closed under it (uvicorn raises then: OSError once
+    its client is gone, RuntimeError once it has closed the connection itself)."""
+    try:
+        await send(message)
+    except (OSError, RuntimeError):
+        return False
+    return True
 
 
 class SessionStream:
@@ -100,8 +116,9 @@ class SessionStream:
             self.open -= 1
 
     async def _serve(self, session_id: str, receive: Receive, send: Send) -> None:
-        """Each message answered in turn, until the client leaves or the stream is closed. Every wait (for a
-        message, for an answer's write, for a close's) is under the one idle deadline: none can hold a place."""
+        """Each message answered in turn, until the client leaves or the stream is closed. A wait for a message or
+        for an answer's write is under the idle deadline, a close's under CLOSE_GRACE_S, and an observe under the
+        lane's own (RNNCAST_FORECAST_TIMEOUT): none holds the stream's place longer."""
         settings = self.api.state.settings
         idle_s, limit = settings.session_stream_idle_s, settings.max_body_bytes
         loop = asyncio.get_running_loop()
@@ -111,7 +128,7 @@ class SessionStream:
                 while close is None:
                     idle.reschedule(loop.time() + idle_s)
                     close = (IDLE, f"no message for {idle_s:g} s (RNNCAST_SESSION_STREAM_IDLE_S)")
-                    message = await receive()
+                    message = await receive()  # cancelled by the deadline, it leaves a message unread
                     close = None
                     idle.reschedule(None)
                     if message["type"] != "websocket.receive":
@@ -125,23 +142,26 @@ class SessionStream:
                     status, text = await self._observe(session_id, data)
                     self._count(status)
                     idle.reschedule(loop.time() + idle_s)
-                    await send({"type": "websocket.send", "text": text})
+                    if not await _sent(send, {"type": "websocket.send", "text": text}):
+                        return
                     if status == 404:
                         close = (GONE, "session gone")
-                idle.reschedule(loop.time() + idle_s)
-                await send({"type": "websocket.close", "code": close[0], "reason": close[1]})
         except TimeoutError:
-            if close is not None:  # idle while reading: say so, within a deadline of its own
-                with contextlib.suppress(TimeoutError, OSError, RuntimeError):
-                    async with asyncio.timeout(idle_s):
-                        await send({"type": "websocket.close", "code": close[0], "reason": close[1]})
-            # else an answer its client did not take in time: nothing more can be written (service.websocket
-            # aborts the connection)
-        except (OSError, RuntimeError):  # uvicorn's: the client left, or the connection closed under the write
-            return
+            if close is None:  # an answer its client did not take in time: no close frame can go out either
+                return  # (service.websocket aborts the connection)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_GRACE_S):
+                await _sent(send, {"type": "websocket.close", "code": close[0], "reason": close[1]})
 
     async def _observe(self, session_id: str, data: str | bytes) -> tuple[int, str]:
         """A message's answer: (its status, its text); any failure is answered, as the route would (500 at worst)."""
+        try:
+            return await self._answered(session_id, data)
+        except Exception:  # the route's 500; the stream goes on
+            log.exception("a session stream's observe failed")
+            return 500, _error(500, "Internal Server Error")
+
+    async def _answered(self, session_id: str, data: str | bytes) -> tuple[int, str]:
         try:
             parsed = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -161,9 +181,6 @@ class SessionStream:
         except redis.RedisError as exc:
             log.warning("Redis error on a session stream: %s", exc)
             return 503, _error(503, REDIS_DOWN)
-        except Exception:  # the route's 500; the stream goes on
-            log.exception("a session stream's observe failed")
-            return 500, _error(500, "Internal Server Error")
         return answer.status, _answer(answer.status, answer.body)
 
     def _count(self, status: int) -> None:

@@ -14,12 +14,15 @@ import time
 
 import psutil
 import pytest
+from uvicorn.config import Config
+from uvicorn.server import ServerState
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.frames import Frame, Opcode
 from websockets.sync.client import connect
 
 from rnncast.client.api import Client
 from rnncast.client.errors import ApiUnavailable, InvalidRequest, NotFound
+from rnncast.common.forecasts import Answer
 from rnncast.common.sessions import STREAM_GONE as GONE
 from rnncast.common.sessions import STREAM_IDLE as IDLE
 from rnncast.common.sessions import STREAM_PATH, gone_detail
@@ -29,6 +32,7 @@ from rnncast.service.gate import refuse
 from rnncast.service.route_paths import route_of
 from rnncast.service.routes import sessions
 from rnncast.service.session_stream import SessionStream
+from rnncast.service.websocket import CLOSE_GRACE_S, BoundedWebSocket
 from tests.service.test_models import forecast, train_model
 from tests.support import ROOT, Api, wait_until
 
@@ -217,6 +221,9 @@ def test_the_guide_states_the_streams_close_codes_and_settings():
         assert f"({code})" in page or f"(code {code})" in page, code
     for setting in ("max_session_streams", "session_stream_idle_s", "max_body_bytes"):
         assert setting in Settings.model_fields and f"`RNNCAST_{setting.upper()}`" in page
+    security = (ROOT / "docs" / "operations" / "security.md").read_text().replace("\n", " ")
+    assert f"one still open {CLOSE_GRACE_S:g} s after it was closed" in security
+    assert f"outlives the place by at most {2 * CLOSE_GRACE_S:g} s" in security
 
 
 def test_the_stream_bounds_a_message_itself_under_a_server_without_that_limit():
@@ -254,13 +261,61 @@ def test_the_client_opens_a_stream_closed_for_idleness_again_and_closes_one_that
 
 def test_an_unexpected_failure_is_answered_500_and_the_stream_goes_on():
     class Lane:
+        asked = 0
+
         async def ask(self, message, timeout):
-            raise RuntimeError("a fault")
+            self.asked += 1
+            if self.asked == 1:
+                raise RuntimeError("a fault")
+            return Answer("0" * 32, 200, 1, '{"session_id": "s", "observed": 13}')
 
     state = type("State", (), {"settings": Settings(), "lane": Lane()})()
     stream = SessionStream(None, type("Api", (), {"state": state})(), route_of(sessions.router, sessions.observe))
-    status, text = asyncio.run(stream._observe("0" * 32, '{"values": [1.0]}'))
-    assert (status, json.loads(text)) == (500, {"status": 500, "detail": "Internal Server Error"})
+    received = [{"type": "websocket.receive", "text": '{"values": [1.0]}'}] * 2 + [{"type": "websocket.disconnect"}]
+    sent = []
+
+    async def receive():
+        return received.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(stream._serve("0" * 32, receive, send))
+    assert [json.loads(m["text"]) for m in sent] == [{"status": 500, "detail": "Internal Server Error"},
+                                                     {"status": 200, "session_id": "s", "observed": 13}]
+
+
+def _raw_stream(api: Api, sid: str) -> socket.socket:
+    """A stream's upgrade sent on a bare socket that reads (almost) nothing."""
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", api.port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    raw.sendall((f"GET {STREAM_PATH.format(session_id=sid)} HTTP/1.1\r\nHost: 127.0.0.1:{api.port}\r\n"
+                          f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                          "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    return raw
+
+
+def _flood_until_unread(raw: socket.socket) -> None:
+    """Pings, with nothing read, until the server stops reading them: the send waits (a timeout), long before the
+    server would drop the connection (RNNCAST_SESSION_STREAM_IDLE_S after its buffer filled). A server that read
+    on, answering each with a pong, would take all 16 MiB, or drop the connection first."""
+    pings = Frame(Opcode.PING, b"p" * 125).serialize(mask=True) * 64
+    raw.settimeout(0.5)
+    sent = 0
+    with pytest.raises(TimeoutError):
+        while sent < 16 * 2**20:
+            raw.sendall(pings)
+            sent += len(pings)
+
+
+def _dropped(api: Api, raw: socket.socket) -> None:
+    server, port = psutil.Process(api.proc.proc.pid), raw.getsockname()[1]
+    try:
+        wait_until(lambda: not any(c.raddr and c.raddr.port == port for c in server.net_connections()), timeout=20)
+    finally:
+        raw.close()
 
 
 def test_a_client_that_never_reads_stops_being_read_and_is_dropped(bounded, model):
@@ -268,30 +323,86 @@ def test_a_client_that_never_reads_stops_being_read_and_is_dropped(bounded, mode
     with what the client sends, and closes the connection by waiting, forever, for that buffer to drain. Here
     nothing is read while the buffer is full, and the connection is aborted once that has lasted
     RNNCAST_SESSION_STREAM_IDLE_S."""
-    sid = opened(bounded, model["id"])
-    raw = socket.socket()
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    raw.connect(("127.0.0.1", bounded.port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    raw.sendall((f"GET {STREAM_PATH.format(session_id=sid)} HTTP/1.1\r\nHost: 127.0.0.1:{bounded.port}\r\n"
-                 f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                 "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    raw = _raw_stream(bounded, opened(bounded, model["id"]))
     head = b""
     while b"\r\n\r\n" not in head:  # the 101 and no more: nothing after it is ever read
         head += raw.recv(1)
     assert head.startswith(b"HTTP/1.1 101"), head
-    pings = Frame(Opcode.PING, b"p" * 125).serialize(mask=True) * 64
-    raw.settimeout(1.0)
-    sent, most = 0, 16 * 2**20
-    try:
-        while sent < most:
-            raw.sendall(pings)
-            sent += len(pings)
-    except OSError:  # a timeout: the server stopped reading (or it dropped the connection already)
+    _flood_until_unread(raw)
+    _dropped(bounded, raw)
+
+
+class _Transport:
+    """What the WebSocket protocol asks of a transport, its write buffer `size` bytes."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.paused, self.closed, self.aborted = size, False, False, False
+
+    def get_write_buffer_size(self):
+        return self.size
+
+    def get_write_buffer_limits(self):
+        return (16_384, 65_536)
+
+    def pause_reading(self):
+        self.paused = True
+
+    def resume_reading(self):
+        self.paused = False
+
+    def is_closing(self):
+        return self.closed
+
+    def close(self):
+        self.closed = True
+
+    def abort(self):
+        self.aborted = True
+
+    def get_extra_info(self, name, default=None):
+        return default
+
+
+def _made(transport: _Transport) -> BoundedWebSocket:
+    """The protocol on `transport`, made within the running loop (its timers are that loop's)."""
+
+    async def app(scope, receive, send):
         pass
-    assert sent < most, "the server read every ping, its pongs piling up unread"
-    api, port = psutil.Process(bounded.proc.proc.pid), raw.getsockname()[1]
-    try:
-        wait_until(lambda: not any(c.raddr and c.raddr.port == port for c in api.net_connections()), timeout=20)
-    finally:
-        raw.close()
+
+    protocol = BoundedWebSocket(config=Config(app), server_state=ServerState(), app_state={})
+    protocol.connection_made(transport)
+    return protocol
+
+
+def test_a_connection_full_before_its_upgrade_is_not_read_either():
+    """A large answer left unread on the same connection may fill its buffer before the upgrade: the transport does
+    not say so again to the WebSocket protocol, which must see it for itself (and read nothing, and start the
+    stall's clock); nobody resumes its reading until the buffer has drained."""
+
+    async def check():
+        transport = _Transport(100_000)
+        protocol = _made(transport)
+        assert transport.paused and not protocol.writable.is_set() and protocol._stalled is not None
+        protocol.transport.resume_reading()  # as uvicorn does when the app takes a message, or sends its close
+        assert transport.paused
+        protocol.resume_writing()
+        assert not transport.paused and protocol._stalled is None
+
+    asyncio.run(check())
+
+
+def test_a_closed_connection_leaves_no_abort_behind():
+    """Closing arms an abort (a peer that never drains the buffer); the connection's end disarms it, so no timer
+    holds a transport for long after its connection is gone."""
+
+    async def check():
+        transport = _Transport(0)
+        protocol = _made(transport)
+        assert protocol.close_timeout == CLOSE_GRACE_S
+        protocol.transport.close()
+        armed = protocol._held._abort
+        assert armed is not None and not armed.cancelled()
+        protocol.connection_lost(None)
+        assert armed.cancelled() and not transport.aborted
+
+    asyncio.run(check())
