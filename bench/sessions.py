@@ -13,8 +13,8 @@ Last line: cpu_ms_per_point=<x> (a stream's; goal <= 0.2) with_redis_ms=.. http_
 forecast_cpu_ms=.. points_per_s=.. floor_ms=.. (the WebSocket floor) vs_floor=.. http_floor_ms=.. http_vs_floor=..
 With --against another checkout (an older commit's worktree), both stacks serve at once and each figure is
 measured in alternating slices, so the machine's drift (this 2-core machine's figures move by a third from one
-run to the next) falls on both alike; the last lines then give the other's figures and this one's over them (HTTP
-observes and forecasts only: an older checkout may have no streams).
+run to the next) falls on both alike; the last lines then give the other's figures and this one's over them
+(streams too where the other checkout has them).
 Usage: python bench/sessions.py [--clients 64] [--seconds 10] [--quick] [--against DIR [--rounds 6]]
 """
 
@@ -229,18 +229,25 @@ def main() -> None:
     args = parser.parse_args()
     seconds = 4.0 if args.quick else args.seconds
     if args.against is not None:
+        kinds = {"forecasts": forecast_client, "sessions": session_client}
+        if (args.against / "service" / "session_stream.py").exists():  # it has streams too
+            kinds["streams"] = stream_client
         with served() as this, served(args.against.resolve()) as that:
             runs = {name: alternated([this, that], kind, args.clients, seconds, args.rounds)
-                    for name, kind in (("forecasts", forecast_client), ("sessions", session_client))}
+                    for name, kind in kinds.items()}
         for name, (mine, theirs) in runs.items():
             print(mine.line(f"{name} (this)"))
             print(theirs.line(f"{name} (against)"))
         (fc, fc_then), (se, se_then) = runs["forecasts"], runs["sessions"]
+        st, st_then = runs.get("streams", (None, None))
+        streams = (f" against_stream_cpu_ms_per_point={st_then.server_ms:.3f} "
+                   f"streams_ratio={st.server_ms / st_then.server_ms:.3f}" if st and st_then else "")
         print(f"against_cpu_ms_per_point={se_then.server_ms:.3f} against_forecast_cpu_ms={fc_then.server_ms:.3f} "
               f"points_ratio={se.server_ms / se_then.server_ms:.3f} "
-              f"forecasts_ratio={fc.server_ms / fc_then.server_ms:.3f}")
-        print(f"cpu_ms_per_point={se.server_ms:.3f} with_redis_ms={se.server_ms + se.redis_ms:.3f} "
-              f"forecast_cpu_ms={fc.server_ms:.3f} points_per_s={se.per_s:.0f}")
+              f"forecasts_ratio={fc.server_ms / fc_then.server_ms:.3f}{streams}")
+        print(f"http_cpu_ms_per_point={se.server_ms:.3f} with_redis_ms={se.server_ms + se.redis_ms:.3f} "
+              f"forecast_cpu_ms={fc.server_ms:.3f} points_per_s={se.per_s:.0f}"
+              + (f" cpu_ms_per_point={st.server_ms:.3f}" if st else ""))
         return
     with served() as this:
         fc = measure(this.pids, args.clients, seconds, forecast_client(this.url, this.model_id))

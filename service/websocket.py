@@ -37,6 +37,7 @@ class _Held:
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop, full: Callable[[], bool]) -> None:
         self._transport, self._loop, self._full = transport, loop, full
+        self.write, self.is_closing = transport.write, transport.is_closing  # each message's: no lookup through
         self._abort: asyncio.TimerHandle | None = None
         self._lost = False
 
