@@ -226,14 +226,11 @@ def test_the_guide_states_the_streams_close_codes_and_settings():
     assert f"outlives the place by at most {2 * CLOSE_GRACE_S:g} s" in security
 
 
-def test_the_stream_bounds_a_message_itself_under_a_server_without_that_limit():
-    """Under a server not started by `rnncast api` (uvicorn's message limit its own, 16 MiB): a message over
-    RNNCAST_MAX_BODY_BYTES still closes the stream (1009), before it is parsed or asked of the lane."""
-    settings = Settings(max_body_bytes=1024, session_stream_idle_s=5)
-    api = type("Api", (), {"state": type("State", (), {"settings": settings})()})()
-    stream = SessionStream(None, api, route_of(sessions.router, sessions.observe))  # type: ignore[arg-type]
-    received = [{"type": "websocket.receive", "text": json.dumps({"values": [0.5] * 400})}]
-    sent = []
+def _served(settings: Settings, lane, received: list[dict]) -> list[dict]:
+    """What a stream sends, in process, for the `received` messages (its lane `lane`: a stand-in, or None)."""
+    state = type("State", (), {"settings": settings, "lane": lane})()
+    stream = SessionStream(None, type("Api", (), {"state": state})(), route_of(sessions.router, sessions.observe))
+    sent: list[dict] = []
 
     async def receive():
         return received.pop(0)
@@ -242,6 +239,14 @@ def test_the_stream_bounds_a_message_itself_under_a_server_without_that_limit():
         sent.append(message)
 
     asyncio.run(stream._serve("0" * 32, receive, send))
+    return sent
+
+
+def test_the_stream_bounds_a_message_itself_under_a_server_without_that_limit():
+    """Under a server not started by `rnncast api` (uvicorn's message limit its own, 16 MiB): a message over
+    RNNCAST_MAX_BODY_BYTES still closes the stream (1009), before it is parsed or asked of the lane."""
+    sent = _served(Settings(max_body_bytes=1024, session_stream_idle_s=5), None,
+                   [{"type": "websocket.receive", "text": json.dumps({"values": [0.5] * 400})}])
     assert [(m["type"], m.get("code")) for m in sent] == [("websocket.close", TOO_BIG)]
     assert "RNNCAST_MAX_BODY_BYTES" in sent[0]["reason"]
 
@@ -269,18 +274,8 @@ def test_an_unexpected_failure_is_answered_500_and_the_stream_goes_on():
                 raise RuntimeError("a fault")
             return Answer("0" * 32, 200, 1, '{"session_id": "s", "observed": 13}')
 
-    state = type("State", (), {"settings": Settings(), "lane": Lane()})()
-    stream = SessionStream(None, type("Api", (), {"state": state})(), route_of(sessions.router, sessions.observe))
-    received = [{"type": "websocket.receive", "text": '{"values": [1.0]}'}] * 2 + [{"type": "websocket.disconnect"}]
-    sent = []
-
-    async def receive():
-        return received.pop(0)
-
-    async def send(message):
-        sent.append(message)
-
-    asyncio.run(stream._serve("0" * 32, receive, send))
+    observe = {"type": "websocket.receive", "text": '{"values": [1.0]}'}
+    sent = _served(Settings(), Lane(), [observe, observe, {"type": "websocket.disconnect"}])
     assert [json.loads(m["text"]) for m in sent] == [{"status": 500, "detail": "Internal Server Error"},
                                                      {"status": 200, "session_id": "s", "observed": 13}]
 
@@ -340,6 +335,9 @@ class _Transport:
 
     def get_write_buffer_size(self):
         return self.size
+
+    def write(self, data):
+        self.size += len(data)
 
     def get_write_buffer_limits(self):
         return (16_384, 65_536)
