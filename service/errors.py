@@ -144,11 +144,15 @@ BODY_UNPARSABLE = [{"type": "body_unparsable", "loc": ["body"],
                     "msg": "the body could not be read as JSON (not UTF-8, not JSON, or nested too deep)"}]
 
 
-def json_body(text: str | bytes) -> Any:
-    """`text` read as a route reads a JSON body (FastAPI: the standard library's json, which takes NaN); raises
-    NotJson with the 422 detail the route answers for what it cannot read."""
+def json_body(body: bytes) -> Any:
+    """`body` read as a route reads a JSON body (FastAPI: the standard library's json on its bytes, which takes NaN
+    and a byte-order mark); raises NotJson with the 422 detail the route answers for what it cannot read (an empty
+    body: the body missing)."""
+    if not body:
+        raise NotJson(validation_detail([{"type": "missing", "loc": ("body",), "msg": "Field required",
+                                          "input": None}]))
     try:
-        return json.loads(text)
+        return json.loads(body)
     except json.JSONDecodeError as exc:  # FastAPI's own error for it, as its routes report it
         raise NotJson(validation_detail([{"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error",
                                           "input": {}, "ctx": {"error": exc.msg}}])) from None

@@ -62,7 +62,7 @@ def _answer(status: int, body: str) -> str:
 
 
 def _error(status: int, detail: Any) -> str:
-    return _answer(status, json.dumps({"detail": detail}))
+    return _answer(status, json.dumps({"detail": detail}, separators=(",", ":")))  # as the route's JSONResponse
 
 
 async def _sent(send: Send, message: dict[str, Any]) -> bool:
@@ -87,9 +87,12 @@ class SessionStream:
         self._counted: dict[int, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        match = self.pattern.fullmatch(route_path(scope)) if scope["type"] == "websocket" else None
-        if match is None:
+        if scope["type"] != "websocket":
             await self.app(scope, receive, send)
+            return
+        match = self.pattern.fullmatch(route_path(scope))
+        if match is None:  # the only WebSocket there is: a typo's answer is a 404 that names it
+            await refuse(scope, send, 404, f"no WebSocket at this path; a session's stream is at {STREAM_PATH}")
             return
         settings, session_id = self.api.state.settings, match.group(1)
         if self.open >= settings.max_session_streams:
@@ -166,7 +169,7 @@ class SessionStream:
             parsed = orjson.loads(data)
         except orjson.JSONDecodeError:
             try:  # what orjson refuses (NaN, a JSON error), read as the route reads it, for its errors
-                parsed = json_body(data)
+                parsed = json_body(data.encode() if isinstance(data, str) else data)
             except NotJson as exc:
                 return 422, _error(422, exc.detail)
         try:  # the observe route's validation: the same errors, word for word

@@ -85,9 +85,9 @@ def test_each_message_is_answered_as_its_observe_over_http(stack, model):
             over_http = http.post(f"/v1/sessions/{sid}/observe", content=bad,
                                   headers={"Content-Type": "application/json"})
             assert answer == {"status": 422, **over_http.json()}, answer
-        for not_json in ("nope", '{"values": [NaN]}', "[1, 2", "[" * 100_000):  # the route's errors for them too
+        for not_json in ("nope", '{"values": [NaN]}', "[1, 2", "[" * 100_000, "", ' {"values": [1é'):  # the route's
             answer = ask(ws, not_json)
-            over_http = http.post(f"/v1/sessions/{sid}/observe", content=not_json,
+            over_http = http.post(f"/v1/sessions/{sid}/observe", content=not_json.encode(),
                                   headers={"Content-Type": "application/json"})
             assert answer == {"status": 422, **over_http.json()}, answer
         assert http.get(f"/v1/sessions/{sid}").json()["observed"] == len(seen)
@@ -131,6 +131,22 @@ def test_the_client_streams_and_a_session_gone_midstream_is_404_and_ends_it(stac
 def test_a_gone_or_malformed_session_refuses_the_upgrade_404(stack):
     for sid in ("0" * 32, "not-an-id"):
         assert refused(ws_url(stack.api, sid)) == (404, {"detail": gone_detail(sid)})
+    for typo in ("/v1/sessions/abc/streem", "/v1/session/abc/stream", "/v1/sessions/abc/stream/"):
+        status, body = refused(stack.api.url.replace("http://", "ws://") + typo)
+        assert status == 404 and STREAM_PATH in body["detail"], body
+
+
+def test_a_message_is_read_as_the_routes_body_is_read(stack, model):
+    """A byte-order mark before the JSON: the route reads its body's bytes (json takes the mark), so the stream
+    reads a message so too."""
+    sid = opened(stack.api, model["id"])
+    with connect(ws_url(stack.api, sid)) as ws:
+        assert ask(ws, '\ufeff{"values": [0.5]}')["observed"] == 13
+        ws.send(b'\xef\xbb\xbf{"values": [0.5]}')
+        assert json.loads(ws.recv(timeout=30))["observed"] == 14
+    over_http = stack.api.http.post(f"/v1/sessions/{sid}/observe", content=b'\xef\xbb\xbf{"values": [0.5]}',
+                                    headers={"Content-Type": "application/json"})
+    assert over_http.status_code == 200 and over_http.json()["observed"] == 15
 
 
 @pytest.fixture(scope="module")
