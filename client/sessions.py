@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Self
 
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.protocol import State
 from websockets.sync.client import ClientConnection, connect
 
 from rnncast.client.errors import ApiUnavailable, InvalidRequest, NotFound, RnncastError
@@ -37,8 +38,9 @@ class Session(_Result):
 
 class SessionStream:
     """A session's stream (`Client.stream_session`): each `observe` is a message on one WebSocket, answered in
-    order, at a fraction of a request's cost to the server. A stream the server closed for want of messages is
-    opened again on the next observe (the server had read none of it). Use it as a context manager to close it."""
+    order, at a fraction of a request's cost to the server. A stream the server closed while it was idle (for want
+    of messages, or restarting) is opened again by the next observe, which it had not read. Use it as a context
+    manager to close it."""
 
     def __init__(self, session_id: str, opener: Callable[[], ClientConnection], timeout: float) -> None:
         self.session_id, self._opener, self._timeout = session_id, opener, timeout
@@ -67,6 +69,10 @@ class SessionStream:
         for again in (True, False):
             if self._socket is None:
                 raise ApiUnavailable(f"session {self.session_id}'s stream is closed")
+            if self._socket.protocol.state is not State.OPEN:  # the server closed it while it was idle (a restart,
+                self._socket.close()  # an idle close): nothing of this observe has gone out, so a new one is safe
+                self._socket = None
+                self._socket = self._opener()
             try:
                 self._socket.send(message)
                 text = self._socket.recv(timeout=self._timeout)
