@@ -62,10 +62,7 @@ class SessionStream:
         the stream). A stream that fails (no answer within the client's timeout, a connection lost) is closed:
         this observe may or may not have been applied, so read the session's `observed` before sending its
         values again; a later observe raises ApiUnavailable."""
-        body: dict[str, Any] = {"values": list(values)}
-        if horizon is not None:
-            body["horizon"] = horizon
-        message = json_body(body).decode()
+        message = json_body(_observe_body(values, horizon)).decode()
         for again in (True, False):
             if self._socket is None:
                 raise ApiUnavailable(f"session {self.session_id}'s stream is closed")
@@ -93,6 +90,14 @@ class SessionStream:
         if status != 200:
             raise error_for(status, json.dumps(answer))
         return SessionForecast.model_validate(answer)
+
+
+def _observe_body(values: Sequence[float], horizon: int | None) -> dict[str, Any]:
+    """An observe's body, over HTTP or on a stream."""
+    body: dict[str, Any] = {"values": list(values)}
+    if horizon is not None:
+        body["horizon"] = horizon
+    return body
 
 
 def _closed(session_id: str, code: int | None, exc: ConnectionClosed) -> RnncastError:
@@ -128,10 +133,8 @@ class SessionCalls(Transport):
         self, session_id: str, values: Sequence[float], *, horizon: int | None = None
     ) -> SessionForecast:
         """Append `values` to the session; its forecast from there (a 409 Conflict: another observe won a race)."""
-        body: dict[str, Any] = {"values": list(values)}
-        if horizon is not None:
-            body["horizon"] = horizon
-        answer = self._request("POST", f"/v1/sessions/{session_id}/observe", retry=False, json=body)
+        answer = self._request("POST", f"/v1/sessions/{session_id}/observe", retry=False,
+                               json=_observe_body(values, horizon))
         return SessionForecast.model_validate(answer.json())
 
     def stream_session(self, session_id: str) -> SessionStream:

@@ -26,13 +26,12 @@ from typing import Any, ClassVar
 import orjson
 import redis
 from fastapi import FastAPI, HTTPException
-from fastapi.encoders import jsonable_encoder
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rnncast.common.values import is_id
-from rnncast.service.errors import REDIS_DOWN, RETRY_AFTER_S, AmbiguousId, validation_detail
+from rnncast.service.errors import REDIS_DOWN, RETRY_AFTER_S, AmbiguousId, body_errors
 from rnncast.service.forecast_ask import ask_forecast, batch_header
 from rnncast.service.gate import route_path
 from rnncast.service.ids import resolve
@@ -144,7 +143,7 @@ class JsonFastPath:
         try:  # validated as the route validates it (Python mode): the same errors, word for word
             request = self.request.validate_python(parsed)
         except ValidationError as exc:
-            detail = jsonable_encoder(validation_detail(exc.errors(include_url=False), ("body",)))
+            detail = body_errors(exc)
             return Answered(422, json.dumps({"detail": detail}).encode())
         try:
             return await self.answer(target, request)

@@ -33,7 +33,6 @@ from typing import Any
 import orjson
 import redis
 from fastapi import FastAPI, HTTPException
-from fastapi.encoders import jsonable_encoder
 from fastapi.routing import APIRoute
 from prometheus_client import Counter
 from pydantic import ValidationError
@@ -44,7 +43,7 @@ from rnncast.common.sessions import STREAM_IDLE as IDLE
 from rnncast.common.sessions import STREAM_PATH, gone_detail
 from rnncast.common.sessions import STREAM_TOO_BIG as TOO_BIG
 from rnncast.common.values import is_id
-from rnncast.service.errors import REDIS_DOWN, RETRY_AFTER_S, NotJson, json_body, validation_detail
+from rnncast.service.errors import REDIS_DOWN, RETRY_AFTER_S, NotJson, body_errors, json_body
 from rnncast.service.forecast_ask import ask_lane
 from rnncast.service.gate import refuse, route_path
 from rnncast.service.route_paths import body_model, template_pattern
@@ -175,7 +174,7 @@ class SessionStream:
         try:  # the observe route's validation: the same errors, word for word
             request = self.request.validate_python(parsed)
         except ValidationError as exc:
-            return 422, _error(422, jsonable_encoder(validation_detail(exc.errors(include_url=False), ("body",))))
+            return 422, _error(422, body_errors(exc))
         state = self.api.state
         try:
             answer = await ask_lane(state.lane, state.settings, observe_message(session_id, request))
