@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -21,6 +21,7 @@ class Load:
     seconds: float
     latencies_ms: list[float]
     errors: int
+    headers: list[str] = field(default_factory=list)  # each answer's `header`, where run_load was given one
 
     @property
     def rps(self) -> float:
@@ -31,11 +32,15 @@ class Load:
         return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
-def run_load(url: str, method: str, body: Callable[[int], Any] | None, clients: int, seconds: float) -> Load:
-    """`clients` loops, each sending one request after another for `seconds`."""
+def run_load(
+    url: str, method: str, body: Callable[[int], Any] | None, clients: int, seconds: float, header: str = "",
+) -> Load:
+    """`clients` loops, each sending one request after another for `seconds`; with `header`, each answer's
+    value of it is kept (Load.headers)."""
 
     async def main() -> Load:
         latencies: list[float] = []
+        headers: list[str] = []
         errors = 0
         connector = aiohttp.TCPConnector(limit=clients)
         async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as http:
@@ -51,11 +56,13 @@ def run_load(url: str, method: str, body: Callable[[int], Any] | None, clients: 
                         await r.read()
                         if r.status != 200:
                             errors += 1
+                        elif header:
+                            headers.append(r.headers.get(header, ""))
                     latencies.append((time.perf_counter() - t0) * 1000)
                     i += 1
 
             began = time.perf_counter()
             await asyncio.gather(*(loop(w) for w in range(clients)))
-            return Load(len(latencies), time.perf_counter() - began, latencies, errors)
+            return Load(len(latencies), time.perf_counter() - began, latencies, errors, headers)
 
     return asyncio.run(main())

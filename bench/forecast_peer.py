@@ -35,6 +35,7 @@ from tests.support import free_port
 
 HERE = Path(__file__).resolve().parent
 HORIZON = 100
+BATCH_HEADER = "X-Rnncast-Batch"  # rnncast's: how many requests shared the rollout (mean_batch, per request)
 
 
 def body(i: int) -> dict[str, float]:
@@ -49,15 +50,17 @@ class Measured:
 
     def line(self, name: str) -> str:
         parts = "".join(f" {part}={value:.2f}" for part, value in self.parts.items()) if len(self.parts) > 1 else ""
+        batches = [int(b) for b in self.load.headers if b.isdigit()]
+        batch = f" mean_batch={sum(batches) / len(batches):.1f}" if batches else ""
         return (f"{name}: rps={self.load.rps:.0f} p50_ms={self.load.pct(0.5):.1f} p99_ms={self.load.pct(0.99):.1f} "
-                f"cpu_s_per_1000={self.cpu_per_1000:.2f}{parts} requests={self.load.requests} "
+                f"cpu_s_per_1000={self.cpu_per_1000:.2f}{parts}{batch} requests={self.load.requests} "
                 f"errors={self.load.errors}")
 
 
 def measure(url: str, pids: Callable[[], dict[str, int]], clients: int, seconds: float) -> Measured:
     run_load(url, "POST", body, min(clients, 8), 1.0)  # warm up
     before = {name: cpu_seconds([pid]) for name, pid in pids().items()}
-    load = run_load(url, "POST", body, clients, seconds)
+    load = run_load(url, "POST", body, clients, seconds, header=BATCH_HEADER)
     used = {name: cpu_seconds([pid]) - before[name] for name, pid in pids().items()}
     per = {name: 1000 * value / max(load.requests, 1) for name, value in used.items()}
     return Measured(load, sum(per.values()), per)

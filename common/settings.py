@@ -134,10 +134,12 @@ class Settings(BaseSettings):
         "Forecast requests waiting on the forecast lane in Redis; beyond, 429 with Retry-After."))
     max_queued_figures: int = Field(1_000, ge=1, le=1_000_000, description=(
         "Figure, backtest and ensemble requests waiting on the figure lane in Redis; beyond, 429 with Retry-After."))
-    forecast_threads: int = Field(1, ge=0, le=256, description=(
-        "Threads of a predict worker that pop and compute forecast batches side by side (a rollout releases the "
-        "GIL); 0: one per CPU the process may use. Raise it on a host with cores to spare: on this project's "
-        "2-vCPU machine a second thread added nothing (each rollout ran at half speed)."))
+    forecast_threads: int = Field(2, ge=0, le=256, description=(
+        "Threads of a predict worker that pop and compute forecast batches side by side (the rollout kernel "
+        "releases the GIL): while one computes a batch, the next computes the requests that came meanwhile. "
+        "0: one per CPU the process may use. Two served 1.35x the forecasts of one at 64 clients on this "
+        "project's 2-vCPU machine, in batches half as large (docs/performance.md); more split the batches "
+        "further, so raise it only with cores to spare."))
     max_forecast_work: float = Field(1e11, gt=0, description=(
         "Work in one rollout (`forecast_work`, calibrated to measured time: about 8e10 a second on one core of "
         "the development machine), for every path that runs one (forecasts, figures, backtests per origin and 50x "

@@ -218,6 +218,14 @@ def windows_by_row(
 
 
 if numba is not None:
+    # LLVM's loop vectoriser runs a loop over the lanes two vectors at a time (interleaving) on this class of CPU,
+    # the rest scalar: a block of 16 lanes then ran as slowly as 16 rows alone, and a block of 48 ended in 16
+    # scalar lanes. One vector at a time: every block of a multiple of KERNEL_VECTOR lanes vectorised, 23% less
+    # CPU at 16 lanes, 4-10% at 32-64 (bench/rollout_kernel.py). Set for the process before any compiling
+    # (numba compiles lazily); each lane's arithmetic is unchanged, and so are the bits.
+    import llvmlite.binding
+
+    llvmlite.binding.set_option("rnncast", "-force-vector-interleave=1")
     # IEEE arithmetic in the order the source writes it, but for `contract` (a * b + c as one fused multiply-add,
     # chosen by the same pattern for a lane of a vector as for a scalar): the row and block kernels give a
     # window the same bits (tests/core/test_rollout_kernel.py). No reassociation, which would let each loop
