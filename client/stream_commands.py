@@ -9,7 +9,7 @@ import math
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated, NoReturn, TextIO
 
 import typer
 
@@ -22,8 +22,14 @@ from rnncast.common import defaults as D
 from rnncast.common.search import lag
 
 
+class _BadLine(ValueError):
+    """A line of the input that is not a finite number."""
+
+
 def _values(stream: TextIO) -> Iterator[float]:
-    """Numbers as they arrive, one a line (blank lines skipped): a pipe's values are read as they come."""
+    """Numbers as they arrive, one a line (blank lines skipped): a pipe's values are read as they come.
+
+    Raises _BadLine at the first line that is not a finite number."""
     for number, line in enumerate(stream, 1):
         text = line.strip()
         if not text:
@@ -31,10 +37,16 @@ def _values(stream: TextIO) -> Iterator[float]:
         try:
             value = float(text)
         except ValueError:
-            raise typer.BadParameter(f"line {number}: {text[:40]!r} is not a number") from None
+            raise _BadLine(f"line {number}: {text[:40]!r} is not a number") from None
         if not math.isfinite(value):  # JSON carries none, and a model reads none
-            raise typer.BadParameter(f"line {number}: {text[:40]!r} is not a finite number")
+            raise _BadLine(f"line {number}: {text[:40]!r} is not a finite number")
         yield value
+
+
+def _stop(message: str) -> NoReturn:
+    """The input's fault, not the command line's: one line on stderr, exit code 1 (as the API's errors)."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
 
 
 def _show(answer: SessionForecast, json_: bool) -> None:
@@ -87,7 +99,10 @@ def stream(
         params = c.model(model_id).params
         size = window or int(params["sequence_length"]) + lag(params)
         values = _values(source)
-        first = [v for _, v in zip(range(size), values, strict=False)]
+        try:
+            first = [v for _, v in zip(range(size), values, strict=False)]
+        except _BadLine as exc:
+            _stop(f"{exc}; no session was opened")
         if len(first) < size:
             raise typer.BadParameter(f"the input ended after {len(first)} values; the session opens with {size}")
         answer = c.open_session(model_id, first, horizon=horizon, ttl_s=ttl_s)
@@ -97,7 +112,13 @@ def stream(
             with contextlib.ExitStack() as opened:
                 observe = _observer(c, sid, opened)
                 for value in values:
-                    _show(observe([value]), json_)
+                    answer = observe([value])
+                    _show(answer, json_)
+        except _BadLine as exc:  # the values before it were observed; the session ends below
+            _stop(f"{exc}; stopped after {answer.observed} values, and the session was ended")
+        except NotFound as exc:  # gone between two values: the likeliest reason is the one this command set
+            raise NotFound(f"{exc} (this command's sessions live --ttl-s {ttl_s} s after their last value)",
+                           status=exc.status, detail=exc.detail, body=exc.body) from None
         finally:
             with contextlib.suppress(RnncastError):  # it may have expired already
                 c.end_session(sid)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import ast
 import json
 import math
+import os
 import re
 import shlex
+import threading
+import time
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -46,13 +49,39 @@ def test_the_pages_stream_command_prints_each_updated_forecast(stack, tmp_path, 
     )
     answers = [json.loads(line) for line in piped.output.strip().splitlines()]
     assert [a["observed"] for a in answers] == [10, 11, 12] and len(answers[-1]["forecast"]["y"]) == 1
+    # Bad input is the input's fault, not the command line's: one line naming it, exit code 1, no usage text.
     bad = CliRunner().invoke(app, ["stream", model["id"], "--url", stack.api.url], input="1\n2\nthree\n")
-    assert bad.exit_code != 0
+    assert bad.exit_code == 1 and "error: line 3: 'three' is not a number; no session was opened" in bad.output
     values = "".join(f"{v!r}\n" for v in VALUES[:11])
     for word in ("nan", "inf", "1e400"):  # a one-line error naming the line, not a traceback
         odd = CliRunner().invoke(app, ["stream", model["id"], "--url", stack.api.url], input=values + word + "\n")
-        assert odd.exit_code == 2 and f"line 12: '{word}' is not a finite number" in odd.output, odd.output
-        assert "Traceback" not in odd.output
+        assert odd.exit_code == 1, odd.output
+        assert (f"error: line 12: '{word}' is not a finite number; stopped after 11 values, and the session was "
+                f"ended") in odd.output.replace("\n", " "), odd.output
+        assert "Traceback" not in odd.output and "Usage" not in odd.output
+
+
+def test_stream_says_its_ttl_when_the_session_expired_between_two_values(stack, tmp_path):
+    """A live feed that pauses past --ttl-s: the next value finds the session gone, and the error says why."""
+    model = train_model(stack, cell="LSTM", name="stream-pause")
+    feed = tmp_path / "feed"
+    os.mkfifo(feed)
+
+    def write() -> None:
+        with feed.open("w") as fh:
+            fh.write("".join(f"{v!r}\n" for v in VALUES[:11]))
+            fh.flush()
+            time.sleep(3)  # the session (--ttl-s 1) expires meanwhile
+            fh.write("0.5\n")
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    run = CliRunner().invoke(app, ["stream", model["id"], "--from-file", str(feed), "--ttl-s", "1", "--url",
+                                   stack.api.url])
+    writer.join()
+    assert [int(line.split("\t")[0]) for line in run.stdout.strip().splitlines()] == [10, 11]
+    assert run.exit_code == 1, run.output
+    assert "404" in run.output and "live --ttl-s 1 s after their last value" in run.output.replace("\n", " ")
 
 
 def test_the_pages_python_example_runs(stack, capsys):

@@ -9,6 +9,7 @@ from datetime import datetime
 import httpx
 import pytest
 
+from rnncast.common.settings import Settings
 from tests.support import TINY, wait_until
 
 
@@ -232,11 +233,12 @@ def test_an_id_with_trailing_characters_is_no_id(stack, suffix):
 def test_health_readiness_metrics_and_openapi(stack):
     assert stack.api.http.get("/healthz").json() == {"status": "ok"}
     ready = stack.api.http.get("/readyz")
-    # train + predict; the predict worker serves a forecast lane and a figure lane
+    # train + predict; the predict worker serves its forecast lane's threads and a figure lane
     assert ready.status_code == 200
     body = ready.json()
     devices = body.pop("devices")
-    assert body == {"redis": "ok", "workers": 2, "queues": {"train": 1, "predict": 1}, "lanes": 2,
+    lanes = Settings().forecast_threads + 1
+    assert body == {"redis": "ok", "workers": 2, "queues": {"train": 1, "predict": 1}, "lanes": lanes,
                     "lanes_not_serving": []}
     # Each worker's heartbeat says its queues and device (this host: CPUs).
     assert sorted(d["queues"] for d in devices) == [["predict"], ["train"]], devices
