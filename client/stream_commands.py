@@ -104,7 +104,7 @@ def stream(
         except _BadLine as exc:
             _stop(f"{exc}; no session was opened")
         if len(first) < size:
-            raise typer.BadParameter(f"the input ended after {len(first)} values; the session opens with {size}")
+            _stop(f"the input ended after {len(first)} values; the session opens with {size} (--window)")
         answer = c.open_session(model_id, first, horizon=horizon, ttl_s=ttl_s)
         _show(answer, json_)
         sid = answer.session_id

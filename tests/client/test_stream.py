@@ -52,6 +52,9 @@ def test_the_pages_stream_command_prints_each_updated_forecast(stack, tmp_path, 
     # Bad input is the input's fault, not the command line's: one line naming it, exit code 1, no usage text.
     bad = CliRunner().invoke(app, ["stream", model["id"], "--url", stack.api.url], input="1\n2\nthree\n")
     assert bad.exit_code == 1 and "error: line 3: 'three' is not a number; no session was opened" in bad.output
+    short = CliRunner().invoke(app, ["stream", model["id"], "--url", stack.api.url], input="1\n2\n")
+    assert short.exit_code == 1, short.output
+    assert "error: the input ended after 2 values; the session opens with 10 (--window)" in short.output
     values = "".join(f"{v!r}\n" for v in VALUES[:11])
     for word in ("nan", "inf", "1e400"):  # a one-line error naming the line, not a traceback
         odd = CliRunner().invoke(app, ["stream", model["id"], "--url", stack.api.url], input=values + word + "\n")
