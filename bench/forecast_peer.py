@@ -13,7 +13,7 @@ included: for rnncast the API, the predict worker and Redis), so the load
 generator's share does not blur it. LitServe's answers are checked against
 rnncast's to 1e-5 first.
 Last line: vs_litserve=<rps ratio at --clients> p99_ratio=.. single_p50_ratio=.. cpu_ratio=.. ceiling_ratio=..
-Usage: python bench/forecast_peer.py [--clients 64] [--seconds 15] [--quick]
+Usage: python bench/forecast_peer.py [--clients 64] [--seconds 15] [--quick] [--forecast-threads N]
 """
 
 from __future__ import annotations
@@ -73,10 +73,13 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--quick", action="store_true", help="5 s per measurement")
+    parser.add_argument("--forecast-threads", type=int, help="the predict worker's RNNCAST_FORECAST_THREADS "
+                        "(default: the setting's default)")
     args = parser.parse_args()
     seconds = 5.0 if args.quick else args.seconds
     results: dict[str, Measured] = {}
-    with stack(predict_threads=4) as s:
+    threads = {"RNNCAST_FORECAST_THREADS": str(args.forecast_threads)} if args.forecast_threads else None
+    with stack(predict_threads=4, extra=threads) as s:
         model_id = tutorial_lstm(s)
         model_dir = s.data_dir / "models" / model_id
         url = f"{s.api.url}/v1/models/{model_id}/forecast"

@@ -106,19 +106,19 @@ def stream(
         if len(first) < size:
             _stop(f"the input ended after {len(first)} values; the session opens with {size} (--window)")
         answer = c.open_session(model_id, first, horizon=horizon, ttl_s=ttl_s)
-        _show(answer, json_)
         sid = answer.session_id
         try:
+            _show(answer, json_)
             with contextlib.ExitStack() as opened:
                 observe = _observer(c, sid, opened)
                 for value in values:
                     answer = observe([value])
                     _show(answer, json_)
         except _BadLine as exc:  # the values before it were observed; the session ends below
-            _stop(f"{exc}; stopped after {answer.observed} values, and the session was ended")
+            _stop(f"{exc}; stopped after {answer.observed} values, ending the session")
         except NotFound as exc:  # gone between two values: the likeliest reason is the one this command set
-            raise NotFound(f"{exc} (this command's sessions live --ttl-s {ttl_s} s after their last value)",
-                           status=exc.status, detail=exc.detail, body=exc.body) from None
+            raise NotFound(f"{exc} (a session lives --ttl-s {ttl_s} s after its last value: raise it for a feed "
+                           f"that pauses longer)", status=exc.status, detail=exc.detail, body=exc.body) from None
         finally:
             with contextlib.suppress(RnncastError):  # it may have expired already
                 c.end_session(sid)

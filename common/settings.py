@@ -137,9 +137,10 @@ class Settings(BaseSettings):
     forecast_threads: int = Field(2, ge=0, le=256, description=(
         "Threads of a predict worker that pop and compute forecast batches side by side (the rollout kernel "
         "releases the GIL): while one computes a batch, the next computes the requests that came meanwhile. "
-        "0: one per CPU the process may use. Two served 1.35x the forecasts of one at 64 clients on this "
-        "project's 2-vCPU machine, in batches half as large (docs/performance.md); more split the batches "
-        "further, so raise it only with cores to spare."))
+        "0: one per CPU the process may use. Two served more forecasts than one at 64 clients on this project's "
+        "2-vCPU machine, in smaller batches (docs/performance.md); the gain is the compiled kernel's (models it "
+        "does not run hold the GIL between torch's ops), and more threads split the batches further, so raise "
+        "it only with cores to spare."))
     max_forecast_work: float = Field(1e11, gt=0, description=(
         "Work in one rollout (`forecast_work`, calibrated to measured time: about 8e10 a second on one core of "
         "the development machine), for every path that runs one (forecasts, figures, backtests per origin and 50x "

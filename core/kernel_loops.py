@@ -221,7 +221,7 @@ if numba is not None:
     # LLVM's loop vectoriser runs a loop over the lanes two vectors at a time (interleaving) on this class of CPU,
     # the rest scalar: a block of 16 lanes then ran as slowly as 16 rows alone, and a block of 48 ended in 16
     # scalar lanes. One vector at a time: every block of a multiple of KERNEL_VECTOR lanes vectorised, 23% less
-    # CPU at 16 lanes, 4-10% at 32-64 (bench/rollout_kernel.py). Set before any compiling (numba compiles
+    # CPU at 16 lanes, 0-18% at 32-64 (bench/rollout_kernel.py). Set before any compiling (numba compiles
     # lazily); each lane's arithmetic is unchanged, and so are the bits. The option is LLVM's, for the whole
     # process: every numba function compiled in it after this import (GRU's training layer's epochs are unchanged
     # by it, the same bench).

@@ -217,7 +217,7 @@ def up(host: str, port: int, workers: int, queues: str = "train,predict", redis_
             parts.append(Part("the training worker", proc, path, _worker_ready(client, proc),
                               f"train worker: {workers} process(es) ready (log: {path})"))
         if "predict" in wanted:
-            # Forecasts: one process whose forecast threads each batch every queued request;
+            # Forecasts: one process whose forecast threads each batch the queued requests they pop;
             # a few pool threads draw figures.
             path = logs / "predict-worker.log"
             proc = _spawn([*cli, "worker", "--queues", "predict", "--pool", "threads", "--concurrency", "4"],

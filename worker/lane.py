@@ -1,7 +1,7 @@
 """The predict worker's forecast server: dynamic batching over the forecast lane (common.forecasts).
 
-One thread per predict worker process pops every queued request at once (up
-to `max_batch`), runs the requests for the same model and horizon as one
+Each forecast thread of a predict worker process (RNNCAST_FORECAST_THREADS)
+pops every queued request at once (up to `max_batch`), runs the requests for the same model and horizon as one
 batched rollout, and pushes each answer to the inbox of the API process
 that asked. With no window (the default) a lone request runs at once and
 requests that arrive while a batch computes form the next batch, so batching

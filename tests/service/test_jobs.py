@@ -237,7 +237,7 @@ def test_health_readiness_metrics_and_openapi(stack):
     assert ready.status_code == 200
     body = ready.json()
     devices = body.pop("devices")
-    lanes = Settings().forecast_threads + 1
+    lanes = Settings.model_fields["forecast_threads"].default + 1  # the stack's workers get no RNNCAST_ variable
     assert body == {"redis": "ok", "workers": 2, "queues": {"train": 1, "predict": 1}, "lanes": lanes,
                     "lanes_not_serving": []}
     # Each worker's heartbeat says its queues and device (this host: CPUs).
