@@ -1,13 +1,13 @@
 """The predict worker's forecast server: dynamic batching over the forecast lane (common.forecasts).
 
 Each forecast thread of a predict worker process (RNNCAST_FORECAST_THREADS)
-pops every queued request at once (up to `max_batch`), runs the requests for the same model and horizon as one
-batched rollout, and pushes each answer to the inbox of the API process
-that asked. With no window (the default) a lone request runs at once and
-requests that arrive while a batch computes form the next batch, so batching
-adds no latency at low load; `batch_window_ms` > 0 also waits that long for
-company. Rows are exact: core's rollout gives a window the same numbers
-alone or batched.
+pops every queued request at once (up to `max_batch`), runs the requests
+for the same model and horizon as one batched rollout, and pushes each
+answer to the inbox of the API process that asked. With no window (the
+default) a lone request runs at once and requests that arrive while a batch
+computes form the next batch, so batching adds no latency at low load;
+`batch_window_ms` > 0 also waits that long for company. Rows are exact:
+core's rollout gives a window the same numbers alone or batched.
 """
 
 from __future__ import annotations
