@@ -1,6 +1,7 @@
 """CPU time per 100-step forecast of the tutorial LSTM (hidden 20, 1 layer, window 80): today's torch path
 (core.wavefront, `rollout(..., kernel=False)`) against the fused kernel (core.kernel), at batch 1 and 64;
-the kernel's CPU per row at each block width (core.kernel's blocks of rows) and alone;
+the kernel's CPU per row with a rollout's windows in each width of vector lanes (64 rows, and one row), and by
+row, and the width core.kernel chooses;
 and the CPU time of one training epoch of the tutorial's GRU against its LSTM (hidden 20, window 80, batches
 of 500 in passes of the cell's default micro-batch: core.train's defaults), GRU on its compiled layer
 (core.fastgru) and, for reference, on core.fastrnn's torch loop; and with `loss_on: all` (the loss on every
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 
 from rnncast.common.options import ModelOptions, SineData, TrainOptions
+from rnncast.common.rollout_work import kernel_width
 from rnncast.core import fastgru, kernel, kernel_loops
 from rnncast.core.data import make_split
 from rnncast.core.epoch import train_epoch
@@ -44,18 +46,23 @@ def cpu_ms_per_forecast(run, windows: np.ndarray, repeats: int) -> float:
     return (time.process_time() - start) * 1e3 / (repeats * windows.shape[0])
 
 
-def block_widths(model: Forecaster, rounds: int) -> dict[str, float]:
-    """Median CPU ms per row of one 100-step rollout of WINDOW-value windows in the block kernel at each width
-    (every lane a real row), and in the row kernel, the variants interleaved (core.kernel's choice of blocks)."""
+def lane_widths(model: Forecaster, rounds: int) -> dict[str, float]:
+    """Median CPU ms per row of one 100-step rollout of WINDOW-value windows in the lane kernel at each width, for
+    64 rows and for one row, and in the row kernel, the variants interleaved (core.kernel chooses among them)."""
     cell, arrays = kernel._weights(model)
+    layers, hidden, _ = arrays[2].shape
     gen = np.random.default_rng(1)
     runs = {}
-    by_block, by_row = kernel_loops.windows_by_block, kernel_loops.windows_by_row
-    for width in (16, 24, 32, 48, 64):
-        bt = gen.standard_normal((WINDOW + HORIZON, width)).astype(np.float32)
-        runs[f"block of {width}"] = (width, lambda bt=bt: by_block(bt, WINDOW, 0, HORIZON, cell, *arrays))
+
+    def in_lanes(rows: np.ndarray, width: int) -> None:
+        kernel.Lanes(len(rows), width, layers, hidden, 1).run(rows.copy(), WINDOW, HORIZON, 1 << 62, cell, arrays)
+
+    for batch in (64, 1):
+        rows = gen.standard_normal((batch, WINDOW + HORIZON)).astype(np.float32)
+        for width in (16, 32, 48, 64):
+            runs[f"{batch} rows in {width} lanes"] = (batch, lambda rows=rows, width=width: in_lanes(rows, width))
     rows = gen.standard_normal((4, WINDOW + HORIZON)).astype(np.float32)
-    runs["row alone"] = (4, lambda: by_row(rows, WINDOW, 0, HORIZON, cell, *arrays))
+    runs["rows by row"] = (4, lambda: kernel_loops.windows_by_row(rows.copy(), WINDOW, 0, HORIZON, cell, *arrays))
     times: dict[str, list[float]] = {name: [] for name in runs}
     for r in range(rounds + 1):
         for name, (count, run) in runs.items():
@@ -121,8 +128,10 @@ def main() -> None:
         print(f"{name:6s} batch={batch:2d} cpu_ms_per_forecast={value:.3f}")
     for batch in (1, 64):
         print(f"batch {batch}: kernel {median['torch', batch] / median['kernel', batch]:.1f}x less CPU than torch")
-    for name, value in block_widths(model, args.rounds).items():
+    for name, value in lane_widths(model, args.rounds).items():
         print(f"kernel {name}: cpu_ms_per_row={value:.2f}")
+    for batch in (1, 64):
+        print(f"kernel batch {batch}: {kernel_width(batch, WINDOW, HORIZON, 20, 1, 'LSTM') or 'by row'} lanes")
     epochs = epoch_ms(max(1, args.rounds // 3))
     for name, value in epochs.items():
         print(f"epoch {name}: cpu_ms={value:.1f}")

@@ -1,12 +1,13 @@
 """The cost model of a forecast's rollout: the work one rollout of a model does, in train_cost's units (a
-multiply-add is 1), for torch's path (core.wavefront) and the fused kernel's (core.kernel), which rows the kernel
-runs in blocks, and what RNNCAST_MAX_FORECAST_WORK allows. Standard library only (the API reads it too).
+multiply-add is 1), for torch's path (core.wavefront) and the fused kernel's (core.kernel), how many vector
+lanes the kernel runs a rollout's windows in, and what RNNCAST_MAX_FORECAST_WORK allows. Standard library only
+(the API reads it too).
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
 from rnncast.common.defaults import GATES
 
@@ -35,33 +36,27 @@ KERNEL_MAX_LAYER_WEIGHTS = 1 << 18  # 1 MiB of float32: LSTM hidden 256, GRU 295
 KERNEL_MAC_COST = 8.3
 KERNEL_UNIT_COST = 48
 KERNEL_STEP_COST = 4_900
-# Rows run in blocks (core.kernel_loops.windows_by_block: one row per vector lane) of KERNEL_MIN_BLOCK to
-# KERNEL_LANES rows, a multiple of KERNEL_VECTOR (a 512-bit vector's float32s: no row in a scalar tail; a block
-# of 64 keeps its state in L1). Narrower blocks cost more per row than rows alone (bench/rollout_kernel.py prints
-# each width's cost: a block of 32 takes the CPU of ~21 rows alone). Rows that fill KERNEL_PAD_SHARE of a vector
-# (or of a block of KERNEL_MIN_BLOCK) run padded with zero rows to it; fewer, left over, run one at a time. A
-# block's cell step of a layer costs KERNEL_BLOCK_STEP_COST, and each of its lanes KERNEL_LANE_MAC_COST per
-# multiply-add and KERNEL_LANE_UNIT_COST per gate unit (fitted as the row kernel's terms were, in its units:
-# cells, hidden 1..128, 1 and 3 layers, blocks of 32 and 64; within 0.58-1.2 of measured time).
-KERNEL_LANES, KERNEL_VECTOR, KERNEL_MIN_BLOCK, KERNEL_PAD_SHARE = 64, 16, 32, 0.75
-KERNEL_BLOCK_STEP_COST = 2_100
-KERNEL_LANE_MAC_COST = 5.0
-KERNEL_LANE_UNIT_COST = 66
+# Rows run one at a time (core.kernel_loops.windows_by_row), or their windows side by side in `width` vector lanes
+# (windows_by_lane: a multiple of KERNEL_VECTOR, a 512-bit vector's float32s, up to KERNEL_LANES), whichever the
+# model below finds cheaper (kernel_width). Each step of the lanes costs, whatever their width, KERNEL_LANES_MAC_COST
+# per multiply-add of one lane's cell step (the loops' own cost, per weight loaded once for all lanes) and
+# KERNEL_LANES_STEP_COST per layer; each lane KERNEL_LANE_MAC_COST per multiply-add, KERNEL_LANE_UNIT_COST per gate
+# unit and KERNEL_LANE_STEP_COST (its turn: its window's next value, or a window started). Fitted in the row
+# kernel's units by bench/kernel_costs.py (cells, hidden 1..128, 1 and 3 layers, 16 to 64 lanes; its estimates
+# within 0.63-1.18 of measured time, the row kernel's 0.61-1.44).
+KERNEL_LANES, KERNEL_VECTOR = 64, 16
+KERNEL_LANES_MAC_COST = 59
+KERNEL_LANES_STEP_COST = 3_700
+KERNEL_LANE_MAC_COST = 3.6
+KERNEL_LANE_UNIT_COST = 67
+KERNEL_LANE_STEP_COST = 340
 
 
-def kernel_blocks(rows: int) -> list[tuple[int, int, int]]:
-    """(first row, end row, block width) of each block the kernel runs `rows` rows in; the rows after the last
-    run one at a time. A lane's arithmetic is its row's alone, so padding rows change no real row's bits."""
-    ranges, r0 = [], 0
-    while rows - r0 >= KERNEL_MIN_BLOCK * KERNEL_PAD_SHARE:
-        rest = rows - r0
-        width = rest // KERNEL_VECTOR * KERNEL_VECTOR
-        if rest - width >= KERNEL_VECTOR * KERNEL_PAD_SHARE:
-            width += KERNEL_VECTOR
-        width = min(KERNEL_LANES, max(KERNEL_MIN_BLOCK, width))
-        ranges.append((r0, min(rows, r0 + width), width))
-        r0 += width
-    return ranges
+def lane_steps(rows: int, windows: int, sequence_length: int, output_steps: int, width: int) -> int:
+    """About how many steps windows_by_lane takes for `rows` rows of `windows` windows in `width` lanes: each
+    window is sequence_length steps in one lane, and a row's windows start output_steps steps apart."""
+    full = -(-rows * windows // width) * sequence_length  # every lane busy
+    return max(full, (windows - 1) * output_steps + sequence_length) if rows else 0
 
 
 def kernel_serves(hidden_size: int, cell: str) -> bool:
@@ -84,26 +79,48 @@ def rollout_chunks(horizon: int, output_steps: int) -> int:
     return -(-horizon // output_steps)
 
 
+class KernelTerms(NamedTuple):
+    """core.kernel's work for one model and rollout shape: per window-step of a row alone, per step of the lanes
+    whatever their width, per step of one lane, and once whatever the rows; and the rollout's shape."""
+
+    alone: float
+    lanes: float
+    lane: float
+    fixed: float
+    sequence_length: int
+    windows: int
+    output_steps: int
+
+
 def _kernel_terms(sequence_length: int, horizon: int, hidden_size: int, num_layers: int, cell: str,
-                  output_steps: int = 1) -> tuple[float, float, float, float]:
-    """core.kernel's work per rollout: (a row alone, a lane of a block, a block whatever its width, whatever
-    the rows)."""
+                  output_steps: int = 1) -> KernelTerms:
     weights = GATES[cell] * hidden_size * hidden_size * (2 * num_layers - 1)  # hidden-to-gate weights, all layers
     units = GATES[cell] * hidden_size * num_layers
-    steps = float(rollout_chunks(horizon, output_steps)) * sequence_length  # per row: each window's steps
-    alone = KERNEL_MAC_COST * weights + KERNEL_UNIT_COST * units + KERNEL_STEP_COST * num_layers
-    lane = KERNEL_LANE_MAC_COST * weights + KERNEL_LANE_UNIT_COST * units
-    return steps * alone, steps * lane, steps * KERNEL_BLOCK_STEP_COST * num_layers, float(SETUP_COST * weights)
+    macs = weights + GATES[cell] * num_layers  # a lane's multiply-adds per step, its input's included
+    return KernelTerms(
+        alone=KERNEL_MAC_COST * weights + KERNEL_UNIT_COST * units + KERNEL_STEP_COST * num_layers,
+        lanes=KERNEL_LANES_MAC_COST * macs + KERNEL_LANES_STEP_COST * num_layers,
+        lane=KERNEL_LANE_MAC_COST * weights + KERNEL_LANE_UNIT_COST * units + KERNEL_LANE_STEP_COST,
+        fixed=float(SETUP_COST * weights), sequence_length=sequence_length,
+        windows=rollout_chunks(horizon, output_steps), output_steps=output_steps)
 
 
-def _kernel_work(rows: int, terms: tuple[float, float, float, float]) -> float:
-    """core.kernel's work for `rows` rows: its blocks of rows (kernel_blocks), and the rows after them alone."""
-    alone, lane, block, fixed = terms
-    full = max(0, rows // KERNEL_LANES - 1)  # kernel_blocks' first blocks, all KERNEL_LANES wide
-    tail = kernel_blocks(rows - full * KERNEL_LANES)
-    left = rows - full * KERNEL_LANES - (tail[-1][1] if tail else 0)
-    widths = full * KERNEL_LANES + sum(width for _, _, width in tail)
-    return (full + len(tail)) * block + widths * lane + left * alone + fixed
+def _kernel_plan(rows: int, terms: KernelTerms) -> tuple[int, float]:
+    """(the lanes core.kernel runs `rows` rows' windows in, 0 for by row; the work), the least work of them."""
+    t, windows = terms.sequence_length, terms.windows
+    width, work = 0, rows * windows * t * terms.alone
+    for lanes in range(KERNEL_VECTOR, KERNEL_LANES + 1, KERNEL_VECTOR):
+        steps = lane_steps(rows, windows, t, terms.output_steps, lanes)
+        if steps * (terms.lanes + lanes * terms.lane) < work:
+            width, work = lanes, steps * (terms.lanes + lanes * terms.lane)
+    return width, work + terms.fixed
+
+
+def kernel_width(rows: int, sequence_length: int, horizon: int, hidden_size: int, num_layers: int, cell: str,
+                 output_steps: int = 1) -> int:
+    """How many vector lanes core.kernel runs a rollout's windows in: the cheapest by the model above; 0, by row."""
+    terms = _kernel_terms(sequence_length, horizon, hidden_size, num_layers, cell, output_steps)
+    return _kernel_plan(rows, terms)[0]
 
 
 def _work_terms(sequence_length: int, horizon: int, hidden_size: int, num_layers: int, cell: str,
@@ -126,13 +143,13 @@ def forecast_work(rows: int, sequence_length: int, horizon: int, hidden_size: in
     layers x padded rows x horizon x sequence_length x gates x hidden x (hidden + ELEMENTWISE_COST)
     + steps x (layers x STEP_OVERHEAD + WEIGHT_READ_COST x weights) + SETUP_COST x weights, where weights
     = gates x hidden^2 x (2 layers - 1), the hidden-to-gate weights; where core.kernel runs the model,
-    `_kernel_terms` per row alone, per lane and per block of rows.
+    `_kernel_terms` per row alone, or per step of vector lanes and of each lane (`kernel_width`).
     In train_cost's units; RNNCAST_MAX_FORECAST_WORK bounds every rollout the service runs. A model with
     `output_steps` k > 1 runs ceil(horizon / k) passes over the window instead of horizon window-steps.
     """
     shape = (sequence_length, horizon, hidden_size, num_layers, cell, output_steps)
     if kernel_serves(hidden_size, cell):
-        return _kernel_work(rows, _kernel_terms(*shape))
+        return _kernel_plan(rows, _kernel_terms(*shape))[1]
     per_row, fixed = _work_terms(*shape)
     return padded_rows(rows, hidden_size) * per_row + fixed
 
@@ -143,17 +160,17 @@ def rows_within(limit: float, sequence_length: int, horizon: int, hidden_size: i
     """The most rows one rollout may take within `limit` (`forecast_work`), at least 1."""
     shape = (sequence_length, horizon, hidden_size, num_layers, cell, output_steps)
     if kernel_serves(hidden_size, cell):
-        # Bisection: rows that fill a padded block may cost less than one row fewer run alone, so the work is
-        # not quite monotone in rows; the answer's work is within the limit and one more row's is not.
+        # Bisection: the lanes' steps grow by whole windows' steps, so the work is not quite monotone in rows;
+        # the answer's work is within the limit and one more row's is not.
         terms = _kernel_terms(*shape)
-        alone, lane, block, fixed = terms
-        cheapest = min(alone, lane + block / KERNEL_LANES)  # a row's least work: no count above hi fits
-        lo, hi = 1, max(2, int((limit - fixed) // cheapest) + 1)
-        if _kernel_work(lo, terms) > limit:
+        window_steps = terms.windows * terms.sequence_length  # a row's
+        cheapest = window_steps * min(terms.alone, terms.lane + terms.lanes / KERNEL_LANES)  # no count above hi fits
+        lo, hi = 1, max(2, int((limit - terms.fixed) // cheapest) + 1)
+        if _kernel_plan(lo, terms)[1] > limit:
             return 1
-        while hi - lo > 1:  # _kernel_work(lo) <= limit < _kernel_work(hi)
+        while hi - lo > 1:  # work(lo) <= limit < work(hi)
             mid = (lo + hi) // 2
-            lo, hi = (mid, hi) if _kernel_work(mid, terms) <= limit else (lo, mid)
+            lo, hi = (mid, hi) if _kernel_plan(mid, terms)[1] <= limit else (lo, mid)
         return lo
     per_row, fixed = _work_terms(*shape)
     padded = int((limit - fixed) // per_row) // ROW_GROUP * ROW_GROUP  # padded_rows of the answer

@@ -1,4 +1,4 @@
-"""The fused rollout kernel: a forecaster's sliding-window rollout compiled by numba, rows in blocks or one at a time.
+"""The fused rollout kernel: a forecaster's sliding-window rollout compiled by numba, windows in vector lanes or by row.
 
 Why numba. A 100-step forecast of the tutorial LSTM (hidden 20, window 80) is
 8,000 cell steps of ~1,600 multiply-adds each; torch spends ~10 ms of CPU on it
@@ -13,10 +13,11 @@ loops vectorised by LLVM. The worker depends on it; where it cannot be imported,
 `available()` is False and core.forecast runs the pure torch path
 (core.wavefront) instead. The API process imports neither (tests/test_layers.py).
 
-This module runs rows where common.rollout_work.kernel_blocks puts them and hands the loops the
+This module runs a rollout's windows in as many vector lanes as
+common.rollout_work.kernel_width chooses (or by row, where it chooses none) and hands the loops the
 model's weights; the loops, and the arithmetic they share, are core.kernel_loops.
 
-Deadlines: the kernel runs a chunk of windows at a time (about CHUNK_MACS of
+Deadlines: the kernel runs a chunk of windows or steps at a time (about CHUNK_MACS of
 arithmetic) and asks the rollout's StopPoll between chunks.
 """
 
@@ -28,11 +29,12 @@ import numpy as np
 from torch import nn
 
 from rnncast.common.defaults import GATES, TORCH_MODES
-from rnncast.common.rollout_work import KERNEL_VECTOR, kernel_blocks, kernel_serves
-from rnncast.core.kernel_loops import numba, windows_by_block, windows_by_row
+from rnncast.common.rollout_work import KERNEL_VECTOR, kernel_serves, kernel_width
+from rnncast.core.kernel_loops import numba, windows_by_lane, windows_by_row
 from rnncast.core.wavefront import StopCheck, StopPoll
 
 CODES = {"RNN": 0, "LSTM": 1, "GRU": 2}  # each cell's code, which the loops branch on (core.kernel_loops)
+NAMES = {code: name for name, code in CODES.items()}
 CHUNK_MACS = 4_000_000  # multiply-adds between two questions to the StopPoll, about (~0.5 ms here)
 
 
@@ -112,27 +114,41 @@ def forecast(model: nn.Module, windows: np.ndarray, horizon: int, should_stop: S
     buf = np.empty((b, t + count * steps), np.float32)
     buf[:, :t] = windows
     layers, hd, gates = arrays[2].shape  # whh
-    per_window = b * t * layers * gates * (hd + 1)
-    chunk = count if should_stop is None else max(1, CHUNK_MACS // per_window)
     poll = StopPoll(should_stop) if should_stop is not None else None
-    ranges = kernel_blocks(b)
-    blocks = []
-    for r0, r1, width in ranges:  # (values, rows): a row per lane, padded with zero rows to the block's width
-        bt = np.zeros((buf.shape[1], width), np.float32)
-        bt[:t, : r1 - r0] = windows[r0:r1].T
-        blocks.append(bt)
-    rest = buf[ranges[-1][1] if ranges else 0 :]
+    width = kernel_width(b, t, horizon, hd, layers, NAMES[cell], steps)
+    if width:
+        lanes = Lanes(b, width, layers, hd, steps)
+        budget = 1 << 62 if poll is None else max(1, CHUNK_MACS // (width * layers * gates * (hd + 1)))
+        while True:
+            if poll is not None:
+                poll.step()
+            if lanes.run(buf, t, count, budget, cell, arrays):
+                break
+        return buf[:, t : t + horizon]
+    per_window = b * t * layers * gates * (hd + 1)
+    chunk = count if poll is None else max(1, CHUNK_MACS // per_window)
     for w0 in range(0, count, chunk):
         if poll is not None:
             poll.step()
-        w1 = min(count, w0 + chunk)
-        for bt in blocks:
-            windows_by_block(bt, t, w0, w1, cell, *arrays)
-        if len(rest):
-            windows_by_row(rest, t, w0, w1, cell, *arrays)
-    for (r0, r1, _), bt in zip(ranges, blocks, strict=True):
-        buf[r0:r1] = bt[:, : r1 - r0].T
+        windows_by_row(buf, t, w0, min(count, w0 + chunk), cell, *arrays)
     return buf[:, t : t + horizon]
+
+
+class Lanes:
+    """windows_by_lane's state for one rollout of `rows` rows in `width` lanes, from its first step."""
+
+    def __init__(self, rows: int, width: int, layers: int, hidden: int, steps: int) -> None:
+        self.state = np.zeros((2, layers, hidden, width), np.float32)  # h and c
+        self.lane = np.zeros((3, width), np.int64)  # each lane's row, window and step
+        self.lane[2] = -1  # idle
+        self.rows_at = np.zeros((2, rows), np.int64)  # each row's next window, and the step its last started at
+        self.rows_at[1] = -steps  # the first may start at step 0
+        self.clock = np.zeros(2, np.int64)  # the lanes' step, the row a free lane looks at first
+
+    def run(self, buf: np.ndarray, t: int, count: int, budget: int, cell: int, arrays: tuple[np.ndarray, ...]) -> bool:
+        """Up to `budget` steps of the rollout; True once it is done."""
+        return bool(windows_by_lane(buf, t, count, self.state, self.lane, self.rows_at, self.clock, budget, cell,
+                                    *arrays))
 
 
 def warm() -> None:
@@ -143,4 +159,4 @@ def warm() -> None:
     weights = (np.zeros(1, np.float32), one, one, np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32),
                np.zeros((1, 1), np.float32), np.zeros(1, np.float32))
     windows_by_row(np.zeros((1, 2), np.float32), 1, 0, 1, 0, *weights)
-    windows_by_block(np.zeros((2, KERNEL_VECTOR), np.float32), 1, 0, 1, 0, *weights)
+    Lanes(1, KERNEL_VECTOR, 1, 1, 1).run(np.zeros((1, 2), np.float32), 1, 1, 1 << 62, 0, weights)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rnncast.common.options import ModelOptions, SineData, TrainOptions
-from rnncast.common.rollout_work import KERNEL_MIN_BLOCK
+from rnncast.common.rollout_work import kernel_width
 from rnncast.core import compiled, fastgru, kernel, kernel_loops
 from rnncast.core.data import make_split
 from rnncast.core.epoch import train_epoch
@@ -18,7 +18,7 @@ from rnncast.core.optim import Adam
 from tests.support import TINY
 
 pytestmark = pytest.mark.skipif(not kernel.available(), reason="numba is not installed")
-FUNCTIONS = (kernel_loops.windows_by_row, kernel_loops.windows_by_block, fastgru._forward, fastgru._backward)
+FUNCTIONS = (kernel_loops.windows_by_row, kernel_loops.windows_by_lane, fastgru._forward, fastgru._backward)
 
 
 def test_warm_compiles_every_signature_that_training_and_forecasts_then_use():
@@ -33,8 +33,11 @@ def test_warm_compiles_every_signature_that_training_and_forecasts_then_use():
             model = Forecaster(ModelOptions(cell=cell, hidden_size=6, num_layers=layers))
             train_epoch(model, Adam(model.parameters(), lr=config.lr), split, config)
             model.eval()
-            for rows in (3, KERNEL_MIN_BLOCK + 1, KERNEL_MIN_BLOCK - 1):  # alone; a block and a row; padded
-                rollout_numpy(model, np.zeros((rows, config.sequence_length), np.float32), 5)
+            shapes = ((1, 1), (3, 5), (33, 5))  # (rows, horizon): by row, then in 16 and in 64 lanes
+            widths = [kernel_width(rows, config.sequence_length, horizon, 6, layers, cell) for rows, horizon in shapes]
+            assert widths[0] == 0 and all(widths[1:]), widths
+            for rows, horizon in shapes:
+                rollout_numpy(model, np.zeros((rows, config.sequence_length), np.float32), horizon)
     assert [set(f.signatures) for f in FUNCTIONS] == before
 
 

@@ -57,8 +57,8 @@ def test_kernel_equals_torch_to_float32_rounding(cell, layers, hidden):
 @pytest.mark.parametrize("cell", ["RNN", "LSTM", "GRU"])
 @pytest.mark.parametrize(("hidden", "layers", "steps"), [(20, 2, 1), (20, 1, 1), (7, 1, 3), (33, 3, 1)])
 def test_a_window_has_the_same_bits_alone_and_in_any_batch(cell, hidden, layers, steps):
-    # Alone (and in a few rows) a window runs in the row kernel; in a larger batch, as a
-    # lane of a block, or in the rows after the blocks: the same bits everywhere.
+    # Alone (and in a few rows) a window runs in the row kernel or in 16 lanes beside its own next windows; in a
+    # larger batch, in up to 64 lanes beside any row's windows: the same bits everywhere.
     torch.manual_seed(1)
     model = Forecaster(ModelOptions(cell=cell, hidden_size=hidden, num_layers=layers, output_steps=steps)).eval()
     gen = np.random.default_rng(5)
@@ -83,7 +83,7 @@ def test_the_kernel_stops_at_its_deadline_and_asking_changes_nothing():
     calls: list[int] = []
     with pytest.raises(RolloutStopped):
         rollout(model, windows, 10**7, should_stop=lambda: calls.append(1) or len(calls) > 3)
-    # In blocks of rows (and the rows after them) too: chunks of windows, the same numbers.
+    # In vector lanes too: chunks of steps, the same numbers.
     many = torch.randn(75, 30)
     asked.clear()
     kept = rollout(model, many, 300, should_stop=lambda: asked.append(1) or False)
@@ -169,3 +169,29 @@ def test_weights_written_in_place_are_read_again():
     model.load_state_dict(model_of("LSTM", 20, 2, seed=2).state_dict())
     np.testing.assert_array_equal(rollout_numpy(model, windows, 5), rollout_numpy(model_of("LSTM", 20, 2, seed=2),
                                                                                   windows, 5))
+
+
+@pytest.mark.parametrize("cell", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize(("hidden", "layers", "steps", "t"), [(20, 2, 1, 40), (7, 1, 3, 12), (5, 1, 4, 3),
+                                                              (33, 3, 1, 9)])
+def test_every_width_of_lanes_gives_each_window_the_row_kernels_bits(cell, hidden, layers, steps, t):
+    # Every value a window reads has been written when it reads it (its row's windows start K steps apart),
+    # whatever the lanes' width, the rows and the chunks of steps: the values not yet written are NaN here.
+    torch.manual_seed(2)
+    model = Forecaster(ModelOptions(cell=cell, hidden_size=hidden, num_layers=layers, output_steps=steps)).eval()
+    code, arrays = kernel._weights(model)
+    gen = np.random.default_rng(7)
+    count = -(-30 // steps)
+    for rows in (1, 2, 5, 17, 70):
+        ref = np.full((rows, t + count * steps), np.nan, np.float32)
+        ref[:, :t] = gen.standard_normal((rows, t))
+        got = {width: ref.copy() for width in (16, 32, 48, 64)}
+        kernel.windows_by_row(ref, t, 0, count, code, *arrays)
+        assert not np.isnan(ref).any()
+        for width, buf in got.items():
+            lanes = kernel.Lanes(rows, width, layers, hidden, steps)
+            calls = 1
+            while not lanes.run(buf, t, count, 7, code, arrays):
+                calls += 1
+            assert np.array_equal(buf, ref), (rows, width)
+            assert calls > 1 and not (lanes.lane[2] >= 0).any()
