@@ -30,7 +30,7 @@ from rnncast.common.options import ModelOptions
 from rnncast.core import kernel
 from rnncast.core.models import Forecaster
 
-WINDOW, WIDTHS = 40, (16, 32, 48, 64)
+WINDOW, WIDTHS = 40, rw.KERNEL_WIDTHS
 
 
 def best_of(run, repeats: int = 3) -> tuple[float, int]:
@@ -70,9 +70,7 @@ def measure(cell: str, hidden: int, layers: int) -> dict[str, float]:
 
 def features(cell: str, hidden: int, layers: int, width: int) -> list[float]:
     """The lane terms' factors, as common.rollout_work._kernel_terms counts them."""
-    weights = GATES[cell] * hidden * hidden * (2 * layers - 1)
-    units = GATES[cell] * hidden * layers
-    macs = weights + GATES[cell] * layers
+    weights, units, macs = rw.kernel_counts(hidden, layers, cell)
     return [macs, layers, width * weights, width * units, width]
 
 

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from rnncast.common.options import ModelOptions, SineData, TrainOptions
-from rnncast.common.rollout_work import kernel_width
+from rnncast.common.rollout_work import KERNEL_WIDTHS, kernel_plan
 from rnncast.core import fastgru, kernel, kernel_loops
 from rnncast.core.data import make_split
 from rnncast.core.epoch import train_epoch
@@ -59,7 +59,7 @@ def lane_widths(model: Forecaster, rounds: int) -> dict[str, float]:
 
     for batch in (64, 1):
         rows = gen.standard_normal((batch, WINDOW + HORIZON)).astype(np.float32)
-        for width in (16, 32, 48, 64):
+        for width in KERNEL_WIDTHS:
             runs[f"{batch} rows in {width} lanes"] = (batch, lambda rows=rows, width=width: in_lanes(rows, width))
     rows = gen.standard_normal((4, WINDOW + HORIZON)).astype(np.float32)
     runs["rows by row"] = (4, lambda: kernel_loops.windows_by_row(rows.copy(), WINDOW, 0, HORIZON, cell, *arrays))
@@ -131,7 +131,7 @@ def main() -> None:
     for name, value in lane_widths(model, args.rounds).items():
         print(f"kernel {name}: cpu_ms_per_row={value:.2f}")
     for batch in (1, 64):
-        print(f"kernel batch {batch}: {kernel_width(batch, WINDOW, HORIZON, 20, 1, 'LSTM') or 'by row'} lanes")
+        print(f"kernel batch {batch}: {kernel_plan(batch, WINDOW, HORIZON, 20, 1, 'LSTM').width or 'by row'} lanes")
     epochs = epoch_ms(max(1, args.rounds // 3))
     for name, value in epochs.items():
         print(f"epoch {name}: cpu_ms={value:.1f}")

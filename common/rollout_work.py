@@ -38,25 +38,31 @@ KERNEL_UNIT_COST = 48
 KERNEL_STEP_COST = 4_900
 # Rows run one at a time (core.kernel_loops.windows_by_row), or their windows side by side in `width` vector lanes
 # (windows_by_lane: a multiple of KERNEL_VECTOR, a 512-bit vector's float32s, up to KERNEL_LANES), whichever the
-# model below finds cheaper (kernel_width). Each step of the lanes costs, whatever their width, KERNEL_LANES_MAC_COST
+# model below finds cheaper (kernel_plan). Each step of the lanes costs, whatever their width, KERNEL_LANES_MAC_COST
 # per multiply-add of one lane's cell step (the loops' own cost, per weight loaded once for all lanes) and
 # KERNEL_LANES_STEP_COST per layer; each lane KERNEL_LANE_MAC_COST per multiply-add, KERNEL_LANE_UNIT_COST per gate
 # unit and KERNEL_LANE_STEP_COST (its turn: its window's next value, or a window started). Fitted in the row
-# kernel's units by bench/kernel_costs.py (cells, hidden 1..128, 1 and 3 layers, 16 to 64 lanes; its estimates
-# within 0.63-1.18 of measured time, the row kernel's 0.61-1.44).
+# kernel's units by bench/kernel_costs.py (cells, hidden 1..128, 1 and 3 layers, 16 to 64 lanes; how near they
+# come to measured time: docs/performance.md, "Windows in vector lanes").
 KERNEL_LANES, KERNEL_VECTOR = 64, 16
-KERNEL_LANES_MAC_COST = 59
-KERNEL_LANES_STEP_COST = 3_700
-KERNEL_LANE_MAC_COST = 3.6
-KERNEL_LANE_UNIT_COST = 67
-KERNEL_LANE_STEP_COST = 340
+KERNEL_WIDTHS = range(KERNEL_VECTOR, KERNEL_LANES + 1, KERNEL_VECTOR)  # the lanes' widths kernel_plan weighs
+KERNEL_LANES_MAC_COST = 92
+KERNEL_LANES_STEP_COST = 4_100
+KERNEL_LANE_MAC_COST = 2.25
+KERNEL_LANE_UNIT_COST = 65
+KERNEL_LANE_STEP_COST = 365
 
 
 def lane_steps(rows: int, windows: int, sequence_length: int, output_steps: int, width: int) -> int:
     """About how many steps windows_by_lane takes for `rows` rows of `windows` windows in `width` lanes: each
-    window is sequence_length steps in one lane, and a row's windows start output_steps steps apart."""
-    full = -(-rows * windows // width) * sequence_length  # every lane busy
-    return max(full, (windows - 1) * output_steps + sequence_length) if rows else 0
+    window is sequence_length steps in one lane; the lanes fill in waves, each wave's windows starting in turn,
+    `rows` of them every output_steps steps; and a row's windows start output_steps steps apart. Never above the
+    kernel's count, and within a tenth of it but for windows shorter than output_steps (tests/core)."""
+    n = rows * windows
+    if not n:
+        return 0
+    waves = (n - 1) // width * sequence_length + (n - 1) % width // rows * output_steps + sequence_length
+    return max(waves, (windows - 1) * output_steps + sequence_length)
 
 
 def kernel_serves(hidden_size: int, cell: str) -> bool:
@@ -79,6 +85,13 @@ def rollout_chunks(horizon: int, output_steps: int) -> int:
     return -(-horizon // output_steps)
 
 
+def kernel_counts(hidden_size: int, num_layers: int, cell: str) -> tuple[int, int, int]:
+    """A cell step's (hidden-to-gate weights, gate units, multiply-adds) over all layers: the weights of the
+    layers' recurrent and, above the first, input weights; the multiply-adds add layer 0's input's, one a unit."""
+    weights = GATES[cell] * hidden_size * hidden_size * (2 * num_layers - 1)
+    return weights, GATES[cell] * hidden_size * num_layers, weights + GATES[cell] * hidden_size
+
+
 class KernelTerms(NamedTuple):
     """core.kernel's work for one model and rollout shape: per window-step of a row alone, per step of the lanes
     whatever their width, per step of one lane, and once whatever the rows; and the rollout's shape."""
@@ -94,9 +107,7 @@ class KernelTerms(NamedTuple):
 
 def _kernel_terms(sequence_length: int, horizon: int, hidden_size: int, num_layers: int, cell: str,
                   output_steps: int = 1) -> KernelTerms:
-    weights = GATES[cell] * hidden_size * hidden_size * (2 * num_layers - 1)  # hidden-to-gate weights, all layers
-    units = GATES[cell] * hidden_size * num_layers
-    macs = weights + GATES[cell] * num_layers  # a lane's multiply-adds per step, its input's included
+    weights, units, macs = kernel_counts(hidden_size, num_layers, cell)
     return KernelTerms(
         alone=KERNEL_MAC_COST * weights + KERNEL_UNIT_COST * units + KERNEL_STEP_COST * num_layers,
         lanes=KERNEL_LANES_MAC_COST * macs + KERNEL_LANES_STEP_COST * num_layers,
@@ -105,22 +116,31 @@ def _kernel_terms(sequence_length: int, horizon: int, hidden_size: int, num_laye
         windows=rollout_chunks(horizon, output_steps), output_steps=output_steps)
 
 
-def _kernel_plan(rows: int, terms: KernelTerms) -> tuple[int, float]:
-    """(the lanes core.kernel runs `rows` rows' windows in, 0 for by row; the work), the least work of them."""
+class KernelPlan(NamedTuple):
+    """How core.kernel runs a rollout: in `width` vector lanes (0: by row), each step of the lanes (by row: each
+    window of every row) `step_work` of work, `work` in all."""
+
+    width: int
+    step_work: float
+    work: float
+
+
+def _kernel_plan(rows: int, terms: KernelTerms) -> KernelPlan:
+    """The plan of least work: by row, or in each width of lanes."""
     t, windows = terms.sequence_length, terms.windows
-    width, work = 0, rows * windows * t * terms.alone
-    for lanes in range(KERNEL_VECTOR, KERNEL_LANES + 1, KERNEL_VECTOR):
-        steps = lane_steps(rows, windows, t, terms.output_steps, lanes)
-        if steps * (terms.lanes + lanes * terms.lane) < work:
-            width, work = lanes, steps * (terms.lanes + lanes * terms.lane)
-    return width, work + terms.fixed
+    best = KernelPlan(0, rows * t * terms.alone, rows * windows * t * terms.alone)
+    for width in KERNEL_WIDTHS:
+        step = terms.lanes + width * terms.lane
+        work = lane_steps(rows, windows, t, terms.output_steps, width) * step
+        if work < best.work:
+            best = KernelPlan(width, step, work)
+    return best._replace(work=best.work + terms.fixed)
 
 
-def kernel_width(rows: int, sequence_length: int, horizon: int, hidden_size: int, num_layers: int, cell: str,
-                 output_steps: int = 1) -> int:
-    """How many vector lanes core.kernel runs a rollout's windows in: the cheapest by the model above; 0, by row."""
-    terms = _kernel_terms(sequence_length, horizon, hidden_size, num_layers, cell, output_steps)
-    return _kernel_plan(rows, terms)[0]
+def kernel_plan(rows: int, sequence_length: int, horizon: int, hidden_size: int, num_layers: int, cell: str,
+                output_steps: int = 1) -> KernelPlan:
+    """How core.kernel runs a rollout of `rows` rows: the cheapest way by the terms above."""
+    return _kernel_plan(rows, _kernel_terms(sequence_length, horizon, hidden_size, num_layers, cell, output_steps))
 
 
 def _work_terms(sequence_length: int, horizon: int, hidden_size: int, num_layers: int, cell: str,
@@ -143,13 +163,13 @@ def forecast_work(rows: int, sequence_length: int, horizon: int, hidden_size: in
     layers x padded rows x horizon x sequence_length x gates x hidden x (hidden + ELEMENTWISE_COST)
     + steps x (layers x STEP_OVERHEAD + WEIGHT_READ_COST x weights) + SETUP_COST x weights, where weights
     = gates x hidden^2 x (2 layers - 1), the hidden-to-gate weights; where core.kernel runs the model,
-    `_kernel_terms` per row alone, or per step of vector lanes and of each lane (`kernel_width`).
+    `_kernel_terms` per row alone, or per step of vector lanes and of each lane (`kernel_plan`).
     In train_cost's units; RNNCAST_MAX_FORECAST_WORK bounds every rollout the service runs. A model with
     `output_steps` k > 1 runs ceil(horizon / k) passes over the window instead of horizon window-steps.
     """
     shape = (sequence_length, horizon, hidden_size, num_layers, cell, output_steps)
     if kernel_serves(hidden_size, cell):
-        return _kernel_plan(rows, _kernel_terms(*shape))[1]
+        return _kernel_plan(rows, _kernel_terms(*shape)).work
     per_row, fixed = _work_terms(*shape)
     return padded_rows(rows, hidden_size) * per_row + fixed
 
@@ -160,17 +180,17 @@ def rows_within(limit: float, sequence_length: int, horizon: int, hidden_size: i
     """The most rows one rollout may take within `limit` (`forecast_work`), at least 1."""
     shape = (sequence_length, horizon, hidden_size, num_layers, cell, output_steps)
     if kernel_serves(hidden_size, cell):
-        # Bisection: the lanes' steps grow by whole windows' steps, so the work is not quite monotone in rows;
-        # the answer's work is within the limit and one more row's is not.
+        # Bisection: the work grows with the rows (by row linearly, in lanes by steps), so the answer's work is
+        # within the limit and one more row's is not.
         terms = _kernel_terms(*shape)
         window_steps = terms.windows * terms.sequence_length  # a row's
         cheapest = window_steps * min(terms.alone, terms.lane + terms.lanes / KERNEL_LANES)  # no count above hi fits
         lo, hi = 1, max(2, int((limit - terms.fixed) // cheapest) + 1)
-        if _kernel_plan(lo, terms)[1] > limit:
+        if _kernel_plan(lo, terms).work > limit:
             return 1
         while hi - lo > 1:  # work(lo) <= limit < work(hi)
             mid = (lo + hi) // 2
-            lo, hi = (mid, hi) if _kernel_plan(mid, terms)[1] <= limit else (lo, mid)
+            lo, hi = (mid, hi) if _kernel_plan(mid, terms).work <= limit else (lo, mid)
         return lo
     per_row, fixed = _work_terms(*shape)
     padded = int((limit - fixed) // per_row) // ROW_GROUP * ROW_GROUP  # padded_rows of the answer

@@ -14,11 +14,11 @@ loops vectorised by LLVM. The worker depends on it; where it cannot be imported,
 (core.wavefront) instead. The API process imports neither (tests/test_layers.py).
 
 This module runs a rollout's windows in as many vector lanes as
-common.rollout_work.kernel_width chooses (or by row, where it chooses none) and hands the loops the
+common.rollout_work.kernel_plan chooses (or by row, where it chooses none) and hands the loops the
 model's weights; the loops, and the arithmetic they share, are core.kernel_loops.
 
-Deadlines: the kernel runs a chunk of windows or steps at a time (about CHUNK_MACS of
-arithmetic) and asks the rollout's StopPoll between chunks.
+Deadlines: the kernel runs a chunk of steps of its lanes, or of windows by row, at a time (about CHUNK_WORK of
+common.rollout_work's work) and asks the rollout's StopPoll between chunks.
 """
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ import numpy as np
 from torch import nn
 
 from rnncast.common.defaults import GATES, TORCH_MODES
-from rnncast.common.rollout_work import KERNEL_VECTOR, kernel_serves, kernel_width
+from rnncast.common.rollout_work import KERNEL_VECTOR, kernel_plan, kernel_serves
 from rnncast.core.kernel_loops import numba, windows_by_lane, windows_by_row
 from rnncast.core.wavefront import StopCheck, StopPoll
 
 CODES = {"RNN": 0, "LSTM": 1, "GRU": 2}  # each cell's code, which the loops branch on (core.kernel_loops)
 NAMES = {code: name for name, code in CODES.items()}
-CHUNK_MACS = 4_000_000  # multiply-adds between two questions to the StopPoll, about (~0.5 ms here)
+CHUNK_WORK = 6.5e7  # work between two questions to the StopPoll: ~0.5 ms (bench/kernel_costs.py: ~1.3e11 a second)
 
 
 def available() -> bool:
@@ -113,20 +113,18 @@ def forecast(model: nn.Module, windows: np.ndarray, horizon: int, should_stop: S
     count = -(-horizon // steps)  # windows
     buf = np.empty((b, t + count * steps), np.float32)
     buf[:, :t] = windows
-    layers, hd, gates = arrays[2].shape  # whh
+    layers, hd, _ = arrays[2].shape  # whh
     poll = StopPoll(should_stop) if should_stop is not None else None
-    width = kernel_width(b, t, horizon, hd, layers, NAMES[cell], steps)
-    if width:
-        lanes = Lanes(b, width, layers, hd, steps)
-        budget = 1 << 62 if poll is None else max(1, CHUNK_MACS // (width * layers * gates * (hd + 1)))
+    plan = kernel_plan(b, t, horizon, hd, layers, NAMES[cell], steps)
+    chunk = 1 << 62 if poll is None else max(1, int(CHUNK_WORK // plan.step_work))  # steps, or windows by row
+    if plan.width:
+        lanes = Lanes(b, plan.width, layers, hd, steps)
         while True:
             if poll is not None:
                 poll.step()
-            if lanes.run(buf, t, count, budget, cell, arrays):
+            if lanes.run(buf, t, count, chunk, cell, arrays):
                 break
         return buf[:, t : t + horizon]
-    per_window = b * t * layers * gates * (hd + 1)
-    chunk = count if poll is None else max(1, CHUNK_MACS // per_window)
     for w0 in range(0, count, chunk):
         if poll is not None:
             poll.step()

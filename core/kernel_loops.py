@@ -3,11 +3,11 @@
 Two kernels, one arithmetic. `windows_by_row` runs rows one at a time, its vector
 loops over a row's gates; `windows_by_lane` runs windows side by side, one per
 vector lane, any row's in any lane, its loops over the lanes innermost (each
-weight loaded once for all lanes: 0.6 of a row's CPU per window in 64 lanes).
+weight loaded once for all lanes: 0.55 of a row's CPU per window in 64 lanes).
 Both are compiled without reassociation (FMA contraction only) and write each
 value's arithmetic as the same expression, so every sum is taken in one order: a
 window's forecast has the same bits alone, in lanes beside any other windows
-(idle lanes change nothing), or by row (common.rollout_work.kernel_width decides
+(idle lanes change nothing), or by row (common.rollout_work.kernel_plan decides
 which and how many lanes; tests per cell, layers, head and batch size).
 
 Arithmetic. Each window runs the network from a zero state over its T values
@@ -73,7 +73,7 @@ def gemv_by_row(acc: Any, w: Any, lay: int, v: Any, vlay: int) -> None:
 def gemv_by_lane(acc: Any, w: Any, lay: int, v: Any, vlay: int) -> None:
     """gemv_by_row for the lanes, one window per lane: acc[j, r] += sum over k of v[vlay, k, r] w[lay, k, j], each
     (j, r) in the very expression (and so the order) gemv_by_row takes for a row; vectorised over the lanes, two
-    gates at a time: each lane's four values of v loaded once for both (docs/performance.md: 6% less CPU at 64
+    gates at a time: each lane's four values of v loaded once for both (docs/performance.md: 3-8% less CPU at 64
     lanes; four gates at a time was slower)."""
     hd, gates, lanes = w.shape[1], w.shape[2], acc.shape[1]
     k = 0
@@ -200,6 +200,7 @@ def windows_by_lane(
                     cc = g[hd + j, r] * c[lay, j, r] + g[j, r] * (_TWO * g[2 * hd + j, r] - _ONE)
                     c[lay, j, r] = cc
                     h[lay, j, r] = g[3 * hd + j, r] * (_TWO * sigmoid(_TWO * cc) - _ONE)
+        busy = 0
         for r in range(lanes):
             p = lane[2, r]
             if p == t - 1:  # the window's last step: its head's K values, as windows_by_row writes them
@@ -212,7 +213,11 @@ def windows_by_lane(
                 lane[2, r] = -1
             elif p >= 0:
                 lane[2, r] = p + 1
+                busy += 1
         now += 1
+        if busy == 0 and left == 0:  # that step wrote the last values: done, not one more call
+            done = True
+            break
     state[0] = h
     state[1] = c
     clock[0], clock[1] = now, turn

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rnncast.common.options import ModelOptions, SineData, TrainOptions
-from rnncast.common.rollout_work import kernel_width
+from rnncast.common.rollout_work import kernel_plan
 from rnncast.core import compiled, fastgru, kernel, kernel_loops
 from rnncast.core.data import make_split
 from rnncast.core.epoch import train_epoch
@@ -34,7 +34,8 @@ def test_warm_compiles_every_signature_that_training_and_forecasts_then_use():
             train_epoch(model, Adam(model.parameters(), lr=config.lr), split, config)
             model.eval()
             shapes = ((1, 1), (3, 5), (33, 5))  # (rows, horizon): by row, then in 16 and in 64 lanes
-            widths = [kernel_width(rows, config.sequence_length, horizon, 6, layers, cell) for rows, horizon in shapes]
+            widths = [kernel_plan(rows, config.sequence_length, horizon, 6, layers, cell).width
+                      for rows, horizon in shapes]
             assert widths[0] == 0 and all(widths[1:]), widths
             for rows, horizon in shapes:
                 rollout_numpy(model, np.zeros((rows, config.sequence_length), np.float32), horizon)

@@ -13,6 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from rnncast.common.options import ModelOptions
 from rnncast.common.rollout_work import forecast_work
+from rnncast.core import kernel
 from rnncast.core.forecast import rollout
 from rnncast.core.models import Forecaster
 
@@ -70,26 +71,27 @@ def test_the_default_limit_admits_a_full_batch_of_the_defaults_model_with_room()
 
     settings = Settings()
     full = forecast_work(settings.max_batch, 80, 100, 20, 1, "LSTM")
-    # The limit is about a second of a core's work; the kernel's vector lanes made that batch cheaper (3.8x
-    # under the limit, 2.2x when every row ran alone), and the limit's seconds stayed what they were.
-    assert 1.2 * full <= settings.max_forecast_work <= 4 * full
+    # The limit is about a second of a core's work; the kernel's vector lanes made that batch cheaper (4.2x
+    # under the limit, 3.7x in blocks of rows, 2.2x when every row ran alone: measured 0.2 s of CPU in lanes),
+    # and the limit's seconds stayed what they were.
+    assert 1.2 * full <= settings.max_forecast_work <= 5 * full
 
 
 def test_the_kernels_work_counts_its_lanes_or_its_rows_alone():
-    from rnncast.common.rollout_work import _kernel_terms, kernel_width
+    from rnncast.common.rollout_work import KERNEL_WIDTHS, _kernel_terms, kernel_plan
 
     shape = (80, 100, 20, 1, "LSTM")
     terms = _kernel_terms(*shape)
     alone = terms.windows * terms.sequence_length * terms.alone  # a row's work by row
     for rows in (1, 2, 3, 10, 23, 24, 40, 63, 64, 65, 100, 256, 1000, 12_345):
-        width = kernel_width(rows, *shape)
-        assert width in (16, 32, 48, 64), (rows, width)  # a row alone too: its own windows fill 32 lanes
+        width = kernel_plan(rows, *shape).width
+        assert width in KERNEL_WIDTHS, (rows, width)  # a row alone too: its own windows run in 32 lanes
         # a window costs less in lanes than by row (each weight loaded once for all lanes), and never nothing
         work = forecast_work(rows, *shape) - terms.fixed
         assert 0.4 * rows * alone <= work < rows * alone, rows
         assert width == 64 or rows < 4, (rows, width)
     # a single window's rollout runs by row: its lanes would stand idle
-    assert kernel_width(1, 80, 1, 20, 1, "LSTM") == 0
+    assert kernel_plan(1, 80, 1, 20, 1, "LSTM").width == 0
     assert forecast_work(1, 80, 1, 20, 1, "LSTM") == 80 * terms.alone + terms.fixed
 
 
@@ -102,6 +104,7 @@ def test_evaluation_passes_stay_within_their_byte_budget():
         assert rows >= 1 and (rows == 1 or rows * seq * hidden * 4 * 3 <= EVAL_PASS_BYTES), (seq, hidden, rows)
 
 
+@pytest.mark.skipif(not kernel.available(), reason="numba is not installed: the kernel cannot run")
 def test_the_kernel_costs_bench_prints_its_ranges_last():
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "bench/kernel_costs.py", "--quick"], cwd=root, capture_output=True,

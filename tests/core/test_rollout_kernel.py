@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from rnncast.common.options import ModelOptions
+from rnncast.common.rollout_work import KERNEL_WIDTHS, lane_steps
 from rnncast.core import kernel
 from rnncast.core.forecast import RolloutStopped, rollout, rollout_chunks, rollout_numpy
 from rnncast.core.models import Forecaster
@@ -185,7 +186,7 @@ def test_every_width_of_lanes_gives_each_window_the_row_kernels_bits(cell, hidde
     for rows in (1, 2, 5, 17, 70):
         ref = np.full((rows, t + count * steps), np.nan, np.float32)
         ref[:, :t] = gen.standard_normal((rows, t))
-        got = {width: ref.copy() for width in (16, 32, 48, 64)}
+        got = {width: ref.copy() for width in KERNEL_WIDTHS}
         kernel.windows_by_row(ref, t, 0, count, code, *arrays)
         assert not np.isnan(ref).any()
         for width, buf in got.items():
@@ -195,3 +196,22 @@ def test_every_width_of_lanes_gives_each_window_the_row_kernels_bits(cell, hidde
                 calls += 1
             assert np.array_equal(buf, ref), (rows, width)
             assert calls > 1 and not (lanes.lane[2] >= 0).any()
+            # the cost model's count of the lanes' steps (common.rollout_work.lane_steps): never above, near
+            estimate, taken = lane_steps(rows, count, t, steps, width), int(lanes.clock[0])
+            assert estimate <= taken and (estimate >= 0.9 * taken or t < steps), (rows, width, estimate, taken)
+
+
+def test_by_row_too_the_kernel_stops_at_its_deadline_and_asking_changes_nothing(monkeypatch):
+    # The plan sends a rollout by row only where lanes would stand idle (one window a row); forced here, with
+    # chunks of 7 windows, so the row kernel's chunks are asked between as the lanes' steps are.
+    model = model_of("LSTM", 8, 2)
+    windows = torch.randn(4, 30)
+    in_lanes = rollout(model, windows, 300)
+    plan = kernel.kernel_plan
+    monkeypatch.setattr(kernel, "kernel_plan", lambda *a: plan(*a)._replace(width=0, step_work=kernel.CHUNK_WORK / 7))
+    asked: list[int] = []
+    kept = rollout(model, windows, 300, should_stop=lambda: asked.append(1) or False)
+    assert torch.equal(kept, in_lanes) and len(asked) >= 2  # by row, the same bits as in lanes
+    calls: list[int] = []
+    with pytest.raises(RolloutStopped):
+        rollout(model, windows, 300, should_stop=lambda: calls.append(1) or len(calls) > 3)
