@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,12 @@ import redis
 import torch
 
 from tests.support import Api, Proc, RedisServer, S3Server, start_worker, wait_until
+
+# A suite started in the background by a shell without job control (`make test &` in a script) inherits SIGINT
+# ignored, and every process it starts would too: the tests that press Ctrl-C on a CLI or on `rnncast up` need it
+# delivered. A handler, unlike "ignored", is not inherited past exec, so the processes start with the default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # One intra-op thread, as in the workers: these tiny layers only lose from more
 # threads on the two cores the suite shares with worker processes. (Denormal
