@@ -7,7 +7,7 @@ kernel's units: the run's units per second is the geometric mean, over shapes, o
 over the row kernel's time. Prints, per shape, each estimate over (units per second x time); then a
 least-squares fit (relative errors) of the lane terms to these timings, in the same units; last line:
 `row_ratio=<lo>-<hi> lane_ratio=<lo>-<hi>` (the declared terms' estimates over measured time, least and
-most; common/rollout_work.py states the lane range its terms were fitted to).
+most; docs/performance.md, "Windows in vector lanes", gives the ranges the declared terms read).
 
 Usage: python bench/kernel_costs.py [--quick]
 """
@@ -59,7 +59,7 @@ def measure(cell: str, hidden: int, layers: int) -> dict[str, float]:
 
         def run(buf: np.ndarray = buf, width: int = width) -> int:
             lanes = kernel.Lanes(width, width, layers, hidden, 1)
-            lanes.run(buf.copy(), WINDOW, windows, 1 << 62, code, arrays)
+            lanes.run(buf.copy(), WINDOW, windows, code, arrays)
             return int(lanes.clock[0])
 
         run()

@@ -55,7 +55,7 @@ def lane_widths(model: Forecaster, rounds: int) -> dict[str, float]:
     runs = {}
 
     def in_lanes(rows: np.ndarray, width: int) -> None:
-        kernel.Lanes(len(rows), width, layers, hidden, 1).run(rows.copy(), WINDOW, HORIZON, 1 << 62, cell, arrays)
+        kernel.Lanes(len(rows), width, layers, hidden, 1).run(rows.copy(), WINDOW, HORIZON, cell, arrays)
 
     for batch in (64, 1):
         rows = gen.standard_normal((batch, WINDOW + HORIZON)).astype(np.float32)
@@ -131,7 +131,8 @@ def main() -> None:
     for name, value in lane_widths(model, args.rounds).items():
         print(f"kernel {name}: cpu_ms_per_row={value:.2f}")
     for batch in (1, 64):
-        print(f"kernel batch {batch}: {kernel_plan(batch, WINDOW, HORIZON, 20, 1, 'LSTM').width or 'by row'} lanes")
+        plan = kernel_plan(batch, WINDOW, HORIZON, model.rnn.hidden_size, model.rnn.num_layers, "LSTM")
+        print(f"kernel batch {batch}: {plan.width or 'by row'} lanes")
     epochs = epoch_ms(max(1, args.rounds // 3))
     for name, value in epochs.items():
         print(f"epoch {name}: cpu_ms={value:.1f}")

@@ -147,7 +147,7 @@ def _work_terms(sequence_length: int, horizon: int, hidden_size: int, num_layers
                 output_steps: int = 1) -> tuple[float, float]:
     """torch's path (core.wavefront): (work of one padded row, work whatever the rows) of a rollout; a multi-step
     head's rollout (core.forecast's chunks: one pass over the window per `output_steps` values) runs fewer passes."""
-    weights = GATES[cell] * hidden_size * hidden_size * (2 * num_layers - 1)  # hidden-to-gate weights, all layers
+    weights = kernel_counts(hidden_size, num_layers, cell)[0]  # hidden-to-gate weights, all layers
     passes = rollout_chunks(horizon, output_steps)
     per_row = float(passes) * sequence_length * GATES[cell] * hidden_size * (hidden_size + ELEMENTWISE_COST)
     steps = sequence_length + horizon - 1 if output_steps == 1 else passes * sequence_length

@@ -35,6 +35,7 @@ from rnncast.core.wavefront import StopCheck, StopPoll
 
 CODES = {"RNN": 0, "LSTM": 1, "GRU": 2}  # each cell's code, which the loops branch on (core.kernel_loops)
 NAMES = {code: name for name, code in CODES.items()}
+UNBOUNDED = 1 << 62  # steps or windows: all of them
 CHUNK_WORK = 6.5e7  # work between two questions to the StopPoll: ~0.5 ms (bench/kernel_costs.py: ~1.3e11 a second)
 
 
@@ -116,13 +117,13 @@ def forecast(model: nn.Module, windows: np.ndarray, horizon: int, should_stop: S
     layers, hd, _ = arrays[2].shape  # whh
     poll = StopPoll(should_stop) if should_stop is not None else None
     plan = kernel_plan(b, t, horizon, hd, layers, NAMES[cell], steps)
-    chunk = 1 << 62 if poll is None else max(1, int(CHUNK_WORK // plan.step_work))  # steps, or windows by row
+    chunk = UNBOUNDED if poll is None else max(1, int(CHUNK_WORK // plan.step_work))  # steps, or windows by row
     if plan.width:
         lanes = Lanes(b, plan.width, layers, hd, steps)
         while True:
             if poll is not None:
                 poll.step()
-            if lanes.run(buf, t, count, chunk, cell, arrays):
+            if lanes.run(buf, t, count, cell, arrays, chunk):
                 break
         return buf[:, t : t + horizon]
     for w0 in range(0, count, chunk):
@@ -143,8 +144,9 @@ class Lanes:
         self.rows_at[1] = -steps  # the first may start at step 0
         self.clock = np.zeros(2, np.int64)  # the lanes' step, the row a free lane looks at first
 
-    def run(self, buf: np.ndarray, t: int, count: int, budget: int, cell: int, arrays: tuple[np.ndarray, ...]) -> bool:
-        """Up to `budget` steps of the rollout; True once it is done."""
+    def run(self, buf: np.ndarray, t: int, count: int, cell: int, arrays: tuple[np.ndarray, ...],
+            budget: int = UNBOUNDED) -> bool:
+        """Up to `budget` steps of the rollout (by default, to its end); True once it is done."""
         return bool(windows_by_lane(buf, t, count, self.state, self.lane, self.rows_at, self.clock, budget, cell,
                                     *arrays))
 
@@ -157,4 +159,4 @@ def warm() -> None:
     weights = (np.zeros(1, np.float32), one, one, np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32),
                np.zeros((1, 1), np.float32), np.zeros(1, np.float32))
     windows_by_row(np.zeros((1, 2), np.float32), 1, 0, 1, 0, *weights)
-    Lanes(1, KERNEL_VECTOR, 1, 1, 1).run(np.zeros((1, 2), np.float32), 1, 1, 1 << 62, 0, weights)
+    Lanes(1, KERNEL_VECTOR, 1, 1, 1).run(np.zeros((1, 2), np.float32), 1, 1, 0, weights)

@@ -192,7 +192,7 @@ def test_every_width_of_lanes_gives_each_window_the_row_kernels_bits(cell, hidde
         for width, buf in got.items():
             lanes = kernel.Lanes(rows, width, layers, hidden, steps)
             calls = 1
-            while not lanes.run(buf, t, count, 7, code, arrays):
+            while not lanes.run(buf, t, count, code, arrays, 7):
                 calls += 1
             assert np.array_equal(buf, ref), (rows, width)
             assert calls > 1 and not (lanes.lane[2] >= 0).any()
