@@ -19,6 +19,12 @@ def finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
+def finite_list(values: list[float]) -> list[float | None]:
+    """`finite` of each value: the list itself when all are finite (its sum is, unless one is NaN or infinite, or
+    the sum overflows: then each is looked at), so a forecast's usual answer costs one sum, not a call a value."""
+    return values if math.isfinite(sum(values)) else [finite(v) for v in values]  # type: ignore[return-value]
+
+
 def now_iso() -> str:
     """Current time, ISO 8601 UTC with a Z."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

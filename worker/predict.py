@@ -15,7 +15,7 @@ from rnncast.common.artifacts import ArtifactError, ArtifactStore
 from rnncast.common.artifacts.layout import model_prefix
 from rnncast.common.options import DatasetData, SineData
 from rnncast.common.store.sync import JobStore
-from rnncast.common.values import finite
+from rnncast.common.values import finite, finite_list
 from rnncast.core.checkpoint import Checkpoint, CheckpointError, checkpoint_exists, load_checkpoint
 from rnncast.core.conformal import Calibration, NoCalibration, intervals
 from rnncast.core.forecast import (
@@ -167,14 +167,14 @@ def forecast_payload(model_id: str, horizon: int, fc: Forecast, fields: list[str
     `start`, a dataset's `origin` inside the series (over the steps it covers).
     With `fields`, only those (and model_id, horizon, and the intervals asked for) are sent.
     """
-    out: dict[str, Any] = {"model_id": model_id, "horizon": horizon, "x": fc.x, "y": [finite(v) for v in fc.y]}
+    out: dict[str, Any] = {"model_id": model_id, "horizon": horizon, "x": fc.x, "y": finite_list(fc.y)}
     if fc.exact is not None:
         out |= {"exact": fc.exact, "mse": finite(fc.mse), "max_abs_error": finite(fc.max_abs_error)}
     if fields is not None:
         out = {k: v for k, v in out.items() if k in fields or k in ("model_id", "horizon")}
     if bands is not None:
-        out["intervals"] = [{"level": b["level"], "lower": [finite(v) for v in b["lower"]],
-                             "upper": [finite(v) for v in b["upper"]]} for b in bands]
+        out["intervals"] = [{"level": b["level"], "lower": finite_list(b["lower"]),
+                             "upper": finite_list(b["upper"])} for b in bands]
         out["calibrated_steps"] = calibrated_steps
     return out
 
