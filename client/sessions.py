@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Self
 
@@ -39,11 +40,20 @@ class Session(_Result):
 class SessionStream:
     """A session's stream (`Client.stream_session`): each `observe` is a message on one WebSocket, answered in
     order, at a fraction of a request's cost to the server. A stream the server closed while it was idle (for want
-    of messages, or restarting) is opened again by the next observe, which it had not read. Use it as a context
-    manager to close it."""
+    of messages, or restarting) is opened again by the next observe, which it had not read.
 
-    def __init__(self, session_id: str, opener: Callable[[], ClientConnection], timeout: float) -> None:
+    Once it knows the session's count (`observed`: given to `stream_session`, else from its first answer), each
+    observe states it (`after`), so the server applies it once however often it goes out: an observe whose stream
+    was lost under it (an API restarting, a connection dropped) is sent again on a new one, and one that failed is
+    sent again by calling `observe` with the same values. Use it as a context manager to close it."""
+
+    RESENDS = 2  # an observe's sends after its first, where it states the count: its stream lost, or a resend's 409
+
+    def __init__(self, session_id: str, opener: Callable[[], ClientConnection], timeout: float,
+                 observed: int | None = None) -> None:
         self.session_id, self._opener, self._timeout = session_id, opener, timeout
+        self.observed = observed  # the session's count as last answered (None: not known yet)
+        self._gone = False  # opening it again was refused: the session is gone
         self._socket: ClientConnection | None = opener()
 
     def __enter__(self) -> Self:
@@ -59,44 +69,77 @@ class SessionStream:
 
     def observe(self, values: Sequence[float], *, horizon: int | None = None) -> SessionForecast:
         """As `SessionCalls.observe`, on the stream; raises as it does for the answer's status (NotFound also ends
-        the stream). A stream that fails (no answer within the client's timeout, a connection lost) is closed:
-        this observe may or may not have been applied, so read the session's `observed` before sending its
-        values again; a later observe raises ApiUnavailable."""
-        message = json_body(_observe_body(values, horizon)).decode()
-        for again in (True, False):
-            if self._socket is None:
-                raise ApiUnavailable(f"session {self.session_id}'s stream is closed")
-            if self._socket.protocol.state is not State.OPEN:  # the server closed it while it was idle (a restart,
-                self._socket.close()  # an idle close): nothing of this observe has gone out, so a new one is safe
-                self._socket = None
-                self._socket = self._opener()
+        the stream). A stream that fails (no answer within the client's timeout, a connection lost and, where the
+        count is known, lost again when sent again) raises ApiUnavailable and is closed, so no later observe takes
+        its answer. Where the count is known, the next observe opens a new one, and sending the same values
+        again applies them once; where it is not, this observe may or may not have been applied, so read the
+        session's `observed` before sending them again, and a later observe raises ApiUnavailable."""
+        after = self.observed
+        message = json_body(_observe_body(values, horizon, after)).decode()
+        resends, idle_reopened, resent = self.RESENDS if after is not None else 0, False, False
+        while True:
+            socket = self._open(reopen=after is not None or idle_reopened)
             try:
-                self._socket.send(message)
-                text = self._socket.recv(timeout=self._timeout)
-                break
+                socket.send(message)
+                text = socket.recv(timeout=self._timeout)
             except TimeoutError:
                 self.close()  # its answer may still come: no later observe may take it for its own
+                again = " (send the same values again: they are applied once)" if after is not None else ""
                 raise ApiUnavailable(f"no answer on session {self.session_id}'s stream in {self._timeout:g} s; "
-                                     "the stream is closed") from None
+                                     f"the stream is closed{again}") from None
             except ConnectionClosed as exc:
                 code = exc.rcvd.code if exc.rcvd is not None else None
                 self.close()
-                if again and code == STREAM_IDLE:
-                    self._socket = self._opener()
-                    continue
-                raise _closed(self.session_id, code, exc) from None
-        answer = json.loads(text)
-        status = answer.pop("status")
+                if code == STREAM_IDLE and not idle_reopened:  # closed for idleness: it read nothing of this one
+                    idle_reopened = True
+                elif resends and code not in (STREAM_GONE, STREAM_TOO_BIG):
+                    resends, resent = resends - 1, True  # applied or not, it is applied once: sent again
+                else:
+                    raise _closed(self.session_id, code, exc) from None
+                continue
+            answer = json.loads(text)
+            status = answer.pop("status")
+            if status == 409 and resent and resends:  # lost a race to the send it repeats: now that one is saved
+                resends -= 1
+                continue
+            break
         if status != 200:
             raise error_for(status, json.dumps(answer))
-        return SessionForecast.model_validate(answer)
+        result = SessionForecast.model_validate(answer)
+        self.observed = result.observed
+        return result
+
+    def _open(self, *, reopen: bool) -> ClientConnection:
+        """The stream, open: opened again where the server closed it while it was idle (for want of messages, or
+        restarting: nothing of this observe has gone out on it), and where `reopen` says so (a failed observe's,
+        whose count is known; an idle close under this observe); while the API restarts, tried for up to the
+        client's timeout."""
+        if self._socket is not None and self._socket.protocol.state is not State.OPEN:
+            self.close()
+        elif self._socket is None and (self._gone or not reopen):
+            raise ApiUnavailable(f"session {self.session_id}'s stream is closed")
+        waited, pause = 0.0, 0.2
+        while self._socket is None:
+            try:
+                self._socket = self._opener()
+            except NotFound:
+                self._gone = True
+                raise
+            except ApiUnavailable:
+                if waited + pause > self._timeout:
+                    raise
+                time.sleep(pause)
+                waited, pause = waited + pause, min(2 * pause, 2.0)
+        return self._socket
 
 
-def _observe_body(values: Sequence[float], horizon: int | None) -> dict[str, Any]:
+def _observe_body(values: Sequence[float], horizon: int | None, after: int | None = None) -> dict[str, Any]:
     """An observe's body, over HTTP or on a stream."""
     body: dict[str, Any] = {"values": list(values)}
     if horizon is not None:
         body["horizon"] = horizon
+    if after is not None:
+        body["after"] = after
     return body
 
 
@@ -111,8 +154,8 @@ def _closed(session_id: str, code: int | None, exc: ConnectionClosed) -> Rnncast
 
 
 class SessionCalls(Transport):
-    """`/v1/models/{id}/sessions` and `/v1/sessions` as methods. Opening and observing are not retried: a
-    repeated observe would append its values twice."""
+    """`/v1/models/{id}/sessions` and `/v1/sessions` as methods. Opening is not retried, nor an observe without
+    `after`: it would append its values twice."""
 
     def open_session(
         self,
@@ -130,16 +173,20 @@ class SessionCalls(Transport):
         return SessionForecast.model_validate(answer.json())
 
     def observe(
-        self, session_id: str, values: Sequence[float], *, horizon: int | None = None
+        self, session_id: str, values: Sequence[float], *, horizon: int | None = None, after: int | None = None
     ) -> SessionForecast:
-        """Append `values` to the session; its forecast from there (a 409 Conflict: another observe won a race)."""
-        answer = self._request("POST", f"/v1/sessions/{session_id}/observe", retry=False,
-                               json=_observe_body(values, horizon))
+        """Append `values` to the session; its forecast from there (a 409 Conflict: another observe won a race).
+        With `after`, the session's count they follow, they are applied there only (else 409), and once however
+        often they are sent: one whose answer was lost may be sent again as it was."""
+        answer = self._request("POST", f"/v1/sessions/{session_id}/observe", retry=after is not None,
+                               json=_observe_body(values, horizon, after))
         return SessionForecast.model_validate(answer.json())
 
-    def stream_session(self, session_id: str) -> SessionStream:
+    def stream_session(self, session_id: str, observed: int | None = None) -> SessionStream:
         """Open the session's stream: its observes as messages on one WebSocket (`SessionStream.observe`). Raises
-        as a request does for a refused upgrade (404: the session is gone; 429: the API holds its most streams)."""
+        as a request does for a refused upgrade (404: the session is gone; 429: the API holds its most streams).
+        `observed`: the session's count now (an open's or an observe's answer has it), so that every observe
+        states it and is applied once (else the stream learns it from its first answer)."""
         scheme, _, rest = self.base_url.partition("://")
         url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}{STREAM_PATH.format(session_id=session_id)}"
         auth = self._http.headers.get("Authorization")
@@ -153,7 +200,7 @@ class SessionCalls(Transport):
             except (OSError, TimeoutError, InvalidHandshake) as exc:
                 raise ApiUnavailable(f"cannot open session {session_id}'s stream at {self.base_url}: {exc}") from None
 
-        return SessionStream(session_id, opener, self.timeout)
+        return SessionStream(session_id, opener, self.timeout, observed)
 
     def session(self, session_id: str) -> Session:
         return self._get(f"/v1/sessions/{session_id}", Session)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import math
 import sys
@@ -57,16 +56,27 @@ def _show(answer: SessionForecast, json_: bool) -> None:
     typer.echo(f"{answer.observed}\t{ys}")  # a tab as it is (rich would expand it): easy to cut
 
 
-def _observer(c: Client, sid: str, opened: contextlib.ExitStack) -> Callable[[list[float]], SessionForecast]:
-    """The session's observe: a message on its stream (a WebSocket), or, where the stream does not open (a proxy
-    on the way that does not pass the upgrade on, the API's streams all taken), a request each, said on stderr."""
+def _observer(
+    c: Client, sid: str, observed: int, opened: contextlib.ExitStack
+) -> Callable[[list[float]], SessionForecast]:
+    """The session's observe, each stating the session's count (`observed` now), so one sent again is applied once:
+    a message on its stream (a WebSocket), or, where the stream does not open (a proxy on the way that does not
+    pass the upgrade on, the API's streams all taken), a request each, said on stderr."""
     try:
-        return opened.enter_context(c.stream_session(sid)).observe
+        return opened.enter_context(c.stream_session(sid, observed)).observe
     except (NotFound, AuthError):
         raise
     except RnncastError as exc:
         typer.echo(f"the session's stream did not open ({exc}); observing over HTTP, a request a value", err=True)
-        return functools.partial(c.observe, sid)
+    count = observed
+
+    def over_http(values: list[float]) -> SessionForecast:
+        nonlocal count
+        answer = c.observe(sid, values, after=count)
+        count = answer.observed
+        return answer
+
+    return over_http
 
 
 def stream(
@@ -110,7 +120,7 @@ def stream(
         try:
             _show(answer, json_)
             with contextlib.ExitStack() as opened:
-                observe = _observer(c, sid, opened)
+                observe = _observer(c, sid, answer.observed, opened)
                 for value in values:
                     answer = observe([value])
                     _show(answer, json_)

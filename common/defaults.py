@@ -69,6 +69,8 @@ EXPORT_PARITY_RTOL = 1e-4
 # Streaming sessions (common.sessions): how long one lives after its last observe, unless it asks otherwise.
 SESSION_TTL_S = 900
 MAX_SESSION_TTL_S = 30 * 86_400
+# The largest `observed` count an observe's `after` may state: the largest integer JSON carries exactly everywhere.
+MAX_SESSION_OBSERVED = 2**53 - 1
 
 # List routes' pages: records answered by default and at most, and the deepest offset. Comparisons and searches
 # answer computed views (their runs and summaries), so their pages are smaller.

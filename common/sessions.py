@@ -12,7 +12,9 @@ The state lives in Redis (`Keys.session`, a hash with a time to live), so any pr
 call; the API's admission of an observe reads it and sends it with the request (`ADMITTED`), so the worker
 reads nothing before it computes. Its `observed` count is also its version: a worker saves a new
 state only if the count is still the one read with the request (`SAVE_SESSIONS`), so of two observes that
-raced, one gets 409 and nothing of it is saved.
+raced, one gets 409 and nothing of it is saved. An observe may state the count its values follow (`AFTER`):
+it is then applied only at that count, and one found already applied (the count moved on by exactly its values,
+which end the window) is answered from the state as it is, saving nothing new: a client resends it safely.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from rnncast.common.values import is_id
 SESSION = "session"  # the lane message's field that makes it a session request: {"op", "id", ...}
 ADMITTED = "admitted"  # the field the admission adds to an observe: [observed, state], the session as it read it
 OPEN, OBSERVE = "open", "observe"
+AFTER = "after"  # an observe's precondition, in its session field: the `observed` count its values follow
 # A session's stream: a WebSocket whose messages are observes' bodies, each answered in order (service.session_stream)
 STREAM_PATH = "/v1/sessions/{session_id}/stream"
 # The codes it is closed with: the session is gone; idle (no message read: the client may open it again and send
@@ -56,6 +59,15 @@ class SessionState:
         """The state after `values`: counted, and the window moved on by as many (its length kept)."""
         window = np.concatenate((self.window, np.asarray(values, dtype=np.float64)))[-len(self.window) :]
         return SessionState(self.model_id, self.sha256, self.horizon, self.ttl_s, self.observed + len(values), window)
+
+    def applied(self, after: int, values: list[float]) -> bool:
+        """Whether this is the state `values`, observed after `after` values, made: its count moved on by as many,
+        and its window ends with them (as far as it reaches). So an observe sent again after it was applied."""
+        if self.observed != after + len(values):
+            return False
+        tail = min(len(values), len(self.window))
+        kept = np.asarray(values[len(values) - tail :], dtype=np.float64)
+        return bool(np.array_equal(self.window[len(self.window) - tail :], kept))
 
     def encode(self) -> str:
         # orjson writes the array's floats as their shortest round-trip reprs, in C: the next forecast reads

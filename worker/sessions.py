@@ -16,7 +16,7 @@ import orjson
 from celery.utils.log import get_task_logger
 
 from rnncast.common.forecasts import Answer, Queued, error_answer
-from rnncast.common.sessions import ADMITTED, OBSERVE, OPEN, SESSION, SessionState, gone_detail
+from rnncast.common.sessions import ADMITTED, AFTER, OBSERVE, OPEN, SESSION, SessionState, gone_detail
 from rnncast.common.store.session_ops import SessionSave
 from rnncast.common.store.sync import JobStore
 from rnncast.common.values import is_id, iso_ms, now_ms
@@ -111,7 +111,7 @@ class SessionBatch:
             if old is None:
                 raise _gone(session["id"])
             self._window_size(old)  # the model is still the session's (its checkpoint verified)
-            new, expected = old.seen(msg["values"]), old.observed
+            new, expected = _observed(session, old, msg["values"]), old.observed
             horizon = int(msg.get("horizon") or old.horizon)
         forecast = {**base, "model_id": new.model_id, "sha256": new.sha256, "horizon": horizon, "context": new.window}
         return forecast, SessionSave(session["id"], expected, new)
@@ -172,6 +172,22 @@ class SessionBatch:
         return deliver_sessions
 
 
+def _observed(session: dict[str, Any], old: SessionState, values: list[float]) -> SessionState:
+    """The state an observe makes of `old`: with its values seen; with an `after` it states (common.sessions), `old`
+    itself where they were already applied (it is answered as then, and saved unchanged: only if nothing moved
+    on meanwhile), or refused where the session is at another count."""
+    if AFTER not in session:
+        return old.seen(values)
+    after = int(session[AFTER])
+    if old.observed == after:
+        return old.seen(values)
+    if old.applied(after, values):
+        return old
+    raise _Refused(409, f"session {session['id']!r} has seen {old.observed} values, not {after} (this observe's "
+                        f"`after`); nothing of this observe was saved: read the session (GET /v1/sessions/"
+                        f"{session['id']}) to see where it is")
+
+
 def _session_answer(answer: Answer, save: SessionSave, expires_at: str) -> Answer:
     """A forecast's answer as its session's, once its state is saved."""
     head = orjson.dumps({"session_id": save.session_id, "observed": save.state.observed, "expires_at": expires_at})
@@ -229,4 +245,5 @@ def _well_formed(msg: dict[str, Any], session: dict[str, Any]) -> bool:
     if session["op"] == OPEN:
         return (is_id(str(msg["model_id"])) and int(session["ttl_s"]) >= 1 and int(msg["horizon"]) >= 1
                 and isinstance(msg["window"], list))
-    return session["op"] == OBSERVE and isinstance(msg["values"], list) and len(msg["values"]) >= 1
+    return (session["op"] == OBSERVE and isinstance(msg["values"], list) and len(msg["values"]) >= 1
+            and (AFTER not in session or (type(session[AFTER]) is int and session[AFTER] >= 0)))

@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from rnncast.common.defaults import FORECAST_HORIZON, MAX_SESSION_TTL_S, SESSION_TTL_S
+from rnncast.common.defaults import FORECAST_HORIZON, MAX_SESSION_OBSERVED, MAX_SESSION_TTL_S, SESSION_TTL_S
 from rnncast.service.limits import Limited
 from rnncast.service.schemas.base import Context, Horizon, Strict, _whole, no_default
 from rnncast.service.schemas.models import ForecastResponse
@@ -28,12 +28,20 @@ class SessionOpen(Strict):
     ttl_s: TtlS = SESSION_TTL_S
 
 
+After = Annotated[int, Field(ge=0, le=MAX_SESSION_OBSERVED, description=(
+    "the session's `observed` count these values follow: applied only there (else 409, nothing saved), and, sent "
+    "again after they were applied, answered as then with nothing applied twice: an observe with `after` is safe to "
+    "resend")), BeforeValidator(_whole)]
+
+
 class SessionObserve(Strict):
-    """New values, in order; `horizon` for this answer only (default: the session's)."""
+    """New values, in order; `horizon` for this answer only (default: the session's); `after`, the count they
+    follow (an observe that states it is applied once, however often it is sent)."""
 
     values: Context
     horizon: Horizon | SkipJsonSchema[None] = Field(None, description="this answer's horizon (default: the session's)",
                                                 json_schema_extra=no_default)
+    after: After | SkipJsonSchema[None] = Field(None, json_schema_extra=no_default)
 
 
 class SessionForecast(BaseModel):

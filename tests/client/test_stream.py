@@ -130,7 +130,7 @@ def test_stream_observes_over_http_where_the_sessions_stream_does_not_open(stack
     """A proxy that does not pass a WebSocket's upgrade on: `rnncast stream` says so once and goes on over HTTP."""
     model = train_model(stack, cell="RNN", name="stream-fallback")
 
-    def no_stream(self, session_id):
+    def no_stream(self, session_id, observed=None):
         raise ApiUnavailable("cannot open session's stream: HTTP 502")
 
     monkeypatch.setattr(Client, "stream_session", no_stream)

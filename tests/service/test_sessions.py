@@ -156,6 +156,34 @@ def test_racing_observes_are_applied_one_at_a_time_the_losers_409_saving_nothing
     assert_equals_full_forecast(stack, model_id, seen, last, 1)
 
 
+def test_an_observe_stating_its_count_is_applied_once_however_often_it_is_sent(stack, models):
+    """`after`: the count the values follow. Applied there; sent again once applied, answered as then and nothing
+    applied twice (a client that lost the answer resends safely); at any other count, 409 and nothing saved."""
+    http, model_id = stack.api.http, models["LSTM"]["id"]
+    sid = open_session(http, model_id, SINE[:12], horizon=3).json()["session_id"]
+    first = observe(http, sid, SINE[12:14], after=12)
+    assert first.status_code == 200, first.text
+    assert_equals_full_forecast(stack, model_id, SINE[:14], first.json(), 3)
+    again = observe(http, sid, SINE[12:14], after=12)  # its answer was lost: sent again
+    assert again.status_code == 200 and again.json()["forecast"] == first.json()["forecast"]
+    assert again.json()["observed"] == 14 and http.get(f"/v1/sessions/{sid}").json()["observed"] == 14
+    for values, after in (([0.25, 0.5], 12), ([SINE[13]], 12), ([SINE[14]], 13), ([SINE[14]], 15), ([SINE[14]], 0)):
+        r = observe(http, sid, values, after=after)  # not these values at that count: nothing saved
+        assert r.status_code == 409 and f"has seen 14 values, not {after}" in r.json()["detail"], (values, after, r.text)
+    assert http.get(f"/v1/sessions/{sid}").json()["observed"] == 14
+    for bad in (-1, "14", 14.5, 2**53, True):
+        assert observe(http, sid, [SINE[14]], after=bad).status_code == 422, bad
+    r = observe(http, sid, [SINE[14]], after=14.0)  # a JSON number written 14.0 is the integer 14
+    assert r.status_code == 200, r.text
+    assert_equals_full_forecast(stack, model_id, SINE[:15], r.json(), 3)
+    # Values longer than the window the session keeps: the window's part of them, with the count, is the check.
+    long = [0.125 * k for k in range(30)]
+    assert observe(http, sid, long, after=15).json()["observed"] == 45
+    again = observe(http, sid, long, after=15)
+    assert again.status_code == 200 and again.json()["observed"] == 45
+    assert_equals_full_forecast(stack, model_id, SINE[:15] + long, again.json(), 3)
+
+
 def test_another_worker_process_serves_the_next_observe(tmp_path):
     redis = RedisServer(tmp_path / "redis").start()
     first = start_worker(redis.url, tmp_path / "data", tmp_path / "a.log", queues="train,predict")
