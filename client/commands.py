@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -135,19 +136,29 @@ def models(limit: Annotated[int, typer.Option(min=1, max=D.MAX_LIST_PAGE)] = 20,
     out.print(page.tally(len(page.data)))
 
 
+def input_error(message: str) -> NoReturn:
+    """The input's fault (a file's content, stdin's), not the command line's: one line on stderr, exit code 1
+    (as the API's errors), where a usage error is exit code 2."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
 def read_context(path: Path) -> list[float]:
-    """Values from a file: a JSON list, or one number per line."""
+    """Finite values from a file: a JSON list, or one number per line (else `input_error`)."""
     text = path.read_text()
     try:
-        values = json.loads(text)
-        if isinstance(values, list):
-            return [float(v) for v in values]
-    except ValueError:
-        pass
-    try:
-        return [float(line) for line in text.split() if line.strip()]
-    except ValueError:
-        raise typer.BadParameter(f"{path}: expected a JSON list or one number per line") from None
+        parsed = json.loads(text)
+        values = [float(v) for v in parsed] if isinstance(parsed, list) else None
+    except (ValueError, TypeError):
+        values = None
+    if values is None:
+        try:
+            values = [float(line) for line in text.split()]
+        except ValueError:
+            input_error(f"{path}: expected a JSON list or one number per line")
+    if not all(math.isfinite(v) for v in values):
+        input_error(f"{path}: every value must be a finite number")
+    return values
 
 
 def forecast(

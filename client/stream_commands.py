@@ -8,12 +8,12 @@ import math
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, NoReturn, TextIO
+from typing import Annotated, TextIO
 
 import typer
 
 from rnncast.client.api import Client
-from rnncast.client.commands import client, emit_json, handled, out
+from rnncast.client.commands import client, emit_json, handled, input_error, out
 from rnncast.client.errors import AuthError, NotFound, RnncastError
 from rnncast.client.options import JsonOpt, KeyOpt, UrlOpt
 from rnncast.client.sessions import SessionForecast
@@ -40,12 +40,6 @@ def _values(stream: TextIO) -> Iterator[float]:
         if not math.isfinite(value):  # JSON carries none, and a model reads none
             raise _BadLine(f"line {number}: {text[:40]!r} is not a finite number")
         yield value
-
-
-def _stop(message: str) -> NoReturn:
-    """The input's fault, not the command line's: one line on stderr, exit code 1 (as the API's errors)."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
 
 
 def _show(answer: SessionForecast, json_: bool) -> None:
@@ -112,9 +106,9 @@ def stream(
         try:
             first = [v for _, v in zip(range(size), values, strict=False)]
         except _BadLine as exc:
-            _stop(f"{exc}; no session was opened")
+            input_error(f"{exc}; no session was opened")
         if len(first) < size:
-            _stop(f"the input ended after {len(first)} values; the session opens with {size} (--window)")
+            input_error(f"the input ended after {len(first)} values; the session opens with {size} (--window)")
         answer = c.open_session(model_id, first, horizon=horizon, ttl_s=ttl_s)
         sid = answer.session_id
         try:
@@ -125,7 +119,7 @@ def stream(
                     answer = observe([value])
                     _show(answer, json_)
         except _BadLine as exc:  # the values before it were observed; the session ends below
-            _stop(f"{exc}; stopped after {answer.observed} values, ending the session")
+            input_error(f"{exc}; stopped after {answer.observed} values, ending the session")
         except NotFound as exc:  # gone between two values: the likeliest reason is the one this command set
             raise NotFound(f"{exc} (a session lives --ttl-s {ttl_s} s after its last value: raise it for a feed "
                            f"that pauses longer)", status=exc.status, detail=exc.detail, body=exc.body) from None

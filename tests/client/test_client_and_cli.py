@@ -122,6 +122,17 @@ def test_ctrl_c_while_watching_leaves_the_job_running(stack):
         c.cancel(job_id)
 
 
+@pytest.mark.parametrize("content", ["1.0\nabc\n", '{"values": [1.0]}', "[1.0, NaN]", "1.0\ninf\n", '[1.0, "x"]'])
+def test_a_context_file_that_is_not_finite_numbers_is_the_inputs_error(tmp_path, content):
+    """The file's fault, not the command line's: one line, exit code 1 (a usage error is 2), before any request."""
+    bad = tmp_path / "values.txt"
+    bad.write_text(content)
+    run = CliRunner().invoke(app, ["forecast", "0" * 32, "--context-file", str(bad),
+                                   "--url", f"http://127.0.0.1:{free_port()}"])
+    assert run.exit_code == 1, run.output
+    assert run.output.startswith(f"error: {bad}: ") and run.output.count("\n") == 1 and "cannot reach" not in run.output
+
+
 def test_cli_forecasts_your_values_and_draws_them(stack, tmp_path, c):
     job = c.train("GRU", epochs=2, lr=0.01, hidden_size=4, batch_size=64, sequence_length=10,
                   data={"points": 200, "stop": 100})
