@@ -149,7 +149,7 @@ def read_context(path: Path) -> list[float]:
     try:
         parsed = json.loads(text)
         values = [float(v) for v in parsed] if isinstance(parsed, list) else None
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):  # an integer past float's range: OverflowError
         values = None
     if values is None:
         try:

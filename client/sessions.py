@@ -40,20 +40,18 @@ class Session(_Result):
 class SessionStream:
     """A session's stream (`Client.stream_session`): each `observe` is a message on one WebSocket, answered in
     order, at a fraction of a request's cost to the server. A stream the server closed while it was idle (for want
-    of messages, or restarting) is opened again by the next observe, which it had not read.
+    of messages, or restarting) is opened again by the next observe, which it had not read. Given the session's
+    count (`observed`), each observe states it (`after`: docs, Streaming sessions) and is applied once, so one whose
+    stream is lost under it (a connection dropped, the API restarting) is sent again on a new stream. Use it as a
+    context manager to close it."""
 
-    Once it knows the session's count (`observed`: given to `stream_session`, else from its first answer), each
-    observe states it (`after`), so the server applies it once however often it goes out: an observe whose stream
-    was lost under it (an API restarting, a connection dropped) is sent again on a new one, and one that failed is
-    sent again by calling `observe` with the same values. Use it as a context manager to close it."""
-
-    RESENDS = 2  # an observe's sends after its first, where it states the count: its stream lost, or a resend's 409
+    RESENDS = 2  # an observe's sends after its first, where it states the count and its stream was lost
 
     def __init__(self, session_id: str, opener: Callable[[], ClientConnection], timeout: float,
                  observed: int | None = None) -> None:
         self.session_id, self._opener, self._timeout = session_id, opener, timeout
-        self.observed = observed  # the session's count as last answered (None: not known yet)
-        self._gone = False  # opening it again was refused: the session is gone
+        self.observed = observed  # the session's count as last answered, where it was given (None: not stated)
+        self._ended: str | None = None  # why no observe may go out on it any more
         self._socket: ClientConnection | None = opener()
 
     def __enter__(self) -> Self:
@@ -63,74 +61,89 @@ class SessionStream:
         self.close()
 
     def close(self) -> None:
+        self._end("it was closed")
+
+    def _end(self, why: str) -> None:
+        self._ended = self._ended or why
+        self._drop()
+
+    def _drop(self) -> None:
         if self._socket is not None:
             self._socket.close()
             self._socket = None
 
     def observe(self, values: Sequence[float], *, horizon: int | None = None) -> SessionForecast:
         """As `SessionCalls.observe`, on the stream; raises as it does for the answer's status (NotFound also ends
-        the stream). A stream that fails (no answer within the client's timeout, a connection lost and, where the
-        count is known, lost again when sent again) raises ApiUnavailable and is closed, so no later observe takes
-        its answer. Where the count is known, the next observe opens a new one, and sending the same values
-        again applies them once; where it is not, this observe may or may not have been applied, so read the
-        session's `observed` before sending them again, and a later observe raises ApiUnavailable."""
+        the stream). An observe that gets no answer within the client's timeout, or whose stream is lost (and,
+        stating the count, lost again when sent again), raises ApiUnavailable and ends the stream: it may or may
+        not have been applied, and its answer may still come, which no later observe may take for its own."""
         after = self.observed
         message = json_body(_observe_body(values, horizon, after)).decode()
-        resends, idle_reopened, resent = self.RESENDS if after is not None else 0, False, False
+        resends, reopen = self.RESENDS if after is not None else 0, False
         while True:
-            socket = self._open(reopen=after is not None or idle_reopened)
+            socket = self._open(reopen)
             try:
                 socket.send(message)
                 text = socket.recv(timeout=self._timeout)
+                break
             except TimeoutError:
-                self.close()  # its answer may still come: no later observe may take it for its own
-                again = " (send the same values again: they are applied once)" if after is not None else ""
-                raise ApiUnavailable(f"no answer on session {self.session_id}'s stream in {self._timeout:g} s; "
-                                     f"the stream is closed{again}") from None
+                self._end(f"no answer came in {self._timeout:g} s")
+                raise ApiUnavailable(f"no answer on session {self.session_id}'s stream in {self._timeout:g} s; the "
+                                     f"stream is closed{_resend_hint(after)}") from None
             except ConnectionClosed as exc:
                 code = exc.rcvd.code if exc.rcvd is not None else None
-                self.close()
-                if code == STREAM_IDLE and not idle_reopened:  # closed for idleness: it read nothing of this one
-                    idle_reopened = True
+                self._drop()
+                if code == STREAM_IDLE and not reopen:  # closed for idleness: it read nothing of this one
+                    reopen = True
                 elif resends and code not in (STREAM_GONE, STREAM_TOO_BIG):
-                    resends, resent = resends - 1, True  # applied or not, it is applied once: sent again
+                    resends, reopen = resends - 1, True  # applied or not, it is applied once: sent again
                 else:
-                    raise _closed(self.session_id, code, exc) from None
-                continue
-            answer = json.loads(text)
-            status = answer.pop("status")
-            if status == 409 and resent and resends:  # lost a race to the send it repeats: now that one is saved
-                resends -= 1
-                continue
-            break
+                    self._end("an observe failed on it")
+                    error = _closed(self.session_id, code, exc)
+                    if isinstance(error, ApiUnavailable):
+                        error = ApiUnavailable(f"{error}{_resend_hint(after)}")
+                    raise error from None
+        answer = json.loads(text)
+        status = answer.pop("status")
         if status != 200:
             raise error_for(status, json.dumps(answer))
         result = SessionForecast.model_validate(answer)
-        self.observed = result.observed
+        if after is not None:
+            self.observed = result.observed
         return result
 
-    def _open(self, *, reopen: bool) -> ClientConnection:
+    def _open(self, reopen: bool) -> ClientConnection:
         """The stream, open: opened again where the server closed it while it was idle (for want of messages, or
-        restarting: nothing of this observe has gone out on it), and where `reopen` says so (a failed observe's,
-        whose count is known; an idle close under this observe); while the API restarts, tried for up to the
-        client's timeout."""
+        restarting: nothing of this observe has gone out on it), or where `reopen` says so (this observe's
+        stream was closed idle, or lost under it); while the API restarts, tried until the client's timeout."""
+        if self._ended is not None:
+            raise ApiUnavailable(f"session {self.session_id}'s stream is closed: {self._ended}")
         if self._socket is not None and self._socket.protocol.state is not State.OPEN:
-            self.close()
-        elif self._socket is None and (self._gone or not reopen):
+            self._drop()
+        elif self._socket is None and not reopen:
             raise ApiUnavailable(f"session {self.session_id}'s stream is closed")
-        waited, pause = 0.0, 0.2
+        deadline, pause = time.monotonic() + self._timeout, 0.2
         while self._socket is None:
             try:
                 self._socket = self._opener()
             except NotFound:
-                self._gone = True
+                self._end("the session is gone")
                 raise
             except ApiUnavailable:
-                if waited + pause > self._timeout:
+                if time.monotonic() + pause > deadline:
                     raise
                 time.sleep(pause)
-                waited, pause = waited + pause, min(2 * pause, 2.0)
+                pause = min(2 * pause, 2.0)
         return self._socket
+
+
+def _resend_hint(after: int | None) -> str:
+    """How to send a failed observe's values again."""
+    if after is None:
+        return ("; it may or may not have been applied: read the session's `observed` before sending its values "
+                "again")
+    return (f"; to send its values again, applied once, open the session's stream with observed={after} (the count "
+            f"they follow) and observe them as they were")
 
 
 def _observe_body(values: Sequence[float], horizon: int | None, after: int | None = None) -> dict[str, Any]:
@@ -154,8 +167,8 @@ def _closed(session_id: str, code: int | None, exc: ConnectionClosed) -> Rnncast
 
 
 class SessionCalls(Transport):
-    """`/v1/models/{id}/sessions` and `/v1/sessions` as methods. Opening is not retried, nor an observe without
-    `after`: it would append its values twice."""
+    """`/v1/models/{id}/sessions` and `/v1/sessions` as methods. An observe that states its count (`after`) is
+    tried again where the API could not be reached, as reads are; opening, and an observe without it, are not."""
 
     def open_session(
         self,
@@ -176,8 +189,7 @@ class SessionCalls(Transport):
         self, session_id: str, values: Sequence[float], *, horizon: int | None = None, after: int | None = None
     ) -> SessionForecast:
         """Append `values` to the session; its forecast from there (a 409 Conflict: another observe won a race).
-        With `after`, the session's count they follow, they are applied there only (else 409), and once however
-        often they are sent: one whose answer was lost may be sent again as it was."""
+        `after`: the session's count they follow (docs, Streaming sessions): applied once however often sent."""
         answer = self._request("POST", f"/v1/sessions/{session_id}/observe", retry=after is not None,
                                json=_observe_body(values, horizon, after))
         return SessionForecast.model_validate(answer.json())
@@ -186,7 +198,7 @@ class SessionCalls(Transport):
         """Open the session's stream: its observes as messages on one WebSocket (`SessionStream.observe`). Raises
         as a request does for a refused upgrade (404: the session is gone; 429: the API holds its most streams).
         `observed`: the session's count now (an open's or an observe's answer has it), so that every observe
-        states it and is applied once (else the stream learns it from its first answer)."""
+        states it (`after`) and one whose stream is lost under it is sent again, applied once."""
         scheme, _, rest = self.base_url.partition("://")
         url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}{STREAM_PATH.format(session_id=session_id)}"
         auth = self._http.headers.get("Authorization")

@@ -87,7 +87,9 @@ class SessionState:
 
 
 # A lane turn's delivery when it answers sessions: save each session's new state if its `observed` count is
-# still the one the caller read ('-': a new session, which must not exist yet), and (re)start its time to live,
+# still the one the caller read ('-': a new session, which must not exist yet), and (re)start its time to live;
+# an observe that stated its count (`AFTER`, twin '1') also counts as saved where the session holds this very
+# state already (its other send, read at the same count, was saved first: the same values after the same ones),
 # and only then push its answer onto the inbox of the API process that asked (its state and its answer, one
 # step), with the turn's other answers (each inbox's in one push): one command, so no pipeline (redis-py checks
 # a pipeline's scripts with a round trip of its own). Per session, 1: saved and answered, 0: it moved on
@@ -96,16 +98,17 @@ class SessionState:
 # observe. A session's small fields go as one argument (every argument costs the client a conversion); they are
 # all checked before anything is written.
 # KEYS: the n sessions, then the inboxes
-# ARGV: the inboxes' time to live (s), n, then per session: "inbox expected observed ttl_ms model" (inbox: its
+# ARGV: the inboxes' time to live (s), n, then per session: "inbox expected observed ttl_ms model twin" (inbox: its
 # position among the inboxes, from 1), state, answer; then per inbox, in order: how many other answers, them
 SAVE_SESSIONS = """
 local ttl, n = ARGV[1], tonumber(ARGV[2])
 local inboxes, heads = #KEYS - n, {}
 for i = 1, n do
-  local box, expected, observed, life, model = string.match(ARGV[3 * i], '^(%d+) (%S+) (%S+) (%S+) (%S+)$')
+  local box, expected, observed, life, model, twin =
+    string.match(ARGV[3 * i], '^(%d+) (%S+) (%S+) (%S+) (%S+) ([01])$')
   box = tonumber(box)
   if not box or box < 1 or box > inboxes then return redis.error_reply('malformed session save ' .. i) end
-  heads[i] = {box, expected, observed, life, model}
+  heads[i] = {box, expected, observed, life, model, twin}
 end
 local out, pushes = {}, {}
 for box = 1, inboxes do pushes[box] = {} end
@@ -116,11 +119,17 @@ for i = 1, n do
   if head[2] == '-' then
     if cur then result = 0 end
   elseif not cur then result = -1
-  elseif cur ~= head[2] then result = 0 end
+  elseif cur ~= head[2] then
+    result = 0
+    if head[6] == '1' and cur == head[3] and redis.call('HGET', key, 'state') == ARGV[3 * i + 1] then result = 2 end
+  end
   if result == 1 then
     redis.call('HSET', key, 'observed', head[3], 'state', ARGV[3 * i + 1], 'model', head[5])
+  end
+  if result >= 1 then
     redis.call('PEXPIRE', key, head[4])
     table.insert(pushes[head[1]], ARGV[3 * i + 2])
+    result = 1
   end
   out[i] = result
 end

@@ -4,8 +4,8 @@ An observe over HTTP pays for a request each point: uvicorn's HTTP machinery and
 (bench/transport_floor.py, bench/api_layers.py). On a stream the upgrade pays for them once: it passes the Gate
 (the key, the Host, and the cross-site check, a WebSocket counting as a state-changing request: browsers send
 any page's upgrade), and then each message (text, or bytes holding the same JSON) is an observe's body
-(`{"values": [...], "horizon": n}`), validated by the observe route's own model and asked of the same lane,
-answered by one message: the observe's answer with its HTTP status first, `{"status": 200, "session_id": ...,
+(`{"values": [...], "horizon": n, "after": n}`), validated by the observe route's own model and asked of the
+same lane, answered by one message: the observe's answer with its HTTP status first, `{"status": 200, "session_id": ...,
 "forecast": ...}` or `{"status": 422, "detail": ...}`, the route's errors word for word (a failure the route would
 answer 500 is a 500 here, and the stream goes on). A session found gone is answered 404 and the stream closed
 (4404: common.sessions' close codes).

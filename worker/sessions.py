@@ -114,7 +114,7 @@ class SessionBatch:
             new, expected = _observed(session, old, msg["values"]), old.observed
             horizon = int(msg.get("horizon") or old.horizon)
         forecast = {**base, "model_id": new.model_id, "sha256": new.sha256, "horizon": horizon, "context": new.window}
-        return forecast, SessionSave(session["id"], expected, new)
+        return forecast, SessionSave(session["id"], expected, new, stated=AFTER in session)
 
     def _window_size(self, state: SessionState) -> int:
         """Values one forecast of the session's model reads; refused for a model a session cannot serve (each

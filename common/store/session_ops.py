@@ -11,11 +11,14 @@ from rnncast.common.store.plan import Op, batch, cmd, one, script
 
 @dataclass(frozen=True)
 class SessionSave:
-    """A state to save; `expected`: the `observed` count it was read with (None: a new session)."""
+    """A state to save; `expected`: the `observed` count it was read with (None: a new session); `stated`: an observe
+    that stated its count (`after`), so one of its sends that finds this very state saved by another (its twin,
+    read at the same count) is answered as saved."""
 
     session_id: str
     expected: int | None
     state: SessionState
+    stated: bool = False
 
 
 def read_sessions(session_ids: list[str]) -> Op[dict[str, SessionState]]:
@@ -39,8 +42,8 @@ def save_sessions(
     saves: list[tuple[SessionSave, str, str]], others: dict[str, list[str]], inbox_ttl_s: int,
 ) -> Op[list[int]]:
     """Save each state, `(save, inbox, answer)`, if its session is as it was read, and then push its answer onto
-    `inbox`, with the `others` answers of each inbox (one command): per save, 1 saved and answered, 0 it moved on
-    meanwhile, -1 it is gone (for those two nothing is saved nor answered)."""
+    `inbox`, with the `others` answers of each inbox (one command): per save, 1 saved (or, `stated`, found saved by
+    its twin) and answered, 0 it moved on meanwhile, -1 it is gone (for those two nothing is saved nor answered)."""
     if not saves:
         return []
     inboxes: dict[str, int] = {inbox: k for k, inbox in enumerate(others, 1)}
@@ -48,7 +51,8 @@ def save_sessions(
     for save, inbox, answer in saves:
         state, at = save.state, inboxes.setdefault(inbox, len(inboxes) + 1)
         expected = "-" if save.expected is None else save.expected
-        args += [f"{at} {expected} {state.observed} {state.ttl_s * 1000} {state.model_id}", state.encode(), answer]
+        head = f"{at} {expected} {state.observed} {state.ttl_s * 1000} {state.model_id} {int(save.stated)}"
+        args += [head, state.encode(), answer]
     for inbox in inboxes:
         answers = others.get(inbox, [])
         args += [len(answers), *answers]

@@ -59,11 +59,10 @@ async def open_session(
 @router.post("/sessions/{session_id}/observe", response_model=SessionForecast, responses=ERRORS)
 async def observe(session_id: str, body: SessionObserve, lane: LaneDep, settings: SettingsDep) -> Response:
     """Append `values` (in order) to the session and answer its forecast from there. Observes of one session
-    are applied one at a time: one that raced another and lost is a 409 and saves nothing (send it again). With
-    `after`, the session's count the values follow, they are applied at that count only (else 409), and once
-    however often they are sent: an observe whose answer was lost may be sent again as it was. Bad values are a
-    422 and change nothing; an expired or unknown session is a 404. (A well-formed one is answered by
-    service.session_fastpath, in front of FastAPI's routing, as this route answers it.)"""
+    are applied one at a time: one that raced another and lost is a 409 and saves nothing (send it again); one
+    with `after` is applied once however often it is sent. Bad values are a 422 and change nothing; an expired or
+    unknown session is a 404. (A well-formed one is answered by service.session_fastpath, in front of FastAPI's
+    routing, as this route answers it.)"""
     if not is_id(session_id):
         raise session_gone(session_id)
     answer = await ask(lane, settings, observe_message(session_id, body))

@@ -36,7 +36,7 @@ After = Annotated[int, Field(ge=0, le=MAX_SESSION_OBSERVED, description=(
 
 class SessionObserve(Strict):
     """New values, in order; `horizon` for this answer only (default: the session's); `after`, the count they
-    follow (an observe that states it is applied once, however often it is sent)."""
+    follow."""
 
     values: Context
     horizon: Horizon | SkipJsonSchema[None] = Field(None, description="this answer's horizon (default: the session's)",

@@ -122,7 +122,8 @@ def test_ctrl_c_while_watching_leaves_the_job_running(stack):
         c.cancel(job_id)
 
 
-@pytest.mark.parametrize("content", ["1.0\nabc\n", '{"values": [1.0]}', "[1.0, NaN]", "1.0\ninf\n", '[1.0, "x"]'])
+@pytest.mark.parametrize("content", ["1.0\nabc\n", '{"values": [1.0]}', "[1.0, NaN]", "1.0\ninf\n", '[1.0, "x"]',
+                                     f"[{'9' * 400}]"])
 def test_a_context_file_that_is_not_finite_numbers_is_the_inputs_error(tmp_path, content):
     """The file's fault, not the command line's: one line, exit code 1 (a usage error is 2), before any request."""
     bad = tmp_path / "values.txt"

@@ -66,3 +66,24 @@ def test_a_malformed_save_writes_nothing(redis_server):
     with pytest.raises(redis.ResponseError, match="malformed session save 2"):
         store.save_sessions([good, bad], {}, 30)
     assert not store.r.exists(Keys.session(sid)) and not store.r.exists(Keys.replies(INBOX))
+
+
+def test_an_observe_that_stated_its_count_finding_its_twin_saved_is_answered_as_saved(redis_server):
+    """Two sends of one observe with `after` (a resend), read at the same count: the one saved second finds the
+    very state it would save, and is answered; a save that did not state its count, or whose state differs, or
+    that finds another count, still moved on."""
+    store = JobStore.from_url(redis_server.url)
+    sid = "7" * 32
+    store.r.delete(Keys.session(sid), Keys.replies(INBOX))
+    store.r.hset(Keys.session(sid), mapping={"observed": "6", "state": state(6).encode(), "model": "a" * 32})
+    store.r.pexpire(Keys.session(sid), 5_000)
+    other = SessionState("a" * 32, "b" * 64, 1, 60, 6, np.array([0.0, 1.0, 9.0]))
+    saves = [(SessionSave(sid, 5, state(6), stated=True), INBOX, "twin"),
+             (SessionSave(sid, 5, state(6)), INBOX, "unstated"),
+             (SessionSave(sid, 5, other, stated=True), INBOX, "other-values"),
+             (SessionSave(sid, 4, state(7), stated=True), INBOX, "other-count")]
+    assert store.save_sessions(saves, {}, 30) == [1, 0, 0, 0]
+    assert store.r.lrange(Keys.replies(INBOX), 0, -1) == ["twin"]
+    assert store.r.hget(Keys.session(sid), "observed") == "6" and store.r.hget(Keys.session(sid), "state") == \
+        state(6).encode()
+    assert store.r.pttl(Keys.session(sid)) > 5_000  # answered, so its time to live starts again

@@ -169,7 +169,7 @@ def test_an_observe_stating_its_count_is_applied_once_however_often_it_is_sent(s
     assert again.json()["observed"] == 14 and http.get(f"/v1/sessions/{sid}").json()["observed"] == 14
     for values, after in (([0.25, 0.5], 12), ([SINE[13]], 12), ([SINE[14]], 13), ([SINE[14]], 15), ([SINE[14]], 0)):
         r = observe(http, sid, values, after=after)  # not these values at that count: nothing saved
-        assert r.status_code == 409 and f"has seen 14 values, not {after}" in r.json()["detail"], (values, after, r.text)
+        assert r.status_code == 409 and f"has seen 14 values, not {after}" in r.json()["detail"], (values, r.text)
     assert http.get(f"/v1/sessions/{sid}").json()["observed"] == 14
     for bad in (-1, "14", 14.5, 2**53, True):
         assert observe(http, sid, [SINE[14]], after=bad).status_code == 422, bad
