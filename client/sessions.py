@@ -168,7 +168,8 @@ def _closed(session_id: str, code: int | None, exc: ConnectionClosed) -> Rnncast
 
 class SessionCalls(Transport):
     """`/v1/models/{id}/sessions` and `/v1/sessions` as methods. An observe that states its count (`after`) is
-    tried again where the API could not be reached, as reads are; opening, and an observe without it, are not."""
+    sent again where it got no answer (the API unreachable, a connection dropped), until the client's timeout;
+    opening, and an observe without it, are not."""
 
     def open_session(
         self,
@@ -190,9 +191,19 @@ class SessionCalls(Transport):
     ) -> SessionForecast:
         """Append `values` to the session; its forecast from there (a 409 Conflict: another observe won a race).
         `after`: the session's count they follow (docs, Streaming sessions): applied once however often sent."""
-        answer = self._request("POST", f"/v1/sessions/{session_id}/observe", retry=after is not None,
-                               json=_observe_body(values, horizon, after))
-        return SessionForecast.model_validate(answer.json())
+        path, body = f"/v1/sessions/{session_id}/observe", _observe_body(values, horizon, after)
+        if after is None:
+            return SessionForecast.model_validate(self._request("POST", path, retry=False, json=body).json())
+        deadline, pause = time.monotonic() + self.timeout, 0.2
+        while True:
+            try:
+                return SessionForecast.model_validate(self._request("POST", path, retry=True, json=body).json())
+            except ApiUnavailable as exc:
+                # unanswered (a connection dropped, the API restarting), not a 503: sent again, applied once
+                if exc.status is not None or time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(2 * pause, 2.0)
 
     def stream_session(self, session_id: str, observed: int | None = None) -> SessionStream:
         """Open the session's stream: its observes as messages on one WebSocket (`SessionStream.observe`). Raises

@@ -9,6 +9,7 @@ import base64
 import json
 import math
 import os
+import signal
 import socket
 import threading
 import time
@@ -496,5 +497,33 @@ def test_the_client_rides_out_an_api_restart_under_an_observe(stack, model, tmp_
                                  json={"context": [*SINE[:12], 0.5], "horizon": horizon}).json()
             assert answers[0].forecast.y == full["y"]
             assert stream.observe([0.25], horizon=1).observed == 14
+    finally:
+        api.stop()
+
+
+def test_an_observe_over_http_stating_its_count_is_sent_again_when_the_api_dies_under_it(stack, model, tmp_path,
+                                                                                        monkeypatch):
+    """The API is killed while an observe is out (no answer, the connection dropped): the client sends it again
+    until the API answers, and it is applied once."""
+    horizon, long = 400_000, {"RNNCAST_MAX_HORIZON": "400000"}  # an observe that takes a while to answer
+    api = Api(stack.redis.url, stack.data_dir, tmp_path / "first.log", extra=long)
+    try:
+        sid = opened(api, model["id"])
+        with Client(api.url, timeout=60) as client:
+            sent, request = [], client._request
+            client._request = lambda *a, **k: sent.append(1) or request(*a, **k)
+            answers = []
+            out = threading.Thread(target=lambda: answers.append(client.observe(sid, [0.5], horizon=horizon,
+                                                                                 after=12)))
+            out.start()
+            time.sleep(0.2)  # it went out: the client waits for its answer
+            port = api.port
+            api.proc.signal(signal.SIGKILL)
+            monkeypatch.setattr("tests.support.free_port", lambda: port)  # the same address, as a restart keeps
+            api = Api(stack.redis.url, stack.data_dir, tmp_path / "second.log", extra=long)
+            out.join(timeout=60)
+            assert answers and answers[0].observed == 13 and len(sent) >= 2  # sent again
+            assert client.session(sid).observed == 13  # applied once
+            assert client.observe(sid, [0.25], horizon=1, after=13).observed == 14
     finally:
         api.stop()
