@@ -24,7 +24,7 @@ import torch
 
 from rnncast.common.defaults import GATES, MAX_SEQUENCE_LENGTH
 from rnncast.common.options import ModelOptions
-from rnncast.common.rollout_work import forecast_work, padded_rows
+from rnncast.common.rollout_work import forecast_work, kernel_counts, padded_rows
 from rnncast.core.forecast import rollout
 from rnncast.core.models import Forecaster
 
@@ -68,7 +68,7 @@ def fit(rows: list[tuple[Shape, int, float]]) -> None:
     feats, times = [], []
     for (cell, hidden, layers, n, seq), horizon, took in rows:
         cells = padded_rows(n, hidden) * horizon * seq * layers * GATES[cell] * hidden
-        steps, weights = seq + horizon - 1, GATES[cell] * hidden * hidden * (2 * layers - 1)
+        steps, (weights, _, _) = seq + horizon - 1, kernel_counts(hidden, layers, cell)
         feats.append([cells * hidden, cells, steps * layers, steps * weights, weights])
         times.append(took)
     a = np.array(feats) / np.array(times)[:, None]
