@@ -18,6 +18,11 @@ class ApiUnavailable(RnncastError):
     """The API cannot be reached, or it says a dependency (Redis, workers) is down (503)."""
 
 
+class NoAnswer(ApiUnavailable):
+    """A request that got no answer: the API could not be reached, or the connection went before the answer came
+    (not a timeout). An observe that states its count (`after`) is sent again on it."""
+
+
 class AuthError(RnncastError):
     """The API key is missing or wrong (401)."""
 

@@ -11,7 +11,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.protocol import State
 from websockets.sync.client import ClientConnection, connect
 
-from rnncast.client.errors import ApiUnavailable, InvalidRequest, NotFound, RnncastError
+from rnncast.client.errors import ApiUnavailable, InvalidRequest, NoAnswer, NotFound, RnncastError
 from rnncast.client.transport import Transport, error_for, json_body
 from rnncast.client.types import Forecast, _Result
 from rnncast.common.defaults import FORECAST_HORIZON
@@ -45,7 +45,7 @@ class SessionStream:
     stream is lost under it (a connection dropped, the API restarting) is sent again on a new stream. Use it as a
     context manager to close it."""
 
-    RESENDS = 2  # an observe's sends after its first, where it states the count and its stream was lost
+    RESENDS = 1  # an observe's sends after its first, where it states the count and its stream was lost
 
     def __init__(self, session_id: str, opener: Callable[[], ClientConnection], timeout: float,
                  observed: int | None = None) -> None:
@@ -81,7 +81,15 @@ class SessionStream:
         message = json_body(_observe_body(values, horizon, after)).decode()
         resends, reopen = self.RESENDS if after is not None else 0, False
         while True:
-            socket = self._open(reopen)
+            try:
+                socket = self._open(reopen)
+            except RnncastError as exc:
+                if not reopen:
+                    raise
+                self._end("it could not be opened again")  # after an idle close, or to send this observe again
+                if resends < self.RESENDS and isinstance(exc, ApiUnavailable):
+                    raise ApiUnavailable(f"{exc}{_resend_hint(after)}") from None
+                raise
             try:
                 socket.send(message)
                 text = socket.recv(timeout=self._timeout)
@@ -103,6 +111,9 @@ class SessionStream:
                     if isinstance(error, ApiUnavailable):
                         error = ApiUnavailable(f"{error}{_resend_hint(after)}")
                     raise error from None
+            except BaseException:  # an interrupt: an answer is owed on this stream, which no later observe may take
+                self._end("an observe on it was interrupted")
+                raise
         answer = json.loads(text)
         status = answer.pop("status")
         if status != 200:
@@ -125,7 +136,7 @@ class SessionStream:
         deadline, pause = time.monotonic() + self._timeout, 0.2
         while self._socket is None:
             try:
-                self._socket = self._opener()
+                opened = self._opener()
             except NotFound:
                 self._end("the session is gone")
                 raise
@@ -134,6 +145,11 @@ class SessionStream:
                     raise
                 time.sleep(pause)
                 pause = min(2 * pause, 2.0)
+                continue
+            if self._ended is not None:  # closed meanwhile (another thread)
+                opened.close()
+                raise ApiUnavailable(f"session {self.session_id}'s stream is closed: {self._ended}")
+            self._socket = opened
         return self._socket
 
 
@@ -198,9 +214,8 @@ class SessionCalls(Transport):
         while True:
             try:
                 return SessionForecast.model_validate(self._request("POST", path, retry=True, json=body).json())
-            except ApiUnavailable as exc:
-                # unanswered (a connection dropped, the API restarting), not a 503: sent again, applied once
-                if exc.status is not None or time.monotonic() + pause > deadline:
+            except NoAnswer:  # unreachable, or the connection went (an API restarting): sent again, applied once
+                if time.monotonic() + pause > deadline:
                     raise
                 time.sleep(pause)
                 pause = min(2 * pause, 2.0)

@@ -17,6 +17,7 @@ from rnncast.client.errors import (
     AuthError,
     Conflict,
     InvalidRequest,
+    NoAnswer,
     NotFound,
     RateLimited,
     RnncastError,
@@ -100,10 +101,13 @@ class Transport:
                 break
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 if attempt + 1 == attempts:
-                    raise ApiUnavailable(f"cannot reach the rnncast API at {self.base_url}: {exc}") from None
+                    raise NoAnswer(f"cannot reach the rnncast API at {self.base_url}: {exc}") from None
                 time.sleep(0.2 * 2**attempt)
             except httpx.TimeoutException as exc:
                 raise ApiUnavailable(f"the rnncast API at {self.base_url} timed out: {exc}") from None
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+                raise NoAnswer(f"the connection to the rnncast API at {self.base_url} went before its answer: "
+                               f"{exc}") from None
             except httpx.TransportError as exc:
                 raise ApiUnavailable(f"cannot talk to the rnncast API at {self.base_url}: {exc}") from None
         if response.status_code >= 400:

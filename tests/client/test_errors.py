@@ -125,3 +125,40 @@ def test_a_json_body_goes_as_json():
         c.observe("a" * 32, [1.5], horizon=2)
     assert sent[0].headers["content-type"] == "application/json"
     assert json.loads(sent[0].content) == {"values": [1.5], "horizon": 2}
+
+
+SESSION_ANSWER = {"session_id": "a" * 32, "observed": 4, "expires_at": "2026-12-07T00:00:00.000Z",
+                  "forecast": {"model_id": "b" * 32, "horizon": 1, "x": [0.0], "y": [0.5]}}
+
+
+@pytest.mark.parametrize("lost", [httpx.RemoteProtocolError("went"), httpx.ReadError("reset"),
+                                  httpx.ConnectError("refused")])
+def test_an_observe_stating_its_count_is_sent_again_where_it_got_no_answer(lost):
+    bodies = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        if len(bodies) < 5:  # the connect errors' own retries (2) and then the observe's
+            raise lost
+        return httpx.Response(200, json=SESSION_ANSWER)
+
+    assert client_for(handler).observe("a" * 32, [0.5], after=3).observed == 4
+    assert len(bodies) == 5 and all(b == {"values": [0.5], "after": 3} for b in bodies)
+
+
+@pytest.mark.parametrize("failure", [httpx.RemoteProtocolError("went"), httpx.ReadTimeout("slow"),
+                                     httpx.Response(503, json={"detail": "no predict worker"})])
+def test_an_observe_is_not_sent_again_without_its_count_nor_after_a_timeout_or_an_answer(failure):
+    sent = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        if isinstance(failure, Exception):
+            raise failure
+        return failure
+
+    c = client_for(handler)
+    stated = isinstance(failure, httpx.RemoteProtocolError)
+    with pytest.raises(ApiUnavailable):
+        c.observe("a" * 32, [0.5], **({} if stated else {"after": 3}))
+    assert len(sent) == 1

@@ -273,6 +273,10 @@ def test_the_client_opens_a_stream_closed_for_idleness_again_and_closes_one_that
     sid = opened(bounded, model["id"], horizon=2)
     with Client(bounded.url) as client:
         with client.stream_session(sid) as stream:
+            pass
+        with pytest.raises(ApiUnavailable, match="closed: it was closed"):
+            stream.observe([0.5])  # closed by its `with`: it does not open itself again
+        with client.stream_session(sid) as stream:
             assert stream.observe([0.5]).observed == 13
             time.sleep(2.5)  # past RNNCAST_SESSION_STREAM_IDLE_S: the server closed it, having read nothing more
             assert stream.observe([0.25]).observed == 14
@@ -287,10 +291,6 @@ def test_the_client_opens_a_stream_closed_for_idleness_again_and_closes_one_that
                 stream.observe([0.125])
             with pytest.raises(ApiUnavailable, match="closed: no answer came"):
                 stream.observe([0.125])
-        with client.stream_session(sid) as stream:
-            pass
-        with pytest.raises(ApiUnavailable, match="closed: it was closed"):
-            stream.observe([0.125])  # closed by its `with`: it does not open itself again
 
 
 def test_an_observe_whose_stream_is_lost_under_it_is_sent_again_and_applied_once(stack, model):
@@ -490,7 +490,7 @@ def test_the_client_rides_out_an_api_restart_under_an_observe(stack, model, tmp_
             api.stop()
             monkeypatch.setattr("tests.support.free_port", lambda: port)  # the same address, as a restart keeps
             api = Api(stack.redis.url, stack.data_dir, tmp_path / "second.log", extra=long)
-            out.join(timeout=60)
+            out.join(timeout=90)
             assert answers and answers[0].observed == 13 and opens  # sent again on a new stream
             assert client.session(sid).observed == 13  # applied once
             full = api.http.post(f"/v1/models/{model['id']}/forecast",
@@ -519,9 +519,11 @@ def test_an_observe_over_http_stating_its_count_is_sent_again_when_the_api_dies_
             time.sleep(0.2)  # it went out: the client waits for its answer
             port = api.port
             api.proc.signal(signal.SIGKILL)
+            api.proc.proc.wait(timeout=30)
+            api.http.close()
             monkeypatch.setattr("tests.support.free_port", lambda: port)  # the same address, as a restart keeps
             api = Api(stack.redis.url, stack.data_dir, tmp_path / "second.log", extra=long)
-            out.join(timeout=60)
+            out.join(timeout=90)
             assert answers and answers[0].observed == 13 and len(sent) >= 2  # sent again
             assert client.session(sid).observed == 13  # applied once
             assert client.observe(sid, [0.25], horizon=1, after=13).observed == 14
