@@ -17,7 +17,6 @@ The forecast's (`routes.models.forecast`'s): a short id (or an `@alias`) is reso
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import Any, ClassVar
 import orjson
 import redis
 from fastapi import FastAPI, HTTPException
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -82,9 +82,14 @@ async def _respond(send: Send, status: int, body: bytes, headers: dict[str, str]
     await send({"type": "http.response.body", "body": body})
 
 
+def _json(content: Any) -> bytes:
+    """`content` as the routes' errors render it (Starlette's JSONResponse): the same bytes either way."""
+    return bytes(JSONResponse(content).body)
+
+
 def _error(error: HTTPException) -> Answered:
     """The route's answer for `error` (its status, detail and headers)."""
-    return Answered(error.status_code, json.dumps({"detail": error.detail}).encode(), dict(error.headers or {}))
+    return Answered(error.status_code, _json({"detail": error.detail}), dict(error.headers or {}))
 
 
 class JsonFastPath:
@@ -117,7 +122,7 @@ class JsonFastPath:
             answered = await self._answer(scope, match.group(1), body)
         except redis.RedisError as exc:
             log.warning("Redis error on %s: %s", self.WHAT, exc)
-            answered = Answered(503, json.dumps({"detail": REDIS_DOWN}).encode(), {"Retry-After": RETRY_AFTER_S})
+            answered = Answered(503, _json({"detail": REDIS_DOWN}), {"Retry-After": RETRY_AFTER_S})
         if answered is None:  # FastAPI answers it (and its error) as the route always has
             async def replay() -> Message:
                 return messages.pop(0) if messages else await receive()
@@ -131,7 +136,7 @@ class JsonFastPath:
         try:
             target = await self.target(given_id)
         except AmbiguousId as exc:
-            return Answered(409, json.dumps(exc.body()).encode())
+            return Answered(409, _json(exc.body()))
         except HTTPException as exc:
             return _error(exc)
         if target is None:
@@ -144,7 +149,7 @@ class JsonFastPath:
             request = self.request.validate_python(parsed)
         except ValidationError as exc:
             detail = body_errors(exc)
-            return Answered(422, json.dumps({"detail": detail}).encode())
+            return Answered(422, _json({"detail": detail}))
         try:
             return await self.answer(target, request)
         except HTTPException as exc:  # the route's errors (a full lane, no model yet, no worker)

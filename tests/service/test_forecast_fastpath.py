@@ -48,14 +48,14 @@ def test_what_the_fast_path_refuses_gets_the_routes_own_error(stack, model_id, b
     fast = post(stack, model_id, body, "application/json")
     routed = post(stack, model_id, body, ROUTED)
     assert fast.status_code == routed.status_code == 422
-    assert fast.json() == routed.json()
+    assert fast.content == routed.content  # to the byte
 
 
 def test_unknown_and_malformed_model_ids_are_404_either_way(stack):
     for model_id in ("0" * 32, "not-an-id"):
         fast = post(stack, model_id, {"start": 1.0, "horizon": 3}, "application/json")
-        assert fast.status_code == 404 and fast.json() == post(stack, model_id, {"start": 1.0, "horizon": 3},
-                                                               ROUTED).json()
+        assert fast.status_code == 404 and fast.content == post(stack, model_id, {"start": 1.0, "horizon": 3},
+                                                                ROUTED).content
 
 
 def test_fields_asks_for_a_leaner_answer(stack, model_id):
