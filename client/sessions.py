@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
+import httpx
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.protocol import State
 from websockets.sync.client import ClientConnection, connect
@@ -16,6 +17,8 @@ from rnncast.client.transport import Transport, error_for, json_body
 from rnncast.client.types import Forecast, _Result
 from rnncast.common.defaults import FORECAST_HORIZON
 from rnncast.common.sessions import STREAM_GONE, STREAM_IDLE, STREAM_PATH, STREAM_TOO_BIG
+
+T = TypeVar("T")
 
 
 class SessionForecast(_Result):
@@ -133,24 +136,31 @@ class SessionStream:
             self._drop()
         elif self._socket is None and not reopen:
             raise ApiUnavailable(f"session {self.session_id}'s stream is closed")
-        deadline, pause = time.monotonic() + self._timeout, 0.2
-        while self._socket is None:
+        if self._socket is None:
             try:
-                opened = self._opener()
+                opened = _tried_until(self._timeout, self._opener, ApiUnavailable)
             except NotFound:
                 self._end("the session is gone")
                 raise
-            except ApiUnavailable:
-                if time.monotonic() + pause > deadline:
-                    raise
-                time.sleep(pause)
-                pause = min(2 * pause, 2.0)
-                continue
             if self._ended is not None:  # closed meanwhile (another thread)
                 opened.close()
                 raise ApiUnavailable(f"session {self.session_id}'s stream is closed: {self._ended}")
             self._socket = opened
         return self._socket
+
+
+def _tried_until(seconds: float, attempt: Callable[[], T], again_on: type[Exception]) -> T:
+    """`attempt()`, tried again on `again_on` (paused 0.2 s, then twice as long, at most 2 s) for up to `seconds`
+    (an API restarting)."""
+    deadline, pause = time.monotonic() + seconds, 0.2
+    while True:
+        try:
+            return attempt()
+        except again_on:
+            if time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(2 * pause, 2.0)
 
 
 def _resend_hint(after: int | None) -> str:
@@ -208,17 +218,14 @@ class SessionCalls(Transport):
         """Append `values` to the session; its forecast from there (a 409 Conflict: another observe won a race).
         `after`: the session's count they follow (docs, Streaming sessions): applied once however often sent."""
         path, body = f"/v1/sessions/{session_id}/observe", _observe_body(values, horizon, after)
-        if after is None:
-            return SessionForecast.model_validate(self._request("POST", path, retry=False, json=body).json())
-        deadline, pause = time.monotonic() + self.timeout, 0.2
-        while True:
-            try:
-                return SessionForecast.model_validate(self._request("POST", path, retry=True, json=body).json())
-            except NoAnswer:  # unreachable, or the connection went (an API restarting): sent again, applied once
-                if time.monotonic() + pause > deadline:
-                    raise
-                time.sleep(pause)
-                pause = min(2 * pause, 2.0)
+
+        def send() -> httpx.Response:
+            return self._request("POST", path, retry=after is not None, json=body)
+
+        # With `after`, one that got no answer (unreachable, or the connection went: an API restarting) is sent
+        # again, applied once.
+        answer = send() if after is None else _tried_until(self.timeout, send, NoAnswer)
+        return SessionForecast.model_validate(answer.json())
 
     def stream_session(self, session_id: str, observed: int | None = None) -> SessionStream:
         """Open the session's stream: its observes as messages on one WebSocket (`SessionStream.observe`). Raises
